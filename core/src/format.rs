@@ -1,0 +1,1 @@
+//! The sealed-file format v1 (see `docs/format.md`).

@@ -1,0 +1,4 @@
+//! The Sealroom relay binary.
+#![forbid(unsafe_code)]
+
+fn main() {}

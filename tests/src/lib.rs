@@ -1,0 +1,1 @@
+//! Harness for Sealroom's end-to-end tests.

@@ -1,0 +1,1 @@
+//! Browser and Node bindings of the Sealroom SDK (wasm-bindgen). Thin: conversions only.
