@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, idempotently: Debian packages, Python and npm
+# packages, and cargo-installed tools pinned to exact versions. Safe to run any number of times;
+# a machine that already has everything only pays for a few version checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+# --- Debian packages -------------------------------------------------------------------------
+# binaryen: wasm-opt; chromium + driver: browser tests; libjna-java + JDK: Kotlin binding tests.
+APT_PACKAGES=(binaryen chromium chromium-driver libjna-java openjdk-17-jdk-headless python3 python3-pip curl)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Rust components -------------------------------------------------------------------------
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+
+# --- Python: a real SMTP listener for the notification tests ---------------------------------
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  say "installing aiosmtpd (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd==1.4.6 \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd==1.4.6
+fi
+
+# --- wasm-bindgen-cli, pinned to the wasm-bindgen in Cargo.lock -------------------------------
+WB_VERSION=$(lock_version wasm-bindgen)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WB_VERSION (matches Cargo.lock)"
+  # --locked first; the CLI's own lockfile has named crate releases a registry mirror lacked, and
+  # then a fresh resolution of its dependencies (the CLI itself stays at the exact version).
+  cargo install --quiet wasm-bindgen-cli --version "$WB_VERSION" --locked --force \
+    || cargo install --quiet wasm-bindgen-cli --version "$WB_VERSION" --force
+fi
+
+# --- npm packages for the Node and browser tests ----------------------------------------------
+if [ -f tests/node/package.json ]; then
+  if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+    say "installing npm packages for tests/node"
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+say "setup complete"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, every Rust test (unit, integration, end-to-end
+# against the real relay binary, doc tests), the WASM build and its Node tests. Installs what it
+# needs first (scripts/setup.sh). Ends with one line "total: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+LOG_DIR=target/test-logs
+mkdir -p "$LOG_DIR"
+passed=0
+failed=0
+failed_steps=()
+
+# step NAME COMMAND...: runs a step, keeps its output in a log, counts a failing step as a failure.
+step() {
+  local name=$1; shift
+  say "$name"
+  local log="$LOG_DIR/$name.log"
+  if "$@" 2>&1 | tee "$log"; then
+    return 0
+  fi
+  failed_steps+=("$name")
+  return 1
+}
+
+# Adds up "test result: ... N passed; M failed" lines (cargo) and "# pass N / # fail N" (node TAP).
+count_cargo() {
+  local p f
+  p=$(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
+  f=$(grep -Eo '[0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$3} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+count_tap() {
+  local p f
+  p=$(grep -E '^# pass [0-9]+' "$1" | awk '{s+=$3} END {print s+0}')
+  f=$(grep -E '^# fail [0-9]+' "$1" | awk '{s+=$3} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+step setup scripts/setup.sh || { echo "setup failed"; echo "total: 0 passed, 1 failed"; exit 1; }
+step fmt cargo fmt --all -- --check || failed=$((failed + 1))
+step clippy cargo clippy --workspace --all-targets --locked -- -D warnings || failed=$((failed + 1))
+# End-to-end tests start the real relay binary: build it before the tests run.
+step build cargo build --workspace --bins --locked || failed=$((failed + 1))
+before=$failed
+step cargo-test cargo test --workspace --locked --no-fail-fast
+cargo_ok=$?
+count_cargo "$LOG_DIR/cargo-test.log"
+# A test binary that failed to build or crashed reports no "N failed": still count it.
+[ $cargo_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
+if step wasm-build scripts/build-wasm.sh; then
+  before=$failed
+  step node-test node --test --test-reporter=tap tests/node/
+  node_ok=$?
+  count_tap "$LOG_DIR/node-test.log"
+  [ $node_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
+else
+  failed=$((failed + 1))
+fi
+
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  say "failed steps: ${failed_steps[*]} (logs in $LOG_DIR)"
+fi
+echo "total: $passed passed, $failed failed"
+[ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ]
