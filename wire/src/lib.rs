@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+pub mod blobs;
+pub mod rooms;
+
 /// Version of the relay HTTP API described in `docs/api/openapi.yaml`.
 pub const API_VERSION: &str = "v1";
 

@@ -1,1 +1,0 @@
-//! The sealed-file format v1 (see `docs/format.md`).

@@ -1,0 +1,50 @@
+//! Request and response bodies and headers of the relay's blob routes: a resumable, chunked
+//! upload in the manner of tus 1.0 (create with a length, append at an offset, ask for the
+//! offset, per-append checksum), then download with HTTP range requests.
+
+use serde::{Deserialize, Serialize};
+
+/// Header carrying the offset an append starts at (request) or the stored offset (response).
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+/// Header carrying the announced total length of an upload.
+pub const UPLOAD_LENGTH: &str = "upload-length";
+/// Header carrying the checksum of one append's body: `sha256 <base64 of the digest>`.
+pub const UPLOAD_CHECKSUM: &str = "upload-checksum";
+/// Header carrying the expiry (Unix seconds) of an unfinished upload.
+pub const UPLOAD_EXPIRES: &str = "upload-expires";
+/// Content type of an append body.
+pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
+
+/// `POST /v1/rooms/{room_id}/blobs`: announce an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateBlobRequest {
+    /// Total length in bytes; checked against the space's size limit up front (413 beyond it).
+    pub length: u64,
+}
+
+/// State of a blob (answer to create and to `GET .../status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobStatus {
+    /// Blob id (32 lowercase hex characters).
+    pub blob_id: String,
+    /// The room the blob belongs to.
+    pub room_id: String,
+    /// Announced total length.
+    pub length: u64,
+    /// Bytes durably stored so far.
+    pub offset: u64,
+    /// Whether every byte has arrived (then the blob can be downloaded).
+    pub complete: bool,
+    /// Unix seconds after which an unfinished upload is deleted (absent once complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Device that created the upload.
+    pub uploader_device: String,
+}
+
+/// `GET /v1/rooms/{room_id}/blobs`: the room's blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobList {
+    /// Blobs, in no particular order.
+    pub blobs: Vec<BlobStatus>,
+}
