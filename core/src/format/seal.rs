@@ -1,0 +1,301 @@
+//! Sealing: the push API ([`Sealer`]) and whole-buffer helpers.
+
+use zeroize::Zeroize;
+
+use super::{
+    build_header, layout, seal_chunk, seal_chunk_in_place, FileKey, FormatError, Metadata,
+    Progress, CHUNK_SIZE, SALT_LEN, SEALED_CHUNK_SIZE,
+};
+use crate::primitives::{self, Aead, AEAD_TAG_LEN};
+
+/// Push-style sealer: feed plaintext in pieces of any size, get sealed bytes out.
+///
+/// The sealed file is the header returned by [`Sealer::new`], followed by the output of every
+/// [`Sealer::push`] in order, followed by the output of [`Sealer::finish`]. A stream that is
+/// not finished lacks its final chunk and will not open. Memory use is bounded by one chunk
+/// plus what a single push returns.
+pub struct Sealer {
+    payload: Aead,
+    buf: Vec<u8>,
+    counter: u64,
+    done: u64,
+    declared: Option<u64>,
+    progress: Option<Progress>,
+}
+
+impl Sealer {
+    /// Starts sealing a file under `key`; returns the sealer and the header bytes to emit first.
+    ///
+    /// Draws the header salt from the operating system's CSPRNG.
+    pub fn new(key: &FileKey, metadata: &Metadata) -> Result<(Self, Vec<u8>), FormatError> {
+        let mut salt = [0u8; SALT_LEN];
+        primitives::fill_random(&mut salt).map_err(|_| FormatError::Random)?;
+        Self::new_with_salt(key, metadata, &salt)
+    }
+
+    /// Starts sealing with a caller-chosen salt. Only for deterministic test vectors: reusing a
+    /// salt under the same file key reuses nonces. Not part of the supported API.
+    #[doc(hidden)]
+    pub fn new_with_salt(
+        key: &FileKey,
+        metadata: &Metadata,
+        salt: &[u8; SALT_LEN],
+    ) -> Result<(Self, Vec<u8>), FormatError> {
+        let (header, payload) = build_header(key, metadata, salt)?;
+        let sealer = Self {
+            payload,
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            counter: 0,
+            done: 0,
+            declared: metadata.length,
+            progress: None,
+        };
+        Ok((sealer, header))
+    }
+
+    /// Installs a callback called with the total plaintext bytes consumed after each push.
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.progress = Some(progress);
+    }
+
+    /// Total plaintext bytes consumed so far.
+    pub fn bytes_done(&self) -> u64 {
+        self.done
+    }
+
+    /// Consumes `plaintext` and returns the sealed chunks completed by it (possibly none).
+    pub fn push(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, FormatError> {
+        let mut out = Vec::new();
+        self.push_into(plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Sealer::push`], appending the sealed chunks to `out`.
+    ///
+    /// Fails with [`FormatError::LengthMismatch`] (consuming nothing) if the push would exceed
+    /// the declared length.
+    pub fn push_into(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
+        let len = u64::try_from(plaintext.len()).map_err(|_| FormatError::TooLarge)?;
+        let total = self.done.checked_add(len).ok_or(FormatError::TooLarge)?;
+        if self.declared.is_some_and(|declared| total > declared) {
+            return Err(FormatError::LengthMismatch);
+        }
+        let start = out.len();
+        if let Err(e) = self.push_chunks(plaintext, out) {
+            out.truncate(start);
+            return Err(e);
+        }
+        self.done = total;
+        if let Some(progress) = self.progress.as_mut() {
+            progress(total);
+        }
+        Ok(())
+    }
+
+    fn push_chunks(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
+        // A full buffered chunk is sealed (as non-final) only once more input exists, so the
+        // last chunk of the stream is always sealed by `finish` with the final flag.
+        while !input.is_empty() {
+            if self.buf.len() == CHUNK_SIZE {
+                self.seal_buffered(false, out)?;
+            }
+            if self.buf.is_empty() && input.len() > CHUNK_SIZE {
+                let (chunk, rest) = input.split_at(CHUNK_SIZE);
+                seal_chunk(&self.payload, self.counter, false, chunk, out)?;
+                self.advance()?;
+                input = rest;
+                continue;
+            }
+            let take = (CHUNK_SIZE - self.buf.len()).min(input.len());
+            let (head, rest) = input.split_at(take);
+            self.buf.extend_from_slice(head);
+            input = rest;
+        }
+        Ok(())
+    }
+
+    fn seal_buffered(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        seal_chunk(&self.payload, self.counter, last, &self.buf, out)?;
+        self.buf.zeroize();
+        self.buf.clear();
+        self.advance()
+    }
+
+    fn advance(&mut self) -> Result<(), FormatError> {
+        self.counter = self.counter.checked_add(1).ok_or(FormatError::TooLarge)?;
+        Ok(())
+    }
+
+    /// Seals the final chunk and returns it. Fails with [`FormatError::LengthMismatch`] if a
+    /// declared length was not reached.
+    pub fn finish(mut self) -> Result<Vec<u8>, FormatError> {
+        if self.declared.is_some_and(|declared| declared != self.done) {
+            return Err(FormatError::LengthMismatch);
+        }
+        let mut out = Vec::with_capacity(self.buf.len() + AEAD_TAG_LEN);
+        self.seal_buffered(true, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+/// Seals a whole buffer (one thread). `metadata.length` must be `None` or `plaintext.len()`.
+pub fn seal(key: &FileKey, metadata: &Metadata, plaintext: &[u8]) -> Result<Vec<u8>, FormatError> {
+    seal_parallel(key, metadata, plaintext, 1)
+}
+
+/// Seals a whole buffer using up to `threads` threads (chunks are independent).
+///
+/// Produces exactly the bytes [`Sealer`] would for the same salt. `metadata.length` must be
+/// `None` or `plaintext.len()`. Memory: the output buffer only.
+pub fn seal_parallel(
+    key: &FileKey,
+    metadata: &Metadata,
+    plaintext: &[u8],
+    threads: usize,
+) -> Result<Vec<u8>, FormatError> {
+    let mut salt = [0u8; SALT_LEN];
+    primitives::fill_random(&mut salt).map_err(|_| FormatError::Random)?;
+    seal_parallel_with_salt(key, metadata, plaintext, threads, &salt)
+}
+
+/// [`seal_parallel`] with a caller-chosen salt. Only for deterministic tests and vectors.
+#[doc(hidden)]
+pub fn seal_parallel_with_salt(
+    key: &FileKey,
+    metadata: &Metadata,
+    plaintext: &[u8],
+    threads: usize,
+    salt: &[u8; SALT_LEN],
+) -> Result<Vec<u8>, FormatError> {
+    let len = u64::try_from(plaintext.len()).map_err(|_| FormatError::TooLarge)?;
+    if metadata.length.is_some_and(|declared| declared != len) {
+        return Err(FormatError::LengthMismatch);
+    }
+    let (header, payload) = build_header(key, metadata, salt)?;
+    let (count, _) = layout(len);
+    let count = usize::try_from(count).map_err(|_| FormatError::TooLarge)?;
+    let sealed_len = plaintext
+        .len()
+        .checked_add(count * AEAD_TAG_LEN)
+        .and_then(|n| n.checked_add(header.len()))
+        .ok_or(FormatError::TooLarge)?;
+    let mut out = Vec::with_capacity(sealed_len);
+    out.extend_from_slice(&header);
+    out.resize(sealed_len, 0);
+    let body = &mut out[header.len()..];
+
+    let threads = threads.clamp(1, count);
+    let per_thread = count.div_ceil(threads);
+    let work = |first: usize, body: &mut [u8]| -> Result<(), FormatError> {
+        for (i, dst) in body.chunks_mut(SEALED_CHUNK_SIZE).enumerate() {
+            let index = first + i;
+            let start = index * CHUNK_SIZE;
+            let pt_len = dst.len() - AEAD_TAG_LEN;
+            let src = plaintext
+                .get(start..start + pt_len)
+                .ok_or(FormatError::Internal)?;
+            dst[..pt_len].copy_from_slice(src);
+            seal_chunk_in_place(&payload, index as u64, index + 1 == count, dst)?;
+        }
+        Ok(())
+    };
+    if threads == 1 {
+        work(0, body)?;
+    } else {
+        std::thread::scope(|scope| {
+            let mut handles = Vec::with_capacity(threads);
+            let mut rest = body;
+            let mut first = 0;
+            while !rest.is_empty() {
+                let take = (per_thread * SEALED_CHUNK_SIZE).min(rest.len());
+                let (part, tail) = rest.split_at_mut(take);
+                rest = tail;
+                let work = &work;
+                let start = first;
+                handles.push(scope.spawn(move || work(start, part)));
+                first += per_thread;
+            }
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().map_err(|_| FormatError::Internal)?)
+        })?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{open, Opener};
+
+    fn meta(length: Option<u64>) -> Metadata {
+        Metadata {
+            name: "a.txt".into(),
+            media_type: "text/plain".into(),
+            classification: String::new(),
+            created: 1,
+            length,
+        }
+    }
+
+    #[test]
+    fn push_and_parallel_agree() {
+        let key = FileKey::from_bytes([3u8; 32]);
+        let data: Vec<u8> = (0..3 * CHUNK_SIZE + 17).map(|i| (i % 251) as u8).collect();
+        let salt = [5u8; SALT_LEN];
+        let (mut sealer, mut pushed) = Sealer::new_with_salt(&key, &meta(None), &salt).unwrap();
+        for piece in data.chunks(1000) {
+            sealer.push_into(piece, &mut pushed).unwrap();
+        }
+        pushed.extend(sealer.finish().unwrap());
+        for threads in [1, 2, 3, 8] {
+            let par = seal_parallel_with_salt(&key, &meta(None), &data, threads, &salt).unwrap();
+            assert_eq!(par, pushed, "threads {threads}");
+        }
+        let (m, pt) = open(&key, &pushed).unwrap();
+        assert_eq!(m, meta(None));
+        assert_eq!(pt, data);
+    }
+
+    #[test]
+    fn declared_length_is_enforced_when_sealing() {
+        let key = FileKey::from_bytes([3u8; 32]);
+        let (mut sealer, _) = Sealer::new(&key, &meta(Some(4))).unwrap();
+        sealer.push(b"abc").unwrap();
+        assert!(matches!(
+            sealer.push(b"de"),
+            Err(FormatError::LengthMismatch)
+        ));
+        assert_eq!(sealer.bytes_done(), 3);
+        assert!(matches!(sealer.finish(), Err(FormatError::LengthMismatch)));
+        assert!(matches!(
+            seal(&key, &meta(Some(4)), b"abc"),
+            Err(FormatError::LengthMismatch)
+        ));
+    }
+
+    #[test]
+    fn progress_reports_bytes_done() {
+        use std::sync::{Arc, Mutex};
+        let key = FileKey::from_bytes([3u8; 32]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (mut sealer, header) = Sealer::new(&key, &meta(None)).unwrap();
+        let sink = Arc::clone(&seen);
+        sealer.set_progress(Box::new(move |n| sink.lock().unwrap().push(n)));
+        let mut sealed = header;
+        sealed.extend(sealer.push(&[1u8; 10]).unwrap());
+        sealed.extend(sealer.push(&[2u8; 5]).unwrap());
+        sealed.extend(sealer.finish().unwrap());
+        assert_eq!(*seen.lock().unwrap(), vec![10, 15]);
+        let mut opener = Opener::new(&key);
+        let mut pt = opener.push(&sealed).unwrap();
+        pt.extend(opener.finish().unwrap());
+        assert_eq!(pt.len(), 15);
+    }
+}
