@@ -390,7 +390,10 @@ fn layout_from_sealed(sealed_len: u64) -> Result<(u64, u64), FormatError> {
     }
     let count = sealed_len.div_ceil(SEALED_CHUNK_SIZE as u64);
     let last = sealed_len - (count - 1) * SEALED_CHUNK_SIZE as u64;
-    if last < tag || (last == tag && count > 1) {
+    if last < tag {
+        return Err(FormatError::Truncated);
+    }
+    if last == tag && count > 1 {
         return Err(FormatError::Decrypt);
     }
     Ok((count, sealed_len - count * tag))

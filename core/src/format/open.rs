@@ -268,12 +268,7 @@ pub fn open_parallel(
     let (metadata, payload) = read_header(key, header)?;
     let body = &sealed[header_total..];
     let (count, plaintext_len) = layout_from_sealed(body.len() as u64)?;
-    if metadata
-        .length
-        .is_some_and(|declared| declared != plaintext_len)
-    {
-        return Err(FormatError::Decrypt);
-    }
+    check_declared(&metadata, plaintext_len)?;
     let count = usize::try_from(count).map_err(|_| FormatError::TooLarge)?;
     let mut out = vec![0u8; usize::try_from(plaintext_len).map_err(|_| FormatError::TooLarge)?];
     let threads = threads.clamp(1, count);
@@ -350,12 +345,7 @@ pub fn open_range<R: Read + Seek>(
     let body_start = base + header_total as u64;
     let body_len = end.checked_sub(body_start).ok_or(FormatError::Truncated)?;
     let (count, plaintext_len) = layout_from_sealed(body_len)?;
-    if metadata
-        .length
-        .is_some_and(|declared| declared != plaintext_len)
-    {
-        return Err(FormatError::Decrypt);
-    }
+    check_declared(&metadata, plaintext_len)?;
     let range_end = offset
         .checked_add(len)
         .ok_or(FormatError::RangeOutOfBounds)?;
@@ -407,6 +397,16 @@ pub fn open_range<R: Read + Seek>(
     }
     plain.zeroize();
     Ok(out)
+}
+
+/// Compares the layout's plaintext length with a declared length: too few bytes is a
+/// truncation, too many is trailing data.
+fn check_declared(metadata: &Metadata, plaintext_len: u64) -> Result<(), FormatError> {
+    match metadata.length {
+        Some(declared) if declared > plaintext_len => Err(FormatError::Truncated),
+        Some(declared) if declared < plaintext_len => Err(FormatError::Decrypt),
+        _ => Ok(()),
+    }
 }
 
 /// `read_exact` mapping a short read to [`FormatError::Truncated`].
