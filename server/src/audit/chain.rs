@@ -1,0 +1,778 @@
+//! The hash chain itself, over any [`Store`]: append, verify, query and CSV export. No HTTP here.
+//!
+//! Layout: tree [`LOG_TREE`] maps the 8-byte big-endian sequence number to the JSON of an
+//! [`AuditRecord`]; tree [`META_TREE`] holds the head pointer under [`HEAD_KEY`] as the JSON of
+//! [`Head`]. An append writes the new entry and moves the head in one conditional transaction
+//! that checks the head it read, so two writers can never both extend the same head.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use sealroom_wire::audit::{
+    AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport,
+    AUDIT_HASH_LEN, DEFAULT_AUDIT_PAGE, GENESIS_PREV_HASH, MAX_AUDIT_PAGE,
+};
+
+use crate::store::{decode_json, encode_json, Store, StoreError, Txn, TxnError};
+
+/// Tree: sequence number (u64 big-endian) -> [`AuditRecord`] JSON.
+pub const LOG_TREE: &str = "audit_log";
+/// Tree holding the head pointer.
+pub const META_TREE: &str = "audit_meta";
+/// Key of the head pointer in [`META_TREE`].
+pub const HEAD_KEY: &[u8] = b"head";
+
+/// How often an append retries when another writer moved the head first.
+const APPEND_ATTEMPTS: usize = 64;
+
+/// Serialises appends within this process; the transaction's head check guards the rest.
+static APPEND_LOCK: Mutex<()> = Mutex::new(());
+
+/// Why the audit log could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Other writers kept moving the head; the entry was not written.
+    #[error("audit log contended, entry not written")]
+    Contended,
+    /// The stored head pointer does not decode, so no entry can be linked to it.
+    #[error("audit head pointer is corrupt: {0}")]
+    CorruptHead(String),
+}
+
+/// The head pointer: the last sequence number and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Sequence number of the last entry.
+    pub seq: u64,
+    /// Hex hash of the last entry.
+    pub hash: String,
+}
+
+/// What to record; the chain adds `seq`, `time_ms` and `prev_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// What happened.
+    pub action: AuditAction,
+    /// Acting user, `None` for the relay itself.
+    pub actor_user: Option<String>,
+    /// Signing device.
+    pub device: Option<String>,
+    /// Organisation the entry belongs to.
+    pub org: Option<String>,
+    /// Client IP address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Object id.
+    pub object_id: Option<String>,
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// Short content-free detail.
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event with only its action set; fill the rest with the builder methods.
+    pub fn new(action: AuditAction) -> Self {
+        Self {
+            action,
+            actor_user: None,
+            device: None,
+            org: None,
+            ip: None,
+            user_agent: None,
+            object_id: None,
+            size: None,
+            detail: None,
+        }
+    }
+
+    /// Sets the acting user.
+    pub fn actor(mut self, user_id: impl Into<String>) -> Self {
+        self.actor_user = Some(user_id.into());
+        self
+    }
+
+    /// Sets the device.
+    pub fn device(mut self, device_id: impl Into<String>) -> Self {
+        self.device = Some(device_id.into());
+        self
+    }
+
+    /// Sets the organisation.
+    pub fn org(mut self, org_id: impl Into<String>) -> Self {
+        self.org = Some(org_id.into());
+        self
+    }
+
+    /// Sets the client IP address.
+    pub fn ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = Some(ip.into());
+        self
+    }
+
+    /// Sets the client user agent.
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = Some(ua.into());
+        self
+    }
+
+    /// Sets the object id.
+    pub fn object(mut self, id: impl Into<String>) -> Self {
+        self.object_id = Some(id.into());
+        self
+    }
+
+    /// Sets the size in bytes.
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// Sets the detail (never content: ids, counts, modes only).
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// `SHA-256(prev_hash_bytes || canonical_json(entry))`, hex. `None` when `prev_hash` is not
+/// 32 bytes of hex.
+pub fn entry_hash(entry: &AuditEntry) -> Option<String> {
+    let prev = hex::decode(&entry.prev_hash).ok()?;
+    if prev.len() != AUDIT_HASH_LEN {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(&prev);
+    h.update(entry.canonical_json());
+    Some(hex::encode(h.finalize()))
+}
+
+/// The stored head, if any entry was ever written.
+pub fn head(store: &dyn Store) -> Result<Option<Head>, AuditError> {
+    match store.get(META_TREE, HEAD_KEY)? {
+        Some(bytes) => decode_json::<Head>(META_TREE, &bytes)
+            .map(Some)
+            .map_err(|e| AuditError::CorruptHead(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// Appends `event` at time `time_ms`, atomically with the head pointer.
+pub fn append(
+    store: &dyn Store,
+    time_ms: u64,
+    event: AuditEvent,
+) -> Result<AuditRecord, AuditError> {
+    let _guard = APPEND_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..APPEND_ATTEMPTS {
+        let head_bytes = store.get(META_TREE, HEAD_KEY)?;
+        let (seq, prev_hash) = match &head_bytes {
+            Some(bytes) => {
+                let h: Head = decode_json(META_TREE, bytes)
+                    .map_err(|e| AuditError::CorruptHead(e.to_string()))?;
+                (h.seq.saturating_add(1), h.hash)
+            }
+            None => (1, GENESIS_PREV_HASH.to_owned()),
+        };
+        let entry = AuditEntry {
+            action: event.action,
+            actor_user: event.actor_user.clone(),
+            detail: event.detail.clone(),
+            device: event.device.clone(),
+            ip: event.ip.clone(),
+            object_id: event.object_id.clone(),
+            org: event.org.clone(),
+            prev_hash,
+            seq,
+            size: event.size,
+            time_ms,
+            user_agent: event.user_agent.clone(),
+        };
+        let hash = entry_hash(&entry).ok_or_else(|| {
+            AuditError::CorruptHead("head hash is not 32 bytes of hex".to_owned())
+        })?;
+        let record = AuditRecord { entry, hash };
+        let new_head = Head {
+            seq,
+            hash: record.hash.clone(),
+        };
+        let mut txn = Txn::new();
+        txn.check(META_TREE, HEAD_KEY, head_bytes.as_deref())
+            .check(LOG_TREE, &seq.to_be_bytes(), None)
+            .put_json(LOG_TREE, &seq.to_be_bytes(), &record)?
+            .put_json(META_TREE, HEAD_KEY, &new_head)?;
+        match store.commit(&txn) {
+            Ok(()) => return Ok(record),
+            Err(TxnError::Conflict { .. }) => continue,
+            Err(TxnError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(AuditError::Contended)
+}
+
+/// Walks the whole chain and checks every link, every hash and the head pointer. Stops at the
+/// first problem and names its sequence number.
+pub fn verify(store: &dyn Store) -> Result<AuditVerifyReport, StoreError> {
+    let stored_head = store.get(META_TREE, HEAD_KEY)?;
+    let head: Option<Head> = match &stored_head {
+        Some(bytes) => match decode_json::<Head>(META_TREE, bytes) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                return Ok(AuditVerifyReport {
+                    ok: false,
+                    verified: 0,
+                    head_seq: 0,
+                    head_hash: String::new(),
+                    first_bad_seq: Some(1),
+                    problem: Some("head pointer does not decode".to_owned()),
+                })
+            }
+        },
+        None => None,
+    };
+    let (head_seq, head_hash) = head
+        .as_ref()
+        .map(|h| (h.seq, h.hash.clone()))
+        .unwrap_or((0, GENESIS_PREV_HASH.to_owned()));
+    let fail = |verified: u64, seq: u64, problem: String| AuditVerifyReport {
+        ok: false,
+        verified,
+        head_seq,
+        head_hash: head_hash.clone(),
+        first_bad_seq: Some(seq),
+        problem: Some(problem),
+    };
+
+    let mut expected_seq: u64 = 1;
+    let mut prev = GENESIS_PREV_HASH.to_owned();
+    for kv in store.range(LOG_TREE, &[], None)? {
+        let (key, value) = kv?;
+        let key_seq = <[u8; 8]>::try_from(key.as_slice())
+            .ok()
+            .map(u64::from_be_bytes);
+        if key_seq != Some(expected_seq) {
+            let problem = match key_seq {
+                Some(k) if k > expected_seq => format!("entry {expected_seq} is missing"),
+                _ => format!("unexpected key after entry {}", expected_seq - 1),
+            };
+            return Ok(fail(expected_seq - 1, expected_seq, problem));
+        }
+        let record: AuditRecord = match decode_json(LOG_TREE, &value) {
+            Ok(r) => r,
+            Err(_) => {
+                return Ok(fail(
+                    expected_seq - 1,
+                    expected_seq,
+                    "entry does not decode".to_owned(),
+                ))
+            }
+        };
+        if record.entry.seq != expected_seq {
+            return Ok(fail(
+                expected_seq - 1,
+                expected_seq,
+                format!("entry stored under {expected_seq} says seq {}", record.entry.seq),
+            ));
+        }
+        if record.entry.prev_hash != prev {
+            return Ok(fail(
+                expected_seq - 1,
+                expected_seq,
+                "prev_hash does not match the previous entry's hash".to_owned(),
+            ));
+        }
+        match entry_hash(&record.entry) {
+            Some(h) if h == record.hash => {}
+            _ => {
+                return Ok(fail(
+                    expected_seq - 1,
+                    expected_seq,
+                    "hash does not match the entry's contents".to_owned(),
+                ))
+            }
+        }
+        prev = record.hash;
+        expected_seq += 1;
+    }
+    let last_seq = expected_seq - 1;
+    if head_seq != last_seq {
+        let bad = if head_seq > last_seq {
+            last_seq + 1
+        } else {
+            head_seq + 1
+        };
+        return Ok(fail(
+            last_seq.min(head_seq),
+            bad,
+            format!("head says entry {head_seq} but the log ends at {last_seq}"),
+        ));
+    }
+    if head_hash != prev {
+        return Ok(fail(
+            last_seq.saturating_sub(1),
+            last_seq.max(1),
+            "head hash does not match the last entry".to_owned(),
+        ));
+    }
+    Ok(AuditVerifyReport {
+        ok: true,
+        verified: last_seq,
+        head_seq,
+        head_hash,
+        first_bad_seq: None,
+        problem: None,
+    })
+}
+
+/// Which organisations' entries a reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every entry (the provider organisation's admins, the offline CLI).
+    All,
+    /// Only entries of this organisation.
+    Org(String),
+}
+
+impl Scope {
+    fn allows(&self, entry: &AuditEntry) -> bool {
+        match self {
+            Self::All => true,
+            Self::Org(org) => entry.org.as_deref() == Some(org.as_str()),
+        }
+    }
+}
+
+/// Why a query was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// `action` does not name an audit action.
+    #[error("unknown action {0:?}")]
+    UnknownAction(String),
+    /// `limit` is 0 or above the maximum.
+    #[error("limit must be 1 to {0}")]
+    Limit(usize),
+    /// `from_ms` is not before `to_ms`.
+    #[error("from_ms must be before to_ms")]
+    TimeRange,
+    /// The store failed or an entry does not decode.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Returns the page of entries matching `query` within `scope`, oldest first. `max_limit`
+/// bounds the page size (exports allow larger pages than queries).
+pub fn query(
+    store: &dyn Store,
+    scope: &Scope,
+    query: &AuditQuery,
+    max_limit: usize,
+) -> Result<AuditPage, QueryError> {
+    let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE.min(max_limit));
+    if limit == 0 || limit > max_limit {
+        return Err(QueryError::Limit(max_limit));
+    }
+    let action = match &query.action {
+        Some(a) => Some(
+            a.parse::<AuditAction>()
+                .map_err(|_| QueryError::UnknownAction(a.clone()))?,
+        ),
+        None => None,
+    };
+    if let (Some(from), Some(to)) = (query.from_ms, query.to_ms) {
+        if from >= to {
+            return Err(QueryError::TimeRange);
+        }
+    }
+    let start = query.after.map_or(1, |a| a.saturating_add(1));
+    let mut entries = Vec::new();
+    let mut more = false;
+    for kv in store.range(LOG_TREE, &start.to_be_bytes(), None)? {
+        let (_, value) = kv?;
+        let record: AuditRecord = decode_json(LOG_TREE, &value)?;
+        let e = &record.entry;
+        let matches = scope.allows(e)
+            && action.is_none_or(|a| a == e.action)
+            && query.from_ms.is_none_or(|t| e.time_ms >= t)
+            && query.to_ms.is_none_or(|t| e.time_ms < t)
+            && query
+                .actor
+                .as_deref()
+                .is_none_or(|a| e.actor_user.as_deref() == Some(a))
+            && query
+                .object
+                .as_deref()
+                .is_none_or(|o| e.object_id.as_deref() == Some(o));
+        if !matches {
+            continue;
+        }
+        if entries.len() == limit {
+            more = true;
+            break;
+        }
+        entries.push(record);
+    }
+    let next_after = if more {
+        entries.last().map(|r| r.entry.seq)
+    } else {
+        None
+    };
+    Ok(AuditPage {
+        entries,
+        next_after,
+    })
+}
+
+/// Largest page of [`query`] for the API.
+pub const QUERY_MAX: usize = MAX_AUDIT_PAGE;
+
+/// Header row of the CSV export.
+pub const CSV_HEADER: [&str; 14] = [
+    "seq",
+    "time_ms",
+    "time_utc",
+    "org",
+    "actor_user",
+    "device",
+    "ip",
+    "user_agent",
+    "action",
+    "object_id",
+    "size",
+    "detail",
+    "prev_hash",
+    "hash",
+];
+
+/// Writes records as RFC 4180 CSV: CRLF line ends, a header row, and every field that holds a
+/// comma, a double quote, CR or LF (or starts/ends with a space) quoted with inner quotes
+/// doubled. Values are exported verbatim so that they match the hashed entries.
+pub fn to_csv(records: &[AuditRecord]) -> String {
+    let mut out = String::new();
+    csv_row(&mut out, CSV_HEADER.iter().map(|s| (*s).to_owned()));
+    for r in records {
+        let e = &r.entry;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        csv_row(
+            &mut out,
+            [
+                e.seq.to_string(),
+                e.time_ms.to_string(),
+                rfc3339_utc(e.time_ms),
+                opt(&e.org),
+                opt(&e.actor_user),
+                opt(&e.device),
+                opt(&e.ip),
+                opt(&e.user_agent),
+                e.action.as_str().to_owned(),
+                opt(&e.object_id),
+                e.size.map(|s| s.to_string()).unwrap_or_default(),
+                opt(&e.detail),
+                e.prev_hash.clone(),
+                r.hash.clone(),
+            ]
+            .into_iter(),
+        );
+    }
+    out
+}
+
+fn csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
+    for (i, f) in fields.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let needs_quotes = f.contains([',', '"', '\r', '\n'])
+            || f.starts_with(' ')
+            || f.ends_with(' ');
+        if needs_quotes {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&f);
+        }
+    }
+    out.push_str("\r\n");
+}
+
+/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn rfc3339_utc(time_ms: u64) -> String {
+    let secs = time_ms / 1000;
+    let ms = time_ms % 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, unsigned form).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+/// Encodes a record as it is stored (used by tests that tamper with the store).
+pub fn encode_record(record: &AuditRecord) -> Result<Vec<u8>, StoreError> {
+    encode_json(LOG_TREE, record)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::SledStore;
+
+    fn ev(action: AuditAction, actor: &str, org: &str, object: &str) -> AuditEvent {
+        AuditEvent::new(action)
+            .actor(actor)
+            .device(format!("{actor}-dev"))
+            .org(org)
+            .ip("127.0.0.1")
+            .user_agent("test, \"agent\"")
+            .object(object)
+            .size(10)
+    }
+
+    fn filled() -> SledStore {
+        let s = SledStore::temporary().unwrap();
+        let events = [
+            ev(AuditAction::UserRegister, "alice", "acme", "alice"),
+            ev(AuditAction::BlobUpload, "alice", "acme", "blob-1"),
+            ev(AuditAction::BlobDownload, "bob", "cust", "blob-1"),
+            ev(AuditAction::MessagePost, "bob", "cust", "room-1"),
+            ev(AuditAction::BlobDelete, "alice", "acme", "blob-1"),
+        ];
+        for (i, e) in events.into_iter().enumerate() {
+            append(&s, 1_000 * (i as u64 + 1), e).unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn canonical_form_matches_serde_json_of_the_entry() {
+        let s = filled();
+        let page = query(&s, &Scope::All, &AuditQuery::default(), QUERY_MAX).unwrap();
+        for r in page.entries {
+            assert_eq!(
+                serde_json::to_vec(&r.entry).unwrap(),
+                r.entry.canonical_json()
+            );
+        }
+    }
+
+    #[test]
+    fn appends_link_and_verify() {
+        let s = filled();
+        let report = verify(&s).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.verified, 5);
+        assert_eq!(report.head_seq, 5);
+        let page = query(&s, &Scope::All, &AuditQuery::default(), QUERY_MAX).unwrap();
+        assert_eq!(page.entries.len(), 5);
+        assert_eq!(page.entries[0].entry.prev_hash, GENESIS_PREV_HASH);
+        for w in page.entries.windows(2) {
+            assert_eq!(w[1].entry.prev_hash, w[0].hash);
+            assert_eq!(w[1].entry.seq, w[0].entry.seq + 1);
+        }
+        assert_eq!(page.entries[4].hash, report.head_hash);
+    }
+
+    #[test]
+    fn empty_log_verifies() {
+        let s = SledStore::temporary().unwrap();
+        let report = verify(&s).unwrap();
+        assert!(report.ok);
+        assert_eq!(report.verified, 0);
+    }
+
+    #[test]
+    fn tampering_is_detected_at_the_first_bad_seq() {
+        // Edit a field of entry 3.
+        let s = filled();
+        let key = 3u64.to_be_bytes();
+        let mut rec: AuditRecord =
+            serde_json::from_slice(&s.get(LOG_TREE, &key).unwrap().unwrap()).unwrap();
+        rec.entry.ip = Some("10.9.9.9".into());
+        s.put(LOG_TREE, &key, &encode_record(&rec).unwrap()).unwrap();
+        let report = verify(&s).unwrap();
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_seq, Some(3));
+        assert_eq!(report.verified, 2);
+
+        // Edit entry 2 and recompute its hash: entry 3's link breaks instead.
+        let s = filled();
+        let key = 2u64.to_be_bytes();
+        let mut rec: AuditRecord =
+            serde_json::from_slice(&s.get(LOG_TREE, &key).unwrap().unwrap()).unwrap();
+        rec.entry.size = Some(999);
+        rec.hash = entry_hash(&rec.entry).unwrap();
+        s.put(LOG_TREE, &key, &encode_record(&rec).unwrap()).unwrap();
+        let report = verify(&s).unwrap();
+        assert_eq!(report.first_bad_seq, Some(3));
+
+        // Delete entry 4: the gap is named.
+        let s = filled();
+        s.delete(LOG_TREE, &4u64.to_be_bytes()).unwrap();
+        let report = verify(&s).unwrap();
+        assert_eq!(report.first_bad_seq, Some(4));
+
+        // Truncate the tail (drop entry 5) without moving the head.
+        let s = filled();
+        s.delete(LOG_TREE, &5u64.to_be_bytes()).unwrap();
+        let report = verify(&s).unwrap();
+        assert!(!report.ok);
+        assert_eq!(report.first_bad_seq, Some(5));
+
+        // Garbage bytes in entry 1.
+        let s = filled();
+        s.put(LOG_TREE, &1u64.to_be_bytes(), b"not json").unwrap();
+        assert_eq!(verify(&s).unwrap().first_bad_seq, Some(1));
+    }
+
+    #[test]
+    fn concurrent_appends_form_one_chain() {
+        let s: Arc<SledStore> = Arc::new(SledStore::temporary().unwrap());
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        append(
+                            s.as_ref(),
+                            i,
+                            AuditEvent::new(AuditAction::MessagePost).object(format!("{t}-{i}")),
+                        )
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let report = verify(s.as_ref()).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.verified, 200);
+    }
+
+    #[test]
+    fn query_filters_scope_and_pages() {
+        let s = filled();
+        let acme = Scope::Org("acme".into());
+        let page = query(&s, &acme, &AuditQuery::default(), QUERY_MAX).unwrap();
+        assert_eq!(
+            page.entries.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
+            vec![1, 2, 5]
+        );
+        let q = AuditQuery {
+            object: Some("blob-1".into()),
+            ..Default::default()
+        };
+        let page = query(&s, &Scope::All, &q, QUERY_MAX).unwrap();
+        assert_eq!(page.entries.len(), 3);
+        let q = AuditQuery {
+            actor: Some("bob".into()),
+            action: Some("message.post".into()),
+            ..Default::default()
+        };
+        let page = query(&s, &Scope::All, &q, QUERY_MAX).unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].entry.seq, 4);
+        let q = AuditQuery {
+            from_ms: Some(2_000),
+            to_ms: Some(4_000),
+            ..Default::default()
+        };
+        let page = query(&s, &Scope::All, &q, QUERY_MAX).unwrap();
+        assert_eq!(
+            page.entries.iter().map(|r| r.entry.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        // Pagination: pages of 2 cover everything exactly once.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let q = AuditQuery {
+                limit: Some(2),
+                after,
+                ..Default::default()
+            };
+            let page = query(&s, &Scope::All, &q, QUERY_MAX).unwrap();
+            seen.extend(page.entries.iter().map(|r| r.entry.seq));
+            match page.next_after {
+                Some(a) => after = Some(a),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+        // Bad queries.
+        let bad = AuditQuery {
+            action: Some("nope".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            query(&s, &Scope::All, &bad, QUERY_MAX),
+            Err(QueryError::UnknownAction(_))
+        ));
+        let bad = AuditQuery {
+            limit: Some(QUERY_MAX + 1),
+            ..Default::default()
+        };
+        assert!(matches!(
+            query(&s, &Scope::All, &bad, QUERY_MAX),
+            Err(QueryError::Limit(_))
+        ));
+        let bad = AuditQuery {
+            from_ms: Some(5),
+            to_ms: Some(5),
+            ..Default::default()
+        };
+        assert!(matches!(
+            query(&s, &Scope::All, &bad, QUERY_MAX),
+            Err(QueryError::TimeRange)
+        ));
+    }
+
+    #[test]
+    fn csv_quotes_properly() {
+        let s = SledStore::temporary().unwrap();
+        let r = append(
+            &s,
+            0,
+            AuditEvent::new(AuditAction::BlobDownload)
+                .user_agent("Mozilla/5.0, \"quoted\"\r\nnext")
+                .detail(" padded "),
+        )
+        .unwrap();
+        let csv = to_csv(&[r.clone()]);
+        let mut lines = csv.splitn(2, "\r\n");
+        assert_eq!(lines.next().unwrap(), CSV_HEADER.join(","));
+        let row = lines.next().unwrap();
+        assert!(row.starts_with("1,0,1970-01-01T00:00:00.000Z,,,,,"));
+        assert!(row.contains(",\"Mozilla/5.0, \"\"quoted\"\"\r\nnext\",blob.download,"));
+        assert!(row.contains(",\" padded \","));
+        assert!(row.ends_with(&format!("{},{}\r\n", GENESIS_PREV_HASH, r.hash)));
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339_utc(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(rfc3339_utc(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
+}
