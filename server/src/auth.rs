@@ -1,0 +1,360 @@
+//! Request authentication: every protected request is signed by a registered device (see
+//! [`sealroom_wire::auth`] for the canonical signing string). This module verifies the
+//! signature over method, path, query, timestamp and body digest, refuses stale timestamps and
+//! replayed signatures, and rate-limits repeated failures per IP address and per device (429).
+//!
+//! Route code uses [`device`] (JSON-sized bodies) or [`device_with_limit`] (larger bodies); both
+//! extract an [`AuthedDevice`] that carries the verified identity, the client's IP and user agent,
+//! and the body bytes that were verified.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use warp::http::{HeaderMap, Method};
+use warp::path::FullPath;
+use warp::{Filter, Rejection};
+
+use sealroom_wire::auth::{
+    decode_signature, verify_request, RequestParts, HEADER_DEVICE, HEADER_SIGNATURE,
+    HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
+};
+
+use crate::accounts::{self, Role};
+use crate::error::ApiError;
+use crate::filters::body_limited;
+use crate::state::AppState;
+
+/// Tree remembering accepted signatures until they fall out of the timestamp window. Keys are
+/// the 8-byte big-endian timestamp followed by SHA-256 of the signature, so pruning is a range
+/// delete.
+pub const REPLAY_TREE: &str = "auth_replay";
+
+/// A request whose device signature verified.
+#[derive(Debug, Clone)]
+pub struct AuthedDevice {
+    /// Organisation of the user.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The signing device.
+    pub device_id: String,
+    /// The user's organisation role.
+    pub role: Role,
+    /// Client info (IP address, user agent) for the audit trail.
+    pub client: ClientInfo,
+    /// The exact body bytes covered by the signature.
+    pub body: Bytes,
+}
+
+impl AuthedDevice {
+    /// Decodes the body as JSON; a body that does not parse is a 400 `malformed`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body)
+    }
+
+    /// Client IP address, if known.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.client.ip
+    }
+
+    /// Client user agent, if sent.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.client.user_agent.as_deref()
+    }
+}
+
+/// Decodes JSON request bytes; a body that does not parse is a 400 `malformed`.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("invalid JSON body: {e}")))
+}
+
+/// Who sent a request, as far as the network tells: for the audit trail and rate limiting.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client IP address (the first `X-Forwarded-For` hop when `trust_proxy` is set).
+    pub ip: Option<IpAddr>,
+    /// `User-Agent` header, truncated to 256 bytes.
+    pub user_agent: Option<String>,
+}
+
+/// Extracts the [`ClientInfo`] of any request (authenticated or not).
+pub fn client_info(
+    state: AppState,
+) -> impl Filter<Extract = (ClientInfo,), Error = std::convert::Infallible> + Clone {
+    let trust_proxy = state.config.trust_proxy;
+    warp::addr::remote()
+        .and(warp::header::headers_cloned())
+        .map(move |remote: Option<SocketAddr>, headers: HeaderMap| {
+            client_from(trust_proxy, remote, &headers)
+        })
+}
+
+fn client_from(trust_proxy: bool, remote: Option<SocketAddr>, headers: &HeaderMap) -> ClientInfo {
+    let mut ip = remote.map(|a| a.ip());
+    if trust_proxy {
+        if let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            ip = Some(forwarded);
+        }
+    }
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| {
+            let mut end = ua.len().min(256);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        });
+    ClientInfo { ip, user_agent }
+}
+
+/// Authenticates a request whose body is at most `limits.max_json_body` bytes.
+///
+/// Put it after the path and method filters of a route, since it consumes the body.
+pub fn device(
+    state: AppState,
+) -> impl Filter<Extract = (AuthedDevice,), Error = Rejection> + Clone {
+    let limit = state.config.limits.max_json_body;
+    device_with_limit(state, limit)
+}
+
+/// Authenticates a request whose body is at most `limit` bytes (413 beyond).
+pub fn device_with_limit(
+    state: AppState,
+    limit: u64,
+) -> impl Filter<Extract = (AuthedDevice,), Error = Rejection> + Clone {
+    let st = state.clone();
+    warp::method()
+        .and(warp::path::full())
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(client_info(state))
+        .and(body_limited(limit))
+        .and_then(
+            move |method: Method,
+                  path: FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  client: ClientInfo,
+                  body: Bytes| {
+                let st = st.clone();
+                async move {
+                    authenticate(&st, &method, path.as_str(), &query, &headers, client, body)
+                        .map_err(Rejection::from)
+                }
+            },
+        )
+}
+
+/// The raw query string, empty when there is none.
+pub fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Verifies a request. Every failure is counted against the client's IP (and device, when
+/// named) for rate limiting.
+pub fn authenticate(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    client: ClientInfo,
+    body: Bytes,
+) -> Result<AuthedDevice, ApiError> {
+    let now = state.now();
+    let ip_key = client.ip.map(|ip| format!("ip:{ip}"));
+    let device_id = header(headers, HEADER_DEVICE).map(str::to_owned);
+    let device_key = device_id.as_ref().map(|d| format!("dev:{d}"));
+    let keys: Vec<&str> = ip_key.iter().chain(device_key.iter()).map(String::as_str).collect();
+    if keys.iter().any(|k| state.limiter.is_blocked(k, now)) {
+        state.metrics.counter("sealroom_auth_rate_limited_total", "Requests refused by the authentication rate limiter.").inc();
+        return Err(ApiError::RateLimited);
+    }
+    let result = verify(state, method, path, query, headers, device_id.as_deref(), &body, now);
+    match result {
+        Ok((device, user)) => Ok(AuthedDevice {
+            org_id: user.org_id,
+            user_id: user.user_id,
+            device_id: device.device_id,
+            role: user.role,
+            client,
+            body,
+        }),
+        Err(reason) => {
+            for k in &keys {
+                state.limiter.record_failure(k, now);
+            }
+            state
+                .metrics
+                .counter("sealroom_auth_failures_total", "Failed request authentications.")
+                .inc();
+            tracing::info!(reason, ip = ?client.ip, "authentication failed");
+            Err(ApiError::unauthenticated(reason))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    device_id: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(accounts::DeviceRecord, accounts::UserRecord), &'static str> {
+    let device_id = device_id.ok_or("missing device header")?;
+    let ts_text = header(headers, HEADER_TIMESTAMP).ok_or("missing timestamp header")?;
+    let sig_text = header(headers, HEADER_SIGNATURE).ok_or("missing signature header")?;
+    let timestamp: i64 = ts_text.parse().map_err(|_| "invalid timestamp")?;
+    if (timestamp - now).abs() > MAX_CLOCK_SKEW_SECS {
+        return Err("timestamp outside the accepted window");
+    }
+    let signature = decode_signature(sig_text).map_err(|_| "invalid signature encoding")?;
+    let (device, user) = accounts::active_device(state.store.as_ref(), device_id)
+        .map_err(|_| "device lookup failed")?
+        .ok_or("unknown or inactive device")?;
+    let parts = RequestParts {
+        method: method.as_str(),
+        path,
+        query,
+        timestamp,
+        body,
+    };
+    verify_request(&device.public_key, &parts, &signature).map_err(|_| "bad signature")?;
+    // Replay protection: the first use of a signature within the window wins.
+    let mut key = Vec::with_capacity(40);
+    key.extend_from_slice(&timestamp.to_be_bytes());
+    key.extend_from_slice(&Sha256::digest(signature));
+    let fresh = state
+        .store
+        .compare_and_swap(REPLAY_TREE, &key, None, Some(&[]))
+        .map_err(|_| "replay check failed")?;
+    if !fresh {
+        return Err("replayed request");
+    }
+    Ok((device, user))
+}
+
+/// Deletes remembered signatures older than the timestamp window. Returns how many were removed.
+pub fn prune_replay_cache(state: &AppState) -> Result<usize, ApiError> {
+    let cutoff = state.now() - MAX_CLOCK_SKEW_SECS - 1;
+    let end = cutoff.to_be_bytes();
+    // Timestamps are signed; negative ones sort after positive in big-endian bytes, but the
+    // window check refuses them anyway, so only the range [0, cutoff) matters.
+    let start = 0i64.to_be_bytes();
+    let mut removed = 0;
+    let stale: Vec<Vec<u8>> = state
+        .store
+        .range(REPLAY_TREE, &start, Some(&end))?
+        .map(|kv| kv.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
+    for k in stale {
+        state.store.delete(REPLAY_TREE, &k)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Fixed-window counter of failures per key (IP address, device, user): once a key reaches the
+/// limit within the current minute, it is blocked until the window ends.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+const WINDOW_SECS: i64 = 60;
+
+impl RateLimiter {
+    /// A limiter allowing `limit` failures per key and minute.
+    pub fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` has used up its failures in the current window.
+    pub fn is_blocked(&self, key: &str, now: i64) -> bool {
+        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        match w.get(key) {
+            Some((start, count)) => now - start < WINDOW_SECS && *count >= self.limit,
+            None => false,
+        }
+    }
+
+    /// Counts one failure for `key`.
+    pub fn record_failure(&self, key: &str, now: i64) {
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() > 100_000 {
+            w.retain(|_, (start, _)| now - *start < WINDOW_SECS);
+        }
+        let entry = w.entry(key.to_owned()).or_insert((now, 0));
+        if now - entry.0 >= WINDOW_SECS {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+
+    /// Checks `key` and, if `failed`, counts a failure: a helper for handlers that verify
+    /// something themselves (setup tokens, TOTP codes).
+    pub fn guard(&self, key: &str, now: i64) -> Result<(), ApiError> {
+        if self.is_blocked(key, now) {
+            Err(ApiError::RateLimited)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_blocks_after_limit_and_resets_next_window() {
+        let l = RateLimiter::new(3);
+        for _ in 0..3 {
+            assert!(!l.is_blocked("ip:1", 100));
+            l.record_failure("ip:1", 100);
+        }
+        assert!(l.is_blocked("ip:1", 110));
+        assert!(!l.is_blocked("ip:2", 110));
+        assert!(!l.is_blocked("ip:1", 161));
+        l.record_failure("ip:1", 161);
+        assert!(!l.is_blocked("ip:1", 161));
+    }
+
+    #[test]
+    fn client_info_respects_trust_proxy() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        h.insert("user-agent", "test-agent".parse().unwrap());
+        let remote = Some(SocketAddr::from(([127, 0, 0, 1], 5000)));
+        let c = client_from(false, remote, &h);
+        assert_eq!(c.ip.unwrap().to_string(), "127.0.0.1");
+        assert_eq!(c.user_agent.as_deref(), Some("test-agent"));
+        let c = client_from(true, remote, &h);
+        assert_eq!(c.ip.unwrap().to_string(), "203.0.113.7");
+    }
+}

@@ -1,0 +1,334 @@
+//! The relay's one configuration struct: defaults that run, an optional TOML file, then
+//! environment variables (highest precedence).
+//!
+//! | setting | environment | TOML key | default |
+//! | --- | --- | --- | --- |
+//! | listen address | `SEALROOM_LISTEN` | `listen` | `127.0.0.1:8080` |
+//! | data directory (sled + blobs) | `SEALROOM_DATA_DIR` | `data_dir` | `./sealroom-data` |
+//! | config file | `SEALROOM_CONFIG` or `--config FILE` | - | none |
+//! | demo portal directory | `SEALROOM_WEB_DIR` | `web_dir` | `./demo-web` if present |
+//! | public base URL (links in mail) | `SEALROOM_PUBLIC_URL` | `public_url` | `http://{listen}` |
+//! | TLS certificate chain (PEM) | `SEALROOM_TLS_CERT` | `tls.cert` | none (plain HTTP) |
+//! | TLS private key (PEM) | `SEALROOM_TLS_KEY` | `tls.key` | none |
+//! | trust `X-Forwarded-For` | `SEALROOM_TRUST_PROXY` | `trust_proxy` | `false` |
+//! | SMTP host / port / from | `SEALROOM_SMTP_HOST`, `SEALROOM_SMTP_PORT`, `SEALROOM_SMTP_FROM` | `smtp.*` | none / 25 / `sealroom@localhost` |
+//! | SMTP user / password | `SEALROOM_SMTP_USER`, `SEALROOM_SMTP_PASSWORD` | `smtp.*` | none |
+//! | JSON body limit (bytes) | `SEALROOM_MAX_JSON_BODY` | `limits.max_json_body` | 65536 |
+//! | message body limit | `SEALROOM_MAX_MESSAGE_BODY` | `limits.max_message_body` | 1 MiB |
+//! | blob chunk limit | `SEALROOM_MAX_CHUNK` | `limits.max_chunk` | 16 MiB |
+//! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
+//! | auth failures per IP/device per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
+//! | log filter | `SEALROOM_LOG` | `log` | `info` |
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for this struct.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// An environment variable has a value that does not parse.
+    #[error("invalid value for {name}: {value:?}")]
+    Env {
+        /// Variable name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Only one of the TLS certificate and key was given.
+    #[error("TLS needs both a certificate and a key")]
+    TlsIncomplete,
+}
+
+/// Size and rate limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest JSON request body in bytes (account, room metadata, handshakes...).
+    pub max_json_body: u64,
+    /// Largest application-message or handshake body in bytes.
+    pub max_message_body: u64,
+    /// Largest blob chunk in one append request, in bytes.
+    pub max_chunk: u64,
+    /// Largest total of blob bytes stored per space.
+    pub max_space_bytes: u64,
+    /// Authentication failures tolerated per IP address and per device in one minute before
+    /// further requests get 429.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_json_body: 64 * 1024,
+            max_message_body: 1024 * 1024,
+            max_chunk: 16 * 1024 * 1024,
+            max_space_bytes: 10 * 1024 * 1024 * 1024,
+            auth_failures_per_minute: 20,
+        }
+    }
+}
+
+/// SMTP settings for notifications; without a host no mail is sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Smtp {
+    /// SMTP server host name; `None` disables mail.
+    pub host: Option<String>,
+    /// SMTP server port.
+    pub port: u16,
+    /// Envelope and header sender.
+    pub from: String,
+    /// Optional user for SMTP AUTH.
+    pub user: Option<String>,
+    /// Optional password for SMTP AUTH; never logged.
+    pub password: Option<String>,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 25,
+            from: "sealroom@localhost".to_owned(),
+            user: None,
+            password: None,
+        }
+    }
+}
+
+/// TLS termination by the relay itself (rustls). Without it the relay speaks plain HTTP, for a
+/// reverse proxy in front that terminates TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+/// The relay configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding the sled database and blob files.
+    pub data_dir: PathBuf,
+    /// Directory with the demo portal's static files, served at `/` when present.
+    pub web_dir: Option<PathBuf>,
+    /// Base URL of the portal, used for links in notifications.
+    pub public_url: Option<String>,
+    /// Trust the first address of `X-Forwarded-For` as the client IP (only behind a proxy).
+    pub trust_proxy: bool,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+    /// TLS settings.
+    pub tls: Tls,
+    /// SMTP settings.
+    pub smtp: Smtp,
+    /// Size and rate limits.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./sealroom-data"),
+            web_dir: None,
+            public_url: None,
+            trust_proxy: false,
+            log: "info".to_owned(),
+            tls: Tls::default(),
+            smtp: Smtp::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then the TOML file (`file`, else `SEALROOM_CONFIG`),
+    /// then environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment lookup (used by tests).
+    pub fn load_from<E>(file: Option<&Path>, env: E) -> Result<Self, ConfigError>
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("SEALROOM_CONFIG").map(PathBuf::from));
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path,
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(&env)?;
+        if config.web_dir.is_none() {
+            let default_web = PathBuf::from("./demo-web");
+            if default_web.join("index.html").is_file() {
+                config.web_dir = Some(default_web);
+            }
+        }
+        if config.tls.cert.is_some() != config.tls.key.is_some() {
+            return Err(ConfigError::TlsIncomplete);
+        }
+        Ok(config)
+    }
+
+    fn apply_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env { name, value })
+        }
+        if let Some(v) = env("SEALROOM_LISTEN") {
+            self.listen = parse("SEALROOM_LISTEN", v)?;
+        }
+        if let Some(v) = env("SEALROOM_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("SEALROOM_WEB_DIR") {
+            self.web_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("SEALROOM_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_TRUST_PROXY") {
+            self.trust_proxy = parse("SEALROOM_TRUST_PROXY", v)?;
+        }
+        if let Some(v) = env("SEALROOM_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = env("SEALROOM_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("SEALROOM_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("SEALROOM_SMTP_HOST") {
+            self.smtp.host = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_SMTP_PORT") {
+            self.smtp.port = parse("SEALROOM_SMTP_PORT", v)?;
+        }
+        if let Some(v) = env("SEALROOM_SMTP_FROM") {
+            self.smtp.from = v;
+        }
+        if let Some(v) = env("SEALROOM_SMTP_USER") {
+            self.smtp.user = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_SMTP_PASSWORD") {
+            self.smtp.password = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_MAX_JSON_BODY") {
+            self.limits.max_json_body = parse("SEALROOM_MAX_JSON_BODY", v)?;
+        }
+        if let Some(v) = env("SEALROOM_MAX_MESSAGE_BODY") {
+            self.limits.max_message_body = parse("SEALROOM_MAX_MESSAGE_BODY", v)?;
+        }
+        if let Some(v) = env("SEALROOM_MAX_CHUNK") {
+            self.limits.max_chunk = parse("SEALROOM_MAX_CHUNK", v)?;
+        }
+        if let Some(v) = env("SEALROOM_MAX_SPACE_BYTES") {
+            self.limits.max_space_bytes = parse("SEALROOM_MAX_SPACE_BYTES", v)?;
+        }
+        if let Some(v) = env("SEALROOM_AUTH_FAILURES_PER_MINUTE") {
+            self.limits.auth_failures_per_minute = parse("SEALROOM_AUTH_FAILURES_PER_MINUTE", v)?;
+        }
+        Ok(())
+    }
+
+    /// Base URL for links in notifications.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls.cert.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+
+    /// Directory holding the sled database.
+    pub fn db_dir(&self) -> PathBuf {
+        self.data_dir.join("db")
+    }
+
+    /// Directory holding blob files.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_env_and_file() {
+        let c = Config::load_from(None, |_| None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./sealroom-data"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/x\"\n[limits]\nmax_chunk = 10\n[smtp]\nhost = \"mail\"\n",
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = [("SEALROOM_LISTEN", "127.0.0.1:1234")].into();
+        let c = Config::load_from(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1234");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
+        assert_eq!(c.limits.max_chunk, 10);
+        assert_eq!(c.limits.max_json_body, Limits::default().max_json_body);
+        assert_eq!(c.smtp.host.as_deref(), Some("mail"));
+
+        let bad: HashMap<&str, &str> = [("SEALROOM_LISTEN", "nope")].into();
+        assert!(matches!(
+            Config::load_from(None, |k| bad.get(k).map(|v| v.to_string())),
+            Err(ConfigError::Env { .. })
+        ));
+        std::fs::write(&file, "unknown_key = 1\n").unwrap();
+        assert!(matches!(
+            Config::load_from(Some(&file), |_| None),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

@@ -1,0 +1,241 @@
+//! API errors with stable codes, and the one `recover` that turns every rejection into a status
+//! code and a JSON body `{"code": "...", "message": "..."}`.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reject::Rejection;
+use warp::reply::Reply;
+
+use crate::store::{StoreError, TxnError};
+
+/// An error answered to a client. Each variant has a stable `code` string.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400 `bad_request`: the request is well-formed but not acceptable (invalid field value...).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400 `malformed`: the body or a parameter does not parse.
+    #[error("{0}")]
+    Malformed(String),
+    /// 401 `unauthenticated`: signature missing, invalid, stale or replayed, or unknown device.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403 `forbidden`: authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 `not_found`: no such route or object (or not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 `method_not_allowed`: the path exists with another method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409 `conflict`: the state changed underneath (e.g. a commit for an epoch already taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// 410 `gone`: the object existed but expired (e.g. an invitation or upload).
+    #[error("{0}")]
+    Gone(String),
+    /// 413 `too_large`: the body or the announced size exceeds a limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415 `unsupported_media_type`: wrong `Content-Type`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 416 `range_not_satisfiable`: a `Range` header outside the object.
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    /// 429 `rate_limited`: too many failed authentications; retry later.
+    #[error("too many failed attempts, retry later")]
+    RateLimited,
+    /// 500 `internal`: the relay failed; details are logged, not returned.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code string.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Malformed(_) => "malformed",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::Gone(_) => "gone",
+            Self::TooLarge(_) => "too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Shorthand for [`ApiError::BadRequest`].
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::Malformed`].
+    pub fn malformed(msg: impl Into<String>) -> Self {
+        Self::Malformed(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::Forbidden`].
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::Forbidden(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::NotFound`].
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Self::NotFound(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::Conflict`].
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::Conflict(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::TooLarge`].
+    pub fn too_large(msg: impl Into<String>) -> Self {
+        Self::TooLarge(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::Unauthenticated`].
+    pub fn unauthenticated(msg: impl Into<String>) -> Self {
+        Self::Unauthenticated(msg.into())
+    }
+
+    /// Logs an internal failure (without client data) and returns [`ApiError::Internal`].
+    pub fn internal(context: &str, err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(context, error = %err, "internal error");
+        Self::Internal
+    }
+
+    /// Turns this error into a warp rejection.
+    pub fn reject(self) -> Rejection {
+        warp::reject::custom(self)
+    }
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal("store", &e)
+    }
+}
+
+impl From<TxnError> for ApiError {
+    fn from(e: TxnError) -> Self {
+        match e {
+            TxnError::Conflict { .. } => Self::Conflict("concurrent change, retry".to_owned()),
+            TxnError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// Stable code.
+    pub code: &'a str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// The reply for an [`ApiError`].
+pub fn error_reply(err: &ApiError) -> warp::reply::Response {
+    let body = ErrorBody {
+        code: err.code(),
+        message: err.to_string(),
+    };
+    warp::reply::with_status(warp::reply::json(&body), err.status()).into_response()
+}
+
+/// Maps every rejection, ours and warp's, to a JSON error. Client mistakes never become 500.
+pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let err = classify(&rejection);
+    Ok(error_reply(&err))
+}
+
+fn classify(r: &Rejection) -> ApiError {
+    if let Some(e) = r.find::<ApiError>() {
+        return e.clone();
+    }
+    if r.is_not_found() {
+        return ApiError::not_found("no such route");
+    }
+    if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
+        return ApiError::malformed(format!("invalid body: {e}"));
+    }
+    if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return ApiError::too_large("body exceeds the limit of this route");
+    }
+    if r.find::<warp::reject::LengthRequired>().is_some() {
+        return ApiError::bad_request("Content-Length required");
+    }
+    if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        return ApiError::UnsupportedMediaType("unsupported content type".to_owned());
+    }
+    if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        return ApiError::malformed(format!("invalid query: {e}"));
+    }
+    if let Some(e) = r.find::<warp::reject::MissingHeader>() {
+        return ApiError::bad_request(format!("missing header {}", e.name()));
+    }
+    if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
+        return ApiError::bad_request(format!("invalid header {}", e.name()));
+    }
+    if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return ApiError::MethodNotAllowed;
+    }
+    tracing::warn!(rejection = ?r, "unhandled rejection");
+    ApiError::bad_request("request not understood")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_are_stable() {
+        let cases = [
+            (ApiError::malformed("x"), 400, "malformed"),
+            (ApiError::bad_request("x"), 400, "bad_request"),
+            (ApiError::unauthenticated("x"), 401, "unauthenticated"),
+            (ApiError::forbidden("x"), 403, "forbidden"),
+            (ApiError::not_found("x"), 404, "not_found"),
+            (ApiError::conflict("x"), 409, "conflict"),
+            (ApiError::too_large("x"), 413, "too_large"),
+            (ApiError::RateLimited, 429, "rate_limited"),
+            (ApiError::Internal, 500, "internal"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status().as_u16(), status);
+            assert_eq!(e.code(), code);
+        }
+    }
+}

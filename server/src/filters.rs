@@ -1,0 +1,170 @@
+//! All routes of the relay in one function, [`api`], composed from the route groups of each
+//! module, plus the shared filters and reply helpers route code uses.
+//!
+//! Conventions for route groups (see `server/README.md`, "How to add routes"):
+//! - a module exposes `pub fn routes(state: AppState) -> BoxedFilter<(Response,)>`;
+//! - each route matches path and method first, then authenticates with
+//!   [`crate::auth::device`] / [`crate::auth::device_with_limit`] (which read the body), so a
+//!   non-matching route never consumes a body;
+//! - handlers return `Result<Response, Rejection>` with errors as [`ApiError`] (`?` works through
+//!   `From<ApiError> for Rejection`);
+//! - every route that takes a body has a size limit ([`body_limited`], or the auth filters).
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use crate::error::{recover, ApiError};
+use crate::state::AppState;
+
+/// The complete API: every route group, the JSON error mapping, metrics and request logs.
+pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
+    let routes = health()
+        .or(metrics(state.clone()))
+        .unify()
+        .or(crate::accounts::routes(state.clone()))
+        .unify()
+        // ---- route groups of the other relay modules plug in here, one line each: ----
+        .or(crate::rooms::routes(state.clone()))
+        .unify()
+        .or(crate::blobs::routes(state.clone()))
+        .unify()
+        .or(crate::audit::routes(state.clone())).unify()
+        .or(crate::notify::routes(state.clone())).unify()
+        .or(crate::retention::routes(state.clone())).unify()
+        // ---- end of route groups ----
+        .boxed();
+    let routes = match state.config.web_dir.clone() {
+        Some(dir) if dir.is_dir() => routes
+            .or(warp::get()
+                .and(warp::fs::dir(dir))
+                .map(Reply::into_response))
+            .unify()
+            .boxed(),
+        _ => routes,
+    };
+    let metrics = state.metrics.clone();
+    warp::any()
+        .map(Instant::now)
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(
+            routes
+                .recover(recover)
+                .unify()
+                .map(Reply::into_response),
+        )
+        .map(
+            move |start: Instant, method: warp::http::Method, path: warp::path::FullPath, resp: Response| {
+                let elapsed = start.elapsed();
+                let status = resp.status().as_u16();
+                metrics.observe_request(method.as_str(), status, elapsed);
+                tracing::info!(
+                    target: "sealroom::request",
+                    method = %method,
+                    path = path.as_str(),
+                    status,
+                    micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                    "request"
+                );
+                resp
+            },
+        )
+        .boxed()
+}
+
+/// `GET /healthz`: liveness.
+fn health() -> BoxedFilter<(Response,)> {
+    warp::path!("healthz")
+        .and(warp::get())
+        .map(|| json_reply(StatusCode::OK, &serde_json::json!({"status": "ok"})))
+        .boxed()
+}
+
+/// `GET /metrics`: Prometheus text format.
+fn metrics(state: AppState) -> BoxedFilter<(Response,)> {
+    warp::path!("metrics")
+        .and(warp::get())
+        .map(move || {
+            warp::reply::with_header(
+                state.metrics.render(),
+                "content-type",
+                "text/plain; version=0.0.4",
+            )
+            .into_response()
+        })
+        .boxed()
+}
+
+/// The request body, at most `limit` bytes: 413 when `Content-Length` announces more or when a
+/// chunked body grows past it.
+pub fn body_limited(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length: Option<u64>, stream| collect_body(length, stream, limit))
+}
+
+async fn collect_body<S, B>(length: Option<u64>, stream: S, limit: u64) -> Result<Bytes, Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if length.is_some_and(|l| l > limit) {
+        return Err(ApiError::too_large(format!("body exceeds {limit} bytes")).reject());
+    }
+    let mut stream = Box::pin(stream);
+    let mut buf = BytesMut::with_capacity(usize::try_from(length.unwrap_or(0)).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let mut chunk =
+            chunk.map_err(|e| ApiError::malformed(format!("body read failed: {e}")).reject())?;
+        if (buf.len() + chunk.remaining()) as u64 > limit {
+            return Err(ApiError::too_large(format!("body exceeds {limit} bytes")).reject());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// A JSON body of at most `limit` bytes, decoded into `T` (400 `malformed` if it does not
+/// parse, 413 if too large). For unauthenticated routes; authenticated ones use
+/// [`crate::auth::AuthedDevice::json`].
+pub fn json_body<T: DeserializeOwned + Send>(
+    limit: u64,
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    body_limited(limit).and_then(|body: Bytes| async move {
+        crate::auth::parse_json::<T>(&body).map_err(Rejection::from)
+    })
+}
+
+/// A JSON response with a status.
+pub fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+/// `200 OK` with a JSON body.
+pub fn ok_json<T: Serialize>(body: &T) -> Response {
+    json_reply(StatusCode::OK, body)
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response {
+    warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response()
+}
+
+/// Passes a clone of the state to a handler.
+pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
