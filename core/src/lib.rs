@@ -7,3 +7,6 @@
 
 pub mod format;
 pub mod primitives;
+pub mod identity;
+pub mod room;
+pub mod state;
