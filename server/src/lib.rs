@@ -8,11 +8,14 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod ids;
 pub mod metrics;
+pub mod rooms;
 pub mod state;
 pub mod store;
 

@@ -1,0 +1,472 @@
+//! Blobs: resumable chunked uploads in the manner of tus 1.0 and ranged downloads, each blob
+//! belonging to a room and readable only by the room's current member devices.
+//!
+//! Routes (all device-signed):
+//! - `POST /v1/rooms/{room}/blobs` `{"length": n}` -> 201 [`BlobStatus`] (413 beyond the
+//!   space's limit, checked against the announced length);
+//! - `PATCH /v1/rooms/{room}/blobs/{blob}` with `Upload-Offset`, optional `Upload-Checksum:
+//!   sha256 <b64>`, body `application/offset+octet-stream` -> 204 with the new `Upload-Offset`
+//!   (409 with the stored offset when the offset differs);
+//! - `HEAD /v1/rooms/{room}/blobs/{blob}` -> `Upload-Offset`, `Upload-Length`;
+//!   `GET /v1/rooms/{room}/blobs/{blob}/status` -> [`BlobStatus`];
+//! - `GET /v1/rooms/{room}/blobs/{blob}` -> the bytes, honouring `Range` (206, 416);
+//! - `DELETE /v1/rooms/{room}/blobs/{blob}` -> 204; `GET /v1/rooms/{room}/blobs` -> list.
+
+pub mod data;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use sealroom_wire::blobs::{
+    BlobList, BlobStatus, CreateBlobRequest, OFFSET_CONTENT_TYPE, UPLOAD_CHECKSUM, UPLOAD_EXPIRES,
+    UPLOAD_LENGTH, UPLOAD_OFFSET,
+};
+
+use crate::auth::{self, AuthedDevice};
+use crate::error::ApiError;
+use crate::events::{self, RelayEvent};
+use crate::filters::{json_reply, no_content, ok_json, with_state};
+use crate::rooms::data::{room_for_member, RoomRecord};
+use crate::state::AppState;
+
+pub use data::{delete_blob, delete_expired_uploads, delete_room_blobs_before, BlobError};
+use data::{AppendLocks, BlobRecord};
+
+/// Size of the pieces a download is streamed in.
+const DOWNLOAD_PIECE: usize = 256 * 1024;
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound => ApiError::not_found("no such blob"),
+            e @ BlobError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            e @ BlobError::OffsetMismatch { .. } => ApiError::conflict(e.to_string()),
+            e @ (BlobError::PastEnd { .. }
+            | BlobError::ChecksumMismatch
+            | BlobError::BadChecksum) => ApiError::bad_request(e.to_string()),
+            e @ (BlobError::Locked | BlobError::Incomplete) => ApiError::conflict(e.to_string()),
+            BlobError::Expired => ApiError::Gone("the upload expired".to_owned()),
+            BlobError::Io(e) => ApiError::internal("blob file", &e),
+            BlobError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn check_ids(room_id: &str, blob_id: Option<&str>) -> Result<(), ApiError> {
+    if room_id.is_empty()
+        || room_id.len() > 128
+        || !room_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::not_found("no such room"));
+    }
+    if blob_id.is_some_and(|b| !data::valid_blob_id(b)) {
+        return Err(ApiError::not_found("no such blob"));
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Rejection> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(Rejection::from),
+        Err(e) => Err(ApiError::internal("blocking task", &e).into()),
+    }
+}
+
+fn member_room(state: &AppState, room_id: &str, device_id: &str) -> Result<RoomRecord, ApiError> {
+    room_for_member(state.store.as_ref(), room_id, device_id).map_err(ApiError::from)
+}
+
+/// The blob routes.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    events::init(&state);
+    state.insert_extension(AppendLocks::default());
+    let chunk_limit = state.config.limits.max_chunk;
+
+    let create = warp::path!("v1" / "rooms" / String / "blobs")
+        .and(warp::post())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(create_blob);
+    let list = warp::path!("v1" / "rooms" / String / "blobs")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(list_blobs);
+    let append = warp::path!("v1" / "rooms" / String / "blobs" / String)
+        .and(warp::patch())
+        .and(warp::header::headers_cloned())
+        .and(auth::device_with_limit(state.clone(), chunk_limit))
+        .and(with_state(state.clone()))
+        .and_then(append_blob);
+    let head = warp::path!("v1" / "rooms" / String / "blobs" / String)
+        .and(warp::head())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(head_blob);
+    let status = warp::path!("v1" / "rooms" / String / "blobs" / String / "status")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(blob_status);
+    let download = warp::path!("v1" / "rooms" / String / "blobs" / String)
+        .and(warp::get())
+        .and(warp::header::optional::<String>("range"))
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(download_blob);
+    let delete = warp::path!("v1" / "rooms" / String / "blobs" / String)
+        .and(warp::delete())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(delete_blob_route);
+
+    spawn_expiry_sweep(&state);
+
+    create
+        .or(list)
+        .unify()
+        .or(append)
+        .unify()
+        .or(head)
+        .unify()
+        .or(status)
+        .unify()
+        .or(download)
+        .unify()
+        .or(delete)
+        .unify()
+        .boxed()
+}
+
+/// Deletes expired unfinished uploads every minute (when a Tokio runtime is running).
+fn spawn_expiry_sweep(state: &AppState) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let st = state.clone();
+    handle.spawn(async move {
+        let mut shutdown = st.shutdown_signal();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                _ = shutdown.changed() => break,
+            }
+            let sweep = st.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                delete_expired_uploads(
+                    sweep.store.as_ref(),
+                    &sweep.config.blob_dir(),
+                    sweep.now(),
+                )
+            })
+            .await;
+            match result {
+                Ok(Ok(deleted)) => {
+                    for blob_id in deleted {
+                        tracing::info!(blob_id = %blob_id, "expired unfinished upload deleted");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "upload expiry sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "upload expiry sweep task failed"),
+            }
+        }
+    });
+}
+
+fn offset_headers(mut response: Response, record: &BlobRecord) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(UPLOAD_OFFSET, HeaderValue::from(record.offset));
+    headers.insert(UPLOAD_LENGTH, HeaderValue::from(record.length));
+    if let Some(expires) = record.expires_at {
+        headers.insert(UPLOAD_EXPIRES, HeaderValue::from(expires));
+    }
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("tus-resumable", HeaderValue::from_static("1.0.0"));
+    response
+}
+
+async fn create_blob(
+    room_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, None)?;
+    let req: CreateBlobRequest = authed.json()?;
+    let record = blocking(move || {
+        let room = member_room(&state, &room_id, &authed.device_id)?;
+        let limit = state.config.limits.max_space_bytes;
+        data::create(
+            state.store.as_ref(),
+            &state.config.blob_dir(),
+            &room_id,
+            &room.space_id,
+            req.length,
+            limit,
+            &authed.user_id,
+            &authed.device_id,
+            state.now(),
+        )
+        .map_err(ApiError::from)
+    })
+    .await?;
+    let mut response = json_reply(StatusCode::CREATED, &record.status());
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "/v1/rooms/{}/blobs/{}",
+        record.room_id, record.blob_id
+    )) {
+        response.headers_mut().insert("location", location);
+    }
+    Ok(offset_headers(response, &record))
+}
+
+async fn list_blobs(
+    room_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, None)?;
+    let blobs = blocking(move || {
+        member_room(&state, &room_id, &authed.device_id)?;
+        Ok(data::list(state.store.as_ref(), &room_id)?
+            .iter()
+            .map(BlobRecord::status)
+            .collect::<Vec<BlobStatus>>())
+    })
+    .await?;
+    Ok(ok_json(&BlobList { blobs }))
+}
+
+async fn append_blob(
+    room_id: String,
+    blob_id: String,
+    headers: HeaderMap,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, Some(&blob_id))?;
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.eq_ignore_ascii_case(OFFSET_CONTENT_TYPE) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "append bodies are {OFFSET_CONTENT_TYPE}"
+        ))
+        .into());
+    }
+    let offset = headers
+        .get(UPLOAD_OFFSET)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| ApiError::malformed("Upload-Offset header missing or not a number"))?;
+    let checksum = headers
+        .get(UPLOAD_CHECKSUM)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| BlobError::BadChecksum)
+                .and_then(data::parse_checksum)
+        })
+        .transpose()
+        .map_err(ApiError::from)?;
+    let st = state.clone();
+    let body: Bytes = authed.body.clone();
+    let device_id = authed.device_id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let room = member_room(&st, &room_id, &device_id)?;
+        let locks = st
+            .extension::<AppendLocks>()
+            .unwrap_or_else(|| Arc::new(AppendLocks::default()));
+        let record = data::append(
+            st.store.as_ref(),
+            &st.config.blob_dir(),
+            &locks,
+            &room_id,
+            &blob_id,
+            offset,
+            &body,
+            checksum,
+            st.now(),
+        );
+        Ok::<_, ApiError>((room, record))
+    })
+    .await
+    .map_err(|e| ApiError::internal("blocking task", &e))??;
+    let (room, record) = result;
+    let record = match record {
+        Ok(record) => record,
+        Err(BlobError::OffsetMismatch { offset }) => {
+            let mut response = crate::error::error_reply(&ApiError::conflict(format!(
+                "the upload is at offset {offset}"
+            )));
+            response
+                .headers_mut()
+                .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+            return Ok(response);
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    if record.complete() {
+        events::publish(
+            &state,
+            RelayEvent::BlobCompleted {
+                room_id: room.room_id,
+                space_id: room.space_id,
+                blob_id: record.blob_id.clone(),
+                user_id: authed.user_id,
+                device_id: authed.device_id,
+                size: record.length,
+            },
+        );
+    }
+    Ok(offset_headers(no_content(), &record))
+}
+
+async fn head_blob(
+    room_id: String,
+    blob_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, Some(&blob_id))?;
+    let record = blocking(move || {
+        member_room(&state, &room_id, &authed.device_id)?;
+        data::get(state.store.as_ref(), &room_id, &blob_id).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(offset_headers(no_content_ok(), &record))
+}
+
+fn no_content_ok() -> Response {
+    warp::reply::with_status(warp::reply(), StatusCode::OK).into_response()
+}
+
+async fn blob_status(
+    room_id: String,
+    blob_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, Some(&blob_id))?;
+    let record = blocking(move || {
+        member_room(&state, &room_id, &authed.device_id)?;
+        data::get(state.store.as_ref(), &room_id, &blob_id).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(offset_headers(ok_json(&record.status()), &record))
+}
+
+async fn delete_blob_route(
+    room_id: String,
+    blob_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, Some(&blob_id))?;
+    let st = state.clone();
+    let (room_id, blob_id) = blocking(move || {
+        member_room(&st, &room_id, &authed.device_id)?;
+        data::get(st.store.as_ref(), &room_id, &blob_id)?;
+        delete_blob(st.store.as_ref(), &st.config.blob_dir(), &blob_id)?;
+        Ok((room_id, blob_id))
+    })
+    .await?;
+    events::publish(&state, RelayEvent::BlobDeleted { room_id, blob_id });
+    Ok(no_content())
+}
+
+async fn download_blob(
+    room_id: String,
+    blob_id: String,
+    range: Option<String>,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, Some(&blob_id))?;
+    let st = state.clone();
+    let (record, file) = blocking(move || {
+        member_room(&st, &room_id, &authed.device_id)?;
+        let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
+        if !record.complete() {
+            return Err(BlobError::Incomplete.into());
+        }
+        let file = std::fs::File::open(data::blob_path(&st.config.blob_dir(), &blob_id))
+            .map_err(|e| ApiError::internal("blob file", &e))?;
+        Ok((record, file))
+    })
+    .await?;
+    let length = record.length;
+    let (status, start, end) = match data::parse_range(range.as_deref(), length) {
+        Ok(Some(r)) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
+        Ok(None) => (StatusCode::OK, 0, length),
+        Err(()) => {
+            let mut response = crate::error::error_reply(&ApiError::RangeNotSatisfiable(
+                format!("the blob has {length} bytes"),
+            ));
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                response.headers_mut().insert("content-range", v);
+            }
+            return Ok(response);
+        }
+    };
+    let stream = file_stream(file, start, end);
+    let mut response = warp::reply::stream(stream).into_response();
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert("content-length", HeaderValue::from(end - start));
+    headers.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{length}", end - 1)) {
+            headers.insert("content-range", v);
+        }
+    }
+    Ok(response)
+}
+
+/// Streams `[start, end)` of a file, reading on a blocking thread into a bounded channel.
+fn file_stream(
+    mut file: std::fs::File,
+    start: u64,
+    end: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = end - start;
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(DOWNLOAD_PIECE);
+            let mut buf = vec![0u8; want];
+            match file.read_exact(&mut buf) {
+                Ok(()) => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+            left -= want as u64;
+            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                return; // client went away
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}

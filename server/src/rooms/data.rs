@@ -1,0 +1,629 @@
+//! Storage of rooms, handshakes, messages, welcomes and key packages, as synchronous functions
+//! over [`Store`]. Routes call them from blocking tasks; other relay modules (retention,
+//! erasure, notifications) call them directly.
+//!
+//! Layout (tree: key -> value):
+//! - [`ROOMS`]: room id -> [`RoomRecord`] (JSON). Every handshake is written with a check that
+//!   this value is unchanged since it was read: the compare-and-swap that admits exactly one
+//!   commit per epoch.
+//! - [`ROOM_STATE`]: room id -> the MLS public group state ([`GroupState::to_bytes`]).
+//! - [`HANDSHAKES`], [`MESSAGES`]: room id `/` seq (u64 BE) -> entry (JSON).
+//! - [`MESSAGE_SEQ`]: room id -> last message seq (u64 BE).
+//! - [`MESSAGE_EXPIRY`]: expiry (u64 BE) room id `/` seq -> empty, for [`delete_expired`].
+//! - [`WELCOMES`]: device id `/` id (u64 BE) -> [`WelcomeEntry`] (JSON).
+//! - [`KEY_PACKAGES`]: device id `/` id (u64 BE) -> key package bytes (one-time packages).
+//! - [`LAST_RESORT`]: device id -> key package bytes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use sealroom_wire::rooms::{
+    ClaimedKeyPackage, ClaimedKeyPackages, HandshakeEntry, HandshakeKind, KeyPackageCount,
+    MessageEntry, RoomInfo, RoomMember, WelcomeEntry,
+};
+
+use crate::accounts;
+use crate::error::ApiError;
+use crate::rooms::mls::{self, DeviceDirectory, DeviceKey, GroupState, MlsError};
+use crate::store::{Store, StoreError, StoreExt, Txn, TxnError};
+
+/// Tree: room id -> [`RoomRecord`].
+pub const ROOMS: &str = "room_rooms";
+/// Tree: room id -> MLS public group state.
+pub const ROOM_STATE: &str = "room_state";
+/// Tree: room id `/` seq -> [`HandshakeEntry`].
+pub const HANDSHAKES: &str = "room_handshakes";
+/// Tree: room id `/` seq -> [`MessageEntry`].
+pub const MESSAGES: &str = "room_messages";
+/// Tree: room id -> last message seq.
+pub const MESSAGE_SEQ: &str = "room_message_seq";
+/// Tree: expiry `||` room id `/` seq -> empty.
+pub const MESSAGE_EXPIRY: &str = "room_message_expiry";
+/// Tree: device id `/` id -> [`WelcomeEntry`].
+pub const WELCOMES: &str = "room_welcomes";
+/// Tree: device id `/` id -> one-time key package.
+pub const KEY_PACKAGES: &str = "room_key_packages";
+/// Tree: device id -> last-resort key package.
+pub const LAST_RESORT: &str = "room_last_resort";
+
+/// How many times a handshake is re-validated when a concurrent proposal (not a commit)
+/// changed the room between read and write.
+const HANDSHAKE_RETRIES: usize = 8;
+
+/// A stored room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRecord {
+    /// Lowercase hex of the MLS group id.
+    pub room_id: String,
+    /// The space the room belongs to.
+    pub space_id: String,
+    /// Current epoch.
+    pub epoch: u64,
+    /// Last handshake seq.
+    pub handshake_seq: u64,
+    /// Current member devices.
+    pub members: Vec<RoomMember>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+impl RoomRecord {
+    /// Whether `device_id` is a current member device.
+    pub fn has_device(&self, device_id: &str) -> bool {
+        self.members.iter().any(|m| m.device_id == device_id)
+    }
+
+    /// The public view.
+    pub fn info(&self) -> RoomInfo {
+        RoomInfo {
+            room_id: self.room_id.clone(),
+            space_id: self.space_id.clone(),
+            epoch: self.epoch,
+            handshake_seq: self.handshake_seq,
+            members: self.members.clone(),
+        }
+    }
+}
+
+/// Errors of room operations, mapped to API errors by [`From`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoomError {
+    /// MLS validation failed.
+    #[error(transparent)]
+    Mls(#[from] MlsError),
+    /// No such room.
+    #[error("no such room")]
+    NotFound,
+    /// The device is not a current member of the room.
+    #[error("not a member of this room")]
+    NotMember,
+    /// Another request changed the room at the same time.
+    #[error("concurrent change, retry")]
+    Busy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<TxnError> for RoomError {
+    fn from(e: TxnError) -> Self {
+        match e {
+            TxnError::Conflict { .. } => Self::Busy,
+            TxnError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::Mls(MlsError::Malformed(m)) => ApiError::malformed(m),
+            RoomError::Mls(MlsError::Invalid(m)) => ApiError::bad_request(m),
+            RoomError::Mls(MlsError::Forbidden(m)) => ApiError::forbidden(m),
+            RoomError::Mls(e @ MlsError::EpochConflict { .. }) => ApiError::conflict(e.to_string()),
+            RoomError::Mls(MlsError::Store(e)) | RoomError::Store(e) => e.into(),
+            RoomError::Mls(e) => ApiError::internal("mls", &e),
+            RoomError::NotFound => ApiError::not_found("no such room"),
+            RoomError::NotMember => ApiError::forbidden("not a member of this room"),
+            RoomError::Busy => ApiError::conflict("concurrent change, retry"),
+        }
+    }
+}
+
+/// The account store as the MLS layer's device directory.
+pub struct AccountDirectory<'a>(pub &'a dyn Store);
+
+impl DeviceDirectory for AccountDirectory<'_> {
+    fn device(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError> {
+        Ok(
+            accounts::active_device(self.0, device_id)?.map(|(device, _user)| DeviceKey {
+                org_id: device.org_id,
+                user_id: device.user_id,
+                device_id: device.device_id,
+                public_key: device.public_key,
+            }),
+        )
+    }
+}
+
+fn seq_key(prefix: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 9);
+    key.extend_from_slice(prefix.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn prefix_of(prefix: &str) -> Vec<u8> {
+    let mut key = prefix.as_bytes().to_vec();
+    key.push(b'/');
+    key
+}
+
+fn seq_of(key: &[u8]) -> Option<u64> {
+    let tail = key.len().checked_sub(8).map(|start| &key[start..])?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
+fn now_u64(now: i64) -> u64 {
+    u64::try_from(now).unwrap_or(0)
+}
+
+/// The stored room, or `None`.
+pub fn room(store: &dyn Store, room_id: &str) -> Result<Option<RoomRecord>, StoreError> {
+    store.get_json::<RoomRecord>(ROOMS, room_id.as_bytes())
+}
+
+/// The room's current member devices (empty when the room does not exist).
+pub fn members(store: &dyn Store, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
+    Ok(room(store, room_id)?.map(|r| r.members).unwrap_or_default())
+}
+
+/// The room, if `device_id` is one of its current member devices.
+pub fn room_for_member(
+    store: &dyn Store,
+    room_id: &str,
+    device_id: &str,
+) -> Result<RoomRecord, RoomError> {
+    let record = room(store, room_id)?.ok_or(RoomError::NotFound)?;
+    if !record.has_device(device_id) {
+        return Err(RoomError::NotMember);
+    }
+    Ok(record)
+}
+
+/// Registers a room from its creator's group info and ratchet tree.
+pub fn create_room(
+    store: &dyn Store,
+    space_id: &str,
+    group_info: &[u8],
+    ratchet_tree: &[u8],
+    creator_device: &str,
+    now: i64,
+) -> Result<RoomRecord, RoomError> {
+    let new = mls::create_room(
+        group_info,
+        ratchet_tree,
+        creator_device,
+        &AccountDirectory(store),
+    )?;
+    let room_id = mls::room_id_of(new.state.group_id());
+    let record = RoomRecord {
+        room_id: room_id.clone(),
+        space_id: space_id.to_owned(),
+        epoch: new.epoch,
+        handshake_seq: 0,
+        members: new.members,
+        created_at: now,
+    };
+    let mut txn = Txn::new();
+    txn.check(ROOMS, room_id.as_bytes(), None);
+    txn.put_json(ROOMS, room_id.as_bytes(), &record)?;
+    txn.put(ROOM_STATE, room_id.as_bytes(), &new.state.to_bytes());
+    match store.commit(&txn) {
+        Ok(()) => Ok(record),
+        Err(TxnError::Conflict { .. }) => Err(RoomError::Mls(MlsError::Invalid(
+            "a room with this group id already exists".into(),
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What [`post_handshake`] stored.
+#[derive(Debug, Clone)]
+pub struct PostedHandshake {
+    /// The room afterwards.
+    pub room: RoomRecord,
+    /// The stored entry.
+    pub entry: HandshakeEntry,
+    /// Devices added by the commit.
+    pub added: Vec<RoomMember>,
+    /// Devices removed by the commit.
+    pub removed: Vec<RoomMember>,
+}
+
+/// Validates and stores a handshake sent by `device_id`. Exactly one commit per epoch is
+/// accepted: the room record is written with a check that it did not change since it was
+/// read, in one transaction with the new group state, the log entry and the welcomes.
+pub fn post_handshake(
+    store: &dyn Store,
+    room_id: &str,
+    device_id: &str,
+    message: &[u8],
+    welcome: Option<&[u8]>,
+    now: i64,
+) -> Result<PostedHandshake, RoomError> {
+    for _ in 0..HANDSHAKE_RETRIES {
+        let Some(old_bytes) = store.get(ROOMS, room_id.as_bytes())? else {
+            return Err(RoomError::NotFound);
+        };
+        let record: RoomRecord = crate::store::decode_json(ROOMS, &old_bytes)?;
+        if !record.has_device(device_id) {
+            return Err(RoomError::NotMember);
+        }
+        let state_bytes = store
+            .get(ROOM_STATE, room_id.as_bytes())?
+            .ok_or_else(|| MlsError::Internal("room without group state".into()))?;
+        let state = GroupState::from_bytes(&state_bytes)?;
+        let outcome = mls::process_handshake(
+            &state,
+            message,
+            welcome,
+            device_id,
+            &AccountDirectory(store),
+        )?;
+        for member in &outcome.added {
+            if accounts::space_member(store, &record.space_id, &member.user_id)?.is_none() {
+                return Err(MlsError::Forbidden(format!(
+                    "user {} is not a member of the room's space",
+                    member.user_id
+                ))
+                .into());
+            }
+        }
+        let seq = record.handshake_seq + 1;
+        let entry = HandshakeEntry {
+            seq,
+            epoch: outcome.sent_epoch,
+            kind: outcome.kind,
+            sender_device: device_id.to_owned(),
+            message: B64.encode(message),
+            received_at: now_u64(now),
+        };
+        let new_record = RoomRecord {
+            epoch: outcome.epoch,
+            handshake_seq: seq,
+            members: outcome.members.clone(),
+            ..record.clone()
+        };
+        let mut txn = Txn::new();
+        txn.check(ROOMS, room_id.as_bytes(), Some(&old_bytes));
+        txn.put_json(ROOMS, room_id.as_bytes(), &new_record)?;
+        txn.put(ROOM_STATE, room_id.as_bytes(), &outcome.state.to_bytes());
+        txn.put_json(HANDSHAKES, &seq_key(room_id, seq), &entry)?;
+        if let Some(welcome) = welcome {
+            let welcome_b64 = B64.encode(welcome);
+            let tree_b64 = B64.encode(&outcome.ratchet_tree);
+            for member in &outcome.added {
+                let id = store.next_id()?;
+                let item = WelcomeEntry {
+                    id,
+                    room_id: room_id.to_owned(),
+                    epoch: outcome.epoch,
+                    welcome: welcome_b64.clone(),
+                    ratchet_tree: tree_b64.clone(),
+                };
+                txn.put_json(WELCOMES, &seq_key(&member.device_id, id), &item)?;
+            }
+        }
+        match store.commit(&txn) {
+            Ok(()) => {
+                return Ok(PostedHandshake {
+                    room: new_record,
+                    entry,
+                    added: outcome.added,
+                    removed: outcome.removed,
+                })
+            }
+            Err(TxnError::Conflict { .. }) => {
+                // Someone else wrote the room first. If that advanced the epoch, a commit
+                // sent in the old epoch has lost: the next pass answers with the conflict.
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RoomError::Busy)
+}
+
+/// Handshakes of a room with `seq > after`, at most `limit`.
+pub fn handshakes(
+    store: &dyn Store,
+    room_id: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<HandshakeEntry>, StoreError> {
+    page(store, HANDSHAKES, room_id, after, limit)
+}
+
+fn page<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    tree: &str,
+    prefix: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<T>, StoreError> {
+    let Some(start_seq) = after.checked_add(1) else {
+        return Ok(Vec::new());
+    };
+    let start = seq_key(prefix, start_seq);
+    let end = seq_key(prefix, u64::MAX);
+    let mut out = Vec::new();
+    for item in store.range(tree, &start, Some(&end))? {
+        if out.len() >= limit as usize {
+            break;
+        }
+        let (_k, v) = item?;
+        out.push(crate::store::decode_json(tree, &v)?);
+    }
+    Ok(out)
+}
+
+/// Serializes message posts per room (the seq counter is read, incremented and written in one
+/// transaction; the lock avoids retry storms under load).
+#[derive(Debug, Default)]
+pub struct MessageLocks(Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>);
+
+impl MessageLocks {
+    fn lock_for(&self, room_id: &str) -> std::sync::Arc<Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(room_id.to_owned()).or_default().clone()
+    }
+}
+
+/// Stores an application message sent by a member device.
+pub fn post_message(
+    store: &dyn Store,
+    locks: &MessageLocks,
+    room_id: &str,
+    device_id: &str,
+    message: &[u8],
+    expires_at: Option<u64>,
+    now: i64,
+) -> Result<(RoomRecord, MessageEntry), RoomError> {
+    let record = room_for_member(store, room_id, device_id)?;
+    let group_id = hex::decode(&record.room_id)
+        .map_err(|_| MlsError::Internal("stored room id is not hex".into()))?;
+    mls::check_application_message(&group_id, message)?;
+    if expires_at.is_some_and(|t| t <= now_u64(now)) {
+        return Err(MlsError::Invalid("expires_at is in the past".into()).into());
+    }
+    let lock = locks.lock_for(room_id);
+    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let last = store.get(MESSAGE_SEQ, room_id.as_bytes())?;
+    let last_seq = match &last {
+        Some(bytes) => u64::from_be_bytes(
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Backend("message seq is not 8 bytes".into()))?,
+        ),
+        None => 0,
+    };
+    let seq = last_seq + 1;
+    let entry = MessageEntry {
+        seq,
+        sender_device: device_id.to_owned(),
+        message: B64.encode(message),
+        received_at: now_u64(now),
+        expires_at,
+    };
+    let mut txn = Txn::new();
+    txn.check(MESSAGE_SEQ, room_id.as_bytes(), last.as_deref());
+    txn.put(MESSAGE_SEQ, room_id.as_bytes(), &seq.to_be_bytes());
+    txn.put_json(MESSAGES, &seq_key(room_id, seq), &entry)?;
+    if let Some(expiry) = expires_at {
+        txn.put(MESSAGE_EXPIRY, &expiry_key(expiry, room_id, seq), &[]);
+    }
+    store.commit(&txn)?;
+    Ok((record, entry))
+}
+
+fn expiry_key(expiry: u64, room_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = expiry.to_be_bytes().to_vec();
+    key.extend_from_slice(&seq_key(room_id, seq));
+    key
+}
+
+/// Messages of a room with `seq > after`, at most `limit`, leaving out expired ones.
+pub fn messages(
+    store: &dyn Store,
+    room_id: &str,
+    after: u64,
+    limit: u32,
+    now: i64,
+) -> Result<(Vec<MessageEntry>, u64), StoreError> {
+    let entries: Vec<MessageEntry> = page(store, MESSAGES, room_id, after, limit)?;
+    let next = entries.last().map_or(after, |e| e.seq);
+    let now = now_u64(now);
+    let live = entries
+        .into_iter()
+        .filter(|e| e.expires_at.is_none_or(|t| t > now))
+        .collect();
+    Ok((live, next))
+}
+
+/// Deletes every message whose expiry is at or before `now`. Returns how many were deleted.
+/// The retention task calls this periodically.
+pub fn delete_expired(store: &dyn Store, now: i64) -> Result<usize, StoreError> {
+    let end = (now_u64(now).saturating_add(1)).to_be_bytes();
+    let due: Vec<Vec<u8>> = store
+        .range(MESSAGE_EXPIRY, &[], Some(&end))?
+        .map(|item| item.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
+    for key in &due {
+        let message_key = &key[8..];
+        let mut txn = Txn::new();
+        txn.delete(MESSAGES, message_key);
+        txn.delete(MESSAGE_EXPIRY, key);
+        match store.commit(&txn) {
+            Ok(()) => {}
+            Err(TxnError::Store(e)) => return Err(e),
+            Err(other) => return Err(StoreError::Backend(other.to_string())),
+        }
+    }
+    Ok(due.len())
+}
+
+/// Deletes the messages of a room received at or before `before` (per-space retention).
+/// Returns how many were deleted.
+pub fn delete_messages_before(
+    store: &dyn Store,
+    room_id: &str,
+    before: i64,
+) -> Result<usize, StoreError> {
+    let before = now_u64(before);
+    let mut deleted = 0;
+    for item in store.scan_prefix(MESSAGES, &prefix_of(room_id))? {
+        let (key, value) = item?;
+        let entry: MessageEntry = crate::store::decode_json(MESSAGES, &value)?;
+        if entry.received_at > before {
+            break;
+        }
+        let mut txn = Txn::new();
+        txn.delete(MESSAGES, &key);
+        if let Some(expiry) = entry.expires_at {
+            txn.delete(MESSAGE_EXPIRY, &expiry_key(expiry, room_id, entry.seq));
+        }
+        store.commit(&txn).map_err(|e| match e {
+            TxnError::Store(e) => e,
+            other => StoreError::Backend(other.to_string()),
+        })?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
+/// The welcomes waiting for `device_id`.
+pub fn welcomes(store: &dyn Store, device_id: &str) -> Result<Vec<WelcomeEntry>, StoreError> {
+    store.scan_json(WELCOMES, &prefix_of(device_id))
+}
+
+/// Removes one welcome from `device_id`'s mailbox. Returns whether it existed.
+pub fn ack_welcome(store: &dyn Store, device_id: &str, id: u64) -> Result<bool, StoreError> {
+    Ok(store.delete(WELCOMES, &seq_key(device_id, id))?.is_some())
+}
+
+/// Stores validated key packages of `device`. Returns the new count.
+pub fn upload_key_packages(
+    store: &dyn Store,
+    device: &DeviceKey,
+    packages: &[Vec<u8>],
+) -> Result<KeyPackageCount, RoomError> {
+    let mut txn = Txn::new();
+    for bytes in packages {
+        let valid = mls::validate_key_package(bytes, device)?;
+        if valid.last_resort {
+            txn.put(LAST_RESORT, device.device_id.as_bytes(), &valid.bytes);
+        } else {
+            let id = store.next_id()?;
+            txn.put(KEY_PACKAGES, &seq_key(&device.device_id, id), &valid.bytes);
+        }
+    }
+    store.commit(&txn)?;
+    Ok(key_package_count(store, &device.device_id)?)
+}
+
+/// How many key packages `device_id` has stored.
+pub fn key_package_count(store: &dyn Store, device_id: &str) -> Result<KeyPackageCount, StoreError> {
+    let mut available = 0u64;
+    for item in store.scan_prefix(KEY_PACKAGES, &prefix_of(device_id))? {
+        item?;
+        available += 1;
+    }
+    Ok(KeyPackageCount {
+        available,
+        last_resort: store.get(LAST_RESORT, device_id.as_bytes())?.is_some(),
+    })
+}
+
+/// Claims one key package for each active device of `user_id`: a one-time package is
+/// consumed; when none is left, the last-resort package is handed out and kept.
+pub fn claim_key_packages(
+    store: &dyn Store,
+    user_id: &str,
+    device_ids: &[String],
+) -> Result<ClaimedKeyPackages, RoomError> {
+    let mut claimed = Vec::new();
+    let mut missing = Vec::new();
+    for device_id in device_ids {
+        match claim_one(store, device_id)? {
+            Some(bytes) => claimed.push(ClaimedKeyPackage {
+                device_id: device_id.clone(),
+                key_package: B64.encode(bytes),
+            }),
+            None => missing.push(device_id.clone()),
+        }
+    }
+    Ok(ClaimedKeyPackages {
+        user_id: user_id.to_owned(),
+        key_packages: claimed,
+        missing,
+    })
+}
+
+fn claim_one(store: &dyn Store, device_id: &str) -> Result<Option<Vec<u8>>, RoomError> {
+    for _ in 0..HANDSHAKE_RETRIES {
+        let first = store
+            .scan_prefix(KEY_PACKAGES, &prefix_of(device_id))?
+            .next()
+            .transpose()?;
+        let Some((key, value)) = first else {
+            return Ok(store.get(LAST_RESORT, device_id.as_bytes())?);
+        };
+        // Consume it only if nobody else did in between.
+        let mut txn = Txn::new();
+        txn.check(KEY_PACKAGES, &key, Some(&value));
+        txn.delete(KEY_PACKAGES, &key);
+        match store.commit(&txn) {
+            Ok(()) => return Ok(Some(value)),
+            Err(TxnError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RoomError::Busy)
+}
+
+/// Deletes everything stored for a device: key packages and welcome mailbox (user erasure).
+pub fn erase_device(store: &dyn Store, device_id: &str) -> Result<(), StoreError> {
+    let mut txn = Txn::new();
+    for tree in [KEY_PACKAGES, WELCOMES] {
+        for item in store.scan_prefix(tree, &prefix_of(device_id))? {
+            let (key, _) = item?;
+            txn.delete(tree, &key);
+        }
+    }
+    txn.delete(LAST_RESORT, device_id.as_bytes());
+    store.commit(&txn).map_err(|e| match e {
+        TxnError::Store(e) => e,
+        other => StoreError::Backend(other.to_string()),
+    })
+}
+
+/// The seq encoded at the end of a log key (exposed for the retention module's scans).
+pub fn key_seq(key: &[u8]) -> Option<u64> {
+    seq_of(key)
+}
+
+/// The handshake kind as a label (for logs and the audit trail).
+pub fn kind_label(kind: HandshakeKind) -> &'static str {
+    match kind {
+        HandshakeKind::Commit => "commit",
+        HandshakeKind::Proposal => "proposal",
+    }
+}

@@ -1,0 +1,459 @@
+//! HTTP routes of rooms, handshakes, messages, welcomes and key packages (see
+//! `docs/api/openapi.yaml`). Every route is device-signed; room routes are for current member
+//! devices only (403 otherwise), as the relay learned membership from the MLS handshakes.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::Deserialize;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use sealroom_wire::rooms::{
+    CreateRoomRequest, EpochConflict, HandshakeAccepted, HandshakePage, MessagePage,
+    MessagePosted, PostHandshakeRequest, PostMessageRequest, UploadKeyPackagesRequest,
+    WelcomePage, MAX_KEY_PACKAGES_PER_UPLOAD, MAX_PAGE,
+};
+
+use crate::accounts::{self, DeviceRecord, DeviceStatus};
+use crate::auth::{self, AuthedDevice};
+use crate::error::ApiError;
+use crate::events::{self, RelayEvent};
+use crate::filters::{json_reply, no_content, ok_json, with_state};
+use crate::rooms::data::{self, MessageLocks, RoomError};
+use crate::rooms::mls::{DeviceKey, MlsError};
+use crate::state::AppState;
+
+/// Query of the paged routes.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<u32>,
+}
+
+impl PageQuery {
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(100).clamp(1, MAX_PAGE)
+    }
+}
+
+fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
+    B64.decode(value)
+        .map_err(|_| ApiError::malformed(format!("{field} is not valid base64")))
+}
+
+fn check_room_id(room_id: &str) -> Result<(), ApiError> {
+    if room_id.is_empty()
+        || room_id.len() > 128
+        || !room_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::not_found("no such room"));
+    }
+    Ok(())
+}
+
+/// Runs blocking store and MLS work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Rejection> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(Rejection::from),
+        Err(e) => Err(ApiError::internal("blocking task", &e).into()),
+    }
+}
+
+/// The room routes.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    events::init(&state);
+    state.insert_extension(MessageLocks::default());
+    let room_body =
+        auth::device_with_limit(state.clone(), state.config.limits.max_message_body);
+
+    let create = warp::path!("v1" / "rooms")
+        .and(warp::post())
+        .and(room_body.clone())
+        .and(with_state(state.clone()))
+        .and_then(create_room);
+    let get_room = warp::path!("v1" / "rooms" / String)
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(get_room);
+    let post_handshake = warp::path!("v1" / "rooms" / String / "handshakes")
+        .and(warp::post())
+        .and(room_body.clone())
+        .and(with_state(state.clone()))
+        .and_then(post_handshake);
+    let get_handshakes = warp::path!("v1" / "rooms" / String / "handshakes")
+        .and(warp::get())
+        .and(warp::query::<PageQuery>())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(get_handshakes);
+    let post_message = warp::path!("v1" / "rooms" / String / "messages")
+        .and(warp::post())
+        .and(room_body.clone())
+        .and(with_state(state.clone()))
+        .and_then(post_message);
+    let get_messages = warp::path!("v1" / "rooms" / String / "messages")
+        .and(warp::get())
+        .and(warp::query::<PageQuery>())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(get_messages);
+    let get_welcomes = warp::path!("v1" / "welcomes")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(get_welcomes);
+    let ack_welcome = warp::path!("v1" / "welcomes" / u64)
+        .and(warp::delete())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(ack_welcome);
+    let upload_kp = warp::path!("v1" / "keypackages")
+        .and(warp::post())
+        .and(room_body)
+        .and(with_state(state.clone()))
+        .and_then(upload_key_packages);
+    let count_kp = warp::path!("v1" / "keypackages")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(count_key_packages);
+    let claim_kp = warp::path!("v1" / "users" / String / "keypackages" / "claim")
+        .and(warp::post())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(claim_key_packages);
+
+    create
+        .or(get_room)
+        .unify()
+        .or(post_handshake)
+        .unify()
+        .or(get_handshakes)
+        .unify()
+        .or(post_message)
+        .unify()
+        .or(get_messages)
+        .unify()
+        .or(get_welcomes)
+        .unify()
+        .or(ack_welcome)
+        .unify()
+        .or(upload_kp)
+        .unify()
+        .or(count_kp)
+        .unify()
+        .or(claim_kp)
+        .unify()
+        .boxed()
+}
+
+async fn create_room(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+    let req: CreateRoomRequest = authed.json()?;
+    sealroom_wire::check_id(&req.space_id)
+        .map_err(|e| ApiError::bad_request(format!("space_id: {e}")))?;
+    let group_info = decode_b64("group_info", &req.group_info)?;
+    let tree = decode_b64("ratchet_tree", &req.ratchet_tree)?;
+    let st = state.clone();
+    let device_id = authed.device_id.clone();
+    let record = blocking(move || {
+        crate::rooms::check_space_access(&st, &req.space_id, &authed)?;
+        let now = st.now();
+        data::create_room(
+            st.store.as_ref(),
+            &req.space_id,
+            &group_info,
+            &tree,
+            &authed.device_id,
+            now,
+        )
+        .map_err(ApiError::from)
+    })
+    .await?;
+    let user_id = record
+        .members
+        .iter()
+        .find(|m| m.device_id == device_id)
+        .map(|m| m.user_id.clone())
+        .unwrap_or_default();
+    events::publish(
+        &state,
+        RelayEvent::RoomCreated {
+            room_id: record.room_id.clone(),
+            space_id: record.space_id.clone(),
+            user_id,
+            device_id,
+        },
+    );
+    Ok(json_reply(StatusCode::CREATED, &record.info()))
+}
+
+async fn get_room(
+    room_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_room_id(&room_id)?;
+    let record = blocking(move || {
+        data::room_for_member(state.store.as_ref(), &room_id, &authed.device_id)
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(ok_json(&record.info()))
+}
+
+async fn post_handshake(
+    room_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_room_id(&room_id)?;
+    let req: PostHandshakeRequest = authed.json()?;
+    let message = decode_b64("message", &req.message)?;
+    let welcome = req
+        .welcome
+        .as_deref()
+        .map(|w| decode_b64("welcome", w))
+        .transpose()?;
+    let st = state.clone();
+    let device_id = authed.device_id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let now = st.now();
+        data::post_handshake(
+            st.store.as_ref(),
+            &room_id,
+            &device_id,
+            &message,
+            welcome.as_deref(),
+            now,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("blocking task", &e))?;
+    let posted = match result {
+        Ok(posted) => posted,
+        Err(RoomError::Mls(MlsError::EpochConflict { current, sent })) => {
+            return Ok(json_reply(
+                StatusCode::CONFLICT,
+                &EpochConflict {
+                    code: "epoch_conflict".to_owned(),
+                    message: format!(
+                        "the room is at epoch {current}, the commit was sent in epoch {sent}"
+                    ),
+                    current_epoch: current,
+                },
+            ))
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    if posted.entry.kind == sealroom_wire::rooms::HandshakeKind::Commit {
+        events::publish(
+            &state,
+            RelayEvent::Committed {
+                room_id: posted.room.room_id.clone(),
+                space_id: posted.room.space_id.clone(),
+                epoch: posted.room.epoch,
+                user_id: authed.user_id.clone(),
+                device_id: authed.device_id.clone(),
+                added: posted
+                    .added
+                    .iter()
+                    .map(|m| (m.user_id.clone(), m.device_id.clone()))
+                    .collect(),
+                removed: posted
+                    .removed
+                    .iter()
+                    .map(|m| (m.user_id.clone(), m.device_id.clone()))
+                    .collect(),
+            },
+        );
+    }
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &HandshakeAccepted {
+            seq: posted.entry.seq,
+            epoch: posted.room.epoch,
+        },
+    ))
+}
+
+async fn get_handshakes(
+    room_id: String,
+    query: PageQuery,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_room_id(&room_id)?;
+    let page = blocking(move || {
+        let store = state.store.as_ref();
+        data::room_for_member(store, &room_id, &authed.device_id)?;
+        let entries = data::handshakes(store, &room_id, query.after, query.limit())?;
+        let next_after = entries.last().map_or(query.after, |e| e.seq);
+        Ok(HandshakePage {
+            entries,
+            next_after,
+        })
+    })
+    .await?;
+    Ok(ok_json(&page))
+}
+
+async fn post_message(
+    room_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_room_id(&room_id)?;
+    let req: PostMessageRequest = authed.json()?;
+    let message = decode_b64("message", &req.message)?;
+    let size = message.len() as u64;
+    let st = state.clone();
+    let device_id = authed.device_id.clone();
+    let (record, entry) = blocking(move || {
+        let locks = st
+            .extension::<MessageLocks>()
+            .unwrap_or_else(|| Arc::new(MessageLocks::default()));
+        let now = st.now();
+        data::post_message(
+            st.store.as_ref(),
+            &locks,
+            &room_id,
+            &device_id,
+            &message,
+            req.expires_at,
+            now,
+        )
+        .map_err(ApiError::from)
+    })
+    .await?;
+    events::publish(
+        &state,
+        RelayEvent::MessagePosted {
+            room_id: record.room_id,
+            space_id: record.space_id,
+            seq: entry.seq,
+            user_id: authed.user_id,
+            device_id: authed.device_id,
+            size,
+        },
+    );
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &MessagePosted { seq: entry.seq },
+    ))
+}
+
+async fn get_messages(
+    room_id: String,
+    query: PageQuery,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_room_id(&room_id)?;
+    let page = blocking(move || {
+        let store = state.store.as_ref();
+        data::room_for_member(store, &room_id, &authed.device_id)?;
+        let (entries, next_after) =
+            data::messages(store, &room_id, query.after, query.limit(), state.now())?;
+        Ok(MessagePage {
+            entries,
+            next_after,
+        })
+    })
+    .await?;
+    Ok(ok_json(&page))
+}
+
+async fn get_welcomes(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+    let entries = blocking(move || {
+        data::welcomes(state.store.as_ref(), &authed.device_id).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(ok_json(&WelcomePage { entries }))
+}
+
+async fn ack_welcome(id: u64, authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+    let existed = blocking(move || {
+        data::ack_welcome(state.store.as_ref(), &authed.device_id, id).map_err(ApiError::from)
+    })
+    .await?;
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found("no such welcome").into())
+    }
+}
+
+fn device_key(state: &AppState, authed: &AuthedDevice) -> Result<DeviceKey, ApiError> {
+    let (device, _user) = accounts::active_device(state.store.as_ref(), &authed.device_id)?
+        .ok_or_else(|| ApiError::unauthenticated("unknown device"))?;
+    Ok(DeviceKey {
+        org_id: device.org_id,
+        user_id: device.user_id,
+        device_id: device.device_id,
+        public_key: device.public_key,
+    })
+}
+
+async fn upload_key_packages(
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    let req: UploadKeyPackagesRequest = authed.json()?;
+    if req.key_packages.is_empty() || req.key_packages.len() > MAX_KEY_PACKAGES_PER_UPLOAD {
+        return Err(ApiError::bad_request(format!(
+            "send 1 to {MAX_KEY_PACKAGES_PER_UPLOAD} key packages"
+        ))
+        .into());
+    }
+    let packages = req
+        .key_packages
+        .iter()
+        .map(|p| decode_b64("key_packages", p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = blocking(move || {
+        let device = device_key(&state, &authed)?;
+        data::upload_key_packages(state.store.as_ref(), &device, &packages).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(ok_json(&count))
+}
+
+async fn count_key_packages(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+    let count = blocking(move || {
+        data::key_package_count(state.store.as_ref(), &authed.device_id).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(ok_json(&count))
+}
+
+async fn claim_key_packages(
+    user_id: String,
+    _authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    sealroom_wire::check_id(&user_id).map_err(|_| ApiError::not_found("no such user"))?;
+    let claimed = blocking(move || {
+        let store = state.store.as_ref();
+        let devices: Vec<DeviceRecord> = accounts::user_devices(store, &user_id)?;
+        let mut device_ids: Vec<String> = devices
+            .into_iter()
+            .filter(|d| d.user_id == user_id && d.status == DeviceStatus::Active)
+            .map(|d| d.device_id)
+            .collect();
+        if device_ids.is_empty() {
+            return Err(ApiError::not_found("no such user or no active device"));
+        }
+        device_ids.sort();
+        data::claim_key_packages(store, &user_id, &device_ids).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(ok_json(&claimed))
+}
