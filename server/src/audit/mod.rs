@@ -1,0 +1,260 @@
+//! The audit trail: an append-only, hash-chained log of registrations, device approvals,
+//! membership changes, uploads, downloads, deletions and notifications.
+//!
+//! Other modules call [`record`] (or [`record_by`] with the request's [`AuthedDevice`]) after
+//! the action succeeded. Organisation admins read the log through:
+//! - `GET /v1/audit` (filters `from_ms`, `to_ms`, `actor`, `action`, `object`; pages with
+//!   `after` and `limit`),
+//! - `GET /v1/audit/export?format=json|csv` (same filters, up to [`EXPORT_MAX`] entries),
+//! - `GET /v1/audit/verify` (walks the whole chain).
+//!
+//! Offline, `sealroom-server audit verify [--data-dir DIR]` verifies the chain of a stopped
+//! relay (see [`cli`]). The hashing rule is in [`sealroom_wire::audit`].
+
+pub mod chain;
+
+use std::process::ExitCode;
+
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
+
+pub use chain::{AuditError, AuditEvent, Scope};
+
+use crate::accounts::{OrgKind, OrgRecord, Role, ORGS};
+use crate::auth::{self, AuthedDevice};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::filters::{ok_json, with_state};
+use crate::state::AppState;
+use crate::store::{Store, StoreExt};
+
+/// Largest number of entries one export returns; continue with `after` (the response header
+/// [`NEXT_AFTER_HEADER`] names the cursor when more remain).
+pub const EXPORT_MAX: usize = 100_000;
+
+/// Response header of an export that was cut at [`EXPORT_MAX`] entries.
+pub const NEXT_AFTER_HEADER: &str = "x-sealroom-audit-next-after";
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        ApiError::internal("audit", &e)
+    }
+}
+
+impl From<chain::QueryError> for ApiError {
+    fn from(e: chain::QueryError) -> Self {
+        match e {
+            chain::QueryError::Store(e) => e.into(),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// An event prefilled with who acted: user, device, organisation, IP address, user agent.
+pub fn event_by(action: AuditAction, authed: &AuthedDevice) -> AuditEvent {
+    let mut e = AuditEvent::new(action)
+        .actor(authed.user_id.clone())
+        .device(authed.device_id.clone())
+        .org(authed.org_id.clone());
+    if let Some(ip) = authed.ip() {
+        e = e.ip(ip.to_string());
+    }
+    if let Some(ua) = authed.user_agent() {
+        e = e.user_agent(ua);
+    }
+    e
+}
+
+/// Appends `event` to the audit trail with the relay's current time. Returns the stored
+/// record; an error means the entry was not written (callers decide whether that fails the
+/// request; a storage failure maps to 500 through `?`).
+pub fn record(state: &AppState, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+    let now = u64::try_from(state.clock.now_millis()).unwrap_or(0);
+    chain::append(state.store.as_ref(), now, event)
+}
+
+/// Shorthand: [`record`] of [`event_by`] with an object id and optional size.
+pub fn record_by(
+    state: &AppState,
+    authed: &AuthedDevice,
+    action: AuditAction,
+    object_id: &str,
+    size: Option<u64>,
+) -> Result<AuditRecord, AuditError> {
+    let mut e = event_by(action, authed).object(object_id);
+    if let Some(n) = size {
+        e = e.size(n);
+    }
+    record(state, e)
+}
+
+/// The audit routes (organisation admins only).
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let list = warp::path!("v1" / "audit")
+        .and(warp::get())
+        .and(auth::raw_query())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(
+            |raw: String, authed: AuthedDevice, state: AppState| async move {
+                list(&state, &authed, &raw).map_err(Rejection::from)
+            },
+        );
+    let export = warp::path!("v1" / "audit" / "export")
+        .and(warp::get())
+        .and(auth::raw_query())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(
+            |raw: String, authed: AuthedDevice, state: AppState| async move {
+                export(&state, &authed, &raw).map_err(Rejection::from)
+            },
+        );
+    let verify = warp::path!("v1" / "audit" / "verify")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            verify(&state, &authed).map_err(Rejection::from)
+        });
+    list.or(export).unify().or(verify).unify().boxed()
+}
+
+/// Which entries `authed` may read: admins of the provider organisation (which runs the relay)
+/// see every entry, admins of another organisation only their organisation's; others nothing.
+fn scope_of(state: &AppState, authed: &AuthedDevice) -> Result<Scope, ApiError> {
+    if authed.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "only organisation admins can read the audit trail",
+        ));
+    }
+    let org = state
+        .store
+        .get_json::<OrgRecord>(ORGS, authed.org_id.as_bytes())?;
+    Ok(match org {
+        Some(o) if o.kind == OrgKind::Provider => Scope::All,
+        _ => Scope::Org(authed.org_id.clone()),
+    })
+}
+
+fn parse_query(raw: &str) -> Result<AuditQuery, ApiError> {
+    serde_urlencoded::from_str::<AuditQuery>(raw)
+        .map_err(|e| ApiError::malformed(format!("invalid query: {e}")))
+}
+
+fn list(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, ApiError> {
+    let scope = scope_of(state, authed)?;
+    let q = parse_query(raw)?;
+    if q.format.is_some() {
+        return Err(ApiError::bad_request("format is only accepted by /v1/audit/export"));
+    }
+    let page = chain::query(state.store.as_ref(), &scope, &q, chain::QUERY_MAX)?;
+    Ok(ok_json(&page))
+}
+
+fn export(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, ApiError> {
+    let scope = scope_of(state, authed)?;
+    let mut q = parse_query(raw)?;
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::bad_request("format must be json or csv")),
+    };
+    q.limit = Some(q.limit.unwrap_or(EXPORT_MAX));
+    let page = chain::query(state.store.as_ref(), &scope, &q, EXPORT_MAX)?;
+    record(
+        state,
+        event_by(AuditAction::AuditExport, authed)
+            .size(page.entries.len() as u64)
+            .detail(if csv { "csv" } else { "json" }),
+    )?;
+    let (body, content_type, name) = if csv {
+        (
+            chain::to_csv(&page.entries).into_bytes(),
+            "text/csv; charset=utf-8",
+            "audit.csv",
+        )
+    } else {
+        (
+            serde_json::to_vec(&page.entries)
+                .map_err(|e| ApiError::internal("audit export", &e))?,
+            "application/json",
+            "audit.json",
+        )
+    };
+    let mut resp = warp::http::Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        );
+    if let Some(next) = page.next_after {
+        resp = resp.header(NEXT_AFTER_HEADER, next.to_string());
+    }
+    resp.body(body)
+        .map(Reply::into_response)
+        .map_err(|e| ApiError::internal("audit export", &e))
+}
+
+fn verify(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    scope_of(state, authed)?;
+    let report = chain::verify(state.store.as_ref())?;
+    Ok(ok_json(&report))
+}
+
+/// Verifies the chain of `store` and prints the report as JSON on stdout.
+pub fn verify_store(store: &dyn Store) -> ExitCode {
+    match chain::verify(store) {
+        Ok(report) => {
+            match serde_json::to_string_pretty(&report) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("sealroom-server: {e}"),
+            }
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                if let (Some(seq), Some(problem)) = (report.first_bad_seq, &report.problem) {
+                    eprintln!("audit chain broken at entry {seq}: {problem}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("sealroom-server: cannot read the audit log: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The `audit` subcommand: `audit verify [--data-dir DIR]`. Opens the store of a stopped relay
+/// (sled allows one process at a time; on a running relay use `GET /v1/audit/verify`). Exit
+/// status 0 when the chain verifies, 1 when it does not, 2 on usage or I/O errors.
+pub fn cli(mut config: Config, args: &[&str]) -> ExitCode {
+    match args {
+        ["verify"] => {}
+        ["verify", "--data-dir", dir] => config.data_dir = (*dir).into(),
+        _ => {
+            eprintln!("usage: sealroom-server audit verify [--data-dir DIR]");
+            return ExitCode::from(2);
+        }
+    }
+    if !config.db_dir().is_dir() {
+        eprintln!(
+            "sealroom-server: no store at {} (check --data-dir)",
+            config.db_dir().display()
+        );
+        return ExitCode::from(2);
+    }
+    match crate::open_store(&config) {
+        Ok(store) => verify_store(store.as_ref()),
+        Err(e) => {
+            eprintln!("sealroom-server: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Content-free notifications: a new file or message in a room mails each other member by
+//! their own preference (immediate, hourly digest, daily digest, off). Every mail sent (or
+//! failed) is recorded in the audit trail.
+//!
+//! Routes: `GET`/`PUT /v1/me/notifications` ([`NotifyPreference`]).
+//!
+//! Settings read from the environment at start (besides `smtp.*` / `SEALROOM_SMTP_*` and the
+//! portal base URL `SEALROOM_PUBLIC_URL` of [`Config`](crate::config::Config)):
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `SEALROOM_SMTP_TLS` | `none`, `starttls` or `tls` (see [`mailer`]) | `none` for loopback hosts, else `starttls` |
+//! | `SEALROOM_DIGEST_TICK_SECS` | how often due digests are looked for | 60 |
+//! | `SEALROOM_DIGEST_HOURLY_SECS` | length of the "hourly" period (tests shrink it) | 3600 |
+//! | `SEALROOM_DIGEST_DAILY_SECS` | length of the "daily" period | 86400 |
+
+pub mod engine;
+pub mod mailer;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use sealroom_wire::audit::AuditAction;
+use sealroom_wire::notify::{check_email, NotifyMode, NotifyPreference};
+
+use crate::accounts::{UserRecord, USERS};
+use crate::audit::{self, AuditEvent};
+use crate::auth::{self, AuthedDevice};
+use crate::error::ApiError;
+use crate::events::{self, RelayEvent};
+use crate::filters::{ok_json, with_state};
+use crate::state::AppState;
+use crate::store::StoreExt;
+
+use engine::{MailContent, Periods, StoredPreference};
+use mailer::{MailError, Mailer, NoMailer, SmtpMailer, SmtpSettings, SmtpTls};
+
+/// Notification settings resolved at start.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// Digest periods.
+    pub periods: Periods,
+    /// How often the digest task looks for due digests.
+    pub tick: Duration,
+    /// Portal base URL for the deep links.
+    pub portal_url: String,
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            tracing::warn!(variable = name, "ignoring a value that is not a number");
+            None
+        }
+    }
+}
+
+impl NotifySettings {
+    /// Reads the settings from the configuration and the environment.
+    pub fn from_env(state: &AppState) -> Self {
+        let secs = |name, default: u64| env_u64(name).unwrap_or(default).max(1);
+        Self {
+            periods: Periods {
+                hourly_ms: secs("SEALROOM_DIGEST_HOURLY_SECS", 3600).saturating_mul(1000),
+                daily_ms: secs("SEALROOM_DIGEST_DAILY_SECS", 86_400).saturating_mul(1000),
+            },
+            tick: Duration::from_secs(secs("SEALROOM_DIGEST_TICK_SECS", 60)),
+            portal_url: state.config.public_url(),
+        }
+    }
+}
+
+/// The settings in use (stored at [`spawn`], else read from the environment).
+pub fn settings(state: &AppState) -> Arc<NotifySettings> {
+    match state.extension::<Arc<NotifySettings>>() {
+        Some(s) => Arc::clone(&s),
+        None => Arc::new(NotifySettings::from_env(state)),
+    }
+}
+
+/// Builds the mailer from `smtp.*` and `SEALROOM_SMTP_TLS`.
+pub fn mailer_from_config(state: &AppState) -> Result<Arc<dyn Mailer>, MailError> {
+    let smtp = &state.config.smtp;
+    let Some(host) = smtp.host.clone() else {
+        return Ok(Arc::new(NoMailer));
+    };
+    let tls = match std::env::var("SEALROOM_SMTP_TLS") {
+        Ok(v) => SmtpTls::parse(&v)?,
+        Err(_) => SmtpTls::default_for(&host),
+    };
+    let settings = SmtpSettings {
+        host,
+        port: smtp.port,
+        from: smtp.from.clone(),
+        credentials: smtp.user.clone().zip(smtp.password.clone()),
+        tls,
+    };
+    Ok(Arc::new(SmtpMailer::new(&settings)?))
+}
+
+/// Starts the event consumer and the digest task. Both stop at shutdown.
+pub fn spawn(state: AppState) {
+    let settings = Arc::new(NotifySettings::from_env(&state));
+    state.insert_extension(Arc::clone(&settings));
+    let mailer = match mailer_from_config(&state) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "notifications disabled: invalid SMTP settings");
+            Arc::new(NoMailer)
+        }
+    };
+    let rx = events::subscribe(&state);
+    tokio::spawn(consume(
+        state.clone(),
+        Arc::clone(&mailer),
+        Arc::clone(&settings),
+        rx,
+    ));
+    tokio::spawn(digest_loop(state, mailer, settings));
+}
+
+async fn consume(
+    state: AppState,
+    mailer: Arc<dyn Mailer>,
+    settings: Arc<NotifySettings>,
+    mut rx: tokio::sync::broadcast::Receiver<RelayEvent>,
+) {
+    let mut shutdown = state.shutdown_signal();
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    if let Err(e) = on_event(&state, mailer.as_ref(), &settings, &ev).await {
+                        tracing::warn!(error = %e, "notification processing failed");
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "notification consumer lagged, events skipped");
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn digest_loop(state: AppState, mailer: Arc<dyn Mailer>, settings: Arc<NotifySettings>) {
+    let mut shutdown = state.shutdown_signal();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(settings.tick) => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Err(e) = send_due_digests(&state, mailer.as_ref(), &settings).await {
+            tracing::warn!(error = %e, "digest run failed");
+        }
+    }
+}
+
+fn now_ms(state: &AppState) -> u64 {
+    u64::try_from(state.clock.now_millis()).unwrap_or(0)
+}
+
+/// Who to tell and where: the user's organisation and effective address.
+struct Recipient {
+    org_id: Option<String>,
+    email: Option<String>,
+    pref: StoredPreference,
+}
+
+fn recipient(state: &AppState, user_id: &str) -> Result<Recipient, ApiError> {
+    let user = state
+        .store
+        .get_json::<UserRecord>(USERS, user_id.as_bytes())?;
+    let pref = engine::preference(state.store.as_ref(), user_id)?;
+    let email = pref
+        .email
+        .clone()
+        .or_else(|| user.as_ref().and_then(|u| u.email.clone()));
+    Ok(Recipient {
+        org_id: user.map(|u| u.org_id),
+        email,
+        pref,
+    })
+}
+
+/// Handles one relay event: new messages and completed uploads notify the room's other users.
+pub async fn on_event(
+    state: &AppState,
+    mailer: &dyn Mailer,
+    settings: &NotifySettings,
+    event: &RelayEvent,
+) -> Result<(), ApiError> {
+    let (room_id, space_id, sender) = match event {
+        RelayEvent::MessagePosted {
+            room_id,
+            space_id,
+            user_id,
+            ..
+        }
+        | RelayEvent::BlobCompleted {
+            room_id,
+            space_id,
+            user_id,
+            ..
+        } => (room_id, space_id, user_id),
+        _ => return Ok(()),
+    };
+    let users: BTreeSet<String> = crate::rooms::data::members(state.store.as_ref(), room_id)?
+        .into_iter()
+        .map(|m| m.user_id)
+        .filter(|u| u != sender)
+        .collect();
+    for user_id in users {
+        notify_user(state, mailer, settings, &user_id, space_id).await?;
+    }
+    Ok(())
+}
+
+async fn notify_user(
+    state: &AppState,
+    mailer: &dyn Mailer,
+    settings: &NotifySettings,
+    user_id: &str,
+    space_id: &str,
+) -> Result<(), ApiError> {
+    let r = recipient(state, user_id)?;
+    match r.pref.mode {
+        NotifyMode::Immediate => {
+            let mail = engine::compose_immediate(&settings.portal_url, space_id);
+            deliver(
+                state,
+                mailer,
+                user_id,
+                &r,
+                &mail,
+                format!("immediate space={space_id}"),
+            )
+            .await?;
+        }
+        NotifyMode::Hourly | NotifyMode::Daily => {
+            engine::enqueue(
+                state.store.as_ref(),
+                user_id,
+                r.org_id.as_deref(),
+                r.pref.mode,
+                space_id,
+                now_ms(state),
+                settings.periods,
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Sends one mail and audits the outcome. Returns whether it was sent.
+async fn deliver(
+    state: &AppState,
+    mailer: &dyn Mailer,
+    user_id: &str,
+    r: &Recipient,
+    mail: &MailContent,
+    detail: String,
+) -> Result<bool, ApiError> {
+    let mut event_base = AuditEvent::new(AuditAction::NotificationSend).object(user_id);
+    if let Some(org) = &r.org_id {
+        event_base = event_base.org(org.clone());
+    }
+    let outcome = match &r.email {
+        Some(to) => mailer.send(to, mail).await,
+        None => Err(MailError::Address("user has no e-mail address".to_owned())),
+    };
+    match outcome {
+        Ok(()) => {
+            audit::record(state, event_base.detail(detail))?;
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "notification not delivered");
+            let mut failed = event_base.detail(format!("{detail} error={}", error_code(&e)));
+            failed.action = AuditAction::NotificationFail;
+            audit::record(state, failed)?;
+            Ok(false)
+        }
+    }
+}
+
+fn error_code(e: &MailError) -> &'static str {
+    match e {
+        MailError::Disabled => "smtp_disabled",
+        MailError::Address(_) => "address",
+        MailError::Build(_) => "build",
+        MailError::Smtp(_) => "smtp",
+        MailError::TlsMode(_) => "tls_mode",
+    }
+}
+
+/// Sends every digest that is due. A digest that fails for a transient reason is merged back
+/// and retried at the next tick; one that can never be delivered (no address, no SMTP) is
+/// dropped after being audited.
+pub async fn send_due_digests(
+    state: &AppState,
+    mailer: &dyn Mailer,
+    settings: &NotifySettings,
+) -> Result<(), ApiError> {
+    let due = engine::take_due(state.store.as_ref(), now_ms(state))?;
+    for (user_id, digest) in due {
+        let r = recipient(state, &user_id)?;
+        let mail = engine::compose_digest(&settings.portal_url, &digest);
+        let detail = format!(
+            "{} digest items={} spaces={}",
+            digest.mode,
+            digest.items(),
+            digest.spaces.len()
+        );
+        let sent = deliver(state, mailer, &user_id, &r, &mail, detail).await?;
+        let permanent = r.email.is_none() || state.config.smtp.host.is_none();
+        if !sent && !permanent {
+            engine::requeue(state.store.as_ref(), &user_id, &digest)?;
+        }
+    }
+    Ok(())
+}
+
+/// The notification preference routes.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let get = warp::path!("v1" / "me" / "notifications")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            get_preference(&state, &authed).map_err(Rejection::from)
+        });
+    let put = warp::path!("v1" / "me" / "notifications")
+        .and(warp::put())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            put_preference(&state, &authed).map_err(Rejection::from)
+        });
+    get.or(put).unify().boxed()
+}
+
+fn get_preference(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    let r = recipient(state, &authed.user_id)?;
+    Ok(ok_json(&NotifyPreference {
+        mode: r.pref.mode,
+        email: r.email,
+    }))
+}
+
+fn put_preference(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    let body: NotifyPreference = authed.json()?;
+    if let Some(email) = &body.email {
+        if !check_email(email) {
+            return Err(ApiError::bad_request("invalid e-mail address"));
+        }
+    }
+    let current = engine::preference(state.store.as_ref(), &authed.user_id)?;
+    let pref = StoredPreference {
+        mode: body.mode,
+        email: body.email.or(current.email),
+    };
+    engine::set_preference(
+        state.store.as_ref(),
+        &authed.user_id,
+        &pref,
+        now_ms(state),
+        settings(state).periods,
+    )?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::NotifyPreferenceSet, authed)
+            .object(authed.user_id.clone())
+            .detail(pref.mode.as_str()),
+    )?;
+    get_preference(state, authed)
+}

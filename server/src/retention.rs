@@ -1,0 +1,243 @@
+//! Retention: per-space retention periods and per-message expiry, enforced by a background
+//! task that deletes ciphertext (application messages and blobs) and audits what it deleted.
+//!
+//! Routes: `GET`/`PUT /v1/spaces/{space_id}/retention` ([`RetentionPolicy`]; provider admins
+//! and staff).
+//!
+//! Settings from the environment:
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `SEALROOM_RETENTION_TICK_SECS` | how often the sweep runs | 60 |
+//! | `SEALROOM_ALLOW_TEST_CLOCK` | `1` enables the next variable (tests only) | unset |
+//! | `SEALROOM_TEST_CLOCK_OFFSET_SECS` | seconds added to the sweep's clock, so a test can make ciphertext "days old" without waiting | 0 |
+//!
+//! The offset shifts only the retention sweep's idea of "now", never stored timestamps or
+//! signature freshness, and is ignored unless `SEALROOM_ALLOW_TEST_CLOCK=1`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use sealroom_wire::audit::AuditAction;
+use sealroom_wire::notify::{RetentionPolicy, MAX_RETENTION_DAYS};
+
+use crate::accounts::Role;
+use crate::audit::{self, AuditEvent};
+use crate::auth::{self, AuthedDevice};
+use crate::error::ApiError;
+use crate::filters::{ok_json, with_state};
+use crate::rooms::data::{RoomRecord, ROOMS};
+use crate::state::AppState;
+use crate::store::{decode_json, Store, StoreError, StoreExt};
+
+/// Tree: space id -> [`StoredPolicy`].
+pub const POLICY_TREE: &str = "retention_policy";
+
+const DAY_SECS: i64 = 86_400;
+
+/// A stored retention policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    /// Days ciphertext is kept.
+    pub days: u32,
+}
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired (disappearing) messages deleted.
+    pub expired_messages: usize,
+    /// Messages deleted by retention policies.
+    pub retention_messages: usize,
+    /// Blobs deleted by retention policies.
+    pub retention_blobs: usize,
+}
+
+/// The retention clock offset (seconds), honoured only with `SEALROOM_ALLOW_TEST_CLOCK=1`.
+pub fn test_clock_offset() -> i64 {
+    if std::env::var("SEALROOM_ALLOW_TEST_CLOCK").as_deref() != Ok("1") {
+        return 0;
+    }
+    std::env::var("SEALROOM_TEST_CLOCK_OFFSET_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
+/// Starts the sweep task; it stops at shutdown.
+pub fn spawn(state: AppState) {
+    let tick = std::env::var("SEALROOM_RETENTION_TICK_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(60)
+        .max(1);
+    let offset = test_clock_offset();
+    if offset != 0 {
+        tracing::warn!(offset_secs = offset, "retention test clock offset in effect");
+    }
+    tokio::spawn(async move {
+        let mut shutdown = state.shutdown_signal();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(tick)) => {}
+                _ = shutdown.changed() => break,
+            }
+            let now = state.now().saturating_add(offset);
+            let st = state.clone();
+            let result = tokio::task::spawn_blocking(move || sweep(&st, now)).await;
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "retention sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "retention sweep task failed"),
+            }
+        }
+    });
+}
+
+/// The policy of a space, if one is set.
+pub fn policy(store: &dyn Store, space_id: &str) -> Result<Option<StoredPolicy>, StoreError> {
+    store.get_json(POLICY_TREE, space_id.as_bytes())
+}
+
+/// Every room of `space_id`.
+pub fn rooms_of_space(store: &dyn Store, space_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut rooms = Vec::new();
+    for item in store.scan_prefix(ROOMS, &[])? {
+        let (_, value) = item?;
+        let room: RoomRecord = decode_json(ROOMS, &value)?;
+        if room.space_id == space_id {
+            rooms.push(room.room_id);
+        }
+    }
+    Ok(rooms)
+}
+
+/// One sweep at time `now` (Unix seconds): deletes expired messages, then, for every space
+/// with a policy, messages and blobs received at or before `now - days`. Audits each deletion
+/// batch.
+pub fn sweep(state: &AppState, now: i64) -> Result<SweepReport, ApiError> {
+    let store = state.store.as_ref();
+    let mut report = SweepReport {
+        expired_messages: crate::rooms::data::delete_expired(store, now)?,
+        ..SweepReport::default()
+    };
+    if report.expired_messages > 0 {
+        audit::record(
+            state,
+            AuditEvent::new(AuditAction::MessageExpire)
+                .size(report.expired_messages as u64)
+                .detail(format!("messages={}", report.expired_messages)),
+        )?;
+    }
+    let policies: Vec<(Vec<u8>, Vec<u8>)> = store
+        .scan_prefix(POLICY_TREE, &[])?
+        .collect::<Result<_, _>>()?;
+    for (key, value) in policies {
+        let Ok(space_id) = String::from_utf8(key) else {
+            continue;
+        };
+        let policy: StoredPolicy = decode_json(POLICY_TREE, &value)?;
+        let cutoff = now.saturating_sub(i64::from(policy.days).saturating_mul(DAY_SECS));
+        for room_id in rooms_of_space(store, &space_id)? {
+            let messages = crate::rooms::data::delete_messages_before(store, &room_id, cutoff)?;
+            let blobs = crate::blobs::delete_room_blobs_before(
+                store,
+                &state.config.blob_dir(),
+                &room_id,
+                cutoff,
+            )
+            .map_err(|e| ApiError::internal("retention blobs", &e))?;
+            if messages > 0 || !blobs.is_empty() {
+                audit::record(
+                    state,
+                    AuditEvent::new(AuditAction::RetentionDelete)
+                        .object(room_id.clone())
+                        .detail(format!(
+                            "space={space_id} days={} messages={messages} blobs={}",
+                            policy.days,
+                            blobs.len()
+                        )),
+                )?;
+            }
+            report.retention_messages += messages;
+            report.retention_blobs += blobs.len();
+        }
+    }
+    Ok(report)
+}
+
+/// The retention routes and the user-erasure route ([`crate::erasure`]).
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let erase = crate::erasure::routes(state.clone());
+    let get = warp::path!("v1" / "spaces" / String / "retention")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(
+            |space_id: String, authed: AuthedDevice, state: AppState| async move {
+                get_policy(&state, &authed, &space_id).map_err(Rejection::from)
+            },
+        );
+    let put = warp::path!("v1" / "spaces" / String / "retention")
+        .and(warp::put())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(
+            |space_id: String, authed: AuthedDevice, state: AppState| async move {
+                put_policy(&state, &authed, &space_id).map_err(Rejection::from)
+            },
+        );
+    get.or(put).unify().or(erase).unify().boxed()
+}
+
+fn check_access(authed: &AuthedDevice, space_id: &str) -> Result<(), ApiError> {
+    sealroom_wire::check_id(space_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    match authed.role {
+        Role::Admin | Role::Staff => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "only provider admins and staff manage retention",
+        )),
+    }
+}
+
+fn get_policy(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Result<Response, ApiError> {
+    check_access(authed, space_id)?;
+    let p = policy(state.store.as_ref(), space_id)?;
+    Ok(ok_json(&RetentionPolicy {
+        days: p.map(|p| p.days),
+    }))
+}
+
+fn put_policy(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Result<Response, ApiError> {
+    check_access(authed, space_id)?;
+    let body: RetentionPolicy = authed.json()?;
+    match body.days {
+        Some(days) if days == 0 || days > MAX_RETENTION_DAYS => {
+            return Err(ApiError::bad_request(format!(
+                "days must be 1 to {MAX_RETENTION_DAYS}"
+            )));
+        }
+        Some(days) => {
+            state
+                .store
+                .put_json(POLICY_TREE, space_id.as_bytes(), &StoredPolicy { days })?;
+        }
+        None => {
+            state.store.delete(POLICY_TREE, space_id.as_bytes())?;
+        }
+    }
+    audit::record(
+        state,
+        audit::event_by(AuditAction::RetentionPolicySet, authed)
+            .object(space_id)
+            .detail(match body.days {
+                Some(d) => format!("days={d}"),
+                None => "days=none".to_owned(),
+            }),
+    )?;
+    Ok(ok_json(&body))
+}
