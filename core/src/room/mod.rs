@@ -1025,6 +1025,20 @@ impl Client {
         if vectors {
             builder = builder.skip_lifetime_validation();
         }
+        // Re-joining a room this device was removed from replaces the old, inactive group.
+        let gid = builder
+            .processed_welcome()
+            .unverified_group_info()
+            .group_id()
+            .clone();
+        let rejoin = match self.rooms.get(&RoomId::from_group_id(&gid)) {
+            Some(existing) if existing.meta.removed => true,
+            Some(_) => return Err(RoomError::Membership),
+            None => false,
+        };
+        if rejoin {
+            builder = builder.replace_old_group();
+        }
         let staged = builder.build().map_err(|_| RoomError::InvalidMessage)?;
         let room_id = RoomId::from_group_id(staged.group_context().group_id());
         if let Some(existing) = self.rooms.get(&room_id) {
