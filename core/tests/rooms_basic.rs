@@ -486,7 +486,10 @@ fn key_packages_are_single_use_except_last_resort_and_state_reopens() {
             .create_room(space, RoomKind::Customer)
             .unwrap()
             .room_id;
-        let out = alice.client.add_members(&r, std::slice::from_ref(&last)).unwrap();
+        let out = alice
+            .client
+            .add_members(&r, std::slice::from_ref(&last))
+            .unwrap();
         alice.client.confirm_commit(&r).unwrap();
         bob.client.join(out.welcome.as_ref().unwrap()).unwrap();
         bob.reopen();
