@@ -40,9 +40,8 @@ pub fn erase_user(store: &dyn Store, user_id: &str) -> Result<Option<ErasureRepo
         return Ok(None);
     }
     let mut devices = Vec::new();
-    let all: Vec<(Vec<u8>, Vec<u8>)> = store
-        .scan_prefix(DEVICES, &[])?
-        .collect::<Result<_, _>>()?;
+    let all: Vec<(Vec<u8>, Vec<u8>)> =
+        store.scan_prefix(DEVICES, &[])?.collect::<Result<_, _>>()?;
     for (key, value) in all {
         let device: DeviceRecord = decode_json(DEVICES, &value)?;
         if device.user_id == user_id {

@@ -77,7 +77,10 @@ pub fn spawn(state: AppState) {
         .max(1);
     let offset = test_clock_offset();
     if offset != 0 {
-        tracing::warn!(offset_secs = offset, "retention test clock offset in effect");
+        tracing::warn!(
+            offset_secs = offset,
+            "retention test clock offset in effect"
+        );
     }
     tokio::spawn(async move {
         let mut shutdown = state.shutdown_signal();
@@ -204,7 +207,11 @@ fn check_access(authed: &AuthedDevice, space_id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn get_policy(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Result<Response, ApiError> {
+fn get_policy(
+    state: &AppState,
+    authed: &AuthedDevice,
+    space_id: &str,
+) -> Result<Response, ApiError> {
     check_access(authed, space_id)?;
     let p = policy(state.store.as_ref(), space_id)?;
     Ok(ok_json(&RetentionPolicy {
@@ -212,7 +219,11 @@ fn get_policy(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Result
     }))
 }
 
-fn put_policy(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Result<Response, ApiError> {
+fn put_policy(
+    state: &AppState,
+    authed: &AuthedDevice,
+    space_id: &str,
+) -> Result<Response, ApiError> {
     check_access(authed, space_id)?;
     let body: RetentionPolicy = authed.json()?;
     match body.days {

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use sealroom_wire::audit::{
-    AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport,
-    AUDIT_HASH_LEN, DEFAULT_AUDIT_PAGE, GENESIS_PREV_HASH, MAX_AUDIT_PAGE,
+    AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord, AuditVerifyReport, AUDIT_HASH_LEN,
+    DEFAULT_AUDIT_PAGE, GENESIS_PREV_HASH, MAX_AUDIT_PAGE,
 };
 
 use crate::store::{decode_json, encode_json, Store, StoreError, Txn, TxnError};
@@ -279,7 +279,10 @@ pub fn verify(store: &dyn Store) -> Result<AuditVerifyReport, StoreError> {
             return Ok(fail(
                 expected_seq - 1,
                 expected_seq,
-                format!("entry stored under {expected_seq} says seq {}", record.entry.seq),
+                format!(
+                    "entry stored under {expected_seq} says seq {}",
+                    record.entry.seq
+                ),
             ));
         }
         if record.entry.prev_hash != prev {
@@ -490,9 +493,8 @@ fn csv_row(out: &mut String, fields: impl Iterator<Item = String>) {
         if i > 0 {
             out.push(',');
         }
-        let needs_quotes = f.contains([',', '"', '\r', '\n'])
-            || f.starts_with(' ')
-            || f.ends_with(' ');
+        let needs_quotes =
+            f.contains([',', '"', '\r', '\n']) || f.starts_with(' ') || f.ends_with(' ');
         if needs_quotes {
             out.push('"');
             out.push_str(&f.replace('"', "\"\""));
@@ -607,7 +609,8 @@ mod tests {
         let mut rec: AuditRecord =
             serde_json::from_slice(&s.get(LOG_TREE, &key).unwrap().unwrap()).unwrap();
         rec.entry.ip = Some("10.9.9.9".into());
-        s.put(LOG_TREE, &key, &encode_record(&rec).unwrap()).unwrap();
+        s.put(LOG_TREE, &key, &encode_record(&rec).unwrap())
+            .unwrap();
         let report = verify(&s).unwrap();
         assert!(!report.ok);
         assert_eq!(report.first_bad_seq, Some(3));
@@ -620,7 +623,8 @@ mod tests {
             serde_json::from_slice(&s.get(LOG_TREE, &key).unwrap().unwrap()).unwrap();
         rec.entry.size = Some(999);
         rec.hash = entry_hash(&rec.entry).unwrap();
-        s.put(LOG_TREE, &key, &encode_record(&rec).unwrap()).unwrap();
+        s.put(LOG_TREE, &key, &encode_record(&rec).unwrap())
+            .unwrap();
         let report = verify(&s).unwrap();
         assert_eq!(report.first_bad_seq, Some(3));
 

@@ -150,7 +150,9 @@ fn list(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, 
     let scope = scope_of(state, authed)?;
     let q = parse_query(raw)?;
     if q.format.is_some() {
-        return Err(ApiError::bad_request("format is only accepted by /v1/audit/export"));
+        return Err(ApiError::bad_request(
+            "format is only accepted by /v1/audit/export",
+        ));
     }
     let page = chain::query(state.store.as_ref(), &scope, &q, chain::QUERY_MAX)?;
     Ok(ok_json(&page))

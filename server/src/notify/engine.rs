@@ -106,7 +106,11 @@ pub fn set_preference(
     now_ms: u64,
     periods: Periods,
 ) -> Result<(), StoreError> {
-    store.put(PREFS_TREE, user_id.as_bytes(), &encode_json(PREFS_TREE, pref)?)?;
+    store.put(
+        PREFS_TREE,
+        user_id.as_bytes(),
+        &encode_json(PREFS_TREE, pref)?,
+    )?;
     match periods.of(pref.mode) {
         None => {
             store.delete(PENDING_TREE, user_id.as_bytes())?;
@@ -180,7 +184,10 @@ pub fn requeue(store: &dyn Store, user_id: &str, digest: &PendingDigest) -> Resu
 }
 
 /// Atomically removes and returns every pending digest due at `now_ms`.
-pub fn take_due(store: &dyn Store, now_ms: u64) -> Result<Vec<(String, PendingDigest)>, StoreError> {
+pub fn take_due(
+    store: &dyn Store,
+    now_ms: u64,
+) -> Result<Vec<(String, PendingDigest)>, StoreError> {
     let mut due = Vec::new();
     let candidates: Vec<(Vec<u8>, Vec<u8>)> = store
         .scan_prefix(PENDING_TREE, &[])?
