@@ -158,9 +158,7 @@ pub fn device_with_limit(
 
 /// The raw query string, empty when there is none.
 pub fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
-    warp::query::raw()
-        .or(warp::any().map(String::new))
-        .unify()
+    warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -182,12 +180,31 @@ pub fn authenticate(
     let ip_key = client.ip.map(|ip| format!("ip:{ip}"));
     let device_id = header(headers, HEADER_DEVICE).map(str::to_owned);
     let device_key = device_id.as_ref().map(|d| format!("dev:{d}"));
-    let keys: Vec<&str> = ip_key.iter().chain(device_key.iter()).map(String::as_str).collect();
+    let keys: Vec<&str> = ip_key
+        .iter()
+        .chain(device_key.iter())
+        .map(String::as_str)
+        .collect();
     if keys.iter().any(|k| state.limiter.is_blocked(k, now)) {
-        state.metrics.counter("sealroom_auth_rate_limited_total", "Requests refused by the authentication rate limiter.").inc();
+        state
+            .metrics
+            .counter(
+                "sealroom_auth_rate_limited_total",
+                "Requests refused by the authentication rate limiter.",
+            )
+            .inc();
         return Err(ApiError::RateLimited);
     }
-    let result = verify(state, method, path, query, headers, device_id.as_deref(), &body, now);
+    let result = verify(
+        state,
+        method,
+        path,
+        query,
+        headers,
+        device_id.as_deref(),
+        &body,
+        now,
+    );
     match result {
         Ok((device, user)) => Ok(AuthedDevice {
             org_id: user.org_id,
@@ -203,7 +220,10 @@ pub fn authenticate(
             }
             state
                 .metrics
-                .counter("sealroom_auth_failures_total", "Failed request authentications.")
+                .counter(
+                    "sealroom_auth_failures_total",
+                    "Failed request authentications.",
+                )
                 .inc();
             tracing::info!(reason, ip = ?client.ip, "authentication failed");
             Err(ApiError::unauthenticated(reason))

@@ -211,8 +211,14 @@ impl Config {
     where
         E: Fn(&str) -> Option<String>,
     {
-        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError> {
-            value.trim().parse().map_err(|_| ConfigError::Env { name, value })
+        fn parse<T: std::str::FromStr>(
+            name: &'static str,
+            value: String,
+        ) -> Result<T, ConfigError> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::Env { name, value })
         }
         if let Some(v) = env("SEALROOM_LISTEN") {
             self.listen = parse("SEALROOM_LISTEN", v)?;
@@ -276,7 +282,11 @@ impl Config {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => {
-                let scheme = if self.tls.cert.is_some() { "https" } else { "http" };
+                let scheme = if self.tls.cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
                 format!("{scheme}://{}", self.listen)
             }
         }

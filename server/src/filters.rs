@@ -37,9 +37,12 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(crate::blobs::routes(state.clone()))
         .unify()
-        .or(crate::audit::routes(state.clone())).unify()
-        .or(crate::notify::routes(state.clone())).unify()
-        .or(crate::retention::routes(state.clone())).unify()
+        .or(crate::audit::routes(state.clone()))
+        .unify()
+        .or(crate::notify::routes(state.clone()))
+        .unify()
+        .or(crate::retention::routes(state.clone()))
+        .unify()
         // ---- end of route groups ----
         .boxed();
     let routes = match state.config.web_dir.clone() {
@@ -56,14 +59,12 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
         .map(Instant::now)
         .and(warp::method())
         .and(warp::path::full())
-        .and(
-            routes
-                .recover(recover)
-                .unify()
-                .map(Reply::into_response),
-        )
+        .and(routes.recover(recover).unify().map(Reply::into_response))
         .map(
-            move |start: Instant, method: warp::http::Method, path: warp::path::FullPath, resp: Response| {
+            move |start: Instant,
+                  method: warp::http::Method,
+                  path: warp::path::FullPath,
+                  resp: Response| {
                 let elapsed = start.elapsed();
                 let status = resp.status().as_u16();
                 metrics.observe_request(method.as_str(), status, elapsed);
@@ -165,6 +166,8 @@ pub fn no_content() -> Response {
 }
 
 /// Passes a clone of the state to a handler.
-pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+pub fn with_state(
+    state: AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }

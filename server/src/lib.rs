@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod rooms;
 pub mod state;
 pub mod store;
+pub mod totp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     let command: Vec<&str> = args.iter().map(String::as_str).collect();
     match command.as_slice() {
         [] | ["serve"] => serve(config),
+        ["audit", rest @ ..] => sealroom_server::audit::cli(config, rest),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -56,7 +57,10 @@ fn init_logging(filter: &str) {
 
 fn serve(config: Config) -> ExitCode {
     init_logging(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sealroom-server: cannot start the runtime: {e}");

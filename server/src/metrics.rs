@@ -136,7 +136,11 @@ impl Metrics {
                 h.count
             );
             let _ = writeln!(out, "sealroom_http_request_duration_seconds_sum {}", h.sum);
-            let _ = writeln!(out, "sealroom_http_request_duration_seconds_count {}", h.count);
+            let _ = writeln!(
+                out,
+                "sealroom_http_request_duration_seconds_count {}",
+                h.count
+            );
         }
         {
             let c = self.counters.lock().unwrap_or_else(|p| p.into_inner());

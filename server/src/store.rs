@@ -216,7 +216,11 @@ pub trait Store: Send + Sync + 'static {
 /// Typed helpers for every [`Store`].
 pub trait StoreExt: Store {
     /// Reads and decodes a JSON value.
-    fn get_json<T: DeserializeOwned>(&self, tree: &str, key: &[u8]) -> Result<Option<T>, StoreError> {
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         match self.get(tree, key)? {
             Some(bytes) => decode_json(tree, &bytes).map(Some),
             None => Ok(None),
@@ -230,7 +234,11 @@ pub trait StoreExt: Store {
     }
 
     /// Decodes every JSON value under `prefix`.
-    fn scan_json<T: DeserializeOwned>(&self, tree: &str, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    fn scan_json<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
         self.scan_prefix(tree, prefix)?
             .map(|kv| kv.and_then(|(_, v)| decode_json(tree, &v)))
             .collect()
@@ -380,7 +388,11 @@ impl Store for SledStore {
             .iter()
             .map(|n| self.tree(n))
             .collect::<Result<Vec<_>, _>>()?;
-        let index = |name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).unwrap_or(0);
+        let index = |name: &str| {
+            names
+                .binary_search_by(|n| n.as_str().cmp(name))
+                .unwrap_or(0)
+        };
         let _gate = self.write_gate();
         let result = trees
             .as_slice()
@@ -492,7 +504,9 @@ mod tests {
         assert_eq!(range, vec![b"a2".to_vec(), b"b1".to_vec()]);
         assert!(s.compare_and_swap("t", b"c", None, Some(b"1")).unwrap());
         assert!(!s.compare_and_swap("t", b"c", None, Some(b"2")).unwrap());
-        assert!(s.compare_and_swap("t", b"c", Some(b"1"), Some(b"2")).unwrap());
+        assert!(s
+            .compare_and_swap("t", b"c", Some(b"1"), Some(b"2"))
+            .unwrap());
         assert_eq!(s.delete("t", b"c").unwrap(), Some(b"2".to_vec()));
         assert!(s.next_id().unwrap() < s.next_id().unwrap());
     }
@@ -557,6 +571,9 @@ mod tests {
         .unwrap();
         assert_eq!(seen.len(), 2);
         assert_eq!(s.get_json::<Vec<u32>>("b", b"k").unwrap(), Some(vec![1, 2]));
-        assert_eq!(s.tree_names().unwrap(), vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            s.tree_names().unwrap(),
+            vec!["a".to_owned(), "b".to_owned()]
+        );
     }
 }

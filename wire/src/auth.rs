@@ -206,14 +206,29 @@ mod tests {
         let sig = decode_signature(&headers.signature).unwrap();
         verify_request(&public, &p, &sig).unwrap();
         let tampered = [
-            RequestParts { body: b"hellO", ..p },
+            RequestParts {
+                body: b"hellO",
+                ..p
+            },
             RequestParts { method: "PUT", ..p },
-            RequestParts { path: "/v1/rooms/r2/messages", ..p },
-            RequestParts { query: "after=4", ..p },
-            RequestParts { timestamp: 1_700_000_001, ..p },
+            RequestParts {
+                path: "/v1/rooms/r2/messages",
+                ..p
+            },
+            RequestParts {
+                query: "after=4",
+                ..p
+            },
+            RequestParts {
+                timestamp: 1_700_000_001,
+                ..p
+            },
         ];
         for t in tampered {
-            assert_eq!(verify_request(&public, &t, &sig), Err(AuthError::BadSignature));
+            assert_eq!(
+                verify_request(&public, &t, &sig),
+                Err(AuthError::BadSignature)
+            );
         }
         assert_eq!(decode_signature("zz"), Err(AuthError::SignatureEncoding));
     }

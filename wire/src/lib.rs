@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+pub mod accounts;
 pub mod auth;
 pub mod blobs;
 pub mod rooms;

@@ -1,0 +1,308 @@
+//! Request and response bodies of the relay's account routes (`/v1/bootstrap`, `/v1/register`,
+//! `/v1/me`, `/v1/orgs`, `/v1/invitations`, `/v1/spaces`, `/v1/device-requests`, TOTP).
+//! Public keys travel as 64 lower-case hex characters; times are Unix seconds.
+
+use serde::{Deserialize, Serialize};
+
+/// Organisation role of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Provider administrator.
+    Admin,
+    /// Provider staff.
+    Staff,
+    /// Customer member.
+    Customer,
+}
+
+/// Kind of organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    /// The provider running the relay.
+    Provider,
+    /// A customer company.
+    Customer,
+}
+
+/// `POST /v1/bootstrap`: create the provider organisation and its first admin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapRequest {
+    /// The one-time setup token from `<data_dir>/setup-token`.
+    pub setup_token: String,
+    /// Provider organisation name.
+    pub org_name: String,
+    /// Admin's display name.
+    pub user_name: String,
+    /// Admin's email for notifications.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Name of the first device.
+    pub device_name: String,
+    /// Ed25519 public key of the first device, hex.
+    pub public_key: String,
+}
+
+/// `POST /v1/register`: accept an invitation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Invitation token.
+    pub token: String,
+    /// Display name.
+    pub user_name: String,
+    /// Email for notifications.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Name of the first device.
+    pub device_name: String,
+    /// Ed25519 public key of the first device, hex.
+    pub public_key: String,
+}
+
+/// Answer of bootstrap and registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// Organisation.
+    pub org_id: String,
+    /// New user.
+    pub user_id: String,
+    /// New device (active).
+    pub device_id: String,
+    /// Role.
+    pub role: Role,
+    /// Space joined (customer invitations).
+    pub space_id: Option<String>,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// Organisation.
+    pub org_id: String,
+    /// User.
+    pub user_id: String,
+    /// Calling device.
+    pub device_id: String,
+    /// Role.
+    pub role: Role,
+    /// Display name.
+    pub name: String,
+    /// Email.
+    pub email: Option<String>,
+}
+
+/// Status of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Authenticates.
+    Active,
+    /// Waiting for approval.
+    Pending,
+    /// Revoked.
+    Revoked,
+}
+
+/// A device as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Id.
+    pub device_id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Name.
+    pub name: String,
+    /// Ed25519 public key, hex.
+    pub public_key: String,
+    /// Status.
+    pub status: DeviceState,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// `GET /v1/me/devices`, `GET /v1/users/{user_id}/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// Devices.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// `POST /v1/orgs`: create a customer organisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    /// Name.
+    pub name: String,
+}
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgInfo {
+    /// Id.
+    pub org_id: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: OrgKind,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// `POST /v1/invitations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// Role of the invitee: `staff`/`admin` (by an admin) or `customer` (into a space).
+    pub role: Role,
+    /// Space for customer invitations.
+    #[serde(default)]
+    pub space_id: Option<String>,
+}
+
+/// An issued invitation; `token` is shown only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Id.
+    pub invitation_id: String,
+    /// Single-use token to pass to `POST /v1/register`.
+    pub token: String,
+    /// Organisation joined.
+    pub org_id: String,
+    /// Role granted.
+    pub role: Role,
+    /// Space joined.
+    pub space_id: Option<String>,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// `POST /v1/spaces`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpace {
+    /// The customer organisation.
+    pub customer_org_id: String,
+}
+
+/// A member's role in a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpaceRole {
+    /// Owner (creating staff).
+    Owner,
+    /// Provider staff.
+    Staff,
+    /// Customer member.
+    Customer,
+}
+
+/// A space member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceMemberInfo {
+    /// User.
+    pub user_id: String,
+    /// Role.
+    pub role: SpaceRole,
+    /// When added.
+    pub added_at: i64,
+}
+
+/// A space with its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceInfo {
+    /// Id.
+    pub space_id: String,
+    /// Provider organisation.
+    pub provider_org_id: String,
+    /// Customer organisation.
+    pub customer_org_id: String,
+    /// Owner.
+    pub owner_user_id: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Members.
+    pub members: Vec<SpaceMemberInfo>,
+}
+
+/// `GET /v1/spaces`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceList {
+    /// The caller's spaces.
+    pub spaces: Vec<SpaceInfo>,
+}
+
+/// `POST /v1/spaces/{space_id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddSpaceMember {
+    /// Existing user of the provider or the space's customer organisation.
+    pub user_id: String,
+}
+
+/// `POST /v1/device-requests`: ask to add a device to an existing user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRequestCreate {
+    /// The user.
+    pub user_id: String,
+    /// New device name.
+    pub device_name: String,
+    /// New device's Ed25519 public key, hex.
+    pub public_key: String,
+}
+
+/// Status of a device request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceRequestStatus {
+    /// Waiting.
+    Pending,
+    /// Approved.
+    Approved,
+}
+
+/// A device request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRequestInfo {
+    /// Id.
+    pub request_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The pending device.
+    pub device_id: String,
+    /// Its public key, hex (compare fingerprints before approving).
+    pub public_key: String,
+    /// Status.
+    pub status: DeviceRequestStatus,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// `POST /v1/device-requests/{id}/approve`, signed by an existing device of the user: repeats
+/// the public key the approving user checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveDevice {
+    /// The new device's public key, hex.
+    pub public_key: String,
+}
+
+/// A TOTP code (`POST /v1/device-requests/{id}/totp`, `POST /v1/me/totp/confirm`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// Six digits.
+    pub code: String,
+}
+
+/// `POST /v1/me/totp`: a new TOTP secret to load into an authenticator app (shown once).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    /// Base32 secret.
+    pub secret: String,
+    /// `otpauth://` URI (QR code content).
+    pub otpauth_uri: String,
+}
