@@ -208,7 +208,7 @@ fn sweep_expires_messages_and_enforces_space_retention() {
 
 #[test]
 fn retention_policy_routes_and_user_erasure_over_http() {
-    let relay = Relay::start();
+    let mut relay = Relay::start();
     let admin = relay.bootstrap_admin();
     let staff = relay.add_staff(&admin, "Sam");
     let other = relay.add_staff(&admin, "Olga");
@@ -298,7 +298,6 @@ fn retention_policy_routes_and_user_erasure_over_http() {
     assert_eq!(entries[0]["size"], 1);
 
     // Offline: nothing of the user is left in the store.
-    let mut relay = relay;
     assert!(relay.stop());
     let store = SledStore::open(&relay.data_dir().join("db")).unwrap();
     assert!(store

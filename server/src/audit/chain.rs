@@ -762,7 +762,7 @@ mod tests {
                 .detail(" padded "),
         )
         .unwrap();
-        let csv = to_csv(&[r.clone()]);
+        let csv = to_csv(std::slice::from_ref(&r));
         let mut lines = csv.splitn(2, "\r\n");
         assert_eq!(lines.next().unwrap(), CSV_HEADER.join(","));
         let row = lines.next().unwrap();
