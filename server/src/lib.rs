@@ -7,14 +7,18 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod filters;
 pub mod ids;
 pub mod metrics;
+pub mod notify;
+pub mod retention;
 pub mod rooms;
 pub mod state;
 pub mod store;

@@ -1,1 +1,9 @@
-//! Harness for Sealroom's end-to-end tests.
+//! Harness for Sealroom's end-to-end tests: start the real `sealroom-server` binary on a free
+//! loopback port with a temporary data directory, talk to it over real HTTP with signed
+//! requests, kill and restart it.
+//!
+//! Modules: [`relay`] (process control, HTTP client, device signing, account helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod relay;
+pub mod smtp;

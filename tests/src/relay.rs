@@ -1,0 +1,640 @@
+//! The relay under test: process control, a minimal HTTP/1.1 client over `std::net`, signed
+//! requests and account helpers.
+//!
+//! The HTTP client is deliberately small and dependency-free so tests can also send raw,
+//! malformed or truncated requests ([`http_raw`], [`send_partial`]).
+//!
+//! ```no_run
+//! use sealroom_tests::relay::Relay;
+//! let relay = Relay::start();
+//! let admin = relay.bootstrap_admin();
+//! let me = relay.client(&admin).get("/v1/me");
+//! assert_eq!(me.status, 200);
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::{Signer, SigningKey};
+use rand_core::OsRng;
+use serde_json::{json, Value};
+
+use sealroom_wire::auth::{sign_request, RequestParts};
+
+/// Path of the `sealroom-server` binary built next to the running test executable
+/// (`target/<profile>/deps/<test>` -> `target/<profile>/sealroom-server`).
+pub fn binary_path() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!("sealroom-server{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "relay binary not found at {}: run `cargo build -p sealroom-server` first",
+            bin.display()
+        ))
+    }
+}
+
+/// Unix time in seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A running relay process with its own temporary data directory.
+pub struct Relay {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl Relay {
+    /// Starts a relay with default settings (and a high auth-failure limit so authorization
+    /// tests are not rate limited).
+    pub fn start() -> Self {
+        Self::start_with(&[("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000")])
+    }
+
+    /// Starts a relay with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let bin = binary_path().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut relay = Self {
+            bin,
+            dir,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        relay.spawn();
+        relay
+    }
+
+    /// The data directory (`SEALROOM_DATA_DIR`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The file collecting the relay's stdout and stderr, across restarts.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("relay.log")
+    }
+
+    /// Everything the relay logged so far.
+    pub fn log_contents(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The address the relay listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn spawn(&mut self) {
+        let data = self.data_dir();
+        std::fs::create_dir_all(&data).expect("data dir");
+        let addr_file = data.join("listen-addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let log2 = log.try_clone().expect("log file");
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(self.dir.path())
+            .env("SEALROOM_LISTEN", self.addr.to_string())
+            .env("SEALROOM_DATA_DIR", &data)
+            .env("SEALROOM_LOG", "info")
+            .env_remove("SEALROOM_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn relay");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file) {
+                if let Ok(addr) = text.trim().parse::<SocketAddr>() {
+                    self.addr = addr;
+                    if let Ok(r) = http(addr, "GET", "/healthz", &[], b"") {
+                        if r.status == 200 {
+                            return;
+                        }
+                    }
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "relay exited early ({status}); log:\n{}",
+                        self.log_contents()
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "relay did not become healthy; log:\n{}",
+                    self.log_contents()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the relay with SIGKILL (no chance to flush).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the relay again on the same address and data directory.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Runs the relay binary with a subcommand (e.g. `backup`), with this relay's environment.
+    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(self.dir.path())
+            .env("SEALROOM_DATA_DIR", self.data_dir())
+            .env("SEALROOM_LISTEN", self.addr.to_string())
+            .args(args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run relay command")
+    }
+
+    /// The one-time setup token the relay wrote at first start.
+    pub fn setup_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("setup-token"))
+            .expect("setup-token file")
+            .trim()
+            .to_owned()
+    }
+
+    /// A client without device (unsigned requests).
+    pub fn anon(&self) -> Client {
+        Client {
+            addr: self.addr,
+            device: None,
+        }
+    }
+
+    /// A client signing with `device`.
+    pub fn client(&self, device: &Device) -> Client {
+        Client {
+            addr: self.addr,
+            device: Some(device.clone()),
+        }
+    }
+
+    /// Bootstraps the first administrator of the provider organisation "Provider".
+    pub fn bootstrap_admin(&self) -> Device {
+        let key = SigningKey::generate(&mut OsRng);
+        let r = self.anon().post_json(
+            "/v1/bootstrap",
+            &json!({
+                "setup_token": self.setup_token(),
+                "org_name": "Provider",
+                "user_name": "Admin",
+                "email": "admin@provider.example",
+                "device_name": "admin-laptop",
+                "public_key": hex::encode(key.verifying_key().to_bytes()),
+            }),
+        );
+        assert_eq!(r.status, 201, "bootstrap: {}", r.text());
+        Device::from_response(&r.json(), key)
+    }
+
+    /// Registers a new user with an invitation token; returns their first device.
+    pub fn register(&self, token: &str, name: &str) -> Device {
+        let key = SigningKey::generate(&mut OsRng);
+        let r = self.anon().post_json(
+            "/v1/register",
+            &json!({
+                "token": token,
+                "user_name": name,
+                "email": format!("{}@example.test", name.to_lowercase()),
+                "device_name": "device-1",
+                "public_key": hex::encode(key.verifying_key().to_bytes()),
+            }),
+        );
+        assert_eq!(r.status, 201, "register: {}", r.text());
+        Device::from_response(&r.json(), key)
+    }
+
+    /// Admin creates a customer organisation; returns its id.
+    pub fn create_customer_org(&self, admin: &Device, name: &str) -> String {
+        let r = self
+            .client(admin)
+            .post_json("/v1/orgs", &json!({ "name": name }));
+        assert_eq!(r.status, 201, "create org: {}", r.text());
+        r.json()["org_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Admin invites and registers a staff user.
+    pub fn add_staff(&self, admin: &Device, name: &str) -> Device {
+        let r = self
+            .client(admin)
+            .post_json("/v1/invitations", &json!({ "role": "staff" }));
+        assert_eq!(r.status, 201, "invite staff: {}", r.text());
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        self.register(&token, name)
+    }
+
+    /// Staff creates a space with a customer organisation; returns the space id.
+    pub fn create_space(&self, staff: &Device, customer_org_id: &str) -> String {
+        let r = self
+            .client(staff)
+            .post_json("/v1/spaces", &json!({ "customer_org_id": customer_org_id }));
+        assert_eq!(r.status, 201, "create space: {}", r.text());
+        r.json()["space_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Staff invites a customer member into a space, who registers.
+    pub fn add_customer(&self, staff: &Device, space_id: &str, name: &str) -> Device {
+        let r = self.client(staff).post_json(
+            "/v1/invitations",
+            &json!({ "role": "customer", "space_id": space_id }),
+        );
+        assert_eq!(r.status, 201, "invite customer: {}", r.text());
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        self.register(&token, name)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A registered device and its signing key (test material only).
+#[derive(Clone)]
+pub struct Device {
+    /// Organisation id.
+    pub org_id: String,
+    /// User id.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// The device's Ed25519 key.
+    pub key: SigningKey,
+    /// Last signing timestamp used. Ed25519 signatures are deterministic, so two identical
+    /// requests signed in the same second would be identical and the second refused as a
+    /// replay; the client therefore never reuses a timestamp (`max(now, last + 1)`).
+    pub last_ts: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("org_id", &self.org_id)
+            .field("user_id", &self.user_id)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Builds a device from a registration answer (`org_id`, `user_id`, `device_id`).
+    pub fn from_response(v: &Value, key: SigningKey) -> Self {
+        Self {
+            org_id: v["org_id"].as_str().expect("org_id").to_owned(),
+            user_id: v["user_id"].as_str().expect("user_id").to_owned(),
+            device_id: v["device_id"].as_str().expect("device_id").to_owned(),
+            key,
+            last_ts: Default::default(),
+        }
+    }
+
+    /// Hex of the public key.
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().to_bytes())
+    }
+
+    /// The three signature headers for a request.
+    pub fn sign(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Vec<(String, String)> {
+        let parts = RequestParts {
+            method,
+            path,
+            query,
+            timestamp,
+            body,
+        };
+        let h = sign_request(&self.device_id, &parts, |m| self.key.sign(m).to_bytes());
+        h.pairs()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+}
+
+/// An HTTP client for one relay, optionally signing with a device.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// Relay address.
+    pub addr: SocketAddr,
+    /// Signing device; `None` sends unsigned requests.
+    pub device: Option<Device>,
+}
+
+impl Client {
+    /// Sends a request (signed when the client has a device) and returns the response.
+    /// `path_and_query` may contain `?query`.
+    pub fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        self.request_at(
+            method,
+            path_and_query,
+            headers,
+            body,
+            self.fresh_timestamp(),
+        )
+    }
+
+    /// A timestamp this client's device has not signed with yet: `max(now, last + 1)`.
+    pub fn fresh_timestamp(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        match &self.device {
+            Some(d) => {
+                let mut last = d.last_ts.load(Ordering::SeqCst);
+                loop {
+                    let ts = now().max(last + 1);
+                    match d
+                        .last_ts
+                        .compare_exchange(last, ts, Ordering::SeqCst, Ordering::SeqCst)
+                    {
+                        Ok(_) => return ts,
+                        Err(actual) => last = actual,
+                    }
+                }
+            }
+            None => now(),
+        }
+    }
+
+    /// Like [`Client::request`] with an explicit signing timestamp.
+    pub fn request_at(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timestamp: i64,
+    ) -> Response {
+        let signed = self.signed_headers(method, path_and_query, body, timestamp);
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        http(self.addr, method, path_and_query, &all, body).expect("http request")
+    }
+
+    /// The signature headers this client would send (empty without device).
+    pub fn signed_headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        timestamp: i64,
+    ) -> Vec<(String, String)> {
+        match &self.device {
+            Some(d) => {
+                let (path, query) = path_and_query
+                    .split_once('?')
+                    .unwrap_or((path_and_query, ""));
+                d.sign(method, path, query, timestamp, body)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// `GET`.
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], b"")
+    }
+
+    /// `DELETE`.
+    pub fn delete(&self, path: &str) -> Response {
+        self.request("DELETE", path, &[], b"")
+    }
+
+    /// `POST` with a JSON body.
+    pub fn post_json(&self, path: &str, body: &Value) -> Response {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.request(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            &bytes,
+        )
+    }
+
+    /// `PUT` with a JSON body.
+    pub fn put_json(&self, path: &str, body: &Value) -> Response {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.request("PUT", path, &[("content-type", "application/json")], &bytes)
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (chunked encoding decoded).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as JSON (panics with the body text when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `code` of a JSON error body.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Sends one request with `Content-Length` and `Connection: close` and reads the response.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut raw =
+        format!("{method} {path_and_query} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let mut has_length = false;
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") {
+            has_length = true;
+        }
+        raw.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_length {
+        raw.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    http_raw(addr, &bytes)
+}
+
+/// Sends raw bytes as a request and reads the response until the server closes.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    stream.write_all(request)?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    parse_response(&buf)
+}
+
+/// Sends the head and only the first `sent` bytes of a body, then drops the connection
+/// (a connection cut mid-request).
+pub fn send_partial(addr: SocketAddr, head: &str, body: &[u8], sent: usize) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&body[..sent.min(body.len())])?;
+    stream.flush()?;
+    stream.shutdown(std::net::Shutdown::Both)
+}
+
+fn parse_response(buf: &[u8]) -> std::io::Result<Response> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("head not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+/// Reads a whole file (helper for log scans).
+pub fn read_file(path: &Path) -> Vec<u8> {
+    let mut v = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.read_to_end(&mut v);
+    }
+    v
+}
