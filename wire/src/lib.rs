@@ -4,11 +4,14 @@
 //! The relay depends on this crate and never on `sealroom-core`, so it cannot link a secret type.
 #![forbid(unsafe_code)]
 
-use std::fmt;
-
 pub mod accounts;
 pub mod auth;
+
+use std::fmt;
+
+pub mod audit;
 pub mod blobs;
+pub mod notify;
 pub mod rooms;
 
 /// Version of the relay HTTP API described in `docs/api/openapi.yaml`.
