@@ -11,13 +11,15 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 TARGET=wasm32-unknown-unknown
-export CARGO_TARGET_DIR="${SEALROOM_WASM_TARGET_DIR:-$PWD/target/wasm}"
+export CARGO_TARGET_DIR="${SEALROOM_WASM_TARGET_DIR:-$PWD/target/wasm${SEALROOM_WASM_ROUTE:+-$SEALROOM_WASM_ROUTE}}"
 mkdir -p "$CARGO_TARGET_DIR"
 ROUTE_FILE="$CARGO_TARGET_DIR/.route"
 # getrandom 0.3/0.4 select their browser backend through this cfg.
 RUSTFLAGS_WASM='--cfg getrandom_backend="wasm_js"'
 
 pick_route() {
+  # SEALROOM_WASM_ROUTE=rustup|debian forces a route (to check both on one machine).
+  if [ -n "${SEALROOM_WASM_ROUTE:-}" ]; then echo "$SEALROOM_WASM_ROUTE"; return; fi
   if [ -f "$ROUTE_FILE" ]; then cat "$ROUTE_FILE"; return; fi
   local route=debian
   if command -v rustup >/dev/null 2>&1; then
@@ -57,8 +59,10 @@ WASM="$CARGO_TARGET_DIR/$TARGET/release-wasm/sealroom_wasm.wasm"
 OUT=wasm/pkg
 rm -rf "$OUT"
 wasm-bindgen --target web --out-dir "$OUT" --out-name sealroom "$WASM"
-if command -v wasm-opt >/dev/null 2>&1; then
-  wasm-opt -Oz --all-features -o "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
+# wasm-opt is opt-in: Debian's binaryen 108 predates what current rustc emits (externref tables)
+# and produces modules Node 20 rejects. SEALROOM_WASM_OPT=1 runs it where binaryen is newer.
+if [ "${SEALROOM_WASM_OPT:-0}" = 1 ] && command -v wasm-opt >/dev/null 2>&1; then
+  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue -o "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
   mv "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
 fi
 cp wasm/package.json "$OUT/package.json"
