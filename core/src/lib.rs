@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod format;
-pub mod primitives;
 pub mod identity;
+pub mod primitives;
 pub mod room;
 pub mod state;

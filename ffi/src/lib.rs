@@ -133,7 +133,11 @@ pub fn seal_bytes(
     metadata: FileMetadata,
     plaintext: Vec<u8>,
 ) -> Result<Vec<u8>, SealError> {
-    Ok(format::seal(&file_key(&key)?, &metadata.into(), &plaintext)?)
+    Ok(format::seal(
+        &file_key(&key)?,
+        &metadata.into(),
+        &plaintext,
+    )?)
 }
 
 /// Push-style sealer: emit `header()`, then each `push()` result, then `finish()`.
@@ -163,7 +167,10 @@ impl FileSealer {
     /// Seals the next plaintext piece; returns the sealed bytes ready so far.
     pub fn push(&self, plaintext: Vec<u8>) -> Result<Vec<u8>, SealError> {
         let mut inner = lock(&self.inner)?;
-        Ok(inner.as_mut().ok_or(SealError::Finished)?.push(&plaintext)?)
+        Ok(inner
+            .as_mut()
+            .ok_or(SealError::Finished)?
+            .push(&plaintext)?)
     }
 
     /// Seals the final chunk.
@@ -255,13 +262,20 @@ mod tests {
 
     #[test]
     fn errors_map_to_one_kind_each() {
-        assert!(matches!(FileOpener::new(vec![0; 31]), Err(SealError::InvalidKey)));
+        assert!(matches!(
+            FileOpener::new(vec![0; 31]),
+            Err(SealError::InvalidKey)
+        ));
         let key = generate_file_key().unwrap();
         // Two chunks: a full one and a final one of 100 bytes (+16 tag).
         let plaintext = vec![9u8; 64 * 1024 + 100];
-        let sealed = seal_bytes(key.clone(), meta(Some(plaintext.len() as u64)), plaintext).unwrap();
+        let sealed =
+            seal_bytes(key.clone(), meta(Some(plaintext.len() as u64)), plaintext).unwrap();
         let opener = FileOpener::new(generate_file_key().unwrap()).unwrap();
-        assert!(matches!(opener.push(sealed.clone()), Err(SealError::Decrypt)));
+        assert!(matches!(
+            opener.push(sealed.clone()),
+            Err(SealError::Decrypt)
+        ));
         let opener = FileOpener::new(key.clone()).unwrap();
         opener.push(sealed[..sealed.len() - 116].to_vec()).unwrap();
         assert!(matches!(opener.finish(), Err(SealError::Truncated)));

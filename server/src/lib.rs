@@ -111,7 +111,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     tracing::info!(addr = %local, tls = state.config.tls.cert.is_some(), "sealroom relay listening");
 
     if state.config.tls.cert.is_some() {
-        return Err(RunError::Tls("TLS termination is not available in this build".to_owned()));
+        return Err(RunError::Tls(
+            "TLS termination is not available in this build".to_owned(),
+        ));
     }
     warp::serve(filters::api(state.clone()))
         .incoming(listener)

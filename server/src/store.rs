@@ -174,6 +174,9 @@ impl Txn {
     }
 }
 
+/// Receives `(tree, key, value)` triples from [`Store::snapshot`].
+pub type SnapshotSink<'a> = dyn FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError> + 'a;
+
 /// The storage interface of the relay. Trees are created on first use.
 pub trait Store: Send + Sync + 'static {
     /// The value of `key` in `tree`.
@@ -205,10 +208,7 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// Writes every `(tree, key, value)` of a consistent point in time to `sink`. Writes wait
     /// while the snapshot runs.
-    fn snapshot(
-        &self,
-        sink: &mut dyn FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    fn snapshot(&self, sink: &mut SnapshotSink<'_>) -> Result<(), StoreError>;
     /// Names of the trees that exist.
     fn tree_names(&self) -> Result<Vec<String>, StoreError>;
 }
@@ -441,10 +441,7 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn snapshot(
-        &self,
-        sink: &mut dyn FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn snapshot(&self, sink: &mut SnapshotSink<'_>) -> Result<(), StoreError> {
         // Exclusive: no write through this store runs while the snapshot is taken.
         let _exclusive = self.gate.write().unwrap_or_else(|p| p.into_inner());
         for name in self.tree_names()? {

@@ -91,8 +91,10 @@ fn seqs(store: &SharedStore, room_id: &str) -> Vec<u64> {
 fn sweep_expires_messages_and_enforces_space_retention() {
     let dir = tempfile::tempdir().unwrap();
     let store: SharedStore = Arc::new(SledStore::temporary().unwrap());
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     let (_tx, rx) = watch::channel(false);
     let state = AppState::new(config, Arc::clone(&store), Arc::new(SystemClock), rx);
     let now: i64 = 1_800_000_000;
@@ -149,7 +151,7 @@ fn sweep_expires_messages_and_enforces_space_retention() {
         .into_iter()
         .map(|b| b.blob_id)
         .collect();
-    assert_eq!(left, [new_a.clone()]);
+    assert_eq!(left, std::slice::from_ref(&new_a));
     assert!(
         !blobs::blob_path(&blob_dir, &old_a).exists(),
         "bytes deleted"

@@ -57,11 +57,14 @@ fn finished() -> JsValue {
 /// Whole seconds or bytes from a JS number: finite, non-negative, at most 2^53.
 fn whole_number(value: f64, what: &str) -> Result<u64, JsValue> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-    if value.is_finite() && value >= 0.0 && value <= MAX_SAFE && value.fract() == 0.0 {
+    if (0.0..=MAX_SAFE).contains(&value) && value.fract() == 0.0 {
         // Checked above: a non-negative integer below 2^53 converts exactly.
         Ok(value as u64)
     } else {
-        Err(js_error("invalid_argument", &format!("{what} must be a whole number ≥ 0")))
+        Err(js_error(
+            "invalid_argument",
+            &format!("{what} must be a whole number ≥ 0"),
+        ))
     }
 }
 

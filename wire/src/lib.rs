@@ -37,7 +37,10 @@ impl fmt::Display for IdError {
         match self {
             Self::Length => write!(f, "identifier must be 1 to {MAX_ID_LEN} bytes"),
             Self::Charset => write!(f, "identifier may contain only A-Z a-z 0-9 _ -"),
-            Self::Shape => write!(f, "credential identity must be sealroom:v1:<org>:<user>:<device>"),
+            Self::Shape => write!(
+                f,
+                "credential identity must be sealroom:v1:<org>:<user>:<device>"
+            ),
         }
     }
 }
@@ -50,7 +53,10 @@ pub fn check_id(id: &str) -> Result<(), IdError> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(IdError::Length);
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(IdError::Charset);
     }
     Ok(())

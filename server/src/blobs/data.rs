@@ -138,7 +138,10 @@ pub fn blob_path(dir: &Path, blob_id: &str) -> PathBuf {
 
 /// Whether `blob_id` has the shape of a blob id.
 pub fn valid_blob_id(blob_id: &str) -> bool {
-    blob_id.len() == 32 && blob_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    blob_id.len() == 32
+        && blob_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn usage(store: &dyn Store, space_id: &str) -> Result<(Option<Vec<u8>>, u64), StoreError> {
@@ -310,7 +313,11 @@ pub fn append(
         }
     }
     let path = blob_path(dir, blob_id);
-    let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
     // Bytes past the acknowledged offset come from an append that was never acknowledged.
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
@@ -348,7 +355,11 @@ pub fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), B
         let mut txn = Txn::new();
         txn.check(BLOBS, blob_id.as_bytes(), Some(&raw));
         txn.delete(BLOBS, blob_id.as_bytes());
-        txn.check(SPACE_USAGE, record.space_id.as_bytes(), usage_raw.as_deref());
+        txn.check(
+            SPACE_USAGE,
+            record.space_id.as_bytes(),
+            usage_raw.as_deref(),
+        );
         txn.put(
             SPACE_USAGE,
             record.space_id.as_bytes(),
@@ -491,45 +502,114 @@ mod tests {
         let (store, dir) = setup();
         let locks = AppendLocks::default();
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        let rec = create(store.as_ref(), dir.path(), "r1", "s1", 10_000, 1 << 20, "u", "d", 100)
-            .unwrap();
+        let rec = create(
+            store.as_ref(),
+            dir.path(),
+            "r1",
+            "s1",
+            10_000,
+            1 << 20,
+            "u",
+            "d",
+            100,
+        )
+        .unwrap();
         assert_eq!(rec.offset, 0);
         assert!(!rec.complete());
         let id = rec.blob_id.clone();
-        let r = append(store.as_ref(), dir.path(), &locks, "r1", &id, 0, &data[..4000], None, 101)
-            .unwrap();
+        let r = append(
+            store.as_ref(),
+            dir.path(),
+            &locks,
+            "r1",
+            &id,
+            0,
+            &data[..4000],
+            None,
+            101,
+        )
+        .unwrap();
         assert_eq!(r.offset, 4000);
         // Wrong offset: 409-style error with the stored offset.
         assert!(matches!(
-            append(store.as_ref(), dir.path(), &locks, "r1", &id, 3000, &data[3000..5000], None, 102),
+            append(
+                store.as_ref(),
+                dir.path(),
+                &locks,
+                "r1",
+                &id,
+                3000,
+                &data[3000..5000],
+                None,
+                102
+            ),
             Err(BlobError::OffsetMismatch { offset: 4000 })
         ));
         // Bad checksum: nothing stored.
         assert!(matches!(
-            append(store.as_ref(), dir.path(), &locks, "r1", &id, 4000, &data[4000..6000], Some([0; 32]), 102),
+            append(
+                store.as_ref(),
+                dir.path(),
+                &locks,
+                "r1",
+                &id,
+                4000,
+                &data[4000..6000],
+                Some([0; 32]),
+                102
+            ),
             Err(BlobError::ChecksumMismatch)
         ));
         // Simulate an unacknowledged partial write left in the file by a crash.
         {
-            let mut f = OpenOptions::new().append(true).open(blob_path(dir.path(), &id)).unwrap();
+            let mut f = OpenOptions::new()
+                .append(true)
+                .open(blob_path(dir.path(), &id))
+                .unwrap();
             f.write_all(b"garbage from a dead append").unwrap();
         }
         let sum: [u8; 32] = Sha256::digest(&data[4000..]).into();
-        let r = append(store.as_ref(), dir.path(), &locks, "r1", &id, 4000, &data[4000..], Some(sum), 103)
-            .unwrap();
+        let r = append(
+            store.as_ref(),
+            dir.path(),
+            &locks,
+            "r1",
+            &id,
+            4000,
+            &data[4000..],
+            Some(sum),
+            103,
+        )
+        .unwrap();
         assert!(r.complete());
         assert_eq!(r.expires_at, None);
         assert_eq!(std::fs::read(blob_path(dir.path(), &id)).unwrap(), data);
         // Past the end.
         assert!(matches!(
-            append(store.as_ref(), dir.path(), &locks, "r1", &id, 10_000, b"x", None, 104),
+            append(
+                store.as_ref(),
+                dir.path(),
+                &locks,
+                "r1",
+                &id,
+                10_000,
+                b"x",
+                None,
+                104
+            ),
             Err(BlobError::PastEnd { .. })
         ));
         // Another room cannot see it.
-        assert!(matches!(get(store.as_ref(), "r2", &id), Err(BlobError::NotFound)));
+        assert!(matches!(
+            get(store.as_ref(), "r2", &id),
+            Err(BlobError::NotFound)
+        ));
         delete_blob(store.as_ref(), dir.path(), &id).unwrap();
         assert!(!blob_path(dir.path(), &id).exists());
-        assert!(matches!(get(store.as_ref(), "r1", &id), Err(BlobError::NotFound)));
+        assert!(matches!(
+            get(store.as_ref(), "r1", &id),
+            Err(BlobError::NotFound)
+        ));
     }
 
     #[test]
@@ -538,16 +618,51 @@ mod tests {
         let a = create(store.as_ref(), dir.path(), "r", "s", 600, 1000, "u", "d", 0).unwrap();
         assert!(matches!(
             create(store.as_ref(), dir.path(), "r", "s", 500, 1000, "u", "d", 0),
-            Err(BlobError::TooLarge { limit: 1000, used: 600 })
+            Err(BlobError::TooLarge {
+                limit: 1000,
+                used: 600
+            })
         ));
         assert!(matches!(
-            create(store.as_ref(), dir.path(), "r", "s", 1001, 1000, "u", "d", 0),
+            create(
+                store.as_ref(),
+                dir.path(),
+                "r",
+                "s",
+                1001,
+                1000,
+                "u",
+                "d",
+                0
+            ),
             Err(BlobError::TooLarge { .. })
         ));
         // Another space has its own budget; deleting frees the reservation.
-        create(store.as_ref(), dir.path(), "r", "other", 900, 1000, "u", "d", 0).unwrap();
+        create(
+            store.as_ref(),
+            dir.path(),
+            "r",
+            "other",
+            900,
+            1000,
+            "u",
+            "d",
+            0,
+        )
+        .unwrap();
         delete_blob(store.as_ref(), dir.path(), &a.blob_id).unwrap();
-        create(store.as_ref(), dir.path(), "r", "s", 1000, 1000, "u", "d", 0).unwrap();
+        create(
+            store.as_ref(),
+            dir.path(),
+            "r",
+            "s",
+            1000,
+            1000,
+            "u",
+            "d",
+            0,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -556,12 +671,35 @@ mod tests {
         let locks = AppendLocks::default();
         let a = create(store.as_ref(), dir.path(), "r", "s", 10, 1000, "u", "d", 0).unwrap();
         let b = create(store.as_ref(), dir.path(), "r", "s", 3, 1000, "u", "d", 0).unwrap();
-        append(store.as_ref(), dir.path(), &locks, "r", &b.blob_id, 0, b"abc", None, 1).unwrap();
-        assert!(delete_expired_uploads(store.as_ref(), dir.path(), UPLOAD_TTL_SECS - 1)
-            .unwrap()
-            .is_empty());
+        append(
+            store.as_ref(),
+            dir.path(),
+            &locks,
+            "r",
+            &b.blob_id,
+            0,
+            b"abc",
+            None,
+            1,
+        )
+        .unwrap();
+        assert!(
+            delete_expired_uploads(store.as_ref(), dir.path(), UPLOAD_TTL_SECS - 1)
+                .unwrap()
+                .is_empty()
+        );
         assert!(matches!(
-            append(store.as_ref(), dir.path(), &locks, "r", &a.blob_id, 0, b"x", None, UPLOAD_TTL_SECS),
+            append(
+                store.as_ref(),
+                dir.path(),
+                &locks,
+                "r",
+                &a.blob_id,
+                0,
+                b"x",
+                None,
+                UPLOAD_TTL_SECS
+            ),
             Err(BlobError::Expired)
         ));
         let gone = delete_expired_uploads(store.as_ref(), dir.path(), UPLOAD_TTL_SECS).unwrap();
@@ -575,9 +713,27 @@ mod tests {
         let r = |s: &str| parse_range(Some(s), 100);
         assert_eq!(parse_range(None, 100), Ok(None));
         assert_eq!(r("bytes=0-9"), Ok(Some(ByteRange { start: 0, end: 10 })));
-        assert_eq!(r("bytes=90-"), Ok(Some(ByteRange { start: 90, end: 100 })));
-        assert_eq!(r("bytes=-5"), Ok(Some(ByteRange { start: 95, end: 100 })));
-        assert_eq!(r("bytes=50-500"), Ok(Some(ByteRange { start: 50, end: 100 })));
+        assert_eq!(
+            r("bytes=90-"),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            r("bytes=-5"),
+            Ok(Some(ByteRange {
+                start: 95,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            r("bytes=50-500"),
+            Ok(Some(ByteRange {
+                start: 50,
+                end: 100
+            }))
+        );
         assert_eq!(r("bytes=100-"), Err(()));
         assert_eq!(r("bytes=-0"), Err(()));
         assert_eq!(r("bytes=5-1"), Ok(None));

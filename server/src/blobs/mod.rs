@@ -163,11 +163,7 @@ fn spawn_expiry_sweep(state: &AppState) {
             }
             let sweep = st.clone();
             let result = tokio::task::spawn_blocking(move || {
-                delete_expired_uploads(
-                    sweep.store.as_ref(),
-                    &sweep.config.blob_dir(),
-                    sweep.now(),
-                )
+                delete_expired_uploads(sweep.store.as_ref(), &sweep.config.blob_dir(), sweep.now())
             })
             .await;
             match result {
@@ -409,9 +405,9 @@ async fn download_blob(
         Ok(Some(r)) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
         Ok(None) => (StatusCode::OK, 0, length),
         Err(()) => {
-            let mut response = crate::error::error_reply(&ApiError::RangeNotSatisfiable(
-                format!("the blob has {length} bytes"),
-            ));
+            let mut response = crate::error::error_reply(&ApiError::RangeNotSatisfiable(format!(
+                "the blob has {length} bytes"
+            )));
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {
                 response.headers_mut().insert("content-range", v);
             }
@@ -451,7 +447,9 @@ fn file_stream(
         }
         let mut left = end - start;
         while left > 0 {
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(DOWNLOAD_PIECE);
+            let want = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(DOWNLOAD_PIECE);
             let mut buf = vec![0u8; want];
             match file.read_exact(&mut buf) {
                 Ok(()) => {}

@@ -540,7 +540,10 @@ pub fn upload_key_packages(
 }
 
 /// How many key packages `device_id` has stored.
-pub fn key_package_count(store: &dyn Store, device_id: &str) -> Result<KeyPackageCount, StoreError> {
+pub fn key_package_count(
+    store: &dyn Store,
+    device_id: &str,
+) -> Result<KeyPackageCount, StoreError> {
     let mut available = 0u64;
     for item in store.scan_prefix(KEY_PACKAGES, &prefix_of(device_id))? {
         item?;

@@ -18,9 +18,9 @@ use std::sync::RwLock;
 
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{
-    BasicCredential, Ciphersuite, GroupId, KeyPackageIn, KeyPackageRef, LeafNodeIndex,
-    Member, MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, ProposalStore,
-    ProtocolVersion, PublicGroup, RatchetTreeIn, Sender,
+    BasicCredential, Ciphersuite, GroupId, KeyPackageIn, KeyPackageRef, LeafNodeIndex, Member,
+    MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, ProposalStore, ProtocolVersion,
+    PublicGroup, RatchetTreeIn, Sender,
 };
 use openmls_memory_storage::MemoryStorage;
 use openmls_rust_crypto::RustCrypto;
@@ -244,7 +244,11 @@ pub fn create_room(
 ) -> Result<NewRoom, MlsError> {
     let verifiable = match parse_message(group_info)?.extract() {
         MlsMessageBodyIn::GroupInfo(info) => info,
-        _ => return Err(MlsError::Invalid("expected an MLSMessage with a GroupInfo".into())),
+        _ => {
+            return Err(MlsError::Invalid(
+                "expected an MLSMessage with a GroupInfo".into(),
+            ))
+        }
     };
     if verifiable.ciphersuite() != ciphersuite()? {
         return Err(MlsError::Invalid(format!(
@@ -254,14 +258,9 @@ pub fn create_room(
     let tree = RatchetTreeIn::tls_deserialize_exact(ratchet_tree)
         .map_err(|e| MlsError::Malformed(format!("not a RatchetTree: {e}")))?;
     let storage = MemoryStorage::default();
-    let (group, _info) = PublicGroup::from_external(
-        &crypto(),
-        &storage,
-        tree,
-        verifiable,
-        ProposalStore::new(),
-    )
-    .map_err(|e| MlsError::Invalid(format!("group info or tree rejected: {e}")))?;
+    let (group, _info) =
+        PublicGroup::from_external(&crypto(), &storage, tree, verifiable, ProposalStore::new())
+            .map_err(|e| MlsError::Invalid(format!("group info or tree rejected: {e}")))?;
     let members = member_list(&group)?;
     for member in group.members() {
         check_leaf(&member, directory)?;
@@ -438,10 +437,16 @@ fn check_welcome(
     }
     let welcome = match parse_message(bytes)?.extract() {
         MlsMessageBodyIn::Welcome(w) => w,
-        _ => return Err(MlsError::Invalid("expected an MLSMessage with a Welcome".into())),
+        _ => {
+            return Err(MlsError::Invalid(
+                "expected an MLSMessage with a Welcome".into(),
+            ))
+        }
     };
     if welcome.ciphersuite() != ciphersuite()? {
-        return Err(MlsError::Invalid("the Welcome has another ciphersuite".into()));
+        return Err(MlsError::Invalid(
+            "the Welcome has another ciphersuite".into(),
+        ));
     }
     let recipients: BTreeSet<KeyPackageRef> =
         welcome.secrets().iter().map(|s| s.new_member()).collect();

@@ -13,9 +13,9 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use sealroom_wire::rooms::{
-    CreateRoomRequest, EpochConflict, HandshakeAccepted, HandshakePage, MessagePage,
-    MessagePosted, PostHandshakeRequest, PostMessageRequest, UploadKeyPackagesRequest,
-    WelcomePage, MAX_KEY_PACKAGES_PER_UPLOAD, MAX_PAGE,
+    CreateRoomRequest, EpochConflict, HandshakeAccepted, HandshakePage, MessagePage, MessagePosted,
+    PostHandshakeRequest, PostMessageRequest, UploadKeyPackagesRequest, WelcomePage,
+    MAX_KEY_PACKAGES_PER_UPLOAD, MAX_PAGE,
 };
 
 use crate::accounts::{self, DeviceRecord, DeviceStatus};
@@ -49,7 +49,9 @@ fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
 fn check_room_id(room_id: &str) -> Result<(), ApiError> {
     if room_id.is_empty()
         || room_id.len() > 128
-        || !room_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        || !room_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         return Err(ApiError::not_found("no such room"));
     }
@@ -70,8 +72,7 @@ async fn blocking<T: Send + 'static>(
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     events::init(&state);
     state.insert_extension(MessageLocks::default());
-    let room_body =
-        auth::device_with_limit(state.clone(), state.config.limits.max_message_body);
+    let room_body = auth::device_with_limit(state.clone(), state.config.limits.max_message_body);
 
     let create = warp::path!("v1" / "rooms")
         .and(warp::post())
@@ -379,7 +380,11 @@ async fn get_welcomes(authed: AuthedDevice, state: AppState) -> Result<Response,
     Ok(ok_json(&WelcomePage { entries }))
 }
 
-async fn ack_welcome(id: u64, authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+async fn ack_welcome(
+    id: u64,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
     let existed = blocking(move || {
         data::ack_welcome(state.store.as_ref(), &authed.device_id, id).map_err(ApiError::from)
     })
@@ -402,10 +407,7 @@ fn device_key(state: &AppState, authed: &AuthedDevice) -> Result<DeviceKey, ApiE
     })
 }
 
-async fn upload_key_packages(
-    authed: AuthedDevice,
-    state: AppState,
-) -> Result<Response, Rejection> {
+async fn upload_key_packages(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
     let req: UploadKeyPackagesRequest = authed.json()?;
     if req.key_packages.is_empty() || req.key_packages.len() > MAX_KEY_PACKAGES_PER_UPLOAD {
         return Err(ApiError::bad_request(format!(

@@ -13,7 +13,14 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sealroom_core::format::{FileKey, FormatError, Metadata, OpenReader, Opener, SealWriter, Sealer};
+use sealroom_core::format::{
+    FileKey, FormatError, Metadata, OpenReader, Opener, SealWriter, Sealer,
+};
+
+const USAGE: &str =
+    "usage: sealfile seal <key-hex> <name> <media-type> <classification> <created> <in> <out>
+       sealfile open <key-hex> <in> <out>
+       sealfile bench <MiB>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,10 +28,7 @@ fn main() -> ExitCode {
         Some("seal") if args.len() == 8 => seal(&args[1..]),
         Some("open") if args.len() == 4 => open(&args[1..]),
         Some("bench") if args.len() == 2 => bench(&args[1]),
-        _ => Err(format!(
-            "usage: sealfile seal <key-hex> <name> <media-type> <classification> <created> <in> <out>\n       \
-             sealfile open <key-hex> <in> <out>\n       sealfile bench <MiB>"
-        )),
+        _ => Err(USAGE.to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,17 +62,15 @@ fn seal(args: &[String]) -> Result<(), String> {
         name: args[1].clone(),
         media_type: args[2].clone(),
         classification: args[3].clone(),
-        created: args[4].parse().map_err(|e| format!("invalid created: {e}"))?,
+        created: args[4]
+            .parse()
+            .map_err(|e| format!("invalid created: {e}"))?,
         length: Some(length),
     };
     let output = BufWriter::new(File::create(&args[6]).map_err(io_fail)?);
     let mut writer = SealWriter::new(&key(&args[0])?, &metadata, output).map_err(fail)?;
     io::copy(&mut BufReader::new(input), &mut writer).map_err(io_fail)?;
-    writer
-        .finish()
-        .map_err(fail)?
-        .flush()
-        .map_err(io_fail)?;
+    writer.finish().map_err(fail)?.flush().map_err(io_fail)?;
     Ok(())
 }
 

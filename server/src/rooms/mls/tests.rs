@@ -134,12 +134,19 @@ fn register(group: &MlsGroup, client: &Client, dir: &Directory) -> NewRoom {
     let info = group
         .export_group_info(client.provider.crypto(), &client.signer, false)
         .unwrap();
-    let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
+    let tree = group
+        .export_ratchet_tree()
+        .tls_serialize_detached()
+        .unwrap();
     create_room(&bytes(&info), &tree, &client.id.device_id, dir).unwrap()
 }
 
 /// Alice's room with Bob added through the relay; returns both groups and the relay state.
-fn room_with_bob(alice: &Client, bob: &Client, dir: &Directory) -> (MlsGroup, MlsGroup, GroupState) {
+fn room_with_bob(
+    alice: &Client,
+    bob: &Client,
+    dir: &Directory,
+) -> (MlsGroup, MlsGroup, GroupState) {
     let mut group = alice.create_group();
     let room = register(&group, alice, dir);
     assert_eq!(room.epoch, 0);
@@ -190,7 +197,10 @@ fn create_room_refuses_unregistered_or_foreign_creators() {
     let info = group
         .export_group_info(alice.provider.crypto(), &alice.signer, false)
         .unwrap();
-    let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
+    let tree = group
+        .export_ratchet_tree()
+        .tls_serialize_detached()
+        .unwrap();
     // Unknown device.
     let empty = Directory(HashMap::new());
     assert!(matches!(
@@ -232,19 +242,17 @@ fn commits_add_and_remove_members_and_one_commit_per_epoch() {
 
     // Both commit in epoch 1: the first accepted wins, the other is an epoch conflict.
     let alice_update = alice_group
-        .self_update(&alice.provider, &alice.signer, LeafNodeParameters::default())
+        .self_update(
+            &alice.provider,
+            &alice.signer,
+            LeafNodeParameters::default(),
+        )
         .unwrap();
     let bob_update = bob_group
         .self_update(&bob.provider, &bob.signer, LeafNodeParameters::default())
         .unwrap();
-    let won = process_handshake(
-        &state,
-        &bytes(alice_update.commit()),
-        None,
-        "alice-1",
-        &dir,
-    )
-    .unwrap();
+    let won =
+        process_handshake(&state, &bytes(alice_update.commit()), None, "alice-1", &dir).unwrap();
     assert_eq!(won.epoch, 2);
     // The loser, validated against the state before, would pass; the relay writes the state
     // with a compare-and-swap so it never gets there. Against the new state it conflicts.
@@ -257,7 +265,9 @@ fn commits_add_and_remove_members_and_one_commit_per_epoch() {
         })
     ));
     alice_group.merge_pending_commit(&alice.provider).unwrap();
-    bob_group.clear_pending_commit(bob.provider.storage()).unwrap();
+    bob_group
+        .clear_pending_commit(bob.provider.storage())
+        .unwrap();
     let processed = bob_group
         .process_message(
             &bob.provider,
@@ -310,7 +320,9 @@ fn proposals_are_queued_for_the_next_commit() {
     let processed = alice_group
         .process_message(
             &alice.provider,
-            MlsMessageIn::from(proposal).try_into_protocol_message().unwrap(),
+            MlsMessageIn::from(proposal)
+                .try_into_protocol_message()
+                .unwrap(),
         )
         .unwrap();
     if let ProcessedMessageContent::ProposalMessage(p) = processed.into_content() {
@@ -349,7 +361,13 @@ fn handshakes_are_checked_against_sender_keys_and_welcomes() {
     ));
     // Signed by Alice's device but posted by Bob's.
     assert!(matches!(
-        process_handshake(&state, &bytes(&commit), Some(&bytes(&welcome)), "bob-1", &dir),
+        process_handshake(
+            &state,
+            &bytes(&commit),
+            Some(&bytes(&welcome)),
+            "bob-1",
+            &dir
+        ),
         Err(MlsError::Forbidden(_))
     ));
     // Carol's device registered with another key: the leaf does not match.
@@ -366,9 +384,15 @@ fn handshakes_are_checked_against_sender_keys_and_welcomes() {
         Err(MlsError::Invalid(_))
     ));
     // A welcome where a commit adds nobody.
-    alice_group.clear_pending_commit(alice.provider.storage()).unwrap();
+    alice_group
+        .clear_pending_commit(alice.provider.storage())
+        .unwrap();
     let update = alice_group
-        .self_update(&alice.provider, &alice.signer, LeafNodeParameters::default())
+        .self_update(
+            &alice.provider,
+            &alice.signer,
+            LeafNodeParameters::default(),
+        )
         .unwrap();
     assert!(matches!(
         process_handshake(
@@ -381,12 +405,20 @@ fn handshakes_are_checked_against_sender_keys_and_welcomes() {
         Err(MlsError::Invalid(_))
     ));
     // The honest one passes.
-    alice_group.clear_pending_commit(alice.provider.storage()).unwrap();
+    alice_group
+        .clear_pending_commit(alice.provider.storage())
+        .unwrap();
     let (commit, welcome, _) = alice_group
         .add_members(&alice.provider, &alice.signer, &[carol.key_package(false)])
         .unwrap();
-    let ok = process_handshake(&state, &bytes(&commit), Some(&bytes(&welcome)), "alice-1", &dir)
-        .unwrap();
+    let ok = process_handshake(
+        &state,
+        &bytes(&commit),
+        Some(&bytes(&welcome)),
+        "alice-1",
+        &dir,
+    )
+    .unwrap();
     assert_eq!(ok.added[0].device_id, "carol-1");
 }
 
@@ -425,7 +457,11 @@ fn malformed_and_misplaced_messages_are_refused() {
     ));
     // A commit is refused as an application message.
     let update = alice_group
-        .self_update(&alice.provider, &alice.signer, LeafNodeParameters::default())
+        .self_update(
+            &alice.provider,
+            &alice.signer,
+            LeafNodeParameters::default(),
+        )
         .unwrap();
     assert!(matches!(
         check_application_message(state.group_id(), &bytes(update.commit())),
@@ -454,7 +490,11 @@ fn key_packages_must_carry_the_uploading_device() {
     let valid = validate_key_package(&bytes(&kp), &alice.key()).unwrap();
     assert!(!valid.last_resort);
     let last = MlsMessageOut::from(alice.key_package(true));
-    assert!(validate_key_package(&bytes(&last), &alice.key()).unwrap().last_resort);
+    assert!(
+        validate_key_package(&bytes(&last), &alice.key())
+            .unwrap()
+            .last_resort
+    );
     assert!(matches!(
         validate_key_package(&bytes(&kp), &bob.key()),
         Err(MlsError::Forbidden(_))
