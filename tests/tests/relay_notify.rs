@@ -6,7 +6,12 @@
 //! The pipeline runs in-process on a real store with a controllable clock, so digest periods
 //! pass without waiting; mail goes over real SMTP via `lettre`. Skips (with a message) when
 //! `aiosmtpd` is not installed (`pip install aiosmtpd`).
-#![allow(clippy::field_reassign_with_default, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::field_reassign_with_default,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
