@@ -19,8 +19,8 @@ use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
 use sealroom_wire::auth::{
-    decode_signature, verify_request, RequestParts, HEADER_DEVICE, HEADER_SIGNATURE,
-    HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
+    decode_signature, valid_nonce, verify_request, RequestParts, HEADER_DEVICE, HEADER_NONCE,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
 };
 
 use crate::accounts::{self, Role};
@@ -245,6 +245,10 @@ fn verify(
     let device_id = device_id.ok_or("missing device header")?;
     let ts_text = header(headers, HEADER_TIMESTAMP).ok_or("missing timestamp header")?;
     let sig_text = header(headers, HEADER_SIGNATURE).ok_or("missing signature header")?;
+    let nonce = header(headers, HEADER_NONCE).ok_or("missing nonce header")?;
+    if !valid_nonce(nonce) {
+        return Err("invalid nonce");
+    }
     let timestamp: i64 = ts_text.parse().map_err(|_| "invalid timestamp")?;
     if (timestamp - now).abs() > MAX_CLOCK_SKEW_SECS {
         return Err("timestamp outside the accepted window");
@@ -258,6 +262,7 @@ fn verify(
         path,
         query,
         timestamp,
+        nonce,
         body,
     };
     verify_request(&device.public_key, &parts, &signature).map_err(|_| "bad signature")?;

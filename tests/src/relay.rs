@@ -23,7 +23,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use rand_core::OsRng;
 use serde_json::{json, Value};
 
-use sealroom_wire::auth::{sign_request, RequestParts};
+use sealroom_wire::auth::{nonce_from_bytes, sign_request, RequestParts};
 
 /// Path of the `sealroom-server` binary built next to the running test executable
 /// (`target/<profile>/deps/<test>` -> `target/<profile>/sealroom-server`).
@@ -331,9 +331,8 @@ pub struct Device {
     pub device_id: String,
     /// The device's Ed25519 key.
     pub key: SigningKey,
-    /// Last signing timestamp used. Ed25519 signatures are deterministic, so two identical
-    /// requests signed in the same second would be identical and the second refused as a
-    /// replay; the client therefore never reuses a timestamp (`max(now, last + 1)`).
+    /// Last signing timestamp used (kept so tests can reason about what was signed; every
+    /// request also carries a fresh random nonce, so identical requests never collide).
     pub last_ts: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
@@ -373,11 +372,15 @@ impl Device {
         timestamp: i64,
         body: &[u8],
     ) -> Vec<(String, String)> {
+        let mut nonce_bytes = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce_bytes);
+        let nonce = nonce_from_bytes(&nonce_bytes);
         let parts = RequestParts {
             method,
             path,
             query,
             timestamp,
+            nonce: &nonce,
             body,
         };
         let h = sign_request(&self.device_id, &parts, |m| self.key.sign(m).to_bytes());
@@ -416,14 +419,15 @@ impl Client {
         )
     }
 
-    /// A timestamp this client's device has not signed with yet: `max(now, last + 1)`.
+    /// The signing timestamp for the next request: the current time, never earlier than the
+    /// previous one this device used.
     pub fn fresh_timestamp(&self) -> i64 {
         use std::sync::atomic::Ordering;
         match &self.device {
             Some(d) => {
                 let mut last = d.last_ts.load(Ordering::SeqCst);
                 loop {
-                    let ts = now().max(last + 1);
+                    let ts = now().max(last);
                     match d
                         .last_ts
                         .compare_exchange(last, ts, Ordering::SeqCst, Ordering::SeqCst)

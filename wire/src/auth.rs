@@ -6,7 +6,7 @@
 //! The signature covers the UTF-8 bytes of
 //!
 //! ```text
-//! SEALROOM-V1\n{METHOD}\n{path}\n{query}\n{timestamp}\n{hex sha256(body)}
+//! SEALROOM-V1\n{METHOD}\n{path}\n{query}\n{timestamp}\n{nonce}\n{hex sha256(body)}
 //! ```
 //!
 //! - `METHOD` is the upper-case HTTP method (`GET`, `POST`, ...).
@@ -14,19 +14,26 @@
 //!   without the query, e.g. `/v1/rooms/r1/messages`.
 //! - `query` is the raw query string without the leading `?`, empty when there is none.
 //! - `timestamp` is the decimal Unix time in seconds, also sent in [`HEADER_TIMESTAMP`].
+//! - `nonce` is a fresh random value per request (at least 16 random bytes, lower-case hex; see
+//!   [`nonce_from_bytes`] and [`valid_nonce`]), also sent in [`HEADER_NONCE`]. It makes two
+//!   otherwise identical requests signed within the same second distinct, so a client may repeat
+//!   a request legitimately while an attacker still cannot replay a captured one.
 //! - the last line is the lower-case hex SHA-256 of the exact body bytes (of the empty string
 //!   for a request without body).
 //!
 //! The signature travels as 128 lower-case hex characters in [`HEADER_SIGNATURE`], the device id
 //! in [`HEADER_DEVICE`]. The relay refuses a timestamp further than [`MAX_CLOCK_SKEW_SECS`] from
-//! its clock and any signature it has already accepted (replay).
+//! its clock, a malformed nonce, and any signature it has already accepted (replay).
 //!
 //! ```
 //! use ed25519_dalek::{Signer, SigningKey};
 //! use sealroom_wire::auth::{sign_request, verify_request, RequestParts};
 //!
 //! let key = SigningKey::from_bytes(&[7u8; 32]);
-//! let parts = RequestParts { method: "POST", path: "/v1/me", query: "", timestamp: 1_700_000_000, body: b"{}" };
+//! let nonce = sealroom_wire::auth::nonce_from_bytes(&[1u8; 16]); // use 16 random bytes
+//! let parts = RequestParts {
+//!     method: "POST", path: "/v1/me", query: "", timestamp: 1_700_000_000, nonce: &nonce, body: b"{}",
+//! };
 //! let headers = sign_request("dev1", &parts, |msg| key.sign(msg).to_bytes());
 //! let public = key.verifying_key().to_bytes();
 //! let signature = sealroom_wire::auth::decode_signature(&headers.signature).unwrap();
@@ -42,6 +49,12 @@ use sha2::{Digest, Sha256};
 pub const HEADER_DEVICE: &str = "x-sealroom-device";
 /// Header carrying the decimal Unix time (seconds) the request was signed at.
 pub const HEADER_TIMESTAMP: &str = "x-sealroom-timestamp";
+/// Header carrying the per-request random nonce (see [`valid_nonce`]).
+pub const HEADER_NONCE: &str = "x-sealroom-nonce";
+/// Shortest accepted nonce, in characters (16 bytes as hex).
+pub const MIN_NONCE_LEN: usize = 32;
+/// Longest accepted nonce, in characters.
+pub const MAX_NONCE_LEN: usize = 64;
 /// Header carrying the Ed25519 signature, 128 lower-case hex characters.
 pub const HEADER_SIGNATURE: &str = "x-sealroom-signature";
 /// First line of the canonical signing string; names the scheme version.
@@ -84,6 +97,8 @@ pub struct RequestParts<'a> {
     pub query: &'a str,
     /// Unix time in seconds.
     pub timestamp: i64,
+    /// Per-request random nonce, [`MIN_NONCE_LEN`]..=[`MAX_NONCE_LEN`] lower-case hex characters.
+    pub nonce: &'a str,
     /// Exact body bytes.
     pub body: &'a [u8],
 }
@@ -93,36 +108,54 @@ pub fn body_digest_hex(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
+/// The nonce text for `bytes` (lower-case hex). Pass 16 bytes from a cryptographic RNG.
+pub fn nonce_from_bytes(bytes: &[u8; 16]) -> String {
+    hex::encode(bytes)
+}
+
+/// Whether `nonce` has the accepted shape: [`MIN_NONCE_LEN`]..=[`MAX_NONCE_LEN`] lower-case hex
+/// characters.
+pub fn valid_nonce(nonce: &str) -> bool {
+    (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The canonical signing string of a request (see the module documentation).
 pub fn signing_string(parts: &RequestParts<'_>) -> Vec<u8> {
     format!(
-        "{SIGNING_PREFIX}\n{}\n{}\n{}\n{}\n{}",
+        "{SIGNING_PREFIX}\n{}\n{}\n{}\n{}\n{}\n{}",
         parts.method.to_ascii_uppercase(),
         parts.path,
         parts.query,
         parts.timestamp,
+        parts.nonce,
         body_digest_hex(parts.body)
     )
     .into_bytes()
 }
 
-/// The three authentication headers of a signed request.
+/// The four authentication headers of a signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     /// Value of [`HEADER_DEVICE`].
     pub device: String,
     /// Value of [`HEADER_TIMESTAMP`].
     pub timestamp: String,
+    /// Value of [`HEADER_NONCE`].
+    pub nonce: String,
     /// Value of [`HEADER_SIGNATURE`].
     pub signature: String,
 }
 
 impl SignedHeaders {
     /// `(name, value)` pairs ready to put on a request.
-    pub fn pairs(&self) -> [(&'static str, &str); 3] {
+    pub fn pairs(&self) -> [(&'static str, &str); 4] {
         [
             (HEADER_DEVICE, self.device.as_str()),
             (HEADER_TIMESTAMP, self.timestamp.as_str()),
+            (HEADER_NONCE, self.nonce.as_str()),
             (HEADER_SIGNATURE, self.signature.as_str()),
         ]
     }
@@ -138,6 +171,7 @@ where
     SignedHeaders {
         device: device_id.to_owned(),
         timestamp: parts.timestamp.to_string(),
+        nonce: parts.nonce.to_owned(),
         signature: hex::encode(signature),
     }
 }
@@ -181,6 +215,7 @@ mod tests {
             path: "/v1/rooms/r1/messages",
             query: "after=3",
             timestamp: 1_700_000_000,
+            nonce: "000102030405060708090a0b0c0d0e0f",
             body,
         }
     }
@@ -191,6 +226,7 @@ mod tests {
         assert_eq!(
             s,
             "SEALROOM-V1\nPOST\n/v1/rooms/r1/messages\nafter=3\n1700000000\n\
+             000102030405060708090a0b0c0d0e0f\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
@@ -223,6 +259,10 @@ mod tests {
                 timestamp: 1_700_000_001,
                 ..p
             },
+            RequestParts {
+                nonce: "000102030405060708090a0b0c0d0e1f",
+                ..p
+            },
         ];
         for t in tampered {
             assert_eq!(
@@ -231,5 +271,15 @@ mod tests {
             );
         }
         assert_eq!(decode_signature("zz"), Err(AuthError::SignatureEncoding));
+    }
+
+    #[test]
+    fn nonce_shape() {
+        assert!(valid_nonce(&nonce_from_bytes(&[0xab; 16])));
+        assert!(valid_nonce(&"f".repeat(MAX_NONCE_LEN)));
+        assert!(!valid_nonce(&"f".repeat(MIN_NONCE_LEN - 1)));
+        assert!(!valid_nonce(&"f".repeat(MAX_NONCE_LEN + 1)));
+        assert!(!valid_nonce(&"F".repeat(MIN_NONCE_LEN)));
+        assert!(!valid_nonce(&"\n".repeat(MIN_NONCE_LEN)));
     }
 }
