@@ -86,6 +86,28 @@ impl Relay {
         relay
     }
 
+    /// A relay with its own (not yet created) data directory that is not started, e.g. to
+    /// restore a backup into it first with [`Relay::run_command`]; start it with
+    /// [`Relay::launch`].
+    pub fn unstarted(env: &[(&str, &str)]) -> Self {
+        Self {
+            bin: binary_path().unwrap_or_else(|e| panic!("{e}")),
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+
+    /// Starts a relay made by [`Relay::unstarted`] (or stopped with [`Relay::stop`]) on its data
+    /// directory and waits until it is healthy.
+    pub fn launch(&mut self) {
+        self.spawn();
+    }
+
     /// The data directory (`SEALROOM_DATA_DIR`).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
