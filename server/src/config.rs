@@ -19,6 +19,10 @@
 //! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
 //! | auth failures per IP/device per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
+//!
+//! With both TLS settings the relay serves HTTPS only (rustls, see [`crate::tls`]); without
+//! them it serves plain HTTP for a reverse proxy in front, whose `X-Forwarded-For` it honours
+//! only with `trust_proxy` (see `docs/relay.md`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

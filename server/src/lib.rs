@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod blobs;
 pub mod config;
 pub mod erasure;
@@ -22,6 +23,7 @@ pub mod retention;
 pub mod rooms;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod totp;
 
 use std::net::SocketAddr;
@@ -87,6 +89,13 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         path: data_dir.clone(),
         source,
     })?;
+    // Load TLS first: a bad certificate or key stops start-up before anything is opened.
+    let tls_config = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => {
+            Some(tls::load_config(cert, key).map_err(|e| RunError::Tls(e.to_string()))?)
+        }
+        _ => None,
+    };
     let store = open_store(&config)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState::new(config, store, Arc::new(SystemClock), shutdown_rx);
@@ -110,16 +119,31 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     })?;
     tracing::info!(addr = %local, tls = state.config.tls.cert.is_some(), "sealroom relay listening");
 
-    if state.config.tls.cert.is_some() {
-        return Err(RunError::Tls(
-            "TLS termination is not available in this build".to_owned(),
-        ));
+    #[cfg(unix)]
+    tokio::spawn(backup::serve_admin_socket(
+        state.store.clone(),
+        state.config.clone(),
+        state.shutdown_signal(),
+    ));
+
+    match tls_config {
+        Some(tls_config) => {
+            tls::serve(
+                listener,
+                tls_config,
+                filters::api(state.clone()),
+                shutdown_signal(),
+            )
+            .await;
+        }
+        None => {
+            warp::serve(filters::api(state.clone()))
+                .incoming(listener)
+                .graceful(shutdown_signal())
+                .run()
+                .await;
+        }
     }
-    warp::serve(filters::api(state.clone()))
-        .incoming(listener)
-        .graceful(shutdown_signal())
-        .run()
-        .await;
 
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);

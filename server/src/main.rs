@@ -4,9 +4,10 @@
 //! `restore --from FILE`. See `docs/relay.md`.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use sealroom_server::backup::{self, BackupSummary};
 use sealroom_server::config::Config;
 
 const USAGE: &str = "usage: sealroom-server [--config FILE] [serve | admin setup-token | backup --out FILE | restore --from FILE [--force]]";
@@ -37,6 +38,11 @@ fn main() -> ExitCode {
     match command.as_slice() {
         [] | ["serve"] => serve(config),
         ["audit", rest @ ..] => sealroom_server::audit::cli(config, rest),
+        ["backup", "--out", out] => backup(&config, Path::new(out)),
+        ["restore", "--from", from] => restore(&config, Path::new(from), false),
+        ["restore", "--from", from, "--force"] | ["restore", "--force", "--from", from] => {
+            restore(&config, Path::new(from), true)
+        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -72,6 +78,51 @@ fn serve(config: Config) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "relay failed");
             eprintln!("sealroom-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_summary(action: &str, path: &Path, summary: &BackupSummary) {
+    let line = serde_json::json!({
+        "action": action,
+        "file": path.display().to_string(),
+        "created_at": summary.meta.created_at,
+        "relay_version": summary.meta.relay_version,
+        "records": summary.meta.kv_records,
+        "trees": summary.trees.len(),
+        "blobs": summary.meta.blobs,
+        "blob_bytes": summary.blob_bytes,
+        "file_bytes": summary.file_bytes,
+        "sha256": summary.sha256,
+    });
+    println!("{line}");
+}
+
+fn backup(config: &Config, out: &Path) -> ExitCode {
+    match backup::backup_command(config, out) {
+        Ok(summary) => {
+            print_summary("backup", out, &summary);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sealroom-server: backup failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(config: &Config, from: &Path, force: bool) -> ExitCode {
+    match backup::restore_command(config, from, force) {
+        Ok(summary) => {
+            print_summary("restore", from, &summary);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "sealroom-server: restore refused, {} left unchanged: {e}",
+                config.data_dir.display()
+            );
             ExitCode::FAILURE
         }
     }
