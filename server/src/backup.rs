@@ -695,32 +695,43 @@ fn backup_via_socket(
 
 // ---------------------------------------------------------------- admin socket (relay side)
 
-/// Serves the admin socket in the data directory until `shutdown` turns `true`. Errors are
-/// logged; a relay whose socket cannot be created keeps running (backups then need it
-/// stopped).
+/// Creates the admin socket `<data_dir>/admin.sock` with mode 0600. `None` (logged) when it
+/// cannot be created: the relay keeps running, and backups then need it stopped. Must be called
+/// inside the runtime, after the store was opened (its lock proves a socket file left in the
+/// directory is stale).
 #[cfg(unix)]
-pub async fn serve_admin_socket(
-    store: crate::store::SharedStore,
-    config: std::sync::Arc<Config>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+pub fn bind_admin_socket(config: &Config) -> Option<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
 
     let path = config.data_dir.join(ADMIN_SOCKET);
-    // This process holds the store's lock, so a socket file left here is stale.
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "admin socket unavailable; online backups are disabled");
-            return;
+            return None;
         }
     };
     if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
         tracing::warn!(error = %e, "cannot restrict the admin socket; closing it");
         let _ = std::fs::remove_file(&path);
-        return;
+        return None;
     }
+    Some(listener)
+}
+
+/// Serves the admin socket made by [`bind_admin_socket`] until `shutdown` turns `true`, then
+/// removes it. Only peers running as the socket's owner are served.
+#[cfg(unix)]
+pub async fn serve_admin_socket(
+    listener: tokio::net::UnixListener,
+    store: crate::store::SharedStore,
+    config: std::sync::Arc<Config>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use std::os::unix::fs::MetadataExt;
+
+    let path = config.data_dir.join(ADMIN_SOCKET);
     let owner = std::fs::metadata(&path).map(|m| m.uid()).ok();
     loop {
         let accepted = tokio::select! {

@@ -112,6 +112,16 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         addr: state.config.listen,
         source,
     })?;
+    // The admin socket exists before the listen-addr file announces the relay as started.
+    #[cfg(unix)]
+    if let Some(admin) = backup::bind_admin_socket(&state.config) {
+        tokio::spawn(backup::serve_admin_socket(
+            admin,
+            state.store.clone(),
+            state.config.clone(),
+            state.shutdown_signal(),
+        ));
+    }
     let addr_file = data_dir.join(LISTEN_ADDR_FILE);
     std::fs::write(&addr_file, local.to_string()).map_err(|source| RunError::DataDir {
         path: addr_file.clone(),
@@ -119,12 +129,6 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     })?;
     tracing::info!(addr = %local, tls = state.config.tls.cert.is_some(), "sealroom relay listening");
 
-    #[cfg(unix)]
-    tokio::spawn(backup::serve_admin_socket(
-        state.store.clone(),
-        state.config.clone(),
-        state.shutdown_signal(),
-    ));
 
     match tls_config {
         Some(tls_config) => {
