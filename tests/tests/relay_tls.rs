@@ -3,7 +3,8 @@
 //! missing), the real relay binary starts with `SEALROOM_TLS_CERT`/`SEALROOM_TLS_KEY`, a rustls
 //! client trusting exactly that certificate gets `200` from `/healthz` over HTTPS, plain HTTP
 //! to the same port gets no HTTP answer, and SIGTERM still shuts the relay down gracefully.
-//! A certificate without key, or an unreadable certificate, stops start-up with an error.
+//! A certificate without key, an unreadable certificate, or a key that does not match the
+//! certificate stops start-up with an error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
@@ -201,5 +202,28 @@ fn incomplete_or_unreadable_tls_settings_stop_start_up() {
     assert!(!status.success());
     let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
     assert!(log.contains("certificate"), "{log}");
+    assert!(!data.join("listen-addr").exists());
+
+    // A certificate with the key of another certificate is refused by rustls at start-up.
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let (Some((cert, _)), Some((_, other_key))) =
+        (self_signed(one.path()), self_signed(two.path()))
+    else {
+        eprintln!("SKIPPED (mismatched key part): the `openssl` command is not available");
+        return;
+    };
+    let data = dir.path().join("c");
+    let mut child = spawn(
+        &data,
+        &[
+            ("SEALROOM_TLS_CERT", &cert),
+            ("SEALROOM_TLS_KEY", &other_key),
+        ],
+    );
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    assert!(log.contains("TLS"), "{log}");
     assert!(!data.join("listen-addr").exists());
 }
