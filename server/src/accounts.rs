@@ -19,7 +19,9 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use sealroom_wire::accounts as wire;
+use sealroom_wire::audit::AuditAction;
 
+use crate::audit::{self, AuditEvent};
 use crate::auth::{self, AuthedDevice, ClientInfo};
 use crate::error::ApiError;
 use crate::filters::{json_body, json_reply, no_content, ok_json, with_state};
@@ -407,6 +409,72 @@ pub fn require_space_member(
     Ok((space, member))
 }
 
+/// What a user may do with another user's directory entries (key packages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAccess {
+    /// Allowed.
+    Allowed,
+    /// The user is visible (same organisation) but this is not allowed: 403.
+    Forbidden,
+    /// The user is not visible to the caller: answered like an unknown user, 404.
+    Hidden,
+}
+
+/// Whether `claimer` may claim key packages of `target` (to add them to a room). Allowed for
+/// the user's own devices, for users who share a space with the claimer (only space members
+/// can be added to a space's rooms), and for provider staff and admins claiming a colleague of
+/// their own organisation. A customer claiming a colleague they share no space with is
+/// refused (403); users of other organisations without a shared space are not visible (404).
+pub fn key_package_access(
+    store: &dyn Store,
+    claimer: &AuthedDevice,
+    target: &UserRecord,
+) -> Result<UserAccess, StoreError> {
+    if target.user_id == claimer.user_id {
+        return Ok(UserAccess::Allowed);
+    }
+    if shares_space(store, &claimer.user_id, &target.user_id)? {
+        return Ok(UserAccess::Allowed);
+    }
+    if target.org_id != claimer.org_id {
+        return Ok(UserAccess::Hidden);
+    }
+    if matches!(claimer.role, Role::Admin | Role::Staff) && is_provider(store, claimer)? {
+        return Ok(UserAccess::Allowed);
+    }
+    Ok(UserAccess::Forbidden)
+}
+
+/// Whether two users are members of at least one common space.
+pub fn shares_space(store: &dyn Store, a: &str, b: &str) -> Result<bool, StoreError> {
+    for space_id in user_spaces(store, a)? {
+        if space_member(store, &space_id, b)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// An audit event of an unauthenticated request (bootstrap, registration, device request,
+/// TOTP approval): the client's IP address and user agent, no verified actor yet.
+fn client_event(action: AuditAction, client: &ClientInfo) -> AuditEvent {
+    let mut e = AuditEvent::new(action);
+    if let Some(ip) = client.ip {
+        e = e.ip(ip.to_string());
+    }
+    if let Some(ua) = &client.user_agent {
+        e = e.user_agent(ua.clone());
+    }
+    e
+}
+
+/// Makes every write so far durable. Called before acknowledging an account, device,
+/// invitation or space change: sled otherwise writes to disk in the background every ~500 ms,
+/// and a crash in that window would lose a change the client was told succeeded.
+fn durable(state: &AppState) -> Result<(), ApiError> {
+    state.store.flush().map_err(ApiError::from)
+}
+
 fn put_space_member(
     state: &AppState,
     space_id: &str,
@@ -512,9 +580,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         );
     let device_request = warp::path!("v1" / "device-requests")
         .and(warp::post())
+        .and(auth::client_info(state.clone()))
         .and(json_body::<wire::DeviceRequestCreate>(limit))
         .and(s())
-        .and_then(|b, st| async move { create_device_request(&st, b) });
+        .and_then(|c, b, st| async move { create_device_request(&st, c, b) });
     let get_device_request = warp::path!("v1" / "device-requests" / String)
         .and(warp::get())
         .and(s())
@@ -702,6 +771,27 @@ fn bootstrap(
         public_key,
     )?;
     state.store.commit(&txn).map_err(ApiError::from)?;
+    audit::record(
+        state,
+        client_event(AuditAction::OrgCreate, &client)
+            .actor(user.user_id.clone())
+            .device(device.device_id.clone())
+            .org(org.org_id.clone())
+            .object(org.org_id.clone())
+            .detail("bootstrap kind=provider"),
+    )
+    .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        client_event(AuditAction::UserRegister, &client)
+            .actor(user.user_id.clone())
+            .device(device.device_id.clone())
+            .org(org.org_id.clone())
+            .object(user.user_id.clone())
+            .detail("bootstrap role=admin"),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     let _ = std::fs::remove_file(state.config.data_dir.join(SETUP_TOKEN_FILE));
     tracing::info!(org_id = %org.org_id, user_id = %user.user_id, "relay bootstrapped");
     Ok(json_reply(
@@ -721,6 +811,22 @@ pub fn provider_org_id(store: &dyn Store) -> Result<Option<String>, StoreError> 
     Ok(store
         .get(META, META_BOOTSTRAPPED)?
         .and_then(|v| String::from_utf8(v).ok()))
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Staff => "staff",
+        Role::Customer => "customer",
+    }
+}
+
+fn space_role_label(role: SpaceRole) -> &'static str {
+    match role {
+        SpaceRole::Owner => "owner",
+        SpaceRole::Staff => "staff",
+        SpaceRole::Customer => "customer",
+    }
 }
 
 fn wire_role(role: Role) -> wire::Role {
@@ -787,6 +893,33 @@ fn register(
             .put(USER_SPACES, &pair_key(&user.user_id, space_id), b"");
     }
     state.store.commit(&txn).map_err(ApiError::from)?;
+    let registered = |action| {
+        client_event(action, &client)
+            .actor(user.user_id.clone())
+            .device(device.device_id.clone())
+            .org(user.org_id.clone())
+    };
+    audit::record(
+        state,
+        registered(AuditAction::UserRegister)
+            .object(user.user_id.clone())
+            .detail(format!(
+                "invitation={} role={}",
+                invite.invitation_id,
+                role_label(user.role)
+            )),
+    )
+    .map_err(ApiError::from)?;
+    if let Some(space_id) = &invite.space_id {
+        audit::record(
+            state,
+            registered(AuditAction::MembershipAdd)
+                .object(space_id.clone())
+                .detail(format!("space user={} role=customer", user.user_id)),
+        )
+        .map_err(ApiError::from)?;
+    }
+    durable(state)?;
     tracing::info!(user_id = %user.user_id, device_id = %device.device_id, "user registered");
     Ok(json_reply(
         StatusCode::CREATED,
@@ -843,15 +976,7 @@ fn may_see_user(
     viewer: &AuthedDevice,
     target: &UserRecord,
 ) -> Result<bool, StoreError> {
-    if target.org_id == viewer.org_id {
-        return Ok(true);
-    }
-    for space_id in user_spaces(store, &viewer.user_id)? {
-        if space_member(store, &space_id, &target.user_id)?.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(target.org_id == viewer.org_id || shares_space(store, &viewer.user_id, &target.user_id)?)
 }
 
 fn user_devices_route(
@@ -893,6 +1018,14 @@ fn revoke_device(
     store
         .put_json(DEVICES, device_id.as_bytes(), &device)
         .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::DeviceRemove, authed)
+            .object(device_id)
+            .detail(format!("revoked user={}", device.user_id)),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     tracing::info!(device_id, by = %authed.device_id, "device revoked");
     Ok(no_content())
 }
@@ -926,6 +1059,14 @@ fn create_org(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejec
         .store
         .put_json(ORGS, org.org_id.as_bytes(), &org)
         .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::OrgCreate, authed)
+            .object(org.org_id.clone())
+            .detail("kind=customer"),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(json_reply(StatusCode::CREATED, &org_info(&org)))
 }
 
@@ -998,6 +1139,17 @@ fn create_invitation(state: &AppState, authed: &AuthedDevice) -> Result<Response
     store
         .put_json(INVITES, token_digest(&token).as_bytes(), &invite)
         .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::InviteCreate, authed)
+            .object(invite.invitation_id.clone())
+            .detail(match &invite.space_id {
+                Some(space_id) => format!("role={} space={space_id}", role_label(invite.role)),
+                None => format!("role={}", role_label(invite.role)),
+            }),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(json_reply(
         StatusCode::CREATED,
         &wire::Invitation {
@@ -1060,6 +1212,21 @@ fn create_space(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rej
         .put_json(SPACES, space.space_id.as_bytes(), &space)
         .map_err(ApiError::from)?;
     put_space_member(state, &space.space_id, &authed.user_id, SpaceRole::Owner)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::SpaceCreate, authed)
+            .object(space.space_id.clone())
+            .detail(format!("customer_org={}", space.customer_org_id)),
+    )
+    .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::MembershipAdd, authed)
+            .object(space.space_id.clone())
+            .detail(format!("space user={} role=owner", authed.user_id)),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(json_reply(StatusCode::CREATED, &space_info(store, &space)?))
 }
 
@@ -1107,6 +1274,18 @@ fn add_space_member(
         );
     };
     put_space_member(state, space_id, &target.user_id, role)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::MembershipAdd, authed)
+            .object(space_id)
+            .detail(format!(
+                "space user={} role={}",
+                target.user_id,
+                space_role_label(role)
+            )),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(no_content())
 }
 
@@ -1135,11 +1314,20 @@ fn remove_space_member(
     txn.delete(SPACE_MEMBERS, &pair_key(space_id, user_id))
         .delete(USER_SPACES, &pair_key(user_id, space_id));
     store.commit(&txn).map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::MembershipRemove, authed)
+            .object(space_id)
+            .detail(format!("space user={user_id}")),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(no_content())
 }
 
 fn create_device_request(
     state: &AppState,
+    client: ClientInfo,
     req: wire::DeviceRequestCreate,
 ) -> Result<Response, Rejection> {
     check_name("device_name", &req.device_name)?;
@@ -1178,6 +1366,20 @@ fn create_device_request(
         .put_json(DEVICE_REQUESTS, request.request_id.as_bytes(), &request)
         .map_err(ApiError::from)?;
     store.commit(&txn).map_err(ApiError::from)?;
+    // Unauthenticated: the entry names the claimed user in its detail, not as the actor.
+    audit::record(
+        state,
+        client_event(AuditAction::DeviceRegister, &client)
+            .device(device.device_id.clone())
+            .org(owner.org_id.clone())
+            .object(device.device_id.clone())
+            .detail(format!(
+                "pending user={} request={}",
+                owner.user_id, request.request_id
+            )),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(json_reply(StatusCode::CREATED, &request_info(&request)))
 }
 
@@ -1250,6 +1452,14 @@ fn approve_device_request(
         return Err(ApiError::bad_request("public_key does not match the request").into());
     }
     activate(state, &raw, &request)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::DeviceApprove, authed)
+            .object(request.device_id.clone())
+            .detail(format!("by=device request={}", request.request_id)),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(no_content())
 }
 
@@ -1289,6 +1499,19 @@ fn approve_with_totp(
         .map_err(ApiError::from)?;
     store.commit(&txn).map_err(ApiError::from)?;
     activate(state, &raw, &request)?;
+    let org_id = user(store, &request.user_id)
+        .map_err(ApiError::from)?
+        .map(|u| u.org_id);
+    let mut event = client_event(AuditAction::DeviceApprove, &client)
+        .actor(request.user_id.clone())
+        .device(request.device_id.clone())
+        .object(request.device_id.clone())
+        .detail(format!("by=totp request={}", request.request_id));
+    if let Some(org_id) = org_id {
+        event = event.org(org_id);
+    }
+    audit::record(state, event).map_err(ApiError::from)?;
+    durable(state)?;
     Ok(no_content())
 }
 
@@ -1312,6 +1535,7 @@ fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejec
     store
         .put_json(TOTP, authed.user_id.as_bytes(), &record)
         .map_err(ApiError::from)?;
+    durable(state)?;
     let b32 = totp::base32(&record.secret);
     Ok(json_reply(
         StatusCode::CREATED,
@@ -1347,5 +1571,6 @@ fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rej
     store
         .put_json(TOTP, authed.user_id.as_bytes(), &record)
         .map_err(ApiError::from)?;
+    durable(state)?;
     Ok(no_content())
 }

@@ -28,6 +28,10 @@ use sealroom_wire::blobs::{
     UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
 
+use sealroom_wire::audit::AuditAction;
+
+use crate::accounts::{self, SpaceRole};
+use crate::audit;
 use crate::auth::{self, AuthedDevice};
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
@@ -84,6 +88,38 @@ async fn blocking<T: Send + 'static>(
 
 fn member_room(state: &AppState, room_id: &str, device_id: &str) -> Result<RoomRecord, ApiError> {
     room_for_member(state.store.as_ref(), room_id, device_id).map_err(ApiError::from)
+}
+
+/// Appending to an upload is for the user who announced it (any of their devices, so an upload
+/// can be resumed after a device's state was restored); other members get 403.
+fn check_uploader(record: &BlobRecord, authed: &AuthedDevice) -> Result<(), ApiError> {
+    if record.uploader_user != authed.user_id {
+        return Err(ApiError::forbidden(
+            "only the uploader appends to an upload",
+        ));
+    }
+    Ok(())
+}
+
+/// Deleting a blob is for its uploader and for the provider's staff in the space (owner or
+/// staff role); customer members may delete only their own uploads.
+fn check_may_delete(
+    state: &AppState,
+    room: &RoomRecord,
+    record: &BlobRecord,
+    authed: &AuthedDevice,
+) -> Result<(), ApiError> {
+    if record.uploader_user == authed.user_id {
+        return Ok(());
+    }
+    let role = accounts::space_member(state.store.as_ref(), &room.space_id, &authed.user_id)?
+        .map(|m| m.role);
+    match role {
+        Some(SpaceRole::Owner | SpaceRole::Staff) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "only the uploader or the space's staff delete a blob",
+        )),
+    }
 }
 
 /// The blob routes.
@@ -201,7 +237,7 @@ async fn create_blob(
     let record = blocking(move || {
         let room = member_room(&state, &room_id, &authed.device_id)?;
         let limit = state.config.limits.max_space_bytes;
-        data::create(
+        let record = data::create(
             state.store.as_ref(),
             &state.config.blob_dir(),
             &room_id,
@@ -211,8 +247,17 @@ async fn create_blob(
             &authed.user_id,
             &authed.device_id,
             state.now(),
-        )
-        .map_err(ApiError::from)
+        )?;
+        audit::record(
+            &state,
+            audit::event_by(AuditAction::BlobUploadCreate, &authed)
+                .object(record.blob_id.clone())
+                .size(record.length)
+                .detail(format!("room={}", record.room_id)),
+        )?;
+        // An acknowledged upload must survive a crash so that it can be resumed.
+        state.store.flush()?;
+        Ok(record)
     })
     .await?;
     let mut response = json_reply(StatusCode::CREATED, &record.status());
@@ -276,9 +321,10 @@ async fn append_blob(
         .map_err(ApiError::from)?;
     let st = state.clone();
     let body: Bytes = authed.body.clone();
-    let device_id = authed.device_id.clone();
+    let who = authed.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let room = member_room(&st, &room_id, &device_id)?;
+        let room = member_room(&st, &room_id, &who.device_id)?;
+        check_uploader(&data::get(st.store.as_ref(), &room_id, &blob_id)?, &who)?;
         let locks = st
             .extension::<AppendLocks>()
             .unwrap_or_else(|| Arc::new(AppendLocks::default()));
@@ -312,6 +358,21 @@ async fn append_blob(
         Err(e) => return Err(ApiError::from(e).into()),
     };
     if record.complete() {
+        let st = state.clone();
+        let who = authed.clone();
+        let done = record.clone();
+        blocking(move || {
+            audit::record(
+                &st,
+                audit::event_by(AuditAction::BlobUpload, &who)
+                    .object(done.blob_id.clone())
+                    .size(done.length)
+                    .detail(format!("room={}", done.room_id)),
+            )?;
+            st.store.flush()?;
+            Ok(())
+        })
+        .await?;
         events::publish(
             &state,
             RelayEvent::BlobCompleted {
@@ -370,9 +431,18 @@ async fn delete_blob_route(
     check_ids(&room_id, Some(&blob_id))?;
     let st = state.clone();
     let (room_id, blob_id) = blocking(move || {
-        member_room(&st, &room_id, &authed.device_id)?;
-        data::get(st.store.as_ref(), &room_id, &blob_id)?;
+        let room = member_room(&st, &room_id, &authed.device_id)?;
+        let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
+        check_may_delete(&st, &room, &record, &authed)?;
         delete_blob(st.store.as_ref(), &st.config.blob_dir(), &blob_id)?;
+        audit::record(
+            &st,
+            audit::event_by(AuditAction::BlobDelete, &authed)
+                .object(blob_id.clone())
+                .size(record.length)
+                .detail(format!("room={room_id}")),
+        )?;
+        st.store.flush()?;
         Ok((room_id, blob_id))
     })
     .await?;
@@ -389,22 +459,40 @@ async fn download_blob(
 ) -> Result<Response, Rejection> {
     check_ids(&room_id, Some(&blob_id))?;
     let st = state.clone();
-    let (record, file) = blocking(move || {
+    let (record, opened) = blocking(move || {
         member_room(&st, &room_id, &authed.device_id)?;
         let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
         if !record.complete() {
             return Err(BlobError::Incomplete.into());
         }
+        let Ok(range) = data::parse_range(range.as_deref(), record.length) else {
+            return Ok((record, None));
+        };
+        let (status, start, end) = match range {
+            Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
+            None => (StatusCode::OK, 0, record.length),
+        };
         let file = std::fs::File::open(data::blob_path(&st.config.blob_dir(), &blob_id))
             .map_err(|e| ApiError::internal("blob file", &e))?;
-        Ok((record, file))
+        let detail = if status == StatusCode::PARTIAL_CONTENT {
+            format!("room={room_id} range={start}-{}", end.saturating_sub(1))
+        } else {
+            format!("room={room_id}")
+        };
+        audit::record(
+            &st,
+            audit::event_by(AuditAction::BlobDownload, &authed)
+                .object(blob_id.clone())
+                .size(end - start)
+                .detail(detail),
+        )?;
+        Ok((record, Some((file, status, start, end))))
     })
     .await?;
     let length = record.length;
-    let (status, start, end) = match data::parse_range(range.as_deref(), length) {
-        Ok(Some(r)) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
-        Ok(None) => (StatusCode::OK, 0, length),
-        Err(()) => {
+    let (file, status, start, end) = match opened {
+        Some(opened) => opened,
+        None => {
             let mut response = crate::error::error_reply(&ApiError::RangeNotSatisfiable(format!(
                 "the blob has {length} bytes"
             )));

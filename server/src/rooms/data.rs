@@ -184,17 +184,52 @@ pub fn members(store: &dyn Store, room_id: &str) -> Result<Vec<RoomMember>, Stor
     Ok(room(store, room_id)?.map(|r| r.members).unwrap_or_default())
 }
 
-/// The room, if `device_id` is one of its current member devices.
+/// The room, if `device_id` is one of its current member devices (see [`check_member`]).
 pub fn room_for_member(
     store: &dyn Store,
     room_id: &str,
     device_id: &str,
 ) -> Result<RoomRecord, RoomError> {
     let record = room(store, room_id)?.ok_or(RoomError::NotFound)?;
-    if !record.has_device(device_id) {
+    check_member(store, &record, device_id)?;
+    Ok(record)
+}
+
+/// Checks that `device_id` may use the room: it is a leaf of the room's MLS group (membership
+/// as learned from the handshakes) and its user is still a member of the room's space (a user
+/// removed from the space loses access at once, before a commit removes their leaves).
+pub fn check_member(
+    store: &dyn Store,
+    record: &RoomRecord,
+    device_id: &str,
+) -> Result<RoomMember, RoomError> {
+    let member = record
+        .members
+        .iter()
+        .find(|m| m.device_id == device_id)
+        .ok_or(RoomError::NotMember)?;
+    if accounts::space_member(store, &record.space_id, &member.user_id)?.is_none() {
         return Err(RoomError::NotMember);
     }
-    Ok(record)
+    Ok(member.clone())
+}
+
+/// Checks that every member device's user is a member of `space_id`.
+fn check_members_in_space(
+    store: &dyn Store,
+    space_id: &str,
+    members: &[RoomMember],
+) -> Result<(), RoomError> {
+    for member in members {
+        if accounts::space_member(store, space_id, &member.user_id)?.is_none() {
+            return Err(MlsError::Forbidden(format!(
+                "user {} is not a member of the room's space",
+                member.user_id
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Registers a room from its creator's group info and ratchet tree.
@@ -212,6 +247,7 @@ pub fn create_room(
         creator_device,
         &AccountDirectory(store),
     )?;
+    check_members_in_space(store, space_id, &new.members)?;
     let room_id = mls::room_id_of(new.state.group_id());
     let record = RoomRecord {
         room_id: room_id.clone(),
@@ -263,9 +299,7 @@ pub fn post_handshake(
             return Err(RoomError::NotFound);
         };
         let record: RoomRecord = crate::store::decode_json(ROOMS, &old_bytes)?;
-        if !record.has_device(device_id) {
-            return Err(RoomError::NotMember);
-        }
+        check_member(store, &record, device_id)?;
         let state_bytes = store
             .get(ROOM_STATE, room_id.as_bytes())?
             .ok_or_else(|| MlsError::Internal("room without group state".into()))?;
@@ -277,15 +311,7 @@ pub fn post_handshake(
             device_id,
             &AccountDirectory(store),
         )?;
-        for member in &outcome.added {
-            if accounts::space_member(store, &record.space_id, &member.user_id)?.is_none() {
-                return Err(MlsError::Forbidden(format!(
-                    "user {} is not a member of the room's space",
-                    member.user_id
-                ))
-                .into());
-            }
-        }
+        check_members_in_space(store, &record.space_id, &outcome.added)?;
         let seq = record.handshake_seq + 1;
         let entry = HandshakeEntry {
             seq,

@@ -8,6 +8,10 @@ mod routes;
 
 pub use routes::routes;
 
+use sealroom_wire::audit::AuditAction;
+use sealroom_wire::rooms::RoomMember;
+
+use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,4 +24,33 @@ pub fn check_space_access(
     authed: &AuthedDevice,
 ) -> Result<(), ApiError> {
     crate::accounts::require_space_member(state, space_id, authed).map(|_| ())
+}
+
+/// Records one audit entry per device that joined or left a room: the object is the room, the
+/// detail names the member (ids only) and the epoch, the actor is the device that sent the
+/// commit (or registered the room).
+pub fn audit_membership(
+    state: &AppState,
+    authed: &AuthedDevice,
+    room_id: &str,
+    epoch: u64,
+    added: &[RoomMember],
+    removed: &[RoomMember],
+) -> Result<(), ApiError> {
+    let changes = added
+        .iter()
+        .map(|m| (AuditAction::MembershipAdd, m))
+        .chain(removed.iter().map(|m| (AuditAction::MembershipRemove, m)));
+    for (action, member) in changes {
+        audit::record(
+            state,
+            audit::event_by(action, authed)
+                .object(room_id)
+                .detail(format!(
+                    "room user={} device={} epoch={epoch}",
+                    member.user_id, member.device_id
+                )),
+        )?;
+    }
+    Ok(())
 }

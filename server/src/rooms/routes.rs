@@ -18,7 +18,10 @@ use sealroom_wire::rooms::{
     MAX_KEY_PACKAGES_PER_UPLOAD, MAX_PAGE,
 };
 
-use crate::accounts::{self, DeviceRecord, DeviceStatus};
+use sealroom_wire::audit::AuditAction;
+
+use crate::accounts::{self, DeviceRecord, DeviceStatus, UserAccess};
+use crate::audit;
 use crate::auth::{self, AuthedDevice};
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
@@ -167,15 +170,24 @@ async fn create_room(authed: AuthedDevice, state: AppState) -> Result<Response, 
     let record = blocking(move || {
         crate::rooms::check_space_access(&st, &req.space_id, &authed)?;
         let now = st.now();
-        data::create_room(
+        let record = data::create_room(
             st.store.as_ref(),
             &req.space_id,
             &group_info,
             &tree,
             &authed.device_id,
             now,
-        )
-        .map_err(ApiError::from)
+        )?;
+        crate::rooms::audit_membership(
+            &st,
+            &authed,
+            &record.room_id,
+            record.epoch,
+            &record.members,
+            &[],
+        )?;
+        st.store.flush()?;
+        Ok(record)
     })
     .await?;
     let user_id = record
@@ -225,6 +237,7 @@ async fn post_handshake(
         .transpose()?;
     let st = state.clone();
     let device_id = authed.device_id.clone();
+    let message_size = message.len() as u64;
     let result = tokio::task::spawn_blocking(move || {
         let now = st.now();
         data::post_handshake(
@@ -254,6 +267,38 @@ async fn post_handshake(
         }
         Err(e) => return Err(ApiError::from(e).into()),
     };
+    let st = state.clone();
+    let who = authed.clone();
+    let audited = posted.clone();
+    blocking(move || {
+        if audited.entry.kind == sealroom_wire::rooms::HandshakeKind::Commit {
+            audit::record(
+                &st,
+                audit::event_by(AuditAction::HandshakeCommit, &who)
+                    .object(audited.room.room_id.clone())
+                    .size(message_size)
+                    .detail(format!(
+                        "epoch={} added={} removed={}",
+                        audited.room.epoch,
+                        audited.added.len(),
+                        audited.removed.len()
+                    )),
+            )?;
+            crate::rooms::audit_membership(
+                &st,
+                &who,
+                &audited.room.room_id,
+                audited.room.epoch,
+                &audited.added,
+                &audited.removed,
+            )?;
+        }
+        // The handshake is acknowledged only once it is durable: a lost commit after an
+        // acknowledgement would fork the room.
+        st.store.flush()?;
+        Ok(())
+    })
+    .await?;
     if posted.entry.kind == sealroom_wire::rooms::HandshakeKind::Commit {
         events::publish(
             &state,
@@ -422,7 +467,16 @@ async fn upload_key_packages(authed: AuthedDevice, state: AppState) -> Result<Re
         .collect::<Result<Vec<_>, _>>()?;
     let count = blocking(move || {
         let device = device_key(&state, &authed)?;
-        data::upload_key_packages(state.store.as_ref(), &device, &packages).map_err(ApiError::from)
+        let count = data::upload_key_packages(state.store.as_ref(), &device, &packages)?;
+        audit::record(
+            &state,
+            audit::event_by(AuditAction::KeyPackageUpload, &authed)
+                .object(authed.device_id.clone())
+                .size(packages.len() as u64)
+                .detail(format!("available={}", count.available)),
+        )?;
+        state.store.flush()?;
+        Ok(count)
     })
     .await?;
     Ok(ok_json(&count))
@@ -438,12 +492,23 @@ async fn count_key_packages(authed: AuthedDevice, state: AppState) -> Result<Res
 
 async fn claim_key_packages(
     user_id: String,
-    _authed: AuthedDevice,
+    authed: AuthedDevice,
     state: AppState,
 ) -> Result<Response, Rejection> {
     sealroom_wire::check_id(&user_id).map_err(|_| ApiError::not_found("no such user"))?;
     let claimed = blocking(move || {
         let store = state.store.as_ref();
+        let target =
+            accounts::user(store, &user_id)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+        match accounts::key_package_access(store, &authed, &target)? {
+            UserAccess::Allowed => {}
+            UserAccess::Forbidden => {
+                return Err(ApiError::forbidden(
+                    "key packages are only handed to users who share a space with their owner",
+                ))
+            }
+            UserAccess::Hidden => return Err(ApiError::not_found("no such user")),
+        }
         let devices: Vec<DeviceRecord> = accounts::user_devices(store, &user_id)?;
         let mut device_ids: Vec<String> = devices
             .into_iter()
@@ -454,7 +519,17 @@ async fn claim_key_packages(
             return Err(ApiError::not_found("no such user or no active device"));
         }
         device_ids.sort();
-        data::claim_key_packages(store, &user_id, &device_ids).map_err(ApiError::from)
+        let claimed = data::claim_key_packages(store, &user_id, &device_ids)?;
+        audit::record(
+            &state,
+            audit::event_by(AuditAction::KeyPackageClaim, &authed)
+                .object(user_id.clone())
+                .size(claimed.key_packages.len() as u64)
+                .detail(format!("missing={}", claimed.missing.len())),
+        )?;
+        // A consumed one-time package must stay consumed across a crash.
+        store.flush()?;
+        Ok(claimed)
     })
     .await?;
     Ok(ok_json(&claimed))
