@@ -8,7 +8,7 @@ source scripts/lib.sh
 
 # --- Debian packages -------------------------------------------------------------------------
 # binaryen: wasm-opt; chromium + driver: browser tests; libjna-java + JDK: Kotlin binding tests.
-APT_PACKAGES=(binaryen chromium chromium-driver libjna-java openjdk-17-jdk-headless python3 python3-pip curl)
+APT_PACKAGES=(binaryen chromium chromium-driver libjna-java openjdk-17-jdk-headless python3 python3-pip curl openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -86,7 +86,7 @@ pub fn client_info(
     state: AppState,
 ) -> impl Filter<Extract = (ClientInfo,), Error = std::convert::Infallible> + Clone {
     let trust_proxy = state.config.trust_proxy;
-    warp::addr::remote()
+    crate::tls::remote_addr()
         .and(warp::header::headers_cloned())
         .map(move |remote: Option<SocketAddr>, headers: HeaderMap| {
             client_from(trust_proxy, remote, &headers)
