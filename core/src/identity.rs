@@ -40,6 +40,17 @@ struct StoredIdentity {
     key: String,
 }
 
+impl Clone for DeviceIdentity {
+    /// Copies the identity with its secret key (the copy zeroizes its key on drop too). The SDK
+    /// client keeps one copy to sign relay requests without locking the room state.
+    fn clone(&self) -> Self {
+        Self {
+            identity: self.identity.clone(),
+            signing: self.signing.clone(),
+        }
+    }
+}
+
 impl DeviceIdentity {
     /// A fresh identity with a random signing key.
     pub fn generate(identity: CredentialIdentity) -> Self {

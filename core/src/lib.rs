@@ -1,10 +1,12 @@
 //! Sealroom SDK core.
 //!
 //! Everything cryptographic in Sealroom lives here: the sealed-file format ([`format`]),
-//! device identities, MLS rooms and the encrypted local state. The crate performs no network
-//! I/O and has no async runtime; hosts (the WASM and uniffi layers, Rust apps) move bytes.
+//! device identities, MLS rooms and the encrypted local state, and the [`client`] that ties
+//! them to the relay. The crate has no async runtime; the client's HTTP goes through a
+//! host-supplied [`client::Transport`] (the feature `http` adds a native one).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod format;
 pub mod identity;
 pub mod primitives;

@@ -270,6 +270,9 @@ fn verify(
     let mut key = Vec::with_capacity(40);
     key.extend_from_slice(&timestamp.to_be_bytes());
     key.extend_from_slice(&Sha256::digest(signature));
+    // State-changing handlers flush the store before they answer, which makes this entry
+    // durable with them; a read's entry may be lost in a crash of the relay within sled's
+    // flush interval, and replaying a read changes nothing.
     let fresh = state
         .store
         .compare_and_swap(REPLAY_TREE, &key, None, Some(&[]))

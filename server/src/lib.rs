@@ -129,7 +129,6 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     })?;
     tracing::info!(addr = %local, tls = state.config.tls.cert.is_some(), "sealroom relay listening");
 
-
     match tls_config {
         Some(tls_config) => {
             tls::serve(

@@ -74,19 +74,21 @@ fn room_lifecycle_membership_and_enforcement() {
     }
 
     // Staff adds the customer with the claimed key package; the welcome lands in the mailbox.
-    let kp = openmls::prelude::KeyPackageIn::from(
-        match <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
-            sealroom_tests::rooms::unb64(&kp_b64),
-        )
-        .unwrap()
-        .extract()
-        {
-            openmls::prelude::MlsMessageBodyIn::KeyPackage(kp) => kp,
-            _ => panic!("not a key package"),
-        },
+    let kp_in = match <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
+        sealroom_tests::rooms::unb64(&kp_b64),
     )
-    .validate(s.staff.provider.crypto(), openmls::prelude::ProtocolVersion::Mls10)
-    .unwrap();
+    .unwrap()
+    .extract()
+    {
+        openmls::prelude::MlsMessageBodyIn::KeyPackage(kp) => kp,
+        _ => panic!("not a key package"),
+    };
+    let kp = kp_in
+        .validate(
+            s.staff.provider.crypto(),
+            openmls::prelude::ProtocolVersion::Mls10,
+        )
+        .unwrap();
     let (commit, welcome, _) = group
         .add_members(&s.staff.provider, &s.staff.signer, &[kp])
         .unwrap();
@@ -206,9 +208,12 @@ fn room_lifecycle_membership_and_enforcement() {
     drop(cust_group);
 }
 
+/// Method, path, body and extra headers of one request.
+type Case<'a> = (&'a str, String, Vec<u8>, Vec<(&'a str, &'a str)>);
+
 fn assert_removed(client: &Client, room_id: &str, blob_id: &str) {
     let blob = format!("/v1/rooms/{room_id}/blobs/{blob_id}");
-    let cases: Vec<(&str, String, Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("GET", format!("/v1/rooms/{room_id}"), vec![], vec![]),
         (
             "GET",

@@ -28,8 +28,11 @@ use crate::identity::{
 };
 use crate::state::{Batch, EncryptedStore, KvStore, StateError, StorageKey};
 
+mod app;
 pub mod content;
 mod error;
+
+pub use app::{message_epoch, store_has_device, AppWrite};
 
 pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, TextMessage};
 use content::{Envelope, HistoryKeys};
@@ -471,11 +474,18 @@ impl Client {
         storage_key: &StorageKey,
         identity: CredentialIdentity,
     ) -> Result<Self, RoomError> {
+        Self::create_with_device(kv, storage_key, DeviceIdentity::generate(identity))
+    }
+
+    fn create_with_device(
+        kv: Box<dyn KvStore>,
+        storage_key: &StorageKey,
+        device: DeviceIdentity,
+    ) -> Result<Self, RoomError> {
         let mut store = EncryptedStore::new(kv, storage_key);
         if store.get(DEVICE_KEY)?.is_some() {
             return Err(RoomError::Membership);
         }
-        let device = DeviceIdentity::generate(identity);
         let mut batch = Batch::new();
         batch.put(DEVICE_KEY, device.to_stored().to_vec());
         store.commit(batch)?;
@@ -976,7 +986,14 @@ impl Client {
     /// Joins a room from a Welcome (an MLSMessage). The ratchet tree comes from the Welcome's
     /// extension.
     pub fn join(&mut self, welcome: &[u8]) -> Result<Joined, RoomError> {
-        self.join_with(welcome, None, false)
+        self.join_with(welcome, None, false, |_| Ok(Batch::new()))
+    }
+
+    fn join_with_batch<F>(&mut self, welcome: &[u8], extra: F) -> Result<Joined, RoomError>
+    where
+        F: FnOnce(&Joined) -> Result<Batch, RoomError>,
+    {
+        self.join_with(welcome, None, false, extra)
     }
 
     #[doc(hidden)]
@@ -987,15 +1004,19 @@ impl Client {
         welcome: &[u8],
         ratchet_tree: Option<&[u8]>,
     ) -> Result<Joined, RoomError> {
-        self.join_with(welcome, ratchet_tree, true)
+        self.join_with(welcome, ratchet_tree, true, |_| Ok(Batch::new()))
     }
 
-    fn join_with(
+    fn join_with<F>(
         &mut self,
         welcome: &[u8],
         ratchet_tree: Option<&[u8]>,
         vectors: bool,
-    ) -> Result<Joined, RoomError> {
+        extra: F,
+    ) -> Result<Joined, RoomError>
+    where
+        F: FnOnce(&Joined) -> Result<Batch, RoomError>,
+    {
         self.check_usable()?;
         let msg =
             MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| RoomError::InvalidMessage)?;
@@ -1056,12 +1077,14 @@ impl Client {
         meta.foreign = vectors;
         self.rooms.insert(room_id.clone(), Room { group, meta });
         self.run_held(&room_id, &mut events);
-        self.persist(std::slice::from_ref(&room_id), Batch::new())?;
-        Ok(Joined {
+        let joined = Joined {
             room_id,
             epoch,
             events,
-        })
+        };
+        let batch = extra(&joined)?;
+        self.persist(std::slice::from_ref(&joined.room_id), batch)?;
+        Ok(joined)
     }
 
     // ----- content ------------------------------------------------------------------------

@@ -64,7 +64,7 @@ impl From<BlobError> for ApiError {
 
 fn check_ids(room_id: &str, blob_id: Option<&str>) -> Result<(), ApiError> {
     if room_id.is_empty()
-        || room_id.len() > 128
+        || room_id.len() > 256
         || !room_id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

@@ -51,7 +51,7 @@ fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
 
 fn check_room_id(room_id: &str) -> Result<(), ApiError> {
     if room_id.is_empty()
-        || room_id.len() > 128
+        || room_id.len() > 256
         || !room_id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

@@ -1,0 +1,205 @@
+//! Errors of the client, each with a [`ClientErrorKind`] that tells the caller what to do and
+//! a stable [`ClientError::code`] that the WASM and native bindings carry unchanged.
+
+use crate::format::FormatError;
+use crate::room::{ErrorKind as RoomErrorKind, RoomError};
+use crate::state::StateError;
+
+use super::transport::TransportError;
+
+/// What the caller should do about an error. One binding exception per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientErrorKind {
+    /// The relay is unreachable or busy (network, 429, 503): retry later; nothing was lost.
+    Network,
+    /// The relay refused this device's credentials (revoked device, bad clock): re-register or
+    /// fix the clock.
+    Unauthenticated,
+    /// The caller may not do this (not a member, wrong role, removed from the space).
+    Forbidden,
+    /// The space, room, file or user does not exist.
+    NotFound,
+    /// Someone else changed the same thing first: sync and retry.
+    Conflict,
+    /// A size limit was exceeded (space quota, body limit).
+    TooLarge,
+    /// Data from the relay or from another member is malformed, forged or does not decrypt.
+    Corrupt,
+    /// The request is invalid (bad argument, refused media type, wrong state).
+    InvalidInput,
+    /// The local state store failed: reopen the client.
+    Storage,
+    /// A bug: please report it.
+    Internal,
+}
+
+impl ClientErrorKind {
+    /// The kind's stable name (`network`, `forbidden`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Network => "network",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::TooLarge => "too_large",
+            Self::Corrupt => "corrupt",
+            Self::InvalidInput => "invalid_input",
+            Self::Storage => "storage",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// Errors of [`SealroomClient`](super::SealroomClient).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No response from the relay.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The relay answered with an error status and its JSON error body.
+    #[error("relay refused the request ({status} {code}): {message}")]
+    Relay {
+        /// HTTP status.
+        status: u16,
+        /// The relay's stable error code (`forbidden`, `epoch_conflict`, ...).
+        code: String,
+        /// The relay's message.
+        message: String,
+    },
+    /// The relay answered something this client cannot parse.
+    #[error("unexpected answer from the relay: {0}")]
+    Protocol(String),
+    /// A room (MLS) operation failed.
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    /// A sealed file failed to seal or open.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The local store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// This client has no registered device yet (call `register` or `bootstrap`).
+    #[error("no device is registered in this client's store")]
+    NotRegistered,
+    /// This client's store already holds a registered device.
+    #[error("this client's store already holds a registered device")]
+    AlreadyRegistered,
+    /// An unknown space, room, file, message or user.
+    #[error("unknown {what}: {id}")]
+    Unknown {
+        /// What was looked up (`space`, `file`, ...).
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// This device was removed from the space.
+    #[error("this device was removed from space {0}")]
+    RemovedFromSpace(String),
+    /// The content is refused by the space's policy before anything is encrypted (for example
+    /// a media type that is not allowed; the sniffed type decides, not the file name).
+    #[error("refused by policy: {0}")]
+    Policy(String),
+    /// A caller error: invalid argument or state.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// An I/O error of a caller-supplied stream.
+    #[error("stream i/o failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// What the caller should do.
+    pub fn kind(&self) -> ClientErrorKind {
+        match self {
+            Self::Transport(_) => ClientErrorKind::Network,
+            Self::Relay { status, code, .. } => match (*status, code.as_str()) {
+                (401, _) => ClientErrorKind::Unauthenticated,
+                (403, _) => ClientErrorKind::Forbidden,
+                (404 | 410, _) => ClientErrorKind::NotFound,
+                (409, _) => ClientErrorKind::Conflict,
+                (413, _) => ClientErrorKind::TooLarge,
+                (429, _) | (502..=504, _) => ClientErrorKind::Network,
+                (400 | 405 | 416 | 422, _) => ClientErrorKind::InvalidInput,
+                _ => ClientErrorKind::Internal,
+            },
+            Self::Protocol(_) => ClientErrorKind::Corrupt,
+            Self::Room(e) => match e.kind() {
+                RoomErrorKind::Retry => ClientErrorKind::Conflict,
+                RoomErrorKind::Removed => ClientErrorKind::Forbidden,
+                RoomErrorKind::Corrupt => ClientErrorKind::Corrupt,
+                RoomErrorKind::Rejected => ClientErrorKind::InvalidInput,
+                RoomErrorKind::Storage => ClientErrorKind::Storage,
+                _ => ClientErrorKind::Internal,
+            },
+            Self::Format(e) => match e {
+                FormatError::Io(_) => ClientErrorKind::Storage,
+                FormatError::TooLarge
+                | FormatError::MetadataTooLarge
+                | FormatError::RangeOutOfBounds => ClientErrorKind::InvalidInput,
+                FormatError::Internal | FormatError::Random => ClientErrorKind::Internal,
+                _ => ClientErrorKind::Corrupt,
+            },
+            Self::State(_) => ClientErrorKind::Storage,
+            Self::NotRegistered | Self::AlreadyRegistered => ClientErrorKind::InvalidInput,
+            Self::Unknown { .. } => ClientErrorKind::NotFound,
+            Self::RemovedFromSpace(_) => ClientErrorKind::Forbidden,
+            Self::Policy(_) | Self::InvalidInput(_) => ClientErrorKind::InvalidInput,
+            Self::Io(_) => ClientErrorKind::Storage,
+        }
+    }
+
+    /// A stable, specific error code (`relay_forbidden`, `not_registered`, `policy`, ...) for
+    /// logs and bindings. Relay errors carry the relay's own code with a `relay_` prefix.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Transport(TransportError::Timeout) => "timeout".into(),
+            Self::Transport(_) => "network".into(),
+            Self::Relay { code, .. } => format!("relay_{code}"),
+            Self::Protocol(_) => "protocol".into(),
+            Self::Room(_) => format!("room_{}", self.kind().as_str()),
+            Self::Format(_) => format!("format_{}", self.kind().as_str()),
+            Self::State(_) => "storage".into(),
+            Self::NotRegistered => "not_registered".into(),
+            Self::AlreadyRegistered => "already_registered".into(),
+            Self::Unknown { what, .. } => format!("unknown_{what}"),
+            Self::RemovedFromSpace(_) => "removed_from_space".into(),
+            Self::Policy(_) => "policy".into(),
+            Self::InvalidInput(_) => "invalid_input".into(),
+            Self::Io(_) => "io".into(),
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ClientErrorKind::Network | ClientErrorKind::Conflict
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_statuses_map_to_kinds_and_codes() {
+        let e = |status: u16, code: &str| ClientError::Relay {
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        assert_eq!(e(403, "forbidden").kind(), ClientErrorKind::Forbidden);
+        assert_eq!(e(409, "epoch_conflict").kind(), ClientErrorKind::Conflict);
+        assert_eq!(e(429, "rate_limited").kind(), ClientErrorKind::Network);
+        assert_eq!(e(413, "too_large").kind(), ClientErrorKind::TooLarge);
+        assert_eq!(e(500, "internal").kind(), ClientErrorKind::Internal);
+        assert_eq!(e(409, "epoch_conflict").code(), "relay_epoch_conflict");
+        assert!(e(503, "unavailable").is_retryable());
+        assert!(!e(403, "forbidden").is_retryable());
+        assert_eq!(ClientError::NotRegistered.code(), "not_registered");
+    }
+}

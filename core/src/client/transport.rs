@@ -1,0 +1,119 @@
+//! The HTTP boundary of the client. The client decides what to send; a [`Transport`] supplied
+//! by the host moves the bytes: [`HttpTransport`](super::HttpTransport) (feature `http`) on
+//! native platforms, `fetch` in the browser (the WASM layer).
+//!
+//! Bodies are whole byte vectors: the client never sends or expects more than one file chunk
+//! (a few MiB) per request, so memory stays bounded without streaming bodies through the trait.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// One HTTP request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case method (`GET`, `POST`, `PATCH`, `PUT`, `DELETE`, `HEAD`).
+    pub method: String,
+    /// Absolute URL (`https://relay.example/v1/...`).
+    pub url: String,
+    /// Header name/value pairs.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (empty for none).
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Bodies are ciphertext or metadata; their length is enough for debugging.
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header name/value pairs (names in any case).
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpResponse {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a request did not produce a response. Always worth retrying later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The relay could not be reached or the connection broke.
+    #[error("connection to the relay failed: {0}")]
+    Connect(String),
+    /// No answer in time.
+    #[error("the relay did not answer in time")]
+    Timeout,
+    /// Any other transport failure.
+    #[error("transport failure: {0}")]
+    Other(String),
+}
+
+/// `Send` on native targets, nothing on `wasm32` (JavaScript objects are single-threaded).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSend for T {}
+/// `Send` on native targets, nothing on `wasm32` (JavaScript objects are single-threaded).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// The future a [`Transport`] returns (`Send` on native targets).
+#[cfg(not(target_arch = "wasm32"))]
+pub type TransportFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>>;
+/// The future a [`Transport`] returns (`Send` on native targets).
+#[cfg(target_arch = "wasm32")]
+pub type TransportFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + 'a>>;
+
+/// Sends HTTP requests and tells the time. Implemented by the host platform.
+pub trait Transport: MaybeSend {
+    /// Sends `request` and returns the whole response. Any HTTP status is a response; only a
+    /// failure to get one is an error.
+    fn send(&self, request: HttpRequest) -> TransportFuture<'_>;
+
+    /// The current Unix time in seconds (request signatures carry it).
+    fn now_secs(&self) -> i64;
+}
+
+/// The system clock's Unix time in seconds (native targets).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn system_now_secs() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

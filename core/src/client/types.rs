@@ -1,0 +1,173 @@
+//! Public data types of the client API.
+
+use serde::{Deserialize, Serialize};
+
+pub use sealroom_wire::accounts::{Role, SpaceRole};
+
+/// This device's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Organisation.
+    pub org_id: String,
+    /// User.
+    pub user_id: String,
+    /// This device.
+    pub device_id: String,
+    /// Organisation role.
+    pub role: Role,
+}
+
+/// A space as this device sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Space {
+    /// Id.
+    pub space_id: String,
+    /// The provider organisation.
+    pub provider_org_id: String,
+    /// The customer organisation.
+    pub customer_org_id: String,
+    /// The owner (creating staff user).
+    pub owner_user_id: String,
+    /// Members as the relay lists them, with safety numbers this device computed from the MLS
+    /// tree (compare them out of band).
+    pub members: Vec<SpaceMember>,
+    /// Whether this device is in the space's customer room.
+    pub joined: bool,
+    /// Whether this device is in the space's internal (staff-only) room.
+    pub internal_room: bool,
+}
+
+/// A member of a space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceMember {
+    /// User.
+    pub user_id: String,
+    /// Role in the space.
+    pub role: SpaceRole,
+    /// Devices of the user in the customer room.
+    pub devices: Vec<String>,
+    /// Safety number over the user's device keys (60 digits), when this device knows them.
+    pub safety_number: Option<String>,
+}
+
+/// A message to post.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Thread (a new random thread when `None`).
+    pub thread_id: Option<String>,
+    /// The text.
+    pub body: String,
+    /// The message this one replies to.
+    pub reply_to: Option<String>,
+    /// Disappear this many seconds after posting (the relay deletes the ciphertext, clients
+    /// the plaintext).
+    pub expires_in_secs: Option<u64>,
+    /// Post into the internal (staff-only) room instead of the customer room.
+    pub internal: bool,
+}
+
+/// A message in a space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Space.
+    pub space_id: String,
+    /// Whether it was posted in the internal room.
+    pub internal: bool,
+    /// Thread.
+    pub thread_id: String,
+    /// Message id.
+    pub message_id: String,
+    /// The message it replies to.
+    pub reply_to: Option<String>,
+    /// Sender user.
+    pub sender_user_id: String,
+    /// Sender device.
+    pub sender_device_id: String,
+    /// The text.
+    pub body: String,
+    /// Unix time (s) after which the message is gone.
+    pub expires_at: Option<u64>,
+    /// Local order within the space.
+    pub index: u64,
+}
+
+/// A thread summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    /// Thread id.
+    pub thread_id: String,
+    /// Whether the thread is in the internal room.
+    pub internal: bool,
+    /// Number of messages.
+    pub messages: usize,
+    /// The last message's index.
+    pub last_index: u64,
+}
+
+/// Something that changed, reported by `sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// This device joined a space's room.
+    JoinedSpace {
+        /// Space.
+        space_id: String,
+        /// Whether it is the internal room.
+        internal: bool,
+    },
+    /// Devices were added to a space's room.
+    MemberAdded {
+        /// Space.
+        space_id: String,
+        /// User.
+        user_id: String,
+        /// Device.
+        device_id: String,
+    },
+    /// Devices were removed from a space's room.
+    MemberRemoved {
+        /// Space.
+        space_id: String,
+        /// User.
+        user_id: String,
+        /// Device.
+        device_id: String,
+    },
+    /// A new message.
+    NewMessage(Message),
+    /// A new file.
+    NewFile {
+        /// Space.
+        space_id: String,
+        /// File id.
+        file_id: String,
+        /// Document it is a version of.
+        document_id: String,
+        /// Version.
+        version: u64,
+    },
+    /// A user's device keys changed: compare the new safety number.
+    KeyChanged {
+        /// User.
+        user_id: String,
+        /// The new safety number.
+        safety_number: String,
+    },
+    /// This device was removed from a space.
+    RemovedFromSpace {
+        /// Space.
+        space_id: String,
+    },
+    /// The earlier files of a room became readable (history keys arrived).
+    HistoryReceived {
+        /// Space.
+        space_id: String,
+    },
+    /// A message from the relay was malformed or forged and was dropped.
+    Dropped {
+        /// Space.
+        space_id: String,
+        /// Why.
+        reason: String,
+    },
+}
