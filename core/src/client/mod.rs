@@ -19,8 +19,10 @@
 
 mod api;
 mod error;
+mod files;
 #[cfg(feature = "http")]
 mod http;
+mod sniff;
 mod transport;
 mod types;
 
@@ -52,8 +54,10 @@ use crate::state::{KvStore, StorageKey};
 
 use api::{relay_error, seg, Call, RelayApi, Signer};
 pub use error::{ClientError, ClientErrorKind};
+pub use files::{Document, FilePolicy, FileVersion, NewFile, PendingUpload, UPLOAD_CHUNK};
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
+pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use transport::system_now_secs;
 pub use transport::{
@@ -1210,6 +1214,9 @@ fn translate(
             }
             out.push(ClientEvent::NewMessage(message));
         }
+        RoomEvent::Content {
+            sender, content, ..
+        } => files::translate_content(content, &sender.user_id, record, writes, out),
         RoomEvent::Commit { added, removed, .. } => {
             for id in added {
                 out.push(ClientEvent::MemberAdded {
