@@ -30,12 +30,12 @@ const REFUSED_NAME: &str = "disguised-archive-77.pdf";
 const MARKER_V1: &str = "CONFIDENTIAL forecast marker v1 93811";
 const MARKER_V2: &str = "CONFIDENTIAL forecast marker v2 40277";
 
-/// Size of the large upload (MiB); `SEALROOM_FILES_TEST_MIB` overrides (e.g. 200).
+/// Size of the large upload (MiB, default 200 as in issue 5); `SEALROOM_FILES_TEST_MIB` overrides.
 fn big_len() -> u64 {
     std::env::var("SEALROOM_FILES_TEST_MIB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64u64)
+        .unwrap_or(200u64)
         << 20
 }
 
