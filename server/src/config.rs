@@ -17,6 +17,7 @@
 //! | message body limit | `SEALROOM_MAX_MESSAGE_BODY` | `limits.max_message_body` | 1 MiB |
 //! | blob chunk limit | `SEALROOM_MAX_CHUNK` | `limits.max_chunk` | 16 MiB |
 //! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
+//! | sled page cache (bytes) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
 //! | auth failures per IP/device per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
 //!
@@ -77,6 +78,10 @@ pub struct Limits {
     /// Authentication failures tolerated per IP address and per device in one minute before
     /// further requests get 429.
     pub auth_failures_per_minute: u32,
+    /// Size of sled's in-memory page cache in bytes. sled's own default is 1 GiB, which the
+    /// relay's resident memory grows into under write load (audit entries, messages); the
+    /// relay's default is smaller, and hot data stays cached anyway.
+    pub store_cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -87,6 +92,7 @@ impl Default for Limits {
             max_chunk: 16 * 1024 * 1024,
             max_space_bytes: 10 * 1024 * 1024 * 1024,
             auth_failures_per_minute: 20,
+            store_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -274,6 +280,9 @@ impl Config {
         }
         if let Some(v) = env("SEALROOM_MAX_SPACE_BYTES") {
             self.limits.max_space_bytes = parse("SEALROOM_MAX_SPACE_BYTES", v)?;
+        }
+        if let Some(v) = env("SEALROOM_STORE_CACHE_BYTES") {
+            self.limits.store_cache_bytes = parse("SEALROOM_STORE_CACHE_BYTES", v)?;
         }
         if let Some(v) = env("SEALROOM_AUTH_FAILURES_PER_MINUTE") {
             self.limits.auth_failures_per_minute = parse("SEALROOM_AUTH_FAILURES_PER_MINUTE", v)?;

@@ -78,7 +78,10 @@ pub fn open_store(config: &Config) -> Result<SharedStore, RunError> {
         path: dir.clone(),
         source,
     })?;
-    Ok(Arc::new(SledStore::open(&dir)?))
+    Ok(Arc::new(SledStore::open_with_cache(
+        &dir,
+        config.limits.store_cache_bytes,
+    )?))
 }
 
 /// Runs the relay until SIGINT or SIGTERM, then shuts down gracefully: stops accepting, lets

@@ -287,6 +287,16 @@ impl SledStore {
         Ok(Self::from_db(db))
     }
 
+    /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes` bytes
+    /// (sled's default, used by [`SledStore::open`], is 1 GiB).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()?;
+        Ok(Self::from_db(db))
+    }
+
     /// A throw-away in-memory database (tests).
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
