@@ -170,10 +170,97 @@ fn now_ms(state: &AppState) -> u64 {
 }
 
 /// Who to tell and where: the user's organisation and effective address.
+#[derive(Debug, Clone)]
 struct Recipient {
     org_id: Option<String>,
     email: Option<String>,
     pref: StoredPreference,
+}
+
+/// Most users whose decoded preference and user record are kept in [`RecipientCache`]; when
+/// full, the cache is emptied and refilled (a bound, not an eviction policy).
+const RECIPIENT_CACHE_MAX: usize = 16_384;
+
+/// One cached recipient with the exact stored bytes it was decoded from.
+#[derive(Debug)]
+struct CachedRecipient {
+    pref_raw: Option<Vec<u8>>,
+    user_raw: Option<Vec<u8>>,
+    recipient: Recipient,
+}
+
+/// Decoded preferences and user records per user, versioned by the store: an entry is used only
+/// while the stored bytes it came from are still the stored bytes, so any write (preference
+/// change, erasure, address change, restore) takes effect at once without invalidation calls.
+/// It saves the JSON decoding of both records for every member of a room on every message, and
+/// lets a member whose preference is `off` be skipped after one read.
+#[derive(Debug, Default)]
+struct RecipientCache(std::sync::Mutex<std::collections::HashMap<String, CachedRecipient>>);
+
+fn recipient_cache(state: &AppState) -> Arc<RecipientCache> {
+    match state.extension::<RecipientCache>() {
+        Some(c) => c,
+        None => {
+            state.insert_extension(RecipientCache::default());
+            state
+                .extension::<RecipientCache>()
+                .unwrap_or_else(|| Arc::new(RecipientCache::default()))
+        }
+    }
+}
+
+/// Reads a user's notification preference and address, or `None` when the preference is `off`
+/// (then the user record is not read at all).
+fn recipient_unless_off(state: &AppState, user_id: &str) -> Result<Option<Recipient>, ApiError> {
+    let cache = recipient_cache(state);
+    let pref_raw = state.store.get(engine::PREFS_TREE, user_id.as_bytes())?;
+    {
+        let map = cache.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(user_id) {
+            if c.pref_raw == pref_raw && c.recipient.pref.mode == NotifyMode::Off {
+                return Ok(None);
+            }
+        }
+    }
+    let user_raw = state.store.get(USERS, user_id.as_bytes())?;
+    {
+        let map = cache.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(user_id) {
+            if c.pref_raw == pref_raw && c.user_raw == user_raw {
+                return Ok(Some(c.recipient.clone()));
+            }
+        }
+    }
+    let pref: StoredPreference = match &pref_raw {
+        Some(bytes) => crate::store::decode_json(engine::PREFS_TREE, bytes)?,
+        None => StoredPreference::default(),
+    };
+    let user: Option<UserRecord> = match &user_raw {
+        Some(bytes) => Some(crate::store::decode_json(USERS, bytes)?),
+        None => None,
+    };
+    let email = pref
+        .email
+        .clone()
+        .or_else(|| user.as_ref().and_then(|u| u.email.clone()));
+    let r = Recipient {
+        org_id: user.map(|u| u.org_id),
+        email,
+        pref,
+    };
+    let mut map = cache.0.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= RECIPIENT_CACHE_MAX && !map.contains_key(user_id) {
+        map.clear();
+    }
+    map.insert(
+        user_id.to_owned(),
+        CachedRecipient {
+            pref_raw,
+            user_raw,
+            recipient: r.clone(),
+        },
+    );
+    Ok((r.pref.mode != NotifyMode::Off).then_some(r))
 }
 
 fn recipient(state: &AppState, user_id: &str) -> Result<Recipient, ApiError> {
@@ -192,7 +279,23 @@ fn recipient(state: &AppState, user_id: &str) -> Result<Recipient, ApiError> {
     })
 }
 
+/// Runs store work off the async workers.
+async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+{
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || f(&st))
+        .await
+        .map_err(|e| ApiError::internal("blocking task", &e))?
+}
+
 /// Handles one relay event: new messages and completed uploads notify the room's other users.
+///
+/// The store work (members, preferences, digest queues, audit entries) runs on the blocking
+/// pool; only the SMTP sends run on the async workers. Every mail sent or failed is audited,
+/// one entry per recipient.
 pub async fn on_event(
     state: &AppState,
     mailer: &dyn Mailer,
@@ -211,74 +314,79 @@ pub async fn on_event(
             space_id,
             user_id,
             ..
-        } => (room_id, space_id, user_id),
+        } => (room_id.clone(), space_id.clone(), user_id.clone()),
         _ => return Ok(()),
     };
-    let users: BTreeSet<String> = crate::rooms::data::members(state.store.as_ref(), room_id)?
-        .into_iter()
-        .map(|m| m.user_id)
-        .filter(|u| u != sender)
-        .collect();
-    for user_id in users {
-        notify_user(state, mailer, settings, &user_id, space_id).await?;
+    let periods = settings.periods;
+    let space = space_id.clone();
+    let immediate = blocking(state, move |state| {
+        let users: BTreeSet<String> = crate::rooms::data::members(state.store.as_ref(), &room_id)?
+            .into_iter()
+            .map(|m| m.user_id)
+            .filter(|u| *u != sender)
+            .collect();
+        let mut immediate = Vec::new();
+        for user_id in users {
+            let Some(r) = recipient_unless_off(state, &user_id)? else {
+                continue;
+            };
+            match r.pref.mode {
+                NotifyMode::Immediate => immediate.push((user_id, r)),
+                NotifyMode::Hourly | NotifyMode::Daily => {
+                    engine::enqueue(
+                        state.store.as_ref(),
+                        &user_id,
+                        r.org_id.as_deref(),
+                        r.pref.mode,
+                        &space,
+                        now_ms(state),
+                        periods,
+                    )?;
+                }
+                _ => {}
+            }
+        }
+        Ok(immediate)
+    })
+    .await?;
+    if immediate.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let mail = engine::compose_immediate(&settings.portal_url, &space_id);
+    let mut outcomes = Vec::with_capacity(immediate.len());
+    for (user_id, r) in immediate {
+        let outcome = send(mailer, &r, &mail).await;
+        outcomes.push((user_id, r, outcome));
+    }
+    let detail = format!("immediate space={space_id}");
+    blocking(state, move |state| {
+        for (user_id, r, outcome) in outcomes {
+            audit_outcome(state, &user_id, &r, detail.clone(), outcome)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
-async fn notify_user(
-    state: &AppState,
-    mailer: &dyn Mailer,
-    settings: &NotifySettings,
-    user_id: &str,
-    space_id: &str,
-) -> Result<(), ApiError> {
-    let r = recipient(state, user_id)?;
-    match r.pref.mode {
-        NotifyMode::Immediate => {
-            let mail = engine::compose_immediate(&settings.portal_url, space_id);
-            deliver(
-                state,
-                mailer,
-                user_id,
-                &r,
-                &mail,
-                format!("immediate space={space_id}"),
-            )
-            .await?;
-        }
-        NotifyMode::Hourly | NotifyMode::Daily => {
-            engine::enqueue(
-                state.store.as_ref(),
-                user_id,
-                r.org_id.as_deref(),
-                r.pref.mode,
-                space_id,
-                now_ms(state),
-                settings.periods,
-            )?;
-        }
-        _ => {}
+async fn send(mailer: &dyn Mailer, r: &Recipient, mail: &MailContent) -> Result<(), MailError> {
+    match &r.email {
+        Some(to) => mailer.send(to, mail).await,
+        None => Err(MailError::Address("user has no e-mail address".to_owned())),
     }
-    Ok(())
 }
 
-/// Sends one mail and audits the outcome. Returns whether it was sent.
-async fn deliver(
+/// Audits the outcome of one mail. Returns whether it was sent.
+fn audit_outcome(
     state: &AppState,
-    mailer: &dyn Mailer,
     user_id: &str,
     r: &Recipient,
-    mail: &MailContent,
     detail: String,
+    outcome: Result<(), MailError>,
 ) -> Result<bool, ApiError> {
     let mut event_base = AuditEvent::new(AuditAction::NotificationSend).object(user_id);
     if let Some(org) = &r.org_id {
         event_base = event_base.org(org.clone());
     }
-    let outcome = match &r.email {
-        Some(to) => mailer.send(to, mail).await,
-        None => Err(MailError::Address("user has no e-mail address".to_owned())),
-    };
     match outcome {
         Ok(()) => {
             audit::record(state, event_base.detail(detail))?;
@@ -292,6 +400,23 @@ async fn deliver(
             Ok(false)
         }
     }
+}
+
+/// Sends one mail and audits the outcome. Returns whether it was sent.
+async fn deliver(
+    state: &AppState,
+    mailer: &dyn Mailer,
+    user_id: &str,
+    r: &Recipient,
+    mail: &MailContent,
+    detail: String,
+) -> Result<bool, ApiError> {
+    let outcome = send(mailer, r, mail).await;
+    let (user, r) = (user_id.to_owned(), r.clone());
+    blocking(state, move |state| {
+        audit_outcome(state, &user, &r, detail, outcome)
+    })
+    .await
 }
 
 fn error_code(e: &MailError) -> &'static str {
@@ -312,9 +437,14 @@ pub async fn send_due_digests(
     mailer: &dyn Mailer,
     settings: &NotifySettings,
 ) -> Result<(), ApiError> {
-    let due = engine::take_due(state.store.as_ref(), now_ms(state))?;
-    for (user_id, digest) in due {
-        let r = recipient(state, &user_id)?;
+    let due = blocking(state, |state| {
+        let due = engine::take_due(state.store.as_ref(), now_ms(state))?;
+        due.into_iter()
+            .map(|(user_id, digest)| Ok((recipient(state, &user_id)?, user_id, digest)))
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    for (r, user_id, digest) in due {
         let mail = engine::compose_digest(&settings.portal_url, &digest);
         let detail = format!(
             "{} digest items={} spaces={}",
@@ -325,7 +455,10 @@ pub async fn send_due_digests(
         let sent = deliver(state, mailer, &user_id, &r, &mail, detail).await?;
         let permanent = r.email.is_none() || state.config.smtp.host.is_none();
         if !sent && !permanent {
-            engine::requeue(state.store.as_ref(), &user_id, &digest)?;
+            blocking(state, move |state| {
+                Ok(engine::requeue(state.store.as_ref(), &user_id, &digest)?)
+            })
+            .await?;
         }
     }
     Ok(())
@@ -384,4 +517,54 @@ fn put_preference(state: &AppState, authed: &AuthedDevice) -> Result<Response, A
             .detail(pref.mode.as_str()),
     )?;
     get_preference(state, authed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::state::SystemClock;
+    use crate::store::{SharedStore, SledStore};
+
+    fn state() -> (AppState, watch::Sender<bool>) {
+        let store: SharedStore = Arc::new(SledStore::temporary().unwrap());
+        let (tx, rx) = watch::channel(false);
+        let state = AppState::new(Config::default(), store, Arc::new(SystemClock), rx);
+        (state, tx)
+    }
+
+    fn set(state: &AppState, user: &str, mode: NotifyMode, email: Option<&str>) {
+        let pref = StoredPreference {
+            mode,
+            email: email.map(str::to_owned),
+        };
+        engine::set_preference(state.store.as_ref(), user, &pref, 0, Periods::default()).unwrap();
+    }
+
+    #[test]
+    fn cached_recipients_follow_every_stored_change() {
+        let (state, _tx) = state();
+        // No preference stored: the default (immediate) and no address.
+        let r = recipient_unless_off(&state, "u").unwrap().unwrap();
+        assert_eq!(r.pref.mode, NotifyMode::Immediate);
+        assert_eq!(r.email, None);
+        // Turned off: skipped, also when asked again from the cache.
+        set(&state, "u", NotifyMode::Off, None);
+        assert!(recipient_unless_off(&state, "u").unwrap().is_none());
+        assert!(recipient_unless_off(&state, "u").unwrap().is_none());
+        // Back on with an address: seen at once.
+        set(&state, "u", NotifyMode::Daily, Some("u@example.com"));
+        let r = recipient_unless_off(&state, "u").unwrap().unwrap();
+        assert_eq!(r.pref.mode, NotifyMode::Daily);
+        assert_eq!(r.email.as_deref(), Some("u@example.com"));
+        // Erased: back to the default.
+        engine::forget_user(state.store.as_ref(), "u").unwrap();
+        let r = recipient_unless_off(&state, "u").unwrap().unwrap();
+        assert_eq!(r.pref.mode, NotifyMode::Immediate);
+        assert_eq!(r.email, None);
+    }
 }
