@@ -174,9 +174,37 @@ fn now_u64(now: i64) -> u64 {
     u64::try_from(now).unwrap_or(0)
 }
 
+/// Most rooms kept decoded in [`ROOM_CACHE`]; when full it is emptied and refilled.
+const ROOM_CACHE_MAX: usize = 4096;
+
+/// Decoded room records with the exact stored bytes each came from. An entry is used only
+/// while those bytes are still the stored value (compared on every read), so it is versioned
+/// by the store itself: every handshake, erasure or restore that rewrites a room is seen at
+/// once, whatever store or code path wrote it. It saves decoding the member list (hundreds of
+/// entries in a large room) on every request that checks membership.
+static ROOM_CACHE: Mutex<Option<HashMap<String, (Vec<u8>, RoomRecord)>>> = Mutex::new(None);
+
 /// The stored room, or `None`.
 pub fn room(store: &dyn Store, room_id: &str) -> Result<Option<RoomRecord>, StoreError> {
-    store.get_json::<RoomRecord>(ROOMS, room_id.as_bytes())
+    let Some(bytes) = store.get(ROOMS, room_id.as_bytes())? else {
+        return Ok(None);
+    };
+    {
+        let cache = ROOM_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((raw, record)) = cache.as_ref().and_then(|c| c.get(room_id)) {
+            if *raw == bytes {
+                return Ok(Some(record.clone()));
+            }
+        }
+    }
+    let record: RoomRecord = crate::store::decode_json(ROOMS, &bytes)?;
+    let mut cache = ROOM_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    if map.len() >= ROOM_CACHE_MAX && !map.contains_key(room_id) {
+        map.clear();
+    }
+    map.insert(room_id.to_owned(), (bytes, record.clone()));
+    Ok(Some(record))
 }
 
 /// The room's current member devices (empty when the room does not exist).
@@ -654,5 +682,56 @@ pub fn kind_label(kind: HandshakeKind) -> &'static str {
     match kind {
         HandshakeKind::Commit => "commit",
         HandshakeKind::Proposal => "proposal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    fn record(room_id: &str, devices: &[&str]) -> RoomRecord {
+        RoomRecord {
+            room_id: room_id.to_owned(),
+            space_id: "space".to_owned(),
+            epoch: devices.len() as u64,
+            handshake_seq: 0,
+            members: devices
+                .iter()
+                .zip(0u32..)
+                .map(|(d, leaf_index)| RoomMember {
+                    org_id: "org".to_owned(),
+                    user_id: format!("user-{d}"),
+                    device_id: (*d).to_owned(),
+                    leaf_index,
+                })
+                .collect(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn cached_rooms_follow_every_stored_change_in_every_store() {
+        let a = SledStore::temporary().unwrap();
+        let b = SledStore::temporary().unwrap();
+        let id = "cache-test-room";
+        assert_eq!(room(&a, id).unwrap(), None);
+        let one = record(id, &["d1", "d2"]);
+        a.put_json(ROOMS, id.as_bytes(), &one).unwrap();
+        assert_eq!(room(&a, id).unwrap(), Some(one.clone()));
+        assert_eq!(room(&a, id).unwrap(), Some(one.clone()));
+        // The same room id in another store with other content is not served from the cache.
+        assert_eq!(room(&b, id).unwrap(), None);
+        let other = record(id, &["d9"]);
+        b.put_json(ROOMS, id.as_bytes(), &other).unwrap();
+        assert_eq!(room(&b, id).unwrap(), Some(other));
+        // A removal written behind the cache's back is seen at once.
+        let two = record(id, &["d1"]);
+        a.put_json(ROOMS, id.as_bytes(), &two).unwrap();
+        let got = room(&a, id).unwrap().unwrap();
+        assert!(!got.has_device("d2"));
+        assert_eq!(got, two);
+        a.delete(ROOMS, id.as_bytes()).unwrap();
+        assert_eq!(room(&a, id).unwrap(), None);
     }
 }
