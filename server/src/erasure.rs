@@ -1,6 +1,7 @@
 //! Erasing a user: their devices (so no request of theirs authenticates again), each device's
-//! key packages and welcome mailbox, their notification preference and pending digest, and the
-//! user record (name, e-mail). Recorded in the audit trail, which keeps ids only.
+//! key packages and welcome mailbox, their pending device requests, their TOTP enrolment, their
+//! space memberships and index entries, their notification preference and pending digest, and
+//! the user record (name, e-mail). Recorded in the audit trail, which keeps ids only.
 //!
 //! Route: `POST /v1/users/{user_id}/erase` (organisation admins; an admin of the provider
 //! organisation may erase any user, another organisation's admin only their own users; nobody
@@ -17,7 +18,10 @@ use warp::{Filter, Rejection};
 
 use sealroom_wire::audit::AuditAction;
 
-use crate::accounts::{DeviceRecord, OrgKind, OrgRecord, Role, UserRecord, DEVICES, ORGS, USERS};
+use crate::accounts::{
+    DeviceRecord, DeviceRequest, OrgKind, OrgRecord, Role, UserRecord, DEVICES, DEVICE_REQUESTS,
+    ORGS, ORG_USERS, SPACE_MEMBERS, TOTP, USERS, USER_DEVICES, USER_SPACES,
+};
 use crate::audit;
 use crate::auth::{self, AuthedDevice};
 use crate::error::ApiError;
@@ -51,8 +55,43 @@ pub fn erase_user(store: &dyn Store, user_id: &str) -> Result<Option<ErasureRepo
             devices.push(device.device_id);
         }
     }
+    // Pending device requests (they carry the user's id and a public key).
+    let requests: Vec<(Vec<u8>, Vec<u8>)> = store
+        .scan_prefix(DEVICE_REQUESTS, &[])?
+        .collect::<Result<_, _>>()?;
+    for (key, value) in requests {
+        let request: DeviceRequest = decode_json(DEVICE_REQUESTS, &value)?;
+        if request.user_id == user_id {
+            store.delete(DEVICE_REQUESTS, &key)?;
+        }
+    }
+    store.delete(TOTP, user_id.as_bytes())?;
+    // Index entries: devices of the user, spaces of the user and their membership records.
+    let prefix = format!("{user_id}/");
+    for tree in [USER_DEVICES, USER_SPACES] {
+        let keys: Vec<Vec<u8>> = store
+            .scan_prefix(tree, prefix.as_bytes())?
+            .map(|kv| kv.map(|(k, _)| k))
+            .collect::<Result<_, _>>()?;
+        for key in keys {
+            if tree == USER_SPACES {
+                if let Some(space_id) = key.get(prefix.len()..) {
+                    let mut member_key = space_id.to_vec();
+                    member_key.push(b'/');
+                    member_key.extend_from_slice(user_id.as_bytes());
+                    store.delete(SPACE_MEMBERS, &member_key)?;
+                }
+            }
+            store.delete(tree, &key)?;
+        }
+    }
+    if let Some(raw) = store.get(USERS, user_id.as_bytes())? {
+        let user: UserRecord = decode_json(USERS, &raw)?;
+        store.delete(ORG_USERS, format!("{}/{user_id}", user.org_id).as_bytes())?;
+    }
     crate::notify::engine::forget_user(store, user_id)?;
     store.delete(USERS, user_id.as_bytes())?;
+    store.flush()?;
     Ok(Some(ErasureReport {
         user_id: user_id.to_owned(),
         devices,
@@ -103,4 +142,84 @@ fn erase(state: &AppState, authed: &AuthedDevice, user_id: &str) -> Result<Respo
             )),
     )?;
     Ok(ok_json(&report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::RequestStatus;
+    use crate::store::SledStore;
+
+    fn user(id: &str, org: &str) -> UserRecord {
+        UserRecord {
+            user_id: id.into(),
+            org_id: org.into(),
+            name: format!("{id} name"),
+            email: Some(format!("{id}@example.test")),
+            role: Role::Customer,
+            created_at: 1,
+        }
+    }
+
+    fn request(id: &str, user: &str) -> DeviceRequest {
+        DeviceRequest {
+            request_id: id.into(),
+            user_id: user.into(),
+            device_id: format!("dev-{id}"),
+            public_key: "00".repeat(32),
+            status: RequestStatus::Pending,
+            created_at: 1,
+            expires_at: 2,
+        }
+    }
+
+    #[test]
+    fn erasure_removes_every_record_of_the_user_and_nothing_else() {
+        let store = SledStore::temporary().unwrap();
+        for u in ["u1", "u2"] {
+            store.put_json(USERS, u.as_bytes(), &user(u, "o1")).unwrap();
+            store
+                .put(ORG_USERS, format!("o1/{u}").as_bytes(), b"")
+                .unwrap();
+            store
+                .put(USER_DEVICES, format!("{u}/d-{u}").as_bytes(), b"")
+                .unwrap();
+            store
+                .put(USER_SPACES, format!("{u}/s1").as_bytes(), b"")
+                .unwrap();
+            store
+                .put(SPACE_MEMBERS, format!("s1/{u}").as_bytes(), b"{}")
+                .unwrap();
+            store.put(TOTP, u.as_bytes(), b"{}").unwrap();
+            store
+                .put_json(
+                    DEVICE_REQUESTS,
+                    format!("r-{u}").as_bytes(),
+                    &request(&format!("r-{u}"), u),
+                )
+                .unwrap();
+        }
+        let report = erase_user(&store, "u1").unwrap().unwrap();
+        assert_eq!(report.user_id, "u1");
+        for (tree, key) in [
+            (USERS, "u1".to_owned()),
+            (ORG_USERS, "o1/u1".into()),
+            (USER_DEVICES, "u1/d-u1".into()),
+            (USER_SPACES, "u1/s1".into()),
+            (SPACE_MEMBERS, "s1/u1".into()),
+            (TOTP, "u1".into()),
+            (DEVICE_REQUESTS, "r-u1".into()),
+        ] {
+            assert!(
+                store.get(tree, key.as_bytes()).unwrap().is_none(),
+                "{tree} {key}"
+            );
+            let other = key.replace("u1", "u2");
+            assert!(
+                store.get(tree, other.as_bytes()).unwrap().is_some(),
+                "{tree} {other}"
+            );
+        }
+        assert!(erase_user(&store, "u1").unwrap().is_none());
+    }
 }
