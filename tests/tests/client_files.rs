@@ -401,21 +401,30 @@ fn documents_versions_resumable_uploads_history_and_delete() {
             .unwrap_err();
         assert_eq!(err.code(), "policy", "{err}");
         assert!(staff.client.pending_uploads().unwrap().is_empty());
+        // The push API (what the bindings drive): the first bytes decide the type.
         let text = b"plain notes are fine".to_vec();
-        let note = staff
+        let mut upload = staff
             .client
-            .upload_file(
+            .start_upload(
                 &space_id,
                 &NewFile {
                     name: "notes.bin".into(),
                     ..NewFile::default()
                 },
                 text.len() as u64,
-                text.as_slice(),
-                |_, _| {},
+                &text,
             )
             .await
             .unwrap();
+        let mut none = |_: u64, _: u64| {};
+        for part in text.chunks(7) {
+            staff
+                .client
+                .upload_push(&mut upload, part, &mut none)
+                .await
+                .unwrap();
+        }
+        let note = staff.client.upload_finish(upload, &mut none).await.unwrap();
         assert_eq!(note.media_type, "text/plain");
 
         // A large upload by the customer: the proxy cuts the connection twice, and the app is

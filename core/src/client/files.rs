@@ -144,6 +144,46 @@ pub struct FilePolicy {
     pub max_size: Option<u64>,
 }
 
+/// An upload in progress (push API: [`SealroomClient::start_upload`],
+/// [`SealroomClient::upload_push`], [`SealroomClient::upload_finish`]).
+pub struct FileUpload {
+    state: UploadState,
+    key: format::FileKey,
+    sealer: Option<Sealer>,
+    plain_hash: Sha256,
+    sealed_hash: Sha256,
+    /// Sealed bytes produced so far, and the unsent ones (starting at `pending_start`).
+    produced: u64,
+    pending: Vec<u8>,
+    pending_start: u64,
+    checkpoint_checked: bool,
+    read_total: u64,
+    relay_offset: u64,
+}
+
+impl std::fmt::Debug for FileUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileUpload")
+            .field("upload_id", &self.state.blob_id)
+            .field("pushed", &self.read_total)
+            .field("source_len", &self.state.source_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileUpload {
+    /// The upload id (for [`SealroomClient::resume_upload_session`] after a restart).
+    pub fn upload_id(&self) -> &str {
+        &self.state.blob_id
+    }
+}
+
+impl Drop for FileUpload {
+    fn drop(&mut self) {
+        self.pending.zeroize();
+    }
+}
+
 /// Persisted state of one upload. Holds the file key: it only lives in the encrypted store.
 #[derive(Serialize, Deserialize)]
 struct UploadState {
@@ -446,6 +486,32 @@ impl SealroomClient {
         R: Read + MaybeSend,
         P: FnMut(u64, u64) + MaybeSend,
     {
+        let mut prefix = Zeroizing::new(vec![
+            0u8;
+            SNIFF_LEN
+                .min(usize::try_from(len).unwrap_or(SNIFF_LEN))
+        ]);
+        let got = read_full(&mut source, &mut prefix)?;
+        prefix.truncate(got);
+        let mut upload = self.start_upload(space_id, file, len, &prefix).await?;
+        self.upload_push(&mut upload, &prefix, &mut progress)
+            .await?;
+        self.pump(&mut upload, &mut source, &mut progress).await?;
+        self.upload_finish(upload, &mut progress).await
+    }
+
+    /// Push API, step 1 (for hosts that hand over chunks, e.g. the WASM and native bindings):
+    /// checks the policy on `prefix` (the file's first `min(len, SNIFF_LEN)` bytes, which the
+    /// caller then passes to [`SealroomClient::upload_push`] like every other byte), creates the
+    /// blob and persists the upload state. Then push the whole file in order with
+    /// [`SealroomClient::upload_push`] and end with [`SealroomClient::upload_finish`].
+    pub async fn start_upload(
+        &self,
+        space_id: &str,
+        file: &NewFile,
+        len: u64,
+        prefix: &[u8],
+    ) -> Result<FileUpload, ClientError> {
         if file.name.is_empty() {
             return Err(ClientError::InvalidInput("a file needs a name".into()));
         }
@@ -454,10 +520,13 @@ impl SealroomClient {
             return Err(ClientError::RemovedFromSpace(space_id.to_owned()));
         }
         // Policy first, on the sniffed type.
-        let mut prefix = vec![0u8; SNIFF_LEN.min(usize::try_from(len).unwrap_or(SNIFF_LEN))];
-        let got = read_full(&mut source, &mut prefix)?;
-        prefix.truncate(got);
-        let media_type = sniff(&prefix, prefix.len() as u64 == len);
+        let want = SNIFF_LEN.min(usize::try_from(len).unwrap_or(SNIFF_LEN));
+        if prefix.len() < want {
+            return Err(ClientError::InvalidInput(format!(
+                "start an upload with the first {want} bytes of the file"
+            )));
+        }
+        let media_type = sniff(prefix, prefix.len() as u64 == len);
         let policy = self.file_policy(space_id)?;
         if !policy.allowed_media_types.is_empty()
             && !policy.allowed_media_types.iter().any(|t| t == media_type)
@@ -517,8 +586,7 @@ impl SealroomClient {
         state.blob_id = created.blob_id;
         let write = (state.storage_key(), Some(to_json(&state)?));
         self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
-        self.finish_upload(state, prefix, &mut source, &mut progress)
-            .await
+        self.open_session(state).await
     }
 
     /// Uploads that have not finished (for example after an app restart).
@@ -555,9 +623,18 @@ impl SealroomClient {
         R: Read + MaybeSend,
         P: FnMut(u64, u64) + MaybeSend,
     {
+        let mut upload = self.resume_upload_session(upload_id).await?;
+        progress(upload.relay_offset, upload.state.sealed_len);
+        self.pump(&mut upload, &mut source, &mut progress).await?;
+        self.upload_finish(upload, &mut progress).await
+    }
+
+    /// Push API after a restart: reopens a pending upload; push the source again from its
+    /// first byte ([`SealroomClient::upload_push`]) and finish. Bytes the relay already holds
+    /// are re-sealed identically and checked against the checkpoint, not sent again.
+    pub async fn resume_upload_session(&self, upload_id: &str) -> Result<FileUpload, ClientError> {
         let state = self.load_upload(upload_id)?;
-        self.finish_upload(state, Vec::new(), &mut source, &mut progress)
-            .await
+        self.open_session(state).await
     }
 
     /// Abandons a pending upload: the relay's partial blob and the local state are deleted.
@@ -664,129 +741,160 @@ impl SealroomClient {
         Ok(end)
     }
 
-    /// Seals the source (from its start) and sends what the relay lacks, checkpointing
-    /// acknowledged offsets; then writes the manifest, announces the file and indexes it.
-    async fn finish_upload<R: Read + ?Sized, P: FnMut(u64, u64) + ?Sized>(
-        &self,
-        mut state: UploadState,
-        prefix: Vec<u8>,
-        source: &mut R,
-        progress: &mut P,
-    ) -> Result<FileVersion, ClientError> {
+    async fn open_session(&self, state: UploadState) -> Result<FileUpload, ClientError> {
         let key = state.file_key()?;
         let (sealer, header) = Sealer::new_with_salt(&key, &state.metadata(), &state.salt()?)?;
-        let mut sealer = Some(sealer);
         let relay_offset = self.blob_offset(&state.relay_id, &state.blob_id).await?;
         if relay_offset < state.acked {
             return Err(ClientError::Protocol(
                 "the relay lost acknowledged upload bytes".into(),
             ));
         }
-        progress(relay_offset, state.sealed_len);
-        let mut plain_hash = Sha256::new();
-        let mut sealed_hash = Sha256::new();
-        // Sealed bytes produced so far, and the unsent ones (starting at `pending_start`).
-        let mut produced: u64 = 0;
-        let mut pending: Vec<u8> = Vec::with_capacity(UPLOAD_CHUNK + READ_PIECE + 64);
-        let mut pending_start: u64 = 0;
-        let mut checkpoint_checked = state.acked == 0;
-        let mut read_total: u64 = 0;
-        let mut piece = Zeroizing::new(vec![0u8; READ_PIECE]);
-        let mut prefix = Some(prefix);
-        let mut finished = false;
+        let mut upload = FileUpload {
+            checkpoint_checked: state.acked == 0,
+            state,
+            key,
+            sealer: Some(sealer),
+            plain_hash: Sha256::new(),
+            sealed_hash: Sha256::new(),
+            produced: 0,
+            pending: Vec::with_capacity(UPLOAD_CHUNK + READ_PIECE + 1024),
+            pending_start: 0,
+            read_total: 0,
+            relay_offset,
+        };
+        let mut none = |_: u64, _: u64| {};
+        self.absorb(&mut upload, header, false, &mut none).await?;
+        Ok(upload)
+    }
 
-        let mut emit = header;
+    /// Reads `source` to its end and pushes it.
+    async fn pump<R: Read + ?Sized, P: FnMut(u64, u64) + ?Sized>(
+        &self,
+        upload: &mut FileUpload,
+        source: &mut R,
+        progress: &mut P,
+    ) -> Result<(), ClientError> {
+        let mut piece = Zeroizing::new(vec![0u8; READ_PIECE]);
         loop {
-            // Account the newly sealed bytes: hash, checkpoint check, buffer.
-            let mut bytes: &[u8] = &emit;
-            while !bytes.is_empty() {
-                if !checkpoint_checked {
-                    let need = (state.acked - produced) as usize;
-                    let take = need.min(bytes.len());
-                    sealed_hash.update(&bytes[..take]);
-                    produced += take as u64;
-                    bytes = &bytes[take..];
-                    if produced == state.acked {
-                        let digest = hex::encode(sealed_hash.clone().finalize());
-                        if digest != state.acked_digest {
-                            return Err(ClientError::InvalidInput(
-                                "the source differs from the one this upload started with".into(),
-                            ));
-                        }
-                        checkpoint_checked = true;
-                    }
-                    continue;
-                }
-                sealed_hash.update(bytes);
-                if pending.is_empty() {
-                    pending_start = produced;
-                }
-                pending.extend_from_slice(bytes);
-                produced += bytes.len() as u64;
-                bytes = &[];
+            let n = read_full(source, &mut piece[..])?;
+            if n == 0 {
+                return Ok(());
             }
-            emit.zeroize();
-            emit.clear();
-            // Send full chunks (and everything at the end).
-            if pending.len() >= UPLOAD_CHUNK || (finished && !pending.is_empty()) {
-                let end = pending_start + pending.len() as u64;
-                if end > relay_offset {
-                    let skip = relay_offset.saturating_sub(pending_start) as usize;
-                    self.send_chunk(&state, pending_start + skip as u64, &pending[skip..])
-                        .await?;
-                    // Checkpoint: the relay holds `end` bytes whose digest is known.
-                    state.acked = end;
-                    state.acked_digest = hex::encode(sealed_hash.clone().finalize());
-                    let write = (state.storage_key(), Some(to_json(&state)?));
-                    self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
-                    progress(end, state.sealed_len);
-                }
-                pending.clear();
-            }
-            if finished {
-                break;
-            }
-            // Seal the next piece of plaintext.
-            let n = match prefix.take() {
-                Some(p) if !p.is_empty() => {
-                    piece[..p.len()].copy_from_slice(&p);
-                    let rest = read_full(source, &mut piece[p.len()..])?;
-                    p.len() + rest
-                }
-                _ => read_full(source, &mut piece[..])?,
-            };
-            read_total += n as u64;
-            if read_total > state.source_len {
+            self.upload_push(upload, &piece[..n], progress).await?;
+        }
+    }
+
+    /// Push API, step 2: the next plaintext bytes of the file, in order (any size; memory stays
+    /// at a few chunks). `progress(done, total)` counts sealed bytes the relay acknowledged.
+    pub async fn upload_push<P: FnMut(u64, u64) + ?Sized>(
+        &self,
+        upload: &mut FileUpload,
+        data: &[u8],
+        progress: &mut P,
+    ) -> Result<(), ClientError> {
+        for piece in data.chunks(READ_PIECE) {
+            upload.read_total += piece.len() as u64;
+            if upload.read_total > upload.state.source_len {
                 return Err(ClientError::InvalidInput(
                     "the source is longer than announced".into(),
                 ));
             }
-            if n == 0 {
-                if read_total != state.source_len {
-                    return Err(ClientError::InvalidInput(
-                        "the source is shorter than announced".into(),
-                    ));
-                }
-                emit = match sealer.take() {
-                    Some(s) => s.finish()?,
-                    None => return Err(ClientError::Format(format::FormatError::Internal)),
-                };
-                finished = true;
-                continue;
-            }
-            plain_hash.update(&piece[..n]);
-            match sealer.as_mut() {
-                Some(s) => s.push_into(&piece[..n], &mut emit)?,
+            upload.plain_hash.update(piece);
+            let mut emit = Vec::with_capacity(piece.len() + piece.len() / CHUNK_SIZE * 16 + 16);
+            match upload.sealer.as_mut() {
+                Some(s) => s.push_into(piece, &mut emit)?,
                 None => return Err(ClientError::Format(format::FormatError::Internal)),
             }
+            self.absorb(upload, emit, false, progress).await?;
         }
-        if produced != state.sealed_len {
+        Ok(())
+    }
+
+    /// Push API, step 3: seals the final chunk, sends the rest, then writes the manifest,
+    /// announces the file in the room and indexes it.
+    pub async fn upload_finish<P: FnMut(u64, u64) + ?Sized>(
+        &self,
+        mut upload: FileUpload,
+        progress: &mut P,
+    ) -> Result<FileVersion, ClientError> {
+        if upload.read_total != upload.state.source_len {
+            return Err(ClientError::InvalidInput(
+                "the source is shorter than announced".into(),
+            ));
+        }
+        let emit = match upload.sealer.take() {
+            Some(s) => s.finish()?,
+            None => return Err(ClientError::Format(format::FormatError::Internal)),
+        };
+        self.absorb(&mut upload, emit, true, progress).await?;
+        if upload.produced != upload.state.sealed_len {
             return Err(ClientError::Protocol(
                 "sealed length differs from the announced length".into(),
             ));
         }
-        let digest: [u8; 32] = plain_hash.finalize().into();
-        self.announce(&state, &key, digest).await
+        let digest: [u8; 32] = std::mem::take(&mut upload.plain_hash).finalize().into();
+        self.announce(&upload.state, &upload.key, digest).await
+    }
+
+    /// Accounts newly sealed bytes (hash, checkpoint check, buffer) and sends full chunks, or
+    /// everything when `finished`; checkpoints each acknowledged chunk in the store.
+    async fn absorb<P: FnMut(u64, u64) + ?Sized>(
+        &self,
+        up: &mut FileUpload,
+        mut emit: Vec<u8>,
+        finished: bool,
+        progress: &mut P,
+    ) -> Result<(), ClientError> {
+        let mut bytes: &[u8] = &emit;
+        while !bytes.is_empty() {
+            if !up.checkpoint_checked {
+                let need = (up.state.acked - up.produced) as usize;
+                let take = need.min(bytes.len());
+                up.sealed_hash.update(&bytes[..take]);
+                up.produced += take as u64;
+                bytes = &bytes[take..];
+                if up.produced == up.state.acked {
+                    let digest = hex::encode(up.sealed_hash.clone().finalize());
+                    if digest != up.state.acked_digest {
+                        return Err(ClientError::InvalidInput(
+                            "the source differs from the one this upload started with".into(),
+                        ));
+                    }
+                    up.checkpoint_checked = true;
+                }
+                continue;
+            }
+            up.sealed_hash.update(bytes);
+            if up.pending.is_empty() {
+                up.pending_start = up.produced;
+            }
+            up.pending.extend_from_slice(bytes);
+            up.produced += bytes.len() as u64;
+            bytes = &[];
+        }
+        emit.zeroize();
+        if up.pending.len() >= UPLOAD_CHUNK || (finished && !up.pending.is_empty()) {
+            let end = up.pending_start + up.pending.len() as u64;
+            if end > up.relay_offset {
+                let skip = up.relay_offset.saturating_sub(up.pending_start) as usize;
+                self.send_chunk(
+                    &up.state,
+                    up.pending_start + skip as u64,
+                    &up.pending[skip..],
+                )
+                .await?;
+                up.relay_offset = end;
+                // Checkpoint: the relay holds `end` bytes whose digest is known.
+                up.state.acked = end;
+                up.state.acked_digest = hex::encode(up.sealed_hash.clone().finalize());
+                let write = (up.state.storage_key(), Some(to_json(&up.state)?));
+                self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
+                progress(end, up.state.sealed_len);
+            }
+            up.pending.clear();
+        }
+        Ok(())
     }
 
     /// Writes the manifest blob, posts the File and Document contents, indexes the version

@@ -54,7 +54,9 @@ use crate::state::{KvStore, StorageKey};
 
 use api::{relay_error, seg, Call, RelayApi, Signer};
 pub use error::{ClientError, ClientErrorKind};
-pub use files::{Document, FilePolicy, FileVersion, NewFile, PendingUpload, UPLOAD_CHUNK};
+pub use files::{
+    Document, FilePolicy, FileUpload, FileVersion, NewFile, PendingUpload, UPLOAD_CHUNK,
+};
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
 pub use sniff::{sniff, SNIFF_LEN};
