@@ -17,6 +17,7 @@
 //! The contract with the relay is `docs/api/openapi.yaml`; the client's behaviour is described
 //! in `docs/client.md`.
 
+mod admin;
 mod api;
 mod error;
 mod files;
@@ -52,6 +53,7 @@ use crate::room::{
 };
 use crate::state::{KvStore, StorageKey};
 
+pub use admin::AuditFormat;
 use api::{relay_error, seg, Call, RelayApi, Signer};
 pub use error::{ClientError, ClientErrorKind};
 pub use files::{
@@ -167,6 +169,8 @@ pub struct SealroomClient {
     inner: Mutex<Inner>,
     /// A copy of the device key for request signing (set once registered).
     signer: Mutex<Option<Arc<DeviceIdentity>>>,
+    /// A device link waiting for approval (new devices of existing users).
+    pending_link: Mutex<Option<admin::PendingLink>>,
 }
 
 impl std::fmt::Debug for SealroomClient {
@@ -218,6 +222,7 @@ impl SealroomClient {
             api,
             inner: Mutex::new(inner),
             signer: Mutex::new(signer),
+            pending_link: Mutex::new(None),
         })
     }
 
