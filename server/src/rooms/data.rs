@@ -182,7 +182,10 @@ const ROOM_CACHE_MAX: usize = 4096;
 /// by the store itself: every handshake, erasure or restore that rewrites a room is seen at
 /// once, whatever store or code path wrote it. It saves decoding the member list (hundreds of
 /// entries in a large room) on every request that checks membership.
-static ROOM_CACHE: Mutex<Option<HashMap<String, (Vec<u8>, RoomRecord)>>> = Mutex::new(None);
+static ROOM_CACHE: Mutex<Option<RoomCache>> = Mutex::new(None);
+
+/// Room id -> (stored bytes, the record decoded from them).
+type RoomCache = HashMap<String, (Vec<u8>, RoomRecord)>;
 
 /// The stored room, or `None`.
 pub fn room(store: &dyn Store, room_id: &str) -> Result<Option<RoomRecord>, StoreError> {
