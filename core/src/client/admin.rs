@@ -2,7 +2,6 @@
 //! user (approved by one of the user's devices, or by a TOTP code), notification and retention
 //! settings, the audit log, and erasing users.
 
-use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use sealroom_wire::accounts::{
@@ -13,7 +12,7 @@ use sealroom_wire::audit::{AuditPage, AuditQuery, AuditVerifyReport};
 use sealroom_wire::notify::{NotifyMode, NotifyPreference, RetentionPolicy};
 
 use super::api::{seg, Call, Signer};
-use super::{Account, ClientError, Inner, SealroomClient};
+use super::{fresh_device_key, Account, ClientError, Inner, SealroomClient};
 
 /// A device link waiting for approval: the new device's secret stays in memory until then.
 pub(crate) struct PendingLink {
@@ -77,15 +76,11 @@ impl SealroomClient {
         if self.is_registered() {
             return Err(ClientError::AlreadyRegistered);
         }
-        let mut secret = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(secret.as_mut());
-        let public = ed25519_dalek::SigningKey::from_bytes(&secret)
-            .verifying_key()
-            .to_bytes();
+        let (secret, public_key) = fresh_device_key();
         let body = DeviceRequestCreate {
             user_id: user_id.to_owned(),
             device_name: device_name.to_owned(),
-            public_key: hex::encode(public),
+            public_key,
         };
         let request: DeviceRequestInfo = self
             .api

@@ -1218,14 +1218,18 @@ impl SealroomClient {
 
     // ----- download ----------------------------------------------------------------------
 
-    fn key_record(&self, file_id: &str) -> Result<KeyRecord, ClientError> {
-        self.with(|r| match r.rooms.app_get(&key_key(file_id))? {
-            Some(bytes) => from_json(&bytes),
-            None => Err(ClientError::Unknown {
+    /// The key record of `file_id`, which must belong to `space_id`.
+    fn key_record(&self, space_id: &str, file_id: &str) -> Result<KeyRecord, ClientError> {
+        let rec: Option<KeyRecord> =
+            self.with(|r| match r.rooms.app_get(&key_key(file_id))? {
+                Some(bytes) => from_json(&bytes).map(Some),
+                None => Ok(None),
+            })?;
+        rec.filter(|rec| rec.space_id == space_id)
+            .ok_or_else(|| ClientError::Unknown {
                 what: "file",
                 id: file_id.to_owned(),
-            }),
-        })
+            })
     }
 
     fn version_of(
@@ -1287,13 +1291,7 @@ impl SealroomClient {
         W: Write + MaybeSend,
         P: FnMut(u64, u64) + MaybeSend,
     {
-        let rec = self.key_record(file_id)?;
-        if rec.space_id != space_id {
-            return Err(ClientError::Unknown {
-                what: "file",
-                id: file_id.to_owned(),
-            });
-        }
+        let rec = self.key_record(space_id, file_id)?;
         let key = format::FileKey::from_bytes(hex32(&rec.key)?);
         let total = self.blob_length(&rec.relay_id, file_id).await?;
         let mut opener = Opener::new(&key);
@@ -1378,13 +1376,7 @@ impl SealroomClient {
         W: Write + MaybeSend,
         P: FnMut(u64, u64) + MaybeSend,
     {
-        let rec = self.key_record(file_id)?;
-        if rec.space_id != space_id {
-            return Err(ClientError::Unknown {
-                what: "file",
-                id: file_id.to_owned(),
-            });
-        }
+        let rec = self.key_record(space_id, file_id)?;
         let key = format::FileKey::from_bytes(hex32(&rec.key)?);
         let total = self.blob_length(&rec.relay_id, file_id).await?;
         let fixed = self
@@ -1449,13 +1441,7 @@ impl SealroomClient {
     /// and its index entry here. Other devices drop it at their next
     /// [`SealroomClient::refresh_files`].
     pub async fn delete_file(&self, space_id: &str, file_id: &str) -> Result<(), ClientError> {
-        let rec = self.key_record(file_id)?;
-        if rec.space_id != space_id {
-            return Err(ClientError::Unknown {
-                what: "file",
-                id: file_id.to_owned(),
-            });
-        }
+        let rec = self.key_record(space_id, file_id)?;
         for blob in [file_id, rec.manifest_id.as_str()] {
             if blob.is_empty() {
                 continue;

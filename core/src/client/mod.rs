@@ -125,6 +125,16 @@ fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ClientErro
     serde_json::from_slice(bytes).map_err(|_| ClientError::State(crate::state::StateError::Corrupt))
 }
 
+/// A fresh Ed25519 device secret and its public key (hex).
+fn fresh_device_key() -> (Zeroizing<[u8; 32]>, String) {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(secret.as_mut());
+    let public = ed25519_dalek::SigningKey::from_bytes(&secret)
+        .verifying_key()
+        .to_bytes();
+    (secret, hex::encode(public))
+}
+
 /// The relay's id for a core room id: hex of the MLS group id bytes.
 fn relay_room_id(room_id: &RoomId) -> String {
     hex::encode(room_id.as_str().as_bytes())
@@ -252,31 +262,6 @@ impl SealroomClient {
             .ok_or(ClientError::NotRegistered)
     }
 
-    /// Sends a signed call and decodes the JSON answer.
-    async fn signed_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        call: Call,
-    ) -> Result<T, ClientError> {
-        let device = self.signing_device()?;
-        let sign = |m: &[u8]| device.sign(m);
-        let signer = Signer {
-            device_id: device.identity().device_id.clone(),
-            sign: &sign,
-        };
-        self.api.json(call, Some(&signer)).await
-    }
-
-    /// Sends a signed call; error statuses become errors.
-    async fn signed(&self, call: Call) -> Result<HttpResponse, ClientError> {
-        let device = self.signing_device()?;
-        let sign = |m: &[u8]| device.sign(m);
-        let signer = Signer {
-            device_id: device.identity().device_id.clone(),
-            sign: &sign,
-        };
-        self.api.send(call, Some(&signer)).await
-    }
-
     /// Sends a signed call and returns any status.
     async fn signed_raw(&self, call: Call) -> Result<HttpResponse, ClientError> {
         let device = self.signing_device()?;
@@ -286,6 +271,19 @@ impl SealroomClient {
             sign: &sign,
         };
         self.api.send_raw(call, Some(&signer)).await
+    }
+
+    /// Sends a signed call; error statuses become errors.
+    async fn signed(&self, call: Call) -> Result<HttpResponse, ClientError> {
+        api::check(self.signed_raw(call).await?)
+    }
+
+    /// Sends a signed call and decodes the JSON answer.
+    async fn signed_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        call: Call,
+    ) -> Result<T, ClientError> {
+        api::decode(&self.signed(call).await?.body)
     }
 
     // ----- accounts ----------------------------------------------------------------------
@@ -312,12 +310,8 @@ impl SealroomClient {
             Inner::Ready(_) => Err(ClientError::AlreadyRegistered),
             Inner::Unregistered { kv, .. } => {
                 let kv = kv.take().ok_or(ClientError::AlreadyRegistered)?;
-                let mut secret = Zeroizing::new([0u8; 32]);
-                OsRng.fill_bytes(secret.as_mut());
-                let public = ed25519_dalek::SigningKey::from_bytes(&secret)
-                    .verifying_key()
-                    .to_bytes();
-                Ok((kv, secret, hex::encode(public)))
+                let (secret, public_key) = fresh_device_key();
+                Ok((kv, secret, public_key))
             }
         }
     }
@@ -383,25 +377,14 @@ impl SealroomClient {
         email: Option<&str>,
         device_name: &str,
     ) -> Result<Account, ClientError> {
-        let (kv, secret, public_key) = self.take_unregistered()?;
-        let body = RegisterRequest {
+        self.register_at("/v1/register", |public_key| RegisterRequest {
             token: invite_token.to_owned(),
             user_name: user_name.to_owned(),
             email: email.map(str::to_owned),
             device_name: device_name.to_owned(),
             public_key,
-        };
-        let registered: Result<Registered, _> = match Call::json("POST", "/v1/register", &body) {
-            Ok(call) => self.api.json(call, None).await,
-            Err(e) => Err(e),
-        };
-        match registered {
-            Ok(r) => self.finish_registration(kv, &secret, r).await,
-            Err(e) => {
-                self.restore_unregistered(kv);
-                Err(e)
-            }
-        }
+        })
+        .await
     }
 
     /// Creates the provider organisation and its first admin with the relay's one-time setup
@@ -414,19 +397,30 @@ impl SealroomClient {
         email: Option<&str>,
         device_name: &str,
     ) -> Result<Account, ClientError> {
-        let (kv, secret, public_key) = self.take_unregistered()?;
-        let body = BootstrapRequest {
+        self.register_at("/v1/bootstrap", |public_key| BootstrapRequest {
             setup_token: setup_token.to_owned(),
             org_name: org_name.to_owned(),
             user_name: user_name.to_owned(),
             email: email.map(str::to_owned),
             device_name: device_name.to_owned(),
             public_key,
-        };
-        let registered: Result<Registered, _> = match Call::json("POST", "/v1/bootstrap", &body) {
-            Ok(call) => self.api.json(call, None).await,
-            Err(e) => Err(e),
-        };
+        })
+        .await
+    }
+
+    /// Registers a fresh device key at `path` with the body `make_body(public_key_hex)`; on
+    /// failure the store goes back to the unregistered client.
+    async fn register_at<B: Serialize>(
+        &self,
+        path: &'static str,
+        make_body: impl FnOnce(String) -> B,
+    ) -> Result<Account, ClientError> {
+        let (kv, secret, public_key) = self.take_unregistered()?;
+        let registered: Result<Registered, _> =
+            match Call::json("POST", path, &make_body(public_key)) {
+                Ok(call) => self.api.json(call, None).await,
+                Err(e) => Err(e),
+            };
         match registered {
             Ok(r) => self.finish_registration(kv, &secret, r).await,
             Err(e) => {
