@@ -150,6 +150,19 @@ impl MlsDevice {
     }
 }
 
+/// Decodes an `MLSMessage` carrying a key package (as uploaded or claimed) and validates it
+/// with `provider`'s crypto.
+pub fn validated_key_package(provider: &OpenMlsRustCrypto, message: &[u8]) -> KeyPackage {
+    let MlsMessageBodyIn::KeyPackage(kp) = MlsMessageIn::tls_deserialize_exact(message)
+        .unwrap()
+        .extract()
+    else {
+        panic!("not a key package")
+    };
+    kp.validate(provider.crypto(), ProtocolVersion::Mls10)
+        .unwrap()
+}
+
 /// `POST /v1/keypackages` with `count` fresh packages.
 pub fn upload_key_packages(client: &Client, device: &MlsDevice, count: usize) {
     let packages: Vec<String> = (0..count).map(|_| b64(&device.key_package())).collect();

@@ -327,20 +327,10 @@ fn account_actions_and_notifications_are_audited_with_who_where_what() {
         .as_str()
         .unwrap()
         .to_owned();
-    let kp = match <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
-        sealroom_tests::rooms::unb64(&kp_b64),
-    )
-    .unwrap()
-    .extract()
-    {
-        openmls::prelude::MlsMessageBodyIn::KeyPackage(kp) => kp,
-        _ => panic!("not a key package"),
-    }
-    .validate(
-        openmls::prelude::OpenMlsProvider::crypto(&staff_mls.provider),
-        openmls::prelude::ProtocolVersion::Mls10,
-    )
-    .unwrap();
+    let kp = sealroom_tests::rooms::validated_key_package(
+        &staff_mls.provider,
+        &sealroom_tests::rooms::unb64(&kp_b64),
+    );
     let (commit, welcome, _) = group
         .add_members(&staff_mls.provider, &staff_mls.signer, &[kp])
         .unwrap();

@@ -21,11 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use openmls::prelude::tls_codec::Deserialize as _;
-use openmls::prelude::{
-    KeyPackage, LeafNodeParameters, MlsGroup, MlsMessageBodyIn, MlsMessageIn, OpenMlsProvider as _,
-    ProtocolVersion,
-};
+use openmls::prelude::{KeyPackage, LeafNodeParameters, MlsGroup, OpenMlsProvider as _};
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use serde_json::{json, Value};
 
@@ -589,14 +585,7 @@ fn claim_one(client: &Client, user_id: &str, provider: &OpenMlsRustCrypto) -> Ke
         .as_str()
         .unwrap()
         .to_owned();
-    let MlsMessageBodyIn::KeyPackage(kp) = MlsMessageIn::tls_deserialize_exact(unb64(&kp))
-        .unwrap()
-        .extract()
-    else {
-        panic!("not a key package")
-    };
-    kp.validate(provider.crypto(), ProtocolVersion::Mls10)
-        .unwrap()
+    sealroom_tests::rooms::validated_key_package(provider, &unb64(&kp))
 }
 
 fn post_handshake(client: &Client, room_id: &str, commit: &[u8], welcome: Option<&[u8]>) {

@@ -36,16 +36,7 @@ fn exactly_one_commit_per_epoch() {
     let room_id = r.json()["room_id"].as_str().unwrap().to_owned();
     let packages: Vec<_> = others
         .iter()
-        .map(|d| {
-            let kp = d.key_package();
-            let msg = <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(kp).unwrap();
-            match msg.extract() {
-                openmls::prelude::MlsMessageBodyIn::KeyPackage(kp) => kp
-                    .validate(d.provider.crypto(), openmls::prelude::ProtocolVersion::Mls10)
-                    .unwrap(),
-                _ => panic!("not a key package"),
-            }
-        })
+        .map(|d| sealroom_tests::rooms::validated_key_package(&d.provider, &d.key_package()))
         .collect();
     let (commit, welcome, _) = owner_group
         .add_members(&owner.provider, &owner.signer, &packages)

@@ -99,20 +99,10 @@ fn account_space_device_room_and_blob_writes_survive_sigkill() {
         .as_str()
         .unwrap()
         .to_owned();
-    let kp = match <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
-        sealroom_tests::rooms::unb64(&kp_b64),
-    )
-    .unwrap()
-    .extract()
-    {
-        openmls::prelude::MlsMessageBodyIn::KeyPackage(kp) => kp,
-        _ => panic!("not a key package"),
-    }
-    .validate(
-        openmls::prelude::OpenMlsProvider::crypto(&staff_mls.provider),
-        openmls::prelude::ProtocolVersion::Mls10,
-    )
-    .unwrap();
+    let kp = sealroom_tests::rooms::validated_key_package(
+        &staff_mls.provider,
+        &sealroom_tests::rooms::unb64(&kp_b64),
+    );
     let (commit, welcome, _) = group
         .add_members(&staff_mls.provider, &staff_mls.signer, &[kp])
         .unwrap();

@@ -3,7 +3,6 @@
 //! route, malformed MLS input answered with 400.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use openmls::prelude::OpenMlsProvider as _;
 use serde_json::json;
 
 use sealroom_tests::relay::{Client, Relay};
@@ -74,21 +73,10 @@ fn room_lifecycle_membership_and_enforcement() {
     }
 
     // Staff adds the customer with the claimed key package; the welcome lands in the mailbox.
-    let kp_in = match <openmls::prelude::MlsMessageIn as openmls::prelude::tls_codec::Deserialize>::tls_deserialize_exact(
-        sealroom_tests::rooms::unb64(&kp_b64),
-    )
-    .unwrap()
-    .extract()
-    {
-        openmls::prelude::MlsMessageBodyIn::KeyPackage(kp) => kp,
-        _ => panic!("not a key package"),
-    };
-    let kp = kp_in
-        .validate(
-            s.staff.provider.crypto(),
-            openmls::prelude::ProtocolVersion::Mls10,
-        )
-        .unwrap();
+    let kp = sealroom_tests::rooms::validated_key_package(
+        &s.staff.provider,
+        &sealroom_tests::rooms::unb64(&kp_b64),
+    );
     let (commit, welcome, _) = group
         .add_members(&s.staff.provider, &s.staff.signer, &[kp])
         .unwrap();
