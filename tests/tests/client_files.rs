@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use sealroom_core::client::{
     ClientErrorKind, ClientEvent, FilePolicy, HttpTransport, NewFile, Role, SealroomClient,
-    Transport,
+    Transport, UPLOAD_CHUNK,
 };
 use sealroom_core::state::{FileKv, StorageKey};
 
@@ -350,6 +350,44 @@ fn documents_versions_resumable_uploads_history_and_delete() {
             .unwrap();
         assert_eq!(sha(&got), sha(&v2));
         assert_eq!(info.name, DOC_NAME_V2);
+
+        // The pull API hands out the same bytes piece by piece, with the sealed name at the end.
+        let mut pull = cust
+            .client
+            .start_download(&space_id, &docs[0].latest.file_id, None)
+            .await
+            .unwrap();
+        let mut pulled = Vec::new();
+        while let Some(piece) = cust.client.download_next(&mut pull).await.unwrap() {
+            assert!(!piece.is_empty() && piece.len() <= UPLOAD_CHUNK);
+            pulled.extend_from_slice(&piece);
+        }
+        assert!(pull.is_finished());
+        assert_eq!(pull.done(), v2.len() as u64);
+        assert_eq!(pull.total(), Some(v2.len() as u64));
+        assert_eq!(pull.version().name, DOC_NAME_V2);
+        assert_eq!(pulled, v2);
+        assert!(cust
+            .client
+            .download_next(&mut pull)
+            .await
+            .unwrap()
+            .is_none());
+        let mut pull = cust
+            .client
+            .start_download(&space_id, &second.file_id, Some((70_000, 5)))
+            .await
+            .unwrap();
+        assert_eq!(
+            cust.client.download_next(&mut pull).await.unwrap().unwrap(),
+            v2[70_000..70_005]
+        );
+        assert!(cust
+            .client
+            .download_next(&mut pull)
+            .await
+            .unwrap()
+            .is_none());
 
         // A plaintext range across chunk boundaries, fetched with HTTP ranges.
         let (from, len) = (65_000u64, 140_000u64);
