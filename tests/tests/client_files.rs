@@ -326,14 +326,15 @@ fn documents_versions_resumable_uploads_history_and_delete() {
 
         // The customer sees both versions, version 2 as latest, and downloads identical bytes.
         let events = cust.client.sync().await.unwrap();
-        let versions: Vec<u64> = events
+        let versions: Vec<(&str, u64)> = events
             .iter()
             .filter_map(|e| match e {
-                ClientEvent::NewFile { version, .. } => Some(*version),
+                ClientEvent::NewFile { version, .. } => Some(("new", *version)),
+                ClientEvent::NewVersion { version, .. } => Some(("version", *version)),
                 _ => None,
             })
             .collect();
-        assert_eq!(versions, vec![1, 2], "{events:?}");
+        assert_eq!(versions, vec![("new", 1), ("version", 2)], "{events:?}");
         cust.client.refresh_files(&space_id).await.unwrap();
         let docs = cust.client.documents(&space_id).unwrap();
         assert_eq!(docs.len(), 1);

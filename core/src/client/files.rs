@@ -368,12 +368,12 @@ pub(super) fn translate_content(
                     Some(bytes),
                 ));
             }
-            out.push(ClientEvent::NewFile {
-                space_id: record.space_id.clone(),
+            out.push(ClientEvent::file(
+                &record.space_id,
                 file_id,
-                document_id: d.document_id.clone(),
-                version: d.version,
-            });
+                d.document_id.clone(),
+                d.version,
+            ));
         }
         _ => {}
     }
@@ -1273,11 +1273,13 @@ impl SealroomClient {
             seen,
         ];
         self.with(|r| Ok(r.rooms.app_commit(writes)?))?;
-        Ok(is_new.then(|| ClientEvent::NewFile {
-            space_id: record.space_id.clone(),
-            file_id,
-            document_id: manifest.document_id,
-            version: manifest.version,
+        Ok(is_new.then(|| {
+            ClientEvent::file(
+                &record.space_id,
+                file_id,
+                manifest.document_id,
+                manifest.version,
+            )
         }))
     }
 
