@@ -15,7 +15,7 @@ source scripts/lib.sh
 mode=${1:-write}
 target_dir=${CARGO_TARGET_DIR:-target}
 say "building sealroom-ffi (cdylib + uniffi-bindgen)"
-cargo build --quiet -p sealroom-ffi --lib --bin uniffi-bindgen >&2
+cargo build --quiet --locked -p sealroom-ffi --lib --bin uniffi-bindgen >&2
 
 case "$(uname -s)" in
   Darwin) lib="$target_dir/debug/libsealroom_ffi.dylib" ;;

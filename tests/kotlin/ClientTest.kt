@@ -359,6 +359,29 @@ fun main() {
         check(expected.contentEquals(part.kept.toByteArray())) { "range bytes differ (${part.received} received)" }
     }
 
+    test("a second version of the document arrives as NewVersion") {
+        val first = alice!!.files(spaceId).first { it.fileId == uploadedFileId }
+        val text = "version two of the scan\n".toByteArray()
+        val v2 = alice!!.uploadFile(
+            spaceId,
+            NewFile(name = "scan-v2.txt", documentId = first.documentId),
+            text.size.toULong(),
+            BytesSource(text),
+            null,
+        )
+        checkEq(2UL, v2.version, "version")
+        val events = bob!!.sync()
+        check(events.any { it is ClientEvent.NewVersion && it.fileId == v2.fileId && it.version == 2UL }) {
+            "NewVersion in $events"
+        }
+        val doc = bob!!.documents(spaceId).single()
+        checkEq(listOf(1UL, 2UL), doc.versions.map { it.version }, "versions")
+        checkEq(v2.fileId, doc.latest.fileId, "latest")
+        val sink = HashSink(keep = 1024)
+        bob!!.downloadFile(spaceId, v2.fileId, sink, null)
+        check(text.contentEquals(sink.kept.toByteArray())) { "version 2 bytes" }
+    }
+
     test("a file refused by the space's policy gives InvalidInput (code policy)") {
         alice!!.setFilePolicy(spaceId, FilePolicy(allowedMediaTypes = listOf("application/pdf")))
         checkEq(listOf("application/pdf"), alice!!.filePolicy(spaceId).allowedMediaTypes, "policy")

@@ -4702,7 +4702,7 @@ public enum ClientEvent: Equatable, Hashable {
          */message: Message
     )
     /**
-     * A new file (version).
+     * A new document (its first version).
      */
     case newFile(
         /**
@@ -4710,6 +4710,23 @@ public enum ClientEvent: Equatable, Hashable {
          */spaceId: String, 
         /**
          * File id.
+         */fileId: String, 
+        /**
+         * Document it is a version of.
+         */documentId: String, 
+        /**
+         * Version.
+         */version: UInt64
+    )
+    /**
+     * A new version (2 or more) of an existing document.
+     */
+    case newVersion(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * File id of this version.
          */fileId: String, 
         /**
          * Document it is a version of.
@@ -4800,19 +4817,22 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 5: return .newFile(spaceId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), documentId: try FfiConverterString.read(from: &buf), version: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 6: return .keyChanged(userId: try FfiConverterString.read(from: &buf), safetyNumber: try FfiConverterString.read(from: &buf)
+        case 6: return .newVersion(spaceId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), documentId: try FfiConverterString.read(from: &buf), version: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 7: return .removedFromSpace(spaceId: try FfiConverterString.read(from: &buf)
+        case 7: return .keyChanged(userId: try FfiConverterString.read(from: &buf), safetyNumber: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .historyReceived(spaceId: try FfiConverterString.read(from: &buf)
+        case 8: return .removedFromSpace(spaceId: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .dropped(spaceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 9: return .historyReceived(spaceId: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .other(description: try FfiConverterString.read(from: &buf)
+        case 10: return .dropped(spaceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 11: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4856,30 +4876,38 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(version, into: &buf)
             
         
-        case let .keyChanged(userId,safetyNumber):
+        case let .newVersion(spaceId,fileId,documentId,version):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterString.write(documentId, into: &buf)
+            FfiConverterUInt64.write(version, into: &buf)
+            
+        
+        case let .keyChanged(userId,safetyNumber):
+            writeInt(&buf, Int32(7))
             FfiConverterString.write(userId, into: &buf)
             FfiConverterString.write(safetyNumber, into: &buf)
             
         
         case let .removedFromSpace(spaceId):
-            writeInt(&buf, Int32(7))
-            FfiConverterString.write(spaceId, into: &buf)
-            
-        
-        case let .historyReceived(spaceId):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(spaceId, into: &buf)
             
         
-        case let .dropped(spaceId,reason):
+        case let .historyReceived(spaceId):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(spaceId, into: &buf)
+            
+        
+        case let .dropped(spaceId,reason):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(spaceId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .other(description):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(description, into: &buf)
             
         }

@@ -458,11 +458,22 @@ pub enum ClientEvent {
         /// The message.
         message: Message,
     },
-    /// A new file (version).
+    /// A new document (its first version).
     NewFile {
         /// Space.
         space_id: String,
         /// File id.
+        file_id: String,
+        /// Document it is a version of.
+        document_id: String,
+        /// Version.
+        version: u64,
+    },
+    /// A new version (2 or more) of an existing document.
+    NewVersion {
+        /// Space.
+        space_id: String,
+        /// File id of this version.
         file_id: String,
         /// Document it is a version of.
         document_id: String,
@@ -532,6 +543,17 @@ impl From<core::ClientEvent> for ClientEvent {
                 document_id,
                 version,
             } => Self::NewFile {
+                space_id,
+                file_id,
+                document_id,
+                version,
+            },
+            E::NewVersion {
+                space_id,
+                file_id,
+                document_id,
+                version,
+            } => Self::NewVersion {
                 space_id,
                 file_id,
                 document_id,

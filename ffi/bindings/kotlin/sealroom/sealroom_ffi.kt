@@ -6204,7 +6204,7 @@ sealed class ClientEvent {
     }
     
     /**
-     * A new file (version).
+     * A new document (its first version).
      */
     data class NewFile(
         /**
@@ -6213,6 +6213,33 @@ sealed class ClientEvent {
         val `spaceId`: kotlin.String, 
         /**
          * File id.
+         */
+        val `fileId`: kotlin.String, 
+        /**
+         * Document it is a version of.
+         */
+        val `documentId`: kotlin.String, 
+        /**
+         * Version.
+         */
+        val `version`: kotlin.ULong) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A new version (2 or more) of an existing document.
+     */
+    data class NewVersion(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * File id of this version.
          */
         val `fileId`: kotlin.String, 
         /**
@@ -6352,21 +6379,27 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            6 -> ClientEvent.KeyChanged(
+            6 -> ClientEvent.NewVersion(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            7 -> ClientEvent.KeyChanged(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            7 -> ClientEvent.RemovedFromSpace(
+            8 -> ClientEvent.RemovedFromSpace(
                 FfiConverterString.read(buf),
                 )
-            8 -> ClientEvent.HistoryReceived(
+            9 -> ClientEvent.HistoryReceived(
                 FfiConverterString.read(buf),
                 )
-            9 -> ClientEvent.Dropped(
+            10 -> ClientEvent.Dropped(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> ClientEvent.Other(
+            11 -> ClientEvent.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -6408,6 +6441,16 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
             )
         }
         is ClientEvent.NewFile -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterString.allocationSize(value.`documentId`)
+                + FfiConverterULong.allocationSize(value.`version`)
+            )
+        }
+        is ClientEvent.NewVersion -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
@@ -6491,30 +6534,38 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterULong.write(value.`version`, buf)
                 Unit
             }
-            is ClientEvent.KeyChanged -> {
+            is ClientEvent.NewVersion -> {
                 buf.putInt(6)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterString.write(value.`documentId`, buf)
+                FfiConverterULong.write(value.`version`, buf)
+                Unit
+            }
+            is ClientEvent.KeyChanged -> {
+                buf.putInt(7)
                 FfiConverterString.write(value.`userId`, buf)
                 FfiConverterString.write(value.`safetyNumber`, buf)
                 Unit
             }
             is ClientEvent.RemovedFromSpace -> {
-                buf.putInt(7)
-                FfiConverterString.write(value.`spaceId`, buf)
-                Unit
-            }
-            is ClientEvent.HistoryReceived -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`spaceId`, buf)
                 Unit
             }
-            is ClientEvent.Dropped -> {
+            is ClientEvent.HistoryReceived -> {
                 buf.putInt(9)
+                FfiConverterString.write(value.`spaceId`, buf)
+                Unit
+            }
+            is ClientEvent.Dropped -> {
+                buf.putInt(10)
                 FfiConverterString.write(value.`spaceId`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ClientEvent.Other -> {
-                buf.putInt(10)
+                buf.putInt(11)
                 FfiConverterString.write(value.`description`, buf)
                 Unit
             }
