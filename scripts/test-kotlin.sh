@@ -5,6 +5,10 @@
 # scripts/setup.sh); then starts a relay in a scratch directory and runs tests/kotlin on Java
 # with JNA. Output is TAP-like (`ok N name`, `# pass N`, `# fail N`); exit status non-zero on
 # any failure.
+#
+# SEALROOM_LARGE_FILE_MIB=N additionally measures (no assertions) an N MiB upload and download
+# through the bindings on a 64 MiB JVM heap against a second relay, printing throughput and peak
+# RSS. Not part of the default run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -30,7 +34,7 @@ relay_bin="$target_dir/debug/sealroom-server"
 # 3. The Kotlin test jar, rebuilt only when its sources or the compiler changed.
 out="$target_dir/kotlin-tests"
 mkdir -p "$out"
-sources=(ffi/bindings/kotlin/sealroom/sealroom_ffi.kt tests/kotlin/ClientTest.kt)
+sources=(ffi/bindings/kotlin/sealroom/sealroom_ffi.kt tests/kotlin/ClientTest.kt tests/kotlin/LargeFile.kt)
 stamp=$( (cat "${sources[@]}"; cat tests/kotlin/package-lock.json; echo "$jna") | sha256sum | cut -d' ' -f1)
 if [ ! -f "$out/tests.jar" ] || [ "$(cat "$out/stamp" 2>/dev/null)" != "$stamp" ]; then
   say "compiling the Kotlin tests"
@@ -41,43 +45,63 @@ if [ ! -f "$out/tests.jar" ] || [ "$(cat "$out/stamp" 2>/dev/null)" != "$stamp" 
   echo "$stamp" > "$out/stamp"
 fi
 
-# 4. A fresh relay on a free port, with a small per-space quota to exceed on purpose.
+# 4. A fresh relay on a free port in its own scratch directory.
 scratch=$(mktemp -d)
 relay_pid=""
-cleanup() {
+stop_relay() {
   if [ -n "$relay_pid" ]; then kill "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/null || true; fi
+  relay_pid=""
+}
+cleanup() {
+  stop_relay
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-mkdir -p "$scratch/relay" "$scratch/clients"
-quota=$((8 * 1024 * 1024))
-(
-  cd "$scratch"
-  SEALROOM_LISTEN=127.0.0.1:0 SEALROOM_DATA_DIR="$scratch/relay" SEALROOM_LOG=warn \
-    SEALROOM_MAX_SPACE_BYTES=$quota exec "$relay_bin" > "$scratch/relay.log" 2>&1
-) &
-relay_pid=$!
-for _ in $(seq 1 300); do
-  [ -s "$scratch/relay/listen-addr" ] && [ -s "$scratch/relay/setup-token" ] && break
-  kill -0 "$relay_pid" 2>/dev/null || { cat "$scratch/relay.log" >&2; echo "relay exited" >&2; exit 1; }
-  sleep 0.1
-done
-addr=$(cat "$scratch/relay/listen-addr")
-for _ in $(seq 1 100); do
-  curl -fsS "http://$addr/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-say "relay at http://$addr"
+# start_relay NAME QUOTA_BYTES: sets relay_dir, relay_url, setup_token.
+start_relay() {
+  relay_dir="$scratch/$1"
+  mkdir -p "$relay_dir/data" "$relay_dir/clients"
+  (
+    cd "$relay_dir"
+    SEALROOM_LISTEN=127.0.0.1:0 SEALROOM_DATA_DIR="$relay_dir/data" SEALROOM_LOG=warn \
+      SEALROOM_MAX_SPACE_BYTES=$2 exec "$relay_bin" > "$relay_dir/relay.log" 2>&1
+  ) &
+  relay_pid=$!
+  for _ in $(seq 1 300); do
+    [ -s "$relay_dir/data/listen-addr" ] && [ -s "$relay_dir/data/setup-token" ] && break
+    kill -0 "$relay_pid" 2>/dev/null || { cat "$relay_dir/relay.log" >&2; echo "relay exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  local addr
+  addr=$(cat "$relay_dir/data/listen-addr")
+  for _ in $(seq 1 100); do
+    curl -fsS "http://$addr/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  relay_url="http://$addr"
+  setup_token=$(cat "$relay_dir/data/setup-token")
+  say "relay at $relay_url"
+}
 
-# 5. The tests.
+# 5. The tests, with a small per-space quota to exceed on purpose.
+quota=$((8 * 1024 * 1024))
+start_relay suite "$quota"
 status=0
-SEALROOM_RELAY_URL="http://$addr" \
-SEALROOM_SETUP_TOKEN=$(cat "$scratch/relay/setup-token") \
-SEALROOM_TEST_DIR="$scratch/clients" \
-SEALROOM_MAX_SPACE_BYTES=$quota \
+SEALROOM_RELAY_URL="$relay_url" SEALROOM_SETUP_TOKEN="$setup_token" \
+SEALROOM_TEST_DIR="$relay_dir/clients" SEALROOM_MAX_SPACE_BYTES=$quota \
   java -Djna.library.path="$lib_dir" -cp "$out/tests.jar:$jna" ClientTestKt || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- relay log (last 30 lines) ---" >&2
-  tail -n 30 "$scratch/relay.log" >&2
+  tail -n 30 "$relay_dir/relay.log" >&2
+fi
+stop_relay
+
+# 6. Optional measurement of one large file.
+if [ -n "${SEALROOM_LARGE_FILE_MIB:-}" ]; then
+  start_relay large $((SEALROOM_LARGE_FILE_MIB * 2 * 1024 * 1024))
+  SEALROOM_RELAY_URL="$relay_url" SEALROOM_SETUP_TOKEN="$setup_token" \
+  SEALROOM_TEST_DIR="$relay_dir/clients" SEALROOM_LARGE_FILE_MIB="$SEALROOM_LARGE_FILE_MIB" \
+    java -Xmx64m -Djna.library.path="$lib_dir" -cp "$out/tests.jar:$jna" LargeFileKt || status=$?
+  stop_relay
 fi
 exit "$status"
