@@ -4,7 +4,8 @@
 //! - Blocking calls: the object owns a Tokio runtime and the reqwest transport and runs each
 //!   async core call to completion on the calling thread. Apps call them off the main thread.
 //!   Callbacks (progress, byte source/sink) run on that same thread, inside the call; they must
-//!   not call back into the same client.
+//!   not call any `SealroomClient` (Tokio refuses a blocking call inside a running one, so
+//!   both calls fail).
 //! - State: `FileKv` (crash-safe append-only log) in a directory the app chooses, encrypted with
 //!   a 32-byte storage key the app keeps in the Android Keystore / iOS Keychain.
 //! - Files stream through [`ByteSource`] / [`ByteSink`] callbacks in bounded pieces, so a large
