@@ -58,6 +58,12 @@ if step wasm-build scripts/build-wasm.sh; then
 else
   failed=$((failed + 1))
 fi
+# Kotlin bindings: drift check of ffi/bindings, then the Kotlin suite against a real relay.
+before=$failed
+step kotlin scripts/test-kotlin.sh
+kotlin_ok=$?
+count_tap "$LOG_DIR/kotlin.log"
+[ $kotlin_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
 
 if [ ${#failed_steps[@]} -gt 0 ]; then
   say "failed steps: ${failed_steps[*]} (logs in $LOG_DIR)"

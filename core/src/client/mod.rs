@@ -962,9 +962,27 @@ impl SealroomClient {
     pub async fn sync(&self) -> Result<Vec<ClientEvent>, ClientError> {
         let mut events = Vec::new();
         self.sync_welcomes(&mut events).await?;
-        for record in self.room_records()? {
-            if !record.removed {
-                self.sync_room(&record.relay_id, &mut events).await?;
+        for mut record in self.room_records()? {
+            if record.removed {
+                continue;
+            }
+            match self.sync_room(&record.relay_id, &mut events).await {
+                Ok(()) => {}
+                // The relay no longer lets this device read the room: it was removed by a
+                // commit it cannot fetch any more. Stop the room and go on with the others.
+                Err(ClientError::Relay { status: 403, .. }) => {
+                    record.removed = true;
+                    let write = record.write()?;
+                    self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
+                    if !events.iter().any(|e| {
+                        matches!(e, ClientEvent::RemovedFromSpace { space_id } if *space_id == record.space_id)
+                    }) {
+                        events.push(ClientEvent::RemovedFromSpace {
+                            space_id: record.space_id.clone(),
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
         self.replenish_key_packages().await?;

@@ -1665,6 +1665,13 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func createCustomerOrg(name: String) throws  -> OrgInfo
     
     /**
+     * Opt-in recovery backup: seals this device's room keys, file index and messages under
+     * `passphrase` (Argon2id, at least 12 characters) and stores the ciphertext on the relay.
+     * Takes about a second.
+     */
+    func createRecoveryBackup(passphrase: String) throws  -> RecoveryReport
+    
+    /**
      * Creates a space for a customer organisation, with its customer room and optionally an
      * internal (staff-only) room.
      */
@@ -1674,6 +1681,11 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
      * Deletes a file and its manifest from the relay.
      */
     func deleteFile(spaceId: String, fileId: String) throws 
+    
+    /**
+     * Deletes this user's recovery backup.
+     */
+    func deleteRecoveryBackup() throws 
     
     /**
      * This device's Ed25519 public key (hex).
@@ -1720,6 +1732,11 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
      * On the new device: finishes the link once approved (absent while still pending).
      */
     func finishDeviceLink() throws  -> Account?
+    
+    /**
+     * Whether the relay holds a recovery backup for this user.
+     */
+    func hasRecoveryBackup() throws  -> Bool
     
     /**
      * Issues an invitation: `staff`/`admin` (admins), or `customer` into `space_id`.
@@ -1781,6 +1798,12 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
      * the returned public key on both screens, then approve it on an existing device.
      */
     func requestDeviceLink(userId: String, deviceName: String) throws  -> DeviceRequestInfo
+    
+    /**
+     * On a new device of the same user: restores the recovery backup (wrong passphrase:
+     * `InvalidInput` with code `wrong_passphrase`).
+     */
+    func restoreRecoveryBackup(passphrase: String) throws  -> RecoveryReport
     
     /**
      * Resumes an upload from the same source (read again from its start; only what the relay
@@ -2036,6 +2059,21 @@ open func createCustomerOrg(name: String)throws  -> OrgInfo  {
 }
     
     /**
+     * Opt-in recovery backup: seals this device's room keys, file index and messages under
+     * `passphrase` (Argon2id, at least 12 characters) and stores the ciphertext on the relay.
+     * Takes about a second.
+     */
+open func createRecoveryBackup(passphrase: String)throws  -> RecoveryReport  {
+    return try  FfiConverterTypeRecoveryReport_lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_create_recovery_backup(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(passphrase),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Creates a space for a customer organisation, with its customer room and optionally an
      * internal (staff-only) room.
      */
@@ -2059,6 +2097,17 @@ open func deleteFile(spaceId: String, fileId: String)throws   {try rustCallWithE
             self.uniffiCloneHandle(),
         FfiConverterString.lower(spaceId),
         FfiConverterString.lower(fileId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Deletes this user's recovery backup.
+     */
+open func deleteRecoveryBackup()throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_delete_recovery_backup(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
 }
@@ -2180,6 +2229,18 @@ open func finishDeviceLink()throws  -> Account?  {
     return try  FfiConverterOptionTypeAccount.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
         uniffiCallStatus in
     uniffi_sealroom_ffi_fn_method_sealroomclient_finish_device_link(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the relay holds a recovery backup for this user.
+     */
+open func hasRecoveryBackup()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_has_recovery_backup(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2340,6 +2401,20 @@ open func requestDeviceLink(userId: String, deviceName: String)throws  -> Device
             self.uniffiCloneHandle(),
         FfiConverterString.lower(userId),
         FfiConverterString.lower(deviceName),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * On a new device of the same user: restores the recovery backup (wrong passphrase:
+     * `InvalidInput` with code `wrong_passphrase`).
+     */
+open func restoreRecoveryBackup(passphrase: String)throws  -> RecoveryReport  {
+    return try  FfiConverterTypeRecoveryReport_lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_restore_recovery_backup(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(passphrase),uniffiCallStatus
     )
 })
 }
@@ -4204,6 +4279,105 @@ public func FfiConverterTypePendingUpload_lift(_ buf: RustBuffer) throws -> Pend
 #endif
 public func FfiConverterTypePendingUpload_lower(_ value: PendingUpload) -> RustBuffer {
     return FfiConverterTypePendingUpload.lower(value)
+}
+
+
+/**
+ * What a recovery backup holds or a restore brought back.
+ */
+public struct RecoveryReport: Equatable, Hashable {
+    /**
+     * Rooms with content keys.
+     */
+    public var rooms: UInt64
+    /**
+     * Room content keys.
+     */
+    public var keys: UInt64
+    /**
+     * File index entries and file keys.
+     */
+    public var files: UInt64
+    /**
+     * Messages.
+     */
+    public var messages: UInt64
+    /**
+     * Size of the sealed backup in bytes.
+     */
+    public var sealedBytes: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Rooms with content keys.
+         */rooms: UInt64, 
+        /**
+         * Room content keys.
+         */keys: UInt64, 
+        /**
+         * File index entries and file keys.
+         */files: UInt64, 
+        /**
+         * Messages.
+         */messages: UInt64, 
+        /**
+         * Size of the sealed backup in bytes.
+         */sealedBytes: UInt64) {
+        self.rooms = rooms
+        self.keys = keys
+        self.files = files
+        self.messages = messages
+        self.sealedBytes = sealedBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RecoveryReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecoveryReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryReport {
+        return
+            try RecoveryReport(
+                rooms: FfiConverterUInt64.read(from: &buf), 
+                keys: FfiConverterUInt64.read(from: &buf), 
+                files: FfiConverterUInt64.read(from: &buf), 
+                messages: FfiConverterUInt64.read(from: &buf), 
+                sealedBytes: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RecoveryReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.rooms, into: &buf)
+        FfiConverterUInt64.write(value.keys, into: &buf)
+        FfiConverterUInt64.write(value.files, into: &buf)
+        FfiConverterUInt64.write(value.messages, into: &buf)
+        FfiConverterUInt64.write(value.sealedBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> RecoveryReport {
+    return try FfiConverterTypeRecoveryReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
+    return FfiConverterTypeRecoveryReport.lower(value)
 }
 
 
@@ -6461,10 +6635,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() != 60879) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() != 1156) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() != 8150) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_file() != 58896) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_recovery_backup() != 20907) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key() != 23796) {
@@ -6492,6 +6672,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() != 2748) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_has_recovery_backup() != 57677) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_invite() != 42275) {
@@ -6528,6 +6711,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link() != 8165) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() != 36750) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() != 34481) {

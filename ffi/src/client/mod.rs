@@ -636,6 +636,39 @@ impl SealroomClient {
         self.block(self.client.confirm_totp(&code))
     }
 
+    /// Opt-in recovery backup: seals this device's room keys, file index and messages under
+    /// `passphrase` (Argon2id, at least 12 characters) and stores the ciphertext on the relay.
+    /// Takes about a second.
+    pub fn create_recovery_backup(
+        &self,
+        passphrase: String,
+    ) -> Result<RecoveryReport, SealroomError> {
+        Ok(self
+            .block(self.client.create_recovery_backup(&passphrase))?
+            .into())
+    }
+
+    /// On a new device of the same user: restores the recovery backup (wrong passphrase:
+    /// `InvalidInput` with code `wrong_passphrase`).
+    pub fn restore_recovery_backup(
+        &self,
+        passphrase: String,
+    ) -> Result<RecoveryReport, SealroomError> {
+        Ok(self
+            .block(self.client.restore_recovery_backup(&passphrase))?
+            .into())
+    }
+
+    /// Whether the relay holds a recovery backup for this user.
+    pub fn has_recovery_backup(&self) -> Result<bool, SealroomError> {
+        self.block(self.client.has_recovery_backup())
+    }
+
+    /// Deletes this user's recovery backup.
+    pub fn delete_recovery_backup(&self) -> Result<(), SealroomError> {
+        self.block(self.client.delete_recovery_backup())
+    }
+
     /// The user's notification preference.
     pub fn notification_preference(&self) -> Result<NotifyPreference, SealroomError> {
         Ok(self.block(self.client.notification_preference())?.into())

@@ -874,3 +874,30 @@ impl From<wire_audit::AuditVerifyReport> for AuditVerifyReport {
         }
     }
 }
+
+/// What a recovery backup holds or a restore brought back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct RecoveryReport {
+    /// Rooms with content keys.
+    pub rooms: u64,
+    /// Room content keys.
+    pub keys: u64,
+    /// File index entries and file keys.
+    pub files: u64,
+    /// Messages.
+    pub messages: u64,
+    /// Size of the sealed backup in bytes.
+    pub sealed_bytes: u64,
+}
+
+impl From<core::RecoveryReport> for RecoveryReport {
+    fn from(r: core::RecoveryReport) -> Self {
+        Self {
+            rooms: r.rooms as u64,
+            keys: r.keys as u64,
+            files: r.files as u64,
+            messages: r.messages as u64,
+            sealed_bytes: r.sealed_bytes,
+        }
+    }
+}

@@ -781,9 +781,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_file(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_recovery_backup(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key(
     ): Int
@@ -802,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_files(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_has_recovery_backup(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_invite(
     ): Int
@@ -826,6 +832,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_remove_member(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload(
     ): Int
@@ -950,9 +958,13 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_customer_org(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_space(`ptr`: Long,`customerOrgId`: RustBuffer.ByValue,`withInternalRoom`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_delete_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_delete_recovery_backup(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_device_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -972,6 +984,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_finish_device_link(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_has_recovery_backup(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_invite(`ptr`: Long,`role`: RustBuffer.ByValue,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_is_registered(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -995,6 +1009,8 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_remove_member(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_request_device_link(`ptr`: Long,`userId`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_restore_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_resume_upload(`ptr`: Long,`uploadId`: RustBuffer.ByValue,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1201,10 +1217,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() and 0xFFFF) != 60879) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() and 0xFFFF) != 1156) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() and 0xFFFF) != 8150) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_file() and 0xFFFF) != 58896) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_recovery_backup() and 0xFFFF) != 20907) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key() and 0xFFFF) != 23796) {
@@ -1232,6 +1254,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() and 0xFFFF) != 2748) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_has_recovery_backup() and 0xFFFF) != 57677) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_invite() and 0xFFFF) != 42275) {
@@ -1268,6 +1293,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link() and 0xFFFF) != 8165) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() and 0xFFFF) != 36750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() and 0xFFFF) != 34481) {
@@ -3479,6 +3507,13 @@ public interface SealroomClientInterface {
     fun `createCustomerOrg`(`name`: kotlin.String): OrgInfo
     
     /**
+     * Opt-in recovery backup: seals this device's room keys, file index and messages under
+     * `passphrase` (Argon2id, at least 12 characters) and stores the ciphertext on the relay.
+     * Takes about a second.
+     */
+    fun `createRecoveryBackup`(`passphrase`: kotlin.String): RecoveryReport
+    
+    /**
      * Creates a space for a customer organisation, with its customer room and optionally an
      * internal (staff-only) room.
      */
@@ -3488,6 +3523,11 @@ public interface SealroomClientInterface {
      * Deletes a file and its manifest from the relay.
      */
     fun `deleteFile`(`spaceId`: kotlin.String, `fileId`: kotlin.String)
+    
+    /**
+     * Deletes this user's recovery backup.
+     */
+    fun `deleteRecoveryBackup`()
     
     /**
      * This device's Ed25519 public key (hex).
@@ -3534,6 +3574,11 @@ public interface SealroomClientInterface {
      * On the new device: finishes the link once approved (absent while still pending).
      */
     fun `finishDeviceLink`(): Account?
+    
+    /**
+     * Whether the relay holds a recovery backup for this user.
+     */
+    fun `hasRecoveryBackup`(): kotlin.Boolean
     
     /**
      * Issues an invitation: `staff`/`admin` (admins), or `customer` into `space_id`.
@@ -3595,6 +3640,12 @@ public interface SealroomClientInterface {
      * the returned public key on both screens, then approve it on an existing device.
      */
     fun `requestDeviceLink`(`userId`: kotlin.String, `deviceName`: kotlin.String): DeviceRequestInfo
+    
+    /**
+     * On a new device of the same user: restores the recovery backup (wrong passphrase:
+     * `InvalidInput` with code `wrong_passphrase`).
+     */
+    fun `restoreRecoveryBackup`(`passphrase`: kotlin.String): RecoveryReport
     
     /**
      * Resumes an upload from the same source (read again from its start; only what the relay
@@ -3928,6 +3979,26 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 
     
     /**
+     * Opt-in recovery backup: seals this device's room keys, file index and messages under
+     * `passphrase` (Argon2id, at least 12 characters) and stores the ciphertext on the relay.
+     * Takes about a second.
+     */
+    @Throws(SealroomException::class)override fun `createRecoveryBackup`(`passphrase`: kotlin.String): RecoveryReport {
+            return FfiConverterTypeRecoveryReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_create_recovery_backup(
+        it,
+        
+        FfiConverterString.lower(`passphrase`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Creates a space for a customer organisation, with its customer room and optionally an
      * internal (staff-only) room.
      */
@@ -3959,6 +4030,22 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
         
         FfiConverterString.lower(`spaceId`),
         FfiConverterString.lower(`fileId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Deletes this user's recovery backup.
+     */
+    @Throws(SealroomException::class)override fun `deleteRecoveryBackup`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_delete_recovery_backup(
+        it,
+        _status)
 }
     }
     
@@ -4123,6 +4210,23 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
     callWithHandle {
     uniffiRustCallWithError(SealroomException) { _status ->
     UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_finish_device_link(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether the relay holds a recovery backup for this user.
+     */
+    @Throws(SealroomException::class)override fun `hasRecoveryBackup`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_has_recovery_backup(
         it,
         _status)
 }
@@ -4343,6 +4447,25 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
         
         FfiConverterString.lower(`userId`),
         FfiConverterString.lower(`deviceName`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * On a new device of the same user: restores the recovery backup (wrong passphrase:
+     * `InvalidInput` with code `wrong_passphrase`).
+     */
+    @Throws(SealroomException::class)override fun `restoreRecoveryBackup`(`passphrase`: kotlin.String): RecoveryReport {
+            return FfiConverterTypeRecoveryReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_restore_recovery_backup(
+        it,
+        
+        FfiConverterString.lower(`passphrase`),_status)
 }
     }
     )
@@ -5810,6 +5933,77 @@ public object FfiConverterTypePendingUpload: FfiConverterRustBuffer<PendingUploa
             FfiConverterULong.write(value.`sourceLen`, buf)
             FfiConverterULong.write(value.`uploaded`, buf)
             FfiConverterULong.write(value.`sealedLen`, buf)
+    }
+}
+
+
+
+/**
+ * What a recovery backup holds or a restore brought back.
+ */
+data class RecoveryReport (
+    /**
+     * Rooms with content keys.
+     */
+    var `rooms`: kotlin.ULong
+    , 
+    /**
+     * Room content keys.
+     */
+    var `keys`: kotlin.ULong
+    , 
+    /**
+     * File index entries and file keys.
+     */
+    var `files`: kotlin.ULong
+    , 
+    /**
+     * Messages.
+     */
+    var `messages`: kotlin.ULong
+    , 
+    /**
+     * Size of the sealed backup in bytes.
+     */
+    var `sealedBytes`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryReport> {
+    override fun read(buf: ByteBuffer): RecoveryReport {
+        return RecoveryReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RecoveryReport) = (
+            FfiConverterULong.allocationSize(value.`rooms`) +
+            FfiConverterULong.allocationSize(value.`keys`) +
+            FfiConverterULong.allocationSize(value.`files`) +
+            FfiConverterULong.allocationSize(value.`messages`) +
+            FfiConverterULong.allocationSize(value.`sealedBytes`)
+    )
+
+    override fun write(value: RecoveryReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`rooms`, buf)
+            FfiConverterULong.write(value.`keys`, buf)
+            FfiConverterULong.write(value.`files`, buf)
+            FfiConverterULong.write(value.`messages`, buf)
+            FfiConverterULong.write(value.`sealedBytes`, buf)
     }
 }
 
