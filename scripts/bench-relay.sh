@@ -62,28 +62,5 @@ if [ "${BENCH_RELAY_NO_DOC:-0}" = 1 ]; then
   exit 0
 fi
 
-# Replace the marked block; without markers, replace the body of the "## Relay" section (up to
-# the next "## " heading); without that heading, append the section.
-python3 - "$doc" "$section" <<'PY'
-import re
-import sys
-
-doc_path, section_path = sys.argv[1], sys.argv[2]
-doc = open(doc_path, encoding="utf-8").read()
-block = open(section_path, encoding="utf-8").read().rstrip("\n") + "\n"
-marked = re.compile(r"<!-- relay-bench:begin.*?<!-- relay-bench:end -->\n?", re.S)
-if marked.search(doc):
-    doc = marked.sub(lambda _: block, doc, count=1)
-else:
-    heading = re.compile(r"^## Relay[ \t]*\n", re.M)
-    m = heading.search(doc)
-    if m:
-        nxt = re.compile(r"^## ", re.M).search(doc, m.end())
-        end = nxt.start() if nxt else len(doc)
-        tail = doc[end:]
-        doc = doc[: m.end()] + "\n" + block + ("\n" + tail if tail else "")
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Relay\n\n" + block
-open(doc_path, "w", encoding="utf-8").write(doc)
-PY
+scripts/replace-section.py "$doc" relay-bench Relay "$section"
 say "updated the Relay section of $doc"
