@@ -144,6 +144,38 @@ impl Relay {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Panics if the relay's data directory or its log contains any of `needles` (the test's
+    /// plaintext, file names and titles). Files are streamed in overlapping windows, so
+    /// gigabyte blobs need no more memory than one window.
+    pub fn assert_no_plaintext(&self, needles: &[&str]) {
+        let overlap = needles.iter().map(|n| n.len()).max().unwrap_or(0);
+        let mut files = files_under(&self.data_dir());
+        files.push(self.log_path());
+        for file in files {
+            let Ok(mut f) = std::fs::File::open(&file) else {
+                continue;
+            };
+            let mut window: Vec<u8> = Vec::new();
+            let mut buf = vec![0u8; 8 << 20];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                window.extend_from_slice(&buf[..n]);
+                for needle in needles {
+                    assert!(
+                        !window.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                        "{} contains {needle:?}",
+                        file.display()
+                    );
+                }
+                let keep = window.len().min(overlap);
+                window.drain(..window.len() - keep);
+            }
+        }
+    }
+
     /// The address the relay listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -684,4 +716,20 @@ pub fn read_file(path: &Path) -> Vec<u8> {
         let _ = f.read_to_end(&mut v);
     }
     v
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -16,7 +16,7 @@ use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 
-use sealroom_tests::relay::{now, Client, Device, Relay, Response};
+use sealroom_tests::relay::{base32_decode, now, Client, Device, Relay, Response};
 use sealroom_tests::rooms::{b64, bytes, MlsDevice};
 use sealroom_tests::smtp::SmtpSink;
 
@@ -30,25 +30,6 @@ fn post(client: &Client, path: &str, body: &Value) -> Response {
         &[("content-type", "application/json"), ("user-agent", AGENT)],
         &bytes,
     )
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("bad base32"),
-        };
-        buf = (buf << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
 }
 
 struct Audit<'a> {

@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
 use serde_json::json;
 
-use sealroom_tests::relay::{http, http_raw, now, Device, Relay};
+use sealroom_tests::relay::{base32_decode, http, http_raw, now, Device, Relay};
 
 fn assert_error(r: &sealroom_tests::relay::Response, status: u16, code: &str) {
     assert_eq!(r.status, status, "body: {}", r.text());
@@ -491,25 +491,6 @@ fn second_device_needs_approval_by_an_existing_device() {
         204
     );
     assert_error(&relay.client(&phone).get("/v1/me"), 401, "unauthenticated");
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("bad base32"),
-        };
-        buf = (buf << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
 }
 
 #[test]

@@ -90,21 +90,7 @@ impl Client {
     /// The content keys and document versions this device holds for a room (for a recovery
     /// backup). The keys are secrets: keep the result only as long as needed.
     pub fn export_history(&self, room_id: &RoomId) -> Result<RoomHistory, RoomError> {
-        let room = self.room(room_id)?;
-        Ok(RoomHistory {
-            keys: room
-                .meta
-                .keys
-                .iter()
-                .map(|(e, k)| (*e, k.clone()))
-                .collect(),
-            documents: room
-                .meta
-                .documents
-                .iter()
-                .map(|(d, v)| (d.clone(), *v))
-                .collect(),
-        })
+        Ok(self.room(room_id)?.meta.history())
     }
 
     /// Adds content keys and document versions restored from a recovery backup to a room this

@@ -335,6 +335,18 @@ impl RoomMeta {
         }
     }
 
+    /// The content keys and document versions, as newcomers and recovery backups get them.
+    fn history(&self) -> RoomHistory {
+        RoomHistory {
+            keys: self.keys.iter().map(|(e, k)| (*e, k.clone())).collect(),
+            documents: self
+                .documents
+                .iter()
+                .map(|(d, v)| (d.clone(), *v))
+                .collect(),
+        }
+    }
+
     fn remember(&mut self, digest: [u8; 32]) {
         if self.seen_set.insert(digest) {
             self.seen.push_back(digest);
@@ -911,20 +923,8 @@ impl Client {
         }
         let mut outgoing = Vec::new();
         if adds {
-            let history = Envelope::History(HistoryKeys {
-                keys: room
-                    .meta
-                    .keys
-                    .iter()
-                    .map(|(e, k)| (*e, k.clone()))
-                    .collect(),
-                documents: room
-                    .meta
-                    .documents
-                    .iter()
-                    .map(|(d, v)| (d.clone(), *v))
-                    .collect(),
-            });
+            let RoomHistory { keys, documents } = room.meta.history();
+            let history = Envelope::History(HistoryKeys { keys, documents });
             let msg = room
                 .group
                 .create_message(&self.provider, &self.device, &history.encode())

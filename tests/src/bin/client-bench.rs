@@ -191,7 +191,11 @@ fn client(relay: &Relay, dir: &std::path::Path) -> Res<SealroomClient> {
 
 async fn run(sizes: &[u64]) -> Res<(u64, Vec<Row>)> {
     let relay = Relay::start_with(&[("SEALROOM_MAX_SPACE_BYTES", "68719476736")]);
-    let dirs = (tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?);
+    let dirs = (
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    );
     let admin = client(&relay, dirs.0.path())?;
     admin
         .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
