@@ -115,7 +115,14 @@ fn run<F>(shared: &Rc<Shared>, call: F) -> Promise
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
-    let shared = shared.clone();
+    // One boxed future type: `future_to_promise` and the flush are instantiated once, not per
+    // method (a sizeable share of the .wasm otherwise).
+    run_boxed(shared.clone(), Box::pin(call))
+}
+
+type BoxedCall = std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+fn run_boxed(shared: Rc<Shared>, call: BoxedCall) -> Promise {
     future_to_promise(async move {
         let result = call.await;
         let flushed = shared.flush().await;
