@@ -17,10 +17,14 @@ use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
 mod client;
+// Used by the client (wasm32 only); compiled natively too so their unit tests run there.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod convert;
 #[cfg(target_arch = "wasm32")]
 mod download;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod error;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod store;
 #[cfg(target_arch = "wasm32")]
 mod transport;
