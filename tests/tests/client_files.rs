@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use sealroom_core::client::{
     ClientErrorKind, ClientEvent, FilePolicy, HttpTransport, NewFile, Role, SealroomClient,
-    Transport,
+    Transport, UPLOAD_CHUNK,
 };
 use sealroom_core::state::{FileKv, StorageKey};
 
@@ -326,14 +326,15 @@ fn documents_versions_resumable_uploads_history_and_delete() {
 
         // The customer sees both versions, version 2 as latest, and downloads identical bytes.
         let events = cust.client.sync().await.unwrap();
-        let versions: Vec<u64> = events
+        let versions: Vec<(&str, u64)> = events
             .iter()
             .filter_map(|e| match e {
-                ClientEvent::NewFile { version, .. } => Some(*version),
+                ClientEvent::NewFile { version, .. } => Some(("new", *version)),
+                ClientEvent::NewVersion { version, .. } => Some(("version", *version)),
                 _ => None,
             })
             .collect();
-        assert_eq!(versions, vec![1, 2], "{events:?}");
+        assert_eq!(versions, vec![("new", 1), ("version", 2)], "{events:?}");
         cust.client.refresh_files(&space_id).await.unwrap();
         let docs = cust.client.documents(&space_id).unwrap();
         assert_eq!(docs.len(), 1);
@@ -350,6 +351,44 @@ fn documents_versions_resumable_uploads_history_and_delete() {
             .unwrap();
         assert_eq!(sha(&got), sha(&v2));
         assert_eq!(info.name, DOC_NAME_V2);
+
+        // The pull API hands out the same bytes piece by piece, with the sealed name at the end.
+        let mut pull = cust
+            .client
+            .start_download(&space_id, &docs[0].latest.file_id, None)
+            .await
+            .unwrap();
+        let mut pulled = Vec::new();
+        while let Some(piece) = cust.client.download_next(&mut pull).await.unwrap() {
+            assert!(!piece.is_empty() && piece.len() <= UPLOAD_CHUNK);
+            pulled.extend_from_slice(&piece);
+        }
+        assert!(pull.is_finished());
+        assert_eq!(pull.done(), v2.len() as u64);
+        assert_eq!(pull.total(), Some(v2.len() as u64));
+        assert_eq!(pull.version().name, DOC_NAME_V2);
+        assert_eq!(pulled, v2);
+        assert!(cust
+            .client
+            .download_next(&mut pull)
+            .await
+            .unwrap()
+            .is_none());
+        let mut pull = cust
+            .client
+            .start_download(&space_id, &second.file_id, Some((70_000, 5)))
+            .await
+            .unwrap();
+        assert_eq!(
+            cust.client.download_next(&mut pull).await.unwrap().unwrap(),
+            v2[70_000..70_005]
+        );
+        assert!(cust
+            .client
+            .download_next(&mut pull)
+            .await
+            .unwrap()
+            .is_none());
 
         // A plaintext range across chunk boundaries, fetched with HTTP ranges.
         let (from, len) = (65_000u64, 140_000u64);

@@ -368,12 +368,12 @@ pub(super) fn translate_content(
                     Some(bytes),
                 ));
             }
-            out.push(ClientEvent::NewFile {
-                space_id: record.space_id.clone(),
+            out.push(ClientEvent::file(
+                &record.space_id,
                 file_id,
-                document_id: d.document_id.clone(),
-                version: d.version,
-            });
+                d.document_id.clone(),
+                d.version,
+            ));
         }
         _ => {}
     }
@@ -389,6 +389,71 @@ fn parse_manifest(bytes: &[u8]) -> Option<(String, &[u8], &[u8])> {
     let wrapped = bytes.get(38..38 + wlen)?;
     let sealed = bytes.get(38 + wlen..)?;
     Some((file_id, wrapped, sealed))
+}
+
+/// A download in progress (see [`SealroomClient::start_download`]). Holds the file key; it
+/// is wiped when the download is dropped.
+pub struct Download {
+    relay_id: String,
+    file_id: String,
+    key: format::FileKey,
+    sealed_len: u64,
+    total: Option<u64>,
+    done: u64,
+    finished: bool,
+    entry: FileVersion,
+    mode: Mode,
+}
+
+enum Mode {
+    Whole {
+        opener: Box<Opener>,
+        hash: Sha256,
+        fetched: u64,
+    },
+    Range {
+        header: Vec<u8>,
+        header_len: u64,
+        last_start: u64,
+        last: Vec<u8>,
+        pos: u64,
+        end: u64,
+    },
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("file_id", &self.file_id)
+            .field("done", &self.done)
+            .field("total", &self.total)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// Plaintext bytes delivered so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// Plaintext bytes this download delivers: the range length, or the file's length once
+    /// the sealed metadata was read (`None` before the first piece for whole files).
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Whether every byte was delivered and checked.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The file version being downloaded; after a whole-file download finished, with the
+    /// name and media type from the sealed metadata and the exact size.
+    pub fn version(&self) -> &FileVersion {
+        &self.entry
+    }
 }
 
 /// A `Read + Seek` view of a sealed file of which only some byte ranges were fetched; reading
@@ -1208,11 +1273,13 @@ impl SealroomClient {
             seen,
         ];
         self.with(|r| Ok(r.rooms.app_commit(writes)?))?;
-        Ok(is_new.then(|| ClientEvent::NewFile {
-            space_id: record.space_id.clone(),
-            file_id,
-            document_id: manifest.document_id,
-            version: manifest.version,
+        Ok(is_new.then(|| {
+            ClientEvent::file(
+                &record.space_id,
+                file_id,
+                manifest.document_id,
+                manifest.version,
+            )
         }))
     }
 
@@ -1276,72 +1343,244 @@ impl SealroomClient {
         }
     }
 
-    /// Downloads a whole file into `out`, in ranged requests of [`UPLOAD_CHUNK`] sealed bytes,
-    /// decrypting and authenticating as it goes; checks the announced SHA-256 at the end.
-    /// `progress(done, total)` counts plaintext bytes. Returns the sealed metadata's name and
-    /// media type with the index entry.
+    /// Starts a pull-style download of a file version: the whole file (`range: None`) or
+    /// `len` plaintext bytes from `offset` (`range: Some((offset, len))`). Then call
+    /// [`SealroomClient::download_next`] until it returns `None`. Hosts that hand out chunks
+    /// (a browser `ReadableStream`, a mobile byte sink) use this; Rust callers with a
+    /// [`Write`] use [`SealroomClient::download_file`] or [`SealroomClient::download_range`].
+    ///
+    /// Whole files are fetched in ranged requests of [`UPLOAD_CHUNK`] sealed bytes and their
+    /// announced SHA-256 is checked at the end: the last `download_next` call fails if it does
+    /// not match. For a range only the sealed header, the final chunk (which proves the file
+    /// complete) and the chunks holding the range are fetched.
+    pub async fn start_download(
+        &self,
+        space_id: &str,
+        file_id: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<Download, ClientError> {
+        let rec = self.key_record(space_id, file_id)?;
+        let key = format::FileKey::from_bytes(hex32(&rec.key)?);
+        let entry = self
+            .version_of(space_id, file_id)?
+            .ok_or_else(|| ClientError::Unknown {
+                what: "file",
+                id: file_id.to_owned(),
+            })?;
+        let total = self.blob_length(&rec.relay_id, file_id).await?;
+        let mode = match range {
+            None => Mode::Whole {
+                opener: Box::new(Opener::new(&key)),
+                hash: Sha256::new(),
+                fetched: 0,
+            },
+            Some((offset, len)) => {
+                let fixed = self
+                    .get_range(&rec.relay_id, file_id, Some((0, HEADER_FIXED_LEN as u64)))
+                    .await?;
+                let block =
+                    u16::from_be_bytes([fixed[HEADER_FIXED_LEN - 2], fixed[HEADER_FIXED_LEN - 1]]);
+                let header_len = HEADER_FIXED_LEN as u64 + u64::from(block);
+                let header = self
+                    .get_range(&rec.relay_id, file_id, Some((0, header_len.min(total))))
+                    .await?;
+                let body_len = total
+                    .checked_sub(header_len)
+                    .ok_or(ClientError::Format(format::FormatError::Truncated))?;
+                let (plain_len, count) = plain_layout(body_len)?;
+                let end = offset
+                    .checked_add(len)
+                    .filter(|e| *e <= plain_len)
+                    .ok_or(ClientError::Format(format::FormatError::RangeOutOfBounds))?;
+                let last_start = header_len + (count - 1) * SEALED_CHUNK_SIZE as u64;
+                let last = self
+                    .get_range(&rec.relay_id, file_id, Some((last_start, total)))
+                    .await?;
+                Mode::Range {
+                    header,
+                    header_len,
+                    last_start,
+                    last,
+                    pos: offset,
+                    end,
+                }
+            }
+        };
+        Ok(Download {
+            relay_id: rec.relay_id.clone(),
+            file_id: file_id.to_owned(),
+            key,
+            sealed_len: total,
+            total: range.map(|(_, len)| len),
+            done: 0,
+            finished: false,
+            entry,
+            mode,
+        })
+    }
+
+    /// The next plaintext piece of a download started with [`SealroomClient::start_download`]
+    /// (at most [`UPLOAD_CHUNK`] bytes), or `None` once everything was delivered and checked.
+    /// Every piece is authenticated before it is returned; a whole-file download fails on its
+    /// last call if the file's SHA-256 differs from the announced one.
+    pub async fn download_next(
+        &self,
+        download: &mut Download,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        if download.finished {
+            return Ok(None);
+        }
+        let d = download;
+        let piece = match &mut d.mode {
+            Mode::Whole {
+                opener,
+                hash,
+                fetched,
+            } => {
+                let mut plain = Vec::new();
+                if *fetched < d.sealed_len {
+                    let end = (*fetched + UPLOAD_CHUNK as u64).min(d.sealed_len);
+                    let sealed = self
+                        .get_range(&d.relay_id, &d.file_id, Some((*fetched, end)))
+                        .await?;
+                    *fetched = end;
+                    plain.reserve(sealed.len());
+                    opener.push_into(&sealed, &mut plain)?;
+                    if d.total.is_none() {
+                        d.total = opener.metadata().and_then(|m| m.length);
+                    }
+                }
+                if *fetched >= d.sealed_len {
+                    let meta = opener.metadata().cloned();
+                    let opener = std::mem::replace(opener, Box::new(Opener::new(&d.key)));
+                    plain.extend_from_slice(&Zeroizing::new(opener.finish()?));
+                    hash.update(&plain);
+                    let digest = hex::encode(std::mem::take(hash).finalize());
+                    if !d.entry.digest.is_empty() && d.entry.digest != digest {
+                        return Err(ClientError::Format(format::FormatError::Decrypt));
+                    }
+                    if let Some(m) = meta {
+                        d.entry.name = m.name;
+                        d.entry.media_type = m.media_type;
+                    }
+                    d.finished = true;
+                } else {
+                    hash.update(&plain);
+                }
+                plain
+            }
+            Mode::Range {
+                header,
+                header_len,
+                last_start,
+                last,
+                pos,
+                end,
+            } => {
+                if *pos >= *end {
+                    d.finished = true;
+                    return Ok(None);
+                }
+                let chunk = CHUNK_SIZE as u64;
+                let per_window = (UPLOAD_CHUNK / SEALED_CHUNK_SIZE).max(1) as u64;
+                let first = *pos / chunk;
+                let window_end = ((first + per_window) * chunk).min(*end);
+                let last_index = (window_end - 1) / chunk;
+                let from = *header_len + first * SEALED_CHUNK_SIZE as u64;
+                let to =
+                    (*header_len + (last_index + 1) * SEALED_CHUNK_SIZE as u64).min(d.sealed_len);
+                let body = self
+                    .get_range(&d.relay_id, &d.file_id, Some((from, to)))
+                    .await?;
+                let mut sparse = Sparse {
+                    len: d.sealed_len,
+                    pos: 0,
+                    parts: vec![
+                        (0, header.clone()),
+                        (from, body),
+                        (*last_start, last.clone()),
+                    ],
+                };
+                let plain = format::open_range(&d.key, &mut sparse, *pos, window_end - *pos)?;
+                *pos = window_end;
+                if *pos >= *end {
+                    d.finished = true;
+                }
+                plain
+            }
+        };
+        d.done += piece.len() as u64;
+        if d.finished {
+            d.total = Some(d.total.unwrap_or(d.done));
+            if matches!(d.mode, Mode::Whole { .. }) {
+                d.entry.size = d.done;
+            }
+        }
+        if piece.is_empty() && d.finished {
+            return Ok(None);
+        }
+        Ok(Some(piece))
+    }
+
+    /// Downloads a whole file into `out` (see [`SealroomClient::start_download`]).
+    /// `progress(done, total)` counts plaintext bytes. Returns the index entry with the sealed
+    /// metadata's name and media type.
     pub async fn download_file<W, P>(
         &self,
         space_id: &str,
         file_id: &str,
-        mut out: W,
-        mut progress: P,
+        out: W,
+        progress: P,
     ) -> Result<FileVersion, ClientError>
     where
         W: Write + MaybeSend,
         P: FnMut(u64, u64) + MaybeSend,
     {
-        let rec = self.key_record(space_id, file_id)?;
-        let key = format::FileKey::from_bytes(hex32(&rec.key)?);
-        let total = self.blob_length(&rec.relay_id, file_id).await?;
-        let mut opener = Opener::new(&key);
-        let mut hash = Sha256::new();
-        let mut done = 0u64;
-        let mut plain = Zeroizing::new(Vec::with_capacity(UPLOAD_CHUNK));
-        let mut fetched = 0u64;
-        let mut plain_total = None;
-        while fetched < total {
-            let end = (fetched + UPLOAD_CHUNK as u64).min(total);
-            let sealed = self
-                .get_range(&rec.relay_id, file_id, Some((fetched, end)))
-                .await?;
-            fetched = end;
-            plain.clear();
-            opener.push_into(&sealed, &mut plain)?;
-            if plain_total.is_none() {
-                plain_total = opener.metadata().and_then(|m| m.length);
-            }
-            hash.update(&plain[..]);
-            out.write_all(&plain)?;
-            done += plain.len() as u64;
-            progress(done, plain_total.unwrap_or(0));
+        let download = self.start_download(space_id, file_id, None).await?;
+        Ok(self.pump_download(download, out, progress).await?.entry)
+    }
+
+    /// Downloads `len` plaintext bytes starting at `offset` into `out` (see
+    /// [`SealroomClient::start_download`]).
+    pub async fn download_range<W, P>(
+        &self,
+        space_id: &str,
+        file_id: &str,
+        offset: u64,
+        len: u64,
+        out: W,
+        progress: P,
+    ) -> Result<(), ClientError>
+    where
+        W: Write + MaybeSend,
+        P: FnMut(u64, u64) + MaybeSend,
+    {
+        let download = self
+            .start_download(space_id, file_id, Some((offset, len)))
+            .await?;
+        self.pump_download(download, out, progress).await?;
+        Ok(())
+    }
+
+    async fn pump_download<W, P>(
+        &self,
+        mut download: Download,
+        mut out: W,
+        mut progress: P,
+    ) -> Result<Download, ClientError>
+    where
+        W: Write + MaybeSend,
+        P: FnMut(u64, u64) + MaybeSend,
+    {
+        progress(0, download.total().unwrap_or(0));
+        while let Some(piece) = self.download_next(&mut download).await? {
+            let piece = Zeroizing::new(piece);
+            out.write_all(&piece)?;
+            progress(download.done(), download.total().unwrap_or(0));
         }
-        let meta = opener.metadata().cloned();
-        let rest = Zeroizing::new(opener.finish()?);
-        hash.update(&rest[..]);
-        out.write_all(&rest)?;
         out.flush()?;
-        done += rest.len() as u64;
-        progress(done, plain_total.unwrap_or(done));
-        let digest = hex::encode(hash.finalize());
-        let mut entry = match self.version_of(space_id, file_id)? {
-            Some(e) => e,
-            None => {
-                return Err(ClientError::Unknown {
-                    what: "file",
-                    id: file_id.to_owned(),
-                })
-            }
-        };
-        if !entry.digest.is_empty() && entry.digest != digest {
-            return Err(ClientError::Format(format::FormatError::Decrypt));
-        }
-        if let Some(m) = meta {
-            entry.name = m.name;
-            entry.media_type = m.media_type;
-        }
-        entry.size = done;
-        Ok(entry)
+        progress(download.done(), download.total().unwrap_or(download.done()));
+        Ok(download)
     }
 
     async fn blob_length(&self, relay_id: &str, blob_id: &str) -> Result<u64, ClientError> {
@@ -1358,81 +1597,6 @@ impl SealroomClient {
             });
         }
         Ok(status.length)
-    }
-
-    /// Downloads `len` plaintext bytes starting at `offset` into `out`. Only the sealed header,
-    /// the final chunk (which proves the file complete) and the chunks holding the range are
-    /// fetched, in windows of at most [`UPLOAD_CHUNK`] sealed bytes.
-    pub async fn download_range<W, P>(
-        &self,
-        space_id: &str,
-        file_id: &str,
-        offset: u64,
-        len: u64,
-        mut out: W,
-        mut progress: P,
-    ) -> Result<(), ClientError>
-    where
-        W: Write + MaybeSend,
-        P: FnMut(u64, u64) + MaybeSend,
-    {
-        let rec = self.key_record(space_id, file_id)?;
-        let key = format::FileKey::from_bytes(hex32(&rec.key)?);
-        let total = self.blob_length(&rec.relay_id, file_id).await?;
-        let fixed = self
-            .get_range(&rec.relay_id, file_id, Some((0, HEADER_FIXED_LEN as u64)))
-            .await?;
-        let block = u16::from_be_bytes([fixed[HEADER_FIXED_LEN - 2], fixed[HEADER_FIXED_LEN - 1]]);
-        let header_len = HEADER_FIXED_LEN as u64 + u64::from(block);
-        let header = self
-            .get_range(&rec.relay_id, file_id, Some((0, header_len.min(total))))
-            .await?;
-        let body_len = total
-            .checked_sub(header_len)
-            .ok_or(ClientError::Format(format::FormatError::Truncated))?;
-        let (plain_len, count) = plain_layout(body_len)?;
-        let end = offset
-            .checked_add(len)
-            .filter(|e| *e <= plain_len)
-            .ok_or(ClientError::Format(format::FormatError::RangeOutOfBounds))?;
-        let last_start = header_len + (count - 1) * SEALED_CHUNK_SIZE as u64;
-        let last = self
-            .get_range(&rec.relay_id, file_id, Some((last_start, total)))
-            .await?;
-        let chunk = CHUNK_SIZE as u64;
-        let per_window = (UPLOAD_CHUNK / SEALED_CHUNK_SIZE).max(1) as u64;
-        let mut pos = offset;
-        progress(0, len);
-        while pos < end {
-            let first = pos / chunk;
-            let window_end = ((first + per_window) * chunk).min(end);
-            let last_index = (window_end - 1) / chunk;
-            let from = header_len + first * SEALED_CHUNK_SIZE as u64;
-            let to = (header_len + (last_index + 1) * SEALED_CHUNK_SIZE as u64).min(total);
-            let body = self
-                .get_range(&rec.relay_id, file_id, Some((from, to)))
-                .await?;
-            let mut sparse = Sparse {
-                len: total,
-                pos: 0,
-                parts: vec![
-                    (0, header.clone()),
-                    (from, body),
-                    (last_start, last.clone()),
-                ],
-            };
-            let plain = Zeroizing::new(format::open_range(
-                &key,
-                &mut sparse,
-                pos,
-                window_end - pos,
-            )?);
-            out.write_all(&plain)?;
-            pos = window_end;
-            progress(pos - offset, len);
-        }
-        out.flush()?;
-        Ok(())
     }
 
     // ----- delete ------------------------------------------------------------------------

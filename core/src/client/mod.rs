@@ -57,7 +57,7 @@ pub use admin::AuditFormat;
 use api::{relay_error, seg, Call, RelayApi, Signer};
 pub use error::{ClientError, ClientErrorKind};
 pub use files::{
-    Document, FilePolicy, FileUpload, FileVersion, NewFile, PendingUpload, UPLOAD_CHUNK,
+    Document, Download, FilePolicy, FileUpload, FileVersion, NewFile, PendingUpload, UPLOAD_CHUNK,
 };
 #[cfg(feature = "http")]
 pub use http::HttpTransport;

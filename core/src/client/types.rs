@@ -135,7 +135,7 @@ pub enum ClientEvent {
     },
     /// A new message.
     NewMessage(Message),
-    /// A new file.
+    /// A new document (its first version).
     NewFile {
         /// Space.
         space_id: String,
@@ -144,6 +144,17 @@ pub enum ClientEvent {
         /// Document it is a version of.
         document_id: String,
         /// Version.
+        version: u64,
+    },
+    /// A new version of an existing document.
+    NewVersion {
+        /// Space.
+        space_id: String,
+        /// File id of this version.
+        file_id: String,
+        /// Document it is a version of.
+        document_id: String,
+        /// Version (2 or more).
         version: u64,
     },
     /// A user's device keys changed: compare the new safety number.
@@ -170,4 +181,26 @@ pub enum ClientEvent {
         /// Why.
         reason: String,
     },
+}
+
+impl ClientEvent {
+    /// `NewFile` for a document's first version, `NewVersion` for later ones.
+    pub(crate) fn file(space_id: &str, file_id: String, document_id: String, version: u64) -> Self {
+        let space_id = space_id.to_owned();
+        if version > 1 {
+            ClientEvent::NewVersion {
+                space_id,
+                file_id,
+                document_id,
+                version,
+            }
+        } else {
+            ClientEvent::NewFile {
+                space_id,
+                file_id,
+                document_id,
+                version,
+            }
+        }
+    }
 }
