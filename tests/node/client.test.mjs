@@ -153,7 +153,8 @@ test("staff and customer share a space: messages, files as streams, removal", as
   const v2 = await customer.uploadFile(space.spaceId, { name: "contract-signed.pdf", documentId: version.documentId }, v2bytes.length, streamOf(v2bytes));
   assert.equal(v2.version, 2);
   assert.equal(v2.mediaType, "application/pdf");
-  await admin.sync();
+  const versionEvents = await admin.sync();
+  assert.ok(versionEvents.some((e) => e.type === "newVersion" && e.fileId === v2.fileId && e.version === 2), JSON.stringify(versionEvents));
   const adminDocs = admin.documents(space.spaceId);
   assert.equal(adminDocs[0].versions.length, 2);
   assert.equal(adminDocs[0].latest.fileId, v2.fileId);

@@ -963,11 +963,8 @@ impl Client {
         run(&self.shared, async move {
             let start = whole(offset, "offset")?;
             let len = whole(length, "length")?;
-            let end = start
-                .checked_add(len)
-                .ok_or_else(|| invalid("offset + length is too large"))?;
             let download =
-                crate::download::Download::start(s, space_id, file_id, Some((start, end))).await?;
+                crate::download::Download::start(s, space_id, file_id, Some((start, len))).await?;
             download.into_stream(on_progress)
         })
     }

@@ -189,6 +189,15 @@ pub(crate) fn event(e: &ClientEvent) -> Value {
             "type": "newFile", "spaceId": space_id, "fileId": file_id,
             "documentId": document_id, "version": version,
         }),
+        ClientEvent::NewVersion {
+            space_id,
+            file_id,
+            document_id,
+            version,
+        } => json!({
+            "type": "newVersion", "spaceId": space_id, "fileId": file_id,
+            "documentId": document_id, "version": version,
+        }),
         ClientEvent::KeyChanged {
             user_id,
             safety_number,

@@ -9,76 +9,65 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use sealroom_core::client::UPLOAD_CHUNK;
+use sealroom_core::client::{ClientError, Download as CoreDownload};
 
 use crate::client::{get, method, num, Shared};
-use crate::error::{client_error, coded, invalid};
+use crate::error::{client_error, coded};
 
-/// Plaintext fetched per pull (one sealed upload chunk's worth).
-const WINDOW: u64 = UPLOAD_CHUNK as u64;
-
-/// A download in progress: the plaintext range `[offset, end)` still to deliver.
+/// A download in progress: core's pull-style download and the client it runs on.
 pub(crate) struct Download {
     shared: Rc<Shared>,
-    space_id: String,
-    file_id: String,
-    start: u64,
-    offset: u64,
-    end: u64,
+    inner: CoreDownload,
 }
 
 impl Download {
-    /// Looks the file up (reading its manifest if this device has not yet) and checks `range`.
+    /// Starts downloading the whole file, or `len` bytes from `offset` for
+    /// `range = Some((offset, len))`. A file this device does not know yet (shared before it
+    /// joined) is looked up once with `refreshFiles`.
     pub(crate) async fn start(
         shared: Rc<Shared>,
         space_id: String,
         file_id: String,
         range: Option<(u64, u64)>,
     ) -> Result<Self, JsValue> {
-        let size = file_size(&shared, &space_id, &file_id).await?;
-        let (start, end) = range.unwrap_or((0, size));
-        if start > end || end > size {
-            return Err(invalid(&format!(
-                "range {start}..{end} is outside the file's {size} bytes"
-            )));
+        let inner = match shared.core.start_download(&space_id, &file_id, range).await {
+            Err(ClientError::Unknown { .. }) => {
+                shared
+                    .core
+                    .refresh_files(&space_id)
+                    .await
+                    .map_err(client_error)?;
+                shared.core.start_download(&space_id, &file_id, range).await
+            }
+            other => other,
         }
-        Ok(Self {
-            shared,
-            space_id,
-            file_id,
-            start,
-            offset: start,
-            end,
-        })
+        .map_err(client_error)?;
+        Ok(Self { shared, inner })
     }
 
-    /// The next window of authenticated plaintext, `None` at the end.
+    /// The next piece of authenticated plaintext (at most one 4 MiB window), `None` at the end
+    /// (a whole file's SHA-256 has then been checked).
     async fn next(&mut self) -> Result<Option<Vec<u8>>, JsValue> {
-        if self.offset >= self.end {
-            return Ok(None);
-        }
-        let n = WINDOW.min(self.end - self.offset);
-        let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        self.shared
+        let piece = self
+            .shared
             .core
-            .download_range(
-                &self.space_id,
-                &self.file_id,
-                self.offset,
-                n,
-                &mut out,
-                |_, _| {},
-            )
+            .download_next(&mut self.inner)
             .await
-            .map_err(client_error)?;
-        self.offset += n;
+            .map_err(client_error);
         self.shared.flush_later();
-        Ok(Some(out))
+        piece
+    }
+
+    fn progress(&self) -> (u64, u64) {
+        let done = self.inner.done();
+        (
+            done,
+            self.inner.total().unwrap_or(self.inner.version().size),
+        )
     }
 
     /// The download as a `ReadableStream<Uint8Array>`.
     pub(crate) fn into_stream(self, on_progress: Option<Function>) -> Result<JsValue, JsValue> {
-        let total = self.end - self.start;
         let state = Rc::new(RefCell::new(Some(self)));
         let cancelled = Rc::new(Cell::new(false));
 
@@ -101,7 +90,7 @@ impl Download {
                         drop(bytes);
                         method(&controller, "enqueue")?.call1(&controller, &chunk)?;
                         if let Some(f) = &on_progress {
-                            let done = download.offset - download.start;
+                            let (done, total) = download.progress();
                             let _ = f.call2(&JsValue::NULL, &num(done), &num(total));
                         }
                         *state.borrow_mut() = Some(download);
@@ -133,36 +122,5 @@ impl Download {
                 )
             })?;
         Reflect::construct(&ctor, &Array::of1(&source))
-    }
-}
-
-async fn file_size(shared: &Shared, space_id: &str, file_id: &str) -> Result<u64, JsValue> {
-    let find = || -> Result<Option<(String, u64)>, JsValue> {
-        Ok(shared
-            .core
-            .files(space_id)
-            .map_err(client_error)?
-            .into_iter()
-            .find(|f| f.file_id == file_id)
-            .map(|f| (f.name, f.size)))
-    };
-    match find()? {
-        Some((name, size)) if !name.is_empty() => return Ok(size),
-        _ => {
-            // Not known here, or known without its manifest: read the space's manifests.
-            shared
-                .core
-                .refresh_files(space_id)
-                .await
-                .map_err(client_error)?;
-        }
-    }
-    match find()? {
-        Some((_, size)) => Ok(size),
-        None => Err(coded(
-            "unknown_file",
-            "not_found",
-            &format!("unknown file: {file_id}"),
-        )),
     }
 }

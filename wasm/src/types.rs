@@ -110,7 +110,10 @@ export type ClientEvent =
   | { type: "memberAdded"; spaceId: string; userId: string; deviceId: string }
   | { type: "memberRemoved"; spaceId: string; userId: string; deviceId: string }
   | { type: "newMessage"; message: Message }
+  /** The first version of a document. */
   | { type: "newFile"; spaceId: string; fileId: string; documentId: string; version: number }
+  /** A later version (2, 3, ...) of a document. */
+  | { type: "newVersion"; spaceId: string; fileId: string; documentId: string; version: number }
   | { type: "keyChanged"; userId: string; safetyNumber: string }
   | { type: "removedFromSpace"; spaceId: string }
   | { type: "historyReceived"; spaceId: string }
