@@ -15,6 +15,7 @@
 use sealroom_core::format::{FileKey, FormatError, Metadata, Opener, Sealer};
 use wasm_bindgen::prelude::*;
 
+mod bench;
 #[cfg(target_arch = "wasm32")]
 mod client;
 // Used by the client (wasm32 only); compiled natively too so their unit tests run there.
@@ -31,6 +32,7 @@ mod transport;
 #[cfg(target_arch = "wasm32")]
 mod types;
 
+pub use bench::{bench_raw_aead, bench_seal_in_wasm, BenchCommitter};
 #[cfg(target_arch = "wasm32")]
 pub use client::{indexed_db_store, memory_store, Client};
 
