@@ -50,4 +50,15 @@ if [ -f tests/node/package.json ]; then
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi
+
+# --- Kotlin compiler for the Kotlin binding tests (npm kotlin-compiler, pinned in -------------
+# tests/kotlin/package-lock.json, installed locally into tests/kotlin/node_modules). Java 17 and
+# JNA come from the Debian packages above.
+if [ -f tests/kotlin/package.json ]; then
+  if [ ! -x tests/kotlin/node_modules/kotlin-compiler/bin/kotlinc ] \
+    || [ tests/kotlin/package-lock.json -nt tests/kotlin/node_modules ]; then
+    say "installing kotlin-compiler (npm) for tests/kotlin"
+    (cd tests/kotlin && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
 say "setup complete"

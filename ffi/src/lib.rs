@@ -1,13 +1,23 @@
 //! Kotlin and Swift bindings of the Sealroom SDK (uniffi proc-macros).
 //!
 //! Thin by design: every rule lives in `sealroom-core`; this crate converts types and maps core
-//! errors to one exception type per error kind. Objects are used from one thread at a time by
-//! apps, but uniffi requires `Send + Sync`, so their state sits behind a mutex.
+//! errors to one exception type per error kind. Two parts:
+//!
+//! - [`SealroomClient`] (module `client`): the SDK client (accounts, spaces, messages, files,
+//!   sync) with blocking calls, a file-backed encrypted state store and streaming callbacks.
+//! - [`FileSealer`] / [`FileOpener`] / [`seal_bytes`]: the sealed-file format on its own.
+//!
+//! Objects are used from one thread at a time by apps, but uniffi requires `Send + Sync`, so
+//! their state sits behind a mutex. See `docs/mobile.md`.
 #![forbid(unsafe_code)]
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sealroom_core::format::{self, FileKey, FormatError, Metadata, Opener, Sealer};
+
+mod client;
+
+pub use client::*;
 
 uniffi::setup_scaffolding!();
 
@@ -46,10 +56,11 @@ pub enum SealError {
     #[error("this stream was already finished")]
     Finished,
     /// Any other failure (randomness unavailable, file too large, internal error).
-    #[error("{message}")]
+    #[error("{reason}")]
     Other {
-        /// What failed.
-        message: String,
+        /// What failed. (Not called `message`: that would clash with Kotlin's
+        /// `Throwable.message` in the generated exception class.)
+        reason: String,
     },
 }
 
@@ -64,7 +75,7 @@ impl From<FormatError> for SealError {
             FormatError::MetadataTooLarge => Self::MetadataTooLarge,
             FormatError::LengthMismatch => Self::LengthMismatch,
             other => Self::Other {
-                message: other.to_string(),
+                reason: other.to_string(),
             },
         }
     }
@@ -116,7 +127,7 @@ fn file_key(bytes: &[u8]) -> Result<FileKey, SealError> {
 
 fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, SealError> {
     mutex.lock().map_err(|_| SealError::Other {
-        message: "internal error: a previous call panicked".into(),
+        reason: "internal error: a previous call panicked".into(),
     })
 }
 

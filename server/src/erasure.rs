@@ -90,6 +90,7 @@ pub fn erase_user(store: &dyn Store, user_id: &str) -> Result<Option<ErasureRepo
         store.delete(ORG_USERS, format!("{}/{user_id}", user.org_id).as_bytes())?;
     }
     crate::notify::engine::forget_user(store, user_id)?;
+    crate::recovery::erase(store, user_id)?;
     store.delete(USERS, user_id.as_bytes())?;
     store.flush()?;
     Ok(Some(ErasureReport {

@@ -43,6 +43,8 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(crate::retention::routes(state.clone()))
         .unify()
+        .or(crate::recovery::routes(state.clone()))
+        .unify()
         // ---- end of route groups ----
         .boxed();
     let routes = match state.config.web_dir.clone() {

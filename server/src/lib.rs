@@ -19,6 +19,7 @@ pub mod filters;
 pub mod ids;
 pub mod metrics;
 pub mod notify;
+pub mod recovery;
 pub mod retention;
 pub mod rooms;
 pub mod state;

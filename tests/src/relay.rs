@@ -44,6 +44,27 @@ pub fn binary_path() -> Result<PathBuf, String> {
     }
 }
 
+/// Decodes RFC 4648 base32 (upper case, optional padding), as TOTP secrets are shown.
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
 /// Unix time in seconds.
 pub fn now() -> i64 {
     SystemTime::now()

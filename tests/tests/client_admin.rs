@@ -14,7 +14,7 @@ use sealroom_core::state::{MemoryKv, StorageKey};
 use sealroom_wire::audit::{AuditAction, AuditQuery};
 use sealroom_wire::notify::NotifyMode;
 
-use sealroom_tests::relay::{now, Relay};
+use sealroom_tests::relay::{base32_decode, now, Relay};
 
 fn client(relay: &Relay) -> SealroomClient {
     SealroomClient::open(
@@ -27,26 +27,6 @@ fn client(relay: &Relay) -> SealroomClient {
 }
 
 /// RFC 4648 base32 (no padding) decoding of a TOTP secret.
-fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 #[test]
 fn second_devices_preferences_and_administration() {
     let relay = Relay::start();

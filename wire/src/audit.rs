@@ -88,11 +88,17 @@ pub enum AuditAction {
     AuditExport,
     /// A backup snapshot was written.
     BackupCreate,
+    /// A user stored (or replaced) their sealed recovery backup.
+    RecoveryStore,
+    /// A user's device fetched their sealed recovery backup.
+    RecoveryFetch,
+    /// A user deleted their recovery backup.
+    RecoveryDelete,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 32] = [
         Self::OrgCreate,
         Self::InviteCreate,
         Self::UserRegister,
@@ -122,6 +128,9 @@ impl AuditAction {
         Self::UserErase,
         Self::AuditExport,
         Self::BackupCreate,
+        Self::RecoveryStore,
+        Self::RecoveryFetch,
+        Self::RecoveryDelete,
     ];
 
     /// The stable string form, e.g. `blob.upload`.
@@ -156,6 +165,9 @@ impl AuditAction {
             Self::UserErase => "user.erase",
             Self::AuditExport => "audit.export",
             Self::BackupCreate => "backup.create",
+            Self::RecoveryStore => "recovery.store",
+            Self::RecoveryFetch => "recovery.fetch",
+            Self::RecoveryDelete => "recovery.delete",
         }
     }
 }

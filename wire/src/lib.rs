@@ -12,6 +12,7 @@ use std::fmt;
 pub mod audit;
 pub mod blobs;
 pub mod notify;
+pub mod recovery;
 pub mod rooms;
 
 /// Version of the relay HTTP API described in `docs/api/openapi.yaml`.

@@ -108,6 +108,9 @@ pub enum ClientError {
     /// An I/O error of a caller-supplied stream.
     #[error("stream i/o failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The recovery passphrase does not open the recovery backup (or the backup was altered).
+    #[error("the recovery passphrase does not open this recovery backup")]
+    WrongPassphrase,
 }
 
 impl ClientError {
@@ -148,6 +151,7 @@ impl ClientError {
             Self::RemovedFromSpace(_) => ClientErrorKind::Forbidden,
             Self::Policy(_) | Self::InvalidInput(_) => ClientErrorKind::InvalidInput,
             Self::Io(_) => ClientErrorKind::Storage,
+            Self::WrongPassphrase => ClientErrorKind::InvalidInput,
         }
     }
 
@@ -169,6 +173,7 @@ impl ClientError {
             Self::Policy(_) => "policy".into(),
             Self::InvalidInput(_) => "invalid_input".into(),
             Self::Io(_) => "io".into(),
+            Self::WrongPassphrase => "wrong_passphrase".into(),
         }
     }
 

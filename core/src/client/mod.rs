@@ -23,6 +23,7 @@ mod error;
 mod files;
 #[cfg(feature = "http")]
 mod http;
+mod recovery;
 mod sniff;
 mod transport;
 mod types;
@@ -61,6 +62,7 @@ pub use files::{
 };
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
+pub use recovery::{RecoveryReport, MIN_PASSPHRASE_CHARS};
 pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use transport::system_now_secs;
@@ -1004,10 +1006,13 @@ impl SealroomClient {
                 Ok((result.map(|_| ()), joined_record))
             })?;
             match result {
-                (Ok(()), Some(record)) => events.push(ClientEvent::JoinedSpace {
-                    space_id: record.space_id,
-                    internal: record.internal,
-                }),
+                (Ok(()), Some(record)) => {
+                    self.apply_pending_recovery(&record)?;
+                    events.push(ClientEvent::JoinedSpace {
+                        space_id: record.space_id,
+                        internal: record.internal,
+                    })
+                }
                 (Ok(()), None) => {}
                 // A welcome for a room this device is already in, or one it cannot use
                 // (its key package is gone): nothing to join; drop it.

@@ -32,6 +32,25 @@ fn app_batch(writes: Vec<AppWrite>) -> Result<Batch, RoomError> {
     Ok(batch)
 }
 
+/// A room's content keys (by epoch) and the highest version of each of its documents: what a
+/// newcomer receives from the room, and what a recovery backup carries.
+#[derive(Default)]
+pub struct RoomHistory {
+    /// Content keys by epoch.
+    pub keys: Vec<(u64, Zeroizing<[u8; 32]>)>,
+    /// Highest version of each document.
+    pub documents: Vec<(String, u64)>,
+}
+
+impl std::fmt::Debug for RoomHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomHistory")
+            .field("keys", &self.keys.len())
+            .field("documents", &self.documents.len())
+            .finish()
+    }
+}
+
 /// Whether `kv` already holds a device (a [`Client`] was created in it).
 pub fn store_has_device(kv: &dyn KvStore) -> Result<bool, StateError> {
     Ok(kv.get(DEVICE_KEY)?.is_some())
@@ -66,6 +85,58 @@ impl Client {
             .export_ratchet_tree()
             .tls_serialize_detached()
             .map_err(|_| RoomError::Mls("cannot encode the ratchet tree".into()))
+    }
+
+    /// The content keys and document versions this device holds for a room (for a recovery
+    /// backup). The keys are secrets: keep the result only as long as needed.
+    pub fn export_history(&self, room_id: &RoomId) -> Result<RoomHistory, RoomError> {
+        let room = self.room(room_id)?;
+        Ok(RoomHistory {
+            keys: room
+                .meta
+                .keys
+                .iter()
+                .map(|(e, k)| (*e, k.clone()))
+                .collect(),
+            documents: room
+                .meta
+                .documents
+                .iter()
+                .map(|(d, v)| (d.clone(), *v))
+                .collect(),
+        })
+    }
+
+    /// Adds content keys and document versions restored from a recovery backup to a room this
+    /// device is in, atomically with `writes`. Keys this device already holds stay as they are
+    /// (a content key is fixed by its epoch); document versions only move up, so a restored
+    /// backup cannot make an old version announcement acceptable again. Returns how many keys
+    /// were new.
+    pub fn import_history(
+        &mut self,
+        room_id: &RoomId,
+        history: &RoomHistory,
+        writes: Vec<AppWrite>,
+    ) -> Result<usize, RoomError> {
+        self.check_usable()?;
+        let batch = app_batch(writes)?;
+        let room = self.room_mut(room_id)?;
+        let mut added = 0;
+        for (epoch, key) in &history.keys {
+            if let std::collections::btree_map::Entry::Vacant(v) = room.meta.keys.entry(*epoch) {
+                v.insert(key.clone());
+                added += 1;
+            }
+        }
+        for (doc, version) in &history.documents {
+            let cur = room.meta.documents.entry(doc.clone()).or_insert(0);
+            *cur = (*cur).max(*version);
+        }
+        if !room.meta.keys.is_empty() {
+            room.meta.history = true;
+        }
+        self.persist(std::slice::from_ref(room_id), batch)?;
+        Ok(added)
     }
 
     /// Reads application data stored under `key`.

@@ -32,7 +32,7 @@ mod app;
 pub mod content;
 mod error;
 
-pub use app::{message_epoch, store_has_device, AppWrite};
+pub use app::{message_epoch, store_has_device, AppWrite, RoomHistory};
 
 pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, TextMessage};
 use content::{Envelope, HistoryKeys};

@@ -1,0 +1,111 @@
+//! Recovery backups: one opaque ciphertext per user, sealed on the user's device under a
+//! recovery passphrase (Argon2id) and kept here so that a user who loses every device can
+//! restore their room content keys on a new one. The relay never sees the passphrase or
+//! anything derived from it; it stores, returns and deletes the bytes for the user's own
+//! devices only, and writes an audit entry for each.
+//!
+//! `PUT /v1/me/recovery` (the body is the sealed backup, replacing any earlier one),
+//! `GET /v1/me/recovery` (404 when there is none), `DELETE /v1/me/recovery`.
+
+use warp::filters::BoxedFilter;
+use warp::http::header::CONTENT_TYPE;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use sealroom_wire::audit::AuditAction;
+use sealroom_wire::recovery::{RecoveryInfo, RECOVERY_MAGIC, RECOVERY_MIN_LEN};
+
+use crate::audit;
+use crate::auth::{self, AuthedDevice};
+use crate::error::ApiError;
+use crate::filters::{no_content, ok_json, with_state};
+use crate::state::AppState;
+use crate::store::Store;
+
+/// Store tree of recovery backups, keyed by user id.
+pub const RECOVERY: &str = "recovery";
+
+/// The recovery routes.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let limit = state.config.limits.max_chunk;
+    let put = warp::path!("v1" / "me" / "recovery")
+        .and(warp::put())
+        .and(auth::device_with_limit(state.clone(), limit))
+        .and(with_state(state.clone()))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            put_backup(&state, &authed).map_err(Rejection::from)
+        });
+    let get = warp::path!("v1" / "me" / "recovery")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            get_backup(&state, &authed).map_err(Rejection::from)
+        });
+    let delete = warp::path!("v1" / "me" / "recovery")
+        .and(warp::delete())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            delete_backup(&state, &authed).map_err(Rejection::from)
+        });
+    put.or(get).unify().or(delete).unify().boxed()
+}
+
+fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    let body = &authed.body;
+    if body.len() < RECOVERY_MIN_LEN || !body.starts_with(RECOVERY_MAGIC) {
+        return Err(ApiError::bad_request(
+            "not a sealed recovery backup (wrong magic or too short)",
+        ));
+    }
+    state.store.put(RECOVERY, authed.user_id.as_bytes(), body)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::RecoveryStore, authed)
+            .object(authed.user_id.clone())
+            .size(body.len() as u64),
+    )?;
+    state.store.flush()?;
+    Ok(ok_json(&RecoveryInfo {
+        length: body.len() as u64,
+    }))
+}
+
+fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    let bytes = state
+        .store
+        .get(RECOVERY, authed.user_id.as_bytes())?
+        .ok_or_else(|| ApiError::not_found("no recovery backup"))?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::RecoveryFetch, authed)
+            .object(authed.user_id.clone())
+            .size(bytes.len() as u64),
+    )?;
+    let mut response = Response::new(bytes.into());
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response.into_response())
+}
+
+fn delete_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    state
+        .store
+        .delete(RECOVERY, authed.user_id.as_bytes())?
+        .ok_or_else(|| ApiError::not_found("no recovery backup"))?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::RecoveryDelete, authed).object(authed.user_id.clone()),
+    )?;
+    state.store.flush()?;
+    Ok(no_content())
+}
+
+/// Removes a user's recovery backup (erasure).
+pub fn erase(store: &dyn Store, user_id: &str) -> Result<(), crate::store::StoreError> {
+    store.delete(RECOVERY, user_id.as_bytes())?;
+    Ok(())
+}
