@@ -986,6 +986,62 @@ impl Client {
         })
     }
 
+    // ----- recovery backup ------------------------------------------------------------------
+
+    /// Seals this device's room keys, file index and messages under `passphrase` (Argon2id,
+    /// about a second) and stores the backup on the relay, replacing an earlier one.
+    #[wasm_bindgen(js_name = createRecoveryBackup, unchecked_return_type = "Promise<RecoveryReport>")]
+    pub fn create_recovery_backup(&self, passphrase: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let report = s
+                .core
+                .create_recovery_backup(&passphrase)
+                .await
+                .map_err(client_error)?;
+            value_to_js(&convert::recovery_report(&report))
+        })
+    }
+
+    /// Whether the relay holds a recovery backup for this user.
+    #[wasm_bindgen(js_name = hasRecoveryBackup, unchecked_return_type = "Promise<boolean>")]
+    pub fn has_recovery_backup(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            Ok(JsValue::from_bool(
+                s.core.has_recovery_backup().await.map_err(client_error)?,
+            ))
+        })
+    }
+
+    /// Deletes this user's recovery backup from the relay.
+    #[wasm_bindgen(js_name = deleteRecoveryBackup, unchecked_return_type = "Promise<void>")]
+    pub fn delete_recovery_backup(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .delete_recovery_backup()
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// On a new device of the same user: restores the backup (a wrong passphrase rejects
+    /// and changes nothing).
+    #[wasm_bindgen(js_name = restoreRecoveryBackup, unchecked_return_type = "Promise<RecoveryReport>")]
+    pub fn restore_recovery_backup(&self, passphrase: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let report = s
+                .core
+                .restore_recovery_backup(&passphrase)
+                .await
+                .map_err(client_error)?;
+            value_to_js(&convert::recovery_report(&report))
+        })
+    }
+
     /// Writes anything still queued to the store (every Promise-returning call already does).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Promise {

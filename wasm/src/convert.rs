@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use wasm_bindgen::JsValue;
 
 use sealroom_core::client::{
-    ClientEvent, Document, FileVersion, PendingUpload, Space, SpaceMember, Thread,
+    ClientEvent, Document, FileVersion, PendingUpload, RecoveryReport, Space, SpaceMember, Thread,
 };
 
 use crate::error::coded;
@@ -156,6 +156,17 @@ pub(crate) fn pending_upload(p: &PendingUpload) -> Value {
         "sourceLen": p.source_len,
         "uploaded": p.uploaded,
         "sealedLen": p.sealed_len,
+    })
+}
+
+/// A [`RecoveryReport`].
+pub(crate) fn recovery_report(r: &RecoveryReport) -> Value {
+    json!({
+        "rooms": r.rooms,
+        "keys": r.keys,
+        "files": r.files,
+        "messages": r.messages,
+        "sealedBytes": r.sealed_bytes,
     })
 }
 

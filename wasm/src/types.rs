@@ -151,6 +151,7 @@ export interface DeviceRequestInfo {
   status: string; expiresAt: number;
 }
 
+export interface RecoveryReport { rooms: number; keys: number; files: number; messages: number; sealedBytes: number; }
 export interface TotpEnrolment { secret: string; otpauthUri: string; }
 export interface NotifyPreference { mode: NotifyMode; email: string | null; }
 export interface RetentionPolicy { days: number | null; }
