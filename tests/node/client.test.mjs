@@ -2,7 +2,8 @@
 // test: bootstrap of the provider admin, a customer invited into a space, messages both ways
 // (customer room and the staff-only internal room), a 12 MiB file uploaded from a
 // ReadableStream and downloaded as a ReadableStream with identical SHA-256, ranged download,
-// removal from the space, state surviving a reopen from the same store, settings and audit, and
+// removal from the space, state surviving a reopen from the same store, settings, audit, device
+// linking and the recovery backup, and
 // stable error codes for bad input.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -185,7 +186,7 @@ test("staff and customer share a space: messages, files as streams, removal", as
   assert.deepEqual(after.members.map((m) => m.userId), [adminAccount.userId]);
 });
 
-test("settings, audit and device listing of an admin", async () => {
+test("settings, audit, a linked second device and the recovery backup of an admin", async () => {
   // A relay of its own: bootstrap is once per relay.
   const own = await startRelay();
   try {
@@ -209,6 +210,31 @@ test("settings, audit and device listing of an admin", async () => {
     assert.match(csv.split("\n")[0], /seq/);
     await admin.setFilePolicy(space.spaceId, { allowedMediaTypes: ["application/pdf"] });
     assert.deepEqual(admin.filePolicy(space.spaceId), { allowedMediaTypes: ["application/pdf"], maxSize: null });
+    await admin.postMessage(space.spaceId, { body: "kept in the backup" });
+
+    // A second device, approved by the first after comparing the key, restores the recovery
+    // backup; a wrong passphrase is refused with its own code.
+    const PASS = "correct horse battery staple";
+    assert.equal(await admin.hasRecoveryBackup(), false);
+    const created = await admin.createRecoveryBackup(PASS);
+    assert.ok(created.messages >= 1 && created.sealedBytes > 0, JSON.stringify(created));
+    assert.equal(await admin.hasRecoveryBackup(), true);
+    const tablet = await SealroomClient.open(own.url, { store: "memory" });
+    const request = await tablet.requestDeviceLink(account.userId, "tablet");
+    assert.equal(await tablet.finishDeviceLink(), null, "not approved yet");
+    await admin.approveDevice(request.requestId, request.publicKey);
+    const linked = await tablet.finishDeviceLink();
+    assert.equal(linked.userId, account.userId);
+    assert.notEqual(linked.deviceId, account.deviceId);
+    assert.equal(tablet.devicePublicKey(), request.publicKey);
+    assert.equal((await admin.myDevices()).devices.length, 2);
+    await rejectsWith(tablet.restoreRecoveryBackup("a wrong passphrase here"), "wrong_passphrase");
+    const restored = await tablet.restoreRecoveryBackup(PASS);
+    assert.equal(restored.messages, created.messages);
+    assert.ok(tablet.messages(space.spaceId).some((m) => m.body === "kept in the backup"));
+    await admin.deleteRecoveryBackup();
+    assert.equal(await admin.hasRecoveryBackup(), false);
+
     const text = new TextEncoder().encode("plain text, not a PDF");
     await rejectsWith(admin.uploadFile(space.spaceId, { name: "notes.pdf" }, text.length, streamOf(text)), "policy");
   } finally {
