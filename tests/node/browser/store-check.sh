@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Checks the IndexedDB store of @sealroom/sdk in headless Chromium against a real relay that
+# serves store-check.html and wasm/pkg: reopen, streamed 9 MiB file, passphrase, non-extractable
+# wrapping key, no plaintext in the database. Prints the page's result line; exits 1 unless
+# every item is as expected. Needs chromium and a built wasm/pkg.
+#   SEALROOM_RELAY_BIN=... tests/node/browser/store-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+RELAY="${SEALROOM_RELAY_BIN:-${CARGO_TARGET_DIR:-target}/debug/sealroom-server}"
+CHROMIUM="${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}"
+work=$(mktemp -d)
+relay_pid=""
+cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$work/web" "$work/data"
+cp -r wasm/pkg "$work/web/pkg"
+cp tests/node/browser/store-check.html "$work/web/index.html"
+SEALROOM_LISTEN=127.0.0.1:0 SEALROOM_DATA_DIR="$work/data" SEALROOM_WEB_DIR="$work/web" SEALROOM_LOG=warn \
+  "$RELAY" >"$work/relay.log" 2>&1 &
+relay_pid=$!
+for _ in $(seq 100); do [ -s "$work/data/listen-addr" ] && break; sleep 0.1; done
+addr=$(cat "$work/data/listen-addr")
+token=$(cat "$work/data/setup-token")
+result=$(timeout 180 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --user-data-dir="$work/profile" \
+  --enable-logging=stderr --v=0 "http://$addr/index.html?t=$token" 2>&1 | grep -m1 -o 'RESULT[^"]*' || true)
+echo "$result"
+expected=("registered-before=false" "reopened-same-user=true" "reopened-messages=persisted" "download-equal=true"
+  "unregistered-code=not_registered" "wrong-pass=storage_locked" "no-pass=storage_locked" "right-pass=ok:false"
+  "wrap-key-extractable=false,type=CryptoKey" "plaintext-found=false")
+for e in "${expected[@]}"; do
+  if [[ "$result" != *"$e"* ]]; then echo "store-check: expected $e" >&2; exit 1; fi
+done
+echo "store-check: ok"
