@@ -58,6 +58,7 @@ async function render(): Promise<void> {
   if (!main) return;
   const { path, query } = route();
   app.onChange = null;
+  app.onTick = null;
   let page: Page;
   try {
     if (!app.portal) {

@@ -13,6 +13,8 @@ export const app = {
   account: null as Account | null,
   /** Called after a sync that changed something (the current view re-reads what it shows). */
   onChange: null as ((events: ClientEvent[]) => void) | null,
+  /** Called after every successful sync (views that show relay-side lists re-read them). */
+  onTick: null as (() => void) | null,
 };
 
 function readLabels(): Labels {
@@ -102,6 +104,7 @@ export function startSync(): void {
         if (e.type === 'KeyChanged' && e.userId) toast(`${userLabel(e.userId)} has a new safety number: compare it again.`);
       }
       if (events.length > 0 && app.onChange) app.onChange(events);
+      if (app.onTick) app.onTick();
     } catch (e) {
       const el = document.getElementById('sync-state');
       if (el) el.textContent = `Offline: ${errorText(e)}`;

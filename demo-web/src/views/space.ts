@@ -256,14 +256,21 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
   const portal = app.portal;
   if (!portal) return;
   const table = h('div', { id: 'members' });
-  const draw = async () => {
+  let shown = '';
+  // Redrawn only when the members changed, so keyboard focus inside the table survives polling.
+  const draw = async (force = false) => {
     const s = await portal.space(space.spaceId);
-    replace(table, membersTable(s, draw));
+    const signature = JSON.stringify(s.members);
+    if (!force && signature === shown) return;
+    shown = signature;
+    replace(table, membersTable(s, () => draw(true)));
   };
   await draw();
   app.onChange = (events) => {
     if (events.some((e) => ['MemberAdded', 'MemberRemoved', 'KeyChanged', 'JoinedSpace'].includes(e.type))) void draw();
   };
+  // Registrations by invitation change the relay's member list without a room event.
+  app.onTick = () => void draw().catch(() => undefined);
 
   const out = h('div');
   const inviteButton = h('button', { type: 'button', class: 'btn btn-primary', id: 'invite-customer' }, 'Invite a customer');
