@@ -101,7 +101,7 @@ export class Portal {
       throw new SdkError('sdk_missing', 'The SDK package has no SealroomClient.open');
     }
     try {
-      return new Portal(await Client.open(relayUrl, { storeName: 'sealroom-portal' }));
+      return new Portal(await Client.open(relayUrl, { store: 'indexeddb', name: 'portal' }));
     } catch (e) {
       throw toSdkError(e);
     }

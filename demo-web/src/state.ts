@@ -100,8 +100,8 @@ export function startSync(): void {
       const events = await app.portal.sync();
       document.body.dataset.lastSync = String(Date.now());
       for (const e of events) {
-        if (e.type === 'RemovedFromSpace' && e.spaceId) toast(`You were removed from ${spaceLabel(e.spaceId)}.`, 'error');
-        if (e.type === 'KeyChanged' && e.userId) toast(`${userLabel(e.userId)} has a new safety number: compare it again.`);
+        if (e.type === 'removedFromSpace' && e.spaceId) toast(`You were removed from ${spaceLabel(e.spaceId)}.`, 'error');
+        if (e.type === 'keyChanged' && e.userId) toast(`${userLabel(e.userId)} has a new safety number: compare it again.`);
       }
       if (events.length > 0 && app.onChange) app.onChange(events);
       if (app.onTick) app.onTick();

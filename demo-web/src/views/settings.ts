@@ -2,7 +2,7 @@
 
 import { field, groups, h, replace } from '../dom.js';
 import type { Page } from '../main.js';
-import { act, app, toast, userLabel } from '../state.js';
+import { act, app, toast } from '../state.js';
 import { NotifyMode } from '../sdk.js';
 
 const MODES: [NotifyMode, string, string][] = [
@@ -53,7 +53,7 @@ export async function settingsView(): Promise<Page> {
         h('section', { class: 'card', 'aria-labelledby': 'account-heading' },
           h('h2', { id: 'account-heading' }, 'Your account'),
           h('dl', { class: 'facts' },
-            h('dt', {}, 'Name'), h('dd', {}, userLabel(account.userId) === 'You' ? (localName(account.userId) ?? 'You') : ''),
+            h('dt', {}, 'Name'), h('dd', {}, localName(account.userId) ?? '—'),
             h('dt', {}, 'Role'), h('dd', {}, h('span', { class: `role role-${account.role}` }, account.role)),
             h('dt', {}, 'User id'), h('dd', {}, h('code', {}, account.userId)),
             h('dt', {}, 'This device'), h('dd', {}, h('code', {}, account.deviceId))),

@@ -27,7 +27,7 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
         ? 'This device is not a member of the space’s room.'
         : 'Your account is ready. A member of staff now adds your device to the encrypted room; this page updates by itself.')));
     app.onChange = (events) => {
-      if (events.some((e) => e.type === 'JoinedSpace')) location.reload();
+      if (events.some((e) => e.type === 'joinedSpace')) location.reload();
     };
   } else if (tab === 'documents') {
     await documentsTab(spaceId, content);
@@ -102,7 +102,7 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
   await portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error'));
   await draw();
   app.onChange = (events) => {
-    if (events.some((e) => e.type === 'NewFile' || e.type === 'HistoryReceived' || e.type === 'RemovedFromSpace')) void draw();
+    if (events.some((e) => e.type === 'newFile' || e.type === 'historyReceived' || e.type === 'removedFromSpace')) void draw();
   };
   replace(panel, h('div', { class: 'layout-split' },
     h('section', { 'aria-labelledby': 'docs-heading' }, h('h2', { id: 'docs-heading' }, 'Documents'), list),
@@ -241,7 +241,7 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
 
   await draw();
   app.onChange = (events) => {
-    if (events.some((e) => e.type === 'NewMessage' || e.type === 'RemovedFromSpace')) void draw();
+    if (events.some((e) => e.type === 'newMessage' || e.type === 'removedFromSpace')) void draw();
   };
   replace(panel,
     internal ? h('p', { class: 'notice notice-internal' }, 'Only staff of your organisation can read internal notes. Customers are never members of this room.') : null,
@@ -267,7 +267,7 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
   };
   await draw();
   app.onChange = (events) => {
-    if (events.some((e) => ['MemberAdded', 'MemberRemoved', 'KeyChanged', 'JoinedSpace'].includes(e.type))) void draw();
+    if (events.some((e) => ['memberAdded', 'memberRemoved', 'keyChanged', 'joinedSpace'].includes(e.type))) void draw();
   };
   // Registrations by invitation change the relay's member list without a room event.
   app.onTick = () => void draw().catch(() => undefined);
