@@ -65,7 +65,7 @@ async function render(): Promise<void> {
       page = sdkMissingPage();
     } else if (!app.account) {
       if (path[0] === 'setup') page = setupView();
-      else if (path[0] === 'join') page = joinView(query.get('token') ?? '');
+      else if (path[0] === 'join') page = joinView(query);
       else page = welcomeView();
     } else if (path[0] === 'spaces' && path[1]) {
       page = await spaceView(path[1], path[2] ?? 'documents');
@@ -86,11 +86,16 @@ async function render(): Promise<void> {
   document.title = `${page.title} · Sealroom`;
   replace(main, page.body);
   const heading = main.querySelector('h1');
-  if (heading) {
+  // Focus moves to the new page's heading on navigation; on the first load it stays at the top
+  // of the document, so the first Tab reaches the skip link.
+  if (heading && !firstRender) {
     heading.setAttribute('tabindex', '-1');
     heading.focus({ preventScroll: false });
   }
+  firstRender = false;
 }
+
+let firstRender = true;
 
 function sdkMissingPage(): Page {
   return {

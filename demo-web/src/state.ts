@@ -107,12 +107,16 @@ export function startSync(): void {
       if (app.onTick) app.onTick();
     } catch (e) {
       const el = document.getElementById('sync-state');
-      if (el) el.textContent = `Offline: ${errorText(e)}`;
+      if (el) el.textContent = e instanceof SdkError && e.kind !== 'network' ? `Sync failed: ${e.code}` : 'Offline, retrying…';
+      if (el) el.title = errorText(e);
       syncing = false;
       return;
     }
     const el = document.getElementById('sync-state');
-    if (el) el.textContent = 'Connected';
+    if (el) {
+      el.textContent = 'Connected';
+      el.title = '';
+    }
     syncing = false;
   };
   timer = window.setInterval(() => void tick(), 2500);

@@ -36,7 +36,8 @@ export function welcomeView(): Page {
     ev.preventDefault();
     const raw = token.value.trim();
     const m = /token=([^&#\s]+)/.exec(raw);
-    location.hash = `#/join?token=${encodeURIComponent(m ? decodeURIComponent(m[1]) : raw)}`;
+    const q = raw.indexOf('#/join?');
+    location.hash = q >= 0 ? raw.slice(q) : `#/join?token=${encodeURIComponent(m ? decodeURIComponent(m[1]) : raw)}`;
   });
   return {
     title: 'Welcome',
@@ -94,8 +95,10 @@ export function setupView(): Page {
   };
 }
 
-export function joinView(initialToken: string): Page {
-  const token = input('invite-token', { required: true, value: initialToken });
+export function joinView(query: URLSearchParams): Page {
+  const token = input('invite-token', { required: true, value: query.get('token') ?? '' });
+  const inviter = query.get('by');
+  const spaceName = query.get('label');
   const name = input('name', { required: true, autocomplete: 'name' });
   const email = input('email', { type: 'email', autocomplete: 'email' });
   const device = input('device', { required: true, value: defaultDeviceName() });
@@ -116,6 +119,10 @@ export function joinView(initialToken: string): Page {
     try {
       const account = await app.portal.register(token.value.trim(), name.value.trim(), email.value.trim() || null, device.value.trim());
       setLabel('users', account.userId, name.value.trim());
+      const byId = query.get('byId');
+      if (inviter && byId) setLabel('users', byId, inviter);
+      const spaceId = query.get('space');
+      if (spaceName && spaceId) setLabel('spaces', spaceId, spaceName);
       await signedIn();
     } catch (e) {
       formError(errors, e);
@@ -126,6 +133,7 @@ export function joinView(initialToken: string): Page {
     title: 'Accept invitation',
     body: h('section', { class: 'card narrow' },
       h('h1', {}, 'Accept your invitation'),
+      inviter || spaceName ? h('p', { class: 'lead' }, inviter ?? 'Your advisor', ' invited you', spaceName ? [' to the space ', h('strong', {}, spaceName)] : null, '.') : null,
       h('p', {}, 'Your encryption keys are created in this browser. Nobody else, including the relay, ever sees them.'),
       form),
   };

@@ -4,7 +4,7 @@
 import { bytes, field, h, replace, shortId } from '../dom.js';
 import type { Page } from '../main.js';
 import { act, app, errorText, isStaff, spaceLabel, syncNow, toast, userLabel } from '../state.js';
-import { Document, FileVersion, Message, Space, Thread } from '../sdk.js';
+import { Document, FileVersion, Message, SdkError, Space, Thread } from '../sdk.js';
 import { inviteBox, progressBar, safetyNumber } from './widgets.js';
 
 type Tab = 'documents' | 'messages' | 'notes' | 'people';
@@ -12,7 +12,13 @@ type Tab = 'documents' | 'messages' | 'notes' | 'people';
 export async function spaceView(spaceId: string, tabName: string): Promise<Page> {
   const portal = app.portal;
   if (!portal) throw new Error('no client');
-  const space = await portal.space(spaceId);
+  let space: Space;
+  try {
+    space = await portal.space(spaceId);
+  } catch (e) {
+    if (e instanceof SdkError && (e.kind === 'forbidden' || e.kind === 'not_found')) return noAccess(spaceId, e);
+    throw e;
+  }
   const tabs: [Tab, string][] = [['documents', 'Documents'], ['messages', 'Messages']];
   if (isStaff() && space.internalRoom) tabs.push(['notes', 'Internal notes']);
   tabs.push(['people', 'People']);
@@ -47,6 +53,18 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
       h('nav', { class: 'tabs', 'aria-label': 'Sections of this space' },
         tabs.map(([t, text]) => h('a', { href: `#/spaces/${spaceId}/${t}`, class: 'tab', 'aria-current': t === tab ? 'page' : null }, text))),
       content),
+  };
+}
+
+/** The page for a space this user is no longer (or never was) a member of. */
+function noAccess(spaceId: string, e: SdkError): Page {
+  return {
+    title: 'No access',
+    body: h('section', { class: 'card narrow', 'data-state': 'no-access' },
+      h('h1', {}, 'You no longer have access to this space'),
+      h('p', {}, `${spaceLabel(spaceId)} is not shared with you any more. Documents and messages you already opened stay on this device; nothing new reaches it.`),
+      h('p', { class: 'muted small' }, `The relay answered: ${e.code}`),
+      h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Back to spaces')),
   };
 }
 
@@ -179,7 +197,7 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
   if (!portal) return;
   let current: string | null = null;
   const threadList = h('ul', { class: 'thread-list' });
-  const log = h('ol', { class: 'message-log', 'aria-live': 'polite', 'aria-label': internal ? 'Internal notes' : 'Messages' });
+  const log = h('ol', { class: 'message-log', 'aria-live': 'polite', 'aria-label': internal ? 'Note history' : 'Conversation history' });
   const body = h('textarea', { name: 'body', rows: 3, required: true, placeholder: internal ? 'Note for your colleagues…' : 'Write a message…' });
   const send = h('button', { type: 'submit', class: 'btn btn-primary' }, internal ? 'Add note' : 'Send');
   const composeTitle = h('span', {}, 'New conversation');
@@ -190,10 +208,10 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
   const drawThreads = (threads: Thread[]) => {
     const mine = threads.filter((t) => t.internal === internal).sort((a, b) => b.lastIndex - a.lastIndex);
     replace(threadList,
-      h('li', {}, h('button', { type: 'button', class: `thread${current === null ? ' active' : ''}`, 'aria-pressed': String(current === null), onclick: () => { current = null; void draw(); } }, '+ New conversation')),
+      h('li', {}, h('button', { type: 'button', class: `thread${current === null ? ' active' : ''}`, 'aria-pressed': String(current === null), onclick: () => { current = null; startingNew = true; void draw().then(() => body.focus()); } }, '+ New conversation')),
       mine.map((t, i) => h('li', {}, h('button', {
         type: 'button', class: `thread${t.threadId === current ? ' active' : ''}`, 'aria-pressed': String(t.threadId === current),
-        onclick: () => { current = t.threadId; void draw(); },
+        onclick: () => { current = t.threadId; startingNew = false; void draw(); },
       }, `Conversation ${mine.length - i}`, h('span', { class: 'count' }, `${t.messages}`)))));
   };
 
@@ -209,16 +227,16 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
 
   const draw = async () => {
     const threads = await portal.threads(spaceId);
-    if (current === null) {
+    if (current === null && !startingNew) {
+      // Open the most recent conversation unless the user chose to start a new one.
       const mine = threads.filter((t) => t.internal === internal).sort((a, b) => b.lastIndex - a.lastIndex);
-      if (mine.length && firstDraw) current = mine[0].threadId;
+      if (mine.length) current = mine[0].threadId;
     }
-    firstDraw = false;
     drawThreads(threads);
     composeTitle.textContent = current ? 'Replying in this conversation' : 'Starts a new conversation';
     drawMessages(current ? await portal.messages(spaceId, current) : []);
   };
-  let firstDraw = true;
+  let startingNew = false;
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -227,6 +245,7 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
     void act(send, async () => {
       const m = await portal.postMessage(spaceId, text, current, internal);
       current = m.threadId;
+      startingNew = false;
       body.value = '';
       await draw();
       body.focus();
@@ -276,7 +295,7 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
   const inviteButton = h('button', { type: 'button', class: 'btn btn-primary', id: 'invite-customer' }, 'Invite a customer');
   inviteButton.addEventListener('click', () => void act(inviteButton, async () => {
     const inv = await portal.invite('customer', space.spaceId);
-    replace(out, inviteBox(inv.token, inv.expiresAt));
+    replace(out, inviteBox(inv.token, inv.expiresAt, { spaceId: space.spaceId, space: spaceLabel(space.spaceId) }));
   }));
   replace(panel, h('div', { class: 'layout-split' },
     h('section', { 'aria-labelledby': 'people-heading' },

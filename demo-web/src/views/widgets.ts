@@ -1,11 +1,23 @@
 // Pieces shared by several views: the invitation hand-over box, progress bars, safety numbers.
 
 import { groups, h } from '../dom.js';
-import { toast } from '../state.js';
+import { app, label, toast } from '../state.js';
 
 /** The invitation link and token, with copy buttons, to hand to the invitee out of band. */
-export function inviteBox(token: string, expiresAt: number): HTMLElement {
-  const link = `${location.origin}/#/join?token=${encodeURIComponent(token)}`;
+export function inviteBox(token: string, expiresAt: number, context: { spaceId?: string; space?: string } = {}): HTMLElement {
+  // Display labels ride in the URL fragment, which browsers never send to the relay: the invitee
+  // sees who invited them and into which space, since the relay only knows ids.
+  const params = new URLSearchParams({ token });
+  const inviter = app.account ? label('users', app.account.userId) : undefined;
+  if (app.account && inviter) {
+    params.set('by', inviter);
+    params.set('byId', app.account.userId);
+  }
+  if (context.spaceId && context.space) {
+    params.set('space', context.spaceId);
+    params.set('label', context.space);
+  }
+  const link = `${location.origin}/#/join?${params.toString()}`;
   const linkInput = h('input', { readonly: true, value: link, id: 'invite-link', 'data-token': token });
   const copy = (text: string) => async () => {
     try {
