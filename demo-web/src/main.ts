@@ -4,7 +4,7 @@
 
 import { h, replace } from './dom.js';
 import { Portal } from './sdk.js';
-import { app, errorText, isStaff, startSync } from './state.js';
+import { app, errorText, isStaff, startSync, syncState } from './state.js';
 import { auditView } from './views/audit.js';
 import { joinView, setupView, welcomeView } from './views/onboarding.js';
 import { settingsView } from './views/settings.js';
@@ -46,7 +46,7 @@ function drawNav(path: string[]): void {
   const who = document.getElementById('who');
   if (who) {
     replace(who, h('span', { class: `role role-${app.account.role}` }, app.account.role), ' ',
-      h('span', { id: 'sync-state', class: 'sync-state' }, 'Connecting…'));
+      h('span', { id: 'sync-state', class: 'sync-state', title: syncState.title || null }, syncState.text));
   }
 }
 

@@ -88,6 +88,18 @@ export function formError(target: HTMLElement, e: unknown): void {
 }
 
 let syncing = false;
+/** The last sync state shown in the header (kept across re-renders of the header). */
+export const syncState = { text: 'Connecting…', title: '' };
+
+function showSyncState(text: string, title: string): void {
+  syncState.text = text;
+  syncState.title = title;
+  const el = document.getElementById('sync-state');
+  if (el) {
+    el.textContent = text;
+    el.title = title;
+  }
+}
 let timer: number | undefined;
 
 /** Polls the relay while the page is visible; views learn about changes through app.onChange. */
@@ -106,17 +118,11 @@ export function startSync(): void {
       if (events.length > 0 && app.onChange) app.onChange(events);
       if (app.onTick) app.onTick();
     } catch (e) {
-      const el = document.getElementById('sync-state');
-      if (el) el.textContent = e instanceof SdkError && e.kind !== 'network' ? `Sync failed: ${e.code}` : 'Offline, retrying…';
-      if (el) el.title = errorText(e);
+      showSyncState(e instanceof SdkError && e.kind !== 'network' ? `Sync failed: ${e.code}` : 'Offline, retrying…', errorText(e));
       syncing = false;
       return;
     }
-    const el = document.getElementById('sync-state');
-    if (el) {
-      el.textContent = 'Connected';
-      el.title = '';
-    }
+    showSyncState('Connected', '');
     syncing = false;
   };
   timer = window.setInterval(() => void tick(), 2500);

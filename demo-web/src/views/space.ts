@@ -150,14 +150,14 @@ function documentTable(
           h('summary', {}, `${doc.versions.length - 1} earlier`),
           h('ul', {}, doc.versions.filter((x) => !x.latest).reverse().map((old) =>
             h('li', {}, `v${old.version} · ${bytes(old.size)} `, downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
-      h('td', {}, bytes(v.size)),
+      h('td', { class: 'nowrap' }, bytes(v.size)),
       h('td', {}, userLabel(v.senderUserId)),
-      h('td', { class: 'row-actions' },
+      h('td', {}, h('div', { class: 'row-actions' },
         downloadButton(spaceId, v, uploads, 'Download'),
         h('label', { for: versionInput.id, class: 'btn btn-ghost btn-file', tabindex: '0',
           onkeydown: ((e: KeyboardEvent) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); versionInput.click(); } }) as EventListener },
         'New version'),
-        versionInput));
+        versionInput)));
   });
   return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
     h('caption', { class: 'visually-hidden' }, 'Documents in this space, latest version first'),
@@ -297,7 +297,7 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
     const inv = await portal.invite('customer', space.spaceId);
     replace(out, inviteBox(inv.token, inv.expiresAt, { spaceId: space.spaceId, space: spaceLabel(space.spaceId) }));
   }));
-  replace(panel, h('div', { class: 'layout-split' },
+  replace(panel, h('div', { class: isStaff() ? 'layout-split' : '' },
     h('section', { 'aria-labelledby': 'people-heading' },
       h('h2', { id: 'people-heading' }, 'People'),
       table,
@@ -344,7 +344,7 @@ function membersTable(space: Space, redraw: () => Promise<void>): HTMLElement {
       h('td', {}, h('span', { class: `role role-${m.role}` }, m.role)),
       h('td', {}, inRoom ? `${m.devices.length} device${m.devices.length === 1 ? '' : 's'}` : h('span', { class: 'badge badge-warn' }, 'not in room yet')),
       h('td', {}, safetyNumber(m.safetyNumber)),
-      h('td', { class: 'row-actions' }, actions));
+      h('td', {}, h('div', { class: 'row-actions' }, actions)));
   });
   return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
     h('caption', { class: 'visually-hidden' }, 'Members of this space'),

@@ -56,5 +56,6 @@ export function progressBar(labelText: string): { el: HTMLElement; set: (done: n
 /** A safety number in twelve groups of five digits. */
 export function safetyNumber(n: string | null | undefined): HTMLElement {
   if (!n) return h('span', { class: 'muted' }, 'not known yet');
-  return h('code', { class: 'safety', 'aria-label': `Safety number ${groups(n, 5)}` }, groups(n, 5));
+  const digits = groups(n.replace(/\s+/g, ''), 5);
+  return h('code', { class: 'safety', 'aria-label': `Safety number ${digits}` }, digits);
 }
