@@ -66,6 +66,9 @@ if [ "${SEALROOM_WASM_OPT:-0}" = 1 ] && command -v wasm-opt >/dev/null 2>&1; the
   mv "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
 fi
 cp wasm/package.json "$OUT/package.json"
+# Node entry: instantiates the module from the package's own .wasm at import time.
+cp wasm/js/node.js "$OUT/node.js"
+printf 'export * from "./sealroom.js";\nexport { default } from "./sealroom.js";\n' > "$OUT/node.d.ts"
 raw=$(stat -c %s "$OUT/sealroom_bg.wasm")
 gz=$(gzip -9 -c "$OUT/sealroom_bg.wasm" | wc -c)
 say "wasm/pkg ready: sealroom_bg.wasm $raw bytes raw, $gz bytes gzip"

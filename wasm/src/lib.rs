@@ -15,6 +15,21 @@
 use sealroom_core::format::{FileKey, FormatError, Metadata, Opener, Sealer};
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+mod client;
+mod convert;
+#[cfg(target_arch = "wasm32")]
+mod download;
+mod error;
+mod store;
+#[cfg(target_arch = "wasm32")]
+mod transport;
+#[cfg(target_arch = "wasm32")]
+mod types;
+
+#[cfg(target_arch = "wasm32")]
+pub use client::{indexed_db_store, memory_store, Client};
+
 /// Builds a JS `Error` with a stable machine-readable `code` property.
 fn js_error(code: &str, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
@@ -55,7 +70,7 @@ fn finished() -> JsValue {
 }
 
 /// Whole seconds or bytes from a JS number: finite, non-negative, at most 2^53.
-fn whole_number(value: f64, what: &str) -> Result<u64, JsValue> {
+pub(crate) fn whole_number(value: f64, what: &str) -> Result<u64, JsValue> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     if (0.0..=MAX_SAFE).contains(&value) && value.fract() == 0.0 {
         // Checked above: a non-negative integer below 2^53 converts exactly.

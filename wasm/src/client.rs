@@ -1,0 +1,1061 @@
+//! `SealroomClient` for JS: core's [`sealroom_core::client::SealroomClient`] one to one, with
+//! camelCase names, Promises, plain-object results and `Error`s carrying a stable `code`.
+//!
+//! Every call that may change local state resolves only after the host store has accepted the
+//! resulting batches (see [`crate::store`]); synchronous reads that prune expired messages
+//! write behind and report a failed write on the next call.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+
+use sealroom_core::client::{
+    AuditFormat, FilePolicy, FileUpload, NewFile, NewMessage, Role, SealroomClient as CoreClient,
+    SNIFF_LEN,
+};
+use sealroom_core::state::StorageKey;
+use sealroom_wire::audit::AuditQuery;
+use sealroom_wire::notify::NotifyMode;
+
+use crate::convert::{self, from_js, list, to_js, value_to_js};
+use crate::error::{client_error, invalid, message_of, storage};
+use crate::store::{Pending, QueuedKv};
+use crate::transport::FetchTransport;
+
+#[wasm_bindgen(module = "/js/stores.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = resolveStore, catch)]
+    fn resolve_store(options: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = indexedDbStore, catch)]
+    fn js_indexed_db_store(options: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = memoryStore)]
+    fn js_memory_store() -> JsValue;
+}
+
+/// A store in IndexedDB (`options.name`, default `"sealroom"`), its storage key wrapped under a
+/// non-extractable WebCrypto key, or under `options.passphrase` (PBKDF2-SHA-256, 600 000
+/// iterations) when given.
+#[wasm_bindgen(js_name = indexedDbStore, unchecked_return_type = "HostStore")]
+pub fn indexed_db_store(
+    #[wasm_bindgen(unchecked_optional_param_type = "IndexedDbStoreOptions")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    js_indexed_db_store(&options)
+}
+
+/// A store kept in memory with a fresh random storage key (tests, Node, ephemeral sessions).
+#[wasm_bindgen(js_name = memoryStore, unchecked_return_type = "HostStore")]
+pub fn memory_store() -> JsValue {
+    js_memory_store()
+}
+
+pub(crate) struct Shared {
+    pub(crate) core: CoreClient,
+    pub(crate) pending: Arc<Pending>,
+    store: JsValue,
+    commit: Function,
+    /// A write-behind failure, reported by the next call.
+    write_error: RefCell<Option<String>>,
+}
+
+impl Shared {
+    /// Hands every queued batch to the host store as one batch and awaits it.
+    async fn flush(&self) -> Result<(), JsValue> {
+        if let Some(message) = self.write_error.borrow_mut().take() {
+            return Err(storage(&message));
+        }
+        let batch = self.pending.drain();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let entries = Array::new();
+        for (key, value) in batch {
+            let value = value.map_or(JsValue::NULL, |v| Uint8Array::from(v.as_slice()).into());
+            entries.push(&Array::of2(&JsValue::from_str(&key), &value));
+        }
+        let result = self.commit.call1(&self.store, &entries).map_err(|e| {
+            storage(&format!(
+                "the host store refused a batch: {}",
+                message_of(&e)
+            ))
+        })?;
+        JsFuture::from(Promise::resolve(&result))
+            .await
+            .map_err(|e| {
+                storage(&format!(
+                    "the host store failed a batch: {}",
+                    message_of(&e)
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// After a synchronous call that may have written: flush in the background.
+    pub(crate) fn flush_later(self: &Rc<Self>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let shared = self.clone();
+        spawn_local(async move {
+            if let Err(e) = shared.flush().await {
+                *shared.write_error.borrow_mut() = Some(message_of(&e));
+            }
+        });
+    }
+}
+
+/// Runs a client call as a Promise that resolves once its state changes are durable.
+fn run<F>(shared: &Rc<Shared>, call: F) -> Promise
+where
+    F: Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    let shared = shared.clone();
+    future_to_promise(async move {
+        let result = call.await;
+        let flushed = shared.flush().await;
+        let value = result?;
+        flushed?;
+        Ok(value)
+    })
+}
+
+pub(crate) fn get(target: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+    Reflect::get(target, &JsValue::from_str(name))
+}
+
+pub(crate) fn method(target: &JsValue, name: &str) -> Result<Function, JsValue> {
+    get(target, name)?
+        .dyn_into::<Function>()
+        .map_err(|_| invalid(&format!("expected an object with a {name}() method")))
+}
+
+async fn await_value(value: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(Promise::resolve(&value)).await
+}
+
+pub(crate) fn num(value: u64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+fn progress_fn(callback: Option<Function>) -> impl FnMut(u64, u64) {
+    move |done, total| {
+        if let Some(f) = &callback {
+            // A throwing progress callback must not break the transfer.
+            let _ = f.call2(&JsValue::NULL, &num(done), &num(total));
+        }
+    }
+}
+
+/// A whole number ≥ 0 below 2^53 from JS.
+fn whole(value: f64, what: &str) -> Result<u64, JsValue> {
+    crate::whole_number(value, what)
+        .map_err(|_| invalid(&format!("{what} must be a whole number ≥ 0")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessageJs {
+    #[serde(default)]
+    thread_id: Option<String>,
+    body: String,
+    #[serde(default)]
+    reply_to: Option<String>,
+    #[serde(default)]
+    expires_in_secs: Option<u64>,
+    #[serde(default)]
+    internal: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFileJs {
+    name: String,
+    #[serde(default)]
+    document_id: Option<String>,
+    #[serde(default)]
+    internal: bool,
+    #[serde(default)]
+    thread_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicyJs {
+    #[serde(default)]
+    allowed_media_types: Vec<String>,
+    #[serde(default)]
+    max_size: Option<u64>,
+}
+
+fn parse_role(role: &str) -> Result<Role, JsValue> {
+    serde_json::from_value(Value::String(role.to_owned())).map_err(|_| {
+        invalid(&format!(
+            "unknown role \"{role}\" (admin, staff or customer)"
+        ))
+    })
+}
+
+/// Reads a `ReadableStream<Uint8Array>` chunk by chunk.
+struct StreamReader {
+    reader: JsValue,
+    read: Function,
+}
+
+impl StreamReader {
+    fn new(stream: &JsValue) -> Result<Self, JsValue> {
+        let get_reader = method(stream, "getReader")
+            .map_err(|_| invalid("the source must be a ReadableStream<Uint8Array>"))?;
+        let reader = get_reader.call0(stream)?;
+        let read = method(&reader, "read")?;
+        Ok(Self { reader, read })
+    }
+
+    async fn next(&self) -> Result<Option<Vec<u8>>, JsValue> {
+        let result = await_value(self.read.call0(&self.reader)?).await?;
+        if get(&result, "done")?.is_truthy() {
+            return Ok(None);
+        }
+        let chunk = get(&result, "value")?
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| invalid("stream chunks must be Uint8Array"))?;
+        Ok(Some(chunk.to_vec()))
+    }
+
+    /// Stops the stream after a failure (best effort).
+    fn cancel(&self) {
+        if let Ok(cancel) = method(&self.reader, "cancel") {
+            let _ = cancel.call0(&self.reader);
+        }
+    }
+}
+
+/// Sealroom client of one device. Open with `SealroomClient.open(relayUrl, options)`.
+#[wasm_bindgen(js_name = SealroomClient)]
+pub struct Client {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen(js_class = SealroomClient)]
+impl Client {
+    /// Opens the client of the device whose state is in `options.store` (`"indexeddb"`, the
+    /// default where IndexedDB exists; `"memory"`, the default elsewhere; or a `HostStore`).
+    #[wasm_bindgen(unchecked_return_type = "SealroomClient")]
+    pub async fn open(
+        #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: JsValue,
+    ) -> Result<Client, JsValue> {
+        let store = resolve_store(&options)?;
+        let commit = method(&store, "commit")?;
+        let loaded = await_value(method(&store, "load")?.call0(&store)?).await?;
+        let mut entries = Vec::new();
+        for entry in Array::from(&loaded).iter() {
+            let entry = Array::from(&entry);
+            let key = entry
+                .get(0)
+                .as_string()
+                .ok_or_else(|| storage("host store entries are [string, Uint8Array] pairs"))?;
+            let value = entry
+                .get(1)
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| storage("host store entries are [string, Uint8Array] pairs"))?;
+            entries.push((key, value.to_vec()));
+        }
+        let key_value = await_value(method(&store, "storageKey")?.call0(&store)?).await?;
+        let key_array = key_value
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| storage("storageKey() must return a Uint8Array"))?;
+        let mut key_bytes = [0u8; 32];
+        if key_array.length() != 32 {
+            return Err(storage("storageKey() must return exactly 32 bytes"));
+        }
+        key_array.copy_to(&mut key_bytes);
+        key_array.fill(0, 0, 32);
+        let storage_key = StorageKey::from_bytes(key_bytes);
+        zeroize::Zeroize::zeroize(&mut key_bytes);
+
+        let pending = Arc::new(Pending::default());
+        let kv = QueuedKv::new(entries, pending.clone());
+        let core = CoreClient::open(
+            &relay_url,
+            Arc::new(FetchTransport),
+            Box::new(kv),
+            storage_key,
+        )
+        .map_err(client_error)?;
+        let shared = Rc::new(Shared {
+            core,
+            pending,
+            store,
+            commit,
+            write_error: RefCell::new(None),
+        });
+        shared.flush().await?;
+        Ok(Client { shared })
+    }
+
+    /// Whether this store holds a registered device.
+    #[wasm_bindgen(js_name = isRegistered)]
+    pub fn is_registered(&self) -> bool {
+        self.shared.core.is_registered()
+    }
+
+    /// This device's account.
+    #[wasm_bindgen(unchecked_return_type = "Account")]
+    pub fn account(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.shared.core.account().map_err(client_error)?)
+    }
+
+    /// This device's Ed25519 public key (hex).
+    #[wasm_bindgen(js_name = devicePublicKey)]
+    pub fn device_public_key(&self) -> Result<String, JsValue> {
+        self.shared.core.device_public_key().map_err(client_error)
+    }
+
+    /// Registers this device with an invitation token.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Account>")]
+    pub fn register(
+        &self,
+        #[wasm_bindgen(js_name = inviteToken)] invite_token: String,
+        #[wasm_bindgen(js_name = userName)] user_name: String,
+        email: Option<String>,
+        #[wasm_bindgen(js_name = deviceName)] device_name: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let account = s
+                .core
+                .register(&invite_token, &user_name, email.as_deref(), &device_name)
+                .await
+                .map_err(client_error)?;
+            to_js(&account)
+        })
+    }
+
+    /// Creates the provider organisation and its first admin with the relay's setup token.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Account>")]
+    pub fn bootstrap(
+        &self,
+        #[wasm_bindgen(js_name = setupToken)] setup_token: String,
+        #[wasm_bindgen(js_name = orgName)] org_name: String,
+        #[wasm_bindgen(js_name = userName)] user_name: String,
+        email: Option<String>,
+        #[wasm_bindgen(js_name = deviceName)] device_name: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let account = s
+                .core
+                .bootstrap(
+                    &setup_token,
+                    &org_name,
+                    &user_name,
+                    email.as_deref(),
+                    &device_name,
+                )
+                .await
+                .map_err(client_error)?;
+            to_js(&account)
+        })
+    }
+
+    /// This user's devices.
+    #[wasm_bindgen(js_name = myDevices, unchecked_return_type = "Promise<DeviceList>")]
+    pub fn my_devices(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(&s.core.my_devices().await.map_err(client_error)?)
+        })
+    }
+
+    /// Creates a customer organisation (staff).
+    #[wasm_bindgen(js_name = createCustomerOrg, unchecked_return_type = "Promise<OrgInfo>")]
+    pub fn create_customer_org(&self, name: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(
+                &s.core
+                    .create_customer_org(&name)
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// Issues an invitation: `staff`/`admin` (admins), or `customer` into `spaceId`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Invitation>")]
+    pub fn invite(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Role")] role: String,
+        #[wasm_bindgen(js_name = spaceId)] space_id: Option<String>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let role = parse_role(&role)?;
+            to_js(
+                &s.core
+                    .invite(role, space_id.as_deref())
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// Creates a space for a customer organisation (staff), with an internal staff-only room
+    /// when asked.
+    #[wasm_bindgen(js_name = createSpace, unchecked_return_type = "Promise<Space>")]
+    pub fn create_space(
+        &self,
+        #[wasm_bindgen(js_name = customerOrgId)] customer_org_id: String,
+        #[wasm_bindgen(js_name = withInternalRoom)] with_internal_room: bool,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let space = s
+                .core
+                .create_space(&customer_org_id, with_internal_room)
+                .await
+                .map_err(client_error)?;
+            value_to_js(&convert::space(&space))
+        })
+    }
+
+    /// Spaces this user belongs to.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Space[]>")]
+    pub fn spaces(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let spaces = s.core.spaces().await.map_err(client_error)?;
+            value_to_js(&list(&spaces, convert::space))
+        })
+    }
+
+    /// One space with its members and safety numbers.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Space>")]
+    pub fn space(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let space = s.core.space(&space_id).await.map_err(client_error)?;
+            value_to_js(&convert::space(&space))
+        })
+    }
+
+    /// Adds a user (all their devices) to a space.
+    #[wasm_bindgen(js_name = addMember, unchecked_return_type = "Promise<void>")]
+    pub fn add_member(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = userId)] user_id: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .add_member(&space_id, &user_id)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Removes a user (all their devices) from a space.
+    #[wasm_bindgen(js_name = removeMember, unchecked_return_type = "Promise<void>")]
+    pub fn remove_member(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = userId)] user_id: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .remove_member(&space_id, &user_id)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Leaves a space.
+    #[wasm_bindgen(js_name = leaveSpace, unchecked_return_type = "Promise<void>")]
+    pub fn leave_space(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core.leave_space(&space_id).await.map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Posts a message (end-to-end encrypted in the space's room).
+    #[wasm_bindgen(js_name = postMessage, unchecked_return_type = "Promise<Message>")]
+    pub fn post_message(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(unchecked_param_type = "NewMessage")] message: JsValue,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let m: NewMessageJs = from_js(&message, "message")?;
+            let message = NewMessage {
+                thread_id: m.thread_id,
+                body: m.body,
+                reply_to: m.reply_to,
+                expires_in_secs: m.expires_in_secs,
+                internal: m.internal,
+            };
+            to_js(
+                &s.core
+                    .post_message(&space_id, message)
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// Messages of a space known locally (call `sync` first), oldest first; `thread` narrows
+    /// to one thread.
+    #[wasm_bindgen(unchecked_return_type = "Message[]")]
+    pub fn messages(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        thread: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let result = self.shared.core.messages(&space_id, thread.as_deref());
+        self.shared.flush_later();
+        to_js(&result.map_err(client_error)?)
+    }
+
+    /// Threads of a space known locally.
+    #[wasm_bindgen(unchecked_return_type = "Thread[]")]
+    pub fn threads(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+    ) -> Result<JsValue, JsValue> {
+        let result = self.shared.core.threads(&space_id);
+        self.shared.flush_later();
+        value_to_js(&list(&result.map_err(client_error)?, convert::thread))
+    }
+
+    /// Fetches and applies everything new from the relay; returns what changed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ClientEvent[]>")]
+    pub fn sync(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let events = s.core.sync().await.map_err(client_error)?;
+            value_to_js(&list(&events, convert::event))
+        })
+    }
+
+    // ----- second devices and TOTP ---------------------------------------------------------
+
+    /// On a new, unregistered client: asks to add this device to user `userId`.
+    #[wasm_bindgen(js_name = requestDeviceLink, unchecked_return_type = "Promise<DeviceRequestInfo>")]
+    pub fn request_device_link(
+        &self,
+        #[wasm_bindgen(js_name = userId)] user_id: String,
+        #[wasm_bindgen(js_name = deviceName)] device_name: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(
+                &s.core
+                    .request_device_link(&user_id, &device_name)
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// On an existing device: approves a link request after comparing its public key.
+    #[wasm_bindgen(js_name = approveDevice, unchecked_return_type = "Promise<void>")]
+    pub fn approve_device(
+        &self,
+        #[wasm_bindgen(js_name = requestId)] request_id: String,
+        #[wasm_bindgen(js_name = publicKey)] public_key: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .approve_device(&request_id, &public_key)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// On the new device: approves its own pending link with the user's TOTP code.
+    #[wasm_bindgen(js_name = approveDeviceLinkWithTotp, unchecked_return_type = "Promise<void>")]
+    pub fn approve_device_link_with_totp(&self, code: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .approve_device_link_with_totp(&code)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// On the new device: completes an approved link (`null` while still pending).
+    #[wasm_bindgen(js_name = finishDeviceLink, unchecked_return_type = "Promise<Account | null>")]
+    pub fn finish_device_link(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            match s.core.finish_device_link().await.map_err(client_error)? {
+                Some(account) => to_js(&account),
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
+    /// Starts TOTP enrolment (the secret is shown once).
+    #[wasm_bindgen(js_name = enrolTotp, unchecked_return_type = "Promise<TotpEnrolment>")]
+    pub fn enrol_totp(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(&s.core.enrol_totp().await.map_err(client_error)?)
+        })
+    }
+
+    /// Confirms TOTP enrolment with a current code.
+    #[wasm_bindgen(js_name = confirmTotp, unchecked_return_type = "Promise<void>")]
+    pub fn confirm_totp(&self, code: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core.confirm_totp(&code).await.map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    // ----- preferences and administration --------------------------------------------------
+
+    /// This user's notification preference.
+    #[wasm_bindgen(js_name = notificationPreference, unchecked_return_type = "Promise<NotifyPreference>")]
+    pub fn notification_preference(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(
+                &s.core
+                    .notification_preference()
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// Sets the notification mode (and optionally the mail address).
+    #[wasm_bindgen(js_name = setNotificationMode, unchecked_return_type = "Promise<NotifyPreference>")]
+    pub fn set_notification_mode(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "NotifyMode")] mode: String,
+        email: Option<String>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let mode: NotifyMode = mode.parse().map_err(|_| {
+                invalid(&format!(
+                    "unknown notification mode \"{mode}\" (immediate, hourly, daily, off)"
+                ))
+            })?;
+            to_js(
+                &s.core
+                    .set_notification_mode(mode, email.as_deref())
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// A space's retention policy.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RetentionPolicy>")]
+    pub fn retention(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(&s.core.retention(&space_id).await.map_err(client_error)?)
+        })
+    }
+
+    /// Sets a space's retention in days (`null` keeps everything).
+    #[wasm_bindgen(js_name = setRetention, unchecked_return_type = "Promise<RetentionPolicy>")]
+    pub fn set_retention(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        days: Option<f64>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let days = days
+                .map(|d| {
+                    whole(d, "days")
+                        .and_then(|d| u32::try_from(d).map_err(|_| invalid("days is too large")))
+                })
+                .transpose()?;
+            to_js(
+                &s.core
+                    .set_retention(&space_id, days)
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// One page of the audit log (admins).
+    #[wasm_bindgen(unchecked_return_type = "Promise<AuditPage>")]
+    pub fn audit(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "AuditQuery")] query: JsValue,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let query: AuditQuery = from_js(&query, "audit query")?;
+            to_js(&s.core.audit(&query).await.map_err(client_error)?)
+        })
+    }
+
+    /// The audit log as a JSON or CSV file (admins).
+    #[wasm_bindgen(js_name = auditExport, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn audit_export(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AuditQuery | undefined")] query: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "\"json\" | \"csv\"")] format: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let query: AuditQuery = from_js(&query, "audit query")?;
+            let format = match format.as_str() {
+                "json" => AuditFormat::Json,
+                "csv" => AuditFormat::Csv,
+                other => return Err(invalid(&format!("unknown export format \"{other}\""))),
+            };
+            let bytes = s
+                .core
+                .audit_export(&query, format)
+                .await
+                .map_err(client_error)?;
+            Ok(Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Verifies the whole audit hash chain (admins).
+    #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "Promise<AuditVerifyReport>")]
+    pub fn verify_audit(&self) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(&s.core.verify_audit().await.map_err(client_error)?)
+        })
+    }
+
+    /// Erases a user (admins): devices revoked, personal data removed.
+    #[wasm_bindgen(js_name = eraseUser, unchecked_return_type = "Promise<Record<string, unknown>>")]
+    pub fn erase_user(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(&s.core.erase_user(&user_id).await.map_err(client_error)?)
+        })
+    }
+
+    // ----- files ---------------------------------------------------------------------------
+
+    /// Restricts a space's files on this device (checked before encryption).
+    #[wasm_bindgen(js_name = setFilePolicy, unchecked_return_type = "Promise<void>")]
+    pub fn set_file_policy(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(unchecked_param_type = "FilePolicy")] policy: JsValue,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let p: FilePolicyJs = from_js(&policy, "file policy")?;
+            let policy = FilePolicy {
+                allowed_media_types: p.allowed_media_types,
+                max_size: p.max_size,
+            };
+            s.core
+                .set_file_policy(&space_id, &policy)
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// A space's file policy on this device.
+    #[wasm_bindgen(js_name = filePolicy, unchecked_return_type = "FilePolicy")]
+    pub fn file_policy(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+    ) -> Result<JsValue, JsValue> {
+        to_js(
+            &self
+                .shared
+                .core
+                .file_policy(&space_id)
+                .map_err(client_error)?,
+        )
+    }
+
+    /// Uploads `length` bytes read from `source`, sealed on this device chunk by chunk
+    /// (memory stays at a few MiB whatever the size). `onProgress(done, total)` counts sealed
+    /// bytes the relay acknowledged.
+    #[wasm_bindgen(js_name = uploadFile, unchecked_return_type = "Promise<FileVersion>")]
+    pub fn upload_file(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(unchecked_param_type = "NewFile")] file: JsValue,
+        length: f64,
+        #[wasm_bindgen(unchecked_param_type = "ReadableStream<Uint8Array>")] source: JsValue,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
+        on_progress: Option<Function>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let f: NewFileJs = from_js(&file, "file")?;
+            let file = NewFile {
+                name: f.name,
+                document_id: f.document_id,
+                internal: f.internal,
+                thread_id: f.thread_id,
+            };
+            let len = whole(length, "length")?;
+            let reader = StreamReader::new(&source)?;
+            let result = upload(&s, &space_id, &file, len, &reader, on_progress).await;
+            if result.is_err() {
+                reader.cancel();
+            }
+            result
+        })
+    }
+
+    /// Uploads that did not finish (after a restart).
+    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "PendingUpload[]")]
+    pub fn pending_uploads(&self) -> Result<JsValue, JsValue> {
+        let uploads = self.shared.core.pending_uploads().map_err(client_error)?;
+        value_to_js(&list(&uploads, convert::pending_upload))
+    }
+
+    /// Resumes a pending upload: give the same source again from its first byte; what the
+    /// relay already holds is re-sealed and checked, not sent again.
+    #[wasm_bindgen(js_name = resumeUpload, unchecked_return_type = "Promise<FileVersion>")]
+    pub fn resume_upload(
+        &self,
+        #[wasm_bindgen(js_name = uploadId)] upload_id: String,
+        #[wasm_bindgen(unchecked_param_type = "ReadableStream<Uint8Array>")] source: JsValue,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
+        on_progress: Option<Function>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let reader = StreamReader::new(&source)?;
+            let mut progress = progress_fn(on_progress);
+            let result = async {
+                let mut upload = s
+                    .core
+                    .resume_upload_session(&upload_id)
+                    .await
+                    .map_err(client_error)?;
+                pump(&s, &mut upload, &reader, &mut progress).await?;
+                let version = s
+                    .core
+                    .upload_finish(upload, &mut progress)
+                    .await
+                    .map_err(client_error)?;
+                value_to_js(&convert::file_version(&version))
+            }
+            .await;
+            if result.is_err() {
+                reader.cancel();
+            }
+            result
+        })
+    }
+
+    /// Abandons a pending upload.
+    #[wasm_bindgen(js_name = cancelUpload, unchecked_return_type = "Promise<void>")]
+    pub fn cancel_upload(&self, #[wasm_bindgen(js_name = uploadId)] upload_id: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .cancel_upload(&upload_id)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// File versions of a space known locally.
+    #[wasm_bindgen(unchecked_return_type = "FileVersion[]")]
+    pub fn files(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+    ) -> Result<JsValue, JsValue> {
+        let files = self.shared.core.files(&space_id).map_err(client_error)?;
+        value_to_js(&list(&files, convert::file_version))
+    }
+
+    /// Documents of a space (all versions, latest marked).
+    #[wasm_bindgen(unchecked_return_type = "Document[]")]
+    pub fn documents(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+    ) -> Result<JsValue, JsValue> {
+        let docs = self
+            .shared
+            .core
+            .documents(&space_id)
+            .map_err(client_error)?;
+        value_to_js(&list(&docs, convert::document))
+    }
+
+    /// Lists the space's files on the relay and reads manifests this device has not seen
+    /// (documents shared before it joined).
+    #[wasm_bindgen(js_name = refreshFiles, unchecked_return_type = "Promise<ClientEvent[]>")]
+    pub fn refresh_files(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let events = s
+                .core
+                .refresh_files(&space_id)
+                .await
+                .map_err(client_error)?;
+            value_to_js(&list(&events, convert::event))
+        })
+    }
+
+    /// Downloads a file as a `ReadableStream<Uint8Array>` of authenticated plaintext, pulled
+    /// from the relay as the reader consumes it (backpressure; memory stays flat).
+    /// `onProgress(done, total)` counts plaintext bytes.
+    #[wasm_bindgen(js_name = downloadFile, unchecked_return_type = "Promise<ReadableStream<Uint8Array>>")]
+    pub fn download_file(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = fileId)] file_id: String,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
+        on_progress: Option<Function>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let download = crate::download::Download::start(s, space_id, file_id, None).await?;
+            download.into_stream(on_progress)
+        })
+    }
+
+    /// Downloads `length` plaintext bytes from `offset` as a stream (only the chunks holding
+    /// the range are fetched).
+    #[wasm_bindgen(js_name = downloadRange, unchecked_return_type = "Promise<ReadableStream<Uint8Array>>")]
+    pub fn download_range(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = fileId)] file_id: String,
+        offset: f64,
+        length: f64,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
+        on_progress: Option<Function>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let start = whole(offset, "offset")?;
+            let len = whole(length, "length")?;
+            let end = start
+                .checked_add(len)
+                .ok_or_else(|| invalid("offset + length is too large"))?;
+            let download =
+                crate::download::Download::start(s, space_id, file_id, Some((start, end))).await?;
+            download.into_stream(on_progress)
+        })
+    }
+
+    /// Deletes a file version (its author or space staff).
+    #[wasm_bindgen(js_name = deleteFile, unchecked_return_type = "Promise<void>")]
+    pub fn delete_file(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = fileId)] file_id: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .delete_file(&space_id, &file_id)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Writes anything still queued to the store (every Promise-returning call already does).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        let s = self.shared.clone();
+        future_to_promise(async move {
+            s.flush().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// Pushes the rest of `reader` into `upload`, writing checkpoints to the store as they come.
+async fn pump(
+    shared: &Rc<Shared>,
+    upload: &mut FileUpload,
+    reader: &StreamReader,
+    progress: &mut impl FnMut(u64, u64),
+) -> Result<(), JsValue> {
+    while let Some(chunk) = reader.next().await? {
+        shared
+            .core
+            .upload_push(upload, &chunk, progress)
+            .await
+            .map_err(client_error)?;
+        if !shared.pending.is_empty() {
+            shared.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn upload(
+    shared: &Rc<Shared>,
+    space_id: &str,
+    file: &NewFile,
+    len: u64,
+    reader: &StreamReader,
+    on_progress: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    let mut progress = progress_fn(on_progress);
+    // The first bytes decide the media type (policy) before anything is encrypted.
+    let want = usize::try_from(len).map_or(SNIFF_LEN, |l| l.min(SNIFF_LEN));
+    let mut prefix = Vec::with_capacity(want);
+    let mut ended = false;
+    while prefix.len() < want {
+        match reader.next().await? {
+            Some(chunk) => prefix.extend_from_slice(&chunk),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let sniffed = &prefix[..want.min(prefix.len())];
+    let mut upload = shared
+        .core
+        .start_upload(space_id, file, len, sniffed)
+        .await
+        .map_err(client_error)?;
+    // The upload state is durable before the first byte leaves (resume after a restart).
+    shared.flush().await?;
+    shared
+        .core
+        .upload_push(&mut upload, &prefix, &mut progress)
+        .await
+        .map_err(client_error)?;
+    drop(prefix);
+    if !ended {
+        pump(shared, &mut upload, reader, &mut progress).await?;
+    }
+    let version = shared
+        .core
+        .upload_finish(upload, &mut progress)
+        .await
+        .map_err(client_error)?;
+    value_to_js(&convert::file_version(&version))
+}

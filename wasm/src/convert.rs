@@ -1,0 +1,227 @@
+//! Conversions between Rust values and plain JS objects with camelCase fields.
+//!
+//! Wire types are serialised with serde (snake_case fields), their keys turned into camelCase
+//! and handed to JS through `JSON.parse`; inputs go the other way. Core types without serde are
+//! written out field by field.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use wasm_bindgen::JsValue;
+
+use sealroom_core::client::{
+    ClientEvent, Document, FileVersion, PendingUpload, Space, SpaceMember, Thread,
+};
+
+use crate::error::coded;
+
+/// `device_id` → `deviceId`.
+fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `deviceId` → `device_id`.
+fn snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn rename_keys(value: Value, f: &dyn Fn(&str) -> String) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (f(&k), rename_keys(v, f)))
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| rename_keys(v, f)).collect()),
+        other => other,
+    }
+}
+
+fn internal(what: &str) -> JsValue {
+    coded("internal", "internal", &format!("could not convert {what}"))
+}
+
+/// A JSON value (already camelCase) as a JS value.
+pub(crate) fn value_to_js(value: &Value) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(|_| internal("a result"))?;
+    js_sys::JSON::parse(&text).map_err(|_| internal("a result"))
+}
+
+/// A serde value (snake_case fields) as a plain JS object with camelCase fields.
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let v = serde_json::to_value(value).map_err(|_| internal("a result"))?;
+    value_to_js(&rename_keys(v, &camel))
+}
+
+/// A plain JS object with camelCase fields as a serde value; `what` names the argument in the
+/// error.
+pub(crate) fn from_js<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsValue> {
+    let bad = |detail: String| {
+        coded(
+            "invalid_input",
+            "invalid_input",
+            &format!("invalid {what}: {detail}"),
+        )
+    };
+    let v: Value = if value.is_undefined() || value.is_null() {
+        Value::Object(Map::new())
+    } else {
+        let text = js_sys::JSON::stringify(value)
+            .map_err(|_| bad("not serialisable".into()))?
+            .as_string()
+            .unwrap_or_default();
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+    };
+    serde_json::from_value(rename_keys(v, &snake)).map_err(|e| bad(e.to_string()))
+}
+
+fn member(m: &SpaceMember) -> Value {
+    json!({
+        "userId": m.user_id,
+        "role": m.role,
+        "devices": m.devices,
+        "safetyNumber": m.safety_number,
+    })
+}
+
+/// A [`Space`].
+pub(crate) fn space(s: &Space) -> Value {
+    json!({
+        "spaceId": s.space_id,
+        "providerOrgId": s.provider_org_id,
+        "customerOrgId": s.customer_org_id,
+        "ownerUserId": s.owner_user_id,
+        "members": s.members.iter().map(member).collect::<Vec<_>>(),
+        "joined": s.joined,
+        "internalRoom": s.internal_room,
+    })
+}
+
+/// A [`Thread`].
+pub(crate) fn thread(t: &Thread) -> Value {
+    json!({
+        "threadId": t.thread_id,
+        "internal": t.internal,
+        "messages": t.messages,
+        "lastIndex": t.last_index,
+    })
+}
+
+fn camel_value<T: Serialize>(value: &T) -> Value {
+    rename_keys(serde_json::to_value(value).unwrap_or(Value::Null), &camel)
+}
+
+/// A [`FileVersion`].
+pub(crate) fn file_version(f: &FileVersion) -> Value {
+    camel_value(f)
+}
+
+/// A [`Document`].
+pub(crate) fn document(d: &Document) -> Value {
+    json!({
+        "documentId": d.document_id,
+        "latest": file_version(&d.latest),
+        "versions": d.versions.iter().map(file_version).collect::<Vec<_>>(),
+    })
+}
+
+/// A [`PendingUpload`].
+pub(crate) fn pending_upload(p: &PendingUpload) -> Value {
+    json!({
+        "uploadId": p.upload_id,
+        "spaceId": p.space_id,
+        "name": p.name,
+        "documentId": p.document_id,
+        "sourceLen": p.source_len,
+        "uploaded": p.uploaded,
+        "sealedLen": p.sealed_len,
+    })
+}
+
+/// A [`ClientEvent`] as `{ type: "...", ...fields }`.
+pub(crate) fn event(e: &ClientEvent) -> Value {
+    match e {
+        ClientEvent::JoinedSpace { space_id, internal } => {
+            json!({ "type": "joinedSpace", "spaceId": space_id, "internal": internal })
+        }
+        ClientEvent::MemberAdded {
+            space_id,
+            user_id,
+            device_id,
+        } => json!({
+            "type": "memberAdded", "spaceId": space_id, "userId": user_id, "deviceId": device_id,
+        }),
+        ClientEvent::MemberRemoved {
+            space_id,
+            user_id,
+            device_id,
+        } => json!({
+            "type": "memberRemoved", "spaceId": space_id, "userId": user_id, "deviceId": device_id,
+        }),
+        ClientEvent::NewMessage(m) => json!({ "type": "newMessage", "message": camel_value(m) }),
+        ClientEvent::NewFile {
+            space_id,
+            file_id,
+            document_id,
+            version,
+        } => json!({
+            "type": "newFile", "spaceId": space_id, "fileId": file_id,
+            "documentId": document_id, "version": version,
+        }),
+        ClientEvent::KeyChanged {
+            user_id,
+            safety_number,
+        } => json!({ "type": "keyChanged", "userId": user_id, "safetyNumber": safety_number }),
+        ClientEvent::RemovedFromSpace { space_id } => {
+            json!({ "type": "removedFromSpace", "spaceId": space_id })
+        }
+        ClientEvent::HistoryReceived { space_id } => {
+            json!({ "type": "historyReceived", "spaceId": space_id })
+        }
+        ClientEvent::Dropped { space_id, reason } => {
+            json!({ "type": "dropped", "spaceId": space_id, "reason": reason })
+        }
+        // `ClientEvent` is non-exhaustive: a newer core's event reaches JS by its debug name
+        // rather than being lost.
+        other => json!({ "type": "other", "detail": format!("{other:?}") }),
+    }
+}
+
+/// A list of values.
+pub(crate) fn list<T>(items: &[T], f: fn(&T) -> Value) -> Value {
+    Value::Array(items.iter().map(f).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_between_cases() {
+        assert_eq!(camel("safety_number"), "safetyNumber");
+        assert_eq!(camel("expires_at"), "expiresAt");
+        assert_eq!(snake("expiresInSecs"), "expires_in_secs");
+        assert_eq!(snake(&camel("next_after")), "next_after");
+    }
+}

@@ -1,0 +1,169 @@
+//! TypeScript declarations of the plain objects the client takes and returns.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** An organisation role. */
+export type Role = "admin" | "staff" | "customer";
+/** A role in a space. */
+export type SpaceRole = "owner" | "staff" | "customer";
+/** Notification mode. */
+export type NotifyMode = "immediate" | "hourly" | "daily" | "off";
+/** `(done, total)` in bytes. */
+export type ProgressCallback = (done: number, total: number) => void;
+
+/**
+ * Every rejected Promise and thrown error of the SDK is an `Error` with these fields.
+ * `code` is stable and specific (`relay_forbidden`, `not_registered`, `unknown_space`,
+ * `policy`, `invalid_input`, `network`, `timeout`, `storage`, `storage_locked`, ...);
+ * `kind` says what to do (`network`, `unauthenticated`, `forbidden`, `not_found`,
+ * `conflict`, `too_large`, `corrupt`, `invalid_input`, `storage`, `internal`).
+ */
+export interface SealroomError extends Error {
+  code: string;
+  kind: "network" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "too_large"
+    | "corrupt" | "invalid_input" | "storage" | "internal";
+  retryable: boolean;
+  /** HTTP status, for refusals by the relay (`code` starts with `relay_`). */
+  status?: number;
+}
+
+/** Where a client keeps its encrypted state. Commits must be applied in call order. */
+export interface HostStore {
+  /** Every stored entry. */
+  load(): Promise<Array<[string, Uint8Array]>> | Array<[string, Uint8Array]>;
+  /** Applies the batch atomically (`null` deletes). */
+  commit(batch: Array<[string, Uint8Array | null]>): Promise<void> | void;
+  /** The 32-byte storage key (the store keeps it protected at rest). */
+  storageKey(): Promise<Uint8Array> | Uint8Array;
+}
+
+export interface IndexedDbStoreOptions {
+  /** Database name suffix (`sealroom:<name>`), one per device/profile. Default `"sealroom"`. */
+  name?: string;
+  /** Protect the storage key with a passphrase (PBKDF2-SHA-256) instead of a non-extractable WebCrypto key. */
+  passphrase?: string;
+  /** An IndexedDB factory (default `globalThis.indexedDB`). */
+  indexedDB?: IDBFactory;
+}
+
+export interface OpenOptions extends IndexedDbStoreOptions {
+  /** `"indexeddb"` (default where it exists), `"memory"` (default elsewhere) or a host store. */
+  store?: "indexeddb" | "memory" | HostStore;
+}
+
+export interface Account { orgId: string; userId: string; deviceId: string; role: Role; }
+
+export interface DeviceInfo {
+  deviceId: string; userId: string; name: string; publicKey: string;
+  status: string; createdAt: number;
+}
+export interface DeviceList { devices: DeviceInfo[]; }
+
+export interface OrgInfo { orgId: string; name: string; kind: "provider" | "customer"; createdAt: number; }
+
+export interface Invitation {
+  invitationId: string; token: string; orgId: string; role: Role;
+  spaceId: string | null; expiresAt: number;
+}
+
+export interface SpaceMember {
+  userId: string; role: SpaceRole;
+  /** Devices of the user in the customer room. */
+  devices: string[];
+  /** 60-digit safety number over the user's device keys; compare out of band. */
+  safetyNumber: string | null;
+}
+
+export interface Space {
+  spaceId: string; providerOrgId: string; customerOrgId: string; ownerUserId: string;
+  members: SpaceMember[];
+  /** Whether this device is in the customer room. */
+  joined: boolean;
+  /** Whether this device is in the internal (staff-only) room. */
+  internalRoom: boolean;
+}
+
+export interface NewMessage {
+  body: string;
+  /** A new random thread when absent. */
+  threadId?: string | null;
+  replyTo?: string | null;
+  expiresInSecs?: number | null;
+  /** Post into the internal (staff-only) room. */
+  internal?: boolean;
+}
+
+export interface Message {
+  spaceId: string; internal: boolean; threadId: string; messageId: string;
+  replyTo: string | null; senderUserId: string; senderDeviceId: string; body: string;
+  expiresAt: number | null;
+  /** Local order within the space. */
+  index: number;
+}
+
+export interface Thread { threadId: string; internal: boolean; messages: number; lastIndex: number; }
+
+export type ClientEvent =
+  | { type: "joinedSpace"; spaceId: string; internal: boolean }
+  | { type: "memberAdded"; spaceId: string; userId: string; deviceId: string }
+  | { type: "memberRemoved"; spaceId: string; userId: string; deviceId: string }
+  | { type: "newMessage"; message: Message }
+  | { type: "newFile"; spaceId: string; fileId: string; documentId: string; version: number }
+  | { type: "keyChanged"; userId: string; safetyNumber: string }
+  | { type: "removedFromSpace"; spaceId: string }
+  | { type: "historyReceived"; spaceId: string }
+  | { type: "dropped"; spaceId: string; reason: string }
+  | { type: "other"; detail: string };
+
+export interface NewFile {
+  /** File name (sealed; never visible to the relay). The media type is sniffed from the content. */
+  name: string;
+  /** The document this is a new version of; absent starts a new document. */
+  documentId?: string | null;
+  internal?: boolean;
+  threadId?: string | null;
+}
+
+export interface FileVersion {
+  spaceId: string; internal: boolean; documentId: string; version: number; fileId: string;
+  name: string; mediaType: string; size: number;
+  /** SHA-256 of the plaintext, hex. */
+  digest: string;
+  senderUserId: string; latest: boolean;
+}
+
+export interface Document { documentId: string; latest: FileVersion; versions: FileVersion[]; }
+
+export interface PendingUpload {
+  uploadId: string; spaceId: string; name: string; documentId: string;
+  sourceLen: number; uploaded: number; sealedLen: number;
+}
+
+export interface FilePolicy { allowedMediaTypes?: string[]; maxSize?: number | null; }
+
+export interface DeviceRequestInfo {
+  requestId: string; userId: string; deviceId: string; publicKey: string;
+  status: string; expiresAt: number;
+}
+
+export interface TotpEnrolment { secret: string; otpauthUri: string; }
+export interface NotifyPreference { mode: NotifyMode; email: string | null; }
+export interface RetentionPolicy { days: number | null; }
+
+export interface AuditQuery {
+  fromMs?: number; toMs?: number; actor?: string; action?: string; object?: string;
+  after?: number; limit?: number;
+}
+export interface AuditRecord {
+  action: string; actorUser: string | null; detail: string | null; device: string | null;
+  ip: string | null; objectId: string | null; org: string | null; prevHash: string;
+  seq: number; size: number | null; timeMs: number; userAgent: string | null; hash: string;
+}
+export interface AuditPage { entries: AuditRecord[]; nextAfter: number | null; }
+export interface AuditVerifyReport {
+  ok: boolean; verified: number; headSeq: number; headHash: string;
+  firstBadSeq: number | null; problem: string | null;
+}
+"#;
