@@ -61,4 +61,15 @@ if [ -f tests/kotlin/package.json ]; then
     (cd tests/kotlin && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi
+
+# --- npm packages for the demo portal build (TypeScript) and the browser tests (playwright-core) ---
+# Debian's chromium (APT_PACKAGES above) is the browser; playwright-core downloads none.
+for d in demo-web tests/browser; do
+  if [ -f "$d/package-lock.json" ]; then
+    if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+      say "installing npm packages for $d"
+      (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  fi
+done
 say "setup complete"

@@ -1,0 +1,123 @@
+// The portal's one door to @sealroom/sdk, typed by the package's own declarations
+// (wasm/pkg/sealroom.d.ts, mapped in tsconfig.json) and loaded at run time from ./sdk/, where
+// build.sh copies the package. Every call goes through one queue, so the views never run two
+// client calls at once, and every failure becomes an SdkError with the SDK's stable code.
+
+import type * as Sdk from '@sealroom/sdk';
+
+export type {
+  Account, AuditPage, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
+  Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, Role, Space, SpaceMember, Thread,
+} from '@sealroom/sdk';
+
+/** An SDK error as the portal shows it: the stable code, what kind of problem, the message. */
+export class SdkError extends Error {
+  constructor(readonly code: string, message: string, readonly kind?: string) {
+    super(message);
+  }
+}
+
+function toSdkError(e: unknown): SdkError {
+  if (e instanceof SdkError) return e;
+  if (e && typeof e === 'object') {
+    const o = e as { code?: unknown; message?: unknown; kind?: unknown };
+    const code = typeof o.code === 'string' ? o.code : 'error';
+    const message = typeof o.message === 'string' ? o.message : String(e);
+    return new SdkError(code, message, typeof o.kind === 'string' ? o.kind : undefined);
+  }
+  return new SdkError('error', String(e));
+}
+
+let sdkModule: typeof Sdk | null = null;
+
+/** Loads and initialises the WASM package once. */
+async function loadSdk(): Promise<typeof Sdk> {
+  if (sdkModule) return sdkModule;
+  const url = new URL('../sdk/sealroom.js', import.meta.url).href;
+  const mod = (await import(url)) as typeof Sdk;
+  await mod.default();
+  sdkModule = mod;
+  return mod;
+}
+
+export type Progress = (done: number, total: number) => void;
+
+/** This browser profile's device client, behind a queue. */
+export class Portal {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly client: Sdk.SealroomClient) {}
+
+  /** Opens the client for the relay serving the page; state in IndexedDB (`sealroom:portal`). */
+  static async open(relayUrl: string): Promise<Portal> {
+    try {
+      const mod = await loadSdk();
+      if (typeof mod.SealroomClient?.open !== 'function') {
+        throw new SdkError('sdk_missing', 'The SDK package has no SealroomClient.open');
+      }
+      return new Portal(await mod.SealroomClient.open(relayUrl, { store: 'indexeddb', name: 'portal' }));
+    } catch (e) {
+      throw toSdkError(e);
+    }
+  }
+
+  /** Runs one SDK call after the previous ones, with errors mapped to SdkError. */
+  private call<T>(f: (c: Sdk.SealroomClient) => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      try {
+        return await f(this.client);
+      } catch (e) {
+        throw toSdkError(e);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  isRegistered() { return this.call((c) => c.isRegistered()); }
+  account() { return this.call((c) => c.account()); }
+  devicePublicKey() { return this.call((c) => c.devicePublicKey()); }
+  bootstrap(setupToken: string, orgName: string, userName: string, email: string | null, deviceName: string) {
+    return this.call((c) => c.bootstrap(setupToken, orgName, userName, email, deviceName));
+  }
+  register(token: string, userName: string, email: string | null, deviceName: string) {
+    return this.call((c) => c.register(token, userName, email, deviceName));
+  }
+  createCustomerOrg(name: string) { return this.call((c) => c.createCustomerOrg(name)); }
+  invite(role: Sdk.Role, spaceId: string | null) { return this.call((c) => c.invite(role, spaceId)); }
+  createSpace(customerOrgId: string, withInternalRoom: boolean) {
+    return this.call((c) => c.createSpace(customerOrgId, withInternalRoom));
+  }
+  spaces() { return this.call((c) => c.spaces()); }
+  space(spaceId: string) { return this.call((c) => c.space(spaceId)); }
+  addMember(spaceId: string, userId: string) { return this.call((c) => c.addMember(spaceId, userId)); }
+  removeMember(spaceId: string, userId: string) { return this.call((c) => c.removeMember(spaceId, userId)); }
+  postMessage(spaceId: string, body: string, threadId: string | null, internal: boolean) {
+    return this.call((c) => c.postMessage(spaceId, { body, threadId, internal }));
+  }
+  messages(spaceId: string, threadId: string | null) { return this.call((c) => c.messages(spaceId, threadId)); }
+  threads(spaceId: string) { return this.call((c) => c.threads(spaceId)); }
+  sync() { return this.call((c) => c.sync()); }
+  documents(spaceId: string) { return this.call((c) => c.documents(spaceId)); }
+  refreshFiles(spaceId: string) { return this.call((c) => c.refreshFiles(spaceId)); }
+  /** Encrypts and uploads a browser File as a stream; a new document, or a new version of `documentId`. */
+  uploadFile(spaceId: string, file: File, documentId: string | null, internal: boolean, progress: Progress) {
+    return this.call((c) =>
+      c.uploadFile(spaceId, { name: file.name, documentId, internal }, file.size, file.stream(), progress));
+  }
+  /** Downloads and decrypts a file into a Blob (the portal hands it to the browser as a save link). */
+  downloadFile(spaceId: string, fileId: string, mediaType: string, progress: Progress): Promise<Blob> {
+    return this.call(async (c) => {
+      const stream = await c.downloadFile(spaceId, fileId, progress);
+      const blob = await new Response(stream).blob();
+      return mediaType ? new Blob([blob], { type: mediaType }) : blob;
+    });
+  }
+  notificationPreference() { return this.call((c) => c.notificationPreference()); }
+  setNotificationMode(mode: Sdk.NotifyMode, email: string | null) {
+    return this.call((c) => c.setNotificationMode(mode, email));
+  }
+  audit(query: Sdk.AuditQuery) { return this.call((c) => c.audit(query)); }
+  verifyAudit() { return this.call((c) => c.verifyAudit()); }
+  auditExport(format: 'csv' | 'json') { return this.call((c) => c.auditExport({}, format)); }
+}

@@ -1,0 +1,140 @@
+// Before this browser has a device: the welcome page, first-run setup of the relay's admin with
+// the setup token, and registration by invitation.
+
+import { field, h } from '../dom.js';
+import type { Page } from '../main.js';
+import { signedIn } from '../main.js';
+import { app, formError, setLabel } from '../state.js';
+
+function defaultDeviceName(): string {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrom/.test(ua) ? 'Chromium' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  const os = /Windows/.test(ua) ? 'Windows' : /Mac OS/.test(ua) ? 'macOS' : /Android/.test(ua) ? 'Android' : /Linux/.test(ua) ? 'Linux' : /iPhone|iPad/.test(ua) ? 'iOS' : '';
+  return os ? `${browser} on ${os}` : browser;
+}
+
+function input(name: string, opts: { type?: string; required?: boolean; value?: string; autocomplete?: string; placeholder?: string } = {}): HTMLInputElement {
+  return h('input', {
+    name,
+    type: opts.type ?? 'text',
+    required: opts.required ?? false,
+    value: opts.value ?? null,
+    autocomplete: opts.autocomplete ?? 'off',
+    placeholder: opts.placeholder ?? null,
+    spellcheck: 'false',
+  });
+}
+
+export function welcomeView(): Page {
+  const token = input('token', { required: true, placeholder: 'Paste the invitation link or token' });
+  const form = h('form', { class: 'stack', 'aria-labelledby': 'join-heading' },
+    h('h2', { id: 'join-heading' }, 'I have an invitation'),
+    h('p', {}, 'Your advisor sent you a link or a code. Paste it here to create your encrypted account.'),
+    field('Invitation link or token', token),
+    h('button', { type: 'submit', class: 'btn btn-primary' }, 'Continue'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const raw = token.value.trim();
+    const m = /token=([^&#\s]+)/.exec(raw);
+    const q = raw.indexOf('#/join?');
+    location.hash = q >= 0 ? raw.slice(q) : `#/join?token=${encodeURIComponent(m ? decodeURIComponent(m[1]) : raw)}`;
+  });
+  return {
+    title: 'Welcome',
+    body: h('div', { class: 'welcome' },
+      h('section', { class: 'hero' },
+        h('h1', {}, 'Your documents, sealed end to end'),
+        h('p', { class: 'lead' }, 'Sealroom encrypts every document and message in your browser before it leaves your device. '
+          + 'The relay only ever stores ciphertext: not even the people running it can read your files.')),
+      h('div', { class: 'grid-2' },
+        h('section', { class: 'card' }, form),
+        h('section', { class: 'card', 'aria-labelledby': 'setup-heading' },
+          h('h2', { id: 'setup-heading' }, 'Setting up a new relay?'),
+          h('p', {}, 'The first person creates the provider organisation and becomes its administrator, with the one-time setup token the relay wrote to ',
+            h('code', {}, '<data dir>/setup-token'), '.'),
+          h('a', { href: '#/setup', class: 'btn btn-secondary' }, 'First-run setup')))),
+  };
+}
+
+export function setupView(): Page {
+  const token = input('setup-token', { required: true });
+  const org = input('org', { required: true, autocomplete: 'organization', placeholder: 'Northwind Advisory' });
+  const name = input('name', { required: true, autocomplete: 'name' });
+  const email = input('email', { type: 'email', autocomplete: 'email' });
+  const device = input('device', { required: true, value: defaultDeviceName() });
+  const errors = h('div', { 'aria-live': 'assertive' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create organisation');
+  const form = h('form', { class: 'stack' },
+    field('Setup token', token, 'One-time token from the relay’s data directory (file setup-token).'),
+    field('Organisation name', org),
+    field('Your name', name),
+    field('Email for notifications (optional)', email, 'Notifications never contain content, only that something is waiting.'),
+    field('Name of this device', device),
+    errors,
+    h('div', { class: 'actions' }, submit, h('a', { href: '#/', class: 'btn btn-ghost' }, 'Back')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!app.portal) return;
+    submit.disabled = true;
+    formError(errors, null);
+    try {
+      const account = await app.portal.bootstrap(token.value.trim(), org.value.trim(), name.value.trim(), email.value.trim() || null, device.value.trim());
+      setLabel('users', account.userId, name.value.trim());
+      await signedIn();
+    } catch (e) {
+      formError(errors, e);
+      submit.disabled = false;
+    }
+  });
+  return {
+    title: 'First-run setup',
+    body: h('section', { class: 'card narrow' },
+      h('h1', {}, 'First-run setup'),
+      h('p', {}, 'Create the provider organisation and its first administrator. Your device key is generated here and never leaves this browser.'),
+      form),
+  };
+}
+
+export function joinView(query: URLSearchParams): Page {
+  const token = input('invite-token', { required: true, value: query.get('token') ?? '' });
+  const inviter = query.get('by');
+  const spaceName = query.get('label');
+  const name = input('name', { required: true, autocomplete: 'name' });
+  const email = input('email', { type: 'email', autocomplete: 'email' });
+  const device = input('device', { required: true, value: defaultDeviceName() });
+  const errors = h('div', { 'aria-live': 'assertive' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create my account');
+  const form = h('form', { class: 'stack' },
+    field('Invitation token', token),
+    field('Your name', name),
+    field('Email for notifications (optional)', email, 'We only tell you that something new is waiting, never what.'),
+    field('Name of this device', device),
+    errors,
+    h('div', { class: 'actions' }, submit, h('a', { href: '#/', class: 'btn btn-ghost' }, 'Back')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!app.portal) return;
+    submit.disabled = true;
+    formError(errors, null);
+    try {
+      const account = await app.portal.register(token.value.trim(), name.value.trim(), email.value.trim() || null, device.value.trim());
+      setLabel('users', account.userId, name.value.trim());
+      const byId = query.get('byId');
+      if (inviter && byId) setLabel('users', byId, inviter);
+      const spaceId = query.get('space');
+      if (spaceName && spaceId) setLabel('spaces', spaceId, spaceName);
+      await signedIn();
+    } catch (e) {
+      formError(errors, e);
+      submit.disabled = false;
+    }
+  });
+  return {
+    title: 'Accept invitation',
+    body: h('section', { class: 'card narrow' },
+      h('h1', {}, 'Accept your invitation'),
+      inviter || spaceName ? h('p', { class: 'lead' }, inviter ?? 'Your advisor', ' invited you', spaceName ? [' to the space ', h('strong', {}, spaceName)] : null, '.') : null,
+      h('p', {}, 'Your encryption keys are created in this browser. Nobody else, including the relay, ever sees them.'),
+      form),
+  };
+}

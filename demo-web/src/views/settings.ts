@@ -1,0 +1,74 @@
+// Account, this device's fingerprint, and notification settings.
+
+import { field, groups, h, replace } from '../dom.js';
+import type { Page } from '../main.js';
+import { act, app, toast } from '../state.js';
+import { NotifyMode } from '../sdk.js';
+
+const MODES: [NotifyMode, string, string][] = [
+  ['immediate', 'Immediately', 'An email as soon as something new is waiting.'],
+  ['hourly', 'Hourly digest', 'At most one email per hour.'],
+  ['daily', 'Daily digest', 'At most one email per day.'],
+  ['off', 'Off', 'No email; check the portal yourself.'],
+];
+
+export async function settingsView(): Promise<Page> {
+  const portal = app.portal;
+  const account = app.account;
+  if (!portal || !account) throw new Error('no client');
+  const [key, pref] = await Promise.all([portal.devicePublicKey(), portal.notificationPreference()]);
+
+  const email = h('input', { type: 'email', name: 'email', autocomplete: 'email', value: pref.email ?? null });
+  const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save');
+  const saved = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const fieldset = h('fieldset', { class: 'radios' },
+    h('legend', {}, 'Email me about new messages and documents'),
+    MODES.map(([mode, text, hint]) => {
+      const id = `mode-${mode}`;
+      return h('div', { class: 'radio' },
+        h('input', { type: 'radio', name: 'mode', value: mode, id, checked: pref.mode === mode, 'aria-describedby': `${id}-hint` }),
+        h('label', { for: id }, text),
+        h('span', { class: 'hint', id: `${id}-hint` }, hint));
+    }));
+  const form = h('form', { class: 'stack', 'aria-labelledby': 'notify-heading' },
+    h('h2', { id: 'notify-heading' }, 'Notifications'),
+    fieldset,
+    field('Email address', email, 'Emails never contain the content, only that something is waiting.'),
+    h('div', { class: 'actions' }, save, saved));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const mode = (new FormData(form).get('mode') ?? 'immediate') as NotifyMode;
+    void act(save, async () => {
+      const p = await portal.setNotificationMode(mode, email.value.trim() || null);
+      replace(saved, `Saved: ${MODES.find(([m]) => m === p.mode)?.[1] ?? p.mode}.`);
+      toast('Notification settings saved.');
+    });
+  });
+
+  return {
+    title: 'Settings',
+    body: h('div', { class: 'stack' },
+      h('h1', {}, 'Settings'),
+      h('div', { class: 'grid-2' },
+        h('section', { class: 'card', 'aria-labelledby': 'account-heading' },
+          h('h2', { id: 'account-heading' }, 'Your account'),
+          h('dl', { class: 'facts' },
+            h('dt', {}, 'Name'), h('dd', {}, localName(account.userId) ?? '—'),
+            h('dt', {}, 'Role'), h('dd', {}, h('span', { class: `role role-${account.role}` }, account.role)),
+            h('dt', {}, 'User id'), h('dd', {}, h('code', {}, account.userId)),
+            h('dt', {}, 'This device'), h('dd', {}, h('code', {}, account.deviceId))),
+          h('h3', {}, 'Device fingerprint'),
+          h('p', { class: 'muted' }, 'The public key of this browser’s device. When a colleague approves a new device, they compare it with this.'),
+          h('code', { class: 'fingerprint', id: 'fingerprint', 'aria-label': `Fingerprint ${groups(key, 4)}` }, groups(key, 4))),
+        h('section', { class: 'card' }, form))),
+  };
+}
+
+function localName(userId: string): string | undefined {
+  try {
+    const labels = JSON.parse(localStorage.getItem('sealroom.portal.labels') ?? '{}') as { users?: Record<string, string> };
+    return labels.users?.[userId];
+  } catch {
+    return undefined;
+  }
+}

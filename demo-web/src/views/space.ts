@@ -1,0 +1,353 @@
+// One space: documents (upload with progress, latest-version badge, download), messages in
+// threads, the staff-only internal notes, and people (invite, admit, remove, safety numbers).
+
+import { bytes, field, h, replace, shortId } from '../dom.js';
+import type { Page } from '../main.js';
+import { act, app, errorText, isStaff, spaceLabel, syncNow, toast, userLabel } from '../state.js';
+import { Document, FileVersion, Message, SdkError, Space, Thread } from '../sdk.js';
+import { inviteBox, progressBar, safetyNumber } from './widgets.js';
+
+type Tab = 'documents' | 'messages' | 'notes' | 'people';
+
+export async function spaceView(spaceId: string, tabName: string): Promise<Page> {
+  const portal = app.portal;
+  if (!portal) throw new Error('no client');
+  let space: Space;
+  try {
+    space = await portal.space(spaceId);
+  } catch (e) {
+    if (e instanceof SdkError && (e.kind === 'forbidden' || e.kind === 'not_found')) return noAccess(spaceId, e);
+    throw e;
+  }
+  const tabs: [Tab, string][] = [['documents', 'Documents'], ['messages', 'Messages']];
+  if (isStaff() && space.internalRoom) tabs.push(['notes', 'Internal notes']);
+  tabs.push(['people', 'People']);
+  const tab: Tab = (tabs.find(([t]) => t === tabName)?.[0]) ?? 'documents';
+  const content = h('div', { class: 'tab-panel', id: 'tab-panel' });
+  const title = spaceLabel(spaceId);
+
+  if (!space.joined && tab !== 'people') {
+    replace(content, h('div', { class: 'notice', role: 'status' },
+      h('h2', {}, 'Not in the encrypted room yet'),
+      h('p', {}, isStaff()
+        ? 'This device is not a member of the space’s room.'
+        : 'Your account is ready. A member of staff now adds your device to the encrypted room; this page updates by itself.')));
+    app.onChange = (events) => {
+      if (events.some((e) => e.type === 'joinedSpace')) location.reload();
+    };
+  } else if (tab === 'documents') {
+    await documentsTab(spaceId, content);
+  } else if (tab === 'messages') {
+    await messagesTab(spaceId, content, false);
+  } else if (tab === 'notes') {
+    await messagesTab(spaceId, content, true);
+  } else {
+    await peopleTab(space, content);
+  }
+
+  return {
+    title: `${title} – ${tabs.find(([t]) => t === tab)?.[1] ?? ''}`,
+    body: h('div', { class: 'space' },
+      h('nav', { class: 'breadcrumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/spaces' }, 'Spaces'), ' / ', title),
+      h('h1', {}, title),
+      h('nav', { class: 'tabs', 'aria-label': 'Sections of this space' },
+        tabs.map(([t, text]) => h('a', { href: `#/spaces/${spaceId}/${t}`, class: 'tab', 'aria-current': t === tab ? 'page' : null }, text))),
+      content),
+  };
+}
+
+/** The page for a space this user is no longer (or never was) a member of. */
+function noAccess(spaceId: string, e: SdkError): Page {
+  return {
+    title: 'No access',
+    body: h('section', { class: 'card narrow', 'data-state': 'no-access' },
+      h('h1', {}, 'You no longer have access to this space'),
+      h('p', {}, `${spaceLabel(spaceId)} is not shared with you any more. Documents and messages you already opened stay on this device; nothing new reaches it.`),
+      h('p', { class: 'muted small' }, `The relay answered: ${e.code}`),
+      h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Back to spaces')),
+  };
+}
+
+// ---- documents -------------------------------------------------------------------------------
+
+async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> {
+  const portal = app.portal;
+  if (!portal) return;
+  const list = h('div', { id: 'documents' });
+  const uploads = h('div', { class: 'uploads', 'aria-live': 'polite' });
+
+  const draw = async () => {
+    const docs = await portal.documents(spaceId);
+    const visible = docs.filter((d) => !d.latest.internal || isStaff());
+    replace(list, visible.length ? documentTable(spaceId, visible, upload, uploads) : h('p', { class: 'empty' }, 'No documents yet.'));
+  };
+
+  const upload = async (file: File, documentId: string | null, internal: boolean) => {
+    const p = progressBar(`Encrypting and uploading ${file.name}`);
+    uploads.appendChild(p.el);
+    try {
+      const v = await portal.uploadFile(spaceId, file, documentId, internal, (done, total) => p.set(done, total));
+      p.set(1, 1);
+      p.el.classList.add('done');
+      p.el.dataset.state = 'done';
+      toast(`${file.name} uploaded as version ${v.version}.`);
+      await draw();
+      setTimeout(() => p.el.remove(), 4000);
+    } catch (e) {
+      p.el.dataset.state = 'failed';
+      p.el.appendChild(h('p', { class: 'form-error', role: 'alert' }, errorText(e)));
+    }
+  };
+
+  const fileInput = h('input', { type: 'file', id: 'upload-file', name: 'file', required: true });
+  const internal = h('input', { type: 'checkbox', id: 'upload-internal' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Encrypt and upload');
+  const form = h('form', { class: 'upload-form', 'aria-labelledby': 'upload-heading' },
+    h('h2', { id: 'upload-heading' }, 'Upload a document'),
+    field('File', fileInput, 'Encrypted in this browser before upload. Large files are streamed.'),
+    isStaff() ? h('div', { class: 'check' }, internal, h('label', { for: 'upload-internal' }, 'Internal (staff only)')) : null,
+    submit);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const file = fileInput.files?.[0];
+    if (!file) return;
+    void act(submit, async () => {
+      await upload(file, null, internal.checked);
+      form.reset();
+    });
+  });
+
+  await portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error'));
+  await draw();
+  app.onChange = (events) => {
+    if (events.some((e) => e.type === 'newFile' || e.type === 'historyReceived' || e.type === 'removedFromSpace')) void draw();
+  };
+  replace(panel, h('div', { class: 'layout-split' },
+    h('section', { 'aria-labelledby': 'docs-heading' }, h('h2', { id: 'docs-heading' }, 'Documents'), list),
+    h('aside', { class: 'card' }, form, uploads)));
+}
+
+function documentTable(
+  spaceId: string,
+  docs: Document[],
+  upload: (file: File, documentId: string | null, internal: boolean) => Promise<void>,
+  uploads: HTMLElement,
+): HTMLElement {
+  const rows = docs.map((doc) => {
+    const v = doc.latest;
+    const versionInput = h('input', { type: 'file', class: 'visually-hidden', id: `ver-${doc.documentId}`, 'aria-label': `New version of ${v.name || 'document'}` });
+    versionInput.addEventListener('change', () => {
+      const file = versionInput.files?.[0];
+      if (file) void upload(file, doc.documentId, v.internal);
+    });
+    return h('tr', { 'data-document': doc.documentId },
+      h('th', { scope: 'row' },
+        h('span', { class: 'doc-name' }, v.name || 'Untitled'),
+        v.internal ? h('span', { class: 'badge badge-internal' }, 'Internal') : null),
+      h('td', {},
+        h('span', { class: 'badge badge-latest', title: 'Latest version' }, `v${v.version} · latest`),
+        doc.versions.length > 1 ? h('details', { class: 'versions' },
+          h('summary', {}, `${doc.versions.length - 1} earlier`),
+          h('ul', {}, doc.versions.filter((x) => !x.latest).reverse().map((old) =>
+            h('li', {}, `v${old.version} · ${bytes(old.size)} `, downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
+      h('td', { class: 'nowrap' }, bytes(v.size)),
+      h('td', {}, userLabel(v.senderUserId)),
+      h('td', {}, h('div', { class: 'row-actions' },
+        downloadButton(spaceId, v, uploads, 'Download'),
+        h('label', { for: versionInput.id, class: 'btn btn-ghost btn-file', tabindex: '0',
+          onkeydown: ((e: KeyboardEvent) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); versionInput.click(); } }) as EventListener },
+        'New version'),
+        versionInput)));
+  });
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
+    h('caption', { class: 'visually-hidden' }, 'Documents in this space, latest version first'),
+    h('thead', {}, h('tr', {}, ['Name', 'Version', 'Size', 'From', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows)));
+}
+
+function downloadButton(spaceId: string, v: FileVersion, uploads: HTMLElement, text: string): HTMLButtonElement {
+  const button = h('button', { type: 'button', class: 'btn btn-secondary', 'aria-label': `${text} ${v.name}` }, text);
+  button.addEventListener('click', () => {
+    void act(button, async () => {
+      if (!app.portal) return;
+      const p = progressBar(`Downloading and decrypting ${v.name}`);
+      uploads.appendChild(p.el);
+      try {
+        const blob = await app.portal.downloadFile(spaceId, v.fileId, v.mediaType, (d, t) => p.set(d, t));
+        p.set(1, 1);
+        p.el.dataset.state = 'done';
+        const url = URL.createObjectURL(blob);
+        const a = h('a', { href: url, download: v.name || 'document' });
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      } finally {
+        setTimeout(() => p.el.remove(), 4000);
+      }
+    });
+  });
+  return button;
+}
+
+// ---- messages and internal notes -------------------------------------------------------------
+
+async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolean): Promise<void> {
+  const portal = app.portal;
+  if (!portal) return;
+  let current: string | null = null;
+  const threadList = h('ul', { class: 'thread-list' });
+  const log = h('ol', { class: 'message-log', 'aria-live': 'polite', 'aria-label': internal ? 'Note history' : 'Conversation history' });
+  const body = h('textarea', { name: 'body', rows: 3, required: true, placeholder: internal ? 'Note for your colleagues…' : 'Write a message…' });
+  const send = h('button', { type: 'submit', class: 'btn btn-primary' }, internal ? 'Add note' : 'Send');
+  const composeTitle = h('span', {}, 'New conversation');
+  const form = h('form', { class: 'compose' },
+    field(internal ? 'Internal note' : 'Message', body, 'Ctrl+Enter sends.'),
+    h('div', { class: 'actions' }, send, h('span', { class: 'muted' }, composeTitle)));
+
+  const drawThreads = (threads: Thread[]) => {
+    const mine = threads.filter((t) => t.internal === internal).sort((a, b) => b.lastIndex - a.lastIndex);
+    replace(threadList,
+      h('li', {}, h('button', { type: 'button', class: `thread${current === null ? ' active' : ''}`, 'aria-pressed': String(current === null), onclick: () => { current = null; startingNew = true; void draw().then(() => body.focus()); } }, '+ New conversation')),
+      mine.map((t, i) => h('li', {}, h('button', {
+        type: 'button', class: `thread${t.threadId === current ? ' active' : ''}`, 'aria-pressed': String(t.threadId === current),
+        onclick: () => { current = t.threadId; startingNew = false; void draw(); },
+      }, `Conversation ${mine.length - i}`, h('span', { class: 'count' }, `${t.messages}`)))));
+  };
+
+  const drawMessages = (messages: Message[]) => {
+    const shown = messages.filter((m) => m.internal === internal).sort((a, b) => a.index - b.index);
+    replace(log, shown.length
+      ? shown.map((m) => h('li', { class: `message${m.senderUserId === app.account?.userId ? ' mine' : ''}`, 'data-message': m.messageId },
+        h('span', { class: 'sender' }, userLabel(m.senderUserId)),
+        h('p', { class: 'body' }, m.body)))
+      : h('li', { class: 'empty' }, current ? 'No messages.' : 'Start a new conversation below.'));
+    log.scrollTop = log.scrollHeight;
+  };
+
+  const draw = async () => {
+    const threads = await portal.threads(spaceId);
+    if (current === null && !startingNew) {
+      // Open the most recent conversation unless the user chose to start a new one.
+      const mine = threads.filter((t) => t.internal === internal).sort((a, b) => b.lastIndex - a.lastIndex);
+      if (mine.length) current = mine[0].threadId;
+    }
+    drawThreads(threads);
+    composeTitle.textContent = current ? 'Replying in this conversation' : 'Starts a new conversation';
+    drawMessages(current ? await portal.messages(spaceId, current) : []);
+  };
+  let startingNew = false;
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = body.value.trim();
+    if (!text) return;
+    void act(send, async () => {
+      const m = await portal.postMessage(spaceId, text, current, internal);
+      current = m.threadId;
+      startingNew = false;
+      body.value = '';
+      await draw();
+      body.focus();
+    });
+  });
+  body.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  await draw();
+  app.onChange = (events) => {
+    if (events.some((e) => e.type === 'newMessage' || e.type === 'removedFromSpace')) void draw();
+  };
+  replace(panel,
+    internal ? h('p', { class: 'notice notice-internal' }, 'Only staff of your organisation can read internal notes. Customers are never members of this room.') : null,
+    h('div', { class: 'chat' },
+      h('nav', { class: 'threads', 'aria-label': 'Conversations' }, threadList),
+      h('section', { class: 'conversation', 'aria-label': 'Conversation' }, log, form)));
+}
+
+// ---- people ----------------------------------------------------------------------------------
+
+async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
+  const portal = app.portal;
+  if (!portal) return;
+  const table = h('div', { id: 'members' });
+  let shown = '';
+  // Redrawn only when the members changed, so keyboard focus inside the table survives polling.
+  const draw = async (force = false) => {
+    const s = await portal.space(space.spaceId);
+    const signature = JSON.stringify(s.members);
+    if (!force && signature === shown) return;
+    shown = signature;
+    replace(table, membersTable(s, () => draw(true)));
+  };
+  await draw();
+  app.onChange = (events) => {
+    if (events.some((e) => ['memberAdded', 'memberRemoved', 'keyChanged', 'joinedSpace'].includes(e.type))) void draw();
+  };
+  // Registrations by invitation change the relay's member list without a room event.
+  app.onTick = () => void draw().catch(() => undefined);
+
+  const out = h('div');
+  const inviteButton = h('button', { type: 'button', class: 'btn btn-primary', id: 'invite-customer' }, 'Invite a customer');
+  inviteButton.addEventListener('click', () => void act(inviteButton, async () => {
+    const inv = await portal.invite('customer', space.spaceId);
+    replace(out, inviteBox(inv.token, inv.expiresAt, { spaceId: space.spaceId, space: spaceLabel(space.spaceId) }));
+  }));
+  replace(panel, h('div', { class: isStaff() ? 'layout-split' : '' },
+    h('section', { 'aria-labelledby': 'people-heading' },
+      h('h2', { id: 'people-heading' }, 'People'),
+      table,
+      h('details', { class: 'explain' },
+        h('summary', {}, 'What are safety numbers?'),
+        h('p', {}, 'Each number is computed in your browser from the encryption keys of that person’s devices. '
+          + 'Compare it with them by phone or in person: if both screens show the same digits, nobody is in the middle. '
+          + 'If a number changes, the portal tells you.'))),
+    isStaff() ? h('aside', { class: 'card stack' },
+      h('h2', {}, 'Invite'),
+      h('p', {}, 'A customer who registers with this link joins this space. You then admit their device to the encrypted room.'),
+      inviteButton, out) : null));
+}
+
+function membersTable(space: Space, redraw: () => Promise<void>): HTMLElement {
+  const me = app.account?.userId;
+  const rows = space.members.map((m) => {
+    const inRoom = m.devices.length > 0;
+    const actions: Node[] = [];
+    if (isStaff() && !inRoom && m.userId !== me) {
+      const b = h('button', { type: 'button', class: 'btn btn-primary', 'data-action': 'admit' }, 'Admit to room');
+      b.addEventListener('click', () => void act(b, async () => {
+        await app.portal?.addMember(space.spaceId, m.userId);
+        toast(`${userLabel(m.userId)} admitted to the encrypted room.`);
+        await redraw();
+      }));
+      actions.push(b);
+    }
+    if (isStaff() && m.role === 'customer') {
+      const b = h('button', { type: 'button', class: 'btn btn-danger', 'data-action': 'remove' }, 'Remove');
+      b.addEventListener('click', () => {
+        if (!confirm(`Remove ${userLabel(m.userId)} from this space? They lose access to new messages and documents.`)) return;
+        void act(b, async () => {
+          await app.portal?.removeMember(space.spaceId, m.userId);
+          toast(`${userLabel(m.userId)} removed.`);
+          await syncNow().catch(() => undefined);
+          await redraw();
+        });
+      });
+      actions.push(b);
+    }
+    return h('tr', { 'data-user': m.userId, 'data-role': m.role },
+      h('th', { scope: 'row' }, userLabel(m.userId), h('span', { class: 'muted small' }, ` ${shortId(m.userId)}`)),
+      h('td', {}, h('span', { class: `role role-${m.role}` }, m.role)),
+      h('td', {}, inRoom ? `${m.devices.length} device${m.devices.length === 1 ? '' : 's'}` : h('span', { class: 'badge badge-warn' }, 'not in room yet')),
+      h('td', {}, safetyNumber(m.safetyNumber)),
+      h('td', {}, h('div', { class: 'row-actions' }, actions)));
+  });
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
+    h('caption', { class: 'visually-hidden' }, 'Members of this space'),
+    h('thead', {}, h('tr', {}, ['Name', 'Role', 'Devices', 'Safety number', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows)));
+}

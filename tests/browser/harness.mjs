@@ -1,0 +1,137 @@
+/**
+ * Harness for the browser tests: starts the real relay binary on a free port with the demo portal
+ * (SEALROOM_WEB_DIR=demo-web/dist) and a fresh data directory, and launches Debian Chromium through
+ * playwright-core with the headless flags documented in DEVELOPERS.md.
+ *
+ * Environment: SEALROOM_RELAY_BIN (default target/debug/sealroom-server, then
+ * $CARGO_TARGET_DIR/debug/sealroom-server), CHROMIUM (default /usr/bin/chromium).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const WEB_DIR = join(ROOT, 'demo-web', 'dist');
+export const SCREENSHOTS = join(ROOT, 'target', 'screenshots');
+
+/** Chromium flags for a container without a GPU, sandbox or network (see DEVELOPERS.md). */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+function relayBinary() {
+  const candidates = [
+    process.env.SEALROOM_RELAY_BIN,
+    join(ROOT, 'target', 'debug', 'sealroom-server'),
+    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'debug', 'sealroom-server'),
+  ].filter(Boolean);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`relay binary not found (tried ${candidates.join(', ')}); build it or set SEALROOM_RELAY_BIN`);
+  return found;
+}
+
+/** Starts the relay; resolves once /healthz answers. */
+export async function startRelay() {
+  if (!existsSync(join(WEB_DIR, 'index.html'))) throw new Error('demo-web/dist is missing: run demo-web/build.sh');
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-browser-'));
+  const log = [];
+  const env = {
+    ...process.env,
+    SEALROOM_LISTEN: '127.0.0.1:0',
+    SEALROOM_DATA_DIR: dataDir,
+    SEALROOM_WEB_DIR: WEB_DIR,
+    SEALROOM_LOG: 'info',
+    SEALROOM_AUTH_FAILURES_PER_MINUTE: '100000',
+  };
+  delete env.SEALROOM_CONFIG;
+  const child = spawn(relayBinary(), [], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => log.push(String(d)));
+  child.stderr.on('data', (d) => log.push(String(d)));
+  let exited = null;
+  child.on('exit', (code) => { exited = code; });
+  const addrFile = join(dataDir, 'listen-addr');
+  for (let i = 0; i < 600; i++) {
+    if (exited !== null) throw new Error(`relay exited (${exited}):\n${log.join('')}`);
+    if (existsSync(addrFile)) {
+      const addr = readFileSync(addrFile, 'utf8').trim();
+      if (addr) {
+        try {
+          const r = await fetch(`http://${addr}/healthz`);
+          if (r.ok) {
+            return {
+              url: `http://${addr}`,
+              dataDir,
+              log,
+              setupToken: () => readFileSync(join(dataDir, 'setup-token'), 'utf8').trim(),
+              async stop() {
+                if (exited === null) {
+                  child.kill('SIGTERM');
+                  for (let j = 0; j < 100 && exited === null; j++) await sleep(50);
+                  if (exited === null) child.kill('SIGKILL');
+                }
+                rmSync(dataDir, { recursive: true, force: true });
+              },
+            };
+          }
+        } catch {
+          // not listening yet
+        }
+      }
+    }
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`relay did not become healthy:\n${log.join('')}`);
+}
+
+/** Launches Debian Chromium headless. */
+export function launchChromium() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** Saves a full-page screenshot under target/screenshots/<name>.png. */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Accessibility basics of the current page: one h1, every form control has an accessible name
+ * (label, aria-label or aria-labelledby), every button and link has text, images have alt text.
+ * Returns a list of problems (empty when fine).
+ */
+export function a11yProblems(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length) || el.classList.contains('visually-hidden');
+    const h1s = [...document.querySelectorAll('h1')].filter(visible);
+    if (h1s.length !== 1) problems.push(`expected one h1, found ${h1s.length}`);
+    if (!document.documentElement.lang) problems.push('html has no lang');
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      if (el.type === 'hidden') continue;
+      const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+      if (!named) problems.push(`unlabelled ${el.tagName.toLowerCase()} name=${el.name || '?'}`);
+    }
+    for (const el of document.querySelectorAll('button, a[href]')) {
+      const text = (el.textContent || '').trim() || el.getAttribute('aria-label');
+      if (!text) problems.push(`${el.tagName.toLowerCase()} without text`);
+    }
+    for (const el of document.querySelectorAll('img')) {
+      if (!el.hasAttribute('alt')) problems.push('img without alt');
+    }
+    return problems;
+  });
+}

@@ -1,0 +1,261 @@
+/**
+ * Browser end-to-end tests of the demo portal in real Debian Chromium (playwright-core), against
+ * the real relay binary serving demo-web/dist. Two browser contexts, staff and customer, each
+ * with its own IndexedDB: first-run setup with the setup token, a space, an invitation link,
+ * registration, admission to the encrypted room, a 50 MiB upload with progress, download with
+ * identical bytes (SHA-256), messages both ways, an internal note the customer never sees,
+ * notification settings, the audit view, and removal of the customer. Screenshots of the main
+ * pages go to target/screenshots/.
+ *
+ * Run: demo-web/build.sh && (cd tests/browser && npm ci && node --test --test-reporter=tap)
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
+
+const BIG = 50 * 1024 * 1024;
+const LONG = 180_000;
+
+let relay;
+let browser;
+
+before(async () => {
+  relay = await startRelay();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+function sha256File(path) {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+  });
+}
+
+async function ready(page) {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: LONG });
+}
+
+test('the relay serves the portal shell with the right content types', async () => {
+  for (const [path, type] of [
+    ['/', 'text/html'],
+    ['/styles.css', 'text/css'],
+    ['/js/main.js', 'javascript'],
+    ['/sdk/sealroom.js', 'javascript'],
+    ['/sdk/sealroom_bg.wasm', 'application/wasm'],
+  ]) {
+    const r = await fetch(relay.url + path);
+    assert.equal(r.status, 200, path);
+    assert.match(r.headers.get('content-type') ?? '', new RegExp(type), path);
+    await r.arrayBuffer();
+  }
+});
+
+test('first page loads in Chromium, is keyboard reachable and labelled', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(relay.url + '/');
+  await ready(page);
+  // The WASM SDK loaded and opened this profile's store: the welcome page, not the SDK error.
+  await page.getByRole('heading', { level: 1, name: 'Your documents, sealed end to end' }).waitFor({ timeout: 10_000 });
+  await screenshot(page, '01-welcome');
+  assert.deepEqual(await a11yProblems(page), []);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.className), 'skip-link');
+  await page.goto(relay.url + '/#/setup');
+  await page.waitForSelector('h1');
+  assert.deepEqual(await a11yProblems(page), []);
+  // Narrow screen: the layout reflows without horizontal scrolling.
+  await page.setViewportSize({ width: 380, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `horizontal overflow of ${overflow}px at 380px width`);
+  await screenshot(page, '02-setup-mobile');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('staff and customer: invite, 50 MiB upload and download, messages both ways, removal', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealroom-files-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bigPath = join(dir, 'statement-2026.bin');
+  writeFileSync(bigPath, randomBytes(BIG));
+  const bigHash = await sha256File(bigPath);
+
+  const staffCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+  const custCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+  t.after(() => Promise.all([staffCtx.close(), custCtx.close()]));
+  const staff = await staffCtx.newPage();
+  const cust = await custCtx.newPage();
+  const pageErrors = [];
+  staff.on('pageerror', (e) => pageErrors.push(`staff: ${e}`));
+  cust.on('pageerror', (e) => pageErrors.push(`customer: ${e}`));
+  staff.on('dialog', (d) => d.accept());
+  for (const p of [staff, cust]) p.setDefaultTimeout(LONG);
+
+  // A step is a subtest; on failure both pages are saved as target/screenshots/failed-*.png.
+  let stepNo = 0;
+  const step = (name, fn) => t.test(name, async () => {
+    stepNo += 1;
+    try {
+      await fn();
+    } catch (e) {
+      await screenshot(staff, `failed-${stepNo}-staff`).catch(() => undefined);
+      await screenshot(cust, `failed-${stepNo}-customer`).catch(() => undefined);
+      throw e;
+    }
+  });
+
+  let inviteLink;
+  let spaceUrl;
+
+  await step('first-run setup of the admin with the setup token', async () => {
+    await staff.goto(relay.url + '/#/setup');
+    await ready(staff);
+    await staff.getByLabel('Setup token').fill(relay.setupToken());
+    await staff.getByLabel('Organisation name').fill('Northwind Advisory');
+    await staff.getByLabel('Your name').fill('Ada Admin');
+    await staff.getByRole('button', { name: 'Create organisation' }).click();
+    await staff.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
+  });
+
+  await step('staff creates a space and an invitation link', async () => {
+    await staff.getByLabel('Customer company').fill('Kestrel Ltd');
+    await staff.getByRole('button', { name: 'Create space' }).click();
+    await staff.getByRole('heading', { level: 1, name: 'Kestrel Ltd' }).waitFor();
+    spaceUrl = staff.url().replace(/\/people$/, '');
+    await staff.getByRole('button', { name: 'Invite a customer' }).click();
+    inviteLink = await staff.locator('#invite-link').inputValue();
+    assert.match(inviteLink, /#\/join\?token=/);
+    await screenshot(staff, '03-staff-people-invite');
+  });
+
+  await step('customer registers with the invitation link', async () => {
+    await cust.goto(inviteLink);
+    await ready(cust);
+    await cust.getByRole('heading', { level: 1, name: 'Accept your invitation' }).waitFor();
+    await cust.getByText('Ada Admin invited you to the space Kestrel Ltd.').waitFor();
+    assert.deepEqual(await a11yProblems(cust), []);
+    await cust.getByLabel('Your name').fill('Cara Customer');
+    await cust.getByRole('button', { name: 'Create my account' }).click();
+    await cust.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
+  });
+
+  await step('staff admits the customer; both see safety numbers', async () => {
+    const row = staff.locator('tr[data-role="customer"]');
+    await row.getByRole('button', { name: 'Admit to room' }).click();
+    await row.locator('code.safety').waitFor();
+    // The customer joins through the welcome and opens the space.
+    await cust.locator('.space-link').filter({ hasText: 'Encrypted room joined' }).click();
+    await cust.getByRole('tab', { name: 'People' }).or(cust.getByRole('link', { name: 'People' })).click();
+    await cust.locator('tr[data-role="owner"] code.safety').waitFor();
+    const staffView = await staff.locator('tr[data-role="customer"] code.safety').textContent();
+    const custView = await cust.locator('tr[data-role="customer"] code.safety').textContent();
+    assert.equal(staffView, custView, 'both sides compute the same safety number for the customer');
+    await screenshot(cust, '04-customer-people');
+  });
+
+  await step('staff uploads a 50 MiB document with progress', async () => {
+    await staff.goto(spaceUrl + '/documents');
+    await staff.getByRole('heading', { level: 2, name: 'Upload a document' }).waitFor();
+    await staff.locator('#upload-file').setInputFiles(bigPath);
+    await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
+    await staff.locator('.progress progress').first().waitFor();
+    await staff.locator('.progress[data-state="done"]').waitFor({ timeout: 600_000 });
+    const row = staff.locator('tr', { hasText: 'statement-2026.bin' });
+    await row.waitFor();
+    assert.match(await row.textContent(), /v1 · latest/);
+    assert.match(await row.textContent(), /50\.0 MiB|50 MiB/);
+    await screenshot(staff, '05-staff-documents');
+  });
+
+  await step('customer downloads it with identical bytes', async () => {
+    await cust.goto(spaceUrl + '/documents');
+    const row = cust.locator('tr', { hasText: 'statement-2026.bin' });
+    await row.waitFor();
+    assert.match(await row.textContent(), /v1 · latest/);
+    const [download] = await Promise.all([
+      cust.waitForEvent('download', { timeout: 600_000 }),
+      row.getByRole('button', { name: /^Download/ }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), 'statement-2026.bin');
+    const path = await download.path();
+    assert.equal(await sha256File(path), bigHash);
+    await screenshot(cust, '06-customer-documents');
+  });
+
+  await step('messages both ways', async () => {
+    await staff.goto(spaceUrl + '/messages');
+    await staff.getByLabel('Message', { exact: true }).fill('Your 2026 statement is ready for review.');
+    await staff.getByRole('button', { name: 'Send' }).click();
+    await staff.locator('.message', { hasText: 'Your 2026 statement is ready' }).waitFor();
+    await cust.goto(spaceUrl + '/messages');
+    await cust.locator('.message', { hasText: 'Your 2026 statement is ready' }).waitFor();
+    await cust.getByLabel('Message', { exact: true }).fill('Thanks! Which quarter does KX-4471 cover?');
+    await cust.keyboard.press('Control+Enter');
+    await cust.locator('.message.mine', { hasText: 'KX-4471' }).waitFor();
+    await staff.locator('.message', { hasText: 'KX-4471' }).waitFor();
+    await screenshot(cust, '07-customer-messages');
+    await screenshot(staff, '08-staff-messages');
+  });
+
+  await step('internal notes are for staff only', async () => {
+    await staff.goto(spaceUrl + '/notes');
+    await staff.getByLabel('Internal note', { exact: true }).fill('Kestrel may churn: offer the loyalty discount.');
+    await staff.getByRole('button', { name: 'Add note' }).click();
+    await staff.locator('.message', { hasText: 'loyalty discount' }).waitFor();
+    await screenshot(staff, '09-staff-internal-notes');
+    await cust.goto(spaceUrl + '/documents');
+    await cust.getByRole('heading', { level: 2, name: 'Documents' }).waitFor();
+    assert.equal(await cust.getByRole('link', { name: 'Internal notes' }).count(), 0);
+  });
+
+  await step('notification settings and fingerprint', async () => {
+    await cust.goto(relay.url + '/#/settings');
+    await cust.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+    assert.match(await cust.locator('#fingerprint').textContent(), /^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
+    await cust.getByLabel('Daily digest').check();
+    await cust.getByLabel('Email address').fill('cara@kestrel.example');
+    await cust.getByRole('button', { name: 'Save' }).click();
+    await cust.getByText('Saved: Daily digest.').waitFor();
+    assert.deepEqual(await a11yProblems(cust), []);
+    await screenshot(cust, '10-customer-settings');
+    await cust.reload();
+    await ready(cust);
+    assert.equal(await cust.getByLabel('Daily digest').isChecked(), true);
+  });
+
+  await step('admin audit view verifies the chain', async () => {
+    await staff.goto(relay.url + '/#/audit');
+    await staff.getByRole('heading', { level: 1, name: 'Audit trail' }).waitFor();
+    await staff.locator('tbody tr').first().waitFor();
+    await staff.getByRole('button', { name: 'Verify chain' }).click();
+    await staff.getByText(/Chain intact/).waitFor();
+    await screenshot(staff, '11-admin-audit');
+  });
+
+  await step('staff removes the customer, who loses access', async () => {
+    await staff.goto(spaceUrl + '/people');
+    const row = staff.locator('tr[data-role="customer"]');
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await row.waitFor({ state: 'detached' });
+    // The relay refuses the removed customer the space and its room.
+    await cust.goto(spaceUrl + '/messages');
+    await cust.reload();
+    await ready(cust);
+    await cust.getByRole('heading', { level: 1, name: 'You no longer have access to this space' }).waitFor({ timeout: 60_000 });
+    assert.match(await cust.locator('[data-state="no-access"]').textContent(), /relay_(not_found|forbidden)/);
+    await screenshot(cust, '12-customer-removed');
+  });
+
+  assert.deepEqual(pageErrors, []);
+});
