@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, every Rust test (unit, integration, end-to-end
 # against the real relay binary, doc tests), the WASM build and its Node tests. Installs what it
-# needs first (scripts/setup.sh). Ends with one line "total: N passed, N failed".
+# needs first (scripts/setup.sh). Also: the IndexedDB store check and the demo portal in headless
+# Chromium, the Kotlin bindings (drift check and suite). Ends with one line "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -55,6 +56,22 @@ if step wasm-build scripts/build-wasm.sh; then
   node_ok=$?
   count_tap "$LOG_DIR/node-test.log"
   [ $node_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
+  # The IndexedDB store of the package in headless Chromium against a real relay (one check).
+  if step wasm-store-check tests/node/browser/store-check.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  # The demo portal in Debian Chromium (playwright-core): two contexts, staff and customer.
+  if step demo-build demo-web/build.sh; then
+    before=$failed
+    step browser bash -c 'cd tests/browser && node --test --test-reporter=tap --test-concurrency=1'
+    browser_ok=$?
+    count_tap "$LOG_DIR/browser.log"
+    [ $browser_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
+  else
+    failed=$((failed + 1))
+  fi
 else
   failed=$((failed + 1))
 fi
