@@ -161,6 +161,8 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     const staffView = await staff.locator('tr[data-role="customer"] code.safety').textContent();
     const custView = await cust.locator('tr[data-role="customer"] code.safety').textContent();
     assert.equal(staffView, custView, 'both sides compute the same safety number for the customer');
+    assert.match(staffView, /^\d{5}( \d{5}){11}$/);
+    assert.deepEqual(await a11yProblems(staff), []);
     await screenshot(cust, '04-customer-people');
   });
 
@@ -170,11 +172,15 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await staff.locator('#upload-file').setInputFiles(bigPath);
     await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
     await staff.locator('.progress progress').first().waitFor();
-    await staff.locator('.progress[data-state="done"]').waitFor({ timeout: 600_000 });
+    const done = staff.locator('.progress[data-state="done"]');
+    await done.waitFor({ timeout: 600_000 });
+    // 50 MiB goes up in 4 MiB appends: the SDK reported progress several times on the way.
+    assert.ok(Number(await done.getAttribute('data-sdk-updates')) >= 2, 'progress events during the upload');
     const row = staff.locator('tr', { hasText: 'statement-2026.bin' });
     await row.waitFor();
     assert.match(await row.textContent(), /v1 · latest/);
     assert.match(await row.textContent(), /50\.0 MiB|50 MiB/);
+    assert.deepEqual(await a11yProblems(staff), []);
     await screenshot(staff, '05-staff-documents');
   });
 
@@ -191,6 +197,32 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     const path = await download.path();
     assert.equal(await sha256File(path), bigHash);
     await screenshot(cust, '06-customer-documents');
+  });
+
+  await step('customer uploads a document, staff sees it', async () => {
+    const note = join(dir, 'signed-engagement-letter.txt');
+    writeFileSync(note, 'Signed engagement letter, Kestrel Ltd, 2026.\n');
+    await cust.locator('#upload-file').setInputFiles(note);
+    await cust.getByRole('button', { name: 'Encrypt and upload' }).click();
+    await cust.locator('tr', { hasText: 'signed-engagement-letter.txt' }).waitFor();
+    await staff.locator('tr', { hasText: 'signed-engagement-letter.txt' }).waitFor();
+  });
+
+  await step('a new version takes the latest badge', async () => {
+    const row = staff.locator('tr', { hasText: 'statement-2026.bin' });
+    const documentId = await row.getAttribute('data-document');
+    const v2 = join(dir, 'statement-2026-corrected.txt');
+    writeFileSync(v2, 'Corrected statement 2026, replaces the first version.\n');
+    await staff.locator(`#ver-${documentId}`).setInputFiles(v2);
+    const updated = staff.locator(`tr[data-document="${documentId}"]`);
+    await updated.filter({ hasText: 'v2 · latest' }).waitFor();
+    assert.match(await updated.textContent(), /statement-2026-corrected\.txt/);
+    assert.match(await updated.textContent(), /1 earlier/);
+    const custRow = cust.locator(`tr[data-document="${documentId}"]`);
+    await custRow.filter({ hasText: 'v2 · latest' }).waitFor();
+    await custRow.locator('summary').click();
+    await custRow.getByRole('button', { name: /Download v1/ }).waitFor();
+    await screenshot(cust, '06b-customer-document-versions');
   });
 
   await step('messages both ways', async () => {
@@ -240,6 +272,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await staff.locator('tbody tr').first().waitFor();
     await staff.getByRole('button', { name: 'Verify chain' }).click();
     await staff.getByText(/Chain intact/).waitFor();
+    assert.deepEqual(await a11yProblems(staff), []);
     await screenshot(staff, '11-admin-audit');
   });
 

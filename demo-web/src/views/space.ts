@@ -87,6 +87,7 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
     uploads.appendChild(p.el);
     try {
       const v = await portal.uploadFile(spaceId, file, documentId, internal, (done, total) => p.set(done, total));
+      p.el.dataset.sdkUpdates = p.el.dataset.updates ?? '0';
       p.set(1, 1);
       p.el.classList.add('done');
       p.el.dataset.state = 'done';
@@ -120,7 +121,12 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
   await portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error'));
   await draw();
   app.onChange = (events) => {
-    if (events.some((e) => e.type === 'newFile' || e.type === 'historyReceived' || e.type === 'removedFromSpace')) void draw();
+    // A new file's name, type and size come from its manifest: read manifests before drawing.
+    if (events.some((e) => (e.type === 'newFile' || e.type === 'historyReceived') && e.spaceId === spaceId)) {
+      void portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error')).then(() => draw());
+    } else if (events.some((e) => e.type === 'removedFromSpace')) {
+      void draw();
+    }
   };
   replace(panel, h('div', { class: 'layout-split' },
     h('section', { 'aria-labelledby': 'docs-heading' }, h('h2', { id: 'docs-heading' }, 'Documents'), list),

@@ -46,6 +46,8 @@ export function progressBar(labelText: string): { el: HTMLElement; set: (done: n
   return {
     el,
     set(done: number, total: number) {
+      // How many progress events arrived (the browser test checks that they do, not when).
+      el.dataset.updates = String(Number(el.dataset.updates ?? '0') + 1);
       const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
       bar.value = pct;
       text.textContent = `${pct} %`;
