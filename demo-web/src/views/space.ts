@@ -122,7 +122,7 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
   await draw();
   app.onChange = (events) => {
     // A new file's name, type and size come from its manifest: read manifests before drawing.
-    if (events.some((e) => (e.type === 'newFile' || e.type === 'historyReceived') && e.spaceId === spaceId)) {
+    if (events.some((e) => (e.type === 'newFile' || e.type === 'newVersion' || e.type === 'historyReceived') && e.spaceId === spaceId)) {
       void portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error')).then(() => draw());
     } else if (events.some((e) => e.type === 'removedFromSpace')) {
       void draw();
