@@ -10,7 +10,7 @@
 # whatever happens, and its log is kept in target/test-logs/api-fuzz-relay.log.
 #
 # Environment:
-#   API_FUZZ_EXAMPLES   examples per operation and phase (default 25; more = longer, deeper)
+#   API_FUZZ_EXAMPLES   examples per operation and phase (default 50; more = longer, deeper)
 #   API_FUZZ_SEED       schemathesis seed (default: random; printed in the summary to replay)
 #   API_FUZZ_ARGS       extra arguments for `schemathesis run`
 #
@@ -66,19 +66,22 @@ ADDR=$(cat "$WORK/data/listen-addr")
 say "relay on $ADDR; preparing fixtures"
 "$BIN_DIR/sealroom-api-fixtures" "$ADDR" "$WORK/data/setup-token" "$WORK/fixtures.json"
 
-EXAMPLES=${API_FUZZ_EXAMPLES:-25}
+EXAMPLES=${API_FUZZ_EXAMPLES:-50}
 seed_args=()
 [ -n "${API_FUZZ_SEED:-}" ] && seed_args=(--seed "$API_FUZZ_SEED")
 say "schemathesis: $EXAMPLES examples per operation and phase"
 start=$(date +%s)
 set +e
+# No --checks option: every built-in check is enabled by default, and tests/api/schemathesis.toml
+# narrows single checks on single operations (an explicit `--checks all` would override it).
+# One worker: with two, CPython 3.11 intermittently failed inside schemathesis' coverage phase
+# ("SystemError: AST constructor recursion depth mismatch"), an interpreter bug, not an API one.
 # shellcheck disable=SC2086
 SEALROOM_API_FIXTURES="$WORK/fixtures.json" SCHEMATHESIS_HOOKS=hooks PYTHONPATH=tests/api \
   "$PY/schemathesis" --config-file tests/api/schemathesis.toml run docs/api/openapi.yaml \
   --url "http://$ADDR" \
-  --checks all \
   --max-examples "$EXAMPLES" \
-  --workers 2 \
+  --workers 1 \
   --report junit --report-junit-path "$LOG_DIR/api-fuzz.junit.xml" \
   "${seed_args[@]}" ${API_FUZZ_ARGS:-} 2>&1 | tee "$WORK/schemathesis.out"
 status=${PIPESTATUS[0]}
@@ -88,7 +91,9 @@ if ! kill -0 "$relay_pid" 2>/dev/null; then
   echo "the relay died during the run; its log: $RELAY_LOG" >&2
   status=1
 fi
-if grep -q '"level":"ERROR"\|panicked' "$WORK/relay.log"; then
+# hyper's own refusals of bytes that are not HTTP (logged by warp at ERROR as "server connection
+# error: ... Parse(...)") are not relay errors; anything else at ERROR, or a panic, is.
+if grep '"level":"ERROR"\|panicked' "$WORK/relay.log" | grep -vq 'server connection error: hyper::Error(Parse('; then
   echo "the relay logged errors or panics during the run; see $RELAY_LOG" >&2
   status=1
 fi

@@ -115,7 +115,9 @@ fn upload_blob(client: &Client, room_id: &str, data: &[u8]) -> Res<String> {
 fn run() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [addr, token_file, out] = args.as_slice() else {
-        return Err("usage: sealroom-api-fixtures <host:port> <setup-token file> <out.json>".into());
+        return Err(
+            "usage: sealroom-api-fixtures <host:port> <setup-token file> <out.json>".into(),
+        );
     };
     let addr: SocketAddr = addr.parse()?;
     let setup_token = std::fs::read_to_string(token_file)?.trim().to_owned();
@@ -162,11 +164,7 @@ fn run() -> Res<()> {
     )?;
     let space_id = text(&v, "space_id")?;
     let customer_invite = json!({ "role": "customer", "space_id": space_id });
-    let customer = register(
-        &anon,
-        &invite(&staff_http, &customer_invite)?,
-        "Customer",
-    )?;
+    let customer = register(&anon, &invite(&staff_http, &customer_invite)?, "Customer")?;
     let victim = register(&anon, &invite(&staff_http, &customer_invite)?, "Victim")?;
 
     // A room of the staff device with the customer added by a commit (welcome in the mailbox).
@@ -178,10 +176,7 @@ fn run() -> Res<()> {
     let mut group = staff_mls.create_group();
     let v = expect(
         "create room",
-        &staff_http.post_json(
-            "/v1/rooms",
-            &staff_mls.create_room_body(&group, &space_id),
-        ),
+        &staff_http.post_json("/v1/rooms", &staff_mls.create_room_body(&group, &space_id)),
         201,
     )?;
     let room_id = text(&v, "room_id")?;
@@ -200,8 +195,7 @@ fn run() -> Res<()> {
         &staff_mls.provider,
         &sealroom_tests::rooms::unb64(kp_b64),
     );
-    let (commit, welcome, _) =
-        group.add_members(&staff_mls.provider, &staff_mls.signer, &[kp])?;
+    let (commit, welcome, _) = group.add_members(&staff_mls.provider, &staff_mls.signer, &[kp])?;
     expect(
         "add customer",
         &post_handshake(&staff_http, &room_id, &commit, Some(&welcome)),
