@@ -47,7 +47,8 @@ cleanup() {
   [ -f "$WORK/relay.log" ] && cp "$WORK/relay.log" "$RELAY_LOG"
   rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 say "starting the relay"
 # A high auth-failure limit: the unsigned and wrongly signed requests would otherwise turn every
