@@ -72,4 +72,23 @@ for d in demo-web tests/browser; do
     fi
   fi
 done
+
+# --- API fuzzing (scripts/test-api.sh): schemathesis in a venv under target/ ------------------
+# Pinned versions; the venv is rebuilt only when a pin changes (stamp file) or it is missing.
+# python3-venv gives `python3 -m venv` (with ensurepip) on Debian.
+API_PY=target/py
+API_PY_PINS="schemathesis==4.32.5 cryptography==50.0.2"
+if [ "$(cat "$API_PY/.sealroom-pins" 2>/dev/null)" != "$API_PY_PINS" ] || [ ! -x "$API_PY/bin/schemathesis" ]; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    say "installing Debian packages: python3-venv python3-pip"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+  fi
+  say "installing $API_PY_PINS into $API_PY (PyPI)"
+  rm -rf "$API_PY"
+  python3 -m venv "$API_PY"
+  # shellcheck disable=SC2086
+  "$API_PY/bin/pip" install --quiet --disable-pip-version-check $API_PY_PINS
+  echo "$API_PY_PINS" > "$API_PY/.sealroom-pins"
+fi
 say "setup complete"

@@ -2,7 +2,7 @@
 # Runs the whole test suite: formatting, lints, every Rust test (unit, integration, end-to-end
 # against the real relay binary, doc tests), the WASM build and its Node tests. Installs what it
 # needs first (scripts/setup.sh). Also: the IndexedDB store check and the demo portal in headless
-# Chromium, the Kotlin bindings (drift check and suite). Ends with one line "total: N passed, N failed".
+# Chromium, the HTTP API fuzzing (schemathesis), the Kotlin bindings (drift check and suite). Ends with one line "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -75,6 +75,14 @@ if step wasm-build scripts/build-wasm.sh; then
 else
   failed=$((failed + 1))
 fi
+# HTTP API fuzzing: schemathesis against docs/api/openapi.yaml and the real relay (about 3 min);
+# counts the operations without / with a failure ("api-fuzz: N passed, M failed").
+before=$failed
+step api-fuzz scripts/test-api.sh
+api_ok=$?
+read -r p f < <(sed -n 's/^api-fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG_DIR/api-fuzz.log" | tail -1)
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+[ $api_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
 # Kotlin bindings: drift check of ffi/bindings, then the Kotlin suite against a real relay.
 before=$failed
 step kotlin scripts/test-kotlin.sh

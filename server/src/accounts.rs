@@ -657,7 +657,8 @@ fn parse_public_key(hex_key: &str) -> Result<[u8; 32], ApiError> {
 }
 
 fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
+    if value.trim().is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control)
+    {
         return Err(ApiError::bad_request(format!(
             "{field} must be 1 to 200 printable characters"
         )));

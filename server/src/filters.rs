@@ -67,6 +67,15 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
                   method: warp::http::Method,
                   path: warp::path::FullPath,
                   resp: Response| {
+                let mut resp = resp;
+                if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    if let Some(allow) = allowed_methods(path.as_str()) {
+                        resp.headers_mut().insert(
+                            warp::http::header::ALLOW,
+                            warp::http::HeaderValue::from_static(allow),
+                        );
+                    }
+                }
                 let elapsed = start.elapsed();
                 let status = resp.status().as_u16();
                 metrics.observe_request(method.as_str(), status, elapsed);
@@ -82,6 +91,64 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
             },
         )
         .boxed()
+}
+
+/// The methods of every API path (`*` is one path segment), for the `Allow` header that a 405
+/// answer must carry (RFC 9110, 15.5.6). Kept equal to `docs/api/openapi.yaml` by a test.
+const ROUTE_METHODS: &[(&str, &str)] = &[
+    ("/healthz", "GET"),
+    ("/metrics", "GET"),
+    ("/v1/bootstrap", "POST"),
+    ("/v1/register", "POST"),
+    ("/v1/me", "GET"),
+    ("/v1/me/devices", "GET"),
+    ("/v1/users/*/devices", "GET"),
+    ("/v1/devices/*", "DELETE"),
+    ("/v1/orgs", "POST"),
+    ("/v1/orgs/*", "GET"),
+    ("/v1/invitations", "POST"),
+    ("/v1/spaces", "GET, POST"),
+    ("/v1/spaces/*", "GET"),
+    ("/v1/spaces/*/members", "POST"),
+    ("/v1/spaces/*/members/*", "DELETE"),
+    ("/v1/device-requests", "POST"),
+    ("/v1/device-requests/*", "GET"),
+    ("/v1/device-requests/*/approve", "POST"),
+    ("/v1/device-requests/*/totp", "POST"),
+    ("/v1/me/totp", "POST"),
+    ("/v1/me/totp/confirm", "POST"),
+    ("/v1/rooms", "POST"),
+    ("/v1/rooms/*", "GET"),
+    ("/v1/rooms/*/handshakes", "GET, POST"),
+    ("/v1/rooms/*/messages", "GET, POST"),
+    ("/v1/welcomes", "GET"),
+    ("/v1/welcomes/*", "DELETE"),
+    ("/v1/keypackages", "GET, POST"),
+    ("/v1/users/*/keypackages/claim", "POST"),
+    ("/v1/rooms/*/blobs", "GET, POST"),
+    ("/v1/rooms/*/blobs/*", "GET, HEAD, PATCH, DELETE"),
+    ("/v1/rooms/*/blobs/*/status", "GET"),
+    ("/v1/audit", "GET"),
+    ("/v1/audit/export", "GET"),
+    ("/v1/audit/verify", "GET"),
+    ("/v1/me/notifications", "GET, PUT"),
+    ("/v1/me/recovery", "GET, PUT, DELETE"),
+    ("/v1/spaces/*/retention", "GET, PUT"),
+    ("/v1/users/*/erase", "POST"),
+];
+
+/// The `Allow` value for `path` (as sent, percent-encoded), or `None` when no API route has it.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    ROUTE_METHODS.iter().find_map(|(template, methods)| {
+        let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        let matches = parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| if *p == "*" { !s.is_empty() } else { p == s });
+        matches.then_some(*methods)
+    })
 }
 
 /// `GET /healthz`: liveness.
@@ -172,4 +239,54 @@ pub fn with_state(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
+}
+
+#[cfg(test)]
+mod allow_tests {
+    use super::*;
+
+    /// Every path of the OpenAPI document has an `Allow` entry listing exactly its methods.
+    #[test]
+    fn route_methods_match_the_openapi_document() {
+        let spec = include_str!("../../docs/api/openapi.yaml");
+        let mut documented: Vec<(String, Vec<String>)> = Vec::new();
+        for line in spec.lines() {
+            if let Some(path) = line
+                .strip_prefix("  /")
+                .and_then(|rest| rest.strip_suffix(':'))
+            {
+                let template: Vec<&str> = path
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "*" } else { s })
+                    .collect();
+                documented.push((format!("/{}", template.join("/")), Vec::new()));
+            } else if let Some(method) = line
+                .strip_prefix("    ")
+                .and_then(|rest| rest.strip_suffix(':'))
+                .filter(|m| ["get", "head", "post", "put", "patch", "delete"].contains(m))
+            {
+                if let Some((_, methods)) = documented.last_mut() {
+                    methods.push(method.to_ascii_uppercase());
+                }
+            }
+        }
+        assert_eq!(documented.len(), ROUTE_METHODS.len());
+        for (path, mut methods) in documented {
+            let allow = allowed_methods(&path.replace('*', "x")).unwrap_or_default();
+            let mut listed: Vec<String> = allow.split(", ").map(str::to_owned).collect();
+            methods.sort();
+            listed.sort();
+            assert_eq!(methods, listed, "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_have_no_allow_value() {
+        assert_eq!(allowed_methods("/v1/nothing"), None);
+        assert_eq!(allowed_methods("/v1/rooms//blobs"), None);
+        assert_eq!(
+            allowed_methods("/v1/rooms/ab/blobs/cd"),
+            Some("GET, HEAD, PATCH, DELETE")
+        );
+    }
 }
