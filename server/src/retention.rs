@@ -25,7 +25,7 @@ use warp::{Filter, Rejection};
 use sealroom_wire::audit::AuditAction;
 use sealroom_wire::notify::{RetentionPolicy, MAX_RETENTION_DAYS};
 
-use crate::accounts::Role;
+use crate::accounts::{self, Role, SpaceRole};
 use crate::audit::{self, AuditEvent};
 use crate::auth::{self, AuthedDevice};
 use crate::error::ApiError;
@@ -197,10 +197,26 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     get.or(put).unify().or(erase).unify().boxed()
 }
 
-fn check_access(authed: &AuthedDevice, space_id: &str) -> Result<(), ApiError> {
+/// Who manages a space's retention: an admin of the space's provider organisation, or a staff
+/// member of the space. Unknown spaces, and spaces the caller cannot see, answer 404 (no existence
+/// oracle); customers get 403.
+fn check_access(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Result<(), ApiError> {
     sealroom_wire::check_id(space_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     match authed.role {
-        Role::Admin | Role::Staff => Ok(()),
+        Role::Admin => match accounts::space(state.store.as_ref(), space_id)? {
+            Some(space) if space.provider_org_id == authed.org_id => Ok(()),
+            _ => Err(ApiError::not_found("no such space")),
+        },
+        Role::Staff => {
+            let (_, me) = accounts::require_space_member(state, space_id, authed)?;
+            if me.role != SpaceRole::Customer {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(
+                    "only provider admins and staff manage retention",
+                ))
+            }
+        }
         _ => Err(ApiError::forbidden(
             "only provider admins and staff manage retention",
         )),
@@ -212,7 +228,7 @@ fn get_policy(
     authed: &AuthedDevice,
     space_id: &str,
 ) -> Result<Response, ApiError> {
-    check_access(authed, space_id)?;
+    check_access(state, authed, space_id)?;
     let p = policy(state.store.as_ref(), space_id)?;
     Ok(ok_json(&RetentionPolicy {
         days: p.map(|p| p.days),
@@ -224,7 +240,7 @@ fn put_policy(
     authed: &AuthedDevice,
     space_id: &str,
 ) -> Result<Response, ApiError> {
-    check_access(authed, space_id)?;
+    check_access(state, authed, space_id)?;
     let body: RetentionPolicy = authed.json()?;
     match body.days {
         Some(days) if days == 0 || days > MAX_RETENTION_DAYS => {

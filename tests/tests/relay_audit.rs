@@ -25,6 +25,10 @@ fn audit_query_export_verify_and_offline_tamper() {
     let a = relay.client(&admin);
     let s = relay.client(&staff);
 
+    let org = relay.create_customer_org(&admin, "Kestrel Ltd");
+    let space = relay.create_space(&staff, &org);
+    let policy_path = format!("/v1/spaces/{space}/retention");
+
     // Audited actions of this module: preference changes and retention policies.
     let body = serde_json::to_vec(&json!({"mode": "daily"})).unwrap();
     let r = s.request(
@@ -38,10 +42,10 @@ fn audit_query_export_verify_and_offline_tamper() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     for days in [30, 7] {
-        let r = a.put_json("/v1/spaces/space-a/retention", &json!({ "days": days }));
+        let r = a.put_json(&policy_path, &json!({ "days": days }));
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let r = a.put_json("/v1/spaces/space-a/retention", &json!({ "days": 0 }));
+    let r = a.put_json(&policy_path, &json!({ "days": 0 }));
     assert_eq!(r.status, 400);
 
     // Only admins read the trail.
@@ -65,8 +69,10 @@ fn audit_query_export_verify_and_offline_tamper() {
     assert_eq!(pref[0]["ip"], "127.0.0.1");
     assert_eq!(pref[0]["detail"], "daily");
     let policies = entries(
-        &a.get("/v1/audit?object=space-a&action=retention.policy_set")
-            .json(),
+        &a.get(&format!(
+            "/v1/audit?object={space}&action=retention.policy_set"
+        ))
+        .json(),
     );
     assert_eq!(policies.len(), 2);
     assert_eq!(policies[0]["detail"], "days=30");

@@ -216,41 +216,47 @@ fn retention_policy_routes_and_user_erasure_over_http() {
     let other = relay.add_staff(&admin, "Olga");
     let a = relay.client(&admin);
     let s = relay.client(&staff);
+    let org = relay.create_customer_org(&admin, "Kestrel Ltd");
+    let space = relay.create_space(&staff, &org);
+    let customer = relay.add_customer(&staff, &space, "Cleo");
+    let policy_path = format!("/v1/spaces/{space}/retention");
+
+    // Who manages a space's policy: its staff members and the provider's admins. Staff who are not
+    // members of the space, and anyone asking about a space that does not exist, get 404 (no
+    // existence oracle); customers get 403.
+    let o = relay.client(&other);
+    assert_eq!(o.get(&policy_path).status, 404);
+    assert_eq!(o.put_json(&policy_path, &json!({"days": 1})).status, 404);
+    assert_eq!(s.get("/v1/spaces/space-1/retention").status, 404);
+    assert_eq!(a.get("/v1/spaces/space-1/retention").status, 404);
+    assert_eq!(
+        a.put_json("/v1/spaces/space-1/retention", &json!({"days": 1}))
+            .status,
+        404
+    );
+    let c = relay.client(&customer);
+    assert_eq!(c.get(&policy_path).status, 403);
+    assert_eq!(c.put_json(&policy_path, &json!({"days": 1})).status, 403);
 
     // Policies: staff may set, validated, readable.
-    assert_eq!(
-        s.get("/v1/spaces/space-1/retention").json()["days"],
-        serde_json::Value::Null
-    );
-    let r = s.put_json("/v1/spaces/space-1/retention", &json!({"days": 30}));
+    assert_eq!(s.get(&policy_path).json()["days"], serde_json::Value::Null);
+    let r = s.put_json(&policy_path, &json!({"days": 30}));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(a.get("/v1/spaces/space-1/retention").json()["days"], 30);
+    assert_eq!(a.get(&policy_path).json()["days"], 30);
+    assert_eq!(s.put_json(&policy_path, &json!({"days": 0})).status, 400);
     assert_eq!(
-        s.put_json("/v1/spaces/space-1/retention", &json!({"days": 0}))
-            .status,
+        s.put_json(&policy_path, &json!({"days": 36501})).status,
         400
     );
-    assert_eq!(
-        s.put_json("/v1/spaces/space-1/retention", &json!({"days": 36501}))
-            .status,
-        400
-    );
-    assert_eq!(
-        s.put_json("/v1/spaces/space-1/retention", &json!({"weeks": 1}))
-            .status,
-        400
-    );
+    assert_eq!(s.put_json(&policy_path, &json!({"weeks": 1})).status, 400);
     assert_eq!(
         s.put_json("/v1/spaces/bad%20id/retention", &json!({"days": 1}))
             .status,
         400
     );
-    let r = s.put_json("/v1/spaces/space-1/retention", &json!({"days": null}));
+    let r = s.put_json(&policy_path, &json!({"days": null}));
     assert_eq!(r.status, 200);
-    assert_eq!(
-        a.get("/v1/spaces/space-1/retention").json()["days"],
-        serde_json::Value::Null
-    );
+    assert_eq!(a.get(&policy_path).json()["days"], serde_json::Value::Null);
 
     // The staff user has a preference; erasing needs an admin, never oneself.
     assert_eq!(
