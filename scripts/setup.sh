@@ -72,4 +72,13 @@ for d in demo-web tests/browser; do
     fi
   fi
 done
+# --- cargo-fuzz (only when a nightly toolchain is present; scripts/fuzz.sh skips otherwise) ---
+if cargo +nightly --version >/dev/null 2>&1; then
+  if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "0.13.2" ]; then
+    say "installing cargo-fuzz 0.13.2"
+    cargo install --quiet cargo-fuzz --version 0.13.2 --locked --force
+  fi
+fi
+# --- end cargo-fuzz ---
+
 say "setup complete"

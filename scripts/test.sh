@@ -2,7 +2,8 @@
 # Runs the whole test suite: formatting, lints, every Rust test (unit, integration, end-to-end
 # against the real relay binary, doc tests), the WASM build and its Node tests. Installs what it
 # needs first (scripts/setup.sh). Also: the IndexedDB store check and the demo portal in headless
-# Chromium, the Kotlin bindings (drift check and suite). Ends with one line "total: N passed, N failed".
+# Chromium, short cargo-fuzz runs of every fuzz target (nightly only), the Kotlin bindings (drift
+# check and suite). Ends with one line "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -72,6 +73,13 @@ if step wasm-build scripts/build-wasm.sh; then
   else
     failed=$((failed + 1))
   fi
+else
+  failed=$((failed + 1))
+fi
+# cargo fuzz: each target briefly (FUZZ_SECONDS, default 20) against a scratch copy of its
+# corpus; skipped with a message without nightly. The corpora also replay in cargo-test.
+if step fuzz scripts/fuzz.sh; then
+  passed=$((passed + 1))
 else
   failed=$((failed + 1))
 fi
