@@ -27,8 +27,11 @@ pub use relay::relay_request;
 pub use sealed::sealed_file;
 pub use wire::wire_decode;
 
+/// The body of a target: takes the raw fuzz input, panics on a violated invariant.
+pub type TargetFn = fn(&[u8]);
+
 /// Names of the targets (directories under `fuzz/corpus/`), with their bodies.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, TargetFn); 5] = [
     ("sealed_file", sealed_file),
     ("wire_decode", wire_decode),
     ("mls_incoming", mls_incoming),

@@ -86,7 +86,7 @@ fn build() -> Fixture {
             .state;
     let bob_kp = bob.generate_key_packages(1).expect("kp").remove(0);
     let add_bob = alice
-        .add_members(&room, &[bob_kp.clone()])
+        .add_members(&room, std::slice::from_ref(&bob_kp))
         .expect("add bob");
     let confirmed = alice.confirm_commit(&room).expect("confirm");
     let welcome_bob = add_bob.welcome.clone().expect("welcome");
@@ -111,7 +111,7 @@ fn build() -> Fixture {
     let carol_kp = carol.generate_key_packages(1).expect("kp").remove(0);
     let carol_snapshot = carol_kv.snapshot().expect("snapshot");
     let add_carol = alice
-        .add_members(&room, &[carol_kp.clone()])
+        .add_members(&room, std::slice::from_ref(&carol_kp))
         .expect("add carol");
     let welcome_carol = add_carol.welcome.clone().expect("welcome");
     let two_part = |a: &[u8], b: &[u8]| {

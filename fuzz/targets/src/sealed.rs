@@ -22,9 +22,12 @@ use sealroom_core::format::{
 /// The fixed key of this target.
 pub const KEY: [u8; 32] = [7; 32];
 
-/// Valid sealed files under [`KEY`]: (metadata, plaintext, sealed).
-pub fn originals() -> &'static [(Metadata, Vec<u8>, Vec<u8>)] {
-    static ORIGINALS: OnceLock<Vec<(Metadata, Vec<u8>, Vec<u8>)>> = OnceLock::new();
+/// A valid sealed file: (metadata, plaintext, sealed bytes).
+pub type Original = (Metadata, Vec<u8>, Vec<u8>);
+
+/// Valid sealed files under [`KEY`].
+pub fn originals() -> &'static [Original] {
+    static ORIGINALS: OnceLock<Vec<Original>> = OnceLock::new();
     ORIGINALS.get_or_init(|| {
         let key = FileKey::from_bytes(KEY);
         let cases: [(usize, bool, &str); 5] = [

@@ -3,6 +3,7 @@
 //! `regression-*`) goes through the same target body libFuzzer runs, whose assertions are the
 //! target's invariants (see each module of `sealroom-fuzz-targets`). The built-in seeds run
 //! too, so a target whose corpus directory is missing still gets exercised.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
