@@ -91,4 +91,14 @@ if [ "$(cat "$API_PY/.sealroom-pins" 2>/dev/null)" != "$API_PY_PINS" ] || [ ! -x
   "$API_PY/bin/pip" install --quiet --disable-pip-version-check $API_PY_PINS
   echo "$API_PY_PINS" > "$API_PY/.sealroom-pins"
 fi
+
+# --- cargo-fuzz (only when a nightly toolchain is present; scripts/fuzz.sh skips otherwise) ---
+if cargo +nightly --version >/dev/null 2>&1; then
+  if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "0.13.2" ]; then
+    say "installing cargo-fuzz 0.13.2"
+    cargo install --quiet cargo-fuzz --version 0.13.2 --locked --force
+  fi
+fi
+# --- end cargo-fuzz ---
+
 say "setup complete"

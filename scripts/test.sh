@@ -2,7 +2,9 @@
 # Runs the whole test suite: formatting, lints, every Rust test (unit, integration, end-to-end
 # against the real relay binary, doc tests), the WASM build and its Node tests. Installs what it
 # needs first (scripts/setup.sh). Also: the IndexedDB store check and the demo portal in headless
-# Chromium, the HTTP API fuzzing (schemathesis), the Kotlin bindings (drift check and suite). Ends with one line "total: N passed, N failed".
+# Chromium, the HTTP API fuzzing (schemathesis), short cargo-fuzz runs of every fuzz target
+# (nightly only), the Kotlin bindings (drift check and suite). Ends with one line
+# "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -83,6 +85,13 @@ api_ok=$?
 read -r p f < <(sed -n 's/^api-fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG_DIR/api-fuzz.log" | tail -1)
 passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 [ $api_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
+# cargo fuzz: each target briefly (FUZZ_SECONDS, default 20) against a scratch copy of its
+# corpus; skipped with a message without nightly. The corpora also replay in cargo-test.
+if step fuzz scripts/fuzz.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
 # Kotlin bindings: drift check of ffi/bindings, then the Kotlin suite against a real relay.
 before=$failed
 step kotlin scripts/test-kotlin.sh
