@@ -10,14 +10,15 @@
 #   4. the Rust SDK client through the relay (scripts/bench-client.sh; baseline: in-memory
 #      seal/open of the same bytes);
 #   5. the WASM build in Node and in headless Chromium (tests/node/bench-client.mjs; baselines:
-#      the chacha20poly1305 crate inside WASM and the native rows of steps 1 and 2), and
+#      the chacha20poly1305 crate inside WASM and the same criterion rows natively, measured
+#      right after the WASM ones), and
 #      seal/open in Node against the native `sealfile bench` (tests/node/bench-format.mjs).
 # Each generated block sits between marker comments in docs/benchmarks.md, so a rerun replaces
 # the figures and leaves the hand-written analysis alone; the header records date, commit,
 # machine, load average before and after, the command and the runtime.
 #
-#   scripts/bench.sh                 full run (about 25-35 minutes on 2 cores)
-#   BENCH_QUICK=1 scripts/bench.sh   smoke run (small sizes, short rows; a few minutes)
+#   scripts/bench.sh                 full run (about 17-20 minutes on 2 cores, once built)
+#   BENCH_QUICK=1 scripts/bench.sh   smoke run (small sizes, short rows; about 5-8 minutes once built)
 #   BENCH_ONLY=format,rooms,relay,client,wasm   run (and rewrite) only these steps
 #   BENCH_NO_DOC=1                   print the generated blocks, leave docs/benchmarks.md alone
 #
@@ -158,9 +159,9 @@ fi
 if wants wasm; then
   say "WASM in Node and Chromium (${wasm_args[*]})"
   before=$(loadavg)
-  logs=""
-  [ -s "$out/format.log" ] && [ -s "$out/rooms.log" ] && logs="$out/format.log:$out/rooms.log"
-  SEALROOM_BENCH_CRITERION_LOGS=$logs node tests/node/bench-client.mjs "${wasm_args[@]}" > "$out/wasm.txt"
+  # The native rows are measured again right after the WASM ones (criterion, filtered), not taken
+  # from steps 1 and 2: on a shared machine minutes apart can mean a different load.
+  node tests/node/bench-client.mjs "${wasm_args[@]}" > "$out/wasm.txt"
   node tests/node/bench-format.mjs "${wasm_args[@]}" > "$out/wasm-format.txt"
   after=$(loadavg)
   {
@@ -168,7 +169,7 @@ if wants wasm; then
     echo "Commands (after \`scripts/build-wasm.sh\`); load average $before before, $after after:"
     echo
     echo '```'
-    echo "node tests/node/bench-client.mjs ${wasm_args[*]}    # Node + Chromium, native from the criterion runs above"
+    echo "node tests/node/bench-client.mjs ${wasm_args[*]}    # Node + Chromium, then native (criterion rows)"
     echo "node tests/node/bench-format.mjs ${wasm_args[*]}    # seal and open, native = sealfile bench"
     echo '```'
     echo
@@ -176,7 +177,7 @@ if wants wasm; then
     echo "through the JS API, timed from JS, the same code (\`tests/node/bench-wasm-core.mjs\`) in Node and in"
     echo "headless Chromium (page served from 127.0.0.1, \`tests/browser/bench-wasm.mjs\`). Native rows are"
     echo "the criterion medians of \`seal_256MiB/raw_chacha20poly1305_chunks\`, \`seal_256MiB/format_push_1MiB\`"
-    echo "and \`rooms/create_and_add/sdk/100\` from this run."
+    echo "and \`rooms/create_and_add/sdk/100\`, run right after the WASM rows."
     echo
     cat "$out/wasm.txt"
     echo
