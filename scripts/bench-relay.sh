@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Relay benchmarks (issue 4): builds the release binaries, runs `sealroom-load` (one upload stream
-# through the blob API next to a raw loopback transfer; signed message posts and fetches from
-# many concurrent clients next to unsigned /healthz) and rewrites the "Relay" section of
+# Relay benchmarks (issues 4 and 8): builds the release binaries, runs `sealroom-load` (one upload
+# stream through the blob API next to a raw loopback transfer; signed message posts and fetches
+# from many concurrent clients next to unsigned /healthz; the mixed workload of posts, syncs and
+# uploads with the relay's RSS sampled every second) and rewrites the "Relay" section of
 # docs/benchmarks.md between its marker comments, so running it again replaces the previous
 # results and leaves the other sections alone.
 #
 # Extra arguments go to sealroom-load (see `sealroom-load --help`), e.g. a quick run:
-#   scripts/bench-relay.sh --upload-mib 256 --chunks 8 --clients 50 --duration 10
+#   scripts/bench-relay.sh --upload-mib 256 --chunks 8 --clients 50 --duration 10 --mixed-duration 20
 # Set BENCH_RELAY_NO_DOC=1 to print the tables without touching docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ target=${CARGO_TARGET_DIR:-target}
 doc=docs/benchmarks.md
 
 say "building release binaries (sealroom-server, sealroom-load)"
-cargo build --release -p sealroom-server -p sealroom-tests --bin sealroom-server --bin sealroom-load
+cargo build --release --locked -p sealroom-server -p sealroom-tests --bin sealroom-server --bin sealroom-load
 
 tables=$(mktemp)
 section=$(mktemp)
@@ -36,7 +37,7 @@ if ! git diff --quiet HEAD -- server wire 2>/dev/null; then
 fi
 
 {
-  echo "<!-- relay-bench:begin (written by scripts/bench-relay.sh; rerun it to replace) -->"
+  echo "<!-- relay-bench:begin (written by scripts/bench-relay.sh, also run by scripts/bench.sh; rerun it to replace) -->"
   echo
   echo "Measured $(date -u +'%Y-%m-%d %H:%M UTC') by \`scripts/bench-relay.sh${*:+ $*}\`, which builds"
   echo "release binaries and runs"

@@ -1,59 +1,44 @@
-// Benchmark (measured, never asserted): the SDK's WASM build in Node next to native code doing
-// the same work in the same run.
+// Benchmark (measured, never asserted): the SDK's WASM build in Node and in headless Chromium next
+// to native code doing the same work in the same run.
 //   * file encryption: the chacha20poly1305 crate itself in WASM (64 KiB chunks), the sealed-file
 //     push API inside WASM (1 MiB pieces), the same through the JS API (`FileSealer.push`, bytes
 //     cross the JS/WASM boundary), and the native rows `seal_256MiB/raw_chacha20poly1305_chunks`
 //     and `seal_256MiB/format_push_1MiB` of `cargo bench -p sealroom-core --bench format`;
 //   * a room: create + add 100 members in one commit with the SDK's room client (encrypted
 //     persistence, in-memory store), against the native `rooms/create_and_add/sdk/100` row.
+// The WASM measurements are tests/node/bench-wasm-core.mjs, run once in Node and once in Chromium
+// (tests/browser/bench-wasm.mjs, needs `npm ci` in tests/browser and Debian's chromium).
 // Prints a Markdown section for docs/benchmarks.md.
 //
 //   scripts/build-wasm.sh && node tests/node/bench-client.mjs [MiB=256] [rounds=3]
-//   (SEALROOM_BENCH_NATIVE=0 skips the native criterion runs; CARGO_TARGET_DIR is honoured)
+//   (SEALROOM_BENCH_NATIVE=0 skips the native criterion runs, SEALROOM_BENCH_CHROMIUM=0 the
+//   Chromium run; CARGO_TARGET_DIR is honoured)
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { loadSdk, ROOT } from "./helpers.mjs";
+import { measure } from "./bench-wasm-core.mjs";
 
 const MIB = Number(process.argv[2] ?? 256);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const sdk = await loadSdk();
 
-function time(fn) {
-  const t = performance.now();
-  fn();
-  return (performance.now() - t) / 1000;
+const node = measure(sdk, MIB, ROUNDS);
+let chrome = null;
+if (process.env.SEALROOM_BENCH_CHROMIUM !== "0") {
+  const { benchInChromium } = await import("../browser/bench-wasm.mjs");
+  chrome = await benchInChromium(MIB, ROUNDS);
 }
-const best = (xs) => Math.max(...xs);
-
-const raw = [], inWasm = [], viaJs = [];
-const piece = new Uint8Array(1024 * 1024).fill(0x5a);
-for (let r = 0; r < ROUNDS; r++) {
-  raw.push(MIB / time(() => sdk.benchRawAead(MIB)));
-  inWasm.push(MIB / time(() => sdk.benchSealInWasm(MIB)));
-  viaJs.push(MIB / time(() => {
-    const sealer = new sdk.FileSealer(new Uint8Array(32).fill(7), "bench.bin", "", "", 0, MIB * piece.length);
-    sealer.header();
-    for (let i = 0; i < MIB; i++) sealer.push(piece);
-    sealer.finish();
-    sealer.free();
-  }));
-}
-
-const kps = sdk.BenchCommitter.keyPackages(100);
-const commitMs = [];
-for (let r = 0; r < Math.max(ROUNDS, 5); r++) {
-  const committer = new sdk.BenchCommitter();
-  commitMs.push(time(() => committer.createRoomAndAdd(kps)) * 1000);
-  committer.free();
-}
-commitMs.sort((a, b) => a - b);
-const commitMedian = commitMs[Math.floor(commitMs.length / 2)];
 
 // Native: criterion's median of the same rows (throughput in MiB/s, time in ms).
+// SEALROOM_BENCH_CRITERION_LOGS=a.log:b.log reads the output of criterion runs made earlier in
+// the same benchmark run (scripts/bench.sh) instead of running them again.
 function criterion(bench, filter) {
-  const out = execFileSync("cargo", ["bench", "-p", "sealroom-core", "--bench", bench, "--", filter], {
-    cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"],
-  });
+  const out = process.env.SEALROOM_BENCH_CRITERION_LOGS
+    ? process.env.SEALROOM_BENCH_CRITERION_LOGS.split(":").map((f) => readFileSync(f, "utf8")).join("\n")
+    : execFileSync("cargo", ["bench", "-p", "sealroom-core", "--bench", bench, "--", filter], {
+      cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"],
+    });
   const rows = {};
   let current = null;
   for (const line of out.split("\n")) {
@@ -80,13 +65,16 @@ const ratio = (a, b) => (a === undefined || b === undefined ? "–" : (a / b).to
 const rawN = n("seal_256MiB/raw_chacha20poly1305_chunks", "mibps");
 const pushN = n("seal_256MiB/format_push_1MiB", "mibps");
 const roomN = n("rooms/create_and_add/sdk/100", "ms");
-console.log(`Machine: ${cpus().length} × ${cpus()[0].model}, Node ${process.version}. WASM: ${MIB} MiB per round, best of ${ROUNDS}; native: criterion median (release, same run).\n`);
-console.log("| file encryption | WASM (Node) MiB/s | native MiB/s | WASM / native | / raw AEAD in WASM |");
-console.log("|---|---:|---:|---:|---:|");
-console.log(`| chacha20poly1305 crate, 64 KiB chunks | ${fmt(best(raw))} | ${fmt(rawN)} | ${ratio(best(raw), rawN)} | 1.00 |`);
-console.log(`| sealed-file push API inside WASM, 1 MiB pieces | ${fmt(best(inWasm))} | ${fmt(pushN)} | ${ratio(best(inWasm), pushN)} | ${ratio(best(inWasm), best(raw))} |`);
-console.log(`| the same through the JS API (FileSealer.push) | ${fmt(best(viaJs))} | ${fmt(pushN)} | ${ratio(best(viaJs), pushN)} | ${ratio(best(viaJs), best(raw))} |`);
+const c = (key) => chrome?.[key];
+console.log(`Machine: ${cpus().length} × ${cpus()[0].model}; Node ${process.version}; Chromium ${chrome?.version ?? "not run"} (headless, playwright-core). WASM: ${MIB} MiB per round, best of ${ROUNDS}, Node and Chromium one after the other; native: criterion median (release, same run).\n`);
+console.log("| file encryption, MiB/s | WASM in Node | WASM in Chromium | native | Node / native | Chromium / native | Node / raw AEAD in WASM | Chromium / raw AEAD in WASM |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+const row = (label, key, nat) =>
+  console.log(`| ${label} | ${fmt(node[key])} | ${fmt(c(key))} | ${fmt(nat)} | ${ratio(node[key], nat)} | ${ratio(c(key), nat)} | ${ratio(node[key], node.rawAead)} | ${ratio(c(key), c("rawAead"))} |`);
+row("chacha20poly1305 crate, 64 KiB chunks (baseline)", "rawAead", rawN);
+row("sealed-file push API inside WASM, 1 MiB pieces", "sealInWasm", pushN);
+row("the same through the JS API (FileSealer.push)", "sealViaJs", pushN);
 console.log("");
-console.log("| room | WASM (Node) | native | WASM / native |");
-console.log("|---|---:|---:|---:|");
-console.log(`| create room + add 100 members in one commit (SDK room client) | ${fmt(commitMedian, 1)} ms | ${fmt(roomN, 1)} ms | ${ratio(commitMedian, roomN)} |`);
+console.log("| room | WASM in Node | WASM in Chromium | native | Node / native | Chromium / native |");
+console.log("|---|---:|---:|---:|---:|---:|");
+console.log(`| create room + add 100 members in one commit (SDK room client), median | ${fmt(node.commit100Ms, 1)} ms | ${fmt(c("commit100Ms"), 1)} ms | ${fmt(roomN, 1)} ms | ${ratio(node.commit100Ms, roomN)} | ${ratio(c("commit100Ms"), roomN)} |`);
