@@ -367,7 +367,7 @@ async fn post_message(
             .extension::<MessageLocks>()
             .unwrap_or_else(|| Arc::new(MessageLocks::default()));
         let now = st.now();
-        data::post_message(
+        let posted = data::post_message(
             st.store.as_ref(),
             &locks,
             &room_id,
@@ -376,7 +376,12 @@ async fn post_message(
             req.expires_at,
             now,
         )
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+        // Acknowledged only once durable: sled keeps a committed transaction in its buffers
+        // until the next flush, so a crash before it lost acknowledged messages and handed
+        // their seqs to later messages. Flushed after the room's lock is released.
+        st.store.flush()?;
+        Ok(posted)
     })
     .await?;
     events::publish(
