@@ -516,6 +516,32 @@ impl Client {
         }
     }
 
+    /// Like [`Client::request`], but a request that gets no complete answer (the relay died,
+    /// refused the connection or cut it) is an `Err` instead of a panic: fault-injection tests
+    /// count those as "not acknowledged".
+    pub fn try_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let signed = self.signed_headers(method, path_and_query, body, self.fresh_timestamp());
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let response = http(self.addr, method, path_and_query, &all, body)?;
+        let declared = response
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok());
+        if method != "HEAD" && declared.is_some_and(|n| n != response.body.len()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "response body cut short",
+            ));
+        }
+        Ok(response)
+    }
+
     /// Like [`Client::request`] with an explicit signing timestamp.
     pub fn request_at(
         &self,

@@ -1,6 +1,6 @@
 //! Durability of acknowledged writes against the real relay binary: sled writes its log to
 //! disk in the background (every ~500 ms), so the relay flushes the store before it answers an
-//! account, device, invitation, space, room handshake or blob write. Each test acknowledges
+//! account, device, invitation, space, room handshake, message or blob write. Each test acknowledges
 //! writes, kills the relay with SIGKILL at once (no graceful flush), restarts it on the same
 //! data directory and uses what was acknowledged. (sled hands a transaction's writes to the OS
 //! at commit, but single writes stay in its buffers until the next background flush; the
@@ -111,6 +111,7 @@ fn account_space_device_room_and_blob_writes_survive_sigkill() {
         &json!({ "message": b64(&bytes(&commit)), "welcome": b64(&bytes(&welcome)) }),
     );
     assert_eq!(r.status, 201, "{}", r.text());
+    group.merge_pending_commit(&staff_mls.provider).unwrap();
     let r = s.post_json(&format!("/v1/rooms/{room}/blobs"), &json!({ "length": 5 }));
     assert_eq!(r.status, 201, "{}", r.text());
     let blob = r.json()["blob_id"].as_str().unwrap().to_owned();
@@ -130,6 +131,18 @@ fn account_space_device_room_and_blob_writes_survive_sigkill() {
         customer.user_id
     ));
     assert_eq!(r.status, 204, "{}", r.text());
+    // Really last: an application message (a transaction no later write flushes).
+    let message = bytes(
+        &group
+            .create_message(&staff_mls.provider, &staff_mls.signer, b"last words")
+            .unwrap(),
+    );
+    let r = s.post_json(
+        &format!("/v1/rooms/{room}/messages"),
+        &json!({ "message": b64(&message) }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let message_seq = r.json()["seq"].as_u64().unwrap();
     relay.kill9();
     relay.restart();
 
@@ -157,6 +170,15 @@ fn account_space_device_room_and_blob_writes_survive_sigkill() {
     let r = s.get(&format!("/v1/rooms/{room}/blobs/{blob}"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, b"hello");
+    let page = s.get(&format!("/v1/rooms/{room}/messages")).json();
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "the acknowledged message survived: {page}"
+    );
+    assert_eq!(entries[0]["seq"], message_seq);
+    assert_eq!(entries[0]["message"], b64(&message).as_str());
     // Audit entries written with those requests survived too, and the chain verifies.
     let report = relay.client(&admin).get("/v1/audit/verify").json();
     assert_eq!(report["ok"], true, "{report}");

@@ -341,6 +341,10 @@ async fn get_handshakes(
         let store = state.store.as_ref();
         data::room_for_member(store, &room_id, &authed.device_id)?;
         let entries = data::handshakes(store, &room_id, query.after, query.limit())?;
+        // What a client reads must survive a crash: a commit is visible as soon as its
+        // transaction commits, before the flush that precedes its acknowledgement; a client
+        // that merged a commit the relay then lost in a crash would fork from the room.
+        store.flush()?;
         let next_after = entries.last().map_or(query.after, |e| e.seq);
         Ok(HandshakePage {
             entries,
@@ -367,7 +371,7 @@ async fn post_message(
             .extension::<MessageLocks>()
             .unwrap_or_else(|| Arc::new(MessageLocks::default()));
         let now = st.now();
-        data::post_message(
+        let posted = data::post_message(
             st.store.as_ref(),
             &locks,
             &room_id,
@@ -376,7 +380,12 @@ async fn post_message(
             req.expires_at,
             now,
         )
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+        // Acknowledged only once durable: sled keeps a committed transaction in its buffers
+        // until the next flush, so a crash before it lost acknowledged messages and handed
+        // their seqs to later messages. Flushed after the room's lock is released.
+        st.store.flush()?;
+        Ok(posted)
     })
     .await?;
     events::publish(
@@ -408,6 +417,9 @@ async fn get_messages(
         data::room_for_member(store, &room_id, &authed.device_id)?;
         let (entries, next_after) =
             data::messages(store, &room_id, query.after, query.limit(), state.now())?;
+        // Read, then flush: a message read before it was durable could be lost in a crash
+        // and its seq given to another message, which this reader's cursor would skip.
+        store.flush()?;
         Ok(MessagePage {
             entries,
             next_after,
@@ -419,7 +431,11 @@ async fn get_messages(
 
 async fn get_welcomes(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
     let entries = blocking(move || {
-        data::welcomes(state.store.as_ref(), &authed.device_id).map_err(ApiError::from)
+        let entries = data::welcomes(state.store.as_ref(), &authed.device_id)?;
+        // A welcome is written with its commit: read, then flush, so nobody joins an epoch
+        // a crash could still undo.
+        state.store.flush()?;
+        Ok(entries)
     })
     .await?;
     Ok(ok_json(&WelcomePage { entries }))

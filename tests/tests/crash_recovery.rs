@@ -1,0 +1,921 @@
+//! Fault injection against the real relay binary: concurrent workers keep uploading blobs
+//! (resumable appends), racing MLS commits for the same epoch and posting application messages
+//! while the harness kills the relay with SIGKILL after a random delay, restarts it on the same
+//! data directory and port, and checks after every restart that:
+//! - the store opens: the process starts and `/healthz` answers (otherwise the test fails with
+//!   the relay's log);
+//! - nothing acknowledged is lost: every message that got a 201 is at its seq with identical
+//!   bytes, each poster's messages in posting order, and the message log has no gaps; every
+//!   append that got a 204 is covered by the stored offset, the offset is never past the bytes
+//!   sent, and the stored bytes up to it hash like the sent ones; every commit that got a 201 is
+//!   at its seq in the room's handshake log with identical bytes;
+//! - no epoch has two commits: the handshake log is one chain (seqs contiguous, one commit per
+//!   epoch, epochs consecutive, the room's epoch right after the last one), and real openmls
+//!   clients that process the log (the racers, and an observer that never commits) all end in
+//!   the room's epoch with the same epoch authenticator;
+//! - the audit hash chain verifies.
+//!
+//! Requests in flight at the kill may or may not have been applied: only acknowledged ones are
+//! checked. Afterwards the clients resume from what the relay has: uploads continue from its
+//! offset, committers learn from the log whether their unanswered commit won.
+//!
+//! `SEALROOM_FAULT_CYCLES` (default 50) sets the number of kill/restart cycles and
+//! `SEALROOM_FAULT_SEED` the seed of the kill delays, pauses, payload sizes and blob bytes (the
+//! seed is printed first; thread scheduling and MLS randomness are not seeded, so a seed replays
+//! the kill schedule, not the exact interleaving). Run with `--nocapture` to see every cycle.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openmls::prelude::{LeafNodeParameters, MlsGroup, OpenMlsProvider as _};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use sealroom_tests::relay::{Client, Device, Relay, Response};
+use sealroom_tests::rooms::{b64, bytes, unb64, validated_key_package, MlsDevice};
+
+const DEFAULT_CYCLES: usize = 50;
+/// Kill delays after the workers start, in milliseconds.
+const KILL_DELAY_MS: (u64, u64) = (50, 900);
+const RACERS: usize = 3;
+const POSTERS: usize = 2;
+const UPLOADERS: usize = 2;
+
+/// splitmix64: small, seedable, good enough for schedules and test bytes.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = vec![0u8; n];
+        for chunk in out.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        out
+    }
+
+    fn fork(&mut self) -> Rng {
+        Rng(self.next_u64())
+    }
+}
+
+/// Per-worker counters.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Requests acknowledged with a 2xx.
+    acked: u64,
+    /// Requests sent before the kill that got no complete answer.
+    in_flight_hits: u64,
+    /// Of those, how many the relay had applied anyway (seen after the restart).
+    in_doubt_applied: u64,
+    /// Commits refused with 409 (another racer won the epoch).
+    conflicts: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Self) {
+        self.acked += o.acked;
+        self.in_flight_hits += o.in_flight_hits;
+        self.in_doubt_applied += o.in_doubt_applied;
+        self.conflicts += o.conflicts;
+    }
+}
+
+fn json_body(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
+
+fn post_json(client: &Client, path: &str, v: &Value) -> std::io::Result<Response> {
+    client.try_request(
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        &json_body(v),
+    )
+}
+
+/// A commit acknowledged with 201.
+#[derive(Debug, Clone)]
+struct AckedCommit {
+    seq: u64,
+    sent_epoch: u64,
+    message: Vec<u8>,
+}
+
+/// A room member with its own openmls state that follows the handshake log; racers also
+/// commit (an empty self-update each time) as fast as they can, all for the same epoch.
+struct Member {
+    name: String,
+    mls: MlsDevice,
+    client: Client,
+    group: MlsGroup,
+    /// The last handshake seq processed.
+    cursor: u64,
+    /// A commit posted without an answer: whether it won is read from the log.
+    pending: Option<Vec<u8>>,
+    acked: Vec<AckedCommit>,
+    tally: Tally,
+}
+
+impl Member {
+    /// Processes every handshake after the cursor. A commit of ours found in the log is
+    /// merged (it won although its answer was lost); a pending commit of ours that is not the
+    /// next one in the log lost and is dropped.
+    fn catch_up(&mut self, room: &str) -> std::io::Result<()> {
+        loop {
+            let r = self.client.try_request(
+                "GET",
+                &format!(
+                    "/v1/rooms/{room}/handshakes?after={}&limit=500",
+                    self.cursor
+                ),
+                &[],
+                b"",
+            )?;
+            assert_eq!(r.status, 200, "{}: handshakes: {}", self.name, r.text());
+            let page = r.json();
+            let entries = page["entries"].as_array().unwrap();
+            if entries.is_empty() {
+                break;
+            }
+            for e in entries {
+                let message_b64 = e["message"].as_str().unwrap();
+                let message = unb64(message_b64);
+                match self.pending.take() {
+                    Some(ours) if ours == message => {
+                        self.group.merge_pending_commit(&self.mls.provider).unwrap();
+                        self.tally.in_doubt_applied += 1;
+                    }
+                    other => {
+                        if other.is_some() {
+                            self.group
+                                .clear_pending_commit(self.mls.provider.storage())
+                                .unwrap();
+                        }
+                        self.mls.apply(&mut self.group, message_b64);
+                    }
+                }
+                let seq = e["seq"].as_u64().unwrap();
+                assert_eq!(
+                    seq,
+                    self.cursor + 1,
+                    "{}: log seqs not contiguous",
+                    self.name
+                );
+                self.cursor = seq;
+            }
+        }
+        if self.pending.take().is_some() {
+            // Not in the log: the relay never stored it.
+            self.group
+                .clear_pending_commit(self.mls.provider.storage())
+                .unwrap();
+        }
+        Ok(())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.group.epoch().as_u64()
+    }
+
+    fn authenticator(&self) -> Vec<u8> {
+        self.group.epoch_authenticator().as_slice().to_vec()
+    }
+}
+
+/// Commits until the kill; returns the member with its state (a commit without answer stays
+/// pending until [`Member::catch_up`] after the restart).
+fn run_racer(mut m: Member, room: String, killed: Arc<AtomicBool>, mut rng: Rng) -> Member {
+    while !killed.load(Ordering::SeqCst) {
+        let epoch = m.epoch();
+        let commit = m
+            .group
+            .self_update(
+                &m.mls.provider,
+                &m.mls.signer,
+                LeafNodeParameters::default(),
+            )
+            .unwrap()
+            .commit()
+            .clone();
+        let message = bytes(&commit);
+        m.pending = Some(message.clone());
+        let sent_before_kill = !killed.load(Ordering::SeqCst);
+        let r = post_json(
+            &m.client,
+            &format!("/v1/rooms/{room}/handshakes"),
+            &json!({ "message": b64(&message) }),
+        );
+        match r {
+            Err(_) => {
+                if sent_before_kill {
+                    m.tally.in_flight_hits += 1;
+                }
+                return m;
+            }
+            Ok(r) if r.status == 201 => {
+                let v = r.json();
+                let seq = v["seq"].as_u64().unwrap();
+                assert_eq!(v["epoch"], epoch + 1, "{}: {v}", m.name);
+                assert_eq!(
+                    seq,
+                    m.cursor + 1,
+                    "{}: a commit for epoch {epoch} was accepted, but the log holds entries \
+                     this racer has not processed",
+                    m.name
+                );
+                m.group.merge_pending_commit(&m.mls.provider).unwrap();
+                m.pending = None;
+                m.cursor = seq;
+                m.acked.push(AckedCommit {
+                    seq,
+                    sent_epoch: epoch,
+                    message,
+                });
+                m.tally.acked += 1;
+            }
+            Ok(r) if r.status == 409 => {
+                assert_eq!(r.code(), "epoch_conflict", "{}: {}", m.name, r.text());
+                m.tally.conflicts += 1;
+                m.pending = None;
+                m.group
+                    .clear_pending_commit(m.mls.provider.storage())
+                    .unwrap();
+                if m.catch_up(&room).is_err() {
+                    return m;
+                }
+            }
+            Ok(r) => panic!("{}: commit answered {}: {}", m.name, r.status, r.text()),
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(0, 10)));
+    }
+    m
+}
+
+/// Posts application messages until the kill.
+struct Poster {
+    name: String,
+    mls: MlsDevice,
+    client: Client,
+    group: MlsGroup,
+    /// (seq, bytes) of every acknowledged message, in posting order.
+    acked: Vec<(u64, Vec<u8>)>,
+    /// A message sent without an answer.
+    in_flight: Option<Vec<u8>>,
+    tally: Tally,
+}
+
+fn run_poster(mut p: Poster, room: String, killed: Arc<AtomicBool>, mut rng: Rng) -> Poster {
+    while !killed.load(Ordering::SeqCst) {
+        let len = rng.range(16, 2048) as usize;
+        let payload = rng.bytes(len);
+        let out = p
+            .group
+            .create_message(&p.mls.provider, &p.mls.signer, &payload)
+            .unwrap();
+        let message = bytes(&out);
+        p.in_flight = Some(message.clone());
+        let sent_before_kill = !killed.load(Ordering::SeqCst);
+        match post_json(
+            &p.client,
+            &format!("/v1/rooms/{room}/messages"),
+            &json!({ "message": b64(&message) }),
+        ) {
+            Err(_) => {
+                if sent_before_kill {
+                    p.tally.in_flight_hits += 1;
+                }
+                return p;
+            }
+            Ok(r) if r.status == 201 => {
+                let seq = r.json()["seq"].as_u64().unwrap();
+                if let Some((last, _)) = p.acked.last() {
+                    assert!(
+                        seq > *last,
+                        "{}: message acknowledged with seq {seq} after one with seq {last}",
+                        p.name
+                    );
+                }
+                p.acked.push((seq, message));
+                p.in_flight = None;
+                p.tally.acked += 1;
+            }
+            Ok(r) => panic!("{}: message answered {}: {}", p.name, r.status, r.text()),
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(0, 5)));
+    }
+    p
+}
+
+/// One resumable upload in progress.
+struct Upload {
+    blob_id: String,
+    data: Vec<u8>,
+    /// The offset the relay acknowledged last.
+    acked: u64,
+    /// The end of an append sent without an answer (== `acked` when none).
+    sent_end: u64,
+}
+
+/// Uploads blobs in random chunks until the kill; downloads and checks each finished blob.
+struct Uploader {
+    name: String,
+    client: Client,
+    room: String,
+    current: Option<Upload>,
+    /// (blob id, SHA-256) of every finished upload.
+    completed: Vec<(String, [u8; 32])>,
+    tally: Tally,
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn run_uploader(mut u: Uploader, killed: Arc<AtomicBool>, mut rng: Rng) -> Uploader {
+    let room = u.room.clone();
+    while !killed.load(Ordering::SeqCst) {
+        let sent_before_kill = !killed.load(Ordering::SeqCst);
+        let Some(up) = u.current.as_mut() else {
+            let len = rng.range(64 << 10, 512 << 10);
+            let data = rng.bytes(len as usize);
+            match post_json(
+                &u.client,
+                &format!("/v1/rooms/{room}/blobs"),
+                &json!({ "length": len }),
+            ) {
+                Err(_) => {
+                    if sent_before_kill {
+                        u.tally.in_flight_hits += 1;
+                    }
+                    return u;
+                }
+                Ok(r) if r.status == 201 => {
+                    u.tally.acked += 1;
+                    u.current = Some(Upload {
+                        blob_id: r.json()["blob_id"].as_str().unwrap().to_owned(),
+                        data,
+                        acked: 0,
+                        sent_end: 0,
+                    });
+                }
+                Ok(r) => panic!(
+                    "{}: create blob answered {}: {}",
+                    u.name,
+                    r.status,
+                    r.text()
+                ),
+            }
+            continue;
+        };
+        let path = format!("/v1/rooms/{room}/blobs/{}", up.blob_id);
+        let len = up.data.len() as u64;
+        if up.acked == len {
+            match u.client.try_request("GET", &path, &[], b"") {
+                Err(_) => return u,
+                Ok(r) => {
+                    assert_eq!(r.status, 200, "{}: download: {}", u.name, r.text());
+                    assert!(
+                        sha256(&r.body) == sha256(&up.data),
+                        "{}: blob {} downloads other bytes than were uploaded",
+                        u.name,
+                        up.blob_id
+                    );
+                    u.completed.push((up.blob_id.clone(), sha256(&up.data)));
+                    u.current = None;
+                }
+            }
+            continue;
+        }
+        let end = (up.acked + rng.range(4 << 10, 96 << 10)).min(len);
+        let chunk = &up.data[up.acked as usize..end as usize];
+        let sum = format!("sha256 {}", b64(&sha256(chunk)));
+        let offset = up.acked.to_string();
+        up.sent_end = end;
+        let r = u.client.try_request(
+            "PATCH",
+            &path,
+            &[
+                ("content-type", "application/offset+octet-stream"),
+                ("upload-offset", &offset),
+                ("upload-checksum", &sum),
+            ],
+            chunk,
+        );
+        match r {
+            Err(_) => {
+                if sent_before_kill {
+                    u.tally.in_flight_hits += 1;
+                }
+                return u;
+            }
+            Ok(r) if r.status == 204 => {
+                assert_eq!(
+                    r.header("upload-offset"),
+                    Some(end.to_string().as_str()),
+                    "{}: acknowledged offset",
+                    u.name
+                );
+                up.acked = end;
+                u.tally.acked += 1;
+            }
+            Ok(r) => panic!("{}: append answered {}: {}", u.name, r.status, r.text()),
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(0, 5)));
+    }
+    u
+}
+
+impl Uploader {
+    /// After a restart: the relay's offset covers every acknowledged byte and nothing that was
+    /// never sent, and the stored bytes up to it are the sent ones; the upload resumes there.
+    fn resume(&mut self, blob_dir: &std::path::Path) {
+        let Some(up) = self.current.as_mut() else {
+            return;
+        };
+        let path = format!("/v1/rooms/{}/blobs/{}", self.room, up.blob_id);
+        let r = self.client.try_request("HEAD", &path, &[], b"").unwrap();
+        assert_eq!(r.status, 200, "{}: HEAD {}", self.name, up.blob_id);
+        let stored: u64 = r.header("upload-offset").unwrap().parse().unwrap();
+        assert!(
+            stored >= up.acked,
+            "{}: blob {}: acknowledged offset {} lost, the relay has {stored}",
+            self.name,
+            up.blob_id,
+            up.acked
+        );
+        assert!(
+            stored == up.acked || stored == up.sent_end,
+            "{}: blob {}: the relay's offset {stored} is neither the acknowledged {} nor the \
+             end {} of the append in flight",
+            self.name,
+            up.blob_id,
+            up.acked,
+            up.sent_end
+        );
+        if stored > up.acked {
+            self.tally.in_doubt_applied += 1;
+        }
+        let file = sealroom_tests::relay::read_file(&blob_dir.join(format!("{}.blob", up.blob_id)));
+        assert!(
+            file.len() as u64 >= stored,
+            "{}: blob {}: the file holds {} bytes, the offset says {stored}",
+            self.name,
+            up.blob_id,
+            file.len()
+        );
+        assert!(
+            sha256(&file[..stored as usize]) == sha256(&up.data[..stored as usize]),
+            "{}: blob {}: the stored bytes up to offset {stored} differ from the sent ones",
+            self.name,
+            up.blob_id
+        );
+        up.acked = stored;
+        up.sent_end = stored;
+    }
+}
+
+/// Every entry of a paged log (`handshakes` or `messages`).
+fn whole_log(client: &Client, room: &str, log: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = 0u64;
+    loop {
+        let r = client
+            .try_request(
+                "GET",
+                &format!("/v1/rooms/{room}/{log}?after={after}&limit=500"),
+                &[],
+                b"",
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{log}: {}", r.text());
+        let page = r.json();
+        let entries = page["entries"].as_array().unwrap().clone();
+        if entries.is_empty() {
+            return out;
+        }
+        after = page["next_after"].as_u64().unwrap();
+        out.extend(entries);
+    }
+}
+
+/// The commit log is one chain and holds every acknowledged commit; returns the room's epoch.
+fn check_commit_chain(client: &Client, room: &str, acked: &[AckedCommit]) -> u64 {
+    let log = whole_log(client, room, "handshakes");
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64 + 1, "handshake seqs are not contiguous");
+        assert_eq!(e["kind"], "commit");
+        // The room was created at epoch 0: commit n was sent in epoch n-1.
+        assert_eq!(
+            e["epoch"],
+            i as u64,
+            "handshake {} is not the one commit of epoch {i}: {log:?}",
+            i + 1
+        );
+    }
+    let info = client
+        .try_request("GET", &format!("/v1/rooms/{room}"), &[], b"")
+        .unwrap();
+    assert_eq!(info.status, 200, "{}", info.text());
+    let info = info.json();
+    assert_eq!(info["epoch"], log.len() as u64, "room epoch vs log");
+    assert_eq!(info["handshake_seq"], log.len() as u64, "room seq vs log");
+    for a in acked {
+        let e = log.get(a.seq as usize - 1).unwrap_or_else(|| {
+            panic!(
+                "acknowledged commit {} (epoch {}) is missing; the log has {} entries",
+                a.seq,
+                a.sent_epoch,
+                log.len()
+            )
+        });
+        assert_eq!(e["epoch"], a.sent_epoch, "acknowledged commit {}", a.seq);
+        assert!(
+            unb64(e["message"].as_str().unwrap()) == a.message,
+            "acknowledged commit {} was replaced by another",
+            a.seq
+        );
+    }
+    log.len() as u64
+}
+
+/// Every acknowledged message is at its seq with identical bytes and sender; the log has no
+/// gaps; an unanswered message is either stored or not (counted).
+fn check_messages(client: &Client, room: &str, posters: &mut [Poster]) {
+    let log = whole_log(client, room, "messages");
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64 + 1, "message seqs are not contiguous");
+    }
+    for p in posters.iter_mut() {
+        for (seq, message) in &p.acked {
+            let e = log.get(*seq as usize - 1).unwrap_or_else(|| {
+                panic!(
+                    "{}: acknowledged message {seq} is missing; the log has {} entries",
+                    p.name,
+                    log.len()
+                )
+            });
+            assert_eq!(
+                e["sender_device"],
+                p.mls.device.device_id.as_str(),
+                "{}: message {seq} has another sender",
+                p.name
+            );
+            assert!(
+                unb64(e["message"].as_str().unwrap()) == *message,
+                "{}: acknowledged message {seq} has other bytes",
+                p.name
+            );
+        }
+        if let Some(m) = p.in_flight.take() {
+            if log
+                .iter()
+                .any(|e| unb64(e["message"].as_str().unwrap()) == m)
+            {
+                p.tally.in_doubt_applied += 1;
+            }
+        }
+    }
+}
+
+struct Setup {
+    relay: Relay,
+    admin: Device,
+    commit_room: String,
+    message_room: String,
+    racers: Vec<Member>,
+    observer: Member,
+    posters: Vec<Poster>,
+    uploaders: Vec<Uploader>,
+}
+
+/// A room created by `creator`'s device with `others` added in one commit; returns the room
+/// id, the creator's group, and the others' groups joined from their welcomes.
+fn room_with(
+    relay: &Relay,
+    space_id: &str,
+    creator: &MlsDevice,
+    others: &[&MlsDevice],
+) -> (String, MlsGroup, Vec<MlsGroup>) {
+    let http = relay.client(&creator.device);
+    let mut group = creator.create_group();
+    let r = http.post_json("/v1/rooms", &creator.create_room_body(&group, space_id));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room_id = r.json()["room_id"].as_str().unwrap().to_owned();
+    let packages: Vec<_> = others
+        .iter()
+        .map(|d| validated_key_package(&creator.provider, &d.key_package()))
+        .collect();
+    let (commit, welcome, _) = group
+        .add_members(&creator.provider, &creator.signer, &packages)
+        .unwrap();
+    let r = sealroom_tests::rooms::post_handshake(&http, &room_id, &commit, Some(&welcome));
+    assert_eq!(r.status, 201, "{}", r.text());
+    group.merge_pending_commit(&creator.provider).unwrap();
+    let groups = others
+        .iter()
+        .map(|d| {
+            let w = relay.client(&d.device).get("/v1/welcomes").json();
+            let entry = w["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["room_id"] == room_id.as_str())
+                .unwrap();
+            d.join(entry["welcome"].as_str().unwrap())
+        })
+        .collect();
+    (room_id, group, groups)
+}
+
+fn setup() -> Setup {
+    let relay = Relay::start();
+    let admin = relay.bootstrap_admin();
+    let org = relay.create_customer_org(&admin, "Crash Ltd");
+    let staff = relay.add_staff(&admin, "Owner");
+    let space_id = relay.create_space(&staff, &org);
+    let customer = |name: &str| MlsDevice::new(&relay.add_customer(&staff, &space_id, name));
+
+    // The commit room: racers (the staff owner first) and an observer that never commits.
+    let mut racer_devices = vec![MlsDevice::new(&staff)];
+    racer_devices.extend((1..RACERS).map(|i| customer(&format!("Racer{i}"))));
+    let observer_device = customer("Observer");
+    let others: Vec<&MlsDevice> = racer_devices[1..]
+        .iter()
+        .chain(std::iter::once(&observer_device))
+        .collect();
+    let (commit_room, owner_group, mut groups) =
+        room_with(&relay, &space_id, &racer_devices[0], &others);
+    let observer_group = groups.pop().unwrap();
+    let member = |mls: MlsDevice, group: MlsGroup, name: String| Member {
+        client: relay.client(&mls.device),
+        name,
+        mls,
+        group,
+        cursor: 1,
+        pending: None,
+        acked: Vec::new(),
+        tally: Tally::default(),
+    };
+    let mut racer_groups = vec![owner_group];
+    racer_groups.extend(groups);
+    let racers: Vec<Member> = racer_devices
+        .into_iter()
+        .zip(racer_groups)
+        .enumerate()
+        .map(|(i, (mls, group))| member(mls, group, format!("racer{i}")))
+        .collect();
+    let observer = member(observer_device, observer_group, "observer".to_owned());
+
+    // The message room: posters, who also upload there.
+    let poster_devices: Vec<MlsDevice> = (0..POSTERS)
+        .map(|i| customer(&format!("Poster{i}")))
+        .collect();
+    let others: Vec<&MlsDevice> = poster_devices[1..].iter().collect();
+    let (message_room, first_group, groups) =
+        room_with(&relay, &space_id, &poster_devices[0], &others);
+    let mut poster_groups = vec![first_group];
+    poster_groups.extend(groups);
+    let uploaders = poster_devices
+        .iter()
+        .cycle()
+        .take(UPLOADERS)
+        .enumerate()
+        .map(|(i, d)| Uploader {
+            name: format!("uploader{i}"),
+            client: relay.client(&d.device),
+            room: message_room.clone(),
+            current: None,
+            completed: Vec::new(),
+            tally: Tally::default(),
+        })
+        .collect();
+    let posters = poster_devices
+        .into_iter()
+        .zip(poster_groups)
+        .enumerate()
+        .map(|(i, (mls, group))| Poster {
+            name: format!("poster{i}"),
+            client: relay.client(&mls.device),
+            mls,
+            group,
+            acked: Vec::new(),
+            in_flight: None,
+            tally: Tally::default(),
+        })
+        .collect();
+    Setup {
+        relay,
+        admin,
+        commit_room,
+        message_room,
+        racers,
+        observer,
+        posters,
+        uploaders,
+    }
+}
+
+/// Sets the kill flag when dropped (also while a failed check unwinds).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn join<T>(rt: &tokio::runtime::Runtime, h: tokio::task::JoinHandle<T>) -> T {
+    match rt.block_on(h) {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("worker: {e}"),
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_at_random_moments() {
+    let cycles: usize = std::env::var("SEALROOM_FAULT_CYCLES")
+        .ok()
+        .map(|v| v.parse().expect("SEALROOM_FAULT_CYCLES is a number"))
+        .unwrap_or(DEFAULT_CYCLES);
+    let seed: u64 = std::env::var("SEALROOM_FAULT_SEED")
+        .ok()
+        .map(|v| v.parse().expect("SEALROOM_FAULT_SEED is a number"))
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("crash_recovery: seed {seed} (replay the kill schedule with SEALROOM_FAULT_SEED={seed}), {cycles} cycles");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let Setup {
+        mut relay,
+        admin,
+        commit_room,
+        message_room,
+        mut racers,
+        mut observer,
+        mut posters,
+        mut uploaders,
+    } = setup();
+    let blob_dir: PathBuf = relay.data_dir().join("blobs");
+    let admin_client = relay.client(&admin);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut restart_ms_max = 0u128;
+    let mut in_flight_total = 0u64;
+
+    for cycle in 1..=cycles {
+        let killed = Arc::new(AtomicBool::new(false));
+        // A failed check must stop the workers too, or the runtime waits for them forever.
+        let _stop = StopOnDrop(killed.clone());
+        let racer_tasks: Vec<_> = racers
+            .drain(..)
+            .map(|m| {
+                let (room, killed, wrng) = (commit_room.clone(), killed.clone(), rng.fork());
+                rt.spawn_blocking(move || run_racer(m, room, killed, wrng))
+            })
+            .collect();
+        let poster_tasks: Vec<_> = posters
+            .drain(..)
+            .map(|p| {
+                let (room, killed, wrng) = (message_room.clone(), killed.clone(), rng.fork());
+                rt.spawn_blocking(move || run_poster(p, room, killed, wrng))
+            })
+            .collect();
+        let uploader_tasks: Vec<_> = uploaders
+            .drain(..)
+            .map(|u| {
+                let (killed, wrng) = (killed.clone(), rng.fork());
+                rt.spawn_blocking(move || run_uploader(u, killed, wrng))
+            })
+            .collect();
+        let delay = Duration::from_millis(rng.range(KILL_DELAY_MS.0, KILL_DELAY_MS.1));
+        rt.block_on(async { tokio::time::sleep(delay).await });
+        killed.store(true, Ordering::SeqCst);
+        relay.kill9();
+        racers = racer_tasks.into_iter().map(|h| join(&rt, h)).collect();
+        posters = poster_tasks.into_iter().map(|h| join(&rt, h)).collect();
+        uploaders = uploader_tasks.into_iter().map(|h| join(&rt, h)).collect();
+
+        // The store must open again (Relay::launch fails the test with the relay's log).
+        let t = Instant::now();
+        relay.launch();
+        restart_ms_max = restart_ms_max.max(t.elapsed().as_millis());
+
+        let acked: Vec<AckedCommit> = racers.iter().flat_map(|m| m.acked.clone()).collect();
+        let epoch = check_commit_chain(&racers[0].client, &commit_room, &acked);
+        for m in racers.iter_mut().chain(std::iter::once(&mut observer)) {
+            m.catch_up(&commit_room).unwrap();
+            assert_eq!(m.epoch(), epoch, "{} after processing the log", m.name);
+        }
+        let authenticator = observer.authenticator();
+        for m in &racers {
+            assert!(
+                m.authenticator() == authenticator,
+                "{} and the observer disagree on epoch {epoch}",
+                m.name
+            );
+        }
+        let reader = posters[0].client.clone();
+        check_messages(&reader, &message_room, &mut posters);
+        for u in uploaders.iter_mut() {
+            u.resume(&blob_dir);
+        }
+        let report = admin_client
+            .try_request("GET", "/v1/audit/verify", &[], b"")
+            .unwrap();
+        assert_eq!(report.status, 200, "{}", report.text());
+        assert_eq!(report.json()["ok"], true, "audit chain: {}", report.text());
+
+        let hits: u64 = racers.iter().map(|m| m.tally.in_flight_hits).sum::<u64>()
+            + posters.iter().map(|p| p.tally.in_flight_hits).sum::<u64>()
+            + uploaders
+                .iter()
+                .map(|u| u.tally.in_flight_hits)
+                .sum::<u64>();
+        eprintln!(
+            "cycle {cycle}: killed after {} ms; epoch {epoch}; requests hit in flight so far {hits} (+{})",
+            delay.as_millis(),
+            hits - in_flight_total
+        );
+        in_flight_total = hits;
+    }
+
+    // Every finished blob still downloads with its bytes.
+    for u in &uploaders {
+        for (blob_id, digest) in &u.completed {
+            let r = u
+                .client
+                .try_request(
+                    "GET",
+                    &format!("/v1/rooms/{}/blobs/{blob_id}", u.room),
+                    &[],
+                    b"",
+                )
+                .unwrap();
+            assert_eq!(r.status, 200, "{}: blob {blob_id}: {}", u.name, r.text());
+            assert!(
+                sha256(&r.body) == *digest,
+                "{}: blob {blob_id} changed",
+                u.name
+            );
+        }
+    }
+
+    let sum = |tallies: &mut dyn Iterator<Item = Tally>| {
+        let mut t = Tally::default();
+        for x in tallies {
+            t += x;
+        }
+        t
+    };
+    let commits = sum(&mut racers.iter().map(|m| m.tally));
+    let messages = sum(&mut posters.iter().map(|p| p.tally));
+    let uploads = sum(&mut uploaders.iter().map(|u| u.tally));
+    let completed: usize = uploaders.iter().map(|u| u.completed.len()).sum();
+    eprintln!(
+        "crash_recovery: seed {seed}, {cycles} cycles in {:.1} s (slowest restart {restart_ms_max} ms)\n  \
+         commits: {} acknowledged, {} refused with 409, {} hit in flight ({} of them stored)\n  \
+         messages: {} acknowledged, {} hit in flight ({} of them stored)\n  \
+         uploads: {} creations and appends acknowledged, {} blobs finished and verified, {} hit in flight ({} appends of them stored)",
+        started.elapsed().as_secs_f64(),
+        commits.acked,
+        commits.conflicts,
+        commits.in_flight_hits,
+        commits.in_doubt_applied,
+        messages.acked,
+        messages.in_flight_hits,
+        messages.in_doubt_applied,
+        uploads.acked,
+        completed,
+        uploads.in_flight_hits,
+        uploads.in_doubt_applied,
+    );
+    // The run exercised every kind of write (otherwise it would prove nothing).
+    assert!(commits.acked > 0 && commits.conflicts > 0, "{commits:?}");
+    assert!(messages.acked > 0, "{messages:?}");
+    assert!(uploads.acked > 0 && completed > 0, "{uploads:?}");
+}
