@@ -3,7 +3,9 @@
 //! - a 405 answer carries an `Allow` header with the path's methods (RFC 9110) next to the JSON
 //!   error body;
 //! - names (organisation, user, device) are limited to 200 characters, as the error message and
-//!   `docs/api/openapi.yaml` say, not 200 bytes: 200 non-ASCII characters are accepted.
+//!   `docs/api/openapi.yaml` say, not 200 bytes: 200 non-ASCII characters are accepted;
+//! - the paged room logs (handshakes, messages) refuse unknown query parameters with 400 instead
+//!   of ignoring them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
@@ -56,4 +58,20 @@ fn names_are_limited_in_characters_not_bytes() {
     let ascii: String = "a".repeat(201);
     let r = client.post_json("/v1/orgs", &json!({ "name": ascii }));
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[test]
+fn paged_room_logs_refuse_unknown_query_parameters() {
+    let relay = Relay::start();
+    let admin = relay.bootstrap_admin();
+    let client = relay.client(&admin);
+    for kind in ["messages", "handshakes"] {
+        let path = format!("/v1/rooms/0123456789abcdef0123456789abcdef/{kind}");
+        // Known parameters reach the handler (this room does not exist).
+        let r = client.get(&format!("{path}?after=3&limit=5"));
+        assert_eq!(r.status, 404, "{kind}: {}", r.text());
+        let r = client.get(&format!("{path}?after=3&limt=5"));
+        assert_eq!(r.status, 400, "{kind}: {}", r.text());
+        assert_eq!(r.code(), "bad_request", "{kind}");
+    }
 }

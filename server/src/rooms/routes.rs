@@ -30,8 +30,10 @@ use crate::rooms::data::{self, MessageLocks, RoomError};
 use crate::rooms::mls::{DeviceKey, MlsError};
 use crate::state::AppState;
 
-/// Query of the paged routes.
+/// Query of the paged routes. Unknown parameters are refused (400), like unknown fields of the
+/// account bodies and the audit query: a misspelt `limit` must not silently page by 100.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PageQuery {
     #[serde(default)]
     after: u64,
