@@ -25,6 +25,18 @@ use serde_json::{json, Value};
 
 use sealroom_wire::auth::{nonce_from_bytes, sign_request, RequestParts};
 
+/// The body of `POST /v1/register` for the user `name` with the invitation `token` and the public
+/// half of the first device's key (e-mail `<name>@example.test`, device "device-1").
+pub fn registration(token: &str, name: &str, key: &SigningKey) -> Value {
+    json!({
+        "token": token,
+        "user_name": name,
+        "email": format!("{}@example.test", name.to_lowercase()),
+        "device_name": "device-1",
+        "public_key": hex::encode(key.verifying_key().to_bytes()),
+    })
+}
+
 /// Path of the `sealroom-server` binary built next to the running test executable
 /// (`target/<profile>/deps/<test>` -> `target/<profile>/sealroom-server`).
 pub fn binary_path() -> Result<PathBuf, String> {
@@ -335,16 +347,9 @@ impl Relay {
     /// Registers a new user with an invitation token; returns their first device.
     pub fn register(&self, token: &str, name: &str) -> Device {
         let key = SigningKey::generate(&mut OsRng);
-        let r = self.anon().post_json(
-            "/v1/register",
-            &json!({
-                "token": token,
-                "user_name": name,
-                "email": format!("{}@example.test", name.to_lowercase()),
-                "device_name": "device-1",
-                "public_key": hex::encode(key.verifying_key().to_bytes()),
-            }),
-        );
+        let r = self
+            .anon()
+            .post_json("/v1/register", &registration(token, name, &key));
         assert_eq!(r.status, 201, "register: {}", r.text());
         Device::from_response(&r.json(), key)
     }

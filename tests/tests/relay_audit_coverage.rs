@@ -16,7 +16,7 @@ use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
 use serde_json::{json, Value};
 
-use sealroom_tests::relay::{base32_decode, now, Client, Device, Relay, Response};
+use sealroom_tests::relay::{base32_decode, now, registration, Client, Device, Relay, Response};
 use sealroom_tests::rooms::{b64, bytes, MlsDevice};
 use sealroom_tests::smtp::SmtpSink;
 
@@ -81,13 +81,7 @@ fn register(relay: &Relay, token: &str, name: &str) -> Device {
     let r = post(
         &relay.anon(),
         "/v1/register",
-        &json!({
-            "token": token,
-            "user_name": name,
-            "email": format!("{}@example.test", name.to_lowercase()),
-            "device_name": "device-1",
-            "public_key": hex::encode(key.verifying_key().to_bytes()),
-        }),
+        &registration(token, name, &key),
     );
     assert_eq!(r.status, 201, "register: {}", r.text());
     Device::from_response(&r.json(), key)

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use sealroom_tests::relay::{Client, Device};
+use sealroom_tests::relay::{registration, Client, Device};
 use sealroom_tests::rooms::{b64, bytes, post_handshake, upload_key_packages, MlsDevice};
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -55,16 +55,7 @@ fn new_key() -> ed25519_dalek::SigningKey {
 
 fn register(anon: &Client, token: &str, name: &str) -> Res<Device> {
     let key = new_key();
-    let r = anon.post_json(
-        "/v1/register",
-        &json!({
-            "token": token,
-            "user_name": name,
-            "email": format!("{}@example.test", name.to_lowercase()),
-            "device_name": "device-1",
-            "public_key": hex::encode(key.verifying_key().to_bytes()),
-        }),
-    );
+    let r = anon.post_json("/v1/register", &registration(token, name, &key));
     let v = expect(&format!("register {name}"), &r, 201)?;
     Ok(Device::from_response(&v, key))
 }
