@@ -499,6 +499,10 @@ impl Client {
             return Err(RoomError::Membership);
         }
         let mut batch = Batch::new();
+        batch.put(
+            crate::state::STATE_FORMAT_KEY,
+            crate::state::STATE_FORMAT.to_le_bytes().to_vec(),
+        );
         batch.put(DEVICE_KEY, device.to_stored().to_vec());
         store.commit(batch)?;
         Ok(Self {
@@ -515,6 +519,7 @@ impl Client {
     /// Opens an existing device from its store.
     pub fn open(kv: Box<dyn KvStore>, storage_key: &StorageKey) -> Result<Self, RoomError> {
         let store = EncryptedStore::new(kv, storage_key);
+        crate::state::check_format(&store)?;
         let dev = store
             .get(DEVICE_KEY)?
             .ok_or(RoomError::Storage(StateError::Corrupt))?;

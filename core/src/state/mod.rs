@@ -37,6 +37,49 @@ pub enum StateError {
     Corrupt,
     /// The host-provided store reported a failure (the message comes from the host).
     Host(String),
+    /// The state was written in another state format than this SDK reads (see [`STATE_FORMAT`]).
+    UnsupportedFormat {
+        /// The format the store holds (1 for stores written before the format marker existed).
+        found: u32,
+        /// The format this SDK reads and writes.
+        supported: u32,
+    },
+}
+
+/// The format of everything a device persists (the encodings of the client's, the rooms' and
+/// openmls's values; not the value encryption, which has its own version byte). Written as the
+/// value of [`STATE_FORMAT_KEY`] when a device is created and checked when it is opened.
+///
+/// Bump it whenever a persisted encoding changes in a way the previous SDK cannot read or the
+/// new SDK cannot read back; stores without the marker are format 1. An SDK refuses any other
+/// format with [`StateError::UnsupportedFormat`] (never by misreading it as corrupt data); the
+/// device is then linked again (and its recovery backup restored, if one exists).
+pub const STATE_FORMAT: u32 = 1;
+
+/// The store name under which [`STATE_FORMAT`] is kept (4 bytes, little-endian u32).
+pub const STATE_FORMAT_KEY: &str = "format";
+
+/// Reads the store's format marker: [`STATE_FORMAT`] is `Ok`, anything else is
+/// [`StateError::UnsupportedFormat`] (a missing marker is format 1).
+pub fn check_format(store: &EncryptedStore) -> Result<(), StateError> {
+    let found = match store.get(STATE_FORMAT_KEY)? {
+        None => 1,
+        Some(bytes) => {
+            let raw: [u8; 4] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StateError::Corrupt)?;
+            u32::from_le_bytes(raw)
+        }
+    };
+    if found == STATE_FORMAT {
+        Ok(())
+    } else {
+        Err(StateError::UnsupportedFormat {
+            found,
+            supported: STATE_FORMAT,
+        })
+    }
 }
 
 impl fmt::Display for StateError {
@@ -46,6 +89,11 @@ impl fmt::Display for StateError {
             Self::Decrypt => write!(f, "stored value could not be decrypted"),
             Self::Corrupt => write!(f, "state store is corrupt"),
             Self::Host(m) => write!(f, "host state store failed: {m}"),
+            Self::UnsupportedFormat { found, supported } => write!(
+                f,
+                "this device's state is in format {found} and this SDK reads format {supported}: \
+                 link the device again (and restore its recovery backup, if it has one)"
+            ),
         }
     }
 }
