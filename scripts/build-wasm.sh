@@ -66,13 +66,23 @@ WASM="$CARGO_TARGET_DIR/$TARGET/release-wasm/sealroom_wasm.wasm"
 OUT=wasm/pkg
 rm -rf "$OUT"
 wasm-bindgen --target web --out-dir "$OUT" --out-name sealroom "$WASM"
-# wasm-opt is opt-in: Debian's binaryen 108 predates what current rustc emits (externref tables)
-# and produces modules Node 20 rejects. SEALROOM_WASM_OPT=1 runs it where binaryen is newer. It
-# does not help the budget either: binaryen 132 (npm) -Oz / -Os / -O2 cut the raw size by 9-11 %
-# but made the gzip 9-10 % larger (measured 2026-11-22).
-if [ "${SEALROOM_WASM_OPT:-0}" = 1 ] && command -v wasm-opt >/dev/null 2>&1; then
-  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue -o "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
-  mv "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
+# wasm-opt (binaryen 132, npm, pinned in wasm/tools; scripts/setup.sh installs it) with the pass
+# set measured to shrink both the raw and the gzip size: -O1 to a fixed point. -Os/-Oz/-O2 cut
+# the raw size more but make the gzip 9-10 % larger (their inlining and code motion compress
+# worse), and the gzip is what browsers download. Debian's binaryen 108 predates what current
+# rustc emits (externref tables) and is not used. SEALROOM_WASM_OPT=0 skips the step.
+WASM_OPT=wasm/tools/node_modules/.bin/wasm-opt
+if [ "${SEALROOM_WASM_OPT:-1}" = 1 ]; then
+  if [ -x "$WASM_OPT" ]; then
+    say "wasm-opt -O1 --converge"
+    "$WASM_OPT" -O1 --converge \
+      --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+      -o "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
+    mv "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
+  else
+    say "wasm-opt not installed (scripts/setup.sh installs it into wasm/tools): module not optimised"
+  fi
 fi
 # Drop the function-name section (about 0.7 MB; stack traces then show wasm-function[N]). Not
 # `strip = true` in the profile: wasm-bindgen reads the target_features section that strip drops.

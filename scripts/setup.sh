@@ -62,9 +62,10 @@ if [ -f tests/kotlin/package.json ]; then
   fi
 fi
 
-# --- npm packages for the demo portal build (TypeScript) and the browser tests (playwright-core) ---
+# --- npm packages: demo portal build (TypeScript), browser tests (playwright-core), wasm-opt ----
 # Debian's chromium (APT_PACKAGES above) is the browser; playwright-core downloads none.
-for d in demo-web tests/browser; do
+# wasm/tools: binaryen's wasm-opt for scripts/build-wasm.sh (npm, pinned; Debian's is too old).
+for d in demo-web tests/browser wasm/tools; do
   if [ -f "$d/package-lock.json" ]; then
     if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
       say "installing npm packages for $d"
