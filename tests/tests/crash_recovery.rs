@@ -919,3 +919,50 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     assert!(messages.acked > 0, "{messages:?}");
     assert!(uploads.acked > 0 && completed > 0, "{uploads:?}");
 }
+
+/// An acknowledged welcome (`DELETE /v1/welcomes/{id}` answered 204) stays deleted when the
+/// relay is killed right after the answer: the device already spent its key package on it, so a
+/// redelivery after a crash would hand it a welcome it can no longer use.
+#[test]
+fn an_acknowledged_welcome_is_not_delivered_again_after_sigkill() {
+    const JOINERS: usize = 6;
+    let mut relay = Relay::start();
+    let admin = relay.bootstrap_admin();
+    let org = relay.create_customer_org(&admin, "Welcome Ltd");
+    let staff = relay.add_staff(&admin, "Owner");
+    let space_id = relay.create_space(&staff, &org);
+    let creator = MlsDevice::new(&staff);
+    let joiners: Vec<MlsDevice> = (0..JOINERS)
+        .map(|i| MlsDevice::new(&relay.add_customer(&staff, &space_id, &format!("Joiner{i}"))))
+        .collect();
+    let others: Vec<&MlsDevice> = joiners.iter().collect();
+    let (room_id, _group, _joined) = room_with(&relay, &space_id, &creator, &others);
+
+    for joiner in &joiners {
+        let entries = relay.client(&joiner.device).get("/v1/welcomes").json();
+        let id = entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["room_id"] == room_id.as_str())
+            .map(|e| e["id"].as_u64().unwrap())
+            .expect("the welcome is in the mailbox");
+        let r = relay
+            .client(&joiner.device)
+            .delete(&format!("/v1/welcomes/{id}"));
+        assert_eq!(r.status, 204, "{}", r.text());
+        relay.kill9();
+        relay.restart();
+        let after = relay.client(&joiner.device).get("/v1/welcomes").json();
+        let ids: Vec<u64> = after["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect();
+        assert!(
+            !ids.contains(&id),
+            "welcome {id} came back after a crash: {ids:?}"
+        );
+    }
+}

@@ -449,7 +449,11 @@ async fn ack_welcome(
     state: AppState,
 ) -> Result<Response, Rejection> {
     let existed = blocking(move || {
-        data::ack_welcome(state.store.as_ref(), &authed.device_id, id).map_err(ApiError::from)
+        let existed = data::ack_welcome(state.store.as_ref(), &authed.device_id, id)?;
+        // Durable before the 204: an acknowledged welcome is never delivered again after a
+        // crash (the device already used its key package for it).
+        state.store.flush()?;
+        Ok::<_, ApiError>(existed)
     })
     .await?;
     if existed {
