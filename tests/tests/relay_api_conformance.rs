@@ -5,12 +5,15 @@
 //! - names (organisation, user, device) are limited to 200 characters, as the error message and
 //!   `docs/api/openapi.yaml` say, not 200 bytes: 200 non-ASCII characters are accepted;
 //! - the paged room logs (handshakes, messages) refuse unknown query parameters with 400 instead
-//!   of ignoring them.
+//!   of ignoring them;
+//! - room, key-package and blob bodies refuse unknown fields with 400 `malformed` (as account
+//!   bodies always did) and store nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
 
 use sealroom_tests::relay::Relay;
+use sealroom_tests::rooms::{b64, MlsDevice};
 
 #[test]
 fn method_not_allowed_lists_the_allowed_methods() {
@@ -74,4 +77,67 @@ fn paged_room_logs_refuse_unknown_query_parameters() {
         assert_eq!(r.status, 400, "{kind}: {}", r.text());
         assert_eq!(r.code(), "malformed", "{kind}");
     }
+}
+
+#[test]
+fn room_and_blob_bodies_refuse_unknown_fields() {
+    let relay = Relay::start();
+    let admin = relay.bootstrap_admin();
+    let org = relay.create_customer_org(&admin, "Fields Ltd");
+    let staff = relay.add_staff(&admin, "Owner");
+    let space_id = relay.create_space(&staff, &org);
+    let creator = MlsDevice::new(&staff);
+    let client = relay.client(&staff);
+    let group = creator.create_group();
+
+    let mut body = creator.create_room_body(&group, &space_id);
+    body["title"] = json!("Q3 contract");
+    let r = client.post_json("/v1/rooms", &body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "malformed");
+    assert!(
+        r.text().contains("title"),
+        "the error names the field: {}",
+        r.text()
+    );
+    body.as_object_mut().unwrap().remove("title");
+    let r = client.post_json("/v1/rooms", &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room_id = r.json()["room_id"].as_str().unwrap().to_owned();
+
+    let kp = b64(&creator.key_package());
+    for (path, body) in [
+        (
+            format!("/v1/rooms/{room_id}/handshakes"),
+            json!({ "message": "AAAA", "welcome": null, "extra": 1 }),
+        ),
+        (
+            format!("/v1/rooms/{room_id}/messages"),
+            json!({ "message": "AAAA", "extra": 1 }),
+        ),
+        (
+            format!("/v1/rooms/{room_id}/blobs"),
+            json!({ "length": 10, "extra": 1 }),
+        ),
+        (
+            "/v1/keypackages".to_owned(),
+            json!({ "key_packages": [kp], "extra": 1 }),
+        ),
+    ] {
+        let r = client.post_json(&path, &body);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(r.code(), "malformed", "{path}");
+        assert!(r.text().contains("extra"), "{path}: {}", r.text());
+    }
+    // Nothing was stored by the refused calls.
+    let h = client
+        .get(&format!("/v1/rooms/{room_id}/handshakes"))
+        .json();
+    assert_eq!(h["entries"].as_array().unwrap().len(), 0, "{h}");
+    let m = client.get(&format!("/v1/rooms/{room_id}/messages")).json();
+    assert_eq!(m["entries"].as_array().unwrap().len(), 0, "{m}");
+    let b = client.get(&format!("/v1/rooms/{room_id}/blobs")).json();
+    assert_eq!(b["blobs"].as_array().unwrap().len(), 0, "{b}");
+    let count = client.get("/v1/keypackages").json();
+    assert_eq!(count["available"], 0, "{count}");
 }

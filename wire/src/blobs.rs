@@ -17,6 +17,7 @@ pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
 
 /// `POST /v1/rooms/{room_id}/blobs`: announce an upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateBlobRequest {
     /// Total length in bytes; checked against the space's size limit up front (413 beyond it).
     pub length: u64,

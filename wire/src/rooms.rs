@@ -19,6 +19,7 @@ pub const MAX_PAGE: u32 = 500;
 
 /// `POST /v1/rooms`: register a new room (an MLS group at its first epoch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRoomRequest {
     /// The space the room belongs to.
     pub space_id: String,
@@ -58,6 +59,7 @@ pub struct RoomInfo {
 
 /// `POST /v1/rooms/{room_id}/handshakes`: a commit or proposal, sent as an MLS `PublicMessage`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PostHandshakeRequest {
     /// Base64 `MLSMessage` (wire format `PublicMessage`, content type commit or proposal).
     pub message: String,
@@ -126,6 +128,7 @@ pub struct HandshakePage {
 
 /// `POST /v1/rooms/{room_id}/messages`: an application message (an MLS `PrivateMessage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PostMessageRequest {
     /// Base64 `MLSMessage` (wire format `PrivateMessage`).
     pub message: String,
@@ -191,6 +194,7 @@ pub struct WelcomePage {
 
 /// `POST /v1/keypackages`: key packages of the calling device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UploadKeyPackagesRequest {
     /// Base64 `MLSMessage`s each carrying a `KeyPackage` whose credential is the calling
     /// device's. A package with the `last_resort` extension replaces the device's last-resort
