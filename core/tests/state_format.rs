@@ -1,6 +1,7 @@
 //! The state-format marker: a new device records `STATE_FORMAT`; opening a store written in
 //! another format fails with `StateError::UnsupportedFormat` (never "corrupt", never a misread),
-//! a store without the marker counts as format 1, and a damaged marker is corruption.
+//! a store without the marker counts as format 1, and a damaged marker is corruption; a damaged
+//! openmls value is corruption too (typed, never a panic).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod rooms_common;
@@ -99,4 +100,46 @@ fn a_damaged_marker_is_corruption() {
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }
+}
+
+/// A damaged openmls value in the store makes `open` fail with a typed error: never a panic,
+/// never a half-loaded room.
+#[test]
+fn a_damaged_openmls_value_is_a_typed_error() {
+    use sealroom_core::room::RoomKind;
+    let mut d = dev("erin", "laptop");
+    d.client
+        .create_room("space1", RoomKind::Customer)
+        .expect("room");
+    let names = d.kv.keys("mls/").unwrap();
+    assert!(!names.is_empty());
+    let mut damaged = 0;
+    for name in names {
+        let original = {
+            let store = EncryptedStore::new(Box::new(d.kv.clone()), &StorageKey::from_bytes(d.key));
+            store.get(&name).unwrap().unwrap().to_vec()
+        };
+        let mut store = EncryptedStore::new(Box::new(d.kv.clone()), &StorageKey::from_bytes(d.key));
+        let mut batch = Batch::new();
+        batch.put(name.clone(), vec![0xff, 0xff, 0xff]);
+        store.commit(batch).unwrap();
+        match open(&d.kv, d.key) {
+            Ok(_) => {} // an entry openmls does not read on load (key packages, epoch key pairs)
+            Err(e) => {
+                assert!(
+                    matches!(e, RoomError::Storage(StateError::Corrupt)),
+                    "{name}: {e:?}"
+                );
+                damaged += 1;
+            }
+        }
+        let mut batch = Batch::new();
+        batch.put(name.clone(), original);
+        store.commit(batch).unwrap();
+    }
+    assert!(
+        damaged > 0,
+        "damaging the group's own state must be noticed on open"
+    );
+    open(&d.kv, d.key).expect("restored store opens");
 }

@@ -16,8 +16,6 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
-use openmls_memory_storage::MemoryStorage;
-use openmls_rust_crypto::RustCrypto;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,7 +28,9 @@ use crate::state::{Batch, EncryptedStore, KvStore, StateError, StorageKey};
 
 mod app;
 pub mod content;
+pub mod crypto;
 mod error;
+pub mod storage;
 
 pub use app::{message_epoch, store_has_device, AppWrite, RoomHistory};
 
@@ -149,26 +149,27 @@ impl fmt::Display for RoomId {
     }
 }
 
-/// The openmls provider: RustCrypto plus an in-memory storage whose contents the [`Client`]
-/// persists (encrypted, as a diff) after every operation.
+/// The openmls provider: the one-ciphersuite crypto of [`crypto::SuiteCrypto`] plus the in-memory
+/// [`storage::SdkStorage`] whose contents the [`Client`] persists (encrypted, as a diff) after
+/// every operation.
 #[derive(Default)]
 pub(crate) struct Provider {
-    crypto: RustCrypto,
-    storage: MemoryStorage,
+    crypto: crypto::SuiteCrypto,
+    storage: storage::SdkStorage,
 }
 
 impl OpenMlsProvider for Provider {
-    type CryptoProvider = RustCrypto;
-    type RandProvider = RustCrypto;
-    type StorageProvider = MemoryStorage;
+    type CryptoProvider = crypto::SuiteCrypto;
+    type RandProvider = crypto::SuiteCrypto;
+    type StorageProvider = storage::SdkStorage;
 
-    fn storage(&self) -> &MemoryStorage {
+    fn storage(&self) -> &storage::SdkStorage {
         &self.storage
     }
-    fn crypto(&self) -> &RustCrypto {
+    fn crypto(&self) -> &crypto::SuiteCrypto {
         &self.crypto
     }
-    fn rand(&self) -> &RustCrypto {
+    fn rand(&self) -> &crypto::SuiteCrypto {
         &self.crypto
     }
 }
@@ -550,8 +551,9 @@ impl Client {
             let room_id = RoomId::parse(&name[ROOM_PREFIX.len()..])?;
             let bytes = store.get(&name)?.ok_or(StateError::Corrupt)?;
             let meta = RoomMeta::decode(&bytes).ok_or(StateError::Corrupt)?;
+            // A value that does not decode is damage to the stored state, not an MLS failure.
             let group = MlsGroup::load(&provider.storage, &room_id.group_id())
-                .map_err(mls)?
+                .map_err(|_| StateError::Corrupt)?
                 .ok_or(StateError::Corrupt)?;
             rooms.insert(room_id, Room { group, meta });
         }

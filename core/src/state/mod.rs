@@ -54,7 +54,10 @@ pub enum StateError {
 /// new SDK cannot read back; stores without the marker are format 1. An SDK refuses any other
 /// format with [`StateError::UnsupportedFormat`] (never by misreading it as corrupt data); the
 /// device is then linked again (and its recovery backup restored, if one exists).
-pub const STATE_FORMAT: u32 = 1;
+///
+/// History: 1 = openmls state in JSON (`openmls_memory_storage`); 2 = openmls state in postcard
+/// (`room::storage::SdkStorage`).
+pub const STATE_FORMAT: u32 = 2;
 
 /// The store name under which [`STATE_FORMAT`] is kept (4 bytes, little-endian u32).
 pub const STATE_FORMAT_KEY: &str = "format";
