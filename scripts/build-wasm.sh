@@ -38,11 +38,15 @@ pick_route() {
 }
 
 ROUTE=$(pick_route)
+# SEALROOM_WASM_FEATURES=bench adds the benchmark exports (scripts/bench.sh); the shipped package
+# has none.
+FEATURES=()
+if [ -n "${SEALROOM_WASM_FEATURES:-}" ]; then FEATURES=(--features "$SEALROOM_WASM_FEATURES"); fi
 say "building sealroom-wasm for $TARGET (route: $ROUTE)"
 case "$ROUTE" in
   rustup)
     RUSTC_BOOTSTRAP=1 RUSTFLAGS="$RUSTFLAGS_WASM $RUSTFLAGS_SIZE" \
-      cargo build -p sealroom-wasm --target "$TARGET" --profile release-wasm
+      cargo build -p sealroom-wasm "${FEATURES[@]}" --target "$TARGET" --profile release-wasm
     ;;
   debian)
     missing=()
@@ -57,7 +61,7 @@ case "$ROUTE" in
     RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
       RUSTFLAGS="$RUSTFLAGS_WASM $RUSTFLAGS_SIZE -Zunstable-options -Cpanic=immediate-abort" \
-      cargo build -p sealroom-wasm --target "$TARGET" --profile release-wasm -Zbuild-std=std,panic_abort
+      cargo build -p sealroom-wasm "${FEATURES[@]}" --target "$TARGET" --profile release-wasm -Zbuild-std=std,panic_abort
     ;;
   *) echo "unknown wasm route '$ROUTE' in $ROUTE_FILE" >&2; exit 1 ;;
 esac
@@ -67,15 +71,16 @@ OUT=wasm/pkg
 rm -rf "$OUT"
 wasm-bindgen --target web --out-dir "$OUT" --out-name sealroom "$WASM"
 # wasm-opt (binaryen 132, npm, pinned in wasm/tools; scripts/setup.sh installs it) with the pass
-# set measured to shrink both the raw and the gzip size: -O1 to a fixed point. -Os/-Oz/-O2 cut
-# the raw size more but make the gzip 9-10 % larger (their inlining and code motion compress
-# worse), and the gzip is what browsers download. Debian's binaryen 108 predates what current
-# rustc emits (externref tables) and is not used. SEALROOM_WASM_OPT=0 skips the step.
+# set measured to shrink both the raw and the gzip size: duplicate-function elimination, -O1 and
+# merging of similar functions, to a fixed point. -Os/-Oz/-O2 cut the raw size more but make the
+# gzip 9-12 % larger (their inlining and code motion compress worse), and the gzip is what
+# browsers download. Debian's binaryen 108 predates what current rustc emits (externref tables)
+# and is not used. SEALROOM_WASM_OPT=0 skips the step.
 WASM_OPT=wasm/tools/node_modules/.bin/wasm-opt
 if [ "${SEALROOM_WASM_OPT:-1}" = 1 ]; then
   if [ -x "$WASM_OPT" ]; then
-    say "wasm-opt -O1 --converge"
-    "$WASM_OPT" -O1 --converge \
+    say "wasm-opt --duplicate-function-elimination -O1 --merge-similar-functions --converge"
+    "$WASM_OPT" --duplicate-function-elimination -O1 --merge-similar-functions --converge \
       --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
       --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
       -o "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"

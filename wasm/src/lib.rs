@@ -15,6 +15,8 @@
 use sealroom_core::format::{FileKey, FormatError, Metadata, Opener, Sealer};
 use wasm_bindgen::prelude::*;
 
+// Benchmark exports (scripts/bench.sh builds them in with `--features bench`); not shipped.
+#[cfg(feature = "bench")]
 mod bench;
 #[cfg(target_arch = "wasm32")]
 mod client;
@@ -32,6 +34,7 @@ mod transport;
 #[cfg(target_arch = "wasm32")]
 mod types;
 
+#[cfg(feature = "bench")]
 pub use bench::{bench_raw_aead, bench_seal_in_wasm, BenchCommitter};
 #[cfg(target_arch = "wasm32")]
 pub use client::{indexed_db_store, memory_store, Client};
