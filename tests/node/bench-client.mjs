@@ -10,7 +10,7 @@
 // (tests/browser/bench-wasm.mjs, needs `npm ci` in tests/browser and Debian's chromium).
 // Prints a Markdown section for docs/benchmarks.md.
 //
-//   scripts/build-wasm.sh && node tests/node/bench-client.mjs [MiB=256] [rounds=3]
+//   SEALROOM_WASM_FEATURES=bench scripts/build-wasm.sh && node tests/node/bench-client.mjs [MiB=256] [rounds=3]
 //   (SEALROOM_BENCH_NATIVE=0 skips the native criterion runs, SEALROOM_BENCH_CHROMIUM=0 the
 //   Chromium run; CARGO_TARGET_DIR is honoured)
 import { execFileSync } from "node:child_process";
