@@ -72,6 +72,8 @@ console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
 const row = (label, key, nat) =>
   console.log(`| ${label} | ${fmt(node[key])} | ${fmt(c(key))} | ${fmt(nat)} | ${ratio(node[key], nat)} | ${ratio(c(key), nat)} | ${ratio(node[key], node.rawAead)} | ${ratio(c(key), c("rawAead"))} |`);
 row("chacha20poly1305 crate, 64 KiB chunks (baseline)", "rawAead", rawN);
+row("its ChaCha20 keystream alone (chacha20 crate)", "chacha20", undefined);
+row("its Poly1305 alone (poly1305 crate)", "poly1305", undefined);
 row("sealed-file push API inside WASM, 1 MiB pieces", "sealInWasm", pushN);
 row("the same through the JS API (FileSealer.push)", "sealViaJs", pushN);
 console.log("");

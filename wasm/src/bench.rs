@@ -44,6 +44,37 @@ pub fn bench_raw_aead(mib: u32) -> Result<f64, JsValue> {
     Ok(produced as f64)
 }
 
+/// Benchmark: the ChaCha20 keystream alone (the `chacha20` crate the AEAD is built on) over `mib`
+/// MiB in 64 KiB buffers, to see which half of the AEAD limits WASM. Returns a checksum byte.
+#[wasm_bindgen(js_name = benchChaCha20)]
+pub fn bench_chacha20(mib: u32) -> f64 {
+    use chacha20::cipher::{KeyIvInit, StreamCipher};
+    let mut cipher = chacha20::ChaCha20::new(&[7u8; 32].into(), &[1u8; 12].into());
+    let mut buf = vec![0x5a_u8; CHUNK_SIZE];
+    let mut check = 0u8;
+    for _ in 0..u64::from(mib) * 16 {
+        cipher.apply_keystream(&mut buf);
+        check ^= buf[0];
+    }
+    f64::from(check)
+}
+
+/// Benchmark: Poly1305 alone (the `poly1305` crate) over `mib` MiB in 64 KiB messages. Returns a
+/// checksum byte.
+#[wasm_bindgen(js_name = benchPoly1305)]
+pub fn bench_poly1305(mib: u32) -> f64 {
+    use poly1305::universal_hash::KeyInit as _;
+    let buf = vec![0x5a_u8; CHUNK_SIZE];
+    let mut check = 0u8;
+    for i in 0..u64::from(mib) * 16 {
+        let mut key = [7u8; 32];
+        key[0] = i as u8;
+        let tag = poly1305::Poly1305::new(&key.into()).compute_unpadded(&buf);
+        check ^= tag[0];
+    }
+    f64::from(check)
+}
+
 /// Benchmark: seals `mib` MiB with the sealed-file push API in 1 MiB pieces inside WASM (the
 /// `format_push_1MiB` row of the native bench). Returns the sealed bytes produced.
 #[wasm_bindgen(js_name = benchSealInWasm)]
