@@ -168,7 +168,7 @@ if wants wasm; then
   after=$(loadavg)
   {
     begin wasm-bench
-    echo "Commands (after \`scripts/build-wasm.sh\`); load average $before before, $after after:"
+    echo "Commands (after \`SEALROOM_WASM_FEATURES=bench scripts/build-wasm.sh\`); load average $before before, $after after:"
     echo
     echo '```'
     echo "node tests/node/bench-client.mjs ${wasm_args[*]}    # Node + Chromium, then native (criterion rows)"
