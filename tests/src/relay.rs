@@ -382,6 +382,17 @@ impl Relay {
         r.json()["space_id"].as_str().unwrap().to_owned()
     }
 
+    /// The usual set-up of a test: the bootstrap admin, a customer organisation `org_name`, a staff
+    /// member `staff_name` and a space of that organisation created by the staff member. Returns
+    /// the staff device and the space id.
+    pub fn staffed_space(&self, org_name: &str, staff_name: &str) -> (Device, String) {
+        let admin = self.bootstrap_admin();
+        let org = self.create_customer_org(&admin, org_name);
+        let staff = self.add_staff(&admin, staff_name);
+        let space_id = self.create_space(&staff, &org);
+        (staff, space_id)
+    }
+
     /// Staff invites a customer member into a space, who registers.
     pub fn add_customer(&self, staff: &Device, space_id: &str, name: &str) -> Device {
         let r = self.client(staff).post_json(

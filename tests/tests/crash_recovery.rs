@@ -927,10 +927,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
 fn an_acknowledged_welcome_is_not_delivered_again_after_sigkill() {
     const JOINERS: usize = 6;
     let mut relay = Relay::start();
-    let admin = relay.bootstrap_admin();
-    let org = relay.create_customer_org(&admin, "Welcome Ltd");
-    let staff = relay.add_staff(&admin, "Owner");
-    let space_id = relay.create_space(&staff, &org);
+    let (staff, space_id) = relay.staffed_space("Welcome Ltd", "Owner");
     let creator = MlsDevice::new(&staff);
     let joiners: Vec<MlsDevice> = (0..JOINERS)
         .map(|i| MlsDevice::new(&relay.add_customer(&staff, &space_id, &format!("Joiner{i}"))))

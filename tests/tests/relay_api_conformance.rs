@@ -82,10 +82,7 @@ fn paged_room_logs_refuse_unknown_query_parameters() {
 #[test]
 fn room_and_blob_bodies_refuse_unknown_fields() {
     let relay = Relay::start();
-    let admin = relay.bootstrap_admin();
-    let org = relay.create_customer_org(&admin, "Fields Ltd");
-    let staff = relay.add_staff(&admin, "Owner");
-    let space_id = relay.create_space(&staff, &org);
+    let (staff, space_id) = relay.staffed_space("Fields Ltd", "Owner");
     let creator = MlsDevice::new(&staff);
     let client = relay.client(&staff);
     let group = creator.create_group();

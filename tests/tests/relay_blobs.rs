@@ -13,10 +13,7 @@ use sealroom_tests::rooms::{b64, MlsDevice};
 const CHUNK: usize = 256 * 1024;
 
 fn room(relay: &Relay) -> (Client, String) {
-    let admin = relay.bootstrap_admin();
-    let org = relay.create_customer_org(&admin, "Blob Ltd");
-    let staff = relay.add_staff(&admin, "Uploader");
-    let space_id = relay.create_space(&staff, &org);
+    let (staff, space_id) = relay.staffed_space("Blob Ltd", "Uploader");
     let device = MlsDevice::new(&staff);
     let client = relay.client(&staff);
     let group = device.create_group();

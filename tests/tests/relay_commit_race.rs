@@ -16,10 +16,7 @@ const ROUNDS: usize = 20;
 #[test]
 fn exactly_one_commit_per_epoch() {
     let relay = Relay::start();
-    let admin = relay.bootstrap_admin();
-    let org = relay.create_customer_org(&admin, "Race Ltd");
-    let staff = relay.add_staff(&admin, "Owner");
-    let space_id = relay.create_space(&staff, &org);
+    let (staff, space_id) = relay.staffed_space("Race Ltd", "Owner");
     let owner = MlsDevice::new(&staff);
     let others: Vec<MlsDevice> = (1..THREADS)
         .map(|i| MlsDevice::new(&relay.add_customer(&staff, &space_id, &format!("Racer{i}"))))
