@@ -84,7 +84,7 @@ if [ "${SEALROOM_WASM_OPT:-1}" = 1 ]; then
     say "wasm-opt --duplicate-function-elimination -O1 --merge-similar-functions --converge"
     "$WASM_OPT" --duplicate-function-elimination -O1 --merge-similar-functions --converge \
       --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd \
       -o "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
     mv "$OUT/sealroom_bg.opt.wasm" "$OUT/sealroom_bg.wasm"
   else
