@@ -605,6 +605,17 @@ struct Setup {
     uploaders: Vec<Uploader>,
 }
 
+/// The entry of `device`'s welcome mailbox for `room_id`, if there is one.
+fn mailbox_welcome(relay: &Relay, device: &Device, room_id: &str) -> Option<Value> {
+    let page = relay.client(device).get("/v1/welcomes").json();
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["room_id"] == room_id)
+        .cloned()
+}
+
 /// A room created by `creator`'s device with `others` added in one commit; returns the room
 /// id, the creator's group, and the others' groups joined from their welcomes.
 fn room_with(
@@ -631,13 +642,7 @@ fn room_with(
     let groups = others
         .iter()
         .map(|d| {
-            let w = relay.client(&d.device).get("/v1/welcomes").json();
-            let entry = w["entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["room_id"] == room_id.as_str())
-                .unwrap();
+            let entry = mailbox_welcome(relay, &d.device, &room_id).unwrap();
             d.join(entry["welcome"].as_str().unwrap())
         })
         .collect();
@@ -936,14 +941,10 @@ fn an_acknowledged_welcome_is_not_delivered_again_after_sigkill() {
     let (room_id, _group, _joined) = room_with(&relay, &space_id, &creator, &others);
 
     for joiner in &joiners {
-        let entries = relay.client(&joiner.device).get("/v1/welcomes").json();
-        let id = entries["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["room_id"] == room_id.as_str())
-            .map(|e| e["id"].as_u64().unwrap())
-            .expect("the welcome is in the mailbox");
+        let id = mailbox_welcome(&relay, &joiner.device, &room_id)
+            .expect("the welcome is in the mailbox")["id"]
+            .as_u64()
+            .unwrap();
         let r = relay
             .client(&joiner.device)
             .delete(&format!("/v1/welcomes/{id}"));

@@ -95,13 +95,14 @@ impl SdkStorage {
         Ok(())
     }
 
-    fn read_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .values
-            .read()
-            .map_err(|_| StorageError::Lock)?
-            .get(key)
-            .cloned())
+    /// Runs `f` on the value under `key` while the map is read-locked (no copy of the value).
+    fn read_with<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> Result<T, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
+        let values = self.values.read().map_err(|_| StorageError::Lock)?;
+        values.get(key).map(|bytes| f(bytes)).transpose()
     }
 
     fn put_bin<K: Serialize + ?Sized, V: Serialize + ?Sized>(
@@ -118,10 +119,7 @@ impl SdkStorage {
         tag: u8,
         key: &K,
     ) -> Result<Option<V>, StorageError> {
-        match self.read_raw(&storage_key(tag, key)?)? {
-            Some(bytes) => decode(&bytes).map(Some),
-            None => Ok(None),
-        }
+        self.read_with(&storage_key(tag, key)?, decode)
     }
 
     fn put_json<K: Serialize + ?Sized, V: Serialize + ?Sized>(
@@ -139,12 +137,9 @@ impl SdkStorage {
         tag: u8,
         key: &K,
     ) -> Result<Option<V>, StorageError> {
-        match self.read_raw(&storage_key(tag, key)?)? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|_| StorageError::Encoding),
-            None => Ok(None),
-        }
+        self.read_with(&storage_key(tag, key)?, |bytes| {
+            serde_json::from_slice(bytes).map_err(|_| StorageError::Encoding)
+        })
     }
 
     fn remove<K: Serialize + ?Sized>(&self, tag: u8, key: &K) -> Result<(), StorageError> {
@@ -158,10 +153,7 @@ impl SdkStorage {
 
     /// The encoded items of the list under `key` (empty when absent).
     fn raw_list(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, StorageError> {
-        match self.read_raw(key)? {
-            Some(bytes) => decode(&bytes),
-            None => Ok(Vec::new()),
-        }
+        Ok(self.read_with(key, decode)?.unwrap_or_default())
     }
 
     fn append<K: Serialize + ?Sized, V: Serialize + ?Sized>(
@@ -196,10 +188,11 @@ impl SdkStorage {
         tag: u8,
         key: &K,
     ) -> Result<Vec<V>, StorageError> {
-        self.raw_list(&storage_key(tag, key)?)?
-            .iter()
-            .map(|item| decode(item))
-            .collect()
+        let items = self.read_with(&storage_key(tag, key)?, |bytes| {
+            let items: Vec<Vec<u8>> = decode(bytes)?;
+            items.iter().map(|item| decode(item)).collect()
+        })?;
+        Ok(items.unwrap_or_default())
     }
 }
 
