@@ -41,6 +41,11 @@ count_tap() {
   passed=$((passed + p)); failed=$((failed + f))
 }
 
+# A one-off run gains nothing from incremental caches and CI disks are small (a long-lived target
+# dir had 15 GB of them); set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+say "disk: $(df -h . | awk 'NR == 2 { print $4 }') free at the start"
+
 step setup scripts/setup.sh || { echo "setup failed"; echo "total: 0 passed, 1 failed"; exit 1; }
 step fmt cargo fmt --all -- --check || failed=$((failed + 1))
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings || failed=$((failed + 1))
@@ -99,6 +104,7 @@ kotlin_ok=$?
 count_tap "$LOG_DIR/kotlin.log"
 [ $kotlin_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
 
+say "disk: target/ holds $(du -sh target 2>/dev/null | cut -f1); $(df -h . | awk 'NR == 2 { print $4 }') free"
 if [ ${#failed_steps[@]} -gt 0 ]; then
   say "failed steps: ${failed_steps[*]} (logs in $LOG_DIR)"
 fi
