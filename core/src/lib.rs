@@ -6,7 +6,6 @@
 //! host-supplied [`client::Transport`] (the feature `http` adds a native one).
 #![forbid(unsafe_code)]
 
-pub mod chacha;
 pub mod client;
 pub mod format;
 pub mod identity;

@@ -27,8 +27,6 @@
 //! assert_eq!(aead.open(&[0u8; 12], b"aad", &sealed).unwrap(), b"hello");
 //! ```
 
-use chacha20poly1305::aead::{Aead as _, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{Key, Nonce, Tag};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use rand_core::{OsRng, RngCore};
@@ -100,27 +98,22 @@ pub fn fill_random(out: &mut [u8]) -> Result<(), PrimitiveError> {
         .map_err(|_| PrimitiveError::Random)
 }
 
-/// The AEAD's implementation: the crate's (SIMD on x86 and ARM) natively, and in WASM with
-/// `simd128` the same construction over the four-block ChaCha20 of [`crate::chacha`] (the crate
-/// has no `simd128` backend; its portable one was a tenth of Poly1305's speed there).
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-type Cipher = chacha20poly1305::ChaCha20Poly1305;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-type Cipher = crate::chacha::ChaCha20Poly1305x4;
-
 /// ChaCha20-Poly1305 (RFC 8439) under one key.
 ///
-/// The key schedule is held in memory and zeroized on drop.
+/// Natively this is the `chacha20poly1305` crate (AVX2/NEON ChaCha20); in WASM with `simd128`
+/// it is `sealroom_chacha` (the crate has no `simd128` backend, and its portable one ran at a tenth
+/// of Poly1305's speed there). Both are the same AEAD byte for byte. The key schedule is held in
+/// memory and zeroized on drop.
 #[derive(Clone)]
 pub struct Aead {
-    cipher: Cipher,
+    cipher: imp::Cipher,
 }
 
 impl Aead {
     /// Prepares the cipher for `key`.
     pub fn new(key: &SecretKey) -> Self {
         Self {
-            cipher: Cipher::new(Key::from_slice(key.expose_bytes())),
+            cipher: imp::Cipher::new(key.expose_bytes()),
         }
     }
 
@@ -131,15 +124,11 @@ impl Aead {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, PrimitiveError> {
-        self.cipher
-            .encrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|_| PrimitiveError::InvalidLength)
+        let mut out = Vec::with_capacity(plaintext.len() + AEAD_TAG_LEN);
+        out.extend_from_slice(plaintext);
+        let tag = self.seal_in_place(nonce, aad, &mut out)?;
+        out.extend_from_slice(&tag);
+        Ok(out)
     }
 
     /// Verifies and decrypts `ciphertext || tag`. Returns the plaintext only if the tag verifies.
@@ -149,12 +138,12 @@ impl Aead {
         aad: &[u8],
         sealed: &[u8],
     ) -> Result<Vec<u8>, PrimitiveError> {
-        if sealed.len() < AEAD_TAG_LEN {
+        let Some((ciphertext, tag)) = sealed.split_last_chunk::<AEAD_TAG_LEN>() else {
             return Err(PrimitiveError::Decrypt);
-        }
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
-            .map_err(|_| PrimitiveError::Decrypt)
+        };
+        let mut out = ciphertext.to_vec();
+        self.open_in_place(nonce, aad, &mut out, tag)?;
+        Ok(out)
     }
 
     /// Encrypts `buf` in place and returns the detached tag.
@@ -165,9 +154,8 @@ impl Aead {
         buf: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], PrimitiveError> {
         self.cipher
-            .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf)
-            .map(Into::into)
-            .map_err(|_| PrimitiveError::InvalidLength)
+            .seal_in_place(nonce, aad, buf)
+            .ok_or(PrimitiveError::InvalidLength)
     }
 
     /// Verifies `tag` over `buf` and, only if it verifies, decrypts `buf` in place.
@@ -180,9 +168,81 @@ impl Aead {
         buf: &mut [u8],
         tag: &[u8; AEAD_TAG_LEN],
     ) -> Result<(), PrimitiveError> {
-        self.cipher
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf, Tag::from_slice(tag))
-            .map_err(|_| PrimitiveError::Decrypt)
+        if self.cipher.open_in_place(nonce, aad, buf, tag) {
+            Ok(())
+        } else {
+            Err(PrimitiveError::Decrypt)
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod imp {
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+
+    #[derive(Clone)]
+    pub(super) struct Cipher(ChaCha20Poly1305);
+
+    impl Cipher {
+        pub(super) fn new(key: &[u8; 32]) -> Self {
+            Self(ChaCha20Poly1305::new(Key::from_slice(key)))
+        }
+        pub(super) fn seal_in_place(
+            &self,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            buf: &mut [u8],
+        ) -> Option<[u8; 16]> {
+            self.0
+                .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf)
+                .ok()
+                .map(Into::into)
+        }
+        pub(super) fn open_in_place(
+            &self,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            buf: &mut [u8],
+            tag: &[u8; 16],
+        ) -> bool {
+            self.0
+                .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf, Tag::from_slice(tag))
+                .is_ok()
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod imp {
+    use sealroom_chacha::ChaCha20Poly1305;
+
+    #[derive(Clone)]
+    pub(super) struct Cipher(ChaCha20Poly1305);
+
+    impl Cipher {
+        pub(super) fn new(key: &[u8; 32]) -> Self {
+            Self(ChaCha20Poly1305::new(key))
+        }
+        pub(super) fn seal_in_place(
+            &self,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            buf: &mut [u8],
+        ) -> Option<[u8; 16]> {
+            self.0.encrypt_in_place_detached(nonce, aad, buf).ok()
+        }
+        pub(super) fn open_in_place(
+            &self,
+            nonce: &[u8; 12],
+            aad: &[u8],
+            buf: &mut [u8],
+            tag: &[u8; 16],
+        ) -> bool {
+            self.0
+                .decrypt_in_place_detached(nonce, aad, buf, tag)
+                .is_ok()
+        }
     }
 }
 

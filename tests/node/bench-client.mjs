@@ -74,6 +74,8 @@ const row = (label, key, nat) =>
 row("chacha20poly1305 crate, 64 KiB chunks (baseline)", "rawAead", rawN);
 row("its ChaCha20 keystream alone (chacha20 crate)", "chacha20", undefined);
 row("its Poly1305 alone (poly1305 crate)", "poly1305", undefined);
+row("the SDK's AEAD (sealroom-chacha in simd128), same chunks", "sdkAead", rawN);
+row("its ChaCha20 keystream alone (sealroom-chacha, four blocks per step)", "sdkChaCha20", undefined);
 row("sealed-file push API inside WASM, 1 MiB pieces", "sealInWasm", pushN);
 row("the same through the JS API (FileSealer.push)", "sealViaJs", pushN);
 console.log("");

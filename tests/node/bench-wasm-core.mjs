@@ -2,7 +2,8 @@
 // Chromium (tests/browser/bench-wasm.mjs serves this file next to wasm/pkg), so both runtimes
 // run exactly the same measurements:
 //   * file encryption, MiB/s, best of `rounds`: the chacha20poly1305 crate itself inside WASM
-//     (`benchRawAead`, 64 KiB chunks) and its two halves alone (`benchChaCha20`, `benchPoly1305`), the sealed-file push API inside WASM (`benchSealInWasm`,
+//     (`benchRawAead`, 64 KiB chunks) and its two halves alone (`benchChaCha20`, `benchPoly1305`),
+//     the SDK's own AEAD and keystream (`benchSdkAead`, `benchSdkChaCha20`), the sealed-file push API inside WASM (`benchSealInWasm`,
 //     1 MiB pieces) and the same through the JS API (`FileSealer.push`, bytes cross the JS/WASM
 //     boundary);
 //   * create a room and add 100 members in one commit (`BenchCommitter`), median in ms.
@@ -15,12 +16,14 @@ export function measure(sdk, mib, rounds) {
     fn();
     return (performance.now() - t) / 1000;
   };
-  const raw = [], inWasm = [], viaJs = [], chacha = [], poly = [];
+  const raw = [], inWasm = [], viaJs = [], chacha = [], poly = [], sdkAead = [], sdkChacha = [];
   const piece = new Uint8Array(1024 * 1024).fill(0x5a);
   for (let r = 0; r < rounds; r++) {
     raw.push(mib / time(() => sdk.benchRawAead(mib)));
     chacha.push(mib / time(() => sdk.benchChaCha20(mib)));
     poly.push(mib / time(() => sdk.benchPoly1305(mib)));
+    sdkAead.push(mib / time(() => sdk.benchSdkAead(mib)));
+    sdkChacha.push(mib / time(() => sdk.benchSdkChaCha20(mib)));
     inWasm.push(mib / time(() => sdk.benchSealInWasm(mib)));
     viaJs.push(mib / time(() => {
       const sealer = new sdk.FileSealer(new Uint8Array(32).fill(7), "bench.bin", "", "", 0, mib * piece.length);
@@ -43,6 +46,8 @@ export function measure(sdk, mib, rounds) {
     rawAead: best(raw),
     chacha20: best(chacha),
     poly1305: best(poly),
+    sdkAead: best(sdkAead),
+    sdkChaCha20: best(sdkChacha),
     sealInWasm: best(inWasm),
     sealViaJs: best(viaJs),
     commit100Ms: commitMs[Math.floor(commitMs.length / 2)],

@@ -59,6 +59,44 @@ pub fn bench_chacha20(mib: u32) -> f64 {
     f64::from(check)
 }
 
+/// Benchmark: the SDK's own ChaCha20 keystream (`sealroom_chacha`, four blocks per step in
+/// `simd128`) over `mib` MiB in 64 KiB buffers. Returns a checksum byte.
+#[wasm_bindgen(js_name = benchSdkChaCha20)]
+pub fn bench_sdk_chacha20(mib: u32) -> Result<f64, JsValue> {
+    let mut buf = vec![0x5a_u8; CHUNK_SIZE];
+    let mut check = 0u8;
+    let blocks_per_buf = (CHUNK_SIZE / 64) as u32;
+    for i in 0..mib * 16 {
+        sealroom_chacha::chacha20_xor(&[7u8; 32], &[1u8; 12], i * blocks_per_buf, &mut buf)
+            .map_err(|e| fail("chacha20", e))?;
+        check ^= buf[0];
+    }
+    Ok(f64::from(check))
+}
+
+/// Benchmark: the SDK's AEAD (`sealroom_core::primitives::Aead`, what the sealed-file format
+/// uses) over `mib` MiB of 64 KiB chunks, same nonces as [`bench_raw_aead`]. Returns the bytes
+/// produced.
+#[wasm_bindgen(js_name = benchSdkAead)]
+pub fn bench_sdk_aead(mib: u32) -> Result<f64, JsValue> {
+    use sealroom_core::primitives::{Aead, SecretKey};
+    let aead = Aead::new(&SecretKey::from_bytes([7u8; 32]));
+    let plaintext = vec![0x5a_u8; CHUNK_SIZE];
+    let mut buf = Vec::with_capacity(SEALED_CHUNK_SIZE);
+    let count = u64::from(mib) * 16;
+    let mut produced = 0u64;
+    for i in 0..count {
+        buf.clear();
+        buf.extend_from_slice(&plaintext);
+        let tag = aead
+            .seal_in_place(&nonce(i, i + 1 == count), b"", &mut buf)
+            .map_err(|e| fail("aead", e))?;
+        buf.extend_from_slice(&tag);
+        produced += buf.len() as u64;
+    }
+    Ok(produced as f64)
+}
+
 /// Benchmark: Poly1305 alone (the `poly1305` crate) over `mib` MiB in 64 KiB messages. Returns a
 /// checksum byte.
 #[wasm_bindgen(js_name = benchPoly1305)]

@@ -36,7 +36,8 @@ mod types;
 
 #[cfg(feature = "bench")]
 pub use bench::{
-    bench_chacha20, bench_poly1305, bench_raw_aead, bench_seal_in_wasm, BenchCommitter,
+    bench_chacha20, bench_poly1305, bench_raw_aead, bench_sdk_aead, bench_sdk_chacha20,
+    bench_seal_in_wasm, BenchCommitter,
 };
 #[cfg(target_arch = "wasm32")]
 pub use client::{indexed_db_store, memory_store, Client};

@@ -13,8 +13,7 @@
 //! against `openmls_rust_crypto` method by method, and the relay (which keeps
 //! `openmls_rust_crypto`) validates every group this provider builds.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::ChaCha20Poly1305;
+use crate::primitives::{Aead, SecretKey};
 use ed25519_dalek::Signer as _;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -112,16 +111,15 @@ fn hpke_suite_only(config: &HpkeConfig) -> Result<(), CryptoError> {
     }
 }
 
-fn chacha(key: &[u8]) -> Result<ChaCha20Poly1305, CryptoError> {
-    ChaCha20Poly1305::new_from_slice(key).map_err(|_| CryptoError::InvalidLength)
+/// The SDK's AEAD (`primitives::Aead`: the chacha20poly1305 crate natively, `sealroom-chacha` in
+/// WASM) under a 32-byte key.
+fn chacha(key: &[u8]) -> Result<Aead, CryptoError> {
+    let key = <[u8; 32]>::try_from(key).map_err(|_| CryptoError::InvalidLength)?;
+    Ok(Aead::new(&SecretKey::from_bytes(key)))
 }
 
-fn nonce(nonce: &[u8]) -> Result<&chacha20poly1305::Nonce, CryptoError> {
-    if nonce.len() == 12 {
-        Ok(chacha20poly1305::Nonce::from_slice(nonce))
-    } else {
-        Err(CryptoError::InvalidLength)
-    }
+fn nonce(nonce: &[u8]) -> Result<&[u8; 12], CryptoError> {
+    nonce.try_into().map_err(|_| CryptoError::InvalidLength)
 }
 
 fn hpke_public(pk: &[u8]) -> Result<HpkePublicKey, CryptoError> {
@@ -211,7 +209,7 @@ impl OpenMlsCrypto for SuiteCrypto {
     ) -> Result<Vec<u8>, CryptoError> {
         chacha_only(alg)?;
         chacha(key)?
-            .encrypt(nonce(nonce_bytes)?, Payload { msg: data, aad })
+            .seal(nonce(nonce_bytes)?, aad, data)
             .map_err(|_| CryptoError::CryptoLibraryError)
     }
 
@@ -225,7 +223,7 @@ impl OpenMlsCrypto for SuiteCrypto {
     ) -> Result<Vec<u8>, CryptoError> {
         chacha_only(alg)?;
         chacha(key)?
-            .decrypt(nonce(nonce_bytes)?, Payload { msg: ct_tag, aad })
+            .open(nonce(nonce_bytes)?, aad, ct_tag)
             .map_err(|_| CryptoError::AeadDecryptionError)
     }
 
