@@ -175,7 +175,7 @@ if wants wasm; then
     echo "node tests/node/bench-format.mjs ${wasm_args[*]}    # seal and open, native = sealfile bench"
     echo '```'
     echo
-    echo "WASM rows run inside the module (\`benchRawAead\`, \`benchSealInWasm\`, \`BenchCommitter\`) or"
+    echo "WASM rows run inside the module (\`benchRawAead\`, \`benchSdkAead\`, \`benchSealInWasm\`, \`BenchCommitter\`, ...) or"
     echo "through the JS API, timed from JS, the same code (\`tests/node/bench-wasm-core.mjs\`) in Node and in"
     echo "headless Chromium (page served from 127.0.0.1, \`tests/browser/bench-wasm.mjs\`). Native rows are"
     echo "the criterion medians of \`seal_256MiB/raw_chacha20poly1305_chunks\`, \`seal_256MiB/format_push_1MiB\`"

@@ -16,7 +16,7 @@ mkdir -p "$CARGO_TARGET_DIR"
 ROUTE_FILE="$CARGO_TARGET_DIR/.route"
 # getrandom 0.3/0.4 select their browser backend through this cfg.
 # simd128: WebAssembly's 128-bit SIMD (every current browser, Node >= 16.4); the four-block
-# ChaCha20 of core (`sealroom_core::chacha`) uses it for file encryption.
+# ChaCha20-Poly1305 of the `sealroom-chacha` crate uses it for file encryption.
 RUSTFLAGS_WASM='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128'
 # Size (the package has a budget, tests/node/size.test.mjs): no Debug formatting code and no panic
 # locations in the module (`{:?}` prints nothing in WASM; nothing user-facing uses it), measured

@@ -26,17 +26,29 @@ proptest! {
         let mut ours = data.clone();
         let result = chacha20_xor(&key, &nonce, counter, &mut ours);
         let blocks = (data.len() as u64).div_ceil(64);
-        if blocks > 0 && u64::from(counter) + blocks - 1 > u64::from(u32::MAX) {
+        let past_the_end = blocks > 0 && u64::from(counter) + blocks - 1 > u64::from(u32::MAX);
+        if past_the_end {
             prop_assert_eq!(result, Err(Error::TooLong));
-            prop_assert_eq!(&ours, &data);
+            prop_assert_eq!(&ours, &data, "untouched on refusal");
         } else {
             prop_assert!(result.is_ok());
-            let mut theirs = data.clone();
-            let mut c = chacha20::ChaCha20::new(&key.into(), &nonce.into());
+        }
+        // The crate never produces block 2^32 − 1 (it stops one block before its counter would
+        // wrap); RFC 8439 allows it. Compare everything the crate does produce.
+        let comparable = if past_the_end {
+            0
+        } else if blocks > 0 && u64::from(counter) + blocks - 1 == u64::from(u32::MAX) {
+            (blocks as usize - 1) * 64
+        } else {
+            data.len()
+        };
+        let mut theirs = data[..comparable].to_vec();
+        let mut c = chacha20::ChaCha20::new(&key.into(), &nonce.into());
+        if comparable > 0 {
             c.seek(u64::from(counter) * 64);
             c.apply_keystream(&mut theirs);
-            prop_assert_eq!(ours, theirs);
         }
+        prop_assert_eq!(&ours[..comparable], &theirs[..]);
     }
 
     #[test]
@@ -145,4 +157,25 @@ fn wycheproof_chacha20_poly1305() {
     }
     println!("wycheproof chacha20-poly1305 (sealroom-chacha): {valid} valid, {invalid} invalid");
     assert!(valid > 100 && invalid > 50, "{valid} / {invalid}");
+}
+
+#[test]
+fn the_last_block_counter_matches_the_crate_up_to_where_the_crate_stops() {
+    let (key, nonce) = ([9u8; 32], [3u8; 12]);
+    // The crate's keystream for blocks 2^32 − 5 ..= 2^32 − 2 against ours (which also covers
+    // block 2^32 − 1, the RFC's last).
+    let mut theirs = vec![0u8; 4 * 64];
+    let mut c = chacha20::ChaCha20::new(&key.into(), &nonce.into());
+    c.seek(64 * (u64::from(u32::MAX) - 4));
+    c.apply_keystream(&mut theirs);
+    let mut ours = vec![0u8; 5 * 64];
+    chacha20_xor(&key, &nonce, u32::MAX - 4, &mut ours).unwrap();
+    assert_eq!(&ours[..4 * 64], &theirs[..]);
+    // One byte more is refused and leaves the buffer alone.
+    let mut over = vec![0u8; 5 * 64 + 1];
+    assert_eq!(
+        chacha20_xor(&key, &nonce, u32::MAX - 4, &mut over),
+        Err(Error::TooLong)
+    );
+    assert!(over.iter().all(|b| *b == 0));
 }

@@ -190,6 +190,11 @@ pub fn create(
         uploader_device: uploader_device.to_owned(),
     };
     File::create(blob_path(dir, &record.blob_id))?.sync_all()?;
+    // The new directory entry must be durable before the record that points at it.
+    if let Err(e) = sync_dir(dir) {
+        let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
+        return Err(e.into());
+    }
     for _ in 0..RETRIES {
         let (raw, used) = usage(store, space_id)?;
         let total = used.saturating_add(length);
@@ -210,6 +215,17 @@ pub fn create(
     }
     let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
     Err(BlobError::Locked)
+}
+
+/// Makes the entries of `dir` (a file created or removed in it) durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// The blob `blob_id` of room `room_id`.
@@ -313,11 +329,15 @@ pub fn append(
         }
     }
     let path = blob_path(dir, blob_id);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)?;
+    // Never created here: `create` made the file durable before its record existed, so a missing
+    // file (or one shorter than the acknowledged offset) is damage to report, not to paper over
+    // with zeros.
+    let mut file = OpenOptions::new().write(true).open(&path)?;
+    if file.metadata()?.len() < offset {
+        return Err(BlobError::Io(std::io::Error::other(format!(
+            "blob {blob_id} is shorter than its acknowledged offset {offset}"
+        ))));
+    }
     // Bytes past the acknowledged offset come from an append that was never acknowledged.
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
@@ -495,6 +515,39 @@ mod tests {
             Arc::new(SledStore::temporary().unwrap()),
             tempfile::tempdir().unwrap(),
         )
+    }
+
+    #[test]
+    fn a_lost_or_short_blob_file_is_an_error_not_zeros() {
+        let (store, dir) = setup();
+        let (store, dir) = (store.as_ref(), dir.path());
+        let locks = AppendLocks::default();
+        let rec = create(store, dir, "r1", "s1", 100, 1 << 20, "u", "d", 1).unwrap();
+        let id = rec.blob_id.clone();
+        let path = blob_path(dir, &id);
+        let put =
+            |offset, body: &[u8]| append(store, dir, &locks, "r1", &id, offset, body, None, 2);
+        put(0, &[7; 40]).unwrap();
+        // Damage: the file lost its tail.
+        std::fs::write(&path, [7u8; 10]).unwrap();
+        let err = put(40, &[8; 10]);
+        assert!(matches!(err, Err(BlobError::Io(_))), "{err:?}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            [7u8; 10],
+            "file left as found"
+        );
+        assert_eq!(
+            get(store, "r1", &id).unwrap().offset,
+            40,
+            "record unchanged"
+        );
+        // Damage: the file is gone. It is not recreated.
+        std::fs::remove_file(&path).unwrap();
+        let err = put(40, &[8; 10]);
+        assert!(matches!(err, Err(BlobError::Io(_))), "{err:?}");
+        assert!(!path.exists());
+        assert_eq!(get(store, "r1", &id).unwrap().offset, 40);
     }
 
     #[test]
