@@ -25,14 +25,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use sealroom_wire::recovery::{RecoveryInfo, RECOVERY_HEADER_LEN, RECOVERY_MAGIC};
 
+use crate::primitives::{Aead, SecretKey};
 use crate::room::{AppWrite, RoomHistory};
 
 use super::api::{relay_error, Call};
@@ -173,16 +172,8 @@ fn seal(passphrase: &str, user_id: &str, plaintext: &[u8]) -> Result<Vec<u8>, Cl
     }
     out.extend_from_slice(&salt);
     out.extend_from_slice(&nonce);
-    let cipher = ChaCha20Poly1305::new_from_slice(key.as_ref())
-        .map_err(|_| ClientError::InvalidInput("recovery key".into()))?;
-    let ct = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: &aad(&out, user_id),
-            },
-        )
+    let ct = Aead::new(&SecretKey::from_bytes(*key))
+        .seal(&nonce, &aad(&out, user_id), plaintext)
         .map_err(|_| ClientError::InvalidInput("recovery backup too large".into()))?;
     out.extend_from_slice(&ct);
     Ok(out)
@@ -211,17 +202,15 @@ fn open(passphrase: &str, user_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<
         ));
     }
     let salt = &sealed[17..33];
-    let nonce = &sealed[33..45];
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&sealed[33..45]);
     let header = &sealed[..RECOVERY_HEADER_LEN];
     let key = derive_key(passphrase, salt, m, t, p).map_err(|_| corrupt())?;
-    let cipher = ChaCha20Poly1305::new_from_slice(key.as_ref()).map_err(|_| corrupt())?;
-    let plain = cipher
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: &sealed[RECOVERY_HEADER_LEN..],
-                aad: &aad(header, user_id),
-            },
+    let plain = Aead::new(&SecretKey::from_bytes(*key))
+        .open(
+            &nonce,
+            &aad(header, user_id),
+            &sealed[RECOVERY_HEADER_LEN..],
         )
         .map_err(|_| ClientError::WrongPassphrase)?;
     Ok(Zeroizing::new(plain))

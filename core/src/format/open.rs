@@ -77,6 +77,8 @@ impl Opener {
         if self.failed {
             return Err(FormatError::Decrypt);
         }
+        // Plaintext is never longer than the sealed bytes held plus those pushed: one allocation.
+        out.reserve(self.buf.len() + sealed.len());
         let start = out.len();
         match self.push_inner(sealed, out) {
             Ok(()) => {

@@ -11,8 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use crate::primitives::{Aead, SecretKey};
 use hkdf::Hkdf;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
@@ -1161,12 +1160,10 @@ impl Client {
         header.extend_from_slice(&epoch.to_be_bytes());
         header.extend_from_slice(&nonce);
         let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: file_key.as_bytes(),
-                    aad: &wrap_aad(&header, room_id, file_id),
-                },
+            .seal(
+                &nonce,
+                &wrap_aad(&header, room_id, file_id),
+                file_key.as_bytes(),
             )
             .map_err(|_| RoomError::Mls("aead".into()))?;
         header.extend_from_slice(&ct);
@@ -1196,15 +1193,11 @@ impl Client {
             .keys
             .get(&epoch)
             .ok_or(RoomError::KeyUnavailable)?;
-        let header = &wrapped[..25];
+        let (header, sealed) = wrapped.split_at(25);
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&header[13..]);
         let pt = wrap_cipher(key)?
-            .decrypt(
-                Nonce::from_slice(&wrapped[13..25]),
-                Payload {
-                    msg: &wrapped[25..],
-                    aad: &wrap_aad(header, room_id, file_id),
-                },
-            )
+            .open(&nonce, &wrap_aad(header, room_id, file_id), sealed)
             .map_err(|_| RoomError::Decrypt)?;
         let pt = Zeroizing::new(pt);
         let mut k = [0u8; 32];
@@ -1677,12 +1670,13 @@ fn derive_content_key(
     Ok(key)
 }
 
-fn wrap_cipher(key: &[u8; 32]) -> Result<ChaCha20Poly1305, RoomError> {
-    let mut k = Zeroizing::new([0u8; 32]);
+fn wrap_cipher(key: &[u8; 32]) -> Result<Aead, RoomError> {
+    let mut k = [0u8; 32];
     Hkdf::<Sha256>::new(None, key)
-        .expand(WRAP_INFO, k.as_mut())
+        .expand(WRAP_INFO, &mut k)
         .map_err(|_| RoomError::Mls("hkdf".into()))?;
-    Ok(ChaCha20Poly1305::new(Key::from_slice(k.as_ref())))
+    // SecretKey zeroizes on drop; the stack copy is moved into it.
+    Ok(Aead::new(&SecretKey::from_bytes(k)))
 }
 
 fn wrap_aad(header: &[u8], room_id: &RoomId, file_id: &str) -> Vec<u8> {

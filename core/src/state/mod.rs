@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use crate::primitives::{Aead, SecretKey};
 use rand_core::{OsRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -235,7 +234,7 @@ const NONCE_LEN: usize = 12;
 /// Value encoding: `0x01 || nonce (12 bytes) || ChaCha20-Poly1305(value, aad = "sealroom-state-v1:" || name)`.
 pub struct EncryptedStore {
     kv: Box<dyn KvStore>,
-    cipher: ChaCha20Poly1305,
+    cipher: Aead,
 }
 
 impl fmt::Debug for EncryptedStore {
@@ -255,7 +254,7 @@ impl EncryptedStore {
     pub fn new(kv: Box<dyn KvStore>, key: &StorageKey) -> Self {
         Self {
             kv,
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key.0)),
+            cipher: Aead::new(&SecretKey::from_bytes(key.0)),
         }
     }
 
@@ -277,18 +276,11 @@ impl EncryptedStore {
             Some(&VALUE_VERSION) => {}
             _ => return Err(StateError::Decrypt),
         }
-        if stored.len() < 1 + NONCE_LEN {
+        let Some((nonce, ct)) = stored[1..].split_first_chunk::<NONCE_LEN>() else {
             return Err(StateError::Decrypt);
-        }
-        let (nonce, ct) = stored[1..].split_at(NONCE_LEN);
+        };
         self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: &aad(name),
-                },
-            )
+            .open(nonce, &aad(name), ct)
             .map(Zeroizing::new)
             .map_err(|_| StateError::Decrypt)
     }
@@ -298,13 +290,7 @@ impl EncryptedStore {
         OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: value,
-                    aad: &aad(name),
-                },
-            )
+            .seal(&nonce, &aad(name), value)
             .map_err(|_| StateError::Corrupt)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VALUE_VERSION);
