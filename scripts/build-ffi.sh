@@ -15,7 +15,8 @@ source scripts/lib.sh
 mode=${1:-write}
 target_dir=${CARGO_TARGET_DIR:-target}
 say "building sealroom-ffi (cdylib + uniffi-bindgen)"
-cargo build --quiet --locked -p sealroom-ffi --lib --bin uniffi-bindgen >&2
+# The shared debug build (scripts/lib.sh) includes the cdylib and uniffi-bindgen.
+cargo "${DEBUG_BUILD[@]}" --quiet >&2
 
 case "$(uname -s)" in
   Darwin) lib="$target_dir/debug/libsealroom_ffi.dylib" ;;

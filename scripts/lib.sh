@@ -9,3 +9,10 @@ as_root() {
 lock_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
+
+# The debug build every test step shares. Cargo resolves features per invocation: without the
+# test targets (dev-dependencies enable more features, e.g. libc's `std`) or with `-p` it chose
+# other features and rebuilt most dependencies, so a cold run compiled the tree three to four
+# times. With one argument list `cargo test --workspace`, the relay binary the end-to-end tests
+# start, the API fixtures and the FFI library all come out of one dependency tree.
+DEBUG_BUILD=(build --workspace --bins --tests --examples --locked)

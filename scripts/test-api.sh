@@ -26,8 +26,7 @@ if [ ! -x "$PY/schemathesis" ]; then
 fi
 
 say "building sealroom-server and sealroom-api-fixtures (debug)"
-cargo build --locked -q -p sealroom-server --bin sealroom-server
-cargo build --locked -q -p sealroom-tests --bin sealroom-api-fixtures
+cargo "${DEBUG_BUILD[@]}" -q
 BIN_DIR="$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)"
 
 WORK=$(mktemp -d)

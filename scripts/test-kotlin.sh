@@ -28,7 +28,7 @@ lib_dir=$(cd "$(dirname "$lib")" && pwd)
 
 # 2. The relay.
 say "building the relay (debug)"
-cargo build --quiet --locked -p sealroom-server --bins >&2
+cargo "${DEBUG_BUILD[@]}" --quiet >&2
 relay_bin="$target_dir/debug/sealroom-server"
 
 # 3. The Kotlin test jar, rebuilt only when its sources or the compiler changed.

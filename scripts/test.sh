@@ -16,13 +16,15 @@ failed=0
 failed_steps=()
 
 # step NAME COMMAND...: runs a step, keeps its output in a log, counts a failing step as a failure.
+# Each step's wall time goes into the summary at the end.
+timings=()
 step() {
   local name=$1; shift
   say "$name"
-  local log="$LOG_DIR/$name.log"
-  if "$@" 2>&1 | tee "$log"; then
-    return 0
-  fi
+  local log="$LOG_DIR/$name.log" started=$SECONDS status=0
+  "$@" 2>&1 | tee "$log" || status=1
+  timings+=("$name $((SECONDS - started))s")
+  [ $status -eq 0 ] && return 0
   failed_steps+=("$name")
   return 1
 }
@@ -50,7 +52,8 @@ step setup scripts/setup.sh || { echo "setup failed"; echo "total: 0 passed, 1 f
 step fmt cargo fmt --all -- --check || failed=$((failed + 1))
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings || failed=$((failed + 1))
 # End-to-end tests start the real relay binary: build it before the tests run.
-step build cargo build --workspace --bins --locked || failed=$((failed + 1))
+# One build of bins, tests and examples with the feature set cargo test uses (scripts/lib.sh).
+step build cargo "${DEBUG_BUILD[@]}" || failed=$((failed + 1))
 before=$failed
 step cargo-test cargo test --workspace --locked --no-fail-fast
 cargo_ok=$?
@@ -104,6 +107,7 @@ kotlin_ok=$?
 count_tap "$LOG_DIR/kotlin.log"
 [ $kotlin_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
 
+say "time per step: $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g'); ${SECONDS}s in all"
 say "disk: target/ holds $(du -sh target 2>/dev/null | cut -f1); $(df -h . | awk 'NR == 2 { print $4 }') free"
 if [ ${#failed_steps[@]} -gt 0 ]; then
   say "failed steps: ${failed_steps[*]} (logs in $LOG_DIR)"
