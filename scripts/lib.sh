@@ -14,5 +14,6 @@ lock_version() {
 # test targets (dev-dependencies enable more features, e.g. libc's `std`) or with `-p` it chose
 # other features and rebuilt most dependencies, so a cold run compiled the tree three to four
 # times. With one argument list `cargo test --workspace`, the relay binary the end-to-end tests
-# start, the API fixtures and the FFI library all come out of one dependency tree.
-DEBUG_BUILD=(build --workspace --bins --tests --examples --locked)
+# start, the API fixtures and the FFI library all come out of one dependency tree. `--lib` is
+# needed for the FFI cdylib: with target flags cargo otherwise builds libraries only as rlibs.
+DEBUG_BUILD=(build --workspace --lib --bins --tests --examples --locked)

@@ -11,11 +11,25 @@ CHROMIUM="${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}"
 work=$(mktemp -d)
 relay_pid=""
 chromium_pid=""
+# Chromium runs in a process group of its own: its renderer and helper processes outlive the
+# main process for a moment and keep writing into the profile, so stop the whole group and wait
+# for it to be gone before removing the work directory.
+stop_chromium() {
+  [ -n "$chromium_pid" ] || return 0
+  kill -- "-$chromium_pid" 2>/dev/null || true
+  wait "$chromium_pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 -- "-$chromium_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$chromium_pid" 2>/dev/null || true
+  chromium_pid=""
+}
 cleanup() {
-  [ -n "$chromium_pid" ] && kill "$chromium_pid" 2>/dev/null
+  stop_chromium
   [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
   wait 2>/dev/null
-  rm -rf "$work"
+  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work" || true; }
 }
 trap cleanup EXIT
 mkdir -p "$work/web" "$work/data"
@@ -30,7 +44,7 @@ addr=$(cat "$work/data/listen-addr")
 token=$(cat "$work/data/setup-token")
 # Chromium does not exit when the page is done: read its log until the result line (at most 180 s)
 # and then stop it.
-"$CHROMIUM" --headless=new --no-sandbox --disable-gpu --user-data-dir="$work/profile" \
+setsid "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --user-data-dir="$work/profile" \
   --enable-logging=stderr --v=0 "http://$addr/index.html?t=$token" >"$work/chromium.log" 2>&1 &
 chromium_pid=$!
 for _ in $(seq 1800); do
@@ -39,7 +53,7 @@ for _ in $(seq 1800); do
   sleep 0.1
 done
 result=$(grep -m1 -o 'RESULT[^"]*' "$work/chromium.log" || true)
-kill "$chromium_pid" 2>/dev/null || true
+stop_chromium
 echo "$result"
 expected=("registered-before=false" "reopened-same-user=true" "reopened-messages=persisted" "download-equal=true"
   "unregistered-code=not_registered" "wrong-pass=storage_locked" "no-pass=storage_locked" "right-pass=ok:false"
