@@ -11,8 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 
-use crate::primitives::{Aead, SecretKey};
-use hkdf::Hkdf;
+use crate::primitives::{hkdf_sha256_key, Aead};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use rand_core::{OsRng, RngCore};
@@ -1154,7 +1153,7 @@ impl Client {
             .ok_or(RoomError::HistoryPending)?;
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let cipher = wrap_cipher(key)?;
+        let cipher = wrap_cipher(key);
         let mut header = WRAP_MAGIC.to_vec();
         header.push(WRAP_VERSION);
         header.extend_from_slice(&epoch.to_be_bytes());
@@ -1196,7 +1195,7 @@ impl Client {
         let (header, sealed) = wrapped.split_at(25);
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&header[13..]);
-        let pt = wrap_cipher(key)?
+        let pt = wrap_cipher(key)
             .open(&nonce, &wrap_aad(header, room_id, file_id), sealed)
             .map_err(|_| RoomError::Decrypt)?;
         let pt = Zeroizing::new(pt);
@@ -1670,13 +1669,9 @@ fn derive_content_key(
     Ok(key)
 }
 
-fn wrap_cipher(key: &[u8; 32]) -> Result<Aead, RoomError> {
-    let mut k = [0u8; 32];
-    Hkdf::<Sha256>::new(None, key)
-        .expand(WRAP_INFO, &mut k)
-        .map_err(|_| RoomError::Mls("hkdf".into()))?;
-    // SecretKey zeroizes on drop; the stack copy is moved into it.
-    Ok(Aead::new(&SecretKey::from_bytes(k)))
+fn wrap_cipher(key: &[u8; 32]) -> Aead {
+    // An empty salt is HKDF's default of 32 zero bytes.
+    Aead::new(&hkdf_sha256_key(&[], key, WRAP_INFO))
 }
 
 fn wrap_aad(header: &[u8], room_id: &RoomId, file_id: &str) -> Vec<u8> {
