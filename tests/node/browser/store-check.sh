@@ -29,7 +29,7 @@ cleanup() {
   stop_chromium
   [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
   wait 2>/dev/null
-  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work" || true; }
+  rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/web" "$work/data"
