@@ -2,9 +2,11 @@
 //! loopback port with a temporary data directory, talk to it over real HTTP with signed
 //! requests, kill and restart it.
 //!
-//! Modules: [`relay`] (process control, HTTP client, device signing, account helpers).
+//! Modules: [`relay`] (process control, HTTP client, device signing, account helpers),
+//! [`hostile`] (a tampering proxy in front of the relay).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod hostile;
 pub mod relay;
 pub mod rooms;
 pub mod smtp;

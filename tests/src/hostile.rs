@@ -1,0 +1,468 @@
+//! A hostile relay for tests: an HTTP/1.1 proxy in front of the real relay binary that
+//! forwards every request unchanged (method, path, query, headers including `Host`, body) and
+//! lets a test tamper with the answers.
+//!
+//! A test registers [`Rule`]s by method and path pattern (`*` matches one path segment, a
+//! trailing `**` any rest; the query is not part of the match). A rule can
+//! - rewrite the relay's real answer (status, headers, JSON body): inject, replace, drop or
+//!   reorder entries of a list, replay an earlier answer ([`HostileRelay::exchanges`]);
+//! - answer itself without asking the relay ([`Action::Respond`]);
+//! - withhold the answer (the connection is closed without a response).
+//!
+//! Every exchange that passed is recorded with what the client finally saw. The proxy runs on
+//! its own thread and Tokio runtime, so it works from synchronous and asynchronous tests alike,
+//! and can serve a client in another process (point it at [`HostileRelay::base_url`]).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// A request as the client sent it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Upper-case method.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Query string (without `?`), if any.
+    pub query: Option<String>,
+    /// Header name/value pairs as received.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The first header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path segment at `index` (`/v1/rooms/{id}/handshakes`: segment 2 is the id).
+    pub fn segment(&self, index: usize) -> Option<&str> {
+        self.path.trim_start_matches('/').split('/').nth(index)
+    }
+}
+
+/// A response, as the relay gave it or as a rule makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Header name/value pairs (framing headers are recomputed by the proxy).
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A JSON response.
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(body).unwrap(),
+        }
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// Replaces the body with `value`.
+    pub fn set_json(&mut self, value: &Value) {
+        self.body = serde_json::to_vec(value).unwrap();
+    }
+
+    /// Edits the JSON body in place.
+    pub fn edit_json(&mut self, f: impl FnOnce(&mut Value)) {
+        let mut value = self.body_json();
+        f(&mut value);
+        self.set_json(&value);
+    }
+}
+
+/// A rewrite of a real answer.
+pub type RewriteFn = dyn Fn(&Seen, &mut Reply) + Send + Sync;
+/// An answer made without the relay.
+pub type RespondFn = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+/// What a rule does with a matching request.
+#[derive(Clone)]
+pub enum Action {
+    /// Forward, then change the relay's answer.
+    Rewrite(Arc<RewriteFn>),
+    /// Do not forward; answer this.
+    Respond(Arc<RespondFn>),
+    /// Forward (the relay acts on it), then close the connection without an answer.
+    Withhold,
+}
+
+/// One tampering rule.
+#[derive(Clone)]
+pub struct Rule {
+    method: String,
+    pattern: String,
+    action: Action,
+    /// How many more requests it applies to (`None`: all).
+    remaining: Option<usize>,
+}
+
+impl Rule {
+    /// A rule for `method` (or `*`) and `pattern`.
+    pub fn new(method: &str, pattern: &str, action: Action) -> Self {
+        Self {
+            method: method.to_ascii_uppercase(),
+            pattern: pattern.to_owned(),
+            action,
+            remaining: None,
+        }
+    }
+
+    /// Applies to the next `n` matching requests only.
+    pub fn times(mut self, n: usize) -> Self {
+        self.remaining = Some(n);
+        self
+    }
+
+    fn matches(&self, seen: &Seen) -> bool {
+        (self.method == "*" || self.method == seen.method)
+            && path_matches(&self.pattern, &seen.path)
+            && self.remaining != Some(0)
+    }
+}
+
+/// Whether `path` matches `pattern` (`*` one segment, trailing `**` the rest).
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let mut pat = pattern.trim_start_matches('/').split('/');
+    let mut segs = path.trim_start_matches('/').split('/');
+    loop {
+        match (pat.next(), segs.next()) {
+            (Some("**"), _) => return true,
+            (Some(p), Some(s)) if p == "*" || p == s => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// One exchange that passed through the proxy.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The request.
+    pub request: Seen,
+    /// What the relay answered (`None` when a rule answered without it).
+    pub upstream: Option<Reply>,
+    /// What the client got (`None` when withheld).
+    pub delivered: Option<Reply>,
+}
+
+#[derive(Default)]
+struct Shared {
+    rules: Mutex<Vec<Rule>>,
+    log: Mutex<Vec<Exchange>>,
+}
+
+/// The proxy. Dropping it stops it.
+pub struct HostileRelay {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HostileRelay {
+    /// Starts a proxy on `127.0.0.1:0` in front of the relay at `upstream`.
+    pub fn start(upstream: SocketAddr) -> Self {
+        let shared = Arc::new(Shared::default());
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let state = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                let client = reqwest::Client::builder()
+                    .no_proxy()
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .unwrap();
+                loop {
+                    let tcp = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok((tcp, _)) => tcp,
+                            Err(_) => continue,
+                        },
+                        _ = &mut stopped => break,
+                    };
+                    let state = state.clone();
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            handle(req, upstream, client.clone(), state.clone())
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tcp), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Self {
+            addr,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The proxy's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`: give this to the client under attack.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Adds a rule; the first matching rule (in the order added) applies.
+    pub fn add(&self, rule: Rule) {
+        self.shared.rules.lock().unwrap().push(rule);
+    }
+
+    /// Forwards and then rewrites answers to `method pattern`.
+    pub fn rewrite(
+        &self,
+        method: &str,
+        pattern: &str,
+        f: impl Fn(&Seen, &mut Reply) + Send + Sync + 'static,
+    ) {
+        self.add(Rule::new(method, pattern, Action::Rewrite(Arc::new(f))));
+    }
+
+    /// Answers `method pattern` without the relay.
+    pub fn respond(
+        &self,
+        method: &str,
+        pattern: &str,
+        f: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) {
+        self.add(Rule::new(method, pattern, Action::Respond(Arc::new(f))));
+    }
+
+    /// Forwards `method pattern` but withholds the answer.
+    pub fn withhold(&self, method: &str, pattern: &str) {
+        self.add(Rule::new(method, pattern, Action::Withhold));
+    }
+
+    /// Removes every rule: the proxy is honest again.
+    pub fn clear_rules(&self) {
+        self.shared.rules.lock().unwrap().clear();
+    }
+
+    /// Everything that passed so far, oldest first.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    /// Exchanges for `method pattern`.
+    pub fn exchanges_for(&self, method: &str, pattern: &str) -> Vec<Exchange> {
+        let method = method.to_ascii_uppercase();
+        self.exchanges()
+            .into_iter()
+            .filter(|e| {
+                (method == "*" || e.request.method == method)
+                    && path_matches(pattern, &e.request.path)
+            })
+            .collect()
+    }
+}
+
+impl Drop for HostileRelay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Why a connection was closed without an answer.
+#[derive(Debug)]
+struct Withheld;
+
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("answer withheld by the hostile relay")
+    }
+}
+
+impl std::error::Error for Withheld {}
+
+/// Headers the proxy recomputes instead of copying.
+fn framing(name: &str) -> bool {
+    [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    upstream: SocketAddr,
+    client: reqwest::Client,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Withheld> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => return Err(Withheld),
+    };
+    let seen = Seen {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body,
+    };
+    let action = {
+        let mut rules = shared.rules.lock().unwrap_or_else(|p| p.into_inner());
+        match rules.iter_mut().find(|r| r.matches(&seen)) {
+            Some(rule) => {
+                if let Some(n) = rule.remaining.as_mut() {
+                    *n -= 1;
+                }
+                Some(rule.action.clone())
+            }
+            None => None,
+        }
+    };
+    let (upstream_reply, delivered) = match action {
+        Some(Action::Respond(f)) => (None, Some(f(&seen))),
+        other => {
+            let real = forward(&client, upstream, &seen).await;
+            let delivered = match other {
+                Some(Action::Rewrite(f)) => {
+                    let mut reply = real.clone();
+                    f(&seen, &mut reply);
+                    Some(reply)
+                }
+                Some(Action::Withhold) => None,
+                _ => Some(real.clone()),
+            };
+            (Some(real), delivered)
+        }
+    };
+    shared
+        .log
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Exchange {
+            request: seen,
+            upstream: upstream_reply,
+            delivered: delivered.clone(),
+        });
+    let Some(reply) = delivered else {
+        return Err(Withheld);
+    };
+    let mut builder = Response::builder().status(reply.status);
+    for (k, v) in &reply.headers {
+        if !framing(k) {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+    }
+    builder
+        .header("connection", "close")
+        .body(Full::new(Bytes::from(reply.body)))
+        .map_err(|_| Withheld)
+}
+
+async fn forward(client: &reqwest::Client, upstream: SocketAddr, seen: &Seen) -> Reply {
+    let url = match &seen.query {
+        Some(q) => format!("http://{upstream}{}?{q}", seen.path),
+        None => format!("http://{upstream}{}", seen.path),
+    };
+    let method = reqwest::Method::from_bytes(seen.method.as_bytes()).unwrap();
+    let mut builder = client.request(method, url);
+    for (k, v) in &seen.headers {
+        if !framing(k) {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+    }
+    match builder.body(seen.body.clone()).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect();
+            let body = response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
+            Reply {
+                status,
+                headers,
+                body,
+            }
+        }
+        Err(e) => Reply::json(
+            502,
+            &serde_json::json!({ "code": "bad_gateway", "message": e.to_string() }),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_matches;
+
+    #[test]
+    fn patterns() {
+        assert!(path_matches(
+            "/v1/rooms/*/handshakes",
+            "/v1/rooms/ab/handshakes"
+        ));
+        assert!(!path_matches(
+            "/v1/rooms/*/handshakes",
+            "/v1/rooms/ab/messages"
+        ));
+        assert!(!path_matches("/v1/rooms/*", "/v1/rooms/ab/messages"));
+        assert!(path_matches("/v1/rooms/**", "/v1/rooms/ab/messages"));
+        assert!(path_matches("/v1/spaces/*", "/v1/spaces/s1"));
+    }
+}
