@@ -1,0 +1,126 @@
+//! Joining a room from a Welcome.
+
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
+
+use super::meta::RoomMeta;
+use super::{observe_members, Client, Joined, Room, RoomError, RoomId, MAX_PAST_EPOCHS};
+use crate::state::Batch;
+
+pub(super) fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .max_past_epochs(MAX_PAST_EPOCHS)
+        .build()
+}
+
+impl Client {
+    /// Joins a room from a Welcome (an MLSMessage). The ratchet tree comes from the Welcome's
+    /// extension.
+    pub fn join(&mut self, welcome: &[u8]) -> Result<Joined, RoomError> {
+        self.join_with(welcome, None, false, |_| Ok(Batch::new()))
+    }
+
+    pub(super) fn join_with_batch<F>(
+        &mut self,
+        welcome: &[u8],
+        extra: F,
+    ) -> Result<Joined, RoomError>
+    where
+        F: FnOnce(&Joined) -> Result<Batch, RoomError>,
+    {
+        self.join_with(welcome, None, false, extra)
+    }
+
+    #[doc(hidden)]
+    /// Test-vector entry: join with an optional separately delivered ratchet tree and without
+    /// leaf lifetime checks (vectors carry expired lifetimes). Not for production use.
+    pub fn join_for_vectors(
+        &mut self,
+        welcome: &[u8],
+        ratchet_tree: Option<&[u8]>,
+    ) -> Result<Joined, RoomError> {
+        self.join_with(welcome, ratchet_tree, true, |_| Ok(Batch::new()))
+    }
+
+    fn join_with<F>(
+        &mut self,
+        welcome: &[u8],
+        ratchet_tree: Option<&[u8]>,
+        vectors: bool,
+        extra: F,
+    ) -> Result<Joined, RoomError>
+    where
+        F: FnOnce(&Joined) -> Result<Batch, RoomError>,
+    {
+        self.check_usable()?;
+        let msg =
+            MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| RoomError::InvalidMessage)?;
+        let MlsMessageBodyIn::Welcome(welcome) = msg.extract() else {
+            return Err(RoomError::InvalidMessage);
+        };
+        let config = if vectors {
+            MlsGroupJoinConfig::builder()
+                .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+                .use_ratchet_tree_extension(true)
+                .max_past_epochs(MAX_PAST_EPOCHS)
+                .number_of_resumption_psks(16)
+                .build()
+        } else {
+            join_config()
+        };
+        let mut builder = StagedWelcome::build_from_welcome(&self.provider, &config, welcome)
+            .map_err(|e| match e {
+                WelcomeError::NoMatchingKeyPackage => RoomError::NoMatchingKeyPackage,
+                _ => RoomError::InvalidMessage,
+            })?;
+        if let Some(tree) = ratchet_tree {
+            let tree = RatchetTreeIn::tls_deserialize_exact(tree)
+                .map_err(|_| RoomError::InvalidMessage)?;
+            builder = builder.with_ratchet_tree(tree);
+        }
+        if vectors {
+            builder = builder.skip_lifetime_validation();
+        }
+        // Re-joining a room this device was removed from replaces the old, inactive group.
+        let gid = builder
+            .processed_welcome()
+            .unverified_group_info()
+            .group_id()
+            .clone();
+        let rejoin = match self.rooms.get(&RoomId::from_group_id(&gid)) {
+            Some(existing) if existing.meta.removed => true,
+            Some(_) => return Err(RoomError::Membership),
+            None => false,
+        };
+        if rejoin {
+            builder = builder.replace_old_group();
+        }
+        let staged = builder.build().map_err(|_| RoomError::InvalidMessage)?;
+        let room_id = RoomId::from_group_id(staged.group_context().group_id());
+        if let Some(existing) = self.rooms.get(&room_id) {
+            if !existing.meta.removed {
+                return Err(RoomError::Membership);
+            }
+        }
+        let group = staged
+            .into_group(&self.provider)
+            .map_err(|_| RoomError::InvalidMessage)?;
+        let epoch = group.epoch().as_u64();
+        let mut events = Vec::new();
+        observe_members(&mut self.directory, &group, &mut events);
+        let mut meta = RoomMeta::new(false);
+        meta.foreign = vectors;
+        self.rooms.insert(room_id.clone(), Room { group, meta });
+        self.run_held(&room_id, &mut events);
+        let joined = Joined {
+            room_id,
+            epoch,
+            events,
+        };
+        let batch = extra(&joined)?;
+        self.persist(std::slice::from_ref(&joined.room_id), batch)?;
+        Ok(joined)
+    }
+}

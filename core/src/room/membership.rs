@@ -1,0 +1,333 @@
+//! Key packages and the commits this device builds: add, remove, update, leave, confirm.
+
+use std::collections::BTreeSet;
+
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
+
+use super::content::{Envelope, HistoryKeys};
+use super::error::mls;
+use super::history::derive_content_key;
+use super::meta::PendingInfo;
+use super::{
+    digest, identity_of, observe_members, serialize, Client, CommitOutput, Confirmed, Provider,
+    RoomError, RoomHistory, RoomId, CIPHERSUITE,
+};
+use crate::identity::CredentialIdentity;
+use crate::state::Batch;
+
+impl Client {
+    // ----- key packages -------------------------------------------------------------------
+
+    /// Generates `count` one-time key packages (MLSMessages) for upload to the relay. Their
+    /// private keys are stored; each is deleted when a Welcome consumes it.
+    pub fn generate_key_packages(&mut self, count: usize) -> Result<Vec<Vec<u8>>, RoomError> {
+        self.check_usable()?;
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            out.push(self.build_key_package(false)?);
+        }
+        self.persist(&[], Batch::new())?;
+        Ok(out)
+    }
+
+    /// Generates a last-resort key package: used when the one-time ones run out, never deleted.
+    pub fn last_resort_key_package(&mut self) -> Result<Vec<u8>, RoomError> {
+        self.check_usable()?;
+        let kp = self.build_key_package(true)?;
+        self.persist(&[], Batch::new())?;
+        Ok(kp)
+    }
+
+    fn build_key_package(&self, last_resort: bool) -> Result<Vec<u8>, RoomError> {
+        let mut builder = KeyPackage::builder();
+        if last_resort {
+            builder = builder.mark_as_last_resort().leaf_node_capabilities(
+                Capabilities::builder()
+                    .extensions(vec![ExtensionType::LastResort])
+                    .build(),
+            );
+        }
+        let bundle = builder
+            .build(
+                CIPHERSUITE,
+                &self.provider,
+                &self.device,
+                self.device.credential_with_key(),
+            )
+            .map_err(mls)?;
+        serialize(&MlsMessageOut::from(bundle.key_package().clone()))
+    }
+    pub(super) fn ready_for_commit(&mut self, room_id: &RoomId) -> Result<(), RoomError> {
+        self.check_usable()?;
+        let room = self.room_mut(room_id)?;
+        if room.meta.pending.is_some() || room.group.pending_commit().is_some() {
+            return Err(RoomError::PendingCommit);
+        }
+        Ok(())
+    }
+
+    /// Adds devices (all devices of each user: pass every key package the relay returned for
+    /// them) in one commit. Adding a new device of an existing member is the same call.
+    pub fn add_members(
+        &mut self,
+        room_id: &RoomId,
+        key_packages: &[Vec<u8>],
+    ) -> Result<CommitOutput, RoomError> {
+        let mut kps = Vec::with_capacity(key_packages.len());
+        let mut added = Vec::with_capacity(key_packages.len());
+        for bytes in key_packages {
+            let kp = validate_key_package(&self.provider, bytes)?;
+            let id =
+                identity_of(kp.leaf_node().credential()).ok_or(RoomError::InvalidKeyPackage)?;
+            if added.contains(&id) {
+                return Err(RoomError::Membership);
+            }
+            added.push(id);
+            kps.push(kp);
+        }
+        if kps.is_empty() {
+            return Err(RoomError::Membership);
+        }
+        self.ready_for_commit(room_id)?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let present: BTreeSet<CredentialIdentity> = room
+            .group
+            .members()
+            .filter_map(|m| identity_of(&m.credential))
+            .collect();
+        if added.iter().any(|a| present.contains(a)) {
+            return Err(RoomError::Membership);
+        }
+        let (commit, welcome, group_info) = room
+            .group
+            .add_members(&self.provider, &self.device, &kps)
+            .map_err(mls)?;
+        self.finish_commit(
+            room_id,
+            commit,
+            Some(welcome),
+            group_info,
+            added,
+            Vec::new(),
+        )
+    }
+
+    /// Removes every device of each of `user_ids` in one commit. Removing this device's own
+    /// user removes its other devices; to leave, use [`Client::leave`].
+    pub fn remove_users(
+        &mut self,
+        room_id: &RoomId,
+        user_ids: &[&str],
+    ) -> Result<CommitOutput, RoomError> {
+        self.ready_for_commit(room_id)?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let own = room.group.own_leaf_index();
+        let mut leaves = Vec::new();
+        let mut removed = Vec::new();
+        for m in room.group.members() {
+            if let Some(id) = identity_of(&m.credential) {
+                if m.index != own && user_ids.contains(&id.user_id.as_str()) {
+                    leaves.push(m.index);
+                    removed.push(id);
+                }
+            }
+        }
+        if leaves.is_empty() {
+            return Err(RoomError::Membership);
+        }
+        let (commit, welcome, group_info) = room
+            .group
+            .remove_members(&self.provider, &self.device, &leaves)
+            .map_err(mls)?;
+        self.finish_commit(room_id, commit, welcome, group_info, Vec::new(), removed)
+    }
+
+    /// Updates this device's leaf (fresh HPKE key, post-compromise security) in a commit that
+    /// also covers any pending proposals.
+    pub fn self_update(&mut self, room_id: &RoomId) -> Result<CommitOutput, RoomError> {
+        self.ready_for_commit(room_id)?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let (added, removed) = proposal_changes(&room.group);
+        let bundle = room
+            .group
+            .self_update(&self.provider, &self.device, LeafNodeParameters::default())
+            .map_err(mls)?;
+        let (commit, welcome, group_info) = bundle.into_contents();
+        let welcome = welcome.map(|w| MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10));
+        self.finish_commit(room_id, commit, welcome, group_info, added, removed)
+    }
+
+    /// Commits the proposals received so far (e.g. a member's leave).
+    pub fn commit_pending_proposals(
+        &mut self,
+        room_id: &RoomId,
+    ) -> Result<CommitOutput, RoomError> {
+        self.ready_for_commit(room_id)?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        if !room.group.has_pending_proposals() {
+            return Err(RoomError::Membership);
+        }
+        let (added, removed) = proposal_changes(&room.group);
+        let (commit, welcome, group_info) = room
+            .group
+            .commit_to_pending_proposals(&self.provider, &self.device)
+            .map_err(mls)?;
+        self.finish_commit(room_id, commit, welcome, group_info, added, removed)
+    }
+
+    fn finish_commit(
+        &mut self,
+        room_id: &RoomId,
+        commit: MlsMessageOut,
+        welcome: Option<MlsMessageOut>,
+        group_info: Option<openmls::messages::group_info::GroupInfo>,
+        added: Vec<CredentialIdentity>,
+        removed: Vec<CredentialIdentity>,
+    ) -> Result<CommitOutput, RoomError> {
+        let commit = serialize(&commit)?;
+        let welcome = welcome.as_ref().map(serialize).transpose()?;
+        // The group uses the ratchet-tree extension, so openmls always returns a GroupInfo.
+        let group_info = group_info
+            .ok_or_else(|| RoomError::Mls("commit without group info".into()))
+            .and_then(|gi| serialize(&MlsMessageOut::from(gi)))?;
+        let room = self.room_mut(room_id)?;
+        let epoch = room.group.epoch().as_u64();
+        room.meta.pending = Some(PendingInfo {
+            digest: digest(&commit),
+        });
+        self.persist(std::slice::from_ref(room_id), Batch::new())?;
+        Ok(CommitOutput {
+            room_id: room_id.clone(),
+            commit,
+            welcome,
+            added,
+            removed,
+            group_info,
+            epoch,
+        })
+    }
+
+    /// The relay accepted this device's pending commit: merge it. If it removed anyone, the room
+    /// content key rotates; if it added anyone, the returned messages carry the room history
+    /// keys to the newcomers and must be sent.
+    pub fn confirm_commit(&mut self, room_id: &RoomId) -> Result<Confirmed, RoomError> {
+        self.check_usable()?;
+        let out = self.confirm_inner(room_id)?;
+        self.persist(std::slice::from_ref(room_id), Batch::new())?;
+        Ok(out)
+    }
+
+    pub(super) fn confirm_inner(&mut self, room_id: &RoomId) -> Result<Confirmed, RoomError> {
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let pending = room.meta.pending.take().ok_or(RoomError::NoPendingCommit)?;
+        let staged = room
+            .group
+            .pending_commit()
+            .ok_or(RoomError::NoPendingCommit)?;
+        let removes = staged.remove_proposals().next().is_some();
+        let adds = staged.add_proposals().next().is_some();
+        room.group
+            .merge_pending_commit(&self.provider)
+            .map_err(mls)?;
+        room.meta.remember(pending.digest);
+        let mut events = Vec::new();
+        observe_members(&mut self.directory, &room.group, &mut events);
+        if removes {
+            let key = derive_content_key(&room.group, &self.provider, room_id)?;
+            room.meta.keys.insert(room.group.epoch().as_u64(), key);
+        }
+        let mut outgoing = Vec::new();
+        if adds {
+            let RoomHistory { keys, documents } = room.meta.history();
+            let history = Envelope::History(HistoryKeys { keys, documents });
+            let msg = room
+                .group
+                .create_message(&self.provider, &self.device, &history.encode())
+                .map_err(mls)?;
+            let bytes = serialize(&msg)?;
+            room.meta.remember(digest(&bytes));
+            room.meta.outbox.push(bytes.clone());
+            outgoing.push(bytes);
+        }
+        Ok(Confirmed {
+            epoch: room.group.epoch().as_u64(),
+            outgoing,
+            events,
+        })
+    }
+
+    /// The relay rejected the pending commit (another commit won the epoch): drop it. Then
+    /// process the room's new messages and retry the operation.
+    pub fn discard_commit(&mut self, room_id: &RoomId) -> Result<(), RoomError> {
+        self.check_usable()?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        if room.meta.pending.take().is_none() && room.group.pending_commit().is_none() {
+            return Err(RoomError::NoPendingCommit);
+        }
+        room.group
+            .clear_pending_commit(self.provider.storage())
+            .map_err(mls)?;
+        self.persist(std::slice::from_ref(room_id), Batch::new())
+    }
+
+    /// Messages created by [`Client::confirm_commit`] that the host has not yet cleared.
+    pub fn outbox(&self, room_id: &RoomId) -> Result<Vec<Vec<u8>>, RoomError> {
+        Ok(self.room(room_id)?.meta.outbox.clone())
+    }
+
+    /// Forgets the outbox of a room once the host has delivered it to the relay.
+    pub fn clear_outbox(&mut self, room_id: &RoomId) -> Result<(), RoomError> {
+        self.check_usable()?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        room.meta.outbox.clear();
+        self.persist(std::slice::from_ref(room_id), Batch::new())
+    }
+
+    /// Asks to leave the room: returns a remove proposal for the relay. Another member commits
+    /// it ([`Client::commit_pending_proposals`]); this device sees [`RoomEvent::Removed`] then.
+    pub fn leave(&mut self, room_id: &RoomId) -> Result<Vec<u8>, RoomError> {
+        self.ready_for_commit(room_id)?;
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let msg = room
+            .group
+            .leave_group(&self.provider, &self.device)
+            .map_err(mls)?;
+        let bytes = serialize(&msg)?;
+        room.meta.remember(digest(&bytes));
+        self.persist(std::slice::from_ref(room_id), Batch::new())?;
+        Ok(bytes)
+    }
+}
+
+fn validate_key_package(provider: &Provider, bytes: &[u8]) -> Result<KeyPackage, RoomError> {
+    let msg =
+        MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| RoomError::InvalidKeyPackage)?;
+    let MlsMessageBodyIn::KeyPackage(kp) = msg.extract() else {
+        return Err(RoomError::InvalidKeyPackage);
+    };
+    let kp = kp
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(|_| RoomError::InvalidKeyPackage)?;
+    if kp.ciphersuite() != CIPHERSUITE {
+        return Err(RoomError::InvalidKeyPackage);
+    }
+    Ok(kp)
+}
+
+fn proposal_changes(group: &MlsGroup) -> (Vec<CredentialIdentity>, Vec<CredentialIdentity>) {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for p in group.pending_proposals() {
+        match p.proposal() {
+            Proposal::Add(a) => added.extend(identity_of(a.key_package().leaf_node().credential())),
+            Proposal::Remove(r) => removed.extend(
+                group
+                    .member_at(r.removed())
+                    .and_then(|m| identity_of(&m.credential)),
+            ),
+            _ => {}
+        }
+    }
+    (added, removed)
+}
