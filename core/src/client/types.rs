@@ -174,6 +174,21 @@ pub enum ClientEvent {
         /// Space.
         space_id: String,
     },
+    /// Something a member or the relay sent was refused and nothing of it was applied: a
+    /// handshake (proposal or commit) whose sender is not a current member allowed to send it
+    /// (an external join, a customer adding or removing someone, a customer device put into
+    /// the internal room...), or a file manifest that is unsigned, signed by a device not in
+    /// the room or breaks the version rule (`reason` `manifest_*`). The room goes on.
+    Refused {
+        /// Space.
+        space_id: String,
+        /// The relay's id of the room.
+        room: String,
+        /// The sender as the message names it (`user/device`, or the relay's sender device).
+        sender: String,
+        /// Why (a stable code).
+        reason: String,
+    },
     /// A message from the relay was malformed or forged and was dropped.
     Dropped {
         /// Space.

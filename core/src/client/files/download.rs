@@ -1,0 +1,446 @@
+//! Download: ranged GETs, opened chunk by chunk as they arrive.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use sealroom_wire::blobs::BlobStatus;
+
+use crate::format::{self, Opener, CHUNK_SIZE, HEADER_FIXED_LEN, SEALED_CHUNK_SIZE};
+
+use super::{
+    back_off, blob_path, hex32, plain_layout, ClientError, FileVersion, SealroomClient, ATTEMPTS,
+    UPLOAD_CHUNK,
+};
+use crate::client::api::{relay_error, Call};
+use crate::client::transport::MaybeSend;
+
+/// A download in progress (see [`SealroomClient::start_download`]). Holds the file key; it
+/// is wiped when the download is dropped.
+pub struct Download {
+    relay_id: String,
+    file_id: String,
+    key: format::FileKey,
+    sealed_len: u64,
+    total: Option<u64>,
+    done: u64,
+    finished: bool,
+    entry: FileVersion,
+    mode: Mode,
+}
+
+enum Mode {
+    Whole {
+        opener: Box<Opener>,
+        hash: Sha256,
+        fetched: u64,
+    },
+    Range {
+        header: Vec<u8>,
+        header_len: u64,
+        last_start: u64,
+        last: Vec<u8>,
+        pos: u64,
+        end: u64,
+    },
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("file_id", &self.file_id)
+            .field("done", &self.done)
+            .field("total", &self.total)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// Plaintext bytes delivered so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// Plaintext bytes this download delivers: the range length, or the file's length once
+    /// the sealed metadata was read (`None` before the first piece for whole files).
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Whether every byte was delivered and checked.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The file version being downloaded; after a whole-file download finished, with the
+    /// name and media type from the sealed metadata and the exact size.
+    pub fn version(&self) -> &FileVersion {
+        &self.entry
+    }
+}
+
+/// A `Read + Seek` view of a sealed file of which only some byte ranges were fetched; reading
+/// elsewhere fails. Lets [`format::open_range`] work on ranges fetched over HTTP.
+struct Sparse {
+    len: u64,
+    pos: u64,
+    parts: Vec<(u64, Vec<u8>)>,
+}
+
+impl Read for Sparse {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        for (start, bytes) in &self.parts {
+            let end = start + bytes.len() as u64;
+            if self.pos >= *start && self.pos < end {
+                let from = (self.pos - start) as usize;
+                let n = buf.len().min(bytes.len() - from);
+                buf[..n].copy_from_slice(&bytes[from..from + n]);
+                self.pos += n as u64;
+                return Ok(n);
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "range not fetched",
+        ))
+    }
+}
+
+impl Seek for Sparse {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
+        })?;
+        Ok(self.pos)
+    }
+}
+
+impl Drop for Sparse {
+    fn drop(&mut self) {
+        // Only ciphertext, but cheap to clear.
+        self.parts.clear();
+    }
+}
+
+impl SealroomClient {
+    pub(super) async fn get_range(
+        &self,
+        relay_id: &str,
+        blob_id: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let mut call = Call::get(blob_path(relay_id, blob_id));
+            if let Some((start, end)) = range {
+                call.headers
+                    .push(("range".into(), format!("bytes={start}-{}", end - 1)));
+            }
+            match self.signed_raw(call).await {
+                Ok(response) if (200..300).contains(&response.status) => {
+                    if let Some((start, end)) = range {
+                        if response.body.len() as u64 != end - start {
+                            return Err(ClientError::Protocol("short range from the relay".into()));
+                        }
+                    }
+                    return Ok(response.body);
+                }
+                Ok(response) => return Err(relay_error(&response)),
+                Err(ClientError::Transport(_)) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    back_off(attempt);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts a pull-style download of a file version: the whole file (`range: None`) or
+    /// `len` plaintext bytes from `offset` (`range: Some((offset, len))`). Then call
+    /// [`SealroomClient::download_next`] until it returns `None`. Hosts that hand out chunks
+    /// (a browser `ReadableStream`, a mobile byte sink) use this; Rust callers with a
+    /// [`Write`] use [`SealroomClient::download_file`] or [`SealroomClient::download_range`].
+    ///
+    /// Whole files are fetched in ranged requests of [`UPLOAD_CHUNK`] sealed bytes and their
+    /// announced SHA-256 is checked at the end: the last `download_next` call fails if it does
+    /// not match. For a range only the sealed header, the final chunk (which proves the file
+    /// complete) and the chunks holding the range are fetched.
+    pub async fn start_download(
+        &self,
+        space_id: &str,
+        file_id: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<Download, ClientError> {
+        let rec = self.key_record(space_id, file_id)?;
+        let key = format::FileKey::from_bytes(hex32(&rec.key)?);
+        let entry = self
+            .version_of(space_id, file_id)?
+            .ok_or_else(|| ClientError::Unknown {
+                what: "file",
+                id: file_id.to_owned(),
+            })?;
+        let total = self.blob_length(&rec.relay_id, file_id).await?;
+        let mode = match range {
+            None => Mode::Whole {
+                opener: Box::new(Opener::new(&key)),
+                hash: Sha256::new(),
+                fetched: 0,
+            },
+            Some((offset, len)) => {
+                let fixed = self
+                    .get_range(&rec.relay_id, file_id, Some((0, HEADER_FIXED_LEN as u64)))
+                    .await?;
+                let block =
+                    u16::from_be_bytes([fixed[HEADER_FIXED_LEN - 2], fixed[HEADER_FIXED_LEN - 1]]);
+                let header_len = HEADER_FIXED_LEN as u64 + u64::from(block);
+                let header = self
+                    .get_range(&rec.relay_id, file_id, Some((0, header_len.min(total))))
+                    .await?;
+                let body_len = total
+                    .checked_sub(header_len)
+                    .ok_or(ClientError::Format(format::FormatError::Truncated))?;
+                let (plain_len, count) = plain_layout(body_len)?;
+                let end = offset
+                    .checked_add(len)
+                    .filter(|e| *e <= plain_len)
+                    .ok_or(ClientError::Format(format::FormatError::RangeOutOfBounds))?;
+                let last_start = header_len + (count - 1) * SEALED_CHUNK_SIZE as u64;
+                let last = self
+                    .get_range(&rec.relay_id, file_id, Some((last_start, total)))
+                    .await?;
+                Mode::Range {
+                    header,
+                    header_len,
+                    last_start,
+                    last,
+                    pos: offset,
+                    end,
+                }
+            }
+        };
+        Ok(Download {
+            relay_id: rec.relay_id.clone(),
+            file_id: file_id.to_owned(),
+            key,
+            sealed_len: total,
+            total: range.map(|(_, len)| len),
+            done: 0,
+            finished: false,
+            entry,
+            mode,
+        })
+    }
+
+    /// The next plaintext piece of a download started with [`SealroomClient::start_download`]
+    /// (at most [`UPLOAD_CHUNK`] bytes), or `None` once everything was delivered and checked.
+    /// Every piece is authenticated before it is returned; a whole-file download fails on its
+    /// last call if the file's SHA-256 differs from the announced one.
+    pub async fn download_next(
+        &self,
+        download: &mut Download,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        if download.finished {
+            return Ok(None);
+        }
+        let d = download;
+        let piece = match &mut d.mode {
+            Mode::Whole {
+                opener,
+                hash,
+                fetched,
+            } => {
+                let mut plain = Vec::new();
+                if *fetched < d.sealed_len {
+                    let end = (*fetched + UPLOAD_CHUNK as u64).min(d.sealed_len);
+                    let sealed = self
+                        .get_range(&d.relay_id, &d.file_id, Some((*fetched, end)))
+                        .await?;
+                    *fetched = end;
+                    plain.reserve(sealed.len());
+                    opener.push_into(&sealed, &mut plain)?;
+                    if d.total.is_none() {
+                        d.total = opener.metadata().and_then(|m| m.length);
+                    }
+                }
+                if *fetched >= d.sealed_len {
+                    let meta = opener.metadata().cloned();
+                    let opener = std::mem::replace(opener, Box::new(Opener::new(&d.key)));
+                    plain.extend_from_slice(&Zeroizing::new(opener.finish()?));
+                    hash.update(&plain);
+                    let digest = hex::encode(std::mem::take(hash).finalize());
+                    if !d.entry.digest.is_empty() && d.entry.digest != digest {
+                        return Err(ClientError::Format(format::FormatError::Decrypt));
+                    }
+                    if let Some(m) = meta {
+                        d.entry.name = m.name;
+                        d.entry.media_type = m.media_type;
+                    }
+                    d.finished = true;
+                } else {
+                    hash.update(&plain);
+                }
+                plain
+            }
+            Mode::Range {
+                header,
+                header_len,
+                last_start,
+                last,
+                pos,
+                end,
+            } => {
+                if *pos >= *end {
+                    d.finished = true;
+                    return Ok(None);
+                }
+                let chunk = CHUNK_SIZE as u64;
+                let per_window = (UPLOAD_CHUNK / SEALED_CHUNK_SIZE).max(1) as u64;
+                let first = *pos / chunk;
+                let window_end = ((first + per_window) * chunk).min(*end);
+                let last_index = (window_end - 1) / chunk;
+                let from = *header_len + first * SEALED_CHUNK_SIZE as u64;
+                let to =
+                    (*header_len + (last_index + 1) * SEALED_CHUNK_SIZE as u64).min(d.sealed_len);
+                let body = self
+                    .get_range(&d.relay_id, &d.file_id, Some((from, to)))
+                    .await?;
+                let mut sparse = Sparse {
+                    len: d.sealed_len,
+                    pos: 0,
+                    parts: vec![
+                        (0, header.clone()),
+                        (from, body),
+                        (*last_start, last.clone()),
+                    ],
+                };
+                let plain = format::open_range(&d.key, &mut sparse, *pos, window_end - *pos)?;
+                *pos = window_end;
+                if *pos >= *end {
+                    d.finished = true;
+                }
+                plain
+            }
+        };
+        d.done += piece.len() as u64;
+        if d.finished {
+            d.total = Some(d.total.unwrap_or(d.done));
+            if matches!(d.mode, Mode::Whole { .. }) {
+                d.entry.size = d.done;
+            }
+        }
+        if piece.is_empty() && d.finished {
+            return Ok(None);
+        }
+        Ok(Some(piece))
+    }
+
+    /// Downloads a whole file into `out` (see [`SealroomClient::start_download`]).
+    /// `progress(done, total)` counts plaintext bytes. Returns the index entry with the sealed
+    /// metadata's name and media type.
+    pub async fn download_file<W, P>(
+        &self,
+        space_id: &str,
+        file_id: &str,
+        out: W,
+        progress: P,
+    ) -> Result<FileVersion, ClientError>
+    where
+        W: Write + MaybeSend,
+        P: FnMut(u64, u64) + MaybeSend,
+    {
+        let download = self.start_download(space_id, file_id, None).await?;
+        Ok(self.pump_download(download, out, progress).await?.entry)
+    }
+
+    /// Downloads `len` plaintext bytes starting at `offset` into `out` (see
+    /// [`SealroomClient::start_download`]).
+    pub async fn download_range<W, P>(
+        &self,
+        space_id: &str,
+        file_id: &str,
+        offset: u64,
+        len: u64,
+        out: W,
+        progress: P,
+    ) -> Result<(), ClientError>
+    where
+        W: Write + MaybeSend,
+        P: FnMut(u64, u64) + MaybeSend,
+    {
+        let download = self
+            .start_download(space_id, file_id, Some((offset, len)))
+            .await?;
+        self.pump_download(download, out, progress).await?;
+        Ok(())
+    }
+
+    async fn pump_download<W, P>(
+        &self,
+        mut download: Download,
+        mut out: W,
+        mut progress: P,
+    ) -> Result<Download, ClientError>
+    where
+        W: Write + MaybeSend,
+        P: FnMut(u64, u64) + MaybeSend,
+    {
+        progress(0, download.total().unwrap_or(0));
+        while let Some(piece) = self.download_next(&mut download).await? {
+            let piece = Zeroizing::new(piece);
+            out.write_all(&piece)?;
+            progress(download.done(), download.total().unwrap_or(0));
+        }
+        out.flush()?;
+        progress(download.done(), download.total().unwrap_or(download.done()));
+        Ok(download)
+    }
+
+    async fn blob_length(&self, relay_id: &str, blob_id: &str) -> Result<u64, ClientError> {
+        let status: BlobStatus = self
+            .signed_json(Call::get(format!(
+                "{}/status",
+                blob_path(relay_id, blob_id)
+            )))
+            .await?;
+        if !status.complete {
+            return Err(ClientError::Unknown {
+                what: "complete file",
+                id: blob_id.to_owned(),
+            });
+        }
+        Ok(status.length)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_reader_serves_only_fetched_ranges() {
+        let mut s = Sparse {
+            len: 100,
+            pos: 0,
+            parts: vec![(0, vec![1, 2, 3]), (90, vec![9; 10])],
+        };
+        let mut buf = [0u8; 3];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3]);
+        assert!(s.read(&mut buf).is_err());
+        s.seek(SeekFrom::End(-2)).unwrap();
+        let mut two = [0u8; 2];
+        s.read_exact(&mut two).unwrap();
+        assert_eq!(two, [9, 9]);
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+    }
+}

@@ -1,0 +1,635 @@
+//! Manifests: the small blob beside each file that lets a member added later find it.
+//!
+//! A manifest blob is `"SRMF" || file id (32 bytes) || u16 length || wrapped file key ||
+//! sealed manifest`; the file key is wrapped under the room's content key
+//! ([`crate::room::Client::wrap_file_key`]) and the manifest (JSON) is sealed under the file
+//! key. Since manifest version 2 the uploading device signs the manifest with its Ed25519
+//! key over [`Manifest::signed_bytes`]; a reader checks the signature against that device's
+//! key in the room's MLS tree and applies the publisher rule ([`check_manifest`]) before it
+//! imports anything. A manifest that fails is never imported: it is remembered as seen and
+//! reported as [`ClientEvent::Refused`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use sealroom_wire::blobs::BlobList;
+use sealroom_wire::CredentialIdentity;
+
+use crate::format;
+use crate::identity::verify_signature;
+use crate::room::{RoomError, RoomId};
+
+use super::{
+    index_key, key_key, ClientError, ClientEvent, FileVersion, KeyRecord, RoomRecord,
+    SealroomClient, INDEX_PREFIX, MANIFEST_MAGIC, MANIFEST_MAX, MANIFEST_SEEN_PREFIX,
+};
+use crate::client::api::Call;
+use crate::client::{from_json, to_json};
+
+/// The manifest encoding this SDK writes: signed by the uploading device.
+pub(super) const MANIFEST_VERSION: u32 = 2;
+/// Domain separation of the manifest signature.
+const MANIFEST_LABEL: &[u8] = b"sealroom-manifest-v2";
+
+/// The sealed part of a manifest blob.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Manifest {
+    /// Encoding version; absent (0) in the unsigned manifests of earlier SDKs.
+    #[serde(default)]
+    pub(super) v: u32,
+    pub(super) document_id: String,
+    pub(super) version: u64,
+    pub(super) name: String,
+    pub(super) media_type: String,
+    pub(super) size: u64,
+    /// SHA-256 of the plaintext, lowercase hex.
+    pub(super) digest: String,
+    /// The author: the user of the signing device.
+    pub(super) sender_user_id: String,
+    /// The signing device's organisation and device id (with `sender_user_id`, its MLS
+    /// credential).
+    #[serde(default)]
+    pub(super) org_id: String,
+    #[serde(default)]
+    pub(super) device_id: String,
+    /// Ed25519 signature (hex) over [`Manifest::signed_bytes`].
+    #[serde(default)]
+    pub(super) signature: String,
+}
+
+impl Manifest {
+    /// The bytes the uploading device signs: `"sealroom-manifest-v2"`, then room id, file id
+    /// and document id (each a `u32` big-endian length and the UTF-8 bytes), the `u64`
+    /// big-endian version, then digest (lowercase hex), the `u64` size, name, media type and
+    /// the author's org id, user id and device id (each `u32` length and bytes, the size
+    /// excepted).
+    pub(super) fn signed_bytes(&self, room_id: &str, file_id: &str) -> Vec<u8> {
+        fn put(out: &mut Vec<u8>, part: &str) {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        let mut out = MANIFEST_LABEL.to_vec();
+        put(&mut out, room_id);
+        put(&mut out, file_id);
+        put(&mut out, &self.document_id);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        put(&mut out, &self.digest);
+        out.extend_from_slice(&self.size.to_be_bytes());
+        for part in [
+            &self.name,
+            &self.media_type,
+            &self.org_id,
+            &self.sender_user_id,
+            &self.device_id,
+        ] {
+            put(&mut out, part);
+        }
+        out
+    }
+}
+
+/// Why a manifest was not imported (the `reason` of [`ClientEvent::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ManifestRefusal {
+    /// Not signed (an earlier SDK's manifest, or a forged one).
+    Unsigned,
+    /// The signing device is not in the room's MLS tree, or is not the claimed author's.
+    UnknownSigner,
+    /// The signature does not verify.
+    BadSignature,
+    /// A version above 1 from someone other than the document's author or provider staff.
+    NotPublisher,
+    /// A version ahead of the next one (or 0).
+    VersionAhead,
+    /// This version of the document is already known with another file.
+    Conflict,
+}
+
+impl ManifestRefusal {
+    pub(super) fn code(self) -> &'static str {
+        match self {
+            Self::Unsigned => "manifest_unsigned",
+            Self::UnknownSigner => "manifest_unknown_signer",
+            Self::BadSignature => "manifest_bad_signature",
+            Self::NotPublisher => "manifest_not_publisher",
+            Self::VersionAhead => "manifest_version_ahead",
+            Self::Conflict => "manifest_conflict",
+        }
+    }
+}
+
+/// A version of a document this device already indexed.
+pub(super) struct Known {
+    pub(super) file_id: String,
+    pub(super) author: String,
+    pub(super) digest: String,
+}
+
+/// What a reader knows when it checks a manifest.
+pub(super) struct ManifestContext<'a> {
+    /// The room's id (signed over).
+    pub(super) room_id: &'a str,
+    /// The room's current members (from its MLS tree) with their Ed25519 keys.
+    pub(super) members: &'a [(CredentialIdentity, Vec<u8>)],
+    /// The room's provider organisation, when known.
+    pub(super) provider_org: Option<&'a str>,
+    /// The versions of the manifest's document in this device's index.
+    pub(super) known: &'a BTreeMap<u64, Known>,
+    /// The document's current version as the room layer knows it (announcements and history).
+    pub(super) room_version: Option<u64>,
+}
+
+/// The manifest rule, in one place. A manifest is imported only when:
+///
+/// 1. it is signed (version 2) by a device that is in the room's MLS tree now, whose
+///    credential is the claimed author (org, user, device), and the signature verifies over
+///    [`Manifest::signed_bytes`] (room id, file id, document id, version, digest, size, name,
+///    media type, author);
+/// 2. if this version is already known here (from the room's announcement), it names the
+///    same file, author and digest (the announcement wins); otherwise
+/// 3. version 1 may come from any member; a version above 1 only from a device of the user who
+///    published the document's first known version or from a provider-organisation device
+///    (the rule the room layer applies to `Content::Document`); and
+/// 4. the version is at most one above the highest version known (here or in the room).
+pub(super) fn check_manifest(
+    m: &Manifest,
+    file_id: &str,
+    cx: &ManifestContext<'_>,
+) -> Result<(), ManifestRefusal> {
+    if m.v != MANIFEST_VERSION || m.signature.is_empty() {
+        return Err(ManifestRefusal::Unsigned);
+    }
+    let (signer, key) = cx
+        .members
+        .iter()
+        .find(|(id, _)| {
+            id.device_id == m.device_id && id.user_id == m.sender_user_id && id.org_id == m.org_id
+        })
+        .ok_or(ManifestRefusal::UnknownSigner)?;
+    let signed = m.signed_bytes(cx.room_id, file_id);
+    let signature = hex::decode(&m.signature).map_err(|_| ManifestRefusal::BadSignature)?;
+    if !verify_signature(key, &signed, &signature) {
+        return Err(ManifestRefusal::BadSignature);
+    }
+    if let Some(k) = cx.known.get(&m.version) {
+        return if k.file_id == file_id && k.author == m.sender_user_id && k.digest == m.digest {
+            Ok(())
+        } else {
+            Err(ManifestRefusal::Conflict)
+        };
+    }
+    if m.version == 0 {
+        return Err(ManifestRefusal::VersionAhead);
+    }
+    if m.version > 1 {
+        let owner = cx.known.values().next().map(|k| k.author.as_str());
+        let staff = cx.provider_org == Some(signer.org_id.as_str());
+        if !staff && owner != Some(signer.user_id.as_str()) {
+            return Err(ManifestRefusal::NotPublisher);
+        }
+    }
+    let highest = cx
+        .known
+        .keys()
+        .next_back()
+        .copied()
+        .unwrap_or(0)
+        .max(cx.room_version.unwrap_or(0));
+    if m.version > highest.saturating_add(1) {
+        return Err(ManifestRefusal::VersionAhead);
+    }
+    Ok(())
+}
+
+/// Splits a manifest blob into target file id, wrapped key and sealed manifest.
+fn parse_manifest(bytes: &[u8]) -> Option<(String, &[u8], &[u8])> {
+    if bytes.len() < 4 + 32 + 2 || &bytes[..4] != MANIFEST_MAGIC {
+        return None;
+    }
+    let file_id = std::str::from_utf8(&bytes[4..36]).ok()?.to_owned();
+    let wlen = u16::from_be_bytes([bytes[36], bytes[37]]) as usize;
+    let wrapped = bytes.get(38..38 + wlen)?;
+    let sealed = bytes.get(38 + wlen..)?;
+    Some((file_id, wrapped, sealed))
+}
+
+/// A manifest read and opened, waiting for its turn to be checked and imported.
+struct Opened {
+    manifest_id: String,
+    file_id: String,
+    key: format::FileKey,
+    manifest: Manifest,
+}
+
+impl SealroomClient {
+    /// Brings the space's file index up to date with the relay: reads the manifests of files
+    /// this device does not know yet (documents posted before it joined, opened with the
+    /// room's history keys) or knows without a name, and drops files whose blobs are gone.
+    /// Manifests are checked by [`check_manifest`] in document and version order; refused ones
+    /// are never imported and come back as [`ClientEvent::Refused`]. Returns the events for
+    /// files that became known and for refused manifests.
+    pub async fn refresh_files(&self, space_id: &str) -> Result<Vec<ClientEvent>, ClientError> {
+        let mut events = Vec::new();
+        let records: Vec<RoomRecord> = self
+            .room_records()?
+            .into_iter()
+            .filter(|r| r.space_id == space_id && !r.removed)
+            .collect();
+        for record in records {
+            let list: BlobList = self
+                .signed_json(Call::get(format!("/v1/rooms/{}/blobs", record.relay_id)))
+                .await?;
+            let present: std::collections::BTreeSet<&str> =
+                list.blobs.iter().map(|b| b.blob_id.as_str()).collect();
+            // Drop index entries of deleted files.
+            let stale = self.with(|r| {
+                let mut writes = Vec::new();
+                for key in r.rooms.app_keys(&format!("{INDEX_PREFIX}{space_id}/"))? {
+                    let Some(bytes) = r.rooms.app_get(&key)? else {
+                        continue;
+                    };
+                    let f: FileVersion = from_json(&bytes)?;
+                    if f.internal == record.internal && !present.contains(f.file_id.as_str()) {
+                        writes.push((key, None));
+                        writes.push((key_key(&f.file_id), None));
+                    }
+                }
+                Ok(writes)
+            })?;
+            if !stale.is_empty() {
+                self.with(|r| Ok(r.rooms.app_commit(stale)?))?;
+            }
+            let mut opened = Vec::new();
+            for blob in &list.blobs {
+                if !blob.complete || blob.length > MANIFEST_MAX {
+                    continue;
+                }
+                let seen = self.with(|r| {
+                    Ok(r.rooms
+                        .app_get(&format!("{MANIFEST_SEEN_PREFIX}{}", blob.blob_id))?
+                        .is_some())
+                })?;
+                if seen {
+                    continue;
+                }
+                let bytes = self
+                    .get_range(&record.relay_id, &blob.blob_id, None)
+                    .await?;
+                if let Some(o) = self.open_manifest(&record, &blob.blob_id, &bytes)? {
+                    opened.push(o);
+                }
+            }
+            // Version order, so that a document's versions are checked one after the other.
+            opened.sort_by(|a, b| {
+                (&a.manifest.document_id, a.manifest.version)
+                    .cmp(&(&b.manifest.document_id, b.manifest.version))
+            });
+            for o in opened {
+                if let Some(ev) = self.import_manifest(&record, o)? {
+                    events.push(ev);
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn mark_seen(&self, manifest_id: &str) -> Result<(), ClientError> {
+        self.with(|r| {
+            Ok(r.rooms.app_commit(vec![(
+                format!("{MANIFEST_SEEN_PREFIX}{manifest_id}"),
+                Some(Vec::new()),
+            )])?)
+        })
+    }
+
+    /// Unwraps and opens one manifest blob; unusable blobs (not a manifest, does not open) are
+    /// remembered as seen and skipped; one whose key this device lacks stays unseen (history
+    /// keys may still arrive).
+    fn open_manifest(
+        &self,
+        record: &RoomRecord,
+        manifest_id: &str,
+        bytes: &[u8],
+    ) -> Result<Option<Opened>, ClientError> {
+        let Some((file_id, wrapped, sealed)) = parse_manifest(bytes) else {
+            self.mark_seen(manifest_id)?;
+            return Ok(None);
+        };
+        let room_id = record.core_id()?;
+        let unwrapped =
+            self.with(
+                |r| match r.rooms.unwrap_file_key(&room_id, &file_id, wrapped) {
+                    Ok(k) => Ok(Some(k)),
+                    Err(RoomError::KeyUnavailable | RoomError::Decrypt) => Ok(None),
+                    Err(e) => Err(e.into()),
+                },
+            )?;
+        let Some(room_key) = unwrapped else {
+            return Ok(None);
+        };
+        let key = format::FileKey::from_bytes(room_key.expose_bytes());
+        let manifest: Option<Manifest> = match format::open(&key, sealed) {
+            Ok((_, json)) => {
+                let json = Zeroizing::new(json);
+                serde_json::from_slice(&json).ok()
+            }
+            Err(_) => None,
+        };
+        let Some(manifest) = manifest else {
+            self.mark_seen(manifest_id)?;
+            return Ok(None);
+        };
+        Ok(Some(Opened {
+            manifest_id: manifest_id.to_owned(),
+            file_id,
+            key,
+            manifest,
+        }))
+    }
+
+    /// What [`check_manifest`] needs to know about `document_id` in `record`'s room.
+    fn known_versions(
+        &self,
+        record: &RoomRecord,
+        document_id: &str,
+    ) -> Result<BTreeMap<u64, Known>, ClientError> {
+        self.with(|r| {
+            let mut known = BTreeMap::new();
+            let prefix = format!("{INDEX_PREFIX}{}/{document_id}/", record.space_id);
+            for key in r.rooms.app_keys(&prefix)? {
+                if let Some(bytes) = r.rooms.app_get(&key)? {
+                    let f: FileVersion = from_json(&bytes)?;
+                    if f.document_id == document_id && f.internal == record.internal {
+                        known.insert(
+                            f.version,
+                            Known {
+                                file_id: f.file_id,
+                                author: f.sender_user_id,
+                                digest: f.digest,
+                            },
+                        );
+                    }
+                }
+            }
+            Ok(known)
+        })
+    }
+
+    /// Checks one opened manifest ([`check_manifest`]) and imports it, or refuses it.
+    fn import_manifest(
+        &self,
+        record: &RoomRecord,
+        opened: Opened,
+    ) -> Result<Option<ClientEvent>, ClientError> {
+        let Opened {
+            manifest_id,
+            file_id,
+            key,
+            manifest,
+        } = opened;
+        let room_id = record.core_id()?;
+        let known = self.known_versions(record, &manifest.document_id)?;
+        let (members, room_version) = self.with(|r| {
+            Ok((
+                r.rooms.members(&room_id)?,
+                r.rooms.document_version(&room_id, &manifest.document_id)?,
+            ))
+        })?;
+        let provider_org = self.provider_org(&room_id)?;
+        let cx = ManifestContext {
+            room_id: room_id.as_str(),
+            members: &members,
+            provider_org: provider_org.as_deref(),
+            known: &known,
+            room_version,
+        };
+        if let Err(refusal) = check_manifest(&manifest, &file_id, &cx) {
+            self.mark_seen(&manifest_id)?;
+            return Ok(Some(ClientEvent::Refused {
+                space_id: record.space_id.clone(),
+                room: record.relay_id.clone(),
+                sender: format!("{}/{}", manifest.sender_user_id, manifest.device_id),
+                reason: refusal.code().to_owned(),
+            }));
+        }
+        let is_new = !known.contains_key(&manifest.version);
+        let entry = FileVersion {
+            space_id: record.space_id.clone(),
+            internal: record.internal,
+            document_id: manifest.document_id.clone(),
+            version: manifest.version,
+            file_id: file_id.clone(),
+            name: manifest.name.clone(),
+            media_type: manifest.media_type.clone(),
+            size: manifest.size,
+            digest: manifest.digest.clone(),
+            sender_user_id: manifest.sender_user_id.clone(),
+            latest: false,
+        };
+        let key_record = KeyRecord {
+            key: hex::encode(key.expose_bytes()),
+            relay_id: record.relay_id.clone(),
+            space_id: record.space_id.clone(),
+            manifest_id: manifest_id.clone(),
+        };
+        let writes = vec![
+            (
+                index_key(&record.space_id, &manifest.document_id, manifest.version),
+                Some(to_json(&entry)?),
+            ),
+            (key_key(&file_id), Some(to_json(&key_record)?)),
+            (
+                format!("{MANIFEST_SEEN_PREFIX}{manifest_id}"),
+                Some(Vec::new()),
+            ),
+        ];
+        self.with(|r| Ok(r.rooms.app_commit(writes)?))?;
+        Ok(is_new.then(|| {
+            ClientEvent::file(
+                &record.space_id,
+                file_id,
+                manifest.document_id,
+                manifest.version,
+            )
+        }))
+    }
+
+    /// The room's provider organisation as the MLS group itself states it, when the room layer
+    /// can tell; `None` otherwise (then only a document's author publishes versions above 1
+    /// through manifests).
+    pub(super) fn provider_org(&self, _room_id: &RoomId) -> Result<Option<String>, ClientError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DeviceIdentity;
+
+    const ROOM: &str = "space1.customer.00112233445566778899aabbccddeeff";
+    const FILE: &str = "0123456789abcdef0123456789abcdef";
+
+    fn device(org: &str, user: &str, dev: &str) -> DeviceIdentity {
+        DeviceIdentity::generate(CredentialIdentity::new(org, user, dev).unwrap())
+    }
+
+    fn signed(by: &DeviceIdentity, document_id: &str, version: u64) -> Manifest {
+        let id = by.identity();
+        let mut m = Manifest {
+            v: MANIFEST_VERSION,
+            document_id: document_id.into(),
+            version,
+            name: "a.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 10,
+            digest: "ab".repeat(32),
+            sender_user_id: id.user_id.clone(),
+            org_id: id.org_id.clone(),
+            device_id: id.device_id.clone(),
+            signature: String::new(),
+        };
+        m.signature = hex::encode(by.sign(&m.signed_bytes(ROOM, FILE)));
+        m
+    }
+
+    fn member(d: &DeviceIdentity) -> (CredentialIdentity, Vec<u8>) {
+        (d.identity().clone(), d.public_key().to_vec())
+    }
+
+    fn check(
+        m: &Manifest,
+        members: &[(CredentialIdentity, Vec<u8>)],
+        known: &BTreeMap<u64, Known>,
+        room_version: Option<u64>,
+    ) -> Result<(), ManifestRefusal> {
+        check_manifest(
+            m,
+            FILE,
+            &ManifestContext {
+                room_id: ROOM,
+                members,
+                provider_org: Some("provider"),
+                known,
+                room_version,
+            },
+        )
+    }
+
+    fn known_v1(author: &str) -> BTreeMap<u64, Known> {
+        BTreeMap::from([(
+            1,
+            Known {
+                file_id: "f".repeat(32),
+                author: author.into(),
+                digest: "cd".repeat(32),
+            },
+        )])
+    }
+
+    #[test]
+    fn the_manifest_rule() {
+        let staff = device("provider", "staff", "d1");
+        let cara = device("customer", "cara", "d2");
+        let mallory = device("customer", "mallory", "d3");
+        let members = [member(&staff), member(&cara), member(&mallory)];
+        let none = BTreeMap::new();
+
+        // Version 1 from any member, correctly signed.
+        assert_eq!(
+            check(&signed(&cara, "doc", 1), &members, &none, None),
+            Ok(())
+        );
+        // Unsigned (an earlier SDK's manifest or a forgery).
+        let mut m = signed(&cara, "doc", 1);
+        m.v = 0;
+        assert_eq!(
+            check(&m, &members, &none, None),
+            Err(ManifestRefusal::Unsigned)
+        );
+        // Another author claimed: the credential does not match a member.
+        let mut m = signed(&mallory, "doc", 1);
+        m.sender_user_id = "staff".into();
+        assert_eq!(
+            check(&m, &members, &none, None),
+            Err(ManifestRefusal::UnknownSigner)
+        );
+        // Another author claimed with that author's device id: the signature fails.
+        let mut m = signed(&mallory, "doc", 1);
+        m.sender_user_id = "staff".into();
+        m.org_id = "provider".into();
+        m.device_id = "d1".into();
+        assert_eq!(
+            check(&m, &members, &none, None),
+            Err(ManifestRefusal::BadSignature)
+        );
+        // Any signed field changed after signing.
+        for change in [
+            |m: &mut Manifest| m.document_id = "other".into(),
+            |m: &mut Manifest| m.version = 2,
+            |m: &mut Manifest| m.name = "b.pdf".into(),
+            |m: &mut Manifest| m.size = 11,
+            |m: &mut Manifest| m.digest = "cd".repeat(32),
+        ] {
+            let mut m = signed(&cara, "doc", 1);
+            change(&mut m);
+            assert!(check(&m, &members, &known_v1("cara"), Some(1)).is_err());
+        }
+        // A signer no longer in the tree.
+        assert_eq!(
+            check(&signed(&cara, "doc", 1), &[member(&staff)], &none, None),
+            Err(ManifestRefusal::UnknownSigner)
+        );
+
+        // Version 2: the first version's author and provider staff may publish it.
+        let known = known_v1("cara");
+        assert_eq!(
+            check(&signed(&cara, "doc", 2), &members, &known, Some(1)),
+            Ok(())
+        );
+        assert_eq!(
+            check(&signed(&staff, "doc", 2), &members, &known, Some(1)),
+            Ok(())
+        );
+        assert_eq!(
+            check(&signed(&mallory, "doc", 2), &members, &known, Some(1)),
+            Err(ManifestRefusal::NotPublisher)
+        );
+        // A version ahead of the next one, or 0.
+        assert_eq!(
+            check(&signed(&cara, "doc", 3), &members, &known, Some(1)),
+            Err(ManifestRefusal::VersionAhead)
+        );
+        assert_eq!(
+            check(&signed(&cara, "doc", 3), &members, &known, Some(2)),
+            Ok(())
+        );
+        assert_eq!(
+            check(&signed(&cara, "doc", 0), &members, &none, None),
+            Err(ManifestRefusal::VersionAhead)
+        );
+        assert_eq!(
+            check(&signed(&staff, "doc", 7), &members, &none, None),
+            Err(ManifestRefusal::VersionAhead)
+        );
+        // A version already known names the same file, author and digest, or is refused.
+        assert_eq!(
+            check(&signed(&cara, "doc", 1), &members, &known, Some(1)),
+            Err(ManifestRefusal::Conflict)
+        );
+        let same = BTreeMap::from([(
+            1,
+            Known {
+                file_id: FILE.into(),
+                author: "cara".into(),
+                digest: "ab".repeat(32),
+            },
+        )]);
+        assert_eq!(
+            check(&signed(&cara, "doc", 1), &members, &same, Some(1)),
+            Ok(())
+        );
+    }
+}
