@@ -222,6 +222,15 @@ pub(crate) fn event(e: &ClientEvent) -> Value {
         ClientEvent::Dropped { space_id, reason } => {
             json!({ "type": "dropped", "spaceId": space_id, "reason": reason })
         }
+        ClientEvent::Refused {
+            space_id,
+            room,
+            sender,
+            reason,
+        } => json!({
+            "type": "refused", "spaceId": space_id, "room": room, "sender": sender,
+            "reason": reason,
+        }),
         // `ClientEvent` is non-exhaustive: a newer core's event reaches JS by its debug name
         // rather than being lost.
         other => json!({ "type": "other", "detail": format!("{other:?}") }),

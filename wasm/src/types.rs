@@ -118,6 +118,13 @@ export type ClientEvent =
   | { type: "removedFromSpace"; spaceId: string }
   | { type: "historyReceived"; spaceId: string }
   | { type: "dropped"; spaceId: string; reason: string }
+  /**
+   * Something a member or the relay sent was refused and nothing of it was applied: a
+   * handshake from a sender not allowed to send it, a history key or document version a
+   * member may not send, or a file manifest that is unsigned, signed by a device not in the
+   * room or breaks the version rule (`reason`: a stable code such as `manifest_unsigned`).
+   */
+  | { type: "refused"; spaceId: string; room: string; sender: string; reason: string }
   | { type: "other"; detail: string };
 
 export interface NewFile {

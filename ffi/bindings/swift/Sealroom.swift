@@ -4948,6 +4948,25 @@ public enum ClientEvent: Equatable, Hashable {
          */reason: String
     )
     /**
+     * Something a member or the relay sent was refused and nothing of it was applied (a
+     * handshake from a sender not allowed to send it, a history key or document version a
+     * member may not send, a file manifest that fails its signature or version rule).
+     */
+    case refused(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * The relay's id of the room.
+         */room: String, 
+        /**
+         * The sender as the message names it (`user/device`).
+         */sender: String, 
+        /**
+         * Why (a stable code).
+         */reason: String
+    )
+    /**
      * An event of a newer core that this binding does not know yet.
      */
     case other(
@@ -5006,7 +5025,10 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 10: return .dropped(spaceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .other(description: try FfiConverterString.read(from: &buf)
+        case 11: return .refused(spaceId: try FfiConverterString.read(from: &buf), room: try FfiConverterString.read(from: &buf), sender: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5080,8 +5102,16 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .other(description):
+        case let .refused(spaceId,room,sender,reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(room, into: &buf)
+            FfiConverterString.write(sender, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .other(description):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(description, into: &buf)
             
         }

@@ -504,6 +504,19 @@ pub enum ClientEvent {
         /// Why.
         reason: String,
     },
+    /// Something a member or the relay sent was refused and nothing of it was applied (a
+    /// handshake from a sender not allowed to send it, a history key or document version a
+    /// member may not send, a file manifest that fails its signature or version rule).
+    Refused {
+        /// Space.
+        space_id: String,
+        /// The relay's id of the room.
+        room: String,
+        /// The sender as the message names it (`user/device`).
+        sender: String,
+        /// Why (a stable code).
+        reason: String,
+    },
     /// An event of a newer core that this binding does not know yet.
     Other {
         /// Its debug form.
@@ -569,6 +582,17 @@ impl From<core::ClientEvent> for ClientEvent {
             E::RemovedFromSpace { space_id } => Self::RemovedFromSpace { space_id },
             E::HistoryReceived { space_id } => Self::HistoryReceived { space_id },
             E::Dropped { space_id, reason } => Self::Dropped { space_id, reason },
+            E::Refused {
+                space_id,
+                room,
+                sender,
+                reason,
+            } => Self::Refused {
+                space_id,
+                room,
+                sender,
+                reason,
+            },
             other => Self::Other {
                 description: format!("{other:?}"),
             },

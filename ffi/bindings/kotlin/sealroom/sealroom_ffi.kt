@@ -6520,6 +6520,35 @@ sealed class ClientEvent {
     }
     
     /**
+     * Something a member or the relay sent was refused and nothing of it was applied (a
+     * handshake from a sender not allowed to send it, a history key or document version a
+     * member may not send, a file manifest that fails its signature or version rule).
+     */
+    data class Refused(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * The relay's id of the room.
+         */
+        val `room`: kotlin.String, 
+        /**
+         * The sender as the message names it (`user/device`).
+         */
+        val `sender`: kotlin.String, 
+        /**
+         * Why (a stable code).
+         */
+        val `reason`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * An event of a newer core that this binding does not know yet.
      */
     data class Other(
@@ -6593,7 +6622,13 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            11 -> ClientEvent.Other(
+            11 -> ClientEvent.Refused(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            12 -> ClientEvent.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -6684,6 +6719,16 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 + FfiConverterString.allocationSize(value.`reason`)
             )
         }
+        is ClientEvent.Refused -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`room`)
+                + FfiConverterString.allocationSize(value.`sender`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
         is ClientEvent.Other -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -6758,8 +6803,16 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ClientEvent.Other -> {
+            is ClientEvent.Refused -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`room`, buf)
+                FfiConverterString.write(value.`sender`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ClientEvent.Other -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`description`, buf)
                 Unit
             }
