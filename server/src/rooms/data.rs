@@ -149,6 +149,10 @@ impl DeviceDirectory for AccountDirectory<'_> {
             }),
         )
     }
+
+    fn provider_org_id(&self) -> Result<Option<String>, StoreError> {
+        accounts::provider_org_id(self.0)
+    }
 }
 
 fn seq_key(prefix: &str, seq: u64) -> Vec<u8> {

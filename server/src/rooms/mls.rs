@@ -19,8 +19,8 @@ use std::sync::RwLock;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{
     BasicCredential, Ciphersuite, GroupId, KeyPackageIn, KeyPackageRef, LeafNodeIndex, Member,
-    MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, ProposalStore, ProtocolVersion,
-    PublicGroup, RatchetTreeIn, Sender,
+    MlsMessageBodyIn, MlsMessageIn, ProcessedMessageContent, Proposal, ProposalStore,
+    ProtocolVersion, PublicGroup, RatchetTreeIn, Sender,
 };
 use openmls_memory_storage::MemoryStorage;
 use openmls_rust_crypto::RustCrypto;
@@ -77,6 +77,9 @@ pub struct DeviceKey {
 pub trait DeviceDirectory {
     /// The active device `device_id`, or `None` when unknown, pending or revoked.
     fn device(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError>;
+
+    /// The provider organisation (its staff may change membership), `None` before bootstrap.
+    fn provider_org_id(&self) -> Result<Option<String>, StoreError>;
 }
 
 /// The serialized public state of one room's MLS group.
@@ -372,6 +375,14 @@ pub fn process_handshake(
             if welcome.is_some() {
                 return Err(MlsError::Invalid("a proposal carries no welcome".into()));
             }
+            let (added, removed) = proposal_changes(queued.proposal(), &before_devices)?;
+            check_policy(
+                &sender_identity,
+                &state.group_id,
+                &added,
+                &removed,
+                directory,
+            )?;
             group
                 .add_proposal(&storage, *queued)
                 .map_err(|e| MlsError::Internal(format!("queueing proposal: {e}")))?;
@@ -392,16 +403,23 @@ pub fn process_handshake(
         }
     }
     let after_devices = member_list(&group)?;
-    let added = after_devices
+    let added: Vec<RoomMember> = after_devices
         .iter()
         .filter(|m| !before_devices.iter().any(|o| o.device_id == m.device_id))
         .cloned()
         .collect();
-    let removed = before_devices
+    let removed: Vec<RoomMember> = before_devices
         .iter()
         .filter(|o| !after_devices.iter().any(|m| m.device_id == o.device_id))
         .cloned()
         .collect();
+    check_policy(
+        &sender_identity,
+        &state.group_id,
+        &added,
+        &removed,
+        directory,
+    )?;
     let ratchet_tree = group
         .export_ratchet_tree()
         .tls_serialize_detached()
@@ -416,6 +434,81 @@ pub fn process_handshake(
         removed,
         ratchet_tree,
     })
+}
+
+/// Whether a group id names a space's internal room (`<space>.internal.<hex>`, the SDK's
+/// room id scheme).
+pub fn is_internal_room(group_id: &[u8]) -> bool {
+    std::str::from_utf8(group_id)
+        .is_ok_and(|id| id.split('.').nth(1) == Some("internal") && id.split('.').count() == 3)
+}
+
+/// The membership policy the relay enforces as a second line behind the clients (who enforce
+/// the same rules themselves): a device of a customer organisation adds nobody and removes
+/// only devices of its own user; the internal room holds provider devices only.
+fn check_policy(
+    sender: &CredentialIdentity,
+    group_id: &[u8],
+    added: &[RoomMember],
+    removed: &[RoomMember],
+    directory: &dyn DeviceDirectory,
+) -> Result<(), MlsError> {
+    if added.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
+    let provider = directory.provider_org_id()?;
+    let is_staff = |org: &str| provider.as_deref() == Some(org);
+    if !is_staff(&sender.org_id) {
+        if !added.is_empty() {
+            return Err(MlsError::Forbidden(
+                "customer devices may not add members".into(),
+            ));
+        }
+        if removed.iter().any(|m| m.user_id != sender.user_id) {
+            return Err(MlsError::Forbidden(
+                "customer devices may remove only their own user's devices".into(),
+            ));
+        }
+    }
+    if is_internal_room(group_id) && added.iter().any(|m| !is_staff(&m.org_id)) {
+        return Err(MlsError::Forbidden(
+            "only provider staff may be members of an internal room".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The devices a proposal would add and remove.
+fn proposal_changes(
+    proposal: &Proposal,
+    members: &[RoomMember],
+) -> Result<(Vec<RoomMember>, Vec<RoomMember>), MlsError> {
+    match proposal {
+        Proposal::Add(add) => {
+            let id = identity_of(add.key_package().leaf_node().credential().clone())?;
+            Ok((
+                vec![RoomMember {
+                    org_id: id.org_id,
+                    user_id: id.user_id,
+                    device_id: id.device_id,
+                    leaf_index: u32::MAX,
+                }],
+                Vec::new(),
+            ))
+        }
+        Proposal::Remove(remove) => {
+            let index = leaf_u32(remove.removed());
+            Ok((
+                Vec::new(),
+                members
+                    .iter()
+                    .filter(|m| m.leaf_index == index)
+                    .cloned()
+                    .collect(),
+            ))
+        }
+        _ => Ok((Vec::new(), Vec::new())),
+    }
 }
 
 fn check_welcome(

@@ -18,11 +18,16 @@ struct Client {
 }
 
 impl Client {
+    /// A device of the provider organisation `acme`.
     fn new(user: &str, device: &str) -> Self {
+        Self::in_org("acme", user, device)
+    }
+
+    fn in_org(org: &str, user: &str, device: &str) -> Self {
         let provider = OpenMlsRustCrypto::default();
         let signer = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
         signer.store(provider.storage()).unwrap();
-        let id = CredentialIdentity::new("acme", user, device).unwrap();
+        let id = CredentialIdentity::new(org, user, device).unwrap();
         let credential = CredentialWithKey {
             credential: BasicCredential::new(id.to_bytes()).into(),
             signature_key: signer.public().into(),
@@ -102,6 +107,10 @@ struct Directory(HashMap<String, DeviceKey>);
 impl DeviceDirectory for Directory {
     fn device(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError> {
         Ok(self.0.get(device_id).cloned())
+    }
+
+    fn provider_org_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(Some("acme".into()))
     }
 }
 
@@ -505,4 +514,128 @@ fn key_packages_must_carry_the_uploading_device() {
         validate_key_package(&bytes(&kp), &wrong_key),
         Err(MlsError::Invalid(_))
     ));
+}
+
+#[test]
+fn customers_change_no_membership_and_internal_rooms_hold_staff_only() {
+    let alice = Client::new("alice", "alice-1");
+    let bob = Client::in_org("cust", "bob", "bob-1");
+    let carol = Client::in_org("cust", "carol", "carol-1");
+    let dave = Client::new("dave", "dave-1");
+    let dir = directory(&[&alice, &bob, &carol, &dave]);
+
+    // Staff adds a customer to a customer room: allowed.
+    let (mut alice_group, mut bob_group, state) = room_with_bob(&alice, &bob, &dir);
+
+    // The customer adds a device: refused.
+    let (add, welcome, _) = bob_group
+        .add_members(&bob.provider, &bob.signer, &[carol.key_package(false)])
+        .unwrap();
+    let refused = process_handshake(&state, &bytes(&add), Some(&bytes(&welcome)), "bob-1", &dir);
+    assert!(
+        matches!(refused, Err(MlsError::Forbidden(_))),
+        "{refused:?}"
+    );
+    bob_group
+        .clear_pending_commit(bob.provider.storage())
+        .unwrap();
+
+    // The customer removes staff: refused, as commit and as proposal.
+    let alice_leaf = bob_group
+        .members()
+        .find(|m| m.signature_key == alice.signer.public())
+        .unwrap()
+        .index;
+    let (remove, _, _) = bob_group
+        .remove_members(&bob.provider, &bob.signer, &[alice_leaf])
+        .unwrap();
+    let refused = process_handshake(&state, &bytes(&remove), None, "bob-1", &dir);
+    assert!(
+        matches!(refused, Err(MlsError::Forbidden(_))),
+        "{refused:?}"
+    );
+    bob_group
+        .clear_pending_commit(bob.provider.storage())
+        .unwrap();
+    let (proposal, _) = bob_group
+        .propose_remove_member(&bob.provider, &bob.signer, alice_leaf)
+        .unwrap();
+    let refused = process_handshake(&state, &bytes(&proposal), None, "bob-1", &dir);
+    assert!(
+        matches!(refused, Err(MlsError::Forbidden(_))),
+        "{refused:?}"
+    );
+    bob_group
+        .clear_pending_proposals(bob.provider.storage())
+        .unwrap();
+
+    // Its own leave proposal and an empty update commit are fine.
+    let leave = bob_group.leave_group(&bob.provider, &bob.signer).unwrap();
+    process_handshake(&state, &bytes(&leave), None, "bob-1", &dir).unwrap();
+    bob_group
+        .clear_pending_proposals(bob.provider.storage())
+        .unwrap();
+    let update = bob_group
+        .self_update(&bob.provider, &bob.signer, LeafNodeParameters::default())
+        .unwrap();
+    process_handshake(&state, &bytes(update.commit()), None, "bob-1", &dir).unwrap();
+    bob_group
+        .clear_pending_commit(bob.provider.storage())
+        .unwrap();
+
+    // Staff may still add and remove in the customer room.
+    let bob_leaf = alice_group
+        .members()
+        .find(|m| m.signature_key == bob.signer.public())
+        .unwrap()
+        .index;
+    let (remove, _, _) = alice_group
+        .remove_members(&alice.provider, &alice.signer, &[bob_leaf])
+        .unwrap();
+    process_handshake(&state, &bytes(&remove), None, "alice-1", &dir).unwrap();
+    alice_group
+        .clear_pending_commit(alice.provider.storage())
+        .unwrap();
+
+    // An internal room: staff only.
+    assert!(is_internal_room(b"space1.internal.00ff"));
+    assert!(!is_internal_room(b"space1.customer.00ff"));
+    assert!(!is_internal_room(b"random-group-id"));
+    let mut internal = MlsGroup::builder()
+        .with_group_id(GroupId::from_slice(b"space1.internal.00ff"))
+        .ciphersuite(suite())
+        .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build(&alice.provider, &alice.signer, alice.credential.clone())
+        .unwrap();
+    let room = register(&internal, &alice, &dir);
+    let (add, welcome, _) = internal
+        .add_members(&alice.provider, &alice.signer, &[bob.key_package(false)])
+        .unwrap();
+    let refused = process_handshake(
+        &room.state,
+        &bytes(&add),
+        Some(&bytes(&welcome)),
+        "alice-1",
+        &dir,
+    );
+    assert!(
+        matches!(refused, Err(MlsError::Forbidden(_))),
+        "{refused:?}"
+    );
+    internal
+        .clear_pending_commit(alice.provider.storage())
+        .unwrap();
+    let (add, welcome, _) = internal
+        .add_members(&alice.provider, &alice.signer, &[dave.key_package(false)])
+        .unwrap();
+    let outcome = process_handshake(
+        &room.state,
+        &bytes(&add),
+        Some(&bytes(&welcome)),
+        "alice-1",
+        &dir,
+    )
+    .unwrap();
+    assert_eq!(outcome.added.len(), 1);
 }
