@@ -108,6 +108,16 @@ pub enum ClientError {
     /// An I/O error of a caller-supplied stream.
     #[error("stream i/o failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A key package the relay handed out for a user is not that user's: its credential names
+    /// another user, another organisation, a device the relay does not list for the user (or
+    /// lists with another key), or two packages name one device. Nothing was committed.
+    #[error("key package for user {user_id} refused: {reason}")]
+    KeyPackageMismatch {
+        /// The user being added.
+        user_id: String,
+        /// What did not match.
+        reason: String,
+    },
     /// The recovery passphrase does not open the recovery backup (or the backup was altered).
     #[error("the recovery passphrase does not open this recovery backup")]
     WrongPassphrase,
@@ -152,6 +162,7 @@ impl ClientError {
             Self::Policy(_) | Self::InvalidInput(_) => ClientErrorKind::InvalidInput,
             Self::Io(_) => ClientErrorKind::Storage,
             Self::WrongPassphrase => ClientErrorKind::InvalidInput,
+            Self::KeyPackageMismatch { .. } => ClientErrorKind::Corrupt,
         }
     }
 
@@ -174,6 +185,7 @@ impl ClientError {
             Self::InvalidInput(_) => "invalid_input".into(),
             Self::Io(_) => "io".into(),
             Self::WrongPassphrase => "wrong_passphrase".into(),
+            Self::KeyPackageMismatch { .. } => "key_package_mismatch".into(),
         }
     }
 

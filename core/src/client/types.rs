@@ -28,8 +28,9 @@ pub struct Space {
     pub customer_org_id: String,
     /// The owner (creating staff user).
     pub owner_user_id: String,
-    /// Members as the relay lists them, with safety numbers this device computed from the MLS
-    /// tree (compare them out of band).
+    /// Members: every user with a device in the MLS tree of the space's rooms (whatever the
+    /// relay lists), with safety numbers this device computed from the tree (compare them out
+    /// of band), plus users the relay lists who have no device in the rooms yet.
     pub members: Vec<SpaceMember>,
     /// Whether this device is in the space's customer room.
     pub joined: bool,
@@ -42,12 +43,28 @@ pub struct Space {
 pub struct SpaceMember {
     /// User.
     pub user_id: String,
-    /// Role in the space.
+    /// Role in the space as the relay lists it; a user in the tree whom the relay does not list
+    /// gets [`SpaceRole::Customer`] or [`SpaceRole::Staff`] from the organisation in their MLS
+    /// credential.
     pub role: SpaceRole,
-    /// Devices of the user in the customer room.
+    /// Devices of the user in the space's rooms (from the MLS tree).
     pub devices: Vec<String>,
     /// Safety number over the user's device keys (60 digits), when this device knows them.
     pub safety_number: Option<String>,
+    /// The user's organisation as their MLS credential names it (`None` when the user has no
+    /// device in the rooms yet and only the relay lists them).
+    pub org_id: Option<String>,
+    /// Whether the user belongs to the provider organisation (staff), judged from `org_id`
+    /// when known.
+    pub provider_staff: bool,
+    /// Whether the relay lists the user as a member of the space. `false` means the relay hides
+    /// a user who is in the MLS tree: show it, it is a warning sign.
+    pub listed_by_relay: bool,
+    /// Whether the user has a device in the MLS tree of the customer room.
+    pub in_customer_room: bool,
+    /// Whether the user has a device in the MLS tree of the internal room (as this device sees
+    /// it; `false` when this device is not in the internal room).
+    pub in_internal_room: bool,
 }
 
 /// A message to post.
@@ -184,7 +201,8 @@ pub enum ClientEvent {
         space_id: String,
         /// The relay's id of the room.
         room: String,
-        /// The sender as the message names it (`user/device`, or the relay's sender device).
+        /// The sender: `user/device` when MLS authenticates it as a member, otherwise
+        /// `relay:<device>` with the device the relay says posted it (unauthenticated).
         sender: String,
         /// Why (a stable code).
         reason: String,

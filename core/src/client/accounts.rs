@@ -1,0 +1,200 @@
+//! Registration, key packages and the account-level calls of [`SealroomClient`].
+
+use super::*;
+
+impl SealroomClient {
+    // ----- accounts ----------------------------------------------------------------------
+
+    /// Whether this client holds a registered device.
+    pub fn is_registered(&self) -> bool {
+        matches!(self.lock().as_deref(), Ok(Inner::Ready(_)))
+    }
+
+    /// This device's account.
+    pub fn account(&self) -> Result<Account, ClientError> {
+        self.with(|r| Ok(r.account.clone()))
+    }
+
+    /// This device's Ed25519 public key (hex): what the relay and other members see.
+    pub fn device_public_key(&self) -> Result<String, ClientError> {
+        Ok(hex::encode(self.signing_device()?.public_key()))
+    }
+
+    /// Takes the store out of an unregistered client, with a fresh device secret.
+    pub(super) fn take_unregistered(&self) -> Result<Unregistered, ClientError> {
+        let mut guard = self.lock()?;
+        match &mut *guard {
+            Inner::Ready(_) => Err(ClientError::AlreadyRegistered),
+            Inner::Unregistered { kv, .. } => {
+                let kv = kv.take().ok_or(ClientError::AlreadyRegistered)?;
+                let (secret, public_key) = fresh_device_key();
+                Ok((kv, secret, public_key))
+            }
+        }
+    }
+
+    /// Puts the store back after a failed registration.
+    pub(super) fn restore_unregistered(&self, kv: Box<dyn KvStore>) {
+        if let Ok(mut guard) = self.lock() {
+            if let Inner::Unregistered { kv: slot, .. } = &mut *guard {
+                *slot = Some(kv);
+            }
+        }
+    }
+
+    /// Creates the device state after the relay registered it, then publishes key packages.
+    pub(super) async fn finish_registration(
+        &self,
+        kv: Box<dyn KvStore>,
+        secret: &[u8; 32],
+        registered: Registered,
+    ) -> Result<Account, ClientError> {
+        let identity = CredentialIdentity::new(
+            &registered.org_id,
+            &registered.user_id,
+            &registered.device_id,
+        )
+        .map_err(|_| ClientError::Protocol("the relay returned invalid ids".into()))?;
+        let account = Account {
+            org_id: registered.org_id,
+            user_id: registered.user_id,
+            device_id: registered.device_id,
+            role: registered.role,
+        };
+        {
+            let mut guard = self.lock()?;
+            let storage_key = match &*guard {
+                Inner::Unregistered { storage_key, .. } => {
+                    StorageKey::from_bytes(storage_key.expose_bytes())
+                }
+                Inner::Ready(_) => return Err(ClientError::AlreadyRegistered),
+            };
+            let mut rooms = room::Client::create_with_secret(kv, &storage_key, identity, secret)?;
+            rooms.app_commit(vec![(ACCOUNT_KEY.into(), Some(to_json(&account)?))])?;
+            *self
+                .signer
+                .lock()
+                .map_err(|_| ClientError::State(crate::state::StateError::Corrupt))? =
+                Some(Arc::new(rooms.device().clone()));
+            *guard = Inner::Ready(Box::new(Ready {
+                rooms,
+                account: account.clone(),
+            }));
+        }
+        self.publish_key_packages(KEY_PACKAGE_BATCH, true).await?;
+        Ok(account)
+    }
+
+    /// Registers this device with an invitation token (staff invited by an admin, customer
+    /// members invited into a space by staff).
+    pub async fn register(
+        &self,
+        invite_token: &str,
+        user_name: &str,
+        email: Option<&str>,
+        device_name: &str,
+    ) -> Result<Account, ClientError> {
+        self.register_at("/v1/register", |public_key| RegisterRequest {
+            token: invite_token.to_owned(),
+            user_name: user_name.to_owned(),
+            email: email.map(str::to_owned),
+            device_name: device_name.to_owned(),
+            public_key,
+        })
+        .await
+    }
+
+    /// Creates the provider organisation and its first admin with the relay's one-time setup
+    /// token (printed at the relay's first start).
+    pub async fn bootstrap(
+        &self,
+        setup_token: &str,
+        org_name: &str,
+        user_name: &str,
+        email: Option<&str>,
+        device_name: &str,
+    ) -> Result<Account, ClientError> {
+        self.register_at("/v1/bootstrap", |public_key| BootstrapRequest {
+            setup_token: setup_token.to_owned(),
+            org_name: org_name.to_owned(),
+            user_name: user_name.to_owned(),
+            email: email.map(str::to_owned),
+            device_name: device_name.to_owned(),
+            public_key,
+        })
+        .await
+    }
+
+    /// Registers a fresh device key at `path` with the body `make_body(public_key_hex)`; on
+    /// failure the store goes back to the unregistered client.
+    pub(super) async fn register_at<B: Serialize>(
+        &self,
+        path: &'static str,
+        make_body: impl FnOnce(String) -> B,
+    ) -> Result<Account, ClientError> {
+        let (kv, secret, public_key) = self.take_unregistered()?;
+        let registered: Result<Registered, _> =
+            match Call::json("POST", path, &make_body(public_key)) {
+                Ok(call) => self.api.json(call, None).await,
+                Err(e) => Err(e),
+            };
+        match registered {
+            Ok(r) => self.finish_registration(kv, &secret, r).await,
+            Err(e) => {
+                self.restore_unregistered(kv);
+                Err(e)
+            }
+        }
+    }
+
+    /// Generates and uploads `count` key packages (and a last-resort one when asked).
+    pub(super) async fn publish_key_packages(
+        &self,
+        count: usize,
+        last_resort: bool,
+    ) -> Result<(), ClientError> {
+        let packages = self.with(|r| {
+            let mut kps = r.rooms.generate_key_packages(count)?;
+            if last_resort {
+                kps.push(r.rooms.last_resort_key_package()?);
+            }
+            Ok(kps)
+        })?;
+        let body = UploadKeyPackagesRequest {
+            key_packages: packages.iter().map(|k| b64(k)).collect(),
+        };
+        self.signed(Call::json("POST", "/v1/keypackages", &body)?)
+            .await?;
+        Ok(())
+    }
+
+    /// Lists this user's devices.
+    pub async fn my_devices(&self) -> Result<DeviceList, ClientError> {
+        self.signed_json(Call::get("/v1/me/devices")).await
+    }
+
+    /// Creates a customer organisation (admins).
+    pub async fn create_customer_org(&self, name: &str) -> Result<OrgInfo, ClientError> {
+        self.signed_json(Call::json(
+            "POST",
+            "/v1/orgs",
+            &CreateOrg { name: name.into() },
+        )?)
+        .await
+    }
+
+    /// Invites a staff member (admins) or, with `space_id`, a customer member into a space
+    /// (staff). The token goes to the invitee out of band.
+    pub async fn invite(
+        &self,
+        role: Role,
+        space_id: Option<&str>,
+    ) -> Result<Invitation, ClientError> {
+        let body = CreateInvitation {
+            role,
+            space_id: space_id.map(str::to_owned),
+        };
+        self.signed_json(Call::json("POST", "/v1/invitations", &body)?)
+            .await
+    }
+}

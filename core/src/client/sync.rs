@@ -1,0 +1,318 @@
+//! Sync: welcomes, handshakes and messages from the relay, applied in order, and the events
+//! they produce.
+
+use super::*;
+
+/// Where an incoming MLS message came from.
+#[derive(Clone, Copy)]
+enum Source {
+    Handshake(u64),
+    Message(u64),
+}
+
+impl SealroomClient {
+    // ----- sync --------------------------------------------------------------------------
+
+    /// Fetches welcomes, handshakes and messages from the relay and applies them in order.
+    /// Returns what changed. Safe to call at any time and repeatedly.
+    pub async fn sync(&self) -> Result<Vec<ClientEvent>, ClientError> {
+        let mut events = self.take_deferred()?;
+        self.sync_welcomes(&mut events).await?;
+        for mut record in self.room_records()? {
+            if record.removed {
+                continue;
+            }
+            match self.sync_room(&record.relay_id, &mut events).await {
+                Ok(()) => {}
+                // The relay no longer lets this device read the room: it was removed by a
+                // commit it cannot fetch any more. Stop the room and go on with the others.
+                Err(ClientError::Relay { status: 403, .. }) => {
+                    record.removed = true;
+                    let write = record.write()?;
+                    self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
+                    if !events.iter().any(|e| {
+                        matches!(e, ClientEvent::RemovedFromSpace { space_id } if *space_id == record.space_id)
+                    }) {
+                        events.push(ClientEvent::RemovedFromSpace {
+                            space_id: record.space_id.clone(),
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.replenish_key_packages().await?;
+        Ok(events)
+    }
+
+    pub(super) async fn replenish_key_packages(&self) -> Result<(), ClientError> {
+        let count: KeyPackageCount = self.signed_json(Call::get("/v1/keypackages")).await?;
+        if (count.available as usize) < KEY_PACKAGE_BATCH / 2 {
+            self.publish_key_packages(KEY_PACKAGE_BATCH, !count.last_resort)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn sync_welcomes(
+        &self,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(), ClientError> {
+        let page: WelcomePage = self.signed_json(Call::get("/v1/welcomes")).await?;
+        for entry in page.entries {
+            let welcome = unb64(&entry.welcome)?;
+            let relay_id = entry.room_id.clone();
+            let result = self.with(|r| {
+                let mut joined_record = None;
+                let result = r.rooms.join_recording(&welcome, |joined| {
+                    let record = RoomRecord {
+                        room_id: joined.room_id.as_str().to_owned(),
+                        relay_id: relay_id.clone(),
+                        space_id: joined.room_id.space_id().unwrap_or_default().to_owned(),
+                        internal: joined.room_id.kind() == RoomKind::Internal,
+                        hs_after: 0,
+                        msg_after: 0,
+                        joined_epoch: joined.epoch,
+                        next_index: 0,
+                        removed: false,
+                    };
+                    let write = record.write().ok();
+                    joined_record = Some(record);
+                    write.into_iter().collect()
+                });
+                Ok((result.map(|_| ()), joined_record))
+            })?;
+            match result {
+                (Ok(()), Some(record)) => {
+                    self.apply_pending_recovery(&record)?;
+                    events.push(ClientEvent::JoinedSpace {
+                        space_id: record.space_id,
+                        internal: record.internal,
+                    })
+                }
+                (Ok(()), None) => {}
+                // A welcome for a room this device is already in, or one it cannot use
+                // (its key package is gone): nothing to join; drop it.
+                (Err(e), _) if matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Rejected) => {
+                    events.push(ClientEvent::Dropped {
+                        space_id: String::new(),
+                        reason: format!("welcome not usable: {e}"),
+                    });
+                }
+                (Err(e), _) => return Err(e.into()),
+            }
+            let response = self
+                .signed_raw(Call::delete(format!("/v1/welcomes/{}", entry.id)))
+                .await?;
+            if !(200..300).contains(&response.status) && response.status != 404 {
+                return Err(relay_error(&response));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies everything new in one room: handshakes first (they change the epoch), then
+    /// messages.
+    pub(super) async fn sync_room(
+        &self,
+        relay_id: &str,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(), ClientError> {
+        loop {
+            let after = self.with(|r| Ok(load_record(&r.rooms, relay_id)?.hs_after))?;
+            let page: HandshakePage = self
+                .signed_json(Call::get(format!(
+                    "/v1/rooms/{relay_id}/handshakes?after={after}&limit={PAGE}"
+                )))
+                .await?;
+            if page.entries.is_empty() {
+                break;
+            }
+            for entry in page.entries {
+                let bytes = unb64(&entry.message)?;
+                if !self.apply(
+                    relay_id,
+                    Source::Handshake(entry.seq),
+                    &entry.sender_device,
+                    &bytes,
+                    events,
+                )? {
+                    return Ok(());
+                }
+            }
+        }
+        loop {
+            let after = self.with(|r| Ok(load_record(&r.rooms, relay_id)?.msg_after))?;
+            let page: MessagePage = self
+                .signed_json(Call::get(format!(
+                    "/v1/rooms/{relay_id}/messages?after={after}&limit={PAGE}"
+                )))
+                .await?;
+            if page.entries.is_empty() {
+                break;
+            }
+            for entry in page.entries {
+                let bytes = unb64(&entry.message)?;
+                if !self.apply(
+                    relay_id,
+                    Source::Message(entry.seq),
+                    &entry.sender_device,
+                    &bytes,
+                    events,
+                )? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one incoming message and advances the cursor in the same atomic commit.
+    /// Returns `false` when the room cannot go on now (removed, or waiting for something).
+    fn apply(
+        &self,
+        relay_id: &str,
+        source: Source,
+        sender_device: &str,
+        bytes: &[u8],
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<bool, ClientError> {
+        self.with(|r| {
+            let mut record = load_record(&r.rooms, relay_id)?;
+            match source {
+                Source::Handshake(seq) => record.hs_after = record.hs_after.max(seq),
+                Source::Message(seq) => record.msg_after = record.msg_after.max(seq),
+            }
+            let own = sender_device == r.account.device_id;
+            let before_join = matches!(source, Source::Message(_))
+                && message_epoch(bytes).is_some_and(|e| e < record.joined_epoch);
+            if (own && matches!(source, Source::Message(_))) || before_join {
+                // Own application messages are indexed when posted; messages of epochs before
+                // this device joined were never meant for it.
+                r.rooms.app_commit(vec![record.write()?])?;
+                return Ok(true);
+            }
+            let room_id = record.core_id()?;
+            let account = r.account.clone();
+            let mut produced = Vec::new();
+            let result = r.rooms.process_recording(&room_id, bytes, |room_events| {
+                let mut writes = Vec::new();
+                for ev in room_events {
+                    translate(
+                        ev,
+                        &mut record,
+                        &account,
+                        sender_device,
+                        &mut writes,
+                        &mut produced,
+                    );
+                }
+                if let Ok(w) = record.write() {
+                    writes.push(w);
+                }
+                writes
+            });
+            match result {
+                Ok(_) => {
+                    events.append(&mut produced);
+                    Ok(true)
+                }
+                Err(e) => match e.kind() {
+                    ErrorKind::Corrupt | ErrorKind::Rejected => {
+                        let mut rec = load_record(&r.rooms, relay_id)?;
+                        match source {
+                            Source::Handshake(seq) => rec.hs_after = rec.hs_after.max(seq),
+                            Source::Message(seq) => rec.msg_after = rec.msg_after.max(seq),
+                        }
+                        r.rooms.app_commit(vec![rec.write()?])?;
+                        events.push(ClientEvent::Dropped {
+                            space_id: rec.space_id,
+                            reason: e.to_string(),
+                        });
+                        Ok(true)
+                    }
+                    ErrorKind::Removed => {
+                        let mut rec = load_record(&r.rooms, relay_id)?;
+                        if !rec.removed {
+                            rec.removed = true;
+                            r.rooms.app_commit(vec![rec.write()?])?;
+                            events.push(ClientEvent::RemovedFromSpace {
+                                space_id: rec.space_id,
+                            });
+                        }
+                        Ok(false)
+                    }
+                    _ => Err(e.into()),
+                },
+            }
+        })
+    }
+}
+
+/// Turns one room event into client events and index writes.
+fn translate(
+    event: &RoomEvent,
+    record: &mut RoomRecord,
+    account: &Account,
+    _relay_sender: &str,
+    writes: &mut Vec<AppWrite>,
+    out: &mut Vec<ClientEvent>,
+) {
+    let space_id = record.space_id.clone();
+    match event {
+        RoomEvent::Content {
+            sender,
+            label,
+            content: Content::Text(t),
+        } => {
+            let message = Message {
+                space_id: space_id.clone(),
+                internal: *label == Label::Internal || record.internal,
+                thread_id: t.thread_id.clone(),
+                message_id: t.message_id.clone(),
+                reply_to: t.reply_to.clone(),
+                sender_user_id: sender.user_id.clone(),
+                sender_device_id: sender.device_id.clone(),
+                body: t.body.clone(),
+                expires_at: t.expires_at,
+                index: record.next_index,
+            };
+            record.next_index += 1;
+            if let Ok(w) = message_write(&message) {
+                writes.push(w);
+            }
+            out.push(ClientEvent::NewMessage(message));
+        }
+        RoomEvent::Content {
+            sender, content, ..
+        } => files::translate_content(content, &sender.user_id, record, writes, out),
+        RoomEvent::Commit { added, removed, .. } => {
+            for id in added {
+                out.push(ClientEvent::MemberAdded {
+                    space_id: space_id.clone(),
+                    user_id: id.user_id.clone(),
+                    device_id: id.device_id.clone(),
+                });
+            }
+            for id in removed {
+                out.push(ClientEvent::MemberRemoved {
+                    space_id: space_id.clone(),
+                    user_id: id.user_id.clone(),
+                    device_id: id.device_id.clone(),
+                });
+            }
+        }
+        RoomEvent::Removed => {
+            record.removed = true;
+            out.push(ClientEvent::RemovedFromSpace { space_id });
+        }
+        RoomEvent::HistoryReceived { .. } => out.push(ClientEvent::HistoryReceived { space_id }),
+        RoomEvent::KeyChanged(change) if change.user_id != account.user_id => {
+            out.push(ClientEvent::KeyChanged {
+                user_id: change.user_id.clone(),
+                safety_number: change.new_safety_number.as_str().to_owned(),
+            });
+        }
+        _ => {}
+    }
+}
