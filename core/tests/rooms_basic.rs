@@ -7,8 +7,8 @@ mod rooms_common;
 
 use rooms_common::{deliver, dev, run_commit, Dev};
 use sealroom_core::room::{
-    Content, DocumentVersion, ErrorKind, FileAnnouncement, FileKey, Label, RoomError, RoomEvent,
-    RoomId, RoomKind, TextMessage,
+    Content, DocumentVersion, ErrorKind, FileAnnouncement, FileKey, Label, RefusalReason,
+    RoomError, RoomEvent, RoomId, RoomKind, TextMessage,
 };
 
 fn text(body: &str) -> Content {
@@ -62,7 +62,8 @@ fn create_add_all_devices_post_and_read() {
     for d in [&bob1, &bob2, &carol] {
         assert_eq!(d.client.epoch_authenticator(&room).unwrap(), auth);
         assert_eq!(d.client.members(&room).unwrap().len(), 4);
-        assert_eq!(d.client.content_key_count(&room).unwrap(), 1);
+        // Epoch 0's key from the history, the join epoch's key derived by the device itself.
+        assert_eq!(d.client.content_key_count(&room).unwrap(), 2);
     }
     let msg = alice
         .client
@@ -115,8 +116,9 @@ fn removal_rotates_keys_newcomer_reads_history_removed_reads_nothing_new() {
     let c_events = carol.client.process(&room, &out.commit).unwrap();
     assert!(c_events.iter().any(|e| matches!(e, RoomEvent::Removed)));
     run_commit(&room, out, &mut alice, &mut [&mut bob]);
-    assert_eq!(alice.client.content_key_count(&room).unwrap(), 2);
-    assert_eq!(bob.client.content_key_count(&room).unwrap(), 2);
+    // Keys of epoch 0 (creation), 1 (bob and carol added) and 2 (carol removed).
+    assert_eq!(alice.client.content_key_count(&room).unwrap(), 3);
+    assert_eq!(bob.client.content_key_count(&room).unwrap(), 3);
 
     // Posted after the removal.
     let late_key = FileKey::from_bytes([99; 32]);
@@ -169,7 +171,8 @@ fn removal_rotates_keys_newcomer_reads_history_removed_reads_nothing_new() {
     let kp = dave.kp();
     let out = alice.client.add_members(&room, &[kp]).unwrap();
     run_commit(&room, out, &mut alice, &mut [&mut bob, &mut dave]);
-    assert_eq!(dave.client.content_key_count(&room).unwrap(), 2);
+    // Epochs 0-2 from the history, epoch 3 (dave's join) derived by dave.
+    assert_eq!(dave.client.content_key_count(&room).unwrap(), 4);
     for (id, w, expect) in &wrapped {
         assert_eq!(
             dave.client
@@ -256,16 +259,16 @@ fn document_versions_cannot_roll_back() {
         bob.client.document_version(&room, "contract").unwrap(),
         Some(2)
     );
-    // Carol has not seen v2 yet and posts version 1: bob refuses it.
+    // Carol has not seen v2 yet and posts version 1: bob refuses it (a typed event; the
+    // room goes on).
     let stale = carol.client.post(&room, Label::Customer, doc(1)).unwrap();
-    let err = bob.client.process(&room, &stale).unwrap_err();
+    let events = bob.client.process(&room, &stale).unwrap();
     assert!(matches!(
-        err,
-        RoomError::DocumentRollback {
-            current: 2,
-            offered: 1,
+        events[..],
+        [RoomEvent::Refused {
+            reason: RefusalReason::DocumentVersion,
             ..
-        }
+        }]
     ));
     // Replaying v1 (the relay trying to roll back) is recognised as a duplicate, not applied.
     assert!(matches!(
@@ -431,7 +434,8 @@ fn leave_add_device_and_key_change_events() {
     for m in &hist {
         deliver(&room, m, &mut [&mut alice, &mut carol, &mut bob2]);
     }
-    assert_eq!(bob2.client.content_key_count(&room).unwrap(), 1);
+    // Every earlier add epoch's key from the history, plus bob2's own join-epoch key.
+    assert_eq!(bob2.client.content_key_count(&room).unwrap(), 3);
 
     // Carol leaves: a proposal, committed by alice.
     let proposal = carol.client.leave(&room).unwrap();
@@ -446,7 +450,8 @@ fn leave_add_device_and_key_change_events() {
     let ev = carol.client.process(&room, &out.commit).unwrap();
     assert!(ev.iter().any(|e| matches!(e, RoomEvent::Removed)));
     run_commit(&room, out, &mut alice, &mut [&mut bob1, &mut bob2]);
-    assert_eq!(bob2.client.content_key_count(&room).unwrap(), 2);
+    // One more key, derived at carol's removal.
+    assert_eq!(bob2.client.content_key_count(&room).unwrap(), 4);
     assert_eq!(alice.client.members(&room).unwrap().len(), 3);
 }
 

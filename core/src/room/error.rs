@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::policy::PolicyViolation;
 use crate::state::StateError;
 
 /// What the caller should do about a [`RoomError`].
@@ -80,6 +81,11 @@ pub enum RoomError {
     Poisoned,
     /// The local store failed. ([`ErrorKind::Storage`])
     Storage(StateError),
+    /// The room's membership policy does not allow this change. ([`ErrorKind::Rejected`])
+    Policy(PolicyViolation),
+    /// The room's group context names no provider organisation (a room not created by a
+    /// Sealroom client of this version): it cannot be joined. ([`ErrorKind::Rejected`])
+    NoProviderOrg,
     /// openmls failed unexpectedly (the text is openmls's error). ([`ErrorKind::Internal`])
     Mls(String),
 }
@@ -104,7 +110,9 @@ impl RoomError {
             | Self::DocumentRollback { .. }
             | Self::KeyUnavailable
             | Self::Membership
-            | Self::NoMatchingKeyPackage => ErrorKind::Rejected,
+            | Self::NoMatchingKeyPackage
+            | Self::Policy(_)
+            | Self::NoProviderOrg => ErrorKind::Rejected,
             Self::Poisoned | Self::Storage(_) => ErrorKind::Storage,
             Self::Mls(_) => ErrorKind::Internal,
         }
@@ -141,6 +149,8 @@ impl fmt::Display for RoomError {
             Self::Decrypt => write!(f, "decryption failed"),
             Self::InvalidContent => write!(f, "invalid content"),
             Self::UnsupportedVersion => write!(f, "unsupported content version"),
+            Self::Policy(v) => write!(f, "membership policy: {v:?}"),
+            Self::NoProviderOrg => write!(f, "the room names no provider organisation"),
             Self::Poisoned => write!(f, "client must be reopened after a storage failure"),
             Self::Storage(e) => write!(f, "storage: {e}"),
             Self::Mls(e) => write!(f, "mls: {e}"),

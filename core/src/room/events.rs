@@ -10,8 +10,8 @@ use super::RoomId;
 pub struct RoomCreated {
     /// The new room's id (= MLS group id).
     pub room_id: RoomId,
-    /// The epoch-0 GroupInfo (an MLSMessage) with the ratchet-tree extension; the relay starts its
-    /// `PublicGroup` from it.
+    /// The epoch-0 GroupInfo (an MLSMessage) with the ratchet-tree extension and without
+    /// `external_pub`; the relay starts its `PublicGroup` from it.
     pub group_info: Vec<u8>,
 }
 
@@ -25,11 +25,12 @@ pub struct CommitOutput {
     pub commit: Vec<u8>,
     /// The Welcome for all new members (one MLSMessage), if the commit adds anyone.
     pub welcome: Option<Vec<u8>>,
-    /// The devices the commit adds (each is sent the welcome).
+    /// The devices the commit adds (each is sent the welcome), read from the staged commit.
     pub added: Vec<CredentialIdentity>,
-    /// The devices the commit removes.
+    /// The devices the commit removes, read from the staged commit.
     pub removed: Vec<CredentialIdentity>,
-    /// The GroupInfo of the new epoch (an MLSMessage with the ratchet-tree extension).
+    /// The GroupInfo of the new epoch (an MLSMessage with the ratchet-tree extension and
+    /// without `external_pub`).
     pub group_info: Vec<u8>,
     /// The epoch the commit is for (the relay accepts one commit per epoch).
     pub epoch: u64,
@@ -103,6 +104,36 @@ pub enum RoomEvent {
     Duplicate,
     /// A handshake message for a past epoch (a commit that lost, or already applied): ignored.
     Stale,
+    /// A message was refused: nothing of it was applied or stored, the room is unchanged and
+    /// stays usable, and the same bytes are reported as [`RoomEvent::Duplicate`] from now on.
+    Refused {
+        /// The sender device, when it is authenticated as a current member (`None` for
+        /// external senders and for handshakes sent encrypted).
+        sender: Option<CredentialIdentity>,
+        /// Why.
+        reason: RefusalReason,
+    },
+}
+
+/// Why an incoming message was refused ([`RoomEvent::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// A proposal or commit from outside the room: an external join proposal, an external
+    /// commit, or a proposal of an external sender.
+    ExternalSender,
+    /// A proposal or commit sent as a PrivateMessage: handshakes must be PublicMessages, so the
+    /// relay and every member see the same membership changes.
+    NotPublic,
+    /// A proposal or commit the room's membership policy does not allow.
+    MembershipPolicy,
+    /// History keys from a member other than the one that added this device, or a second
+    /// history message from it.
+    HistoryNotFromAdder,
+    /// History keys for this device's join epoch or later (this device derives those itself).
+    HistoryFutureEpoch,
+    /// A document version that is not the next one, or whose sender may not publish it.
+    DocumentVersion,
 }
 
 /// The result of joining a room from a Welcome.

@@ -4,9 +4,14 @@ use openmls::prelude::*;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
-use super::content::FileKey;
+use std::collections::btree_map::Entry;
+
+use super::content::{DocumentVersion, FileKey, HistoryKeys};
 use super::error::mls;
-use super::{Client, Provider, RoomError, RoomId};
+use super::meta::RoomMeta;
+use super::policy::{Policy, PolicyViolation};
+use super::{Client, Provider, RefusalReason, RoomError, RoomId};
+use crate::identity::CredentialIdentity;
 use crate::primitives::{hkdf_sha256_key, Aead};
 
 /// MLS exporter label of room content keys.
@@ -17,9 +22,10 @@ const WRAP_MAGIC: &[u8; 4] = b"SRWK";
 const WRAP_VERSION: u8 = 1;
 
 impl Client {
-    /// Wraps a file key under the room's current content key, for storage beside the file on
-    /// the relay. Newcomers receive every content key and can unwrap it; devices removed before
-    /// the key was created cannot.
+    /// Wraps a file key under the newest room content key this device derived itself (at its
+    /// join epoch or at a later commit that added or removed members), for storage beside the
+    /// file on the relay. Newcomers receive every earlier content key and can unwrap it; devices
+    /// removed before the key was created cannot.
     pub fn wrap_file_key(
         &self,
         room_id: &RoomId,
@@ -30,12 +36,15 @@ impl Client {
         if room.meta.removed {
             return Err(RoomError::Removed);
         }
-        let (epoch, key) = room
+        // The newest key this device derived itself: keys received from others are only for
+        // opening older files.
+        let epoch = room
             .meta
-            .keys
+            .own_keys
             .iter()
             .next_back()
             .ok_or(RoomError::HistoryPending)?;
+        let key = room.meta.keys.get(epoch).ok_or(RoomError::HistoryPending)?;
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let cipher = wrap_cipher(key);
@@ -119,4 +128,78 @@ fn wrap_aad(header: &[u8], room_id: &RoomId, file_id: &str) -> Vec<u8> {
         aad.extend_from_slice(part);
     }
     aad
+}
+
+/// Takes the history keys of `h` from `sender` (signature key `sender_key`): only from the
+/// device that added this one, only once, and only keys of epochs before this device's join
+/// epoch. Returns the number of content keys now known.
+pub(super) fn accept_history(
+    meta: &mut RoomMeta,
+    sender: &CredentialIdentity,
+    sender_key: &[u8],
+    h: HistoryKeys,
+) -> Result<usize, RefusalReason> {
+    let from_adder = meta
+        .adder
+        .as_ref()
+        .is_some_and(|a| a.identity == sender.to_bytes() && a.signature_key == sender_key);
+    if !from_adder || meta.adder_history {
+        return Err(RefusalReason::HistoryNotFromAdder);
+    }
+    let join_epoch = meta.join_epoch.ok_or(RefusalReason::HistoryNotFromAdder)?;
+    if h.keys.iter().any(|(e, _)| *e >= join_epoch) {
+        return Err(RefusalReason::HistoryFutureEpoch);
+    }
+    for (e, k) in h.keys {
+        if let Entry::Vacant(v) = meta.keys.entry(e) {
+            v.insert(k);
+        }
+    }
+    // Document versions from the adder only fill documents this device knows nothing of; they
+    // never move a known document. Their first publisher is unknown here, so only provider
+    // devices may publish the next version of such a document.
+    for (doc, v) in h.documents {
+        meta.documents.entry(doc).or_insert(v);
+    }
+    meta.adder_history = true;
+    meta.history = true;
+    Ok(meta.keys.len())
+}
+
+/// Checks that `d` is the next version of its document and that `author` may publish it.
+pub(super) fn check_version(
+    meta: &RoomMeta,
+    policy: &Policy<'_>,
+    author: &CredentialIdentity,
+    d: &DocumentVersion,
+) -> Result<(), RoomError> {
+    let current = meta.documents.get(&d.document_id).copied().unwrap_or(0);
+    if Some(d.version) != current.checked_add(1) {
+        return Err(RoomError::DocumentRollback {
+            document_id: d.document_id.clone(),
+            current,
+            offered: d.version,
+        });
+    }
+    if d.version > 1
+        && !meta.foreign
+        && !policy.is_provider(author)
+        && meta.doc_owners.get(&d.document_id) != Some(&author.user_id)
+    {
+        return Err(RoomError::Policy(PolicyViolation::NotDocumentOwner));
+    }
+    Ok(())
+}
+
+/// Records an accepted document version (and its publisher, for version 1).
+pub(super) fn record_version(
+    meta: &mut RoomMeta,
+    author: &CredentialIdentity,
+    d: &DocumentVersion,
+) {
+    meta.documents.insert(d.document_id.clone(), d.version);
+    if d.version == 1 {
+        meta.doc_owners
+            .insert(d.document_id.clone(), author.user_id.clone());
+    }
 }

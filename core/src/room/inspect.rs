@@ -4,7 +4,7 @@ use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 
 use super::error::mls;
-use super::{identity_of, serialize, Client, RoomError, RoomId};
+use super::{identity_of, Client, RoomError, RoomId};
 use crate::identity::CredentialIdentity;
 use crate::state::Batch;
 
@@ -63,15 +63,10 @@ impl Client {
         Ok(self.room(room_id)?.meta.documents.get(document_id).copied())
     }
 
-    /// The current GroupInfo (with ratchet tree) of a room, for a relay that lost it.
+    /// The current GroupInfo (with ratchet tree, without `external_pub`) of a room, for a
+    /// relay that lost it.
     pub fn group_info(&self, room_id: &RoomId) -> Result<Vec<u8>, RoomError> {
-        let room = self.room(room_id)?;
-        serialize(
-            &room
-                .group
-                .export_group_info(self.provider.crypto(), &self.device, true)
-                .map_err(mls)?,
-        )
+        self.export_group_info(&self.room(room_id)?.group)
     }
 
     #[doc(hidden)]

@@ -3,8 +3,14 @@
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 
-use super::meta::RoomMeta;
-use super::{observe_members, Client, Joined, Room, RoomError, RoomId, MAX_PAST_EPOCHS};
+use super::error::mls;
+use super::history::derive_content_key;
+use super::meta::{Adder, RoomMeta};
+use super::policy::{Policy, PROVIDER_EXTENSION};
+use super::{
+    identity_of, observe_members, Client, Joined, Room, RoomError, RoomId, RoomKind,
+    MAX_PAST_EPOCHS,
+};
 use crate::state::Batch;
 
 pub(super) fn join_config() -> MlsGroupJoinConfig {
@@ -104,6 +110,11 @@ impl Client {
                 return Err(RoomError::Membership);
             }
         }
+        let adder = if vectors {
+            None
+        } else {
+            Some(self.check_welcome(&staged, &room_id)?)
+        };
         let group = staged
             .into_group(&self.provider)
             .map_err(|_| RoomError::InvalidMessage)?;
@@ -112,7 +123,13 @@ impl Client {
         observe_members(&mut self.directory, &group, &mut events);
         let mut meta = RoomMeta::new(false);
         meta.foreign = vectors;
-        self.rooms.insert(room_id.clone(), Room { group, meta });
+        meta.join_epoch = Some(epoch);
+        meta.adder = adder;
+        // This device's own content key of its join epoch: files it wraps from now on use it
+        // (or a later one it derives), never a key another member sent.
+        let key = derive_content_key(&group, &self.provider, &room_id)?;
+        meta.insert_own_key(epoch, key);
+        self.rooms.insert(room_id.clone(), Room::new(group, meta));
         self.run_held(&room_id, &mut events);
         let joined = Joined {
             room_id,
@@ -122,5 +139,39 @@ impl Client {
         let batch = extra(&joined)?;
         self.persist(std::slice::from_ref(&joined.room_id), batch)?;
         Ok(joined)
+    }
+
+    /// Checks a Welcome against the membership policy before anything of it is stored: the
+    /// room names its provider org, the adder (the GroupInfo's signer) is a provider device,
+    /// and the internal room holds only provider devices. Returns the adder.
+    fn check_welcome(&self, staged: &StagedWelcome, room_id: &RoomId) -> Result<Adder, RoomError> {
+        let org = staged
+            .group_context()
+            .extensions()
+            .unknown(PROVIDER_EXTENSION)
+            .and_then(|e| std::str::from_utf8(&e.0).ok())
+            .filter(|org| sealroom_wire::check_id(org).is_ok())
+            .ok_or(RoomError::NoProviderOrg)?;
+        let policy = Policy {
+            provider_org: Some(org),
+            kind: room_id.kind(),
+        };
+        let sender = staged.welcome_sender().map_err(mls)?;
+        let identity = identity_of(sender.credential()).ok_or(RoomError::InvalidMessage)?;
+        policy
+            .check_add(&identity, self.device.identity())
+            .map_err(RoomError::Policy)?;
+        if room_id.kind() == RoomKind::Internal {
+            for m in staged.members() {
+                let id = identity_of(&m.credential).ok_or(RoomError::InvalidMessage)?;
+                policy
+                    .check_add(&identity, &id)
+                    .map_err(RoomError::Policy)?;
+            }
+        }
+        Ok(Adder {
+            identity: identity.to_bytes(),
+            signature_key: sender.signature_key().as_slice().to_vec(),
+        })
     }
 }

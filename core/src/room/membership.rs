@@ -7,8 +7,11 @@ use openmls::prelude::*;
 
 use super::content::{Envelope, HistoryKeys};
 use super::error::mls;
+use super::group_info::without_external_pub;
 use super::history::derive_content_key;
 use super::meta::PendingInfo;
+use super::policy::{leaf_capabilities, Policy};
+use super::process::commit_changes;
 use super::{
     digest, identity_of, observe_members, serialize, Client, CommitOutput, Confirmed, Provider,
     RoomError, RoomHistory, RoomId, CIPHERSUITE,
@@ -40,13 +43,12 @@ impl Client {
     }
 
     fn build_key_package(&self, last_resort: bool) -> Result<Vec<u8>, RoomError> {
-        let mut builder = KeyPackage::builder();
+        // Leaves advertise only what the provider implements: ciphersuite 0x0003, and the
+        // room's provider-org extension.
+        let mut builder =
+            KeyPackage::builder().leaf_node_capabilities(leaf_capabilities(last_resort));
         if last_resort {
-            builder = builder.mark_as_last_resort().leaf_node_capabilities(
-                Capabilities::builder()
-                    .extensions(vec![ExtensionType::LastResort])
-                    .build(),
-            );
+            builder = builder.mark_as_last_resort();
         }
         let bundle = builder
             .build(
@@ -67,8 +69,24 @@ impl Client {
         Ok(())
     }
 
+    /// The membership policy of a room, as this device applies it.
+    fn policy_of<'a>(&'a self, room_id: &RoomId) -> Result<(Policy<'a>, bool), RoomError> {
+        let room = self.room(room_id)?;
+        Ok((
+            Policy {
+                provider_org: room.provider_org.as_deref(),
+                kind: room_id.kind(),
+            },
+            room.meta.foreign,
+        ))
+    }
+
     /// Adds devices (all devices of each user: pass every key package the relay returned for
     /// them) in one commit. Adding a new device of an existing member is the same call.
+    ///
+    /// Only a device of the room's provider organisation may add, and the internal room admits
+    /// only provider-organisation devices ([`RoomError::Policy`]). Proposals received from
+    /// others are not part of this commit.
     pub fn add_members(
         &mut self,
         room_id: &RoomId,
@@ -90,6 +108,16 @@ impl Client {
             return Err(RoomError::Membership);
         }
         self.ready_for_commit(room_id)?;
+        {
+            let (policy, foreign) = self.policy_of(room_id)?;
+            if !foreign {
+                for a in &added {
+                    policy
+                        .check_add(self.device.identity(), a)
+                        .map_err(RoomError::Policy)?;
+                }
+            }
+        }
         let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
         let present: BTreeSet<CredentialIdentity> = room
             .group
@@ -99,99 +127,183 @@ impl Client {
         if added.iter().any(|a| present.contains(a)) {
             return Err(RoomError::Membership);
         }
-        let (commit, welcome, group_info) = room
+        let bundle = room
             .group
-            .add_members(&self.provider, &self.device, &kps)
+            .commit_builder()
+            .consume_proposal_store(false)
+            .propose_adds(kps)
+            .load_psks(self.provider.storage())
+            .map_err(mls)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.device,
+                |_| true,
+            )
+            .map_err(mls)?
+            .stage_commit(&self.provider)
             .map_err(mls)?;
-        self.finish_commit(
-            room_id,
-            commit,
-            Some(welcome),
-            group_info,
-            added,
-            Vec::new(),
-        )
+        self.finish_bundle(room_id, bundle)
     }
 
     /// Removes every device of each of `user_ids` in one commit. Removing this device's own
-    /// user removes its other devices; to leave, use [`Client::leave`].
+    /// user removes its other devices; to leave, use [`Client::leave`]. Only a device of the
+    /// provider organisation may remove others ([`RoomError::Policy`]).
     pub fn remove_users(
         &mut self,
         room_id: &RoomId,
         user_ids: &[&str],
     ) -> Result<CommitOutput, RoomError> {
         self.ready_for_commit(room_id)?;
-        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let room = self.room(room_id)?;
         let own = room.group.own_leaf_index();
         let mut leaves = Vec::new();
-        let mut removed = Vec::new();
         for m in room.group.members() {
             if let Some(id) = identity_of(&m.credential) {
                 if m.index != own && user_ids.contains(&id.user_id.as_str()) {
                     leaves.push(m.index);
-                    removed.push(id);
                 }
             }
         }
         if leaves.is_empty() {
             return Err(RoomError::Membership);
         }
-        let (commit, welcome, group_info) = room
+        {
+            let (policy, foreign) = self.policy_of(room_id)?;
+            if !foreign {
+                for leaf in &leaves {
+                    policy
+                        .check_remove(self.device.identity(), Some(own), *leaf)
+                        .map_err(RoomError::Policy)?;
+                }
+            }
+        }
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let bundle = room
             .group
-            .remove_members(&self.provider, &self.device, &leaves)
+            .commit_builder()
+            .consume_proposal_store(false)
+            .propose_removals(leaves)
+            .load_psks(self.provider.storage())
+            .map_err(mls)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.device,
+                |_| true,
+            )
+            .map_err(mls)?
+            .stage_commit(&self.provider)
             .map_err(mls)?;
-        self.finish_commit(room_id, commit, welcome, group_info, Vec::new(), removed)
+        self.finish_bundle(room_id, bundle)
     }
 
-    /// Updates this device's leaf (fresh HPKE key, post-compromise security) in a commit that
-    /// also covers any pending proposals.
+    /// Updates this device's leaf (fresh HPKE key, post-compromise security) in a commit of
+    /// its own; proposals received from others are not part of it.
     pub fn self_update(&mut self, room_id: &RoomId) -> Result<CommitOutput, RoomError> {
         self.ready_for_commit(room_id)?;
         let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
-        let (added, removed) = proposal_changes(&room.group);
+        let params = LeafNodeParameters::builder()
+            .with_capabilities(leaf_capabilities(false))
+            .build();
         let bundle = room
             .group
-            .self_update(&self.provider, &self.device, LeafNodeParameters::default())
+            .commit_builder()
+            .consume_proposal_store(false)
+            .force_self_update(true)
+            .leaf_node_parameters(params)
+            .load_psks(self.provider.storage())
+            .map_err(mls)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.device,
+                |_| true,
+            )
+            .map_err(mls)?
+            .stage_commit(&self.provider)
             .map_err(mls)?;
-        let (commit, welcome, group_info) = bundle.into_contents();
-        let welcome = welcome.map(|w| MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10));
-        self.finish_commit(room_id, commit, welcome, group_info, added, removed)
+        self.finish_bundle(room_id, bundle)
     }
 
-    /// Commits the proposals received so far (e.g. a member's leave).
+    /// Commits the proposals received so far (e.g. a member's leave) that the room's
+    /// membership policy allows this device to commit; the others stay out of the commit.
     pub fn commit_pending_proposals(
         &mut self,
         room_id: &RoomId,
     ) -> Result<CommitOutput, RoomError> {
         self.ready_for_commit(room_id)?;
-        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
-        if !room.group.has_pending_proposals() {
+        let allowed: Vec<openmls::ciphersuite::hash_ref::ProposalRef> = {
+            let (policy, foreign) = self.policy_of(room_id)?;
+            let group = &self.room(room_id)?.group;
+            group
+                .pending_proposals()
+                .filter(|q| {
+                    foreign
+                        || match q.sender() {
+                            Sender::Member(idx) => group
+                                .member_at(*idx)
+                                .and_then(|m| identity_of(&m.credential))
+                                .is_some_and(|proposer| {
+                                    policy
+                                        .check_proposal(
+                                            group,
+                                            q.proposal(),
+                                            &proposer,
+                                            Some(*idx),
+                                            Some(self.device.identity()),
+                                        )
+                                        .is_ok()
+                                }),
+                            _ => false,
+                        }
+                })
+                .map(|q| q.proposal_reference_ref().clone())
+                .collect()
+        };
+        if allowed.is_empty() {
             return Err(RoomError::Membership);
         }
-        let (added, removed) = proposal_changes(&room.group);
-        let (commit, welcome, group_info) = room
+        let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
+        let bundle = room
             .group
-            .commit_to_pending_proposals(&self.provider, &self.device)
+            .commit_builder()
+            .consume_proposal_store(true)
+            .load_psks(self.provider.storage())
+            .map_err(mls)?
+            .build(
+                self.provider.rand(),
+                self.provider.crypto(),
+                &self.device,
+                |q| allowed.contains(q.proposal_reference_ref()),
+            )
+            .map_err(mls)?
+            .stage_commit(&self.provider)
             .map_err(mls)?;
-        self.finish_commit(room_id, commit, welcome, group_info, added, removed)
+        self.finish_bundle(room_id, bundle)
     }
 
-    fn finish_commit(
+    /// Records the staged commit of `bundle` as pending and returns what the relay needs; the
+    /// added and removed devices are read from the staged commit itself.
+    fn finish_bundle(
         &mut self,
         room_id: &RoomId,
-        commit: MlsMessageOut,
-        welcome: Option<MlsMessageOut>,
-        group_info: Option<openmls::messages::group_info::GroupInfo>,
-        added: Vec<CredentialIdentity>,
-        removed: Vec<CredentialIdentity>,
+        bundle: CommitMessageBundle,
     ) -> Result<CommitOutput, RoomError> {
+        let (commit, welcome, group_info) = bundle.into_contents();
         let commit = serialize(&commit)?;
-        let welcome = welcome.as_ref().map(serialize).transpose()?;
+        let welcome = welcome
+            .map(|w| serialize(&MlsMessageOut::from_welcome(w, ProtocolVersion::Mls10)))
+            .transpose()?;
         // The group uses the ratchet-tree extension, so openmls always returns a GroupInfo.
         let group_info = group_info
             .ok_or_else(|| RoomError::Mls("commit without group info".into()))
-            .and_then(|gi| serialize(&MlsMessageOut::from(gi)))?;
+            .and_then(|gi| without_external_pub(&gi, &self.device))?;
         let room = self.room_mut(room_id)?;
+        let (added, removed) = match room.group.pending_commit() {
+            Some(staged) => commit_changes(&room.group, staged),
+            None => return Err(RoomError::Mls("commit was not staged".into())),
+        };
         let epoch = room.group.epoch().as_u64();
         room.meta.pending = Some(PendingInfo {
             digest: digest(&commit),
@@ -208,8 +320,8 @@ impl Client {
         })
     }
 
-    /// The relay accepted this device's pending commit: merge it. If it removed anyone, the room
-    /// content key rotates; if it added anyone, the returned messages carry the room history
+    /// The relay accepted this device's pending commit: merge it. If it added or removed anyone,
+    /// this device derives the new epoch's room content key; if it added anyone, the returned messages carry the room history
     /// keys to the newcomers and must be sent.
     pub fn confirm_commit(&mut self, room_id: &RoomId) -> Result<Confirmed, RoomError> {
         self.check_usable()?;
@@ -233,13 +345,16 @@ impl Client {
         room.meta.remember(pending.digest);
         let mut events = Vec::new();
         observe_members(&mut self.directory, &room.group, &mut events);
-        if removes {
+        if removes || adds {
             let key = derive_content_key(&room.group, &self.provider, room_id)?;
-            room.meta.keys.insert(room.group.epoch().as_u64(), key);
+            room.meta.insert_own_key(room.group.epoch().as_u64(), key);
         }
         let mut outgoing = Vec::new();
         if adds {
-            let RoomHistory { keys, documents } = room.meta.history();
+            // Newcomers derive the new epoch's key themselves and take only earlier ones.
+            let epoch = room.group.epoch().as_u64();
+            let RoomHistory { mut keys, documents } = room.meta.history();
+            keys.retain(|(e, _)| *e < epoch);
             let history = Envelope::History(HistoryKeys { keys, documents });
             let msg = room
                 .group
@@ -313,21 +428,4 @@ fn validate_key_package(provider: &Provider, bytes: &[u8]) -> Result<KeyPackage,
         return Err(RoomError::InvalidKeyPackage);
     }
     Ok(kp)
-}
-
-fn proposal_changes(group: &MlsGroup) -> (Vec<CredentialIdentity>, Vec<CredentialIdentity>) {
-    let mut added = Vec::new();
-    let mut removed = Vec::new();
-    for p in group.pending_proposals() {
-        match p.proposal() {
-            Proposal::Add(a) => added.extend(identity_of(a.key_package().leaf_node().credential())),
-            Proposal::Remove(r) => removed.extend(
-                group
-                    .member_at(r.removed())
-                    .and_then(|m| identity_of(&m.credential)),
-            ),
-            _ => {}
-        }
-    }
-    (added, removed)
 }

@@ -29,6 +29,24 @@ pub(super) struct RoomMeta {
     pub(super) removed: bool,
     /// Credentials need not be Sealroom identities (test-vector rooms only).
     pub(super) foreign: bool,
+    /// Epochs whose content key this device derived itself (the only ones it wraps under).
+    pub(super) own_keys: BTreeSet<u64>,
+    /// The epoch at which this device joined (`None`: it created the room).
+    pub(super) join_epoch: Option<u64>,
+    /// The device whose commit added this one (signer of the Welcome's GroupInfo).
+    pub(super) adder: Option<Adder>,
+    /// Whether the adder's history message was taken.
+    pub(super) adder_history: bool,
+    /// The user who published version 1 of each document (absent: unknown to this device).
+    pub(super) doc_owners: BTreeMap<String, String>,
+}
+
+/// The member that added this device.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub(super) struct Adder {
+    /// Its credential identity bytes (`CredentialIdentity::to_bytes`).
+    pub(super) identity: Vec<u8>,
+    pub(super) signature_key: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -43,6 +61,17 @@ struct StoredMeta {
     removed: bool,
     #[serde(default)]
     foreign: bool,
+    /// `None` in state written before this field: every key then counts as own.
+    #[serde(default)]
+    own_keys: Option<Vec<u64>>,
+    #[serde(default)]
+    join_epoch: Option<u64>,
+    #[serde(default)]
+    adder: Option<Adder>,
+    #[serde(default)]
+    adder_history: bool,
+    #[serde(default)]
+    doc_owners: BTreeMap<String, String>,
 }
 
 impl RoomMeta {
@@ -58,6 +87,11 @@ impl RoomMeta {
             history,
             removed: false,
             foreign: false,
+            own_keys: BTreeSet::new(),
+            join_epoch: None,
+            adder: None,
+            adder_history: false,
+            doc_owners: BTreeMap::new(),
         }
     }
 
@@ -71,6 +105,12 @@ impl RoomMeta {
                 .map(|(d, v)| (d.clone(), *v))
                 .collect(),
         }
+    }
+
+    /// Stores a content key this device derived itself at `epoch`.
+    pub(super) fn insert_own_key(&mut self, epoch: u64, key: Zeroizing<[u8; 32]>) {
+        self.keys.insert(epoch, key);
+        self.own_keys.insert(epoch);
     }
 
     pub(super) fn remember(&mut self, digest: [u8; 32]) {
@@ -103,6 +143,11 @@ impl RoomMeta {
             history: self.history,
             removed: self.removed,
             foreign: self.foreign,
+            own_keys: Some(self.own_keys.iter().copied().collect()),
+            join_epoch: self.join_epoch,
+            adder: self.adder.clone(),
+            adder_history: self.adder_history,
+            doc_owners: self.doc_owners.clone(),
         };
         let out = Zeroizing::new(serde_json::to_vec(&s).unwrap_or_default());
         for (_, k) in s.keys.iter_mut() {
@@ -123,6 +168,7 @@ impl RoomMeta {
             }
             keys.insert(*e, key);
         }
+        let keys_epochs: BTreeSet<u64> = keys.keys().copied().collect();
         let mut seen = VecDeque::new();
         for d in &s.seen {
             let mut b = [0u8; 32];
@@ -150,6 +196,14 @@ impl RoomMeta {
             history: s.history,
             removed: s.removed,
             foreign: s.foreign,
+            own_keys: match &s.own_keys {
+                Some(own) => own.iter().copied().collect(),
+                None => keys_epochs,
+            },
+            join_epoch: s.join_epoch,
+            adder: s.adder.clone(),
+            adder_history: s.adder_history,
+            doc_owners: s.doc_owners.clone(),
         })
     }
 }

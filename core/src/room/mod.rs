@@ -23,20 +23,23 @@ pub mod content;
 pub mod crypto;
 mod error;
 mod events;
+mod group_info;
 mod history;
 mod id;
 mod inspect;
 mod join;
 mod membership;
 mod meta;
+mod policy;
 mod process;
 pub mod storage;
 
 pub use app::{message_epoch, store_has_device, AppWrite, RoomHistory};
 pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, TextMessage};
 pub use error::{ErrorKind, RoomError};
-pub use events::{CommitOutput, Confirmed, Joined, RoomCreated, RoomEvent};
+pub use events::{CommitOutput, Confirmed, Joined, RefusalReason, RoomCreated, RoomEvent};
 pub use id::{RoomId, RoomKind};
+pub use policy::PolicyViolation;
 
 use error::mls;
 use history::derive_content_key;
@@ -77,6 +80,19 @@ impl OpenMlsProvider for Provider {
 struct Room {
     group: MlsGroup,
     meta: RoomMeta,
+    /// The provider org named in the group context (`None`: nobody may change membership).
+    provider_org: Option<String>,
+}
+
+impl Room {
+    fn new(group: MlsGroup, meta: RoomMeta) -> Self {
+        let provider_org = policy::provider_org(&group);
+        Self {
+            group,
+            meta,
+            provider_org,
+        }
+    }
 }
 
 const DEVICE_KEY: &str = "device";
@@ -192,7 +208,7 @@ impl Client {
             let group = MlsGroup::load(&provider.storage, &room_id.group_id())
                 .map_err(|_| StateError::Corrupt)?
                 .ok_or(StateError::Corrupt)?;
-            rooms.insert(room_id, Room { group, meta });
+            rooms.insert(room_id, Room::new(group, meta));
         }
         Ok(Self {
             store,
@@ -310,26 +326,39 @@ impl Client {
             .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
             .use_ratchet_tree_extension(true)
             .max_past_epochs(MAX_PAST_EPOCHS)
+            .with_capabilities(policy::leaf_capabilities(false))
+            .with_group_context_extensions(
+                policy::group_context_extensions(&self.device.identity().org_id).map_err(mls)?,
+            )
             .build(
                 &self.provider,
                 &self.device,
                 self.device.credential_with_key(),
             )
             .map_err(mls)?;
-        let group_info = serialize(
-            &group
-                .export_group_info(self.provider.crypto(), &self.device, true)
-                .map_err(mls)?,
-        )?;
+        let group_info = self.export_group_info(&group)?;
         let mut meta = RoomMeta::new(true);
         let key = derive_content_key(&group, &self.provider, &room_id)?;
-        meta.keys.insert(0, key);
-        self.rooms.insert(room_id.clone(), Room { group, meta });
+        meta.insert_own_key(0, key);
+        self.rooms.insert(room_id.clone(), Room::new(group, meta));
         self.persist(std::slice::from_ref(&room_id), Batch::new())?;
         Ok(RoomCreated {
             room_id,
             group_info,
         })
+    }
+
+    /// The current GroupInfo of `group` (with the ratchet tree, without `external_pub`).
+    fn export_group_info(&self, group: &MlsGroup) -> Result<Vec<u8>, RoomError> {
+        let msg = group
+            .export_group_info(self.provider.crypto(), &self.device, true)
+            .map_err(mls)?;
+        match msg.body() {
+            MlsMessageBodyOut::GroupInfo(gi) => group_info::without_external_pub(gi, &self.device),
+            _ => Err(RoomError::Mls(
+                "export_group_info returned no group info".into(),
+            )),
+        }
     }
 
     fn room_mut(&mut self, room_id: &RoomId) -> Result<&mut Room, RoomError> {

@@ -1,16 +1,16 @@
 //! Content this device posts and the messages it receives.
 
-use std::collections::BTreeMap;
-
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use zeroize::Zeroizing;
 
-use super::content::{Content, DocumentVersion, Envelope, Label};
+use super::content::{Content, Envelope, Label};
 use super::error::mls;
-use super::history::derive_content_key;
+use super::history::{accept_history, check_version, derive_content_key, record_version};
+use super::policy::Policy;
 use super::{
-    digest, identity_of, observe_members, serialize, Client, RoomError, RoomEvent, RoomId, RoomKind,
+    digest, identity_of, observe_members, serialize, Client, RefusalReason, Room, RoomError,
+    RoomEvent, RoomId, RoomKind,
 };
 use crate::identity::{verify_signature, CredentialIdentity};
 use crate::state::Batch;
@@ -24,7 +24,9 @@ impl Client {
     /// Posts content into a room; returns the MLS application message for the relay.
     ///
     /// Internal content into a customer room fails with [`RoomError::InternalInCustomerRoom`].
-    /// Document versions are signed here and must exceed every version seen before.
+    /// Document versions are signed here; a version must be the next one (1 for a new
+    /// document), and a version above 1 may be published only by a device of the user who
+    /// published version 1 or by a device of the provider organisation.
     pub fn post(
         &mut self,
         room_id: &RoomId,
@@ -44,9 +46,13 @@ impl Client {
             return Err(RoomError::PendingCommit);
         }
         if let Content::Document(d) = &mut content {
-            check_version(&room.meta.documents, d)?;
+            let policy = Policy {
+                provider_org: room.provider_org.as_deref(),
+                kind: room_id.kind(),
+            };
+            check_version(&room.meta, &policy, self.device.identity(), d)?;
             d.author_signature = self.device.sign(&d.signed_bytes(room_id.as_str())).to_vec();
-            room.meta.documents.insert(d.document_id.clone(), d.version);
+            record_version(&mut room.meta, self.device.identity(), d);
         }
         let env = Envelope::Content(label, content);
         let msg = room
@@ -112,6 +118,19 @@ impl Client {
         if protocol.group_id() != room.group.group_id() {
             return Err(RoomError::InvalidMessage);
         }
+        // Handshakes come only from current members, in the clear (test-vector rooms excepted).
+        if !room.meta.foreign && protocol.is_handshake_message() {
+            let reason = if protocol.is_external() {
+                Some(RefusalReason::ExternalSender)
+            } else if protocol.wire_format() == WireFormat::PrivateMessage {
+                Some(RefusalReason::NotPublic)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return refuse(room, d, None, reason, events);
+            }
+        }
         let msg_epoch = protocol.epoch().as_u64();
         let epoch = room.group.epoch().as_u64();
         if msg_epoch > epoch {
@@ -128,14 +147,6 @@ impl Client {
             room.meta.remember(d);
             events.push(RoomEvent::Stale);
             return Ok(());
-        }
-        if protocol.content_type() == ContentType::Commit && room.meta.pending.is_some() {
-            // Another member's commit for our epoch: the relay ordered it first, ours lost.
-            room.meta.pending = None;
-            room.group
-                .clear_pending_commit(self.provider.storage())
-                .map_err(mls)?;
-            events.push(RoomEvent::OwnCommitDiscarded);
         }
         let processed = room
             .group
@@ -158,33 +169,27 @@ impl Client {
             },
             None => return Err(RoomError::InvalidMessage),
         };
-        let sender_key = match processed.sender() {
-            Sender::Member(idx) => room.group.member_at(*idx).map(|m| m.signature_key),
+        let sender_leaf = match processed.sender() {
+            Sender::Member(idx) => Some(*idx),
             _ => None,
         };
+        let sender_key = sender_leaf
+            .and_then(|idx| room.group.member_at(idx))
+            .map(|m| m.signature_key);
+        let policy = Policy {
+            provider_org: room.provider_org.as_deref(),
+            kind: room_id.kind(),
+        };
+        let enforce = !room.meta.foreign;
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
                 let bytes = Zeroizing::new(app.into_bytes());
+                let key = sender_key.ok_or(RoomError::InvalidMessage)?;
                 match Envelope::decode(&bytes)? {
                     Envelope::History(h) => {
-                        let mut grew = false;
-                        for (e, k) in h.keys {
-                            if let std::collections::btree_map::Entry::Vacant(v) =
-                                room.meta.keys.entry(e)
-                            {
-                                v.insert(k);
-                                grew = true;
-                            }
-                        }
-                        for (doc, v) in h.documents {
-                            let cur = room.meta.documents.entry(doc).or_insert(0);
-                            *cur = (*cur).max(v);
-                        }
-                        if !room.meta.history || grew {
-                            room.meta.history = true;
-                            events.push(RoomEvent::HistoryReceived {
-                                keys: room.meta.keys.len(),
-                            });
+                        match accept_history(&mut room.meta, &sender, &key, h) {
+                            Ok(keys) => events.push(RoomEvent::HistoryReceived { keys }),
+                            Err(reason) => return refuse(room, d, Some(sender), reason, events),
                         }
                     }
                     Envelope::Content(label, content) => {
@@ -192,7 +197,6 @@ impl Client {
                             return Err(RoomError::InternalInCustomerRoom);
                         }
                         if let Content::Document(doc) = &content {
-                            let key = sender_key.ok_or(RoomError::InvalidMessage)?;
                             if !verify_signature(
                                 &key,
                                 &doc.signed_bytes(room_id.as_str()),
@@ -200,10 +204,11 @@ impl Client {
                             ) {
                                 return Err(RoomError::BadSignature);
                             }
-                            check_version(&room.meta.documents, doc)?;
-                            room.meta
-                                .documents
-                                .insert(doc.document_id.clone(), doc.version);
+                            if check_version(&room.meta, &policy, &sender, doc).is_err() {
+                                let reason = RefusalReason::DocumentVersion;
+                                return refuse(room, d, Some(sender), reason, events);
+                            }
+                            record_version(&mut room.meta, &sender, doc);
                         }
                         events.push(RoomEvent::Content {
                             sender,
@@ -214,6 +219,14 @@ impl Client {
                 }
             }
             ProcessedMessageContent::ProposalMessage(p) => {
+                if enforce
+                    && policy
+                        .check_proposal(&room.group, p.proposal(), &sender, sender_leaf, None)
+                        .is_err()
+                {
+                    let reason = RefusalReason::MembershipPolicy;
+                    return refuse(room, d, Some(sender), reason, events);
+                }
                 let removes = match p.proposal() {
                     Proposal::Remove(r) => room
                         .group
@@ -229,6 +242,10 @@ impl Client {
                 events.push(RoomEvent::Proposal { sender, removes });
             }
             ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
+                if enforce {
+                    let reason = RefusalReason::ExternalSender;
+                    return refuse(room, d, None, reason, events);
+                }
                 room.group
                     .store_pending_proposal(self.provider.storage(), *p)
                     .map_err(mls)?;
@@ -247,17 +264,28 @@ impl Client {
                 events.push(RoomEvent::Duplicate);
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
-                let removed: Vec<CredentialIdentity> = staged
-                    .remove_proposals()
-                    .filter_map(|r| room.group.member_at(r.remove_proposal().removed()))
-                    .filter_map(|m| identity_of(&m.credential))
-                    .collect();
-                let added: Vec<CredentialIdentity> = staged
-                    .add_proposals()
-                    .filter_map(|a| {
-                        identity_of(a.add_proposal().key_package().leaf_node().credential())
-                    })
-                    .collect();
+                if enforce {
+                    let allowed = match sender_leaf {
+                        Some(leaf) => policy
+                            .check_commit(&room.group, &staged, &sender, leaf)
+                            .is_ok(),
+                        None => false,
+                    };
+                    if !allowed {
+                        let reason = RefusalReason::MembershipPolicy;
+                        return refuse(room, d, Some(sender), reason, events);
+                    }
+                }
+                if room.meta.pending.is_some() {
+                    // Another member's commit for our epoch: the relay ordered it first, ours
+                    // lost.
+                    room.meta.pending = None;
+                    room.group
+                        .clear_pending_commit(self.provider.storage())
+                        .map_err(mls)?;
+                    events.push(RoomEvent::OwnCommitDiscarded);
+                }
+                let (added, removed) = commit_changes(&room.group, &staged);
                 let self_removed = staged.self_removed();
                 room.group
                     .merge_staged_commit(&self.provider, *staged)
@@ -270,9 +298,9 @@ impl Client {
                     events.push(RoomEvent::Removed);
                     return Ok(());
                 }
-                if !removed.is_empty() {
+                if !removed.is_empty() || !added.is_empty() {
                     let key = derive_content_key(&room.group, &self.provider, room_id)?;
-                    room.meta.keys.insert(epoch, key);
+                    room.meta.insert_own_key(epoch, key);
                 }
                 let group = &room.group;
                 observe_members(&mut self.directory, group, events);
@@ -326,15 +354,33 @@ fn is_commit(bytes: &[u8]) -> bool {
         .is_some_and(|p| p.content_type() == ContentType::Commit)
 }
 
-fn check_version(documents: &BTreeMap<String, u64>, d: &DocumentVersion) -> Result<(), RoomError> {
-    if let Some(&current) = documents.get(&d.document_id) {
-        if d.version <= current {
-            return Err(RoomError::DocumentRollback {
-                document_id: d.document_id.clone(),
-                current,
-                offered: d.version,
-            });
-        }
-    }
+/// Refuses a message: nothing of it is applied; its digest is remembered (a replay is a
+/// duplicate) and the host learns why.
+fn refuse(
+    room: &mut Room,
+    digest: [u8; 32],
+    sender: Option<CredentialIdentity>,
+    reason: RefusalReason,
+    events: &mut Vec<RoomEvent>,
+) -> Result<(), RoomError> {
+    room.meta.remember(digest);
+    events.push(RoomEvent::Refused { sender, reason });
     Ok(())
+}
+
+/// The devices a staged commit adds and removes (what it really contains).
+pub(super) fn commit_changes(
+    group: &MlsGroup,
+    staged: &StagedCommit,
+) -> (Vec<CredentialIdentity>, Vec<CredentialIdentity>) {
+    let removed = staged
+        .remove_proposals()
+        .filter_map(|r| group.member_at(r.remove_proposal().removed()))
+        .filter_map(|m| identity_of(&m.credential))
+        .collect();
+    let added = staged
+        .add_proposals()
+        .filter_map(|a| identity_of(a.add_proposal().key_package().leaf_node().credential()))
+        .collect();
+    (added, removed)
 }

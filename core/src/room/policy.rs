@@ -1,0 +1,197 @@
+//! The membership policy every client enforces, on the commits it builds and on the proposals
+//! and commits it receives (`docs/rooms.md`, "Membership policy").
+//!
+//! The room's provider organisation is authenticated by MLS: the creator puts its org id into
+//! a custom GroupContext extension, which every Welcome and every epoch's key schedule covers.
+
+use openmls::prelude::*;
+
+use super::{identity_of, RoomKind, CIPHERSUITE};
+use crate::identity::CredentialIdentity;
+
+/// Custom GroupContext extension type carrying the provider org id (private-use range).
+pub(super) const PROVIDER_EXTENSION: u16 = 0xF5A1;
+
+/// Why the membership policy refuses a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyViolation {
+    /// Only a device of the room's provider organisation may add devices or remove others.
+    NotProvider,
+    /// The internal room admits only devices of the provider organisation.
+    InternalOutsider,
+    /// The proposal type is never allowed in a Sealroom room (GroupContextExtensions, ReInit,
+    /// ExternalInit, PreSharedKey, AppAck and custom proposals).
+    ProposalType,
+    /// A leaf update changes the credential (org, user or device) of the leaf.
+    CredentialChange,
+    /// A credential is not a Sealroom identity.
+    NotSealroomCredential,
+    /// A document version above 1 from a device that is neither of the user who published
+    /// version 1 nor of the provider organisation.
+    NotDocumentOwner,
+}
+
+/// The leaf capabilities of every Sealroom leaf: the one ciphersuite and the provider extension.
+pub(super) fn leaf_capabilities(last_resort: bool) -> Capabilities {
+    let mut extensions = vec![ExtensionType::Unknown(PROVIDER_EXTENSION)];
+    if last_resort {
+        extensions.push(ExtensionType::LastResort);
+    }
+    Capabilities::builder()
+        .ciphersuites(vec![CIPHERSUITE])
+        .extensions(extensions)
+        .build()
+}
+
+/// The GroupContext extensions of a new room: the provider org and the requirement that every
+/// member supports that extension.
+pub(super) fn group_context_extensions(
+    provider_org: &str,
+) -> Result<Extensions<GroupContext>, InvalidExtensionError> {
+    Extensions::from_vec(vec![
+        Extension::Unknown(
+            PROVIDER_EXTENSION,
+            UnknownExtension(provider_org.as_bytes().to_vec()),
+        ),
+        Extension::RequiredCapabilities(RequiredCapabilitiesExtension::new(
+            &[ExtensionType::Unknown(PROVIDER_EXTENSION)],
+            &[],
+            &[],
+        )),
+    ])
+}
+
+/// The provider org id of a group, if its GroupContext carries a valid one.
+pub(super) fn provider_org(group: &MlsGroup) -> Option<String> {
+    let ext = group.extensions().unknown(PROVIDER_EXTENSION)?;
+    let org = std::str::from_utf8(&ext.0).ok()?;
+    sealroom_wire::check_id(org).ok()?;
+    Some(org.to_owned())
+}
+
+/// The policy of one room: its provider org (`None`: nobody is provider) and kind.
+pub(super) struct Policy<'a> {
+    pub(super) provider_org: Option<&'a str>,
+    pub(super) kind: RoomKind,
+}
+
+impl Policy<'_> {
+    /// Whether `id` is a device of the room's provider organisation.
+    pub(super) fn is_provider(&self, id: &CredentialIdentity) -> bool {
+        self.provider_org == Some(id.org_id.as_str())
+    }
+
+    /// Whether `actor` may add `added` to the room.
+    pub(super) fn check_add(
+        &self,
+        actor: &CredentialIdentity,
+        added: &CredentialIdentity,
+    ) -> Result<(), PolicyViolation> {
+        if !self.is_provider(actor) {
+            return Err(PolicyViolation::NotProvider);
+        }
+        if self.kind == RoomKind::Internal && !self.is_provider(added) {
+            return Err(PolicyViolation::InternalOutsider);
+        }
+        Ok(())
+    }
+
+    /// Whether `actor` (at leaf `actor_leaf`) may remove the member at leaf `removed`.
+    pub(super) fn check_remove(
+        &self,
+        actor: &CredentialIdentity,
+        actor_leaf: Option<LeafNodeIndex>,
+        removed: LeafNodeIndex,
+    ) -> Result<(), PolicyViolation> {
+        if self.is_provider(actor) || actor_leaf == Some(removed) {
+            Ok(())
+        } else {
+            Err(PolicyViolation::NotProvider)
+        }
+    }
+
+    /// Checks one proposal: `proposer` made it (at leaf `proposer_leaf`), `committer` commits
+    /// it (the same device for proposals inline in a commit; `None` while it is only stored).
+    pub(super) fn check_proposal(
+        &self,
+        group: &MlsGroup,
+        proposal: &Proposal,
+        proposer: &CredentialIdentity,
+        proposer_leaf: Option<LeafNodeIndex>,
+        committer: Option<&CredentialIdentity>,
+    ) -> Result<(), PolicyViolation> {
+        match proposal {
+            Proposal::Add(a) => {
+                let added = identity_of(a.key_package().leaf_node().credential())
+                    .ok_or(PolicyViolation::NotSealroomCredential)?;
+                self.check_add(proposer, &added)?;
+                if let Some(c) = committer {
+                    self.check_add(c, &added)?;
+                }
+                Ok(())
+            }
+            Proposal::Remove(r) => {
+                // Committing a remove is allowed to whoever could propose it, and to anyone
+                // for a member's own leave.
+                self.check_remove(proposer, proposer_leaf, r.removed())?;
+                if let Some(c) = committer {
+                    if !self.is_provider(c) && proposer_leaf != Some(r.removed()) {
+                        return Err(PolicyViolation::NotProvider);
+                    }
+                }
+                Ok(())
+            }
+            Proposal::Update(u) => {
+                let leaf = proposer_leaf.ok_or(PolicyViolation::NotProvider)?;
+                same_credential(group, leaf, u.leaf_node().credential())
+            }
+            _ => Err(PolicyViolation::ProposalType),
+        }
+    }
+
+    /// Checks a received commit of `committer` (at leaf `committer_leaf`).
+    pub(super) fn check_commit(
+        &self,
+        group: &MlsGroup,
+        staged: &StagedCommit,
+        committer: &CredentialIdentity,
+        committer_leaf: LeafNodeIndex,
+    ) -> Result<(), PolicyViolation> {
+        for q in staged.queued_proposals() {
+            let (proposer, leaf) = match q.sender() {
+                Sender::Member(idx) => (
+                    group
+                        .member_at(*idx)
+                        .and_then(|m| identity_of(&m.credential))
+                        .ok_or(PolicyViolation::NotSealroomCredential)?,
+                    *idx,
+                ),
+                _ => return Err(PolicyViolation::NotProvider),
+            };
+            self.check_proposal(group, q.proposal(), &proposer, Some(leaf), Some(committer))?;
+        }
+        if let Some(leaf) = staged.update_path_leaf_node() {
+            same_credential(group, committer_leaf, leaf.credential())?;
+        }
+        Ok(())
+    }
+}
+
+/// A leaf update keeps the leaf's Sealroom identity.
+fn same_credential(
+    group: &MlsGroup,
+    leaf: LeafNodeIndex,
+    new: &Credential,
+) -> Result<(), PolicyViolation> {
+    let old = group
+        .member_at(leaf)
+        .and_then(|m| identity_of(&m.credential))
+        .ok_or(PolicyViolation::NotSealroomCredential)?;
+    let new = identity_of(new).ok_or(PolicyViolation::NotSealroomCredential)?;
+    if old == new {
+        Ok(())
+    } else {
+        Err(PolicyViolation::CredentialChange)
+    }
+}
