@@ -3,6 +3,8 @@
 
 use super::*;
 
+use crate::room::RefusalReason;
+
 /// Where an incoming MLS message came from.
 #[derive(Clone, Copy)]
 enum Source {
@@ -254,7 +256,7 @@ fn translate(
     event: &RoomEvent,
     record: &mut RoomRecord,
     account: &Account,
-    _relay_sender: &str,
+    relay_sender: &str,
     writes: &mut Vec<AppWrite>,
     out: &mut Vec<ClientEvent>,
 ) {
@@ -307,6 +309,15 @@ fn translate(
             out.push(ClientEvent::RemovedFromSpace { space_id });
         }
         RoomEvent::HistoryReceived { .. } => out.push(ClientEvent::HistoryReceived { space_id }),
+        RoomEvent::Refused { sender, reason } => out.push(ClientEvent::Refused {
+            space_id,
+            room: record.relay_id.clone(),
+            sender: match sender {
+                Some(id) => format!("{}/{}", id.user_id, id.device_id),
+                None => format!("relay:{relay_sender}"),
+            },
+            reason: refusal_code(*reason).to_owned(),
+        }),
         RoomEvent::KeyChanged(change) if change.user_id != account.user_id => {
             out.push(ClientEvent::KeyChanged {
                 user_id: change.user_id.clone(),
@@ -314,5 +325,17 @@ fn translate(
             });
         }
         _ => {}
+    }
+}
+
+/// The stable code of a refusal reason (`ClientEvent::Refused::reason`).
+fn refusal_code(reason: RefusalReason) -> &'static str {
+    match reason {
+        RefusalReason::ExternalSender => "external_sender",
+        RefusalReason::NotPublic => "not_public",
+        RefusalReason::MembershipPolicy => "membership_policy",
+        RefusalReason::HistoryNotFromAdder => "history_not_from_adder",
+        RefusalReason::HistoryFutureEpoch => "history_future_epoch",
+        RefusalReason::DocumentVersion => "document_version",
     }
 }
