@@ -166,6 +166,22 @@ fn external_join_proposal_is_refused_and_never_rides_along() {
     let welcome = out.welcome.clone().unwrap();
     run_commit(&room, out, &mut alice, &mut [&mut bob, &mut carol]);
     assert!(relay.join(&welcome).is_err(), "the relay's device joined");
+    // Membership as the MLS tree holds it: three users, one device each, with safety numbers.
+    let members = carol.client.room_members(&room).unwrap();
+    assert_eq!(members.provider_org.as_deref(), Some("acme"));
+    let users: Vec<&str> = members.users.iter().map(|u| u.user_id.as_str()).collect();
+    assert_eq!(users, vec!["alice", "bob", "carol"]);
+    assert!(members.unknown_leaves.is_empty());
+    for u in &members.users {
+        assert_eq!(u.devices.len(), 1);
+        assert_eq!(
+            u.safety_number,
+            sealroom_core::identity::SafetyNumber::compute(
+                &u.user_id,
+                &[u.devices[0].signature_key].into_iter().collect()
+            )
+        );
+    }
     assert_eq!(alice.client.members(&room).unwrap().len(), 3);
     assert_eq!(
         alice.client.epoch_authenticator(&room).unwrap(),

@@ -1,12 +1,49 @@
 //! Read-only views of a room, and the test-vector entry points.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 
 use super::error::mls;
 use super::{identity_of, Client, RoomError, RoomId};
-use crate::identity::CredentialIdentity;
+use crate::identity::{CredentialIdentity, SafetyNumber};
 use crate::state::Batch;
+
+/// One device in a room, from the MLS tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDevice {
+    /// The device's credential identity.
+    pub identity: CredentialIdentity,
+    /// Its Ed25519 leaf signature key.
+    pub signature_key: [u8; 32],
+    /// Its leaf index in the ratchet tree.
+    pub leaf_index: u32,
+}
+
+/// One user in a room, from the MLS tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberUser {
+    /// The user's organisation.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The user's devices in the tree.
+    pub devices: Vec<MemberDevice>,
+    /// The safety number over exactly the device keys in the tree.
+    pub safety_number: SafetyNumber,
+}
+
+/// A room's membership as the MLS tree holds it ([`Client::room_members`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMembers {
+    /// The provider organisation named in the group context (`None` for rooms without it).
+    pub provider_org: Option<String>,
+    /// Every user with a leaf in the tree.
+    pub users: Vec<MemberUser>,
+    /// Leaf indices whose credential is not a Sealroom identity (test-vector rooms).
+    pub unknown_leaves: Vec<u32>,
+}
 
 impl Client {
     // ----- inspection ---------------------------------------------------------------------
@@ -37,6 +74,47 @@ impl Client {
             .members()
             .filter_map(|m| identity_of(&m.credential).map(|id| (id, m.signature_key)))
             .collect())
+    }
+
+    /// The room's membership as the MLS tree holds it (never the relay's list): the provider
+    /// org named in the group context and, per user, the devices with their keys and leaf
+    /// indices and the user's safety number over exactly those keys. Leaves whose credential
+    /// is not a Sealroom identity are listed under `unknown_leaves`.
+    pub fn room_members(&self, room_id: &RoomId) -> Result<RoomMembers, RoomError> {
+        let room = self.room(room_id)?;
+        let mut users: BTreeMap<(String, String), Vec<MemberDevice>> = BTreeMap::new();
+        let mut unknown_leaves = Vec::new();
+        for m in room.group.members() {
+            let key = <[u8; 32]>::try_from(m.signature_key.as_slice()).ok();
+            match (identity_of(&m.credential), key) {
+                (Some(identity), Some(signature_key)) => users
+                    .entry((identity.org_id.clone(), identity.user_id.clone()))
+                    .or_default()
+                    .push(MemberDevice {
+                        identity,
+                        signature_key,
+                        leaf_index: m.index.u32(),
+                    }),
+                _ => unknown_leaves.push(m.index.u32()),
+            }
+        }
+        let users = users
+            .into_iter()
+            .map(|((org_id, user_id), devices)| {
+                let keys: BTreeSet<[u8; 32]> = devices.iter().map(|d| d.signature_key).collect();
+                MemberUser {
+                    safety_number: SafetyNumber::compute(&user_id, &keys),
+                    org_id,
+                    user_id,
+                    devices,
+                }
+            })
+            .collect();
+        Ok(RoomMembers {
+            provider_org: room.provider_org.clone(),
+            users,
+            unknown_leaves,
+        })
     }
 
     /// Whether this device was removed from the room.

@@ -39,6 +39,7 @@ pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, Te
 pub use error::{ErrorKind, RoomError};
 pub use events::{CommitOutput, Confirmed, Joined, RefusalReason, RoomCreated, RoomEvent};
 pub use id::{RoomId, RoomKind};
+pub use inspect::{MemberDevice, MemberUser, RoomMembers};
 pub use policy::PolicyViolation;
 
 use error::mls;
