@@ -5,8 +5,8 @@
 //! Sealroom rooms admit members only by Welcome, so the extension is removed and the GroupInfo
 //! is signed again by this device, which is the signer the GroupInfo names (its own leaf).
 
-use openmls::prelude::tls_codec::{Serialize as _, Size as _, VLBytes};
 use openmls::messages::group_info::GroupInfo;
+use openmls::prelude::tls_codec::{Serialize as _, Size as _, VLBytes};
 use openmls::prelude::*;
 
 use super::error::mls;

@@ -353,7 +353,10 @@ impl Client {
         if adds {
             // Newcomers derive the new epoch's key themselves and take only earlier ones.
             let epoch = room.group.epoch().as_u64();
-            let RoomHistory { mut keys, documents } = room.meta.history();
+            let RoomHistory {
+                mut keys,
+                documents,
+            } = room.meta.history();
             keys.retain(|(e, _)| *e < epoch);
             let history = Envelope::History(HistoryKeys { keys, documents });
             let msg = room
