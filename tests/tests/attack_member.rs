@@ -4,9 +4,6 @@
 //! manifest blobs by hand: it is a member, so the relay accepts everything it posts, and only
 //! the other clients' checks stand between it and the room.
 //!
-//! (This commit holds the manifest part of d; c and the room part of d follow with the room
-//! layer's checks.)
-//!
 //! * c: Mallory sends room history keys for future epochs (up to `u64::MAX`) and for epochs it
 //!   cannot know, and pushes a document's version to `u64::MAX`; staff then remove it. A file
 //!   posted afterwards must be wrapped under a key Mallory does not hold (given the wrapped key
@@ -17,8 +14,10 @@
 //!   a version of a device allowed to publish it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::Path;
 use std::sync::Arc;
 
+use ed25519_dalek::Signer as _;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use rand_core::{OsRng, RngCore};
@@ -28,10 +27,11 @@ use sha2::{Digest, Sha256};
 use sealroom_core::client::{FileVersion, HttpTransport, NewFile, Role, SealroomClient, Transport};
 use sealroom_core::format::{self, Metadata};
 use sealroom_core::primitives::{hkdf_sha256_key, Aead};
+use sealroom_core::room::DocumentVersion;
 use sealroom_core::state::{FileKv, StorageKey};
 
-use sealroom_tests::relay::Relay;
-use sealroom_tests::rooms::{b64, suite, unb64, MlsDevice};
+use sealroom_tests::relay::{files_under, read_file, Relay};
+use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
 
 /// Label and info of the room content keys and file-key wrap (`docs/format.md`).
 const CONTENT_KEY_LABEL: &str = "sealroom room content key v1";
@@ -185,6 +185,55 @@ impl Mallory {
         }
     }
 
+    /// Encrypts `envelope` as an MLS application message and posts it through the relay.
+    fn post(&mut self, relay: &Relay, envelope: &Value) {
+        let plain = serde_json::to_vec(envelope).unwrap();
+        let message = self
+            .group
+            .create_message(&self.mls.provider, &self.mls.signer, &plain)
+            .unwrap();
+        let r = self.client(relay).post_json(
+            &format!("/v1/rooms/{}/messages", self.relay_room),
+            &json!({ "message": b64(&bytes(&message)) }),
+        );
+        assert!(
+            r.status < 300,
+            "the relay takes a member's message: {}",
+            r.text()
+        );
+    }
+
+    /// Posts a `Content::Document` signed with Mallory's own device key (valid for its leaf).
+    fn post_document(&mut self, relay: &Relay, document_id: &str, version: u64, file_id: &str) {
+        let mut doc = DocumentVersion {
+            document_id: document_id.into(),
+            version,
+            content_digest: Sha256::digest(b"forged content").into(),
+            file_id: Some(file_id.into()),
+            author_signature: Vec::new(),
+        };
+        doc.author_signature = self
+            .mls
+            .device
+            .key
+            .sign(&doc.signed_bytes(&self.room_id()))
+            .to_bytes()
+            .to_vec();
+        let envelope = json!({
+            "v": 1,
+            "label": "customer",
+            "body": {
+                "type": "document",
+                "document_id": doc.document_id,
+                "version": doc.version,
+                "content_digest": hex::encode(doc.content_digest),
+                "file_id": doc.file_id,
+                "author_signature": hex::encode(&doc.author_signature),
+            }
+        });
+        self.post(relay, &envelope);
+    }
+
     /// Uploads `data` as a complete blob of the room; returns its id.
     fn put_blob(&self, relay: &Relay, data: &[u8]) -> String {
         let client = self.client(relay);
@@ -257,6 +306,19 @@ impl Mallory {
         self.put_blob(relay, &blob);
         file_id
     }
+
+    /// Tries every key Mallory holds on a wrapped file key; returns the key when one opens it.
+    fn try_unwrap(&self, room_id: &str, file_id: &str, wrapped: &[u8]) -> Option<Vec<u8>> {
+        assert_eq!(&wrapped[..5], b"SRWK\x01", "wrap format v1");
+        let (header, sealed) = wrapped.split_at(25);
+        let nonce = &header[13..25];
+        let aad = wrap_aad(header, room_id, file_id);
+        self.known.iter().find_map(|(_, key)| {
+            Aead::new(&hkdf_sha256_key(&[], key, WRAP_INFO))
+                .open(nonce.try_into().unwrap(), &aad, sealed)
+                .ok()
+        })
+    }
 }
 
 /// The GroupContext extension type of Sealroom rooms that names the provider organisation;
@@ -294,6 +356,22 @@ fn wrap_aad(header: &[u8], room_id: &str, file_id: &str) -> Vec<u8> {
         aad.extend_from_slice(part);
     }
     aad
+}
+
+/// The manifest blob the relay stores for `file_id` (what a removed member could get from a
+/// colluding relay operator): (wrapped file key, sealed manifest).
+fn stored_manifest(data_dir: &Path, file_id: &str) -> (Vec<u8>, Vec<u8>) {
+    for path in files_under(data_dir) {
+        if path.extension().and_then(|e| e.to_str()) != Some("blob") {
+            continue;
+        }
+        let bytes = read_file(&path);
+        if bytes.len() > 38 && &bytes[..4] == b"SRMF" && &bytes[4..36] == file_id.as_bytes() {
+            let wlen = u16::from_be_bytes([bytes[36], bytes[37]]) as usize;
+            return (bytes[38..38 + wlen].to_vec(), bytes[38 + wlen..].to_vec());
+        }
+    }
+    panic!("no manifest blob for {file_id} in the relay's data directory");
 }
 
 /// An admin, a staff member who created a space, and an honest customer (Cara) in its room.
@@ -426,6 +504,165 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// Attack c: poisoned history keys and a document pushed to `u64::MAX`, then removal.
+#[test]
+fn poisoned_history_is_not_used_and_the_removed_member_opens_nothing_later() {
+    let rt = runtime();
+    rt.block_on(async {
+        let s = scene(Relay::start()).await;
+        let before = upload(
+            &s.staff,
+            &s.space_id,
+            "contract-v1.pdf",
+            None,
+            "contract v1",
+        )
+        .await;
+        let doc = before.document_id.clone();
+        let mut mallory = s.add_mallory().await;
+
+        // Keys for epochs in the future, far in the future, and before anyone could know them,
+        // all of which Mallory knows; the document pushed to u64::MAX.
+        let now = mallory.group.epoch().as_u64();
+        let mut evil = Vec::new();
+        for epoch in [u64::MAX, u64::MAX - 1, now + 1, now + 2, now + 50, 0, now] {
+            let mut key = [0u8; 32];
+            OsRng.fill_bytes(&mut key);
+            mallory.known.push((epoch, key));
+            evil.push(json!([epoch, hex::encode(key)]));
+        }
+        let history = json!({
+            "v": 1,
+            "body": {
+                "type": "history",
+                "keys": evil,
+                "documents": [[doc, u64::MAX], ["doc-from-nowhere", u64::MAX]],
+            }
+        });
+        mallory.post(&s.relay, &history);
+        s.staff.client.sync().await.unwrap();
+        s.cara.client.sync().await.unwrap();
+
+        // Positive control: Mallory's unwrap reproduces the SDK's format, so a file key wrapped
+        // while Mallory was entitled to the history does open with what it holds.
+        let (wrapped, _) = stored_manifest(&s.relay.data_dir(), &before.file_id);
+        assert!(
+            mallory
+                .try_unwrap(&mallory.room_id(), &before.file_id, &wrapped)
+                .is_some(),
+            "control: Mallory opens a file key wrapped before its removal"
+        );
+
+        // Staff remove Mallory, then post a new file.
+        let mallory_user = mallory.mls.device.user_id.clone();
+        s.staff
+            .client
+            .remove_member(&s.space_id, &mallory_user)
+            .await
+            .unwrap();
+        let after = upload(
+            &s.staff,
+            &s.space_id,
+            "after-removal.pdf",
+            None,
+            "after removal",
+        )
+        .await;
+
+        // Given the wrapped key and the sealed manifest from the relay, Mallory opens nothing.
+        let (wrapped, sealed) = stored_manifest(&s.relay.data_dir(), &after.file_id);
+        let epoch = u64::from_be_bytes(wrapped[5..13].try_into().unwrap());
+        let opened = mallory.try_unwrap(&mallory.room_id(), &after.file_id, &wrapped);
+        assert!(
+            opened.is_none(),
+            "ATTACK SUCCEEDED: a file posted after Mallory's removal is wrapped under a key \
+             Mallory holds (wrap epoch {epoch})"
+        );
+        for (_, key) in &mallory.known {
+            let k = format::FileKey::from_bytes(*key);
+            assert!(format::open(&k, &sealed).is_err());
+        }
+
+        // The document is not stuck at u64::MAX: staff publish version 2 and everyone sees it
+        // as the latest.
+        let v2 = upload(
+            &s.staff,
+            &s.space_id,
+            "contract-v2.pdf",
+            Some(&doc),
+            "contract v2",
+        )
+        .await;
+        assert_eq!(v2.version, 2, "the next version after 1 is 2");
+        s.cara.client.sync().await.unwrap();
+        let docs = s.cara.client.documents(&s.space_id).unwrap();
+        let d = docs.iter().find(|d| d.document_id == doc).unwrap();
+        assert_eq!((d.latest.version, &d.latest.file_id), (2, &v2.file_id));
+
+        // A customer added later sees both versions and nothing of Mallory's.
+        let dan = s.add_customer("Dan Customer").await;
+        dan.client.refresh_files(&s.space_id).await.unwrap();
+        let got = s.versions(&dan, &doc);
+        assert_eq!(
+            got.iter().map(|v| v.0).collect::<Vec<_>>(),
+            vec![1, 2],
+            "the newcomer's versions: {got:?}"
+        );
+        assert!(dan
+            .client
+            .files(&s.space_id)
+            .unwrap()
+            .iter()
+            .all(|f| f.document_id != "doc-from-nowhere"));
+    });
+}
+
+/// Attack d, room part: document versions ahead of the next one, and versions of a document
+/// Mallory did not start.
+#[test]
+fn version_jumps_and_versions_of_another_authors_document_are_refused() {
+    let rt = runtime();
+    rt.block_on(async {
+        let s = scene(Relay::start()).await;
+        let v1 = upload(&s.staff, &s.space_id, "policy.pdf", None, "policy v1").await;
+        let doc = v1.document_id.clone();
+        let mut mallory = s.add_mallory().await;
+        s.cara.client.sync().await.unwrap();
+
+        // A jump ahead (5 after 1), the "next" version of staff's document, and a jump to the
+        // end of the number space.
+        mallory.post_document(&s.relay, &doc, 5, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        mallory.post_document(&s.relay, &doc, 2, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+        mallory.post_document(&s.relay, &doc, u64::MAX, "cccccccccccccccccccccccccccccccc");
+        s.staff.client.sync().await.unwrap();
+        s.cara.client.sync().await.unwrap();
+
+        for (who, device) in [("staff", &s.staff), ("cara", &s.cara)] {
+            let got = s.versions(device, &doc);
+            assert_eq!(
+                got,
+                vec![(1, v1.file_id.clone(), s.staff_user.clone())],
+                "ATTACK SUCCEEDED if {who} lists a version of Mallory's: {got:?}"
+            );
+        }
+
+        // "latest" advances only by staff's own next version.
+        let v2 = upload(
+            &s.staff,
+            &s.space_id,
+            "policy-2.pdf",
+            Some(&doc),
+            "policy v2",
+        )
+        .await;
+        assert_eq!(v2.version, 2);
+        s.cara.client.sync().await.unwrap();
+        let docs = s.cara.client.documents(&s.space_id).unwrap();
+        let d = docs.iter().find(|d| d.document_id == doc).unwrap();
+        assert_eq!((d.latest.version, &d.latest.file_id), (2, &v2.file_id));
+    });
 }
 
 /// Attack d, manifest part: manifests claiming another author, another document's id, or a
