@@ -556,7 +556,7 @@ fn injected_external_commit_is_refused() {
             &mallory.signer,
             Some(tree),
             info,
-            &group_config().join_config(),
+            group_config().join_config(),
             None,
             None,
             &[],
