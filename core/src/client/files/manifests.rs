@@ -456,11 +456,10 @@ impl SealroomClient {
         }))
     }
 
-    /// The room's provider organisation as the MLS group itself states it, when the room layer
-    /// can tell; `None` otherwise (then only a document's author publishes versions above 1
-    /// through manifests).
-    pub(super) fn provider_org(&self, _room_id: &RoomId) -> Result<Option<String>, ClientError> {
-        Ok(None)
+    /// The room's provider organisation as the MLS group itself states it (its GroupContext
+    /// extension, `room::Client::room_members`); `None` for rooms without it.
+    pub(super) fn provider_org(&self, room_id: &RoomId) -> Result<Option<String>, ClientError> {
+        self.with(|r| Ok(r.rooms.room_members(room_id)?.provider_org))
     }
 }
 
