@@ -453,7 +453,13 @@ fn check_policy(
     removed: &[RoomMember],
     directory: &dyn DeviceDirectory,
 ) -> Result<(), MlsError> {
-    if added.is_empty() && removed.is_empty() {
+    // Rooms outside the SDK's space-room scheme (`<space>.<customer|internal>.<hex>`) are
+    // not space rooms: their creator's own rules apply (membership still limited to the space).
+    let space_room = std::str::from_utf8(group_id).is_ok_and(|id| {
+        let parts: Vec<&str> = id.split('.').collect();
+        parts.len() == 3 && matches!(parts[1], "customer" | "internal")
+    });
+    if (added.is_empty() && removed.is_empty()) || !space_room {
         return Ok(());
     }
     let provider = directory.provider_org_id()?;

@@ -525,7 +525,28 @@ fn customers_change_no_membership_and_internal_rooms_hold_staff_only() {
     let dir = directory(&[&alice, &bob, &carol, &dave]);
 
     // Staff adds a customer to a customer room: allowed.
-    let (mut alice_group, mut bob_group, state) = room_with_bob(&alice, &bob, &dir);
+    let mut alice_group = MlsGroup::builder()
+        .with_group_id(GroupId::from_slice(b"space1.customer.00aa"))
+        .ciphersuite(suite())
+        .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build(&alice.provider, &alice.signer, alice.credential.clone())
+        .unwrap();
+    let room = register(&alice_group, &alice, &dir);
+    let (add, welcome, _) = alice_group
+        .add_members(&alice.provider, &alice.signer, &[bob.key_package(false)])
+        .unwrap();
+    let state = process_handshake(
+        &room.state,
+        &bytes(&add),
+        Some(&bytes(&welcome)),
+        "alice-1",
+        &dir,
+    )
+    .unwrap()
+    .state;
+    alice_group.merge_pending_commit(&alice.provider).unwrap();
+    let mut bob_group = bob.join(welcome, alice_group.export_ratchet_tree());
 
     // The customer adds a device: refused.
     let (add, welcome, _) = bob_group
