@@ -20,6 +20,9 @@
 //! | sled page cache (bytes) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
 //! | auth failures per IP/device per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
+//! | enrolment throttles | `SEALROOM_ENROL_*` | `enrolment.*` | see [`Enrolment`] |
+//! | TOTP-linked device wait | `SEALROOM_TOTP_LINK_WAIT_SECS` | `enrolment.totp_link_wait_secs` | 72 h |
+//! | relay key file | `SEALROOM_RELAY_KEY_FILE` | `relay_key_file` | `<data_dir>.relay-key` |
 //!
 //! With both TLS settings the relay serves HTTPS only (rustls, see [`crate::tls`]); without
 //! them it serves plain HTTP for a reverse proxy in front, whose `X-Forwarded-For` it honours
@@ -158,6 +161,11 @@ pub struct Config {
     pub smtp: Smtp,
     /// Size and rate limits.
     pub limits: Limits,
+    /// Enrolment throttles and the waiting period of devices linked by TOTP alone.
+    pub enrolment: Enrolment,
+    /// File holding the relay key that seals relay secrets at rest (outside the data
+    /// directory); default [`Config::relay_key_path`].
+    pub relay_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -172,6 +180,45 @@ impl Default for Config {
             tls: Tls::default(),
             smtp: Smtp::default(),
             limits: Limits::default(),
+            enrolment: Enrolment::default(),
+            relay_key_file: None,
+        }
+    }
+}
+
+/// Enrolment throttles (see `accounts::throttle` and `docs/relay.md`, "Enrolment").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Enrolment {
+    /// Failed TOTP approvals (per user and per source address) that cost no delay.
+    pub free_failures: u32,
+    /// Delay after the first costly failure, doubled with every further failure (capped at a
+    /// day).
+    pub delay_base_secs: u64,
+    /// Failed TOTP approvals of one user that lock TOTP approval until an existing device or
+    /// an administrator unlocks it.
+    pub user_lock_failures: u32,
+    /// Failed TOTP approvals from one source address that lock it for the rest of the day.
+    pub source_lock_failures: u32,
+    /// Device requests per user per day.
+    pub requests_per_user_per_day: u32,
+    /// Device requests per source address per day.
+    pub requests_per_source_per_day: u32,
+    /// How long a device linked by a TOTP code alone waits before it may fetch the recovery
+    /// backup, unless an existing device approves it sooner.
+    pub totp_link_wait_secs: u64,
+}
+
+impl Default for Enrolment {
+    fn default() -> Self {
+        Self {
+            free_failures: 2,
+            delay_base_secs: 30,
+            user_lock_failures: 8,
+            source_lock_failures: 40,
+            requests_per_user_per_day: 10,
+            requests_per_source_per_day: 30,
+            totp_link_wait_secs: 72 * 3600,
         }
     }
 }
@@ -287,7 +334,75 @@ impl Config {
         if let Some(v) = env("SEALROOM_AUTH_FAILURES_PER_MINUTE") {
             self.limits.auth_failures_per_minute = parse("SEALROOM_AUTH_FAILURES_PER_MINUTE", v)?;
         }
+        self.apply_enrolment_env(env)?;
         Ok(())
+    }
+
+    fn apply_enrolment_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        fn set<T: std::str::FromStr>(
+            env: &dyn Fn(&str) -> Option<String>,
+            name: &'static str,
+            slot: &mut T,
+        ) -> Result<(), ConfigError> {
+            if let Some(value) = env(name) {
+                *slot = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::Env { name, value })?;
+            }
+            Ok(())
+        }
+        let e = &self.enrolment;
+        let mut n = e.clone();
+        set(env, "SEALROOM_ENROL_FREE_FAILURES", &mut n.free_failures)?;
+        set(env, "SEALROOM_ENROL_DELAY_SECS", &mut n.delay_base_secs)?;
+        set(env, "SEALROOM_ENROL_USER_LOCK", &mut n.user_lock_failures)?;
+        set(
+            env,
+            "SEALROOM_ENROL_SOURCE_LOCK",
+            &mut n.source_lock_failures,
+        )?;
+        set(
+            env,
+            "SEALROOM_ENROL_REQUESTS_PER_USER",
+            &mut n.requests_per_user_per_day,
+        )?;
+        set(
+            env,
+            "SEALROOM_ENROL_REQUESTS_PER_SOURCE",
+            &mut n.requests_per_source_per_day,
+        )?;
+        set(
+            env,
+            "SEALROOM_TOTP_LINK_WAIT_SECS",
+            &mut n.totp_link_wait_secs,
+        )?;
+        self.enrolment = n;
+        if let Some(v) = env("SEALROOM_RELAY_KEY_FILE") {
+            self.relay_key_file = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+
+    /// The relay key file: `relay_key_file`, else `<data_dir>.relay-key` beside the data
+    /// directory (never inside it, so a copy of the data directory or a backup lacks it).
+    pub fn relay_key_path(&self) -> PathBuf {
+        if let Some(p) = &self.relay_key_file {
+            return p.clone();
+        }
+        let mut name = self
+            .data_dir
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "sealroom-data".into());
+        name.push(".relay-key");
+        match self.data_dir.parent() {
+            Some(parent) => parent.join(name),
+            None => PathBuf::from(name),
+        }
     }
 
     /// Base URL for links in notifications.

@@ -111,6 +111,10 @@ pub enum ClientError {
     /// The recovery passphrase does not open the recovery backup (or the backup was altered).
     #[error("the recovery passphrase does not open this recovery backup")]
     WrongPassphrase,
+    /// This device's own check of the relay's audit chain failed: a rolled-back or rewritten
+    /// history, a changed relay audit key or a broken chain.
+    #[error("audit check failed: {0}")]
+    AuditHistory(super::admin::AuditCheckError),
 }
 
 impl ClientError {
@@ -152,6 +156,7 @@ impl ClientError {
             Self::Policy(_) | Self::InvalidInput(_) => ClientErrorKind::InvalidInput,
             Self::Io(_) => ClientErrorKind::Storage,
             Self::WrongPassphrase => ClientErrorKind::InvalidInput,
+            Self::AuditHistory(_) => ClientErrorKind::Corrupt,
         }
     }
 
@@ -174,6 +179,12 @@ impl ClientError {
             Self::InvalidInput(_) => "invalid_input".into(),
             Self::Io(_) => "io".into(),
             Self::WrongPassphrase => "wrong_passphrase".into(),
+            Self::AuditHistory(e) => match e {
+                super::admin::AuditCheckError::RolledBack { .. } => "audit_rolled_back".into(),
+                super::admin::AuditCheckError::Rewritten { .. } => "audit_rewritten".into(),
+                super::admin::AuditCheckError::KeyChanged => "audit_key_changed".into(),
+                _ => "audit_broken".into(),
+            },
         }
     }
 
