@@ -22,8 +22,8 @@ pub mod notify;
 pub mod recovery;
 pub mod retention;
 pub mod rooms;
-pub mod state;
 pub mod sealing;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod totp;
@@ -101,18 +101,18 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
         _ => None,
     };
-    let store = open_store(&config)?;
     // The relay key next: a missing, loose or malformed key file stops start-up.
     let relay_key = sealing::load_for(&config).map_err(|e| RunError::Startup(e.to_string()))?;
+    let store = open_store(&config)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState::new(config, store, Arc::new(SystemClock), shutdown_rx);
-    accounts::init(&state).map_err(|e| RunError::Startup(e.to_string()))?;
     accounts::seal_legacy_totp(state.store.as_ref(), &relay_key)
         .map_err(|e| RunError::Startup(e.to_string()))?;
     let audit_signer = audit::signing::load_or_create(state.store.as_ref(), &relay_key)
-        .map_err(|e| RunError::Startup(e.to_string()))?;
+        .map_err(RunError::Startup)?;
     state.insert_extension(audit_signer);
     state.insert_extension(relay_key);
+    accounts::init(&state).map_err(|e| RunError::Startup(e.to_string()))?;
     spawn_background(&state);
 
     let listener = tokio::net::TcpListener::bind(state.config.listen)

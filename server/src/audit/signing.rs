@@ -57,27 +57,38 @@ impl AuditSigner {
     }
 }
 
-/// Loads the audit signing key, creating and storing it (sealed) at first start.
-pub fn load_or_create(store: &dyn Store, key: &RelayKey) -> Result<AuditSigner, ApiError> {
-    if let Some(sealed) = store.get(META_TREE, SIGNING_KEY)? {
+/// Loads the audit signing key, creating and storing it (sealed) at first start. An error names
+/// the problem for the operator: above all, a store (or restored backup) sealed under another
+/// relay key.
+pub fn load_or_create(store: &dyn Store, key: &RelayKey) -> Result<AuditSigner, String> {
+    let store_err = |e: crate::store::StoreError| format!("audit signing key: {e}");
+    if let Some(sealed) = store.get(META_TREE, SIGNING_KEY).map_err(store_err)? {
+        let wrong_key = || {
+            format!(
+                "the store's sealed secrets do not open under relay key {}: start the relay \
+                 with the relay key file this data directory (or the backup it was restored \
+                 from) was sealed with (see docs/relay.md, \"Relay key\")",
+                key.id_hex()
+            )
+        };
         let seed = key
             .open(SEAL_PURPOSE, b"", &sealed)
-            .map_err(|e| ApiError::internal("audit signing key", &e))?;
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            seed.as_slice()
-                .try_into()
-                .map_err(|_| ApiError::internal("audit signing key", &"not 32 bytes"))?,
-        );
+            .map_err(|_| wrong_key())?;
+        let seed: Zeroizing<[u8; 32]> =
+            Zeroizing::new(seed.as_slice().try_into().map_err(|_| wrong_key())?);
         return Ok(AuditSigner(SigningKey::from_bytes(&seed)));
     }
     let mut seed = Zeroizing::new([0u8; 32]);
     rand_core::OsRng.fill_bytes(seed.as_mut());
     let sealed = key.seal(SEAL_PURPOSE, b"", seed.as_ref());
-    if !store.compare_and_swap(META_TREE, SIGNING_KEY, None, Some(&sealed))? {
+    if !store
+        .compare_and_swap(META_TREE, SIGNING_KEY, None, Some(&sealed))
+        .map_err(store_err)?
+    {
         // Another instance stored one first: use that.
         return load_or_create(store, key);
     }
-    store.flush()?;
+    store.flush().map_err(store_err)?;
     Ok(AuditSigner(SigningKey::from_bytes(&seed)))
 }
 
