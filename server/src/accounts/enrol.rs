@@ -46,7 +46,7 @@ pub(super) fn create_device_request(
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     let per_user = throttle::Kind::Daily(policy.requests_per_user_per_day);
-    let user_key = format!("req-user:{}", owner.user_id);
+    let user_key = throttle::request_user_key(&owner.user_id);
     if let Err(denied) = throttle::charge(store, policy, &user_key, per_user, now)? {
         return Ok(denied.reply());
     }

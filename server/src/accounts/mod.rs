@@ -364,6 +364,28 @@ impl TotpRecord {
     }
 }
 
+/// Removes a user's enrolment state on erasure: security events, throttle counters and the
+/// recovery waits of `device_ids`.
+pub fn erase_enrolment(
+    store: &dyn Store,
+    user_id: &str,
+    device_ids: &[String],
+) -> Result<(), StoreError> {
+    security::erase(store, user_id)?;
+    store.delete(
+        throttle::THROTTLE,
+        throttle::totp_user_key(user_id).as_bytes(),
+    )?;
+    store.delete(
+        throttle::THROTTLE,
+        throttle::request_user_key(user_id).as_bytes(),
+    )?;
+    for device_id in device_ids {
+        store.delete(LINK_WAIT, device_id.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Seals TOTP secrets that an older relay stored in the clear; returns how many. Run at start.
 pub fn seal_legacy_totp(store: &dyn Store, key: &RelayKey) -> Result<usize, ApiError> {
     let mut sealed = 0;

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
 use crate::filters::ok_json;
 use crate::state::AppState;
-use crate::store::{decode_json, encode_json};
+use crate::store::{decode_json, encode_json, Store, StoreError};
 
 /// Tree: `user_id/` ‖ 8-byte big-endian sequence -> [`SecurityEvent`] (JSON).
 pub const SECURITY_EVENTS: &str = "acct_security_events";
@@ -96,15 +96,14 @@ pub(super) fn list(
 }
 
 /// Removes a user's events (erasure).
-pub fn erase(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+pub fn erase(store: &dyn Store, user_id: &str) -> Result<(), StoreError> {
     let prefix = format!("{user_id}/").into_bytes();
-    let keys: Vec<Vec<u8>> = state
-        .store
+    let keys: Vec<Vec<u8>> = store
         .scan_prefix(SECURITY_EVENTS, &prefix)?
         .map(|kv| kv.map(|(k, _)| k))
         .collect::<Result<_, _>>()?;
     for k in keys {
-        state.store.delete(SECURITY_EVENTS, &k)?;
+        store.delete(SECURITY_EVENTS, &k)?;
     }
     Ok(())
 }

@@ -92,6 +92,11 @@ pub fn totp_user_key(user_id: &str) -> String {
     format!("totp-user:{user_id}")
 }
 
+/// The throttle key of a user's device-request counter.
+pub fn request_user_key(user_id: &str) -> String {
+    format!("req-user:{user_id}")
+}
+
 /// The growing delay after `count` failures.
 fn delay(policy: &Enrolment, count: u32) -> i64 {
     if count < policy.free_failures {
