@@ -18,11 +18,14 @@
 //! | blob chunk limit | `SEALROOM_MAX_CHUNK` | `limits.max_chunk` | 16 MiB |
 //! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
 //! | sled page cache (bytes) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
-//! | auth failures per IP/device per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
+//! | auth failures per source address per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
 //! | enrolment throttles | `SEALROOM_ENROL_*` | `enrolment.*` | see [`Enrolment`] |
 //! | TOTP-linked device wait | `SEALROOM_TOTP_LINK_WAIT_SECS` | `enrolment.totp_link_wait_secs` | 72 h |
 //! | relay key file | `SEALROOM_RELAY_KEY_FILE` | `relay_key_file` | `<data_dir>.relay-key` |
+//! | host clients sign for (`host[:port]`) | `SEALROOM_PUBLIC_HOST` | `public_host` | the `Host` header of each request |
+//! | separate `/metrics` listener | `SEALROOM_METRICS_LISTEN` | `metrics_listen` | none: `/metrics` needs an admin signature |
+//! | page and storage quotas | `SEALROOM_MAX_PAGE_BYTES`, `SEALROOM_MAX_USER_BLOB_BYTES`, `SEALROOM_{USER,SPACE}_MESSAGES_PER_HOUR`, `SEALROOM_{USER,SPACE}_MESSAGE_BYTES_PER_HOUR`, `SEALROOM_UPLOAD_TTL_SECS`, `SEALROOM_UPLOAD_SWEEP_SECS` | `quotas.*` | see [`Quotas`] |
 //!
 //! With both TLS settings the relay serves HTTPS only (rustls, see [`crate::tls`]); without
 //! them it serves plain HTTP for a reverse proxy in front, whose `X-Forwarded-For` it honours
@@ -78,8 +81,8 @@ pub struct Limits {
     pub max_chunk: u64,
     /// Largest total of blob bytes stored per space.
     pub max_space_bytes: u64,
-    /// Authentication failures tolerated per IP address and per device in one minute before
-    /// further requests get 429.
+    /// Authentication failures tolerated per source address in one minute before further
+    /// requests from it get 429 (never counted per claimed device).
     pub auth_failures_per_minute: u32,
     /// Size of sled's in-memory page cache in bytes. sled's own default is 1 GiB, which the
     /// relay's resident memory grows into under write load (audit entries, messages); the
@@ -166,6 +169,54 @@ pub struct Config {
     /// File holding the relay key that seals relay secrets at rest (outside the data
     /// directory); default [`Config::relay_key_path`].
     pub relay_key_file: Option<PathBuf>,
+    /// The authority (`host` or `host:port`, lower case) that clients sign requests for. When
+    /// set, a request signed for any other host is refused whatever its `Host` header says;
+    /// when unset, the `Host` header the relay was reached by is the signed authority.
+    pub public_host: Option<String>,
+    /// When set, `/metrics` is served without authentication on this separate (private)
+    /// listener and not on the API listener; when unset, `/metrics` on the API listener
+    /// answers admin-signed requests only.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Page sizes, storage quotas and upload expiry.
+    pub quotas: Quotas,
+}
+
+/// Page sizes, per-user and per-space quotas, and the expiry of abandoned uploads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quotas {
+    /// Largest page of messages or handshakes in bytes (a page holds at least one entry).
+    pub max_page_bytes: u64,
+    /// Largest total of blob bytes one user may have announced (live uploads and blobs).
+    pub max_user_blob_bytes: u64,
+    /// Messages one user may post per hour (all rooms).
+    pub user_messages_per_hour: u64,
+    /// Message bytes one user may post per hour (all rooms).
+    pub user_message_bytes_per_hour: u64,
+    /// Messages that may be posted per hour in one space (all its rooms).
+    pub space_messages_per_hour: u64,
+    /// Message bytes that may be posted per hour in one space (all its rooms).
+    pub space_message_bytes_per_hour: u64,
+    /// Seconds an unfinished upload (of any length, zero included) lives after its creation
+    /// or its last append.
+    pub upload_ttl_secs: u64,
+    /// Seconds between two sweeps that delete expired uploads.
+    pub upload_sweep_secs: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_page_bytes: 4 * 1024 * 1024,
+            max_user_blob_bytes: 50 * 1024 * 1024 * 1024,
+            user_messages_per_hour: 10_000,
+            user_message_bytes_per_hour: 1024 * 1024 * 1024,
+            space_messages_per_hour: 50_000,
+            space_message_bytes_per_hour: 4 * 1024 * 1024 * 1024,
+            upload_ttl_secs: 24 * 60 * 60,
+            upload_sweep_secs: 60,
+        }
+    }
 }
 
 impl Default for Config {
@@ -182,6 +233,9 @@ impl Default for Config {
             limits: Limits::default(),
             enrolment: Enrolment::default(),
             relay_key_file: None,
+            public_host: None,
+            metrics_listen: None,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -335,6 +389,7 @@ impl Config {
             self.limits.auth_failures_per_minute = parse("SEALROOM_AUTH_FAILURES_PER_MINUTE", v)?;
         }
         self.apply_enrolment_env(env)?;
+        self.apply_relay_env(env)?;
         Ok(())
     }
 
@@ -384,6 +439,65 @@ impl Config {
         if let Some(v) = env("SEALROOM_RELAY_KEY_FILE") {
             self.relay_key_file = Some(PathBuf::from(v));
         }
+        Ok(())
+    }
+
+    fn apply_relay_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        fn set<T: std::str::FromStr>(
+            env: &dyn Fn(&str) -> Option<String>,
+            name: &'static str,
+            slot: &mut T,
+        ) -> Result<(), ConfigError> {
+            if let Some(value) = env(name) {
+                *slot = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::Env { name, value })?;
+            }
+            Ok(())
+        }
+        if let Some(v) = env("SEALROOM_PUBLIC_HOST") {
+            self.public_host = Some(v.trim().to_ascii_lowercase());
+        }
+        if let Some(v) = env("SEALROOM_METRICS_LISTEN") {
+            let addr = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "SEALROOM_METRICS_LISTEN",
+                value: v.clone(),
+            })?;
+            self.metrics_listen = Some(addr);
+        }
+        let q = &mut self.quotas;
+        set(env, "SEALROOM_MAX_PAGE_BYTES", &mut q.max_page_bytes)?;
+        set(
+            env,
+            "SEALROOM_MAX_USER_BLOB_BYTES",
+            &mut q.max_user_blob_bytes,
+        )?;
+        set(
+            env,
+            "SEALROOM_USER_MESSAGES_PER_HOUR",
+            &mut q.user_messages_per_hour,
+        )?;
+        set(
+            env,
+            "SEALROOM_USER_MESSAGE_BYTES_PER_HOUR",
+            &mut q.user_message_bytes_per_hour,
+        )?;
+        set(
+            env,
+            "SEALROOM_SPACE_MESSAGES_PER_HOUR",
+            &mut q.space_messages_per_hour,
+        )?;
+        set(
+            env,
+            "SEALROOM_SPACE_MESSAGE_BYTES_PER_HOUR",
+            &mut q.space_message_bytes_per_hour,
+        )?;
+        set(env, "SEALROOM_UPLOAD_TTL_SECS", &mut q.upload_ttl_secs)?;
+        set(env, "SEALROOM_UPLOAD_SWEEP_SECS", &mut q.upload_sweep_secs)?;
         Ok(())
     }
 

@@ -19,6 +19,7 @@ pub mod filters;
 pub mod ids;
 pub mod metrics;
 pub mod notify;
+pub mod quota;
 pub mod recovery;
 pub mod retention;
 pub mod rooms;
@@ -135,6 +136,24 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             state.shutdown_signal(),
         ));
     }
+    if let Some(metrics_addr) = state.config.metrics_listen {
+        let metrics_listener =
+            tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .map_err(|source| RunError::Bind {
+                    addr: metrics_addr,
+                    source,
+                })?;
+        let mut stop = state.shutdown_signal();
+        tokio::spawn(
+            warp::serve(filters::metrics_listener(state.clone()))
+                .incoming(metrics_listener)
+                .graceful(async move {
+                    let _ = stop.changed().await;
+                })
+                .run(),
+        );
+    }
     let addr_file = data_dir.join(LISTEN_ADDR_FILE);
     std::fs::write(&addr_file, local.to_string()).map_err(|source| RunError::DataDir {
         path: addr_file.clone(),
@@ -181,6 +200,9 @@ fn spawn_background(state: &AppState) {
             }
             if let Err(e) = auth::prune_replay_cache(&st) {
                 tracing::warn!(error = %e, "replay cache pruning failed");
+            }
+            if let Err(e) = crate::quota::prune(st.store.as_ref(), st.now()) {
+                tracing::warn!(error = %e, "quota window pruning failed");
             }
         }
     });

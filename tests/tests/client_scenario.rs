@@ -486,7 +486,17 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
         assert_eq!(rooms.len(), 2);
         let mut replayed = 0;
         for room in &rooms {
-            let (entries, _) = data::messages(&store, room, 0, 10_000, 0).unwrap();
+            let (entries, _) = data::messages(
+                &store,
+                room,
+                0,
+                data::PageLimit {
+                    count: 10_000,
+                    bytes: u64::MAX,
+                },
+                0,
+            )
+            .unwrap();
             assert!(
                 entries.iter().all(|e| e.expires_at.is_none()),
                 "the expired message is gone from the store"
