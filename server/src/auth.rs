@@ -1,7 +1,10 @@
 //! Request authentication: every protected request is signed by a registered device (see
 //! [`sealroom_wire::auth`] for the canonical signing string). This module verifies the
-//! signature over method, path, query, timestamp and body digest, refuses stale timestamps and
-//! replayed signatures, and rate-limits repeated failures per IP address and per device (429).
+//! signature over method, authority, path, query, the headers that change a request's meaning,
+//! timestamp, nonce and body digest, refuses stale timestamps and replayed nonces, and
+//! rate-limits repeated failures per source address (429). Failures are never counted against
+//! the device a request claims to come from: that header is unsigned until verified, and
+//! counting it would let anyone lock out any device.
 //!
 //! Route code uses [`device`] (JSON-sized bodies) or [`device_with_limit`] (larger bodies); both
 //! extract an [`AuthedDevice`] that carries the verified identity, the client's IP and user agent,
@@ -14,13 +17,14 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use warp::http::uri::Authority;
 use warp::http::{HeaderMap, Method};
 use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
 use sealroom_wire::auth::{
     decode_signature, valid_nonce, verify_request, RequestParts, HEADER_DEVICE, HEADER_NONCE,
-    HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS, SIGNED_HEADERS,
 };
 
 use crate::accounts::{self, Role};
@@ -28,9 +32,9 @@ use crate::error::ApiError;
 use crate::filters::body_limited;
 use crate::state::AppState;
 
-/// Tree remembering accepted signatures until they fall out of the timestamp window. Keys are
-/// the 8-byte big-endian timestamp followed by SHA-256 of the signature, so pruning is a range
-/// delete.
+/// Tree remembering accepted nonces until they fall out of the timestamp window. Keys are
+/// the 8-byte big-endian timestamp followed by SHA-256 of device id and nonce, so pruning is a
+/// range delete and a nonce's freshness is checked before the body is read.
 pub const REPLAY_TREE: &str = "auth_replay";
 
 /// A request whose device signature verified.
@@ -129,31 +133,50 @@ pub fn device(
 }
 
 /// Authenticates a request whose body is at most `limit` bytes (413 beyond).
+///
+/// Everything the headers tell is checked before the body is read: the source address's
+/// failure budget (429), the announced `Content-Length` (413), the presence and shape of the
+/// signature headers, the timestamp window, that the device exists and is active, and that its
+/// nonce was not used before (401). Only then is the body read (at most `limit` bytes) and the
+/// signature verified over it.
 pub fn device_with_limit(
     state: AppState,
     limit: u64,
 ) -> impl Filter<Extract = (AuthedDevice,), Error = Rejection> + Clone {
-    let st = state.clone();
+    let pre = state.clone();
+    let fin = state.clone();
     warp::method()
         .and(warp::path::full())
         .and(raw_query())
+        .and(warp::host::optional())
         .and(warp::header::headers_cloned())
         .and(client_info(state))
-        .and(body_limited(limit))
         .and_then(
             move |method: Method,
                   path: FullPath,
                   query: String,
+                  host: Option<Authority>,
                   headers: HeaderMap,
-                  client: ClientInfo,
-                  body: Bytes| {
-                let st = st.clone();
+                  client: ClientInfo| {
+                let st = pre.clone();
                 async move {
-                    authenticate(&st, &method, path.as_str(), &query, &headers, client, body)
-                        .map_err(Rejection::from)
+                    let request = HeadOnly {
+                        method,
+                        path: path.as_str().to_owned(),
+                        query,
+                        host: host.map(|h| h.as_str().to_owned()),
+                        headers,
+                        client,
+                    };
+                    precheck(&st, limit, request).map_err(Rejection::from)
                 }
             },
         )
+        .and(body_limited(limit))
+        .and_then(move |pending: Pending, body: Bytes| {
+            let st = fin.clone();
+            async move { finish(&st, pending, body).map_err(Rejection::from) }
+        })
 }
 
 /// The raw query string, empty when there is none.
@@ -165,84 +188,81 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Verifies a request. Every failure is counted against the client's IP (and device, when
-/// named) for rate limiting.
-pub fn authenticate(
-    state: &AppState,
-    method: &Method,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
+/// What arrives before the body: request line, authority and headers.
+struct HeadOnly {
+    method: Method,
+    path: String,
+    query: String,
+    host: Option<String>,
+    headers: HeaderMap,
     client: ClientInfo,
-    body: Bytes,
-) -> Result<AuthedDevice, ApiError> {
-    let now = state.now();
-    let ip_key = client.ip.map(|ip| format!("ip:{ip}"));
-    let device_id = header(headers, HEADER_DEVICE).map(str::to_owned);
-    let device_key = device_id.as_ref().map(|d| format!("dev:{d}"));
-    let keys: Vec<&str> = ip_key
-        .iter()
-        .chain(device_key.iter())
-        .map(String::as_str)
-        .collect();
-    if keys.iter().any(|k| state.limiter.is_blocked(k, now)) {
-        state
-            .metrics
-            .counter(
-                "sealroom_auth_rate_limited_total",
-                "Requests refused by the authentication rate limiter.",
-            )
-            .inc();
-        return Err(ApiError::RateLimited);
-    }
-    let result = verify(
-        state,
-        method,
-        path,
-        query,
-        headers,
-        device_id.as_deref(),
-        &body,
-        now,
-    );
-    match result {
-        Ok((device, user)) => Ok(AuthedDevice {
-            org_id: user.org_id,
-            user_id: user.user_id,
-            device_id: device.device_id,
-            role: user.role,
-            client,
-            body,
-        }),
-        Err(reason) => {
-            for k in &keys {
-                state.limiter.record_failure(k, now);
-            }
-            state
-                .metrics
-                .counter(
-                    "sealroom_auth_failures_total",
-                    "Failed request authentications.",
-                )
-                .inc();
-            tracing::info!(reason, ip = ?client.ip, "authentication failed");
-            Err(ApiError::unauthenticated(reason))
-        }
-    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn verify(
-    state: &AppState,
-    method: &Method,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-    device_id: Option<&str>,
-    body: &[u8],
-    now: i64,
-) -> Result<(accounts::DeviceRecord, accounts::UserRecord), &'static str> {
-    let device_id = device_id.ok_or("missing device header")?;
+/// A request whose headers passed every check; the signature over the body is still to verify.
+struct Pending {
+    method: Method,
+    path: String,
+    query: String,
+    authority: String,
+    signed_headers: Vec<(String, String)>,
+    timestamp: i64,
+    nonce: String,
+    signature: [u8; 64],
+    replay_key: Vec<u8>,
+    device: accounts::DeviceRecord,
+    user: accounts::UserRecord,
+    client: ClientInfo,
+}
+
+/// The failure-budget key of a request: its source address, never anything the request claims
+/// about itself (an unsigned device header would let anyone lock out any device).
+fn source_key(client: &ClientInfo) -> Option<String> {
+    client.ip.map(|ip| format!("ip:{ip}"))
+}
+
+fn rate_limited(state: &AppState) -> ApiError {
+    state
+        .metrics
+        .counter(
+            "sealroom_auth_rate_limited_total",
+            "Requests refused by the authentication rate limiter.",
+        )
+        .inc();
+    ApiError::RateLimited
+}
+
+/// Counts a failed authentication against the request's source address and returns the 401.
+fn failed(state: &AppState, client: &ClientInfo, reason: &'static str) -> ApiError {
+    if let Some(key) = source_key(client) {
+        state.limiter.record_failure(&key, state.now());
+    }
+    state
+        .metrics
+        .counter(
+            "sealroom_auth_failures_total",
+            "Failed request authentications.",
+        )
+        .inc();
+    tracing::info!(reason, ip = ?client.ip, "authentication failed");
+    ApiError::unauthenticated(reason)
+}
+
+/// The checks that need no body (see [`device_with_limit`]).
+fn precheck(state: &AppState, limit: u64, request: HeadOnly) -> Result<Pending, ApiError> {
+    let now = state.now();
+    if source_key(&request.client).is_some_and(|k| state.limiter.is_blocked(&k, now)) {
+        return Err(rate_limited(state));
+    }
+    let announced = header(&request.headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit) {
+        return Err(ApiError::too_large(format!("body exceeds {limit} bytes")));
+    }
+    check_head(state, &request, now).map_err(|reason| failed(state, &request.client, reason))
+}
+
+fn check_head(state: &AppState, request: &HeadOnly, now: i64) -> Result<Pending, &'static str> {
+    let headers = &request.headers;
+    let device_id = header(headers, HEADER_DEVICE).ok_or("missing device header")?;
     let ts_text = header(headers, HEADER_TIMESTAMP).ok_or("missing timestamp header")?;
     let sig_text = header(headers, HEADER_SIGNATURE).ok_or("missing signature header")?;
     let nonce = header(headers, HEADER_NONCE).ok_or("missing nonce header")?;
@@ -254,33 +274,105 @@ fn verify(
         return Err("timestamp outside the accepted window");
     }
     let signature = decode_signature(sig_text).map_err(|_| "invalid signature encoding")?;
+    let authority = match &state.config.public_host {
+        Some(configured) => configured.to_ascii_lowercase(),
+        None => request
+            .host
+            .as_deref()
+            .ok_or("missing host")?
+            .to_ascii_lowercase(),
+    };
+    let mut signed_headers = Vec::new();
+    for name in SIGNED_HEADERS {
+        let mut values = headers.get_all(name).iter();
+        if let Some(value) = values.next() {
+            if values.next().is_some() {
+                return Err("a signed header is repeated");
+            }
+            let value = value.to_str().map_err(|_| "a signed header is not text")?;
+            signed_headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
     let (device, user) = accounts::active_device(state.store.as_ref(), device_id)
         .map_err(|_| "device lookup failed")?
         .ok_or("unknown or inactive device")?;
-    let parts = RequestParts {
-        method: method.as_str(),
-        path,
-        query,
-        timestamp,
-        nonce,
-        body,
-    };
-    verify_request(&device.public_key, &parts, &signature).map_err(|_| "bad signature")?;
-    // Replay protection: the first use of a signature within the window wins.
-    let mut key = Vec::with_capacity(40);
-    key.extend_from_slice(&timestamp.to_be_bytes());
-    key.extend_from_slice(&Sha256::digest(signature));
-    // State-changing handlers flush the store before they answer, which makes this entry
-    // durable with them; a read's entry may be lost in a crash of the relay within sled's
-    // flush interval, and replaying a read changes nothing.
-    let fresh = state
+    let replay_key = replay_key(timestamp, &device.device_id, nonce);
+    if state
         .store
-        .compare_and_swap(REPLAY_TREE, &key, None, Some(&[]))
-        .map_err(|_| "replay check failed")?;
-    if !fresh {
+        .get(REPLAY_TREE, &replay_key)
+        .map_err(|_| "replay check failed")?
+        .is_some()
+    {
         return Err("replayed request");
     }
-    Ok((device, user))
+    Ok(Pending {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        query: request.query.clone(),
+        authority,
+        signed_headers,
+        timestamp,
+        nonce: nonce.to_owned(),
+        signature,
+        replay_key,
+        device,
+        user,
+        client: request.client.clone(),
+    })
+}
+
+/// Replay-cache key of a device's nonce: the 8-byte big-endian timestamp (for pruning by
+/// range), then SHA-256 over the device id, a zero byte and the nonce.
+fn replay_key(timestamp: i64, device_id: &str, nonce: &str) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(device_id.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(nonce.as_bytes());
+    let mut key = Vec::with_capacity(40);
+    key.extend_from_slice(&timestamp.to_be_bytes());
+    key.extend_from_slice(&hasher.finalize());
+    key
+}
+
+/// Verifies the signature over the whole request and remembers its nonce.
+fn finish(state: &AppState, pending: Pending, body: Bytes) -> Result<AuthedDevice, ApiError> {
+    let headers: Vec<(&str, &str)> = pending
+        .signed_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let parts = RequestParts {
+        method: pending.method.as_str(),
+        authority: &pending.authority,
+        path: &pending.path,
+        query: &pending.query,
+        headers: &headers,
+        timestamp: pending.timestamp,
+        nonce: &pending.nonce,
+        body: &body,
+    };
+    if verify_request(&pending.device.public_key, &parts, &pending.signature).is_err() {
+        return Err(failed(state, &pending.client, "bad signature"));
+    }
+    // Replay protection: the first use of a nonce within the window wins. State-changing
+    // handlers flush the store before they answer, which makes this entry durable with them;
+    // a read's entry may be lost in a crash of the relay within sled's flush interval, and
+    // replaying a read changes nothing.
+    let fresh = state
+        .store
+        .compare_and_swap(REPLAY_TREE, &pending.replay_key, None, Some(&[]))
+        .map_err(|_| failed(state, &pending.client, "replay check failed"))?;
+    if !fresh {
+        return Err(failed(state, &pending.client, "replayed request"));
+    }
+    Ok(AuthedDevice {
+        org_id: pending.user.org_id,
+        user_id: pending.user.user_id,
+        device_id: pending.device.device_id,
+        role: pending.user.role,
+        client: pending.client,
+        body,
+    })
 }
 
 /// Deletes remembered signatures older than the timestamp window. Returns how many were removed.
@@ -303,7 +395,7 @@ pub fn prune_replay_cache(state: &AppState) -> Result<usize, ApiError> {
     Ok(removed)
 }
 
-/// Fixed-window counter of failures per key (IP address, device, user): once a key reaches the
+/// Fixed-window counter of failures per key (source address, user): once a key reaches the
 /// limit within the current minute, it is blocked until the window ends.
 #[derive(Debug)]
 pub struct RateLimiter {

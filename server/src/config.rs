@@ -18,8 +18,14 @@
 //! | blob chunk limit | `SEALROOM_MAX_CHUNK` | `limits.max_chunk` | 16 MiB |
 //! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
 //! | sled page cache (bytes) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
-//! | auth failures per IP/device per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
+//! | auth failures per source address per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
+//! | enrolment throttles | `SEALROOM_ENROL_*` | `enrolment.*` | see [`Enrolment`] |
+//! | TOTP-linked device wait | `SEALROOM_TOTP_LINK_WAIT_SECS` | `enrolment.totp_link_wait_secs` | 72 h |
+//! | relay key file | `SEALROOM_RELAY_KEY_FILE` | `relay_key_file` | `<data_dir>.relay-key` |
+//! | host clients sign for (`host[:port]`) | `SEALROOM_PUBLIC_HOST` | `public_host` | the `Host` header of each request |
+//! | separate `/metrics` listener | `SEALROOM_METRICS_LISTEN` | `metrics_listen` | none: `/metrics` needs an admin signature |
+//! | page and storage quotas | `SEALROOM_MAX_PAGE_BYTES`, `SEALROOM_MAX_USER_BLOB_BYTES`, `SEALROOM_{USER,SPACE}_MESSAGES_PER_HOUR`, `SEALROOM_{USER,SPACE}_MESSAGE_BYTES_PER_HOUR`, `SEALROOM_UPLOAD_TTL_SECS`, `SEALROOM_UPLOAD_SWEEP_SECS` | `quotas.*` | see [`Quotas`] |
 //!
 //! With both TLS settings the relay serves HTTPS only (rustls, see [`crate::tls`]); without
 //! them it serves plain HTTP for a reverse proxy in front, whose `X-Forwarded-For` it honours
@@ -75,8 +81,8 @@ pub struct Limits {
     pub max_chunk: u64,
     /// Largest total of blob bytes stored per space.
     pub max_space_bytes: u64,
-    /// Authentication failures tolerated per IP address and per device in one minute before
-    /// further requests get 429.
+    /// Authentication failures tolerated per source address in one minute before further
+    /// requests from it get 429 (never counted per claimed device).
     pub auth_failures_per_minute: u32,
     /// Size of sled's in-memory page cache in bytes. sled's own default is 1 GiB, which the
     /// relay's resident memory grows into under write load (audit entries, messages); the
@@ -158,6 +164,59 @@ pub struct Config {
     pub smtp: Smtp,
     /// Size and rate limits.
     pub limits: Limits,
+    /// Enrolment throttles and the waiting period of devices linked by TOTP alone.
+    pub enrolment: Enrolment,
+    /// File holding the relay key that seals relay secrets at rest (outside the data
+    /// directory); default [`Config::relay_key_path`].
+    pub relay_key_file: Option<PathBuf>,
+    /// The authority (`host` or `host:port`, lower case) that clients sign requests for. When
+    /// set, a request signed for any other host is refused whatever its `Host` header says;
+    /// when unset, the `Host` header the relay was reached by is the signed authority.
+    pub public_host: Option<String>,
+    /// When set, `/metrics` is served without authentication on this separate (private)
+    /// listener and not on the API listener; when unset, `/metrics` on the API listener
+    /// answers admin-signed requests only.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Page sizes, storage quotas and upload expiry.
+    pub quotas: Quotas,
+}
+
+/// Page sizes, per-user and per-space quotas, and the expiry of abandoned uploads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quotas {
+    /// Largest page of messages or handshakes in bytes (a page holds at least one entry).
+    pub max_page_bytes: u64,
+    /// Largest total of blob bytes one user may have announced (live uploads and blobs).
+    pub max_user_blob_bytes: u64,
+    /// Messages one user may post per hour (all rooms).
+    pub user_messages_per_hour: u64,
+    /// Message bytes one user may post per hour (all rooms).
+    pub user_message_bytes_per_hour: u64,
+    /// Messages that may be posted per hour in one space (all its rooms).
+    pub space_messages_per_hour: u64,
+    /// Message bytes that may be posted per hour in one space (all its rooms).
+    pub space_message_bytes_per_hour: u64,
+    /// Seconds an unfinished upload (of any length, zero included) lives after its creation
+    /// or its last append.
+    pub upload_ttl_secs: u64,
+    /// Seconds between two sweeps that delete expired uploads.
+    pub upload_sweep_secs: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_page_bytes: 4 * 1024 * 1024,
+            max_user_blob_bytes: 50 * 1024 * 1024 * 1024,
+            user_messages_per_hour: 10_000,
+            user_message_bytes_per_hour: 1024 * 1024 * 1024,
+            space_messages_per_hour: 50_000,
+            space_message_bytes_per_hour: 4 * 1024 * 1024 * 1024,
+            upload_ttl_secs: 24 * 60 * 60,
+            upload_sweep_secs: 60,
+        }
+    }
 }
 
 impl Default for Config {
@@ -172,6 +231,48 @@ impl Default for Config {
             tls: Tls::default(),
             smtp: Smtp::default(),
             limits: Limits::default(),
+            enrolment: Enrolment::default(),
+            relay_key_file: None,
+            public_host: None,
+            metrics_listen: None,
+            quotas: Quotas::default(),
+        }
+    }
+}
+
+/// Enrolment throttles (see `accounts::throttle` and `docs/relay.md`, "Enrolment").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Enrolment {
+    /// Failed TOTP approvals (per user and per source address) that cost no delay.
+    pub free_failures: u32,
+    /// Delay after the first costly failure, doubled with every further failure (capped at a
+    /// day).
+    pub delay_base_secs: u64,
+    /// Failed TOTP approvals of one user that lock TOTP approval until an existing device or
+    /// an administrator unlocks it.
+    pub user_lock_failures: u32,
+    /// Failed TOTP approvals from one source address that lock it for the rest of the day.
+    pub source_lock_failures: u32,
+    /// Device requests per user per day.
+    pub requests_per_user_per_day: u32,
+    /// Device requests per source address per day.
+    pub requests_per_source_per_day: u32,
+    /// How long a device linked by a TOTP code alone waits before it may fetch the recovery
+    /// backup, unless an existing device approves it sooner.
+    pub totp_link_wait_secs: u64,
+}
+
+impl Default for Enrolment {
+    fn default() -> Self {
+        Self {
+            free_failures: 2,
+            delay_base_secs: 30,
+            user_lock_failures: 8,
+            source_lock_failures: 40,
+            requests_per_user_per_day: 10,
+            requests_per_source_per_day: 30,
+            totp_link_wait_secs: 72 * 3600,
         }
     }
 }
@@ -287,7 +388,135 @@ impl Config {
         if let Some(v) = env("SEALROOM_AUTH_FAILURES_PER_MINUTE") {
             self.limits.auth_failures_per_minute = parse("SEALROOM_AUTH_FAILURES_PER_MINUTE", v)?;
         }
+        self.apply_enrolment_env(env)?;
+        self.apply_relay_env(env)?;
         Ok(())
+    }
+
+    fn apply_enrolment_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        fn set<T: std::str::FromStr>(
+            env: &dyn Fn(&str) -> Option<String>,
+            name: &'static str,
+            slot: &mut T,
+        ) -> Result<(), ConfigError> {
+            if let Some(value) = env(name) {
+                *slot = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::Env { name, value })?;
+            }
+            Ok(())
+        }
+        let e = &self.enrolment;
+        let mut n = e.clone();
+        set(env, "SEALROOM_ENROL_FREE_FAILURES", &mut n.free_failures)?;
+        set(env, "SEALROOM_ENROL_DELAY_SECS", &mut n.delay_base_secs)?;
+        set(env, "SEALROOM_ENROL_USER_LOCK", &mut n.user_lock_failures)?;
+        set(
+            env,
+            "SEALROOM_ENROL_SOURCE_LOCK",
+            &mut n.source_lock_failures,
+        )?;
+        set(
+            env,
+            "SEALROOM_ENROL_REQUESTS_PER_USER",
+            &mut n.requests_per_user_per_day,
+        )?;
+        set(
+            env,
+            "SEALROOM_ENROL_REQUESTS_PER_SOURCE",
+            &mut n.requests_per_source_per_day,
+        )?;
+        set(
+            env,
+            "SEALROOM_TOTP_LINK_WAIT_SECS",
+            &mut n.totp_link_wait_secs,
+        )?;
+        self.enrolment = n;
+        if let Some(v) = env("SEALROOM_RELAY_KEY_FILE") {
+            self.relay_key_file = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+
+    fn apply_relay_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        fn set<T: std::str::FromStr>(
+            env: &dyn Fn(&str) -> Option<String>,
+            name: &'static str,
+            slot: &mut T,
+        ) -> Result<(), ConfigError> {
+            if let Some(value) = env(name) {
+                *slot = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::Env { name, value })?;
+            }
+            Ok(())
+        }
+        if let Some(v) = env("SEALROOM_PUBLIC_HOST") {
+            self.public_host = Some(v.trim().to_ascii_lowercase());
+        }
+        if let Some(v) = env("SEALROOM_METRICS_LISTEN") {
+            let addr = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "SEALROOM_METRICS_LISTEN",
+                value: v.clone(),
+            })?;
+            self.metrics_listen = Some(addr);
+        }
+        let q = &mut self.quotas;
+        set(env, "SEALROOM_MAX_PAGE_BYTES", &mut q.max_page_bytes)?;
+        set(
+            env,
+            "SEALROOM_MAX_USER_BLOB_BYTES",
+            &mut q.max_user_blob_bytes,
+        )?;
+        set(
+            env,
+            "SEALROOM_USER_MESSAGES_PER_HOUR",
+            &mut q.user_messages_per_hour,
+        )?;
+        set(
+            env,
+            "SEALROOM_USER_MESSAGE_BYTES_PER_HOUR",
+            &mut q.user_message_bytes_per_hour,
+        )?;
+        set(
+            env,
+            "SEALROOM_SPACE_MESSAGES_PER_HOUR",
+            &mut q.space_messages_per_hour,
+        )?;
+        set(
+            env,
+            "SEALROOM_SPACE_MESSAGE_BYTES_PER_HOUR",
+            &mut q.space_message_bytes_per_hour,
+        )?;
+        set(env, "SEALROOM_UPLOAD_TTL_SECS", &mut q.upload_ttl_secs)?;
+        set(env, "SEALROOM_UPLOAD_SWEEP_SECS", &mut q.upload_sweep_secs)?;
+        Ok(())
+    }
+
+    /// The relay key file: `relay_key_file`, else `<data_dir>.relay-key` beside the data
+    /// directory (never inside it, so a copy of the data directory or a backup lacks it).
+    pub fn relay_key_path(&self) -> PathBuf {
+        if let Some(p) = &self.relay_key_file {
+            return p.clone();
+        }
+        let mut name = self
+            .data_dir
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "sealroom-data".into());
+        name.push(".relay-key");
+        match self.data_dir.parent() {
+            Some(parent) => parent.join(name),
+            None => PathBuf::from(name),
+        }
     }
 
     /// Base URL for links in notifications.

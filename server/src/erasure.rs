@@ -66,6 +66,7 @@ pub fn erase_user(store: &dyn Store, user_id: &str) -> Result<Option<ErasureRepo
         }
     }
     store.delete(TOTP, user_id.as_bytes())?;
+    crate::accounts::erase_enrolment(store, user_id, &devices)?;
     // Index entries: devices of the user, spaces of the user and their membership records.
     let prefix = format!("{user_id}/");
     for tree in [USER_DEVICES, USER_SPACES] {

@@ -47,9 +47,18 @@ pub enum ApiError {
     /// 416 `range_not_satisfiable`: a `Range` header outside the object.
     #[error("{0}")]
     RangeNotSatisfiable(String),
-    /// 429 `rate_limited`: too many failed authentications; retry later.
+    /// 429 `rate_limited`: too many failed authentications; retry later (`Retry-After`).
     #[error("too many failed attempts, retry later")]
     RateLimited,
+    /// 429 `quota_exceeded`: an hourly quota (messages or message bytes, of the user or of the
+    /// space) is used up; `Retry-After` says when the next window starts.
+    #[error("{message}")]
+    QuotaExceeded {
+        /// What was exhausted.
+        message: String,
+        /// Seconds until the quota refills.
+        retry_after: u64,
+    },
     /// 500 `internal`: the relay failed; details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -69,7 +78,7 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +98,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
             Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Internal => "internal",
         }
     }
@@ -172,7 +182,19 @@ pub fn error_reply(err: &ApiError) -> warp::reply::Response {
         code: err.code(),
         message: err.to_string(),
     };
-    warp::reply::with_status(warp::reply::json(&body), err.status()).into_response()
+    let mut response =
+        warp::reply::with_status(warp::reply::json(&body), err.status()).into_response();
+    let retry_after = match err {
+        ApiError::RateLimited => Some(60),
+        ApiError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    };
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", warp::http::HeaderValue::from(secs));
+    }
+    response
 }
 
 /// Maps every rejection, ours and warp's, to a JSON error. Client mistakes never become 500.

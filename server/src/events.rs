@@ -83,6 +83,14 @@ pub enum RelayEvent {
         /// Blob id.
         blob_id: String,
     },
+    /// Something happened to a user's account security (a device request, an approval, a TOTP
+    /// lockout or reset): the user is told by a content-free mail.
+    AccountSecurity {
+        /// The user.
+        user_id: String,
+        /// What happened: the stable name of a `sealroom_wire::accounts::SecurityEventKind`.
+        kind: String,
+    },
 }
 
 /// The sender kept in the state's extensions.

@@ -115,8 +115,11 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/device-requests/*", "GET"),
     ("/v1/device-requests/*/approve", "POST"),
     ("/v1/device-requests/*/totp", "POST"),
-    ("/v1/me/totp", "POST"),
+    ("/v1/me/totp", "GET, POST, DELETE"),
     ("/v1/me/totp/confirm", "POST"),
+    ("/v1/me/totp/unlock", "POST"),
+    ("/v1/users/*/totp", "DELETE"),
+    ("/v1/me/security-events", "GET"),
     ("/v1/rooms", "POST"),
     ("/v1/rooms/*", "GET"),
     ("/v1/rooms/*/handshakes", "GET, POST"),
@@ -131,6 +134,8 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/audit", "GET"),
     ("/v1/audit/export", "GET"),
     ("/v1/audit/verify", "GET"),
+    ("/v1/audit/head", "GET"),
+    ("/v1/audit/chain", "GET"),
     ("/v1/me/notifications", "GET, PUT"),
     ("/v1/me/recovery", "GET, PUT, DELETE"),
     ("/v1/spaces/*/retention", "GET, PUT"),
@@ -159,18 +164,54 @@ fn health() -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics` on the API listener: Prometheus text format for requests signed by a device
+/// of an organisation admin (401 unsigned, 403 for other roles). When a separate metrics
+/// listener is configured (`metrics_listen`), the API listener answers 404 instead.
 fn metrics(state: AppState) -> BoxedFilter<(Response,)> {
+    let route = warp::path!("metrics").and(warp::get());
+    if state.config.metrics_listen.is_some() {
+        return route
+            .and_then(|| async {
+                Err::<Response, Rejection>(
+                    ApiError::not_found("metrics are served on the metrics listener").into(),
+                )
+            })
+            .boxed();
+    }
+    route
+        .and(crate::auth::device(state.clone()))
+        .and_then(move |authed: crate::auth::AuthedDevice| {
+            let state = state.clone();
+            async move {
+                if authed.role != crate::accounts::Role::Admin {
+                    return Err(Rejection::from(ApiError::forbidden(
+                        "metrics are for administrators",
+                    )));
+                }
+                Ok(metrics_reply(&state))
+            }
+        })
+        .boxed()
+}
+
+fn metrics_reply(state: &AppState) -> Response {
+    warp::reply::with_header(
+        state.metrics.render(),
+        "content-type",
+        "text/plain; version=0.0.4",
+    )
+    .into_response()
+}
+
+/// The separate metrics listener's routes (`metrics_listen`): `GET /metrics` without
+/// authentication, for a scraper on a private network; everything else is 404.
+pub fn metrics_listener(state: AppState) -> BoxedFilter<(Response,)> {
     warp::path!("metrics")
         .and(warp::get())
-        .map(move || {
-            warp::reply::with_header(
-                state.metrics.render(),
-                "content-type",
-                "text/plain; version=0.0.4",
-            )
-            .into_response()
-        })
+        .map(move || metrics_reply(&state))
+        .recover(recover)
+        .unify()
+        .map(Reply::into_response)
         .boxed()
 }
 

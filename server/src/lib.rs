@@ -19,9 +19,11 @@ pub mod filters;
 pub mod ids;
 pub mod metrics;
 pub mod notify;
+pub mod quota;
 pub mod recovery;
 pub mod retention;
 pub mod rooms;
+pub mod sealing;
 pub mod state;
 pub mod store;
 pub mod tls;
@@ -100,9 +102,17 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
         _ => None,
     };
+    // The relay key next: a missing, loose or malformed key file stops start-up.
+    let relay_key = sealing::load_for(&config).map_err(|e| RunError::Startup(e.to_string()))?;
     let store = open_store(&config)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState::new(config, store, Arc::new(SystemClock), shutdown_rx);
+    accounts::seal_legacy_totp(state.store.as_ref(), &relay_key)
+        .map_err(|e| RunError::Startup(e.to_string()))?;
+    let audit_signer = audit::signing::load_or_create(state.store.as_ref(), &relay_key)
+        .map_err(RunError::Startup)?;
+    state.insert_extension(audit_signer);
+    state.insert_extension(relay_key);
     accounts::init(&state).map_err(|e| RunError::Startup(e.to_string()))?;
     spawn_background(&state);
 
@@ -125,6 +135,24 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             state.config.clone(),
             state.shutdown_signal(),
         ));
+    }
+    if let Some(metrics_addr) = state.config.metrics_listen {
+        let metrics_listener =
+            tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .map_err(|source| RunError::Bind {
+                    addr: metrics_addr,
+                    source,
+                })?;
+        let mut stop = state.shutdown_signal();
+        tokio::spawn(
+            warp::serve(filters::metrics_listener(state.clone()))
+                .incoming(metrics_listener)
+                .graceful(async move {
+                    let _ = stop.changed().await;
+                })
+                .run(),
+        );
     }
     let addr_file = data_dir.join(LISTEN_ADDR_FILE);
     std::fs::write(&addr_file, local.to_string()).map_err(|source| RunError::DataDir {
@@ -172,6 +200,9 @@ fn spawn_background(state: &AppState) {
             }
             if let Err(e) = auth::prune_replay_cache(&st) {
                 tracing::warn!(error = %e, "replay cache pruning failed");
+            }
+            if let Err(e) = crate::quota::prune(st.store.as_ref(), st.now()) {
+                tracing::warn!(error = %e, "quota window pruning failed");
             }
         }
     });

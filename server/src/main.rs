@@ -1,7 +1,7 @@
 //! The Sealroom relay binary: `sealroom-server [--config FILE] [COMMAND]`.
 //!
 //! Commands: `serve` (default), `admin setup-token`, `backup --out FILE`,
-//! `restore --from FILE`. See `docs/relay.md`.
+//! `restore --from FILE`, `rotate-key --new FILE`. See `docs/relay.md`.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use sealroom_server::backup::{self, BackupSummary};
 use sealroom_server::config::Config;
 
-const USAGE: &str = "usage: sealroom-server [--config FILE] [serve | admin setup-token | backup --out FILE | restore --from FILE [--force]]";
+const USAGE: &str = "usage: sealroom-server [--config FILE] [serve | admin setup-token | backup --out FILE | restore --from FILE [--force] | rotate-key --new FILE]";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,9 +43,30 @@ fn main() -> ExitCode {
         ["restore", "--from", from, "--force"] | ["restore", "--force", "--from", from] => {
             restore(&config, Path::new(from), true)
         }
+        ["rotate-key", "--new", new] => rotate_key(&config, Path::new(new)),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn rotate_key(config: &Config, new: &Path) -> ExitCode {
+    match sealroom_server::sealing::rotate_key(config, new) {
+        Ok((old_id, new_id, resealed)) => {
+            let line = serde_json::json!({
+                "action": "rotate-key",
+                "old_key_id": old_id,
+                "new_key_id": new_id,
+                "resealed": resealed,
+                "key_file": config.relay_key_path().display().to_string(),
+            });
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sealroom-server: rotate-key failed: {e}");
+            ExitCode::FAILURE
         }
     }
 }

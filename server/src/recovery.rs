@@ -5,7 +5,8 @@
 //! devices only, and writes an audit entry for each.
 //!
 //! `PUT /v1/me/recovery` (the body is the sealed backup, replacing any earlier one),
-//! `GET /v1/me/recovery` (404 when there is none), `DELETE /v1/me/recovery`.
+//! `GET /v1/me/recovery` (404 when there is none; 403 `link_waiting` with `Retry-After` for a
+//! device linked by TOTP alone during its waiting period), `DELETE /v1/me/recovery`.
 
 use warp::filters::BoxedFilter;
 use warp::http::header::CONTENT_TYPE;
@@ -73,6 +74,31 @@ fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiEr
 }
 
 fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    // A device linked by a TOTP code alone waits (`enrolment.totp_link_wait_secs`) unless an
+    // existing device approved it too: a guessed or stolen code alone does not yield the
+    // backup at once, and the user has time to cancel (revoke) the device.
+    if let Some(until) = crate::accounts::link_wait_until(state.store.as_ref(), &authed.device_id)?
+    {
+        let now = state.now();
+        if until > now {
+            let body = crate::error::ErrorBody {
+                code: "link_waiting",
+                message: "this device was linked by a TOTP code alone: the recovery backup opens \
+                          after the waiting period or once another device of the user approves it"
+                    .to_owned(),
+            };
+            let mut r = warp::reply::with_status(
+                warp::reply::json(&body),
+                warp::http::StatusCode::FORBIDDEN,
+            )
+            .into_response();
+            r.headers_mut().insert(
+                "retry-after",
+                warp::http::HeaderValue::from(u64::try_from(until - now).unwrap_or(1)),
+            );
+            return Ok(r);
+        }
+    }
     let bytes = state
         .store
         .get(RECOVERY, authed.user_id.as_bytes())?

@@ -1,10 +1,11 @@
 """Schemathesis hooks for the Sealroom relay API fuzzing (scripts/test-api.sh).
 
 Every route with the `deviceSignature` security scheme needs an Ed25519 signature of a registered
-device over `SEALROOM-V1\\n{METHOD}\\n{path}\\n{query}\\n{timestamp}\\n{nonce}\\n{hex sha256(body)}`
-(see wire/src/auth.rs). Schemathesis serialises the generated body and query itself, so the
-signature is computed on the final prepared request (a `requests` auth object), over the exact
-path, query and body bytes that go on the wire.
+device over the canonical string of scheme `SEALROOM-V2` (docs/api/signing.md, wire/src/auth.rs):
+method, authority (the `Host`), path, query, timestamp, nonce, the `Content-Type`, `Range`,
+`Upload-Offset` and `Upload-Checksum` headers when present, and the body digest. Schemathesis
+serialises the generated body, query and headers itself, so the signature is computed on the
+final prepared request (a `requests` auth object), over the exact bytes that go on the wire.
 
 The fixtures (devices with their keys, ids of a space, a room, a blob...) come from the JSON file
 named by SEALROOM_API_FIXTURES, written by `sealroom-api-fixtures` (tests/src/bin/api-fixtures.rs).
@@ -49,6 +50,23 @@ DEVICES = {name: Device(entry) for name, entry in FIXTURES["devices"].items()}
 SIGNERS = ["admin", "staff", "customer"]
 
 
+# The request headers the signature covers, in signing order (wire::auth::SIGNED_HEADERS).
+SIGNED_HEADERS = ["content-type", "range", "upload-offset", "upload-checksum"]
+
+
+def _authority(url):
+    """The authority a request to `url` is signed for: lower-case host, `:port` unless default,
+    exactly what `requests` puts in the Host header."""
+    split = urlsplit(url)
+    host = (split.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(split.scheme.lower())
+    if split.port is not None and split.port != default:
+        return f"{host}:{split.port}"
+    return host
+
+
 class DeviceSignature(requests.auth.AuthBase):
     """Signs the prepared request exactly as sent (path and query as on the request line)."""
 
@@ -67,17 +85,23 @@ class DeviceSignature(requests.auth.AuthBase):
             raise TypeError(f"cannot sign a body of type {type(body).__name__}")
         timestamp = str(int(time.time()))
         nonce = os.urandom(16).hex()
-        text = "\n".join(
-            [
-                "SEALROOM-V1",
-                request.method.upper(),
-                parts.path,
-                parts.query,
-                timestamp,
-                nonce,
-                hashlib.sha256(bytes(body)).hexdigest(),
-            ]
-        )
+        lines = [
+            "SEALROOM-V2",
+            request.method.upper(),
+            _authority(request.url),
+            parts.path,
+            parts.query,
+            timestamp,
+            nonce,
+        ]
+        for name in SIGNED_HEADERS:
+            value = request.headers.get(name)
+            if value is not None:
+                if isinstance(value, bytes):
+                    value = value.decode("latin-1")
+                lines.append(name + ":" + value.strip(" \t"))
+        lines.append(hashlib.sha256(bytes(body)).hexdigest())
+        text = "\n".join(lines)
         signature = self.device.key.sign(text.encode("utf-8"))
         request.headers["x-sealroom-device"] = self.device.device_id
         request.headers["x-sealroom-timestamp"] = timestamp

@@ -454,12 +454,17 @@ impl Device {
         hex::encode(self.key.verifying_key().to_bytes())
     }
 
-    /// The three signature headers for a request.
+    /// The four signature headers for a request to `authority` (`host:port` as in the `Host`
+    /// header). Of `headers`, those the signature covers (`Content-Type`, `Range`,
+    /// `Upload-Offset`, `Upload-Checksum`) are signed; send them unchanged.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign(
         &self,
         method: &str,
+        authority: &str,
         path: &str,
         query: &str,
+        headers: &[(&str, &str)],
         timestamp: i64,
         body: &[u8],
     ) -> Vec<(String, String)> {
@@ -468,8 +473,10 @@ impl Device {
         let nonce = nonce_from_bytes(&nonce_bytes);
         let parts = RequestParts {
             method,
+            authority,
             path,
             query,
+            headers,
             timestamp,
             nonce: &nonce,
             body,
@@ -542,7 +549,13 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<Response> {
-        let signed = self.signed_headers(method, path_and_query, body, self.fresh_timestamp());
+        let signed = self.signed_headers(
+            method,
+            path_and_query,
+            headers,
+            body,
+            self.fresh_timestamp(),
+        );
         let mut all: Vec<(&str, &str)> = headers.to_vec();
         all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let response = http(self.addr, method, path_and_query, &all, body)?;
@@ -567,17 +580,19 @@ impl Client {
         body: &[u8],
         timestamp: i64,
     ) -> Response {
-        let signed = self.signed_headers(method, path_and_query, body, timestamp);
+        let signed = self.signed_headers(method, path_and_query, headers, body, timestamp);
         let mut all: Vec<(&str, &str)> = headers.to_vec();
         all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         http(self.addr, method, path_and_query, &all, body).expect("http request")
     }
 
-    /// The signature headers this client would send (empty without device).
+    /// The signature headers this client would send (empty without device), for a request
+    /// to this client's relay address (the signed authority) carrying `headers`.
     pub fn signed_headers(
         &self,
         method: &str,
         path_and_query: &str,
+        headers: &[(&str, &str)],
         body: &[u8],
         timestamp: i64,
     ) -> Vec<(String, String)> {
@@ -586,7 +601,8 @@ impl Client {
                 let (path, query) = path_and_query
                     .split_once('?')
                     .unwrap_or((path_and_query, ""));
-                d.sign(method, path, query, timestamp, body)
+                let authority = self.addr.to_string();
+                d.sign(method, &authority, path, query, headers, timestamp, body)
             }
             None => Vec::new(),
         }
@@ -666,6 +682,54 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
+    http_raw(
+        addr,
+        &request_bytes(addr, method, path_and_query, headers, body),
+    )
+}
+
+/// Like [`http`], from the local address `source` (any address of `127.0.0.0/8` works on
+/// Linux loopback): the relay sees a different client address.
+pub fn http_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let request = request_bytes(addr, method, path_and_query, headers, body);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let mut stream = runtime.block_on(async {
+        let socket = if source.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket.connect(addr).await?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok::<_, std::io::Error>(stream)
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    stream.write_all(&request)?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    parse_response(&buf)
+}
+
+/// The bytes of a request to `addr` (its `Host`) with `Content-Length` (unless `headers` has
+/// one) and `Connection: close`.
+pub fn request_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut raw =
         format!("{method} {path_and_query} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
     let mut has_length = false;
@@ -681,7 +745,7 @@ pub fn http(
     raw.push_str("\r\n");
     let mut bytes = raw.into_bytes();
     bytes.extend_from_slice(body);
-    http_raw(addr, &bytes)
+    bytes
 }
 
 /// Sends raw bytes as a request and reads the response until the server closes.

@@ -456,7 +456,18 @@ fn table() -> Vec<Row> {
 /// that goes on the wire.
 fn wire_headers(client: &Client, req: &Req) -> Vec<(String, String)> {
     let mut all = req.headers.clone();
-    all.extend(client.signed_headers(req.method, &req.path, &req.body, client.fresh_timestamp()));
+    let covered: Vec<(&str, &str)> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    all.extend(client.signed_headers(
+        req.method,
+        &req.path,
+        &covered,
+        &req.body,
+        client.fresh_timestamp(),
+    ));
     all
 }
 

@@ -100,6 +100,13 @@ fn no_leftovers(dir: &Path) {
     }
 }
 
+/// Copies `from`'s relay key file (beside its data directory) to `to`'s.
+fn copy_relay_key(from: &Relay, to: &Relay) {
+    let key = |r: &Relay| r.data_dir().with_file_name("data.relay-key");
+    let _ = std::fs::remove_file(key(to));
+    std::fs::copy(key(from), key(to)).unwrap();
+}
+
 #[test]
 fn online_backup_restores_into_a_fresh_relay() {
     let mut relay = Relay::start();
@@ -187,6 +194,9 @@ fn online_backup_restores_into_a_fresh_relay() {
     let mut fresh = Relay::unstarted(&[("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000")]);
     let restored = run_ok(&fresh, &["restore", "--from", backup.to_str().unwrap()]);
     assert_eq!(restored["sha256"], summary["sha256"]);
+    // Relay secrets in the backup are sealed under the relay key, which lives outside the data
+    // directory and is not in the backup: the operator brings it along.
+    copy_relay_key(&relay, &fresh);
     fresh.launch();
     no_leftovers(fresh.data_dir().parent().unwrap());
     for device in [&admin, &staff_dev, &customer] {
@@ -285,12 +295,21 @@ fn corrupt_or_truncated_backup_is_refused_without_touching_the_target() {
     let out = existing.run_command(&["restore", "--from", good.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    // Stopped: --force replaces it, and the relay starts on the restored data.
+    // Stopped: --force replaces it, and the relay starts on the restored data once it has the
+    // relay key the backup was sealed under (with its own key it refuses to start).
     assert!(existing.stop());
     run_ok(
         &existing,
         &["restore", "--from", good.to_str().unwrap(), "--force"],
     );
+    let out = existing.run_command(&[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("relay key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    copy_relay_key(&relay, &existing);
     existing.launch();
     assert_eq!(existing.client(&admin).get("/v1/me").status, 200);
 }

@@ -69,7 +69,17 @@ fn upload_survives_connection_cut_and_kill9() {
 
     // A connection cut in the middle of the second append: nothing of it counts.
     let body = &data[CHUNK..2 * CHUNK];
-    let headers = client.signed_headers("PATCH", &path, body, sealroom_tests::relay::now());
+    let offset_text = CHUNK.to_string();
+    let headers = client.signed_headers(
+        "PATCH",
+        &path,
+        &[
+            ("content-type", "application/offset+octet-stream"),
+            ("upload-offset", &offset_text),
+        ],
+        body,
+        sealroom_tests::relay::now(),
+    );
     let mut head = format!(
         "PATCH {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/offset+octet-stream\r\nupload-offset: {CHUNK}\r\ncontent-length: {}\r\n",
         relay.addr(),
@@ -106,7 +116,17 @@ fn upload_survives_connection_cut_and_kill9() {
     // An append is in flight (head and half its body sent, connection open) when the relay
     // is killed.
     let body = &data[3 * CHUNK..4 * CHUNK];
-    let headers = client.signed_headers("PATCH", &path, body, sealroom_tests::relay::now());
+    let offset_text = (3 * CHUNK).to_string();
+    let headers = client.signed_headers(
+        "PATCH",
+        &path,
+        &[
+            ("content-type", "application/offset+octet-stream"),
+            ("upload-offset", &offset_text),
+        ],
+        body,
+        sealroom_tests::relay::now(),
+    );
     let mut head = format!(
         "PATCH {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/offset+octet-stream\r\nupload-offset: {}\r\ncontent-length: {}\r\n",
         relay.addr(),

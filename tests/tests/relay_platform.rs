@@ -28,8 +28,11 @@ fn health_metrics_and_route_errors() {
         405,
         "method_not_allowed",
     );
-    let m = anon.get("/metrics");
-    assert_eq!(m.status, 200);
+    // Metrics are for administrators: anonymous requests get 401.
+    assert_error(&anon.get("/metrics"), 401, "unauthenticated");
+    let admin = relay.bootstrap_admin();
+    let m = relay.client(&admin).get("/metrics");
+    assert_eq!(m.status, 200, "{}", m.text());
     let text = m.text();
     assert!(
         text.contains("sealroom_http_requests_total{method=\"GET\",status=\"200\"}"),
@@ -133,7 +136,7 @@ fn signatures_are_required_fresh_untampered_and_single_use() {
 
     // Tampered body: signed over one body, sent with another.
     let ts = now();
-    let signed = client.signed_headers("POST", "/v1/orgs", br#"{"name":"A"}"#, ts);
+    let signed = client.signed_headers("POST", "/v1/orgs", &[], br#"{"name":"A"}"#, ts);
     let hdrs: Vec<(&str, &str)> = signed
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -141,7 +144,7 @@ fn signatures_are_required_fresh_untampered_and_single_use() {
     let r = http(addr, "POST", "/v1/orgs", &hdrs, br#"{"name":"B"}"#).unwrap();
     assert_error(&r, 401, "unauthenticated");
     // Tampered query.
-    let signed = client.signed_headers("GET", "/v1/me?x=1", b"", ts);
+    let signed = client.signed_headers("GET", "/v1/me?x=1", &[], b"", ts);
     let hdrs: Vec<(&str, &str)> = signed
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -150,7 +153,7 @@ fn signatures_are_required_fresh_untampered_and_single_use() {
     assert_error(&r, 401, "unauthenticated");
 
     // A valid request works once; the identical bytes again are a replay.
-    let signed = client.signed_headers("GET", "/v1/me", b"", client.fresh_timestamp());
+    let signed = client.signed_headers("GET", "/v1/me", &[], b"", client.fresh_timestamp());
     let hdrs: Vec<(&str, &str)> = signed
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -165,7 +168,13 @@ fn signatures_are_required_fresh_untampered_and_single_use() {
     // answer, so its replay is still refused after a kill -9 of the relay. (A read's entry may
     // be lost in a crash within sled's flush interval; replaying a read changes nothing.)
     let body = br#"{"name":"Replayed Ltd"}"#;
-    let signed = client.signed_headers("POST", "/v1/orgs", body, client.fresh_timestamp());
+    let signed = client.signed_headers(
+        "POST",
+        "/v1/orgs",
+        &[("content-type", "application/json")],
+        body,
+        client.fresh_timestamp(),
+    );
     let mut hdrs: Vec<(&str, &str)> = signed
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -256,7 +265,7 @@ fn bad_input_gets_400_413_never_500() {
         "not_found",
     );
 
-    let metrics = relay.anon().get("/metrics").text();
+    let metrics = client.get("/metrics").text();
     assert!(
         !metrics.contains("status=\"500\""),
         "a client mistake produced a 500:\n{metrics}"
@@ -571,7 +580,7 @@ fn sigterm_shuts_down_gracefully_and_logs_hold_no_secrets() {
     relay.register(&token, "Sam");
     let signed = relay
         .client(&admin)
-        .signed_headers("GET", "/v1/me", b"", now());
+        .signed_headers("GET", "/v1/me", &[], b"", now());
     let hdrs: Vec<(&str, &str)> = signed
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -125,7 +125,11 @@ fn sweep_expires_messages_and_enforces_space_retention() {
             room,
             space,
             0,
-            1 << 20,
+            &blobs::UploadLimits {
+                space_bytes: 1 << 20,
+                user_bytes: 1 << 20,
+                ttl_secs: blobs::UPLOAD_TTL_SECS,
+            },
             "u",
             "d",
             created,
@@ -167,10 +171,19 @@ fn sweep_expires_messages_and_enforces_space_retention() {
     assert_eq!(seqs(&store, "room-b"), [1, 2]);
     assert_eq!(seqs(&store, "room-c"), [2]);
     assert_eq!(
-        rooms::messages(store.as_ref(), "room-b", 0, 100, later)
-            .unwrap()
-            .0
-            .len(),
+        rooms::messages(
+            store.as_ref(),
+            "room-b",
+            0,
+            rooms::PageLimit {
+                count: 100,
+                bytes: 1 << 20,
+            },
+            later,
+        )
+        .unwrap()
+        .0
+        .len(),
         2
     );
 

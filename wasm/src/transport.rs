@@ -41,6 +41,8 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
         set(&headers, name, &JsValue::from_str(value))?;
     }
     set(&init, "headers", &headers)?;
+    // A redirect would resend the signed headers to wherever it points: never follow one.
+    set(&init, "redirect", &JsValue::from_str("error"))?;
     if !request.body.is_empty() {
         set(&init, "body", &Uint8Array::from(request.body.as_slice()))?;
     }

@@ -306,3 +306,79 @@ pub struct TotpEnrolment {
     /// `otpauth://` URI (QR code content).
     pub otpauth_uri: String,
 }
+
+/// `GET /v1/me/totp`: the caller's TOTP state (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpStatus {
+    /// A secret exists (confirmed or not).
+    pub enrolled: bool,
+    /// The enrolment was confirmed with a valid code: codes approve devices.
+    pub confirmed: bool,
+    /// TOTP approval is locked after too many failures; an existing device
+    /// (`POST /v1/me/totp/unlock`) or an administrator unlocks it.
+    pub locked: bool,
+    /// Failed approvals counted since the last success, unlock or reset.
+    pub failures: u32,
+}
+
+/// What happened in a [`SecurityEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SecurityEventKind {
+    /// Someone asked to add a device to the account (`POST /v1/device-requests`).
+    DeviceRequested,
+    /// A pending device was approved by one of the user's devices.
+    DeviceApprovedByDevice,
+    /// A pending device was approved with a TOTP code alone; it waits before it may fetch the
+    /// recovery backup unless an existing device approves it too.
+    DeviceApprovedByTotp,
+    /// A TOTP code for a device request was wrong.
+    TotpFailed,
+    /// TOTP approval was locked after too many wrong codes.
+    TotpLocked,
+    /// One of the user's devices lifted a TOTP lockout.
+    TotpUnlocked,
+    /// The user's TOTP enrolment was removed (by the user or an administrator).
+    TotpReset,
+}
+
+impl SecurityEventKind {
+    /// The stable name, e.g. `device_requested`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DeviceRequested => "device_requested",
+            Self::DeviceApprovedByDevice => "device_approved_by_device",
+            Self::DeviceApprovedByTotp => "device_approved_by_totp",
+            Self::TotpFailed => "totp_failed",
+            Self::TotpLocked => "totp_locked",
+            Self::TotpUnlocked => "totp_unlocked",
+            Self::TotpReset => "totp_reset",
+        }
+    }
+}
+
+/// One enrolment event of the caller's account, for the user's existing devices
+/// (`GET /v1/me/security-events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    /// Increasing per user; page with `?after=<seq>`.
+    pub seq: u64,
+    /// What happened.
+    pub kind: SecurityEventKind,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The device concerned (the new or pending device), if any.
+    pub device_id: Option<String>,
+    /// The device request concerned, if any.
+    pub request_id: Option<String>,
+    /// Source address of the request, if known.
+    pub ip: Option<String>,
+}
+
+/// `GET /v1/me/security-events` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEventList {
+    /// Events after the `after` cursor, oldest first (at most 200).
+    pub events: Vec<SecurityEvent>,
+}

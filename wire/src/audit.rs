@@ -94,11 +94,16 @@ pub enum AuditAction {
     RecoveryFetch,
     /// A user deleted their recovery backup.
     RecoveryDelete,
+    /// A user's TOTP changed: enrolled, confirmed, unlocked after a lockout, or reset (by the
+    /// user or an administrator). The detail says which.
+    TotpChange,
+    /// A device approval failed (a wrong TOTP code) or was refused by the enrolment throttle.
+    DeviceApproveFail,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 34] = [
         Self::OrgCreate,
         Self::InviteCreate,
         Self::UserRegister,
@@ -131,6 +136,8 @@ impl AuditAction {
         Self::RecoveryStore,
         Self::RecoveryFetch,
         Self::RecoveryDelete,
+        Self::TotpChange,
+        Self::DeviceApproveFail,
     ];
 
     /// The stable string form, e.g. `blob.upload`.
@@ -168,6 +175,8 @@ impl AuditAction {
             Self::RecoveryStore => "recovery.store",
             Self::RecoveryFetch => "recovery.fetch",
             Self::RecoveryDelete => "recovery.delete",
+            Self::TotpChange => "totp.change",
+            Self::DeviceApproveFail => "device.approve_fail",
         }
     }
 }
@@ -311,6 +320,72 @@ pub struct AuditVerifyReport {
     pub first_bad_seq: Option<u64>,
     /// What failed, when not `ok`.
     pub problem: Option<String>,
+}
+
+/// Domain-separation prefix of a signed audit head.
+pub const HEAD_SIGNING_CONTEXT: &[u8] = b"sealroom audit head v1\0";
+
+/// The bytes the relay's audit key signs for a head: [`HEAD_SIGNING_CONTEXT`] ‖ `seq` (u64
+/// big-endian) ‖ the 32 raw bytes of `hash`. `None` when `hash` is not 32 bytes of hex.
+pub fn head_signing_bytes(seq: u64, hash: &str) -> Option<Vec<u8>> {
+    let raw = decode_hash(hash)?;
+    let mut out = Vec::with_capacity(HEAD_SIGNING_CONTEXT.len() + 8 + AUDIT_HASH_LEN);
+    out.extend_from_slice(HEAD_SIGNING_CONTEXT);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&raw);
+    Some(out)
+}
+
+/// 32 bytes from 64 hex characters.
+pub fn decode_hash(hash: &str) -> Option<[u8; AUDIT_HASH_LEN]> {
+    if hash.len() != 2 * AUDIT_HASH_LEN {
+        return None;
+    }
+    let mut out = [0u8; AUDIT_HASH_LEN];
+    for (i, chunk) in hash.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(chunk).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `GET /v1/audit/head`: the current head of the chain, signed by the relay's audit key
+/// (Ed25519 over [`head_signing_bytes`]). Clients pin `public_key` on first use and remember
+/// the heads they saw, so a rolled-back or rewritten history is detected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAuditHead {
+    /// Sequence number of the last entry (0 when the chain is empty).
+    pub seq: u64,
+    /// Hex hash of the last entry ([`GENESIS_PREV_HASH`] when empty).
+    pub hash: String,
+    /// Hex of the relay's Ed25519 audit public key.
+    pub public_key: String,
+    /// Hex of the Ed25519 signature.
+    pub signature: String,
+}
+
+/// One link of the chain as a client downloads it to verify it: the whole entry when the caller
+/// may read it, otherwise only its sequence number and hashes (the entry of another
+/// organisation stays hidden but still binds the chain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLink {
+    /// Sequence number.
+    pub seq: u64,
+    /// Hex hash of the previous entry.
+    pub prev_hash: String,
+    /// Hex hash of this entry.
+    pub hash: String,
+    /// The entry, when visible to the caller.
+    pub entry: Option<AuditEntry>,
+}
+
+/// `GET /v1/audit/chain?after=N&limit=M`: consecutive links after `N`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditChainPage {
+    /// The links.
+    pub links: Vec<AuditLink>,
+    /// Pass as `after` to fetch the next page; `None` at the end of the chain.
+    pub next_after: Option<u64>,
 }
 
 /// Canonical serialisation without pulling `serde_json` into the wire crate: the entry has a

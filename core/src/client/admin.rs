@@ -8,11 +8,147 @@ use sealroom_wire::accounts::{
     ApproveDevice, DeviceRequestCreate, DeviceRequestInfo, DeviceRequestStatus, Me, Registered,
     TotpCode, TotpEnrolment,
 };
-use sealroom_wire::audit::{AuditPage, AuditQuery, AuditVerifyReport};
+use sealroom_wire::audit::{
+    decode_hash, head_signing_bytes, AuditChainPage, AuditEntry, AuditLink, AuditPage, AuditQuery,
+    AuditVerifyReport, SignedAuditHead, GENESIS_PREV_HASH, MAX_AUDIT_PAGE,
+};
 use sealroom_wire::notify::{NotifyMode, NotifyPreference, RetentionPolicy};
 
 use super::api::{seg, Call, Signer};
 use super::{fresh_device_key, Account, ClientError, Inner, SealroomClient};
+use super::{from_json, to_json};
+
+/// Key in the device's encrypted state of the last audit head this device verified.
+const AUDIT_SEEN_KEY: &str = "audit/seen-head";
+
+/// Why the client's own check of the relay's audit chain failed. Each means the relay (or
+/// whoever controls its store) served a history that is not the one it served before, or not a
+/// chain at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditCheckError {
+    /// The head's signature does not verify under the relay's audit key.
+    #[error("the audit head signature does not verify")]
+    BadSignature,
+    /// The relay's audit key differs from the one this device pinned at its first check.
+    #[error("the relay's audit key changed")]
+    KeyChanged,
+    /// The head is older than one this device already saw: history was rolled back.
+    #[error("audit history rolled back: head {head_seq}, this device saw {seen_seq}")]
+    RolledBack {
+        /// Sequence number of the head served now.
+        head_seq: u64,
+        /// Sequence number of the head this device saw before.
+        seen_seq: u64,
+    },
+    /// The entry at the head this device saw has another hash now: history was rewritten.
+    #[error("audit history rewritten at entry {seq}")]
+    Rewritten {
+        /// Sequence number of the remembered head.
+        seq: u64,
+    },
+    /// An entry's hash, link or sequence number is wrong.
+    #[error("audit chain broken at entry {seq}")]
+    Broken {
+        /// Sequence number of the first bad link.
+        seq: u64,
+    },
+    /// The downloaded chain does not end at the signed head.
+    #[error("the audit chain does not end at the signed head")]
+    HeadMismatch,
+}
+
+/// The result of a successful client-side audit check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheck {
+    /// Sequence number of the verified, signed head.
+    pub head_seq: u64,
+    /// Its hash (hex).
+    pub head_hash: String,
+    /// Entries whose hash this device recomputed (entries it may read).
+    pub entries_verified: u64,
+    /// Links of other organisations, checked by their hashes only.
+    pub links_hidden: u64,
+    /// The relay's audit public key (hex), pinned by this device.
+    pub relay_key: String,
+}
+
+/// The head this device verified last, kept in its encrypted state.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SeenHead {
+    seq: u64,
+    hash: String,
+    public_key: String,
+}
+
+fn audit_err(e: AuditCheckError) -> ClientError {
+    ClientError::AuditHistory(e)
+}
+
+/// `SHA-256(prev_hash_bytes || canonical_json(entry))` in hex, as the relay computes it.
+fn entry_hash(entry: &AuditEntry) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let prev = decode_hash(&entry.prev_hash)?;
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(entry.canonical_json());
+    Some(hex::encode(h.finalize()))
+}
+
+fn verify_head_signature(head: &SignedAuditHead) -> Result<(), AuditCheckError> {
+    let mut pk = [0u8; 32];
+    let mut sig = [0u8; 64];
+    hex::decode_to_slice(&head.public_key, &mut pk).map_err(|_| AuditCheckError::BadSignature)?;
+    hex::decode_to_slice(&head.signature, &mut sig).map_err(|_| AuditCheckError::BadSignature)?;
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|_| AuditCheckError::BadSignature)?;
+    let msg = head_signing_bytes(head.seq, &head.hash).ok_or(AuditCheckError::BadSignature)?;
+    key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+        .map_err(|_| AuditCheckError::BadSignature)
+}
+
+/// Walks links in order from `prev`/`next_seq`, checking sequence, linkage and (for visible
+/// entries) the hash; checks the remembered head on the way. Returns the new `(prev, next_seq)`.
+fn check_links(
+    links: &[AuditLink],
+    mut prev: String,
+    mut next_seq: u64,
+    until: u64,
+    seen: Option<&SeenHead>,
+    counts: &mut (u64, u64),
+) -> Result<(String, u64), AuditCheckError> {
+    for link in links.iter().take_while(|l| l.seq <= until) {
+        let broken = AuditCheckError::Broken { seq: link.seq };
+        if link.seq != next_seq || link.prev_hash != prev {
+            return Err(broken);
+        }
+        match &link.entry {
+            Some(entry) => {
+                if entry.seq != link.seq
+                    || entry.prev_hash != link.prev_hash
+                    || entry_hash(entry).as_deref() != Some(link.hash.as_str())
+                {
+                    return Err(broken);
+                }
+                counts.0 += 1;
+            }
+            None => {
+                if decode_hash(&link.hash).is_none() {
+                    return Err(broken);
+                }
+                counts.1 += 1;
+            }
+        }
+        if let Some(seen) = seen {
+            if seen.seq == link.seq && seen.hash != link.hash {
+                return Err(AuditCheckError::Rewritten { seq: link.seq });
+            }
+        }
+        prev = link.hash.clone();
+        next_seq += 1;
+    }
+    Ok((prev, next_seq))
+}
 
 /// A device link waiting for approval: the new device's secret stays in memory until then.
 pub(crate) struct PendingLink {
@@ -288,9 +424,81 @@ impl SealroomClient {
         Ok(response.body)
     }
 
-    /// Asks the relay to verify the audit hash chain.
+    /// Asks the relay to verify the audit hash chain (the relay vouching for itself; see
+    /// [`SealroomClient::check_audit`] for the check this device does on its own).
     pub async fn verify_audit(&self) -> Result<AuditVerifyReport, ClientError> {
         self.signed_json(Call::get("/v1/audit/verify")).await
+    }
+
+    /// Checks the relay's audit chain on this device (organisation admins): fetches the head
+    /// signed by the relay's audit key, downloads every link up to it, recomputes the hash of
+    /// every entry this admin may read (the others are checked by their links), and compares
+    /// with the head this device verified last, kept in its encrypted state. A rolled-back or
+    /// rewritten history, a changed relay key or a broken chain is a
+    /// [`ClientError::AuditHistory`]; on success the new head is remembered.
+    pub async fn check_audit(&self) -> Result<AuditCheck, ClientError> {
+        let head: SignedAuditHead = self.signed_json(Call::get("/v1/audit/head")).await?;
+        verify_head_signature(&head).map_err(audit_err)?;
+        let seen: Option<SeenHead> = self.with(|r| match r.rooms.app_get(AUDIT_SEEN_KEY)? {
+            Some(bytes) => Ok(Some(from_json(&bytes)?)),
+            None => Ok(None),
+        })?;
+        if let Some(seen) = &seen {
+            if seen.public_key != head.public_key {
+                return Err(audit_err(AuditCheckError::KeyChanged));
+            }
+            if head.seq < seen.seq {
+                return Err(audit_err(AuditCheckError::RolledBack {
+                    head_seq: head.seq,
+                    seen_seq: seen.seq,
+                }));
+            }
+        }
+        let (mut prev, mut next_seq) = (GENESIS_PREV_HASH.to_owned(), 1u64);
+        let mut counts = (0u64, 0u64);
+        while next_seq <= head.seq {
+            let page: AuditChainPage = self
+                .signed_json(Call::get(format!(
+                    "/v1/audit/chain?after={}&limit={MAX_AUDIT_PAGE}",
+                    next_seq - 1
+                )))
+                .await?;
+            if page.links.is_empty() {
+                break;
+            }
+            (prev, next_seq) = check_links(
+                &page.links,
+                prev,
+                next_seq,
+                head.seq,
+                seen.as_ref(),
+                &mut counts,
+            )
+            .map_err(audit_err)?;
+            if page.next_after.is_none() {
+                break;
+            }
+        }
+        if next_seq != head.seq + 1 || prev != head.hash {
+            return Err(audit_err(AuditCheckError::HeadMismatch));
+        }
+        let remembered = SeenHead {
+            seq: head.seq,
+            hash: head.hash.clone(),
+            public_key: head.public_key.clone(),
+        };
+        let bytes = to_json(&remembered)?;
+        self.with(|r| {
+            Ok(r.rooms
+                .app_commit(vec![(AUDIT_SEEN_KEY.into(), Some(bytes))])?)
+        })?;
+        Ok(AuditCheck {
+            head_seq: head.seq,
+            head_hash: head.hash,
+            entries_verified: counts.0,
+            links_hidden: counts.1,
+            relay_key: head.public_key,
+        })
     }
 
     /// Erases a user: devices, key packages, mailboxes, preferences (organisation admins).
@@ -309,6 +517,78 @@ impl SealroomClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chain(n: u64) -> Vec<AuditLink> {
+        let mut prev = GENESIS_PREV_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let entry = AuditEntry {
+                    action: sealroom_wire::audit::AuditAction::OrgCreate,
+                    actor_user: None,
+                    detail: Some(format!("e{seq}")),
+                    device: None,
+                    ip: None,
+                    object_id: None,
+                    org: None,
+                    prev_hash: prev.clone(),
+                    seq,
+                    size: None,
+                    time_ms: seq,
+                    user_agent: None,
+                };
+                let hash = entry_hash(&entry).unwrap();
+                prev = hash.clone();
+                AuditLink {
+                    seq,
+                    prev_hash: entry.prev_hash.clone(),
+                    hash,
+                    entry: Some(entry),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn links_verify_and_tampering_is_detected() {
+        let links = chain(5);
+        let mut counts = (0, 0);
+        let (prev, next) =
+            check_links(&links, GENESIS_PREV_HASH.into(), 1, 5, None, &mut counts).unwrap();
+        assert_eq!((next, counts), (6, (5, 0)));
+        assert_eq!(prev, links[4].hash);
+        // A rewritten entry (content changed, stored hash kept).
+        let mut bad = links.clone();
+        bad[2].entry.as_mut().unwrap().detail = Some("rewritten".into());
+        assert_eq!(
+            check_links(&bad, GENESIS_PREV_HASH.into(), 1, 5, None, &mut (0, 0)),
+            Err(AuditCheckError::Broken { seq: 3 })
+        );
+        // A hidden link still binds: a changed hash breaks the next link.
+        let mut hidden = links.clone();
+        hidden[1].entry = None;
+        hidden[1].hash = "ab".repeat(32);
+        assert_eq!(
+            check_links(&hidden, GENESIS_PREV_HASH.into(), 1, 5, None, &mut (0, 0)),
+            Err(AuditCheckError::Broken { seq: 3 })
+        );
+        // A consistent but different history at a remembered head.
+        let seen = SeenHead {
+            seq: 4,
+            hash: "cd".repeat(32),
+            public_key: String::new(),
+        };
+        assert_eq!(
+            check_links(
+                &links,
+                GENESIS_PREV_HASH.into(),
+                1,
+                5,
+                Some(&seen),
+                &mut (0, 0)
+            ),
+            Err(AuditCheckError::Rewritten { seq: 4 })
+        );
+    }
 
     #[test]
     fn audit_query_strings_escape_values() {

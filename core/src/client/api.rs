@@ -1,5 +1,7 @@
 //! Typed calls to the relay's HTTP API (`docs/api/openapi.yaml`): JSON encoding, request
-//! signing with the device key (`sealroom_wire::auth`) and error decoding.
+//! signing with the device key (`sealroom_wire::auth`: the signature covers the relay's
+//! authority, taken from the base URL, and the request's `Content-Type`, `Range`,
+//! `Upload-Offset` and `Upload-Checksum` headers) and error decoding.
 
 use std::sync::Arc;
 
@@ -7,7 +9,7 @@ use rand_core::{OsRng, RngCore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use sealroom_wire::auth::{nonce_from_bytes, sign_request, RequestParts};
+use sealroom_wire::auth::{authority_of_url, nonce_from_bytes, sign_request, RequestParts};
 
 use super::error::ClientError;
 use super::transport::{HttpRequest, HttpResponse, Transport};
@@ -76,10 +78,11 @@ impl Call {
     }
 }
 
-/// One relay: base URL and transport.
+/// One relay: base URL, the authority its requests are signed for, and transport.
 #[derive(Clone)]
 pub(crate) struct RelayApi {
     base: String,
+    authority: String,
     transport: Arc<dyn Transport>,
 }
 
@@ -91,7 +94,13 @@ impl RelayApi {
                 "the relay URL must start with http:// or https://".into(),
             ));
         }
-        Ok(Self { base, transport })
+        let authority = authority_of_url(&base)
+            .ok_or_else(|| ClientError::InvalidInput("the relay URL has no host".into()))?;
+        Ok(Self {
+            base,
+            authority,
+            transport,
+        })
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -110,10 +119,16 @@ impl RelayApi {
             let mut nonce = [0u8; 16];
             OsRng.fill_bytes(&mut nonce);
             let nonce = nonce_from_bytes(&nonce);
+            let covered: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let parts = RequestParts {
                 method: call.method,
+                authority: &self.authority,
                 path,
                 query,
+                headers: &covered,
                 timestamp: self.transport.now_secs(),
                 nonce: &nonce,
                 body: &call.body,

@@ -121,6 +121,10 @@ pub enum ClientError {
     /// The recovery passphrase does not open the recovery backup (or the backup was altered).
     #[error("the recovery passphrase does not open this recovery backup")]
     WrongPassphrase,
+    /// This device's own check of the relay's audit chain failed: a rolled-back or rewritten
+    /// history, a changed relay audit key or a broken chain.
+    #[error("audit check failed: {0}")]
+    AuditHistory(super::admin::AuditCheckError),
 }
 
 impl ClientError {
@@ -163,6 +167,7 @@ impl ClientError {
             Self::Io(_) => ClientErrorKind::Storage,
             Self::WrongPassphrase => ClientErrorKind::InvalidInput,
             Self::KeyPackageMismatch { .. } => ClientErrorKind::Corrupt,
+            Self::AuditHistory(_) => ClientErrorKind::Corrupt,
         }
     }
 
@@ -186,6 +191,12 @@ impl ClientError {
             Self::Io(_) => "io".into(),
             Self::WrongPassphrase => "wrong_passphrase".into(),
             Self::KeyPackageMismatch { .. } => "key_package_mismatch".into(),
+            Self::AuditHistory(e) => match e {
+                super::admin::AuditCheckError::RolledBack { .. } => "audit_rolled_back".into(),
+                super::admin::AuditCheckError::Rewritten { .. } => "audit_rewritten".into(),
+                super::admin::AuditCheckError::KeyChanged => "audit_key_changed".into(),
+                _ => "audit_broken".into(),
+            },
         }
     }
 

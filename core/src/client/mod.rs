@@ -60,7 +60,7 @@ use crate::room::{
 };
 use crate::state::{KvStore, StorageKey};
 
-pub use admin::AuditFormat;
+pub use admin::{AuditCheck, AuditCheckError, AuditFormat};
 use api::{relay_error, seg, Call, RelayApi, Signer};
 pub use error::{ClientError, ClientErrorKind};
 pub use files::{

@@ -63,10 +63,20 @@ impl HttpResponse {
     }
 }
 
-/// Why a request did not produce a response. Always worth retrying later.
+/// Why a request did not produce a response. Worth retrying later, except
+/// [`TransportError::InsecureUrl`] and [`TransportError::Redirect`], which say the relay URL is
+/// wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
+    /// The URL is not `https://`, and not `http://` to a loopback address either: signed
+    /// requests never travel in the clear over a network. Nothing was sent.
+    #[error("refusing to send to {0}: the relay URL must be https:// (http:// only to loopback)")]
+    InsecureUrl(String),
+    /// The relay answered with a redirect (the status code). Redirects are never followed, so
+    /// a signed request never reaches another host; configure the final URL instead.
+    #[error("the relay answered with redirect status {0}; redirects are not followed")]
+    Redirect(u16),
     /// The relay could not be reached or the connection broke.
     #[error("connection to the relay failed: {0}")]
     Connect(String),

@@ -158,6 +158,11 @@ impl DeviceDirectory for Directory<'_> {
     fn device(&self, device_id: &str) -> Result<Option<DeviceKey>, StoreError> {
         Ok(self.0.iter().find(|d| d.device_id == device_id).cloned())
     }
+
+    /// Every fixture device belongs to the one organisation that created the room.
+    fn provider_org_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.0.first().map(|d| d.org_id.clone()))
+    }
 }
 
 fn split_two(data: &[u8]) -> (&[u8], &[u8]) {

@@ -139,7 +139,10 @@ pub fn request(data: &[u8]) -> Option<http::Request<Full<Bytes>>> {
     } else {
         format!("{path}?{query}")
     };
-    let mut builder = http::Request::builder().method(method).uri(uri);
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", crate::world::RELAY_HOST);
     if flags & 0x10 != 0 {
         builder = builder.header("content-type", "application/json");
     }
@@ -156,10 +159,18 @@ pub fn request(data: &[u8]) -> Option<http::Request<Full<Bytes>>> {
             NONCE.fetch_add(1, Ordering::Relaxed)
         );
         let signed_body: &[u8] = if flags & 0x02 != 0 { b"{}" } else { body };
+        let content_type = [("content-type", "application/json")];
+        let signed_headers: &[(&str, &str)] = if flags & 0x10 != 0 {
+            &content_type
+        } else {
+            &[]
+        };
         let parts = RequestParts {
             method,
+            authority: crate::world::RELAY_HOST,
             path: &path,
             query: &query,
+            headers: signed_headers,
             timestamp,
             nonce: &nonce,
             body: signed_body,

@@ -156,8 +156,10 @@ fn signature_header(bytes: &[u8]) -> bool {
         assert_eq!(hex::encode(sig), text.to_ascii_lowercase());
         let parts = auth::RequestParts {
             method: "POST",
+            authority: text,
             path: text,
             query: "",
+            headers: &[("content-type", text)],
             timestamp: 0,
             nonce: "00000000000000000000000000000000",
             body: bytes,

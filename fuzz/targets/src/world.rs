@@ -32,8 +32,11 @@ use sealroom_server::state::{AppState, SystemClock};
 use sealroom_server::store::SledStore;
 use sealroom_wire::accounts::Role;
 
-/// Base URL the SDK clients use; the in-process transport ignores the host.
+/// Base URL the SDK clients use.
 pub const RELAY_URL: &str = "http://relay.fuzz";
+/// The `Host` header of every in-process request: the authority of [`RELAY_URL`], which the
+/// SDK's signatures cover.
+pub const RELAY_HOST: &str = "relay.fuzz";
 
 /// Storage key of the customer's local state (fixed: the client target reopens it).
 pub const CUSTOMER_STORAGE_KEY: [u8; 32] = [0x42; 32];
@@ -110,7 +113,8 @@ impl Transport for InProcess {
                 .to_owned();
             let mut builder = http::Request::builder()
                 .method(request.method.as_str())
-                .uri(path);
+                .uri(path)
+                .header("host", RELAY_HOST);
             for (k, v) in &request.headers {
                 builder = builder.header(k.as_str(), v.as_str());
             }

@@ -345,6 +345,11 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Whether the scope may read `entry`.
+    pub fn allows_entry(&self, entry: &AuditEntry) -> bool {
+        self.allows(entry)
+    }
+
     fn allows(&self, entry: &AuditEntry) -> bool {
         match self {
             Self::All => true,

@@ -6,12 +6,17 @@
 //! - `GET /v1/audit` (filters `from_ms`, `to_ms`, `actor`, `action`, `object`; pages with
 //!   `after` and `limit`),
 //! - `GET /v1/audit/export?format=json|csv` (same filters, up to [`EXPORT_MAX`] entries),
-//! - `GET /v1/audit/verify` (walks the whole chain).
+//! - `GET /v1/audit/verify` (walks the whole chain: the relay vouching for itself),
+//! - `GET /v1/audit/head` (the head signed by the relay's audit key) and
+//!   `GET /v1/audit/chain?after=N&limit=M` (consecutive links; entries of other organisations
+//!   reduced to their hashes), with which a client verifies the chain itself and detects a
+//!   rolled-back or rewritten history against the heads it remembers ([`signing`]).
 //!
 //! Offline, `sealroom-server audit verify [--data-dir DIR]` verifies the chain of a stopped
 //! relay (see [`cli`]). The hashing rule is in [`sealroom_wire::audit`].
 
 pub mod chain;
+pub mod signing;
 
 use std::process::ExitCode;
 
@@ -117,11 +122,76 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let verify = warp::path!("v1" / "audit" / "verify")
         .and(warp::get())
         .and(auth::device(state.clone()))
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and_then(|authed: AuthedDevice, state: AppState| async move {
             verify(&state, &authed).map_err(Rejection::from)
         });
-    list.or(export).unify().or(verify).unify().boxed()
+    let head = warp::path!("v1" / "audit" / "head")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(|authed: AuthedDevice, state: AppState| async move {
+            signed_head(&state, &authed).map_err(Rejection::from)
+        });
+    let links = warp::path!("v1" / "audit" / "chain")
+        .and(warp::get())
+        .and(auth::raw_query())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(
+            |raw: String, authed: AuthedDevice, state: AppState| async move {
+                chain_links(&state, &authed, &raw).map_err(Rejection::from)
+            },
+        );
+    list.or(export)
+        .unify()
+        .or(verify)
+        .unify()
+        .or(head)
+        .unify()
+        .or(links)
+        .unify()
+        .boxed()
+}
+
+/// `GET /v1/audit/head`: the chain head signed by the relay's audit key (organisation admins).
+fn signed_head(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+    scope_of(state, authed)?;
+    let signer = state
+        .extension::<signing::AuditSigner>()
+        .ok_or_else(|| ApiError::internal("audit signer", &"not loaded"))?;
+    Ok(ok_json(&signing::signed_head(
+        state.store.as_ref(),
+        &signer,
+    )?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/audit/chain?after=N&limit=M`: links for the client's own verification.
+fn chain_links(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, ApiError> {
+    let scope = scope_of(state, authed)?;
+    let q: ChainQuery = serde_urlencoded::from_str(raw)
+        .map_err(|e| ApiError::malformed(format!("invalid query: {e}")))?;
+    let limit = q.limit.unwrap_or(sealroom_wire::audit::MAX_AUDIT_PAGE);
+    if limit == 0 || limit > sealroom_wire::audit::MAX_AUDIT_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {}",
+            sealroom_wire::audit::MAX_AUDIT_PAGE
+        )));
+    }
+    Ok(ok_json(&signing::links(
+        state.store.as_ref(),
+        &scope,
+        q.after,
+        limit,
+    )?))
 }
 
 /// Which entries `authed` may read: admins of the provider organisation (which runs the relay)

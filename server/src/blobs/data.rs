@@ -7,7 +7,12 @@
 //! resumed upload continues from it.
 //!
 //! Layout: [`BLOBS`]: blob id -> [`BlobRecord`] (JSON); [`SPACE_USAGE`]: space id -> bytes
-//! reserved by the announced lengths of its live blobs (u64 BE).
+//! reserved by the announced lengths of its live blobs (u64 BE); [`USER_USAGE`]: user id ->
+//! the same for the blobs the user uploads (u64 BE).
+//!
+//! Every upload, of any length, is unfinished until an append brings it to its announced
+//! length (an empty append for a zero-length upload), and an unfinished upload expires
+//! [`UploadLimits::ttl_secs`] after its creation or last append.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -26,8 +31,21 @@ use crate::store::{decode_json, Store, StoreError, StoreExt, Txn, TxnError};
 pub const BLOBS: &str = "blob_blobs";
 /// Tree: space id -> reserved bytes (u64 BE).
 pub const SPACE_USAGE: &str = "blob_space_usage";
-/// How long an unfinished upload lives after its last append.
+/// Tree: user id -> bytes reserved by the user's uploads (u64 BE).
+pub const USER_USAGE: &str = "blob_user_usage";
+/// Default lifetime of an unfinished upload after its creation or last append.
 pub const UPLOAD_TTL_SECS: i64 = 24 * 60 * 60;
+
+/// What an upload may reserve, and how long it lives unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Largest total of announced bytes in one space.
+    pub space_bytes: u64,
+    /// Largest total of announced bytes of one uploading user (all spaces).
+    pub user_bytes: u64,
+    /// Seconds an unfinished upload lives after its creation or last append.
+    pub ttl_secs: i64,
+}
 
 const RETRIES: usize = 16;
 
@@ -55,9 +73,9 @@ pub struct BlobRecord {
 }
 
 impl BlobRecord {
-    /// Whether every byte arrived.
+    /// Whether every byte arrived (a zero-length upload once its empty append arrived).
     pub fn complete(&self) -> bool {
-        self.offset == self.length
+        self.offset == self.length && self.expires_at.is_none()
     }
 
     /// The public view.
@@ -87,6 +105,14 @@ pub enum BlobError {
         /// The space's limit.
         limit: u64,
         /// Bytes already reserved.
+        used: u64,
+    },
+    /// The announced length exceeds what the uploading user may still store.
+    #[error("the upload exceeds the user's storage quota ({limit} bytes, {used} in use)")]
+    UserQuota {
+        /// The user's quota.
+        limit: u64,
+        /// Bytes already reserved by the user.
         used: u64,
     },
     /// The append does not start at the stored offset.
@@ -144,20 +170,21 @@ pub fn valid_blob_id(blob_id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn usage(store: &dyn Store, space_id: &str) -> Result<(Option<Vec<u8>>, u64), StoreError> {
-    let raw = store.get(SPACE_USAGE, space_id.as_bytes())?;
+fn usage(store: &dyn Store, tree: &str, key: &str) -> Result<(Option<Vec<u8>>, u64), StoreError> {
+    let raw = store.get(tree, key.as_bytes())?;
     let used = match &raw {
         Some(b) => u64::from_be_bytes(
             b.as_slice()
                 .try_into()
-                .map_err(|_| StoreError::Backend("space usage is not 8 bytes".into()))?,
+                .map_err(|_| StoreError::Backend("blob usage is not 8 bytes".into()))?,
         ),
         None => 0,
     };
     Ok((raw, used))
 }
 
-/// Announces an upload of `length` bytes, reserving them against the space's `limit`.
+/// Announces an upload of `length` bytes, reserving them against the space's and the user's
+/// limits. The upload expires unfinished after `limits.ttl_secs`, whatever its length.
 #[allow(clippy::too_many_arguments)]
 pub fn create(
     store: &dyn Store,
@@ -165,13 +192,22 @@ pub fn create(
     room_id: &str,
     space_id: &str,
     length: u64,
-    limit: u64,
+    limits: &UploadLimits,
     uploader_user: &str,
     uploader_device: &str,
     now: i64,
 ) -> Result<BlobRecord, BlobError> {
-    if length > limit {
-        return Err(BlobError::TooLarge { limit, used: 0 });
+    if length > limits.space_bytes {
+        return Err(BlobError::TooLarge {
+            limit: limits.space_bytes,
+            used: 0,
+        });
+    }
+    if length > limits.user_bytes {
+        return Err(BlobError::UserQuota {
+            limit: limits.user_bytes,
+            used: 0,
+        });
     }
     std::fs::create_dir_all(dir)?;
     let record = BlobRecord {
@@ -181,11 +217,7 @@ pub fn create(
         length,
         offset: 0,
         created_at: now,
-        expires_at: if length == 0 {
-            None
-        } else {
-            Some(now + UPLOAD_TTL_SECS)
-        },
+        expires_at: Some(now.saturating_add(limits.ttl_secs)),
         uploader_user: uploader_user.to_owned(),
         uploader_device: uploader_device.to_owned(),
     };
@@ -195,16 +227,36 @@ pub fn create(
         let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
         return Err(e.into());
     }
+    let refuse = |e: BlobError| {
+        let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
+        Err(e)
+    };
     for _ in 0..RETRIES {
-        let (raw, used) = usage(store, space_id)?;
+        let (raw, used) = usage(store, SPACE_USAGE, space_id)?;
         let total = used.saturating_add(length);
-        if total > limit {
-            let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
-            return Err(BlobError::TooLarge { limit, used });
+        if total > limits.space_bytes {
+            return refuse(BlobError::TooLarge {
+                limit: limits.space_bytes,
+                used,
+            });
+        }
+        let (user_raw, user_used) = usage(store, USER_USAGE, uploader_user)?;
+        let user_total = user_used.saturating_add(length);
+        if user_total > limits.user_bytes {
+            return refuse(BlobError::UserQuota {
+                limit: limits.user_bytes,
+                used: user_used,
+            });
         }
         let mut txn = Txn::new();
         txn.check(SPACE_USAGE, space_id.as_bytes(), raw.as_deref());
         txn.put(SPACE_USAGE, space_id.as_bytes(), &total.to_be_bytes());
+        txn.check(USER_USAGE, uploader_user.as_bytes(), user_raw.as_deref());
+        txn.put(
+            USER_USAGE,
+            uploader_user.as_bytes(),
+            &user_total.to_be_bytes(),
+        );
         txn.check(BLOBS, record.blob_id.as_bytes(), None);
         txn.put_json(BLOBS, record.blob_id.as_bytes(), &record)?;
         match store.commit(&txn) {
@@ -213,8 +265,7 @@ pub fn create(
             Err(e) => return Err(txn_store_error(e)),
         }
     }
-    let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
-    Err(BlobError::Locked)
+    refuse(BlobError::Locked)
 }
 
 /// Makes the entries of `dir` (a file created or removed in it) durable.
@@ -287,7 +338,9 @@ pub fn parse_checksum(value: &str) -> Result<[u8; 32], BlobError> {
     bytes.try_into().map_err(|_| BlobError::BadChecksum)
 }
 
-/// Appends `body` at `offset` (which must be the stored offset). Returns the record after it.
+/// Appends `body` at `offset` (which must be the stored offset). Returns the record after it;
+/// an upload still unfinished then expires `ttl_secs` later. An empty append at the announced
+/// length finishes a zero-length upload.
 #[allow(clippy::too_many_arguments)]
 pub fn append(
     store: &dyn Store,
@@ -298,6 +351,7 @@ pub fn append(
     offset: u64,
     body: &[u8],
     checksum: Option<[u8; 32]>,
+    ttl_secs: i64,
     now: i64,
 ) -> Result<BlobRecord, BlobError> {
     let _guard = locks.try_lock(blob_id).ok_or(BlobError::Locked)?;
@@ -348,7 +402,7 @@ pub fn append(
         expires_at: if end == record.length {
             None
         } else {
-            Some(now + UPLOAD_TTL_SECS)
+            Some(now.saturating_add(ttl_secs))
         },
         ..record
     };
@@ -364,14 +418,16 @@ pub fn append(
     Ok(updated)
 }
 
-/// Deletes a blob: its record, its bytes, and its reservation in the space.
+/// Deletes a blob: its record, its bytes, and its reservations in the space and for its
+/// uploader.
 pub fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), BlobError> {
     for _ in 0..RETRIES {
         let raw = store
             .get(BLOBS, blob_id.as_bytes())?
             .ok_or(BlobError::NotFound)?;
         let record: BlobRecord = decode_json(BLOBS, &raw)?;
-        let (usage_raw, used) = usage(store, &record.space_id)?;
+        let (usage_raw, used) = usage(store, SPACE_USAGE, &record.space_id)?;
+        let (user_raw, user_used) = usage(store, USER_USAGE, &record.uploader_user)?;
         let mut txn = Txn::new();
         txn.check(BLOBS, blob_id.as_bytes(), Some(&raw));
         txn.delete(BLOBS, blob_id.as_bytes());
@@ -384,6 +440,16 @@ pub fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), B
             SPACE_USAGE,
             record.space_id.as_bytes(),
             &used.saturating_sub(record.length).to_be_bytes(),
+        );
+        txn.check(
+            USER_USAGE,
+            record.uploader_user.as_bytes(),
+            user_raw.as_deref(),
+        );
+        txn.put(
+            USER_USAGE,
+            record.uploader_user.as_bytes(),
+            &user_used.saturating_sub(record.length).to_be_bytes(),
         );
         match store.commit(&txn) {
             Ok(()) => {
@@ -502,304 +568,5 @@ pub fn parse_range(header: Option<&str>, length: u64) -> Result<Option<ByteRange
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use base64::Engine as _;
-
-    use super::*;
-    use crate::store::SledStore;
-
-    fn setup() -> (Arc<SledStore>, tempfile::TempDir) {
-        (
-            Arc::new(SledStore::temporary().unwrap()),
-            tempfile::tempdir().unwrap(),
-        )
-    }
-
-    #[test]
-    fn a_lost_or_short_blob_file_is_an_error_not_zeros() {
-        let (store, dir) = setup();
-        let (store, dir) = (store.as_ref(), dir.path());
-        let locks = AppendLocks::default();
-        let rec = create(store, dir, "r1", "s1", 100, 1 << 20, "u", "d", 1).unwrap();
-        let id = rec.blob_id.clone();
-        let path = blob_path(dir, &id);
-        let put =
-            |offset, body: &[u8]| append(store, dir, &locks, "r1", &id, offset, body, None, 2);
-        put(0, &[7; 40]).unwrap();
-        // Damage: the file lost its tail.
-        std::fs::write(&path, [7u8; 10]).unwrap();
-        let err = put(40, &[8; 10]);
-        assert!(matches!(err, Err(BlobError::Io(_))), "{err:?}");
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            [7u8; 10],
-            "file left as found"
-        );
-        assert_eq!(
-            get(store, "r1", &id).unwrap().offset,
-            40,
-            "record unchanged"
-        );
-        // Damage: the file is gone. It is not recreated.
-        std::fs::remove_file(&path).unwrap();
-        let err = put(40, &[8; 10]);
-        assert!(matches!(err, Err(BlobError::Io(_))), "{err:?}");
-        assert!(!path.exists());
-        assert_eq!(get(store, "r1", &id).unwrap().offset, 40);
-    }
-
-    #[test]
-    fn upload_in_appends_resumes_and_checks_offsets() {
-        let (store, dir) = setup();
-        let locks = AppendLocks::default();
-        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        let rec = create(
-            store.as_ref(),
-            dir.path(),
-            "r1",
-            "s1",
-            10_000,
-            1 << 20,
-            "u",
-            "d",
-            100,
-        )
-        .unwrap();
-        assert_eq!(rec.offset, 0);
-        assert!(!rec.complete());
-        let id = rec.blob_id.clone();
-        let r = append(
-            store.as_ref(),
-            dir.path(),
-            &locks,
-            "r1",
-            &id,
-            0,
-            &data[..4000],
-            None,
-            101,
-        )
-        .unwrap();
-        assert_eq!(r.offset, 4000);
-        // Wrong offset: 409-style error with the stored offset.
-        assert!(matches!(
-            append(
-                store.as_ref(),
-                dir.path(),
-                &locks,
-                "r1",
-                &id,
-                3000,
-                &data[3000..5000],
-                None,
-                102
-            ),
-            Err(BlobError::OffsetMismatch { offset: 4000 })
-        ));
-        // Bad checksum: nothing stored.
-        assert!(matches!(
-            append(
-                store.as_ref(),
-                dir.path(),
-                &locks,
-                "r1",
-                &id,
-                4000,
-                &data[4000..6000],
-                Some([0; 32]),
-                102
-            ),
-            Err(BlobError::ChecksumMismatch)
-        ));
-        // Simulate an unacknowledged partial write left in the file by a crash.
-        {
-            let mut f = OpenOptions::new()
-                .append(true)
-                .open(blob_path(dir.path(), &id))
-                .unwrap();
-            f.write_all(b"garbage from a dead append").unwrap();
-        }
-        let sum: [u8; 32] = Sha256::digest(&data[4000..]).into();
-        let r = append(
-            store.as_ref(),
-            dir.path(),
-            &locks,
-            "r1",
-            &id,
-            4000,
-            &data[4000..],
-            Some(sum),
-            103,
-        )
-        .unwrap();
-        assert!(r.complete());
-        assert_eq!(r.expires_at, None);
-        assert_eq!(std::fs::read(blob_path(dir.path(), &id)).unwrap(), data);
-        // Past the end.
-        assert!(matches!(
-            append(
-                store.as_ref(),
-                dir.path(),
-                &locks,
-                "r1",
-                &id,
-                10_000,
-                b"x",
-                None,
-                104
-            ),
-            Err(BlobError::PastEnd { .. })
-        ));
-        // Another room cannot see it.
-        assert!(matches!(
-            get(store.as_ref(), "r2", &id),
-            Err(BlobError::NotFound)
-        ));
-        delete_blob(store.as_ref(), dir.path(), &id).unwrap();
-        assert!(!blob_path(dir.path(), &id).exists());
-        assert!(matches!(
-            get(store.as_ref(), "r1", &id),
-            Err(BlobError::NotFound)
-        ));
-    }
-
-    #[test]
-    fn space_limit_counts_announced_lengths() {
-        let (store, dir) = setup();
-        let a = create(store.as_ref(), dir.path(), "r", "s", 600, 1000, "u", "d", 0).unwrap();
-        assert!(matches!(
-            create(store.as_ref(), dir.path(), "r", "s", 500, 1000, "u", "d", 0),
-            Err(BlobError::TooLarge {
-                limit: 1000,
-                used: 600
-            })
-        ));
-        assert!(matches!(
-            create(
-                store.as_ref(),
-                dir.path(),
-                "r",
-                "s",
-                1001,
-                1000,
-                "u",
-                "d",
-                0
-            ),
-            Err(BlobError::TooLarge { .. })
-        ));
-        // Another space has its own budget; deleting frees the reservation.
-        create(
-            store.as_ref(),
-            dir.path(),
-            "r",
-            "other",
-            900,
-            1000,
-            "u",
-            "d",
-            0,
-        )
-        .unwrap();
-        delete_blob(store.as_ref(), dir.path(), &a.blob_id).unwrap();
-        create(
-            store.as_ref(),
-            dir.path(),
-            "r",
-            "s",
-            1000,
-            1000,
-            "u",
-            "d",
-            0,
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn unfinished_uploads_expire() {
-        let (store, dir) = setup();
-        let locks = AppendLocks::default();
-        let a = create(store.as_ref(), dir.path(), "r", "s", 10, 1000, "u", "d", 0).unwrap();
-        let b = create(store.as_ref(), dir.path(), "r", "s", 3, 1000, "u", "d", 0).unwrap();
-        append(
-            store.as_ref(),
-            dir.path(),
-            &locks,
-            "r",
-            &b.blob_id,
-            0,
-            b"abc",
-            None,
-            1,
-        )
-        .unwrap();
-        assert!(
-            delete_expired_uploads(store.as_ref(), dir.path(), UPLOAD_TTL_SECS - 1)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(matches!(
-            append(
-                store.as_ref(),
-                dir.path(),
-                &locks,
-                "r",
-                &a.blob_id,
-                0,
-                b"x",
-                None,
-                UPLOAD_TTL_SECS
-            ),
-            Err(BlobError::Expired)
-        ));
-        let gone = delete_expired_uploads(store.as_ref(), dir.path(), UPLOAD_TTL_SECS).unwrap();
-        assert_eq!(gone, vec![a.blob_id.clone()]);
-        assert!(!blob_path(dir.path(), &a.blob_id).exists());
-        assert!(get(store.as_ref(), "r", &b.blob_id).unwrap().complete());
-    }
-
-    #[test]
-    fn ranges_and_checksums_parse() {
-        let r = |s: &str| parse_range(Some(s), 100);
-        assert_eq!(parse_range(None, 100), Ok(None));
-        assert_eq!(r("bytes=0-9"), Ok(Some(ByteRange { start: 0, end: 10 })));
-        assert_eq!(
-            r("bytes=90-"),
-            Ok(Some(ByteRange {
-                start: 90,
-                end: 100
-            }))
-        );
-        assert_eq!(
-            r("bytes=-5"),
-            Ok(Some(ByteRange {
-                start: 95,
-                end: 100
-            }))
-        );
-        assert_eq!(
-            r("bytes=50-500"),
-            Ok(Some(ByteRange {
-                start: 50,
-                end: 100
-            }))
-        );
-        assert_eq!(r("bytes=100-"), Err(()));
-        assert_eq!(r("bytes=-0"), Err(()));
-        assert_eq!(r("bytes=5-1"), Ok(None));
-        assert_eq!(r("bytes=0-1,5-6"), Ok(None));
-        assert_eq!(r("items=0-1"), Ok(None));
-        let digest: [u8; 32] = Sha256::digest(b"abc").into();
-        let header = format!(
-            "sha256 {}",
-            base64::engine::general_purpose::STANDARD.encode(digest)
-        );
-        assert_eq!(parse_checksum(&header).unwrap(), digest);
-        assert!(parse_checksum("md5 AAAA").is_err());
-        assert!(parse_checksum("sha256 !!!").is_err());
-        assert!(parse_checksum("sha256").is_err());
-    }
-}
+#[path = "data_tests.rs"]
+mod tests;

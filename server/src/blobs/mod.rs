@@ -3,7 +3,9 @@
 //!
 //! Routes (all device-signed):
 //! - `POST /v1/rooms/{room}/blobs` `{"length": n}` -> 201 [`BlobStatus`] (413 beyond the
-//!   space's limit, checked against the announced length);
+//!   space's limit or the uploader's quota, checked against the announced length); an
+//!   upload of any length (zero too: finish it with an empty `PATCH`) that stays unfinished
+//!   expires and is deleted;
 //! - `PATCH /v1/rooms/{room}/blobs/{blob}` with `Upload-Offset`, optional `Upload-Checksum:
 //!   sha256 <b64>`, body `application/offset+octet-stream` -> 204 with the new `Upload-Offset`
 //!   (409 with the stored offset when the offset differs);
@@ -40,7 +42,7 @@ use crate::rooms::data::{room_for_member, RoomRecord};
 use crate::state::AppState;
 
 pub use data::{delete_blob, delete_expired_uploads, delete_room_blobs_before, BlobError};
-use data::{AppendLocks, BlobRecord};
+use data::{AppendLocks, BlobRecord, UploadLimits};
 
 /// Size of the pieces a download is streamed in.
 const DOWNLOAD_PIECE: usize = 256 * 1024;
@@ -49,7 +51,9 @@ impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::NotFound => ApiError::not_found("no such blob"),
-            e @ BlobError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            e @ (BlobError::TooLarge { .. } | BlobError::UserQuota { .. }) => {
+                ApiError::too_large(e.to_string())
+            }
             e @ BlobError::OffsetMismatch { .. } => ApiError::conflict(e.to_string()),
             e @ (BlobError::PastEnd { .. }
             | BlobError::ChecksumMismatch
@@ -59,6 +63,16 @@ impl From<BlobError> for ApiError {
             BlobError::Io(e) => ApiError::internal("blob file", &e),
             BlobError::Store(e) => e.into(),
         }
+    }
+}
+
+/// The configured upload limits: the space's limit, the user's quota, the expiry of unfinished
+/// uploads.
+fn upload_limits(state: &AppState) -> UploadLimits {
+    UploadLimits {
+        space_bytes: state.config.limits.max_space_bytes,
+        user_bytes: state.config.quotas.max_user_blob_bytes,
+        ttl_secs: i64::try_from(state.config.quotas.upload_ttl_secs).unwrap_or(i64::MAX),
     }
 }
 
@@ -184,17 +198,19 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// Deletes expired unfinished uploads every minute (when a Tokio runtime is running).
+/// Deletes expired unfinished uploads every `quotas.upload_sweep_secs` (when a Tokio runtime
+/// is running).
 fn spawn_expiry_sweep(state: &AppState) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let st = state.clone();
+    let every = std::time::Duration::from_secs(state.config.quotas.upload_sweep_secs.max(1));
     handle.spawn(async move {
         let mut shutdown = st.shutdown_signal();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                _ = tokio::time::sleep(every) => {}
                 _ = shutdown.changed() => break,
             }
             let sweep = st.clone();
@@ -236,14 +252,13 @@ async fn create_blob(
     let req: CreateBlobRequest = authed.json()?;
     let record = blocking(move || {
         let room = member_room(&state, &room_id, &authed.device_id)?;
-        let limit = state.config.limits.max_space_bytes;
         let record = data::create(
             state.store.as_ref(),
             &state.config.blob_dir(),
             &room_id,
             &room.space_id,
             req.length,
-            limit,
+            &upload_limits(&state),
             &authed.user_id,
             &authed.device_id,
             state.now(),
@@ -337,6 +352,7 @@ async fn append_blob(
             offset,
             &body,
             checksum,
+            upload_limits(&st).ttl_secs,
             st.now(),
         );
         Ok::<_, ApiError>((room, record))

@@ -16,6 +16,7 @@
 
 pub mod engine;
 pub mod mailer;
+pub mod security;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -291,7 +292,8 @@ where
         .map_err(|e| ApiError::internal("blocking task", &e))?
 }
 
-/// Handles one relay event: new messages and completed uploads notify the room's other users.
+/// Handles one relay event: new messages and completed uploads notify the room's other users;
+/// account security events mail the user ([`security`]).
 ///
 /// The store work (members, preferences, digest queues, audit entries) runs on the blocking
 /// pool; only the SMTP sends run on the async workers. Every mail sent or failed is audited,
@@ -302,6 +304,9 @@ pub async fn on_event(
     settings: &NotifySettings,
     event: &RelayEvent,
 ) -> Result<(), ApiError> {
+    if let RelayEvent::AccountSecurity { user_id, kind } = event {
+        return security::notify(state, mailer, settings, user_id, kind).await;
+    }
     let (room_id, space_id, sender) = match event {
         RelayEvent::MessagePosted {
             room_id,

@@ -402,12 +402,22 @@ pub fn post_handshake(
     Err(RoomError::Busy)
 }
 
-/// Handshakes of a room with `seq > after`, at most `limit`.
+/// How large a page may grow: at most `count` entries and, past the first entry, at most
+/// `bytes` bytes of stored entries (a page always holds at least one entry, however large).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    /// Largest number of entries.
+    pub count: u32,
+    /// Largest total size of the entries' stored JSON, in bytes.
+    pub bytes: u64,
+}
+
+/// Handshakes of a room with `seq > after`, within `limit`.
 pub fn handshakes(
     store: &dyn Store,
     room_id: &str,
     after: u64,
-    limit: u32,
+    limit: PageLimit,
 ) -> Result<Vec<HandshakeEntry>, StoreError> {
     page(store, HANDSHAKES, room_id, after, limit)
 }
@@ -417,7 +427,7 @@ fn page<T: serde::de::DeserializeOwned>(
     tree: &str,
     prefix: &str,
     after: u64,
-    limit: u32,
+    limit: PageLimit,
 ) -> Result<Vec<T>, StoreError> {
     let Some(start_seq) = after.checked_add(1) else {
         return Ok(Vec::new());
@@ -425,11 +435,16 @@ fn page<T: serde::de::DeserializeOwned>(
     let start = seq_key(prefix, start_seq);
     let end = seq_key(prefix, u64::MAX);
     let mut out = Vec::new();
+    let mut bytes = 0u64;
     for item in store.range(tree, &start, Some(&end))? {
-        if out.len() >= limit as usize {
+        if out.len() >= limit.count as usize {
             break;
         }
         let (_k, v) = item?;
+        bytes = bytes.saturating_add(v.len() as u64);
+        if !out.is_empty() && bytes > limit.bytes {
+            break;
+        }
         out.push(crate::store::decode_json(tree, &v)?);
     }
     Ok(out)
@@ -501,12 +516,12 @@ fn expiry_key(expiry: u64, room_id: &str, seq: u64) -> Vec<u8> {
     key
 }
 
-/// Messages of a room with `seq > after`, at most `limit`, leaving out expired ones.
+/// Messages of a room with `seq > after`, within `limit`, leaving out expired ones.
 pub fn messages(
     store: &dyn Store,
     room_id: &str,
     after: u64,
-    limit: u32,
+    limit: PageLimit,
     now: i64,
 ) -> Result<(Vec<MessageEntry>, u64), StoreError> {
     let entries: Vec<MessageEntry> = page(store, MESSAGES, room_id, after, limit)?;

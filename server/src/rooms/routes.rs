@@ -26,7 +26,8 @@ use crate::auth::{self, AuthedDevice};
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
 use crate::filters::{json_reply, no_content, ok_json, with_state};
-use crate::rooms::data::{self, MessageLocks, RoomError};
+use crate::quota::{self, Budget};
+use crate::rooms::data::{self, MessageLocks, PageLimit, RoomError};
 use crate::rooms::mls::{DeviceKey, MlsError};
 use crate::state::AppState;
 
@@ -41,8 +42,12 @@ struct PageQuery {
 }
 
 impl PageQuery {
-    fn limit(&self) -> u32 {
-        self.limit.unwrap_or(100).clamp(1, MAX_PAGE)
+    /// The requested count (default 100, at most `MAX_PAGE`) and the configured byte cap.
+    fn limit(&self, state: &AppState) -> PageLimit {
+        PageLimit {
+            count: self.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+            bytes: state.config.quotas.max_page_bytes,
+        }
     }
 }
 
@@ -342,7 +347,7 @@ async fn get_handshakes(
     let page = blocking(move || {
         let store = state.store.as_ref();
         data::room_for_member(store, &room_id, &authed.device_id)?;
-        let entries = data::handshakes(store, &room_id, query.after, query.limit())?;
+        let entries = data::handshakes(store, &room_id, query.after, query.limit(&state))?;
         // What a client reads must survive a crash: a commit is visible as soon as its
         // transaction commits, before the flush that precedes its acknowledgement; a client
         // that merged a commit the relay then lost in a crash would fork from the room.
@@ -368,11 +373,27 @@ async fn post_message(
     let size = message.len() as u64;
     let st = state.clone();
     let device_id = authed.device_id.clone();
+    let user_id = authed.user_id.clone();
     let (record, entry) = blocking(move || {
         let locks = st
             .extension::<MessageLocks>()
             .unwrap_or_else(|| Arc::new(MessageLocks::default()));
         let now = st.now();
+        let room = data::room_for_member(st.store.as_ref(), &room_id, &device_id)?;
+        let q = &st.config.quotas;
+        let budgets = [
+            Budget {
+                name: format!("user:{user_id}"),
+                count: q.user_messages_per_hour,
+                bytes: q.user_message_bytes_per_hour,
+            },
+            Budget {
+                name: format!("space:{}", room.space_id),
+                count: q.space_messages_per_hour,
+                bytes: q.space_message_bytes_per_hour,
+            },
+        ];
+        quota::charge(st.store.as_ref(), &budgets, size, now)?;
         let posted = data::post_message(
             st.store.as_ref(),
             &locks,
@@ -417,8 +438,13 @@ async fn get_messages(
     let page = blocking(move || {
         let store = state.store.as_ref();
         data::room_for_member(store, &room_id, &authed.device_id)?;
-        let (entries, next_after) =
-            data::messages(store, &room_id, query.after, query.limit(), state.now())?;
+        let (entries, next_after) = data::messages(
+            store,
+            &room_id,
+            query.after,
+            query.limit(&state),
+            state.now(),
+        )?;
         // Read, then flush: a message read before it was durable could be lost in a crash
         // and its seq given to another message, which this reader's cursor would skip.
         store.flush()?;

@@ -1,0 +1,557 @@
+//! Further devices: device requests, approval by a device or a TOTP code, TOTP enrolment.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Rejection;
+use zeroize::Zeroizing;
+
+use sealroom_wire::accounts::{self as wire, SecurityEventKind};
+use sealroom_wire::audit::AuditAction;
+
+use crate::audit;
+use crate::auth::{AuthedDevice, ClientInfo};
+use crate::error::ApiError;
+use crate::filters::{json_reply, no_content, ok_json};
+use crate::state::AppState;
+use crate::store::{StoreExt, Txn};
+use crate::totp;
+
+use super::{security, throttle, *};
+
+/// The throttle key of the client's source address for `what` (`req`, `totp`).
+fn source_key(what: &str, client: &ClientInfo) -> String {
+    match client.ip {
+        Some(ip) => format!("{what}-ip:{ip}"),
+        None => format!("{what}-ip:unknown"),
+    }
+}
+
+pub(super) fn create_device_request(
+    state: &AppState,
+    client: ClientInfo,
+    req: wire::DeviceRequestCreate,
+) -> Result<Response, Rejection> {
+    check_name("device_name", &req.device_name)?;
+    let public_key = parse_public_key(&req.public_key)?;
+    let store = state.store.as_ref();
+    let now = state.now();
+    let policy = &state.config.enrolment;
+    let per_source = throttle::Kind::Daily(policy.requests_per_source_per_day);
+    if let Err(denied) =
+        throttle::charge(store, policy, &source_key("req", &client), per_source, now)?
+    {
+        return Ok(denied.reply());
+    }
+    let owner = user(store, &req.user_id)
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    let per_user = throttle::Kind::Daily(policy.requests_per_user_per_day);
+    let user_key = throttle::request_user_key(&owner.user_id);
+    if let Err(denied) = throttle::charge(store, policy, &user_key, per_user, now)? {
+        return Ok(denied.reply());
+    }
+    let device = DeviceRecord {
+        device_id: random_id(),
+        user_id: owner.user_id.clone(),
+        org_id: owner.org_id.clone(),
+        name: req.device_name,
+        public_key,
+        status: DeviceStatus::Pending,
+        created_at: now,
+    };
+    let request = DeviceRequest {
+        request_id: random_id(),
+        user_id: owner.user_id.clone(),
+        device_id: device.device_id.clone(),
+        public_key: hex::encode(public_key),
+        status: RequestStatus::Pending,
+        created_at: now,
+        expires_at: now + DEVICE_REQUEST_TTL_SECS,
+    };
+    let mut txn = Txn::new();
+    txn.put_json(DEVICES, device.device_id.as_bytes(), &device)
+        .map_err(ApiError::from)?
+        .put(
+            USER_DEVICES,
+            &pair_key(&owner.user_id, &device.device_id),
+            b"",
+        )
+        .put_json(DEVICE_REQUESTS, request.request_id.as_bytes(), &request)
+        .map_err(ApiError::from)?;
+    store.commit(&txn).map_err(ApiError::from)?;
+    // Unauthenticated: the entry names the claimed user in its detail, not as the actor.
+    audit::record(
+        state,
+        client_event(AuditAction::DeviceRegister, &client)
+            .device(device.device_id.clone())
+            .org(owner.org_id.clone())
+            .object(device.device_id.clone())
+            .detail(format!(
+                "pending user={} request={}",
+                owner.user_id, request.request_id
+            )),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &owner.user_id,
+        SecurityEventKind::DeviceRequested,
+        Some(&device.device_id),
+        Some(&request.request_id),
+        Some(&client),
+    )?;
+    durable(state)?;
+    Ok(json_reply(StatusCode::CREATED, &request_info(&request)))
+}
+
+pub(super) fn request_info(r: &DeviceRequest) -> wire::DeviceRequestInfo {
+    wire::DeviceRequestInfo {
+        request_id: r.request_id.clone(),
+        user_id: r.user_id.clone(),
+        device_id: r.device_id.clone(),
+        public_key: r.public_key.clone(),
+        status: match r.status {
+            RequestStatus::Pending => wire::DeviceRequestStatus::Pending,
+            RequestStatus::Approved => wire::DeviceRequestStatus::Approved,
+        },
+        expires_at: r.expires_at,
+    }
+}
+
+pub(super) fn load_request(
+    state: &AppState,
+    request_id: &str,
+) -> Result<(Vec<u8>, DeviceRequest), ApiError> {
+    let raw = state
+        .store
+        .get(DEVICE_REQUESTS, request_id.as_bytes())?
+        .ok_or_else(|| ApiError::not_found("no such device request"))?;
+    let r = crate::store::decode_json(DEVICE_REQUESTS, &raw)?;
+    Ok((raw, r))
+}
+
+pub(super) fn get_device_request(
+    state: &AppState,
+    request_id: &str,
+) -> Result<Response, Rejection> {
+    let (_, r) = load_request(state, request_id)?;
+    Ok(ok_json(&request_info(&r)))
+}
+
+/// Activates the pending device of a request, atomically with marking it approved.
+pub(super) fn activate(
+    state: &AppState,
+    raw: &[u8],
+    request: &DeviceRequest,
+) -> Result<(), ApiError> {
+    if request.status != RequestStatus::Pending {
+        return Err(ApiError::conflict("device request already approved"));
+    }
+    if request.expires_at < state.now() {
+        return Err(ApiError::Gone("device request expired".to_owned()));
+    }
+    let store = state.store.as_ref();
+    let mut device: DeviceRecord = store
+        .get_json(DEVICES, request.device_id.as_bytes())?
+        .ok_or_else(|| ApiError::not_found("no such device"))?;
+    if device.status != DeviceStatus::Pending {
+        return Err(ApiError::conflict("device is not pending"));
+    }
+    device.status = DeviceStatus::Active;
+    let mut approved = request.clone();
+    approved.status = RequestStatus::Approved;
+    let mut txn = Txn::new();
+    txn.check(DEVICE_REQUESTS, request.request_id.as_bytes(), Some(raw))
+        .put_json(DEVICE_REQUESTS, request.request_id.as_bytes(), &approved)?
+        .put_json(DEVICES, device.device_id.as_bytes(), &device)?;
+    store.commit(&txn)?;
+    tracing::info!(user_id = %device.user_id, device_id = %device.device_id, "device approved");
+    Ok(())
+}
+
+pub(super) fn approve_device_request(
+    state: &AppState,
+    authed: &AuthedDevice,
+    request_id: &str,
+) -> Result<Response, Rejection> {
+    let req: wire::ApproveDevice = authed.json()?;
+    let (raw, request) = load_request(state, request_id)?;
+    if request.user_id != authed.user_id {
+        return Err(ApiError::forbidden("only the user's own devices approve a device").into());
+    }
+    if req.public_key != request.public_key {
+        return Err(ApiError::bad_request("public_key does not match the request").into());
+    }
+    let store = state.store.as_ref();
+    let waiting = link_wait_until(store, &request.device_id)?.is_some();
+    if request.status == RequestStatus::Approved && waiting {
+        // Linked by TOTP alone and still waiting: an existing device confirms it now.
+        if request.device_id == authed.device_id {
+            return Err(ApiError::forbidden("a device cannot confirm itself").into());
+        }
+        store
+            .delete(LINK_WAIT, request.device_id.as_bytes())
+            .map_err(ApiError::from)?;
+    } else {
+        activate(state, &raw, &request)?;
+    }
+    audit::record(
+        state,
+        audit::event_by(AuditAction::DeviceApprove, authed)
+            .object(request.device_id.clone())
+            .detail(format!("by=device request={}", request.request_id)),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &request.user_id,
+        SecurityEventKind::DeviceApprovedByDevice,
+        Some(&request.device_id),
+        Some(&request.request_id),
+        Some(&authed.client),
+    )?;
+    durable(state)?;
+    Ok(no_content())
+}
+
+/// Tree: device id -> Unix time before which a device linked by a TOTP code alone may not
+/// fetch the recovery backup (8-byte big-endian). Removed when an existing device approves it.
+pub const LINK_WAIT: &str = "acct_link_wait";
+
+/// Until when `device_id` (linked by TOTP alone) waits for the recovery backup, if it does.
+pub fn link_wait_until(store: &dyn Store, device_id: &str) -> Result<Option<i64>, ApiError> {
+    Ok(store
+        .get(LINK_WAIT, device_id.as_bytes())?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(i64::from_be_bytes))
+}
+
+pub(super) fn approve_with_totp(
+    state: &AppState,
+    client: ClientInfo,
+    request_id: &str,
+    body: wire::TotpCode,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    let (raw, request) = load_request(state, request_id)?;
+    // A code is checked only for a request that can still be approved: a finished request
+    // must not become an oracle for codes.
+    if request.status != RequestStatus::Pending {
+        return Err(ApiError::conflict("device request already approved").into());
+    }
+    if request.expires_at < now {
+        return Err(ApiError::Gone("device request expired".to_owned()).into());
+    }
+    let store = state.store.as_ref();
+    let policy = &state.config.enrolment;
+    // Charged before the code is checked, so parallel guesses gain nothing; a success undoes
+    // the user's charge.
+    let source_key = source_key("totp", &client);
+    let org_id = user(store, &request.user_id)
+        .map_err(ApiError::from)?
+        .map(|u| u.org_id);
+    let attempt = |action: AuditAction, detail: String| {
+        let mut event = client_event(action, &client)
+            .actor(request.user_id.clone())
+            .device(request.device_id.clone())
+            .object(request.device_id.clone())
+            .detail(detail);
+        if let Some(org_id) = &org_id {
+            event = event.org(org_id.clone());
+        }
+        event
+    };
+    let refused = |denied: throttle::Denied| -> Result<Response, Rejection> {
+        audit::record(
+            state,
+            attempt(
+                AuditAction::DeviceApproveFail,
+                format!("by=totp request={} throttled", request.request_id),
+            ),
+        )
+        .map_err(ApiError::from)?;
+        Ok(denied.reply())
+    };
+    // A locked user refuses before anything is charged (a source is not blamed for trying a
+    // locked account, and the lock does not depend on the source).
+    if throttle::user_state(store, &request.user_id)?.1 {
+        return refused(throttle::Denied::Locked);
+    }
+    if let Err(denied) = throttle::charge(store, policy, &source_key, throttle::Kind::Source, now)?
+    {
+        return refused(denied);
+    }
+    let user_key = throttle::totp_user_key(&request.user_id);
+    let charged = match throttle::charge(store, policy, &user_key, throttle::Kind::User, now)? {
+        Ok(c) => c,
+        Err(denied) => return refused(denied),
+    };
+    let totp_raw = store
+        .get(TOTP, request.user_id.as_bytes())
+        .map_err(ApiError::from)?;
+    let record: Option<TotpRecord> = match &totp_raw {
+        Some(r) => Some(crate::store::decode_json(TOTP, r).map_err(ApiError::from)?),
+        None => None,
+    };
+    let relay_key = crate::sealing::relay_key(state)?;
+    let step = match record.as_ref().filter(|r| r.confirmed) {
+        Some(r) => {
+            let secret = r
+                .secret(&relay_key, &request.user_id)
+                .map_err(|e| ApiError::internal("TOTP secret", &e))?;
+            totp::verify(&secret, &body.code, now).filter(|s| *s > r.last_step)
+        }
+        None => None,
+    };
+    let (Some(step), Some(mut record), Some(totp_raw)) = (step, record, totp_raw) else {
+        let locked = if charged.locked { " locked" } else { "" };
+        audit::record(
+            state,
+            attempt(
+                AuditAction::DeviceApproveFail,
+                format!(
+                    "by=totp request={} failures={}{locked}",
+                    request.request_id, charged.count
+                ),
+            ),
+        )
+        .map_err(ApiError::from)?;
+        let kind = if charged.locked {
+            tracing::warn!(user_id = %request.user_id, "TOTP approval locked after repeated failures");
+            SecurityEventKind::TotpLocked
+        } else {
+            SecurityEventKind::TotpFailed
+        };
+        security::record(
+            state,
+            &request.user_id,
+            kind,
+            Some(&request.device_id),
+            Some(&request.request_id),
+            Some(&client),
+        )?;
+        durable(state)?;
+        return Err(ApiError::unauthenticated("invalid TOTP code").into());
+    };
+    throttle::reset(store, &user_key)?;
+    throttle::refund(store, policy, &source_key)?;
+    record.last_step = step;
+    let mut txn = Txn::new();
+    txn.check(TOTP, request.user_id.as_bytes(), Some(&totp_raw))
+        .put_json(TOTP, request.user_id.as_bytes(), &record)
+        .map_err(ApiError::from)?;
+    store.commit(&txn).map_err(ApiError::from)?;
+    activate(state, &raw, &request)?;
+    let wait = i64::try_from(policy.totp_link_wait_secs).unwrap_or(i64::MAX);
+    if wait > 0 {
+        store
+            .put(
+                LINK_WAIT,
+                request.device_id.as_bytes(),
+                &now.saturating_add(wait).to_be_bytes(),
+            )
+            .map_err(ApiError::from)?;
+    }
+    audit::record(
+        state,
+        attempt(
+            AuditAction::DeviceApprove,
+            format!("by=totp request={}", request.request_id),
+        ),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &request.user_id,
+        SecurityEventKind::DeviceApprovedByTotp,
+        Some(&request.device_id),
+        Some(&request.request_id),
+        Some(&client),
+    )?;
+    durable(state)?;
+    Ok(no_content())
+}
+
+pub(super) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+    let store = state.store.as_ref();
+    if let Some(existing) = store
+        .get_json::<TotpRecord>(TOTP, authed.user_id.as_bytes())
+        .map_err(ApiError::from)?
+    {
+        if existing.confirmed {
+            return Err(ApiError::conflict("TOTP is already enrolled").into());
+        }
+    }
+    let key = crate::sealing::relay_key(state)?;
+    let mut secret = Zeroizing::new(vec![0u8; 20]);
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
+    let record = TotpRecord::new_sealed(&key, &authed.user_id, &secret);
+    store
+        .put_json(TOTP, authed.user_id.as_bytes(), &record)
+        .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::TotpChange, authed)
+            .object(authed.user_id.clone())
+            .detail("enrol"),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
+    let b32 = Zeroizing::new(totp::base32(&secret));
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &wire::TotpEnrolment {
+            otpauth_uri: format!(
+                "otpauth://totp/Sealroom:{}?secret={}&issuer=Sealroom&algorithm=SHA1&digits=6&period=30",
+                authed.user_id,
+                b32.as_str()
+            ),
+            secret: b32.to_string(),
+        },
+    ))
+}
+
+pub(super) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+    let body: wire::TotpCode = authed.json()?;
+    let now = state.now();
+    let key = format!("totp:{}", authed.user_id);
+    state.limiter.guard(&key, now)?;
+    let store = state.store.as_ref();
+    let mut record: TotpRecord = store
+        .get_json(TOTP, authed.user_id.as_bytes())
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no TOTP enrolment in progress"))?;
+    if record.confirmed {
+        return Err(ApiError::conflict("TOTP is already enrolled").into());
+    }
+    let relay_key = crate::sealing::relay_key(state)?;
+    let secret = record
+        .secret(&relay_key, &authed.user_id)
+        .map_err(|e| ApiError::internal("TOTP secret", &e))?;
+    let Some(step) = totp::verify(&secret, &body.code, now) else {
+        state.limiter.record_failure(&key, now);
+        return Err(ApiError::bad_request("invalid TOTP code").into());
+    };
+    record.confirmed = true;
+    record.last_step = step;
+    store
+        .put_json(TOTP, authed.user_id.as_bytes(), &record)
+        .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::TotpChange, authed)
+            .object(authed.user_id.clone())
+            .detail("confirm"),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
+    Ok(no_content())
+}
+
+fn totp_state(state: &AppState, user_id: &str) -> Result<wire::TotpStatus, ApiError> {
+    let store = state.store.as_ref();
+    let record: Option<TotpRecord> = store.get_json(TOTP, user_id.as_bytes())?;
+    let (failures, locked) = throttle::user_state(store, user_id)?;
+    Ok(wire::TotpStatus {
+        enrolled: record.is_some(),
+        confirmed: record.as_ref().is_some_and(|r| r.confirmed),
+        locked,
+        failures,
+    })
+}
+
+/// `GET /v1/me/totp`: the caller's TOTP state, with the lockout.
+pub(super) fn totp_status(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+    Ok(ok_json(&totp_state(state, &authed.user_id)?))
+}
+
+/// `POST /v1/me/totp/unlock`: one of the user's own active devices lifts a lockout.
+pub(super) fn totp_unlock(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+    let store = state.store.as_ref();
+    throttle::reset(store, &throttle::totp_user_key(&authed.user_id))?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::TotpChange, authed)
+            .object(authed.user_id.clone())
+            .detail("unlock"),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &authed.user_id,
+        SecurityEventKind::TotpUnlocked,
+        Some(&authed.device_id),
+        None,
+        Some(&authed.client),
+    )?;
+    durable(state)?;
+    Ok(no_content())
+}
+
+/// Removes a user's TOTP enrolment and lockout (the user re-enrols with a new secret).
+fn remove_totp(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+    let store = state.store.as_ref();
+    let existed = store.delete(TOTP, user_id.as_bytes())?.is_some();
+    throttle::reset(store, &throttle::totp_user_key(user_id))?;
+    Ok(existed)
+}
+
+/// `DELETE /v1/me/totp`: the user removes their own TOTP enrolment (e.g. after losing the
+/// authenticator); a new `POST /v1/me/totp` enrols a fresh secret.
+pub(super) fn totp_remove(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+    if !remove_totp(state, &authed.user_id)? {
+        return Err(ApiError::not_found("no TOTP enrolment").into());
+    }
+    audit::record(
+        state,
+        audit::event_by(AuditAction::TotpChange, authed)
+            .object(authed.user_id.clone())
+            .detail("reset by=user"),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &authed.user_id,
+        SecurityEventKind::TotpReset,
+        Some(&authed.device_id),
+        None,
+        Some(&authed.client),
+    )?;
+    durable(state)?;
+    Ok(no_content())
+}
+
+/// `DELETE /v1/users/{id}/totp`: an administrator of the user's organisation resets the user's
+/// TOTP (removes the secret and any lockout). The user is told by mail.
+pub(super) fn totp_admin_reset(
+    state: &AppState,
+    authed: &AuthedDevice,
+    user_id: &str,
+) -> Result<Response, Rejection> {
+    let store = state.store.as_ref();
+    let target = user(store, user_id)
+        .map_err(ApiError::from)?
+        .filter(|u| u.org_id == authed.org_id)
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    require_role(authed, &[Role::Admin])?;
+    if !remove_totp(state, &target.user_id)? {
+        return Err(ApiError::not_found("no TOTP enrolment").into());
+    }
+    audit::record(
+        state,
+        audit::event_by(AuditAction::TotpChange, authed)
+            .object(target.user_id.clone())
+            .detail("reset by=admin"),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &target.user_id,
+        SecurityEventKind::TotpReset,
+        None,
+        None,
+        Some(&authed.client),
+    )?;
+    durable(state)?;
+    Ok(no_content())
+}

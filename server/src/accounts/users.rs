@@ -1,0 +1,338 @@
+//! Bootstrap, registration, the caller and their devices, device revocation.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Rejection;
+
+use sealroom_wire::accounts as wire;
+use sealroom_wire::audit::AuditAction;
+
+use crate::audit;
+use crate::auth::{AuthedDevice, ClientInfo};
+use crate::error::ApiError;
+use crate::filters::{json_reply, no_content, ok_json};
+use crate::state::AppState;
+use crate::store::{StoreExt, Txn};
+
+use super::*;
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_user_txn(
+    txn: &mut Txn,
+    now: i64,
+    org_id: &str,
+    role: Role,
+    name: &str,
+    email: Option<String>,
+    device_name: &str,
+    public_key: [u8; 32],
+) -> Result<(UserRecord, DeviceRecord), ApiError> {
+    let user = UserRecord {
+        user_id: random_id(),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        email,
+        role,
+        created_at: now,
+    };
+    let device = DeviceRecord {
+        device_id: random_id(),
+        user_id: user.user_id.clone(),
+        org_id: org_id.to_owned(),
+        name: device_name.to_owned(),
+        public_key,
+        status: DeviceStatus::Active,
+        created_at: now,
+    };
+    txn.put_json(USERS, user.user_id.as_bytes(), &user)?
+        .put_json(DEVICES, device.device_id.as_bytes(), &device)?
+        .put(
+            USER_DEVICES,
+            &pair_key(&user.user_id, &device.device_id),
+            b"",
+        )
+        .put(ORG_USERS, &pair_key(org_id, &user.user_id), b"");
+    Ok((user, device))
+}
+
+pub(super) fn bootstrap(
+    state: &AppState,
+    client: ClientInfo,
+    req: wire::BootstrapRequest,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    let rl_key = client.ip.map(|ip| format!("ip:{ip}")).unwrap_or_default();
+    state.limiter.guard(&rl_key, now)?;
+    let store = state.store.as_ref();
+    let expected = store.get(META, META_SETUP_DIGEST).map_err(ApiError::from)?;
+    let given = token_digest(&req.setup_token);
+    let valid = match &expected {
+        Some(e) => bool::from(e.as_slice().ct_eq(given.as_bytes())),
+        None => false,
+    };
+    if store
+        .get(META, META_BOOTSTRAPPED)
+        .map_err(ApiError::from)?
+        .is_some()
+    {
+        return Err(ApiError::conflict("the relay is already bootstrapped").into());
+    }
+    if !valid {
+        state.limiter.record_failure(&rl_key, now);
+        return Err(ApiError::unauthenticated("invalid setup token").into());
+    }
+    check_name("org_name", &req.org_name)?;
+    check_name("user_name", &req.user_name)?;
+    check_name("device_name", &req.device_name)?;
+    check_email(req.email.as_deref())?;
+    let public_key = parse_public_key(&req.public_key)?;
+    let org = OrgRecord {
+        org_id: random_id(),
+        name: req.org_name,
+        kind: OrgKind::Provider,
+        created_at: now,
+    };
+    let mut txn = Txn::new();
+    txn.check(META, META_BOOTSTRAPPED, None)
+        .put(META, META_BOOTSTRAPPED, org.org_id.as_bytes())
+        .delete(META, META_SETUP_DIGEST)
+        .put_json(ORGS, org.org_id.as_bytes(), &org)
+        .map_err(ApiError::from)?;
+    let (user, device) = new_user_txn(
+        &mut txn,
+        now,
+        &org.org_id,
+        Role::Admin,
+        &req.user_name,
+        req.email,
+        &req.device_name,
+        public_key,
+    )?;
+    state.store.commit(&txn).map_err(ApiError::from)?;
+    audit::record(
+        state,
+        client_event(AuditAction::OrgCreate, &client)
+            .actor(user.user_id.clone())
+            .device(device.device_id.clone())
+            .org(org.org_id.clone())
+            .object(org.org_id.clone())
+            .detail("bootstrap kind=provider"),
+    )
+    .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        client_event(AuditAction::UserRegister, &client)
+            .actor(user.user_id.clone())
+            .device(device.device_id.clone())
+            .org(org.org_id.clone())
+            .object(user.user_id.clone())
+            .detail("bootstrap role=admin"),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
+    let _ = std::fs::remove_file(state.config.data_dir.join(SETUP_TOKEN_FILE));
+    tracing::info!(org_id = %org.org_id, user_id = %user.user_id, "relay bootstrapped");
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &wire::Registered {
+            org_id: org.org_id,
+            user_id: user.user_id,
+            device_id: device.device_id,
+            role: wire_role(Role::Admin),
+            space_id: None,
+        },
+    ))
+}
+
+pub(super) fn register(
+    state: &AppState,
+    client: ClientInfo,
+    req: wire::RegisterRequest,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    let rl_key = client.ip.map(|ip| format!("ip:{ip}")).unwrap_or_default();
+    state.limiter.guard(&rl_key, now)?;
+    let digest = token_digest(&req.token);
+    let store = state.store.as_ref();
+    let Some(raw) = store
+        .get(INVITES, digest.as_bytes())
+        .map_err(ApiError::from)?
+    else {
+        state.limiter.record_failure(&rl_key, now);
+        return Err(ApiError::unauthenticated("invalid invitation token").into());
+    };
+    let invite: InviteRecord = crate::store::decode_json(INVITES, &raw).map_err(ApiError::from)?;
+    if invite.used {
+        return Err(ApiError::Gone("invitation already used".to_owned()).into());
+    }
+    if invite.expires_at < now {
+        return Err(ApiError::Gone("invitation expired".to_owned()).into());
+    }
+    check_name("user_name", &req.user_name)?;
+    check_name("device_name", &req.device_name)?;
+    check_email(req.email.as_deref())?;
+    let public_key = parse_public_key(&req.public_key)?;
+    let mut used = invite.clone();
+    used.used = true;
+    let mut txn = Txn::new();
+    txn.check(INVITES, digest.as_bytes(), Some(&raw))
+        .put_json(INVITES, digest.as_bytes(), &used)
+        .map_err(ApiError::from)?;
+    let (user, device) = new_user_txn(
+        &mut txn,
+        now,
+        &invite.org_id,
+        invite.role,
+        &req.user_name,
+        req.email,
+        &req.device_name,
+        public_key,
+    )?;
+    if let Some(space_id) = &invite.space_id {
+        let member = SpaceMember {
+            space_id: space_id.clone(),
+            user_id: user.user_id.clone(),
+            role: SpaceRole::Customer,
+            added_at: now,
+        };
+        txn.put_json(SPACE_MEMBERS, &pair_key(space_id, &user.user_id), &member)
+            .map_err(ApiError::from)?
+            .put(USER_SPACES, &pair_key(&user.user_id, space_id), b"");
+    }
+    state.store.commit(&txn).map_err(ApiError::from)?;
+    let registered = |action| {
+        client_event(action, &client)
+            .actor(user.user_id.clone())
+            .device(device.device_id.clone())
+            .org(user.org_id.clone())
+    };
+    audit::record(
+        state,
+        registered(AuditAction::UserRegister)
+            .object(user.user_id.clone())
+            .detail(format!(
+                "invitation={} role={}",
+                invite.invitation_id,
+                role_label(user.role)
+            )),
+    )
+    .map_err(ApiError::from)?;
+    if let Some(space_id) = &invite.space_id {
+        audit::record(
+            state,
+            registered(AuditAction::MembershipAdd)
+                .object(space_id.clone())
+                .detail(format!("space user={} role=customer", user.user_id)),
+        )
+        .map_err(ApiError::from)?;
+    }
+    durable(state)?;
+    tracing::info!(user_id = %user.user_id, device_id = %device.device_id, "user registered");
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &wire::Registered {
+            org_id: user.org_id,
+            user_id: user.user_id,
+            device_id: device.device_id,
+            role: wire_role(user.role),
+            space_id: invite.space_id,
+        },
+    ))
+}
+
+pub(super) fn me(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+    let user = user(state.store.as_ref(), &authed.user_id)
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    Ok(ok_json(&wire::Me {
+        org_id: authed.org_id.clone(),
+        user_id: authed.user_id.clone(),
+        device_id: authed.device_id.clone(),
+        role: wire_role(authed.role),
+        name: user.name,
+        email: user.email,
+    }))
+}
+
+pub(super) fn device_info(d: &DeviceRecord) -> wire::DeviceInfo {
+    wire::DeviceInfo {
+        device_id: d.device_id.clone(),
+        user_id: d.user_id.clone(),
+        name: d.name.clone(),
+        public_key: hex::encode(d.public_key),
+        status: match d.status {
+            DeviceStatus::Active => wire::DeviceState::Active,
+            DeviceStatus::Pending => wire::DeviceState::Pending,
+            DeviceStatus::Revoked => wire::DeviceState::Revoked,
+        },
+        created_at: d.created_at,
+    }
+}
+
+pub(super) fn list_devices(state: &AppState, user_id: &str) -> Result<Response, Rejection> {
+    let devices = user_devices(state.store.as_ref(), user_id).map_err(ApiError::from)?;
+    Ok(ok_json(&wire::DeviceList {
+        devices: devices.iter().map(device_info).collect(),
+    }))
+}
+
+/// Whether `viewer` may see `target`'s users and devices: same organisation, or they share a
+/// space.
+pub(super) fn may_see_user(
+    store: &dyn Store,
+    viewer: &AuthedDevice,
+    target: &UserRecord,
+) -> Result<bool, StoreError> {
+    Ok(target.org_id == viewer.org_id || shares_space(store, &viewer.user_id, &target.user_id)?)
+}
+
+pub(super) fn user_devices_route(
+    state: &AppState,
+    authed: &AuthedDevice,
+    user_id: &str,
+) -> Result<Response, Rejection> {
+    let store = state.store.as_ref();
+    let target = user(store, user_id)
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    if !may_see_user(store, authed, &target).map_err(ApiError::from)? {
+        return Err(ApiError::not_found("no such user").into());
+    }
+    list_devices(state, user_id)
+}
+
+pub(super) fn revoke_device(
+    state: &AppState,
+    authed: &AuthedDevice,
+    device_id: &str,
+) -> Result<Response, Rejection> {
+    let store = state.store.as_ref();
+    let mut device: DeviceRecord = store
+        .get_json(DEVICES, device_id.as_bytes())
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such device"))?;
+    let own = device.user_id == authed.user_id;
+    let org_admin = authed.role == Role::Admin && device.org_id == authed.org_id;
+    if !own && !org_admin {
+        return Err(if device.org_id == authed.org_id {
+            ApiError::forbidden("only the owner or an admin may revoke a device")
+        } else {
+            ApiError::not_found("no such device")
+        }
+        .into());
+    }
+    device.status = DeviceStatus::Revoked;
+    store
+        .put_json(DEVICES, device_id.as_bytes(), &device)
+        .map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::DeviceRemove, authed)
+            .object(device_id)
+            .detail(format!("revoked user={}", device.user_id)),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
+    tracing::info!(device_id, by = %authed.device_id, "device revoked");
+    Ok(no_content())
+}

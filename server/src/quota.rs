@@ -1,0 +1,178 @@
+//! Hourly quotas: how many messages, and how many message bytes, one user and one space may
+//! post per clock hour. Counters live in the store, so every relay instance sharing it enforces
+//! the same budget; a request over budget changes nothing and gets 429 with `Retry-After` (the
+//! seconds to the next hour).
+//!
+//! Hourly budgets rather than totals: stored messages leave through retention and disappearing
+//! messages, so a budget on what is posted per hour bounds the growth the relay can be made to
+//! store without coupling every deletion path to a counter. Blob bytes, which stay until
+//! deleted, have a total quota instead (`blobs::data::USER_USAGE`).
+//!
+//! Layout of [`QUOTA_TREE`]: key = window start (8 bytes, big-endian Unix seconds) followed by
+//! the counter name (`user:{id}` or `space:{id}`); value = count (u64 BE) then bytes (u64 BE).
+//! Windows before the current one are deleted by [`prune`].
+
+use crate::error::ApiError;
+use crate::store::{Store, StoreError, Txn, TxnError};
+
+/// Tree of the hourly counters.
+pub const QUOTA_TREE: &str = "quota_windows";
+/// Length of a quota window in seconds.
+pub const WINDOW_SECS: i64 = 3600;
+
+const RETRIES: usize = 16;
+
+/// One counter and its budget for the current window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    /// Counter name, e.g. `user:{id}` or `space:{id}`.
+    pub name: String,
+    /// Largest count per window.
+    pub count: u64,
+    /// Largest byte total per window.
+    pub bytes: u64,
+}
+
+/// Why a charge was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuotaError {
+    /// A budget of the current window is used up.
+    #[error("hourly quota of {name} exhausted; retry in {retry_after} s")]
+    Exceeded {
+        /// The counter whose budget is used up.
+        name: String,
+        /// Seconds until the next window.
+        retry_after: u64,
+    },
+    /// The store failed, or too many concurrent charges conflicted.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<QuotaError> for ApiError {
+    fn from(e: QuotaError) -> Self {
+        match e {
+            QuotaError::Exceeded { name, retry_after } => ApiError::QuotaExceeded {
+                message: format!("hourly quota of {name} exhausted"),
+                retry_after,
+            },
+            QuotaError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn window_start(now: i64) -> i64 {
+    now - now.rem_euclid(WINDOW_SECS)
+}
+
+fn key(window: i64, name: &str) -> Vec<u8> {
+    let mut k = window.to_be_bytes().to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn decode(raw: Option<&[u8]>) -> Result<(u64, u64), StoreError> {
+    let Some(raw) = raw else {
+        return Ok((0, 0));
+    };
+    let bad = || StoreError::Backend("quota counter is not 16 bytes".into());
+    let count = raw.get(..8).ok_or_else(bad)?;
+    let bytes = raw.get(8..16).ok_or_else(bad)?;
+    Ok((
+        u64::from_be_bytes(count.try_into().map_err(|_| bad())?),
+        u64::from_be_bytes(bytes.try_into().map_err(|_| bad())?),
+    ))
+}
+
+/// Charges one item of `size` bytes to every budget of `budgets` in the window of `now`: all
+/// of them, or none when one would go over.
+pub fn charge(
+    store: &dyn Store,
+    budgets: &[Budget],
+    size: u64,
+    now: i64,
+) -> Result<(), QuotaError> {
+    let window = window_start(now);
+    let retry_after = u64::try_from(window + WINDOW_SECS - now)
+        .unwrap_or(1)
+        .max(1);
+    for _ in 0..RETRIES {
+        let mut txn = Txn::new();
+        for budget in budgets {
+            let k = key(window, &budget.name);
+            let raw = store.get(QUOTA_TREE, &k)?;
+            let (count, bytes) = decode(raw.as_deref())?;
+            let (count, bytes) = (count.saturating_add(1), bytes.saturating_add(size));
+            if count > budget.count || bytes > budget.bytes {
+                return Err(QuotaError::Exceeded {
+                    name: budget.name.clone(),
+                    retry_after,
+                });
+            }
+            let mut value = count.to_be_bytes().to_vec();
+            value.extend_from_slice(&bytes.to_be_bytes());
+            txn.check(QUOTA_TREE, &k, raw.as_deref());
+            txn.put(QUOTA_TREE, &k, &value);
+        }
+        match store.commit(&txn) {
+            Ok(()) => return Ok(()),
+            Err(TxnError::Conflict { .. }) => continue,
+            Err(TxnError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Backend("quota counters stayed contended".into()).into())
+}
+
+/// Deletes the counters of windows before the current one. Returns how many were removed.
+pub fn prune(store: &dyn Store, now: i64) -> Result<usize, StoreError> {
+    let end = window_start(now).to_be_bytes();
+    let start = 0i64.to_be_bytes();
+    let stale: Vec<Vec<u8>> = store
+        .range(QUOTA_TREE, &start, Some(&end))?
+        .map(|kv| kv.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
+    for k in &stale {
+        store.delete(QUOTA_TREE, k)?;
+    }
+    Ok(stale.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    fn budget(name: &str, count: u64, bytes: u64) -> Budget {
+        Budget {
+            name: name.to_owned(),
+            count,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn budgets_are_all_or_nothing_and_reset_each_hour() {
+        let store = SledStore::temporary().unwrap();
+        let t = 10 * WINDOW_SECS + 100;
+        let both = [budget("user:u", 2, 1000), budget("space:s", 3, 1000)];
+        charge(&store, &both, 10, t).unwrap();
+        charge(&store, &both, 10, t).unwrap();
+        let err = charge(&store, &both, 10, t).unwrap_err();
+        assert!(matches!(
+            err,
+            QuotaError::Exceeded { ref name, retry_after } if name == "user:u" && retry_after == 3500
+        ));
+        // The refused charge did not count against the space.
+        let space = [budget("space:s", 3, 1000)];
+        charge(&store, &space, 10, t).unwrap();
+        assert!(charge(&store, &space, 10, t).is_err());
+        // Bytes have their own budget.
+        assert!(charge(&store, &[budget("user:v", 10, 100)], 101, t).is_err());
+        charge(&store, &[budget("user:v", 10, 100)], 100, t).unwrap();
+        // The next hour starts afresh; pruning drops the old window.
+        charge(&store, &both, 10, t + WINDOW_SECS).unwrap();
+        assert_eq!(prune(&store, t + WINDOW_SECS).unwrap(), 3);
+        assert_eq!(prune(&store, t + WINDOW_SECS).unwrap(), 0);
+    }
+}
