@@ -149,15 +149,27 @@ test("staff and customer share a space: messages, files as streams, removal", as
   for await (const c of range) parts.push(c);
   assert.deepEqual(Buffer.concat(parts), Buffer.from(bytes.subarray(offset, offset + 70_000)));
 
-  // A second version of the same document from the customer.
+  // The customer may not publish a new version of the staff's document (docs/rooms.md): a typed
+  // refusal before anything is posted.
   const v2bytes = new TextEncoder().encode("%PDF-1.7\nsigned\n");
-  const v2 = await customer.uploadFile(space.spaceId, { name: "contract-signed.pdf", documentId: version.documentId }, v2bytes.length, streamOf(v2bytes));
+  await assert.rejects(
+    customer.uploadFile(space.spaceId, { name: "contract-signed.pdf", documentId: version.documentId }, v2bytes.length, streamOf(v2bytes)),
+    (e) => {
+      assert.equal(e.code, "room_invalid_input", `${e.code}: ${e.message}`);
+      assert.match(e.message, /new version/);
+      return true;
+    },
+  );
+  // Staff publish the second version; the customer sees it become the latest.
+  const v2 = await admin.uploadFile(space.spaceId, { name: "contract-signed.pdf", documentId: version.documentId }, v2bytes.length, streamOf(v2bytes));
   assert.equal(v2.version, 2);
   assert.equal(v2.mediaType, "application/pdf");
-  const versionEvents = await admin.sync();
+  const versionEvents = await customer.sync();
   assert.ok(versionEvents.some((e) => e.type === "newVersion" && e.fileId === v2.fileId && e.version === 2), JSON.stringify(versionEvents));
+  const customerDocs = customer.documents(space.spaceId);
+  assert.equal(customerDocs[0].versions.length, 2);
+  assert.equal(customerDocs[0].latest.fileId, v2.fileId);
   const adminDocs = admin.documents(space.spaceId);
-  assert.equal(adminDocs[0].versions.length, 2);
   assert.equal(adminDocs[0].latest.fileId, v2.fileId);
 
   // The admin's state survives a reopen from the same store.

@@ -1,4 +1,6 @@
-// Size budget of the npm package's WebAssembly module: at most 1.5 MB raw and 550 KB gzip
+// Size budget of the npm package's WebAssembly module: at most 1.6 MB raw and 575 KB gzip
+// (raised from 1.5 MB / 550 KB when the SDK began to enforce membership, history, versions and
+// signed manifests itself and to verify the audit chain: +81 KB raw / +26 KB gzip; docs/sdk-js.md).
 // (`gzip -9`-equivalent, level 9). Prints both numbers and fails when either is over.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -7,8 +9,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "./helpers.mjs";
 
-const RAW_BUDGET = 1_500_000;
-const GZIP_BUDGET = 550_000;
+const RAW_BUDGET = 1_600_000;
+const GZIP_BUDGET = 575_000;
 
 const wasm = readFileSync(join(ROOT, "wasm", "pkg", "sealroom_bg.wasm"));
 const raw = wasm.length;

@@ -149,7 +149,7 @@ impl fmt::Display for RoomError {
             Self::Decrypt => write!(f, "decryption failed"),
             Self::InvalidContent => write!(f, "invalid content"),
             Self::UnsupportedVersion => write!(f, "unsupported content version"),
-            Self::Policy(v) => write!(f, "membership policy: {v:?}"),
+            Self::Policy(v) => write!(f, "refused by the room policy: {v}"),
             Self::NoProviderOrg => write!(f, "the room names no provider organisation"),
             Self::Poisoned => write!(f, "client must be reopened after a storage failure"),
             Self::Storage(e) => write!(f, "storage: {e}"),

@@ -32,6 +32,21 @@ pub enum PolicyViolation {
     NotDocumentOwner,
 }
 
+impl std::fmt::Display for PolicyViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotProvider => "only provider staff may add devices or remove others",
+            Self::InternalOutsider => "the internal room admits provider staff only",
+            Self::ProposalType => "this kind of proposal is never allowed in a room",
+            Self::CredentialChange => "a leaf update may not change its credential",
+            Self::NotSealroomCredential => "the credential is not a Sealroom identity",
+            Self::NotDocumentOwner => {
+                "only the document's first author or provider staff may publish a new version"
+            }
+        })
+    }
+}
+
 /// The leaf capabilities of every Sealroom leaf: the one ciphersuite and the provider extension.
 pub(super) fn leaf_capabilities(last_resort: bool) -> Capabilities {
     let mut extensions = vec![ExtensionType::Unknown(PROVIDER_EXTENSION)];
