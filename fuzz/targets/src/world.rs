@@ -176,6 +176,13 @@ fn build() -> World {
     );
     let (shutdown, shutdown_rx) = watch::channel(false);
     let state = AppState::new(config, store, Arc::new(SystemClock), shutdown_rx);
+    // What `sealroom_server::run` loads at start: the relay key (a fixed one here) and the audit
+    // signing key sealed under it. Without them TOTP and audit-head routes answered 500.
+    let relay_key = sealroom_server::sealing::RelayKey::from_bytes(&[0x5a; 32]);
+    let signer = sealroom_server::audit::signing::load_or_create(state.store.as_ref(), &relay_key)
+        .expect("audit signing key");
+    state.insert_extension(signer);
+    state.insert_extension(relay_key);
     sealroom_server::accounts::init(&state).expect("relay init");
     let token = std::fs::read_to_string(dir.join(sealroom_server::accounts::SETUP_TOKEN_FILE))
         .expect("setup token")
