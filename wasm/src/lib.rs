@@ -15,6 +15,8 @@
 use sealroom_core::format::{FileKey, FormatError, Metadata, Opener, Sealer};
 use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+mod audit;
 // Benchmark exports (scripts/bench.sh builds them in with `--features bench`); not shipped.
 #[cfg(feature = "bench")]
 mod bench;
