@@ -300,6 +300,138 @@ impl HostileRelay {
     }
 }
 
+/// Rules written as JSON, for a proxy driven from another process (the `hostile-proxy`
+/// binary's control API). A spec is an object with `method` (or `*`), `path` (a pattern as in
+/// [`Rule::new`]), optional `times`, and `action` with its fields:
+///
+/// * `inject`: appends `entries` (a list) to the answer's list `field` (default `entries`);
+///   with `when_empty` only when that list is empty; with `once_per_device` once per signing
+///   device (`X-Sealroom-Device`).
+/// * `replace`: sets the JSON value at `pointer` (RFC 6901; `""` is the whole body) to
+///   `value`, and the status to `status` when given.
+/// * `drop`: removes from the list `field` (default `entries`) every entry whose fields equal
+///   all of `where` (every entry when `where` is absent or empty).
+/// * `respond`: answers `status` (default 200) and `json` without asking the relay.
+/// * `withhold`: forwards, then closes the connection without an answer.
+/// * `replay`: answers what the client got in the `index`-th (0-based, default 0) earlier
+///   exchange for `from_method` / `from_path` (defaults: this rule's method and path), without
+///   asking the relay.
+impl HostileRelay {
+    /// Adds the rule described by `spec` (see above); an error names what is wrong with it.
+    pub fn add_spec(&self, spec: &Value) -> Result<(), String> {
+        let text = |key: &str, default: Option<&str>| -> Result<String, String> {
+            match spec.get(key) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                None => default
+                    .map(str::to_owned)
+                    .ok_or(format!("missing \"{key}\"")),
+                Some(_) => Err(format!("\"{key}\" must be a string")),
+            }
+        };
+        let method = text("method", Some("*"))?;
+        let path = text("path", None)?;
+        let field = text("field", Some("entries"))?;
+        let action = match text("action", None)?.as_str() {
+            "inject" => {
+                let entries = match spec.get("entries") {
+                    Some(Value::Array(a)) => a.clone(),
+                    _ => return Err("inject needs a list \"entries\"".into()),
+                };
+                let when_empty = spec["when_empty"].as_bool().unwrap_or(false);
+                let once = spec["once_per_device"].as_bool().unwrap_or(false);
+                let served: Mutex<std::collections::HashSet<String>> = Mutex::default();
+                Action::Rewrite(Arc::new(move |seen: &Seen, reply: &mut Reply| {
+                    if reply.status != 200 {
+                        return;
+                    }
+                    let mut body = reply.body_json();
+                    let Some(list) = body.get_mut(&field).and_then(Value::as_array_mut) else {
+                        return;
+                    };
+                    if when_empty && !list.is_empty() {
+                        return;
+                    }
+                    if once {
+                        let device = seen.header("x-sealroom-device").unwrap_or("").to_owned();
+                        let mut served = served.lock().unwrap_or_else(|p| p.into_inner());
+                        if !served.insert(device) {
+                            return;
+                        }
+                    }
+                    list.extend(entries.iter().cloned());
+                    reply.set_json(&body);
+                }))
+            }
+            "replace" => {
+                let pointer = text("pointer", Some(""))?;
+                let value = spec.get("value").cloned();
+                let status = spec["status"].as_u64().map(|s| s as u16);
+                Action::Rewrite(Arc::new(move |_: &Seen, reply: &mut Reply| {
+                    if let Some(status) = status {
+                        reply.status = status;
+                    }
+                    let Some(value) = &value else { return };
+                    let mut body = reply.body_json();
+                    if let Some(slot) = body.pointer_mut(&pointer) {
+                        *slot = value.clone();
+                        reply.set_json(&body);
+                    }
+                }))
+            }
+            "drop" => {
+                let filter = match spec.get("where") {
+                    Some(Value::Object(m)) => m.clone(),
+                    None => serde_json::Map::new(),
+                    Some(_) => return Err("\"where\" must be an object".into()),
+                };
+                Action::Rewrite(Arc::new(move |_: &Seen, reply: &mut Reply| {
+                    let mut body = reply.body_json();
+                    let Some(list) = body.get_mut(&field).and_then(Value::as_array_mut) else {
+                        return;
+                    };
+                    list.retain(|e| !filter.iter().all(|(k, v)| e.get(k) == Some(v)));
+                    reply.set_json(&body);
+                }))
+            }
+            "respond" => {
+                let status = spec["status"].as_u64().unwrap_or(200) as u16;
+                let json = spec.get("json").cloned().unwrap_or(Value::Null);
+                Action::Respond(Arc::new(move |_: &Seen| Reply::json(status, &json)))
+            }
+            "withhold" => Action::Withhold,
+            "replay" => {
+                let from_method = text("from_method", Some(&method))?.to_ascii_uppercase();
+                let from_path = text("from_path", Some(&path))?;
+                let index = spec["index"].as_u64().unwrap_or(0) as usize;
+                let shared = self.shared.clone();
+                let recorded = {
+                    let log = shared.log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.iter()
+                        .filter(|e| {
+                            (from_method == "*" || e.request.method == from_method)
+                                && path_matches(&from_path, &e.request.path)
+                        })
+                        .filter_map(|e| e.delivered.clone())
+                        .nth(index)
+                };
+                let Some(recorded) = recorded else {
+                    return Err(format!(
+                        "no exchange {index} for {from_method} {from_path} to replay"
+                    ));
+                };
+                Action::Respond(Arc::new(move |_: &Seen| recorded.clone()))
+            }
+            other => return Err(format!("unknown action \"{other}\"")),
+        };
+        let mut rule = Rule::new(&method, &path, action);
+        if let Some(n) = spec.get("times") {
+            rule = rule.times(n.as_u64().ok_or("\"times\" must be a number")? as usize);
+        }
+        self.add(rule);
+        Ok(())
+    }
+}
+
 impl Drop for HostileRelay {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -449,7 +581,33 @@ async fn forward(client: &reqwest::Client, upstream: SocketAddr, seen: &Seen) ->
 
 #[cfg(test)]
 mod tests {
-    use super::path_matches;
+    use super::{path_matches, HostileRelay};
+    use serde_json::json;
+
+    #[test]
+    fn specs_are_checked() {
+        let proxy = HostileRelay::start("127.0.0.1:9".parse().unwrap());
+        for bad in [
+            json!({ "action": "drop" }),
+            json!({ "path": "/v1/x", "action": "explode" }),
+            json!({ "path": "/v1/x", "action": "inject" }),
+            json!({ "path": "/v1/x", "action": "drop", "where": [1] }),
+            json!({ "path": "/v1/x", "action": "respond", "times": "twice" }),
+            // Nothing passed yet: nothing to replay.
+            json!({ "path": "/v1/audit/head", "action": "replay" }),
+        ] {
+            assert!(proxy.add_spec(&bad).is_err(), "{bad}");
+        }
+        for good in [
+            json!({ "path": "/v1/x", "action": "inject", "entries": [1], "once_per_device": true }),
+            json!({ "method": "GET", "path": "/v1/*", "action": "replace", "pointer": "/a", "value": 1 }),
+            json!({ "path": "/v1/x", "action": "drop", "where": { "kind": "commit" }, "times": 1 }),
+            json!({ "path": "/v1/x", "action": "respond", "status": 404, "json": {} }),
+            json!({ "path": "/v1/x", "action": "withhold" }),
+        ] {
+            assert!(proxy.add_spec(&good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn patterns() {
