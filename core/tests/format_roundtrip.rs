@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 
 use proptest::prelude::*;
 use sealroom_core::format::{
-    open, open_parallel, seal_parallel_with_salt, FileKey, Metadata, OpenReader, Opener,
-    SealWriter, Sealer, CHUNK_SIZE,
+    open, open_parallel, payload_len, seal_parallel_with_salt, FileKey, Metadata, OpenReader,
+    Opener, SealWriter, Sealer, CHUNK_SIZE,
 };
 
 const C: usize = CHUNK_SIZE;
@@ -73,9 +73,8 @@ fn boundaries_with_every_step_size() {
                 assert_eq!(got_meta, meta);
                 assert_eq!(got, plaintext, "size {size} step {step}");
             }
-            // Sealed size: header + plaintext + 16 per chunk.
-            let chunks = size.div_ceil(C).max(1);
-            assert_eq!(reference.len(), 43 + 528 + size + 16 * chunks);
+            // Sealed size: header + the padded payload (Padmé size, 16 per chunk, end chunk).
+            assert_eq!(reference.len() as u64, 75 + 528 + payload_len(size as u64));
             let (m, p) = open(&key, &reference).unwrap();
             assert_eq!((m, p), (meta.clone(), plaintext.clone()));
             let (m, p) = open_parallel(&key, &reference, 2).unwrap();

@@ -1,4 +1,5 @@
-//! Every tamper class of the sealed-file format: bit flips anywhere, truncation, reordered,
+//! Version 1 files (still read through the version dispatch; sealed here with the test-only
+//! `seal_v1_with_salt`). Every tamper class of the sealed-file format: bit flips anywhere, truncation, reordered,
 //! duplicated, dropped and swapped chunks, trailing data, forged last-chunk flags, wrong keys,
 //! unknown versions, garbage and absurd header lengths. Each must give a typed error, never a
 //! panic, and never release plaintext of a chunk that did not authenticate.
@@ -8,7 +9,7 @@ use std::io::{Cursor, Read};
 
 use proptest::prelude::*;
 use sealroom_core::format::{
-    open, open_range, seal_parallel_with_salt, FileKey, FormatError, Metadata, OpenReader, Opener,
+    open, open_range, seal_v1_with_salt, FileKey, FormatError, Metadata, OpenReader, Opener,
     CHUNK_SIZE, HEADER_FIXED_LEN, LABEL_PAYLOAD, SEALED_CHUNK_SIZE,
 };
 use sealroom_core::primitives::{hkdf_sha256_key, Aead};
@@ -36,8 +37,7 @@ fn meta(length: Option<u64>) -> Metadata {
 fn sample(declared: bool) -> (Vec<u8>, Vec<u8>, usize) {
     let plaintext = data(2 * C + 100);
     let m = meta(declared.then_some(plaintext.len() as u64));
-    let sealed =
-        seal_parallel_with_salt(&FileKey::from_bytes(KEY), &m, &plaintext, 1, &SALT).unwrap();
+    let sealed = seal_v1_with_salt(&FileKey::from_bytes(KEY), &m, &plaintext, &SALT).unwrap();
     let header = sealed.len() - (plaintext.len() + 3 * 16);
     (sealed, plaintext, header)
 }
@@ -223,11 +223,10 @@ fn reordered_duplicated_dropped_chunks_fail() {
 fn chunks_from_another_file_fail() {
     // Same key, same plaintext, different salt: every chunk is sealed under another payload key.
     let (sealed, plaintext, header) = sample(false);
-    let other = seal_parallel_with_salt(
+    let other = seal_v1_with_salt(
         &FileKey::from_bytes(KEY),
         &meta(None),
         &plaintext,
-        1,
         &[0x99; 32],
     )
     .unwrap();
@@ -292,7 +291,7 @@ fn forged_last_flags_fail() {
 
     // An empty final chunk appended after a full chunk is not canonical.
     let two_full = data(2 * C);
-    let full = seal_parallel_with_salt(&key, &meta(None), &two_full, 1, &SALT).unwrap();
+    let full = seal_v1_with_salt(&key, &meta(None), &two_full, &SALT).unwrap();
     let (head2, c2) = chunks(&full, header);
     let c1_nonfinal = aead.seal(&nonce(1, false), b"", &two_full[C..]).unwrap();
     let empty_final = aead.seal(&nonce(2, true), b"", b"").unwrap();
@@ -343,12 +342,16 @@ fn header_level_errors_are_typed() {
         open(&key, b"%PDF-1.7 garbage"),
         Err(FormatError::NotSealed)
     ));
-    let mut v2 = sealed.clone();
-    v2[8] = 2;
+    let mut v3 = sealed.clone();
+    v3[8] = 3;
     assert!(matches!(
-        open(&key, &v2),
-        Err(FormatError::UnsupportedVersion(2))
+        open(&key, &v3),
+        Err(FormatError::UnsupportedVersion(3))
     ));
+    // A v1 file relabelled as v2 (to skip the v2 checks) does not open.
+    let mut relabelled = sealed.clone();
+    relabelled[8] = 2;
+    assert!(open(&key, &relabelled).is_err());
     let mut absurd = sealed.clone();
     absurd[41] = 0xff;
     absurd[42] = 0xff;

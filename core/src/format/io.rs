@@ -46,12 +46,16 @@ impl<W: Write> SealWriter<W> {
         self.sealer.set_progress(progress);
     }
 
-    /// Seals and writes the final chunk, flushes, and returns the inner writer.
-    pub fn finish(mut self) -> Result<W, FormatError> {
-        let last = self.sealer.finish()?;
-        self.inner.write_all(&last)?;
-        self.inner.flush()?;
-        Ok(self.inner)
+    /// Seals and writes the rest of the file (the last data chunk, the padding and the end
+    /// chunk), flushes, and returns the inner writer.
+    pub fn finish(self) -> Result<W, FormatError> {
+        let Self {
+            mut inner, sealer, ..
+        } = self;
+        // The padding is written one sealed chunk at a time: memory stays bounded.
+        sealer.finish_with(&mut |bytes| Ok(inner.write_all(bytes)?))?;
+        inner.flush()?;
+        Ok(inner)
     }
 }
 

@@ -1,10 +1,13 @@
-//! The sealed-file format v1 (specified in `docs/format.md`).
+//! The sealed-file format (specified in `docs/format.md`): version 2 is written, versions 1
+//! and 2 are read.
 //!
-//! A sealed file is a short header (magic, version, a random 256-bit salt and an encrypted,
-//! padded, authenticated metadata block) followed by the payload: the plaintext cut into
-//! 64 KiB chunks, each sealed with ChaCha20-Poly1305 under a STREAM nonce (chunk counter and a
-//! last-chunk flag). Every file has its own random 256-bit [`FileKey`]; the metadata and
-//! payload keys are derived from it with HKDF-SHA256 and the header salt.
+//! A sealed file is a short header (magic, version, a random 256-bit salt, in v2 a 256-bit key
+//! commitment, and an encrypted, padded, authenticated metadata block) followed by the
+//! payload: the plaintext cut into 64 KiB chunks, each sealed with ChaCha20-Poly1305 under a
+//! STREAM nonce (chunk counter and a chunk-kind flag). In v2 the plaintext is zero-padded to a
+//! Padmé size and its true length travels sealed in a 24-byte end chunk. Every file has its
+//! own random 256-bit [`FileKey`]; the commitment, metadata and payload keys are derived from
+//! it with HKDF-SHA256 and the header salt.
 //!
 //! Entry points:
 //! - push API for bindings: [`Sealer`] (plaintext in, sealed bytes out) and [`Opener`]
@@ -41,28 +44,40 @@
 //! # Ok::<(), sealroom_core::format::FormatError>(())
 //! ```
 
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::primitives::{self, hkdf_sha256_key, Aead, AEAD_TAG_LEN};
+use crate::primitives::{self, hkdf_sha256, hkdf_sha256_key, Aead, AEAD_TAG_LEN};
 
 mod io;
 mod open;
+mod open_v2;
+mod pad;
 mod seal;
 
 pub use io::{OpenReader, SealWriter};
-pub use open::{open, open_parallel, open_range, Opener};
+pub use open::{open, open_parallel, open_range, plaintext_len, tail_start, Opener};
+pub use pad::{padded_len, payload_len, END_CHUNK_LEN, MIN_PADDED_LEN};
 #[doc(hidden)]
 pub use seal::seal_parallel_with_salt;
+#[cfg(feature = "test-utils")]
+pub use seal::seal_v1_with_salt;
 pub use seal::{seal, seal_parallel, Sealer};
 
 /// The eight magic bytes every sealed file starts with (ASCII `SEALROOM`).
 pub const MAGIC: [u8; 8] = *b"SEALROOM";
-/// The format version this module writes.
-pub const VERSION: u8 = 1;
+/// The format version this module writes (version 1 files are still read).
+pub const VERSION: u8 = 2;
 /// Length of the per-file random salt in the header.
 pub const SALT_LEN: usize = 32;
+/// Length of the version 2 key commitment in the header.
+pub const COMMITMENT_LEN: usize = 32;
 /// Length of the fixed part of a v1 header: magic, version, salt, metadata length.
 pub const HEADER_FIXED_LEN: usize = MAGIC.len() + 1 + SALT_LEN + 2;
+/// Length of the fixed part of a v2 header: magic, version, salt, commitment, metadata length.
+pub const HEADER_FIXED_LEN_V2: usize = MAGIC.len() + 1 + SALT_LEN + COMMITMENT_LEN + 2;
+/// Bytes that always suffice for [`header_len`] to know the whole header's length.
+pub const MAX_HEADER_FIXED_LEN: usize = HEADER_FIXED_LEN_V2;
 /// Plaintext bytes per chunk (every chunk but the last holds exactly this many).
 pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Sealed size of a full chunk: plaintext plus the 16-byte tag.
@@ -76,15 +91,55 @@ pub const MAX_MEDIA_TYPE_LEN: usize = 255;
 /// Longest classification label, in UTF-8 bytes.
 pub const MAX_CLASSIFICATION_LEN: usize = 255;
 
-/// HKDF `info` label deriving the metadata key.
+/// HKDF `info` label deriving the v1 metadata key.
 pub const LABEL_METADATA: &[u8] = b"sealroom/file/v1/metadata-key";
-/// HKDF `info` label deriving the payload key.
+/// HKDF `info` label deriving the v1 payload key.
 pub const LABEL_PAYLOAD: &[u8] = b"sealroom/file/v1/payload-key";
+/// HKDF `info` label deriving the v2 key commitment.
+pub const LABEL_V2_COMMITMENT: &[u8] = b"sealroom/file/v2/key-commitment";
+/// HKDF `info` label deriving the v2 metadata key.
+pub const LABEL_V2_METADATA: &[u8] = b"sealroom/file/v2/metadata-key";
+/// HKDF `info` label deriving the v2 payload key.
+pub const LABEL_V2_PAYLOAD: &[u8] = b"sealroom/file/v2/payload-key";
 
 /// Fixed part of the encoded metadata: flags (1), length (8), created (8), 3 string lengths (2 each).
 const METADATA_FIXED_LEN: usize = 1 + 8 + 8 + 3 * 2;
 /// Metadata flag bit: the plaintext length is declared.
 const FLAG_LENGTH_DECLARED: u8 = 0x01;
+
+/// A sealed-file format version this module reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Version {
+    /// Version 1: no key commitment, no padding.
+    V1,
+    /// Version 2: key commitment in the header, payload padded (Padmé) with the length sealed
+    /// in an end chunk.
+    V2,
+}
+
+impl Version {
+    fn from_byte(byte: u8) -> Result<Self, FormatError> {
+        match byte {
+            1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
+            other => Err(FormatError::UnsupportedVersion(other)),
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    fn fixed_len(self) -> usize {
+        match self {
+            Self::V1 => HEADER_FIXED_LEN,
+            Self::V2 => HEADER_FIXED_LEN_V2,
+        }
+    }
+}
 
 /// Errors of the sealed-file format.
 #[non_exhaustive]
@@ -104,7 +159,13 @@ pub enum FormatError {
     /// with the complete file.
     #[error("sealed file is truncated")]
     Truncated,
-    /// Decryption failed: wrong key, or the sealed bytes were modified, reordered, duplicated,
+    /// Version 2: the payload authenticated but is not the one encoding the format allows
+    /// (a non-zero padding byte, a sealed length that disagrees with the padded size, the
+    /// declared length or the number of data chunks, or a payload size no encryptor writes).
+    /// Only a holder of the file key can produce such a file.
+    #[error("invalid sealed payload")]
+    InvalidPayload,
+    /// Decryption failed: wrong key (in v2 also: the key commitment does not match), or the sealed bytes were modified, reordered, duplicated,
     /// swapped in from another file or followed by trailing data. Deliberately says nothing
     /// about which check failed.
     #[error("decryption failed")]
@@ -275,31 +336,34 @@ impl<'a> Reader<'a> {
 }
 
 /// Validates as much of a header prefix as is present and returns the total header length
-/// once the fixed part is complete. Never allocates; rejects absurd lengths.
-fn header_len(prefix: &[u8]) -> Result<Option<usize>, FormatError> {
+/// once the fixed part is complete (`None`: more bytes are needed). Never allocates; rejects
+/// absurd lengths. [`MAX_HEADER_FIXED_LEN`] bytes always suffice for an answer.
+pub fn header_len(prefix: &[u8]) -> Result<Option<usize>, FormatError> {
     let magic_part = prefix.len().min(MAGIC.len());
     if prefix[..magic_part] != MAGIC[..magic_part] {
         return Err(FormatError::NotSealed);
     }
-    match prefix.get(MAGIC.len()) {
+    let version = match prefix.get(MAGIC.len()) {
         None => return Ok(None),
-        Some(&VERSION) => {}
-        Some(&other) => return Err(FormatError::UnsupportedVersion(other)),
-    }
-    if prefix.len() < HEADER_FIXED_LEN {
+        Some(&byte) => Version::from_byte(byte)?,
+    };
+    let fixed = version.fixed_len();
+    if prefix.len() < fixed {
         return Ok(None);
     }
-    let block_len = usize::from(u16::from_be_bytes([
-        prefix[HEADER_FIXED_LEN - 2],
-        prefix[HEADER_FIXED_LEN - 1],
-    ]));
+    let block_len = usize::from(u16::from_be_bytes([prefix[fixed - 2], prefix[fixed - 1]]));
     if !METADATA_BUCKETS
         .iter()
         .any(|b| b + AEAD_TAG_LEN == block_len)
     {
         return Err(FormatError::InvalidHeader);
     }
-    Ok(Some(HEADER_FIXED_LEN + block_len))
+    Ok(Some(fixed + block_len))
+}
+
+/// The version of a header prefix that [`header_len`] accepted.
+fn header_version(header: &[u8]) -> Result<Version, FormatError> {
+    Version::from_byte(*header.get(MAGIC.len()).ok_or(FormatError::Internal)?)
 }
 
 /// Keys of one file, derived from the file key and the header salt.
@@ -309,27 +373,42 @@ struct FileKeys {
 }
 
 impl FileKeys {
-    fn derive(key: &FileKey, salt: &[u8]) -> Self {
+    fn derive(version: Version, key: &FileKey, salt: &[u8]) -> Self {
+        let (metadata, payload) = match version {
+            Version::V1 => (LABEL_METADATA, LABEL_PAYLOAD),
+            Version::V2 => (LABEL_V2_METADATA, LABEL_V2_PAYLOAD),
+        };
         Self {
-            metadata: Aead::new(&hkdf_sha256_key(salt, &key.0, LABEL_METADATA)),
-            payload: Aead::new(&hkdf_sha256_key(salt, &key.0, LABEL_PAYLOAD)),
+            metadata: Aead::new(&hkdf_sha256_key(salt, &key.0, metadata)),
+            payload: Aead::new(&hkdf_sha256_key(salt, &key.0, payload)),
         }
     }
 }
 
+/// The v2 key commitment: HKDF-SHA256 of the file key under the header salt and its own label.
+fn commitment(key: &FileKey, salt: &[u8]) -> Result<[u8; COMMITMENT_LEN], FormatError> {
+    let mut out = [0u8; COMMITMENT_LEN];
+    hkdf_sha256(salt, &key.0, LABEL_V2_COMMITMENT, &mut out).map_err(|_| FormatError::Internal)?;
+    Ok(out)
+}
+
 /// Builds the complete header for `metadata` with the given salt; returns it and the payload key.
 fn build_header(
+    version: Version,
     key: &FileKey,
     metadata: &Metadata,
     salt: &[u8; SALT_LEN],
 ) -> Result<(Vec<u8>, Aead), FormatError> {
     let mut block = metadata.encode()?;
-    let keys = FileKeys::derive(key, salt);
+    let keys = FileKeys::derive(version, key, salt);
     let block_len = u16::try_from(block.len() + AEAD_TAG_LEN).map_err(|_| FormatError::Internal)?;
-    let mut header = Vec::with_capacity(HEADER_FIXED_LEN + block.len() + AEAD_TAG_LEN);
+    let mut header = Vec::with_capacity(version.fixed_len() + block.len() + AEAD_TAG_LEN);
     header.extend_from_slice(&MAGIC);
-    header.push(VERSION);
+    header.push(version.byte());
     header.extend_from_slice(salt);
+    if version == Version::V2 {
+        header.extend_from_slice(&commitment(key, salt)?);
+    }
     header.extend_from_slice(&block_len.to_be_bytes());
     let tag = keys
         .metadata
@@ -342,13 +421,24 @@ fn build_header(
 }
 
 /// Authenticates and decodes a complete header (`header_len` already validated it).
-fn read_header(key: &FileKey, header: &[u8]) -> Result<(Metadata, Aead), FormatError> {
+///
+/// For v2 the key commitment is compared (in constant time) before anything is decrypted.
+fn read_header(key: &FileKey, header: &[u8]) -> Result<(Version, Metadata, Aead), FormatError> {
     if header_len(header)? != Some(header.len()) {
         return Err(FormatError::Internal);
     }
-    let (fixed, block) = header.split_at(HEADER_FIXED_LEN);
+    let version = header_version(header)?;
+    let (fixed, block) = header.split_at(version.fixed_len());
     let salt = &fixed[MAGIC.len() + 1..MAGIC.len() + 1 + SALT_LEN];
-    let keys = FileKeys::derive(key, salt);
+    if version == Version::V2 {
+        let stored =
+            &fixed[MAGIC.len() + 1 + SALT_LEN..MAGIC.len() + 1 + SALT_LEN + COMMITMENT_LEN];
+        let expected = commitment(key, salt)?;
+        if !bool::from(expected.as_slice().ct_eq(stored)) {
+            return Err(FormatError::Decrypt);
+        }
+    }
+    let keys = FileKeys::derive(version, key, salt);
     let (ciphertext, tag) = block.split_at(block.len() - AEAD_TAG_LEN);
     let mut plaintext = ciphertext.to_vec();
     let mut tag_bytes = [0u8; AEAD_TAG_LEN];
@@ -358,16 +448,33 @@ fn read_header(key: &FileKey, header: &[u8]) -> Result<(Metadata, Aead), FormatE
         .map_err(|_| FormatError::Decrypt)?;
     let metadata = Metadata::decode(&plaintext);
     plaintext.zeroize();
-    Ok((metadata?, keys.payload))
+    Ok((version, metadata?, keys.payload))
 }
 
+/// Chunk-kind flag of the nonce: a non-final v1 chunk, or a v2 chunk holding plaintext.
+const KIND_DATA: u8 = 0x00;
+/// Chunk-kind flag of the nonce: the v1 final chunk, or the v2 end chunk.
+const KIND_END: u8 = 0x01;
+/// Chunk-kind flag of the nonce: a v2 chunk holding only padding.
+const KIND_PAD: u8 = 0x02;
+
 /// The STREAM nonce of chunk `counter`: 3 zero bytes, the counter as 64-bit big-endian, then
-/// the last-chunk flag (0x01 on the final chunk, 0x00 otherwise).
-fn chunk_nonce(counter: u64, last: bool) -> [u8; 12] {
+/// the kind flag (v1: 0x01 on the final chunk, 0x00 otherwise; v2: [`KIND_DATA`],
+/// [`KIND_PAD`] or [`KIND_END`]).
+fn chunk_nonce(counter: u64, kind: u8) -> [u8; 12] {
     let mut nonce = [0u8; 12];
     nonce[3..11].copy_from_slice(&counter.to_be_bytes());
-    nonce[11] = u8::from(last);
+    nonce[11] = kind;
     nonce
+}
+
+/// The v1 kind flag of a chunk.
+fn v1_kind(last: bool) -> u8 {
+    if last {
+        KIND_END
+    } else {
+        KIND_DATA
+    }
 }
 
 /// Number of chunks and plaintext length of the final chunk for a plaintext of `len` bytes.
@@ -404,7 +511,7 @@ fn layout_from_sealed(sealed_len: u64) -> Result<(u64, u64), FormatError> {
 fn seal_chunk_in_place(
     payload: &Aead,
     counter: u64,
-    last: bool,
+    kind: u8,
     buf: &mut [u8],
 ) -> Result<(), FormatError> {
     let split = buf
@@ -413,7 +520,7 @@ fn seal_chunk_in_place(
         .ok_or(FormatError::Internal)?;
     let (data, tag_out) = buf.split_at_mut(split);
     let tag = payload
-        .seal_in_place(&chunk_nonce(counter, last), &[], data)
+        .seal_in_place(&chunk_nonce(counter, kind), &[], data)
         .map_err(|_| FormatError::Internal)?;
     tag_out.copy_from_slice(&tag);
     Ok(())
@@ -423,14 +530,14 @@ fn seal_chunk_in_place(
 fn seal_chunk(
     payload: &Aead,
     counter: u64,
-    last: bool,
+    kind: u8,
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), FormatError> {
     let start = out.len();
     out.extend_from_slice(plaintext);
     out.resize(start + plaintext.len() + AEAD_TAG_LEN, 0);
-    let result = seal_chunk_in_place(payload, counter, last, &mut out[start..]);
+    let result = seal_chunk_in_place(payload, counter, kind, &mut out[start..]);
     if result.is_err() {
         out.truncate(start);
     }
@@ -441,7 +548,7 @@ fn seal_chunk(
 fn open_chunk(
     payload: &Aead,
     counter: u64,
-    last: bool,
+    kind: u8,
     sealed: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), FormatError> {
@@ -456,7 +563,7 @@ fn open_chunk(
     out.extend_from_slice(ciphertext);
     if payload
         .open_in_place(
-            &chunk_nonce(counter, last),
+            &chunk_nonce(counter, kind),
             &[],
             &mut out[start..],
             &tag_bytes,
@@ -473,7 +580,7 @@ fn open_chunk(
 fn open_chunk_into(
     payload: &Aead,
     counter: u64,
-    last: bool,
+    kind: u8,
     sealed: &[u8],
     dst: &mut [u8],
 ) -> Result<(), FormatError> {
@@ -489,7 +596,7 @@ fn open_chunk_into(
     tag_bytes.copy_from_slice(tag);
     dst.copy_from_slice(ciphertext);
     payload
-        .open_in_place(&chunk_nonce(counter, last), &[], dst, &tag_bytes)
+        .open_in_place(&chunk_nonce(counter, kind), &[], dst, &tag_bytes)
         .map_err(|_| {
             dst.zeroize();
             FormatError::Decrypt
@@ -559,8 +666,8 @@ mod tests {
         assert_eq!(header_len(b"SEAL").unwrap(), None);
         assert!(matches!(header_len(b"SEAX"), Err(FormatError::NotSealed)));
         assert!(matches!(
-            header_len(b"SEALROOM\x02"),
-            Err(FormatError::UnsupportedVersion(2))
+            header_len(b"SEALROOM\x03"),
+            Err(FormatError::UnsupportedVersion(3))
         ));
         let mut fixed = b"SEALROOM\x01".to_vec();
         fixed.extend_from_slice(&[0u8; SALT_LEN]);
@@ -596,8 +703,9 @@ mod tests {
 
     #[test]
     fn nonce_layout() {
-        let n = chunk_nonce(0x0102_0304_0506_0708, true);
+        let n = chunk_nonce(0x0102_0304_0506_0708, KIND_END);
         assert_eq!(n, [0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1]);
-        assert_eq!(chunk_nonce(0, false), [0u8; 12]);
+        assert_eq!(chunk_nonce(0, KIND_DATA), [0u8; 12]);
+        assert_eq!(chunk_nonce(1, KIND_PAD)[11], 2);
     }
 }

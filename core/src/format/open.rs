@@ -1,14 +1,24 @@
 //! Opening: the push API ([`Opener`]), random access ([`open_range`]) and whole buffers.
+//! Both versions are read; the version byte picks the payload rules.
 
 use std::io::{Read, Seek, SeekFrom};
 
 use zeroize::Zeroize;
 
+use super::open_v2::PayloadV2;
+use super::pad::{self, all_zero, Plan, END_CHUNK_LEN};
 use super::{
-    header_len, layout, layout_from_sealed, open_chunk, open_chunk_into, read_header, FileKey,
-    FormatError, Metadata, Progress, CHUNK_SIZE, HEADER_FIXED_LEN, SEALED_CHUNK_SIZE,
+    header_len, header_version, layout, layout_from_sealed, open_chunk, open_chunk_into,
+    read_header, v1_kind, FileKey, FormatError, Metadata, Progress, Version, CHUNK_SIZE,
+    HEADER_FIXED_LEN, KIND_DATA, KIND_END, KIND_PAD, MAX_HEADER_FIXED_LEN, SEALED_CHUNK_SIZE,
 };
 use crate::primitives::{Aead, AEAD_TAG_LEN};
+
+/// Payload state of an [`Opener`] once the header verified.
+enum Payload {
+    V1(Aead),
+    V2(Box<PayloadV2>),
+}
 
 /// Push-style opener: feed sealed bytes in pieces of any size, get authenticated plaintext out.
 ///
@@ -22,7 +32,7 @@ use crate::primitives::{Aead, AEAD_TAG_LEN};
 pub struct Opener {
     key: Option<FileKey>,
     header: Vec<u8>,
-    payload: Option<Aead>,
+    payload: Option<Payload>,
     metadata: Option<Metadata>,
     buf: Vec<u8>,
     counter: u64,
@@ -101,8 +111,11 @@ impl Opener {
                 return Ok(());
             }
         }
-        let payload = self.payload.take().ok_or(FormatError::Internal)?;
-        let result = self.push_payload(&payload, input, out);
+        let mut payload = self.payload.take().ok_or(FormatError::Internal)?;
+        let result = match &mut payload {
+            Payload::V1(aead) => self.push_payload(aead, input, out),
+            Payload::V2(v2) => v2.push(input, out),
+        };
         self.payload = Some(payload);
         result
     }
@@ -112,12 +125,19 @@ impl Opener {
     fn push_header<'a>(&mut self, mut input: &'a [u8]) -> Result<&'a [u8], FormatError> {
         loop {
             let known = header_len(&self.header)?;
-            let target = known.unwrap_or(HEADER_FIXED_LEN);
+            // Grow the prefix a byte at a time up to the version byte, then to the fixed part.
+            let target = known.unwrap_or(match self.header.get(super::MAGIC.len()) {
+                None => super::MAGIC.len() + 1,
+                Some(_) => header_version(&self.header)?.fixed_len(),
+            });
             if known.is_some() && self.header.len() == target {
                 let key = self.key.take().ok_or(FormatError::Internal)?;
-                let (metadata, payload) = read_header(&key, &self.header)?;
+                let (version, metadata, aead) = read_header(&key, &self.header)?;
+                self.payload = Some(match version {
+                    Version::V1 => Payload::V1(aead),
+                    Version::V2 => Payload::V2(Box::new(PayloadV2::new(aead, metadata.length)?)),
+                });
                 self.metadata = Some(metadata);
-                self.payload = Some(payload);
                 self.header = Vec::new();
                 return Ok(input);
             }
@@ -162,13 +182,13 @@ impl Opener {
         while let Some((size, last)) = self.next_chunk(self.buf.len() + input.len()) {
             if self.buf.is_empty() {
                 let (chunk, rest) = input.split_at(size);
-                open_chunk(payload, self.counter, last, chunk, out)?;
+                open_chunk(payload, self.counter, v1_kind(last), chunk, out)?;
                 input = rest;
             } else {
                 let (head, rest) = input.split_at(size - self.buf.len());
                 self.buf.extend_from_slice(head);
                 input = rest;
-                open_chunk(payload, self.counter, last, &self.buf, out)?;
+                open_chunk(payload, self.counter, v1_kind(last), &self.buf, out)?;
                 self.buf.clear();
             }
             self.counter = self.counter.checked_add(1).ok_or(FormatError::TooLarge)?;
@@ -207,7 +227,10 @@ impl Opener {
     }
 
     fn finish_inner(&mut self, out: &mut Vec<u8>) -> Result<(), FormatError> {
-        let payload = self.payload.take().ok_or(FormatError::Truncated)?;
+        let payload = match self.payload.take().ok_or(FormatError::Truncated)? {
+            Payload::V1(aead) => aead,
+            Payload::V2(mut v2) => return v2.finish(out),
+        };
         if self.final_seen {
             return Ok(());
         }
@@ -220,7 +243,7 @@ impl Opener {
             // An empty final chunk is only valid as the only chunk of an empty file.
             return Err(FormatError::Decrypt);
         }
-        open_chunk(&payload, self.counter, true, &self.buf, out)?;
+        open_chunk(&payload, self.counter, v1_kind(true), &self.buf, out)?;
         self.final_seen = true;
         Ok(())
     }
@@ -240,6 +263,9 @@ impl Opener {
         self.failed = true;
         self.buf.zeroize();
         self.buf.clear();
+        if let Some(Payload::V2(v2)) = self.payload.as_mut() {
+            v2.wipe();
+        }
         self.payload = None;
         self.key = None;
     }
@@ -256,23 +282,122 @@ pub fn open(key: &FileKey, sealed: &[u8]) -> Result<(Metadata, Vec<u8>), FormatE
     open_parallel(key, sealed, 1)
 }
 
+/// The chunk layout of a complete sealed file, from its size, its header and (v2) its end
+/// chunk.
+struct Layout {
+    version: Version,
+    /// Chunks before the end chunk (v1: all chunks, the last one final).
+    count: u64,
+    /// Plaintext bytes the chunks cover (v2: the padded length).
+    covered: u64,
+    /// The plaintext length.
+    len: u64,
+    /// Number of data chunks (v2; equal to `count` in v1).
+    data_chunks: u64,
+}
+
+impl Layout {
+    /// Layout of a payload of `body_len` bytes; `end` reads the v2 end chunk (its sealed
+    /// bytes) when called.
+    fn new(
+        version: Version,
+        metadata: &Metadata,
+        payload: &Aead,
+        body_len: u64,
+        end: impl FnOnce(u64) -> Result<[u8; END_CHUNK_LEN], FormatError>,
+    ) -> Result<Self, FormatError> {
+        match version {
+            Version::V1 => {
+                let (count, len) = layout_from_sealed(body_len)?;
+                check_declared(metadata, len)?;
+                Ok(Self {
+                    version,
+                    count,
+                    covered: len,
+                    len,
+                    data_chunks: count,
+                })
+            }
+            Version::V2 => {
+                if let Some(declared) = metadata.length {
+                    // The declared length fixes the size: short is truncated, long is trailing.
+                    let expected = Plan::new(declared)
+                        .ok()
+                        .and_then(|p| p.sealed_len())
+                        .ok_or(FormatError::InvalidHeader)?;
+                    if body_len < expected {
+                        return Err(FormatError::Truncated);
+                    }
+                    if body_len > expected {
+                        return Err(FormatError::Decrypt);
+                    }
+                }
+                let (count, padded) = pad::layout_from_sealed(body_len)?;
+                let sealed_end = end(body_len - END_CHUNK_LEN as u64)?;
+                let mut plain = Vec::with_capacity(8);
+                open_chunk(payload, count, KIND_END, &sealed_end, &mut plain)?;
+                let mut len = [0u8; 8];
+                len.copy_from_slice(&plain);
+                let len = u64::from_be_bytes(len);
+                let plan = Plan::new(len).map_err(|_| FormatError::InvalidPayload)?;
+                if plan.padded != padded || metadata.length.is_some_and(|d| d != len) {
+                    return Err(FormatError::InvalidPayload);
+                }
+                Ok(Self {
+                    version,
+                    count,
+                    covered: padded,
+                    len,
+                    data_chunks: plan.data_chunks,
+                })
+            }
+        }
+    }
+
+    fn kind(&self, index: u64) -> u8 {
+        match self.version {
+            Version::V1 => v1_kind(index + 1 == self.count),
+            Version::V2 if index < self.data_chunks => KIND_DATA,
+            Version::V2 => KIND_PAD,
+        }
+    }
+
+    /// Plaintext length of chunk `index` (< `count`).
+    fn chunk_len(&self, index: u64) -> u64 {
+        let chunk = CHUNK_SIZE as u64;
+        self.covered.saturating_sub(index * chunk).min(chunk)
+    }
+
+    /// Bytes after the header the layout needs read first: v1 the final chunk, v2 the end
+    /// chunk.
+    fn tail_len(&self) -> u64 {
+        match self.version {
+            Version::V1 => self.chunk_len(self.count - 1) + AEAD_TAG_LEN as u64,
+            Version::V2 => END_CHUNK_LEN as u64,
+        }
+    }
+}
+
 /// Opens a whole sealed buffer using up to `threads` threads (chunks are independent).
 pub fn open_parallel(
     key: &FileKey,
     sealed: &[u8],
     threads: usize,
 ) -> Result<(Metadata, Vec<u8>), FormatError> {
-    let fixed = sealed
-        .get(..HEADER_FIXED_LEN.min(sealed.len()))
-        .ok_or(FormatError::Internal)?;
+    let fixed = &sealed[..MAX_HEADER_FIXED_LEN.min(sealed.len())];
     let header_total = header_len(fixed)?.ok_or(FormatError::Truncated)?;
     let header = sealed.get(..header_total).ok_or(FormatError::Truncated)?;
-    let (metadata, payload) = read_header(key, header)?;
+    let (version, metadata, payload) = read_header(key, header)?;
     let body = &sealed[header_total..];
-    let (count, plaintext_len) = layout_from_sealed(body.len() as u64)?;
-    check_declared(&metadata, plaintext_len)?;
-    let count = usize::try_from(count).map_err(|_| FormatError::TooLarge)?;
-    let mut out = vec![0u8; usize::try_from(plaintext_len).map_err(|_| FormatError::TooLarge)?];
+    let layout = Layout::new(version, &metadata, &payload, body.len() as u64, |at| {
+        let mut end = [0u8; END_CHUNK_LEN];
+        end.copy_from_slice(&body[at as usize..]);
+        Ok(end)
+    })?;
+    let count = usize::try_from(layout.count).map_err(|_| FormatError::TooLarge)?;
+    let covered = usize::try_from(layout.covered).map_err(|_| FormatError::TooLarge)?;
+    let len = usize::try_from(layout.len).map_err(|_| FormatError::TooLarge)?;
+    let mut out = vec![0u8; covered];
     let threads = threads.clamp(1, count);
     let per_thread = count.div_ceil(threads);
     let work = |first: usize, dst: &mut [u8]| -> Result<(), FormatError> {
@@ -282,15 +407,21 @@ pub fn open_parallel(
             let src = body
                 .get(start..start + dst.len() + AEAD_TAG_LEN)
                 .ok_or(FormatError::Internal)?;
-            open_chunk_into(&payload, index as u64, index + 1 == count, src, dst)?;
+            open_chunk_into(&payload, index as u64, layout.kind(index as u64), src, dst)?;
         }
         Ok(())
     };
     let result = if count == 1 || threads == 1 {
         if out.is_empty() {
-            // The single empty final chunk still has to authenticate.
+            // The single empty final chunk (v1) still has to authenticate.
             let mut scratch = Vec::new();
-            open_chunk(&payload, 0, true, body, &mut scratch)
+            open_chunk(
+                &payload,
+                0,
+                layout.kind(0),
+                &body[..AEAD_TAG_LEN],
+                &mut scratch,
+            )
         } else {
             work(0, &mut out)
         }
@@ -313,8 +444,18 @@ pub fn open_parallel(
                 .try_for_each(|h| h.join().map_err(|_| FormatError::Internal)?)
         })
     };
+    let result = result.and_then(|()| {
+        if all_zero(&out[len..]) {
+            Ok(())
+        } else {
+            Err(FormatError::InvalidPayload)
+        }
+    });
     match result {
-        Ok(()) => Ok((metadata, out)),
+        Ok(()) => {
+            out.truncate(len);
+            Ok((metadata, out))
+        }
         Err(e) => {
             out.zeroize();
             Err(e)
@@ -322,50 +463,127 @@ pub fn open_parallel(
     }
 }
 
+/// A verified header and layout of a seekable sealed file.
+struct Located {
+    payload: Aead,
+    layout: Layout,
+    body_start: u64,
+}
+
+/// Reads and verifies the header, the layout and the tail (v1 final chunk, v2 end chunk) of
+/// the sealed file starting at the reader's position. Returns the opened tail chunk (v1).
+fn locate<R: Read + Seek>(
+    key: &FileKey,
+    reader: &mut R,
+) -> Result<(Located, Vec<u8>), FormatError> {
+    let base = reader.stream_position()?;
+    let mut fixed = [0u8; MAX_HEADER_FIXED_LEN];
+    // A v1 header's fixed part is shorter, but every header is longer than both.
+    read_exact(reader, &mut fixed[..HEADER_FIXED_LEN])?;
+    let (header_total, have) = match header_len(&fixed[..HEADER_FIXED_LEN])? {
+        Some(total) => (total, HEADER_FIXED_LEN),
+        None => {
+            read_exact(reader, &mut fixed[HEADER_FIXED_LEN..])?;
+            let total = header_len(&fixed)?.ok_or(FormatError::Internal)?;
+            (total, MAX_HEADER_FIXED_LEN)
+        }
+    };
+    let mut header = vec![0u8; header_total];
+    header[..have].copy_from_slice(&fixed[..have]);
+    read_exact(reader, &mut header[have..])?;
+    let (version, metadata, payload) = read_header(key, &header)?;
+
+    let end = reader.seek(SeekFrom::End(0))?;
+    let body_start = base + header_total as u64;
+    let body_len = end.checked_sub(body_start).ok_or(FormatError::Truncated)?;
+    let layout = Layout::new(version, &metadata, &payload, body_len, |at| {
+        let mut sealed = [0u8; END_CHUNK_LEN];
+        reader.seek(SeekFrom::Start(body_start + at))?;
+        read_exact(reader, &mut sealed)?;
+        Ok(sealed)
+    })?;
+    let mut last = Vec::new();
+    if version == Version::V1 {
+        // Authenticate the final chunk first: it proves the file is complete.
+        let index = layout.count - 1;
+        let mut sealed =
+            vec![0u8; usize::try_from(layout.tail_len()).map_err(|_| FormatError::Internal)?];
+        reader.seek(SeekFrom::Start(
+            body_start + index * SEALED_CHUNK_SIZE as u64,
+        ))?;
+        read_exact(reader, &mut sealed)?;
+        open_chunk(&payload, index, layout.kind(index), &sealed, &mut last)?;
+    }
+    Ok((
+        Located {
+            payload,
+            layout,
+            body_start,
+        },
+        last,
+    ))
+}
+
+/// Offset of the tail a reader of a sealed file of `sealed_len` bytes must fetch (besides the
+/// `header` and the chunks of a range) before [`open_range`] or [`plaintext_len`] can work:
+/// the final chunk in v1, the 24-byte end chunk in v2. For range downloads over HTTP.
+pub fn tail_start(header: &[u8], sealed_len: u64) -> Result<u64, FormatError> {
+    let header_total = header_len(header)?.ok_or(FormatError::Truncated)? as u64;
+    let body_len = sealed_len
+        .checked_sub(header_total)
+        .ok_or(FormatError::Truncated)?;
+    let tail = match header_version(header)? {
+        Version::V1 => {
+            let (count, len) = layout_from_sealed(body_len)?;
+            len - (count - 1) * CHUNK_SIZE as u64 + AEAD_TAG_LEN as u64
+        }
+        Version::V2 => {
+            pad::layout_from_sealed(body_len)?;
+            END_CHUNK_LEN as u64
+        }
+    };
+    Ok(sealed_len - tail)
+}
+
+/// The authenticated plaintext length of the sealed file starting at the reader's position,
+/// reading only the header and the tail ([`tail_start`]). In v2 the length is known only to
+/// holders of the file key: the sealed size reveals just its padded bucket.
+pub fn plaintext_len<R: Read + Seek>(key: &FileKey, reader: &mut R) -> Result<u64, FormatError> {
+    Ok(locate(key, reader)?.0.layout.len)
+}
+
 /// Decrypts `len` plaintext bytes starting at plaintext offset `offset`, reading only the
-/// header, the chunks that hold the range, and the final chunk.
+/// header, the chunks that hold the range, and the tail (v1: the final chunk; v2: the end
+/// chunk).
 ///
-/// The sealed file starts at the reader's current position. The final chunk is always
-/// authenticated, so a file truncated at a chunk boundary is detected even when the range does
-/// not reach the end. Memory: `len` plus one chunk.
+/// The sealed file starts at the reader's current position. The tail is always authenticated,
+/// so a file truncated at a chunk boundary is detected even when the range does not reach the
+/// end. Memory: `len` plus one chunk.
 pub fn open_range<R: Read + Seek>(
     key: &FileKey,
     reader: &mut R,
     offset: u64,
     len: u64,
 ) -> Result<Vec<u8>, FormatError> {
-    let base = reader.stream_position()?;
-    let mut fixed = [0u8; HEADER_FIXED_LEN];
-    read_exact(reader, &mut fixed)?;
-    let header_total = header_len(&fixed)?.ok_or(FormatError::Internal)?;
-    let mut header = vec![0u8; header_total];
-    header[..HEADER_FIXED_LEN].copy_from_slice(&fixed);
-    read_exact(reader, &mut header[HEADER_FIXED_LEN..])?;
-    let (metadata, payload) = read_header(key, &header)?;
-
-    let end = reader.seek(SeekFrom::End(0))?;
-    let body_start = base + header_total as u64;
-    let body_len = end.checked_sub(body_start).ok_or(FormatError::Truncated)?;
-    let (count, plaintext_len) = layout_from_sealed(body_len)?;
-    check_declared(&metadata, plaintext_len)?;
+    let (located, mut plain) = locate(key, reader)?;
+    let Located {
+        payload,
+        layout,
+        body_start,
+        ..
+    } = located;
     let range_end = offset
         .checked_add(len)
         .ok_or(FormatError::RangeOutOfBounds)?;
-    if range_end > plaintext_len {
+    if range_end > layout.len {
         return Err(FormatError::RangeOutOfBounds);
     }
     let capacity = usize::try_from(len).map_err(|_| FormatError::TooLarge)?;
 
     let chunk = CHUNK_SIZE as u64;
     let mut sealed = Vec::with_capacity(SEALED_CHUNK_SIZE);
-    let mut plain = Vec::with_capacity(CHUNK_SIZE);
     let mut read_chunk = |index: u64, plain: &mut Vec<u8>| -> Result<(), FormatError> {
-        let last = index + 1 == count;
-        let pt_len = if last {
-            plaintext_len - index * chunk
-        } else {
-            chunk
-        };
+        let pt_len = layout.chunk_len(index);
         sealed.resize(pt_len as usize + AEAD_TAG_LEN, 0);
         reader.seek(SeekFrom::Start(
             body_start + index * SEALED_CHUNK_SIZE as u64,
@@ -373,12 +591,21 @@ pub fn open_range<R: Read + Seek>(
         read_exact(reader, &mut sealed)?;
         plain.zeroize();
         plain.clear();
-        open_chunk(&payload, index, last, &sealed, plain)
+        open_chunk(&payload, index, layout.kind(index), &sealed, plain)?;
+        // v2: the part of a chunk after the plaintext length is padding and must be zero.
+        let data = layout.len.saturating_sub(index * chunk).min(pt_len) as usize;
+        if !all_zero(&plain[data..]) {
+            return Err(FormatError::InvalidPayload);
+        }
+        Ok(())
     };
 
-    // Authenticate the final chunk first: it proves the file is complete.
-    read_chunk(count - 1, &mut plain)?;
-    let mut held = count - 1;
+    // v1: the final chunk (already read) may hold the range.
+    let mut held = if plain.is_empty() && layout.version == Version::V2 {
+        u64::MAX
+    } else {
+        layout.count - 1
+    };
     let mut out = Vec::with_capacity(capacity);
     if len > 0 {
         let first = offset / chunk;

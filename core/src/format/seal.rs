@@ -1,20 +1,23 @@
-//! Sealing: the push API ([`Sealer`]) and whole-buffer helpers.
+//! Sealing: the push API ([`Sealer`]) and whole-buffer helpers. New files are version 2.
 
 use zeroize::Zeroize;
 
+use super::pad::{Plan, END_CHUNK_LEN};
 use super::{
-    build_header, layout, seal_chunk, seal_chunk_in_place, FileKey, FormatError, Metadata,
-    Progress, CHUNK_SIZE, SALT_LEN, SEALED_CHUNK_SIZE,
+    build_header, layout, seal_chunk, seal_chunk_in_place, v1_kind, FileKey, FormatError, Metadata,
+    Progress, Version, CHUNK_SIZE, KIND_DATA, KIND_END, KIND_PAD, SALT_LEN, SEALED_CHUNK_SIZE,
 };
 use crate::primitives::{self, Aead, AEAD_TAG_LEN};
 
 /// Push-style sealer: feed plaintext in pieces of any size, get sealed bytes out.
 ///
 /// The sealed file is the header returned by [`Sealer::new`], followed by the output of every
-/// [`Sealer::push`] in order, followed by the output of [`Sealer::finish`]. A stream that is
-/// not finished lacks its final chunk and will not open. Memory use is bounded by one chunk
-/// plus what a single push returns.
+/// [`Sealer::push`] in order, followed by the output of [`Sealer::finish`] (the last data
+/// chunk, the padding and the end chunk). A stream that is not finished lacks its end chunk
+/// and will not open. Memory use is bounded by one chunk plus what a single push returns;
+/// [`Sealer::finish_with`] hands the padding out one chunk at a time.
 pub struct Sealer {
+    version: Version,
     payload: Aead,
     buf: Vec<u8>,
     counter: u64,
@@ -33,16 +36,31 @@ impl Sealer {
         Self::new_with_salt(key, metadata, &salt)
     }
 
-    /// Starts sealing with a caller-chosen salt. Only for deterministic test vectors: reusing a
-    /// salt under the same file key reuses nonces. Not part of the supported API.
+    /// Starts sealing with a caller-chosen salt: for resuming an upload (the same key and salt
+    /// reproduce the same bytes) and for deterministic test vectors. Sealing two different
+    /// plaintexts or metadata under one key and salt reuses nonces: never do that.
     #[doc(hidden)]
     pub fn new_with_salt(
         key: &FileKey,
         metadata: &Metadata,
         salt: &[u8; SALT_LEN],
     ) -> Result<(Self, Vec<u8>), FormatError> {
-        let (header, payload) = build_header(key, metadata, salt)?;
+        Self::with_version(Version::V2, key, metadata, salt)
+    }
+
+    fn with_version(
+        version: Version,
+        key: &FileKey,
+        metadata: &Metadata,
+        salt: &[u8; SALT_LEN],
+    ) -> Result<(Self, Vec<u8>), FormatError> {
+        if let Some(declared) = metadata.length {
+            // A declared length must be sealable (its padded size fits in a u64).
+            Plan::new(declared)?;
+        }
+        let (header, payload) = build_header(version, key, metadata, salt)?;
         let sealer = Self {
+            version,
             payload,
             buf: Vec::with_capacity(CHUNK_SIZE),
             counter: 0,
@@ -96,15 +114,20 @@ impl Sealer {
     }
 
     fn push_chunks(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), FormatError> {
-        // A full buffered chunk is sealed (as non-final) only once more input exists, so the
-        // last chunk of the stream is always sealed by `finish` with the final flag.
+        // v1: a full buffered chunk is sealed (as non-final) only once more input exists, so
+        // the last chunk of the stream is always sealed by `finish` with the final flag.
+        // v2: a full chunk is always a data chunk (the end chunk closes the stream), so it is
+        // sealed at once.
+        let eager = self.version == Version::V2;
         while !input.is_empty() {
             if self.buf.len() == CHUNK_SIZE {
-                self.seal_buffered(false, out)?;
+                self.seal_buffered(KIND_DATA, out)?;
             }
-            if self.buf.is_empty() && input.len() > CHUNK_SIZE {
+            if self.buf.is_empty()
+                && (input.len() > CHUNK_SIZE || (eager && input.len() == CHUNK_SIZE))
+            {
                 let (chunk, rest) = input.split_at(CHUNK_SIZE);
-                seal_chunk(&self.payload, self.counter, false, chunk, out)?;
+                seal_chunk(&self.payload, self.counter, KIND_DATA, chunk, out)?;
                 self.advance()?;
                 input = rest;
                 continue;
@@ -114,11 +137,14 @@ impl Sealer {
             self.buf.extend_from_slice(head);
             input = rest;
         }
+        if eager && self.buf.len() == CHUNK_SIZE {
+            self.seal_buffered(KIND_DATA, out)?;
+        }
         Ok(())
     }
 
-    fn seal_buffered(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), FormatError> {
-        seal_chunk(&self.payload, self.counter, last, &self.buf, out)?;
+    fn seal_buffered(&mut self, kind: u8, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        seal_chunk(&self.payload, self.counter, kind, &self.buf, out)?;
         self.buf.zeroize();
         self.buf.clear();
         self.advance()
@@ -129,15 +155,64 @@ impl Sealer {
         Ok(())
     }
 
-    /// Seals the final chunk and returns it. Fails with [`FormatError::LengthMismatch`] if a
-    /// declared length was not reached.
-    pub fn finish(mut self) -> Result<Vec<u8>, FormatError> {
+    /// Seals the rest of the file (v2: the last data chunk, the padding chunks and the end
+    /// chunk) and returns it. Fails with [`FormatError::LengthMismatch`] if a declared length
+    /// was not reached. The padding is under 6.25 % of the plaintext (256 bytes for tiny
+    /// files); use [`Sealer::finish_with`] to receive it one chunk at a time.
+    pub fn finish(self) -> Result<Vec<u8>, FormatError> {
+        let mut out = Vec::new();
+        self.finish_with(&mut |bytes| {
+            out.extend_from_slice(bytes);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`Sealer::finish`], passing the remaining sealed bytes to `sink` in pieces of at
+    /// most one sealed chunk, so memory stays bounded however much padding a file needs.
+    pub fn finish_with(
+        mut self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), FormatError>,
+    ) -> Result<(), FormatError> {
         if self.declared.is_some_and(|declared| declared != self.done) {
             return Err(FormatError::LengthMismatch);
         }
-        let mut out = Vec::with_capacity(self.buf.len() + AEAD_TAG_LEN);
-        self.seal_buffered(true, &mut out)?;
-        Ok(out)
+        let mut out = Vec::with_capacity(SEALED_CHUNK_SIZE);
+        if self.version == Version::V1 {
+            self.seal_buffered(v1_kind(true), &mut out)?;
+            return sink(&out);
+        }
+        let plan = Plan::new(self.done)?;
+        // The chunk holding the end of the data (or chunk 0 of an empty file), zero-filled.
+        if !self.buf.is_empty() || self.counter == 0 {
+            let len = plan.chunk_len(self.counter);
+            self.buf.resize(len, 0);
+            self.seal_buffered(KIND_DATA, &mut out)?;
+            sink(&out)?;
+        }
+        let zeros = vec![0u8; CHUNK_SIZE];
+        while self.counter < plan.chunks {
+            out.clear();
+            let len = plan.chunk_len(self.counter);
+            seal_chunk(
+                &self.payload,
+                self.counter,
+                KIND_PAD,
+                &zeros[..len],
+                &mut out,
+            )?;
+            self.advance()?;
+            sink(&out)?;
+        }
+        out.clear();
+        seal_chunk(
+            &self.payload,
+            self.counter,
+            KIND_END,
+            &plan.len.to_be_bytes(),
+            &mut out,
+        )?;
+        sink(&out)
     }
 }
 
@@ -176,35 +251,81 @@ pub fn seal_parallel_with_salt(
     threads: usize,
     salt: &[u8; SALT_LEN],
 ) -> Result<Vec<u8>, FormatError> {
+    seal_versioned(Version::V2, key, metadata, plaintext, threads, salt)
+}
+
+/// Seals a whole buffer as a version 1 file, to test that v1 files stay readable. Test-only
+/// (feature `test-utils`): new files are always version 2.
+#[cfg(feature = "test-utils")]
+pub fn seal_v1_with_salt(
+    key: &FileKey,
+    metadata: &Metadata,
+    plaintext: &[u8],
+    salt: &[u8; SALT_LEN],
+) -> Result<Vec<u8>, FormatError> {
+    seal_versioned(Version::V1, key, metadata, plaintext, 1, salt)
+}
+
+fn seal_versioned(
+    version: Version,
+    key: &FileKey,
+    metadata: &Metadata,
+    plaintext: &[u8],
+    threads: usize,
+    salt: &[u8; SALT_LEN],
+) -> Result<Vec<u8>, FormatError> {
     let len = u64::try_from(plaintext.len()).map_err(|_| FormatError::TooLarge)?;
     if metadata.length.is_some_and(|declared| declared != len) {
         return Err(FormatError::LengthMismatch);
     }
-    let (header, payload) = build_header(key, metadata, salt)?;
-    let (count, _) = layout(len);
+    let (header, payload) = build_header(version, key, metadata, salt)?;
+    // Chunk count, sealed payload size, and the plaintext length the chunks cover.
+    let (count, body_len, covered, plan) = match version {
+        Version::V1 => {
+            let (count, _) = layout(len);
+            let tags = count.checked_mul(AEAD_TAG_LEN as u64);
+            let body = tags.and_then(|t| t.checked_add(len));
+            (count, body, len, None)
+        }
+        Version::V2 => {
+            let plan = Plan::new(len)?;
+            (plan.chunks, plan.sealed_len(), plan.padded, Some(plan))
+        }
+    };
     let count = usize::try_from(count).map_err(|_| FormatError::TooLarge)?;
-    let sealed_len = plaintext
-        .len()
-        .checked_add(count * AEAD_TAG_LEN)
-        .and_then(|n| n.checked_add(header.len()))
+    let body_len = body_len
+        .and_then(|b| usize::try_from(b).ok())
         .ok_or(FormatError::TooLarge)?;
+    let sealed_len = body_len
+        .checked_add(header.len())
+        .ok_or(FormatError::TooLarge)?;
+    let covered = usize::try_from(covered).map_err(|_| FormatError::TooLarge)?;
+    let chunks_len = covered + count * AEAD_TAG_LEN;
     let mut out = Vec::with_capacity(sealed_len);
     out.extend_from_slice(&header);
     out.resize(sealed_len, 0);
-    let body = &mut out[header.len()..];
+    let (body, end) = out[header.len()..].split_at_mut(chunks_len);
 
     let threads = threads.clamp(1, count);
     let per_thread = count.div_ceil(threads);
+    let data_chunks = plan.map_or(count as u64, |p| p.data_chunks);
     let work = |first: usize, body: &mut [u8]| -> Result<(), FormatError> {
         for (i, dst) in body.chunks_mut(SEALED_CHUNK_SIZE).enumerate() {
             let index = first + i;
             let start = index * CHUNK_SIZE;
             let pt_len = dst.len() - AEAD_TAG_LEN;
+            // Data bytes of this chunk; the rest (v2 padding) stays zero.
+            let data_len = plaintext.len().saturating_sub(start).min(pt_len);
             let src = plaintext
-                .get(start..start + pt_len)
+                .get(start..start + data_len)
                 .ok_or(FormatError::Internal)?;
-            dst[..pt_len].copy_from_slice(src);
-            seal_chunk_in_place(&payload, index as u64, index + 1 == count, dst)?;
+            dst[..data_len].copy_from_slice(src);
+            let kind = match version {
+                Version::V1 => v1_kind(index + 1 == count),
+                Version::V2 if (index as u64) < data_chunks => KIND_DATA,
+                Version::V2 => KIND_PAD,
+            };
+            seal_chunk_in_place(&payload, index as u64, kind, dst)?;
         }
         Ok(())
     };
@@ -228,6 +349,13 @@ pub fn seal_parallel_with_salt(
                 .into_iter()
                 .try_for_each(|h| h.join().map_err(|_| FormatError::Internal)?)
         })?;
+    }
+    if let Some(plan) = plan {
+        if end.len() != END_CHUNK_LEN {
+            return Err(FormatError::Internal);
+        }
+        end[..8].copy_from_slice(&plan.len.to_be_bytes());
+        seal_chunk_in_place(&payload, plan.chunks, KIND_END, end)?;
     }
     Ok(out)
 }

@@ -7,11 +7,10 @@ use zeroize::Zeroizing;
 
 use sealroom_wire::blobs::BlobStatus;
 
-use crate::format::{self, Opener, CHUNK_SIZE, HEADER_FIXED_LEN, SEALED_CHUNK_SIZE};
+use crate::format::{self, Opener, CHUNK_SIZE, MAX_HEADER_FIXED_LEN, SEALED_CHUNK_SIZE};
 
 use super::{
-    back_off, blob_path, hex32, plain_layout, ClientError, FileVersion, SealroomClient, ATTEMPTS,
-    UPLOAD_CHUNK,
+    back_off, blob_path, hex32, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK,
 };
 use crate::client::api::{relay_error, Call};
 use crate::client::transport::MaybeSend;
@@ -198,26 +197,35 @@ impl SealroomClient {
             },
             Some((offset, len)) => {
                 let fixed = self
-                    .get_range(&rec.relay_id, file_id, Some((0, HEADER_FIXED_LEN as u64)))
+                    .get_range(
+                        &rec.relay_id,
+                        file_id,
+                        Some((0, (MAX_HEADER_FIXED_LEN as u64).min(total))),
+                    )
                     .await?;
-                let block =
-                    u16::from_be_bytes([fixed[HEADER_FIXED_LEN - 2], fixed[HEADER_FIXED_LEN - 1]]);
-                let header_len = HEADER_FIXED_LEN as u64 + u64::from(block);
+                let header_len = format::header_len(&fixed)?
+                    .ok_or(ClientError::Format(format::FormatError::Truncated))?
+                    as u64;
                 let header = self
                     .get_range(&rec.relay_id, file_id, Some((0, header_len.min(total))))
                     .await?;
-                let body_len = total
-                    .checked_sub(header_len)
-                    .ok_or(ClientError::Format(format::FormatError::Truncated))?;
-                let (plain_len, count) = plain_layout(body_len)?;
+                // The plaintext length is sealed (v2): read it from the authenticated tail.
+                let last_start = format::tail_start(&header, total)?;
+                let last = self
+                    .get_range(&rec.relay_id, file_id, Some((last_start, total)))
+                    .await?;
+                let plain_len = format::plaintext_len(
+                    &key,
+                    &mut Sparse {
+                        len: total,
+                        pos: 0,
+                        parts: vec![(0, header.clone()), (last_start, last.clone())],
+                    },
+                )?;
                 let end = offset
                     .checked_add(len)
                     .filter(|e| *e <= plain_len)
                     .ok_or(ClientError::Format(format::FormatError::RangeOutOfBounds))?;
-                let last_start = header_len + (count - 1) * SEALED_CHUNK_SIZE as u64;
-                let last = self
-                    .get_range(&rec.relay_id, file_id, Some((last_start, total)))
-                    .await?;
                 Mode::Range {
                     header,
                     header_len,
