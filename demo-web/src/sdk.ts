@@ -6,7 +6,7 @@
 import type * as Sdk from '@sealroom/sdk';
 
 export type {
-  Account, AuditPage, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
+  Account, AuditCheck, AuditPage, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
   Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, Role, Space, SpaceMember, Thread,
 } from '@sealroom/sdk';
 
@@ -119,5 +119,7 @@ export class Portal {
   }
   audit(query: Sdk.AuditQuery) { return this.call((c) => c.audit(query)); }
   verifyAudit() { return this.call((c) => c.verifyAudit()); }
+  /** The check this device does itself: signed head, every hash, the head it saw before. */
+  checkAudit() { return this.call((c) => c.checkAudit()); }
   auditExport(format: 'csv' | 'json') { return this.call((c) => c.auditExport({}, format)); }
 }

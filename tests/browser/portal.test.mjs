@@ -16,6 +16,7 @@ import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
+import { startHostile } from '../node/hostile.mjs';
 
 const BIG = 50 * 1024 * 1024;
 const LONG = 180_000;
@@ -270,6 +271,10 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await staff.goto(relay.url + '/#/audit');
     await staff.getByRole('heading', { level: 1, name: 'Audit trail' }).waitFor();
     await staff.locator('tbody tr').first().waitFor();
+    // The client's own verdict (checkAudit), shown as the view opens.
+    const verdict = staff.locator('#audit-check [data-verdict="intact"]');
+    await verdict.waitFor();
+    assert.match(await verdict.textContent(), /Checked on this device: \d+ entries verified.*signed head #\d+/);
     await staff.getByRole('button', { name: 'Verify chain' }).click();
     await staff.getByText(/Chain intact/).waitFor();
     assert.deepEqual(await a11yProblems(staff), []);
@@ -291,4 +296,65 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   assert.deepEqual(pageErrors, []);
+});
+
+test('the audit view raises the alarm when the relay rolls its audit history back', async (t) => {
+  // Its own relay, with the hostile proxy (tests/src/bin/hostile-proxy) in front: the browser
+  // only ever talks to the proxy, which serves the portal and the API of the relay behind it.
+  const own = await startRelay();
+  const hostile = await startHostile(own.url);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  t.after(async () => {
+    await context.close();
+    await hostile.stop();
+    await own.stop();
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(LONG);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  await page.goto(hostile.url + '/#/setup');
+  await ready(page);
+  await page.getByLabel('Setup token').fill(own.setupToken());
+  await page.getByLabel('Organisation name').fill('Northwind Advisory');
+  await page.getByLabel('Your name').fill('Ada Admin');
+  await page.getByRole('button', { name: 'Create organisation' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
+
+  const openAudit = async () => {
+    await page.goto(hostile.url + '/#/audit');
+    await page.reload();
+    await ready(page);
+    await page.getByRole('heading', { level: 1, name: 'Audit trail' }).waitFor();
+  };
+  const headOf = async () => {
+    const text = await page.locator('#audit-check [data-verdict="intact"]').textContent();
+    return Number(/signed head #(\d+)/.exec(text)[1]);
+  };
+  await openAudit();
+  const first = await headOf();
+
+  // The relay records more; the device checks again and remembers the newer head.
+  await page.goto(hostile.url + '/#/spaces');
+  await page.getByLabel('Customer company').fill('Kestrel Ltd');
+  await page.getByRole('button', { name: 'Create space' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Kestrel Ltd' }).waitFor();
+  await openAudit();
+  assert.ok((await headOf()) > first);
+
+  // The relay now serves the first (genuinely signed) head again: a rollback.
+  await hostile.rule({ method: 'GET', path: '/v1/audit/head', action: 'replay', index: 0 });
+  await openAudit();
+  const alarm = page.locator('#audit-check [data-verdict="alarm"]');
+  await alarm.waitFor();
+  assert.equal(await alarm.getAttribute('data-code'), 'audit_rolled_back');
+  assert.equal(await alarm.getAttribute('role'), 'alert');
+  assert.match(await alarm.textContent(), /Audit history rewritten\..*older audit history/);
+  assert.deepEqual(await a11yProblems(page), []);
+  await screenshot(page, '13-admin-audit-alarm');
+  // The relay's own verdict, through the same relay, still says all is well.
+  await page.getByRole('button', { name: 'Verify chain' }).click();
+  await page.getByText(/Chain intact/).waitFor();
+  assert.deepEqual(errors, []);
 });
