@@ -137,14 +137,34 @@ pub fn verify_signature(public_key: &[u8], message: &[u8], signature: &[u8]) -> 
         .is_ok()
 }
 
-/// A user's safety number: 60 decimal digits derived from the user id and the set of the user's
-/// device keys, shown as twelve groups of five. Two people compare it out of band; it changes
-/// whenever a device key is added or removed.
+/// A user's safety number: 60 decimal digits, shown as twelve groups of five. Two people
+/// compare it out of band.
+///
+/// The number users see ([`SafetyNumber::for_identity`]) covers the user id and the user's
+/// identity key (see [`crate::certificate`]): adding or removing a device does not change it,
+/// only a new identity key does. [`SafetyNumber::compute`] is the older number over the set of
+/// device keys, still used for room-level key-change events and for users whose identity key
+/// this device has never seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SafetyNumber(String);
 
 impl SafetyNumber {
-    /// Computes the number for `user_id` and its device public keys (order does not matter).
+    /// Computes the number for `user_id` and its identity public key.
+    ///
+    /// Digest: `SHA-256("sealroom-safety-number-v2" || u32 len || user_id || identity key (32))`
+    /// iterated with a counter byte for 64 bytes; each 5-byte chunk, read big-endian, mod 100000
+    /// gives one group.
+    pub fn for_identity(user_id: &str, identity_key: &[u8; 32]) -> Self {
+        let mut base = Sha256::new();
+        base.update(b"sealroom-safety-number-v2");
+        base.update((user_id.len() as u32).to_be_bytes());
+        base.update(user_id.as_bytes());
+        base.update(identity_key);
+        Self::from_digest(base)
+    }
+
+    /// Computes the device-set number for `user_id` and its device public keys (order does
+    /// not matter).
     ///
     /// Digest: `SHA-256("sealroom-safety-number-v1" || u32 len || user_id || u32 n || keys sorted)`
     /// iterated with a counter byte for 64 bytes; each 5-byte chunk, read big-endian, mod 100000
@@ -158,6 +178,10 @@ impl SafetyNumber {
         for k in device_keys {
             base.update(k);
         }
+        Self::from_digest(base)
+    }
+
+    fn from_digest(base: Sha256) -> Self {
         let mut bytes = Vec::with_capacity(64);
         for counter in 0u8..2 {
             let mut h = base.clone();
@@ -263,6 +287,10 @@ mod tests {
         let b: BTreeSet<[u8; 32]> = [[2; 32], [1; 32]].into_iter().collect();
         assert_eq!(n, SafetyNumber::compute("alice", &b));
         assert_ne!(n, SafetyNumber::compute("bob", &b));
+        let id = SafetyNumber::for_identity("alice", &[1; 32]);
+        assert_eq!(id.as_str().len(), 12 * 5 + 11);
+        assert_ne!(id, SafetyNumber::for_identity("bob", &[1; 32]));
+        assert_ne!(id, SafetyNumber::for_identity("alice", &[2; 32]));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! host-supplied [`client::Transport`] (the feature `http` adds a native one).
 #![forbid(unsafe_code)]
 
+pub mod certificate;
 pub mod client;
 pub mod format;
 pub mod identity;

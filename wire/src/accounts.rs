@@ -121,6 +121,11 @@ pub struct DeviceInfo {
     pub status: DeviceState,
     /// Creation time.
     pub created_at: i64,
+    /// The device certificate, hex: an Ed25519 signature by the user's identity key over the
+    /// device (see `sealroom_core::certificate`). Absent for a device nobody vouched for yet
+    /// (linked by a TOTP code alone). Clients verify it themselves; the relay only stores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// `GET /v1/me/devices`, `GET /v1/users/{user_id}/devices`.
@@ -128,6 +133,30 @@ pub struct DeviceInfo {
 pub struct DeviceList {
     /// Devices.
     pub devices: Vec<DeviceInfo>,
+    /// The user's identity public key (Ed25519, hex), once published. Clients pin it at first
+    /// sight and report any other key as a key change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_key: Option<String>,
+}
+
+/// `PUT /v1/me/identity`: publishes the user's identity public key (set once) with the
+/// certificate of the calling device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishIdentity {
+    /// The identity public key, hex.
+    pub public_key: String,
+    /// The calling device's certificate under that key, hex.
+    pub certificate: String,
+}
+
+/// `PUT /v1/devices/{device_id}/certificate`: stores a certificate for a device of the caller's
+/// own user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCertificate {
+    /// The certificate, hex.
+    pub certificate: String,
 }
 
 /// `POST /v1/orgs`: create a customer organisation.
@@ -252,6 +281,10 @@ pub struct DeviceRequestCreate {
     pub device_name: String,
     /// New device's Ed25519 public key, hex.
     pub public_key: String,
+    /// New device's one-time X25519 public key, hex: the approving device seals the user's
+    /// identity key to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kx_public_key: Option<String>,
 }
 
 /// Status of a device request.
@@ -279,6 +312,13 @@ pub struct DeviceRequestInfo {
     pub status: DeviceRequestStatus,
     /// Expiry.
     pub expires_at: i64,
+    /// The new device's one-time X25519 public key, hex, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kx_public_key: Option<String>,
+    /// The approval bundle (base64), sealed by the approving device to `kx_public_key`: the
+    /// user's identity key. Present once a device that holds the key approved the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
 }
 
 /// `POST /v1/device-requests/{id}/approve`, signed by an existing device of the user: repeats
@@ -288,6 +328,12 @@ pub struct DeviceRequestInfo {
 pub struct ApproveDevice {
     /// The new device's public key, hex.
     pub public_key: String,
+    /// The new device's certificate under the user's identity key, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// The approval bundle for the new device (base64), see [`DeviceRequestInfo::bundle`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
 }
 
 /// A TOTP code (`POST /v1/device-requests/{id}/totp`, `POST /v1/me/totp/confirm`).
@@ -381,4 +427,27 @@ pub struct SecurityEvent {
 pub struct SecurityEventList {
     /// Events after the `after` cursor, oldest first (at most 200).
     pub events: Vec<SecurityEvent>,
+}
+
+/// Domain-separation label of device certificates.
+pub const DEVICE_CERTIFICATE_LABEL: &[u8] = b"sealroom-device-certificate-v1";
+
+/// The bytes a device certificate signs (with the user's identity key):
+/// `label || u32 BE len(user_id) || user_id || u32 BE len(device_id) || device_id || key (32)`.
+/// Shared by clients (who rely on it) and the relay (which checks it as a second line).
+pub fn device_certificate_message(
+    user_id: &str,
+    device_id: &str,
+    device_key: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(
+        DEVICE_CERTIFICATE_LABEL.len() + 8 + user_id.len() + device_id.len() + 32,
+    );
+    m.extend_from_slice(DEVICE_CERTIFICATE_LABEL);
+    for part in [user_id, device_id] {
+        m.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        m.extend_from_slice(part.as_bytes());
+    }
+    m.extend_from_slice(device_key);
+    m
 }

@@ -99,11 +99,14 @@ pub enum AuditAction {
     TotpChange,
     /// A device approval failed (a wrong TOTP code) or was refused by the enrolment throttle.
     DeviceApproveFail,
+    /// A user's identity key was published, or a device certificate stored (a device vouched
+    /// for by its user).
+    DeviceCertify,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 35] = [
         Self::OrgCreate,
         Self::InviteCreate,
         Self::UserRegister,
@@ -138,6 +141,7 @@ impl AuditAction {
         Self::RecoveryDelete,
         Self::TotpChange,
         Self::DeviceApproveFail,
+        Self::DeviceCertify,
     ];
 
     /// The stable string form, e.g. `blob.upload`.
@@ -177,6 +181,7 @@ impl AuditAction {
             Self::RecoveryDelete => "recovery.delete",
             Self::TotpChange => "totp.change",
             Self::DeviceApproveFail => "device.approve_fail",
+            Self::DeviceCertify => "device.certify",
         }
     }
 }

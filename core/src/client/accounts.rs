@@ -139,7 +139,15 @@ impl SealroomClient {
                 Err(e) => Err(e),
             };
         match registered {
-            Ok(r) => self.finish_registration(kv, &secret, r).await,
+            Ok(r) => {
+                let account = self.finish_registration(kv, &secret, r).await?;
+                // The user's first device creates the user's identity key. The device is
+                // registered whatever happens here; a failed publication is retried when this
+                // device next looks at its own user's devices (`spaces`, `space`).
+                // The key is kept locally before it is sent, so nothing is lost on failure.
+                let _ = self.create_identity().await;
+                Ok(account)
+            }
             Err(e) => {
                 self.restore_unregistered(kv);
                 Err(e)

@@ -5,8 +5,8 @@
 use zeroize::Zeroizing;
 
 use sealroom_wire::accounts::{
-    ApproveDevice, DeviceRequestCreate, DeviceRequestInfo, DeviceRequestStatus, Me, Registered,
-    TotpCode, TotpEnrolment,
+    ApproveDevice, DeviceList, DeviceRequestCreate, DeviceRequestInfo, DeviceRequestStatus, Me,
+    Registered, TotpCode, TotpEnrolment,
 };
 use sealroom_wire::audit::{
     decode_hash, head_signing_bytes, AuditChainPage, AuditEntry, AuditLink, AuditPage, AuditQuery,
@@ -153,6 +153,8 @@ fn check_links(
 /// A device link waiting for approval: the new device's secret stays in memory until then.
 pub(crate) struct PendingLink {
     secret: Zeroizing<[u8; 32]>,
+    /// The one-time X25519 secret the approving device seals the identity key to.
+    kx: crate::primitives::X25519Secret,
     request: DeviceRequestInfo,
 }
 
@@ -213,10 +215,13 @@ impl SealroomClient {
             return Err(ClientError::AlreadyRegistered);
         }
         let (secret, public_key) = fresh_device_key();
+        let kx = crate::primitives::X25519Secret::generate()
+            .map_err(|_| ClientError::Protocol("no randomness for the link key".into()))?;
         let body = DeviceRequestCreate {
             user_id: user_id.to_owned(),
             device_name: device_name.to_owned(),
             public_key,
+            kx_public_key: Some(hex::encode(kx.public_key())),
         };
         let request: DeviceRequestInfo = self
             .api
@@ -224,6 +229,7 @@ impl SealroomClient {
             .await?;
         *self.pending_link()? = Some(PendingLink {
             secret,
+            kx,
             request: request.clone(),
         });
         Ok(request)
@@ -236,18 +242,60 @@ impl SealroomClient {
     }
 
     /// On an existing device: approves a pending device of the same user after the user
-    /// compared `public_key` (hex) with what the new device shows.
+    /// compared `public_key` (hex) with what the new device shows. When this device holds the
+    /// user's identity key it vouches for the new device: it signs the device's certificate
+    /// (over the compared key) and seals the identity key to the new device's one-time link
+    /// key, so the new device shows verified and can vouch in turn. Also confirms a device
+    /// already linked by a TOTP code alone (it becomes verified).
     pub async fn approve_device(
         &self,
         request_id: &str,
         public_key: &str,
     ) -> Result<(), ClientError> {
+        let mut body = ApproveDevice {
+            public_key: public_key.to_owned(),
+            certificate: None,
+            bundle: None,
+        };
+        if let Some(key) = self.identity_key()? {
+            let request: DeviceRequestInfo = self
+                .api
+                .json(
+                    Call::get(format!("/v1/device-requests/{}", seg(request_id))),
+                    None,
+                )
+                .await?;
+            let user_id = self.account()?.user_id;
+            let mut device_key = [0u8; 32];
+            hex::decode_to_slice(public_key, &mut device_key).map_err(|_| {
+                ClientError::InvalidInput("public_key is not 32 bytes of hex".into())
+            })?;
+            // The certificate covers the key the user compared, whatever the relay says the
+            // request holds; the relay refuses the approval if they differ.
+            if request.user_id == user_id {
+                body.certificate = Some(hex::encode(key.certify(
+                    &user_id,
+                    &request.device_id,
+                    &device_key,
+                )));
+                let mut kx_pub = [0u8; 32];
+                if let Some(kx) = &request.kx_public_key {
+                    if hex::decode_to_slice(kx, &mut kx_pub).is_ok() {
+                        body.bundle = crate::certificate::seal_handover(
+                            &key,
+                            &kx_pub,
+                            &request.request_id,
+                            &user_id,
+                        )
+                        .map(|b| super::b64(&b));
+                    }
+                }
+            }
+        }
         self.signed(Call::json(
             "POST",
             format!("/v1/device-requests/{}/approve", seg(request_id)),
-            &ApproveDevice {
-                public_key: public_key.to_owned(),
-            },
+            &body,
         )?)
         .await?;
         Ok(())
@@ -281,7 +329,7 @@ impl SealroomClient {
     /// of the user then adds this one to the user's spaces
     /// ([`SealroomClient::add_member`] with the user's own id).
     pub async fn finish_device_link(&self) -> Result<Option<Account>, ClientError> {
-        let (request_id, secret) = {
+        let (request_id, secret, kx) = {
             let guard = self.pending_link()?;
             let pending = guard
                 .as_ref()
@@ -289,6 +337,7 @@ impl SealroomClient {
             (
                 pending.request.request_id.clone(),
                 Zeroizing::new(*pending.secret),
+                crate::primitives::X25519Secret::from_bytes(pending.kx.expose_bytes()),
             )
         };
         let status: DeviceRequestInfo = self
@@ -327,8 +376,21 @@ impl SealroomClient {
             role: me.role,
             space_id: None,
         };
+        let user_id = registered.user_id.clone();
         let account = self.finish_registration(kv, &secret, registered).await?;
         *self.pending_link()? = None;
+        // Approved by a device that holds the identity key: take it over. It must be the key
+        // the relay publishes for the user (a bundle made up by the relay would hold another
+        // key; this device then stays unverified rather than trusting it).
+        if let Some(bundle) = &status.bundle {
+            let sealed = super::unb64(bundle)?;
+            let key = crate::certificate::open_handover(&kx, &sealed, &request_id, &user_id)
+                .ok_or_else(|| ClientError::Protocol("the approval bundle does not open".into()))?;
+            let devices: DeviceList = self.signed_json(Call::get("/v1/me/devices")).await?;
+            if devices.identity_key.as_deref() == Some(hex::encode(key.public_key()).as_str()) {
+                self.keep_identity_key(&key)?;
+            }
+        }
         Ok(Some(account))
     }
 

@@ -125,6 +125,10 @@ pub enum ClientError {
     /// history, a changed relay audit key or a broken chain.
     #[error("audit check failed: {0}")]
     AuditHistory(super::admin::AuditCheckError),
+    /// This device does not hold the user's identity key, so it cannot vouch for another
+    /// device (it was linked by a TOTP code alone and has not restored the recovery backup).
+    #[error("this device cannot vouch for devices: it does not hold the user's identity key")]
+    CannotVouch,
 }
 
 impl ClientError {
@@ -168,6 +172,7 @@ impl ClientError {
             Self::WrongPassphrase => ClientErrorKind::InvalidInput,
             Self::KeyPackageMismatch { .. } => ClientErrorKind::Corrupt,
             Self::AuditHistory(_) => ClientErrorKind::Corrupt,
+            Self::CannotVouch => ClientErrorKind::InvalidInput,
         }
     }
 
@@ -197,6 +202,7 @@ impl ClientError {
                 super::admin::AuditCheckError::KeyChanged => "audit_key_changed".into(),
                 _ => "audit_broken".into(),
             },
+            Self::CannotVouch => "cannot_vouch".into(),
         }
     }
 

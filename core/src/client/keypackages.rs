@@ -5,8 +5,8 @@
 //! signature key; no device may appear twice.
 //!
 //! What this cannot catch: a relay that makes up a device and lists it consistently in the
-//! user's device list. Only the user's own identity vouching for their devices closes that
-//! gap (issue 25, "devices vouched for by their user").
+//! user's device list. The user's own identity vouching for their devices closes that gap
+//! ([`drop_unverified`], applied to internal rooms by default; see [`crate::certificate`]).
 
 use std::collections::BTreeSet;
 
@@ -105,4 +105,22 @@ pub(super) fn check_claimed(
         out.push((id.device_id, bytes));
     }
     Ok(out)
+}
+
+/// Removes from `checked` the packages of devices without a certificate that verifies under
+/// the user's pinned identity key (`check_claimed` already tied each package's key to the
+/// listed device key the certificate covers); returns the removed device ids.
+pub(super) fn drop_unverified(
+    checked: &mut Vec<(String, Vec<u8>)>,
+    trust: &super::vouching::UserTrust,
+) -> Vec<String> {
+    let mut skipped = Vec::new();
+    checked.retain(|(device_id, _)| {
+        let keep = trust.certified.contains_key(device_id);
+        if !keep {
+            skipped.push(device_id.clone());
+        }
+        keep
+    });
+    skipped
 }

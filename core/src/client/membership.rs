@@ -81,12 +81,34 @@ impl SealroomClient {
         let devices: DeviceList = self
             .signed_json(Call::get(format!("/v1/users/{}/devices", seg(user_id))))
             .await?;
-        let packages: Vec<Vec<u8>> =
+        let mut checked: Vec<(String, Vec<u8>)> =
             keypackages::check_claimed(user_id, org_id, &claimed, &devices)?
                 .into_iter()
                 .filter(|(device_id, _)| !present.contains(device_id))
-                .map(|(_, bytes)| bytes)
                 .collect();
+        if record.internal && !self.allow_unverified_internal()? {
+            let skipped = keypackages::drop_unverified(
+                &mut checked,
+                &self.judge_devices(user_id, Some(&devices))?,
+            );
+            let events: Vec<ClientEvent> = skipped
+                .into_iter()
+                .map(|device_id| ClientEvent::DeviceSkipped {
+                    space_id: record.space_id.clone(),
+                    internal: true,
+                    user_id: user_id.to_owned(),
+                    device_id,
+                    reason: "unverified_device".into(),
+                })
+                .collect();
+            if !events.is_empty() {
+                self.defer_events(events)?;
+                if checked.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let packages: Vec<Vec<u8>> = checked.into_iter().map(|(_, bytes)| bytes).collect();
         if packages.is_empty() {
             if present.is_empty() {
                 return Err(ClientError::InvalidInput(format!(

@@ -33,6 +33,7 @@ mod spaces;
 mod sync;
 mod transport;
 mod types;
+mod vouching;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -81,6 +81,10 @@ struct Bundle {
     /// `(app key, JSON value)` of the file index and file keys.
     files: Vec<(String, String)>,
     messages: Vec<Message>,
+    /// The user's identity key secret (hex), when the backing-up device holds it: a device
+    /// that restores the backup can vouch for itself and for the user's other devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identity_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -104,6 +108,9 @@ impl Drop for Bundle {
         }
         for m in &mut self.messages {
             m.body.zeroize();
+        }
+        if let Some(k) = &mut self.identity_key {
+            k.zeroize();
         }
     }
 }
@@ -240,6 +247,9 @@ impl SealroomClient {
     ) -> Result<RecoveryReport, ClientError> {
         check_passphrase(passphrase)?;
         let now = self.api.now();
+        let identity_key = self
+            .identity_key()?
+            .map(|k| hex::encode(k.expose_secret().as_ref()));
         let (bundle, user_id) = self.with(|r| {
             let mut rooms = Vec::new();
             for key in r.rooms.app_keys(ROOM_RECORD_PREFIX)? {
@@ -289,6 +299,7 @@ impl SealroomClient {
                     rooms,
                     files,
                     messages,
+                    identity_key,
                 },
                 r.account.user_id.clone(),
             ))
@@ -430,6 +441,17 @@ impl SealroomClient {
             }
             Ok(())
         })?;
+        // The identity key: this device now vouches for itself (it was linked by a TOTP code
+        // alone, or lost its key), and from now on for the user's other devices.
+        if let Some(hex_key) = &bundle.identity_key {
+            let mut secret = Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(hex_key, secret.as_mut()).map_err(|_| corrupt())?;
+            let key = crate::certificate::UserIdentityKey::from_secret_bytes(&secret);
+            if self.identity_key()?.is_none() {
+                self.keep_identity_key(&key)?;
+            }
+            self.certify_self(&key).await?;
+        }
         Ok(report)
     }
 

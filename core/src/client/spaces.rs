@@ -96,10 +96,12 @@ impl SealroomClient {
     pub async fn spaces(&self) -> Result<Vec<Space>, ClientError> {
         let list: SpaceList = self.signed_json(Call::get("/v1/spaces")).await?;
         let records = self.room_records()?;
-        list.spaces
-            .into_iter()
-            .map(|info| self.describe_space(info, &records))
-            .collect()
+        let mut trust = BTreeMap::new();
+        let mut out = Vec::with_capacity(list.spaces.len());
+        for info in list.spaces {
+            out.push(self.describe_space(info, &records, &mut trust).await?);
+        }
+        Ok(out)
     }
 
     /// One space.
@@ -108,17 +110,21 @@ impl SealroomClient {
             .signed_json(Call::get(format!("/v1/spaces/{}", seg(space_id))))
             .await?;
         let records = self.room_records()?;
-        self.describe_space(info, &records)
+        self.describe_space(info, &records, &mut BTreeMap::new())
+            .await
     }
 
     /// The space as this device sees it. Members come from the MLS tree of the space's rooms
     /// (what the relay cannot fake: it cannot sign leaves); the relay's member list only adds
     /// roles, and users it lists who have no device in the rooms yet. A user in the tree whom
-    /// the relay does not list is shown with `listed_by_relay: false`.
-    pub(super) fn describe_space(
+    /// the relay does not list is shown with `listed_by_relay: false`. Each tree device is
+    /// verified against the user's certificates and pinned identity key
+    /// ([`SealroomClient::user_trust`]); `trust` caches the users already judged.
+    pub(super) async fn describe_space(
         &self,
         info: SpaceInfo,
         records: &[RoomRecord],
+        trust: &mut BTreeMap<String, vouching::UserTrust>,
     ) -> Result<Space, ClientError> {
         let customer = records
             .iter()
@@ -140,6 +146,7 @@ impl SealroomClient {
                     }
                     if let Ok(k) = <[u8; 32]>::try_from(key.as_slice()) {
                         user.keys.insert(k);
+                        user.leaves.push((id.device_id.clone(), k));
                     }
                     if in_internal {
                         user.internal = true;
@@ -150,17 +157,43 @@ impl SealroomClient {
             }
             Ok(())
         })?;
+        for user_id in tree.keys() {
+            if !trust.contains_key(user_id) {
+                let judged = self.user_trust(user_id).await?;
+                trust.insert(user_id.clone(), judged);
+            }
+        }
+        let no_trust = vouching::UserTrust::default();
         let provider_org = info.provider_org_id.clone();
         let member = |user_id: String, role: SpaceRole, listed: bool, t: Option<TreeUser>| {
             let t = t.unwrap_or_default();
+            let judged = trust.get(&user_id).unwrap_or(&no_trust);
+            let mut verified_devices: Vec<String> = Vec::new();
+            for device in &t.devices {
+                // Every leaf of the device (one per room) must carry the certified key.
+                let leaves: Vec<&[u8; 32]> = t
+                    .leaves
+                    .iter()
+                    .filter(|(d, _)| d == device)
+                    .map(|(_, k)| k)
+                    .collect();
+                if !leaves.is_empty() && leaves.iter().all(|k| judged.verified(device, *k)) {
+                    verified_devices.push(device.clone());
+                }
+            }
+            let safety_number = judged
+                .safety_number(&user_id)
+                .or_else(|| (!t.keys.is_empty()).then(|| SafetyNumber::compute(&user_id, &t.keys)))
+                .map(|n| n.as_str().to_owned());
             let org_id = (!t.devices.is_empty()).then(|| t.org_id.clone());
             let provider_staff = match &org_id {
                 Some(org) => *org == provider_org,
                 None => matches!(role, SpaceRole::Owner | SpaceRole::Staff),
             };
             SpaceMember {
-                safety_number: (!t.keys.is_empty())
-                    .then(|| SafetyNumber::compute(&user_id, &t.keys).as_str().to_owned()),
+                safety_number,
+                verified_devices,
+                identity_key_changed: judged.changed,
                 user_id,
                 role,
                 devices: t.devices,
@@ -202,6 +235,8 @@ struct TreeUser {
     org_id: String,
     devices: Vec<String>,
     keys: BTreeSet<[u8; 32]>,
+    /// `(device id, leaf signature key)` of every leaf of the user in the rooms.
+    leaves: Vec<(String, [u8; 32])>,
     customer: bool,
     internal: bool,
 }

@@ -255,7 +255,7 @@ impl SealroomClient {
 fn translate(
     event: &RoomEvent,
     record: &mut RoomRecord,
-    account: &Account,
+    _account: &Account,
     relay_sender: &str,
     writes: &mut Vec<AppWrite>,
     out: &mut Vec<ClientEvent>,
@@ -318,12 +318,9 @@ fn translate(
             },
             reason: refusal_code(*reason).to_owned(),
         }),
-        RoomEvent::KeyChanged(change) if change.user_id != account.user_id => {
-            out.push(ClientEvent::KeyChanged {
-                user_id: change.user_id.clone(),
-                safety_number: change.new_safety_number.as_str().to_owned(),
-            });
-        }
+        // A changed device set is not a key change: new devices arrive as `MemberAdded` and
+        // show verified or not in the space's members; `ClientEvent::KeyChanged` is about the
+        // user's identity key (`vouching.rs`).
         _ => {}
     }
 }

@@ -49,8 +49,20 @@ pub struct SpaceMember {
     pub role: SpaceRole,
     /// Devices of the user in the space's rooms (from the MLS tree).
     pub devices: Vec<String>,
-    /// Safety number over the user's device keys (60 digits), when this device knows them.
+    /// Devices of [`SpaceMember::devices`] vouched for by the user: a certificate for exactly
+    /// the device's MLS leaf key verifies under the identity key this device pinned for the
+    /// user. The others are unverified (linked by a TOTP code alone, or the relay withholds or
+    /// forged their certificate): show them as such.
+    pub verified_devices: Vec<String>,
+    /// The user's safety number (60 digits) over the user id and the identity key this device
+    /// pinned for them: adding or removing a device does not change it. For a user whose
+    /// identity key this device never saw, the number over the device keys in the tree (which
+    /// does change with devices); `None` when neither is known.
     pub safety_number: Option<String>,
+    /// The relay served another identity key for the user than the one this device pinned:
+    /// a key change (reported once as [`ClientEvent::KeyChanged`]); devices verify under the
+    /// pinned key only.
+    pub identity_key_changed: bool,
     /// The user's organisation as their MLS credential names it (`None` when the user has no
     /// device in the rooms yet and only the relay lists them).
     pub org_id: Option<String>,
@@ -174,11 +186,14 @@ pub enum ClientEvent {
         /// Version (2 or more).
         version: u64,
     },
-    /// A user's device keys changed: compare the new safety number.
+    /// The relay served another identity key for a user than the one this device pinned:
+    /// compare the new safety number out of band. The pinned key stays in use (devices
+    /// certified only under the new key show unverified). Adding or removing a device is not a
+    /// key change.
     KeyChanged {
         /// User.
         user_id: String,
-        /// The new safety number.
+        /// The safety number over the newly served identity key.
         safety_number: String,
     },
     /// This device was removed from a space.
@@ -205,6 +220,21 @@ pub enum ClientEvent {
         /// `relay:<device>` with the device the relay says posted it (unauthenticated).
         sender: String,
         /// Why (a stable code).
+        reason: String,
+    },
+    /// A device of a user was not added to a room by this device's policy: under the default
+    /// policy, devices nobody vouched for do not join internal rooms
+    /// (`SealroomClient::set_allow_unverified_internal`).
+    DeviceSkipped {
+        /// Space.
+        space_id: String,
+        /// Whether the room is the internal room.
+        internal: bool,
+        /// User.
+        user_id: String,
+        /// Device.
+        device_id: String,
+        /// Why (`unverified_device`).
         reason: String,
     },
     /// A message from the relay was malformed or forged and was dropped.

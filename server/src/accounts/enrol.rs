@@ -33,6 +33,11 @@ pub(super) fn create_device_request(
 ) -> Result<Response, Rejection> {
     check_name("device_name", &req.device_name)?;
     let public_key = parse_public_key(&req.public_key)?;
+    let kx_public_key = req
+        .kx_public_key
+        .as_deref()
+        .map(identity::parse_kx_key)
+        .transpose()?;
     let store = state.store.as_ref();
     let now = state.now();
     let policy = &state.config.enrolment;
@@ -78,6 +83,18 @@ pub(super) fn create_device_request(
         )
         .put_json(DEVICE_REQUESTS, request.request_id.as_bytes(), &request)
         .map_err(ApiError::from)?;
+    let transfer = identity::LinkTransfer {
+        kx_public_key,
+        bundle: None,
+    };
+    if transfer.kx_public_key.is_some() {
+        txn.put_json(
+            identity::LINK_TRANSFERS,
+            request.request_id.as_bytes(),
+            &transfer,
+        )
+        .map_err(ApiError::from)?;
+    }
     store.commit(&txn).map_err(ApiError::from)?;
     // Unauthenticated: the entry names the claimed user in its detail, not as the actor.
     audit::record(
@@ -101,11 +118,19 @@ pub(super) fn create_device_request(
         Some(&client),
     )?;
     durable(state)?;
-    Ok(json_reply(StatusCode::CREATED, &request_info(&request)))
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &request_info(&request, transfer),
+    ))
 }
 
-pub(super) fn request_info(r: &DeviceRequest) -> wire::DeviceRequestInfo {
+pub(super) fn request_info(
+    r: &DeviceRequest,
+    transfer: identity::LinkTransfer,
+) -> wire::DeviceRequestInfo {
     wire::DeviceRequestInfo {
+        kx_public_key: transfer.kx_public_key,
+        bundle: transfer.bundle,
         request_id: r.request_id.clone(),
         user_id: r.user_id.clone(),
         device_id: r.device_id.clone(),
@@ -135,7 +160,9 @@ pub(super) fn get_device_request(
     request_id: &str,
 ) -> Result<Response, Rejection> {
     let (_, r) = load_request(state, request_id)?;
-    Ok(ok_json(&request_info(&r)))
+    let transfer =
+        identity::link_transfer(state.store.as_ref(), request_id).map_err(ApiError::from)?;
+    Ok(ok_json(&request_info(&r, transfer)))
 }
 
 /// Activates the pending device of a request, atomically with marking it approved.
@@ -143,6 +170,7 @@ pub(super) fn activate(
     state: &AppState,
     raw: &[u8],
     request: &DeviceRequest,
+    mut txn: Txn,
 ) -> Result<(), ApiError> {
     if request.status != RequestStatus::Pending {
         return Err(ApiError::conflict("device request already approved"));
@@ -160,7 +188,6 @@ pub(super) fn activate(
     device.status = DeviceStatus::Active;
     let mut approved = request.clone();
     approved.status = RequestStatus::Approved;
-    let mut txn = Txn::new();
     txn.check(DEVICE_REQUESTS, request.request_id.as_bytes(), Some(raw))
         .put_json(DEVICE_REQUESTS, request.request_id.as_bytes(), &approved)?
         .put_json(DEVICES, device.device_id.as_bytes(), &device)?;
@@ -183,17 +210,36 @@ pub(super) fn approve_device_request(
         return Err(ApiError::bad_request("public_key does not match the request").into());
     }
     let store = state.store.as_ref();
+    // The approving device may vouch for the new one: its certificate (checked under the
+    // user's identity key) and the sealed identity key for it, stored with the approval.
+    let mut txn = Txn::new();
+    if let Some(cert) = &req.certificate {
+        identity::certify_in(store, &mut txn, &request.device_id, cert)?;
+    }
+    if let Some(bundle) = &req.bundle {
+        identity::check_bundle(bundle)?;
+        let mut transfer =
+            identity::link_transfer(store, &request.request_id).map_err(ApiError::from)?;
+        transfer.bundle = Some(bundle.clone());
+        txn.put_json(
+            identity::LINK_TRANSFERS,
+            request.request_id.as_bytes(),
+            &transfer,
+        )
+        .map_err(ApiError::from)?;
+    }
     let waiting = link_wait_until(store, &request.device_id)?.is_some();
-    if request.status == RequestStatus::Approved && waiting {
-        // Linked by TOTP alone and still waiting: an existing device confirms it now.
+    let vouching = req.certificate.is_some();
+    if request.status == RequestStatus::Approved && (waiting || vouching) {
+        // Linked by TOTP alone: an existing device confirms it now (ending its wait for the
+        // recovery backup) and, holding the identity key, vouches for it.
         if request.device_id == authed.device_id {
             return Err(ApiError::forbidden("a device cannot confirm itself").into());
         }
-        store
-            .delete(LINK_WAIT, request.device_id.as_bytes())
-            .map_err(ApiError::from)?;
+        txn.delete(LINK_WAIT, request.device_id.as_bytes());
+        store.commit(&txn).map_err(ApiError::from)?;
     } else {
-        activate(state, &raw, &request)?;
+        activate(state, &raw, &request, txn)?;
     }
     audit::record(
         state,
@@ -341,7 +387,7 @@ pub(super) fn approve_with_totp(
         .put_json(TOTP, request.user_id.as_bytes(), &record)
         .map_err(ApiError::from)?;
     store.commit(&txn).map_err(ApiError::from)?;
-    activate(state, &raw, &request)?;
+    activate(state, &raw, &request, Txn::new())?;
     let wait = i64::try_from(policy.totp_link_wait_secs).unwrap_or(i64::MAX);
     if wait > 0 {
         store

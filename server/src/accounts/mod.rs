@@ -37,6 +37,7 @@ use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreExt, Txn};
 
 mod enrol;
+pub mod identity;
 mod routes;
 pub mod security;
 mod spaces;
@@ -383,6 +384,7 @@ pub fn erase_enrolment(
     for device_id in device_ids {
         store.delete(LINK_WAIT, device_id.as_bytes())?;
     }
+    identity::erase(store, user_id, device_ids)?;
     Ok(())
 }
 

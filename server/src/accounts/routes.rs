@@ -48,6 +48,16 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(authed())
         .and(s())
         .and_then(|u: String, a, st| async move { user_devices_route(&st, &a, &u) });
+    let publish_identity = warp::path!("v1" / "me" / "identity")
+        .and(warp::put())
+        .and(authed())
+        .and(s())
+        .and_then(|a, st| async move { super::identity::publish_identity(&st, &a) });
+    let put_certificate = warp::path!("v1" / "devices" / String / "certificate")
+        .and(warp::put())
+        .and(authed())
+        .and(s())
+        .and_then(|d: String, a, st| async move { super::identity::put_certificate(&st, &a, &d) });
     let revoke = warp::path!("v1" / "devices" / String)
         .and(warp::delete())
         .and(authed())
@@ -161,6 +171,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         my_devices.boxed(),
         user_devices_route.boxed(),
         revoke.boxed(),
+        publish_identity.boxed(),
+        put_certificate.boxed(),
         create_org.boxed(),
         get_org.boxed(),
         invite.boxed(),

@@ -254,7 +254,7 @@ pub(super) fn me(state: &AppState, authed: &AuthedDevice) -> Result<Response, Re
     }))
 }
 
-pub(super) fn device_info(d: &DeviceRecord) -> wire::DeviceInfo {
+pub(super) fn device_info(d: &DeviceRecord, certificate: Option<String>) -> wire::DeviceInfo {
     wire::DeviceInfo {
         device_id: d.device_id.clone(),
         user_id: d.user_id.clone(),
@@ -266,13 +266,23 @@ pub(super) fn device_info(d: &DeviceRecord) -> wire::DeviceInfo {
             DeviceStatus::Revoked => wire::DeviceState::Revoked,
         },
         created_at: d.created_at,
+        certificate,
     }
 }
 
 pub(super) fn list_devices(state: &AppState, user_id: &str) -> Result<Response, Rejection> {
-    let devices = user_devices(state.store.as_ref(), user_id).map_err(ApiError::from)?;
+    let store = state.store.as_ref();
+    let devices = user_devices(store, user_id).map_err(ApiError::from)?;
+    let mut out = Vec::with_capacity(devices.len());
+    for d in &devices {
+        let certificate = identity::certificate(store, &d.device_id).map_err(ApiError::from)?;
+        out.push(device_info(d, certificate));
+    }
     Ok(ok_json(&wire::DeviceList {
-        devices: devices.iter().map(device_info).collect(),
+        devices: out,
+        identity_key: identity::identity_key(store, user_id)
+            .map_err(ApiError::from)?
+            .map(hex::encode),
     }))
 }
 
