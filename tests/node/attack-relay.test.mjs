@@ -1,7 +1,8 @@
 // Attack a of issue 25 through the WASM SDK in Node: the relay injects an external join
 // proposal for a device it controls, an external commit built from the room's registered
 // GroupInfo, or answers a key-package claim with its own device's package so that an honest
-// member would Add it. Every WASM client refuses it, no Welcome for the relay's device is
+// member would Add it (the external commit is built on a GroupInfo the relay forges when the
+// registered one has no external_pub). Every WASM client refuses it, no Welcome for the relay's device is
 // produced, the room stays usable, and the refusal reaches the app as `{type: "refused"}`.
 // The relay is the hostile proxy (tests/src/bin/hostile-proxy) in front of the real relay;
 // the attacker's MLS messages are crafted in Rust with openmls (as in tests/tests/attack_relay.rs).
@@ -52,17 +53,20 @@ test("a: an injected external commit is refused by every WASM client", async () 
   const s = await startScene({ cara: false });
   try {
     const mallory = await s.mallory();
-    const { room, injected } = await s.hostile.call("POST", "/attack/external-commit", { space_id: s.spaceId });
+    // The GroupInfo the SDK registers carries no external_pub, so the relay builds the commit
+    // on a GroupInfo it forged for the room's group id and epoch ("source": "forged").
+    const { room, injected, source } = await s.hostile.call("POST", "/attack/external-commit", { space_id: s.spaceId });
+    assert.equal(injected, true);
+    assert.ok(["registered", "forged"].includes(source), source);
 
     const cara = await s.customer("Cara Customer");
     await s.staff.addMember(s.spaceId, cara.userId);
     const staffEvents = await s.staff.sync();
-    if (injected) {
-      assert.ok(refusedIn(staffEvents, room), `staff: no refused event: ${JSON.stringify(staffEvents)}`);
-    } else {
-      // The registered GroupInfo carries no external_pub: the commit cannot even be built.
-      console.log("# external commit not buildable: no external_pub in the registered GroupInfo");
-    }
+    assert.ok(refusedIn(staffEvents, room), `staff: no refused event: ${JSON.stringify(staffEvents)}`);
+    // The injected commit was served to staff (once), so the refusal is the client's own.
+    const served = (await s.hostile.exchanges("GET", `/v1/rooms/${room}/handshakes`))
+      .filter((e) => (e.response?.entries ?? []).some((x) => x.sender_device === mallory.device_id));
+    assert.ok(served.length >= 1, "the relay served the injected commit");
     const joined = await cara.client.sync();
     assert.ok(joined.some((e) => e.type === "joinedSpace"), JSON.stringify(joined));
     await noWelcomeForMallory(s);

@@ -8,8 +8,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::{Signer as _, SigningKey};
-use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::messages::group_info::VerifiableGroupInfo;
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
@@ -21,6 +23,7 @@ use sealroom_core::room::DocumentVersion;
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{files_under, read_file, registration, Client, Device};
 use sealroom_tests::rooms::{b64, bytes, group_config, suite, unb64, MlsDevice};
+use sealroom_wire::CredentialIdentity;
 
 use crate::control::Call;
 
@@ -331,44 +334,83 @@ impl Attacker {
         Ok(json!({ "room": room }))
     }
 
-    /// Attack a (ii): an external commit built from the GroupInfo the room was registered with.
-    /// `injected` is false when that GroupInfo has no `external_pub` (nothing can be built).
+    /// Attack a (ii): an external commit of the attacker's device. Built from the GroupInfo the
+    /// room was registered with when it carries an `external_pub`; the SDK uploads none, so
+    /// otherwise from a GroupInfo the relay forges: a group of its own with the room's group id
+    /// at the room's epoch, which does carry one. `source` says which.
     fn external_commit(&self, name: &str, space_id: &str) -> Res {
         let m = self.device(name)?;
         let (room, registration) = self.customer_room(space_id)?;
-        let info =
-            match MlsMessageIn::tls_deserialize_exact(unb64(text(&registration, "group_info")?))
-                .map_err(|e| e.to_string())?
-                .extract()
-            {
-                MlsMessageBodyIn::GroupInfo(info) => info,
-                _ => return Err("the registration holds no GroupInfo".into()),
-            };
-        let tree =
-            RatchetTreeIn::tls_deserialize_exact(unb64(text(&registration, "ratchet_tree")?))
-                .map_err(|e| e.to_string())?;
-        #[allow(deprecated)]
-        let built = MlsGroup::join_by_external_commit(
-            &m.mls.provider,
-            &m.mls.signer,
-            Some(tree),
-            info,
-            group_config().join_config(),
-            None,
-            None,
-            &[],
-            m.mls.credential.clone(),
-        );
-        match built {
-            Ok((_group, commit, _)) => {
-                self.inject(&room, "commit", &m.mls.device.device_id, &bytes(&commit));
-                Ok(json!({ "room": room, "injected": true }))
+        let (info, tree) = registered_group_info(&registration)?;
+        let (commit, source) = match external_commit(m, info, tree)? {
+            Some(commit) => (commit, "registered"),
+            None => {
+                let (info, tree) = self.forged_group_info(m, &room)?;
+                let commit = external_commit(m, info, tree)?
+                    .ok_or("the forged GroupInfo has no external_pub")?;
+                (commit, "forged")
             }
-            Err(ExternalCommitError::MissingExternalPub) => {
-                Ok(json!({ "room": room, "injected": false }))
-            }
-            Err(e) => Err(format!("building the external commit: {e:?}")),
+        };
+        self.inject(&room, "commit", &m.mls.device.device_id, &bytes(&commit));
+        Ok(json!({ "room": room, "injected": true, "source": source }))
+    }
+
+    /// A GroupInfo (with `external_pub`) and ratchet tree of a group the relay makes up: the
+    /// room's group id at the room's current epoch, one member with a credential of the
+    /// attacker's organisation and a key the relay holds.
+    fn forged_group_info(
+        &self,
+        m: &Mallory,
+        room: &str,
+    ) -> Result<(VerifiableGroupInfo, RatchetTreeIn), String> {
+        fn err(e: impl std::fmt::Debug) -> String {
+            format!("forging a GroupInfo: {e:?}")
         }
+        let provider = OpenMlsRustCrypto::default();
+        let signer = SignatureKeyPair::new(SignatureScheme::ED25519).map_err(err)?;
+        signer.store(provider.storage()).map_err(err)?;
+        let mut ids = [0u8; 32];
+        OsRng.fill_bytes(&mut ids);
+        let id = CredentialIdentity::new(
+            &m.mls.device.org_id,
+            &hex::encode(&ids[..16]),
+            &hex::encode(&ids[16..]),
+        )
+        .map_err(err)?;
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(id.to_bytes()).into(),
+            signature_key: signer.public().to_vec().into(),
+        };
+        let group_id = hex::decode(room).map_err(err)?;
+        let mut group = MlsGroup::builder()
+            .with_group_id(GroupId::from_slice(&group_id))
+            .ciphersuite(suite())
+            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .use_ratchet_tree_extension(true)
+            .build(&provider, &signer, credential)
+            .map_err(err)?;
+        for _ in 0..self.epoch(room) {
+            group
+                .self_update(&provider, &signer, LeafNodeParameters::default())
+                .map_err(err)?;
+            group.merge_pending_commit(&provider).map_err(err)?;
+        }
+        let info = group
+            .export_group_info(provider.crypto(), &signer, false)
+            .map_err(err)?;
+        let info = match MlsMessageIn::tls_deserialize_exact(bytes(&info))
+            .map_err(err)?
+            .extract()
+        {
+            MlsMessageBodyIn::GroupInfo(info) => info,
+            _ => return Err("the forged GroupInfo does not decode as one".into()),
+        };
+        let tree = group
+            .export_ratchet_tree()
+            .tls_serialize_detached()
+            .map_err(err)?;
+        let tree = RatchetTreeIn::tls_deserialize_exact(tree).map_err(err)?;
+        Ok((info, tree))
     }
 
     fn device_mut(&mut self, name: &str) -> Result<&mut Mallory, String> {
@@ -672,6 +714,48 @@ impl Mallory {
             .map_err(|_| "wrap failed")?;
         header.extend_from_slice(&sealed);
         Ok(header)
+    }
+}
+
+/// The GroupInfo and ratchet tree of a `POST /v1/rooms` body.
+fn registered_group_info(
+    registration: &Value,
+) -> Result<(VerifiableGroupInfo, RatchetTreeIn), String> {
+    let info = match MlsMessageIn::tls_deserialize_exact(unb64(text(registration, "group_info")?))
+        .map_err(|e| e.to_string())?
+        .extract()
+    {
+        MlsMessageBodyIn::GroupInfo(info) => info,
+        _ => return Err("the registration holds no GroupInfo".into()),
+    };
+    let tree = RatchetTreeIn::tls_deserialize_exact(unb64(text(registration, "ratchet_tree")?))
+        .map_err(|e| e.to_string())?;
+    Ok((info, tree))
+}
+
+/// The attacker's external commit on `info` (standalone; its group is dropped), or `None`
+/// when `info` has no `external_pub`.
+fn external_commit(
+    m: &Mallory,
+    info: VerifiableGroupInfo,
+    tree: RatchetTreeIn,
+) -> Result<Option<MlsMessageOut>, String> {
+    #[allow(deprecated)]
+    let built = MlsGroup::join_by_external_commit(
+        &m.mls.provider,
+        &m.mls.signer,
+        Some(tree),
+        info,
+        group_config().join_config(),
+        None,
+        None,
+        &[],
+        m.mls.credential.clone(),
+    );
+    match built {
+        Ok((_group, commit, _)) => Ok(Some(commit)),
+        Err(ExternalCommitError::MissingExternalPub) => Ok(None),
+        Err(e) => Err(format!("building the external commit: {e:?}")),
     }
 }
 

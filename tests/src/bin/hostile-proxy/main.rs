@@ -19,7 +19,7 @@
 //! | `POST /mallory/key-package` | a fresh key package of it (base64) |
 //! | `GET /mallory/welcomes?name=N` | how many Welcomes its mailbox holds |
 //! | `POST /attack/external-proposal` | injects its external join proposal into `space_id`'s room |
-//! | `POST /attack/external-commit` | injects an external commit from the room's registered GroupInfo |
+//! | `POST /attack/external-commit` | injects an external commit (on the registered GroupInfo, else on one it forges) |
 //! | `POST /mallory/join` | joins from its Welcome, reads the history keys it was sent |
 //! | `POST /mallory/poison` | sends history keys for epochs it cannot know, `document_id` at `u64::MAX` |
 //! | `POST /mallory/document` | a `document` version (`document_id`, `version`, `file_id`) signed by itself |
