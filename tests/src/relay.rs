@@ -354,6 +354,27 @@ impl Relay {
         Device::from_response(&r.json(), key)
     }
 
+    /// Gives `device`'s user a new identity key (published with `PUT /v1/me/identity`) that
+    /// certifies `device`, as the SDK does for a user's first device; returns the key. Raw
+    /// devices need this to count as verified (e.g. to be added to an internal room).
+    pub fn certify_with_new_identity(&self, device: &Device) -> SigningKey {
+        let identity = SigningKey::generate(&mut OsRng);
+        let message = sealroom_wire::accounts::device_certificate_message(
+            &device.user_id,
+            &device.device_id,
+            &device.key.verifying_key().to_bytes(),
+        );
+        let r = self.client(device).put_json(
+            "/v1/me/identity",
+            &json!({
+                "public_key": hex::encode(identity.verifying_key().to_bytes()),
+                "certificate": hex::encode(identity.sign(&message).to_bytes()),
+            }),
+        );
+        assert!(r.status / 100 == 2, "publish identity: {}", r.text());
+        identity
+    }
+
     /// Admin creates a customer organisation; returns its id.
     pub fn create_customer_org(&self, admin: &Device, name: &str) -> String {
         let r = self
