@@ -285,6 +285,12 @@ fun main() {
         check(space.joined && !space.internalRoom) { "customer in the customer room only: $space" }
         val members = space.members.map { it.userId }.toSet()
         check(bobUserId in members && alice!!.account().userId in members) { "members $members" }
+        // Devices vouched for by their user: Alice's first device holds her identity key and
+        // shows verified to Bob, with a safety number over her identity key.
+        check(alice!!.canVouch() && !alice!!.allowUnverifiedInternal()) { "Alice vouches" }
+        val aliceSeen = space.members.first { it.userId == alice!!.account().userId }
+        check(aliceSeen.verifiedDevices == listOf(alice!!.account().deviceId)) { "verified $aliceSeen" }
+        check(aliceSeen.safetyNumber != null && !aliceSeen.identityKeyChanged) { "number $aliceSeen" }
     }
 
     test("messages both ways") {

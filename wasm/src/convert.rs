@@ -101,7 +101,9 @@ fn member(m: &SpaceMember) -> Value {
         "userId": m.user_id,
         "role": m.role,
         "devices": m.devices,
+        "verifiedDevices": m.verified_devices,
         "safetyNumber": m.safety_number,
+        "identityKeyChanged": m.identity_key_changed,
     })
 }
 
@@ -230,6 +232,16 @@ pub(crate) fn event(e: &ClientEvent) -> Value {
         } => json!({
             "type": "refused", "spaceId": space_id, "room": room, "sender": sender,
             "reason": reason,
+        }),
+        ClientEvent::DeviceSkipped {
+            space_id,
+            internal,
+            user_id,
+            device_id,
+            reason,
+        } => json!({
+            "type": "deviceSkipped", "spaceId": space_id, "internal": internal,
+            "userId": user_id, "deviceId": device_id, "reason": reason,
         }),
         // `ClientEvent` is non-exhaustive: a newer core's event reaches JS by its debug name
         // rather than being lost.

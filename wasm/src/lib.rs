@@ -35,6 +35,8 @@ mod store;
 mod transport;
 #[cfg(target_arch = "wasm32")]
 mod types;
+#[cfg(target_arch = "wasm32")]
+mod vouching;
 
 #[cfg(feature = "bench")]
 pub use bench::{

@@ -72,8 +72,15 @@ export interface SpaceMember {
   userId: string; role: SpaceRole;
   /** Devices of the user in the customer room. */
   devices: string[];
-  /** 60-digit safety number over the user's device keys; compare out of band. */
+  /** Devices vouched for by the user (certified under the identity key this device pinned). */
+  verifiedDevices: string[];
+  /**
+   * 60-digit safety number over the user's identity key (unchanged by new devices); compare
+   * out of band.
+   */
   safetyNumber: string | null;
+  /** The relay served another identity key for the user than the pinned one. */
+  identityKeyChanged: boolean;
 }
 
 export interface Space {
@@ -115,6 +122,7 @@ export type ClientEvent =
   /** A later version (2, 3, ...) of a document. */
   | { type: "newVersion"; spaceId: string; fileId: string; documentId: string; version: number }
   | { type: "keyChanged"; userId: string; safetyNumber: string }
+  | { type: "deviceSkipped"; spaceId: string; internal: boolean; userId: string; deviceId: string; reason: string }
   | { type: "removedFromSpace"; spaceId: string }
   | { type: "historyReceived"; spaceId: string }
   | { type: "dropped"; spaceId: string; reason: string }

@@ -1863,6 +1863,30 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
      */
     func verifyAudit() throws  -> AuditVerifyReport
     
+    /**
+     * The current policy (see `set_allow_unverified_internal`).
+     */
+    func allowUnverifiedInternal() throws  -> Bool
+    
+    /**
+     * Whether this device holds the user's identity key and can vouch for the user's other
+     * devices (created the user, was approved by such a device, or restored the backup).
+     */
+    func canVouch() throws  -> Bool
+    
+    /**
+     * Vouches for another device of this user (one linked by a TOTP code alone) after the
+     * user compared its public key. Fails with code `cannot_vouch` on a device without the
+     * identity key.
+     */
+    func certifyDevice(deviceId: String, publicKey: String) throws 
+    
+    /**
+     * Whether this device adds devices nobody vouched for to internal rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event).
+     */
+    func setAllowUnverifiedInternal(allow: Bool) throws 
+    
 }
 /**
  * The Sealroom client of one device. All calls block until done: call them off the main
@@ -2568,6 +2592,59 @@ open func verifyAudit()throws  -> AuditVerifyReport  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The current policy (see `set_allow_unverified_internal`).
+     */
+open func allowUnverifiedInternal()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_internal(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether this device holds the user's identity key and can vouch for the user's other
+     * devices (created the user, was approved by such a device, or restored the backup).
+     */
+open func canVouch()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_can_vouch(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Vouches for another device of this user (one linked by a TOTP code alone) after the
+     * user compared its public key. Fails with code `cannot_vouch` on a device without the
+     * identity key.
+     */
+open func certifyDevice(deviceId: String, publicKey: String)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_certify_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),
+        FfiConverterString.lower(publicKey),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether this device adds devices nobody vouched for to internal rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event).
+     */
+open func setAllowUnverifiedInternal(allow: Bool)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_internal(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(allow),uniffiCallStatus
+    )
+}
 }
     
 
@@ -4517,9 +4594,17 @@ public struct SpaceMember: Equatable, Hashable {
      */
     public var devices: [String]
     /**
-     * Safety number over the user's device keys (60 digits), when this device knows them.
+     * Devices vouched for by the user (certified under the identity key this device pinned).
+     */
+    public var verifiedDevices: [String]
+    /**
+     * Safety number over the user's identity key (60 digits; unchanged by new devices).
      */
     public var safetyNumber: String?
+    /**
+     * The relay served another identity key for the user than the pinned one.
+     */
+    public var identityKeyChanged: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4534,12 +4619,20 @@ public struct SpaceMember: Equatable, Hashable {
          * The user's devices in the customer room.
          */devices: [String], 
         /**
-         * Safety number over the user's device keys (60 digits), when this device knows them.
-         */safetyNumber: String?) {
+         * Devices vouched for by the user (certified under the identity key this device pinned).
+         */verifiedDevices: [String], 
+        /**
+         * Safety number over the user's identity key (60 digits; unchanged by new devices).
+         */safetyNumber: String?, 
+        /**
+         * The relay served another identity key for the user than the pinned one.
+         */identityKeyChanged: Bool) {
         self.userId = userId
         self.role = role
         self.devices = devices
+        self.verifiedDevices = verifiedDevices
         self.safetyNumber = safetyNumber
+        self.identityKeyChanged = identityKeyChanged
     }
 
     
@@ -4561,7 +4654,9 @@ public struct FfiConverterTypeSpaceMember: FfiConverterRustBuffer {
                 userId: FfiConverterString.read(from: &buf), 
                 role: FfiConverterTypeSpaceRole.read(from: &buf), 
                 devices: FfiConverterSequenceString.read(from: &buf), 
-                safetyNumber: FfiConverterOptionString.read(from: &buf)
+                verifiedDevices: FfiConverterSequenceString.read(from: &buf), 
+                safetyNumber: FfiConverterOptionString.read(from: &buf), 
+                identityKeyChanged: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -4569,7 +4664,9 @@ public struct FfiConverterTypeSpaceMember: FfiConverterRustBuffer {
         FfiConverterString.write(value.userId, into: &buf)
         FfiConverterTypeSpaceRole.write(value.role, into: &buf)
         FfiConverterSequenceString.write(value.devices, into: &buf)
+        FfiConverterSequenceString.write(value.verifiedDevices, into: &buf)
         FfiConverterOptionString.write(value.safetyNumber, into: &buf)
+        FfiConverterBool.write(value.identityKeyChanged, into: &buf)
     }
 }
 
@@ -4910,15 +5007,36 @@ public enum ClientEvent: Equatable, Hashable {
          */version: UInt64
     )
     /**
-     * A user's device keys changed: compare the new safety number.
+     * The relay served another identity key for a user than the pinned one: compare the new
+     * safety number out of band (the pinned key stays in use).
      */
     case keyChanged(
         /**
          * User.
          */userId: String, 
         /**
-         * The new safety number.
+         * The safety number over the new identity key.
          */safetyNumber: String
+    )
+    /**
+     * An unverified device was not added to an internal room (default policy).
+     */
+    case deviceSkipped(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * Whether the room is the internal room.
+         */`internal`: Bool, 
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * Device.
+         */deviceId: String, 
+        /**
+         * Why (`unverified_device`).
+         */reason: String
     )
     /**
      * This device was removed from a space.
@@ -5016,19 +5134,22 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 7: return .keyChanged(userId: try FfiConverterString.read(from: &buf), safetyNumber: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .removedFromSpace(spaceId: try FfiConverterString.read(from: &buf)
+        case 8: return .deviceSkipped(spaceId: try FfiConverterString.read(from: &buf), internal: try FfiConverterBool.read(from: &buf), userId: try FfiConverterString.read(from: &buf), deviceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .historyReceived(spaceId: try FfiConverterString.read(from: &buf)
+        case 9: return .removedFromSpace(spaceId: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .dropped(spaceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 10: return .historyReceived(spaceId: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .refused(spaceId: try FfiConverterString.read(from: &buf), room: try FfiConverterString.read(from: &buf), sender: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 11: return .dropped(spaceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .other(description: try FfiConverterString.read(from: &buf)
+        case 12: return .refused(spaceId: try FfiConverterString.read(from: &buf), room: try FfiConverterString.read(from: &buf), sender: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 13: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5086,24 +5207,33 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterString.write(safetyNumber, into: &buf)
             
         
-        case let .removedFromSpace(spaceId):
+        case let .deviceSkipped(spaceId,`internal`,userId,deviceId,reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterBool.write(`internal`, into: &buf)
+            FfiConverterString.write(userId, into: &buf)
+            FfiConverterString.write(deviceId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         
-        case let .historyReceived(spaceId):
+        case let .removedFromSpace(spaceId):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(spaceId, into: &buf)
             
         
-        case let .dropped(spaceId,reason):
+        case let .historyReceived(spaceId):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(spaceId, into: &buf)
+            
+        
+        case let .dropped(spaceId,reason):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(spaceId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .refused(spaceId,room,sender,reason):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(spaceId, into: &buf)
             FfiConverterString.write(room, into: &buf)
             FfiConverterString.write(sender, into: &buf)
@@ -5111,7 +5241,7 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             
         
         case let .other(description):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(description, into: &buf)
             
         }
@@ -6777,6 +6907,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 11389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal() != 52443) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_can_vouch() != 1853) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_certify_device() != 63173) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_internal() != 16171) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_constructor_fileopener_new() != 8899) {

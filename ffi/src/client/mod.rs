@@ -14,6 +14,7 @@
 //!   stable code and message.
 
 mod types;
+mod vouching;
 
 use std::io::{Read, Write};
 use std::sync::Arc;

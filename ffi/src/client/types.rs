@@ -280,8 +280,12 @@ pub struct SpaceMember {
     pub role: SpaceRole,
     /// The user's devices in the customer room.
     pub devices: Vec<String>,
-    /// Safety number over the user's device keys (60 digits), when this device knows them.
+    /// Devices vouched for by the user (certified under the identity key this device pinned).
+    pub verified_devices: Vec<String>,
+    /// Safety number over the user's identity key (60 digits; unchanged by new devices).
     pub safety_number: Option<String>,
+    /// The relay served another identity key for the user than the pinned one.
+    pub identity_key_changed: bool,
 }
 
 impl From<core::SpaceMember> for SpaceMember {
@@ -290,7 +294,9 @@ impl From<core::SpaceMember> for SpaceMember {
             user_id: m.user_id,
             role: m.role.into(),
             devices: m.devices,
+            verified_devices: m.verified_devices,
             safety_number: m.safety_number,
+            identity_key_changed: m.identity_key_changed,
         }
     }
 }
@@ -480,12 +486,26 @@ pub enum ClientEvent {
         /// Version.
         version: u64,
     },
-    /// A user's device keys changed: compare the new safety number.
+    /// The relay served another identity key for a user than the pinned one: compare the new
+    /// safety number out of band (the pinned key stays in use).
     KeyChanged {
         /// User.
         user_id: String,
-        /// The new safety number.
+        /// The safety number over the new identity key.
         safety_number: String,
+    },
+    /// An unverified device was not added to an internal room (default policy).
+    DeviceSkipped {
+        /// Space.
+        space_id: String,
+        /// Whether the room is the internal room.
+        internal: bool,
+        /// User.
+        user_id: String,
+        /// Device.
+        device_id: String,
+        /// Why (`unverified_device`).
+        reason: String,
     },
     /// This device was removed from a space.
     RemovedFromSpace {
@@ -578,6 +598,19 @@ impl From<core::ClientEvent> for ClientEvent {
             } => Self::KeyChanged {
                 user_id,
                 safety_number,
+            },
+            E::DeviceSkipped {
+                space_id,
+                internal,
+                user_id,
+                device_id,
+                reason,
+            } => Self::DeviceSkipped {
+                space_id,
+                internal,
+                user_id,
+                device_id,
+                reason,
             },
             E::RemovedFromSpace { space_id } => Self::RemovedFromSpace { space_id },
             E::HistoryReceived { space_id } => Self::HistoryReceived { space_id },

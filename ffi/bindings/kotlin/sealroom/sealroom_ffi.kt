@@ -857,6 +857,14 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_can_vouch(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_certify_device(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_internal(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_constructor_fileopener_new(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_constructor_filesealer_new(
@@ -1034,6 +1042,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_internal(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_can_vouch(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_certify_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,`publicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_internal(`ptr`: Long,`allow`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_sealroom_ffi_fn_func_generate_file_key(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_func_seal_bytes(`key`: RustBuffer.ByValue,`metadata`: RustBuffer.ByValue,`plaintext`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1329,6 +1345,18 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 11389) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal() and 0xFFFF) != 52443) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_can_vouch() and 0xFFFF) != 1853) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_certify_device() and 0xFFFF) != 63173) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_internal() and 0xFFFF) != 16171) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_constructor_fileopener_new() and 0xFFFF) != 8899) {
@@ -3705,6 +3733,30 @@ public interface SealroomClientInterface {
      */
     fun `verifyAudit`(): AuditVerifyReport
     
+    /**
+     * The current policy (see `set_allow_unverified_internal`).
+     */
+    fun `allowUnverifiedInternal`(): kotlin.Boolean
+    
+    /**
+     * Whether this device holds the user's identity key and can vouch for the user's other
+     * devices (created the user, was approved by such a device, or restored the backup).
+     */
+    fun `canVouch`(): kotlin.Boolean
+    
+    /**
+     * Vouches for another device of this user (one linked by a TOTP code alone) after the
+     * user compared its public key. Fails with code `cannot_vouch` on a device without the
+     * identity key.
+     */
+    fun `certifyDevice`(`deviceId`: kotlin.String, `publicKey`: kotlin.String)
+    
+    /**
+     * Whether this device adds devices nobody vouched for to internal rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event).
+     */
+    fun `setAllowUnverifiedInternal`(`allow`: kotlin.Boolean)
+    
     companion object
 }
 
@@ -4676,6 +4728,79 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The current policy (see `set_allow_unverified_internal`).
+     */
+    @Throws(SealroomException::class)override fun `allowUnverifiedInternal`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_internal(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether this device holds the user's identity key and can vouch for the user's other
+     * devices (created the user, was approved by such a device, or restored the backup).
+     */
+    @Throws(SealroomException::class)override fun `canVouch`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_can_vouch(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Vouches for another device of this user (one linked by a TOTP code alone) after the
+     * user compared its public key. Fails with code `cannot_vouch` on a device without the
+     * identity key.
+     */
+    @Throws(SealroomException::class)override fun `certifyDevice`(`deviceId`: kotlin.String, `publicKey`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_certify_device(
+        it,
+        
+        FfiConverterString.lower(`deviceId`),
+        FfiConverterString.lower(`publicKey`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether this device adds devices nobody vouched for to internal rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event).
+     */
+    @Throws(SealroomException::class)override fun `setAllowUnverifiedInternal`(`allow`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_internal(
+        it,
+        
+        FfiConverterBoolean.lower(`allow`),_status)
+}
+    }
+    
     
 
     
@@ -6116,9 +6241,19 @@ data class SpaceMember (
     var `devices`: List<kotlin.String>
     , 
     /**
-     * Safety number over the user's device keys (60 digits), when this device knows them.
+     * Devices vouched for by the user (certified under the identity key this device pinned).
+     */
+    var `verifiedDevices`: List<kotlin.String>
+    , 
+    /**
+     * Safety number over the user's identity key (60 digits; unchanged by new devices).
      */
     var `safetyNumber`: kotlin.String?
+    , 
+    /**
+     * The relay served another identity key for the user than the pinned one.
+     */
+    var `identityKeyChanged`: kotlin.Boolean
     
 ){
     
@@ -6138,7 +6273,9 @@ public object FfiConverterTypeSpaceMember: FfiConverterRustBuffer<SpaceMember> {
             FfiConverterString.read(buf),
             FfiConverterTypeSpaceRole.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -6146,14 +6283,18 @@ public object FfiConverterTypeSpaceMember: FfiConverterRustBuffer<SpaceMember> {
             FfiConverterString.allocationSize(value.`userId`) +
             FfiConverterTypeSpaceRole.allocationSize(value.`role`) +
             FfiConverterSequenceString.allocationSize(value.`devices`) +
-            FfiConverterOptionalString.allocationSize(value.`safetyNumber`)
+            FfiConverterSequenceString.allocationSize(value.`verifiedDevices`) +
+            FfiConverterOptionalString.allocationSize(value.`safetyNumber`) +
+            FfiConverterBoolean.allocationSize(value.`identityKeyChanged`)
     )
 
     override fun write(value: SpaceMember, buf: ByteBuffer) {
             FfiConverterString.write(value.`userId`, buf)
             FfiConverterTypeSpaceRole.write(value.`role`, buf)
             FfiConverterSequenceString.write(value.`devices`, buf)
+            FfiConverterSequenceString.write(value.`verifiedDevices`, buf)
             FfiConverterOptionalString.write(value.`safetyNumber`, buf)
+            FfiConverterBoolean.write(value.`identityKeyChanged`, buf)
     }
 }
 
@@ -6452,7 +6593,8 @@ sealed class ClientEvent {
     }
     
     /**
-     * A user's device keys changed: compare the new safety number.
+     * The relay served another identity key for a user than the pinned one: compare the new
+     * safety number out of band (the pinned key stays in use).
      */
     data class KeyChanged(
         /**
@@ -6460,9 +6602,40 @@ sealed class ClientEvent {
          */
         val `userId`: kotlin.String, 
         /**
-         * The new safety number.
+         * The safety number over the new identity key.
          */
         val `safetyNumber`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * An unverified device was not added to an internal room (default policy).
+     */
+    data class DeviceSkipped(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * Whether the room is the internal room.
+         */
+        val `internal`: kotlin.Boolean, 
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String, 
+        /**
+         * Device.
+         */
+        val `deviceId`: kotlin.String, 
+        /**
+         * Why (`unverified_device`).
+         */
+        val `reason`: kotlin.String) : ClientEvent()
         
     {
         
@@ -6612,23 +6785,30 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            8 -> ClientEvent.RemovedFromSpace(
+            8 -> ClientEvent.DeviceSkipped(
                 FfiConverterString.read(buf),
-                )
-            9 -> ClientEvent.HistoryReceived(
-                FfiConverterString.read(buf),
-                )
-            10 -> ClientEvent.Dropped(
-                FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
-                )
-            11 -> ClientEvent.Refused(
-                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            12 -> ClientEvent.Other(
+            9 -> ClientEvent.RemovedFromSpace(
+                FfiConverterString.read(buf),
+                )
+            10 -> ClientEvent.HistoryReceived(
+                FfiConverterString.read(buf),
+                )
+            11 -> ClientEvent.Dropped(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            12 -> ClientEvent.Refused(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            13 -> ClientEvent.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -6695,6 +6875,17 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 4UL
                 + FfiConverterString.allocationSize(value.`userId`)
                 + FfiConverterString.allocationSize(value.`safetyNumber`)
+            )
+        }
+        is ClientEvent.DeviceSkipped -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterBoolean.allocationSize(value.`internal`)
+                + FfiConverterString.allocationSize(value.`userId`)
+                + FfiConverterString.allocationSize(value.`deviceId`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
         }
         is ClientEvent.RemovedFromSpace -> {
@@ -6787,24 +6978,33 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.write(value.`safetyNumber`, buf)
                 Unit
             }
-            is ClientEvent.RemovedFromSpace -> {
+            is ClientEvent.DeviceSkipped -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterBoolean.write(value.`internal`, buf)
+                FfiConverterString.write(value.`userId`, buf)
+                FfiConverterString.write(value.`deviceId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ClientEvent.HistoryReceived -> {
+            is ClientEvent.RemovedFromSpace -> {
                 buf.putInt(9)
                 FfiConverterString.write(value.`spaceId`, buf)
                 Unit
             }
-            is ClientEvent.Dropped -> {
+            is ClientEvent.HistoryReceived -> {
                 buf.putInt(10)
+                FfiConverterString.write(value.`spaceId`, buf)
+                Unit
+            }
+            is ClientEvent.Dropped -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`spaceId`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ClientEvent.Refused -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterString.write(value.`spaceId`, buf)
                 FfiConverterString.write(value.`room`, buf)
                 FfiConverterString.write(value.`sender`, buf)
@@ -6812,7 +7012,7 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 Unit
             }
             is ClientEvent.Other -> {
-                buf.putInt(12)
+                buf.putInt(13)
                 FfiConverterString.write(value.`description`, buf)
                 Unit
             }
