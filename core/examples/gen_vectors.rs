@@ -1,4 +1,6 @@
-//! Generates the sealed-file test vectors in `core/tests/vectors/` (one JSON file per case).
+//! Generates the version 1 sealed-file test vectors in `core/tests/vectors/` (one JSON file
+//! per case; the version 2 vectors come from `gen_vectors_v2`). Version 1 files are sealed
+//! through the test-only `seal_v1_with_salt` (feature `test-utils`).
 //!
 //! Run: `cargo run -p sealroom-core --example gen_vectors`
 //!
@@ -13,7 +15,7 @@
 use std::path::PathBuf;
 
 use sealroom_core::format::{
-    open, seal_parallel_with_salt, FileKey, FormatError, Metadata, CHUNK_SIZE, LABEL_METADATA,
+    open, seal_v1_with_salt, FileKey, FormatError, Metadata, CHUNK_SIZE, LABEL_METADATA,
     LABEL_PAYLOAD, SEALED_CHUNK_SIZE,
 };
 use sealroom_core::primitives::{hkdf_sha256_key, Aead};
@@ -42,7 +44,7 @@ fn meta(name: &str, length: Option<u64>) -> Metadata {
 }
 
 fn seal_with(metadata: &Metadata, plaintext: &[u8], salt: &[u8; 32]) -> Vec<u8> {
-    seal_parallel_with_salt(&FileKey::from_bytes(KEY), metadata, plaintext, 1, salt).unwrap()
+    seal_v1_with_salt(&FileKey::from_bytes(KEY), metadata, plaintext, salt).unwrap()
 }
 
 fn header_len(sealed: &[u8]) -> usize {
@@ -297,10 +299,10 @@ fn main() {
         "decrypt",
     ));
     let mut v2 = small.clone();
-    v2[8] = 0x02;
+    v2[8] = 0x03;
     cases.push(bad(
         "fail_unknown_version",
-        "Version byte 0x02.",
+        "Version byte 0x03 (0x01 and 0x02 are defined).",
         v2,
         "unsupported_version",
     ));

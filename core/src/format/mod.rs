@@ -297,6 +297,11 @@ impl Metadata {
         if reader.0.iter().any(|b| *b != 0) {
             return Err(FormatError::InvalidHeader);
         }
+        // One encoding per metadata: the block must be the smallest bucket that fits.
+        let used = bytes.len() - reader.0.len();
+        if METADATA_BUCKETS.iter().find(|b| **b >= used) != Some(&bytes.len()) {
+            return Err(FormatError::InvalidHeader);
+        }
         Ok(Self {
             name,
             media_type,

@@ -183,6 +183,12 @@ impl PayloadV2 {
             return Err(FormatError::Truncated);
         }
         let (last, end) = buffered.split_at(buffered.len() - END_CHUNK_LEN);
+        // The payload size must be one an encryptor writes (as in the size method) before
+        // anything more is decrypted.
+        let padded = self.padded_seen + (last.len() - AEAD_TAG_LEN) as u64;
+        if padded_len(padded) != Some(padded) {
+            return Err(FormatError::InvalidPayload);
+        }
         let mut scratch = Vec::new();
         self.undeclared_chunk(last, &mut scratch)?;
         let len = self.end_chunk(end)?;

@@ -316,10 +316,12 @@ fn seal_versioned(
             let pt_len = dst.len() - AEAD_TAG_LEN;
             // Data bytes of this chunk; the rest (v2 padding) stays zero.
             let data_len = plaintext.len().saturating_sub(start).min(pt_len);
-            let src = plaintext
-                .get(start..start + data_len)
-                .ok_or(FormatError::Internal)?;
-            dst[..data_len].copy_from_slice(src);
+            if data_len > 0 {
+                let src = plaintext
+                    .get(start..start + data_len)
+                    .ok_or(FormatError::Internal)?;
+                dst[..data_len].copy_from_slice(src);
+            }
             let kind = match version {
                 Version::V1 => v1_kind(index + 1 == count),
                 Version::V2 if (index as u64) < data_chunks => KIND_DATA,
