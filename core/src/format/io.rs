@@ -219,7 +219,10 @@ mod tests {
         let err = reader.read_to_end(&mut plain).unwrap_err();
         let inner = err.get_ref().and_then(|e| e.downcast_ref::<FormatError>());
         assert!(
-            matches!(inner, Some(FormatError::Truncated | FormatError::Decrypt)),
+            matches!(
+                inner,
+                Some(FormatError::Truncated | FormatError::Decrypt | FormatError::InvalidPayload)
+            ),
             "{err:?}"
         );
     }
