@@ -5,10 +5,12 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
+use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 
 use sealroom_wire::CredentialIdentity;
@@ -182,4 +184,59 @@ pub fn post_handshake(
         body["welcome"] = json!(b64(&bytes(w)));
     }
     client.post_json(&format!("/v1/rooms/{room_id}/handshakes"), &body)
+}
+
+/// A GroupInfo (with `external_pub`) and ratchet tree of a group a hostile relay makes up: the
+/// room's group id (`room_hex`) at `epoch`, one member with a credential of organisation `org_id`
+/// and a key the relay holds. The SDK uploads no `external_pub`, so this is how a relay would
+/// try an external commit into a real room.
+pub fn forged_group_info(
+    org_id: &str,
+    room_hex: &str,
+    epoch: u64,
+) -> Result<(VerifiableGroupInfo, RatchetTreeIn), String> {
+    fn err(e: impl std::fmt::Debug) -> String {
+        format!("forging a GroupInfo: {e:?}")
+    }
+    let provider = OpenMlsRustCrypto::default();
+    let signer = SignatureKeyPair::new(SignatureScheme::ED25519).map_err(err)?;
+    signer.store(provider.storage()).map_err(err)?;
+    let mut ids = [0u8; 32];
+    OsRng.fill_bytes(&mut ids);
+    let id = CredentialIdentity::new(org_id, &hex::encode(&ids[..16]), &hex::encode(&ids[16..]))
+        .map_err(err)?;
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(id.to_bytes()).into(),
+        signature_key: signer.public().to_vec().into(),
+    };
+    let group_id = hex::decode(room_hex).map_err(err)?;
+    let mut group = MlsGroup::builder()
+        .with_group_id(GroupId::from_slice(&group_id))
+        .ciphersuite(suite())
+        .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .use_ratchet_tree_extension(true)
+        .build(&provider, &signer, credential)
+        .map_err(err)?;
+    for _ in 0..epoch {
+        group
+            .self_update(&provider, &signer, LeafNodeParameters::default())
+            .map_err(err)?;
+        group.merge_pending_commit(&provider).map_err(err)?;
+    }
+    let info = group
+        .export_group_info(provider.crypto(), &signer, false)
+        .map_err(err)?;
+    let info = match MlsMessageIn::tls_deserialize_exact(bytes(&info))
+        .map_err(err)?
+        .extract()
+    {
+        MlsMessageBodyIn::GroupInfo(info) => info,
+        _ => return Err("the forged GroupInfo does not decode as one".into()),
+    };
+    let tree = group
+        .export_ratchet_tree()
+        .tls_serialize_detached()
+        .map_err(err)?;
+    let tree = RatchetTreeIn::tls_deserialize_exact(tree).map_err(err)?;
+    Ok((info, tree))
 }

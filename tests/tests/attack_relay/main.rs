@@ -23,6 +23,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
@@ -38,7 +39,8 @@ use sealroom_wire::CredentialIdentity;
 use sealroom_tests::hostile::{HostileRelay, Reply};
 use sealroom_tests::relay::Relay;
 use sealroom_tests::rooms::{
-    b64, bytes, group_config, post_handshake, suite, unb64, validated_key_package, MlsDevice,
+    b64, bytes, forged_group_info, group_config, post_handshake, suite, unb64,
+    validated_key_package, MlsDevice,
 };
 
 mod world;
@@ -132,27 +134,34 @@ fn injected_external_commit_is_refused() {
             registration["ratchet_tree"].as_str().unwrap(),
         ))
         .unwrap();
-        #[allow(deprecated)]
-        let built = MlsGroup::join_by_external_commit(
-            &mallory.provider,
-            &mallory.signer,
-            Some(tree),
-            info,
-            group_config().join_config(),
-            None,
-            None,
-            &[],
-            mallory.credential.clone(),
-        );
-        let injected = match built {
-            Ok((_group, commit, _)) => {
-                w.inject(&room, "commit", &mallory.device.device_id, &bytes(&commit));
-                true
+        let build = |info: VerifiableGroupInfo, tree: RatchetTreeIn| {
+            #[allow(deprecated)]
+            MlsGroup::join_by_external_commit(
+                &mallory.provider,
+                &mallory.signer,
+                Some(tree),
+                info,
+                group_config().join_config(),
+                None,
+                None,
+                &[],
+                mallory.credential.clone(),
+            )
+        };
+        let commit = match build(info, tree) {
+            Ok((_group, commit, _)) => commit,
+            // No `external_pub` in what the client uploads: the relay forges a GroupInfo of
+            // its own for the room's group id and epoch, which does carry one.
+            Err(ExternalCommitError::MissingExternalPub) => {
+                let (info, tree) =
+                    forged_group_info(&mallory.device.org_id, &room, w.epoch(&room)).unwrap();
+                build(info, tree)
+                    .expect("an external commit on the forged GroupInfo")
+                    .1
             }
-            // No `external_pub` in what the client uploads: the attack cannot even be built.
-            Err(ExternalCommitError::MissingExternalPub) => false,
             Err(e) => panic!("building the external commit failed otherwise: {e:?}"),
         };
+        w.inject(&room, "commit", &mallory.device.device_id, &bytes(&commit));
         // An honest member adds someone: the commit must not build on the injected one.
         let cara = w.sdk_customer("Cara Customer").await;
         let added = w.staff.client.add_member(&w.space_id, &cara.user()).await;
@@ -161,12 +170,10 @@ fn injected_external_commit_is_refused() {
             "the honest add failed after the injection: {added:?}"
         );
         let staff_events = w.staff.client.sync().await.unwrap();
-        if injected {
-            assert!(
-                refused_in(&staff_events, &room),
-                "staff: no Refused event: {staff_events:?}"
-            );
-        }
+        assert!(
+            refused_in(&staff_events, &room),
+            "staff: no Refused event: {staff_events:?}"
+        );
         let joined = cara.client.sync().await.unwrap();
         assert!(
             joined

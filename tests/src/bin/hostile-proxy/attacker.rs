@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use openmls::messages::group_info::VerifiableGroupInfo;
-use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
@@ -22,8 +21,7 @@ use sealroom_core::primitives::{hkdf_sha256_key, Aead};
 use sealroom_core::room::DocumentVersion;
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{files_under, read_file, registration, Client, Device};
-use sealroom_tests::rooms::{b64, bytes, group_config, suite, unb64, MlsDevice};
-use sealroom_wire::CredentialIdentity;
+use sealroom_tests::rooms::{b64, bytes, forged_group_info, group_config, suite, unb64, MlsDevice};
 
 use crate::control::Call;
 
@@ -345,7 +343,8 @@ impl Attacker {
         let (commit, source) = match external_commit(m, info, tree)? {
             Some(commit) => (commit, "registered"),
             None => {
-                let (info, tree) = self.forged_group_info(m, &room)?;
+                let (info, tree) =
+                    forged_group_info(&m.mls.device.org_id, &room, self.epoch(&room))?;
                 let commit = external_commit(m, info, tree)?
                     .ok_or("the forged GroupInfo has no external_pub")?;
                 (commit, "forged")
@@ -353,64 +352,6 @@ impl Attacker {
         };
         self.inject(&room, "commit", &m.mls.device.device_id, &bytes(&commit));
         Ok(json!({ "room": room, "injected": true, "source": source }))
-    }
-
-    /// A GroupInfo (with `external_pub`) and ratchet tree of a group the relay makes up: the
-    /// room's group id at the room's current epoch, one member with a credential of the
-    /// attacker's organisation and a key the relay holds.
-    fn forged_group_info(
-        &self,
-        m: &Mallory,
-        room: &str,
-    ) -> Result<(VerifiableGroupInfo, RatchetTreeIn), String> {
-        fn err(e: impl std::fmt::Debug) -> String {
-            format!("forging a GroupInfo: {e:?}")
-        }
-        let provider = OpenMlsRustCrypto::default();
-        let signer = SignatureKeyPair::new(SignatureScheme::ED25519).map_err(err)?;
-        signer.store(provider.storage()).map_err(err)?;
-        let mut ids = [0u8; 32];
-        OsRng.fill_bytes(&mut ids);
-        let id = CredentialIdentity::new(
-            &m.mls.device.org_id,
-            &hex::encode(&ids[..16]),
-            &hex::encode(&ids[16..]),
-        )
-        .map_err(err)?;
-        let credential = CredentialWithKey {
-            credential: BasicCredential::new(id.to_bytes()).into(),
-            signature_key: signer.public().to_vec().into(),
-        };
-        let group_id = hex::decode(room).map_err(err)?;
-        let mut group = MlsGroup::builder()
-            .with_group_id(GroupId::from_slice(&group_id))
-            .ciphersuite(suite())
-            .with_wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .use_ratchet_tree_extension(true)
-            .build(&provider, &signer, credential)
-            .map_err(err)?;
-        for _ in 0..self.epoch(room) {
-            group
-                .self_update(&provider, &signer, LeafNodeParameters::default())
-                .map_err(err)?;
-            group.merge_pending_commit(&provider).map_err(err)?;
-        }
-        let info = group
-            .export_group_info(provider.crypto(), &signer, false)
-            .map_err(err)?;
-        let info = match MlsMessageIn::tls_deserialize_exact(bytes(&info))
-            .map_err(err)?
-            .extract()
-        {
-            MlsMessageBodyIn::GroupInfo(info) => info,
-            _ => return Err("the forged GroupInfo does not decode as one".into()),
-        };
-        let tree = group
-            .export_ratchet_tree()
-            .tls_serialize_detached()
-            .map_err(err)?;
-        let tree = RatchetTreeIn::tls_deserialize_exact(tree).map_err(err)?;
-        Ok((info, tree))
     }
 
     fn device_mut(&mut self, name: &str) -> Result<&mut Mallory, String> {
