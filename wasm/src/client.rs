@@ -111,7 +111,7 @@ impl Shared {
 }
 
 /// Runs a client call as a Promise that resolves once its state changes are durable.
-fn run<F>(shared: &Rc<Shared>, call: F) -> Promise
+pub(crate) fn run<F>(shared: &Rc<Shared>, call: F) -> Promise
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
@@ -245,7 +245,7 @@ impl StreamReader {
 /// Sealroom client of one device. Open with `SealroomClient.open(relayUrl, options)`.
 #[wasm_bindgen(js_name = SealroomClient)]
 pub struct Client {
-    shared: Rc<Shared>,
+    pub(crate) shared: Rc<Shared>,
 }
 
 #[wasm_bindgen(js_class = SealroomClient)]
