@@ -220,7 +220,7 @@ fn source_key(client: &ClientInfo) -> Option<String> {
     client.ip.map(|ip| format!("ip:{ip}"))
 }
 
-fn rate_limited(state: &AppState) -> ApiError {
+fn rate_limited(state: &AppState, retry_after: u64) -> ApiError {
     state
         .metrics
         .counter(
@@ -228,7 +228,7 @@ fn rate_limited(state: &AppState) -> ApiError {
             "Requests refused by the authentication rate limiter.",
         )
         .inc();
-    ApiError::RateLimited
+    ApiError::RateLimited { retry_after }
 }
 
 /// Counts a failed authentication against the request's source address and returns the 401.
@@ -250,8 +250,10 @@ fn failed(state: &AppState, client: &ClientInfo, reason: &'static str) -> ApiErr
 /// The checks that need no body (see [`device_with_limit`]).
 fn precheck(state: &AppState, limit: u64, request: HeadOnly) -> Result<Pending, ApiError> {
     let now = state.now();
-    if source_key(&request.client).is_some_and(|k| state.limiter.is_blocked(&k, now)) {
-        return Err(rate_limited(state));
+    if let Some(retry_after) =
+        source_key(&request.client).and_then(|k| state.limiter.blocked_for(&k, now))
+    {
+        return Err(rate_limited(state, retry_after));
     }
     let announced = header(&request.headers, "content-length").and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > limit) {
@@ -416,10 +418,18 @@ impl RateLimiter {
 
     /// Whether `key` has used up its failures in the current window.
     pub fn is_blocked(&self, key: &str, now: i64) -> bool {
+        self.blocked_for(key, now).is_some()
+    }
+
+    /// When `key` has used up its failures in the current window: the seconds until that
+    /// window ends (at least 1), for `Retry-After`.
+    pub fn blocked_for(&self, key: &str, now: i64) -> Option<u64> {
         let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         match w.get(key) {
-            Some((start, count)) => now - start < WINDOW_SECS && *count >= self.limit,
-            None => false,
+            Some((start, count)) if now - start < WINDOW_SECS && *count >= self.limit => {
+                Some((start + WINDOW_SECS - now).max(1).unsigned_abs())
+            }
+            _ => None,
         }
     }
 
@@ -439,10 +449,9 @@ impl RateLimiter {
     /// Checks `key` and, if `failed`, counts a failure: a helper for handlers that verify
     /// something themselves (setup tokens, TOTP codes).
     pub fn guard(&self, key: &str, now: i64) -> Result<(), ApiError> {
-        if self.is_blocked(key, now) {
-            Err(ApiError::RateLimited)
-        } else {
-            Ok(())
+        match self.blocked_for(key, now) {
+            Some(retry_after) => Err(ApiError::RateLimited { retry_after }),
+            None => Ok(()),
         }
     }
 }
@@ -459,6 +468,9 @@ mod tests {
             l.record_failure("ip:1", 100);
         }
         assert!(l.is_blocked("ip:1", 110));
+        // Retry-After: the rest of the window that started at 100.
+        assert_eq!(l.blocked_for("ip:1", 110), Some(50));
+        assert_eq!(l.blocked_for("ip:1", 159), Some(1));
         assert!(!l.is_blocked("ip:2", 110));
         assert!(!l.is_blocked("ip:1", 161));
         l.record_failure("ip:1", 161);

@@ -47,9 +47,13 @@ pub enum ApiError {
     /// 416 `range_not_satisfiable`: a `Range` header outside the object.
     #[error("{0}")]
     RangeNotSatisfiable(String),
-    /// 429 `rate_limited`: too many failed authentications; retry later (`Retry-After`).
+    /// 429 `rate_limited`: too many failed authentications; retry after `retry_after`
+    /// seconds, when the failure window of the source ends (`Retry-After`).
     #[error("too many failed attempts, retry later")]
-    RateLimited,
+    RateLimited {
+        /// Seconds until the current failure window ends (at least 1).
+        retry_after: u64,
+    },
     /// 429 `quota_exceeded`: an hourly quota (messages or message bytes, of the user or of the
     /// space) is used up; `Retry-After` says when the next window starts.
     #[error("{message}")]
@@ -78,7 +82,7 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::RateLimited | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,7 +101,7 @@ impl ApiError {
             Self::TooLarge(_) => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
-            Self::RateLimited => "rate_limited",
+            Self::RateLimited { .. } => "rate_limited",
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Internal => "internal",
         }
@@ -185,8 +189,9 @@ pub fn error_reply(err: &ApiError) -> warp::reply::Response {
     let mut response =
         warp::reply::with_status(warp::reply::json(&body), err.status()).into_response();
     let retry_after = match err {
-        ApiError::RateLimited => Some(60),
-        ApiError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
+        ApiError::RateLimited { retry_after } | ApiError::QuotaExceeded { retry_after, .. } => {
+            Some(*retry_after)
+        }
         _ => None,
     };
     if let Some(secs) = retry_after {
@@ -252,7 +257,11 @@ mod tests {
             (ApiError::not_found("x"), 404, "not_found"),
             (ApiError::conflict("x"), 409, "conflict"),
             (ApiError::too_large("x"), 413, "too_large"),
-            (ApiError::RateLimited, 429, "rate_limited"),
+            (
+                ApiError::RateLimited { retry_after: 7 },
+                429,
+                "rate_limited",
+            ),
             (ApiError::Internal, 500, "internal"),
         ];
         for (e, status, code) in cases {

@@ -432,6 +432,37 @@ fun main() {
         check(!bob!!.hasRecoveryBackup()) { "backup deleted" }
     }
 
+    test("revokeDevice: a lost second device is refused, removed by commit, reads nothing later") {
+        val tablet = SealroomClient.open(relay, dir("bob-tablet"), newKey())
+        val request = tablet.requestDeviceLink(bobUserId, "bob-tablet")
+        bob!!.approveDevice(request.requestId, request.publicKey)
+        val linked = tablet.finishDeviceLink()
+        check(linked != null) { "the approved tablet finishes its link" }
+        val tabletId = linked!!.deviceId
+        alice!!.addMember(spaceId, bobUserId)
+        check(tablet.sync().any { it is ClientEvent.JoinedSpace && it.spaceId == spaceId }) { "tablet joined" }
+        bob!!.sync()
+
+        checkEq(1u, bob!!.revokeDevice(tabletId), "rooms the revoking device removed it from")
+        val refused = expectError<SealroomException.Unauthenticated> { tablet.sync() }
+        checkEq("relay_unauthenticated", refused.code, "code")
+        val removed = alice!!.sync()
+        check(removed.any { it is ClientEvent.MemberRemoved && it.deviceId == tabletId }) {
+            "staff see the tablet removed: $removed"
+        }
+        alice!!.postMessage(spaceId, NewMessage(body = "after the tablet was revoked"))
+        val events = bob!!.sync()
+        check(events.filterIsInstance<ClientEvent.NewMessage>().any { it.message.body == "after the tablet was revoked" }) {
+            "Bob's phone still reads: $events"
+        }
+        expectError<SealroomException.Unauthenticated> { tablet.sync() }
+        check(tablet.messages(spaceId, null).none { it.body == "after the tablet was revoked" }) { "the tablet read it" }
+        check(bob!!.myDevices().any { it.deviceId == tabletId && it.status == DeviceState.REVOKED }) { "listed as revoked" }
+        val security = bob!!.securityEvents(0UL)
+        check(security.any { it.kind == "device_revoked" && it.deviceId == tabletId }) { "security events $security" }
+        tablet.close()
+    }
+
     test("removal: the removed member is told and cannot read or post later messages") {
         alice!!.removeMember(spaceId, bobUserId)
         alice!!.postMessage(spaceId, NewMessage(body = "after Bob left"))

@@ -3,7 +3,7 @@
 // (customer room and the staff-only internal room), a 12 MiB file uploaded from a
 // ReadableStream and downloaded as a ReadableStream with identical SHA-256, ranged download,
 // removal from the space, state surviving a reopen from the same store, settings, audit, device
-// linking and the recovery backup, and
+// linking, the recovery backup and revoking the linked device, and
 // stable error codes for bad input.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -246,6 +246,20 @@ test("settings, audit, a linked second device and the recovery backup of an admi
     assert.ok(tablet.messages(space.spaceId).some((m) => m.body === "kept in the backup"));
     await admin.deleteRecoveryBackup();
     assert.equal(await admin.hasRecoveryBackup(), false);
+
+    // The tablet is lost: revoked from the laptop, refused at once, listed as revoked, and
+    // the user's security events say so.
+    const rooms = await admin.revokeDevice(linked.deviceId);
+    assert.equal(typeof rooms, "number");
+    await rejectsWith(tablet.sync(), "relay_unauthenticated");
+    const listed = (await admin.myDevices()).devices.find((d) => d.deviceId === linked.deviceId);
+    assert.equal(listed.status, "revoked");
+    const security = await admin.securityEvents();
+    assert.ok(
+      security.events.some((e) => e.kind === "device_revoked" && e.deviceId === linked.deviceId),
+      JSON.stringify(security),
+    );
+    assert.deepEqual((await admin.securityEvents(security.events.at(-1).seq)).events, []);
 
     const text = new TextEncoder().encode("plain text, not a PDF");
     await rejectsWith(admin.uploadFile(space.spaceId, { name: "notes.pdf" }, text.length, streamOf(text)), "policy");

@@ -113,7 +113,9 @@ fn garbage_in_a_victims_name_locks_out_the_sender_not_the_victim() {
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
     let r = http_from(ATTACKER, addr, "GET", "/v1/me", &headers, b"").unwrap();
     assert_error(&r, 429, "rate_limited");
-    assert!(r.header("retry-after").is_some());
+    // Retry-After is what is left of the address's one-minute failure window.
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
 
     // The victim, from its own address, is not locked out.
     for _ in 0..3 {
@@ -288,6 +290,36 @@ fn hourly_message_count_quota_per_user() {
     }
     assert_quota(&r.post(b"hi"), "user:");
     assert_eq!(seqs(&r.messages("after=0")), vec![1, 2, 3]);
+}
+
+#[test]
+fn refused_messages_are_not_charged_to_the_quota() {
+    let relay = quota_relay(&[("SEALROOM_USER_MESSAGES_PER_HOUR", "2")]);
+    let mut r = room(&relay);
+    let path = format!("/v1/rooms/{}/messages", r.room_id);
+    // Not an MLS message, and a valid one that would expire in the past: refused, not stored,
+    // and (since issue 24) not charged either.
+    for _ in 0..4 {
+        let bad = r
+            .client
+            .post_json(&path, &json!({ "message": b64(b"not an MLS message") }));
+        assert_eq!(bad.status, 400, "{}", bad.text());
+    }
+    let m = r
+        .group
+        .create_message(&r.mls.provider, &r.mls.signer, b"late")
+        .unwrap();
+    let late = r.client.post_json(
+        &path,
+        &json!({ "message": b64(&bytes(&m)), "expires_at": 1 }),
+    );
+    assert_eq!(late.status, 400, "{}", late.text());
+    // The whole budget is still there.
+    for _ in 0..2 {
+        let p = r.post(b"hi");
+        assert_eq!(p.status, 201, "{}", p.text());
+    }
+    assert_quota(&r.post(b"hi"), "user:");
 }
 
 #[test]

@@ -29,6 +29,8 @@ mod convert;
 mod download;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod error;
+#[cfg(target_arch = "wasm32")]
+mod revoke;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod store;
 #[cfg(target_arch = "wasm32")]

@@ -387,6 +387,9 @@ pub enum SecurityEventKind {
     TotpUnlocked,
     /// The user's TOTP enrolment was removed (by the user or an administrator).
     TotpReset,
+    /// One of the user's devices was revoked (by one of the user's devices or an
+    /// administrator); the relay refuses it from then on.
+    DeviceRevoked,
 }
 
 impl SecurityEventKind {
@@ -400,6 +403,7 @@ impl SecurityEventKind {
             Self::TotpLocked => "totp_locked",
             Self::TotpUnlocked => "totp_unlocked",
             Self::TotpReset => "totp_reset",
+            Self::DeviceRevoked => "device_revoked",
         }
     }
 }

@@ -55,6 +55,12 @@ pub struct RoomInfo {
     pub handshake_seq: u64,
     /// Current members (one entry per device leaf).
     pub members: Vec<RoomMember>,
+    /// Device ids of current members whose device the relay no longer accepts (revoked, or
+    /// erased with its user): members remove their leaves by commit as the membership policy
+    /// allows them (`docs/client.md`, "Revoking a device"). Empty when the relay did not
+    /// look (the answer to `POST /v1/rooms`).
+    #[serde(default)]
+    pub revoked_devices: Vec<String>,
 }
 
 /// `POST /v1/rooms/{room_id}/handshakes`: a commit or proposal, sent as an MLS `PublicMessage`.
@@ -124,6 +130,12 @@ pub struct HandshakePage {
     pub entries: Vec<HandshakeEntry>,
     /// Cursor for the next call (`after`): the last returned seq, or the given one.
     pub next_after: u64,
+    /// Device ids of the room's current members that the relay no longer accepts (revoked,
+    /// or erased with their user), as of this answer; the same list as
+    /// [`RoomInfo::revoked_devices`], so that a syncing client learns it without another
+    /// request.
+    #[serde(default)]
+    pub revoked_devices: Vec<String>,
 }
 
 /// `POST /v1/rooms/{room_id}/messages`: an application message (an MLS `PrivateMessage`).

@@ -163,6 +163,22 @@ impl SealroomClient {
     where
         F: Fn(&mut room::Client, &RoomId) -> Result<CommitOutput, RoomError>,
     {
+        self.commit_until_done(record, |rooms, id| build(rooms, id).map(Some))
+            .await
+            .map(|_| ())
+    }
+
+    /// Like [`Self::commit_with_retry`], but `build` may find after a catch-up sync that there
+    /// is nothing left to commit (`Ok(None)`: another member's commit did it first); returns
+    /// the devices the accepted commit removed, or `None` when nothing was committed.
+    pub(super) async fn commit_until_done<F>(
+        &self,
+        record: &RoomRecord,
+        build: F,
+    ) -> Result<Option<Vec<CredentialIdentity>>, ClientError>
+    where
+        F: Fn(&mut room::Client, &RoomId) -> Result<Option<CommitOutput>, RoomError>,
+    {
         let room_id = record.core_id()?;
         for _ in 0..COMMIT_ATTEMPTS {
             // What the catch-up sync reports (refusals, membership changes) reaches the app
@@ -171,7 +187,9 @@ impl SealroomClient {
             let synced = self.sync_room(&record.relay_id, &mut events).await;
             self.defer_events(events)?;
             synced?;
-            let out = self.with(|r| Ok(build(&mut r.rooms, &room_id)?))?;
+            let Some(out) = self.with(|r| Ok(build(&mut r.rooms, &room_id)?))? else {
+                return Ok(None);
+            };
             let body = PostHandshakeRequest {
                 message: b64(&out.commit),
                 welcome: out.welcome.as_deref().map(b64),
@@ -199,7 +217,7 @@ impl SealroomClient {
                             .await?;
                     }
                     self.with(|r| Ok(r.rooms.clear_outbox(&room_id)?))?;
-                    return Ok(());
+                    return Ok(Some(out.removed));
                 }
                 409 => {
                     self.with(|r| Ok(r.rooms.discard_commit(&room_id)?))?;

@@ -28,6 +28,7 @@ mod keypackages;
 mod membership;
 mod messages;
 mod recovery;
+mod revoke;
 mod sniff;
 mod spaces;
 mod sync;

@@ -25,7 +25,22 @@ impl SealroomClient {
                 continue;
             }
             match self.sync_room(&record.relay_id, &mut events).await {
-                Ok(()) => {}
+                // Devices the relay no longer accepts leave the room by a commit of the first
+                // member online whom the membership policy lets remove them.
+                Ok(revoked) if !revoked.is_empty() => {
+                    match self.remove_revoked(&record, &revoked, &mut events).await {
+                        Ok(_) => {}
+                        // Retried by the next sync.
+                        Err(e) if e.is_retryable() => return Err(e),
+                        // A refusal must not stop every later sync: reported, retried next
+                        // time the relay lists the device.
+                        Err(e) => events.push(ClientEvent::Dropped {
+                            space_id: record.space_id.clone(),
+                            reason: format!("removing revoked devices failed: {e}"),
+                        }),
+                    }
+                }
+                Ok(_) => {}
                 // The relay no longer lets this device read the room: it was removed by a
                 // commit it cannot fetch any more. Stop the room and go on with the others.
                 Err(ClientError::Relay { status: 403, .. }) => {
@@ -114,13 +129,14 @@ impl SealroomClient {
     }
 
     /// Applies everything new in one room: handshakes first (they change the epoch), then
-    /// messages.
+    /// messages. Returns the member devices the relay reports revoked (its last handshake
+    /// page's `revoked_devices`).
     pub(super) async fn sync_room(
         &self,
         relay_id: &str,
         events: &mut Vec<ClientEvent>,
-    ) -> Result<(), ClientError> {
-        loop {
+    ) -> Result<Vec<String>, ClientError> {
+        let revoked = loop {
             let after = self.with(|r| Ok(load_record(&r.rooms, relay_id)?.hs_after))?;
             let page: HandshakePage = self
                 .signed_json(Call::get(format!(
@@ -128,7 +144,7 @@ impl SealroomClient {
                 )))
                 .await?;
             if page.entries.is_empty() {
-                break;
+                break page.revoked_devices;
             }
             for entry in page.entries {
                 let bytes = unb64(&entry.message)?;
@@ -139,10 +155,10 @@ impl SealroomClient {
                     &bytes,
                     events,
                 )? {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
             }
-        }
+        };
         loop {
             let after = self.with(|r| Ok(load_record(&r.rooms, relay_id)?.msg_after))?;
             let page: MessagePage = self
@@ -162,11 +178,11 @@ impl SealroomClient {
                     &bytes,
                     events,
                 )? {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
             }
         }
-        Ok(())
+        Ok(revoked)
     }
 
     /// Applies one incoming message and advances the cursor in the same atomic commit.

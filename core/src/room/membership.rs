@@ -148,11 +148,57 @@ impl Client {
 
     /// Removes every device of each of `user_ids` in one commit. Removing this device's own
     /// user removes its other devices; to leave, use [`Client::leave`]. Only a device of the
-    /// provider organisation may remove others ([`RoomError::Policy`]).
+    /// provider organisation may remove other users ([`RoomError::Policy`]).
     pub fn remove_users(
         &mut self,
         room_id: &RoomId,
         user_ids: &[&str],
+    ) -> Result<CommitOutput, RoomError> {
+        self.remove_where(room_id, |id| user_ids.contains(&id.user_id.as_str()))
+    }
+
+    /// Removes the leaves of the devices `device_ids` (e.g. devices the relay reports
+    /// revoked) in one commit; ids that are not in the room are ignored, but at least one
+    /// must be ([`RoomError::Membership`]). A provider device may remove any device, another
+    /// device only the other devices of its own user ([`RoomError::Policy`]; see
+    /// [`Client::may_remove_device`]). This device's own leaf is never removed this way.
+    pub fn remove_devices(
+        &mut self,
+        room_id: &RoomId,
+        device_ids: &[&str],
+    ) -> Result<CommitOutput, RoomError> {
+        self.remove_where(room_id, |id| device_ids.contains(&id.device_id.as_str()))
+    }
+
+    /// Whether this device's membership policy lets it remove the leaf of `device_id` from
+    /// the room: `false` when that device is not in the room, is this device, or belongs to
+    /// another user and this device is not of the room's provider organisation.
+    pub fn may_remove_device(&self, room_id: &RoomId, device_id: &str) -> Result<bool, RoomError> {
+        let room = self.room(room_id)?;
+        let own = room.group.own_leaf_index();
+        let Some((leaf, id)) = room.group.members().find_map(|m| {
+            identity_of(&m.credential)
+                .filter(|id| id.device_id == device_id)
+                .map(|id| (m.index, id))
+        }) else {
+            return Ok(false);
+        };
+        if leaf == own {
+            return Ok(false);
+        }
+        let (policy, foreign) = self.policy_of(room_id)?;
+        Ok(foreign
+            || policy
+                .check_remove(self.device.identity(), Some(own), leaf, Some(&id))
+                .is_ok())
+    }
+
+    /// One commit removing every other leaf whose identity `select` picks, after the policy
+    /// check of each.
+    fn remove_where(
+        &mut self,
+        room_id: &RoomId,
+        select: impl Fn(&CredentialIdentity) -> bool,
     ) -> Result<CommitOutput, RoomError> {
         self.ready_for_commit(room_id)?;
         let room = self.room(room_id)?;
@@ -160,8 +206,8 @@ impl Client {
         let mut leaves = Vec::new();
         for m in room.group.members() {
             if let Some(id) = identity_of(&m.credential) {
-                if m.index != own && user_ids.contains(&id.user_id.as_str()) {
-                    leaves.push(m.index);
+                if m.index != own && select(&id) {
+                    leaves.push((m.index, id));
                 }
             }
         }
@@ -171,13 +217,14 @@ impl Client {
         {
             let (policy, foreign) = self.policy_of(room_id)?;
             if !foreign {
-                for leaf in &leaves {
+                for (leaf, id) in &leaves {
                     policy
-                        .check_remove(self.device.identity(), Some(own), *leaf)
+                        .check_remove(self.device.identity(), Some(own), *leaf, Some(id))
                         .map_err(RoomError::Policy)?;
                 }
             }
         }
+        let leaves: Vec<LeafNodeIndex> = leaves.into_iter().map(|(leaf, _)| leaf).collect();
         let room = self.rooms.get_mut(room_id).ok_or(RoomError::UnknownRoom)?;
         let bundle = room
             .group

@@ -16,7 +16,8 @@ pub(super) const PROVIDER_EXTENSION: u16 = 0xF5A1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicyViolation {
-    /// Only a device of the room's provider organisation may add devices or remove others.
+    /// Only a device of the room's provider organisation may add devices or remove devices
+    /// of other users (a member may remove its own leaf and its own user's other devices).
     NotProvider,
     /// The internal room admits only devices of the provider organisation.
     InternalOutsider,
@@ -112,14 +113,21 @@ impl Policy<'_> {
         Ok(())
     }
 
-    /// Whether `actor` (at leaf `actor_leaf`) may remove the member at leaf `removed`.
+    /// Whether `actor` (at leaf `actor_leaf`) may remove the member at leaf `removed_leaf`
+    /// (whose identity is `removed`, `None` for a blank or foreign leaf): a provider device
+    /// anyone, every device its own leaf and the other devices of its own user (a revoked
+    /// device), nothing more.
     pub(super) fn check_remove(
         &self,
         actor: &CredentialIdentity,
         actor_leaf: Option<LeafNodeIndex>,
-        removed: LeafNodeIndex,
+        removed_leaf: LeafNodeIndex,
+        removed: Option<&CredentialIdentity>,
     ) -> Result<(), PolicyViolation> {
-        if self.is_provider(actor) || actor_leaf == Some(removed) {
+        if self.is_provider(actor)
+            || actor_leaf == Some(removed_leaf)
+            || removed.is_some_and(|r| same_user(actor, r))
+        {
             Ok(())
         } else {
             Err(PolicyViolation::NotProvider)
@@ -149,9 +157,14 @@ impl Policy<'_> {
             Proposal::Remove(r) => {
                 // Committing a remove is allowed to whoever could propose it, and to anyone
                 // for a member's own leave.
-                self.check_remove(proposer, proposer_leaf, r.removed())?;
+                let removed = group
+                    .member_at(r.removed())
+                    .and_then(|m| identity_of(&m.credential));
+                self.check_remove(proposer, proposer_leaf, r.removed(), removed.as_ref())?;
                 if let Some(c) = committer {
-                    if !self.is_provider(c) && proposer_leaf != Some(r.removed()) {
+                    let own_leave = proposer_leaf == Some(r.removed());
+                    let own_user = removed.as_ref().is_some_and(|r| same_user(c, r));
+                    if !self.is_provider(c) && !own_leave && !own_user {
                         return Err(PolicyViolation::NotProvider);
                     }
                 }
@@ -191,6 +204,11 @@ impl Policy<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether two identities are devices of the same user (organisation and user id).
+pub(super) fn same_user(a: &CredentialIdentity, b: &CredentialIdentity) -> bool {
+    a.org_id == b.org_id && a.user_id == b.user_id
 }
 
 /// A leaf update keeps the leaf's Sealroom identity.

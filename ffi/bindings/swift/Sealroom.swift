@@ -1864,6 +1864,19 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func verifyAudit() throws  -> AuditVerifyReport
     
     /**
+     * Revokes a device: one of this user's other devices, or (as an admin) any device of the
+     * organisation. The relay refuses it at once and mails its user; then this device removes
+     * it by MLS commit from every room where it may. Returns the number of rooms this call
+     * removed it from; in the others the next allowed member removes it on its `sync`.
+     */
+    func revokeDevice(deviceId: String) throws  -> UInt32
+    
+    /**
+     * The account's security events after the cursor `after` (0: all), oldest first.
+     */
+    func securityEvents(after: UInt64) throws  -> [SecurityEvent]
+    
+    /**
      * The current policy (see `set_allow_unverified_internal`).
      */
     func allowUnverifiedInternal() throws  -> Bool
@@ -2590,6 +2603,35 @@ open func verifyAudit()throws  -> AuditVerifyReport  {
         uniffiCallStatus in
     uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Revokes a device: one of this user's other devices, or (as an admin) any device of the
+     * organisation. The relay refuses it at once and mails its user; then this device removes
+     * it by MLS commit from every room where it may. Returns the number of rooms this call
+     * removed it from; in the others the next allowed member removes it on its `sync`.
+     */
+open func revokeDevice(deviceId: String)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_revoke_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The account's security events after the cursor `after` (0: all), oldest first.
+     */
+open func securityEvents(after: UInt64)throws  -> [SecurityEvent]  {
+    return try  FfiConverterSequenceTypeSecurityEvent.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(after),uniffiCallStatus
     )
 })
 }
@@ -4455,6 +4497,119 @@ public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> Rec
 #endif
 public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
     return FfiConverterTypeRecoveryReport.lower(value)
+}
+
+
+/**
+ * One event of the user's account, for the user's devices to show.
+ */
+public struct SecurityEvent: Equatable, Hashable {
+    /**
+     * Increasing per user: pass the last one to `security_events(after)`.
+     */
+    public var seq: UInt64
+    /**
+     * Stable name: `device_requested`, `device_approved_by_device`,
+     * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
+     * `totp_reset`, `device_revoked` (newer relays may add more).
+     */
+    public var kind: String
+    /**
+     * Unix seconds.
+     */
+    public var at: Int64
+    /**
+     * The device concerned, if any.
+     */
+    public var deviceId: String?
+    /**
+     * The device request concerned, if any.
+     */
+    public var requestId: String?
+    /**
+     * Source address of the request, if the relay knew it.
+     */
+    public var ip: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Increasing per user: pass the last one to `security_events(after)`.
+         */seq: UInt64, 
+        /**
+         * Stable name: `device_requested`, `device_approved_by_device`,
+         * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
+         * `totp_reset`, `device_revoked` (newer relays may add more).
+         */kind: String, 
+        /**
+         * Unix seconds.
+         */at: Int64, 
+        /**
+         * The device concerned, if any.
+         */deviceId: String?, 
+        /**
+         * The device request concerned, if any.
+         */requestId: String?, 
+        /**
+         * Source address of the request, if the relay knew it.
+         */ip: String?) {
+        self.seq = seq
+        self.kind = kind
+        self.at = at
+        self.deviceId = deviceId
+        self.requestId = requestId
+        self.ip = ip
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SecurityEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecurityEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecurityEvent {
+        return
+            try SecurityEvent(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                at: FfiConverterInt64.read(from: &buf), 
+                deviceId: FfiConverterOptionString.read(from: &buf), 
+                requestId: FfiConverterOptionString.read(from: &buf), 
+                ip: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SecurityEvent, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterInt64.write(value.at, into: &buf)
+        FfiConverterOptionString.write(value.deviceId, into: &buf)
+        FfiConverterOptionString.write(value.requestId, into: &buf)
+        FfiConverterOptionString.write(value.ip, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecurityEvent_lift(_ buf: RustBuffer) throws -> SecurityEvent {
+    return try FfiConverterTypeSecurityEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecurityEvent_lower(_ value: SecurityEvent) -> RustBuffer {
+    return FfiConverterTypeSecurityEvent.lower(value)
 }
 
 
@@ -6600,6 +6755,31 @@ fileprivate struct FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [SecurityEvent]
+
+    public static func write(_ value: [SecurityEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSecurityEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SecurityEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SecurityEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSecurityEvent.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
     typealias SwiftType = [Space]
 
@@ -6907,6 +7087,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 11389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() != 29550) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() != 28630) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal() != 52443) {

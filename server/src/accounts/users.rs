@@ -5,6 +5,7 @@ use warp::reply::Response;
 use warp::Rejection;
 
 use sealroom_wire::accounts as wire;
+use sealroom_wire::accounts::SecurityEventKind;
 use sealroom_wire::audit::AuditAction;
 
 use crate::audit;
@@ -322,7 +323,11 @@ pub(super) fn revoke_device(
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such device"))?;
     let own = device.user_id == authed.user_id;
-    let org_admin = authed.role == Role::Admin && device.org_id == authed.org_id;
+    // An admin of the device's organisation, or of the provider organisation (which runs the
+    // portal for its customers, as for erasure): a customer who lost a phone calls support.
+    let org_admin = authed.role == Role::Admin
+        && (device.org_id == authed.org_id
+            || is_provider(store, authed).map_err(ApiError::from)?);
     if !own && !org_admin {
         return Err(if device.org_id == authed.org_id {
             ApiError::forbidden("only the owner or an admin may revoke a device")
@@ -331,10 +336,24 @@ pub(super) fn revoke_device(
         }
         .into());
     }
+    if device.status == DeviceStatus::Revoked {
+        // Already revoked: nothing changes, no second mail.
+        return Ok(no_content());
+    }
     device.status = DeviceStatus::Revoked;
     store
         .put_json(DEVICES, device_id.as_bytes(), &device)
         .map_err(ApiError::from)?;
+    // The user learns it by a content-free mail and in their devices' security events,
+    // whoever revoked it (the user from another device or an administrator).
+    security::record(
+        state,
+        &device.user_id,
+        SecurityEventKind::DeviceRevoked,
+        Some(device_id),
+        None,
+        Some(&authed.client),
+    )?;
     audit::record(
         state,
         audit::event_by(AuditAction::DeviceRemove, authed)

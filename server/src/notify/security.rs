@@ -49,6 +49,12 @@ pub fn compose(portal_url: &str, kind: &str) -> Option<MailContent> {
             "The authenticator enrolment of your Sealroom account was removed (by you or an \
              administrator). Codes from the old authenticator no longer approve devices.",
         ),
+        k if k == SecurityEventKind::DeviceRevoked.as_str() => (
+            "Sealroom: a device was removed from your account",
+            "A device was removed from your Sealroom account (by you from another device or by \
+             an administrator). It can no longer sign in, and it is being removed from your \
+             spaces. If you did not expect this, contact your administrator.",
+        ),
         _ => return None,
     };
     Some(MailContent {
@@ -96,6 +102,7 @@ mod tests {
             SecurityEventKind::TotpLocked,
             SecurityEventKind::TotpUnlocked,
             SecurityEventKind::TotpReset,
+            SecurityEventKind::DeviceRevoked,
         ] {
             let mail = compose("https://portal.example", kind.as_str()).unwrap();
             assert!(mail.body.contains("https://portal.example/"));

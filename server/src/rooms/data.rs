@@ -85,8 +85,28 @@ impl RoomRecord {
             epoch: self.epoch,
             handshake_seq: self.handshake_seq,
             members: self.members.clone(),
+            revoked_devices: Vec::new(),
         }
     }
+}
+
+/// Device ids of the room's member devices that the relay no longer accepts: revoked, or
+/// gone (erased with their user). Members learn them with every handshake page and remove
+/// their leaves by commit where the membership policy lets them.
+pub fn revoked_members(store: &dyn Store, record: &RoomRecord) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for member in &record.members {
+        let device = store
+            .get_json::<accounts::DeviceRecord>(accounts::DEVICES, member.device_id.as_bytes())?;
+        let gone = match device {
+            None => true,
+            Some(d) => d.status == accounts::DeviceStatus::Revoked,
+        };
+        if gone && !out.contains(&member.device_id) {
+            out.push(member.device_id.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Errors of room operations, mapped to API errors by [`From`].
@@ -472,6 +492,22 @@ pub fn post_message(
     expires_at: Option<u64>,
     now: i64,
 ) -> Result<(RoomRecord, MessageEntry), RoomError> {
+    let record = check_message(store, room_id, device_id, message, expires_at, now)?;
+    let entry = store_message(store, locks, room_id, device_id, message, expires_at, now)?;
+    Ok((record, entry))
+}
+
+/// Checks an application message before anything is charged or stored: the sender is a
+/// member device, the message is an MLS `PrivateMessage` of the room, and `expires_at` is in
+/// the future. Returns the room.
+pub fn check_message(
+    store: &dyn Store,
+    room_id: &str,
+    device_id: &str,
+    message: &[u8],
+    expires_at: Option<u64>,
+    now: i64,
+) -> Result<RoomRecord, RoomError> {
     let record = room_for_member(store, room_id, device_id)?;
     let group_id = hex::decode(&record.room_id)
         .map_err(|_| MlsError::Internal("stored room id is not hex".into()))?;
@@ -479,6 +515,19 @@ pub fn post_message(
     if expires_at.is_some_and(|t| t <= now_u64(now)) {
         return Err(MlsError::Invalid("expires_at is in the past".into()).into());
     }
+    Ok(record)
+}
+
+/// Appends a message that [`check_message`] accepted to the room's log under the next seq.
+pub fn store_message(
+    store: &dyn Store,
+    locks: &MessageLocks,
+    room_id: &str,
+    device_id: &str,
+    message: &[u8],
+    expires_at: Option<u64>,
+    now: i64,
+) -> Result<MessageEntry, RoomError> {
     let lock = locks.lock_for(room_id);
     let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
     let last = store.get(MESSAGE_SEQ, room_id.as_bytes())?;
@@ -507,7 +556,7 @@ pub fn post_message(
         txn.put(MESSAGE_EXPIRY, &expiry_key(expiry, room_id, seq), &[]);
     }
     store.commit(&txn)?;
-    Ok((record, entry))
+    Ok(entry)
 }
 
 fn expiry_key(expiry: u64, room_id: &str, seq: u64) -> Vec<u8> {

@@ -221,12 +221,15 @@ async fn get_room(
     state: AppState,
 ) -> Result<Response, Rejection> {
     check_room_id(&room_id)?;
-    let record = blocking(move || {
-        data::room_for_member(state.store.as_ref(), &room_id, &authed.device_id)
-            .map_err(ApiError::from)
+    let info = blocking(move || {
+        let store = state.store.as_ref();
+        let record = data::room_for_member(store, &room_id, &authed.device_id)?;
+        let mut info = record.info();
+        info.revoked_devices = data::revoked_members(store, &record)?;
+        Ok::<_, ApiError>(info)
     })
     .await?;
-    Ok(ok_json(&record.info()))
+    Ok(ok_json(&info))
 }
 
 async fn post_handshake(
@@ -346,7 +349,8 @@ async fn get_handshakes(
     check_room_id(&room_id)?;
     let page = blocking(move || {
         let store = state.store.as_ref();
-        data::room_for_member(store, &room_id, &authed.device_id)?;
+        let record = data::room_for_member(store, &room_id, &authed.device_id)?;
+        let revoked_devices = data::revoked_members(store, &record)?;
         let entries = data::handshakes(store, &room_id, query.after, query.limit(&state))?;
         // What a client reads must survive a crash: a commit is visible as soon as its
         // transaction commits, before the flush that precedes its acknowledgement; a client
@@ -356,6 +360,7 @@ async fn get_handshakes(
         Ok(HandshakePage {
             entries,
             next_after,
+            revoked_devices,
         })
     })
     .await?;
@@ -379,7 +384,15 @@ async fn post_message(
             .extension::<MessageLocks>()
             .unwrap_or_else(|| Arc::new(MessageLocks::default()));
         let now = st.now();
-        let room = data::room_for_member(st.store.as_ref(), &room_id, &device_id)?;
+        // Only a message the relay would store is charged to the hourly budgets.
+        let room = data::check_message(
+            st.store.as_ref(),
+            &room_id,
+            &device_id,
+            &message,
+            req.expires_at,
+            now,
+        )?;
         let q = &st.config.quotas;
         let budgets = [
             Budget {
@@ -394,7 +407,7 @@ async fn post_message(
             },
         ];
         quota::charge(st.store.as_ref(), &budgets, size, now)?;
-        let posted = data::post_message(
+        let entry = data::store_message(
             st.store.as_ref(),
             &locks,
             &room_id,
@@ -404,6 +417,7 @@ async fn post_message(
             now,
         )
         .map_err(ApiError::from)?;
+        let posted = (room, entry);
         // Acknowledged only once durable: sled keeps a committed transaction in its buffers
         // until the next flush, so a crash before it lost acknowledged messages and handed
         // their seqs to later messages. Flushed after the room's lock is released.

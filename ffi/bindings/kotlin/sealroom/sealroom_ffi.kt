@@ -857,6 +857,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_can_vouch(
@@ -1041,6 +1045,10 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_upload_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`file`: RustBuffer.ByValue,`len`: Long,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(`ptr`: Long,`after`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_internal(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
@@ -1345,6 +1353,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 11389) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() and 0xFFFF) != 29550) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() and 0xFFFF) != 28630) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal() and 0xFFFF) != 52443) {
@@ -3734,6 +3748,19 @@ public interface SealroomClientInterface {
     fun `verifyAudit`(): AuditVerifyReport
     
     /**
+     * Revokes a device: one of this user's other devices, or (as an admin) any device of the
+     * organisation. The relay refuses it at once and mails its user; then this device removes
+     * it by MLS commit from every room where it may. Returns the number of rooms this call
+     * removed it from; in the others the next allowed member removes it on its `sync`.
+     */
+    fun `revokeDevice`(`deviceId`: kotlin.String): kotlin.UInt
+    
+    /**
+     * The account's security events after the cursor `after` (0: all), oldest first.
+     */
+    fun `securityEvents`(`after`: kotlin.ULong): List<SecurityEvent>
+    
+    /**
      * The current policy (see `set_allow_unverified_internal`).
      */
     fun `allowUnverifiedInternal`(): kotlin.Boolean
@@ -4724,6 +4751,45 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
     UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Revokes a device: one of this user's other devices, or (as an admin) any device of the
+     * organisation. The relay refuses it at once and mails its user; then this device removes
+     * it by MLS commit from every room where it may. Returns the number of rooms this call
+     * removed it from; in the others the next allowed member removes it on its `sync`.
+     */
+    @Throws(SealroomException::class)override fun `revokeDevice`(`deviceId`: kotlin.String): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_revoke_device(
+        it,
+        
+        FfiConverterString.lower(`deviceId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The account's security events after the cursor `after` (0: all), oldest first.
+     */
+    @Throws(SealroomException::class)override fun `securityEvents`(`after`: kotlin.ULong): List<SecurityEvent> {
+            return FfiConverterSequenceTypeSecurityEvent.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(
+        it,
+        
+        FfiConverterULong.lower(`after`),_status)
 }
     }
     )
@@ -6129,6 +6195,87 @@ public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryRep
             FfiConverterULong.write(value.`files`, buf)
             FfiConverterULong.write(value.`messages`, buf)
             FfiConverterULong.write(value.`sealedBytes`, buf)
+    }
+}
+
+
+
+/**
+ * One event of the user's account, for the user's devices to show.
+ */
+data class SecurityEvent (
+    /**
+     * Increasing per user: pass the last one to `security_events(after)`.
+     */
+    var `seq`: kotlin.ULong
+    , 
+    /**
+     * Stable name: `device_requested`, `device_approved_by_device`,
+     * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
+     * `totp_reset`, `device_revoked` (newer relays may add more).
+     */
+    var `kind`: kotlin.String
+    , 
+    /**
+     * Unix seconds.
+     */
+    var `at`: kotlin.Long
+    , 
+    /**
+     * The device concerned, if any.
+     */
+    var `deviceId`: kotlin.String?
+    , 
+    /**
+     * The device request concerned, if any.
+     */
+    var `requestId`: kotlin.String?
+    , 
+    /**
+     * Source address of the request, if the relay knew it.
+     */
+    var `ip`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSecurityEvent: FfiConverterRustBuffer<SecurityEvent> {
+    override fun read(buf: ByteBuffer): SecurityEvent {
+        return SecurityEvent(
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SecurityEvent) = (
+            FfiConverterULong.allocationSize(value.`seq`) +
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`deviceId`) +
+            FfiConverterOptionalString.allocationSize(value.`requestId`) +
+            FfiConverterOptionalString.allocationSize(value.`ip`)
+    )
+
+    override fun write(value: SecurityEvent, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`seq`, buf)
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`deviceId`, buf)
+            FfiConverterOptionalString.write(value.`requestId`, buf)
+            FfiConverterOptionalString.write(value.`ip`, buf)
     }
 }
 
@@ -8368,6 +8515,34 @@ public object FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer<List
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePendingUpload.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer<List<SecurityEvent>> {
+    override fun read(buf: ByteBuffer): List<SecurityEvent> {
+        val len = buf.getInt()
+        return List<SecurityEvent>(len) {
+            FfiConverterTypeSecurityEvent.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<SecurityEvent>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeSecurityEvent.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<SecurityEvent>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeSecurityEvent.write(it, buf)
         }
     }
 }
