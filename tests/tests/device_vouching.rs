@@ -10,7 +10,8 @@
 //!   swapped identity key with certificates made under it for the unverified device: the
 //!   device stays unverified for every viewer, the key change is reported once as
 //!   `ClientEvent::KeyChanged`, the safety number stays the pinned one, and the device is not
-//!   added to the internal room.
+//!   added to the internal room. The relay swaps an approval bundle for one holding its own
+//!   identity key: the new device does not take it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
@@ -18,12 +19,14 @@ use std::sync::{Arc, Mutex};
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::{json, Value};
 
+use sealroom_core::certificate::{seal_handover, UserIdentityKey};
 use sealroom_core::client::{ClientEvent, HttpTransport, Role, SealroomClient, Space, SpaceMember};
 use sealroom_core::state::{MemoryKv, StorageKey};
 use sealroom_wire::accounts::device_certificate_message;
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{base32_decode, now, Relay};
+use sealroom_tests::rooms::b64;
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -331,6 +334,34 @@ fn a_hostile_relay_cannot_vouch_for_a_device() {
         }
         tablet.sync().await.unwrap();
         assert!(!tablet.space(&w.space_id).await.unwrap().internal_room);
+
+        // The relay swaps the approval bundle for one holding an identity key of its own
+        // (it knows the new device's one-time key): the new device does not take it.
+        w.proxy.clear_rules();
+        let phone = client(&w.proxy);
+        let request = phone
+            .request_device_link(&w.sam_user, "phone")
+            .await
+            .unwrap();
+        let mut kx = [0u8; 32];
+        hex::decode_to_slice(request.kx_public_key.as_deref().unwrap(), &mut kx).unwrap();
+        let relay_key = UserIdentityKey::from_secret_bytes(&[42u8; 32]);
+        let forged =
+            b64(&seal_handover(&relay_key, &kx, &request.request_id, &w.sam_user).unwrap());
+        w.proxy.rewrite(
+            "GET",
+            &format!("/v1/device-requests/{}", request.request_id),
+            move |_, reply| reply.edit_json(|v| v["bundle"] = json!(forged.clone())),
+        );
+        w.sam
+            .approve_device(&request.request_id, &request.public_key)
+            .await
+            .unwrap();
+        assert!(phone.finish_device_link().await.unwrap().is_some());
+        assert!(
+            !phone.can_vouch().unwrap(),
+            "the relay's identity key was taken over"
+        );
 
         // A device without the identity key cannot vouch, and a vouching device certifies
         // only the key the user compared.

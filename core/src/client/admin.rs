@@ -379,19 +379,38 @@ impl SealroomClient {
         let user_id = registered.user_id.clone();
         let account = self.finish_registration(kv, &secret, registered).await?;
         *self.pending_link()? = None;
-        // Approved by a device that holds the identity key: take it over. It must be the key
-        // the relay publishes for the user (a bundle made up by the relay would hold another
-        // key; this device then stays unverified rather than trusting it).
+        // Approved by a device that holds the identity key: take it over. The device is
+        // registered whatever happens here; a bundle that does not open, or holds another key
+        // than the one the relay publishes for the user (one the relay made up), is ignored
+        // and this device stays unverified rather than trusting it.
         if let Some(bundle) = &status.bundle {
-            let sealed = super::unb64(bundle)?;
-            let key = crate::certificate::open_handover(&kx, &sealed, &request_id, &user_id)
-                .ok_or_else(|| ClientError::Protocol("the approval bundle does not open".into()))?;
-            let devices: DeviceList = self.signed_json(Call::get("/v1/me/devices")).await?;
-            if devices.identity_key.as_deref() == Some(hex::encode(key.public_key()).as_str()) {
-                self.keep_identity_key(&key)?;
-            }
+            // A failure (network, storage) leaves the device registered and unverified; it
+            // can be certified later (`certify_device`, recovery backup).
+            let _ = self
+                .take_over_identity(bundle, &kx, &request_id, &user_id)
+                .await;
         }
         Ok(Some(account))
+    }
+
+    async fn take_over_identity(
+        &self,
+        bundle: &str,
+        kx: &crate::primitives::X25519Secret,
+        request_id: &str,
+        user_id: &str,
+    ) -> Result<(), ClientError> {
+        let Ok(sealed) = super::unb64(bundle) else {
+            return Ok(());
+        };
+        let Some(key) = crate::certificate::open_handover(kx, &sealed, request_id, user_id) else {
+            return Ok(());
+        };
+        let devices: DeviceList = self.signed_json(Call::get("/v1/me/devices")).await?;
+        if devices.identity_key.as_deref() == Some(hex::encode(key.public_key()).as_str()) {
+            self.keep_identity_key(&key)?;
+        }
+        Ok(())
     }
 
     // ----- TOTP --------------------------------------------------------------------------
