@@ -120,6 +120,9 @@ if wants format; then
     end format-bench
   } > "$out/format.md"
   put format-bench "Sealed file format (native)" "$out/format.md"
+  # Format v2: Padmé padding overhead and v2 vs v1 throughput in the same run.
+  cargo run --locked --release -q -p sealroom-core --example bench_format_v2 "$out/format-v2.md"
+  put format-v2-bench "Sealed file format (native)" "$out/format-v2.md"
 fi
 
 # --- 2. MLS rooms -------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ fn check_dir(sub: &str, at_least: usize) {
             assert_eq!(error_name(&e), expected, "{name}: open");
             for (what, (result, _)) in [("push", &pushed), ("stepped", &stepped)] {
                 let e = result.as_ref().expect_err(name);
-                assert_eq!(error_name(&e), expected, "{name}: {what}");
+                assert_eq!(error_name(e), expected, "{name}: {what}");
             }
             let e = reader.expect_err(name);
             assert_eq!(error_name(&e), expected, "{name}: reader");
