@@ -102,7 +102,7 @@ cp wasm/js/node.js "$OUT/node.js"
 printf 'export * from "./sealroom.js";\nexport { default } from "./sealroom.js";\n' > "$OUT/node.d.ts"
 raw=$(stat -c %s "$OUT/sealroom_bg.wasm")
 gz=$(gzip -9 -c "$OUT/sealroom_bg.wasm" | wc -c)
-say "wasm/pkg ready: sealroom_bg.wasm $raw bytes raw, $gz bytes gzip (budget 1600000 raw, 575000 gzip)"
-if [ "$raw" -gt 1600000 ] || [ "$gz" -gt 575000 ]; then
+say "wasm/pkg ready: sealroom_bg.wasm $raw bytes raw, $gz bytes gzip (budget 1700000 raw, 610000 gzip)"
+if [ "$raw" -gt 1700000 ] || [ "$gz" -gt 610000 ]; then
   say "sealroom_bg.wasm is OVER the size budget (tests/node/size.test.mjs fails)"
 fi

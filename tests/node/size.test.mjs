@@ -1,6 +1,7 @@
-// Size budget of the npm package's WebAssembly module: at most 1.6 MB raw and 575 KB gzip
+// Size budget of the npm package's WebAssembly module: at most 1.7 MB raw and 610 KB gzip
 // (raised from 1.5 MB / 550 KB when the SDK began to enforce membership, history, versions and
-// signed manifests itself and to verify the audit chain: +81 KB raw / +26 KB gzip; docs/sdk-js.md).
+// signed manifests itself and to verify the audit chain: +81 KB raw / +26 KB gzip; then to
+// 1.7 MB / 610 KB for checkAudit, device certificates, revocation and format v2: docs/sdk-js.md).
 // (`gzip -9`-equivalent, level 9). Prints both numbers and fails when either is over.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,8 +10,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "./helpers.mjs";
 
-const RAW_BUDGET = 1_600_000;
-const GZIP_BUDGET = 575_000;
+const RAW_BUDGET = 1_700_000;
+const GZIP_BUDGET = 610_000;
 
 const wasm = readFileSync(join(ROOT, "wasm", "pkg", "sealroom_bg.wasm"));
 const raw = wasm.length;

@@ -62,7 +62,7 @@ pub use pad::{padded_len, payload_len, END_CHUNK_LEN, MIN_PADDED_LEN};
 pub use seal::seal_parallel_with_salt;
 #[cfg(feature = "test-utils")]
 pub use seal::seal_v1_with_salt;
-pub use seal::{seal, seal_parallel, Sealer};
+pub use seal::{seal, seal_parallel, SealTail, Sealer};
 
 /// The eight magic bytes every sealed file starts with (ASCII `SEALROOM`).
 pub const MAGIC: [u8; 8] = *b"SEALROOM";

@@ -171,48 +171,106 @@ impl Sealer {
     /// Like [`Sealer::finish`], passing the remaining sealed bytes to `sink` in pieces of at
     /// most one sealed chunk, so memory stays bounded however much padding a file needs.
     pub fn finish_with(
-        mut self,
+        self,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), FormatError>,
     ) -> Result<(), FormatError> {
+        let mut tail = self.finish_steps()?;
+        while let Some(piece) = tail.next_piece()? {
+            sink(&piece)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`Sealer::finish_with`] for callers that cannot take a callback (an async
+    /// uploader): the rest of the file one sealed chunk at a time from
+    /// [`SealTail::next_piece`]. Fails at once with [`FormatError::LengthMismatch`] if a
+    /// declared length was not reached.
+    pub fn finish_steps(self) -> Result<SealTail, FormatError> {
         if self.declared.is_some_and(|declared| declared != self.done) {
             return Err(FormatError::LengthMismatch);
         }
-        let mut out = Vec::with_capacity(SEALED_CHUNK_SIZE);
-        if self.version == Version::V1 {
-            self.seal_buffered(v1_kind(true), &mut out)?;
-            return sink(&out);
+        let plan = if self.version == Version::V1 {
+            None
+        } else {
+            Some(Plan::new(self.done)?)
+        };
+        Ok(SealTail {
+            sealer: self,
+            plan,
+            stage: TailStage::LastData,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TailStage {
+    LastData,
+    Padding,
+    End,
+    Done,
+}
+
+/// The end of a sealed stream, produced one sealed chunk at a time
+/// ([`Sealer::finish_steps`]): v1 the final chunk; v2 the chunk holding the end of the data,
+/// the padding chunks and the end chunk.
+pub struct SealTail {
+    sealer: Sealer,
+    plan: Option<Plan>,
+    stage: TailStage,
+}
+
+impl SealTail {
+    /// The next piece of sealed bytes (at most one sealed chunk), or `None` when the stream is
+    /// complete.
+    pub fn next_piece(&mut self) -> Result<Option<Vec<u8>>, FormatError> {
+        let mut out = Vec::new();
+        let s = &mut self.sealer;
+        let Some(plan) = self.plan.as_ref() else {
+            // Version 1: only the final chunk remains.
+            if self.stage == TailStage::Done {
+                return Ok(None);
+            }
+            self.stage = TailStage::Done;
+            s.seal_buffered(v1_kind(true), &mut out)?;
+            return Ok(Some(out));
+        };
+        loop {
+            match self.stage {
+                TailStage::LastData => {
+                    self.stage = TailStage::Padding;
+                    // The chunk holding the end of the data (or chunk 0 of an empty file),
+                    // zero-filled.
+                    if !s.buf.is_empty() || s.counter == 0 {
+                        let len = plan.chunk_len(s.counter);
+                        s.buf.resize(len, 0);
+                        s.seal_buffered(KIND_DATA, &mut out)?;
+                        return Ok(Some(out));
+                    }
+                }
+                TailStage::Padding => {
+                    if s.counter >= plan.chunks {
+                        self.stage = TailStage::End;
+                        continue;
+                    }
+                    let zeros = vec![0u8; plan.chunk_len(s.counter)];
+                    seal_chunk(&s.payload, s.counter, KIND_PAD, &zeros, &mut out)?;
+                    s.advance()?;
+                    return Ok(Some(out));
+                }
+                TailStage::End => {
+                    self.stage = TailStage::Done;
+                    seal_chunk(
+                        &s.payload,
+                        s.counter,
+                        KIND_END,
+                        &plan.len.to_be_bytes(),
+                        &mut out,
+                    )?;
+                    return Ok(Some(out));
+                }
+                TailStage::Done => return Ok(None),
+            }
         }
-        let plan = Plan::new(self.done)?;
-        // The chunk holding the end of the data (or chunk 0 of an empty file), zero-filled.
-        if !self.buf.is_empty() || self.counter == 0 {
-            let len = plan.chunk_len(self.counter);
-            self.buf.resize(len, 0);
-            self.seal_buffered(KIND_DATA, &mut out)?;
-            sink(&out)?;
-        }
-        let zeros = vec![0u8; CHUNK_SIZE];
-        while self.counter < plan.chunks {
-            out.clear();
-            let len = plan.chunk_len(self.counter);
-            seal_chunk(
-                &self.payload,
-                self.counter,
-                KIND_PAD,
-                &zeros[..len],
-                &mut out,
-            )?;
-            self.advance()?;
-            sink(&out)?;
-        }
-        out.clear();
-        seal_chunk(
-            &self.payload,
-            self.counter,
-            KIND_END,
-            &plan.len.to_be_bytes(),
-            &mut out,
-        )?;
-        sink(&out)
     }
 }
 

@@ -492,11 +492,18 @@ impl SealroomClient {
                 "the source is shorter than announced".into(),
             ));
         }
-        let emit = match upload.sealer.take() {
-            Some(s) => s.finish()?,
+        let mut tail = match upload.sealer.take() {
+            Some(s) => s.finish_steps()?,
             None => return Err(ClientError::Format(format::FormatError::Internal)),
         };
-        self.absorb(&mut upload, emit, true, progress).await?;
+        // One sealed chunk at a time: the padding (up to 6.25 % of the file) is never held
+        // whole. Full upload chunks are sent as they fill; the rest with the last piece.
+        let mut next = tail.next_piece()?;
+        while let Some(piece) = next {
+            next = tail.next_piece()?;
+            self.absorb(&mut upload, piece, next.is_none(), progress)
+                .await?;
+        }
         if upload.produced != upload.state.sealed_len {
             return Err(ClientError::Protocol(
                 "sealed length differs from the announced length".into(),
