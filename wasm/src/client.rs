@@ -16,13 +16,8 @@ use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
-use sealroom_core::client::{
-    AuditFormat, FilePolicy, FileUpload, NewFile, NewMessage, Role, SealroomClient as CoreClient,
-    SNIFF_LEN,
-};
+use sealroom_core::client::{NewMessage, Role, SealroomClient as CoreClient};
 use sealroom_core::state::StorageKey;
-use sealroom_wire::audit::AuditQuery;
-use sealroom_wire::notify::NotifyMode;
 
 use crate::convert::{self, from_js, list, to_js, value_to_js};
 use crate::error::{client_error, invalid, message_of, storage};
@@ -58,15 +53,15 @@ pub fn memory_store() -> JsValue {
 pub(crate) struct Shared {
     pub(crate) core: CoreClient,
     pub(crate) pending: Arc<Pending>,
-    store: JsValue,
-    commit: Function,
+    pub(crate) store: JsValue,
+    pub(crate) commit: Function,
     /// A write-behind failure, reported by the next call.
-    write_error: RefCell<Option<String>>,
+    pub(crate) write_error: RefCell<Option<String>>,
 }
 
 impl Shared {
     /// Hands every queued batch to the host store as one batch and awaits it.
-    async fn flush(&self) -> Result<(), JsValue> {
+    pub(crate) async fn flush(&self) -> Result<(), JsValue> {
         if let Some(message) = self.write_error.borrow_mut().take() {
             return Err(storage(&message));
         }
@@ -122,7 +117,7 @@ where
 
 type BoxedCall = std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 
-fn run_boxed(shared: Rc<Shared>, call: BoxedCall) -> Promise {
+pub(crate) fn run_boxed(shared: Rc<Shared>, call: BoxedCall) -> Promise {
     future_to_promise(async move {
         let result = call.await;
         let flushed = shared.flush().await;
@@ -142,7 +137,7 @@ pub(crate) fn method(target: &JsValue, name: &str) -> Result<Function, JsValue> 
         .map_err(|_| invalid(&format!("expected an object with a {name}() method")))
 }
 
-async fn await_value(value: JsValue) -> Result<JsValue, JsValue> {
+pub(crate) async fn await_value(value: JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::resolve(&value)).await
 }
 
@@ -150,7 +145,7 @@ pub(crate) fn num(value: u64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
-fn progress_fn(callback: Option<Function>) -> impl FnMut(u64, u64) {
+pub(crate) fn progress_fn(callback: Option<Function>) -> impl FnMut(u64, u64) {
     move |done, total| {
         if let Some(f) = &callback {
             // A throwing progress callback must not break the transfer.
@@ -160,47 +155,47 @@ fn progress_fn(callback: Option<Function>) -> impl FnMut(u64, u64) {
 }
 
 /// A whole number ≥ 0 below 2^53 from JS.
-fn whole(value: f64, what: &str) -> Result<u64, JsValue> {
+pub(crate) fn whole(value: f64, what: &str) -> Result<u64, JsValue> {
     crate::whole_number(value, what)
         .map_err(|_| invalid(&format!("{what} must be a whole number ≥ 0")))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewMessageJs {
+pub(crate) struct NewMessageJs {
     #[serde(default)]
-    thread_id: Option<String>,
-    body: String,
+    pub(crate) thread_id: Option<String>,
+    pub(crate) body: String,
     #[serde(default)]
-    reply_to: Option<String>,
+    pub(crate) reply_to: Option<String>,
     #[serde(default)]
-    expires_in_secs: Option<u64>,
+    pub(crate) expires_in_secs: Option<u64>,
     #[serde(default)]
-    internal: bool,
+    pub(crate) internal: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewFileJs {
-    name: String,
+pub(crate) struct NewFileJs {
+    pub(crate) name: String,
     #[serde(default)]
-    document_id: Option<String>,
+    pub(crate) document_id: Option<String>,
     #[serde(default)]
-    internal: bool,
+    pub(crate) internal: bool,
     #[serde(default)]
-    thread_id: Option<String>,
+    pub(crate) thread_id: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FilePolicyJs {
+pub(crate) struct FilePolicyJs {
     #[serde(default)]
-    allowed_media_types: Vec<String>,
+    pub(crate) allowed_media_types: Vec<String>,
     #[serde(default)]
-    max_size: Option<u64>,
+    pub(crate) max_size: Option<u64>,
 }
 
-fn parse_role(role: &str) -> Result<Role, JsValue> {
+pub(crate) fn parse_role(role: &str) -> Result<Role, JsValue> {
     serde_json::from_value(Value::String(role.to_owned())).map_err(|_| {
         invalid(&format!(
             "unknown role \"{role}\" (admin, staff or customer)"
@@ -209,13 +204,13 @@ fn parse_role(role: &str) -> Result<Role, JsValue> {
 }
 
 /// Reads a `ReadableStream<Uint8Array>` chunk by chunk.
-struct StreamReader {
-    reader: JsValue,
-    read: Function,
+pub(crate) struct StreamReader {
+    pub(crate) reader: JsValue,
+    pub(crate) read: Function,
 }
 
 impl StreamReader {
-    fn new(stream: &JsValue) -> Result<Self, JsValue> {
+    pub(crate) fn new(stream: &JsValue) -> Result<Self, JsValue> {
         let get_reader = method(stream, "getReader")
             .map_err(|_| invalid("the source must be a ReadableStream<Uint8Array>"))?;
         let reader = get_reader.call0(stream)?;
@@ -223,7 +218,7 @@ impl StreamReader {
         Ok(Self { reader, read })
     }
 
-    async fn next(&self) -> Result<Option<Vec<u8>>, JsValue> {
+    pub(crate) async fn next(&self) -> Result<Option<Vec<u8>>, JsValue> {
         let result = await_value(self.read.call0(&self.reader)?).await?;
         if get(&result, "done")?.is_truthy() {
             return Ok(None);
@@ -235,7 +230,7 @@ impl StreamReader {
     }
 
     /// Stops the stream after a failure (best effort).
-    fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         if let Ok(cancel) = method(&self.reader, "cancel") {
             let _ = cancel.call0(&self.reader);
         }
@@ -556,436 +551,6 @@ impl Client {
         })
     }
 
-    // ----- second devices and TOTP ---------------------------------------------------------
-
-    /// On a new, unregistered client: asks to add this device to user `userId`.
-    #[wasm_bindgen(js_name = requestDeviceLink, unchecked_return_type = "Promise<DeviceRequestInfo>")]
-    pub fn request_device_link(
-        &self,
-        #[wasm_bindgen(js_name = userId)] user_id: String,
-        #[wasm_bindgen(js_name = deviceName)] device_name: String,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .request_device_link(&user_id, &device_name)
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
-    }
-
-    /// On an existing device: approves a link request after comparing its public key.
-    #[wasm_bindgen(js_name = approveDevice, unchecked_return_type = "Promise<void>")]
-    pub fn approve_device(
-        &self,
-        #[wasm_bindgen(js_name = requestId)] request_id: String,
-        #[wasm_bindgen(js_name = publicKey)] public_key: String,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .approve_device(&request_id, &public_key)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// On the new device: approves its own pending link with the user's TOTP code.
-    #[wasm_bindgen(js_name = approveDeviceLinkWithTotp, unchecked_return_type = "Promise<void>")]
-    pub fn approve_device_link_with_totp(&self, code: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .approve_device_link_with_totp(&code)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// On the new device: completes an approved link (`null` while still pending).
-    #[wasm_bindgen(js_name = finishDeviceLink, unchecked_return_type = "Promise<Account | null>")]
-    pub fn finish_device_link(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            match s.core.finish_device_link().await.map_err(client_error)? {
-                Some(account) => to_js(&account),
-                None => Ok(JsValue::NULL),
-            }
-        })
-    }
-
-    /// Starts TOTP enrolment (the secret is shown once).
-    #[wasm_bindgen(js_name = enrolTotp, unchecked_return_type = "Promise<TotpEnrolment>")]
-    pub fn enrol_totp(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.enrol_totp().await.map_err(client_error)?)
-        })
-    }
-
-    /// Confirms TOTP enrolment with a current code.
-    #[wasm_bindgen(js_name = confirmTotp, unchecked_return_type = "Promise<void>")]
-    pub fn confirm_totp(&self, code: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core.confirm_totp(&code).await.map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    // ----- preferences and administration --------------------------------------------------
-
-    /// This user's notification preference.
-    #[wasm_bindgen(js_name = notificationPreference, unchecked_return_type = "Promise<NotifyPreference>")]
-    pub fn notification_preference(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .notification_preference()
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
-    }
-
-    /// Sets the notification mode (and optionally the mail address).
-    #[wasm_bindgen(js_name = setNotificationMode, unchecked_return_type = "Promise<NotifyPreference>")]
-    pub fn set_notification_mode(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "NotifyMode")] mode: String,
-        email: Option<String>,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let mode: NotifyMode = mode.parse().map_err(|_| {
-                invalid(&format!(
-                    "unknown notification mode \"{mode}\" (immediate, hourly, daily, off)"
-                ))
-            })?;
-            to_js(
-                &s.core
-                    .set_notification_mode(mode, email.as_deref())
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
-    }
-
-    /// A space's retention policy.
-    #[wasm_bindgen(unchecked_return_type = "Promise<RetentionPolicy>")]
-    pub fn retention(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.retention(&space_id).await.map_err(client_error)?)
-        })
-    }
-
-    /// Sets a space's retention in days (`null` keeps everything).
-    #[wasm_bindgen(js_name = setRetention, unchecked_return_type = "Promise<RetentionPolicy>")]
-    pub fn set_retention(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-        days: Option<f64>,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let days = days
-                .map(|d| {
-                    whole(d, "days")
-                        .and_then(|d| u32::try_from(d).map_err(|_| invalid("days is too large")))
-                })
-                .transpose()?;
-            to_js(
-                &s.core
-                    .set_retention(&space_id, days)
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
-    }
-
-    /// One page of the audit log (admins).
-    #[wasm_bindgen(unchecked_return_type = "Promise<AuditPage>")]
-    pub fn audit(
-        &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "AuditQuery")] query: JsValue,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let query: AuditQuery = from_js(&query, "audit query")?;
-            to_js(&s.core.audit(&query).await.map_err(client_error)?)
-        })
-    }
-
-    /// The audit log as a JSON or CSV file (admins).
-    #[wasm_bindgen(js_name = auditExport, unchecked_return_type = "Promise<Uint8Array>")]
-    pub fn audit_export(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "AuditQuery | undefined")] query: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "\"json\" | \"csv\"")] format: String,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let query: AuditQuery = from_js(&query, "audit query")?;
-            let format = match format.as_str() {
-                "json" => AuditFormat::Json,
-                "csv" => AuditFormat::Csv,
-                other => return Err(invalid(&format!("unknown export format \"{other}\""))),
-            };
-            let bytes = s
-                .core
-                .audit_export(&query, format)
-                .await
-                .map_err(client_error)?;
-            Ok(Uint8Array::from(bytes.as_slice()).into())
-        })
-    }
-
-    /// Verifies the whole audit hash chain (admins).
-    #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "Promise<AuditVerifyReport>")]
-    pub fn verify_audit(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.verify_audit().await.map_err(client_error)?)
-        })
-    }
-
-    /// Erases a user (admins): devices revoked, personal data removed.
-    #[wasm_bindgen(js_name = eraseUser, unchecked_return_type = "Promise<Record<string, unknown>>")]
-    pub fn erase_user(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.erase_user(&user_id).await.map_err(client_error)?)
-        })
-    }
-
-    // ----- files ---------------------------------------------------------------------------
-
-    /// Restricts a space's files on this device (checked before encryption).
-    #[wasm_bindgen(js_name = setFilePolicy, unchecked_return_type = "Promise<void>")]
-    pub fn set_file_policy(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-        #[wasm_bindgen(unchecked_param_type = "FilePolicy")] policy: JsValue,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let p: FilePolicyJs = from_js(&policy, "file policy")?;
-            let policy = FilePolicy {
-                allowed_media_types: p.allowed_media_types,
-                max_size: p.max_size,
-            };
-            s.core
-                .set_file_policy(&space_id, &policy)
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// A space's file policy on this device.
-    #[wasm_bindgen(js_name = filePolicy, unchecked_return_type = "FilePolicy")]
-    pub fn file_policy(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-    ) -> Result<JsValue, JsValue> {
-        to_js(
-            &self
-                .shared
-                .core
-                .file_policy(&space_id)
-                .map_err(client_error)?,
-        )
-    }
-
-    /// Uploads `length` bytes read from `source`, sealed on this device chunk by chunk
-    /// (memory stays at a few MiB whatever the size). `onProgress(done, total)` counts sealed
-    /// bytes the relay acknowledged.
-    #[wasm_bindgen(js_name = uploadFile, unchecked_return_type = "Promise<FileVersion>")]
-    pub fn upload_file(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-        #[wasm_bindgen(unchecked_param_type = "NewFile")] file: JsValue,
-        length: f64,
-        #[wasm_bindgen(unchecked_param_type = "ReadableStream<Uint8Array>")] source: JsValue,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
-        on_progress: Option<Function>,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let f: NewFileJs = from_js(&file, "file")?;
-            let file = NewFile {
-                name: f.name,
-                document_id: f.document_id,
-                internal: f.internal,
-                thread_id: f.thread_id,
-            };
-            let len = whole(length, "length")?;
-            let reader = StreamReader::new(&source)?;
-            let result = upload(&s, &space_id, &file, len, &reader, on_progress).await;
-            if result.is_err() {
-                reader.cancel();
-            }
-            result
-        })
-    }
-
-    /// Uploads that did not finish (after a restart).
-    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "PendingUpload[]")]
-    pub fn pending_uploads(&self) -> Result<JsValue, JsValue> {
-        let uploads = self.shared.core.pending_uploads().map_err(client_error)?;
-        value_to_js(&list(&uploads, convert::pending_upload))
-    }
-
-    /// Resumes a pending upload: give the same source again from its first byte; what the
-    /// relay already holds is re-sealed and checked, not sent again.
-    #[wasm_bindgen(js_name = resumeUpload, unchecked_return_type = "Promise<FileVersion>")]
-    pub fn resume_upload(
-        &self,
-        #[wasm_bindgen(js_name = uploadId)] upload_id: String,
-        #[wasm_bindgen(unchecked_param_type = "ReadableStream<Uint8Array>")] source: JsValue,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
-        on_progress: Option<Function>,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let reader = StreamReader::new(&source)?;
-            let mut progress = progress_fn(on_progress);
-            let result = async {
-                let mut upload = s
-                    .core
-                    .resume_upload_session(&upload_id)
-                    .await
-                    .map_err(client_error)?;
-                pump(&s, &mut upload, &reader, &mut progress).await?;
-                let version = s
-                    .core
-                    .upload_finish(upload, &mut progress)
-                    .await
-                    .map_err(client_error)?;
-                value_to_js(&convert::file_version(&version))
-            }
-            .await;
-            if result.is_err() {
-                reader.cancel();
-            }
-            result
-        })
-    }
-
-    /// Abandons a pending upload.
-    #[wasm_bindgen(js_name = cancelUpload, unchecked_return_type = "Promise<void>")]
-    pub fn cancel_upload(&self, #[wasm_bindgen(js_name = uploadId)] upload_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .cancel_upload(&upload_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// File versions of a space known locally.
-    #[wasm_bindgen(unchecked_return_type = "FileVersion[]")]
-    pub fn files(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-    ) -> Result<JsValue, JsValue> {
-        let files = self.shared.core.files(&space_id).map_err(client_error)?;
-        value_to_js(&list(&files, convert::file_version))
-    }
-
-    /// Documents of a space (all versions, latest marked).
-    #[wasm_bindgen(unchecked_return_type = "Document[]")]
-    pub fn documents(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-    ) -> Result<JsValue, JsValue> {
-        let docs = self
-            .shared
-            .core
-            .documents(&space_id)
-            .map_err(client_error)?;
-        value_to_js(&list(&docs, convert::document))
-    }
-
-    /// Lists the space's files on the relay and reads manifests this device has not seen
-    /// (documents shared before it joined).
-    #[wasm_bindgen(js_name = refreshFiles, unchecked_return_type = "Promise<ClientEvent[]>")]
-    pub fn refresh_files(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let events = s
-                .core
-                .refresh_files(&space_id)
-                .await
-                .map_err(client_error)?;
-            value_to_js(&list(&events, convert::event))
-        })
-    }
-
-    /// Downloads a file as a `ReadableStream<Uint8Array>` of authenticated plaintext, pulled
-    /// from the relay as the reader consumes it (backpressure; memory stays flat).
-    /// `onProgress(done, total)` counts plaintext bytes.
-    #[wasm_bindgen(js_name = downloadFile, unchecked_return_type = "Promise<ReadableStream<Uint8Array>>")]
-    pub fn download_file(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-        #[wasm_bindgen(js_name = fileId)] file_id: String,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
-        on_progress: Option<Function>,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let download = crate::download::Download::start(s, space_id, file_id, None).await?;
-            download.into_stream(on_progress)
-        })
-    }
-
-    /// Downloads `length` plaintext bytes from `offset` as a stream (only the chunks holding
-    /// the range are fetched).
-    #[wasm_bindgen(js_name = downloadRange, unchecked_return_type = "Promise<ReadableStream<Uint8Array>>")]
-    pub fn download_range(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-        #[wasm_bindgen(js_name = fileId)] file_id: String,
-        offset: f64,
-        length: f64,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
-        on_progress: Option<Function>,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            let start = whole(offset, "offset")?;
-            let len = whole(length, "length")?;
-            let download =
-                crate::download::Download::start(s, space_id, file_id, Some((start, len))).await?;
-            download.into_stream(on_progress)
-        })
-    }
-
-    /// Deletes a file version (its author or space staff).
-    #[wasm_bindgen(js_name = deleteFile, unchecked_return_type = "Promise<void>")]
-    pub fn delete_file(
-        &self,
-        #[wasm_bindgen(js_name = spaceId)] space_id: String,
-        #[wasm_bindgen(js_name = fileId)] file_id: String,
-    ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .delete_file(&space_id, &file_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
     // ----- recovery backup ------------------------------------------------------------------
 
     /// Seals this device's room keys, file index and messages under `passphrase` (Argon2id,
@@ -1051,71 +616,4 @@ impl Client {
             Ok(JsValue::UNDEFINED)
         })
     }
-}
-
-/// Pushes the rest of `reader` into `upload`, writing checkpoints to the store as they come.
-async fn pump(
-    shared: &Rc<Shared>,
-    upload: &mut FileUpload,
-    reader: &StreamReader,
-    progress: &mut impl FnMut(u64, u64),
-) -> Result<(), JsValue> {
-    while let Some(chunk) = reader.next().await? {
-        shared
-            .core
-            .upload_push(upload, &chunk, progress)
-            .await
-            .map_err(client_error)?;
-        if !shared.pending.is_empty() {
-            shared.flush().await?;
-        }
-    }
-    Ok(())
-}
-
-async fn upload(
-    shared: &Rc<Shared>,
-    space_id: &str,
-    file: &NewFile,
-    len: u64,
-    reader: &StreamReader,
-    on_progress: Option<Function>,
-) -> Result<JsValue, JsValue> {
-    let mut progress = progress_fn(on_progress);
-    // The first bytes decide the media type (policy) before anything is encrypted.
-    let want = usize::try_from(len).map_or(SNIFF_LEN, |l| l.min(SNIFF_LEN));
-    let mut prefix = Vec::with_capacity(want);
-    let mut ended = false;
-    while prefix.len() < want {
-        match reader.next().await? {
-            Some(chunk) => prefix.extend_from_slice(&chunk),
-            None => {
-                ended = true;
-                break;
-            }
-        }
-    }
-    let sniffed = &prefix[..want.min(prefix.len())];
-    let mut upload = shared
-        .core
-        .start_upload(space_id, file, len, sniffed)
-        .await
-        .map_err(client_error)?;
-    // The upload state is durable before the first byte leaves (resume after a restart).
-    shared.flush().await?;
-    shared
-        .core
-        .upload_push(&mut upload, &prefix, &mut progress)
-        .await
-        .map_err(client_error)?;
-    drop(prefix);
-    if !ended {
-        pump(shared, &mut upload, reader, &mut progress).await?;
-    }
-    let version = shared
-        .core
-        .upload_finish(upload, &mut progress)
-        .await
-        .map_err(client_error)?;
-    value_to_js(&convert::file_version(&version))
 }

@@ -22,6 +22,11 @@ mod audit;
 mod bench;
 #[cfg(target_arch = "wasm32")]
 mod client;
+// `SealroomClient` methods split by concern.
+#[cfg(target_arch = "wasm32")]
+mod client_admin;
+#[cfg(target_arch = "wasm32")]
+mod client_files;
 // Used by the client (wasm32 only); compiled natively too so their unit tests run there.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod convert;
