@@ -317,6 +317,55 @@ impl HostileRelay {
 ///   exchange for `from_method` / `from_path` (defaults: this rule's method and path), without
 ///   asking the relay.
 impl HostileRelay {
+    /// Hands `message` to every device that reads `room`'s handshake log, once per device, at
+    /// the end of the log (when it has nothing newer), as if `sender` had posted it as `kind`
+    /// (`"commit"` or `"proposal"`): a relay injecting a handshake.
+    pub fn inject_handshake(&self, room: &str, kind: &'static str, sender: &str, message: &[u8]) {
+        let served: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        let sender = sender.to_owned();
+        let message = crate::rooms::b64(message);
+        self.rewrite(
+            "GET",
+            &format!("/v1/rooms/{room}/handshakes"),
+            move |seen, reply| {
+                if reply.status != 200 {
+                    return;
+                }
+                let mut body = reply.body_json();
+                if !body["entries"].as_array().is_some_and(|e| e.is_empty()) {
+                    return;
+                }
+                let device = seen.header("x-sealroom-device").unwrap_or("").to_owned();
+                if !served
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(device)
+                {
+                    return;
+                }
+                let after: u64 = seen
+                    .query
+                    .as_deref()
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("after="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                body["entries"] = serde_json::json!([{
+                    "seq": after,
+                    "epoch": 0,
+                    "kind": kind,
+                    "sender_device": sender,
+                    "message": message,
+                    "received_at": 0,
+                }]);
+                reply.set_json(&body);
+            },
+        );
+    }
+}
+
+impl HostileRelay {
     /// Adds the rule described by `spec` (see above); an error names what is wrong with it.
     pub fn add_spec(&self, spec: &Value) -> Result<(), String> {
         let text = |key: &str, default: Option<&str>| -> Result<String, String> {

@@ -19,9 +19,8 @@
 //!   the relay, and sync reports every membership change.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::tls_codec::Deserialize as _;

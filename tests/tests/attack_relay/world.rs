@@ -244,43 +244,7 @@ impl World {
     /// once per device, at the end of the log (when it has nothing newer), as if `sender`
     /// had posted it.
     pub(crate) fn inject(&self, room: &str, kind: &'static str, sender: &str, message: &[u8]) {
-        let served: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let sender = sender.to_owned();
-        let message = b64(message);
-        self.proxy.rewrite(
-            "GET",
-            &format!("/v1/rooms/{room}/handshakes"),
-            move |seen, reply| {
-                if reply.status != 200 {
-                    return;
-                }
-                let mut body = reply.body_json();
-                if !body["entries"].as_array().is_some_and(|e| e.is_empty()) {
-                    return;
-                }
-                let device = seen.header("x-sealroom-device").unwrap_or("").to_owned();
-                if !served.lock().unwrap().insert(device) {
-                    return;
-                }
-                let after: u64 = seen
-                    .query
-                    .as_deref()
-                    .unwrap_or("")
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("after="))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                body["entries"] = json!([{
-                    "seq": after,
-                    "epoch": 0,
-                    "kind": kind,
-                    "sender_device": sender,
-                    "message": message,
-                    "received_at": 0,
-                }]);
-                reply.set_json(&body);
-            },
-        );
+        self.proxy.inject_handshake(room, kind, sender, message);
     }
 
     /// Staff posts, every other SDK device reads it; then each of them posts and staff reads.

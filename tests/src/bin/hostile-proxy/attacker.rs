@@ -2,10 +2,10 @@
 //! malicious member) controls. The crafting follows `tests/tests/attack_relay.rs` (attack a)
 //! and `tests/tests/attack_member.rs` (attacks c and d).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use openmls::messages::group_info::VerifiableGroupInfo;
@@ -268,47 +268,7 @@ impl Attacker {
     /// The hostile relay hands `message` to every device that reads `room`'s handshake log,
     /// once per device, when it has nothing newer, as if `sender` had posted it.
     fn inject(&self, room: &str, kind: &'static str, sender: &str, message: &[u8]) {
-        let served: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let sender = sender.to_owned();
-        let message = b64(message);
-        self.proxy.rewrite(
-            "GET",
-            &format!("/v1/rooms/{room}/handshakes"),
-            move |seen, reply| {
-                if reply.status != 200 {
-                    return;
-                }
-                let mut body = reply.body_json();
-                if !body["entries"].as_array().is_some_and(|e| e.is_empty()) {
-                    return;
-                }
-                let device = seen.header("x-sealroom-device").unwrap_or("").to_owned();
-                if !served
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(device)
-                {
-                    return;
-                }
-                let after: u64 = seen
-                    .query
-                    .as_deref()
-                    .unwrap_or("")
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("after="))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                body["entries"] = json!([{
-                    "seq": after,
-                    "epoch": 0,
-                    "kind": kind,
-                    "sender_device": sender,
-                    "message": message,
-                    "received_at": 0,
-                }]);
-                reply.set_json(&body);
-            },
-        );
+        self.proxy.inject_handshake(room, kind, sender, message);
     }
 
     /// Attack a (i): an external join proposal for the attacker's device.
