@@ -211,19 +211,11 @@ impl SealroomClient {
                 return Ok(true);
             }
             let room_id = record.core_id()?;
-            let account = r.account.clone();
             let mut produced = Vec::new();
             let result = r.rooms.process_recording(&room_id, bytes, |room_events| {
                 let mut writes = Vec::new();
                 for ev in room_events {
-                    translate(
-                        ev,
-                        &mut record,
-                        &account,
-                        sender_device,
-                        &mut writes,
-                        &mut produced,
-                    );
+                    translate(ev, &mut record, sender_device, &mut writes, &mut produced);
                 }
                 if let Ok(w) = record.write() {
                     writes.push(w);
@@ -271,7 +263,6 @@ impl SealroomClient {
 fn translate(
     event: &RoomEvent,
     record: &mut RoomRecord,
-    _account: &Account,
     relay_sender: &str,
     writes: &mut Vec<AppWrite>,
     out: &mut Vec<ClientEvent>,
