@@ -8,8 +8,8 @@ use super::*;
 
 impl SealroomClient {
     /// Revokes `device_id`: one of this user's other devices, or (for an administrator) any
-    /// device of the administrator's organisation; a provider administrator any device. The relay refuses the device from then on
-    /// and mails its user a content-free notice. Then this device commits the removal of the
+    /// device of the administrator's organisation; a provider administrator any device. The
+    /// relay refuses the device from then on and mails its user a content-free notice. Then this device commits the removal of the
     /// revoked device's leaves in every room where the membership policy lets it (a provider
     /// device: every room; a customer device: rooms holding its own user's device); in the
     /// other rooms the next member online who may do it commits the removal on its `sync`.
