@@ -1,0 +1,261 @@
+//! Storage behind a trait: named trees of byte keys and values, with prefix and range scans,
+//! compare-and-swap, and conditional atomic transactions across trees.
+//!
+//! The transaction model is "checks + writes" ([`Txn`]): a set of expected values (a key holds
+//! exactly these bytes, or is absent) and a set of puts and deletes, applied all together or not
+//! at all. It is what etcd's `Txn`, FoundationDB and most distributed stores offer, so a
+//! deployment that outgrows one machine can implement [`Store`] on one of them. Callers read,
+//! decide, then commit with checks on what they read, and retry or answer 409 on
+//! [`TxnError::Conflict`]. One commit per room epoch and the audit hash chain are built this way.
+//!
+//! Backends live in submodules: [`SledStore`] (`sled.rs`) is the embedded default. Every write goes through a shared "write gate" that
+//! [`Store::snapshot`] takes exclusively, so a snapshot is a consistent point in time while the
+//! relay keeps running.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A storage failure: the relay answers 500 for these, they are never a client's fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The underlying database failed (I/O, corruption, ...).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded.
+    #[error("stored value in tree {tree} does not decode: {message}")]
+    Decode {
+        /// Tree name.
+        tree: String,
+        /// Decoder message.
+        message: String,
+    },
+}
+
+/// Why a [`Txn`] was not applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxnError {
+    /// A check failed: the key did not hold the expected value. Nothing was written.
+    #[error("conflict on tree {tree}")]
+    Conflict {
+        /// Tree of the first failed check.
+        tree: String,
+        /// Key of the first failed check.
+        key: Vec<u8>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A key-value pair from a scan.
+pub type Kv = (Vec<u8>, Vec<u8>);
+
+/// A scan's iterator, in ascending key order.
+pub type KvIter = Box<dyn Iterator<Item = Result<Kv, StoreError>> + Send>;
+
+/// One expected value in a [`Txn`].
+#[derive(Debug, Clone)]
+pub struct Check {
+    tree: String,
+    key: Vec<u8>,
+    expected: Option<Vec<u8>>,
+}
+
+/// One write in a [`Txn`].
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Set `key` to `value`.
+    Put {
+        /// Tree name.
+        tree: String,
+        /// Key.
+        key: Vec<u8>,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Remove `key` (no error when absent).
+    Delete {
+        /// Tree name.
+        tree: String,
+        /// Key.
+        key: Vec<u8>,
+    },
+}
+
+/// A conditional, atomic multi-tree write: every check holds and every op applies, or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Txn {
+    checks: Vec<Check>,
+    ops: Vec<Op>,
+}
+
+impl Txn {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires `key` in `tree` to hold exactly `expected` (`None`: to be absent).
+    pub fn check(&mut self, tree: &str, key: &[u8], expected: Option<&[u8]>) -> &mut Self {
+        self.checks.push(Check {
+            tree: tree.to_owned(),
+            key: key.to_vec(),
+            expected: expected.map(<[u8]>::to_vec),
+        });
+        self
+    }
+
+    /// Sets `key` in `tree` to `value`.
+    pub fn put(&mut self, tree: &str, key: &[u8], value: &[u8]) -> &mut Self {
+        self.ops.push(Op::Put {
+            tree: tree.to_owned(),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        });
+        self
+    }
+
+    /// Sets `key` in `tree` to the JSON encoding of `value`.
+    pub fn put_json<T: Serialize>(
+        &mut self,
+        tree: &str,
+        key: &[u8],
+        value: &T,
+    ) -> Result<&mut Self, StoreError> {
+        let bytes = encode_json(tree, value)?;
+        Ok(self.put(tree, key, &bytes))
+    }
+
+    /// Removes `key` from `tree`.
+    pub fn delete(&mut self, tree: &str, key: &[u8]) -> &mut Self {
+        self.ops.push(Op::Delete {
+            tree: tree.to_owned(),
+            key: key.to_vec(),
+        });
+        self
+    }
+
+    /// The checks, in order.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
+    /// The writes, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    fn tree_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .checks
+            .iter()
+            .map(|c| c.tree.clone())
+            .chain(self.ops.iter().map(|op| match op {
+                Op::Put { tree, .. } | Op::Delete { tree, .. } => tree.clone(),
+            }))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Receives `(tree, key, value)` triples from [`Store::snapshot`].
+pub type SnapshotSink<'a> = dyn FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError> + 'a;
+
+/// The storage interface of the relay. Trees are created on first use.
+pub trait Store: Send + Sync + 'static {
+    /// The value of `key` in `tree`.
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `key` in `tree` to `value`.
+    fn put(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key` from `tree`, returning the old value.
+    fn delete(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Atomically replaces the value of `key` if it is `expected` (`None`: absent) with `new`
+    /// (`None`: remove). Returns whether the swap happened.
+    fn compare_and_swap(
+        &self,
+        tree: &str,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StoreError>;
+    /// All pairs whose key starts with `prefix`, ascending.
+    fn scan_prefix(&self, tree: &str, prefix: &[u8]) -> Result<KvIter, StoreError>;
+    /// All pairs with `start <= key < end` (`end` `None`: to the end of the tree), ascending.
+    fn range(&self, tree: &str, start: &[u8], end: Option<&[u8]>) -> Result<KvIter, StoreError>;
+    /// The pair with the greatest key starting with `prefix`.
+    fn last_with_prefix(&self, tree: &str, prefix: &[u8]) -> Result<Option<Kv>, StoreError>;
+    /// Applies a conditional transaction atomically.
+    fn commit(&self, txn: &Txn) -> Result<(), TxnError>;
+    /// A store-wide unique, increasing id.
+    fn next_id(&self) -> Result<u64, StoreError>;
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Writes every `(tree, key, value)` of a consistent point in time to `sink`. Writes wait
+    /// while the snapshot runs.
+    fn snapshot(&self, sink: &mut SnapshotSink<'_>) -> Result<(), StoreError>;
+    /// Names of the trees that exist.
+    fn tree_names(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// Typed helpers for every [`Store`].
+pub trait StoreExt: Store {
+    /// Reads and decodes a JSON value.
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.get(tree, key)? {
+            Some(bytes) => decode_json(tree, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Encodes and writes a JSON value.
+    fn put_json<T: Serialize>(&self, tree: &str, key: &[u8], value: &T) -> Result<(), StoreError> {
+        let bytes = encode_json(tree, value)?;
+        self.put(tree, key, &bytes)
+    }
+
+    /// Decodes every JSON value under `prefix`.
+    fn scan_json<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
+        self.scan_prefix(tree, prefix)?
+            .map(|kv| kv.and_then(|(_, v)| decode_json(tree, &v)))
+            .collect()
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+/// Decodes a stored JSON value.
+pub fn decode_json<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        tree: tree.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Encodes a value as JSON for storage.
+pub fn encode_json<T: Serialize>(tree: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Decode {
+        tree: tree.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The store as shared by the relay.
+pub type SharedStore = std::sync::Arc<dyn Store>;
+
+mod sled;
+pub use self::sled::SledStore;
+
+#[cfg(test)]
+pub(crate) mod conformance;
