@@ -102,4 +102,5 @@ if cargo +nightly --version >/dev/null 2>&1; then
 fi
 # --- end cargo-fuzz ---
 
+source scripts/services/postgres.sh || say "PostgreSQL did not start: the tests that need it fail under CI"
 say "setup complete"
