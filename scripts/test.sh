@@ -55,6 +55,7 @@ step clippy cargo clippy --workspace --all-targets --locked -- -D warnings || fa
 # One build of bins, tests and examples with the feature set cargo test uses (scripts/lib.sh).
 step build cargo "${DEBUG_BUILD[@]}" || failed=$((failed + 1))
 source scripts/services/postgres.sh || say "PostgreSQL did not start: the tests that need it fail under CI"
+source scripts/services/seaweedfs.sh || say "SeaweedFS did not start: the S3 tests will fail"
 before=$failed
 step cargo-test cargo test --workspace --locked --no-fail-fast
 cargo_ok=$?
