@@ -100,6 +100,30 @@ cp wasm/package.json "$OUT/package.json"
 # Node entry: instantiates the module from the package's own .wasm at import time.
 cp wasm/js/node.js "$OUT/node.js"
 printf 'export * from "./sealroom.js";\nexport { default } from "./sealroom.js";\n' > "$OUT/node.d.ts"
+# Test-only module (tests/node/chacha-wasm.test.mjs): sealroom-chacha's RFC 8439, Wycheproof and
+# crate-equality checks compiled with the same target, profile and RUSTFLAGS (+simd128) as the
+# package above, so they run on the simd128 code browsers run. Not part of wasm/pkg.
+# SEALROOM_WASM_SELFTEST=0 skips it.
+if [ "${SEALROOM_WASM_SELFTEST:-1}" = 1 ]; then
+  say "building sealroom-chacha-selftest for $TARGET (route: $ROUTE)"
+  case "$ROUTE" in
+    rustup)
+      RUSTC_BOOTSTRAP=1 RUSTFLAGS="$RUSTFLAGS_WASM $RUSTFLAGS_SIZE" \
+        cargo build -p sealroom-chacha-selftest --target "$TARGET" --profile release-wasm
+      ;;
+    debian)
+      RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
+        RUSTFLAGS="$RUSTFLAGS_WASM $RUSTFLAGS_SIZE -Zunstable-options -Cpanic=immediate-abort" \
+        cargo build -p sealroom-chacha-selftest --target "$TARGET" --profile release-wasm -Zbuild-std=std,panic_abort
+      ;;
+  esac
+  SELFTEST_OUT="$CARGO_TARGET_DIR/chacha-selftest"
+  rm -rf "$SELFTEST_OUT"
+  wasm-bindgen --target nodejs --out-dir "$SELFTEST_OUT" --out-name chacha_selftest \
+    "$CARGO_TARGET_DIR/$TARGET/release-wasm/sealroom_chacha_selftest.wasm"
+  say "chacha selftest module ready: $SELFTEST_OUT"
+fi
 raw=$(stat -c %s "$OUT/sealroom_bg.wasm")
 gz=$(gzip -9 -c "$OUT/sealroom_bg.wasm" | wc -c)
 say "wasm/pkg ready: sealroom_bg.wasm $raw bytes raw, $gz bytes gzip (budget 1700000 raw, 610000 gzip)"

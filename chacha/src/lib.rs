@@ -17,9 +17,9 @@
 //! rounds need no shuffles, only a 4 × 4 transposition at the end.
 
 use poly1305::universal_hash::{KeyInit, UniversalHash};
-use poly1305::Poly1305;
+use poly1305::{Key as MacKey, Poly1305};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Key length in bytes.
 pub const KEY_LEN: usize = 32;
@@ -51,8 +51,15 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Which lane type this build's ChaCha20 runs on: `"wasm32-simd128"` (WebAssembly `v128`) or
+/// `"portable"` (plain arrays). Set by the same `cfg` that selects the code, so a test inside a
+/// module can tell which path it exercises.
+pub const LANES: &str = lanes::NAME;
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
+    pub(crate) const NAME: &str = "wasm32-simd128";
+
     use core::arch::wasm32::{
         i32x4_shuffle, i64x2_shuffle, i8x16_shuffle, u32x4, u32x4_add, u32x4_shl, u32x4_shr,
         u32x4_splat, v128, v128_load, v128_or, v128_store, v128_xor,
@@ -172,6 +179,8 @@ mod lanes {
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod lanes {
+    pub(crate) const NAME: &str = "portable";
+
     /// Four u32 lanes (the portable stand-in for the `v128` of the WASM build).
     #[derive(Clone, Copy)]
     pub(crate) struct Lanes([u32; 4]);
@@ -313,9 +322,10 @@ impl State {
         );
     }
 
-    /// Four keystream blocks as bytes (for a message's tail and the Poly1305 key).
-    fn keystream(&self, counter: u32) -> [u8; 256] {
-        let mut ks = [0u8; 256];
+    /// Four keystream blocks as bytes (for a message's tail and the Poly1305 key), zeroized on
+    /// drop.
+    fn keystream(&self, counter: u32) -> Zeroizing<[u8; 256]> {
+        let mut ks = Zeroizing::new([0u8; 256]);
         self.four_blocks(counter, |g, blocks| {
             for (b, lanes) in blocks.into_iter().enumerate() {
                 let at = 64 * b + 16 * g;
@@ -341,11 +351,10 @@ impl State {
             counter = counter.wrapping_add(4);
         }
         if !tail.is_empty() {
-            let mut ks = self.keystream(counter);
+            let ks = self.keystream(counter);
             for (b, k) in tail.iter_mut().zip(ks.iter()) {
                 *b ^= k;
             }
-            ks.zeroize();
         }
     }
 }
@@ -397,14 +406,18 @@ impl ChaCha20Poly1305 {
     }
 
     /// The cipher state for `nonce` and the one-time Poly1305 key (block 0's first 32 bytes).
+    ///
+    /// Every copy of key material is wiped: block 0 on drop (`Zeroizing`), the one-time key
+    /// here (filled in place, no by-value conversion that would leave a temporary), and the
+    /// Poly1305 state when the returned MAC is dropped (the `poly1305` crate's `zeroize`
+    /// feature, see `tests::poly1305_state_is_wiped_on_drop`).
     fn start(&self, nonce: &[u8; NONCE_LEN]) -> (State, Poly1305) {
         let state = State::new(&self.key, nonce);
-        let mut block0 = state.keystream(0);
-        let mut mac_key = [0u8; 32];
+        let block0 = state.keystream(0);
+        let mut mac_key = MacKey::default();
         mac_key.copy_from_slice(&block0[..32]);
-        let mac = Poly1305::new(&mac_key.into());
-        block0.zeroize();
-        mac_key.zeroize();
+        let mac = Poly1305::new(&mac_key);
+        mac_key.as_mut_slice().zeroize();
         (state, mac)
     }
 
@@ -506,6 +519,39 @@ mod tests {
                 Err(Error::TooLong)
             );
         }
+    }
+
+    /// The `poly1305` crate wipes its state (the one-time key `r`, `s` and the accumulator) in a
+    /// `Drop` impl that exists only with its `zeroize` feature: without the feature the type
+    /// needs no drop at all. This fails if the feature is ever lost from the dependency.
+    #[test]
+    fn poly1305_state_is_wiped_on_drop() {
+        assert!(std::mem::needs_drop::<Poly1305>());
+    }
+
+    /// The key and the keystream buffers are wiped on drop.
+    #[test]
+    fn key_and_keystream_buffers_zeroize() {
+        assert!(std::mem::needs_drop::<ChaCha20Poly1305>());
+        assert!(std::mem::needs_drop::<State>());
+        let mut aead = ChaCha20Poly1305::new(&[7; 32]);
+        aead.zeroize();
+        assert_eq!(aead.key, [0; 32]);
+        let ks = State::new(&[7; 32], &[1; 12]).keystream(0);
+        assert!(ks.iter().any(|b| *b != 0));
+        let mut ks = ks;
+        ks.zeroize();
+        assert!(ks.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn lanes_name_matches_the_build() {
+        let want = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+            "wasm32-simd128"
+        } else {
+            "portable"
+        };
+        assert_eq!(LANES, want);
     }
 
     fn hex16(s: &str) -> [u8; 16] {
