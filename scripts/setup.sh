@@ -78,6 +78,7 @@ for d in demo-web tests/browser wasm/tools; do
 done
 
 # --- API fuzzing (scripts/test-api.sh): schemathesis in a venv under target/ ------------------
+# The same venv's pinned `cryptography` runs the format interop test (tests/python).
 # Pinned versions; the venv is rebuilt only when a pin changes (stamp file) or it is missing.
 # python3-venv gives `python3 -m venv` (with ensurepip) on Debian.
 API_PY=target/py
