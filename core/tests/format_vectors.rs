@@ -68,12 +68,12 @@ fn open_push(
 
 #[test]
 fn every_vector_case_v1() {
-    check_dir("tests/vectors", 28);
+    check_dir("tests/vectors", 44);
 }
 
 #[test]
 fn every_vector_case_v2() {
-    check_dir("tests/vectors/v2", 50);
+    check_dir("tests/vectors/v2", 58);
 }
 
 fn check_dir(sub: &str, at_least: usize) {
@@ -133,7 +133,7 @@ fn check_dir(sub: &str, at_least: usize) {
             let e = reader.expect_err(name);
             assert_eq!(error_name(&e), expected, "{name}: reader");
             if let Some(max) = case.get("max_released") {
-                // v2: what a streaming decryptor released before the error is a prefix of
+                // What a streaming decryptor released before the error is a prefix of
                 // `released` and no longer than `max_released`.
                 let allowed = hex_field(&case, "released");
                 let max: usize = max.as_str().unwrap().parse().unwrap();

@@ -77,13 +77,13 @@ class Vectors(unittest.TestCase):
               file=sys.stderr)
 
     def test_v1_vectors(self):
-        self.check_dir(".", 1, 28)
+        self.check_dir(".", 1, 44)
 
     def test_v2_vectors(self):
         self.check_dir("v2", 2, 58)
 
     def test_every_vector_has_its_own_key_and_salt(self):
-        for sub in ("v2",):
+        for sub in (".", "v2"):
             keys, salts = set(), set()
             for path, case in cases(sub):
                 keys.add(case["file_key"])
@@ -91,6 +91,7 @@ class Vectors(unittest.TestCase):
                     salts.add(case["salt"])
             with self.subTest(sub=sub):
                 self.assertEqual(len(keys), len(cases(sub)), f"distinct file keys in {sub}")
+                self.assertEqual(len(salts), len(cases(sub)), f"distinct salts in {sub}")
 
 
 class SealedBySdk(unittest.TestCase):

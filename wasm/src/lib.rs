@@ -70,6 +70,7 @@ fn format_error(error: FormatError) -> JsValue {
         FormatError::InvalidHeader => "invalid_header",
         FormatError::Truncated => "truncated",
         FormatError::Decrypt => "decrypt",
+        FormatError::InvalidPayload => "invalid_payload",
         FormatError::MetadataTooLarge => "metadata_too_large",
         FormatError::LengthMismatch => "length_mismatch",
         FormatError::RangeOutOfBounds => "range_out_of_bounds",
