@@ -129,6 +129,63 @@ class SealedBySdk(unittest.TestCase):
                     self.assertEqual(caught.exception.name, "decrypt")
 
 
+def agrees(module, sub):
+    """Whether decryptor `module` agrees with every vector in `sub` (error names included)."""
+    for _, case in cases(sub):
+        dec = module.Decryptor(bytes.fromhex(case["file_key"]), bytes.fromhex(case["sealed"]))
+        try:
+            dec.open()
+            got = "ok"
+        except module.FormatError as e:
+            got = e.name
+        if got != case["expected"]:
+            return False
+    return True
+
+
+# Each MUST of docs/format.md a decryptor can break, switched off in a copy of sealed_format.py,
+# with the versions whose vectors must then disagree.
+RULES = {
+    "reserved flag bits": ('if flags & ~0x01:', 'if False:', (".", "v2")),
+    "length 0 when undeclared": ('if not flags & 0x01 and length != 0:', 'if False:', (".", "v2")),
+    "string limits": ('if n > limit or at + n', 'if at + n', (".", "v2")),
+    # (A string running past padded_metadata has its vectors too, but here the next length
+    # read or the bucket check fails as well, so switching off that one check shows nothing.)
+    "UTF-8": ('errors="strict"', 'errors="replace"', (".", "v2")),
+    "zero metadata padding": ('if any(padded[at:]):', 'if False:', (".", "v2")),
+    "smallest bucket": ('if min(b for b in BUCKETS if b >= at) != len(padded):', 'if False:',
+                        (".", "v2")),
+    "v1 declared length drives the layout": ('if meta.length is not None:\n            # Step 7',
+                                             'if False:\n            # Step 7', (".",)),
+    "v1 no trailing data": ('fail("decrypt")  # step 9: trailing data', 'pass', (".",)),
+    "short input not a magic prefix": ('if head != MAGIC[:len(head)]:',
+                                       'if len(head) == 8 and head != MAGIC:', (".", "v2")),
+    "metadata_len bucket": ('if metadata_len not in METADATA_LENS:', 'if False:', (".", "v2")),
+    "v2 key commitment": ('if not hmac.compare_digest(', 'if False and not hmac.compare_digest(',
+                          ("v2",)),
+    "v2 no trailing data (declared)": ('fail("decrypt")  # trailing data', 'pass', ("v2",)),
+    "v2 padding is zero": ('if any(plain[data_bytes:]):', 'if False:', ("v2",)),
+    "v2 end chunk says L": ('if struct.unpack(">Q", end)[0] != length:', 'if False:', ("v2",)),
+    "v2 Padme size": ('if not is_padme_value(padded):', 'if False:', ("v2",)),
+}
+
+
+class EveryRuleHasAVector(unittest.TestCase):
+    """Switching off any one rule in the Python decryptor makes a vector of each version it
+    applies to disagree: the vectors check every MUST, not only the happy path."""
+
+    def test_each_rule_switched_off_is_caught(self):
+        import types
+        source = Path(sf.__file__).read_text()
+        for rule, (old, new, subs) in RULES.items():
+            with self.subTest(rule=rule):
+                self.assertIn(old, source)
+                module = types.ModuleType(f"mutant_{len(rule)}")
+                exec(compile(source.replace(old, new, 1), "mutant", "exec"), module.__dict__)
+                for sub in subs:
+                    self.assertFalse(agrees(module, sub), f"{rule}: no vector in {sub} notices")
+
+
 class Padme(unittest.TestCase):
     def test_examples_from_the_spec(self):
         self.assertEqual(sf.padme(0), 256)
