@@ -103,7 +103,11 @@ class SealedBySdk(unittest.TestCase):
         self.assertTrue(binary.exists(),
                         f"{binary} not built; run cargo build -p sealroom-tests --bins")
         with tempfile.TemporaryDirectory() as tmp:
-            for size in (0, 1, 255, 256, 257, 65535, 65536, 65537, 3 * 65536 + 1234):
+            # 4 MiB + 1 pads to 4 MiB + 128 KiB = 66 chunks, 65 of them data: chunk 65 is a
+            # padding-only chunk (Padmé rounds by more than 64 KiB only from 4 MiB on, so no
+            # vector is that big).
+            for size in (0, 1, 255, 256, 257, 65535, 65536, 65537, 3 * 65536 + 1234,
+                         4 * 1024 * 1024 + 1):
                 with self.subTest(size=size):
                     key = os.urandom(32)
                     plaintext = os.urandom(size)
@@ -118,6 +122,17 @@ class SealedBySdk(unittest.TestCase):
                     self.assertEqual(back, plaintext)
                     self.assertEqual(meta, sf.Metadata("résumé/../x.pdf", "application/pdf",
                                                        "confidential", 1700000123, size))
+                    if size == 4 * 1024 * 1024 + 1:
+                        header = 75 + int.from_bytes(sealed[73:75], "big")
+                        padded = 4 * 1024 * 1024 + 128 * 1024
+                        self.assertEqual(sf.padme(size), padded)
+                        self.assertEqual(len(sealed) - header, padded + 16 * 66 + 24)
+                        # A bit flipped in the first padding chunk (index 65) is refused.
+                        bad = bytearray(sealed)
+                        bad[header + 65 * sf.SEALED_CHUNK + 7] ^= 1
+                        with self.assertRaises(sf.FormatError) as caught:
+                            sf.open_sealed(key, bytes(bad))
+                        self.assertEqual(caught.exception.name, "decrypt")
                     # Another key and a flipped payload bit both fail as the spec says.
                     with self.assertRaises(sf.FormatError) as caught:
                         sf.open_sealed(os.urandom(32), sealed)
