@@ -25,6 +25,8 @@
 //! | relay key file | `SEALROOM_RELAY_KEY_FILE` | `relay_key_file` | `<data_dir>.relay-key` |
 //! | host clients sign for (`host[:port]`) | `SEALROOM_PUBLIC_HOST` | `public_host` | the `Host` header of each request |
 //! | separate `/metrics` listener | `SEALROOM_METRICS_LISTEN` | `metrics_listen` | none: `/metrics` needs an admin signature |
+//! | PostgreSQL store (set: all state in PostgreSQL, not in `data_dir`; may hold a password, never logged) | `SEALROOM_DATABASE_URL` | `store.database_url` | none: embedded store |
+//! | PostgreSQL schema for the tables (several relays sharing a database) | `SEALROOM_DATABASE_SCHEMA` | `store.database_schema` | none: the role's `search_path` |
 //! | page and storage quotas | `SEALROOM_MAX_PAGE_BYTES`, `SEALROOM_MAX_USER_BLOB_BYTES`, `SEALROOM_{USER,SPACE}_MESSAGES_PER_HOUR`, `SEALROOM_{USER,SPACE}_MESSAGE_BYTES_PER_HOUR`, `SEALROOM_UPLOAD_TTL_SECS`, `SEALROOM_UPLOAD_SWEEP_SECS` | `quotas.*` | see [`Quotas`] |
 //!
 //! With both TLS settings the relay serves HTTPS only (rustls, see [`crate::tls`]); without
@@ -179,6 +181,43 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Page sizes, storage quotas and upload expiry.
     pub quotas: Quotas,
+    /// The shared store of a scale-out deployment (PostgreSQL), used when a URL is set.
+    pub store: StoreConfig,
+}
+
+/// The PostgreSQL store of a scale-out deployment (see `docs/relay.md`, "PostgreSQL
+/// deployment").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgresql://user[:password]@host[:port]/database`; set: every piece of relay state
+    /// lives in that database instead of the data directory.
+    pub database_url: Option<DatabaseUrl>,
+    /// PostgreSQL schema for the relay's tables (created when missing).
+    pub database_schema: Option<String>,
+}
+
+/// A database URL: it may hold a password, so it is never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: String) -> Self {
+        Self(url)
+    }
+
+    /// The URL itself, for connecting.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
 }
 
 /// Page sizes, per-user and per-space quotas, and the expiry of abandoned uploads.
@@ -236,6 +275,7 @@ impl Default for Config {
             public_host: None,
             metrics_listen: None,
             quotas: Quotas::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -390,6 +430,12 @@ impl Config {
         }
         self.apply_enrolment_env(env)?;
         self.apply_relay_env(env)?;
+        if let Some(v) = env("SEALROOM_DATABASE_URL") {
+            self.store.database_url = Some(DatabaseUrl(v));
+        }
+        if let Some(v) = env("SEALROOM_DATABASE_SCHEMA") {
+            self.store.database_schema = Some(v);
+        }
         Ok(())
     }
 
@@ -582,5 +628,34 @@ mod tests {
             Config::load_from(Some(&file), |_| None),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn database_url_from_env_or_file_and_never_printed() {
+        let env: HashMap<&str, &str> = [
+            (
+                "SEALROOM_DATABASE_URL",
+                "postgresql://relay:hunter2@db/sealroom",
+            ),
+            ("SEALROOM_DATABASE_SCHEMA", "relay_a"),
+        ]
+        .into();
+        let c = Config::load_from(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        let url = c.store.database_url.as_ref().unwrap();
+        assert_eq!(
+            url.expose_secret(),
+            "postgresql://relay:hunter2@db/sealroom"
+        );
+        assert_eq!(c.store.database_schema.as_deref(), Some("relay_a"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "[store]\ndatabase_url = \"postgresql://db/x\"\n").unwrap();
+        let c = Config::load_from(Some(&file), |_| None).unwrap();
+        assert_eq!(
+            c.store.database_url.unwrap().expose_secret(),
+            "postgresql://db/x"
+        );
     }
 }

@@ -76,6 +76,12 @@ pub enum RunError {
 
 /// Opens the store in the configured data directory.
 pub fn open_store(config: &Config) -> Result<SharedStore, RunError> {
+    if let Some(url) = &config.store.database_url {
+        let store =
+            store::PgStore::connect(url.expose_secret(), config.store.database_schema.as_deref())
+                .map_err(|e| RunError::Store(e.into()))?;
+        return Ok(Arc::new(store));
+    }
     let dir = config.db_dir();
     std::fs::create_dir_all(&dir).map_err(|source| RunError::DataDir {
         path: dir.clone(),

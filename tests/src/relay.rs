@@ -85,6 +85,58 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The store of a relay whose temporary directory is `dir`: with
+/// `SEALROOM_TEST_BACKEND=postgres` the test PostgreSQL ([`test_database_url`]; a test panics
+/// when it cannot be had) in a schema of that relay's own, named after `dir` so that it survives
+/// restarts and no two relays share it; otherwise the embedded store in the data directory. A
+/// relay's own environment overrides it (the scale-out test gives three relays one schema).
+pub fn store_backend_env(dir: &Path) -> Vec<(String, String)> {
+    match std::env::var("SEALROOM_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let url = test_database_url()
+                .unwrap_or_else(|e| panic!("SEALROOM_TEST_BACKEND=postgres: {e}"));
+            let name = dir.file_name().map(|n| n.as_encoded_bytes().to_vec());
+            let schema = format!("relay_{}", hex::encode(name.unwrap_or_default()));
+            vec![
+                ("SEALROOM_DATABASE_URL".to_owned(), url),
+                ("SEALROOM_DATABASE_SCHEMA".to_owned(), schema),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The test PostgreSQL's URL: `SEALROOM_TEST_DATABASE_URL` (exported by
+/// `scripts/services/postgres.sh`, which `scripts/test.sh` sources); when unset, the script is
+/// run once per test process to start the cluster.
+pub fn test_database_url() -> Result<String, String> {
+    static STARTED: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("SEALROOM_TEST_DATABASE_URL") {
+                if !url.is_empty() {
+                    return Ok(url);
+                }
+            }
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let out = Command::new("bash")
+                .current_dir(&root)
+                .args([
+                    "-c",
+                    "source scripts/services/postgres.sh >&2 && printf %s \"$SEALROOM_TEST_DATABASE_URL\"",
+                ])
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("running scripts/services/postgres.sh: {e}"))?;
+            let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !out.status.success() || url.is_empty() {
+                return Err("scripts/services/postgres.sh could not start PostgreSQL".to_owned());
+            }
+            Ok(url)
+        })
+        .clone()
+}
+
 /// A running relay process with its own temporary data directory.
 pub struct Relay {
     bin: PathBuf,
@@ -218,6 +270,9 @@ impl Relay {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
+        for (k, v) in store_backend_env(self.dir.path()) {
+            cmd.env(k, v);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -296,6 +351,9 @@ impl Relay {
             .env("SEALROOM_DATA_DIR", self.data_dir())
             .env("SEALROOM_LISTEN", self.addr.to_string())
             .args(args);
+        for (k, v) in store_backend_env(self.dir.path()) {
+            cmd.env(k, v);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -256,6 +256,8 @@ pub type SharedStore = std::sync::Arc<dyn Store>;
 
 mod sled;
 pub use self::sled::SledStore;
+mod postgres;
+pub use self::postgres::{PgConnectError, PgStore};
 
 #[cfg(test)]
 pub(crate) mod conformance;
