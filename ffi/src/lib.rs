@@ -72,6 +72,10 @@ impl From<FormatError> for SealError {
             FormatError::InvalidHeader => Self::InvalidHeader,
             FormatError::Truncated => Self::Truncated,
             FormatError::Decrypt => Self::Decrypt,
+            // Version 2's authenticated-payload violations (padding, end length, a size no
+            // encryptor makes): corrupt input, which docs/format.md allows to merge into
+            // `decrypt`. (Was `Other`, which callers cannot tell from an internal failure.)
+            FormatError::InvalidPayload => Self::Decrypt,
             FormatError::MetadataTooLarge => Self::MetadataTooLarge,
             FormatError::LengthMismatch => Self::LengthMismatch,
             other => Self::Other {
@@ -290,10 +294,17 @@ mod tests {
         let opener = FileOpener::new(key.clone()).unwrap();
         opener.push(sealed[..sealed.len() - 116].to_vec()).unwrap();
         assert!(matches!(opener.finish(), Err(SealError::Truncated)));
-        let opener = FileOpener::new(key).unwrap();
+        let opener = FileOpener::new(key.clone()).unwrap();
         assert!(matches!(
             opener.push(b"this is not a sealed file, not at all".to_vec()),
             Err(SealError::NotSealed)
         ));
+        // Undeclared length plus one trailing byte: the payload size is no Padmé size
+        // (invalid_payload in the format), reported as corrupt input, not as `Other`.
+        let mut sealed = seal_bytes(key.clone(), meta(None), vec![7; 300]).unwrap();
+        sealed.push(0);
+        let opener = FileOpener::new(key).unwrap();
+        let result = opener.push(sealed).and_then(|_| opener.finish());
+        assert!(matches!(result, Err(SealError::Decrypt)), "{result:?}");
     }
 }
