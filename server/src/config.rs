@@ -4,7 +4,7 @@
 //! | setting | environment | TOML key | default |
 //! | --- | --- | --- | --- |
 //! | listen address | `SEALROOM_LISTEN` | `listen` | `127.0.0.1:8080` |
-//! | data directory (sled + blobs) | `SEALROOM_DATA_DIR` | `data_dir` | `./sealroom-data` |
+//! | data directory (store file `store.redb` + blobs) | `SEALROOM_DATA_DIR` | `data_dir` | `./sealroom-data` |
 //! | config file | `SEALROOM_CONFIG` or `--config FILE` | - | none |
 //! | demo portal directory | `SEALROOM_WEB_DIR` | `web_dir` | `./demo-web` if present |
 //! | public base URL (links in mail) | `SEALROOM_PUBLIC_URL` | `public_url` | `http://{listen}` |
@@ -17,7 +17,7 @@
 //! | message body limit | `SEALROOM_MAX_MESSAGE_BODY` | `limits.max_message_body` | 1 MiB |
 //! | blob chunk limit | `SEALROOM_MAX_CHUNK` | `limits.max_chunk` | 16 MiB |
 //! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
-//! | sled page cache (bytes) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
+//! | store page cache (bytes, redb) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
 //! | auth failures per source address per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
 //! | enrolment throttles | `SEALROOM_ENROL_*` | `enrolment.*` | see [`Enrolment`] |
@@ -27,6 +27,11 @@
 //! | separate `/metrics` listener | `SEALROOM_METRICS_LISTEN` | `metrics_listen` | none: `/metrics` needs an admin signature |
 //! | PostgreSQL store (set: all state in PostgreSQL, not in `data_dir`; may hold a password, never logged) | `SEALROOM_DATABASE_URL` | `store.database_url` | none: embedded store |
 //! | PostgreSQL schema for the tables (several relays sharing a database) | `SEALROOM_DATABASE_SCHEMA` | `store.database_schema` | none: the role's `search_path` |
+//! | S3 endpoint (blobs in a bucket; unset: AWS) | `SEALROOM_S3_ENDPOINT` | `s3.endpoint` | none |
+//! | S3 bucket (set: blobs in S3, not in `data_dir`) | `SEALROOM_S3_BUCKET` | `s3.bucket` | none: local blob directory |
+//! | S3 region | `SEALROOM_S3_REGION` | `s3.region` | `us-east-1` |
+//! | S3 access key id | `SEALROOM_S3_ACCESS_KEY_ID` | `s3.access_key_id` | none |
+//! | S3 secret access key (never logged; not in the TOML file) | `SEALROOM_S3_SECRET_ACCESS_KEY` or `SEALROOM_S3_SECRET_ACCESS_KEY_FILE` | `s3.secret_access_key_file` | none |
 //! | page and storage quotas | `SEALROOM_MAX_PAGE_BYTES`, `SEALROOM_MAX_USER_BLOB_BYTES`, `SEALROOM_{USER,SPACE}_MESSAGES_PER_HOUR`, `SEALROOM_{USER,SPACE}_MESSAGE_BYTES_PER_HOUR`, `SEALROOM_UPLOAD_TTL_SECS`, `SEALROOM_UPLOAD_SWEEP_SECS` | `quotas.*` | see [`Quotas`] |
 //!
 //! With both TLS settings the relay serves HTTPS only (rustls, see [`crate::tls`]); without
@@ -37,6 +42,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+/// Name of the store file in the data directory.
+pub const STORE_FILE: &str = "store.redb";
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -86,9 +94,9 @@ pub struct Limits {
     /// Authentication failures tolerated per source address in one minute before further
     /// requests from it get 429 (never counted per claimed device).
     pub auth_failures_per_minute: u32,
-    /// Size of sled's in-memory page cache in bytes. sled's own default is 1 GiB, which the
-    /// relay's resident memory grows into under write load (audit entries, messages); the
-    /// relay's default is smaller, and hot data stays cached anyway.
+    /// Size of the store's in-memory page cache in bytes (redb's read and write cache). redb's
+    /// own default is 1 GiB, which the relay's resident memory would grow into as the store
+    /// grows; the relay's default is smaller, and hot pages stay cached anyway.
     pub store_cache_bytes: u64,
 }
 
@@ -150,7 +158,7 @@ pub struct Tls {
 pub struct Config {
     /// Address and port to listen on.
     pub listen: SocketAddr,
-    /// Directory holding the sled database and blob files.
+    /// Directory holding the store file and blob files.
     pub data_dir: PathBuf,
     /// Directory with the demo portal's static files, served at `/` when present.
     pub web_dir: Option<PathBuf>,
@@ -181,6 +189,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Page sizes, storage quotas and upload expiry.
     pub quotas: Quotas,
+    /// S3-compatible object storage for blobs (used when a bucket is set).
+    pub s3: S3Config,
     /// The shared store of a scale-out deployment (PostgreSQL), used when a URL is set.
     pub store: StoreConfig,
 }
@@ -217,6 +227,72 @@ impl DatabaseUrl {
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DatabaseUrl(<redacted>)")
+    }
+}
+
+/// S3-compatible object storage for blobs (see `docs/relay.md`, "S3-compatible storage").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL (`http://` allowed, for a store on loopback); `None`: AWS.
+    pub endpoint: Option<String>,
+    /// Bucket; when set, blobs live in it instead of the data directory.
+    pub bucket: Option<String>,
+    /// Region (signing scope).
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// File holding the secret access key (one line).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// The secret access key from the environment (never from the TOML file).
+    #[serde(skip)]
+    secret_from_env: Option<S3Secret>,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            bucket: None,
+            region: "us-east-1".to_owned(),
+            access_key_id: None,
+            secret_access_key_file: None,
+            secret_from_env: None,
+        }
+    }
+}
+
+impl S3Config {
+    /// The secret access key: from `SEALROOM_S3_SECRET_ACCESS_KEY`, else read from
+    /// [`S3Config::secret_access_key_file`]; `None` when neither is set.
+    pub fn secret_access_key(&self) -> Result<Option<S3Secret>, std::io::Error> {
+        if let Some(secret) = &self.secret_from_env {
+            return Ok(Some(secret.clone()));
+        }
+        match &self.secret_access_key_file {
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+                Ok(Some(S3Secret(text.trim().to_owned())))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// An S3 secret access key: zeroized on drop, never printed.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct S3Secret(String);
+
+impl S3Secret {
+    /// The key itself, for signing requests.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for S3Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("S3Secret(<redacted>)")
     }
 }
 
@@ -275,6 +351,7 @@ impl Default for Config {
             public_host: None,
             metrics_listen: None,
             quotas: Quotas::default(),
+            s3: S3Config::default(),
             store: StoreConfig::default(),
         }
     }
@@ -430,6 +507,7 @@ impl Config {
         }
         self.apply_enrolment_env(env)?;
         self.apply_relay_env(env)?;
+        self.apply_s3_env(env);
         if let Some(v) = env("SEALROOM_DATABASE_URL") {
             self.store.database_url = Some(DatabaseUrl(v));
         }
@@ -486,6 +564,31 @@ impl Config {
             self.relay_key_file = Some(PathBuf::from(v));
         }
         Ok(())
+    }
+
+    fn apply_s3_env<E>(&mut self, env: &E)
+    where
+        E: Fn(&str) -> Option<String>,
+    {
+        let s3 = &mut self.s3;
+        if let Some(v) = env("SEALROOM_S3_ENDPOINT") {
+            s3.endpoint = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_S3_BUCKET") {
+            s3.bucket = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_S3_REGION") {
+            s3.region = v;
+        }
+        if let Some(v) = env("SEALROOM_S3_ACCESS_KEY_ID") {
+            s3.access_key_id = Some(v);
+        }
+        if let Some(v) = env("SEALROOM_S3_SECRET_ACCESS_KEY") {
+            s3.secret_from_env = Some(S3Secret(v));
+        }
+        if let Some(v) = env("SEALROOM_S3_SECRET_ACCESS_KEY_FILE") {
+            s3.secret_access_key_file = Some(PathBuf::from(v));
+        }
     }
 
     fn apply_relay_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
@@ -580,8 +683,14 @@ impl Config {
         }
     }
 
-    /// Directory holding the sled database.
-    pub fn db_dir(&self) -> PathBuf {
+    /// The store file (redb).
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join(STORE_FILE)
+    }
+
+    /// Where releases before the redb store kept their sled database: the relay refuses to
+    /// start while one is there, and `sealroom-server migrate` moves it over.
+    pub fn legacy_sled_dir(&self) -> PathBuf {
         self.data_dir.join("db")
     }
 

@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::state::{AppState, SystemClock};
-use crate::store::{SharedStore, SledStore, StoreError};
+use crate::store::{OpenError, RedbStore, SharedStore, StoreError};
 
 /// Name of the file in the data directory to which the relay writes the address it listens on
 /// (useful with port 0).
@@ -58,6 +58,18 @@ pub enum RunError {
     /// The store could not be opened (another relay may hold its lock).
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    /// The data directory still holds the sled database of an earlier release.
+    #[error(
+        "{} holds the sled database of an earlier release; stop here and run \
+         `sealroom-server migrate --data-dir {}` to move it into the new store",
+        .sled_dir.display(), .data_dir.display()
+    )]
+    Unmigrated {
+        /// The sled database directory.
+        sled_dir: std::path::PathBuf,
+        /// The data directory.
+        data_dir: std::path::PathBuf,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -74,7 +86,9 @@ pub enum RunError {
     Startup(String),
 }
 
-/// Opens the store in the configured data directory.
+/// Opens (or creates) the store in the configured data directory: the redb file
+/// [`Config::store_path`]. Refuses while the directory still holds an unmigrated sled
+/// database of an earlier release (see `sealroom-server migrate`).
 pub fn open_store(config: &Config) -> Result<SharedStore, RunError> {
     if let Some(url) = &config.store.database_url {
         let store =
@@ -82,19 +96,34 @@ pub fn open_store(config: &Config) -> Result<SharedStore, RunError> {
                 .map_err(|e| RunError::Store(e.into()))?;
         return Ok(Arc::new(store));
     }
-    let dir = config.db_dir();
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::DataDir {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| RunError::DataDir {
         path: dir.clone(),
         source,
     })?;
-    Ok(Arc::new(SledStore::open_with_cache(
-        &dir,
-        config.limits.store_cache_bytes,
-    )?))
+    let sled_dir = config.legacy_sled_dir();
+    if store::migrate::needs_migration(&sled_dir) {
+        return Err(RunError::Unmigrated {
+            sled_dir,
+            data_dir: dir.clone(),
+        });
+    }
+    let store = RedbStore::open(&config.store_path(), config.limits.store_cache_bytes).map_err(
+        |e| match e {
+            OpenError::Locked(path) => RunError::Store(StoreError::Backend(format!(
+                "{} is locked by another process (is a relay already running on this data \
+                 directory?)",
+                path.display()
+            ))),
+            other => RunError::Store(other.into()),
+        },
+    )?;
+    Ok(Arc::new(store))
 }
 
 /// Runs the relay until SIGINT or SIGTERM, then shuts down gracefully: stops accepting, lets
-/// requests in flight finish, stops background tasks and flushes the store.
+/// requests in flight finish, stops background tasks and flushes the store (a no-op for the
+/// redb store, whose writes are durable when they return).
 pub async fn run(config: Config) -> Result<(), RunError> {
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| RunError::DataDir {
@@ -120,6 +149,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     state.insert_extension(audit_signer);
     state.insert_extension(relay_key);
     accounts::init(&state).map_err(|e| RunError::Startup(e.to_string()))?;
+    blobs::init_backend(&state).map_err(|e| RunError::Startup(e.to_string()))?;
     spawn_background(&state);
 
     let listener = tokio::net::TcpListener::bind(state.config.listen)

@@ -1,7 +1,8 @@
 //! The Sealroom relay binary: `sealroom-server [--config FILE] [COMMAND]`.
 //!
 //! Commands: `serve` (default), `admin setup-token`, `backup --out FILE`,
-//! `restore --from FILE`, `rotate-key --new FILE`. See `docs/relay.md`.
+//! `restore --from FILE`, `rotate-key --new FILE`, `migrate [--data-dir DIR]`. See
+//! `docs/relay.md`.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use sealroom_server::backup::{self, BackupSummary};
 use sealroom_server::config::Config;
 
-const USAGE: &str = "usage: sealroom-server [--config FILE] [serve | admin setup-token | backup --out FILE | restore --from FILE [--force] | rotate-key --new FILE]";
+const USAGE: &str = "usage: sealroom-server [--config FILE] [serve | admin setup-token | backup --out FILE | restore --from FILE [--force] | rotate-key --new FILE | migrate [--data-dir DIR]]";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +45,11 @@ fn main() -> ExitCode {
             restore(&config, Path::new(from), true)
         }
         ["rotate-key", "--new", new] => rotate_key(&config, Path::new(new)),
+        ["migrate"] => migrate(config),
+        ["migrate", "--data-dir", dir] => migrate(Config {
+            data_dir: PathBuf::from(dir),
+            ..config
+        }),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -66,6 +72,41 @@ fn rotate_key(config: &Config, new: &Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("sealroom-server: rotate-key failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `migrate`: moves the sled database of an earlier release into the store file, once.
+fn migrate(config: Config) -> ExitCode {
+    use sealroom_server::store::migrate::{migrate, MigrateError};
+
+    match migrate(
+        &config.legacy_sled_dir(),
+        &config.store_path(),
+        config.limits.store_cache_bytes,
+    ) {
+        Ok(done) => {
+            let line = serde_json::json!({
+                "action": "migrate",
+                "data_dir": config.data_dir.display().to_string(),
+                "store": config.store_path().display().to_string(),
+                "completed_earlier_run": done.completed_earlier_run,
+                "migrated_at": done.record.migrated_at,
+                "records": done.record.records,
+                "trees": done.record.trees,
+                "next_id": done.record.next_id,
+                "sled_moved_to": done.record.sled_moved_to,
+            });
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ MigrateError::AlreadyMigrated(_)) => {
+            eprintln!("sealroom-server: migrate refused: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("sealroom-server: migrate failed: {e}");
             ExitCode::FAILURE
         }
     }

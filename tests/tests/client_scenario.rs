@@ -31,7 +31,7 @@ use sealroom_core::client::{
 };
 use sealroom_core::state::{MemoryKv, StorageKey};
 use sealroom_server::rooms::data::{self, MessageLocks};
-use sealroom_server::store::{SledStore, Store};
+use sealroom_server::store::{RedbStore, Store};
 use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
 use sealroom_wire::notify::NotifyMode;
 
@@ -480,7 +480,7 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
     // ---- 2b. a malicious relay replays every earlier message of the space ------------------
     assert!(relay.stop());
     {
-        let store = SledStore::open(&relay.data_dir().join("db")).unwrap();
+        let store = RedbStore::open(&relay.data_dir().join("store.redb"), 1 << 20).unwrap();
         let locks = MessageLocks::default();
         let rooms = sealroom_server::retention::rooms_of_space(&store, &space_id).unwrap();
         assert_eq!(rooms.len(), 2);

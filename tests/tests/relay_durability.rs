@@ -1,10 +1,9 @@
-//! Durability of acknowledged writes against the real relay binary: sled writes its log to
-//! disk in the background (every ~500 ms), so the relay flushes the store before it answers an
-//! account, device, invitation, space, room handshake, message or blob write. Each test acknowledges
-//! writes, kills the relay with SIGKILL at once (no graceful flush), restarts it on the same
-//! data directory and uses what was acknowledged. (sled hands a transaction's writes to the OS
-//! at commit, but single writes stay in its buffers until the next background flush; the
-//! flush before answering also makes both durable against a power loss, which no test shows.)
+//! Durability of acknowledged writes against the real relay binary: every write of the store
+//! (redb) is committed and synced before the call returns, so an account, device, invitation,
+//! space, room handshake, message or blob write is on disk before the relay answers. Each test
+//! acknowledges writes, kills the relay with SIGKILL at once (no graceful shutdown), restarts it
+//! on the same data directory and uses what was acknowledged. (A power loss, which the commit's
+//! fsync also covers, is not shown by any test.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ed25519_dalek::SigningKey;
@@ -23,7 +22,7 @@ fn an_account_created_just_before_sigkill_survives() {
     assert_eq!(r.status, 201, "{}", r.text());
     let token = r.json()["token"].as_str().unwrap().to_owned();
     // The registration is acknowledged; so are an organisation and an invitation (single
-    // writes, which sled keeps in memory longest); then the relay dies at once.
+    // writes, which the old sled store kept in memory longest); then the relay dies at once.
     let staff = relay.register(&token, "Sam");
     let org = relay.create_customer_org(&admin, "Late Ltd");
     let r = a.post_json("/v1/invitations", &json!({ "role": "staff" }));

@@ -29,7 +29,7 @@ use sealroom_core::room;
 use sealroom_core::state::{KvStore, MemoryKv, StorageKey};
 use sealroom_server::config::Config;
 use sealroom_server::state::{AppState, SystemClock};
-use sealroom_server::store::SledStore;
+use sealroom_server::store::RedbStore;
 use sealroom_wire::accounts::Role;
 
 /// Base URL the SDK clients use.
@@ -171,7 +171,7 @@ fn build() -> World {
     config.limits.auth_failures_per_minute = u32::MAX;
     config.limits.store_cache_bytes = 8 * 1024 * 1024;
     let store = Arc::new(
-        SledStore::open_with_cache(&config.db_dir(), config.limits.store_cache_bytes)
+        RedbStore::open(&config.store_path(), config.limits.store_cache_bytes)
             .expect("open the relay store"),
     );
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -304,7 +304,8 @@ pub fn verify_store(store: &dyn Store) -> ExitCode {
 }
 
 /// The `audit` subcommand: `audit verify [--data-dir DIR]`. Opens the store of a stopped relay
-/// (sled allows one process at a time; on a running relay use `GET /v1/audit/verify`). Exit
+/// (the store file is locked by the process that has it open; on a running relay use
+/// `GET /v1/audit/verify`). Exit
 /// status 0 when the chain verifies, 1 when it does not, 2 on usage or I/O errors.
 pub fn cli(mut config: Config, args: &[&str]) -> ExitCode {
     match args {
@@ -315,10 +316,10 @@ pub fn cli(mut config: Config, args: &[&str]) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if !config.db_dir().is_dir() {
+    if !config.store_path().is_file() && !config.legacy_sled_dir().is_dir() {
         eprintln!(
             "sealroom-server: no store at {} (check --data-dir)",
-            config.db_dir().display()
+            config.store_path().display()
         );
         return ExitCode::from(2);
     }

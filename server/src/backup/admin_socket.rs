@@ -90,7 +90,11 @@ pub(super) async fn handle_admin(
             let _ = std_stream.write_all(b"ERR unknown request\n");
             return Err(BackupError::Relay("unknown admin request".into()));
         }
-        let prepared = match prepare(store.as_ref(), &config.data_dir, &config.blob_dir()) {
+        let prepared = match prepare(
+            store.as_ref(),
+            &config.data_dir,
+            crate::blobs::local_blob_dir(&config).as_deref(),
+        ) {
             Ok(p) => p,
             Err(e) => {
                 let _ = std_stream.write_all(format!("ERR {e}\n").as_bytes());

@@ -64,25 +64,27 @@ pub fn backup_command(config: &Config, out: &Path) -> Result<BackupSummary, Back
             }
         }
     }
-    let db_dir = config.db_dir();
-    if !db_dir.is_dir() {
+    let store_path = config.store_path();
+    if !store_path.is_file() {
         return Err(BackupError::Io {
             context: format!("no store in {}", config.data_dir.display()),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
-    let store = open_unlocked(&db_dir, &config.data_dir)?;
-    let prepared = prepare(&store, &config.data_dir, &config.blob_dir())?;
+    let store = open_unlocked(config)?;
+    let prepared = prepare(
+        &store,
+        &config.data_dir,
+        crate::blobs::local_blob_dir(config).as_deref(),
+    )?;
     write_file(out, |file| prepared.stream(file).map(|_| ()))
 }
 
-pub(super) fn open_unlocked(db_dir: &Path, data_dir: &Path) -> Result<SledStore, BackupError> {
-    SledStore::open(db_dir).map_err(|e| {
-        if e.to_string().contains("lock") || e.to_string().contains("Resource temporarily") {
-            BackupError::Locked(data_dir.to_path_buf())
-        } else {
-            BackupError::Store(e)
-        }
+/// Opens the store of a stopped relay; [`BackupError::Locked`] while a process has it open.
+pub(super) fn open_unlocked(config: &Config) -> Result<RedbStore, BackupError> {
+    RedbStore::open(&config.store_path(), config.limits.store_cache_bytes).map_err(|e| match e {
+        OpenError::Locked(_) => BackupError::Locked(config.data_dir.clone()),
+        other => BackupError::Store(other.into()),
     })
 }
 

@@ -3,16 +3,18 @@
 //!
 //! # Taking a backup while the relay runs
 //!
-//! sled locks its directory, so a second process cannot open a running relay's store. The
-//! running relay therefore serves a local admin socket, `<data_dir>/admin.sock` (mode 0600,
-//! and a connecting peer must run as the user owning the data directory). The `backup` command
-//! connects to it; the relay takes a [`Store::snapshot`] (writes wait while it runs, so the
-//! records are one point in time) and streams the backup back. When no relay runs, the command
-//! opens the store directly.
+//! The store file is locked by the process that has it open, so a second process cannot open
+//! a running relay's store. The running relay therefore serves a local admin socket,
+//! `<data_dir>/admin.sock` (mode 0600, and a connecting peer must run as the user owning the
+//! data directory). The `backup` command connects to it; the relay takes a
+//! [`Store::snapshot`] (one point in time, while requests go on) and streams the backup back.
+//! When no relay runs, the command opens the store directly.
 //!
-//! Blob bytes live in files next to the store. While the snapshot holds the store's write gate,
-//! every blob file named by a snapshot record is hard-linked into a staging directory (or, where
-//! hard links fail, its first `offset` bytes are copied). A blob's bytes below its recorded
+//! Blob bytes live in files next to the store. While the snapshot is read (a redb read
+//! transaction: one point in time, writers carry on), every blob file named by a snapshot
+//! record is hard-linked into a staging directory (or, where hard links fail, its first
+//! `offset` bytes are copied). A blob deleted after the snapshot's point in time but before its
+//! link makes the snapshot be taken again. A blob's bytes below its recorded
 //! offset never change afterwards (appends only write past the stored offset, deletion unlinks
 //! the name but not the linked inode), so the backup holds exactly the bytes the snapshot's
 //! records describe: complete blobs, and unfinished uploads up to their acknowledged offset.
@@ -47,7 +49,7 @@ use sha2::{Digest, Sha256};
 
 use crate::blobs::data::{blob_path, valid_blob_id, BlobRecord, BLOBS};
 use crate::config::Config;
-use crate::store::{decode_json, SledStore, Store, StoreError};
+use crate::store::{decode_json, OpenError, RedbStore, Store, StoreError};
 
 /// Name of the admin socket in the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
@@ -64,7 +66,7 @@ const MAX_TREE_NAME: u32 = 1024;
 const MAX_KEY: u32 = 1024 * 1024;
 const MAX_VALUE: u32 = 256 * 1024 * 1024;
 const MAX_META: u32 = 64 * 1024;
-/// Largest `next_id` restore will advance sled's generator to (one increment per id).
+/// Largest `next_id` restore will advance the store's id generator to.
 const MAX_NEXT_ID: u64 = 1 << 32;
 /// Request line of the admin protocol.
 const BACKUP_REQUEST: &[u8] = b"BACKUP 1\n";
@@ -99,6 +101,10 @@ pub enum BackupError {
     /// The store is locked by another process but no admin socket answers.
     #[error("the store in {0} is locked by another process and no relay admin socket answers")]
     Locked(PathBuf),
+    /// A blob named by the snapshot was deleted before its bytes were staged (the backup is
+    /// taken again).
+    #[error("blob {0} was deleted while the backup was taken")]
+    BlobDeletedMeanwhile(String),
     /// The running relay reported an error.
     #[error("the relay refused the backup: {0}")]
     Relay(String),

@@ -136,7 +136,10 @@ pub(super) fn read_backup(
                 }
                 let tree = String::from_utf8(r.bytes(MAX_TREE_NAME, "tree name")?)
                     .map_err(|_| BackupError::Corrupt("tree name is not UTF-8".into()))?;
-                if tree.is_empty() || tree.starts_with("__sled__") {
+                if tree.is_empty()
+                    || tree.starts_with("__sled__")
+                    || tree.starts_with(crate::store::RESERVED_PREFIX)
+                {
                     return Err(BackupError::Corrupt(format!("invalid tree name {tree:?}")));
                 }
                 let key = r.bytes(MAX_KEY, "key")?;

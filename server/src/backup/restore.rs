@@ -2,23 +2,34 @@
 
 use super::*;
 
-pub(super) struct SledApply {
-    db: sled::Db,
+/// Pairs per write transaction while restoring.
+const RESTORE_BATCH: usize = 5_000;
+
+pub(super) struct StoreApply {
+    store: RedbStore,
     blob_dir: PathBuf,
-    trees: std::collections::HashMap<String, sled::Tree>,
+    /// Records of `tree` not yet written (records arrive tree by tree).
+    tree: String,
+    pending: Vec<crate::store::Kv>,
 }
 
-impl Apply for SledApply {
+impl StoreApply {
+    fn write_pending(&mut self) -> Result<(), BackupError> {
+        if !self.tree.is_empty() {
+            self.store.put_many(&self.tree, &self.pending)?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl Apply for StoreApply {
     fn kv(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), BackupError> {
-        let t = match self.trees.get(tree) {
-            Some(t) => t.clone(),
-            None => {
-                let t = self.db.open_tree(tree).map_err(StoreError::from)?;
-                self.trees.insert(tree.to_owned(), t.clone());
-                t
-            }
-        };
-        t.insert(key, value).map_err(StoreError::from)?;
+        if tree != self.tree || self.pending.len() >= RESTORE_BATCH {
+            self.write_pending()?;
+            tree.clone_into(&mut self.tree);
+        }
+        self.pending.push((key.to_vec(), value.to_vec()));
         Ok(())
     }
 
@@ -73,9 +84,9 @@ pub fn restore_command(
         if std::os::unix::net::UnixStream::connect(target.join(ADMIN_SOCKET)).is_ok() {
             return Err(BackupError::RelayRunning(target));
         }
-        if config.db_dir().is_dir() {
-            // Opening takes sled's lock: this fails while a relay holds it.
-            match SledStore::open(&config.db_dir()) {
+        if config.store_path().is_file() {
+            // Opening takes the store file's lock: this fails while a relay holds it.
+            match RedbStore::open(&config.store_path(), 1 << 20) {
                 Ok(store) => drop(store),
                 Err(_) => return Err(BackupError::RelayRunning(target)),
             }
@@ -127,14 +138,13 @@ pub(super) fn build_restored(
 ) -> Result<(), BackupError> {
     let blob_dir = staging.join("blobs");
     std::fs::create_dir_all(&blob_dir).map_err(io(format!("creating {}", blob_dir.display())))?;
-    let db = sled::Config::new()
-        .path(staging.join("db"))
-        .open()
+    let store = RedbStore::open(&staging.join(crate::config::STORE_FILE), 16 << 20)
         .map_err(StoreError::from)?;
-    let mut apply = SledApply {
-        db,
+    let mut apply = StoreApply {
+        store,
         blob_dir,
-        trees: std::collections::HashMap::new(),
+        tree: String::new(),
+        pending: Vec::new(),
     };
     // Read again (the file may not change between the two passes: the digest is checked again).
     let second = read_backup(from, &mut apply)?;
@@ -143,7 +153,7 @@ pub(super) fn build_restored(
             "the file changed while it was restored".into(),
         ));
     }
-    while apply.db.generate_id().map_err(StoreError::from)? < summary.meta.next_id {}
-    apply.db.flush().map_err(StoreError::from)?;
+    apply.write_pending()?;
+    apply.store.advance_next_id(summary.meta.next_id)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ fn blob_record(id: &str, length: u64, offset: u64) -> BlobRecord {
         expires_at: None,
         uploader_user: "u".into(),
         uploader_device: "d".into(),
+        multipart: None,
     }
 }
 
@@ -29,7 +30,7 @@ fn round_trip_and_corruption_is_refused() {
     let id_done = "a".repeat(32);
     let id_part = "b".repeat(32);
     {
-        let store = SledStore::open(&config.db_dir()).unwrap();
+        let store = RedbStore::open(&config.store_path(), 1 << 20).unwrap();
         store.put("t1", b"k", b"v").unwrap();
         store.put("t2", b"", b"empty key").unwrap();
         store
@@ -67,7 +68,7 @@ fn round_trip_and_corruption_is_refused() {
     };
     restore_command(&restored, &out, false).unwrap();
     {
-        let store = SledStore::open(&restored.db_dir()).unwrap();
+        let store = RedbStore::open(&restored.store_path(), 1 << 20).unwrap();
         assert_eq!(store.get("t1", b"k").unwrap().unwrap(), b"v");
         assert_eq!(store.get("t2", b"").unwrap().unwrap(), b"empty key");
         assert!(store.next_id().unwrap() >= summary.meta.next_id);

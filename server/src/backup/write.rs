@@ -74,11 +74,38 @@ pub(super) fn now_secs() -> i64 {
 }
 
 /// Takes a consistent snapshot of `store` and the blob files in `blob_dir`, staged in a new
-/// directory under `data_dir` (removed when the result is dropped).
+/// directory under `data_dir` (removed when the result is dropped). Without a blob directory
+/// (blobs in S3, see [`crate::blobs::local_blob_dir`]) the backup holds the records only: the
+/// bucket's own versioning or replication keeps the bytes (`docs/relay.md`).
+///
+/// The store's snapshot is a point in time while the relay keeps writing (redb's MVCC), so a
+/// blob the snapshot names can be deleted before its file is staged; the snapshot is then
+/// taken again, up to [`SNAPSHOT_ATTEMPTS`] times. A file missing while its record still
+/// exists is an error at once.
 pub fn prepare(
     store: &dyn Store,
     data_dir: &Path,
-    blob_dir: &Path,
+    blob_dir: Option<&Path>,
+) -> Result<PreparedBackup, BackupError> {
+    let mut attempt = 1;
+    loop {
+        match prepare_once(store, data_dir, blob_dir) {
+            Err(BackupError::BlobDeletedMeanwhile(blob_id)) if attempt < SNAPSHOT_ATTEMPTS => {
+                tracing::info!(%blob_id, attempt, "blob deleted during the backup snapshot; taking it again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Snapshots taken by [`prepare`] before it gives up on blobs deleted meanwhile.
+pub const SNAPSHOT_ATTEMPTS: u32 = 5;
+
+fn prepare_once(
+    store: &dyn Store,
+    data_dir: &Path,
+    blob_dir: Option<&Path>,
 ) -> Result<PreparedBackup, BackupError> {
     let staging = data_dir.join(format!(".backup-staging-{}", crate::ids::random_id()));
     std::fs::create_dir_all(staging.join("blobs")).map_err(io(format!(
@@ -107,9 +134,15 @@ pub fn prepare(
         let step = (|| {
             write_kv(&mut spool, tree, key, value)?;
             kv_records += 1;
-            if tree == BLOBS {
+            if let (BLOBS, Some(blob_dir)) = (tree, blob_dir) {
                 let record: BlobRecord = decode_json(BLOBS, value)?;
-                stage_blob(blob_dir, &staged_blobs, &record)?;
+                if let Err(e) = stage_blob(blob_dir, &staged_blobs, &record) {
+                    // Deleted after the snapshot's point in time: not an error of the store.
+                    if store.get(BLOBS, key)?.as_deref() != Some(value) {
+                        return Err(BackupError::BlobDeletedMeanwhile(record.blob_id));
+                    }
+                    return Err(e);
+                }
                 blobs.push((record.blob_id, record.offset));
             }
             Ok::<(), BackupError>(())
@@ -140,8 +173,9 @@ pub fn prepare(
     Ok(prepared)
 }
 
-/// Called with the store's write gate held: makes the blob's bytes below its recorded offset
-/// immune to later deletion.
+/// Makes the blob's bytes below its recorded offset immune to later deletion (a hard link, or
+/// a copy where links fail). Fails when the file is gone ([`prepare`] tells a deletion after
+/// the snapshot from a missing file).
 pub(super) fn stage_blob(
     blob_dir: &Path,
     staged: &Path,

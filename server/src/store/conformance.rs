@@ -11,6 +11,8 @@ pub(crate) fn run_all<S: Store>(fresh: impl Fn() -> S) {
     txn_is_all_or_nothing_across_trees(fresh());
     concurrent_txns_on_one_key_exactly_one_wins(fresh());
     snapshot_lists_every_tree(fresh());
+    scans_are_ordered_and_bounded(fresh());
+    snapshot_is_consistent_under_concurrent_writes(fresh());
 }
 
 pub(crate) fn basic_ops_scans_and_cas<S: Store>(s: S) {
@@ -99,4 +101,149 @@ pub(crate) fn snapshot_lists_every_tree<S: Store>(s: S) {
         s.tree_names().unwrap(),
         vec!["a".to_owned(), "b".to_owned()]
     );
+}
+
+/// Keys come back in ascending byte order (not insertion order, not length order), and an
+/// empty prefix scans the whole tree.
+pub(crate) fn scans_are_ordered_and_bounded<S: Store>(s: S) {
+    let keys: [&[u8]; 7] = [b"b", b"a\xff", b"a", b"", b"a\x00", b"\xff\xff", b"ab"];
+    for k in keys {
+        s.put("o", k, k).unwrap();
+    }
+    s.put("other", b"a", b"not in o").unwrap();
+    let all: Vec<Vec<u8>> = s
+        .scan_prefix("o", b"")
+        .unwrap()
+        .map(|kv| kv.unwrap().0)
+        .collect();
+    let mut sorted: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    sorted.sort();
+    assert_eq!(all, sorted);
+    // A prefix ending in 0xff, and one that is all 0xff.
+    let ff: Vec<Vec<u8>> = s
+        .scan_prefix("o", b"a\xff")
+        .unwrap()
+        .map(|kv| kv.unwrap().0)
+        .collect();
+    assert_eq!(ff, vec![b"a\xff".to_vec()]);
+    assert_eq!(
+        s.last_with_prefix("o", b"\xff").unwrap().unwrap().0,
+        b"\xff\xff"
+    );
+    assert_eq!(s.last_with_prefix("o", b"a").unwrap().unwrap().0, b"a\xff");
+    assert_eq!(
+        s.last_with_prefix("o", b"").unwrap().unwrap().0,
+        b"\xff\xff"
+    );
+    assert!(s.last_with_prefix("o", b"c").unwrap().is_none());
+    // Range: start inclusive, end exclusive, open end to the last key, empty ranges.
+    let r: Vec<Vec<u8>> = s
+        .range("o", b"a", Some(b"ab"))
+        .unwrap()
+        .map(|kv| kv.unwrap().0)
+        .collect();
+    assert_eq!(r, vec![b"a".to_vec(), b"a\x00".to_vec()]);
+    let r: Vec<Vec<u8>> = s
+        .range("o", b"b", None)
+        .unwrap()
+        .map(|kv| kv.unwrap().0)
+        .collect();
+    assert_eq!(r, vec![b"b".to_vec(), b"\xff\xff".to_vec()]);
+    assert_eq!(s.range("o", b"b", Some(b"b")).unwrap().count(), 0);
+    assert_eq!(s.range("o", b"c", Some(b"b")).unwrap().count(), 0);
+    // Trees never written read as empty, and scanning them does not fail.
+    assert_eq!(s.get("never", b"a").unwrap(), None);
+    assert_eq!(s.scan_prefix("never", b"").unwrap().count(), 0);
+    assert!(s.last_with_prefix("never", b"").unwrap().is_none());
+    assert_eq!(s.delete("never", b"a").unwrap(), None);
+    // Empty keys and values are values like any other.
+    s.put("e", b"", b"").unwrap();
+    assert_eq!(s.get("e", b"").unwrap(), Some(Vec::new()));
+    assert!(s.compare_and_swap("e", b"", Some(b""), None).unwrap());
+    assert_eq!(s.get("e", b"").unwrap(), None);
+}
+
+/// A snapshot taken while writers run sees each transaction completely or not at all: writers
+/// move units between two keys, so every snapshot must see the same total.
+pub(crate) fn snapshot_is_consistent_under_concurrent_writes<S: Store>(s: S) {
+    let s = Arc::new(s);
+    s.put("acct", b"a", &100u64.to_be_bytes()).unwrap();
+    s.put("acct", b"b", &0u64.to_be_bytes()).unwrap();
+    let read = |v: Option<Vec<u8>>| u64::from_be_bytes(v.unwrap().try_into().unwrap());
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let mut moved = 0;
+                while moved < 40 {
+                    let a = s.get("acct", b"a").unwrap().unwrap();
+                    let b = s.get("acct", b"b").unwrap().unwrap();
+                    let (na, nb) = (read(Some(a.clone())) - 1, read(Some(b.clone())) + 1);
+                    let mut t = Txn::new();
+                    t.check("acct", b"a", Some(&a))
+                        .check("acct", b"b", Some(&b))
+                        .put("acct", b"a", &na.to_be_bytes())
+                        .put("acct", b"b", &nb.to_be_bytes())
+                        .put("journal", &s.next_id().unwrap().to_be_bytes(), b"move");
+                    match s.commit(&t) {
+                        Ok(()) => moved += 1,
+                        Err(TxnError::Conflict { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut snapshots = 0;
+    while snapshots < 20 {
+        let (mut a, mut b, mut journal) = (None, None, 0u64);
+        s.snapshot(&mut |tree, key, value| {
+            match (tree, key) {
+                ("acct", b"a") => a = Some(value.to_vec()),
+                ("acct", b"b") => b = Some(value.to_vec()),
+                ("journal", _) => journal += 1,
+                _ => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+        let (a, b) = (read(a), read(b));
+        assert_eq!(a + b, 100, "snapshot saw half a transaction");
+        assert_eq!(b, journal, "snapshot saw a move without its journal entry");
+        snapshots += 1;
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(read(s.get("acct", b"b").unwrap()), 80);
+}
+
+/// Data and the id generator survive closing and reopening: `open` opens the same store each
+/// time it is called (the previous handle is dropped first).
+pub(crate) fn survives_reopen<S: Store>(open: impl Fn() -> S) {
+    let mut last = 0;
+    {
+        let s = open();
+        s.put("t", b"k", b"v").unwrap();
+        let mut t = Txn::new();
+        t.put("u", b"k2", b"v2");
+        s.commit(&t).unwrap();
+        for _ in 0..5 {
+            let id = s.next_id().unwrap();
+            assert!(id > last);
+            last = id;
+        }
+        s.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let s = open();
+        assert_eq!(s.get("t", b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(s.get("u", b"k2").unwrap(), Some(b"v2".to_vec()));
+        let id = s.next_id().unwrap();
+        assert!(
+            id > last,
+            "next_id went back from {last} to {id} across a reopen"
+        );
+        last = id;
+    }
 }

@@ -8,9 +8,11 @@
 //! decide, then commit with checks on what they read, and retry or answer 409 on
 //! [`TxnError::Conflict`]. One commit per room epoch and the audit hash chain are built this way.
 //!
-//! Backends live in submodules: [`SledStore`] (`sled.rs`) is the embedded default. Every write goes through a shared "write gate" that
-//! [`Store::snapshot`] takes exclusively, so a snapshot is a consistent point in time while the
-//! relay keeps running.
+//! Backends live in submodules. [`RedbStore`] (`redb.rs`) is the embedded default: every write
+//! is durable when it returns, and [`Store::snapshot`] reads one MVCC snapshot while writers
+//! carry on. [`SledStore`] (`sled.rs`, the store of earlier releases) stays only for
+//! [`migrate`] (`sealroom-server migrate`) and the tests that build an old data directory;
+//! its writes go through a shared "write gate" that its snapshot takes exclusively.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -192,10 +194,12 @@ pub trait Store: Send + Sync + 'static {
     fn commit(&self, txn: &Txn) -> Result<(), TxnError>;
     /// A store-wide unique, increasing id.
     fn next_id(&self) -> Result<u64, StoreError>;
-    /// Makes every write so far durable.
+    /// Makes every write so far durable (a no-op for backends whose writes are durable when
+    /// they return, as [`RedbStore`]'s are).
     fn flush(&self) -> Result<(), StoreError>;
-    /// Writes every `(tree, key, value)` of a consistent point in time to `sink`. Writes wait
-    /// while the snapshot runs.
+    /// Writes every `(tree, key, value)` of a consistent point in time to `sink`, tree by tree
+    /// in name order, keys ascending. Backends with MVCC snapshots let writes run meanwhile;
+    /// others make writes wait.
     fn snapshot(&self, sink: &mut SnapshotSink<'_>) -> Result<(), StoreError>;
     /// Names of the trees that exist.
     fn tree_names(&self) -> Result<Vec<String>, StoreError>;
@@ -254,7 +258,10 @@ pub fn encode_json<T: Serialize>(tree: &str, value: &T) -> Result<Vec<u8>, Store
 /// The store as shared by the relay.
 pub type SharedStore = std::sync::Arc<dyn Store>;
 
+pub mod migrate;
+mod redb;
 mod sled;
+pub use self::redb::{OpenError, RedbStore, RESERVED_PREFIX};
 pub use self::sled::SledStore;
 mod postgres;
 pub use self::postgres::{PgConnectError, PgStore};
