@@ -233,6 +233,27 @@ impl IdentityPin {
         self.conflict.is_some()
     }
 
+    /// Accepts the changed key (the last different key served) as the new pin, if
+    /// `safety_number` is the safety number over it (what the user compared with the other
+    /// user out of band; spaces are ignored). Returns whether the pin changed.
+    pub fn accept_change(&mut self, user_id: &str, safety_number: &str) -> bool {
+        let Some(conflict) = self.conflict.clone() else {
+            return false;
+        };
+        let mut bytes = [0u8; 32];
+        if hex::decode_to_slice(&conflict, &mut bytes).is_err() {
+            return false;
+        }
+        let expected = SafetyNumber::for_identity(user_id, &bytes);
+        let digits = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        if digits(expected.as_str()) != digits(safety_number) {
+            return false;
+        }
+        self.key = conflict;
+        self.conflict = None;
+        true
+    }
+
     /// Applies a served key to `pin` (which is `None` before first sight).
     pub fn observe(pin: &mut Option<Self>, user_id: &str, served: Option<&str>) -> PinOutcome {
         let Some(served) = served.map(str::to_ascii_lowercase) else {
@@ -265,6 +286,34 @@ impl IdentityPin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_key_is_accepted_only_with_its_safety_number() {
+        let old = UserIdentityKey::generate();
+        let new = UserIdentityKey::generate();
+        let mut pin = None;
+        let old_hex = hex::encode(old.public_key());
+        let new_hex = hex::encode(new.public_key());
+        assert_eq!(
+            IdentityPin::observe(&mut pin, "bob", Some(&old_hex)),
+            PinOutcome::Pinned
+        );
+        let PinOutcome::Changed { new_safety_number } =
+            IdentityPin::observe(&mut pin, "bob", Some(&new_hex))
+        else {
+            panic!("no change reported");
+        };
+        let mut p = pin.unwrap();
+        let old_number = SafetyNumber::for_identity("bob", &old.public_key());
+        assert!(!p.accept_change("bob", old_number.as_str()));
+        assert!(!p.accept_change("eve", new_safety_number.as_str()));
+        assert_eq!(p.key, old_hex);
+        assert!(p.accept_change("bob", new_safety_number.as_str()));
+        assert_eq!(p.key, new_hex);
+        assert!(!p.changed());
+        // Nothing left to accept.
+        assert!(!p.accept_change("bob", new_safety_number.as_str()));
+    }
 
     #[test]
     fn certificate_binds_user_device_and_key() {

@@ -122,6 +122,7 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/users/*/totp", "DELETE"),
     ("/v1/me/security-events", "GET"),
     ("/v1/me/identity", "PUT"),
+    ("/v1/users/*/identity", "DELETE"),
     ("/v1/rooms", "POST"),
     ("/v1/rooms/*", "GET"),
     ("/v1/rooms/*/handshakes", "GET, POST"),

@@ -293,6 +293,22 @@ fun main() {
         check(aliceSeen.safetyNumber != null && !aliceSeen.identityKeyChanged) { "number $aliceSeen" }
     }
 
+    test("unverified-device policy and identity-key acceptance") {
+        check(!alice!!.allowUnverifiedCustomer()) { "customer rooms refuse unverified devices by default" }
+        alice!!.setAllowUnverifiedCustomer(true)
+        check(alice!!.allowUnverifiedCustomer()) { "policy kept" }
+        alice!!.setAllowUnverifiedCustomer(false)
+        // No key change of Bob is pending: nothing to accept.
+        val e = expectError<SealroomException.InvalidInput> {
+            alice!!.acceptIdentityKey(bobUserId, "0".repeat(60))
+        }
+        checkEq("invalid_input", e.code, "code")
+        // Only an administrator of the user's (or the provider's) organisation may reset an
+        // identity key; to customer Bob, Alice's account does not exist.
+        val f = expectError<SealroomException.NotFound> { bob!!.resetIdentity(alice!!.account().userId) }
+        checkEq("relay_not_found", f.code, "code")
+    }
+
     test("messages both ways") {
         val posted = alice!!.postMessage(spaceId, NewMessage(body = "Welcome, Bob"))
         val events = bob!!.sync()

@@ -261,6 +261,25 @@ test("settings, audit, a linked second device and the recovery backup of an admi
     );
     assert.deepEqual((await admin.securityEvents(security.events.at(-1).seq)).events, []);
 
+    // Devices nobody vouched for join no room by default; the policy is per device.
+    assert.equal(await admin.allowUnverifiedCustomer(), false);
+    await admin.setAllowUnverifiedCustomer(true);
+    assert.equal(await admin.allowUnverifiedCustomer(), true);
+    await admin.setAllowUnverifiedCustomer(false);
+    // No key change pending: nothing to accept.
+    await rejectsWith(admin.acceptIdentityKey(account.userId, "0".repeat(60)), "invalid_input");
+    // An identity reset: the relay refuses the old key from then on (the laptop drops it on
+    // its next look at the space), and the laptop starts over with a new one.
+    assert.equal(await admin.canVouch(), true);
+    await admin.resetIdentity(account.userId);
+    const reset = await admin.securityEvents(security.events.at(-1).seq);
+    assert.ok(reset.events.some((e) => e.kind === "identity_reset"), JSON.stringify(reset));
+    await admin.space(space.spaceId);
+    assert.equal(await admin.canVouch(), false);
+    await admin.createNewIdentity();
+    assert.equal(await admin.canVouch(), true);
+    await rejectsWith(admin.createNewIdentity(), "invalid_input");
+
     const text = new TextEncoder().encode("plain text, not a PDF");
     await rejectsWith(admin.uploadFile(space.spaceId, { name: "notes.pdf" }, text.length, streamOf(text)), "policy");
   } finally {

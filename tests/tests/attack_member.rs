@@ -451,6 +451,8 @@ impl Scene {
             .await
             .unwrap();
         let device = self.relay.register(&invite.token, "Mallory");
+        // A malicious member is a member like any other: its user vouches for its device.
+        self.relay.certify_with_new_identity(&device);
         let mls = MlsDevice::new(&device);
         upload_key_packages(&self.relay, &mls);
         self.staff

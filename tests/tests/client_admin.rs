@@ -108,6 +108,13 @@ fn second_devices_preferences_and_administration() {
             .await
             .unwrap();
         assert!(tablet.finish_device_link().await.unwrap().is_some());
+        // Linked by a TOTP code alone, the tablet is unverified and would join no room: the
+        // phone (which holds the user's identity key) vouches for it after comparing keys.
+        let tablet_device = tablet.account().unwrap().device_id;
+        phone
+            .certify_device(&tablet_device, &tablet.device_public_key().unwrap())
+            .await
+            .unwrap();
 
         // Staff adds the user's new devices to the space; they read what is posted next.
         staff

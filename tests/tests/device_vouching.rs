@@ -3,14 +3,16 @@
 //!
 //! * honest: a device linked by approval of an existing device shows verified to the other
 //!   members and the user's safety number does not change; a device linked by a TOTP code
-//!   alone is unverified, is kept out of the internal room under the default policy
-//!   (`ClientEvent::DeviceSkipped`), and becomes verified (and joins) after it restores the
-//!   recovery backup, which carries the identity key.
+//!   alone is unverified, is kept out of every room under the default policy
+//!   (`ClientEvent::DeviceSkipped`, or `ClientError::UnverifiedDevices` when nothing could be
+//!   added), and becomes verified (and joins) after it restores the recovery backup, which
+//!   carries the identity key. The per-device policy can let unverified devices into customer
+//!   rooms.
 //! * attacks: the relay serves a forged certificate, another device's certificate, and a
 //!   swapped identity key with certificates made under it for the unverified device: the
 //!   device stays unverified for every viewer, the key change is reported once as
-//!   `ClientEvent::KeyChanged`, the safety number stays the pinned one, and the device is not
-//!   added to the internal room. The relay swaps an approval bundle for one holding its own
+//!   `ClientEvent::KeyChanged`, the safety number stays the pinned one, and the device is
+//!   added to no room. The relay swaps an approval bundle for one holding its own
 //!   identity key: the new device does not take it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,7 +24,7 @@ use serde_json::{json, Value};
 use sealroom_core::certificate::{seal_handover, UserIdentityKey};
 use sealroom_core::client::{ClientEvent, HttpTransport, Role, SealroomClient, Space, SpaceMember};
 use sealroom_core::state::{MemoryKv, StorageKey};
-use sealroom_wire::accounts::device_certificate_message;
+use sealroom_wire::accounts::{device_certificate_message, SecurityEventKind};
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{base32_decode, now, Relay};
@@ -61,6 +63,7 @@ fn member<'a>(space: &'a Space, user_id: &str) -> &'a SpaceMember {
 struct World {
     _relay: Relay,
     proxy: HostileRelay,
+    admin: SealroomClient,
     sam: SealroomClient,
     sam_user: String,
     cara: SealroomClient,
@@ -98,6 +101,7 @@ async fn world(relay: Relay, proxy: HostileRelay) -> World {
     World {
         _relay: relay,
         proxy,
+        admin,
         sam,
         sam_user,
         cara,
@@ -134,6 +138,24 @@ async fn link_by_totp(w: &World, owner: &SealroomClient) -> (SealroomClient, Str
         "a TOTP code hands over no identity key"
     );
     (tablet, account.device_id)
+}
+
+/// For each `DeviceSkipped` event of `device_id`, whether it was the internal room, sorted.
+fn skipped_in(events: &[ClientEvent], device_id: &str) -> Vec<bool> {
+    let mut rooms: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::DeviceSkipped {
+                device_id: d,
+                internal,
+                reason,
+                ..
+            } if d == device_id && reason == "unverified_device" => Some(*internal),
+            _ => None,
+        })
+        .collect();
+    rooms.sort();
+    rooms
 }
 
 fn skipped(events: &[ClientEvent], device_id: &str) -> bool {
@@ -190,17 +212,35 @@ fn approved_devices_are_verified_and_totp_devices_wait_for_the_backup() {
             "the verified device joined the internal room"
         );
 
-        // 2. A third device linked by a TOTP code alone: unverified, kept out of the internal
-        //    room, verified after restoring the recovery backup.
+        // 2. A third device linked by a TOTP code alone: unverified, kept out of both rooms,
+        //    verified after restoring the recovery backup.
         w.sam.create_recovery_backup(PASSPHRASE).await.unwrap();
         let (tablet, tablet_id) = link_by_totp(&w, &w.sam).await;
         w.sam.add_member(&w.space_id, &w.sam_user).await.unwrap();
         let events = w.sam.sync().await.unwrap();
-        assert!(skipped(&events, &tablet_id), "{events:?}");
+        assert_eq!(
+            skipped_in(&events, &tablet_id),
+            vec![false, true],
+            "{events:?}"
+        );
         tablet.sync().await.unwrap();
         let own = tablet.space(&w.space_id).await.unwrap();
-        assert!(own.joined, "the customer room takes unverified devices");
-        assert!(!own.internal_room, "the internal room does not");
+        assert!(!own.joined, "the customer room took an unverified device");
+        assert!(
+            !own.internal_room,
+            "the internal room took an unverified device"
+        );
+        // Sam's device may let unverified devices into customer rooms: the tablet joins that
+        // one only.
+        w.sam.set_allow_unverified_customer(true).unwrap();
+        assert!(w.sam.allow_unverified_customer().unwrap());
+        w.sam.add_member(&w.space_id, &w.sam_user).await.unwrap();
+        let events = w.sam.sync().await.unwrap();
+        assert_eq!(skipped_in(&events, &tablet_id), vec![true], "{events:?}");
+        w.sam.set_allow_unverified_customer(false).unwrap();
+        tablet.sync().await.unwrap();
+        let own = tablet.space(&w.space_id).await.unwrap();
+        assert!(own.joined && !own.internal_room, "{own:?}");
         w.cara.sync().await.unwrap();
         let seen = w.cara.space(&w.space_id).await.unwrap();
         let sam_seen = member(&seen, &w.sam_user);
@@ -299,13 +339,17 @@ fn a_hostile_relay_cannot_vouch_for_a_device() {
             // Sam adds his own devices: the tablet must stay out of the internal room.
             w.sam.add_member(&w.space_id, &w.sam_user).await.unwrap();
             let events = w.sam.sync().await.unwrap();
-            assert!(skipped(&events, &tablet_id), "mode {m}: {events:?}");
+            assert_eq!(
+                skipped_in(&events, &tablet_id),
+                vec![false, true],
+                "mode {m}: {events:?}"
+            );
             w.cara.sync().await.unwrap();
             let seen = w.cara.space(&w.space_id).await.unwrap();
             let sam_seen = member(&seen, &w.sam_user);
             assert!(
-                sam_seen.devices.contains(&tablet_id),
-                "mode {m}: {sam_seen:?}"
+                !sam_seen.devices.contains(&tablet_id),
+                "mode {m}: the tablet joined a room: {sam_seen:?}"
             );
             assert_eq!(
                 sam_seen.verified_devices,
@@ -333,7 +377,8 @@ fn a_hostile_relay_cannot_vouch_for_a_device() {
             }
         }
         tablet.sync().await.unwrap();
-        assert!(!tablet.space(&w.space_id).await.unwrap().internal_room);
+        let own = tablet.space(&w.space_id).await.unwrap();
+        assert!(!own.joined && !own.internal_room, "{own:?}");
 
         // The relay swaps the approval bundle for one holding an identity key of its own
         // (it knows the new device's one-time key): the new device does not take it.
@@ -377,6 +422,148 @@ fn a_hostile_relay_cannot_vouch_for_a_device() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "invalid_input", "{err}");
+    });
+}
+
+/// A customer who lost her only device (and has no recovery backup) gets a verified device
+/// again only through an administrator's identity reset: her TOTP-linked laptop joins no room
+/// before; after the reset the laptop creates a new identity key, the other members see a key
+/// change and accept the new key only with its safety number, and then the laptop joins. A
+/// device still holding the old key cannot publish it again: it drops it.
+#[test]
+fn an_identity_reset_lets_a_user_start_over() {
+    let (relay, proxy) = start();
+    runtime().block_on(async move {
+        let w = world(relay, proxy).await;
+        let cara_account = w.cara.account().unwrap();
+        let (cara_user, phone_id) = (cara_account.user_id, cara_account.device_id);
+        let old_number = member(&w.sam.space(&w.space_id).await.unwrap(), &cara_user)
+            .safety_number
+            .clone()
+            .unwrap();
+
+        // A tablet approved by the phone holds the old identity key.
+        let tablet = client(&w.proxy);
+        let request = tablet
+            .request_device_link(&cara_user, "tablet")
+            .await
+            .unwrap();
+        w.cara
+            .approve_device(&request.request_id, &request.public_key)
+            .await
+            .unwrap();
+        tablet.finish_device_link().await.unwrap().unwrap();
+        assert!(tablet.can_vouch().unwrap());
+
+        // The phone is lost: a laptop linked by a TOTP code alone, the phone revoked. Sam adds
+        // Cara's devices: the tablet (verified) joins, the laptop does not.
+        let (laptop, laptop_id) = link_by_totp(&w, &w.cara).await;
+        w.admin.revoke_device(&phone_id).await.unwrap();
+        w.sam.sync().await.unwrap();
+        w.sam.add_member(&w.space_id, &cara_user).await.unwrap();
+        let events = w.sam.sync().await.unwrap();
+        assert_eq!(skipped_in(&events, &laptop_id), vec![false], "{events:?}");
+
+        // Only an administrator may reset the key.
+        let err = w.sam.reset_identity(&cara_user).await.unwrap_err();
+        assert_eq!(err.code(), "relay_forbidden", "{err}");
+        w.admin.reset_identity(&cara_user).await.unwrap();
+        let security = laptop.security_events(0).await.unwrap();
+        assert!(
+            security
+                .events
+                .iter()
+                .any(|e| e.kind == SecurityEventKind::IdentityReset),
+            "{security:?}"
+        );
+        let err = w.admin.reset_identity(&cara_user).await.unwrap_err();
+        assert_eq!(err.code(), "relay_not_found", "a second reset: {err}");
+
+        // The tablet still holds the old key: the relay refuses it again, the tablet drops it.
+        tablet.sync().await.unwrap();
+        assert!(tablet.space(&w.space_id).await.unwrap().joined);
+        assert!(
+            !tablet.can_vouch().unwrap(),
+            "the reset key was published again"
+        );
+
+        // The laptop starts over.
+        assert!(!laptop.can_vouch().unwrap());
+        laptop.create_new_identity().await.unwrap();
+        assert!(laptop.can_vouch().unwrap());
+        let err = tablet.create_new_identity().await.unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "a second new key: {err}");
+
+        // Sam sees the change once, keeps the old pin, and does not add the laptop yet.
+        let seen = w.sam.space(&w.space_id).await.unwrap();
+        let cara_seen = member(&seen, &cara_user);
+        assert!(cara_seen.identity_key_changed, "{cara_seen:?}");
+        assert!(cara_seen.verified_devices.is_empty(), "{cara_seen:?}");
+        assert_eq!(
+            cara_seen.safety_number.as_deref(),
+            Some(old_number.as_str())
+        );
+        let events = w.sam.sync().await.unwrap();
+        let new_number = events
+            .iter()
+            .find_map(|e| match e {
+                ClientEvent::KeyChanged {
+                    user_id,
+                    safety_number,
+                } if *user_id == cara_user => Some(safety_number.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no key change: {events:?}"));
+        assert_ne!(new_number, old_number);
+        w.sam.add_member(&w.space_id, &cara_user).await.unwrap();
+        let events = w.sam.sync().await.unwrap();
+        assert_eq!(skipped_in(&events, &laptop_id), vec![false], "{events:?}");
+
+        // Accepted only with the new key's safety number.
+        let err = w
+            .sam
+            .accept_identity_key(&cara_user, &old_number)
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "{err}");
+        w.sam.accept_identity_key(&cara_user, &new_number).unwrap();
+        let err = w
+            .sam
+            .accept_identity_key(&cara_user, &new_number)
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_input", "nothing left to accept: {err}");
+        let seen = w.sam.space(&w.space_id).await.unwrap();
+        let cara_seen = member(&seen, &cara_user);
+        assert!(!cara_seen.identity_key_changed, "{cara_seen:?}");
+        assert_eq!(
+            cara_seen.safety_number.as_deref(),
+            Some(new_number.as_str())
+        );
+        w.sam.add_member(&w.space_id, &cara_user).await.unwrap();
+        let joined = laptop.sync().await.unwrap();
+        assert!(
+            joined
+                .iter()
+                .any(|e| matches!(e, ClientEvent::JoinedSpace { .. })),
+            "{joined:?}"
+        );
+        assert!(laptop.space(&w.space_id).await.unwrap().joined);
+        // The laptop is verified under the new key; the tablet, whose certificate went with
+        // the reset, is in the room but unverified until the laptop vouches for it.
+        let seen = w.sam.space(&w.space_id).await.unwrap();
+        let cara_seen = member(&seen, &cara_user);
+        assert!(cara_seen.devices.contains(&laptop_id), "{cara_seen:?}");
+        assert_eq!(cara_seen.verified_devices, vec![laptop_id.clone()]);
+        let tablet_id = tablet.account().unwrap().device_id;
+        laptop
+            .certify_device(&tablet_id, &tablet.device_public_key().unwrap())
+            .await
+            .unwrap();
+        let seen = w.sam.space(&w.space_id).await.unwrap();
+        let mut verified = member(&seen, &cara_user).verified_devices.clone();
+        verified.sort();
+        let mut expected = vec![laptop_id.clone(), tablet_id];
+        expected.sort();
+        assert_eq!(verified, expected);
     });
 }
 

@@ -15,7 +15,8 @@ export interface SecurityEvent {
   /** Increasing per user: pass the last one to `securityEvents(after)`. */
   seq: number;
   kind: "device_requested" | "device_approved_by_device" | "device_approved_by_totp"
-    | "totp_failed" | "totp_locked" | "totp_unlocked" | "totp_reset" | "device_revoked";
+    | "totp_failed" | "totp_locked" | "totp_unlocked" | "totp_reset" | "device_revoked"
+    | "identity_reset";
   /** Unix seconds. */
   at: number;
   /** The device concerned, if any. */

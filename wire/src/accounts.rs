@@ -390,6 +390,10 @@ pub enum SecurityEventKind {
     /// One of the user's devices was revoked (by one of the user's devices or an
     /// administrator); the relay refuses it from then on.
     DeviceRevoked,
+    /// An administrator reset the user's identity key: every device of the user shows
+    /// unverified until a device publishes a new key and vouches again, and the other members
+    /// see a key change.
+    IdentityReset,
 }
 
 impl SecurityEventKind {
@@ -404,6 +408,7 @@ impl SecurityEventKind {
             Self::TotpUnlocked => "totp_unlocked",
             Self::TotpReset => "totp_reset",
             Self::DeviceRevoked => "device_revoked",
+            Self::IdentityReset => "identity_reset",
         }
     }
 }

@@ -118,6 +118,17 @@ pub enum ClientError {
         /// What did not match.
         reason: String,
     },
+    /// None of the user's devices that are not in the room yet is vouched for by the user's
+    /// identity key (linked by a TOTP code alone, or made up by the relay), and none is in the
+    /// room: nothing was committed. A device becomes verified when another device of the user
+    /// approves or certifies it, or when it restores the recovery backup; add it again then.
+    #[error("no device of user {user_id} is vouched for by the user's identity key (unverified: {})", devices.join(", "))]
+    UnverifiedDevices {
+        /// The user being added.
+        user_id: String,
+        /// The devices left out.
+        devices: Vec<String>,
+    },
     /// The recovery passphrase does not open the recovery backup (or the backup was altered).
     #[error("the recovery passphrase does not open this recovery backup")]
     WrongPassphrase,
@@ -171,6 +182,7 @@ impl ClientError {
             Self::Io(_) => ClientErrorKind::Storage,
             Self::WrongPassphrase => ClientErrorKind::InvalidInput,
             Self::KeyPackageMismatch { .. } => ClientErrorKind::Corrupt,
+            Self::UnverifiedDevices { .. } => ClientErrorKind::Forbidden,
             Self::AuditHistory(_) => ClientErrorKind::Corrupt,
             Self::CannotVouch => ClientErrorKind::InvalidInput,
         }
@@ -196,6 +208,7 @@ impl ClientError {
             Self::Io(_) => "io".into(),
             Self::WrongPassphrase => "wrong_passphrase".into(),
             Self::KeyPackageMismatch { .. } => "key_package_mismatch".into(),
+            Self::UnverifiedDevices { .. } => "unverified_devices".into(),
             Self::AuditHistory(e) => match e {
                 super::admin::AuditCheckError::RolledBack { .. } => "audit_rolled_back".into(),
                 super::admin::AuditCheckError::Rewritten { .. } => "audit_rewritten".into(),

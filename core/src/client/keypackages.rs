@@ -6,7 +6,7 @@
 //!
 //! What this cannot catch: a relay that makes up a device and lists it consistently in the
 //! user's device list. The user's own identity vouching for their devices closes that gap
-//! ([`drop_unverified`], applied to internal rooms by default; see [`crate::certificate`]).
+//! ([`drop_unverified`], applied to every room by default; see [`crate::certificate`]).
 
 use std::collections::BTreeSet;
 

@@ -1,6 +1,7 @@
 //! Adding and removing members: MLS commits through the relay, retried on epoch races.
 
 use super::*;
+use sealroom_wire::accounts::DeviceState;
 
 impl SealroomClient {
     /// Adds a user to a space: on the relay (staff; customers invited into the space are
@@ -53,9 +54,16 @@ impl SealroomClient {
         Ok(())
     }
 
-    /// Adds every device of `user_id` (of organisation `org_id`) that is not in the room yet.
-    /// Every package the relay hands out is checked first ([`keypackages::check_claimed`]):
-    /// one that is not the user's refuses the whole add, before anything is committed.
+    /// Adds every device of `user_id` (of organisation `org_id`) that is not in the room yet
+    /// and that the user's identity key vouches for (unless this device's policy lets
+    /// unverified devices into this kind of room, see
+    /// [`SealroomClient::set_allow_unverified_customer`] and
+    /// [`SealroomClient::set_allow_unverified_internal`]). Each device left out is reported by
+    /// the next `sync` as [`ClientEvent::DeviceSkipped`]; when every candidate is left out and
+    /// none of the user's devices is in the room, the add fails with
+    /// [`ClientError::UnverifiedDevices`]. Every package the relay hands out is checked first
+    /// ([`keypackages::check_claimed`]): one that is not the user's refuses the whole add,
+    /// before anything is committed.
     pub(super) async fn add_user_to_room(
         &self,
         record: &RoomRecord,
@@ -71,51 +79,77 @@ impl SealroomClient {
                 .map(|(id, _)| id.device_id)
                 .collect())
         })?;
-        let claimed: ClaimedKeyPackages = self
-            .signed_json(Call::raw(
-                "POST",
-                format!("/v1/users/{}/keypackages/claim", seg(user_id)),
-                Vec::new(),
-            ))
-            .await?;
+        // The device list first: with nothing vouched for to add, no key package is claimed
+        // (a claim uses up one package of every device).
         let devices: DeviceList = self
             .signed_json(Call::get(format!("/v1/users/{}/devices", seg(user_id))))
             .await?;
-        let mut checked: Vec<(String, Vec<u8>)> =
-            keypackages::check_claimed(user_id, org_id, &claimed, &devices)?
+        let trust = self.judge_devices(user_id, Some(&devices))?;
+        let allow_unverified = if record.internal {
+            self.allow_unverified_internal()?
+        } else {
+            self.allow_unverified_customer()?
+        };
+        let candidates: Vec<&str> = devices
+            .devices
+            .iter()
+            .filter(|d| {
+                d.user_id == user_id
+                    && d.status == DeviceState::Active
+                    && !present.contains(&d.device_id)
+            })
+            .map(|d| d.device_id.as_str())
+            .collect();
+        let vouched = candidates
+            .iter()
+            .any(|d| allow_unverified || trust.certified.contains_key(*d));
+        let mut skipped: Vec<String> = Vec::new();
+        let mut checked: Vec<(String, Vec<u8>)> = Vec::new();
+        if vouched {
+            let claimed: ClaimedKeyPackages = self
+                .signed_json(Call::raw(
+                    "POST",
+                    format!("/v1/users/{}/keypackages/claim", seg(user_id)),
+                    Vec::new(),
+                ))
+                .await?;
+            checked = keypackages::check_claimed(user_id, org_id, &claimed, &devices)?
                 .into_iter()
                 .filter(|(device_id, _)| !present.contains(device_id))
                 .collect();
-        if record.internal && !self.allow_unverified_internal()? {
-            let skipped = keypackages::drop_unverified(
-                &mut checked,
-                &self.judge_devices(user_id, Some(&devices))?,
-            );
+            if !allow_unverified {
+                skipped = keypackages::drop_unverified(&mut checked, &trust);
+            }
+        } else {
+            skipped = candidates.iter().map(|d| (*d).to_owned()).collect();
+        }
+        if !skipped.is_empty() {
             let events: Vec<ClientEvent> = skipped
-                .into_iter()
+                .iter()
                 .map(|device_id| ClientEvent::DeviceSkipped {
                     space_id: record.space_id.clone(),
-                    internal: true,
+                    internal: record.internal,
                     user_id: user_id.to_owned(),
-                    device_id,
+                    device_id: device_id.clone(),
                     reason: "unverified_device".into(),
                 })
                 .collect();
-            if !events.is_empty() {
-                self.defer_events(events)?;
-                if checked.is_empty() {
-                    return Ok(());
-                }
-            }
+            self.defer_events(events)?;
         }
         let packages: Vec<Vec<u8>> = checked.into_iter().map(|(_, bytes)| bytes).collect();
         if packages.is_empty() {
-            if present.is_empty() {
-                return Err(ClientError::InvalidInput(format!(
-                    "user {user_id} has no device with key packages yet"
-                )));
+            if !present.is_empty() {
+                return Ok(());
             }
-            return Ok(());
+            if !skipped.is_empty() {
+                return Err(ClientError::UnverifiedDevices {
+                    user_id: user_id.to_owned(),
+                    devices: skipped,
+                });
+            }
+            return Err(ClientError::InvalidInput(format!(
+                "user {user_id} has no device with key packages yet"
+            )));
         }
         self.commit_with_retry(record, |rooms, id| rooms.add_members(id, &packages))
             .await

@@ -223,8 +223,8 @@ pub enum ClientEvent {
         reason: String,
     },
     /// A device of a user was not added to a room by this device's policy: under the default
-    /// policy, devices nobody vouched for do not join internal rooms
-    /// (`SealroomClient::set_allow_unverified_internal`).
+    /// policy, devices nobody vouched for join no room
+    /// (`SealroomClient::set_allow_unverified_customer`, `set_allow_unverified_internal`).
     DeviceSkipped {
         /// Space.
         space_id: String,

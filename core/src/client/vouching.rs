@@ -18,6 +18,8 @@ const IDENTITY_SECRET_KEY: &str = "identity/secret";
 const PIN_PREFIX: &str = "identity/pin/";
 /// Key of the policy for unverified devices in internal rooms (`"allow"` or absent).
 const POLICY_KEY: &str = "policy/unverified-internal";
+/// Key of the policy for unverified devices in customer rooms (`"allow"` or absent).
+const CUSTOMER_POLICY_KEY: &str = "policy/unverified-customer";
 
 /// How this device sees one user's devices: the identity key it pinned for them, and which
 /// devices carry a certificate under that key for the key the relay lists.
@@ -175,7 +177,8 @@ impl SealroomClient {
 
     /// Sets whether devices nobody vouched for may be added to internal (staff-only) rooms by
     /// this device. Off by default: [`SealroomClient::add_member`] then leaves them out and
-    /// reports each with [`ClientEvent::DeviceSkipped`]. Kept in the device's state.
+    /// reports each with [`ClientEvent::DeviceSkipped`] (or fails with
+    /// [`ClientError::UnverifiedDevices`] when it could add none). Kept in the device's state.
     pub fn set_allow_unverified_internal(&self, allow: bool) -> Result<(), ClientError> {
         self.with(|r| {
             Ok(r.rooms
@@ -187,6 +190,27 @@ impl SealroomClient {
     /// [`SealroomClient::set_allow_unverified_internal`]).
     pub fn allow_unverified_internal(&self) -> Result<bool, ClientError> {
         self.with(|r| Ok(r.rooms.app_get(POLICY_KEY)?.is_some()))
+    }
+
+    /// Sets whether devices nobody vouched for may be added to customer rooms by this device.
+    /// Off by default, as for internal rooms: a device linked by a TOTP code alone, or one the
+    /// relay made up and lists for the user, joins no room until the user vouches for it.
+    /// Turning it on lets a relay that lists a device of its own for a user read that user's
+    /// customer rooms (every member would see the device as unverified). Kept in the device's
+    /// state.
+    pub fn set_allow_unverified_customer(&self, allow: bool) -> Result<(), ClientError> {
+        self.with(|r| {
+            Ok(r.rooms.app_commit(vec![(
+                CUSTOMER_POLICY_KEY.into(),
+                allow.then(|| b"allow".to_vec()),
+            )])?)
+        })
+    }
+
+    /// Whether unverified devices may join customer rooms (see
+    /// [`SealroomClient::set_allow_unverified_customer`]).
+    pub fn allow_unverified_customer(&self) -> Result<bool, ClientError> {
+        self.with(|r| Ok(r.rooms.app_get(CUSTOMER_POLICY_KEY)?.is_some()))
     }
 
     /// Checks `devices` (the relay's list of `user_id`'s devices) against the identity key
@@ -256,11 +280,90 @@ impl SealroomClient {
         if devices.as_ref().is_some_and(|d| d.identity_key.is_none())
             && user_id == self.account()?.user_id
         {
-            // The first device's publication failed at registration: publish now.
+            // The first device's publication failed at registration: publish now. After an
+            // administrator reset the key, the relay refuses it (409): drop it, so that this
+            // device no longer vouches under a key nobody accepts.
             if let Some(key) = self.identity_key()? {
-                self.publish_identity(&key).await?;
+                match self.publish_identity(&key).await {
+                    Ok(()) => {}
+                    Err(ClientError::Relay { status: 409, .. }) => self.forget_identity_key()?,
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(trust)
+    }
+
+    fn forget_identity_key(&self) -> Result<(), ClientError> {
+        self.with(|r| {
+            Ok(r.rooms
+                .app_commit(vec![(IDENTITY_SECRET_KEY.into(), None)])?)
+        })
+    }
+
+    /// An administrator of the user's organisation (or of the provider) resets `user_id`'s
+    /// identity key on the relay, for a user who lost every device and the recovery backup or
+    /// whose device holding the key was stolen (revoke it first): the key and every device
+    /// certificate of the user are removed, the user is told by mail, and the old key can
+    /// never be published again. One of the user's devices then calls
+    /// [`SealroomClient::create_new_identity`]; the other members see a key change and accept
+    /// the new key with [`SealroomClient::accept_identity_key`] after comparing safety numbers.
+    pub async fn reset_identity(&self, user_id: &str) -> Result<(), ClientError> {
+        self.signed(Call::delete(format!("/v1/users/{}/identity", seg(user_id))))
+            .await?;
+        Ok(())
+    }
+
+    /// After an identity reset: creates a new identity key for this device's user, keeps it,
+    /// and publishes it with this device's certificate (the relay takes the first device's key
+    /// only). The device can then vouch for the user's other devices. Fails with
+    /// [`ClientError::InvalidInput`] while the relay still publishes a key for the user.
+    pub async fn create_new_identity(&self) -> Result<(), ClientError> {
+        let devices: DeviceList = self.signed_json(Call::get("/v1/me/devices")).await?;
+        if devices.identity_key.is_some() {
+            return Err(ClientError::InvalidInput(
+                "the user has an identity key; an administrator must reset it first".into(),
+            ));
+        }
+        let key = UserIdentityKey::generate();
+        self.keep_identity_key(&key)?;
+        if let Err(e) = self.publish_identity(&key).await {
+            // Another device of the user was first (409) or the relay failed: this device
+            // does not hold the published key.
+            if matches!(e, ClientError::Relay { status: 409, .. }) {
+                self.forget_identity_key()?;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Accepts `user_id`'s changed identity key (reported by [`ClientEvent::KeyChanged`] and
+    /// `SpaceMember::identity_key_changed`) after the user compared `safety_number`, the safety
+    /// number over the new key, with that user out of band. From then on the user's devices
+    /// verify under the new key. Fails with [`ClientError::InvalidInput`] when no key change is
+    /// pending or the number is not the new key's.
+    pub fn accept_identity_key(
+        &self,
+        user_id: &str,
+        safety_number: &str,
+    ) -> Result<(), ClientError> {
+        let pin_key = format!("{PIN_PREFIX}{user_id}");
+        let pin: Option<IdentityPin> = self.with(|r| match r.rooms.app_get(&pin_key)? {
+            Some(bytes) => Ok(Some(from_json(&bytes)?)),
+            None => Ok(None),
+        })?;
+        let Some(mut pin) = pin.filter(IdentityPin::changed) else {
+            return Err(ClientError::InvalidInput(format!(
+                "no changed identity key of user {user_id} to accept"
+            )));
+        };
+        if !pin.accept_change(user_id, safety_number) {
+            return Err(ClientError::InvalidInput(
+                "the safety number is not the one over the user's new identity key".into(),
+            ));
+        }
+        let bytes = to_json(&pin)?;
+        self.with(|r| Ok(r.rooms.app_commit(vec![(pin_key, Some(bytes))])?))
     }
 }

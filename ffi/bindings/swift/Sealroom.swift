@@ -1877,6 +1877,17 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func securityEvents(after: UInt64) throws  -> [SecurityEvent]
     
     /**
+     * Accepts `user_id`'s changed identity key (a `KeyChanged` event) after the user compared
+     * `safety_number`, the number over the new key, out of band.
+     */
+    func acceptIdentityKey(userId: String, safetyNumber: String) throws 
+    
+    /**
+     * The current policy (see `set_allow_unverified_customer`).
+     */
+    func allowUnverifiedCustomer() throws  -> Bool
+    
+    /**
      * The current policy (see `set_allow_unverified_internal`).
      */
     func allowUnverifiedInternal() throws  -> Bool
@@ -1893,6 +1904,26 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
      * identity key.
      */
     func certifyDevice(deviceId: String, publicKey: String) throws 
+    
+    /**
+     * After an identity reset: creates and publishes a new identity key on this device, which
+     * can then vouch for the user's other devices.
+     */
+    func createNewIdentity() throws 
+    
+    /**
+     * Administrator: resets `user_id`'s identity key on the relay (a user who lost every
+     * device and the recovery backup, or whose key-holding device was stolen and revoked).
+     * The user is told by mail; one of the user's devices then calls `create_new_identity`.
+     */
+    func resetIdentity(userId: String) throws 
+    
+    /**
+     * Whether this device adds devices nobody vouched for to customer rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event; an add that could add none
+     * fails with code `unverified_devices`).
+     */
+    func setAllowUnverifiedCustomer(allow: Bool) throws 
     
     /**
      * Whether this device adds devices nobody vouched for to internal rooms (default `false`:
@@ -2637,6 +2668,32 @@ open func securityEvents(after: UInt64)throws  -> [SecurityEvent]  {
 }
     
     /**
+     * Accepts `user_id`'s changed identity key (a `KeyChanged` event) after the user compared
+     * `safety_number`, the number over the new key, out of band.
+     */
+open func acceptIdentityKey(userId: String, safetyNumber: String)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_accept_identity_key(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(userId),
+        FfiConverterString.lower(safetyNumber),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The current policy (see `set_allow_unverified_customer`).
+     */
+open func allowUnverifiedCustomer()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_customer(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The current policy (see `set_allow_unverified_internal`).
      */
 open func allowUnverifiedInternal()throws  -> Bool  {
@@ -2672,6 +2729,46 @@ open func certifyDevice(deviceId: String, publicKey: String)throws   {try rustCa
             self.uniffiCloneHandle(),
         FfiConverterString.lower(deviceId),
         FfiConverterString.lower(publicKey),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * After an identity reset: creates and publishes a new identity key on this device, which
+     * can then vouch for the user's other devices.
+     */
+open func createNewIdentity()throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_create_new_identity(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Administrator: resets `user_id`'s identity key on the relay (a user who lost every
+     * device and the recovery backup, or whose key-holding device was stolen and revoked).
+     * The user is told by mail; one of the user's devices then calls `create_new_identity`.
+     */
+open func resetIdentity(userId: String)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_reset_identity(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(userId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether this device adds devices nobody vouched for to customer rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event; an add that could add none
+     * fails with code `unverified_devices`).
+     */
+open func setAllowUnverifiedCustomer(allow: Bool)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_customer(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(allow),uniffiCallStatus
     )
 }
 }
@@ -4511,7 +4608,7 @@ public struct SecurityEvent: Equatable, Hashable {
     /**
      * Stable name: `device_requested`, `device_approved_by_device`,
      * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-     * `totp_reset`, `device_revoked` (newer relays may add more).
+     * `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
      */
     public var kind: String
     /**
@@ -4540,7 +4637,7 @@ public struct SecurityEvent: Equatable, Hashable {
         /**
          * Stable name: `device_requested`, `device_approved_by_device`,
          * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-         * `totp_reset`, `device_revoked` (newer relays may add more).
+         * `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
          */kind: String, 
         /**
          * Unix seconds.
@@ -7095,6 +7192,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() != 28630) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_identity_key() != 12774) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_customer() != 48509) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal() != 52443) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7102,6 +7205,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_certify_device() != 63173) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_new_identity() != 49137) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_reset_identity() != 36376) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_customer() != 10778) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_internal() != 16171) {

@@ -12,7 +12,7 @@ pub struct SecurityEvent {
     pub seq: u64,
     /// Stable name: `device_requested`, `device_approved_by_device`,
     /// `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-    /// `totp_reset`, `device_revoked` (newer relays may add more).
+    /// `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
     pub kind: String,
     /// Unix seconds.
     pub at: i64,

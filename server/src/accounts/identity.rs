@@ -28,6 +28,9 @@ use super::*;
 
 /// Tree: user id -> the user's identity public key (32 bytes), set once.
 pub const IDENTITY_KEYS: &str = "acct_identity_keys";
+/// Tree: user id || identity key (32 bytes) -> empty: keys an administrator reset, which the
+/// user's devices may not publish again.
+pub const RETIRED_IDENTITY_KEYS: &str = "acct_identity_retired";
 /// Tree: device id -> the device's certificate (64 bytes).
 pub const DEVICE_CERTS: &str = "acct_device_certs";
 /// Tree: device request id -> [`LinkTransfer`].
@@ -134,6 +137,16 @@ pub(super) fn publish_identity(
         Some(k) if k.as_slice() != public_key.as_slice() => {
             return Err(ApiError::conflict("the user's identity key is already set").into());
         }
+        None if store
+            .get(
+                RETIRED_IDENTITY_KEYS,
+                &retired_key(&authed.user_id, &public_key),
+            )
+            .map_err(ApiError::from)?
+            .is_some() =>
+        {
+            return Err(ApiError::conflict("this identity key was reset; create a new one").into());
+        }
         _ => {}
     }
     let mut txn = Txn::new();
@@ -190,6 +203,81 @@ pub(super) fn put_certificate(
     Ok(no_content())
 }
 
+/// `DELETE /v1/users/{user_id}/identity`: an administrator of the user's organisation (or of
+/// the provider organisation, which supports its customers) resets the user's identity key
+/// for a user who lost every device and the recovery backup, or whose device holding the key
+/// was stolen (revoke that device first). The key and every certificate of the user's devices
+/// are removed; the next `PUT /v1/me/identity` of one of the user's devices sets a new key.
+/// Other members keep the old key pinned and see a key change until they accept the new one.
+/// The user is told by mail and in the security events.
+pub(super) fn reset_identity(
+    state: &AppState,
+    authed: &AuthedDevice,
+    user_id: &str,
+) -> Result<Response, Rejection> {
+    let store = state.store.as_ref();
+    let target = user(store, user_id)
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    let provider = is_provider(store, authed).map_err(ApiError::from)?;
+    if target.org_id != authed.org_id && !provider {
+        return Err(ApiError::not_found("no such user").into());
+    }
+    require_role(authed, &[Role::Admin])?;
+    let Some(existing) = store
+        .get(IDENTITY_KEYS, target.user_id.as_bytes())
+        .map_err(ApiError::from)?
+    else {
+        return Err(ApiError::not_found("the user has no identity key").into());
+    };
+    let mut txn = Txn::new();
+    txn.check(IDENTITY_KEYS, target.user_id.as_bytes(), Some(&existing))
+        .delete(IDENTITY_KEYS, target.user_id.as_bytes())
+        .put(
+            RETIRED_IDENTITY_KEYS,
+            &retired_key(&target.user_id, &existing),
+            &[],
+        );
+    for (key, raw) in store
+        .scan_prefix(DEVICES, b"")
+        .map_err(ApiError::from)?
+        .flatten()
+    {
+        let Ok(device) = crate::store::decode_json::<DeviceRecord>(DEVICES, &raw) else {
+            continue;
+        };
+        if device.user_id == target.user_id {
+            txn.delete(DEVICE_CERTS, &key);
+        }
+    }
+    store.commit(&txn).map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::DeviceCertify, authed)
+            .object(target.user_id.clone())
+            .detail("identity key reset by=admin"),
+    )
+    .map_err(ApiError::from)?;
+    security::record(
+        state,
+        &target.user_id,
+        wire::SecurityEventKind::IdentityReset,
+        None,
+        None,
+        Some(&authed.client),
+    )?;
+    durable(state)?;
+    tracing::info!(user_id = %target.user_id, by = %authed.device_id, "identity key reset");
+    Ok(no_content())
+}
+
+fn retired_key(user_id: &str, identity_key: &[u8]) -> Vec<u8> {
+    let mut key = user_id.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(identity_key);
+    key
+}
+
 /// Checks an approval's bundle (base64, bounded).
 pub(super) fn check_bundle(bundle: &str) -> Result<(), ApiError> {
     if bundle.len() > MAX_BUNDLE_CHARS
@@ -205,6 +293,16 @@ pub(super) fn check_bundle(bundle: &str) -> Result<(), ApiError> {
 /// Removes the identity key of `user_id` and the certificates of `device_ids` (erasure).
 pub fn erase(store: &dyn Store, user_id: &str, device_ids: &[String]) -> Result<(), StoreError> {
     store.delete(IDENTITY_KEYS, user_id.as_bytes())?;
+    let mut prefix = user_id.as_bytes().to_vec();
+    prefix.push(0);
+    let retired: Vec<Vec<u8>> = store
+        .scan_prefix(RETIRED_IDENTITY_KEYS, &prefix)?
+        .filter_map(Result::ok)
+        .map(|(k, _)| k)
+        .collect();
+    for key in retired {
+        store.delete(RETIRED_IDENTITY_KEYS, &key)?;
+    }
     for device_id in device_ids {
         store.delete(DEVICE_CERTS, device_id.as_bytes())?;
     }

@@ -156,6 +156,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(authed())
         .and(s())
         .and_then(|u: String, a, st| async move { totp_admin_reset(&st, &a, &u) });
+    let identity_reset = warp::path!("v1" / "users" / String / "identity")
+        .and(warp::delete())
+        .and(authed())
+        .and(s())
+        .and_then(|u: String, a, st| async move { super::identity::reset_identity(&st, &a, &u) });
     let security_events = warp::path!("v1" / "me" / "security-events")
         .and(warp::get())
         .and(auth::raw_query())
@@ -191,6 +196,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         totp_remove.boxed(),
         totp_unlock.boxed(),
         totp_admin_reset.boxed(),
+        identity_reset.boxed(),
         security_events.boxed(),
     ];
     combine(routes)

@@ -55,6 +55,14 @@ pub fn compose(portal_url: &str, kind: &str) -> Option<MailContent> {
              an administrator). It can no longer sign in, and it is being removed from your \
              spaces. If you did not expect this, contact your administrator.",
         ),
+        k if k == SecurityEventKind::IdentityReset.as_str() => (
+            "Sealroom: your identity key was reset",
+            "An administrator reset the identity key of your Sealroom account. Your devices \
+             show as unverified to others until one of them creates a new identity key and \
+             vouches for the others, and the people you share spaces with will be asked to \
+             compare your new safety number. If you did not ask for this, contact your \
+             administrator.",
+        ),
         _ => return None,
     };
     Some(MailContent {

@@ -10,7 +10,10 @@
 //!   room stays usable, and the app gets a `ClientEvent::Refused`.
 //! * b: the relay answers a key-package claim with a package of another user, of another
 //!   organisation, of a device it made up, or with another key: `add_member` fails with
-//!   `ClientError::KeyPackageMismatch` and nothing is committed.
+//!   `ClientError::KeyPackageMismatch` and nothing is committed. A device the relay makes up
+//!   and lists consistently (device list and claim agree; no certificate from the user's
+//!   identity key) is left out of the commit (`ClientEvent::DeviceSkipped`), and an add that
+//!   would add only such devices fails with `ClientError::UnverifiedDevices`.
 //! * e: a customer device commits the removal of staff or the addition of a device, and a
 //!   staff device commits a customer device into the internal room: the relay refuses each
 //!   (403), and every client refuses it when the relay hands it out anyway.
@@ -270,6 +273,116 @@ fn substituted_key_packages_are_refused() {
             "{joined:?}"
         );
         w.room_still_usable(&[w.cara(), &dan], "b").await;
+    });
+}
+
+/// Attack b, last clause: the relay makes up a device for the user being added and lists it
+/// consistently: in the user's device list (active, with the key of its package) and in the
+/// claim. Only the user's identity key can vouch for it, and the relay cannot sign with that.
+#[test]
+fn made_up_device_listed_consistently_is_refused() {
+    run(true, false, |w| async move {
+        let (room, _) = w.rooms();
+        let dan = w.sdk_customer("Dan Customer").await;
+        let (dan_user, dan_device) = (dan.user(), dan.device());
+        let made_up = format!("{dan_device}f");
+        let (package, key) = forged_key_package_and_key(&w.org_id, &dan_user, &made_up);
+        let listed = json!({
+            "device_id": made_up,
+            "user_id": dan_user,
+            "name": "phone",
+            "public_key": key,
+            "status": "active",
+            "created_at": 1,
+        });
+        let entry = json!({ "device_id": made_up, "key_package": b64(&package) });
+        // hide: also leave the user's real device out of both answers.
+        let lie = |hide: bool| {
+            let (listed, entry) = (listed.clone(), entry.clone());
+            let (real_listed, real_claimed) = (dan_device.clone(), dan_device.clone());
+            w.proxy.clear_rules();
+            w.proxy.rewrite(
+                "GET",
+                &format!("/v1/users/{dan_user}/devices"),
+                move |_, reply| {
+                    reply.edit_json(|v| {
+                        let devices = v["devices"].as_array_mut().unwrap();
+                        if hide {
+                            devices.retain(|d| d["device_id"] != json!(real_listed));
+                        }
+                        devices.push(listed.clone());
+                    })
+                },
+            );
+            w.proxy.rewrite(
+                "POST",
+                &format!("/v1/users/{dan_user}/keypackages/claim"),
+                move |_, reply| {
+                    reply.edit_json(|v| {
+                        let packages = v["key_packages"].as_array_mut().unwrap();
+                        if hide {
+                            packages.retain(|p| p["device_id"] != json!(real_claimed));
+                        }
+                        packages.push(entry.clone());
+                    })
+                },
+            );
+        };
+
+        // Only the made-up device: the add fails, nothing is committed, no Welcome.
+        lie(true);
+        let posted = w.posted_handshakes();
+        let epoch = w.epoch(&room);
+        let result = w.staff.client.add_member(&w.space_id, &dan_user).await;
+        match &result {
+            Err(ClientError::UnverifiedDevices { user_id, devices }) => {
+                assert_eq!(user_id, &dan_user);
+                assert_eq!(devices, &vec![made_up.clone()]);
+            }
+            other => panic!("add_member gave {other:?}"),
+        }
+        assert_eq!(result.unwrap_err().code(), "unverified_devices");
+        assert_eq!(w.posted_handshakes(), posted, "a commit was sent");
+        assert_eq!(w.epoch(&room), epoch, "the room moved on");
+
+        // The made-up device beside the real one: the real one joins, the made-up one is left
+        // out of the commit (one Welcome secret, for Dan's device) and reported.
+        lie(false);
+        let welcomes_before = welcome_recipients(&w.proxy).len();
+        w.add(&dan_user).await;
+        let recipients = welcome_recipients(&w.proxy);
+        assert_eq!(recipients.len(), welcomes_before + 1, "{recipients:?}");
+        assert_eq!(
+            recipients.last(),
+            Some(&1),
+            "the Welcome was for two devices"
+        );
+        let events = w.staff.client.sync().await.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e,
+                ClientEvent::DeviceSkipped { device_id, internal: false, reason, .. }
+                    if *device_id == made_up && reason == "unverified_device")),
+            "{events:?}"
+        );
+        w.proxy.clear_rules();
+        let joined = dan.client.sync().await.unwrap();
+        assert!(
+            joined
+                .iter()
+                .any(|e| matches!(e, ClientEvent::JoinedSpace { .. })),
+            "{joined:?}"
+        );
+        for viewer in [&w.staff, w.cara(), &dan] {
+            viewer.client.sync().await.unwrap();
+            let space = viewer.client.space(&w.space_id).await.unwrap();
+            let seen = space
+                .members
+                .iter()
+                .find(|m| m.user_id == dan_user)
+                .unwrap();
+            assert_eq!(seen.devices, vec![dan_device.clone()], "{seen:?}");
+        }
+        w.room_still_usable(&[w.cara(), &dan], "b-made-up").await;
     });
 }
 

@@ -151,6 +151,9 @@ impl World {
             .await
             .unwrap();
         let device = self.relay.register(&invite.token, name);
+        // A malicious member is a member like any other: its user vouches for its device, so
+        // the honest clients add it.
+        self.relay.certify_with_new_identity(&device);
         let mls = MlsDevice::new(&device);
         upload_sealroom_key_packages(&self.relay, &mls, 3);
         mls
@@ -160,7 +163,7 @@ impl World {
     pub(crate) async fn raw_staff(&self, name: &str) -> MlsDevice {
         let invite = self.admin.client.invite(Role::Staff, None).await.unwrap();
         let device = self.relay.register(&invite.token, name);
-        // Staff devices join internal rooms only when their user vouches for them.
+        // Devices join rooms only when their user vouches for them.
         self.relay.certify_with_new_identity(&device);
         let mls = MlsDevice::new(&device);
         upload_sealroom_key_packages(&self.relay, &mls, 3);
@@ -364,6 +367,13 @@ pub(crate) fn upload_sealroom_key_packages(relay: &Relay, device: &MlsDevice, co
 /// A key package whose credential says `(org, user, device)`, signed by a fresh key the
 /// relay holds.
 pub(crate) fn forged_key_package(org: &str, user: &str, device: &str) -> Vec<u8> {
+    forged_key_package_and_key(org, user, device).0
+}
+
+/// A valid key package for `device` of `user` in `org` under a signature key the attacker
+/// made, with that key's public half (hex): what a relay that makes up a device needs to list
+/// it consistently.
+pub(crate) fn forged_key_package_and_key(org: &str, user: &str, device: &str) -> (Vec<u8>, String) {
     let provider = OpenMlsRustCrypto::default();
     let signer = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
     signer.store(provider.storage()).unwrap();
@@ -376,7 +386,10 @@ pub(crate) fn forged_key_package(org: &str, user: &str, device: &str) -> Vec<u8>
         .leaf_node_capabilities(sealroom_capabilities())
         .build(suite(), &provider, &signer, credential)
         .unwrap();
-    bytes(&MlsMessageOut::from(bundle.key_package().clone()))
+    (
+        bytes(&MlsMessageOut::from(bundle.key_package().clone())),
+        hex::encode(signer.public()),
+    )
 }
 
 pub(crate) fn leaf_of(group: &MlsGroup, user: &str) -> LeafNodeIndex {

@@ -861,11 +861,21 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_identity_key(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_customer(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_can_vouch(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_certify_device(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_create_new_identity(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_reset_identity(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_customer(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_internal(
     ): Int
@@ -1050,11 +1060,21 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(`ptr`: Long,`after`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_accept_identity_key(`ptr`: Long,`userId`: RustBuffer.ByValue,`safetyNumber`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_customer(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_internal(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_can_vouch(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_certify_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,`publicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_new_identity(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_reset_identity(`ptr`: Long,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_customer(`ptr`: Long,`allow`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_internal(`ptr`: Long,`allow`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1361,6 +1381,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() and 0xFFFF) != 28630) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_identity_key() and 0xFFFF) != 12774) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_customer() and 0xFFFF) != 48509) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_allow_unverified_internal() and 0xFFFF) != 52443) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1368,6 +1394,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_certify_device() and 0xFFFF) != 63173) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_new_identity() and 0xFFFF) != 49137) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_reset_identity() and 0xFFFF) != 36376) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_customer() and 0xFFFF) != 10778) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_allow_unverified_internal() and 0xFFFF) != 16171) {
@@ -3761,6 +3796,17 @@ public interface SealroomClientInterface {
     fun `securityEvents`(`after`: kotlin.ULong): List<SecurityEvent>
     
     /**
+     * Accepts `user_id`'s changed identity key (a `KeyChanged` event) after the user compared
+     * `safety_number`, the number over the new key, out of band.
+     */
+    fun `acceptIdentityKey`(`userId`: kotlin.String, `safetyNumber`: kotlin.String)
+    
+    /**
+     * The current policy (see `set_allow_unverified_customer`).
+     */
+    fun `allowUnverifiedCustomer`(): kotlin.Boolean
+    
+    /**
      * The current policy (see `set_allow_unverified_internal`).
      */
     fun `allowUnverifiedInternal`(): kotlin.Boolean
@@ -3777,6 +3823,26 @@ public interface SealroomClientInterface {
      * identity key.
      */
     fun `certifyDevice`(`deviceId`: kotlin.String, `publicKey`: kotlin.String)
+    
+    /**
+     * After an identity reset: creates and publishes a new identity key on this device, which
+     * can then vouch for the user's other devices.
+     */
+    fun `createNewIdentity`()
+    
+    /**
+     * Administrator: resets `user_id`'s identity key on the relay (a user who lost every
+     * device and the recovery backup, or whose key-holding device was stolen and revoked).
+     * The user is told by mail; one of the user's devices then calls `create_new_identity`.
+     */
+    fun `resetIdentity`(`userId`: kotlin.String)
+    
+    /**
+     * Whether this device adds devices nobody vouched for to customer rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event; an add that could add none
+     * fails with code `unverified_devices`).
+     */
+    fun `setAllowUnverifiedCustomer`(`allow`: kotlin.Boolean)
     
     /**
      * Whether this device adds devices nobody vouched for to internal rooms (default `false`:
@@ -4798,6 +4864,42 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 
     
     /**
+     * Accepts `user_id`'s changed identity key (a `KeyChanged` event) after the user compared
+     * `safety_number`, the number over the new key, out of band.
+     */
+    @Throws(SealroomException::class)override fun `acceptIdentityKey`(`userId`: kotlin.String, `safetyNumber`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_accept_identity_key(
+        it,
+        
+        FfiConverterString.lower(`userId`),
+        FfiConverterString.lower(`safetyNumber`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The current policy (see `set_allow_unverified_customer`).
+     */
+    @Throws(SealroomException::class)override fun `allowUnverifiedCustomer`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_allow_unverified_customer(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The current policy (see `set_allow_unverified_internal`).
      */
     @Throws(SealroomException::class)override fun `allowUnverifiedInternal`(): kotlin.Boolean {
@@ -4846,6 +4948,61 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
         
         FfiConverterString.lower(`deviceId`),
         FfiConverterString.lower(`publicKey`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * After an identity reset: creates and publishes a new identity key on this device, which
+     * can then vouch for the user's other devices.
+     */
+    @Throws(SealroomException::class)override fun `createNewIdentity`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_create_new_identity(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Administrator: resets `user_id`'s identity key on the relay (a user who lost every
+     * device and the recovery backup, or whose key-holding device was stolen and revoked).
+     * The user is told by mail; one of the user's devices then calls `create_new_identity`.
+     */
+    @Throws(SealroomException::class)override fun `resetIdentity`(`userId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_reset_identity(
+        it,
+        
+        FfiConverterString.lower(`userId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether this device adds devices nobody vouched for to customer rooms (default `false`:
+     * they are left out and reported by a `DeviceSkipped` event; an add that could add none
+     * fails with code `unverified_devices`).
+     */
+    @Throws(SealroomException::class)override fun `setAllowUnverifiedCustomer`(`allow`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_set_allow_unverified_customer(
+        it,
+        
+        FfiConverterBoolean.lower(`allow`),_status)
 }
     }
     
@@ -6212,7 +6369,7 @@ data class SecurityEvent (
     /**
      * Stable name: `device_requested`, `device_approved_by_device`,
      * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-     * `totp_reset`, `device_revoked` (newer relays may add more).
+     * `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
      */
     var `kind`: kotlin.String
     , 
