@@ -356,10 +356,9 @@ fn finish(state: &AppState, pending: Pending, body: Bytes) -> Result<AuthedDevic
     if verify_request(&pending.device.public_key, &parts, &pending.signature).is_err() {
         return Err(failed(state, &pending.client, "bad signature"));
     }
-    // Replay protection: the first use of a nonce within the window wins. State-changing
-    // handlers flush the store before they answer, which makes this entry durable with them;
-    // a read's entry may be lost in a crash of the relay within sled's flush interval, and
-    // replaying a read changes nothing.
+    // Replay protection: the first use of a nonce within the window wins. The swap is a
+    // durable commit on the embedded store (redb syncs every commit), so the entry survives a
+    // crash of the relay whether the request reads or writes.
     let fresh = state
         .store
         .compare_and_swap(REPLAY_TREE, &pending.replay_key, None, Some(&[]))

@@ -587,8 +587,9 @@ fn client_event(action: AuditAction, client: &ClientInfo) -> AuditEvent {
 }
 
 /// Makes every write so far durable. Called before acknowledging an account, device,
-/// invitation or space change: sled otherwise writes to disk in the background every ~500 ms,
-/// and a crash in that window would lose a change the client was told succeeded.
+/// invitation or space change. A no-op on the embedded store (redb), whose commits are synced
+/// before they return; kept for backends that buffer writes (sled, of earlier releases, lost
+/// changes made in its ~500 ms flush window).
 fn durable(state: &AppState) -> Result<(), ApiError> {
     state.store.flush().map_err(ApiError::from)
 }

@@ -418,9 +418,9 @@ async fn post_message(
         )
         .map_err(ApiError::from)?;
         let posted = (room, entry);
-        // Acknowledged only once durable: sled keeps a committed transaction in its buffers
-        // until the next flush, so a crash before it lost acknowledged messages and handed
-        // their seqs to later messages. Flushed after the room's lock is released.
+        // Acknowledged only once durable. The embedded store (redb) syncs every commit before
+        // it returns, so this flush is a no-op there; it stays for backends that buffer
+        // (sled, of earlier releases, lost acknowledged messages and reused their seqs).
         st.store.flush()?;
         Ok(posted)
     })
