@@ -1,0 +1,228 @@
+//! Three relay binaries on one PostgreSQL (scripts/services/postgres.sh starts the test cluster;
+//! under CI a missing PostgreSQL fails these tests), with clients spreading their requests over
+//! the instances: a signed request replayed on another instance is refused, concurrent commits
+//! for one epoch sent to different instances end as exactly one commit, and messages posted
+//! while one instance is killed with SIGKILL are all there when they were acknowledged.
+//!
+//! The instances share the store (one PostgreSQL schema) and the relay key file (the key that
+//! seals relay secrets at rest); each has its own data directory. Blobs are not exercised here
+//! (they stay in each instance's data directory unless S3 is configured).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use openmls::prelude::{LeafNodeParameters, OpenMlsProvider as _};
+use serde_json::json;
+
+use sealroom_tests::relay::{http_raw, test_database_url, Client, Device, Relay, Response};
+use sealroom_tests::rooms::{b64, bytes, MlsDevice};
+
+/// Three relays on one fresh PostgreSQL schema, sharing one relay key, and a staff user with a
+/// space, made through the first instance before the others start (an instance that starts on
+/// an unbootstrapped store writes a setup token of its own, so one instance starts first).
+struct Cluster {
+    relays: Vec<Relay>,
+    staff: Device,
+    space_id: String,
+    _key_dir: tempfile::TempDir,
+}
+
+fn cluster(org: &str) -> Cluster {
+    let url =
+        test_database_url().unwrap_or_else(|e| panic!("scale-out tests need PostgreSQL: {e}"));
+    let schema = format!(
+        "scale_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("relay.key");
+    let key_file = key_file.to_str().unwrap().to_owned();
+    let env = [
+        ("SEALROOM_DATABASE_URL", url.as_str()),
+        ("SEALROOM_DATABASE_SCHEMA", schema.as_str()),
+        ("SEALROOM_RELAY_KEY_FILE", key_file.as_str()),
+        ("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000"),
+    ];
+    let first = Relay::start_with(&env);
+    let (staff, space_id) = first.staffed_space(org, "Sam");
+    let mut relays = vec![first];
+    relays.push(Relay::start_with(&env));
+    relays.push(Relay::start_with(&env));
+    Cluster {
+        relays,
+        staff,
+        space_id,
+        _key_dir: key_dir,
+    }
+}
+
+/// `device`'s client for instance `i`.
+fn on(cluster: &Cluster, i: usize, device: &Device) -> Client {
+    cluster.relays[i].client(device)
+}
+
+/// Sends `signed` (headers made for `authority`) to `addr` with `Host: authority`.
+fn send_as(addr: SocketAddr, authority: &str, path: &str, signed: &[(String, String)]) -> Response {
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n");
+    for (k, v) in signed {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+    http_raw(addr, head.as_bytes()).unwrap()
+}
+
+#[test]
+fn a_request_replayed_on_another_instance_is_refused() {
+    let c = cluster("Replay Ltd");
+    let staff = c.staff.clone();
+    // State is shared: the account made through instance 0 works on 1 and 2.
+    for i in 1..3 {
+        let r = on(&c, i, &staff).get("/v1/me");
+        assert_eq!(r.status, 200, "instance {i}: {}", r.text());
+    }
+    let authority = c.relays[0].addr().to_string();
+    let client = on(&c, 0, &staff);
+    let signed = client.signed_headers("GET", "/v1/me", &[], b"", client.fresh_timestamp());
+    // First use on instance 1 (a load balancer may send it anywhere): accepted.
+    let first = send_as(c.relays[1].addr(), &authority, "/v1/me", &signed);
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The attacker replays the captured request on the other instances: refused everywhere.
+    for i in [2, 0, 1] {
+        let again = send_as(c.relays[i].addr(), &authority, "/v1/me", &signed);
+        assert_eq!(
+            again.status,
+            401,
+            "replay on instance {i}: {}",
+            again.text()
+        );
+    }
+}
+
+#[test]
+fn racing_commits_on_different_instances_make_one_commit_per_epoch() {
+    let c = cluster("Race Ltd");
+    let (staff, space_id) = (c.staff.clone(), c.space_id.clone());
+    let mls = MlsDevice::new(&staff);
+    for round in 0..6 {
+        let mut group = mls.create_group();
+        let r = on(&c, round % 3, &staff)
+            .post_json("/v1/rooms", &mls.create_room_body(&group, &space_id));
+        assert_eq!(r.status, 201, "{}", r.text());
+        let room = r.json()["room_id"].as_str().unwrap().to_owned();
+        // Two different commits for epoch 0 of the same room.
+        let mut commits = Vec::new();
+        for _ in 0..2 {
+            group.clear_pending_commit(mls.provider.storage()).unwrap();
+            let bundle = group
+                .self_update(&mls.provider, &mls.signer, LeafNodeParameters::default())
+                .unwrap();
+            commits.push(b64(&bytes(bundle.commit())));
+        }
+        let handles: Vec<_> = commits
+            .into_iter()
+            .enumerate()
+            .map(|(k, commit)| {
+                let client = on(&c, (round + k + 1) % 3, &staff);
+                let path = format!("/v1/rooms/{room}/handshakes");
+                std::thread::spawn(move || client.post_json(&path, &json!({ "message": commit })))
+            })
+            .collect();
+        let statuses: Vec<u16> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().status)
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        for i in 0..3 {
+            let info = on(&c, i, &staff).get(&format!("/v1/rooms/{room}"));
+            assert_eq!(info.status, 200, "{}", info.text());
+            assert_eq!(info.json()["epoch"], 1, "round {round}, instance {i}");
+        }
+    }
+}
+
+#[test]
+fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
+    let mut c = cluster("Kill Ltd");
+    let (staff, space_id) = (c.staff.clone(), c.space_id.clone());
+    let mls = MlsDevice::new(&staff);
+    let mut group = mls.create_group();
+    let r = on(&c, 1, &staff).post_json("/v1/rooms", &mls.create_room_body(&group, &space_id));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room = r.json()["room_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/rooms/{room}/messages");
+    let mut messages: Vec<String> = (0..360)
+        .map(|i| {
+            let m = group
+                .create_message(&mls.provider, &mls.signer, format!("m{i}").as_bytes())
+                .unwrap();
+            b64(&bytes(&m))
+        })
+        .collect();
+    // A writer that keeps posting to instance 2 until it stops answering.
+    let doomed = on(&c, 2, &staff);
+    // Many more than the main loop sends, so it is still posting when its instance dies.
+    let doomed_messages = messages.split_off(60);
+    let doomed_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        let mut acked = BTreeMap::new();
+        for m in doomed_messages {
+            match doomed.try_request(
+                "POST",
+                &doomed_path,
+                &[("content-type", "application/json")],
+                json!({ "message": m }).to_string().as_bytes(),
+            ) {
+                Ok(r) if r.status == 201 => {
+                    acked.insert(r.json()["seq"].as_u64().unwrap(), m);
+                }
+                _ => break,
+            }
+        }
+        acked
+    });
+    let mut acked = BTreeMap::new();
+    for (i, m) in messages.into_iter().enumerate() {
+        if i == 20 {
+            c.relays[2].kill9();
+        }
+        let r = on(&c, i % 2, &staff).post_json(&path, &json!({ "message": m }));
+        assert_eq!(r.status, 201, "{}", r.text());
+        acked.insert(r.json()["seq"].as_u64().unwrap(), m);
+    }
+    acked.extend(writer.join().unwrap());
+    for i in 0..2 {
+        let page = on(&c, i, &staff).get(&format!("{path}?after=0&limit=1000"));
+        assert_eq!(page.status, 200, "{}", page.text());
+        let stored: BTreeMap<u64, String> = page.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap(),
+                    e["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        for (seq, m) in &acked {
+            assert_eq!(
+                stored.get(seq),
+                Some(m),
+                "acknowledged message {seq} on instance {i}"
+            );
+        }
+    }
+    // The killed instance comes back on the same store and serves the same room.
+    c.relays[2].launch();
+    let r = on(&c, 2, &staff).get(&format!("/v1/rooms/{room}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
