@@ -180,7 +180,12 @@ impl Engine for Sqlite {
                 Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
             .unwrap();
-        rows.map(|r| r.unwrap()).count()
+        let mut n = 0;
+        for row in rows {
+            let (k, v) = row.unwrap();
+            n += usize::from(!k.is_empty() && !v.is_empty());
+        }
+        n
     }
     fn load(&self, tree: &str, pairs: &[(Vec<u8>, Vec<u8>)]) {
         let mut c = self.conn();
