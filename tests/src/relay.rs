@@ -137,6 +137,69 @@ pub fn test_database_url() -> Result<String, String> {
         .clone()
 }
 
+/// The blob storage of every relay these tests start: with `SEALROOM_TEST_BLOBS=s3` the test
+/// S3 bucket ([`s3_relay_env`]; a test panics when it cannot be had), otherwise the relay's
+/// data directory. A relay's own environment (e.g. [`Relay::start_with`]) overrides it.
+pub fn blob_backend_env() -> Vec<(String, String)> {
+    match std::env::var("SEALROOM_TEST_BLOBS").as_deref() {
+        Ok("s3") => s3_relay_env().unwrap_or_else(|e| panic!("SEALROOM_TEST_BLOBS=s3: {e}")),
+        _ => Vec::new(),
+    }
+}
+
+/// The test S3 service as the relay's `SEALROOM_S3_*` variables, plus `SEALROOM_TEST_S3_FILER`
+/// (SeaweedFS's filer API, for tests that look at unfinished multipart uploads). Taken from
+/// `SEALROOM_TEST_S3_*` (exported by `scripts/services/seaweedfs.sh`, which `scripts/test.sh`
+/// sources); when those are unset, the script is run once per test process to start SeaweedFS.
+pub fn s3_relay_env() -> Result<Vec<(String, String)>, String> {
+    static STARTED: std::sync::OnceLock<Result<Vec<(String, String)>, String>> =
+        std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            let from_env = |vars: &dyn Fn(&str) -> Option<String>| {
+                let get = |name: &str| {
+                    vars(&format!("SEALROOM_TEST_S3_{name}"))
+                        .ok_or_else(|| format!("SEALROOM_TEST_S3_{name} is not set"))
+                };
+                Ok::<_, String>(vec![
+                    ("SEALROOM_S3_ENDPOINT".to_owned(), get("ENDPOINT")?),
+                    ("SEALROOM_S3_BUCKET".to_owned(), get("BUCKET")?),
+                    ("SEALROOM_S3_REGION".to_owned(), get("REGION")?),
+                    ("SEALROOM_S3_ACCESS_KEY_ID".to_owned(), get("ACCESS_KEY")?),
+                    (
+                        "SEALROOM_S3_SECRET_ACCESS_KEY".to_owned(),
+                        get("SECRET_KEY")?,
+                    ),
+                    ("SEALROOM_TEST_S3_FILER".to_owned(), get("FILER")?),
+                ])
+            };
+            if let Ok(vars) = from_env(&|k| std::env::var(k).ok()) {
+                return Ok(vars);
+            }
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let out = Command::new("bash")
+                .current_dir(&root)
+                .args([
+                    "-c",
+                    "source scripts/services/seaweedfs.sh >&2 && env | grep '^SEALROOM_TEST_S3_'",
+                ])
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("running scripts/services/seaweedfs.sh: {e}"))?;
+            if !out.status.success() {
+                return Err("scripts/services/seaweedfs.sh could not start SeaweedFS".to_owned());
+            }
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let vars: std::collections::HashMap<String, String> = text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            from_env(&|k| vars.get(k).cloned())
+        })
+        .clone()
+}
+
 /// A running relay process with its own temporary data directory.
 pub struct Relay {
     bin: PathBuf,
@@ -273,6 +336,9 @@ impl Relay {
         for (k, v) in store_backend_env(self.dir.path()) {
             cmd.env(k, v);
         }
+        for (k, v) in blob_backend_env() {
+            cmd.env(k, v);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -352,6 +418,9 @@ impl Relay {
             .env("SEALROOM_LISTEN", self.addr.to_string())
             .args(args);
         for (k, v) in store_backend_env(self.dir.path()) {
+            cmd.env(k, v);
+        }
+        for (k, v) in blob_backend_env() {
             cmd.env(k, v);
         }
         for (k, v) in &self.env {

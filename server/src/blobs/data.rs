@@ -1,9 +1,10 @@
-//! Blob storage: records in the store, bytes in one file per blob under the blob directory.
+//! Blob storage: records in the store, bytes in a [`BlobStore`] (one file per blob under the
+//! blob directory, or one object per blob in an S3 bucket).
 //!
-//! An append writes its bytes at the stored offset (after cutting the file back to that
-//! offset, so bytes of an append that never completed are discarded), verifies the checksum,
-//! `fsync`s the file, then advances the stored offset with a compare-and-swap and flushes the
-//! store. Only then is it acknowledged, so an acknowledged offset survives a crash and a
+//! An append verifies the checksum, has the backend store its bytes at the stored offset
+//! durably (the local backend first cuts the file back to that offset, so bytes of an append
+//! that never completed are discarded), then advances the stored offset (with the backend's
+//! multipart state) with a compare-and-swap and flushes the store. Only then is it acknowledged, so an acknowledged offset survives a crash and a
 //! resumed upload continues from it.
 //!
 //! Layout: [`BLOBS`]: blob id -> [`BlobRecord`] (JSON); [`SPACE_USAGE`]: space id -> bytes
@@ -15,9 +16,6 @@
 //! [`UploadLimits::ttl_secs`] after its creation or last append.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +23,8 @@ use sha2::{Digest, Sha256};
 
 use sealroom_wire::blobs::BlobStatus;
 
+pub use super::store::blob_path;
+use super::store::BlobStore;
 use crate::store::{decode_json, Store, StoreError, StoreExt, Txn, TxnError};
 
 /// Tree: blob id -> [`BlobRecord`].
@@ -70,6 +70,27 @@ pub struct BlobRecord {
     pub uploader_user: String,
     /// Uploading device.
     pub uploader_device: String,
+    /// Where an unfinished upload stands in an S3 backend (absent for the local backend and
+    /// once the upload is complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartState>,
+}
+
+/// An unfinished upload's S3 state, kept in its record so that any relay instance continues it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartState {
+    /// The multipart upload id (created with the first full part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// ETags of the uploaded parts, in part order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
+    /// Object holding the bytes after the last full part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_key: Option<String>,
+    /// Length of those bytes.
+    #[serde(default)]
+    pub tail_len: u64,
 }
 
 impl BlobRecord {
@@ -145,6 +166,9 @@ pub enum BlobError {
     /// File I/O failed.
     #[error("blob file I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The object storage (S3) failed or refused a request.
+    #[error("blob object storage: {0}")]
+    Backend(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -155,11 +179,6 @@ fn txn_store_error(e: TxnError) -> BlobError {
         TxnError::Store(e) => BlobError::Store(e),
         other => BlobError::Store(StoreError::Backend(other.to_string())),
     }
-}
-
-/// Path of a blob's file.
-pub fn blob_path(dir: &Path, blob_id: &str) -> PathBuf {
-    dir.join(format!("{blob_id}.blob"))
 }
 
 /// Whether `blob_id` has the shape of a blob id.
@@ -188,7 +207,7 @@ fn usage(store: &dyn Store, tree: &str, key: &str) -> Result<(Option<Vec<u8>>, u
 #[allow(clippy::too_many_arguments)]
 pub fn create(
     store: &dyn Store,
-    dir: &Path,
+    blobs: &dyn BlobStore,
     room_id: &str,
     space_id: &str,
     length: u64,
@@ -209,7 +228,6 @@ pub fn create(
             used: 0,
         });
     }
-    std::fs::create_dir_all(dir)?;
     let record = BlobRecord {
         blob_id: crate::ids::random_id(),
         room_id: room_id.to_owned(),
@@ -220,15 +238,11 @@ pub fn create(
         expires_at: Some(now.saturating_add(limits.ttl_secs)),
         uploader_user: uploader_user.to_owned(),
         uploader_device: uploader_device.to_owned(),
+        multipart: None,
     };
-    File::create(blob_path(dir, &record.blob_id))?.sync_all()?;
-    // The new directory entry must be durable before the record that points at it.
-    if let Err(e) = sync_dir(dir) {
-        let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
-        return Err(e.into());
-    }
+    blobs.create(&record.blob_id)?;
     let refuse = |e: BlobError| {
-        let _ = std::fs::remove_file(blob_path(dir, &record.blob_id));
+        blobs.discard(&record.blob_id);
         Err(e)
     };
     for _ in 0..RETRIES {
@@ -266,17 +280,6 @@ pub fn create(
         }
     }
     refuse(BlobError::Locked)
-}
-
-/// Makes the entries of `dir` (a file created or removed in it) durable.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// The blob `blob_id` of room `room_id`.
@@ -344,7 +347,7 @@ pub fn parse_checksum(value: &str) -> Result<[u8; 32], BlobError> {
 #[allow(clippy::too_many_arguments)]
 pub fn append(
     store: &dyn Store,
-    dir: &Path,
+    blobs: &dyn BlobStore,
     locks: &AppendLocks,
     room_id: &str,
     blob_id: &str,
@@ -365,6 +368,9 @@ pub fn append(
     if record.expires_at.is_some_and(|t| t <= now) {
         return Err(BlobError::Expired);
     }
+    if record.complete() && offset == record.offset && body.is_empty() {
+        return Ok(record);
+    }
     if offset != record.offset {
         return Err(BlobError::OffsetMismatch {
             offset: record.offset,
@@ -382,22 +388,9 @@ pub fn append(
             return Err(BlobError::ChecksumMismatch);
         }
     }
-    let path = blob_path(dir, blob_id);
-    // Never created here: `create` made the file durable before its record existed, so a missing
-    // file (or one shorter than the acknowledged offset) is damage to report, not to paper over
-    // with zeros.
-    let mut file = OpenOptions::new().write(true).open(&path)?;
-    if file.metadata()?.len() < offset {
-        return Err(BlobError::Io(std::io::Error::other(format!(
-            "blob {blob_id} is shorter than its acknowledged offset {offset}"
-        ))));
-    }
-    // Bytes past the acknowledged offset come from an append that was never acknowledged.
-    file.set_len(offset)?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(body)?;
-    file.sync_all()?;
+    let appended = blobs.append(&record, body)?;
     let updated = BlobRecord {
+        multipart: appended.multipart,
         offset: end,
         expires_at: if end == record.length {
             None
@@ -415,12 +408,17 @@ pub fn append(
         Err(e) => return Err(txn_store_error(e)),
     }
     store.flush()?;
+    blobs.forget(&appended.obsolete);
     Ok(updated)
 }
 
 /// Deletes a blob: its record, its bytes, and its reservations in the space and for its
 /// uploader.
-pub fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), BlobError> {
+pub fn delete_blob(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    blob_id: &str,
+) -> Result<(), BlobError> {
     for _ in 0..RETRIES {
         let raw = store
             .get(BLOBS, blob_id.as_bytes())?
@@ -452,14 +450,7 @@ pub fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), B
             &user_used.saturating_sub(record.length).to_be_bytes(),
         );
         match store.commit(&txn) {
-            Ok(()) => {
-                match std::fs::remove_file(blob_path(dir, blob_id)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
-                return Ok(());
-            }
+            Ok(()) => return blobs.remove(&record),
             Err(TxnError::Conflict { .. }) => continue,
             Err(e) => return Err(txn_store_error(e)),
         }
@@ -470,14 +461,14 @@ pub fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), B
 /// Deletes unfinished uploads whose expiry passed. Returns the deleted blob ids.
 pub fn delete_expired_uploads(
     store: &dyn Store,
-    dir: &Path,
+    blobs: &dyn BlobStore,
     now: i64,
 ) -> Result<Vec<String>, BlobError> {
     let all: Vec<BlobRecord> = store.scan_json(BLOBS, b"")?;
     let mut deleted = Vec::new();
     for record in all {
         if record.expires_at.is_some_and(|t| t <= now) {
-            match delete_blob(store, dir, &record.blob_id) {
+            match delete_blob(store, blobs, &record.blob_id) {
                 Ok(()) | Err(BlobError::NotFound) => deleted.push(record.blob_id),
                 Err(e) => return Err(e),
             }
@@ -490,14 +481,14 @@ pub fn delete_expired_uploads(
 /// the deleted blob ids.
 pub fn delete_room_blobs_before(
     store: &dyn Store,
-    dir: &Path,
+    blobs: &dyn BlobStore,
     room_id: &str,
     before: i64,
 ) -> Result<Vec<String>, BlobError> {
     let mut deleted = Vec::new();
     for record in list(store, room_id)? {
         if record.created_at <= before {
-            match delete_blob(store, dir, &record.blob_id) {
+            match delete_blob(store, blobs, &record.blob_id) {
                 Ok(()) | Err(BlobError::NotFound) => deleted.push(record.blob_id),
                 Err(e) => return Err(e),
             }

@@ -1,10 +1,14 @@
 //! Unit tests of blob storage (beside `data.rs`, split off to keep that file short).
 
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
 
 use super::*;
+use crate::blobs::store::LocalBlobs;
 use crate::store::SledStore;
 
 /// The limits of most tests: `space_bytes` for the space, no user quota, the default expiry.
@@ -31,7 +35,7 @@ fn create(
 ) -> Result<BlobRecord, BlobError> {
     super::create(
         store,
-        dir,
+        &LocalBlobs::new(dir),
         room_id,
         space_id,
         length,
@@ -57,7 +61,7 @@ fn append(
 ) -> Result<BlobRecord, BlobError> {
     super::append(
         store,
-        dir,
+        &LocalBlobs::new(dir),
         locks,
         room_id,
         blob_id,
@@ -67,6 +71,20 @@ fn append(
         UPLOAD_TTL_SECS,
         now,
     )
+}
+
+/// [`super::delete_blob`] on the local backend in `dir`.
+fn delete_blob(store: &dyn Store, dir: &Path, blob_id: &str) -> Result<(), BlobError> {
+    super::delete_blob(store, &LocalBlobs::new(dir), blob_id)
+}
+
+/// [`super::delete_expired_uploads`] on the local backend in `dir`.
+fn delete_expired_uploads(
+    store: &dyn Store,
+    dir: &Path,
+    now: i64,
+) -> Result<Vec<String>, BlobError> {
+    super::delete_expired_uploads(store, &LocalBlobs::new(dir), now)
 }
 
 fn setup() -> (Arc<SledStore>, tempfile::TempDir) {
@@ -400,7 +418,7 @@ fn user_quota_counts_announced_lengths_across_spaces() {
     let mk = |space: &str, user: &str, length: u64| {
         super::create(
             store.as_ref(),
-            dir.path(),
+            &LocalBlobs::new(dir.path()),
             "r",
             space,
             length,

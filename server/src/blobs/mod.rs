@@ -13,10 +13,14 @@
 //!   `GET /v1/rooms/{room}/blobs/{blob}/status` -> [`BlobStatus`];
 //! - `GET /v1/rooms/{room}/blobs/{blob}` -> the bytes, honouring `Range` (206, 416);
 //! - `DELETE /v1/rooms/{room}/blobs/{blob}` -> 204; `GET /v1/rooms/{room}/blobs` -> list.
+//!
+//! The bytes live in the [`BlobStore`] the configuration selects ([`backend`]): the local blob
+//! directory by default, an S3 bucket when `SEALROOM_S3_BUCKET` is set.
 
 pub mod data;
+pub mod s3;
+pub mod store;
 
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,9 +47,44 @@ use crate::state::AppState;
 
 pub use data::{delete_blob, delete_expired_uploads, delete_room_blobs_before, BlobError};
 use data::{AppendLocks, BlobRecord, UploadLimits};
+pub use store::{BlobStore, LocalBlobs};
 
-/// Size of the pieces a download is streamed in.
-const DOWNLOAD_PIECE: usize = 256 * 1024;
+use crate::config::Config;
+
+/// The relay's blob backend, shared by every route and sweep.
+struct Backend(Arc<dyn BlobStore>);
+
+/// Opens the backend `config` selects: S3 when a bucket is configured, else the local blob
+/// directory.
+pub fn open_backend(config: &Config) -> Result<Arc<dyn BlobStore>, BlobError> {
+    if config.s3.bucket.is_some() {
+        Ok(Arc::new(s3::S3Blobs::open(&config.s3)?))
+    } else {
+        Ok(Arc::new(LocalBlobs::new(config.blob_dir())))
+    }
+}
+
+/// Opens the configured backend once and keeps it in the state (start-up calls this, so a bad
+/// S3 configuration stops the relay before it listens).
+pub fn init_backend(state: &AppState) -> Result<Arc<dyn BlobStore>, BlobError> {
+    if let Some(b) = state.extension::<Backend>() {
+        return Ok(b.0.clone());
+    }
+    let opened = open_backend(&state.config)?;
+    state.insert_extension(Backend(opened.clone()));
+    Ok(opened)
+}
+
+/// The blob directory of the local backend; `None` when blobs live in S3 (backups then hold
+/// the records only).
+pub fn local_blob_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config.s3.bucket.is_none().then(|| config.blob_dir())
+}
+
+/// The relay's blob backend (opened on first use when start-up did not).
+pub fn backend(state: &AppState) -> Result<Arc<dyn BlobStore>, BlobError> {
+    init_backend(state)
+}
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -61,6 +100,7 @@ impl From<BlobError> for ApiError {
             e @ (BlobError::Locked | BlobError::Incomplete) => ApiError::conflict(e.to_string()),
             BlobError::Expired => ApiError::Gone("the upload expired".to_owned()),
             BlobError::Io(e) => ApiError::internal("blob file", &e),
+            BlobError::Backend(e) => ApiError::internal("blob object storage", &e),
             BlobError::Store(e) => e.into(),
         }
     }
@@ -215,7 +255,8 @@ fn spawn_expiry_sweep(state: &AppState) {
             }
             let sweep = st.clone();
             let result = tokio::task::spawn_blocking(move || {
-                delete_expired_uploads(sweep.store.as_ref(), &sweep.config.blob_dir(), sweep.now())
+                let blobs = backend(&sweep)?;
+                delete_expired_uploads(sweep.store.as_ref(), blobs.as_ref(), sweep.now())
             })
             .await;
             match result {
@@ -254,7 +295,7 @@ async fn create_blob(
         let room = member_room(&state, &room_id, &authed.device_id)?;
         let record = data::create(
             state.store.as_ref(),
-            &state.config.blob_dir(),
+            backend(&state)?.as_ref(),
             &room_id,
             &room.space_id,
             req.length,
@@ -343,9 +384,10 @@ async fn append_blob(
         let locks = st
             .extension::<AppendLocks>()
             .unwrap_or_else(|| Arc::new(AppendLocks::default()));
+        let blobs = backend(&st)?;
         let record = data::append(
             st.store.as_ref(),
-            &st.config.blob_dir(),
+            blobs.as_ref(),
             &locks,
             &room_id,
             &blob_id,
@@ -450,7 +492,7 @@ async fn delete_blob_route(
         let room = member_room(&st, &room_id, &authed.device_id)?;
         let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
         check_may_delete(&st, &room, &record, &authed)?;
-        delete_blob(st.store.as_ref(), &st.config.blob_dir(), &blob_id)?;
+        delete_blob(st.store.as_ref(), backend(&st)?.as_ref(), &blob_id)?;
         audit::record(
             &st,
             audit::event_by(AuditAction::BlobDelete, &authed)
@@ -488,8 +530,7 @@ async fn download_blob(
             Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
             None => (StatusCode::OK, 0, record.length),
         };
-        let file = std::fs::File::open(data::blob_path(&st.config.blob_dir(), &blob_id))
-            .map_err(|e| ApiError::internal("blob file", &e))?;
+        let bytes = backend(&st)?.read(&blob_id, record.length, start, end)?;
         let detail = if status == StatusCode::PARTIAL_CONTENT {
             format!("room={room_id} range={start}-{}", end.saturating_sub(1))
         } else {
@@ -502,11 +543,11 @@ async fn download_blob(
                 .size(end - start)
                 .detail(detail),
         )?;
-        Ok((record, Some((file, status, start, end))))
+        Ok((record, Some((bytes, status, start, end))))
     })
     .await?;
     let length = record.length;
-    let (file, status, start, end) = match opened {
+    let (bytes, status, start, end) = match opened {
         Some(opened) => opened,
         None => {
             let mut response = crate::error::error_reply(&ApiError::RangeNotSatisfiable(format!(
@@ -518,7 +559,9 @@ async fn download_blob(
             return Ok(response);
         }
     };
-    let stream = file_stream(file, start, end);
+    let stream = futures_util::stream::unfold(bytes, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let mut response = warp::reply::stream(stream).into_response();
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -535,40 +578,4 @@ async fn download_blob(
         }
     }
     Ok(response)
-}
-
-/// Streams `[start, end)` of a file, reading on a blocking thread into a bounded channel.
-fn file_stream(
-    mut file: std::fs::File,
-    start: u64,
-    end: u64,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = file.seek(SeekFrom::Start(start)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let mut left = end - start;
-        while left > 0 {
-            let want = usize::try_from(left)
-                .unwrap_or(usize::MAX)
-                .min(DOWNLOAD_PIECE);
-            let mut buf = vec![0u8; want];
-            match file.read_exact(&mut buf) {
-                Ok(()) => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-            left -= want as u64;
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                return; // client went away
-            }
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
 }
