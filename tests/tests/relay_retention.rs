@@ -20,7 +20,7 @@ use sealroom_server::notify::engine::{PENDING_TREE, PREFS_TREE};
 use sealroom_server::retention::{self, StoredPolicy, POLICY_TREE};
 use sealroom_server::rooms::data::{self as rooms, RoomRecord, MESSAGES, MESSAGE_EXPIRY, ROOMS};
 use sealroom_server::state::{AppState, SystemClock};
-use sealroom_server::store::{SharedStore, SledStore, Store, StoreExt};
+use sealroom_server::store::{RedbStore, SharedStore, Store, StoreExt};
 use sealroom_tests::relay::Relay;
 use sealroom_wire::audit::{AuditAction, AuditQuery};
 use sealroom_wire::rooms::MessageEntry;
@@ -90,7 +90,7 @@ fn seqs(store: &SharedStore, room_id: &str) -> Vec<u64> {
 #[test]
 fn sweep_expires_messages_and_enforces_space_retention() {
     let dir = tempfile::tempdir().unwrap();
-    let store: SharedStore = Arc::new(SledStore::temporary().unwrap());
+    let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
     let config = Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
@@ -320,7 +320,7 @@ fn retention_policy_routes_and_user_erasure_over_http() {
 
     // Offline: nothing of the user is left in the store.
     assert!(relay.stop());
-    let store = SledStore::open(&relay.data_dir().join("db")).unwrap();
+    let store = RedbStore::open(&relay.data_dir().join("store.redb"), 1 << 20).unwrap();
     assert!(store
         .get(PREFS_TREE, staff.user_id.as_bytes())
         .unwrap()
