@@ -48,7 +48,7 @@ fi
   echo
   echo "against the real \`sealroom-server\` release binary (commit \`$commit\`$dirty) on a fresh"
   echo "temporary data directory, started by the load generator with its default configuration"
-  echo "(sled store, JSON request logs at \`info\`) except a larger append limit"
+  echo "(redb store, JSON request logs at \`info\`) except a larger append limit"
   echo "(\`SEALROOM_MAX_CHUNK\`) and space limit (\`SEALROOM_MAX_SPACE_BYTES\`). Load generator and"
   echo "relay share the same machine: $(nproc) cores ($cpu${flags:+, $flags}), load average"
   echo "$load_before before the run and $load_after after it (other engineers building on the same"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds everything needed (relay, WASM SDK, demo portal) and starts the relay with the demo
-# portal on its embedded sled store. Installs its prerequisites first (scripts/setup.sh).
+# portal on its embedded redb store. Installs its prerequisites first (scripts/setup.sh).
 # Environment: SEALROOM_LISTEN (default 127.0.0.1:8080), SEALROOM_DATA_DIR (default ./.work/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."

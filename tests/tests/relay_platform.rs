@@ -164,9 +164,8 @@ fn signatures_are_required_fresh_untampered_and_single_use() {
         401,
         "unauthenticated",
     );
-    // A state-changing request is flushed to disk with its replay-cache entry before the
-    // answer, so its replay is still refused after a kill -9 of the relay. (A read's entry may
-    // be lost in a crash within sled's flush interval; replaying a read changes nothing.)
+    // A request's replay-cache entry is a durable commit before the answer (redb syncs every
+    // commit), so its replay is still refused after a kill -9 of the relay.
     let body = br#"{"name":"Replayed Ltd"}"#;
     let signed = client.signed_headers(
         "POST",

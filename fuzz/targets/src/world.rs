@@ -1,5 +1,5 @@
 //! The shared world of the relay and client targets, built once per process: the real relay
-//! routes ([`sealroom_server::filters::api`]) over one temporary sled store, driven in-process
+//! routes ([`sealroom_server::filters::api`]) over one temporary redb store, driven in-process
 //! through `warp::service` (no socket), and real SDK clients that set up an admin, a customer
 //! organisation, a space, a customer member, a message and a file through it.
 //!

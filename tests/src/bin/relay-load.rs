@@ -835,7 +835,7 @@ async fn upload_scenario(
         load_average()
     );
     md.push_str(
-        "| Append size | Relay (signed PATCH, sled, fsync) | Raw loopback TCP (baseline) | Ratio | \
+        "| Append size | Relay (signed PATCH, redb, fsync) | Raw loopback TCP (baseline) | Ratio | \
          File write + fsync per chunk (component) | SHA-256, one pass (component) | Relay CPU | \
          Generator CPU | Wall | Errors | Relay RSS after |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
@@ -1061,7 +1061,7 @@ async fn loopback_transfer(stream: &mut Stream, total: usize, chunk: usize) -> R
 }
 
 /// Component: the same chunks written to a file in the relay's data directory, fsync after
-/// each (what the relay does per append, without HTTP, hashing or sled).
+/// each (what the relay does per append, without HTTP, hashing or the store).
 fn disk_write(dir: &Path, stream: &mut Stream, total: usize, chunk: usize) -> Res<f64> {
     use std::io::Write as _;
     let path = dir.join("bench-disk-baseline.bin");
@@ -1929,7 +1929,7 @@ async fn has_after(conn: &mut Conn, device: &Device, room_id: &str, after: u64) 
     Ok(v["entries"].as_array().is_some_and(|e| !e.is_empty()))
 }
 
-/// Bytes of the files under `dir` (the relay's data directory: sled store and blobs).
+/// Bytes of the files under `dir` (the relay's data directory: store and blobs).
 fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -2145,7 +2145,7 @@ async fn mixed_scenario(
         md,
         "Relay RSS, sampled every second ({} samples): start {:.1} MiB, after the warm-up \
          {:.1} MiB, end {:.1} MiB, max {:.1} MiB; slope after the warm-up (least squares) \
-         **{:+.1} MiB/min**. Trace (every 10 s, MiB): {}. The relay's data directory (sled \
+         **{:+.1} MiB/min**. Trace (every 10 s, MiB): {}. The relay's data directory (store \
          store, blobs) grew from {:.1} to {:.1} MiB meanwhile.\n",
         samples.len(),
         mib(rss_start),
