@@ -197,6 +197,24 @@ impl Attacker {
             return Err(format!("register: {} {}", r.status, r.text()));
         }
         let device = Device::from_response(&r.json(), key);
+        // A malicious member is a member like any other: its user vouches for its device (an
+        // identity key of its own and the device's certificate), so honest clients add it.
+        let identity = SigningKey::generate(&mut OsRng);
+        let message = sealroom_wire::accounts::device_certificate_message(
+            &device.user_id,
+            &device.device_id,
+            &device.key.verifying_key().to_bytes(),
+        );
+        let r = self.relay(&device).put_json(
+            "/v1/me/identity",
+            &json!({
+                "public_key": hex::encode(identity.verifying_key().to_bytes()),
+                "certificate": hex::encode(identity.sign(&message).to_bytes()),
+            }),
+        );
+        if r.status / 100 != 2 {
+            return Err(format!("publish identity: {} {}", r.status, r.text()));
+        }
         let mls = MlsDevice::new(&device);
         let packages: Vec<String> = (0..3).map(|_| b64(&sealroom_key_package(&mls))).collect();
         let r = self
