@@ -150,7 +150,7 @@ fn erase(state: &AppState, authed: &AuthedDevice, user_id: &str) -> Result<Respo
 mod tests {
     use super::*;
     use crate::accounts::RequestStatus;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
 
     fn user(id: &str, org: &str) -> UserRecord {
         UserRecord {
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn erasure_removes_every_record_of_the_user_and_nothing_else() {
-        let store = SledStore::temporary().unwrap();
+        let store = RedbStore::temporary().unwrap();
         for u in ["u1", "u2"] {
             store.put_json(USERS, u.as_bytes(), &user(u, "o1")).unwrap();
             store

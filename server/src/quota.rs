@@ -141,7 +141,7 @@ pub fn prune(store: &dyn Store, now: i64) -> Result<usize, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
 
     fn budget(name: &str, count: u64, bytes: u64) -> Budget {
         Budget {
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn budgets_are_all_or_nothing_and_reset_each_hour() {
-        let store = SledStore::temporary().unwrap();
+        let store = RedbStore::temporary().unwrap();
         let t = 10 * WINDOW_SECS + 100;
         let both = [budget("user:u", 2, 1000), budget("space:s", 3, 1000)];
         charge(&store, &both, 10, t).unwrap();

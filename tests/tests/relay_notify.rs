@@ -28,7 +28,7 @@ use sealroom_server::notify::mailer::{Mailer, SmtpMailer, SmtpSettings, SmtpTls}
 use sealroom_server::notify::{self, NotifySettings};
 use sealroom_server::rooms::data::{RoomRecord, ROOMS};
 use sealroom_server::state::{AppState, Clock};
-use sealroom_server::store::{SharedStore, SledStore, StoreExt};
+use sealroom_server::store::{RedbStore, SharedStore, StoreExt};
 use sealroom_tests::smtp::SmtpSink;
 use sealroom_wire::audit::{AuditAction, AuditQuery};
 use sealroom_wire::notify::NotifyMode;
@@ -134,7 +134,7 @@ async fn every_mode_digests_aggregate_and_mails_are_content_free() {
     let Some(sink) = SmtpSink::start() else {
         return;
     };
-    let store: SharedStore = Arc::new(SledStore::temporary().unwrap());
+    let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
     let clock = Arc::new(TestClock(AtomicI64::new(10 * HOUR + 1000)));
     let mut config = Config::default();
     config.public_url = Some(PORTAL.to_owned());
@@ -290,7 +290,7 @@ async fn every_mode_digests_aggregate_and_mails_are_content_free() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_smtp_is_audited_and_digest_retried() {
-    let store: SharedStore = Arc::new(SledStore::temporary().unwrap());
+    let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
     let clock = Arc::new(TestClock(AtomicI64::new(1000)));
     // A port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -211,7 +211,7 @@ pub fn user_state(store: &dyn Store, user_id: &str) -> Result<(u32, bool), ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
 
     fn policy() -> Enrolment {
         Enrolment {
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn user_counter_delays_then_locks() {
-        let store = SledStore::temporary().unwrap();
+        let store = RedbStore::temporary().unwrap();
         let p = policy();
         let k = "totp-user:u";
         let mut now = 1_000;
@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn daily_counter_refuses_beyond_limit_until_the_window_ends() {
-        let store = SledStore::temporary().unwrap();
+        let store = RedbStore::temporary().unwrap();
         let p = policy();
         for _ in 0..3 {
             assert!(charge(&store, &p, "r", Kind::Daily(3), 100)

@@ -541,7 +541,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
 
     fn ev(action: AuditAction, actor: &str, org: &str, object: &str) -> AuditEvent {
         AuditEvent::new(action)
@@ -554,8 +554,8 @@ mod tests {
             .size(10)
     }
 
-    fn filled() -> SledStore {
-        let s = SledStore::temporary().unwrap();
+    fn filled() -> RedbStore {
+        let s = RedbStore::temporary().unwrap();
         let events = [
             ev(AuditAction::UserRegister, "alice", "acme", "alice"),
             ev(AuditAction::BlobUpload, "alice", "acme", "blob-1"),
@@ -600,7 +600,7 @@ mod tests {
 
     #[test]
     fn empty_log_verifies() {
-        let s = SledStore::temporary().unwrap();
+        let s = RedbStore::temporary().unwrap();
         let report = verify(&s).unwrap();
         assert!(report.ok);
         assert_eq!(report.verified, 0);
@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn concurrent_appends_form_one_chain() {
-        let s: Arc<SledStore> = Arc::new(SledStore::temporary().unwrap());
+        let s: Arc<RedbStore> = Arc::new(RedbStore::temporary().unwrap());
         let handles: Vec<_> = (0..8)
             .map(|t| {
                 let s = Arc::clone(&s);
@@ -758,7 +758,7 @@ mod tests {
 
     #[test]
     fn csv_quotes_properly() {
-        let s = SledStore::temporary().unwrap();
+        let s = RedbStore::temporary().unwrap();
         let r = append(
             &s,
             0,

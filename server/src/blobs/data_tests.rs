@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use super::*;
 use crate::blobs::store::LocalBlobs;
-use crate::store::SledStore;
+use crate::store::RedbStore;
 
 /// The limits of most tests: `space_bytes` for the space, no user quota, the default expiry.
 fn lim(space_bytes: u64) -> UploadLimits {
@@ -87,9 +87,9 @@ fn delete_expired_uploads(
     super::delete_expired_uploads(store, &LocalBlobs::new(dir), now)
 }
 
-fn setup() -> (Arc<SledStore>, tempfile::TempDir) {
+fn setup() -> (Arc<RedbStore>, tempfile::TempDir) {
     (
-        Arc::new(SledStore::temporary().unwrap()),
+        Arc::new(RedbStore::temporary().unwrap()),
         tempfile::tempdir().unwrap(),
     )
 }

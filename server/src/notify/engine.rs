@@ -310,7 +310,7 @@ pub fn compose_digest(portal_url: &str, digest: &PendingDigest) -> MailContent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
 
     const P: Periods = Periods {
         hourly_ms: 1000,
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn preferences_default_and_round_trip() {
-        let s = SledStore::temporary().unwrap();
+        let s = RedbStore::temporary().unwrap();
         assert_eq!(preference(&s, "u").unwrap().mode, NotifyMode::Immediate);
         let pref = StoredPreference {
             mode: NotifyMode::Daily,
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn digests_aggregate_and_come_due_at_the_period_boundary() {
-        let s = SledStore::temporary().unwrap();
+        let s = RedbStore::temporary().unwrap();
         enqueue(&s, "u", Some("o"), NotifyMode::Hourly, "s1", 1_500, P).unwrap();
         enqueue(&s, "u", Some("o"), NotifyMode::Hourly, "s1", 1_600, P).unwrap();
         enqueue(&s, "u", Some("o"), NotifyMode::Hourly, "s2", 1_700, P).unwrap();
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn switching_to_immediate_drops_pending() {
-        let s = SledStore::temporary().unwrap();
+        let s = RedbStore::temporary().unwrap();
         enqueue(&s, "u", None, NotifyMode::Daily, "s1", 0, P).unwrap();
         let pref = StoredPreference {
             mode: NotifyMode::Immediate,

@@ -533,10 +533,10 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::state::SystemClock;
-    use crate::store::{SharedStore, SledStore};
+    use crate::store::{RedbStore, SharedStore};
 
     fn state() -> (AppState, watch::Sender<bool>) {
-        let store: SharedStore = Arc::new(SledStore::temporary().unwrap());
+        let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
         let (tx, rx) = watch::channel(false);
         let state = AppState::new(Config::default(), store, Arc::new(SystemClock), rx);
         (state, tx)

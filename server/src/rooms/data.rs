@@ -759,7 +759,7 @@ pub fn kind_label(kind: HandshakeKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
 
     fn record(room_id: &str, devices: &[&str]) -> RoomRecord {
         RoomRecord {
@@ -783,8 +783,8 @@ mod tests {
 
     #[test]
     fn cached_rooms_follow_every_stored_change_in_every_store() {
-        let a = SledStore::temporary().unwrap();
-        let b = SledStore::temporary().unwrap();
+        let a = RedbStore::temporary().unwrap();
+        let b = RedbStore::temporary().unwrap();
         let id = "cache-test-room";
         assert_eq!(room(&a, id).unwrap(), None);
         let one = record(id, &["d1", "d2"]);
