@@ -5,8 +5,9 @@
 //! while one instance is killed with SIGKILL are all there when they were acknowledged.
 //!
 //! The instances share the store (one PostgreSQL schema) and the relay key file (the key that
-//! seals relay secrets at rest); each has its own data directory. Blobs are not exercised here
-//! (they stay in each instance's data directory unless S3 is configured).
+//! seals relay secrets at rest); each has its own data directory. With the S3 bucket of the
+//! tests (scripts/services/seaweedfs.sh) they also share blobs: an upload started on one
+//! instance continues on the others after the first is killed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -29,6 +30,11 @@ struct Cluster {
 }
 
 fn cluster(org: &str) -> Cluster {
+    cluster_with(org, &[])
+}
+
+/// [`cluster`] with extra environment for every instance (e.g. the S3 bucket).
+fn cluster_with(org: &str, extra: &[(String, String)]) -> Cluster {
     let url =
         test_database_url().unwrap_or_else(|e| panic!("scale-out tests need PostgreSQL: {e}"));
     let schema = format!(
@@ -42,12 +48,13 @@ fn cluster(org: &str) -> Cluster {
     let key_dir = tempfile::tempdir().unwrap();
     let key_file = key_dir.path().join("relay.key");
     let key_file = key_file.to_str().unwrap().to_owned();
-    let env = [
+    let mut env = vec![
         ("SEALROOM_DATABASE_URL", url.as_str()),
         ("SEALROOM_DATABASE_SCHEMA", schema.as_str()),
         ("SEALROOM_RELAY_KEY_FILE", key_file.as_str()),
         ("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000"),
     ];
+    env.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let first = Relay::start_with(&env);
     let (staff, space_id) = first.staffed_space(org, "Sam");
     let mut relays = vec![first];
@@ -174,18 +181,25 @@ fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
     let doomed_path = path.clone();
     let writer = std::thread::spawn(move || {
         let mut acked = BTreeMap::new();
-        for m in doomed_messages {
-            match doomed.try_request(
-                "POST",
-                &doomed_path,
-                &[("content-type", "application/json")],
-                json!({ "message": m }).to_string().as_bytes(),
-            ) {
-                Ok(r) if r.status == 201 => {
-                    acked.insert(r.json()["seq"].as_u64().unwrap(), m);
+        'posting: for m in doomed_messages {
+            // 409 "concurrent change, retry" (two instances allocating the room's next seq at
+            // once) is answered as a client would: the same message again.
+            for _ in 0..50 {
+                match doomed.try_request(
+                    "POST",
+                    &doomed_path,
+                    &[("content-type", "application/json")],
+                    json!({ "message": m }).to_string().as_bytes(),
+                ) {
+                    Ok(r) if r.status == 201 => {
+                        acked.insert(r.json()["seq"].as_u64().unwrap(), m);
+                        continue 'posting;
+                    }
+                    Ok(r) if r.status == 409 => {}
+                    _ => break 'posting,
                 }
-                _ => break,
             }
+            break;
         }
         acked
     });
@@ -194,7 +208,14 @@ fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
         if i == 20 {
             c.relays[2].kill9();
         }
-        let r = on(&c, i % 2, &staff).post_json(&path, &json!({ "message": m }));
+        let mut r = on(&c, i % 2, &staff).post_json(&path, &json!({ "message": m }));
+        // The relay's 409 "concurrent change, retry" is retried, as a client does.
+        for _ in 0..50 {
+            if r.status != 409 {
+                break;
+            }
+            r = on(&c, i % 2, &staff).post_json(&path, &json!({ "message": m }));
+        }
         assert_eq!(r.status, 201, "{}", r.text());
         acked.insert(r.json()["seq"].as_u64().unwrap(), m);
     }
@@ -225,4 +246,74 @@ fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
     c.relays[2].launch();
     let r = on(&c, 2, &staff).get(&format!("/v1/rooms/{room}"));
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// A signed append of `body` at `offset` with its checksum.
+fn append(client: &Client, path: &str, offset: usize, body: &[u8]) -> Response {
+    use sha2::Digest as _;
+    let sum = format!("sha256 {}", b64(&sha2::Sha256::digest(body)));
+    let offset = offset.to_string();
+    client.request(
+        "PATCH",
+        path,
+        &[
+            ("content-type", "application/offset+octet-stream"),
+            ("upload-offset", &offset),
+            ("upload-checksum", &sum),
+        ],
+        body,
+    )
+}
+
+#[test]
+fn an_upload_started_on_one_instance_finishes_on_another() {
+    let s3 = sealroom_tests::relay::s3_relay_env()
+        .unwrap_or_else(|e| panic!("this scale-out test needs S3 (seaweedfs.sh): {e}"));
+    let mut c = cluster_with("Blob Ltd", &s3);
+    let (staff, space_id) = (c.staff.clone(), c.space_id.clone());
+    let mls = MlsDevice::new(&staff);
+    let group = mls.create_group();
+    let r = on(&c, 0, &staff).post_json("/v1/rooms", &mls.create_room_body(&group, &space_id));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room = r.json()["room_id"].as_str().unwrap().to_owned();
+    const MIB: usize = 1024 * 1024;
+    let data: Vec<u8> = (0..9 * MIB + 12_345)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let r = on(&c, 0, &staff).post_json(
+        &format!("/v1/rooms/{room}/blobs"),
+        &json!({ "length": data.len() }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let blob_id = r.json()["blob_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/rooms/{room}/blobs/{blob_id}");
+    // 3 MiB on instance 0 (below the 5 MiB part: pending in the bucket), 3 MiB on instance 1
+    // (the first part goes out from there), then instance 0 dies.
+    let first = 3 * MIB;
+    let r = append(&on(&c, 0, &staff), &path, 0, &data[..first]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let second = first + 3 * MIB;
+    let r = append(&on(&c, 1, &staff), &path, first, &data[first..second]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    c.relays[0].kill9();
+    // Instance 2 sees the acknowledged offset and finishes the upload.
+    let head = on(&c, 2, &staff).request("HEAD", &path, &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("upload-offset")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        second
+    );
+    let r = append(&on(&c, 2, &staff), &path, second, &data[second..]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    // Instance 1 serves the whole blob and a range, byte for byte.
+    let r = on(&c, 1, &staff).get(&path);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == data, "download differs");
+    let (a, b) = (4 * MIB + 17, 6 * MIB + 5);
+    let r = on(&c, 2, &staff).request("GET", &path, &[("range", &format!("bytes={a}-{b}"))], b"");
+    assert_eq!(r.status, 206);
+    assert!(r.body == data[a..=b], "range differs");
 }
