@@ -238,17 +238,8 @@ pub(super) fn reset_identity(
             &retired_key(&target.user_id, &existing),
             &[],
         );
-    for (key, raw) in store
-        .scan_prefix(DEVICES, b"")
-        .map_err(ApiError::from)?
-        .flatten()
-    {
-        let Ok(device) = crate::store::decode_json::<DeviceRecord>(DEVICES, &raw) else {
-            continue;
-        };
-        if device.user_id == target.user_id {
-            txn.delete(DEVICE_CERTS, &key);
-        }
+    for device in user_devices(store, &target.user_id).map_err(ApiError::from)? {
+        txn.delete(DEVICE_CERTS, device.device_id.as_bytes());
     }
     store.commit(&txn).map_err(ApiError::from)?;
     audit::record(
@@ -271,9 +262,15 @@ pub(super) fn reset_identity(
     Ok(no_content())
 }
 
+/// The prefix of `user_id`'s keys in [`RETIRED_IDENTITY_KEYS`].
+fn retired_prefix(user_id: &str) -> Vec<u8> {
+    let mut prefix = user_id.as_bytes().to_vec();
+    prefix.push(0);
+    prefix
+}
+
 fn retired_key(user_id: &str, identity_key: &[u8]) -> Vec<u8> {
-    let mut key = user_id.as_bytes().to_vec();
-    key.push(0);
+    let mut key = retired_prefix(user_id);
     key.extend_from_slice(identity_key);
     key
 }
@@ -293,10 +290,8 @@ pub(super) fn check_bundle(bundle: &str) -> Result<(), ApiError> {
 /// Removes the identity key of `user_id` and the certificates of `device_ids` (erasure).
 pub fn erase(store: &dyn Store, user_id: &str, device_ids: &[String]) -> Result<(), StoreError> {
     store.delete(IDENTITY_KEYS, user_id.as_bytes())?;
-    let mut prefix = user_id.as_bytes().to_vec();
-    prefix.push(0);
     let retired: Vec<Vec<u8>> = store
-        .scan_prefix(RETIRED_IDENTITY_KEYS, &prefix)?
+        .scan_prefix(RETIRED_IDENTITY_KEYS, &retired_prefix(user_id))?
         .filter_map(Result::ok)
         .map(|(k, _)| k)
         .collect();
