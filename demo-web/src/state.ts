@@ -59,8 +59,45 @@ export function toast(text: string, kind: 'ok' | 'error' = 'ok'): void {
   setTimeout(() => item.remove(), kind === 'error' ? 9000 : 4000);
 }
 
-export function errorText(e: unknown): string {
-  if (e instanceof SdkError) return `${e.message} (${e.code})`;
+/** What an error code means to someone using the portal (the code stays beside it for support). */
+const PLAIN: Record<string, string> = {
+  network: 'The portal cannot reach the server. Check your connection; it retries by itself.',
+  timeout: 'The server took too long to answer. Try again in a moment.',
+  relay_unauthenticated: 'The server did not accept this device’s sign-in.',
+  relay_forbidden: 'You are not allowed to do this here.',
+  relay_not_found: 'This no longer exists, or it was never shared with you.',
+  relay_gone: 'This has expired or was already used.',
+  relay_conflict: 'Someone else changed this at the same moment. Try again.',
+  relay_too_large: 'This is larger than the space allows.',
+  relay_rate_limited: 'Too many attempts. Wait a minute and try again.',
+  relay_bad_request: 'The server could not understand this request.',
+  too_large: 'This is larger than the space allows.',
+  policy: 'This space does not accept this kind of file.',
+  removed_from_space: 'You were removed from this space.',
+  unverified_devices: 'None of this person’s devices is verified yet, so nothing was shared with them.',
+  invalid_input: 'Something in this form is not right.',
+  storage: 'This browser’s local storage failed. Reload the page.',
+  io: 'The file could not be read.',
+  rate_limited: 'Too many attempts. Wait a minute and try again.',
+};
+
+/** The code of an error, for support ("relay_forbidden"), or '' for errors of the portal itself. */
+export function errorCode(e: unknown): string {
+  return e instanceof SdkError ? e.code : '';
+}
+
+/**
+ * An error in plain language, with its code for support. `context` overrides the wording for
+ * codes that mean something specific where the error happened (a wrong setup token, a used
+ * invitation).
+ */
+export function errorText(e: unknown, context: Record<string, string> = {}): string {
+  const code = errorCode(e);
+  if (code) {
+    const plain = context[code] ?? PLAIN[code];
+    if (plain) return `${plain} (code: ${code})`;
+    return `${e instanceof Error ? e.message : String(e)} (code: ${code})`;
+  }
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -82,9 +119,74 @@ export async function act(button: HTMLButtonElement | null, f: () => Promise<voi
   }
 }
 
-/** Shows an inline error under a form. */
-export function formError(target: HTMLElement, e: unknown): void {
-  replace(target, e ? h('p', { class: 'form-error', role: 'alert' }, errorText(e)) : null);
+/**
+ * Shows an inline error under a form in plain language. With `field`, the field the error is
+ * about is marked invalid, tied to the message and focused; a cleared error unmarks it.
+ */
+export function formError(
+  target: HTMLElement,
+  e: unknown,
+  opts: { field?: HTMLInputElement | HTMLTextAreaElement | null; context?: Record<string, string> } = {},
+): void {
+  const form = target.closest('form');
+  form?.querySelectorAll('[aria-invalid="true"]').forEach((el) => {
+    el.removeAttribute('aria-invalid');
+    el.removeAttribute('aria-errormessage');
+  });
+  if (!e) {
+    replace(target);
+    return;
+  }
+  const id = `err-${Math.random().toString(36).slice(2)}`;
+  replace(target, h('p', { class: 'form-error', role: 'alert', id, 'data-code': errorCode(e) || null }, errorText(e, opts.context)));
+  if (opts.field) {
+    opts.field.setAttribute('aria-invalid', 'true');
+    opts.field.setAttribute('aria-errormessage', id);
+    opts.field.focus();
+  }
+}
+
+/** Spaces this browser has listed (so "no access" can tell "removed" from "never shared"). */
+const SEEN_KEY = 'sealroom.portal.seen-spaces';
+/** Spaces this device was removed from (until it joins again). */
+const REMOVED_KEY = 'sealroom.portal.removed-spaces';
+
+function readSet(key: string): Set<string> {
+  try {
+    const v = JSON.parse(localStorage.getItem(key) ?? '[]') as unknown;
+    return new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  } catch {
+    return new Set();
+  }
+}
+
+function writeSet(key: string, set: Set<string>): void {
+  localStorage.setItem(key, JSON.stringify([...set]));
+}
+
+/** Remembers that this browser has seen the space in its list. */
+export function markSeen(spaceId: string): void {
+  const seen = readSet(SEEN_KEY);
+  if (!seen.has(spaceId)) {
+    seen.add(spaceId);
+    writeSet(SEEN_KEY, seen);
+  }
+}
+
+export function wasSeen(spaceId: string): boolean {
+  return readSet(SEEN_KEY).has(spaceId);
+}
+
+/** Records a removal (true) or a (re)joining (false). */
+export function markRemoved(spaceId: string, removed: boolean): void {
+  const set = readSet(REMOVED_KEY);
+  if (removed) set.add(spaceId);
+  else set.delete(spaceId);
+  writeSet(REMOVED_KEY, set);
+}
+
+export function wasRemoved(spaceId: string): boolean {
+  return readSet(REMOVED_KEY).has(spaceId);
 }
 
 let syncing = false;
@@ -112,7 +214,11 @@ export function startSync(): void {
       const events = await app.portal.sync();
       document.body.dataset.lastSync = String(Date.now());
       for (const e of events) {
-        if (e.type === 'removedFromSpace' && e.spaceId) toast(`You were removed from ${spaceLabel(e.spaceId)}.`, 'error');
+        if (e.type === 'removedFromSpace' && e.spaceId) {
+          markRemoved(e.spaceId, true);
+          toast(`You were removed from ${spaceLabel(e.spaceId)}.`, 'error');
+        }
+        if (e.type === 'joinedSpace' && e.spaceId) markRemoved(e.spaceId, false);
         if (e.type === 'keyChanged' && e.userId) toast(`${userLabel(e.userId)} has a new safety number: compare it again.`);
       }
       if (events.length > 0 && app.onChange) app.onChange(events);
@@ -135,6 +241,10 @@ export async function syncNow(): Promise<void> {
   syncing = true;
   try {
     const events = await app.portal.sync();
+    for (const e of events) {
+      if (e.type === 'removedFromSpace' && e.spaceId) markRemoved(e.spaceId, true);
+      if (e.type === 'joinedSpace' && e.spaceId) markRemoved(e.spaceId, false);
+    }
     if (app.onChange) app.onChange(events);
   } finally {
     syncing = false;

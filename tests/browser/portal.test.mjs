@@ -122,6 +122,20 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   await step('first-run setup of the admin with the setup token', async () => {
     await staff.goto(relay.url + '/#/setup');
     await ready(staff);
+    // A wrong token: a sentence a person understands, the field marked and focused, the code kept.
+    await staff.getByLabel('Setup token').fill('not-the-token');
+    await staff.getByLabel('Organisation name').fill('Northwind Advisory');
+    await staff.getByLabel('Your name').fill('Ada Admin');
+    await staff.getByRole('button', { name: 'Create organisation' }).click();
+    const problem = staff.locator('.form-error[role="alert"]');
+    await problem.waitFor();
+    assert.match(await problem.textContent(), /^That setup token is not right\. .*\(code: relay_unauthenticated\)$/);
+    assert.doesNotMatch(await problem.textContent(), /relay refused the request/);
+    const tokenField = staff.getByLabel('Setup token');
+    assert.equal(await tokenField.getAttribute('aria-invalid'), 'true');
+    assert.equal(await tokenField.evaluate((el) => el === document.activeElement), true);
+    assert.equal(await tokenField.getAttribute('aria-errormessage'), await problem.getAttribute('id'));
+    await screenshot(staff, '02b-setup-wrong-token');
     await staff.getByLabel('Setup token').fill(relay.setupToken());
     await staff.getByLabel('Organisation name').fill('Northwind Advisory');
     await staff.getByLabel('Your name').fill('Ada Admin');
@@ -223,11 +237,83 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await custRow.filter({ hasText: 'v2 · latest' }).waitFor();
     await custRow.locator('summary').click();
     await custRow.getByRole('button', { name: /Download v1/ }).waitFor();
+    // Each earlier version says who uploaded it.
+    assert.match(await custRow.locator('li[data-version="1"]').textContent(), /^v1 · .* · by Ada Admin/);
     await screenshot(cust, '06b-customer-document-versions');
+  });
+
+  await step('"New version" works from the keyboard; replacing a colleague\'s document asks first', async () => {
+    const row = staff.locator('tr', { hasText: 'statement-2026-corrected.txt' });
+    // Keyboard: Tab reaches the button (the hidden file input is not a tab stop), Enter opens the chooser.
+    const button = row.getByRole('button', { name: 'New version of statement-2026-corrected.txt', exact: true });
+    await button.focus();
+    const [chooser] = await Promise.all([staff.waitForEvent('filechooser'), staff.keyboard.press('Enter')]);
+    await chooser.setFiles([]);
+    await button.focus();
+    await staff.keyboard.press('Tab');
+    assert.equal(await staff.evaluate(() => document.activeElement?.id.startsWith('ver-')), false, 'the hidden file input is not a tab stop');
+    // The customer is asked before replacing the staff's document; saying no changes nothing.
+    const custRow = cust.locator('tr', { hasText: 'statement-2026-corrected.txt' });
+    let asked = '';
+    cust.once('dialog', (d) => { asked = d.message(); void d.dismiss(); });
+    let chose = false;
+    cust.once('filechooser', () => { chose = true; });
+    await custRow.getByRole('button', { name: /^New version of/ }).click();
+    assert.match(asked, /was uploaded by Ada Admin\. Your file becomes version 3/);
+    await cust.waitForTimeout(300);
+    assert.equal(chose, false, 'declining opens no file chooser');
+    assert.match(await custRow.textContent(), /v2 · latest/);
+  });
+
+  await step('names that deceive are shown and saved cleaned; empty files are refused', async () => {
+    const rlo = 'تقرير الأسنان \u202Efdp.exe';
+    await staff.locator('#upload-file').setInputFiles({ name: rlo, mimeType: 'application/octet-stream', buffer: Buffer.from('MZ not really a program') });
+    await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
+    await staff.locator('[data-file-name="تقرير الأسنان fdp.exe"]').waitFor();
+    await staff.locator('#upload-file').setInputFiles({ name: '../../etc/passwd', mimeType: 'text/plain', buffer: Buffer.from('root:x:0:0\n') });
+    await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
+    await staff.locator('[data-file-name="_.._etc_passwd"]').waitFor();
+    await staff.locator('#upload-file').setInputFiles({ name: 'empty.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(0) });
+    await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const empty = staff.locator('.form-error[data-code="empty_file"]');
+    await empty.waitFor();
+    assert.match(await empty.textContent(), /empty\.pdf is empty \(0 bytes\), so it was not uploaded/);
+
+    // The customer sees the names without direction tricks, with the real extension beside them.
+    const exe = cust.locator('[data-file-name="تقرير الأسنان fdp.exe"]');
+    await exe.waitFor();
+    assert.equal(await exe.locator('.badge-ext').textContent(), '.exe');
+    assert.match(await exe.textContent(), /name cleaned/);
+    assert.equal((await exe.locator('bdi').textContent()).includes('\u202E'), false);
+    const passwd = cust.locator('tr', { has: cust.locator('[data-file-name="_.._etc_passwd"]') });
+    await passwd.waitFor();
+    const [download] = await Promise.all([
+      cust.waitForEvent('download'),
+      passwd.getByRole('button', { name: /^Download/ }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), '_.._etc_passwd');
+    assert.equal(await cust.locator('[data-file-name^="empty"]').count(), 0, 'no empty document was published');
+    assert.deepEqual(await a11yProblems(cust), []);
+    await screenshot(cust, '06c-customer-cleaned-names');
+  });
+
+  await step('the documents page works at 390 px: no sideways scrolling, buttons on screen', async () => {
+    await cust.setViewportSize({ width: 390, height: 844 });
+    await cust.locator('tr', { hasText: 'statement-2026-corrected.txt' }).waitFor();
+    const overflow = await cust.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const wide = await cust.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+      .slice(0, 5).map((el) => `${el.tagName}.${el.className}`));
+    assert.ok(overflow <= 0, `horizontal overflow of ${overflow}px at 390px width: ${wide.join(', ')}`);
+    const box = await cust.locator('tr', { hasText: 'statement-2026-corrected.txt' }).getByRole('button', { name: /^Download statement/ }).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `Download button at ${JSON.stringify(box)}`);
+    await screenshot(cust, '06d-customer-documents-390px');
+    await cust.setViewportSize({ width: 1280, height: 860 });
   });
 
   await step('messages both ways', async () => {
     await staff.goto(spaceUrl + '/messages');
+    await staff.getByRole('heading', { level: 2, name: 'Messages' }).waitFor();
     await staff.getByLabel('Message', { exact: true }).fill('Your 2026 statement is ready for review.');
     await staff.getByRole('button', { name: 'Send' }).click();
     await staff.locator('.message', { hasText: 'Your 2026 statement is ready' }).waitFor();
@@ -282,17 +368,31 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('staff removes the customer, who loses access', async () => {
+    // The customer has the conversation open while staff remove them.
+    await cust.goto(spaceUrl + '/messages');
+    await cust.locator('.message', { hasText: 'KX-4471' }).waitFor();
     await staff.goto(spaceUrl + '/people');
     const row = staff.locator('tr[data-role="customer"]');
     await row.getByRole('button', { name: 'Remove' }).click();
     await row.waitFor({ state: 'detached' });
-    // The relay refuses the removed customer the space and its room.
-    await cust.goto(spaceUrl + '/messages');
+    // Without a reload, the open conversation gives way to the no-access page: no message box.
+    await cust.getByRole('heading', { level: 1, name: 'You no longer have access to this space' }).waitFor({ timeout: 60_000 });
+    assert.equal(await cust.locator('textarea').count(), 0, 'no message box after removal');
+    const text = await cust.locator('[data-state="no-access"]').textContent();
+    assert.match(text, /You were removed from Kestrel Ltd/);
+    assert.doesNotMatch(text, /adds you|stay on this device/);
+    // After a reload the relay refuses the removed customer the space and its room.
     await cust.reload();
     await ready(cust);
     await cust.getByRole('heading', { level: 1, name: 'You no longer have access to this space' }).waitFor({ timeout: 60_000 });
-    assert.match(await cust.locator('[data-state="no-access"]').textContent(), /relay_(not_found|forbidden)/);
+    assert.match(await cust.locator('[data-state="no-access"]').textContent(), /Code for support: (relay_(not_found|forbidden)|removed_from_space)/);
     await screenshot(cust, '12-customer-removed');
+    // A space that was never shared with this browser says so, not "no longer".
+    const spaceId = /#\/spaces\/([^/]+)/.exec(spaceUrl)[1];
+    const other = spaceId.replace(/[0-9a-f]/g, (c) => ((parseInt(c, 16) + 7) % 16).toString(16));
+    await cust.goto(relay.url + `/#/spaces/${other}/documents`);
+    await cust.getByRole('heading', { level: 1, name: 'This space is not shared with you' }).waitFor();
+    assert.deepEqual(await a11yProblems(cust), []);
   });
 
   assert.deepEqual(pageErrors, []);

@@ -4,7 +4,7 @@
 import { field, h } from '../dom.js';
 import type { Page } from '../main.js';
 import { signedIn } from '../main.js';
-import { app, formError, setLabel } from '../state.js';
+import { app, errorCode, formError, setLabel } from '../state.js';
 
 function defaultDeviceName(): string {
   const ua = navigator.userAgent;
@@ -23,6 +23,11 @@ function input(name: string, opts: { type?: string; required?: boolean; value?: 
     placeholder: opts.placeholder ?? null,
     spellcheck: 'false',
   });
+}
+
+/** The first empty field of `fields` (the one an "invalid input" error most likely means). */
+function firstEmpty(fields: HTMLInputElement[]): HTMLInputElement | null {
+  return fields.find((f) => !f.value.trim()) ?? null;
 }
 
 export function welcomeView(): Page {
@@ -82,7 +87,15 @@ export function setupView(): Page {
       setLabel('users', account.userId, name.value.trim());
       await signedIn();
     } catch (e) {
-      formError(errors, e);
+      const code = errorCode(e);
+      formError(errors, e, {
+        field: code === 'relay_unauthenticated' ? token : code === 'invalid_input' ? firstEmpty([org, name, device]) : null,
+        context: {
+          relay_unauthenticated: 'That setup token is not right. Copy it again from the file setup-token in the relay’s data directory.',
+          relay_conflict: 'This relay is already set up. Ask its administrator for an invitation instead.',
+          relay_rate_limited: 'Too many wrong setup tokens. Wait a minute, then try again.',
+        },
+      });
       submit.disabled = false;
     }
   });
@@ -125,7 +138,12 @@ export function joinView(query: URLSearchParams): Page {
       if (spaceName && spaceId) setLabel('spaces', spaceId, spaceName);
       await signedIn();
     } catch (e) {
-      formError(errors, e);
+      const code = errorCode(e);
+      const linkProblem = 'This invitation link was already used, has expired or is incomplete. Ask the person who invited you for a new one.';
+      formError(errors, e, {
+        field: ['relay_unauthenticated', 'relay_not_found', 'relay_gone'].includes(code) ? token : code === 'invalid_input' ? firstEmpty([name, device]) : null,
+        context: { relay_unauthenticated: linkProblem, relay_not_found: linkProblem, relay_gone: linkProblem },
+      });
       submit.disabled = false;
     }
   });

@@ -3,7 +3,11 @@
 
 import { bytes, field, h, replace, shortId } from '../dom.js';
 import type { Page } from '../main.js';
-import { act, app, errorText, isStaff, spaceLabel, syncNow, toast, userLabel } from '../state.js';
+import { rerender } from '../main.js';
+import { fileNameView, safeFileName } from '../names.js';
+import {
+  act, app, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, userLabel, wasRemoved, wasSeen,
+} from '../state.js';
 import { Document, FileVersion, Message, SdkError, Space, Thread } from '../sdk.js';
 import { inviteBox, progressBar, safetyNumber } from './widgets.js';
 
@@ -19,6 +23,8 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
     if (e instanceof SdkError && (e.kind === 'forbidden' || e.kind === 'not_found')) return noAccess(spaceId, e);
     throw e;
   }
+  if (wasRemoved(spaceId) && !space.joined) return noAccess(spaceId, null);
+  markSeen(spaceId);
   const tabs: [Tab, string][] = [['documents', 'Documents'], ['messages', 'Messages']];
   if (isStaff() && space.internalRoom) tabs.push(['notes', 'Internal notes']);
   tabs.push(['people', 'People']);
@@ -45,6 +51,17 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
     await peopleTab(space, content);
   }
 
+  // A removal while this space is open replaces it with the no-access page at once: no message
+  // box or upload form stays usable.
+  const tabHandler = app.onChange;
+  app.onChange = (events) => {
+    if (events.some((e) => e.type === 'removedFromSpace' && e.spaceId === spaceId)) {
+      void rerender();
+      return;
+    }
+    tabHandler?.(events);
+  };
+
   return {
     title: `${title} – ${tabs.find(([t]) => t === tab)?.[1] ?? ''}`,
     body: h('div', { class: 'space' },
@@ -56,14 +73,31 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
   };
 }
 
-/** The page for a space this user is no longer (or never was) a member of. */
-function noAccess(spaceId: string, e: SdkError): Page {
+/**
+ * The page for a space this device may not open: one it was removed from (or listed before), or
+ * one that was never shared with it (a mistyped or foreign link).
+ */
+function noAccess(spaceId: string, e: SdkError | null): Page {
+  const code = e ? errorCode(e) : 'removed_from_space';
+  const removed = wasRemoved(spaceId) || wasSeen(spaceId);
+  const support = h('p', { class: 'muted small' }, 'Code for support: ', h('code', {}, code));
+  if (!removed) {
+    return {
+      title: 'Not shared with you',
+      body: h('section', { class: 'card narrow', 'data-state': 'not-shared' },
+        h('h1', {}, 'This space is not shared with you'),
+        h('p', {}, 'Check the link you followed. If you expected to see this space, ask the person who sent you the link to invite you.'),
+        support,
+        h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Back to spaces')),
+    };
+  }
   return {
     title: 'No access',
     body: h('section', { class: 'card narrow', 'data-state': 'no-access' },
       h('h1', {}, 'You no longer have access to this space'),
-      h('p', {}, `${spaceLabel(spaceId)} is not shared with you any more. Documents and messages you already opened stay on this device; nothing new reaches it.`),
-      h('p', { class: 'muted small' }, `The relay answered: ${e.code}`),
+      h('p', {}, `You were removed from ${spaceLabel(spaceId)}. Its documents and messages are no longer shown here, and nothing new reaches this device. `
+        + 'If you need a document again, ask your contact to send it to you in a space you are a member of.'),
+      support,
       h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Back to spaces')),
   };
 }
@@ -78,12 +112,20 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
 
   const draw = async () => {
     const docs = await portal.documents(spaceId);
-    const visible = docs.filter((d) => !d.latest.internal || isStaff());
+    const visible = docs.filter((d) => !d.latest.internal || isStaff())
+      .sort((a, b) => safeFileName(a.latest.name).localeCompare(safeFileName(b.latest.name)) || a.documentId.localeCompare(b.documentId));
     replace(list, visible.length ? documentTable(spaceId, visible, upload, uploads) : h('p', { class: 'empty' }, 'No documents yet.'));
   };
 
   const upload = async (file: File, documentId: string | null, internal: boolean) => {
-    const p = progressBar(`Encrypting and uploading ${file.name}`);
+    if (file.size === 0) {
+      // An empty file is almost always a mistake (a failed export, a placeholder): say so
+      // instead of publishing a document that opens to nothing.
+      uploads.appendChild(h('p', { class: 'form-error', role: 'alert', 'data-code': 'empty_file' },
+        `${safeFileName(file.name)} is empty (0 bytes), so it was not uploaded. Choose the file again once it has content.`));
+      return;
+    }
+    const p = progressBar(`Encrypting and uploading ${safeFileName(file.name)}`);
     uploads.appendChild(p.el);
     try {
       const v = await portal.uploadFile(spaceId, file, documentId, internal, (done, total) => p.set(done, total));
@@ -91,7 +133,7 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
       p.set(1, 1);
       p.el.classList.add('done');
       p.el.dataset.state = 'done';
-      toast(`${file.name} uploaded as version ${v.version}.`);
+      toast(`${safeFileName(file.name)} uploaded as version ${v.version}.`);
       await draw();
       setTimeout(() => p.el.remove(), 4000);
     } catch (e) {
@@ -141,49 +183,60 @@ function documentTable(
 ): HTMLElement {
   const rows = docs.map((doc) => {
     const v = doc.latest;
-    const versionInput = h('input', { type: 'file', class: 'visually-hidden', id: `ver-${doc.documentId}`, 'aria-label': `New version of ${v.name || 'document'}` });
+    // The file input stays out of the tab order: the "New version" button opens it.
+    const versionInput = h('input', { type: 'file', class: 'visually-hidden', id: `ver-${doc.documentId}`, tabindex: '-1', 'aria-label': `File for a new version of ${safeFileName(v.name)}` });
     versionInput.addEventListener('change', () => {
       const file = versionInput.files?.[0];
+      versionInput.value = '';
       if (file) void upload(file, doc.documentId, v.internal);
+    });
+    const newVersion = h('button', { type: 'button', class: 'btn btn-ghost', 'data-action': 'new-version', 'aria-label': `New version of ${safeFileName(v.name)}` }, 'New version');
+    newVersion.addEventListener('click', () => {
+      // Replacing someone else's document is a deliberate act: say whose it is first.
+      if (v.senderUserId !== app.account?.userId
+        && !confirm(`“${safeFileName(v.name)}” was uploaded by ${userLabel(v.senderUserId)}. `
+          + `Your file becomes version ${v.version + 1} and everyone in the space sees it as the latest. Continue?`)) return;
+      versionInput.click();
     });
     return h('tr', { 'data-document': doc.documentId },
       h('th', { scope: 'row' },
-        h('span', { class: 'doc-name' }, v.name || 'Untitled'),
+        fileNameView(v.name),
         v.internal ? h('span', { class: 'badge badge-internal' }, 'Internal') : null),
       h('td', {},
         h('span', { class: 'badge badge-latest', title: 'Latest version' }, `v${v.version} · latest`),
         doc.versions.length > 1 ? h('details', { class: 'versions' },
           h('summary', {}, `${doc.versions.length - 1} earlier`),
-          h('ul', {}, doc.versions.filter((x) => !x.latest).reverse().map((old) =>
-            h('li', {}, `v${old.version} · ${bytes(old.size)} `, downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
-      h('td', { class: 'nowrap' }, bytes(v.size)),
-      h('td', {}, userLabel(v.senderUserId)),
+          h('ul', {}, doc.versions.filter((x) => !x.latest).sort((a, b) => b.version - a.version).map((old) =>
+            h('li', { 'data-version': old.version },
+              `v${old.version} · ${bytes(old.size)} · by ${userLabel(old.senderUserId)} `,
+              downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
+      h('td', { class: 'nowrap', 'data-label': 'Size' }, bytes(v.size)),
+      h('td', { 'data-label': 'From' }, userLabel(v.senderUserId)),
       h('td', {}, h('div', { class: 'row-actions' },
         downloadButton(spaceId, v, uploads, 'Download'),
-        h('label', { for: versionInput.id, class: 'btn btn-ghost btn-file', tabindex: '0',
-          onkeydown: ((e: KeyboardEvent) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); versionInput.click(); } }) as EventListener },
-        'New version'),
+        newVersion,
         versionInput)));
   });
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
-    h('caption', { class: 'visually-hidden' }, 'Documents in this space, latest version first'),
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'table table-cards' },
+    h('caption', { class: 'visually-hidden' }, 'Documents in this space, by name'),
     h('thead', {}, h('tr', {}, ['Name', 'Version', 'Size', 'From', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows)));
 }
 
 function downloadButton(spaceId: string, v: FileVersion, uploads: HTMLElement, text: string): HTMLButtonElement {
-  const button = h('button', { type: 'button', class: 'btn btn-secondary', 'aria-label': `${text} ${v.name}` }, text);
+  const button = h('button', { type: 'button', class: 'btn btn-secondary', 'aria-label': `${text} ${safeFileName(v.name)}` }, text);
   button.addEventListener('click', () => {
     void act(button, async () => {
       if (!app.portal) return;
-      const p = progressBar(`Downloading and decrypting ${v.name}`);
+      const p = progressBar(`Downloading and decrypting ${safeFileName(v.name)}`);
       uploads.appendChild(p.el);
       try {
         const blob = await app.portal.downloadFile(spaceId, v.fileId, v.mediaType, (d, t) => p.set(d, t));
         p.set(1, 1);
         p.el.dataset.state = 'done';
         const url = URL.createObjectURL(blob);
-        const a = h('a', { href: url, download: v.name || 'document' });
+        // Saved under the cleaned name: no folders, control characters or direction tricks.
+        const a = h('a', { href: url, download: safeFileName(v.name) });
         document.body.appendChild(a);
         a.click();
         a.remove();
@@ -270,6 +323,7 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
   };
   replace(panel,
     internal ? h('p', { class: 'notice notice-internal' }, 'Only staff of your organisation can read internal notes. Customers are never members of this room.') : null,
+    h('h2', { id: 'messages-heading' }, internal ? 'Internal notes' : 'Messages'),
     h('div', { class: 'chat' },
       h('nav', { class: 'threads', 'aria-label': 'Conversations' }, threadList),
       h('section', { class: 'conversation', 'aria-label': 'Conversation' }, log, form)));

@@ -3,11 +3,12 @@
 import { field, h, replace } from '../dom.js';
 import type { Page } from '../main.js';
 import { go } from '../main.js';
-import { act, app, formError, isStaff, setLabel, spaceLabel, toast, userLabel } from '../state.js';
+import { act, app, formError, isStaff, markSeen, setLabel, spaceLabel, toast, userLabel } from '../state.js';
 import { Space } from '../sdk.js';
 import { inviteBox } from './widgets.js';
 
 function spaceCard(space: Space): HTMLElement {
+  markSeen(space.spaceId);
   const customers = space.members.filter((m) => m.role === 'customer');
   const pending = customers.filter((m) => m.devices.length === 0).length;
   return h('li', { class: 'space-card' },
