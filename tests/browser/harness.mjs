@@ -7,6 +7,7 @@
  * $CARGO_TARGET_DIR/debug/sealroom-server), CHROMIUM (default /usr/bin/chromium).
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -108,13 +109,27 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
 /**
- * Accessibility basics of the current page: one h1, every form control has an accessible name
+ * Accessibility of the current page: axe-core's WCAG 2.0-2.2 A/AA rules (violations of serious
+ * or critical impact), plus basics of our own: one h1, every form control has an accessible name
  * (label, aria-label or aria-labelledby), every button and link has text, images have alt text.
  * Returns a list of problems (empty when fine).
  */
-export function a11yProblems(page) {
-  return page.evaluate(() => {
+export async function a11yProblems(page) {
+  // Evaluated through the DevTools protocol, so the portal's Content-Security-Policy (no inline
+  // scripts) does not apply to the checker.
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const axe = await page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+    });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `axe ${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  const own = await page.evaluate(() => {
     const problems = [];
     const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length) || el.classList.contains('visually-hidden');
     const h1s = [...document.querySelectorAll('h1')].filter(visible);
@@ -134,4 +149,5 @@ export function a11yProblems(page) {
     }
     return problems;
   });
+  return [...axe, ...own];
 }
