@@ -1,0 +1,151 @@
+//! Process measurements (RSS, CPU, load average) and the relay's data directory size.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sealroom_tests::relay::Relay;
+
+/// The relay process: the `sealroom-server` whose working directory is the relay's temp dir.
+pub(crate) fn relay_pid(relay: &Relay) -> Option<u32> {
+    let dir = relay.data_dir().parent()?.canonicalize().ok()?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
+        let exe = std::fs::read_link(entry.path().join("exe")).ok();
+        let is_relay = exe
+            .as_ref()
+            .and_then(|e| e.file_name())
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("sealroom-server"));
+        if is_relay && cwd.as_deref() == Some(dir.as_path()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// `VmRSS` of a process in KiB (0 when unreadable).
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of a process in seconds (`/proc/<pid>/stat`, 100 ticks/s).
+pub(crate) fn cpu_secs(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// CPU seconds of the relay and of this load generator between two points.
+pub(crate) struct CpuMeter {
+    pub(crate) pid: u32,
+    pub(crate) relay: f64,
+    pub(crate) me: f64,
+    pub(crate) at: Instant,
+}
+
+impl CpuMeter {
+    pub(crate) fn start(pid: u32) -> Self {
+        Self {
+            pid,
+            relay: cpu_secs(&pid.to_string()),
+            me: cpu_secs("self"),
+            at: Instant::now(),
+        }
+    }
+
+    /// (relay CPU s, load generator CPU s, wall s).
+    pub(crate) fn read(&self) -> (f64, f64, f64) {
+        (
+            cpu_secs(&self.pid.to_string()) - self.relay,
+            cpu_secs("self") - self.me,
+            self.at.elapsed().as_secs_f64(),
+        )
+    }
+}
+
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// RSS samples (seconds since the start, KiB), one per second until `deadline`, and the size
+/// of the relay's data directory at the first and the last sample.
+pub(crate) async fn sample_rss(
+    pid: u32,
+    data_dir: PathBuf,
+    start: Instant,
+    deadline: Instant,
+) -> (Vec<(f64, u64)>, u64, u64) {
+    let mut samples = Vec::new();
+    let first_bytes = dir_bytes(&data_dir);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        samples.push((start.elapsed().as_secs_f64(), rss_kib(pid)));
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    (samples, first_bytes, dir_bytes(&data_dir))
+}
+
+/// Least-squares slope of RSS (MiB per minute) over samples at or after `from` seconds.
+pub(crate) fn rss_slope(samples: &[(f64, u64)], from: f64) -> f64 {
+    let pts: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|(t, _)| *t >= from)
+        .map(|(t, k)| (*t, *k as f64 / 1024.0))
+        .collect();
+    let n = pts.len() as f64;
+    if pts.len() < 2 {
+        return 0.0;
+    }
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx * 60.0
+    }
+}
