@@ -15,23 +15,8 @@ use openmls::prelude::MlsGroup;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use sealroom_tests::relay::{Client, Relay, Response};
+use sealroom_tests::relay::{Client, Relay};
 use sealroom_tests::rooms::{b64, bytes, MlsDevice};
-
-fn append(client: &Client, path: &str, offset: usize, body: &[u8]) -> Response {
-    let sum = format!("sha256 {}", b64(&Sha256::digest(body)));
-    let offset = offset.to_string();
-    client.request(
-        "PATCH",
-        path,
-        &[
-            ("content-type", "application/offset+octet-stream"),
-            ("upload-offset", &offset),
-            ("upload-checksum", &sum),
-        ],
-        body,
-    )
-}
 
 fn upload(client: &Client, room_id: &str, data: &[u8], send: usize) -> String {
     let r = client.post_json(
@@ -44,7 +29,7 @@ fn upload(client: &Client, room_id: &str, data: &[u8], send: usize) -> String {
     let mut at = 0;
     while at < send {
         let end = (at + 64 * 1024).min(send);
-        let r = append(client, &path, at, &data[at..end]);
+        let r = client.append_blob(&path, at, &data[at..end]);
         assert_eq!(r.status, 204, "{}", r.text());
         at = end;
     }
@@ -234,7 +219,7 @@ fn online_backup_restores_into_a_fresh_relay() {
     let mut at = 300_000;
     while at < partial.len() {
         let end = (at + 256 * 1024).min(partial.len());
-        assert_eq!(append(&http2, &ppath, at, &partial[at..end]).status, 204);
+        assert_eq!(http2.append_blob(&ppath, at, &partial[at..end]).status, 204);
         at = end;
     }
     let r = http2.get(&ppath);

@@ -22,26 +22,6 @@ fn room(relay: &Relay) -> (Client, String) {
     (client, r.json()["room_id"].as_str().unwrap().to_owned())
 }
 
-fn append(
-    client: &Client,
-    path: &str,
-    offset: usize,
-    body: &[u8],
-) -> sealroom_tests::relay::Response {
-    let sum = format!("sha256 {}", b64(&Sha256::digest(body)));
-    let offset = offset.to_string();
-    client.request(
-        "PATCH",
-        path,
-        &[
-            ("content-type", "application/offset+octet-stream"),
-            ("upload-offset", &offset),
-            ("upload-checksum", &sum),
-        ],
-        body,
-    )
-}
-
 fn offset(client: &Client, path: &str) -> usize {
     let r = client.request("HEAD", path, &[], b"");
     assert_eq!(r.status, 200);
@@ -64,7 +44,7 @@ fn upload_survives_connection_cut_and_kill9() {
     let path = format!("/v1/rooms/{room_id}/blobs/{blob_id}");
 
     // First chunk.
-    assert_eq!(append(&client, &path, 0, &data[..CHUNK]).status, 204);
+    assert_eq!(client.append_blob(&path, 0, &data[..CHUNK]).status, 204);
     assert_eq!(offset(&client, &path), CHUNK);
 
     // A connection cut in the middle of the second append: nothing of it counts.
@@ -93,7 +73,7 @@ fn upload_survives_connection_cut_and_kill9() {
     assert_eq!(offset(&client, &path), CHUNK);
 
     // Wrong offset: 409 with the stored offset; bad checksum: 400.
-    let r = append(&client, &path, 2 * CHUNK, &data[2 * CHUNK..3 * CHUNK]);
+    let r = client.append_blob(&path, 2 * CHUNK, &data[2 * CHUNK..3 * CHUNK]);
     assert_eq!(r.status, 409);
     assert_eq!(r.header("upload-offset"), Some(CHUNK.to_string().as_str()));
     let r = client.request(
@@ -110,7 +90,9 @@ fn upload_survives_connection_cut_and_kill9() {
 
     // Resume, then kill -9 the relay mid-upload and resume after restart.
     assert_eq!(
-        append(&client, &path, CHUNK, &data[CHUNK..3 * CHUNK]).status,
+        client
+            .append_blob(&path, CHUNK, &data[CHUNK..3 * CHUNK])
+            .status,
         204
     );
     // An append is in flight (head and half its body sent, connection open) when the relay
@@ -152,7 +134,7 @@ fn upload_survives_connection_cut_and_kill9() {
     assert_eq!(at, 3 * CHUNK, "acknowledged bytes survive kill -9");
     while at < data.len() {
         let end = (at + CHUNK).min(data.len());
-        let r = append(&client, &path, at, &data[at..end]);
+        let r = client.append_blob(&path, at, &data[at..end]);
         assert_eq!(r.status, 204, "{}", r.text());
         at = end;
     }
@@ -180,14 +162,10 @@ fn upload_survives_connection_cut_and_kill9() {
     );
     assert_eq!(r.status, 416);
 
-    // Deleting the blob deletes its bytes.
-    let file = relay
-        .data_dir()
-        .join("blobs")
-        .join(format!("{blob_id}.blob"));
-    assert!(file.exists());
+    // Deleting the blob deletes its bytes (the file, or the bucket's object).
+    assert!(relay.finished_blob(&blob_id).as_deref() == Some(&data[..]));
     assert_eq!(client.delete(&path).status, 204);
-    assert!(!file.exists());
+    assert_eq!(relay.finished_blob(&blob_id), None);
     assert_eq!(client.get(&path).status, 404);
 }
 

@@ -13,10 +13,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use sealroom_tests::relay::{http, s3_relay_env, Client, Relay};
-use sealroom_tests::rooms::{b64, MlsDevice};
+use sealroom_tests::backend::{s3_folder as folder, s3_object as object};
+use sealroom_tests::relay::{s3_relay_env, Client, Relay};
+use sealroom_tests::rooms::MlsDevice;
 
 const MIB: usize = 1024 * 1024;
 
@@ -81,26 +81,6 @@ fn data(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-fn append(
-    client: &Client,
-    path: &str,
-    offset: usize,
-    body: &[u8],
-) -> sealroom_tests::relay::Response {
-    let sum = format!("sha256 {}", b64(&Sha256::digest(body)));
-    let offset = offset.to_string();
-    client.request(
-        "PATCH",
-        path,
-        &[
-            ("content-type", "application/offset+octet-stream"),
-            ("upload-offset", &offset),
-            ("upload-checksum", &sum),
-        ],
-        body,
-    )
-}
-
 fn offset(client: &Client, path: &str) -> usize {
     let r = client.request("HEAD", path, &[], b"");
     assert_eq!(r.status, 200);
@@ -126,52 +106,16 @@ fn upload_rest(client: &Client, path: &str, data: &[u8], from: usize, step0: usi
     let mut at = from;
     let mut step = step0;
     if data.is_empty() {
-        let r = append(client, path, 0, b"");
+        let r = client.append_blob(path, 0, b"");
         assert_eq!(r.status, 204, "{}", r.text());
     }
     while at < data.len() {
         let end = (at + STEPS[step % STEPS.len()]).min(data.len());
-        let r = append(client, path, at, &data[at..end]);
+        let r = client.append_blob(path, at, &data[at..end]);
         assert_eq!(r.status, 204, "append at {at}: {}", r.text());
         at = end;
         step += 1;
     }
-}
-
-/// The bucket's object `key` through the SeaweedFS filer (its bytes, or `None` when absent).
-fn object(filer: SocketAddr, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let r = http(filer, "GET", &format!("/buckets/{bucket}/{key}"), &[], b"").unwrap();
-    match r.status {
-        200 => Some(r.body),
-        404 => None,
-        other => panic!("filer GET {key}: {other}"),
-    }
-}
-
-/// Names in a folder of the bucket (empty when the folder is absent).
-fn folder(filer: SocketAddr, bucket: &str, dir: &str) -> Vec<String> {
-    let r = http(
-        filer,
-        "GET",
-        &format!("/buckets/{bucket}/{dir}/?limit=10000"),
-        &[("accept", "application/json")],
-        b"",
-    )
-    .unwrap();
-    if r.status == 404 {
-        return Vec::new();
-    }
-    assert_eq!(r.status, 200, "filer list {dir}");
-    r.json()["Entries"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter_map(|e| e["FullPath"].as_str())
-                .map(|p| p.rsplit('/').next().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn check_download(client: &Client, path: &str, data: &[u8]) {
@@ -234,7 +178,7 @@ fn an_upload_resumes_at_the_acknowledged_offset_after_sigkill() {
     // 5 MiB + 3: the first part goes out, the rest stays pending.
     let mut at = 0;
     for step in &STEPS[..4] {
-        let r = append(&client, &path, at, &data[at..at + step]);
+        let r = client.append_blob(&path, at, &data[at..at + step]);
         assert_eq!(r.status, 204, "{}", r.text());
         at += step;
     }
@@ -305,7 +249,7 @@ fn expiry_aborts_the_multipart_upload_and_removes_the_tail() {
     let uploads_before = folder(filer, &bucket, ".uploads");
     let (blob_id, path) = create(&client, &room_id, data.len());
     // 6 MiB: one 5 MiB part (a multipart upload exists) and a 1 MiB pending tail.
-    let r = append(&client, &path, 0, &data[..6 * MIB]);
+    let r = client.append_blob(&path, 0, &data[..6 * MIB]);
     assert_eq!(r.status, 204, "{}", r.text());
     let ours: Vec<String> = folder(filer, &bucket, ".uploads")
         .into_iter()

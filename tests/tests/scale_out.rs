@@ -248,23 +248,6 @@ fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// A signed append of `body` at `offset` with its checksum.
-fn append(client: &Client, path: &str, offset: usize, body: &[u8]) -> Response {
-    use sha2::Digest as _;
-    let sum = format!("sha256 {}", b64(&sha2::Sha256::digest(body)));
-    let offset = offset.to_string();
-    client.request(
-        "PATCH",
-        path,
-        &[
-            ("content-type", "application/offset+octet-stream"),
-            ("upload-offset", &offset),
-            ("upload-checksum", &sum),
-        ],
-        body,
-    )
-}
-
 #[test]
 fn an_upload_started_on_one_instance_finishes_on_another() {
     let s3 = sealroom_tests::relay::s3_relay_env()
@@ -290,10 +273,10 @@ fn an_upload_started_on_one_instance_finishes_on_another() {
     // 3 MiB on instance 0 (below the 5 MiB part: pending in the bucket), 3 MiB on instance 1
     // (the first part goes out from there), then instance 0 dies.
     let first = 3 * MIB;
-    let r = append(&on(&c, 0, &staff), &path, 0, &data[..first]);
+    let r = on(&c, 0, &staff).append_blob(&path, 0, &data[..first]);
     assert_eq!(r.status, 204, "{}", r.text());
     let second = first + 3 * MIB;
-    let r = append(&on(&c, 1, &staff), &path, first, &data[first..second]);
+    let r = on(&c, 1, &staff).append_blob(&path, first, &data[first..second]);
     assert_eq!(r.status, 204, "{}", r.text());
     c.relays[0].kill9();
     // Instance 2 sees the acknowledged offset and finishes the upload.
@@ -306,7 +289,7 @@ fn an_upload_started_on_one_instance_finishes_on_another() {
             .unwrap(),
         second
     );
-    let r = append(&on(&c, 2, &staff), &path, second, &data[second..]);
+    let r = on(&c, 2, &staff).append_blob(&path, second, &data[second..]);
     assert_eq!(r.status, 204, "{}", r.text());
     // Instance 1 serves the whole blob and a range, byte for byte.
     let r = on(&c, 1, &staff).get(&path);

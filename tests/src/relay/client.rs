@@ -153,6 +153,24 @@ impl Client {
         let bytes = serde_json::to_vec(body).expect("json");
         self.request("PUT", path, &[("content-type", "application/json")], &bytes)
     }
+
+    /// `PATCH` of a resumable blob upload at `path` (`/v1/rooms/{room}/blobs/{blob}`): `body`
+    /// appended at `offset`, with its SHA-256 in `Upload-Checksum`.
+    pub fn append_blob(&self, path: &str, offset: usize, body: &[u8]) -> Response {
+        use sha2::Digest as _;
+        let sum = format!("sha256 {}", crate::rooms::b64(&sha2::Sha256::digest(body)));
+        let offset = offset.to_string();
+        self.request(
+            "PATCH",
+            path,
+            &[
+                ("content-type", "application/offset+octet-stream"),
+                ("upload-offset", &offset),
+                ("upload-checksum", &sum),
+            ],
+            body,
+        )
+    }
 }
 
 /// An HTTP response.

@@ -116,6 +116,22 @@ impl Relay {
         }
     }
 
+    /// The value of `name` in the relay's environment: the relay's own settings (given to
+    /// [`Relay::start_with`]), else the test backends' ([`store_backend_env`],
+    /// [`blob_backend_env`]), else the test process's own environment, which the relay inherits.
+    pub fn env_value(&self, name: &str) -> Option<String> {
+        let find = |vars: &[(String, String)]| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        find(&self.env)
+            .or_else(|| find(&store_backend_env(self.dir.path())))
+            .or_else(|| find(&blob_backend_env()))
+            .or_else(|| std::env::var(name).ok())
+    }
+
     /// The address the relay listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -1,0 +1,248 @@
+//! The storage behind a relay under test, whichever deployment it runs on: records in the
+//! embedded store (redb, in the data directory) or in PostgreSQL, blob bytes in the data
+//! directory or in an S3 bucket (the test SeaweedFS, read through its filer's HTTP API).
+//!
+//! Tests that attack or inspect the relay's storage directly (a hostile operator rewriting
+//! records, a check that acknowledged bytes are really stored) go through these helpers, so the
+//! same attack or check runs on the embedded and on the scale-out deployment.
+//!
+//! ```no_run
+//! use sealroom_tests::relay::Relay;
+//! let mut relay = Relay::start();
+//! assert!(relay.stop());
+//! let store = relay.open_store(); // redb or PostgreSQL, as the relay was started
+//! let trees = store.tree_names().unwrap();
+//! # drop(trees);
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use sealroom_server::blobs::data::{BlobRecord, BLOBS};
+use sealroom_server::store::{PgStore, RedbStore, Store, StoreExt as _};
+
+use crate::relay::{files_under, http, read_file, Relay};
+
+/// Where a relay keeps its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreLocation {
+    /// The embedded store file in the data directory (locked while the relay runs).
+    Embedded(PathBuf),
+    /// PostgreSQL (`SEALROOM_DATABASE_URL`), in the relay's schema when it has one.
+    Postgres {
+        /// The connection URL.
+        url: String,
+        /// `SEALROOM_DATABASE_SCHEMA`.
+        schema: Option<String>,
+    },
+}
+
+/// Where a relay keeps blob bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlobLocation {
+    /// One file per blob, `{blob_id}.blob`, in this directory.
+    Local(PathBuf),
+    /// An S3 bucket of the test SeaweedFS, read through its filer at `filer`.
+    S3 {
+        /// SeaweedFS's filer HTTP API (`SEALROOM_TEST_S3_FILER`).
+        filer: SocketAddr,
+        /// The bucket (`SEALROOM_S3_BUCKET`).
+        bucket: String,
+    },
+}
+
+/// What the blob backend holds of an upload: the bytes from offset `from` on that the test can
+/// read back. The local backend keeps everything in one file (`from` is 0); the S3 backend keeps
+/// the bytes of full multipart parts where S3 does not let anyone read them before the upload
+/// completes, and the rest in its pending tail object, which is what `bytes` holds then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpload {
+    /// The offset of `bytes[0]` in the blob.
+    pub from: u64,
+    /// The stored bytes (possibly more than the recorded offset covers).
+    pub bytes: Vec<u8>,
+}
+
+impl Relay {
+    /// Where this relay keeps its records.
+    pub fn store_location(&self) -> StoreLocation {
+        match self
+            .env_value("SEALROOM_DATABASE_URL")
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => StoreLocation::Postgres {
+                url,
+                schema: self
+                    .env_value("SEALROOM_DATABASE_SCHEMA")
+                    .filter(|s| !s.is_empty()),
+            },
+            None => {
+                StoreLocation::Embedded(self.data_dir().join(sealroom_server::config::STORE_FILE))
+            }
+        }
+    }
+
+    /// Where this relay keeps blob bytes.
+    pub fn blob_location(&self) -> BlobLocation {
+        match self
+            .env_value("SEALROOM_S3_BUCKET")
+            .filter(|b| !b.is_empty())
+        {
+            Some(bucket) => {
+                let filer = self.env_value("SEALROOM_TEST_S3_FILER").unwrap_or_else(|| {
+                    panic!("blobs are in bucket {bucket}, but SEALROOM_TEST_S3_FILER is unset")
+                });
+                let filer = filer
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .parse()
+                    .unwrap_or_else(|e| panic!("SEALROOM_TEST_S3_FILER {filer:?}: {e}"));
+                BlobLocation::S3 { filer, bucket }
+            }
+            None => BlobLocation::Local(self.data_dir().join("blobs")),
+        }
+    }
+
+    /// Opens this relay's store from the test process, as an operator with access to the
+    /// storage (or an attacker who has it) would. The embedded store is locked by a running
+    /// relay: stop or kill it first (this panics otherwise). PostgreSQL is shared: it opens
+    /// beside running instances.
+    pub fn open_store(&self) -> Box<dyn Store> {
+        match self.store_location() {
+            StoreLocation::Embedded(path) => {
+                let store = RedbStore::open(&path, 1 << 20).unwrap_or_else(|e| {
+                    panic!(
+                        "opening {} (a running relay holds its lock: stop it first): {e}",
+                        path.display()
+                    )
+                });
+                Box::new(store)
+            }
+            StoreLocation::Postgres { url, schema } => {
+                let store = PgStore::connect(&url, schema.as_deref())
+                    .unwrap_or_else(|e| panic!("connecting to the relay's PostgreSQL: {e}"));
+                Box::new(store)
+            }
+        }
+    }
+
+    /// The record of blob `blob_id` in `store` (opened with [`Relay::open_store`]).
+    pub fn blob_record(&self, store: &dyn Store, blob_id: &str) -> Option<BlobRecord> {
+        store
+            .get_json::<BlobRecord>(BLOBS, blob_id.as_bytes())
+            .unwrap_or_else(|e| panic!("reading the record of blob {blob_id}: {e}"))
+    }
+
+    /// What the blob backend holds of the upload `record` describes (see [`StoredUpload`]).
+    /// For a finished blob on S3 that is the whole object.
+    pub fn stored_upload(&self, record: &BlobRecord) -> StoredUpload {
+        match self.blob_location() {
+            BlobLocation::Local(dir) => StoredUpload {
+                from: 0,
+                bytes: read_file(&dir.join(format!("{}.blob", record.blob_id))),
+            },
+            BlobLocation::S3 { filer, bucket } => match &record.multipart {
+                None => StoredUpload {
+                    from: 0,
+                    bytes: s3_object(filer, &bucket, &format!("blobs/{}", record.blob_id))
+                        .unwrap_or_default(),
+                },
+                Some(state) => {
+                    let from = state.parts.len() as u64 * sealroom_server::blobs::s3::PART_SIZE;
+                    let bytes = match &state.tail_key {
+                        Some(key) => s3_object(filer, &bucket, key).unwrap_or_else(|| {
+                            panic!("blob {}: tail object {key} is missing", record.blob_id)
+                        }),
+                        None => Vec::new(),
+                    };
+                    StoredUpload { from, bytes }
+                }
+            },
+        }
+    }
+
+    /// The bytes the blob backend holds for the finished blob `blob_id` (`None`: nothing).
+    pub fn finished_blob(&self, blob_id: &str) -> Option<Vec<u8>> {
+        match self.blob_location() {
+            BlobLocation::Local(dir) => std::fs::read(dir.join(format!("{blob_id}.blob"))).ok(),
+            BlobLocation::S3 { filer, bucket } => {
+                s3_object(filer, &bucket, &format!("blobs/{blob_id}"))
+            }
+        }
+    }
+
+    /// Every finished blob the blob backend holds for this relay, as (blob id, bytes): what an
+    /// operator of the blob storage reads. On S3 the blob ids come from the relay's records
+    /// when its store can be read while it runs (PostgreSQL); beside the embedded store they
+    /// are every `blobs/` object of the bucket, which other relays of the same test run share
+    /// (their blob ids are random, so a caller looking for its own content is not misled).
+    pub fn finished_blobs(&self) -> Vec<(String, Vec<u8>)> {
+        match self.blob_location() {
+            BlobLocation::Local(dir) => files_under(&dir)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "blob"))
+                .filter_map(|p| {
+                    let id = p.file_stem()?.to_str()?.to_owned();
+                    Some((id, read_file(&p)))
+                })
+                .collect(),
+            BlobLocation::S3 { filer, bucket } => {
+                let ids: Vec<String> = match self.store_location() {
+                    StoreLocation::Postgres { .. } => {
+                        let store = self.open_store();
+                        store
+                            .scan_json::<BlobRecord>(BLOBS, b"")
+                            .unwrap_or_else(|e| panic!("listing blob records: {e}"))
+                            .into_iter()
+                            .filter(BlobRecord::complete)
+                            .map(|r| r.blob_id)
+                            .collect()
+                    }
+                    StoreLocation::Embedded(_) => s3_folder(filer, &bucket, "blobs"),
+                };
+                ids.into_iter()
+                    .filter_map(|id| Some((id.clone(), self.finished_blob(&id)?)))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The bucket's object `key` through the SeaweedFS filer (its bytes, or `None` when absent).
+pub fn s3_object(filer: SocketAddr, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let r = http(filer, "GET", &format!("/buckets/{bucket}/{key}"), &[], b"")
+        .unwrap_or_else(|e| panic!("filer GET {key}: {e}"));
+    match r.status {
+        200 => Some(r.body),
+        404 => None,
+        other => panic!("filer GET {key}: {other}"),
+    }
+}
+
+/// Names in a folder of the bucket through the SeaweedFS filer (empty when it is absent).
+pub fn s3_folder(filer: SocketAddr, bucket: &str, dir: &str) -> Vec<String> {
+    let r = http(
+        filer,
+        "GET",
+        &format!("/buckets/{bucket}/{dir}/?limit=100000"),
+        &[("accept", "application/json")],
+        b"",
+    )
+    .unwrap_or_else(|e| panic!("filer list {dir}: {e}"));
+    if r.status == 404 {
+        return Vec::new();
+    }
+    assert_eq!(r.status, 200, "filer list {dir}");
+    r.json()["Entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e["FullPath"].as_str())
+                .map(|p| p.rsplit('/').next().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
