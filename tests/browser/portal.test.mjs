@@ -12,7 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
@@ -246,8 +246,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     const row = staff.locator('tr', { hasText: 'statement-2026-corrected.txt' });
     // Keyboard: Tab reaches the button (the hidden file input is not a tab stop), Enter opens the chooser.
     const button = row.getByRole('button', { name: 'New version of statement-2026-corrected.txt', exact: true });
-    await button.focus();
-    const [chooser] = await Promise.all([staff.waitForEvent('filechooser'), staff.keyboard.press('Enter')]);
+    const [chooser] = await Promise.all([staff.waitForEvent('filechooser'), button.press('Enter')]);
     await chooser.setFiles([]);
     await button.focus();
     await staff.keyboard.press('Tab');
@@ -363,6 +362,26 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     assert.match(await verdict.textContent(), /Checked on this device: \d+ entries verified.*signed head #\d+/);
     await staff.getByRole('button', { name: 'Verify chain' }).click();
     await staff.getByText(/Chain intact/).waitFor();
+    // Plain words and names instead of codes and ids; one download is one row, however many
+    // range requests it took.
+    await staff.getByLabel('Show').selectOption({ label: 'Files' });
+    await staff.getByLabel('Search').fill('statement-2026.bin');
+    const downloads = staff.locator('tbody tr[data-action="blob.download"]');
+    await downloads.first().waitFor();
+    assert.equal(await downloads.count(), 1, 'the customer downloaded the 50 MiB file once');
+    assert.match(await downloads.textContent(), /Downloaded a file( \(\d+ requests\))?statement-2026\.bin50(\.0)? MiB/);
+    assert.equal(await staff.locator('tbody tr[data-action="message.post"]').count(), 0, 'the Files category shows files only');
+    await staff.getByLabel('Search').fill('');
+    await staff.getByLabel('Show').selectOption({ label: 'Messages and notes' });
+    await staff.locator('tbody tr[data-action="message.post"]').first().waitFor();
+    assert.match(await staff.locator('tbody tr[data-action="message.post"]').first().textContent(), /Sent a message or note/);
+    // The CSV holds what is on screen, with the resolved names.
+    await staff.getByLabel('Show').selectOption({ label: 'Files' });
+    const [csv] = await Promise.all([staff.waitForEvent('download'), staff.getByRole('button', { name: 'Export CSV' }).click()]);
+    const text = readFileSync(await csv.path(), 'utf8');
+    assert.match(text, /^entries,time,who,device,what,object,size,ip,code\r\n/);
+    assert.match(text, /Downloaded a file.*,statement-2026\.bin,50(\.0)? MiB,.*,blob\.download\r\n/);
+    assert.doesNotMatch(text, /message\.post/);
     assert.deepEqual(await a11yProblems(staff), []);
     await screenshot(staff, '11-admin-audit');
   });

@@ -1,7 +1,7 @@
 //! Audit coverage against the real relay binary: every account action that issue 4 names
 //! (bootstrap and registration, device requests, approval by another device and by TOTP,
-//! revocation, organisations, invitations, spaces, space membership changes) and a
-//! notification leave an entry that an organisation admin finds with the right actor user,
+//! revocation, organisations, invitations, spaces, space membership changes), a message post
+//! and a notification leave an entry that an organisation admin finds with the right actor user,
 //! device, IP address, user agent, object id and time. Room and blob actions (membership from
 //! commits, upload, download, deletion) are checked in `relay_authz.rs`.
 //!
@@ -328,6 +328,18 @@ fn account_actions_and_notifications_are_audited_with_who_where_what() {
         &json!({ "message": b64(&bytes(&m)) }),
     );
     assert_eq!(r.status, 201, "{}", r.text());
+    // The post itself: who, which room, how large, never the content.
+    let posted = audit.one(
+        "message.post",
+        &room,
+        Some(&customer.user_id),
+        &customer.device_id,
+    );
+    assert_eq!(posted["size"], bytes(&m).len() as u64, "{posted}");
+    assert!(
+        posted["detail"].as_str().unwrap().contains(" seq="),
+        "{posted}"
+    );
     let action = if sink.is_some() {
         "notification.send"
     } else {

@@ -1,50 +1,85 @@
-// The audit trail for administrators: filter by action, page through, verify the hash chain,
+// The audit trail for administrators: filter by category or text, page through, verify the chain,
 // export as CSV. On opening, this device checks the chain itself (SDK `checkAudit`: the relay's
 // signed head, every hash, and the head it verified before) and shows the verdict; a rolled-back
 // or rewritten history is an alarm, not a toast.
 
 import { field, h, replace } from '../dom.js';
 import type { Page } from '../main.js';
-import { act, app, userLabel } from '../state.js';
+import { act, app } from '../state.js';
 import { AuditRecord, SdkError } from '../sdk.js';
+import { AuditRow, CATEGORIES, Names, groupRows, inCategory, rowCells, toCsv } from './auditText.js';
+
+/** File names this device can read, by file id (the relay's audit knows only the ids). */
+async function fileNames(): Promise<Names> {
+  const files = new Map<string, string>();
+  const portal = app.portal;
+  if (!portal) return { files };
+  for (const space of await portal.spaces()) {
+    if (!space.joined) continue;
+    try {
+      for (const doc of await portal.documents(space.spaceId)) {
+        for (const v of doc.versions) if (v.name) files.set(v.fileId, v.name);
+      }
+    } catch {
+      // A space this device can no longer read: its ids stay ids.
+    }
+  }
+  return { files };
+}
 
 export async function auditView(): Promise<Page> {
   const portal = app.portal;
   if (!portal) throw new Error('no client');
   const tbody = h('tbody');
   const more = h('button', { type: 'button', class: 'btn btn-secondary' }, 'Load more');
-  const action = h('input', { name: 'action', placeholder: 'e.g. blob.upload', list: 'audit-actions' });
+  const category = h('select', { name: 'category', id: 'audit-category' },
+    h('option', { value: '' }, 'Everything'),
+    CATEGORIES.map(([key, text]) => h('option', { value: key }, text)));
+  const search = h('input', { name: 'search', type: 'search', id: 'audit-search', placeholder: 'e.g. download, Cara, report.pdf' });
+  const shown = h('p', { class: 'muted small', 'aria-live': 'polite', id: 'audit-count' });
   const verifyOut = h('div', { 'aria-live': 'polite' });
   const checkOut = h('div', { id: 'audit-check' });
+  const names = await fileNames();
+  let entries: AuditRecord[] = [];
   let after: number | undefined;
+  let visible: Record<string, string>[] = [];
 
-  const row = (r: AuditRecord) => h('tr', {},
-    h('td', {}, String(r.seq)),
-    h('td', {}, h('time', { datetime: new Date(r.timeMs).toISOString() }, new Date(r.timeMs).toLocaleString())),
-    h('td', {}, h('code', {}, r.action)),
-    h('td', {}, r.actorUser ? userLabel(r.actorUser) : 'relay'),
-    h('td', { class: 'ellipsis' }, r.objectId ?? ''),
-    h('td', { class: 'ellipsis' }, r.detail ?? ''),
-    h('td', {}, r.ip ?? ''));
+  const draw = () => {
+    const cat = category.value;
+    const needle = search.value.trim().toLowerCase();
+    const rows: AuditRow[] = groupRows(entries.filter((e) => inCategory(e.action, cat)));
+    visible = rows.map((r) => rowCells(r, names))
+      .filter((c) => !needle || Object.values(c).some((v) => v.toLowerCase().includes(needle)));
+    replace(tbody, visible.map((c) => h('tr', { 'data-action': c.code },
+      h('td', { class: 'nowrap' }, c.entries),
+      h('td', { class: 'nowrap' }, c.time),
+      h('td', {}, c.who, c.device ? h('span', { class: 'muted small' }, ` · device ${c.device}`) : null),
+      h('td', { title: c.code }, c.what),
+      h('td', { class: 'ellipsis' }, c.object),
+      h('td', { class: 'nowrap' }, c.size),
+      h('td', {}, c.ip))));
+    shown.textContent = `${visible.length} row${visible.length === 1 ? '' : 's'} from ${entries.length} entries loaded.`;
+  };
 
   const load = async (reset: boolean) => {
     if (reset) {
       after = undefined;
-      replace(tbody);
+      entries = [];
     }
-    const page = await portal.audit({ action: action.value.trim() || undefined, after, limit: 100 });
-    page.entries.forEach((e) => tbody.appendChild(row(e)));
+    const page = await portal.audit({ after, limit: 500 });
+    entries = entries.concat(page.entries);
     after = page.nextAfter ?? undefined;
     more.hidden = page.nextAfter === null || page.nextAfter === undefined;
+    draw();
   };
   await load(true);
   more.addEventListener('click', () => void act(more, () => load(false)));
+  category.addEventListener('change', draw);
+  search.addEventListener('input', draw);
 
-  const filter = h('form', { class: 'filter-row' }, field('Action', action), h('button', { type: 'submit', class: 'btn btn-secondary' }, 'Filter'));
-  filter.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    void act(null, () => load(true));
-  });
+  const filter = h('form', { class: 'filter-row', role: 'search', 'aria-label': 'Filter the audit trail' },
+    field('Show', category), field('Search', search));
+  filter.addEventListener('submit', (ev) => ev.preventDefault());
   // The client's own verdict: it does not take the relay's word for the chain.
   const check = async () => {
     try {
@@ -86,15 +121,15 @@ export async function auditView(): Promise<Page> {
       r.ok ? `Relay's verdict: Chain intact: ${r.verified} entries verified; head #${r.headSeq} ${r.headHash.slice(0, 16)}…`
         : `Relay's verdict: Chain broken at entry #${r.firstBadSeq ?? '?'} after ${r.verified} good entries.`));
   }));
-  const exportCsv = h('button', { type: 'button', class: 'btn btn-secondary' }, 'Export CSV');
+  // What is on screen, with the names this device resolved (the relay's own export has ids only).
+  const exportCsv = h('button', { type: 'button', class: 'btn btn-secondary', id: 'audit-export' }, 'Export CSV');
   exportCsv.addEventListener('click', () => void act(exportCsv, async () => {
+    save(new Blob([toCsv(visible)], { type: 'text/csv' }), 'sealroom-audit.csv');
+  }));
+  const exportRaw = h('button', { type: 'button', class: 'btn btn-ghost' }, 'Relay export (ids)');
+  exportRaw.addEventListener('click', () => void act(exportRaw, async () => {
     const data = await portal.auditExport('csv');
-    const url = URL.createObjectURL(new Blob([data as BlobPart], { type: 'text/csv' }));
-    const a = h('a', { href: url, download: 'sealroom-audit.csv' });
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    save(new Blob([data as BlobPart], { type: 'text/csv' }), 'sealroom-audit-relay.csv');
   }));
 
   return {
@@ -103,12 +138,22 @@ export async function auditView(): Promise<Page> {
       h('h1', {}, 'Audit trail'),
       h('p', { class: 'muted' }, 'Every action on the relay, hash-chained. Content is never logged: only who did what to which id, and when.'),
       checkOut,
-      h('div', { class: 'toolbar' }, filter, h('div', { class: 'actions' }, recheck, verify, exportCsv)),
+      h('div', { class: 'toolbar' }, filter, h('div', { class: 'actions' }, recheck, verify, exportCsv, exportRaw)),
       verifyOut,
+      shown,
       h('div', { class: 'table-wrap' }, h('table', { class: 'table table-dense' },
         h('caption', { class: 'visually-hidden' }, 'Audit entries, oldest first'),
-        h('thead', {}, h('tr', {}, ['#', 'Time', 'Action', 'Actor', 'Object', 'Detail', 'IP'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['Entry', 'Time', 'Who', 'What', 'Object', 'Size', 'IP'].map((c) => h('th', { scope: 'col' }, c)))),
         tbody)),
       more),
   };
+}
+
+function save(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: name });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

@@ -110,11 +110,23 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
   const list = h('div', { id: 'documents' });
   const uploads = h('div', { class: 'uploads', 'aria-live': 'polite' });
 
+  let shown = '';
+  // Redrawn only when the documents changed, and keyboard focus moves to the same control of the
+  // new table, so a sync never pulls the focus from under someone using the keyboard.
   const draw = async () => {
     const docs = await portal.documents(spaceId);
     const visible = docs.filter((d) => !d.latest.internal || isStaff())
       .sort((a, b) => safeFileName(a.latest.name).localeCompare(safeFileName(b.latest.name)) || a.documentId.localeCompare(b.documentId));
+    const signature = JSON.stringify(visible);
+    if (signature === shown && list.firstChild) return;
+    shown = signature;
+    const focused = document.activeElement;
+    const focusLabel = focused && list.contains(focused) ? focused.getAttribute('aria-label') : null;
     replace(list, visible.length ? documentTable(spaceId, visible, upload, uploads) : h('p', { class: 'empty' }, 'No documents yet.'));
+    if (focusLabel) {
+      const again = [...list.querySelectorAll<HTMLElement>('[aria-label]')].find((el) => el.getAttribute('aria-label') === focusLabel);
+      again?.focus();
+    }
   };
 
   const upload = async (file: File, documentId: string | null, internal: boolean) => {

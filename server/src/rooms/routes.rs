@@ -379,6 +379,7 @@ async fn post_message(
     let st = state.clone();
     let device_id = authed.device_id.clone();
     let user_id = authed.user_id.clone();
+    let by = authed.clone();
     let (record, entry) = blocking(move || {
         let locks = st
             .extension::<MessageLocks>()
@@ -417,6 +418,14 @@ async fn post_message(
             now,
         )
         .map_err(ApiError::from)?;
+        // Who posted to which room, when, how large: never the content (ciphertext anyway).
+        audit::record(
+            &st,
+            audit::event_by(AuditAction::MessagePost, &by)
+                .object(room_id.clone())
+                .size(size)
+                .detail(format!("space={} seq={}", room.space_id, entry.seq)),
+        )?;
         let posted = (room, entry);
         // Acknowledged only once durable. The embedded store (redb) syncs every commit before
         // it returns, so this flush is a no-op there; it stays for backends that buffer
