@@ -63,6 +63,10 @@ pub enum ApiError {
         /// Seconds until the quota refills.
         retry_after: u64,
     },
+    /// 429 `too_many_waiters`: the device already has as many live-event requests waiting
+    /// as the relay allows; retry after one of them answered.
+    #[error("{0}")]
+    TooManyWaiters(String),
     /// 500 `internal`: the relay failed; details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -82,7 +86,9 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } | Self::TooManyWaiters(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +109,7 @@ impl ApiError {
             Self::RangeNotSatisfiable(_) => "range_not_satisfiable",
             Self::RateLimited { .. } => "rate_limited",
             Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::TooManyWaiters(_) => "too_many_waiters",
             Self::Internal => "internal",
         }
     }

@@ -45,6 +45,8 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(crate::recovery::routes(state.clone()))
         .unify()
+        .or(crate::live::routes(state.clone()))
+        .unify()
         // ---- end of route groups ----
         .boxed();
     let routes = match state.config.web_dir.clone() {
@@ -143,6 +145,7 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/me/recovery", "GET, PUT, DELETE"),
     ("/v1/spaces/*/retention", "GET, PUT"),
     ("/v1/users/*/erase", "POST"),
+    ("/v1/events", "GET"),
 ];
 
 /// The `Allow` value for `path` (as sent, percent-encoded), or `None` when no API route has it.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod ids;
+pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod quota;
@@ -197,20 +198,21 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     })?;
     tracing::info!(addr = %local, tls = state.config.tls.cert.is_some(), "sealroom relay listening");
 
+    // On SIGINT/SIGTERM, waiting live-event requests answer at once, so that graceful
+    // shutdown does not wait out their long polls.
+    let drain = state.clone();
+    let stop = async move {
+        shutdown_signal().await;
+        live::feed::drain(&drain);
+    };
     match tls_config {
         Some(tls_config) => {
-            tls::serve(
-                listener,
-                tls_config,
-                filters::api(state.clone()),
-                shutdown_signal(),
-            )
-            .await;
+            tls::serve(listener, tls_config, filters::api(state.clone()), stop).await;
         }
         None => {
             warp::serve(filters::api(state.clone()))
                 .incoming(listener)
-                .graceful(shutdown_signal())
+                .graceful(stop)
                 .run()
                 .await;
         }
@@ -234,17 +236,29 @@ fn spawn_background(state: &AppState) {
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {}
                 _ = shutdown.changed() => break,
             }
-            if let Err(e) = auth::prune_replay_cache(&st) {
-                tracing::warn!(error = %e, "replay cache pruning failed");
-            }
-            if let Err(e) = crate::quota::prune(st.store.as_ref(), st.now()) {
-                tracing::warn!(error = %e, "quota window pruning failed");
+            // Singleton work: with several instances on one store, one of them prunes.
+            let prune = st.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                if !store::lead(prune.store.as_ref(), "prune_replay_quota") {
+                    return;
+                }
+                if let Err(e) = auth::prune_replay_cache(&prune) {
+                    tracing::warn!(error = %e, "replay cache pruning failed");
+                }
+                if let Err(e) = crate::quota::prune(prune.store.as_ref(), prune.now()) {
+                    tracing::warn!(error = %e, "quota window pruning failed");
+                }
+            })
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "pruning task failed");
             }
         }
     });
     // ---- background tasks of the other relay modules start here, one line each: ----
     crate::retention::spawn(state.clone());
     crate::notify::spawn(state.clone());
+    crate::live::spawn(state.clone());
     // ---- end of background tasks ----
 }
 

@@ -91,7 +91,14 @@ pub fn spawn(state: AppState) {
             }
             let now = state.now().saturating_add(offset);
             let st = state.clone();
-            let result = tokio::task::spawn_blocking(move || sweep(&st, now)).await;
+            // With several instances on one store, only the leader sweeps.
+            let result = tokio::task::spawn_blocking(move || {
+                if !crate::store::lead(st.store.as_ref(), "retention_sweep") {
+                    return Ok(SweepReport::default());
+                }
+                sweep(&st, now)
+            })
+            .await;
             match result {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "retention sweep failed"),

@@ -255,6 +255,10 @@ fn spawn_expiry_sweep(state: &AppState) {
             }
             let sweep = st.clone();
             let result = tokio::task::spawn_blocking(move || {
+                // With several instances on one store, only the leader expires uploads.
+                if !crate::store::lead(sweep.store.as_ref(), "upload_expiry") {
+                    return Ok(Vec::new());
+                }
                 let blobs = backend(&sweep)?;
                 delete_expired_uploads(sweep.store.as_ref(), blobs.as_ref(), sweep.now())
             })

@@ -160,6 +160,16 @@ async fn digest_loop(state: AppState, mailer: Arc<dyn Mailer>, settings: Arc<Not
             _ = tokio::time::sleep(settings.tick) => {}
             _ = shutdown.changed() => break,
         }
+        // With several instances on one store, only the leader sends digests.
+        let st = state.clone();
+        let leads = tokio::task::spawn_blocking(move || {
+            crate::store::lead(st.store.as_ref(), "digest_mail")
+        })
+        .await
+        .unwrap_or(false);
+        if !leads {
+            continue;
+        }
         if let Err(e) = send_due_digests(&state, mailer.as_ref(), &settings).await {
             tracing::warn!(error = %e, "digest run failed");
         }

@@ -203,6 +203,33 @@ pub trait Store: Send + Sync + 'static {
     fn snapshot(&self, sink: &mut SnapshotSink<'_>) -> Result<(), StoreError>;
     /// Names of the trees that exist.
     fn tree_names(&self) -> Result<Vec<String>, StoreError>;
+
+    // ---- Coordination of several relay instances on one store. The defaults are those of a
+    // store that only one relay process can open (the embedded ones): it leads every job, and
+    // nobody else needs waking. ----
+
+    /// Tries to make this process the one relay instance that runs the singleton job `job`
+    /// (digest mails, retention sweeps, upload expiry, pruning). `true`: run it now. Leadership
+    /// is sticky (the same instance keeps winning while it lives) and passes to another
+    /// instance when the leader dies; call before every run of the job.
+    fn try_lead(&self, job: &str) -> Result<bool, StoreError> {
+        let _ = job;
+        Ok(true)
+    }
+
+    /// Tells the other relay instances on this store that live events up to `cursor` are
+    /// stored, so that their waiting devices wake (best effort: a lost announcement delays an
+    /// event until the next re-check, it never loses it).
+    fn announce_live(&self, cursor: u64) -> Result<(), StoreError> {
+        let _ = cursor;
+        Ok(())
+    }
+
+    /// The cursors other instances announce with [`Store::announce_live`]; `None` when no other
+    /// instance can share this store (then the in-process event bus is enough).
+    fn live_announcements(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Typed helpers for every [`Store`].
@@ -255,6 +282,19 @@ pub fn encode_json<T: Serialize>(tree: &str, value: &T) -> Result<Vec<u8>, Store
     })
 }
 
+/// Whether this process should run the singleton job `job` now ([`Store::try_lead`]); a
+/// failure to find out is logged and counts as "no" (the job runs at a later tick, or on
+/// another instance).
+pub fn lead(store: &dyn Store, job: &str) -> bool {
+    match store.try_lead(job) {
+        Ok(lead) => lead,
+        Err(e) => {
+            tracing::warn!(error = %e, job, "cannot tell whether this instance leads the job");
+            false
+        }
+    }
+}
+
 /// The store as shared by the relay.
 pub type SharedStore = std::sync::Arc<dyn Store>;
 
@@ -263,6 +303,7 @@ mod redb;
 mod sled;
 pub use self::redb::{OpenError, RedbStore, RESERVED_PREFIX};
 pub use self::sled::SledStore;
+mod pg_coord;
 mod postgres;
 pub use self::postgres::{PgConnectError, PgStore};
 

@@ -28,6 +28,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use super::pg_coord;
 use super::{Kv, KvIter, Op, SnapshotSink, Store, StoreError, Txn, TxnError};
 
 /// Connections per relay instance.
@@ -67,6 +68,12 @@ impl From<PgConnectError> for StoreError {
 /// The PostgreSQL implementation of [`Store`].
 pub struct PgStore {
     pool: Pool,
+    /// For the dedicated connections of [`pg_coord`] (leader locks, LISTEN).
+    config: tokio_postgres::Config,
+    /// The schema name ("" without one): part of lock keys and announcements.
+    schema: String,
+    leader: pg_coord::SharedLeader,
+    live: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
     /// `Some` until drop; dropped with `shutdown_background`, which never blocks.
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
@@ -106,6 +113,10 @@ impl PgStore {
             pg.options(format!("-c search_path={schema}"));
         }
         pg.application_name("sealroom-server");
+        // Dead peers are noticed by keepalives, so a leader's advisory locks pass on.
+        pg.keepalives(true);
+        pg.keepalives_idle(Duration::from_secs(30));
+        pg.connect_timeout(Duration::from_secs(10));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sealroom-pg")
@@ -114,7 +125,7 @@ impl PgStore {
             .map_err(backend)?;
         let handle = runtime.handle().clone();
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -126,6 +137,10 @@ impl PgStore {
             .map_err(backend)?;
         let store = Self {
             pool,
+            config: pg,
+            schema: schema.unwrap_or_default().to_owned(),
+            leader: pg_coord::SharedLeader::default(),
+            live: std::sync::OnceLock::new(),
             runtime: Some(runtime),
             handle,
         };
@@ -572,6 +587,36 @@ impl Store for PgStore {
                 .map_err(backend)?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
+    }
+
+    fn try_lead(&self, job: &str) -> Result<bool, StoreError> {
+        let key = pg_coord::lock_key(&self.schema, job);
+        let (leader, config) = (self.leader.clone(), self.config.clone());
+        self.block(pg_coord::try_lead(leader, config, key))
+    }
+
+    fn announce_live(&self, cursor: u64) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let payload = pg_coord::payload(&self.schema, cursor);
+        self.block(async move {
+            let client = pool.get().await.map_err(backend)?;
+            client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&pg_coord::LIVE_CHANNEL, &payload],
+                )
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn live_announcements(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        let rx = self.live.get_or_init(|| {
+            let _runtime = self.handle.enter();
+            pg_coord::spawn_listener(self.config.clone(), self.schema.clone())
+        });
+        Some(rx.clone())
     }
 }
 
