@@ -345,7 +345,10 @@ mod tests {
         assert!(!page.resync);
         assert_eq!(page.cursor, n + 1);
         let page = read(&store, "dev", Some(n + 2), 100).unwrap();
-        assert!(page.resync, "a cursor from the future is not one of this relay's");
+        assert!(
+            page.resync,
+            "a cursor from the future is not one of this relay's"
+        );
         // Nothing more to prune.
         assert_eq!(prune(&store, 500).unwrap(), 0);
     }
