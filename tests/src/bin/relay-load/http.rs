@@ -63,12 +63,21 @@ impl Conn {
             return Err(std::io::Error::other("no connection"));
         };
         self.out.clear();
-        let _ = write!(
-            self.out,
-            "{method} {target} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
-            self.addr,
-            body.len()
-        );
+        // The signed authority as `Host` (with several instances, each is reached under the
+        // first one's authority, as behind a load balancer).
+        match AUTHORITY.get() {
+            Some(host) => {
+                let _ = write!(self.out, "{method} {target} HTTP/1.1\r\nhost: {host}\r\n");
+            }
+            None => {
+                let _ = write!(
+                    self.out,
+                    "{method} {target} HTTP/1.1\r\nhost: {}\r\n",
+                    self.addr
+                );
+            }
+        }
+        let _ = write!(self.out, "content-length: {}\r\n", body.len());
         for (k, v) in headers {
             let _ = write!(self.out, "{k}: {v}\r\n");
         }

@@ -32,8 +32,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use sealroom_tests::relay::{now, Device, Relay};
+use sealroom_tests::relay::{now, Device};
 
+mod deploy;
 mod http;
 mod mixed;
 mod mls;
@@ -42,6 +43,7 @@ mod setup;
 mod stats;
 mod upload;
 
+use deploy::*;
 use http::*;
 use mixed::*;
 use mls::*;
@@ -78,6 +80,11 @@ Usage: sealroom-load [options]
   --mixed-notify MODE              members' notification preference during the mixed workload
                                    (default immediate, the relay's default)
   --markdown FILE                  write the result tables (markdown) to FILE
+  --backend B                      embedded (redb, default) or scale-out (PostgreSQL + S3 of the
+                                   tests: scripts/services/postgres.sh and seaweedfs.sh)
+  --instances N                    scale-out instances sharing the store (default 1); the mixed
+                                   clients spread over them, round robin per device
+  --summary FILE                   append one tab-separated line of the mixed figures to FILE
 ";
 
 #[derive(Debug, Clone)]
@@ -103,6 +110,9 @@ pub(crate) struct Options {
     pub(crate) relay_log: String,
     pub(crate) notify: Vec<String>,
     pub(crate) markdown: Option<PathBuf>,
+    pub(crate) backend: Backend,
+    pub(crate) instances: usize,
+    pub(crate) summary: Option<PathBuf>,
 }
 
 impl Options {
@@ -129,6 +139,9 @@ impl Options {
             relay_log: "info".to_owned(),
             notify: vec!["off".to_owned(), "immediate".to_owned()],
             markdown: None,
+            backend: Backend::Embedded,
+            instances: 1,
+            summary: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -215,8 +228,14 @@ impl Options {
                     }
                 }
                 "--markdown" => o.markdown = Some(PathBuf::from(value)),
+                "--backend" => o.backend = Backend::parse(&value)?,
+                "--instances" => o.instances = num(&value)?.clamp(1, 16),
+                "--summary" => o.summary = Some(PathBuf::from(value)),
                 other => return Err(format!("unknown flag {other}\n{USAGE}").into()),
             }
+        }
+        if o.backend == Backend::Embedded && o.instances > 1 {
+            return Err("--instances above 1 needs --backend scale-out".into());
         }
         if o.mixed_duration.is_zero() {
             o.mixed_duration = o.duration;
@@ -271,18 +290,24 @@ pub(crate) fn run() -> Res<()> {
             0
         })
         .to_string();
-    let relay = Relay::start_with(&[
-        ("SEALROOM_MAX_CHUNK", chunk_limit.as_str()),
-        ("SEALROOM_MAX_SPACE_BYTES", space_limit.as_str()),
-        ("SEALROOM_LOG", opts.relay_log.as_str()),
-        // A load run posts far more than a user's hourly message quota.
-        ("SEALROOM_USER_MESSAGES_PER_HOUR", "1000000000000"),
-        ("SEALROOM_USER_MESSAGE_BYTES_PER_HOUR", "1000000000000000"),
-        ("SEALROOM_SPACE_MESSAGES_PER_HOUR", "1000000000000"),
-        ("SEALROOM_SPACE_MESSAGE_BYTES_PER_HOUR", "1000000000000000"),
-    ]);
+    let mut deploy = Deployment::start(
+        opts.backend,
+        &[
+            ("SEALROOM_MAX_CHUNK", chunk_limit.as_str()),
+            ("SEALROOM_MAX_SPACE_BYTES", space_limit.as_str()),
+            ("SEALROOM_LOG", opts.relay_log.as_str()),
+            // A load run posts far more than a user's hourly message quota.
+            ("SEALROOM_USER_MESSAGES_PER_HOUR", "1000000000000"),
+            ("SEALROOM_USER_MESSAGE_BYTES_PER_HOUR", "1000000000000000"),
+            ("SEALROOM_SPACE_MESSAGES_PER_HOUR", "1000000000000"),
+            ("SEALROOM_SPACE_MESSAGE_BYTES_PER_HOUR", "1000000000000000"),
+        ],
+    )?;
+    let relay = deploy.first()?;
+    // Every instance is reached with the first one's authority as `Host` (a load balancer in
+    // front of them keeps the client's `Host`), which the signatures cover.
     let _ = AUTHORITY.set(relay.addr().to_string());
-    let pid = relay_pid(&relay).ok_or("could not find the relay's process id")?;
+    let pid = deploy.pids[0];
     let mut report = String::new();
     let started_rss = rss_kib(pid);
     println!(
@@ -297,17 +322,24 @@ pub(crate) fn run() -> Res<()> {
         started_rss as f64 / 1024.0
     );
     let admin = relay.bootstrap_admin();
+    for _ in 1..opts.instances {
+        deploy.add_instance()?;
+    }
+    if opts.instances > 1 {
+        println!("{} started (pids {:?})", deploy.describe(), deploy.pids);
+    }
+    let relay = deploy.first()?;
     if opts.upload {
-        let uploader = uploader_room(&relay, &admin)?;
-        let table = runtime.block_on(upload_scenario(&relay, pid, uploader, &opts))?;
+        let uploader = uploader_room(relay, &admin)?;
+        let table = runtime.block_on(upload_scenario(relay, pid, uploader, &opts))?;
         report.push_str(&table);
     }
     if opts.requests || opts.mixed {
-        let (room_id, mut clients) = load_setup(&relay, &admin, &opts)?;
+        let (room_id, mut clients) = load_setup(relay, &admin, &opts)?;
         let mut healthz = None;
         if opts.requests {
             let (table, back, rate) = runtime.block_on(requests_scenario(
-                &relay,
+                relay,
                 pid,
                 room_id.clone(),
                 clients,
@@ -318,9 +350,8 @@ pub(crate) fn run() -> Res<()> {
             healthz = rate;
         }
         if opts.mixed {
-            let (table, _) = runtime.block_on(mixed_scenario(
-                &relay, pid, room_id, clients, &opts, healthz,
-            ))?;
+            let (table, _) =
+                runtime.block_on(mixed_scenario(&deploy, room_id, clients, &opts, healthz))?;
             report.push_str(&table);
         }
     }

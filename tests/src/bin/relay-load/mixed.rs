@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use sealroom_tests::relay::{Device, Relay};
+use sealroom_tests::relay::Device;
 
 use crate::*;
 
@@ -404,15 +404,14 @@ pub(crate) async fn has_after(
     Ok(v["entries"].as_array().is_some_and(|e| !e.is_empty()))
 }
 
-/// Bytes of the files under `dir` (the relay's data directory: store and blobs).
 pub(crate) async fn mixed_scenario(
-    relay: &Relay,
-    pid: u32,
+    deploy: &Deployment,
     room_id: String,
     clients: Vec<LoadClient>,
     opts: &Options,
     healthz_rate: Option<f64>,
 ) -> Res<(String, Vec<LoadClient>)> {
+    let relay = deploy.first()?;
     set_notify(relay.addr(), &clients, &opts.mixed_notify).await?;
     let first = clients.first().ok_or("no clients")?.device.clone();
     let latest = latest_seq(relay.addr(), &first, &room_id).await?;
@@ -442,14 +441,22 @@ pub(crate) async fn mixed_scenario(
         warmup_end: start + warmup,
         deadline: start + duration,
     });
-    let cpu = CpuMeter::start(pid);
-    let sampler = tokio::spawn(sample_rss(pid, relay.data_dir(), start, start + duration));
+    let cpu = CpuMeter::start_all(&deploy.pids);
+    let probe = deploy.store_probe();
+    let sampler = tokio::spawn(sample_rss(
+        deploy.pids.clone(),
+        probe.clone(),
+        start,
+        start + warmup,
+        start + duration,
+    ));
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|mut load| {
+        .enumerate()
+        .map(|(i, mut load)| {
             load.cursor = latest;
             tokio::spawn(mixed_loop(
-                relay.addr(),
+                deploy.addr_for(i),
                 MixedClient { load, hs_after: 0 },
                 Arc::clone(&plan),
             ))
@@ -464,7 +471,8 @@ pub(crate) async fn mixed_scenario(
     }
     let wall = start.elapsed().as_secs_f64();
     let (relay_cpu, me_cpu, _) = cpu.read();
-    let (samples, disk_start, disk_end) = sampler.await?;
+    let RssTrace { samples, store } = sampler.await?;
+    let [disk_start, disk_warm, disk_end] = store;
     let measured = (wall - warmup.as_secs_f64()).max(1e-9);
     let kib_at = |t: f64| {
         samples
@@ -484,12 +492,18 @@ pub(crate) async fn mixed_scenario(
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Mixed workload: {n} simulated devices (each its own registered device with real \
+        "Mixed workload on the {} deployment: {n} simulated devices{} (each its own registered device with real \
          Ed25519 request signatures, all members of the MLS room above, members' notifications \
          `{}`), closed loop for {} s, each picking its next operation at random: {}% posts, \
          {}% syncs, {}% file uploads (log-uniform {} KiB–{} MiB, each deleted again after its \
          upload). Figures after a {} s warm-up ({:.0} s measured, {} operations during the \
          warm-up not counted); load average at the end: {}:\n",
+        deploy.describe(),
+        if deploy.relays.len() > 1 {
+            " spread over the instances round robin"
+        } else {
+            ""
+        },
         opts.mixed_notify,
         duration.as_secs(),
         opts.mixed_percent[0],
@@ -507,6 +521,7 @@ pub(crate) async fn mixed_scenario(
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     println!("mixed: results after warm-up ({measured:.0} s):");
+    let mut op_ms = Vec::new();
     for op in Op::ALL {
         let mut l = tally.latencies_us.remove(&op).unwrap_or_default();
         l.sort_unstable();
@@ -530,6 +545,7 @@ pub(crate) async fn mixed_scenario(
         );
         println!("  {line}");
         let _ = writeln!(md, "{line}");
+        op_ms.push(format!("{:.1}\t{:.1}", pct(50.0), pct(99.0)));
     }
     let req_rate = tally.http_requests as f64 / wall;
     let _ = writeln!(
@@ -561,23 +577,32 @@ pub(crate) async fn mixed_scenario(
     );
     let _ = writeln!(
         md,
-        "Relay RSS, sampled every second ({} samples): start {:.1} MiB, after the warm-up \
+        "Relay RSS{}, sampled every second ({} samples): start {:.1} MiB, after the warm-up \
          {:.1} MiB, end {:.1} MiB, max {:.1} MiB; slope after the warm-up (least squares) \
-         **{:+.1} MiB/min**. Trace (every 10 s, MiB): {}. The relay's data directory (store \
-         store, blobs) grew from {:.1} to {:.1} MiB meanwhile.\n",
+         **{:+.1} MiB/min** ({:+.1} % from the end of the warm-up to the end). Trace (every \
+         10 s, MiB): {}. The {} grew from {:.1} MiB (start) to {:.1} MiB (end of the warm-up) \
+         and {:.1} MiB (end).\n",
+        if deploy.relays.len() > 1 {
+            " (sum of the instances)"
+        } else {
+            ""
+        },
         samples.len(),
         mib(rss_start),
         mib(rss_warm),
         mib(rss_end),
         mib(rss_max),
         slope,
+        pct_change(rss_warm, rss_end),
         samples
             .iter()
             .step_by(10)
             .map(|s| format!("{:.0}", mib(s.1)))
             .collect::<Vec<_>>()
             .join(", "),
+        probe.what(),
         disk_start as f64 / MIB as f64,
+        disk_warm as f64 / MIB as f64,
         disk_end as f64 / MIB as f64
     );
     println!(
@@ -589,5 +614,42 @@ pub(crate) async fn mixed_scenario(
         mib(rss_end),
         mib(rss_max)
     );
+    if let Some(path) = &opts.summary {
+        // Columns (see scripts/bench.sh): backend, instances, devices, seconds, warm-up s,
+        // requests, req/s, failed, relay CPU s, p50 and p99 (ms) of post, sync, upload and
+        // delete, RSS MiB at start, warm-up end, end and max, % warm->end, slope MiB/min, store
+        // MiB at start, warm-up end and end.
+        let line = format!(
+            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\n",
+            deploy.backend.label(),
+            deploy.relays.len(),
+            duration.as_secs(),
+            warmup.as_secs(),
+            tally.http_requests,
+            op_ms.join("\t"),
+            mib(rss_start),
+            mib(rss_warm),
+            mib(rss_end),
+            mib(rss_max),
+            pct_change(rss_warm, rss_end),
+            disk_start as f64 / MIB as f64,
+            disk_warm as f64 / MIB as f64,
+            disk_end as f64 / MIB as f64
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        std::io::Write::write_all(&mut f, line.as_bytes())?;
+    }
     Ok((md, back))
+}
+
+/// Change from `from` to `to` in percent (0 when `from` is 0).
+fn pct_change(from: u64, to: u64) -> f64 {
+    if from == 0 {
+        0.0
+    } else {
+        (to as f64 - from as f64) / from as f64 * 100.0
+    }
 }

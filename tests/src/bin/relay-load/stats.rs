@@ -1,9 +1,11 @@
 //! Process measurements (RSS, CPU, load average) and the relay's data directory size.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sealroom_tests::relay::Relay;
+
+use crate::StoreProbe;
 
 /// The relay process: the `sealroom-server` whose working directory is the relay's temp dir.
 pub(crate) fn relay_pid(relay: &Relay) -> Option<u32> {
@@ -57,19 +59,28 @@ pub(crate) fn cpu_secs(pid: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// CPU seconds of the relay and of this load generator between two points.
+/// CPU seconds of the relay (all its instances) and of this load generator between two points.
 pub(crate) struct CpuMeter {
-    pub(crate) pid: u32,
+    pub(crate) pids: Vec<u32>,
     pub(crate) relay: f64,
     pub(crate) me: f64,
     pub(crate) at: Instant,
 }
 
+/// CPU seconds of all of `pids`.
+fn cpu_all(pids: &[u32]) -> f64 {
+    pids.iter().map(|p| cpu_secs(&p.to_string())).sum()
+}
+
 impl CpuMeter {
     pub(crate) fn start(pid: u32) -> Self {
+        Self::start_all(&[pid])
+    }
+
+    pub(crate) fn start_all(pids: &[u32]) -> Self {
         Self {
-            pid,
-            relay: cpu_secs(&pid.to_string()),
+            pids: pids.to_vec(),
+            relay: cpu_all(pids),
             me: cpu_secs("self"),
             at: Instant::now(),
         }
@@ -78,7 +89,7 @@ impl CpuMeter {
     /// (relay CPU s, load generator CPU s, wall s).
     pub(crate) fn read(&self) -> (f64, f64, f64) {
         (
-            cpu_secs(&self.pid.to_string()) - self.relay,
+            cpu_all(&self.pids) - self.relay,
             cpu_secs("self") - self.me,
             self.at.elapsed().as_secs_f64(),
         )
@@ -91,8 +102,7 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_default()
 }
 
-// ---------------------------------------------------------------------------------------------
-
+/// Bytes of the files under `dir` (the relay's data directory: store and blobs).
 pub(crate) fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -107,25 +117,45 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// RSS samples (seconds since the start, KiB), one per second until `deadline`, and the size
-/// of the relay's data directory at the first and the last sample.
+/// What [`sample_rss`] saw.
+pub(crate) struct RssTrace {
+    /// (seconds since the start, KiB summed over the instances), one per second.
+    pub(crate) samples: Vec<(f64, u64)>,
+    /// Stored bytes at the first sample, at the end of the warm-up and at the last sample.
+    pub(crate) store: [u64; 3],
+}
+
+/// Samples the summed RSS of `pids` every second until `deadline`, and the store's size at the
+/// start, at `warmup_end` and at the end.
 pub(crate) async fn sample_rss(
-    pid: u32,
-    data_dir: PathBuf,
+    pids: Vec<u32>,
+    probe: StoreProbe,
     start: Instant,
+    warmup_end: Instant,
     deadline: Instant,
-) -> (Vec<(f64, u64)>, u64, u64) {
+) -> RssTrace {
     let mut samples = Vec::new();
-    let first_bytes = dir_bytes(&data_dir);
+    let first = probe.bytes();
+    let mut warm = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        samples.push((start.elapsed().as_secs_f64(), rss_kib(pid)));
+        samples.push((
+            start.elapsed().as_secs_f64(),
+            pids.iter().map(|p| rss_kib(*p)).sum(),
+        ));
+        if warm.is_none() && Instant::now() >= warmup_end {
+            warm = Some(probe.bytes());
+        }
         if Instant::now() >= deadline {
             break;
         }
     }
-    (samples, first_bytes, dir_bytes(&data_dir))
+    let last = probe.bytes();
+    RssTrace {
+        samples,
+        store: [first, warm.unwrap_or(last), last],
+    }
 }
 
 /// Least-squares slope of RSS (MiB per minute) over samples at or after `from` seconds.
