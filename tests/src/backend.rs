@@ -210,6 +210,39 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// Panics if the relay's records in PostgreSQL or its finished blobs in S3 hold any of
+    /// `needles` ([`Relay::assert_no_plaintext`] calls this beside its scan of the data
+    /// directory and the log; on the embedded deployment there is nothing more to scan).
+    pub fn assert_no_plaintext_in_services(&self, needles: &[&str]) {
+        let check = |what: &dyn Fn() -> String, bytes: &[u8]| {
+            for needle in needles.iter().filter(|n| !n.is_empty()) {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} contains {needle:?}",
+                    what()
+                );
+            }
+        };
+        if let StoreLocation::Postgres { .. } = self.store_location() {
+            let store = self.open_store();
+            store
+                .snapshot(&mut |tree, key, value| {
+                    let what = || format!("PostgreSQL record {tree}/{}", hex::encode(key));
+                    check(&what, key);
+                    check(&what, value);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("reading the relay's PostgreSQL records: {e}"));
+        }
+        if let BlobLocation::S3 { .. } = self.blob_location() {
+            for (id, bytes) in self.finished_blobs() {
+                check(&|| format!("S3 object blobs/{id}"), &bytes);
+            }
+        }
+    }
+}
+
 /// The bucket's object `key` through the SeaweedFS filer (its bytes, or `None` when absent).
 pub fn s3_object(filer: SocketAddr, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let r = http(filer, "GET", &format!("/buckets/{bucket}/{key}"), &[], b"")

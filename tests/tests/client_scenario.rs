@@ -31,7 +31,6 @@ use sealroom_core::client::{
 };
 use sealroom_core::state::{MemoryKv, StorageKey};
 use sealroom_server::rooms::data::{self, MessageLocks};
-use sealroom_server::store::{RedbStore, Store};
 use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
 use sealroom_wire::notify::NotifyMode;
 
@@ -480,14 +479,16 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
     // ---- 2b. a malicious relay replays every earlier message of the space ------------------
     assert!(relay.stop());
     {
-        let store = RedbStore::open(&relay.data_dir().join("store.redb"), 1 << 20).unwrap();
+        // The hostile operator edits the store offline: redb, or the relay's PostgreSQL schema.
+        let store = relay.open_store();
+        let store = store.as_ref();
         let locks = MessageLocks::default();
-        let rooms = sealroom_server::retention::rooms_of_space(&store, &space_id).unwrap();
+        let rooms = sealroom_server::retention::rooms_of_space(store, &space_id).unwrap();
         assert_eq!(rooms.len(), 2);
         let mut replayed = 0;
         for room in &rooms {
             let (entries, _) = data::messages(
-                &store,
+                store,
                 room,
                 0,
                 data::PageLimit {
@@ -503,7 +504,7 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
             );
             for e in entries {
                 let bytes = B64.decode(&e.message).unwrap();
-                data::post_message(&store, &locks, room, &e.sender_device, &bytes, None, now())
+                data::post_message(store, &locks, room, &e.sender_device, &bytes, None, now())
                     .unwrap();
                 replayed += 1;
             }

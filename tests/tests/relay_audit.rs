@@ -1,13 +1,13 @@
 //! Audit trail against the real relay binary: admins query (filters, pagination), export JSON
 //! and CSV, and verify the chain over HTTP; non-admins are refused; after the relay stops, an
-//! entry is edited in the store file offline and both `sealroom-server audit verify` and the
+//! entry is edited in the store offline (the redb file, or the relay's PostgreSQL schema with
+//! `SEALROOM_TEST_BACKEND=postgres`) and both `sealroom-server audit verify` and the
 //! verify endpoint (after a restart) report the chain broken at that entry's sequence number.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{json, Value};
 
 use sealroom_server::audit::chain::{encode_record, LOG_TREE};
-use sealroom_server::store::{RedbStore, Store};
 use sealroom_tests::relay::Relay;
 use sealroom_wire::audit::AuditRecord;
 
@@ -146,7 +146,8 @@ fn audit_query_export_verify_and_offline_tamper() {
 
     let target = pref[0]["seq"].as_u64().unwrap();
     {
-        let store = RedbStore::open(&relay.data_dir().join("store.redb"), 1 << 20).unwrap();
+        // The operator's tampering, on whichever store the relay uses (redb or PostgreSQL).
+        let store = relay.open_store();
         let key = target.to_be_bytes();
         let mut rec: AuditRecord =
             serde_json::from_slice(&store.get(LOG_TREE, &key).unwrap().unwrap()).unwrap();

@@ -305,7 +305,7 @@ pub fn verify_store(store: &dyn Store) -> ExitCode {
 
 /// The `audit` subcommand: `audit verify [--data-dir DIR]`. Opens the store of a stopped relay
 /// (the store file is locked by the process that has it open; on a running relay use
-/// `GET /v1/audit/verify`). Exit
+/// `GET /v1/audit/verify`), or the configured PostgreSQL database. Exit
 /// status 0 when the chain verifies, 1 when it does not, 2 on usage or I/O errors.
 pub fn cli(mut config: Config, args: &[&str]) -> ExitCode {
     match args {
@@ -316,7 +316,9 @@ pub fn cli(mut config: Config, args: &[&str]) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if !config.store_path().is_file() && !config.legacy_sled_dir().is_dir() {
+    // PostgreSQL holds the store elsewhere; the data directory only matters for the embedded one.
+    let embedded = config.store.database_url.is_none();
+    if embedded && !config.store_path().is_file() && !config.legacy_sled_dir().is_dir() {
         eprintln!(
             "sealroom-server: no store at {} (check --data-dir)",
             config.store_path().display()

@@ -85,9 +85,11 @@ impl Relay {
     }
 
     /// Panics if the relay's data directory or its log contains any of `needles` (the test's
-    /// plaintext, file names and titles). Files are streamed in overlapping windows, so
-    /// gigabyte blobs need no more memory than one window.
+    /// plaintext, file names and titles), nor its PostgreSQL records or S3 objects when it
+    /// uses them ([`Relay::assert_no_plaintext_in_services`]). Files are streamed in
+    /// overlapping windows, so gigabyte blobs need no more memory than one window.
     pub fn assert_no_plaintext(&self, needles: &[&str]) {
+        self.assert_no_plaintext_in_services(needles);
         let overlap = needles.iter().map(|n| n.len()).max().unwrap_or(0);
         let mut files = files_under(&self.data_dir());
         files.push(self.log_path());
