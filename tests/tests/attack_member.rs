@@ -14,7 +14,6 @@
 //!   a version of a device allowed to publish it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ed25519_dalek::Signer as _;
@@ -30,7 +29,7 @@ use sealroom_core::primitives::{hkdf_sha256_key, Aead};
 use sealroom_core::room::DocumentVersion;
 use sealroom_core::state::{FileKv, StorageKey};
 
-use sealroom_tests::relay::{files_under, read_file, Relay};
+use sealroom_tests::relay::Relay;
 use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
 
 /// Label and info of the room content keys and file-key wrap (`docs/format.md`).
@@ -359,19 +358,16 @@ fn wrap_aad(header: &[u8], room_id: &str, file_id: &str) -> Vec<u8> {
 }
 
 /// The manifest blob the relay stores for `file_id` (what a removed member could get from a
-/// colluding relay operator): (wrapped file key, sealed manifest).
-fn stored_manifest(data_dir: &Path, file_id: &str) -> (Vec<u8>, Vec<u8>) {
-    for path in files_under(data_dir) {
-        if path.extension().and_then(|e| e.to_str()) != Some("blob") {
-            continue;
-        }
-        let bytes = read_file(&path);
+/// colluding relay operator, out of the blob directory or the S3 bucket): (wrapped file key,
+/// sealed manifest).
+fn stored_manifest(relay: &Relay, file_id: &str) -> (Vec<u8>, Vec<u8>) {
+    for (_, bytes) in relay.finished_blobs() {
         if bytes.len() > 38 && &bytes[..4] == b"SRMF" && &bytes[4..36] == file_id.as_bytes() {
             let wlen = u16::from_be_bytes([bytes[36], bytes[37]]) as usize;
             return (bytes[38..38 + wlen].to_vec(), bytes[38 + wlen..].to_vec());
         }
     }
-    panic!("no manifest blob for {file_id} in the relay's data directory");
+    panic!("no manifest blob for {file_id} in the relay's blob storage");
 }
 
 /// An admin, a staff member who created a space, and an honest customer (Cara) in its room.
@@ -549,7 +545,7 @@ fn poisoned_history_is_not_used_and_the_removed_member_opens_nothing_later() {
 
         // Positive control: Mallory's unwrap reproduces the SDK's format, so a file key wrapped
         // while Mallory was entitled to the history does open with what it holds.
-        let (wrapped, _) = stored_manifest(&s.relay.data_dir(), &before.file_id);
+        let (wrapped, _) = stored_manifest(&s.relay, &before.file_id);
         assert!(
             mallory
                 .try_unwrap(&mallory.room_id(), &before.file_id, &wrapped)
@@ -574,7 +570,7 @@ fn poisoned_history_is_not_used_and_the_removed_member_opens_nothing_later() {
         .await;
 
         // Given the wrapped key and the sealed manifest from the relay, Mallory opens nothing.
-        let (wrapped, sealed) = stored_manifest(&s.relay.data_dir(), &after.file_id);
+        let (wrapped, sealed) = stored_manifest(&s.relay, &after.file_id);
         let epoch = u64::from_be_bytes(wrapped[5..13].try_into().unwrap());
         let opened = mallory.try_unwrap(&mallory.room_id(), &after.file_id, &wrapped);
         assert!(
