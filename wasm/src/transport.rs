@@ -1,11 +1,14 @@
-//! Core's [`Transport`] over the global `fetch` (browsers, Web Workers, Node 20).
+//! Core's [`Transport`] over the global `fetch` (browsers, Web Workers, Node 20), with
+//! `setTimeout` as the timer of core's retry pauses (the event loop is never blocked).
+
+use std::time::Duration;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use sealroom_core::client::{
-    HttpRequest, HttpResponse, Transport, TransportError, TransportFuture,
+    HttpRequest, HttpResponse, SleepFuture, Transport, TransportError, TransportFuture,
 };
 
 use crate::error::message_of;
@@ -121,4 +124,28 @@ impl Transport for FetchTransport {
     fn now_secs(&self) -> i64 {
         (js_sys::Date::now() / 1000.0).floor() as i64
     }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
+        Box::pin(sleep(duration))
+    }
+}
+
+/// Resolves after `duration` through `globalThis.setTimeout`. Without a `setTimeout` (no such
+/// platform is supported) it resolves at once rather than blocking.
+async fn sleep(duration: Duration) {
+    let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+    let promise = Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global();
+        let set_timeout = get(&global, "setTimeout")
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        let scheduled = set_timeout
+            .map(|f| f.call2(&global, &resolve, &JsValue::from(ms)).is_ok())
+            .unwrap_or(false);
+        if !scheduled {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    // The promise never rejects.
+    let _ = JsFuture::from(promise).await;
 }

@@ -107,6 +107,11 @@ impl RelayApi {
         self.transport.now_secs()
     }
 
+    /// Waits `duration` on the host's timer ([`Transport::sleep`]); never blocks the thread.
+    pub(crate) async fn sleep(&self, duration: std::time::Duration) {
+        self.transport.sleep(duration).await;
+    }
+
     /// Sends `call`, signed when `signer` is given; any status is returned.
     pub(crate) async fn send_raw(
         &self,

@@ -27,9 +27,12 @@
 
 mod download;
 mod manifests;
+#[cfg(test)]
+mod retry_tests;
 mod upload;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
@@ -181,12 +184,9 @@ fn blob_path(relay_id: &str, blob_id: &str) -> String {
     format!("/v1/rooms/{relay_id}/blobs/{blob_id}")
 }
 
-/// A short pause between retries (native only; the browser's fetch has its own back-off).
-fn back_off(attempt: u32) {
-    #[cfg(not(target_arch = "wasm32"))]
-    std::thread::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)));
-    #[cfg(target_arch = "wasm32")]
-    let _ = attempt;
+/// The pause before retry number `attempt` (1, 2, ...): 20 ms more each time.
+fn back_off_delay(attempt: u32) -> Duration {
+    Duration::from_millis(20 * u64::from(attempt))
 }
 
 /// Turns a File or Document content from the room into index entries (called from `sync`).
@@ -244,6 +244,12 @@ pub(super) fn translate_content(
 }
 
 impl SealroomClient {
+    /// A short pause before retry number `attempt`, on the host's timer
+    /// ([`Transport::sleep`](super::Transport::sleep)): the thread is never blocked.
+    async fn back_off(&self, attempt: u32) {
+        self.api.sleep(back_off_delay(attempt)).await;
+    }
+
     // ----- policy ------------------------------------------------------------------------
 
     /// Sets the file policy of a space on this device (checked before encryption).

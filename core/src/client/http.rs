@@ -1,5 +1,6 @@
 //! The native transport (feature `http`): `reqwest` over rustls, for Rust apps and the
-//! Kotlin/Swift bindings. Needs a Tokio runtime around the futures it returns.
+//! Kotlin/Swift bindings. Needs a Tokio runtime (with its timer enabled) around the futures it
+//! returns.
 //!
 //! Every request carries a device signature, so the transport never lets one travel where it
 //! should not: only `https://` URLs are accepted, except `http://` to a loopback address
@@ -11,7 +12,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::transport::{
-    system_now_secs, HttpRequest, HttpResponse, Transport, TransportError, TransportFuture,
+    system_now_secs, HttpRequest, HttpResponse, SleepFuture, Transport, TransportError,
+    TransportFuture,
 };
 
 /// HTTP(S) transport with connection reuse.
@@ -103,6 +105,11 @@ impl Transport for HttpTransport {
 
     fn now_secs(&self) -> i64 {
         system_now_secs()
+    }
+
+    /// Tokio's timer: the task yields, the runtime's threads stay free.
+    fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 

@@ -75,7 +75,7 @@ pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use transport::system_now_secs;
 pub use transport::{
-    HttpRequest, HttpResponse, MaybeSend, Transport, TransportError, TransportFuture,
+    HttpRequest, HttpResponse, MaybeSend, SleepFuture, Transport, TransportError, TransportFuture,
 };
 pub use types::{
     Account, ClientEvent, Message, NewMessage, Role, Space, SpaceMember, SpaceRole, Thread,

@@ -2,12 +2,16 @@
 //! by the host moves the bytes: [`HttpTransport`](super::HttpTransport) (feature `http`) on
 //! native platforms, `fetch` in the browser (the WASM layer).
 //!
+//! The host also provides the wait between retries ([`Transport::sleep`]): core never blocks a
+//! thread, so a retry back-off never stalls the host's executor or the browser's event loop.
+//!
 //! Bodies are whole byte vectors: the client never sends or expects more than one file chunk
 //! (a few MiB) per request, so memory stays bounded without streaming bodies through the trait.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// One HTTP request.
 #[derive(Clone, PartialEq, Eq)]
@@ -108,7 +112,14 @@ pub type TransportFuture<'a> =
 pub type TransportFuture<'a> =
     Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + 'a>>;
 
-/// Sends HTTP requests and tells the time. Implemented by the host platform.
+/// The future [`Transport::sleep`] returns (`Send` on native targets).
+#[cfg(not(target_arch = "wasm32"))]
+pub type SleepFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+/// The future [`Transport::sleep`] returns (`Send` on native targets).
+#[cfg(target_arch = "wasm32")]
+pub type SleepFuture<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Sends HTTP requests, tells the time and waits. Implemented by the host platform.
 pub trait Transport: MaybeSend {
     /// Sends `request` and returns the whole response. Any HTTP status is a response; only a
     /// failure to get one is an error.
@@ -116,6 +127,19 @@ pub trait Transport: MaybeSend {
 
     /// The current Unix time in seconds (request signatures carry it).
     fn now_secs(&self) -> i64;
+
+    /// Completes after `duration` without blocking the calling thread: the pause between
+    /// retries of a failed request. Core never sleeps on its own; the host's timer does the
+    /// waiting (Tokio's in [`HttpTransport`](super::HttpTransport), `setTimeout` in the
+    /// browser).
+    ///
+    /// The default completes at once (no pause), which suits in-process transports of tests
+    /// and fuzzing. A transport that talks to a real relay overrides it, or a retry loop
+    /// hammers a relay that is briefly unreachable.
+    fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
+        let _ = duration;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// The system clock's Unix time in seconds (native targets).

@@ -9,9 +9,7 @@ use sealroom_wire::blobs::BlobStatus;
 
 use crate::format::{self, Opener, CHUNK_SIZE, MAX_HEADER_FIXED_LEN, SEALED_CHUNK_SIZE};
 
-use super::{
-    back_off, blob_path, hex32, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK,
-};
+use super::{blob_path, hex32, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK};
 use crate::client::api::{relay_error, Call};
 use crate::client::transport::MaybeSend;
 
@@ -157,7 +155,7 @@ impl SealroomClient {
                 Ok(response) => return Err(relay_error(&response)),
                 Err(ClientError::Transport(_)) if attempt < ATTEMPTS => {
                     attempt += 1;
-                    back_off(attempt);
+                    self.back_off(attempt).await;
                 }
                 Err(e) => return Err(e),
             }

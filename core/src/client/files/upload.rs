@@ -13,9 +13,9 @@ use crate::room::{self, Content, DocumentVersion, FileAnnouncement, Label};
 
 use super::manifests::{Manifest, MANIFEST_VERSION};
 use super::{
-    back_off, blob_path, hex32, index_key, key_key, sealed_len, ClientError, FileVersion,
-    KeyRecord, NewFile, PendingUpload, SealroomClient, ATTEMPTS, MANIFEST_MAGIC,
-    MANIFEST_SEEN_PREFIX, READ_PIECE, UPLOAD_CHUNK, UPLOAD_PREFIX,
+    blob_path, hex32, index_key, key_key, sealed_len, ClientError, FileVersion, KeyRecord, NewFile,
+    PendingUpload, SealroomClient, ATTEMPTS, MANIFEST_MAGIC, MANIFEST_SEEN_PREFIX, READ_PIECE,
+    UPLOAD_CHUNK, UPLOAD_PREFIX,
 };
 use crate::client::api::{relay_error, Call};
 use crate::client::sniff::{sniff, SNIFF_LEN};
@@ -332,7 +332,11 @@ impl SealroomClient {
     }
 
     /// The relay's offset of a blob (retrying transport failures).
-    async fn blob_offset(&self, relay_id: &str, blob_id: &str) -> Result<u64, ClientError> {
+    pub(super) async fn blob_offset(
+        &self,
+        relay_id: &str,
+        blob_id: &str,
+    ) -> Result<u64, ClientError> {
         let mut attempt = 0;
         loop {
             let call = Call {
@@ -349,7 +353,7 @@ impl SealroomClient {
                 Ok(response) => return Err(relay_error(&response)),
                 Err(ClientError::Transport(e)) if attempt < ATTEMPTS => {
                     attempt += 1;
-                    back_off(attempt);
+                    self.back_off(attempt).await;
                     let _ = e;
                 }
                 Err(e) => return Err(e),
@@ -398,7 +402,7 @@ impl SealroomClient {
             if attempt > ATTEMPTS {
                 return Err(failure);
             }
-            back_off(attempt);
+            self.back_off(attempt).await;
             let offset = self.blob_offset(&state.relay_id, &state.blob_id).await?;
             if offset < start || offset > end {
                 return Err(ClientError::Protocol(format!(
