@@ -1,6 +1,6 @@
 //! Generates the version 1 sealed-file test vectors in `core/tests/vectors/` (one JSON file
 //! per case, schema in `docs/format.md`; the version 2 vectors come from `gen_vectors_v2`).
-//! Version 1 files are sealed through the test-only `seal_v1_with_salt` (feature `test-utils`).
+//! Version 1 files are sealed through the test-only `seal_v1_with_salt` (feature `test-vectors`).
 //!
 //! Run: `cargo run -p sealroom-core --example gen_vectors`
 //!

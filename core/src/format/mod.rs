@@ -58,11 +58,9 @@ mod seal;
 pub use io::{OpenReader, SealWriter};
 pub use open::{open, open_parallel, open_range, plaintext_len, tail_start, Opener};
 pub use pad::{padded_len, payload_len, END_CHUNK_LEN, MIN_PADDED_LEN};
-#[doc(hidden)]
-pub use seal::seal_parallel_with_salt;
-#[cfg(feature = "test-utils")]
-pub use seal::seal_v1_with_salt;
 pub use seal::{seal, seal_parallel, SealTail, Sealer};
+#[cfg(feature = "test-vectors")]
+pub use seal::{seal_parallel_with_salt, seal_v1_with_salt};
 
 /// The eight magic bytes every sealed file starts with (ASCII `SEALROOM`).
 pub const MAGIC: [u8; 8] = *b"SEALROOM";

@@ -39,7 +39,6 @@ impl Sealer {
     /// Starts sealing with a caller-chosen salt: for resuming an upload (the same key and salt
     /// reproduce the same bytes) and for deterministic test vectors. Sealing two different
     /// plaintexts or metadata under one key and salt reuses nonces: never do that.
-    #[doc(hidden)]
     pub fn new_with_salt(
         key: &FileKey,
         metadata: &Metadata,
@@ -297,11 +296,12 @@ pub fn seal_parallel(
 ) -> Result<Vec<u8>, FormatError> {
     let mut salt = [0u8; SALT_LEN];
     primitives::fill_random(&mut salt).map_err(|_| FormatError::Random)?;
-    seal_parallel_with_salt(key, metadata, plaintext, threads, &salt)
+    seal_versioned(Version::V2, key, metadata, plaintext, threads, &salt)
 }
 
-/// [`seal_parallel`] with a caller-chosen salt. Only for deterministic tests and vectors.
-#[doc(hidden)]
+/// [`seal_parallel`] with a caller-chosen salt. Test-only (feature `test-vectors`):
+/// deterministic tests and vectors.
+#[cfg(any(test, feature = "test-vectors"))]
 pub fn seal_parallel_with_salt(
     key: &FileKey,
     metadata: &Metadata,
@@ -313,8 +313,8 @@ pub fn seal_parallel_with_salt(
 }
 
 /// Seals a whole buffer as a version 1 file, to test that v1 files stay readable. Test-only
-/// (feature `test-utils`): new files are always version 2.
-#[cfg(feature = "test-utils")]
+/// (feature `test-vectors`): new files are always version 2.
+#[cfg(feature = "test-vectors")]
 pub fn seal_v1_with_salt(
     key: &FileKey,
     metadata: &Metadata,

@@ -39,18 +39,7 @@ impl Client {
         self.join_with(welcome, None, false, extra)
     }
 
-    #[doc(hidden)]
-    /// Test-vector entry: join with an optional separately delivered ratchet tree and without
-    /// leaf lifetime checks (vectors carry expired lifetimes). Not for production use.
-    pub fn join_for_vectors(
-        &mut self,
-        welcome: &[u8],
-        ratchet_tree: Option<&[u8]>,
-    ) -> Result<Joined, RoomError> {
-        self.join_with(welcome, ratchet_tree, true, |_| Ok(Batch::new()))
-    }
-
-    fn join_with<F>(
+    pub(super) fn join_with<F>(
         &mut self,
         welcome: &[u8],
         ratchet_tree: Option<&[u8]>,

@@ -33,6 +33,8 @@ mod meta;
 mod policy;
 mod process;
 pub mod storage;
+#[cfg(feature = "test-vectors")]
+mod vectors;
 
 pub use app::{message_epoch, store_has_device, AppWrite, RoomHistory};
 pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, TextMessage};

@@ -6,9 +6,10 @@
 //! ChaCha20-Poly1305 under the device [`StorageKey`], with a fresh random 96-bit nonce per value
 //! and the entry's name as associated data, so a value cannot be moved to another name.
 //!
-//! Implementations: [`MemoryKv`] (tests, ephemeral sessions), [`FileKv`] (an append-only,
-//! checksummed log that survives a crash at any point) and [`HostKv`], which wraps a
-//! [`HostStorage`] the WASM layer backs with IndexedDB and the mobile layers with files.
+//! Implementations: [`MemoryKv`] (tests, ephemeral sessions), `FileKv` (feature `fs`, on by
+//! default: an append-only, checksummed log that survives a crash at any point) and
+//! [`HostKv`], which wraps a [`HostStorage`] the WASM layer backs with IndexedDB and the mobile
+//! layers with files.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,9 +19,11 @@ use crate::primitives::{Aead, SecretKey};
 use rand_core::{OsRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
+#[cfg(feature = "fs")]
 mod file;
 mod host;
 
+#[cfg(feature = "fs")]
 pub use file::FileKv;
 pub use host::{HostKv, HostStorage};
 
