@@ -163,6 +163,34 @@ impl Relay {
         }
     }
 
+    /// What the blob backend holds of the upload `blob_id` while the relay runs (see
+    /// [`StoredUpload`]). The local backend needs no record; on S3 the upload's multipart state
+    /// is read from the relay's record, which needs PostgreSQL (the embedded store is locked by
+    /// the running relay: this panics, saying so, for S3 beside the embedded store).
+    pub fn stored_upload_of(&self, blob_id: &str) -> StoredUpload {
+        match self.blob_location() {
+            BlobLocation::Local(dir) => StoredUpload {
+                from: 0,
+                bytes: read_file(&dir.join(format!("{blob_id}.blob"))),
+            },
+            BlobLocation::S3 { .. } => {
+                if let StoreLocation::Embedded(path) = self.store_location() {
+                    panic!(
+                        "blob {blob_id} is in S3 and its record in {}, which the running relay \
+                         locks: run with SEALROOM_TEST_BACKEND=postgres beside \
+                         SEALROOM_TEST_BLOBS=s3",
+                        path.display()
+                    );
+                }
+                let store = self.open_store();
+                let record = self
+                    .blob_record(store.as_ref(), blob_id)
+                    .unwrap_or_else(|| panic!("blob {blob_id} has no record"));
+                self.stored_upload(&record)
+            }
+        }
+    }
+
     /// The bytes the blob backend holds for the finished blob `blob_id` (`None`: nothing).
     pub fn finished_blob(&self, blob_id: &str) -> Option<Vec<u8>> {
         match self.blob_location() {

@@ -19,13 +19,17 @@
 //! checked. Afterwards the clients resume from what the relay has: uploads continue from its
 //! offset, committers learn from the log whether their unanswered commit won.
 //!
+//! The loop runs on either deployment: by default on the embedded one (redb and the blob
+//! directory); with `SEALROOM_TEST_BACKEND=postgres SEALROOM_TEST_BLOBS=s3` the relay keeps its
+//! records in its own PostgreSQL schema and its blobs in the test S3 bucket, and every check
+//! above, the stored upload bytes included (then the S3 upload's pending tail), is made there.
+//!
 //! `SEALROOM_FAULT_CYCLES` (default 50) sets the number of kill/restart cycles and
 //! `SEALROOM_FAULT_SEED` the seed of the kill delays, pauses, payload sizes and blob bytes (the
 //! seed is printed first; thread scheduling and MLS randomness are not seeded, so a seed replays
 //! the kill schedule, not the exact interleaving). Run with `--nocapture` to see every cycle.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -338,7 +342,6 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         mut posters,
         mut uploaders,
     } = setup();
-    let blob_dir: PathBuf = relay.data_dir().join("blobs");
     let admin_client = relay.client(&admin);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -403,7 +406,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         let reader = posters[0].client.clone();
         check_messages(&reader, &message_room, &mut posters);
         for u in uploaders.iter_mut() {
-            u.resume(&blob_dir);
+            u.resume(&relay);
         }
         let report = admin_client
             .try_request("GET", "/v1/audit/verify", &[], b"")

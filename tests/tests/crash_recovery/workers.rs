@@ -413,8 +413,9 @@ pub(crate) fn run_uploader(mut u: Uploader, killed: Arc<AtomicBool>, mut rng: Rn
 
 impl Uploader {
     /// After a restart: the relay's offset covers every acknowledged byte and nothing that was
-    /// never sent, and the stored bytes up to it are the sent ones; the upload resumes there.
-    pub(crate) fn resume(&mut self, blob_dir: &std::path::Path) {
+    /// never sent, and the stored bytes up to it are the sent ones (in the blob file, or in the
+    /// S3 bucket: the bytes of its pending tail); the upload resumes there.
+    pub(crate) fn resume(&mut self, relay: &Relay) {
         let Some(up) = self.current.as_mut() else {
             return;
         };
@@ -441,17 +442,20 @@ impl Uploader {
         if stored > up.acked {
             self.tally.in_doubt_applied += 1;
         }
-        let file = sealroom_tests::relay::read_file(&blob_dir.join(format!("{}.blob", up.blob_id)));
+        let held = relay.stored_upload_of(&up.blob_id);
+        let from = held.from.min(stored);
         assert!(
-            file.len() as u64 >= stored,
-            "{}: blob {}: the file holds {} bytes, the offset says {stored}",
+            held.from + held.bytes.len() as u64 >= stored,
+            "{}: blob {}: the storage holds bytes {}..{}, the offset says {stored}",
             self.name,
             up.blob_id,
-            file.len()
+            held.from,
+            held.from + held.bytes.len() as u64
         );
         assert!(
-            sha256(&file[..stored as usize]) == sha256(&up.data[..stored as usize]),
-            "{}: blob {}: the stored bytes up to offset {stored} differ from the sent ones",
+            sha256(&held.bytes[..(stored - from) as usize])
+                == sha256(&up.data[from as usize..stored as usize]),
+            "{}: blob {}: the stored bytes {from}..{stored} differ from the sent ones",
             self.name,
             up.blob_id
         );
