@@ -7,7 +7,7 @@ import type * as Sdk from '@sealroom/sdk';
 
 export type {
   Account, AuditCheck, AuditPage, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
-  Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, Role, Space, SpaceMember, Thread,
+  Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, PendingUpload, Role, Space, SpaceMember, Thread,
 } from '@sealroom/sdk';
 
 /** An SDK error as the portal shows it: the stable code, what kind of problem, the message. */
@@ -105,6 +105,13 @@ export class Portal {
     return this.call((c) =>
       c.uploadFile(spaceId, { name: file.name, documentId, internal }, file.size, file.stream(), progress));
   }
+  /** Uploads that did not finish (a reload or a crash in the middle), this device's only. */
+  pendingUploads() { return this.call((c) => c.pendingUploads()); }
+  /** Continues a pending upload from the same file: what the relay holds is checked, not resent. */
+  resumeUpload(uploadId: string, file: File, progress: Progress) {
+    return this.call((c) => c.resumeUpload(uploadId, file.stream(), progress));
+  }
+  cancelUpload(uploadId: string) { return this.call((c) => c.cancelUpload(uploadId)); }
   /** Downloads and decrypts a file into a Blob (the portal hands it to the browser as a save link). */
   downloadFile(spaceId: string, fileId: string, mediaType: string, progress: Progress): Promise<Blob> {
     return this.call(async (c) => {

@@ -101,6 +101,26 @@ export function errorText(e: unknown, context: Record<string, string> = {}): str
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Uploads running in this page; leaving the page while one runs asks first. */
+let uploadsRunning = 0;
+
+/** Runs `f` as an upload: while it runs, closing or reloading the page asks for confirmation. */
+export async function asUpload<T>(f: () => Promise<T>): Promise<T> {
+  uploadsRunning += 1;
+  try {
+    return await f();
+  } finally {
+    uploadsRunning -= 1;
+  }
+}
+
+window.addEventListener('beforeunload', (ev) => {
+  if (uploadsRunning === 0) return;
+  // The browser shows its own "Leave site?" question; the upload can be resumed after a reload.
+  ev.preventDefault();
+  ev.returnValue = '';
+});
+
 /** Runs an action from a button: disables it, shows errors, re-enables it. */
 export async function act(button: HTMLButtonElement | null, f: () => Promise<void>): Promise<void> {
   if (button) {

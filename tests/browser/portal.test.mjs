@@ -223,6 +223,54 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await staff.locator('tr', { hasText: 'signed-engagement-letter.txt' }).waitFor();
   });
 
+  await step('an upload cut off by a reload resumes from the same file, with no duplicate', async () => {
+    const reportPath = join(dir, 'annual-report-2026.bin');
+    writeFileSync(reportPath, randomBytes(40 * 1024 * 1024));
+    const reportHash = await sha256File(reportPath);
+    await staff.goto(spaceUrl + '/documents');
+    await staff.locator('#upload-file').setInputFiles(reportPath);
+    await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const bar = staff.locator('.progress').last();
+    await staff.waitForFunction(() => Number(document.querySelector('.progress:last-of-type')?.dataset.updates ?? '0') >= 3);
+    // Leaving now asks first (the browser's own question, from a beforeunload handler).
+    assert.equal(await staff.evaluate(() => {
+      const ev = new Event('beforeunload', { cancelable: true });
+      window.dispatchEvent(ev);
+      return ev.defaultPrevented;
+    }), true, 'leaving during an upload asks first');
+    assert.notEqual(await bar.getAttribute('data-state'), 'done');
+    await staff.reload();
+    await ready(staff);
+    const pending = staff.locator('[data-state="pending-uploads"] li', { hasText: 'annual-report-2026.bin' });
+    await pending.waitFor();
+    assert.match(await pending.textContent(), /MiB of 40(\.0)? MiB sent/);
+    assert.equal(await staff.locator('tr', { hasText: 'annual-report-2026.bin' }).count(), 0, 'not published half-way');
+    // Another file of another size is refused before anything is sent.
+    const other = join(dir, 'other.bin');
+    writeFileSync(other, randomBytes(1024));
+    let [chooser] = await Promise.all([staff.waitForEvent('filechooser'), pending.getByRole('button', { name: /^Resume/ }).click()]);
+    await chooser.setFiles(other);
+    await pending.getByText(/That is not the same file/).waitFor();
+    [chooser] = await Promise.all([staff.waitForEvent('filechooser'), pending.getByRole('button', { name: /^Resume/ }).click()]);
+    await chooser.setFiles(reportPath);
+    const row = staff.locator('tr', { hasText: 'annual-report-2026.bin' });
+    await row.waitFor({ timeout: 600_000 });
+    assert.match(await row.textContent(), /v1 · latest/);
+    await staff.locator('[data-state="pending-uploads"]').waitFor({ state: 'detached' });
+    assert.equal(await staff.locator('tr', { hasText: 'annual-report-2026.bin' }).count(), 1, 'one document, not two');
+    // The customer gets the same bytes.
+    const custRow = cust.locator('tr', { hasText: 'annual-report-2026.bin' });
+    await cust.goto(spaceUrl + '/documents');
+    await custRow.waitFor();
+    assert.equal(await cust.locator('tr', { hasText: 'annual-report-2026.bin' }).count(), 1);
+    const [download] = await Promise.all([
+      cust.waitForEvent('download', { timeout: 600_000 }),
+      custRow.getByRole('button', { name: /^Download/ }).click(),
+    ]);
+    assert.equal(await sha256File(await download.path()), reportHash);
+    await screenshot(staff, '06e-staff-resumed-upload');
+  });
+
   await step('a new version takes the latest badge', async () => {
     const row = staff.locator('tr', { hasText: 'statement-2026.bin' });
     const documentId = await row.getAttribute('data-document');

@@ -6,9 +6,9 @@ import type { Page } from '../main.js';
 import { rerender } from '../main.js';
 import { fileNameView, safeFileName } from '../names.js';
 import {
-  act, app, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, userLabel, wasRemoved, wasSeen,
+  act, app, asUpload, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, userLabel, wasRemoved, wasSeen,
 } from '../state.js';
-import { Document, FileVersion, Message, SdkError, Space, Thread } from '../sdk.js';
+import { Document, FileVersion, Message, PendingUpload, SdkError, Space, Thread } from '../sdk.js';
 import { inviteBox, progressBar, safetyNumber } from './widgets.js';
 
 type Tab = 'documents' | 'messages' | 'notes' | 'people';
@@ -111,12 +111,14 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
   const uploads = h('div', { class: 'uploads', 'aria-live': 'polite' });
 
   let shown = '';
+  let missingNames = false;
   // Redrawn only when the documents changed, and keyboard focus moves to the same control of the
   // new table, so a sync never pulls the focus from under someone using the keyboard.
   const draw = async () => {
     const docs = await portal.documents(spaceId);
     const visible = docs.filter((d) => !d.latest.internal || isStaff())
       .sort((a, b) => safeFileName(a.latest.name).localeCompare(safeFileName(b.latest.name)) || a.documentId.localeCompare(b.documentId));
+    missingNames = visible.some((d) => d.versions.some((v) => !v.name));
     const signature = JSON.stringify(visible);
     if (signature === shown && list.firstChild) return;
     shown = signature;
@@ -140,7 +142,7 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
     const p = progressBar(`Encrypting and uploading ${safeFileName(file.name)}`);
     uploads.appendChild(p.el);
     try {
-      const v = await portal.uploadFile(spaceId, file, documentId, internal, (done, total) => p.set(done, total));
+      const v = await asUpload(() => portal.uploadFile(spaceId, file, documentId, internal, (done, total) => p.set(done, total)));
       p.el.dataset.sdkUpdates = p.el.dataset.updates ?? '0';
       p.set(1, 1);
       p.el.classList.add('done');
@@ -172,8 +174,15 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
     });
   });
 
+  // Uploads a reload or a crash interrupted: resumed from the same file, never a second document.
+  const pending = h('div', { id: 'pending-uploads' });
+  const drawPending = async () => {
+    const mine = (await portal.pendingUploads()).filter((u) => u.spaceId === spaceId);
+    replace(pending, mine.length ? pendingUploads(mine, uploads, async () => { await drawPending(); await draw(); }) : null);
+  };
   await portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error'));
   await draw();
+  await drawPending().catch((e) => toast(errorText(e), 'error'));
   app.onChange = (events) => {
     // A new file's name, type and size come from its manifest: read manifests before drawing.
     if (events.some((e) => (e.type === 'newFile' || e.type === 'newVersion' || e.type === 'historyReceived') && e.spaceId === spaceId)) {
@@ -182,9 +191,66 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
       void draw();
     }
   };
+  // A file announced in the room before its manifest (name, type, size) reached the relay is
+  // listed without a name: read manifests again on the next ticks until every name is there.
+  app.onTick = () => {
+    if (missingNames) void portal.refreshFiles(spaceId).then(() => draw()).catch(() => undefined);
+  };
   replace(panel, h('div', { class: 'layout-split' },
     h('section', { 'aria-labelledby': 'docs-heading' }, h('h2', { id: 'docs-heading' }, 'Documents'), list),
-    h('aside', { class: 'card' }, form, uploads)));
+    h('aside', { class: 'card' }, pending, form, uploads)));
+}
+
+/** The unfinished uploads of this space, each with Resume (pick the same file) and Discard. */
+function pendingUploads(list: PendingUpload[], uploads: HTMLElement, changed: () => Promise<void>): HTMLElement {
+  return h('section', { class: 'pending stack', 'data-state': 'pending-uploads', 'aria-labelledby': 'pending-heading' },
+    h('h2', { id: 'pending-heading' }, 'Unfinished uploads'),
+    h('ul', { class: 'plain' }, list.map((u) => {
+      const name = safeFileName(u.name);
+      const chooser = h('input', { type: 'file', class: 'visually-hidden', tabindex: '-1', 'aria-label': `The file ${name}, to resume its upload` });
+      const resume = h('button', { type: 'button', class: 'btn btn-primary', 'aria-label': `Resume ${name}` }, 'Resume');
+      const discard = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': `Discard ${name}` }, 'Discard');
+      const problem = h('div', { 'aria-live': 'assertive' });
+      resume.addEventListener('click', () => chooser.click());
+      chooser.addEventListener('change', () => {
+        const file = chooser.files?.[0];
+        chooser.value = '';
+        if (!file || !app.portal) return;
+        if (file.size !== u.sourceLen) {
+          replace(problem, h('p', { class: 'form-error', role: 'alert' },
+            `That is not the same file: ${safeFileName(file.name)} has ${bytes(file.size)}, the upload was for ${bytes(u.sourceLen)}. Choose ${name}.`));
+          return;
+        }
+        replace(problem);
+        void act(resume, async () => {
+          const p = progressBar(`Resuming ${name}`);
+          uploads.appendChild(p.el);
+          try {
+            // The SDK re-seals the file, checks what the relay already holds and sends the rest.
+            const v = await asUpload(() => app.portal!.resumeUpload(u.uploadId, file, (d, t) => p.set(d, t)));
+            p.set(1, 1);
+            p.el.dataset.state = 'done';
+            toast(`${name} uploaded as version ${v.version}.`);
+          } catch (e) {
+            p.el.dataset.state = 'failed';
+            replace(problem, h('p', { class: 'form-error', role: 'alert' }, errorText(e, {
+              invalid_input: `The file differs from the one the upload started with. Choose the original ${name}, or discard the upload.`,
+            })));
+          }
+          await changed();
+        });
+      });
+      discard.addEventListener('click', () => {
+        if (!confirm(`Discard the unfinished upload of ${name}? What was sent is deleted.`)) return;
+        void act(discard, async () => {
+          await app.portal?.cancelUpload(u.uploadId);
+          await changed();
+        });
+      });
+      return h('li', { 'data-upload': u.uploadId },
+        h('p', {}, h('strong', {}, name), ` · ${bytes(u.uploaded)} of ${bytes(u.sealedLen)} sent`),
+        h('div', { class: 'row-actions' }, resume, discard, chooser), problem);
+    })));
 }
 
 function documentTable(
