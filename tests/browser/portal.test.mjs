@@ -370,6 +370,10 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await cust.keyboard.press('Control+Enter');
     await cust.locator('.message.mine', { hasText: 'KX-4471' }).waitFor();
     await staff.locator('.message', { hasText: 'KX-4471' }).waitFor();
+    // The conversation is named by its first message, on both sides.
+    await cust.locator('.thread .thread-title', { hasText: 'Your 2026 statement is ready for review.' }).waitFor();
+    await staff.locator('.thread .thread-title', { hasText: 'Your 2026 statement is ready for review.' }).waitFor();
+    assert.equal(await staff.getByText(/^Conversation \d+$/).count(), 0);
     await screenshot(cust, '07-customer-messages');
     await screenshot(staff, '08-staff-messages');
   });

@@ -342,14 +342,28 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
     field(internal ? 'Internal note' : 'Message', body, 'Ctrl+Enter sends.'),
     h('div', { class: 'actions' }, send, h('span', { class: 'muted' }, composeTitle)));
 
-  const drawThreads = (threads: Thread[]) => {
+  // A conversation is named by how it starts (its first message), not by a number.
+  const titles = new Map<string, string>();
+  const titleOf = async (t: Thread): Promise<string> => {
+    const known = titles.get(t.threadId);
+    if (known) return known;
+    const first = (await portal.messages(spaceId, t.threadId)).sort((a, b) => a.index - b.index)[0];
+    const text = first ? first.body.replace(/\s+/g, ' ').trim() : '';
+    const title = text.length > 48 ? `${text.slice(0, 47)}…` : text || 'Conversation';
+    if (first) titles.set(t.threadId, title);
+    return title;
+  };
+
+  const drawThreads = async (threads: Thread[]) => {
     const mine = threads.filter((t) => t.internal === internal).sort((a, b) => b.lastIndex - a.lastIndex);
+    const names = await Promise.all(mine.map(titleOf));
     replace(threadList,
       h('li', {}, h('button', { type: 'button', class: `thread${current === null ? ' active' : ''}`, 'aria-pressed': String(current === null), onclick: () => { current = null; startingNew = true; void draw().then(() => body.focus()); } }, '+ New conversation')),
       mine.map((t, i) => h('li', {}, h('button', {
         type: 'button', class: `thread${t.threadId === current ? ' active' : ''}`, 'aria-pressed': String(t.threadId === current),
+        'data-thread': t.threadId,
         onclick: () => { current = t.threadId; startingNew = false; void draw(); },
-      }, `Conversation ${mine.length - i}`, h('span', { class: 'count' }, `${t.messages}`)))));
+      }, h('span', { class: 'thread-title' }, names[i]), h('span', { class: 'count', 'aria-label': `${t.messages} messages` }, `${t.messages}`)))));
   };
 
   const drawMessages = (messages: Message[]) => {
@@ -369,7 +383,7 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
       const mine = threads.filter((t) => t.internal === internal).sort((a, b) => b.lastIndex - a.lastIndex);
       if (mine.length) current = mine[0].threadId;
     }
-    drawThreads(threads);
+    await drawThreads(threads);
     composeTitle.textContent = current ? 'Replying in this conversation' : 'Starts a new conversation';
     drawMessages(current ? await portal.messages(spaceId, current) : []);
   };
