@@ -17,21 +17,17 @@
 //! later are in it only after the next `create_recovery_backup`. Users who do not opt in keep
 //! the stronger property that nothing on the relay can ever open their history.
 //!
-//! Layout (see `sealroom_wire::recovery`): `"SRRB" | version 1 | m_kib | t | p (u32 BE) |
-//! salt (16) | nonce (12) | ChaCha20-Poly1305(JSON bundle)`, with the header and the user id
-//! as associated data, so a backup cannot be moved to another user or have its parameters
-//! lowered without failing to open.
+//! The container (Argon2id + ChaCha20-Poly1305, bound to the user id) is
+//! [`crate::format::recovery`], specified in `docs/format.md` ("Recovery backups").
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use argon2::{Algorithm, Argon2, Params, Version};
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use sealroom_wire::recovery::{RecoveryInfo, RECOVERY_HEADER_LEN, RECOVERY_MAGIC};
+use sealroom_wire::recovery::RecoveryInfo;
 
-use crate::primitives::{Aead, SecretKey};
+use crate::format::recovery::{self as container, RecoveryError};
 use crate::room::{AppWrite, RoomHistory};
 
 use super::api::{relay_error, Call};
@@ -40,16 +36,6 @@ use super::{
     SealroomClient, MESSAGE_PREFIX, ROOM_RECORD_PREFIX,
 };
 
-const VERSION: u8 = 1;
-/// Argon2id cost of new backups: 64 MiB, 3 passes, 1 lane.
-const M_KIB: u32 = 64 * 1024;
-const T_COST: u32 = 3;
-const P_COST: u32 = 1;
-/// Opening refuses parameters beyond these (a hostile relay could otherwise make a device
-/// spend gigabytes or hours on a forged backup).
-const MAX_M_KIB: u32 = 1024 * 1024;
-const MAX_T_COST: u32 = 16;
-const MAX_P_COST: u32 = 8;
 /// Shortest accepted passphrase, in characters.
 pub const MIN_PASSPHRASE_CHARS: usize = 12;
 /// App-data prefixes copied into a backup besides messages: the file index and file keys.
@@ -142,85 +128,32 @@ fn corrupt() -> ClientError {
     ClientError::Protocol("the recovery backup is malformed".into())
 }
 
-fn derive_key(
-    passphrase: &str,
-    salt: &[u8],
-    m: u32,
-    t: u32,
-    p: u32,
-) -> Result<Zeroizing<[u8; 32]>, ClientError> {
-    let params = Params::new(m, t, p, Some(32))
-        .map_err(|e| ClientError::InvalidInput(format!("recovery parameters: {e}")))?;
-    let mut key = Zeroizing::new([0u8; 32]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
-        .map_err(|e| ClientError::InvalidInput(format!("recovery key derivation: {e}")))?;
-    Ok(key)
-}
-
-fn aad(header: &[u8], user_id: &str) -> Vec<u8> {
-    let mut aad = header.to_vec();
-    aad.extend_from_slice(user_id.as_bytes());
-    aad
+/// The client's errors for the container's: a wrong passphrase (or another user's, or a
+/// modified, backup) is [`ClientError::WrongPassphrase`]; a backup this client cannot read is a
+/// protocol error; sealing failures are invalid input.
+fn container_error(e: RecoveryError) -> ClientError {
+    match e {
+        RecoveryError::Decrypt => ClientError::WrongPassphrase,
+        RecoveryError::UnsupportedVersion(v) => {
+            ClientError::Protocol(format!("unsupported recovery backup version {v}"))
+        }
+        RecoveryError::ExcessiveCost => ClientError::Protocol(
+            "the recovery backup asks for excessive key-derivation cost".into(),
+        ),
+        RecoveryError::TooLarge => ClientError::InvalidInput("recovery backup too large".into()),
+        RecoveryError::Random => ClientError::Format(crate::format::FormatError::Random),
+        _ => corrupt(),
+    }
 }
 
 /// Seals `plaintext` for `user_id` under `passphrase`.
 fn seal(passphrase: &str, user_id: &str, plaintext: &[u8]) -> Result<Vec<u8>, ClientError> {
-    let mut salt = [0u8; 16];
-    OsRng.fill_bytes(&mut salt);
-    let mut nonce = [0u8; 12];
-    OsRng.fill_bytes(&mut nonce);
-    let key = derive_key(passphrase, &salt, M_KIB, T_COST, P_COST)?;
-    let mut out = Vec::with_capacity(RECOVERY_HEADER_LEN + plaintext.len() + 16);
-    out.extend_from_slice(RECOVERY_MAGIC);
-    out.push(VERSION);
-    for v in [M_KIB, T_COST, P_COST] {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out.extend_from_slice(&salt);
-    out.extend_from_slice(&nonce);
-    let ct = Aead::new(&SecretKey::from_bytes(*key))
-        .seal(&nonce, &aad(&out, user_id), plaintext)
-        .map_err(|_| ClientError::InvalidInput("recovery backup too large".into()))?;
-    out.extend_from_slice(&ct);
-    Ok(out)
+    container::seal(passphrase, user_id, plaintext).map_err(container_error)
 }
 
 /// Opens a sealed backup of `user_id`.
 fn open(passphrase: &str, user_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-    if sealed.len() < RECOVERY_HEADER_LEN + 16 || &sealed[..4] != RECOVERY_MAGIC {
-        return Err(corrupt());
-    }
-    if sealed[4] != VERSION {
-        return Err(ClientError::Protocol(format!(
-            "unsupported recovery backup version {}",
-            sealed[4]
-        )));
-    }
-    let word = |at: usize| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&sealed[at..at + 4]);
-        u32::from_be_bytes(b)
-    };
-    let (m, t, p) = (word(5), word(9), word(13));
-    if m > MAX_M_KIB || t > MAX_T_COST || p > MAX_P_COST {
-        return Err(ClientError::Protocol(
-            "the recovery backup asks for excessive key-derivation cost".into(),
-        ));
-    }
-    let salt = &sealed[17..33];
-    let mut nonce = [0u8; 12];
-    nonce.copy_from_slice(&sealed[33..45]);
-    let header = &sealed[..RECOVERY_HEADER_LEN];
-    let key = derive_key(passphrase, salt, m, t, p).map_err(|_| corrupt())?;
-    let plain = Aead::new(&SecretKey::from_bytes(*key))
-        .open(
-            &nonce,
-            &aad(header, user_id),
-            &sealed[RECOVERY_HEADER_LEN..],
-        )
-        .map_err(|_| ClientError::WrongPassphrase)?;
-    Ok(Zeroizing::new(plain))
+    container::open(passphrase, user_id, sealed).map_err(container_error)
 }
 
 fn check_passphrase(passphrase: &str) -> Result<(), ClientError> {
@@ -478,9 +411,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seal_and_open_round_trip_and_bind_the_user() {
+    fn container_errors_map_to_client_errors() {
         let sealed = seal("correct horse battery", "u1", b"history").unwrap();
-        assert_eq!(&sealed[..4], RECOVERY_MAGIC);
         assert_eq!(
             open("correct horse battery", "u1", &sealed)
                 .unwrap()
@@ -491,23 +423,20 @@ mod tests {
             open("wrong horse battery!", "u1", &sealed),
             Err(ClientError::WrongPassphrase)
         ));
-        // Moved to another user: does not open.
         assert!(matches!(
             open("correct horse battery", "u2", &sealed),
             Err(ClientError::WrongPassphrase)
         ));
-        // Lowered cost parameters are authenticated too.
-        let mut weaker = sealed.clone();
-        weaker[8] = 1;
-        assert!(open("correct horse battery", "u1", &weaker).is_err());
-        // Excessive cost is refused before any work.
         let mut costly = sealed.clone();
         costly[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(
             open("correct horse battery", "u1", &costly),
             Err(ClientError::Protocol(_))
         ));
-        assert!(open("correct horse battery", "u1", &sealed[..40]).is_err());
+        assert!(matches!(
+            open("correct horse battery", "u1", &sealed[..40]),
+            Err(ClientError::Protocol(_))
+        ));
     }
 
     #[test]

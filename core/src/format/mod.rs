@@ -53,6 +53,7 @@ mod io;
 mod open;
 mod open_v2;
 mod pad;
+pub mod recovery;
 mod seal;
 
 pub use io::{OpenReader, SealWriter};
