@@ -155,10 +155,24 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('customer registers with the invitation link', async () => {
-    await cust.goto(inviteLink);
+    // A made-up link: its own text is never shown as fact, and it is refused on submit.
+    const fake = new URL(inviteLink);
+    fake.hash = '#/join?' + new URLSearchParams({ token: 'A'.repeat(43), by: 'Your Bank Security Team', label: 'URGENT: verify your account' });
+    await cust.goto(fake.href);
     await ready(cust);
     await cust.getByRole('heading', { level: 1, name: 'Accept your invitation' }).waitFor();
-    await cust.getByText('Ada Admin invited you to the space Kestrel Ltd.').waitFor();
+    assert.doesNotMatch(await cust.locator('main').textContent(), /Your Bank|URGENT/);
+    await cust.getByLabel('Your name').fill('Cara Customer');
+    await cust.getByRole('button', { name: 'Create my account' }).click();
+    const refused = cust.locator('.form-error[role="alert"]');
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /^This invitation link was already used, has expired or is incomplete\./);
+    assert.equal(await cust.getByLabel('Invitation token').getAttribute('aria-invalid'), 'true');
+    await cust.goto(inviteLink);
+    await cust.reload();
+    await ready(cust);
+    await cust.getByRole('heading', { level: 1, name: 'Accept your invitation' }).waitFor();
+    assert.doesNotMatch(await cust.locator('main').textContent(), /Ada Admin invited you/);
     assert.deepEqual(await a11yProblems(cust), []);
     await cust.getByLabel('Your name').fill('Cara Customer');
     await cust.getByRole('button', { name: 'Create my account' }).click();

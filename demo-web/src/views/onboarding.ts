@@ -151,7 +151,11 @@ export function joinView(query: URLSearchParams): Page {
     title: 'Accept invitation',
     body: h('section', { class: 'card narrow' },
       h('h1', {}, 'Accept your invitation'),
-      inviter || spaceName ? h('p', { class: 'lead' }, inviter ?? 'Your advisor', ' invited you', spaceName ? [' to the space ', h('strong', {}, spaceName)] : null, '.') : null,
+      // The link's own text (inviter, space name) is not shown: anyone can write a link that
+      // claims to come from your bank. The relay checks the token when the account is created.
+      h('p', { class: 'lead' }, 'You were invited to an encrypted space.'),
+      h('p', { class: 'muted' }, 'Names written into a link cannot be checked, so this page shows none. '
+        + 'The server checks the invitation when you create your account; a link that was used, has expired or was made up is refused then, before anything is shared.'),
       h('p', {}, 'Your encryption keys are created in this browser. Nobody else, including the relay, ever sees them.'),
       form),
   };
