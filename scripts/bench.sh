@@ -12,15 +12,25 @@
 #   5. the WASM build in Node and in headless Chromium (tests/node/bench-client.mjs; baselines:
 #      the chacha20poly1305 crate inside WASM and the same criterion rows natively, measured
 #      right after the WASM ones), and
-#      seal/open in Node against the native `sealfile bench` (tests/node/bench-format.mjs).
+#      seal/open in Node against the native `sealfile bench` (tests/node/bench-format.mjs);
+#   6. scale (issue 19): the mixed load (sealroom-load --scenario mixed) at 200 and 1,000
+#      devices on the embedded relay (one instance, redb; the baseline of the row) and on the
+#      scale-out deployment (PostgreSQL + S3 of scripts/services/, one and three instances,
+#      devices spread round robin), then relay memory over BENCH_MEMORY_SECS (default 600 s)
+#      of mixed load for both deployments (RSS at the end of the warm-up and at the end, and
+#      the store's growth). Not in the default step list: about 35 minutes with the defaults.
 # Each generated block sits between marker comments in docs/benchmarks.md, so a rerun replaces
 # the figures and leaves the hand-written analysis alone; the header records date, commit,
 # machine, load average before and after, the command and the runtime.
 #
 #   scripts/bench.sh                 full run (about 17-20 minutes on 2 cores, once built)
 #   BENCH_QUICK=1 scripts/bench.sh   smoke run (small sizes, short rows; about 5-8 minutes once built)
-#   BENCH_ONLY=format,rooms,relay,client,wasm   run (and rewrite) only these steps
+#   BENCH_ONLY=format,rooms,relay,client,wasm   run (and rewrite) only these steps (scale:
+#                                    add it by name, e.g. BENCH_ONLY=scale)
+#   BENCH_SCALE_SECS=60 BENCH_SCALE_DEVICES="200 1000"   the scale rows' duration and sizes
+#   BENCH_MEMORY_SECS=600 BENCH_MEMORY_WARMUP=60         the memory rows (shorter for trials)
 #   BENCH_NO_DOC=1                   print the generated blocks, leave docs/benchmarks.md alone
+#   BENCH_NO_BUILD=1                 skip the build, use the release binaries already built
 #
 # Benchmarks measure, they never assert: this is not part of scripts/test.sh. Needs what
 # scripts/setup.sh installs (wasm-bindgen, chromium, npm packages in tests/browser).
@@ -77,11 +87,18 @@ begin() { echo "<!-- $1:begin (written by scripts/bench.sh; rerun it to replace)
 end() { echo; echo "<!-- $1:end -->"; }
 
 # --- build -------------------------------------------------------------------------------------
-say "building release binaries and benches"
-cargo build --release --locked -p sealroom-server -p sealroom-tests \
-  --bin sealroom-server --bin sealroom-load --bin sealroom-client-bench --bin sealfile
-cargo bench --locked -p sealroom-core --bench format --bench rooms --no-run
-cargo build --release --locked -p sealroom-core --example rss
+if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
+  # For trial runs on a shared machine: the release binaries of an earlier build, as they are.
+  say "BENCH_NO_BUILD=1: using the release binaries already in $target/release"
+else
+  say "building release binaries and benches"
+  cargo build --release --locked -p sealroom-server -p sealroom-tests \
+    --bin sealroom-server --bin sealroom-load --bin sealroom-client-bench --bin sealfile
+  if wants format || wants rooms || wants wasm; then
+    cargo bench --locked -p sealroom-core --bench format --bench rooms --no-run
+    cargo build --release --locked -p sealroom-core --example rss
+  fi
+fi
 if wants wasm; then
   # The benchmark exports are a cargo feature of sealroom-wasm; the shipped build is restored at
   # the end of this script.
@@ -193,6 +210,108 @@ if wants wasm; then
     end wasm-bench
   } > "$out/wasm.md"
   put wasm-bench "SDK in WASM against native (Node and Chromium)" "$out/wasm.md"
+fi
+
+# --- 6. scale-out rows and memory over time (issue 19) -------------------------------------------
+if wants scale; then
+  say "scale-out rows and relay memory (PostgreSQL + SeaweedFS from scripts/services)"
+  # The test services: PostgreSQL (socket only, fsync=off) and SeaweedFS; they export
+  # SEALROOM_TEST_DATABASE_URL and SEALROOM_TEST_S3_*, which sealroom-load --backend scale-out
+  # turns into one fresh schema, one relay key file and the bucket shared by the instances.
+  set +u
+  source scripts/services/postgres.sh
+  source scripts/services/seaweedfs.sh
+  set -u
+  scale_secs=${BENCH_SCALE_SECS:-60}
+  scale_devices=${BENCH_SCALE_DEVICES:-200 1000}
+  memory_secs=${BENCH_MEMORY_SECS:-600}
+  memory_warmup=${BENCH_MEMORY_WARMUP:-60}
+  load="$target/release/sealroom-load"
+  # Inherited by the relays sealroom-load starts: the one commit adding every device to the
+  # room (with its welcome) is about 1.6 MiB for 1,000 devices, above the 1 MiB default.
+  export SEALROOM_MAX_MESSAGE_BODY=$((4 * 1024 * 1024))
+  : > "$out/scale.tsv"
+  : > "$out/memory.tsv"
+  before=$(loadavg)
+  for devices in $scale_devices; do
+    for deployment in "embedded 1" "scale-out 1" "scale-out 3"; do
+      set -- $deployment
+      say "mixed load: $devices devices, $1, $2 instance(s), $scale_secs s"
+      # A failed row (e.g. the services gone) is reported and leaves the other rows.
+      "$load" --scenario mixed --clients "$devices" --pool 16 --mixed-duration "$scale_secs" \
+        --mixed-warmup 10 --backend "$1" --instances "$2" --summary "$out/scale.tsv" \
+        --markdown "$out/scale-$devices-$1-$2.md" || say "row failed: $devices devices, $1, $2"
+    done
+  done
+  mid=$(loadavg)
+  for backend in embedded scale-out; do
+    say "relay memory: $backend, 200 devices, $memory_secs s (warm-up $memory_warmup s)"
+    "$load" --scenario mixed --clients 200 --pool 16 --mixed-duration "$memory_secs" \
+      --mixed-warmup "$memory_warmup" --backend "$backend" --summary "$out/memory.tsv" \
+      --markdown "$out/memory-$backend.md" || say "memory row failed: $backend"
+    grep -o 'Trace (every 10 s, MiB): [0-9, ]*' "$out/memory-$backend.md" \
+      | sed "s/^/$backend: /" >> "$out/memory-traces.txt" || true
+  done
+  after=$(loadavg)
+  {
+    begin scale-bench
+    echo "Mixed load (\`sealroom-load --scenario mixed\`: 45 % posts, 45 % SDK-style syncs, 10 % file"
+    echo "uploads of 64 KiB-4 MiB, closed loop, every request Ed25519-signed), $scale_secs s per row"
+    echo "with the first 10 s not counted; load average $before before and $mid after. Baseline:"
+    echo "the embedded relay (one instance, redb) at the same number of devices, measured in the"
+    echo "same run. Scale-out: PostgreSQL 15 (the test cluster of \`scripts/services/postgres.sh\`:"
+    echo "unix socket, **\`fsync=off\`**, so its commits do not wait for the disk as redb's do) and"
+    echo "SeaweedFS (\`scripts/services/seaweedfs.sh\`) for blobs; with three instances the devices"
+    echo "are spread over them round robin (each reaches its instance under the first one's"
+    echo "authority, as behind a load balancer). Relay RSS and CPU are summed over the instances;"
+    echo "PostgreSQL's and SeaweedFS's own memory and CPU are not counted. All processes share the"
+    echo "machine's $(nproc) cores (with other engineers' builds)."
+    echo
+    echo '```'
+    echo "$load --scenario mixed --clients N --pool 16 --mixed-duration $scale_secs --mixed-warmup 10 --backend B --instances I"
+    echo '```'
+    echo
+    echo "| Devices | Deployment | Instances | req/s | vs. embedded | post p50 / p99 | sync p50 / p99 | upload p50 / p99 | Failed ops | Relay CPU | Relay RSS end |"
+    echo "|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|"
+    awk -F'\t' '{
+      if ($2 == 1 && $1 ~ /^embedded/) base[$3] = $7
+      b = base[$3]
+      ratio = (b > 0) ? sprintf("%.2fx", $7 / b) : "-"
+      printf "| %s | %s | %s | %s | %s | %s / %s ms | %s / %s ms | %s / %s ms | %s | %s s | %s MiB |\n",
+        $3, $1, $2, $7, ratio, $10, $11, $12, $13, $14, $15, $8, $9, $20
+    }' "$out/scale.tsv"
+    echo
+    echo "Failed operations are counted, never retried by the load generator; their kinds are in the"
+    echo "reading below."
+    end scale-bench
+  } > "$out/scale.md"
+  put scale-bench "Relay scale-out and memory (issue 19)" "$out/scale.md"
+  {
+    begin memory-bench
+    echo "Relay memory over $memory_secs s of the mixed load (200 devices, warm-up $memory_warmup s), one"
+    echo "instance of each deployment, RSS of the relay process sampled every second from"
+    echo "\`/proc/<pid>/status\`; load average $mid before and $after after. Store: the data directory"
+    echo "(redb file, blobs) for the embedded relay, the PostgreSQL schema (tables with indexes and"
+    echo "TOAST; blobs are in S3) for scale-out. Target (issue 19): embedded RSS flat within 10 % after"
+    echo "the warm-up while the store grows."
+    echo
+    echo '```'
+    echo "$load --scenario mixed --clients 200 --pool 16 --mixed-duration $memory_secs --mixed-warmup $memory_warmup --backend B"
+    echo '```'
+    echo
+    echo "| Deployment | req/s | Failed ops | RSS start | RSS end of warm-up | RSS end | max | Warm-up end -> end | Slope after warm-up | Store start / warm-up end / end |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' '{
+      printf "| %s | %s | %s | %s MiB | %s MiB | %s MiB | %s MiB | **%s %%** | %s MiB/min | %s / %s / %s MiB |\n",
+        $1, $7, $8, $18, $19, $20, $21, $22, $23, $24, $25, $26
+    }' "$out/memory.tsv"
+    echo
+    echo "RSS traces (every 10 s, MiB):"
+    echo
+    sed 's/^/- /' "$out/memory-traces.txt"
+    end memory-bench
+  } > "$out/memory.md"
+  put memory-bench "Relay scale-out and memory (issue 19)" "$out/memory.md"
 fi
 
 # --- header ------------------------------------------------------------------------------------------
