@@ -740,6 +740,37 @@ mod tests {
     }
 
     #[test]
+    fn store_cache_bound_from_env_or_file() {
+        // The bound on redb's page cache (docs/relay.md, "Memory"): 64 MiB unless configured.
+        let c = Config::load_from(None, |_| None).unwrap();
+        assert_eq!(c.limits.store_cache_bytes, 64 * 1024 * 1024);
+
+        let env: HashMap<&str, &str> = [("SEALROOM_STORE_CACHE_BYTES", "8388608")].into();
+        let c = Config::load_from(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.limits.store_cache_bytes, 8 * 1024 * 1024);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "[limits]\nstore_cache_bytes = 16777216\n").unwrap();
+        let c = Config::load_from(Some(&file), |_| None).unwrap();
+        assert_eq!(c.limits.store_cache_bytes, 16 * 1024 * 1024);
+        // The environment wins over the file.
+        let c = Config::load_from(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.limits.store_cache_bytes, 8 * 1024 * 1024);
+
+        for bad in ["64MiB", "-1", ""] {
+            let env: HashMap<&str, &str> = [("SEALROOM_STORE_CACHE_BYTES", bad)].into();
+            assert!(
+                matches!(
+                    Config::load_from(None, |k| env.get(k).map(|v| v.to_string())),
+                    Err(ConfigError::Env { .. })
+                ),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
     fn database_url_from_env_or_file_and_never_printed() {
         let env: HashMap<&str, &str> = [
             (
