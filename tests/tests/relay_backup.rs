@@ -5,6 +5,10 @@
 //! messages, complete and unfinished blobs) while later writes are absent. Corrupt and truncated
 //! backups are refused without touching the target, restore never overwrites a running relay,
 //! and a stopped relay is backed up by opening its store directly.
+//!
+//! With `SEALROOM_TEST_BACKEND=postgres` the online and offline backups run on PostgreSQL (with
+//! `SEALROOM_TEST_BLOBS=s3` they hold the records only: the bucket keeps the bytes), and
+//! `restore`, which rebuilds the embedded deployment only, must refuse with a clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -15,6 +19,7 @@ use openmls::prelude::MlsGroup;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use sealroom_tests::backend::{BlobLocation, StoreLocation};
 use sealroom_tests::relay::{Client, Relay};
 use sealroom_tests::rooms::{b64, bytes, MlsDevice};
 
@@ -150,8 +155,14 @@ fn online_backup_restores_into_a_fresh_relay() {
     stop.store(true, Ordering::SeqCst);
     let (staff, mut group, concurrent) = writer.join().unwrap();
     assert_eq!(summary["action"], "backup");
-    assert_eq!(summary["blobs"], 2);
-    assert_eq!(summary["blob_bytes"], 500_000);
+    if let BlobLocation::S3 { .. } = relay.blob_location() {
+        // Blobs in S3: the backup holds the records; the bucket keeps the bytes.
+        assert_eq!(summary["blobs"], 0);
+        assert_eq!(summary["blob_bytes"], 0);
+    } else {
+        assert_eq!(summary["blobs"], 2);
+        assert_eq!(summary["blob_bytes"], 500_000);
+    }
     assert!(summary["sha256"].as_str().unwrap().len() == 64);
     assert!(relay.log_contents().contains("online backup streamed"));
     no_leftovers(&relay.data_dir());
@@ -168,6 +179,29 @@ fn online_backup_restores_into_a_fresh_relay() {
     let later_blob = upload(&http, &room_id, b"later", 5);
     let later_user = relay.add_staff(&admin, "Late");
     assert_eq!(relay.client(&later_user).get("/v1/me").status, 200);
+
+    if let StoreLocation::Postgres { .. } = relay.store_location() {
+        // Restore rebuilds the embedded deployment only. On PostgreSQL it is refused before
+        // anything is written (the relay would ignore a restored data directory and serve its
+        // database as it was), into a fresh relay as over the running one, which keeps serving.
+        for target in [&relay, &Relay::unstarted(&[])] {
+            let out = target.run_command(&["restore", "--from", backup.to_str().unwrap()]);
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!out.status.success(), "restore on PostgreSQL succeeded");
+            assert!(
+                err.contains("restore refused") && err.contains("PostgreSQL"),
+                "{err}"
+            );
+        }
+        assert_eq!(http.get("/v1/me").status, 200);
+        // A stopped relay is backed up by opening its database directly; the later writes are in.
+        assert!(relay.stop());
+        let offline = backup_dir.path().join("offline.backup");
+        let summary2 = run_ok(&relay, &["backup", "--out", offline.to_str().unwrap()]);
+        assert!(summary2["records"].as_u64().unwrap() > summary["records"].as_u64().unwrap());
+        no_leftovers(&relay.data_dir());
+        return;
+    }
 
     // Restore over the running relay is refused, and the relay keeps serving.
     let out = relay.run_command(&["restore", "--from", backup.to_str().unwrap(), "--force"]);
@@ -275,8 +309,30 @@ fn corrupt_or_truncated_backup_is_refused_without_touching_the_target() {
     let err = refused(b"not a backup at all", "garbage");
     assert!(err.contains("not a Sealroom backup"), "{err}");
 
-    // An existing, non-empty target is not replaced without --force, even by a good file.
     let mut existing = Relay::start();
+    if let StoreLocation::Postgres { .. } = existing.store_location() {
+        // Restore rebuilds the embedded deployment only: on PostgreSQL even a good file is
+        // refused, with or without --force, stopped or running, and the relay's data stays.
+        assert!(existing.stop());
+        for force in [false, true] {
+            let mut args = vec!["restore", "--from", good.to_str().unwrap()];
+            if force {
+                args.push("--force");
+            }
+            let out = existing.run_command(&args);
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!out.status.success(), "restore on PostgreSQL succeeded");
+            assert!(
+                err.contains("restore refused") && err.contains("PostgreSQL"),
+                "{err}"
+            );
+        }
+        existing.launch();
+        assert_eq!(existing.anon().get("/healthz").status, 200);
+        assert!(!existing.data_dir().join("store.redb").exists());
+        return;
+    }
+    // An existing, non-empty target is not replaced without --force, even by a good file.
     let out = existing.run_command(&["restore", "--from", good.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));

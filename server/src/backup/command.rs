@@ -46,7 +46,8 @@ pub(super) fn write_file(
 }
 
 /// `sealroom-server backup --out FILE`: through the running relay's admin socket if one
-/// answers, else by opening the store directly.
+/// answers, else by opening the store directly (the embedded store of a stopped relay, or the
+/// configured PostgreSQL database).
 pub fn backup_command(config: &Config, out: &Path) -> Result<BackupSummary, BackupError> {
     let socket = config.data_dir.join(ADMIN_SOCKET);
     #[cfg(unix)]
@@ -63,6 +64,17 @@ pub fn backup_command(config: &Config, out: &Path) -> Result<BackupSummary, Back
                 })
             }
         }
+    }
+    if config.store.database_url.is_some() {
+        // PostgreSQL has no lock to wait for: its snapshot is one REPEATABLE READ transaction.
+        let store = crate::open_store(config)
+            .map_err(|e| BackupError::Store(StoreError::Backend(e.to_string())))?;
+        let prepared = prepare(
+            store.as_ref(),
+            &config.data_dir,
+            crate::blobs::local_blob_dir(config).as_deref(),
+        )?;
+        return write_file(out, |file| prepared.stream(file).map(|_| ()));
     }
     let store_path = config.store_path();
     if !store_path.is_file() {

@@ -10,6 +10,16 @@
 //! [`Store::snapshot`] (one point in time, while requests go on) and streams the backup back.
 //! When no relay runs, the command opens the store directly.
 //!
+//! # The scale-out deployment
+//!
+//! With PostgreSQL (`SEALROOM_DATABASE_URL`) `backup` writes the same file format: through the
+//! admin socket of a running relay, or by opening the database directly when none answers
+//! (PostgreSQL is shared, there is no lock to wait for); the snapshot is one `REPEATABLE READ`
+//! transaction. With blobs in S3 the file holds the records only. `restore` rebuilds the
+//! embedded deployment only and refuses, before touching anything, when the relay it runs for
+//! is configured with PostgreSQL ([`BackupError::RestoreIntoPostgres`]): it would otherwise
+//! write a store that relay never reads and report success.
+//!
 //! Blob bytes live in files next to the store. While the snapshot is read (a redb read
 //! transaction: one point in time, writers carry on), every blob file named by a snapshot
 //! record is hard-linked into a staging directory (or, where hard links fail, its first
@@ -108,6 +118,15 @@ pub enum BackupError {
     /// The running relay reported an error.
     #[error("the relay refused the backup: {0}")]
     Relay(String),
+    /// `restore` builds an embedded store, but this relay keeps its records in PostgreSQL
+    /// (`SEALROOM_DATABASE_URL`): a restored data directory would be ignored by it.
+    #[error(
+        "this relay keeps its records in PostgreSQL (SEALROOM_DATABASE_URL), and restore only \
+         rebuilds the embedded store, which the relay would ignore; restore the relay's \
+         PostgreSQL schema with PostgreSQL's own tools (pg_dump / pg_restore) and the blobs with \
+         the bucket's versioning or replication"
+    )]
+    RestoreIntoPostgres,
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackupError {

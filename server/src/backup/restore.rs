@@ -60,7 +60,8 @@ pub(super) fn dir_is_empty(dir: &Path) -> Result<bool, BackupError> {
 /// `sealroom-server restore --from FILE [--force]` into `config.data_dir`.
 ///
 /// The file is verified completely first; a corrupt or truncated file is refused before the
-/// target is touched. The target must not exist or be empty, unless `force` (then no relay may
+/// target is touched. A relay configured with PostgreSQL is refused
+/// ([`BackupError::RestoreIntoPostgres`]): restore rebuilds the embedded store only. The target must not exist or be empty, unless `force` (then no relay may
 /// be running on it).
 pub fn restore_command(
     config: &Config,
@@ -73,6 +74,9 @@ pub fn restore_command(
             "next_id {} is implausibly large",
             summary.meta.next_id
         )));
+    }
+    if config.store.database_url.is_some() {
+        return Err(BackupError::RestoreIntoPostgres);
     }
     let target = config.data_dir.clone();
     let exists = target.exists();
