@@ -250,7 +250,7 @@ if wants scale; then
       --mixed-warmup "$memory_warmup" --backend "$backend" --summary "$out/memory.tsv" \
       --markdown "$out/memory-$backend.md" || say "memory row failed: $backend"
     grep -o 'Trace (every 10 s, MiB): [0-9, ]*' "$out/memory-$backend.md" \
-      | sed "s/^/$backend: /" >> "$out/memory-traces.txt" || true
+      | sed "s/^Trace (every 10 s, MiB): /$backend: /" >> "$out/memory-traces.txt" || true
   done
   after=$(loadavg)
   {
