@@ -65,7 +65,7 @@ async function render(): Promise<void> {
       page = sdkMissingPage();
     } else if (!app.account) {
       if (path[0] === 'setup') page = setupView();
-      else if (path[0] === 'join') page = joinView(query);
+      else if (path[0] === 'join') page = await joinView(query);
       else page = welcomeView();
     } else if (path[0] === 'spaces' && path[1]) {
       page = await spaceView(path[1], path[2] ?? 'documents');

@@ -6,7 +6,7 @@
 import type * as Sdk from '@sealroom/sdk';
 
 export type {
-  Account, AuditCheck, AuditPage, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
+  Account, AuditCheck, AuditPage, InvitationCheck, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
   Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, PendingUpload, Role, Space, SpaceMember, Thread,
 } from '@sealroom/sdk';
 
@@ -80,6 +80,8 @@ export class Portal {
   bootstrap(setupToken: string, orgName: string, userName: string, email: string | null, deviceName: string) {
     return this.call((c) => c.bootstrap(setupToken, orgName, userName, email, deviceName));
   }
+  /** What an invitation token leads to, from the relay's records (no device needed). */
+  checkInvitation(token: string) { return this.call((c) => c.checkInvitation(token)); }
   register(token: string, userName: string, email: string | null, deviceName: string) {
     return this.call((c) => c.register(token, userName, email, deviceName));
   }

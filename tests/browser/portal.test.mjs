@@ -155,28 +155,41 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('customer registers with the invitation link', async () => {
-    // A made-up link: its own text is never shown as fact, and it is refused on submit.
+    // A made-up link: checked with the relay before anything is shown, its own text never is.
     const fake = new URL(inviteLink);
     fake.hash = '#/join?' + new URLSearchParams({ token: 'A'.repeat(43), by: 'Your Bank Security Team', label: 'URGENT: verify your account' });
     await cust.goto(fake.href);
     await ready(cust);
-    await cust.getByRole('heading', { level: 1, name: 'Accept your invitation' }).waitFor();
+    await cust.getByRole('heading', { level: 1, name: 'This link is not a valid invitation' }).waitFor();
     assert.doesNotMatch(await cust.locator('main').textContent(), /Your Bank|URGENT/);
-    await cust.getByLabel('Your name').fill('Cara Customer');
-    await cust.getByRole('button', { name: 'Create my account' }).click();
-    const refused = cust.locator('.form-error[role="alert"]');
-    await refused.waitFor();
-    assert.match(await refused.textContent(), /^This invitation link was already used, has expired or is incomplete\./);
-    assert.equal(await cust.getByLabel('Invitation token').getAttribute('aria-invalid'), 'true');
-    await cust.goto(inviteLink);
+    assert.equal(await cust.getByLabel('Your name').count(), 0, 'no form for a link the relay does not know');
+    // The genuine link: the names are the relay's records, and the link's own text is ignored.
+    const tampered = new URL(inviteLink);
+    const params = new URLSearchParams(tampered.hash.replace(/^#\/join\?/, ''));
+    params.set('by', 'Your Bank Security Team');
+    params.set('label', 'URGENT: verify your account');
+    tampered.hash = '#/join?' + params;
+    await cust.goto(tampered.href);
     await cust.reload();
     await ready(cust);
     await cust.getByRole('heading', { level: 1, name: 'Accept your invitation' }).waitFor();
-    assert.doesNotMatch(await cust.locator('main').textContent(), /Ada Admin invited you/);
+    const verified = cust.locator('[data-state="invitation-valid"]');
+    await verified.waitFor();
+    assert.match(await verified.textContent(), /^Ada Admin invited you to join Kestrel Ltd as a customer\.Checked with the server/);
+    assert.doesNotMatch(await cust.locator('main').textContent(), /Your Bank|URGENT/);
     assert.deepEqual(await a11yProblems(cust), []);
+    await screenshot(cust, '03b-customer-invitation-checked');
     await cust.getByLabel('Your name').fill('Cara Customer');
     await cust.getByRole('button', { name: 'Create my account' }).click();
     await cust.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
+    // The space is labelled with the relay's name for it, not the tampered link's.
+    assert.doesNotMatch(await cust.locator('main').textContent(), /URGENT/);
+    // The used link, opened anywhere else, says so before any form.
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(inviteLink);
+    await otherPage.getByRole('heading', { level: 1, name: 'This invitation was already used' }).waitFor({ timeout: LONG });
+    await other.close();
   });
 
   await step('staff admits the customer; both see safety numbers', async () => {

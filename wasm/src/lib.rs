@@ -35,6 +35,8 @@ mod download;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod error;
 #[cfg(target_arch = "wasm32")]
+mod invitations;
+#[cfg(target_arch = "wasm32")]
 mod revoke;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod store;

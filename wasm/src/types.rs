@@ -68,6 +68,17 @@ export interface Invitation {
   spaceId: string | null; expiresAt: number;
 }
 
+/**
+ * What an invitation token leads to, from the relay's records (`checkInvitation`): names and
+ * role only while the invitation can still be used.
+ */
+export interface InvitationCheck {
+  state: "valid" | "used" | "expired";
+  role: Role | null; orgName: string | null; inviterName: string | null;
+  inviterUserId: string | null; spaceId: string | null;
+  expiresAt: number;
+}
+
 export interface SpaceMember {
   userId: string; role: SpaceRole;
   /** Devices of the user in the customer room. */

@@ -1,5 +1,5 @@
 //! Request and response bodies of the relay's account routes (`/v1/bootstrap`, `/v1/register`,
-//! `/v1/me`, `/v1/orgs`, `/v1/invitations`, `/v1/spaces`, `/v1/device-requests`, TOTP).
+//! `/v1/me`, `/v1/orgs`, `/v1/invitations`, `/v1/invitations/check`, `/v1/spaces`, `/v1/device-requests`, TOTP).
 //! Public keys travel as 64 lower-case hex characters; times are Unix seconds.
 
 use serde::{Deserialize, Serialize};
@@ -205,6 +205,54 @@ pub struct Invitation {
     /// Space joined.
     pub space_id: Option<String>,
     /// Expiry.
+    pub expires_at: i64,
+}
+
+/// `POST /v1/invitations/check`: what an invitation token leads to, asked before registering
+/// (no device signature: the invitee has no device yet). An unknown token is 401 and counts
+/// towards the caller's authentication-failure limit, like a wrong token at registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationCheckRequest {
+    /// Invitation token.
+    pub token: String,
+}
+
+/// Whether a checked invitation can still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationState {
+    /// Unused and not expired: `POST /v1/register` accepts it.
+    Valid,
+    /// Already used (invitations are single-use).
+    Used,
+    /// Expired unused.
+    Expired,
+}
+
+/// Answer of `POST /v1/invitations/check`. The names are the relay's records (the inviting
+/// user's and the joined organisation's names as they were registered), given only for a valid
+/// invitation; a page shows these instead of anything written into the link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationCheck {
+    /// Whether the invitation can still be used.
+    pub state: InvitationState,
+    /// Role granted (valid invitations only).
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Name of the organisation joined (valid invitations only).
+    #[serde(default)]
+    pub org_name: Option<String>,
+    /// Name of the inviting user (valid invitations only).
+    #[serde(default)]
+    pub inviter_name: Option<String>,
+    /// Id of the inviting user (valid invitations only).
+    #[serde(default)]
+    pub inviter_user_id: Option<String>,
+    /// Space joined, for customer invitations (valid invitations only).
+    #[serde(default)]
+    pub space_id: Option<String>,
+    /// Expiry (Unix seconds).
     pub expires_at: i64,
 }
 

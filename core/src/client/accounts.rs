@@ -104,6 +104,25 @@ impl SealroomClient {
         .await
     }
 
+    /// Asks the relay what an invitation token leads to before registering with it: whether it
+    /// can still be used and, while it can, the role, the organisation's and the inviter's names
+    /// as the relay holds them. Show these, never names written into an invitation link. An
+    /// unknown token is `Relay { status: 401 }` (code `relay_unauthenticated`) and counts
+    /// towards the caller's failure limit on the relay. Needs no registered device.
+    pub async fn check_invitation(
+        &self,
+        invite_token: &str,
+    ) -> Result<InvitationCheck, ClientError> {
+        let call = Call::json(
+            "POST",
+            "/v1/invitations/check",
+            &InvitationCheckRequest {
+                token: invite_token.to_owned(),
+            },
+        )?;
+        self.api.json(call, None).await
+    }
+
     /// Creates the provider organisation and its first admin with the relay's one-time setup
     /// token (printed at the relay's first start).
     pub async fn bootstrap(

@@ -47,7 +47,7 @@ use zeroize::Zeroizing;
 
 use sealroom_wire::accounts::{
     AddSpaceMember, BootstrapRequest, CreateInvitation, CreateOrg, CreateSpace, DeviceList,
-    Invitation, OrgInfo, RegisterRequest, Registered, SpaceInfo, SpaceList,
+    Invitation, InvitationCheckRequest, OrgInfo, RegisterRequest, Registered, SpaceInfo, SpaceList,
 };
 use sealroom_wire::rooms::{
     ClaimedKeyPackages, CreateRoomRequest, HandshakePage, KeyPackageCount, MessagePage,
@@ -78,7 +78,8 @@ pub use transport::{
     HttpRequest, HttpResponse, MaybeSend, SleepFuture, Transport, TransportError, TransportFuture,
 };
 pub use types::{
-    Account, ClientEvent, Message, NewMessage, Role, Space, SpaceMember, SpaceRole, Thread,
+    Account, ClientEvent, InvitationCheck, InvitationState, Message, NewMessage, Role, Space,
+    SpaceMember, SpaceRole, Thread,
 };
 
 /// One-time key packages kept on the relay per device; `sync` tops the directory up when it

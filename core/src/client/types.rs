@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use sealroom_wire::accounts::{Role, SpaceRole};
+pub use sealroom_wire::accounts::{InvitationCheck, InvitationState, Role, SpaceRole};
 
 /// This device's account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 import { field, h } from '../dom.js';
 import type { Page } from '../main.js';
 import { signedIn } from '../main.js';
-import { app, errorCode, formError, setLabel } from '../state.js';
+import { app, errorCode, errorText, formError, setLabel } from '../state.js';
+import type { InvitationCheck } from '../sdk.js';
 
 function defaultDeviceName(): string {
   const ua = navigator.userAgent;
@@ -108,10 +109,46 @@ export function setupView(): Page {
   };
 }
 
-export function joinView(query: URLSearchParams): Page {
-  const token = input('invite-token', { required: true, value: query.get('token') ?? '' });
-  const inviter = query.get('by');
-  const spaceName = query.get('label');
+/**
+ * The invitation page. What it shows comes from the relay (`checkInvitation`): who invited whom
+ * into which organisation, or that the link was used, expired or is no invitation at all;
+ * never the names written into the link, which anyone can forge.
+ */
+export async function joinView(query: URLSearchParams): Promise<Page> {
+  const given = query.get('token') ?? '';
+  let check: InvitationCheck | null = null;
+  let checkError: unknown = null;
+  if (given && app.portal) {
+    try {
+      check = await app.portal.checkInvitation(given.trim());
+    } catch (e) {
+      checkError = e;
+    }
+  }
+  if (check && check.state !== 'valid') {
+    const used = check.state === 'used';
+    return {
+      title: used ? 'Invitation already used' : 'Invitation expired',
+      body: h('section', { class: 'card narrow', 'data-state': `invitation-${check.state}` },
+        h('h1', {}, used ? 'This invitation was already used' : 'This invitation has expired'),
+        h('p', {}, used
+          ? 'Each invitation link works once. If you registered with it, open Sealroom in the browser you used then. Otherwise ask the person who invited you for a new link.'
+          : `It was valid until ${new Date(check.expiresAt * 1000).toLocaleString()}. Ask the person who invited you for a new link.`),
+        h('a', { href: '#/', class: 'btn btn-secondary' }, 'Back')),
+    };
+  }
+  if (given && errorCode(checkError) === 'relay_unauthenticated') {
+    return {
+      title: 'Not an invitation',
+      body: h('section', { class: 'card narrow', 'data-state': 'invitation-invalid' },
+        h('h1', {}, 'This link is not a valid invitation'),
+        h('p', {}, 'The server does not know this invitation. The link may be cut off or mistyped, or it was not sent by your advisor. '
+          + 'Do not enter anything on pages such a link leads to; ask your contact, through a channel you trust, for a new invitation.'),
+        h('p', { class: 'muted small' }, 'Code for support: ', h('code', {}, 'relay_unauthenticated')),
+        h('a', { href: '#/', class: 'btn btn-secondary' }, 'Back')),
+    };
+  }
+  const token = input('invite-token', { required: true, value: given });
   const name = input('name', { required: true, autocomplete: 'name' });
   const email = input('email', { type: 'email', autocomplete: 'email' });
   const device = input('device', { required: true, value: defaultDeviceName() });
@@ -132,10 +169,9 @@ export function joinView(query: URLSearchParams): Page {
     try {
       const account = await app.portal.register(token.value.trim(), name.value.trim(), email.value.trim() || null, device.value.trim());
       setLabel('users', account.userId, name.value.trim());
-      const byId = query.get('byId');
-      if (inviter && byId) setLabel('users', byId, inviter);
-      const spaceId = query.get('space');
-      if (spaceName && spaceId) setLabel('spaces', spaceId, spaceName);
+      // Labels from the relay's check, not from the link's text.
+      if (check?.inviterUserId && check.inviterName) setLabel('users', check.inviterUserId, check.inviterName);
+      if (check?.spaceId && check.orgName) setLabel('spaces', check.spaceId, check.orgName);
       await signedIn();
     } catch (e) {
       const code = errorCode(e);
@@ -147,15 +183,18 @@ export function joinView(query: URLSearchParams): Page {
       submit.disabled = false;
     }
   });
+  const roleText = check?.role === 'customer' ? 'as a customer' : check?.role ? `as ${check.role}` : '';
   return {
     title: 'Accept invitation',
     body: h('section', { class: 'card narrow' },
       h('h1', {}, 'Accept your invitation'),
-      // The link's own text (inviter, space name) is not shown: anyone can write a link that
-      // claims to come from your bank. The relay checks the token when the account is created.
-      h('p', { class: 'lead' }, 'You were invited to an encrypted space.'),
-      h('p', { class: 'muted' }, 'Names written into a link cannot be checked, so this page shows none. '
-        + 'The server checks the invitation when you create your account; a link that was used, has expired or was made up is refused then, before anything is shared.'),
+      check
+        ? h('div', { class: 'verified', 'data-state': 'invitation-valid' },
+          h('p', { class: 'lead' }, h('bdi', {}, check.inviterName ?? 'Someone'), ' invited you to join ', h('strong', {}, h('bdi', {}, check.orgName ?? 'an organisation')), ` ${roleText}.`),
+          h('p', { class: 'muted' }, `Checked with the server: the invitation is valid until ${new Date(check.expiresAt * 1000).toLocaleString()}. `
+            + 'These names are the ones the server holds, not text from the link.'))
+        : h('p', { class: 'lead' }, 'You were invited to an encrypted space.'),
+      checkError ? h('p', { class: 'form-error', role: 'alert' }, 'The invitation could not be checked right now: ', errorText(checkError)) : null,
       h('p', {}, 'Your encryption keys are created in this browser. Nobody else, including the relay, ever sees them.'),
       form),
   };

@@ -78,6 +78,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(authed())
         .and(s())
         .and_then(|a, st| async move { create_invitation(&st, &a) });
+    let check_invite = warp::path!("v1" / "invitations" / "check")
+        .and(warp::post())
+        .and(auth::client_info(state.clone()))
+        .and(json_body::<wire::InvitationCheckRequest>(limit))
+        .and(s())
+        .and_then(|c, b, st| async move { check_invitation(&st, c, b) });
     let create_space = warp::path!("v1" / "spaces")
         .and(warp::post())
         .and(authed())
@@ -181,6 +187,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         create_org.boxed(),
         get_org.boxed(),
         invite.boxed(),
+        check_invite.boxed(),
         create_space.boxed(),
         list_spaces.boxed(),
         get_space.boxed(),

@@ -145,6 +145,55 @@ pub(super) fn bootstrap(
     ))
 }
 
+/// `POST /v1/invitations/check`: whether a token can still be used, and (when it can) who
+/// invited whom into which organisation, from the relay's own records. An unknown token is 401
+/// and a failure for the caller's rate limit, exactly as at registration.
+pub(super) fn check_invitation(
+    state: &AppState,
+    client: ClientInfo,
+    req: wire::InvitationCheckRequest,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    let rl_key = client.ip.map(|ip| format!("ip:{ip}")).unwrap_or_default();
+    state.limiter.guard(&rl_key, now)?;
+    let store = state.store.as_ref();
+    let Some(invite) = store
+        .get_json::<InviteRecord>(INVITES, token_digest(&req.token).as_bytes())
+        .map_err(ApiError::from)?
+    else {
+        state.limiter.record_failure(&rl_key, now);
+        return Err(ApiError::unauthenticated("invalid invitation token").into());
+    };
+    let state_now = if invite.used {
+        wire::InvitationState::Used
+    } else if invite.expires_at < now {
+        wire::InvitationState::Expired
+    } else {
+        wire::InvitationState::Valid
+    };
+    let mut answer = wire::InvitationCheck {
+        state: state_now,
+        role: None,
+        org_name: None,
+        inviter_name: None,
+        inviter_user_id: None,
+        space_id: None,
+        expires_at: invite.expires_at,
+    };
+    if state_now == wire::InvitationState::Valid {
+        answer.role = Some(wire_role(invite.role));
+        answer.org_name = org(store, &invite.org_id)
+            .map_err(ApiError::from)?
+            .map(|o| o.name);
+        answer.inviter_name = user(store, &invite.invited_by)
+            .map_err(ApiError::from)?
+            .map(|u| u.name);
+        answer.inviter_user_id = Some(invite.invited_by);
+        answer.space_id = invite.space_id;
+    }
+    Ok(ok_json(&answer))
+}
+
 pub(super) fn register(
     state: &AppState,
     client: ClientInfo,
