@@ -42,7 +42,13 @@ fn a_checked_invitation_names_what_the_relay_holds_and_nothing_else() {
     assert_eq!(used.status, 200, "{}", used.text());
     let u = used.json();
     assert_eq!(u["state"], "used");
-    for field in ["role", "org_name", "inviter_name", "inviter_user_id", "space_id"] {
+    for field in [
+        "role",
+        "org_name",
+        "inviter_name",
+        "inviter_user_id",
+        "space_id",
+    ] {
         assert!(u[field].is_null(), "{field} of a used invitation: {u}");
     }
 
