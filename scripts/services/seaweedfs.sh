@@ -71,7 +71,7 @@ EOF
   mkdir -p "$home/data"
   setsid "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$home/data" \
     -master.port="$1" -master.port.grpc="$2" -master.volumeSizeLimitMB=64 \
-    -volume.port="$3" -volume.port.grpc="$4" -volume.max=64 \
+    -volume.port="$3" -volume.port.grpc="$4" -volume.max=0 \
     -filer.port="$5" -filer.port.grpc="$6" \
     -s3 -s3.port="$s3_port" -s3.port.grpc="$8" -s3.config="$home/s3.json" \
     -s3.port.iceberg=0 -s3.port.lance=0 \
