@@ -164,15 +164,7 @@ impl Relay {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        for (k, v) in store_backend_env(self.dir.path()) {
-            cmd.env(k, v);
-        }
-        for (k, v) in blob_backend_env() {
-            cmd.env(k, v);
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
+        self.backend_env(&mut cmd);
         let child = cmd.spawn().expect("spawn relay");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -241,13 +233,8 @@ impl Relay {
         self.spawn();
     }
 
-    /// Runs the relay binary with a subcommand (e.g. `backup`), with this relay's environment.
-    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd = Command::new(&self.bin);
-        cmd.current_dir(self.dir.path())
-            .env("SEALROOM_DATA_DIR", self.data_dir())
-            .env("SEALROOM_LISTEN", self.addr.to_string())
-            .args(args);
+    /// The store and blob backends of this test run, then this relay's own environment.
+    fn backend_env(&self, cmd: &mut Command) {
         for (k, v) in store_backend_env(self.dir.path()) {
             cmd.env(k, v);
         }
@@ -257,6 +244,16 @@ impl Relay {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+    }
+
+    /// Runs the relay binary with a subcommand (e.g. `backup`), with this relay's environment.
+    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(self.dir.path())
+            .env("SEALROOM_DATA_DIR", self.data_dir())
+            .env("SEALROOM_LISTEN", self.addr.to_string())
+            .args(args);
+        self.backend_env(&mut cmd);
         cmd.output().expect("run relay command")
     }
 
