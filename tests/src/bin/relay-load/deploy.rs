@@ -132,6 +132,39 @@ impl Deployment {
         }
     }
 
+    /// Reports the relays' error lines (the cause behind a 500 is only in the relay's log) and,
+    /// with `SEALROOM_LOAD_KEEP_LOGS=<dir>`, copies every instance's whole log there.
+    fn keep_logs(&self) {
+        let keep = std::env::var_os("SEALROOM_LOAD_KEEP_LOGS").map(PathBuf::from);
+        for (i, relay) in self.relays.iter().enumerate() {
+            let log = relay.log_contents();
+            let errors: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+                .collect();
+            if !errors.is_empty() {
+                eprintln!(
+                    "relay instance {i}: {} error/warning lines; the first ones:",
+                    errors.len()
+                );
+                for line in errors.iter().take(5) {
+                    eprintln!("  {}", &line[..line.len().min(600)]);
+                }
+            }
+            if let Some(dir) = &keep {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let file = dir.join(format!("relay-{}-{i}-{nanos}.log", std::process::id()));
+                if let Err(e) =
+                    std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &log))
+                {
+                    eprintln!("could not keep relay log in {}: {e}", file.display());
+                }
+            }
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         format!(
             "{}, {} instance{}",
@@ -144,6 +177,7 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
+        self.keep_logs();
         // Stop the relays before their schema goes.
         self.relays.clear();
         if let Some((url, schema)) = &self.database {

@@ -49,6 +49,9 @@ pub(crate) struct MixedTally {
     /// The first failures in full (status and body).
     pub(crate) failures: Vec<String>,
     pub(crate) http_requests: u64,
+    /// Requests answered `409` (a lost race: the room's sequence counter, a quota or usage
+    /// counter taken by another request) and sent again, as a client does.
+    pub(crate) retried_409: u64,
     pub(crate) uploaded_bytes: u64,
     pub(crate) synced_messages: u64,
     /// Latencies recorded before the end of the warm-up are kept apart.
@@ -69,6 +72,7 @@ impl MixedTally {
             }
         }
         self.http_requests += other.http_requests;
+        self.retried_409 += other.retried_409;
         self.uploaded_bytes += other.uploaded_bytes;
         self.synced_messages += other.synced_messages;
         self.warmup_ops += other.warmup_ops;
@@ -166,6 +170,50 @@ pub(crate) async fn mixed_sync(
     }
 }
 
+/// Sends again after a `409 conflict` answer at most this many times.
+pub(crate) const RETRIES_409: u32 = 8;
+
+/// Waits before re-sending after a `409` (attempt 0, 1, ...): 2, 4, 8 ... ms up to 64 ms, plus
+/// up to as much again at random, so that the racing clients spread out.
+pub(crate) async fn backoff_409(rng: &mut u64, attempt: u32) {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let base = 2u64 << attempt.min(5);
+    let ms = base + *rng % base;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// A signed request that is sent again (newly signed) when answered `409`: a lost race with
+/// another request, which a client answers by trying again (the SDK re-syncs first where the
+/// race was on the room's state; these requests do not depend on it). Only the last answer
+/// counts; the re-sends are counted in `tally.retried_409`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn signed_retrying(
+    conn: &mut Conn,
+    device: &Device,
+    rng: &mut u64,
+    method: &str,
+    target: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    tally: &mut MixedTally,
+) -> std::io::Result<Answer> {
+    let mut attempt = 0;
+    loop {
+        let a = signed(conn, device, method, target, extra, body).await;
+        tally.http_requests += 1;
+        match a {
+            Ok(a) if a.status == 409 && attempt < RETRIES_409 => {
+                tally.retried_409 += 1;
+                backoff_409(rng, attempt).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(crate) fn clone_io(e: &std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), e.to_string())
 }
@@ -182,16 +230,18 @@ pub(crate) async fn mixed_upload(
     tally: &mut MixedTally,
 ) -> Result<String, String> {
     let create = format!("{{\"length\":{size}}}");
-    let a = signed(
+    let mut rng = (size as u64) | 1;
+    let a = signed_retrying(
         conn,
         device,
+        &mut rng,
         "POST",
         &format!("/v1/rooms/{room_id}/blobs"),
         &[("content-type", "application/json")],
         create.as_bytes(),
+        tally,
     )
     .await;
-    tally.http_requests += 1;
     let a = match a {
         Ok(a) if a.status == 201 => a,
         other => return Err(failure("POST /blobs", other.as_ref().map_err(clone_io))),
@@ -204,6 +254,7 @@ pub(crate) async fn mixed_upload(
         .to_owned();
     let path = format!("/v1/rooms/{room_id}/blobs/{blob_id}");
     let mut offset = 0usize;
+    let mut attempt = 0;
     while offset < size {
         let len = (size - offset).min(4 * MIB);
         let (device2, path2, data2) = (device.clone(), path.clone(), Arc::clone(data));
@@ -237,7 +288,14 @@ pub(crate) async fn mixed_upload(
             .await;
         tally.http_requests += 1;
         match &a {
-            Ok(a) if a.status == 204 => {}
+            Ok(a) if a.status == 204 => attempt = 0,
+            // A lost race on the upload's record: the offset did not move, send it again.
+            Ok(a) if a.status == 409 && attempt < RETRIES_409 && !offset_moved(a, offset) => {
+                tally.retried_409 += 1;
+                backoff_409(&mut rng, attempt).await;
+                attempt += 1;
+                continue;
+            }
             _ => {
                 return Err(failure(
                     &format!("PATCH at {offset} of {size}"),
@@ -249,6 +307,15 @@ pub(crate) async fn mixed_upload(
     }
     tally.uploaded_bytes += size as u64;
     Ok(blob_id)
+}
+
+/// Whether a `409` to an append says the upload is at another offset than `offset` (then
+/// sending the same append again cannot succeed).
+fn offset_moved(a: &Answer, offset: usize) -> bool {
+    a.headers
+        .iter()
+        .find(|(k, _)| k == "upload-offset")
+        .is_some_and(|(_, v)| v.parse::<usize>().ok() != Some(offset))
 }
 
 /// Mixed-workload parameters shared by the clients.
@@ -291,16 +358,17 @@ pub(crate) async fn mixed_loop(
         let result: Result<Option<String>, String> = match op {
             Op::Post => {
                 let body = c.load.post_body().to_vec();
-                let a = signed(
+                let a = signed_retrying(
                     &mut conn,
                     &c.load.device,
+                    &mut c.load.rng,
                     "POST",
                     &messages,
                     &json_type,
                     &body,
+                    &mut tally,
                 )
                 .await;
-                tally.http_requests += 1;
                 match &a {
                     Ok(a) if (200..300).contains(&a.status) => Ok(None),
                     _ => Err(failure("POST /messages", a.as_ref().map_err(clone_io))),
@@ -338,8 +406,17 @@ pub(crate) async fn mixed_loop(
                 if let Some(blob_id) = blob {
                     let started = Instant::now();
                     let target = format!("/v1/rooms/{}/blobs/{blob_id}", plan.room_id);
-                    let a = signed(&mut conn, &c.load.device, "DELETE", &target, &[], b"").await;
-                    tally.http_requests += 1;
+                    let a = signed_retrying(
+                        &mut conn,
+                        &c.load.device,
+                        &mut c.load.rng,
+                        "DELETE",
+                        &target,
+                        &[],
+                        b"",
+                        &mut tally,
+                    )
+                    .await;
                     let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
                     match &a {
                         Ok(a) if (200..300).contains(&a.status) => {
@@ -551,8 +628,9 @@ pub(crate) async fn mixed_scenario(
     let _ = writeln!(
         md,
         "\nAll operations: {} HTTP requests in {:.0} s = {:.0} req/s{}; {:.1} MB/s of file bytes \
-         uploaded ({:.0} MiB); {} messages fetched by syncs; {} failed operations{}. Relay CPU \
-         {:.1} s, load generator CPU {:.1} s.\n",
+         uploaded ({:.0} MiB); {} messages fetched by syncs; {} failed operations{}; {} requests \
+         answered `409` (a lost race) and sent again, as a client does. Relay CPU {:.1} s, load \
+         generator CPU {:.1} s.\n",
         tally.http_requests,
         wall,
         req_rate,
@@ -572,6 +650,7 @@ pub(crate) async fn mixed_scenario(
                 tally.failures[0].replace('`', "'").replace('|', "/")
             )
         },
+        tally.retried_409,
         relay_cpu,
         me_cpu
     );
@@ -607,20 +686,21 @@ pub(crate) async fn mixed_scenario(
     );
     println!(
         "mixed: {} requests ({req_rate:.0} req/s), RSS start {:.1} warm {:.1} end {:.1} max {:.1} \
-         MiB, slope {slope:+.1} MiB/min, failed {total_failed}",
+         MiB, slope {slope:+.1} MiB/min, failed {total_failed}, 409s retried {}",
         tally.http_requests,
         mib(rss_start),
         mib(rss_warm),
         mib(rss_end),
-        mib(rss_max)
+        mib(rss_max),
+        tally.retried_409
     );
     if let Some(path) = &opts.summary {
         // Columns (see scripts/bench.sh): backend, instances, devices, seconds, warm-up s,
         // requests, req/s, failed, relay CPU s, p50 and p99 (ms) of post, sync, upload and
         // delete, RSS MiB at start, warm-up end, end and max, % warm->end, slope MiB/min, store
-        // MiB at start, warm-up end and end.
+        // MiB at start, warm-up end and end, requests answered 409 and sent again.
         let line = format!(
-            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\n",
+            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\n",
             deploy.backend.label(),
             deploy.relays.len(),
             duration.as_secs(),
@@ -634,7 +714,8 @@ pub(crate) async fn mixed_scenario(
             pct_change(rss_warm, rss_end),
             disk_start as f64 / MIB as f64,
             disk_warm as f64 / MIB as f64,
-            disk_end as f64 / MIB as f64
+            disk_end as f64 / MIB as f64,
+            tally.retried_409
         );
         let mut f = std::fs::OpenOptions::new()
             .create(true)
