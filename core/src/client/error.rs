@@ -219,13 +219,47 @@ impl ClientError {
         }
     }
 
-    /// Whether retrying the same call later may succeed.
+    /// Whether retrying the same call later may succeed: only where the cause is transient
+    /// (no answer, the relay busy or rate-limiting, a race with another writer). A settled
+    /// state is not retryable even when its kind is [`ClientErrorKind::Conflict`]: the relay's
+    /// generic `conflict` (409) covers both races ("concurrent change, retry", "another append
+    /// to this upload is in progress", an upload offset or MLS epoch moved on) and facts a
+    /// retry cannot change ("the relay is already bootstrapped", "TOTP is already enrolled",
+    /// "device request already approved"), told apart by [`transient_conflict`].
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind(),
-            ClientErrorKind::Network | ClientErrorKind::Conflict
-        )
+        match self {
+            // A refused URL or a redirect stays refused; no answer may come next time.
+            Self::Transport(TransportError::InsecureUrl(_) | TransportError::Redirect(_)) => false,
+            Self::Transport(_) => true,
+            Self::Relay {
+                status,
+                code,
+                message,
+            } => match (*status, code.as_str()) {
+                (429, _) | (502..=504, _) => true,
+                (409, "epoch_conflict") => true,
+                (409, _) => transient_conflict(message),
+                _ => false,
+            },
+            Self::Room(e) => e.kind() == RoomErrorKind::Retry,
+            _ => false,
+        }
     }
+}
+
+/// Whether a relay `conflict` (409) message names a race that a retry (after a sync) can win,
+/// rather than a state that is already settled. The relay's wording, matched on the parts
+/// that name a race; anything else (`already ...`, `... reset`, `not pending`) is settled.
+fn transient_conflict(message: &str) -> bool {
+    const RACES: [&str; 5] = [
+        "retry",
+        "in progress",
+        "is at offset",
+        "epoch",
+        "not complete",
+    ];
+    let message = message.to_ascii_lowercase();
+    !message.contains("already") && RACES.iter().any(|race| message.contains(race))
 }
 
 #[cfg(test)]
@@ -248,5 +282,169 @@ mod tests {
         assert!(e(503, "unavailable").is_retryable());
         assert!(!e(403, "forbidden").is_retryable());
         assert_eq!(ClientError::NotRegistered.code(), "not_registered");
+    }
+
+    /// Every code's `retryable`, one row each: true only where a retry can succeed.
+    #[test]
+    fn retryable_only_where_a_retry_can_succeed() {
+        let relay = |status: u16, code: &str, message: &str| ClientError::Relay {
+            status,
+            code: code.into(),
+            message: message.into(),
+        };
+        let table: Vec<(ClientError, &str, bool)> = vec![
+            (TransportError::Timeout.into(), "timeout", true),
+            (
+                TransportError::Connect("reset".into()).into(),
+                "network",
+                true,
+            ),
+            (TransportError::Other("x".into()).into(), "network", true),
+            (
+                TransportError::InsecureUrl("http://relay".into()).into(),
+                "network",
+                false,
+            ),
+            (TransportError::Redirect(302).into(), "network", false),
+            (
+                relay(429, "rate_limited", "too many"),
+                "relay_rate_limited",
+                true,
+            ),
+            (
+                relay(429, "quota_exceeded", "hourly"),
+                "relay_quota_exceeded",
+                true,
+            ),
+            (
+                relay(429, "too_many_waiters", "wait"),
+                "relay_too_many_waiters",
+                true,
+            ),
+            (relay(503, "unavailable", "busy"), "relay_unavailable", true),
+            (relay(502, "bad_gateway", ""), "relay_bad_gateway", true),
+            (relay(504, "timeout", ""), "relay_timeout", true),
+            (
+                relay(409, "epoch_conflict", "the room is at epoch 4"),
+                "relay_epoch_conflict",
+                true,
+            ),
+            (
+                relay(409, "conflict", "concurrent change, retry"),
+                "relay_conflict",
+                true,
+            ),
+            (
+                relay(409, "conflict", "throttle contended, retry"),
+                "relay_conflict",
+                true,
+            ),
+            (
+                relay(
+                    409,
+                    "conflict",
+                    "another append to this upload is in progress",
+                ),
+                "relay_conflict",
+                true,
+            ),
+            (
+                relay(409, "conflict", "the upload is at offset 4096"),
+                "relay_conflict",
+                true,
+            ),
+            (
+                relay(409, "conflict", "the upload is not complete"),
+                "relay_conflict",
+                true,
+            ),
+            (
+                relay(409, "conflict", "the relay is already bootstrapped"),
+                "relay_conflict",
+                false,
+            ),
+            (
+                relay(409, "conflict", "TOTP is already enrolled"),
+                "relay_conflict",
+                false,
+            ),
+            (
+                relay(409, "conflict", "the user's identity key is already set"),
+                "relay_conflict",
+                false,
+            ),
+            (
+                relay(
+                    409,
+                    "conflict",
+                    "this identity key was reset; create a new one",
+                ),
+                "relay_conflict",
+                false,
+            ),
+            (
+                relay(409, "conflict", "device request already approved"),
+                "relay_conflict",
+                false,
+            ),
+            (
+                relay(409, "conflict", "device is not pending"),
+                "relay_conflict",
+                false,
+            ),
+            (relay(400, "bad_request", ""), "relay_bad_request", false),
+            (
+                relay(401, "unauthenticated", ""),
+                "relay_unauthenticated",
+                false,
+            ),
+            (relay(403, "forbidden", ""), "relay_forbidden", false),
+            (relay(404, "not_found", ""), "relay_not_found", false),
+            (relay(410, "gone", ""), "relay_gone", false),
+            (relay(413, "too_large", ""), "relay_too_large", false),
+            (
+                relay(416, "range_not_satisfiable", ""),
+                "relay_range_not_satisfiable",
+                false,
+            ),
+            (relay(500, "internal", ""), "relay_internal", false),
+            (ClientError::Protocol("x".into()), "protocol", false),
+            (RoomError::PendingCommit.into(), "room_conflict", true),
+            (RoomError::Removed.into(), "room_forbidden", false),
+            (RoomError::Decrypt.into(), "room_corrupt", false),
+            (
+                ClientError::Format(FormatError::Decrypt),
+                "format_corrupt",
+                false,
+            ),
+            (ClientError::NotRegistered, "not_registered", false),
+            (ClientError::AlreadyRegistered, "already_registered", false),
+            (
+                ClientError::Unknown {
+                    what: "space",
+                    id: "s".into(),
+                },
+                "unknown_space",
+                false,
+            ),
+            (
+                ClientError::RemovedFromSpace("s".into()),
+                "removed_from_space",
+                false,
+            ),
+            (ClientError::Policy("type".into()), "policy", false),
+            (
+                ClientError::InvalidInput("x".into()),
+                "invalid_input",
+                false,
+            ),
+            (std::io::Error::other("source failed").into(), "io", false),
+            (ClientError::WrongPassphrase, "wrong_passphrase", false),
+            (ClientError::CannotVouch, "cannot_vouch", false),
+        ];
+        for (error, code, retryable) in table {
+            assert_eq!(error.code(), code, "{error}");
+            assert_eq!(error.is_retryable(), retryable, "{code}: {error}");
+        }
     }
 }
