@@ -156,12 +156,7 @@ impl PgStore {
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        wait(|| rx.recv())
-            .map_err(|_| StoreError::Backend("PostgreSQL task ended early".to_owned()))?
+        run_on(&self.handle, fut)
     }
 
     fn block_txn(&self, txn: &Txn) -> Result<(), TxnError> {
@@ -178,20 +173,92 @@ impl PgStore {
         })?
     }
 
-    fn rows(
-        &self,
-        sql: &'static str,
-        params: Vec<Vec<u8>>,
-        tree: &str,
-    ) -> Result<KvIter, StoreError> {
+    /// A lazy scan of `tree` from `start` (inclusive) to `end` (exclusive), fetched in pages of
+    /// at most [`PAGE_MAX`] rows: a caller that stops early (a page of 200 messages, the first
+    /// stale replay entries) never makes the relay hold the rest of the range in memory, however
+    /// large the table has grown. No connection is held between pages, so an unfinished
+    /// iterator never starves the pool. Pages are separate statements: a scan sees every row
+    /// that existed for its whole duration, in key order, like the embedded store's.
+    fn rows(&self, tree: &str, start: &[u8], end: Option<&[u8]>) -> KvIter {
+        Box::new(PagedRows {
+            pool: self.pool.clone(),
+            handle: self.handle.clone(),
+            tree: tree.to_owned(),
+            next: start.to_vec(),
+            inclusive: true,
+            end: end.map(<[u8]>::to_vec),
+            page: std::collections::VecDeque::new(),
+            page_size: PAGE_FIRST,
+            done: false,
+        })
+    }
+}
+
+/// Rows of the first page of a scan (many callers read a handful).
+const PAGE_FIRST: i64 = 32;
+/// Most rows of one page of a scan (each page doubles up to this).
+const PAGE_MAX: i64 = 256;
+
+/// Runs `fut` on the store's runtime (`handle`) and waits for its result.
+fn run_on<T, F>(handle: &tokio::runtime::Handle, fut: F) -> Result<T, StoreError>
+where
+    F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    wait(|| rx.recv()).map_err(|_| StoreError::Backend("PostgreSQL task ended early".to_owned()))?
+}
+
+/// The iterator of [`PgStore::rows`].
+struct PagedRows {
+    pool: Pool,
+    handle: tokio::runtime::Handle,
+    tree: String,
+    /// Where the next page starts: at this key (`inclusive`) or after it.
+    next: Vec<u8>,
+    inclusive: bool,
+    end: Option<Vec<u8>>,
+    page: std::collections::VecDeque<Kv>,
+    page_size: i64,
+    done: bool,
+}
+
+impl PagedRows {
+    fn fetch(&mut self) -> Result<(), StoreError> {
+        let sql = match (self.inclusive, self.end.is_some()) {
+            (true, true) => {
+                "SELECT key, value FROM sealroom_kv \
+                 WHERE tree = $1 AND key >= $2 AND key < $4 ORDER BY key LIMIT $3"
+            }
+            (false, true) => {
+                "SELECT key, value FROM sealroom_kv \
+                 WHERE tree = $1 AND key > $2 AND key < $4 ORDER BY key LIMIT $3"
+            }
+            (true, false) => {
+                "SELECT key, value FROM sealroom_kv \
+                 WHERE tree = $1 AND key >= $2 ORDER BY key LIMIT $3"
+            }
+            (false, false) => {
+                "SELECT key, value FROM sealroom_kv \
+                 WHERE tree = $1 AND key > $2 ORDER BY key LIMIT $3"
+            }
+        };
         let pool = self.pool.clone();
-        let tree = tree.to_owned();
-        let rows = self.block(async move {
+        let (tree, next, end, limit) = (
+            self.tree.clone(),
+            std::mem::take(&mut self.next),
+            self.end.clone(),
+            self.page_size,
+        );
+        let rows = run_on(&self.handle, async move {
             let client = pool.get().await.map_err(backend)?;
             let stmt = client.prepare_cached(sql).await.map_err(backend)?;
-            let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tree];
-            for p in &params {
-                args.push(p);
+            let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tree, &next, &limit];
+            if let Some(end) = &end {
+                args.push(end);
             }
             let rows = client.query(&stmt, &args).await.map_err(backend)?;
             Ok(rows
@@ -199,7 +266,31 @@ impl PgStore {
                 .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
                 .collect::<Vec<Kv>>())
         })?;
-        Ok(Box::new(rows.into_iter().map(Ok)))
+        let fetched = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        if fetched < limit {
+            self.done = true;
+        }
+        if let Some((last, _)) = rows.last() {
+            self.next = last.clone();
+            self.inclusive = false;
+        }
+        self.page.extend(rows);
+        self.page_size = (self.page_size * 2).min(PAGE_MAX);
+        Ok(())
+    }
+}
+
+impl Iterator for PagedRows {
+    type Item = Result<Kv, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty() && !self.done {
+            if let Err(e) = self.fetch() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.page.pop_front().map(Ok)
     }
 }
 
@@ -474,37 +565,42 @@ impl Store for PgStore {
     }
 
     fn range(&self, tree: &str, start: &[u8], end: Option<&[u8]>) -> Result<KvIter, StoreError> {
-        match end {
-            Some(end) => self.rows(
-                "SELECT key, value FROM sealroom_kv \
-                 WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key",
-                vec![start.to_vec(), end.to_vec()],
-                tree,
-            ),
-            None => self.rows(
-                "SELECT key, value FROM sealroom_kv WHERE tree = $1 AND key >= $2 ORDER BY key",
-                vec![start.to_vec()],
-                tree,
-            ),
+        if end.is_some_and(|end| end <= start) {
+            return Ok(Box::new(std::iter::empty()));
         }
+        Ok(self.rows(tree, start, end))
     }
 
     fn last_with_prefix(&self, tree: &str, prefix: &[u8]) -> Result<Option<Kv>, StoreError> {
-        let mut rows = match prefix_end(prefix) {
-            Some(end) => self.rows(
-                "SELECT key, value FROM sealroom_kv \
-                 WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key DESC LIMIT 1",
-                vec![prefix.to_vec(), end],
-                tree,
-            )?,
-            None => self.rows(
-                "SELECT key, value FROM sealroom_kv \
-                 WHERE tree = $1 AND key >= $2 ORDER BY key DESC LIMIT 1",
-                vec![prefix.to_vec()],
-                tree,
-            )?,
-        };
-        rows.next().transpose()
+        let pool = self.pool.clone();
+        let (tree, prefix, end) = (tree.to_owned(), prefix.to_vec(), prefix_end(prefix));
+        self.block(async move {
+            let client = pool.get().await.map_err(backend)?;
+            let row = match &end {
+                Some(end) => {
+                    let stmt = client
+                        .prepare_cached(
+                            "SELECT key, value FROM sealroom_kv \
+                             WHERE tree = $1 AND key >= $2 AND key < $3 ORDER BY key DESC LIMIT 1",
+                        )
+                        .await
+                        .map_err(backend)?;
+                    client.query_opt(&stmt, &[&tree, &prefix, end]).await
+                }
+                None => {
+                    let stmt = client
+                        .prepare_cached(
+                            "SELECT key, value FROM sealroom_kv \
+                             WHERE tree = $1 AND key >= $2 ORDER BY key DESC LIMIT 1",
+                        )
+                        .await
+                        .map_err(backend)?;
+                    client.query_opt(&stmt, &[&tree, &prefix]).await
+                }
+            }
+            .map_err(backend)?;
+            Ok(row.map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1))))
+        })
     }
 
     fn commit(&self, txn: &Txn) -> Result<(), TxnError> {
@@ -674,6 +770,42 @@ mod tests {
         let Some(url) = test_url() else { return };
         let s = fresh_store(&url);
         conformance::txn_is_all_or_nothing_across_trees(s);
+    }
+
+    /// Scans longer than one page (32, then 64, 128, 256 rows) see every row once, in order,
+    /// with the range's bounds kept across pages; a caller that stops early stops the fetching.
+    #[test]
+    fn scans_page_through_large_ranges() {
+        use super::Store as _;
+        let Some(url) = test_url() else { return };
+        let s = fresh_store(&url);
+        let keys: Vec<Vec<u8>> = (0u32..700).map(|i| i.to_be_bytes().to_vec()).collect();
+        for k in &keys {
+            s.put("t", k, k).unwrap();
+        }
+        s.put("u", &5u32.to_be_bytes(), b"other tree").unwrap();
+        let all: Vec<Vec<u8>> = s
+            .range("t", &[], None)
+            .unwrap()
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        assert_eq!(all, keys);
+        let mid: Vec<Vec<u8>> = s
+            .range("t", &10u32.to_be_bytes(), Some(&650u32.to_be_bytes()))
+            .unwrap()
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        assert_eq!(mid, keys[10..650].to_vec());
+        let prefixed = s.scan_prefix("t", &[0, 0, 1]).unwrap().count();
+        assert_eq!(prefixed, 256);
+        let first: Vec<Vec<u8>> = s
+            .scan_prefix("t", &[])
+            .unwrap()
+            .take(3)
+            .map(|kv| kv.unwrap().1)
+            .collect();
+        assert_eq!(first, keys[..3].to_vec());
+        assert_eq!(s.range("t", &[9], Some(&[1])).unwrap().count(), 0);
     }
 
     #[test]
