@@ -25,6 +25,7 @@ mod files;
 #[cfg(feature = "http")]
 mod http;
 mod keypackages;
+mod live;
 mod membership;
 mod messages;
 mod recovery;
@@ -70,6 +71,7 @@ pub use files::{
 };
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
+pub use live::{LiveOptions, MAX_LIVE_WAIT_SECS};
 pub use recovery::{RecoveryReport, MIN_PASSPHRASE_CHARS};
 pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]
@@ -195,6 +197,8 @@ pub struct SealroomClient {
     /// Events produced outside `sync` (the catch-up before a commit), handed out by the next
     /// `sync`.
     deferred: Mutex<Vec<ClientEvent>>,
+    /// The live-event loop's options and timers (`live.rs`).
+    live: Mutex<live::LiveState>,
 }
 
 impl std::fmt::Debug for SealroomClient {
@@ -241,6 +245,7 @@ impl SealroomClient {
             signer: Mutex::new(signer),
             pending_link: Mutex::new(None),
             deferred: Mutex::new(Vec::new()),
+            live: Mutex::new(live::LiveState::default()),
         })
     }
 

@@ -18,10 +18,19 @@ impl SealroomClient {
     /// Fetches welcomes, handshakes and messages from the relay and applies them in order.
     /// Returns what changed. Safe to call at any time and repeatedly.
     pub async fn sync(&self) -> Result<Vec<ClientEvent>, ClientError> {
+        self.sync_some(None).await
+    }
+
+    /// [`SealroomClient::sync`] of the rooms with these relay ids only (`None`: every room),
+    /// welcomes included; key packages are topped up after a full sync or a join.
+    pub(super) async fn sync_some(
+        &self,
+        only: Option<&BTreeSet<String>>,
+    ) -> Result<Vec<ClientEvent>, ClientError> {
         let mut events = self.take_deferred()?;
         self.sync_welcomes(&mut events).await?;
         for mut record in self.room_records()? {
-            if record.removed {
+            if record.removed || only.is_some_and(|o| !o.contains(&record.relay_id)) {
                 continue;
             }
             match self.sync_room(&record.relay_id, &mut events).await {
@@ -58,7 +67,15 @@ impl SealroomClient {
                 Err(e) => return Err(e),
             }
         }
-        self.replenish_key_packages().await?;
+        // Announced files get their name, media type and size before the events go out.
+        self.complete_new_files(&mut events).await?;
+        if only.is_none()
+            || events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::JoinedSpace { .. }))
+        {
+            self.replenish_key_packages().await?;
+        }
         Ok(events)
     }
 
@@ -197,6 +214,15 @@ impl SealroomClient {
     ) -> Result<bool, ClientError> {
         self.with(|r| {
             let mut record = load_record(&r.rooms, relay_id)?;
+            // Applied already by a sync running at the same time (the live loop's and the
+            // host's): nothing to do.
+            let applied = match source {
+                Source::Handshake(seq) => seq <= record.hs_after,
+                Source::Message(seq) => seq <= record.msg_after,
+            };
+            if applied {
+                return Ok(true);
+            }
             match source {
                 Source::Handshake(seq) => record.hs_after = record.hs_after.max(seq),
                 Source::Message(seq) => record.msg_after = record.msg_after.max(seq),

@@ -237,6 +237,16 @@ pub enum ClientEvent {
         /// Why (`unverified_device`).
         reason: String,
     },
+    /// A user the relay lists as a member of a space where this user is staff or owner (an
+    /// invitee who registered, a user added on the relay) has no device in the space's room
+    /// yet: add them with `SealroomClient::add_member`. Reported once per user and space by
+    /// the live loop (`SealroomClient::next_events`), never by `sync`.
+    MemberWaiting {
+        /// Space.
+        space_id: String,
+        /// User.
+        user_id: String,
+    },
     /// A message from the relay was malformed or forged and was dropped.
     Dropped {
         /// Space.
