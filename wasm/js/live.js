@@ -40,3 +40,27 @@ export function liveIterator(next, controller) {
     },
   };
 }
+
+/** An AbortController aborted with `signal` (an AbortSignal, or nothing). */
+export function liveController(signal) {
+  if (signal !== undefined && signal !== null
+    && !(typeof signal === "object" && "aborted" in signal && typeof signal.addEventListener === "function")) {
+    const e = new Error("signal must be an AbortSignal");
+    Object.assign(e, { code: "invalid_input", kind: "invalid_input", retryable: false });
+    throw e;
+  }
+  const controller = new AbortController();
+  if (signal) {
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+  }
+  return controller;
+}
+
+/** Resolves when `signal` aborts (never rejects). */
+export function abortedPromise(signal) {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(true);
+    else signal.addEventListener("abort", () => resolve(true), { once: true });
+  });
+}

@@ -2,22 +2,86 @@
 //! poll, and `client.nextEvents({ signal })`, one batch (core's
 //! [`sealroom_core::client::SealroomClient::next_events`]). See `docs/sdk-js.md`, "Live events".
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 
-use js_sys::Promise;
+use js_sys::{Object, Promise};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use sealroom_core::client::{ClientEvent, LiveOptions};
 
-use crate::client::{abortable, check_keys, get, run, CallOptions, Client, Shared};
+use crate::client::{get, run, Client, Shared};
 use crate::convert::{self, value_to_js};
-use crate::error::{client_error, invalid};
+use crate::error::{client_error, coded, invalid};
 
 #[wasm_bindgen(module = "/js/live.js")]
 extern "C" {
     #[wasm_bindgen(js_name = liveIterator)]
     fn js_live_iterator(next: &JsValue, controller: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = liveController, catch)]
+    fn js_live_controller(signal: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = abortedPromise)]
+    fn js_aborted_promise(signal: &JsValue) -> Promise;
+}
+
+/// Refuses keys of `options` (an object, `undefined` or `null`) outside `allowed`.
+fn check_keys(options: &JsValue, allowed: &[&str], what: &str) -> Result<(), JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(());
+    }
+    let object = options
+        .dyn_ref::<Object>()
+        .ok_or_else(|| invalid(&format!("{what}: options must be an object")))?;
+    for key in Object::keys(object).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !allowed.contains(&key.as_str()) {
+            return Err(invalid(&format!(
+                "{what}: unknown option {key} (allowed: {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `{ signal }` checked, as an internal `AbortController` linked to it.
+fn controller(options: &JsValue, what: &str) -> Result<JsValue, JsValue> {
+    check_keys(options, &["signal"], what)?;
+    let signal = if options.is_undefined() || options.is_null() {
+        JsValue::UNDEFINED
+    } else {
+        get(options, "signal")?
+    };
+    js_live_controller(&signal)
+}
+
+type Batch = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// Runs `call` until it ends or `signal` aborts (then `cancelled`; the call is dropped at its
+/// next await, and core's commits are atomic).
+async fn abortable(signal: &JsValue, mut call: Batch) -> Result<JsValue, JsValue> {
+    let cancelled = || {
+        coded(
+            "cancelled",
+            "cancelled",
+            "waiting for live events was cancelled",
+        )
+    };
+    if get(signal, "aborted").is_ok_and(|v| v.is_truthy()) {
+        return Err(cancelled());
+    }
+    let mut abort = JsFuture::from(js_aborted_promise(signal));
+    std::future::poll_fn(|cx| {
+        if Pin::new(&mut abort).poll(cx).is_ready() {
+            return Poll::Ready(Err(cancelled()));
+        }
+        call.as_mut().poll(cx)
+    })
+    .await
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -58,7 +122,8 @@ fn number(options: &JsValue, name: &str, default: u64) -> Result<u64, JsValue> {
     let n = v
         .as_f64()
         .ok_or_else(|| invalid(&format!("live option {name} must be a number")))?;
-    crate::client::whole(n, &format!("live option {name}"))
+    crate::whole_number(n, name)
+        .map_err(|_| invalid(&format!("live option {name} must be a whole number ≥ 0")))
 }
 
 /// One batch of core's `next_events`, stopped by `signal` (the one instantiation of its
@@ -70,7 +135,7 @@ fn next_batch(shared: &Rc<Shared>, signal: JsValue) -> Promise {
             let events = s.core.next_events().await.map_err(client_error)?;
             value_to_js(&Value::Array(events.iter().map(event).collect()))
         });
-        abortable(&signal, "nextEvents", call).await
+        abortable(&signal, call).await
     })
 }
 
@@ -114,8 +179,11 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
-        match CallOptions::parse(&options, &["signal"], "nextEvents") {
-            Ok(opts) => next_batch(&self.shared, opts.signal()),
+        match controller(&options, "nextEvents") {
+            Ok(c) => next_batch(
+                &self.shared,
+                get(&c, "signal").unwrap_or(JsValue::UNDEFINED),
+            ),
             Err(e) => Promise::reject(&e),
         }
     }
@@ -128,11 +196,11 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let opts = CallOptions::parse(&options, &["signal"], "events")?;
+        let controller = controller(&options, "events")?;
         let shared = self.shared.clone();
         let next = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |signal: JsValue| {
             next_batch(&shared, signal)
         });
-        Ok(js_live_iterator(&next.into_js_value(), &opts.controller))
+        Ok(js_live_iterator(&next.into_js_value(), &controller))
     }
 }
