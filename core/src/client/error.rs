@@ -258,8 +258,14 @@ fn transient_conflict(message: &str) -> bool {
         "epoch",
         "not complete",
     ];
-    let message = message.to_ascii_lowercase();
-    !message.contains("already") && RACES.iter().any(|race| message.contains(race))
+    // A plain byte scan (ASCII case-insensitive): no substring-search machinery in the WASM.
+    let has = |needle: &str| {
+        message
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    !has("already") && RACES.iter().any(|race| has(race))
 }
 
 #[cfg(test)]

@@ -189,6 +189,18 @@ fn back_off_delay(attempt: u32) -> Duration {
     Duration::from_millis(20 * u64::from(attempt))
 }
 
+/// A relay refusal (403) of a call into a room this device joined means the device was
+/// removed from the space (sync reports it as [`ClientEvent::RemovedFromSpace`]): every call
+/// says so with one error, [`ClientError::RemovedFromSpace`] (`removed_from_space`).
+pub(super) fn removal(error: ClientError, space_id: &str) -> ClientError {
+    match error {
+        ClientError::Relay { status: 403, .. } => {
+            ClientError::RemovedFromSpace(space_id.to_owned())
+        }
+        e => e,
+    }
+}
+
 /// Turns a File or Document content from the room into index entries (called from `sync`).
 pub(super) fn translate_content(
     content: &Content,
@@ -318,6 +330,15 @@ impl SealroomClient {
     }
 
     // ----- download ----------------------------------------------------------------------
+
+    /// Whether the room `relay_id` is one this device was removed from.
+    fn room_removed(&self, relay_id: &str) -> Result<bool, ClientError> {
+        self.with(|r| match super::load_record(&r.rooms, relay_id) {
+            Ok(rec) => Ok(rec.removed),
+            Err(ClientError::Unknown { .. }) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
 
     /// The key record of `file_id`, which must belong to `space_id`.
     fn key_record(&self, space_id: &str, file_id: &str) -> Result<KeyRecord, ClientError> {

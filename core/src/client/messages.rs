@@ -1,5 +1,6 @@
 //! Text messages: posting, the local index, threads.
 
+use super::files::removal;
 use super::*;
 
 impl SealroomClient {
@@ -39,6 +40,9 @@ impl SealroomClient {
             return Err(ClientError::InvalidInput("empty message".into()));
         }
         let record = self.space_room(space_id, message.internal)?;
+        if record.removed {
+            return Err(ClientError::RemovedFromSpace(space_id.to_owned()));
+        }
         let now = self.api.now().max(0) as u64;
         let expires_at = message.expires_in_secs.map(|s| now.saturating_add(s));
         let text = TextMessage {
@@ -59,7 +63,8 @@ impl SealroomClient {
             Ok((bytes, r.account.clone()))
         })?;
         self.send_message_bytes(&record.relay_id, &bytes, expires_at)
-            .await?;
+            .await
+            .map_err(|e| removal(e, space_id))?;
         // Own messages are not readable by this device from the relay (MLS), so they are
         // indexed here.
         self.with(|r| {

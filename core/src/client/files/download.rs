@@ -9,7 +9,9 @@ use sealroom_wire::blobs::BlobStatus;
 
 use crate::format::{self, Opener, CHUNK_SIZE, MAX_HEADER_FIXED_LEN, SEALED_CHUNK_SIZE};
 
-use super::{blob_path, hex32, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK};
+use super::{
+    blob_path, hex32, removal, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK,
+};
 use crate::client::api::{relay_error, Call};
 use crate::client::transport::MaybeSend;
 
@@ -179,6 +181,9 @@ impl SealroomClient {
         range: Option<(u64, u64)>,
     ) -> Result<Download, ClientError> {
         let rec = self.key_record(space_id, file_id)?;
+        if self.room_removed(&rec.relay_id)? {
+            return Err(ClientError::RemovedFromSpace(space_id.to_owned()));
+        }
         let key = format::FileKey::from_bytes(hex32(&rec.key)?);
         let entry = self
             .version_of(space_id, file_id)?
@@ -186,7 +191,10 @@ impl SealroomClient {
                 what: "file",
                 id: file_id.to_owned(),
             })?;
-        let total = self.blob_length(&rec.relay_id, file_id).await?;
+        let total = self
+            .blob_length(&rec.relay_id, file_id)
+            .await
+            .map_err(|e| removal(e, space_id))?;
         let mode = match range {
             None => Mode::Whole {
                 opener: Box::new(Opener::new(&key)),

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use sealroom_wire::blobs::BlobList;
@@ -22,7 +23,7 @@ use crate::identity::verify_signature;
 use crate::room::{RoomError, RoomId};
 
 use super::{
-    index_key, key_key, ClientError, ClientEvent, FileVersion, KeyRecord, RoomRecord,
+    hex32, index_key, key_key, ClientError, ClientEvent, FileVersion, KeyRecord, RoomRecord,
     SealroomClient, INDEX_PREFIX, MANIFEST_MAGIC, MANIFEST_MAX, MANIFEST_SEEN_PREFIX,
 };
 use crate::client::api::Call;
@@ -293,6 +294,72 @@ impl SealroomClient {
             }
         }
         Ok(events)
+    }
+
+    /// Completes the index entries of the files that `events` announce (`NewFile`,
+    /// `NewVersion` from [`SealroomClient::sync`]): the announcement carries the file key and
+    /// digest, the manifest blob beside the file carries its name, media type and size. Each
+    /// manifest is fetched, opened and checked like [`SealroomClient::refresh_files`] does
+    /// (signature, the announcement's file, author and digest, and here also the announced
+    /// file key); a refused one comes back as [`ClientEvent::Refused`] and leaves the entry as
+    /// announced. A manifest the relay cannot serve now (network, not found) leaves the entry
+    /// as announced too: [`SealroomClient::refresh_files`] completes it later.
+    pub(in crate::client) async fn complete_new_files(
+        &self,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(), ClientError> {
+        let announced: Vec<(String, String)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::NewFile {
+                    space_id, file_id, ..
+                }
+                | ClientEvent::NewVersion {
+                    space_id, file_id, ..
+                } => Some((space_id.clone(), file_id.clone())),
+                _ => None,
+            })
+            .collect();
+        for (space_id, file_id) in announced {
+            let Ok(rec) = self.key_record(&space_id, &file_id) else {
+                continue;
+            };
+            if rec.manifest_id.is_empty() {
+                continue;
+            }
+            let record = match self.with(|r| super::super::load_record(&r.rooms, &rec.relay_id)) {
+                Ok(record) => record,
+                Err(ClientError::Unknown { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let bytes = match self.get_range(&rec.relay_id, &rec.manifest_id, None).await {
+                Ok(bytes) => bytes,
+                Err(e @ (ClientError::State(_) | ClientError::Room(_))) => return Err(e),
+                Err(_) => continue,
+            };
+            let Some(opened) = self.open_manifest(&record, &rec.manifest_id, &bytes)? else {
+                continue;
+            };
+            let announced_key = hex32(&rec.key)?;
+            let same_key: bool = opened.key.expose_bytes().ct_eq(&announced_key).into();
+            if opened.file_id != file_id || !same_key {
+                self.mark_seen(&rec.manifest_id)?;
+                events.push(ClientEvent::Refused {
+                    space_id: record.space_id.clone(),
+                    room: record.relay_id.clone(),
+                    sender: format!(
+                        "{}/{}",
+                        opened.manifest.sender_user_id, opened.manifest.device_id
+                    ),
+                    reason: ManifestRefusal::Conflict.code().to_owned(),
+                });
+                continue;
+            }
+            if let Some(ev) = self.import_manifest(&record, opened)? {
+                events.push(ev);
+            }
+        }
+        Ok(())
     }
 
     fn mark_seen(&self, manifest_id: &str) -> Result<(), ClientError> {

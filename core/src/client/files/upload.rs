@@ -54,6 +54,11 @@ impl FileUpload {
     pub fn upload_id(&self) -> &str {
         &self.state.blob_id
     }
+
+    /// The plaintext length announced at the start.
+    pub fn source_len(&self) -> u64 {
+        self.state.source_len
+    }
 }
 
 impl Drop for FileUpload {

@@ -1,0 +1,137 @@
+//! Issue 17 points 1 and 5 through the Rust SDK against the real relay binary: a file
+//! announced by `sync` is complete (name, media type, size from its checked manifest) when the
+//! event is delivered, and after `RemovedFromSpace` posting, downloading and uploading all fail
+//! with one code, `removed_from_space`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use sealroom_core::client::{
+    ClientEvent, HttpTransport, NewFile, NewMessage, Role, SealroomClient, Transport,
+};
+use sealroom_core::state::{MemoryKv, StorageKey};
+
+use sealroom_tests::relay::Relay;
+
+fn device(url: &str) -> SealroomClient {
+    let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new().unwrap());
+    SealroomClient::open(
+        url,
+        transport,
+        Box::new(MemoryKv::default()),
+        StorageKey::generate(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn synced_files_are_complete_and_removal_has_one_code() {
+    let relay = Relay::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = relay.base_url();
+    rt.block_on(async {
+        let admin = device(&url);
+        admin
+            .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
+            .await
+            .unwrap();
+        let org = admin.create_customer_org("Customer Ltd").await.unwrap();
+        let space = admin.create_space(&org.org_id, false).await.unwrap();
+        let space_id = space.space_id;
+        let cust = device(&url);
+        let invite = admin.invite(Role::Customer, Some(&space_id)).await.unwrap();
+        cust.register(&invite.token, "Cara", None, "phone")
+            .await
+            .unwrap();
+        let cust_user = cust.account().unwrap().user_id;
+        admin.add_member(&space_id, &cust_user).await.unwrap();
+        cust.sync().await.unwrap();
+
+        let body = b"%PDF-1.7\nquarterly numbers\n".repeat(100);
+        let uploaded = admin
+            .upload_file(
+                &space_id,
+                &NewFile {
+                    name: "q3-report.pdf".into(),
+                    ..NewFile::default()
+                },
+                body.len() as u64,
+                body.as_slice(),
+                |_, _| {},
+            )
+            .await
+            .unwrap();
+
+        // Point 1: the announcement and the record are complete when the event arrives.
+        let events = cust.sync().await.unwrap();
+        let announced = events
+            .iter()
+            .find_map(|e| match e {
+                ClientEvent::NewFile { file_id, .. } => Some(file_id.clone()),
+                _ => None,
+            })
+            .expect("a NewFile event");
+        assert_eq!(announced, uploaded.file_id);
+        let files = cust.files(&space_id).unwrap();
+        let f = files.iter().find(|f| f.file_id == announced).unwrap();
+        assert_eq!(f.name, "q3-report.pdf");
+        assert_eq!(f.media_type, "application/pdf");
+        assert_eq!(f.size, body.len() as u64);
+        assert_eq!(f.digest, uploaded.digest);
+        let docs = cust.documents(&space_id).unwrap();
+        assert_eq!(docs[0].latest.name, "q3-report.pdf");
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Refused { .. })),
+            "{events:?}"
+        );
+
+        // Point 5: removed, then every call into the space says `removed_from_space`.
+        admin.remove_member(&space_id, &cust_user).await.unwrap();
+        let events = cust.sync().await.unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::RemovedFromSpace { .. })),
+            "{events:?}"
+        );
+        let post = cust
+            .post_message(
+                &space_id,
+                NewMessage {
+                    body: "still here?".into(),
+                    ..NewMessage::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        let mut out = Vec::new();
+        let download = cust
+            .download_file(&space_id, &announced, &mut out, |_, _| {})
+            .await
+            .unwrap_err();
+        let upload = cust
+            .upload_file(
+                &space_id,
+                &NewFile {
+                    name: "late.pdf".into(),
+                    ..NewFile::default()
+                },
+                body.len() as u64,
+                body.as_slice(),
+                |_, _| {},
+            )
+            .await
+            .unwrap_err();
+        for (call, error) in [("post", post), ("download", download), ("upload", upload)] {
+            assert_eq!(error.code(), "removed_from_space", "{call}: {error}");
+            assert!(!error.is_retryable(), "{call}");
+        }
+        assert!(out.is_empty());
+    });
+}
