@@ -99,7 +99,7 @@ fi
 cp wasm/package.json "$OUT/package.json"
 # Node entry: instantiates the module from the package's own .wasm at import time.
 cp wasm/js/node.js "$OUT/node.js"
-printf 'export * from "./sealroom.js";\nexport { default } from "./sealroom.js";\n' > "$OUT/node.d.ts"
+cp wasm/js/node.d.ts "$OUT/node.d.ts"
 # Test-only module (tests/node/chacha-wasm.test.mjs): sealroom-chacha's RFC 8439, Wycheproof and
 # crate-equality checks compiled with the same target, profile and RUSTFLAGS (+simd128) as the
 # package above, so they run on the simd128 code browsers run. Not part of wasm/pkg.

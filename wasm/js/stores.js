@@ -9,6 +9,8 @@
 //     with `passphrase`, under a key derived from the passphrase (PBKDF2-SHA-256).
 //   * memoryStore(): everything in memory, a fresh random key (tests, Node, ephemeral sessions).
 
+import { checkKeys, sealroomError } from "./sdk.js";
+
 const KV = "kv";
 const META = "meta";
 const WRAPPED = "storage-key";
@@ -17,8 +19,12 @@ const PBKDF2_ITERATIONS = 600000;
 const AAD = new TextEncoder().encode("sealroom-storage-key-v1");
 
 function coded(code, message) {
-  return Object.assign(new Error(message), { code, kind: "storage", retryable: false });
+  return sealroomError(code, "storage", message, false);
 }
+
+/** The options `SealroomClient.open` takes (JS names). */
+export const OPEN_OPTIONS = ["store", "name", "passphrase", "indexedDB"];
+const IDB_OPTIONS = ["name", "passphrase", "indexedDB"];
 
 function request(r) {
   return new Promise((resolve, reject) => {
@@ -45,6 +51,8 @@ async function passphraseKey(passphrase, salt) {
 
 /** A store in IndexedDB database `sealroom:<name>`. */
 export function indexedDbStore(options = {}) {
+  checkKeys(options, IDB_OPTIONS, "indexedDbStore");
+  options ??= {};
   const name = options.name ?? "sealroom";
   const passphrase = options.passphrase;
   const idb = options.indexedDB ?? globalThis.indexedDB;
@@ -164,14 +172,19 @@ export function memoryStore() {
 
 /** The store an `open` call asked for: a host store object, "memory" or "indexeddb". */
 export function resolveStore(options = {}) {
+  checkKeys(options, OPEN_OPTIONS, "open");
+  options ??= {};
   const choice = options.store ?? (globalThis.indexedDB ? "indexeddb" : "memory");
   if (typeof choice === "object" && choice !== null) {
     for (const m of ["load", "commit", "storageKey"]) {
-      if (typeof choice[m] !== "function") throw Object.assign(new Error(`a host store needs a ${m}() method`), { code: "invalid_input", kind: "invalid_input", retryable: false });
+      if (typeof choice[m] !== "function") throw sealroomError("invalid_input", "invalid_input", `a host store needs a ${m}() method`, false);
     }
     return choice;
   }
   if (choice === "memory") return memoryStore();
-  if (choice === "indexeddb") return indexedDbStore(options);
-  throw Object.assign(new Error(`unknown store "${choice}" (use "indexeddb", "memory" or a host store object)`), { code: "invalid_input", kind: "invalid_input", retryable: false });
+  if (choice === "indexeddb") {
+    const { store, ...rest } = options;
+    return indexedDbStore(rest);
+  }
+  throw sealroomError("invalid_input", "invalid_input", `unknown store "${choice}" (use "indexeddb", "memory" or a host store object)`, false);
 }

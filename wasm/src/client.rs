@@ -20,7 +20,7 @@ use sealroom_core::client::{NewMessage, Role, SealroomClient as CoreClient};
 use sealroom_core::state::StorageKey;
 
 use crate::convert::{self, from_js, list, to_js, value_to_js};
-use crate::error::{client_error, invalid, message_of, storage};
+use crate::error::{cancelled, client_error, invalid, message_of, source_failed, storage};
 use crate::store::{Pending, QueuedKv};
 use crate::transport::FetchTransport;
 
@@ -32,6 +32,109 @@ extern "C" {
     fn js_indexed_db_store(options: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = memoryStore)]
     fn js_memory_store() -> JsValue;
+}
+
+#[wasm_bindgen(module = "/js/sdk.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = linkedController, catch)]
+    fn js_linked_controller(signal: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = abortPromise)]
+    fn js_abort_promise(signal: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = cancelQuietly)]
+    fn js_cancel_quietly(reader: &JsValue);
+    #[wasm_bindgen(js_name = checkKeys, catch)]
+    fn js_check_keys(value: &JsValue, allowed: &Array, what: &str) -> Result<(), JsValue>;
+}
+
+/// Options of a long operation (`{ signal, onProgress, onStart }`), checked against `allowed`
+/// (JS names); a bare function is taken as `onProgress` (the earlier signature).
+pub(crate) struct CallOptions {
+    pub(crate) on_progress: Option<Function>,
+    pub(crate) on_start: Option<Function>,
+    /// An internal AbortController linked to the caller's `signal`.
+    pub(crate) controller: JsValue,
+}
+
+impl CallOptions {
+    pub(crate) fn parse(options: &JsValue, allowed: &[&str], what: &str) -> Result<Self, JsValue> {
+        if let Some(f) = options.dyn_ref::<Function>() {
+            return Ok(Self {
+                on_progress: Some(f.clone()),
+                on_start: None,
+                controller: js_linked_controller(&JsValue::UNDEFINED)?,
+            });
+        }
+        check_keys(options, allowed, what)?;
+        let field = |name: &str| -> Result<Option<Function>, JsValue> {
+            if options.is_undefined() || options.is_null() {
+                return Ok(None);
+            }
+            let v = get(options, name)?;
+            if v.is_undefined() || v.is_null() {
+                return Ok(None);
+            }
+            v.dyn_into::<Function>()
+                .map(Some)
+                .map_err(|_| invalid(&format!("{what} option {name} must be a function")))
+        };
+        let signal = if options.is_undefined() || options.is_null() {
+            JsValue::UNDEFINED
+        } else {
+            get(options, "signal")?
+        };
+        Ok(Self {
+            on_progress: field("onProgress")?,
+            on_start: field("onStart")?,
+            controller: js_linked_controller(&signal)?,
+        })
+    }
+
+    /// The internal signal.
+    pub(crate) fn signal(&self) -> JsValue {
+        get(&self.controller, "signal").unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// Whether the operation was cancelled.
+    pub(crate) fn aborted(&self) -> bool {
+        get(&self.signal(), "aborted").is_ok_and(|v| v.is_truthy())
+    }
+
+    /// Aborts the operation (from `cancelUpload`).
+    pub(crate) fn abort(controller: &JsValue) {
+        if let Ok(abort) = method(controller, "abort") {
+            let _ = abort.call0(controller);
+        }
+    }
+}
+
+/// Runs `call` until it ends or `signal` aborts; on abort the call is dropped at its next
+/// await (core's state changes are atomic commits, so a dropped call leaves consistent state)
+/// and the result is a `cancelled` error. One boxed future type, so one instantiation.
+pub(crate) async fn abortable(
+    signal: &JsValue,
+    what: &str,
+    mut call: BoxedCall,
+) -> Result<JsValue, JsValue> {
+    if get(signal, "aborted").is_ok_and(|v| v.is_truthy()) {
+        return Err(cancelled(what));
+    }
+    let mut abort = JsFuture::from(js_abort_promise(signal));
+    std::future::poll_fn(|cx| {
+        if std::pin::Pin::new(&mut abort).poll(cx).is_ready() {
+            return std::task::Poll::Ready(Err(cancelled(what)));
+        }
+        call.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// Checks the keys of an options object (JS names).
+pub(crate) fn check_keys(value: &JsValue, allowed: &[&str], what: &str) -> Result<(), JsValue> {
+    let names = Array::new();
+    for a in allowed {
+        names.push(&JsValue::from_str(a));
+    }
+    js_check_keys(value, &names, what)
 }
 
 /// A store in IndexedDB (`options.name`, default `"sealroom"`), its storage key wrapped under a
@@ -57,6 +160,8 @@ pub(crate) struct Shared {
     pub(crate) commit: Function,
     /// A write-behind failure, reported by the next call.
     pub(crate) write_error: RefCell<Option<String>>,
+    /// Uploads in flight in this client: upload id and its AbortController (`cancelUpload`).
+    pub(crate) uploads: RefCell<Vec<(String, JsValue)>>,
 }
 
 impl Shared {
@@ -115,7 +220,7 @@ where
     run_boxed(shared.clone(), Box::pin(call))
 }
 
-type BoxedCall = std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+pub(crate) type BoxedCall = std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 
 pub(crate) fn run_boxed(shared: Rc<Shared>, call: BoxedCall) -> Promise {
     future_to_promise(async move {
@@ -143,15 +248,6 @@ pub(crate) async fn await_value(value: JsValue) -> Result<JsValue, JsValue> {
 
 pub(crate) fn num(value: u64) -> JsValue {
     JsValue::from_f64(value as f64)
-}
-
-pub(crate) fn progress_fn(callback: Option<Function>) -> impl FnMut(u64, u64) {
-    move |done, total| {
-        if let Some(f) = &callback {
-            // A throwing progress callback must not break the transfer.
-            let _ = f.call2(&JsValue::NULL, &num(done), &num(total));
-        }
-    }
 }
 
 /// A whole number ≥ 0 below 2^53 from JS.
@@ -218,8 +314,14 @@ impl StreamReader {
         Ok(Self { reader, read })
     }
 
+    /// The next chunk; a failing source is a `source_failed` error carrying the stream's own
+    /// error as `cause`.
     pub(crate) async fn next(&self) -> Result<Option<Vec<u8>>, JsValue> {
-        let result = await_value(self.read.call0(&self.reader)?).await?;
+        let pending = self
+            .read
+            .call0(&self.reader)
+            .map_err(|e| source_failed(&e))?;
+        let result = await_value(pending).await.map_err(|e| source_failed(&e))?;
         if get(&result, "done")?.is_truthy() {
             return Ok(None);
         }
@@ -229,11 +331,10 @@ impl StreamReader {
         Ok(Some(chunk.to_vec()))
     }
 
-    /// Stops the stream after a failure (best effort).
+    /// Stops the stream after a failure (best effort; the rejection of `cancel()` on an
+    /// errored stream is handled, never left unhandled).
     pub(crate) fn cancel(&self) {
-        if let Ok(cancel) = method(&self.reader, "cancel") {
-            let _ = cancel.call0(&self.reader);
-        }
+        js_cancel_quietly(&self.reader);
     }
 }
 
@@ -252,6 +353,7 @@ impl Client {
         #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: JsValue,
     ) -> Result<Client, JsValue> {
+        crate::error::ensure_class();
         let store = resolve_store(&options)?;
         let commit = method(&store, "commit")?;
         let loaded = await_value(method(&store, "load")?.call0(&store)?).await?;
@@ -296,6 +398,7 @@ impl Client {
             store,
             commit,
             write_error: RefCell::new(None),
+            uploads: RefCell::new(Vec::new()),
         });
         shared.flush().await?;
         Ok(Client { shared })
@@ -327,9 +430,15 @@ impl Client {
         #[wasm_bindgen(js_name = userName)] user_name: String,
         email: Option<String>,
         #[wasm_bindgen(js_name = deviceName)] device_name: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
         let s = self.shared.clone();
         run(&self.shared, async move {
+            // Checked before the request only: once the relay took the invitation, the device
+            // must be stored, so registering is not interrupted half-way.
+            if CallOptions::parse(&options, &["signal"], "register")?.aborted() {
+                return Err(crate::error::cancelled("register"));
+            }
             let account = s
                 .core
                 .register(&invite_token, &user_name, email.as_deref(), &device_name)
@@ -348,9 +457,14 @@ impl Client {
         #[wasm_bindgen(js_name = userName)] user_name: String,
         email: Option<String>,
         #[wasm_bindgen(js_name = deviceName)] device_name: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
         let s = self.shared.clone();
         run(&self.shared, async move {
+            // Checked before the request only (as for `register`).
+            if CallOptions::parse(&options, &["signal"], "bootstrap")?.aborted() {
+                return Err(crate::error::cancelled("bootstrap"));
+            }
             let account = s
                 .core
                 .bootstrap(
@@ -543,11 +657,21 @@ impl Client {
 
     /// Fetches and applies everything new from the relay; returns what changed.
     #[wasm_bindgen(unchecked_return_type = "Promise<ClientEvent[]>")]
-    pub fn sync(&self) -> Promise {
+    /// `options.signal` (an `AbortSignal`) stops the sync at its next step with code
+    /// `cancelled`; what was applied until then stays applied (every step is one atomic
+    /// commit) and its messages and files are in `messages()` / `files()`.
+    pub fn sync(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
+    ) -> Promise {
         let s = self.shared.clone();
         run(&self.shared, async move {
-            let events = s.core.sync().await.map_err(client_error)?;
-            value_to_js(&list(&events, convert::event))
+            let opts = CallOptions::parse(&options, &["signal"], "sync")?;
+            let call = Box::pin(async move {
+                let events = s.core.sync().await.map_err(client_error)?;
+                value_to_js(&list(&events, convert::event))
+            });
+            abortable(&opts.signal(), "sync", call).await
         })
     }
 

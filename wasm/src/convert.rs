@@ -93,7 +93,25 @@ pub(crate) fn from_js<T: DeserializeOwned>(value: &JsValue, what: &str) -> Resul
             .unwrap_or_default();
         serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
     };
-    serde_json::from_value(rename_keys(v, &snake)).map_err(|e| bad(e.to_string()))
+    serde_json::from_value(rename_keys(v, &snake))
+        .map_err(|e| bad(camel_in_backticks(&e.to_string())))
+}
+
+/// serde's messages name fields in backticks with their Rust (snake_case) names: the JS
+/// (camelCase) names instead (`document_id` → `documentId`).
+fn camel_in_backticks(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(&camel(part));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 fn member(m: &SpaceMember) -> Value {
@@ -264,5 +282,28 @@ mod tests {
         assert_eq!(camel("expires_at"), "expiresAt");
         assert_eq!(snake("expiresInSecs"), "expires_in_secs");
         assert_eq!(snake(&camel("next_after")), "next_after");
+    }
+
+    #[test]
+    fn unknown_field_errors_name_js_fields() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct NewFileLike {
+            name: String,
+            document_id: Option<String>,
+            thread_id: Option<String>,
+        }
+        let v = rename_keys(
+            serde_json::json!({ "name": "a", "documentID": "x" }),
+            &snake,
+        );
+        let e = serde_json::from_value::<NewFileLike>(v).unwrap_err();
+        let m = camel_in_backticks(&e.to_string());
+        assert!(
+            m.contains("`documentId`") && m.contains("`threadId`"),
+            "{m}"
+        );
+        assert!(!m.contains("document_id"), "{m}");
     }
 }

@@ -11,8 +11,9 @@ use wasm_bindgen_futures::future_to_promise;
 
 use sealroom_core::client::{ClientError, Download as CoreDownload};
 
-use crate::client::{get, method, num, Shared};
-use crate::error::{client_error, coded};
+use crate::client::{get, method, CallOptions, Shared};
+use crate::client_files::Progress;
+use crate::error::{cancelled, client_error, coded};
 
 /// A download in progress: core's pull-style download and the client it runs on.
 pub(crate) struct Download {
@@ -58,25 +59,29 @@ impl Download {
         piece
     }
 
-    fn progress(&self) -> (u64, u64) {
-        let done = self.inner.done();
-        (
-            done,
-            self.inner.total().unwrap_or(self.inner.version().size),
-        )
+    fn total(&self) -> u64 {
+        self.inner.total().unwrap_or(self.inner.version().size)
     }
 
-    /// The download as a `ReadableStream<Uint8Array>`.
-    pub(crate) fn into_stream(self, on_progress: Option<Function>) -> Result<JsValue, JsValue> {
+    /// The download as a `ReadableStream<Uint8Array>`: each window is enqueued in pieces of at
+    /// most 256 KiB, progress reported after each; an aborted `signal` errors the stream with
+    /// code `cancelled`.
+    pub(crate) fn into_stream(self, options: CallOptions) -> Result<JsValue, JsValue> {
+        let progress = Rc::new(RefCell::new(Progress::new(
+            options.on_progress.clone(),
+            self.total(),
+        )));
+        let signal = options.signal();
         let state = Rc::new(RefCell::new(Some(self)));
-        let cancelled = Rc::new(Cell::new(false));
+        let cancelled_flag = Rc::new(Cell::new(false));
 
         let pull_state = state.clone();
-        let pull_cancelled = cancelled.clone();
+        let pull_cancelled = cancelled_flag.clone();
         let pull = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |controller: JsValue| {
             let state = pull_state.clone();
-            let cancelled = pull_cancelled.clone();
-            let on_progress = on_progress.clone();
+            let cancelled_flag = pull_cancelled.clone();
+            let progress = progress.clone();
+            let signal = signal.clone();
             future_to_promise(async move {
                 // `pull` is not called again before its promise settles, so the download is
                 // never taken twice.
@@ -84,19 +89,42 @@ impl Download {
                 let Some(mut download) = taken else {
                     return Ok(JsValue::UNDEFINED);
                 };
-                match download.next().await? {
-                    Some(bytes) if !cancelled.get() => {
-                        let chunk = Uint8Array::from(bytes.as_slice());
-                        drop(bytes);
-                        method(&controller, "enqueue")?.call1(&controller, &chunk)?;
-                        if let Some(f) = &on_progress {
-                            let (done, total) = download.progress();
-                            let _ = f.call2(&JsValue::NULL, &num(done), &num(total));
+                // An aborted signal errors the stream (checked around each window: a window
+                // being fetched completes first); the reader's read() rejects with it.
+                let aborted = || get(&signal, "aborted").is_ok_and(|v| v.is_truthy());
+                let next = if aborted() {
+                    Err(cancelled("the download"))
+                } else {
+                    download.next().await
+                };
+                let next = match next {
+                    Ok(_) if aborted() => Err(cancelled("the download")),
+                    other => other,
+                };
+                let next = match next {
+                    Ok(next) => next,
+                    Err(e) => {
+                        method(&controller, "error")?.call1(&controller, &e)?;
+                        return Ok(JsValue::UNDEFINED);
+                    }
+                };
+                match next {
+                    Some(bytes) if !cancelled_flag.get() => {
+                        let enqueue = method(&controller, "enqueue")?;
+                        let mut rest = bytes.as_slice();
+                        while !rest.is_empty() {
+                            let room = progress.borrow().room();
+                            let (piece, tail) = rest.split_at(room.min(rest.len()));
+                            enqueue.call1(&controller, &Uint8Array::from(piece))?;
+                            progress.borrow_mut().add(piece.len() as u64);
+                            rest = tail;
                         }
+                        drop(bytes);
                         *state.borrow_mut() = Some(download);
                     }
                     Some(_) => {}
                     None => {
+                        progress.borrow_mut().finish();
                         method(&controller, "close")?.call0(&controller)?;
                     }
                 }
@@ -105,7 +133,7 @@ impl Download {
         });
         let cancel_state = state;
         let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
-            cancelled.set(true);
+            cancelled_flag.set(true);
             cancel_state.borrow_mut().take();
         });
 

@@ -56,6 +56,8 @@ pub use bench::{
 };
 #[cfg(target_arch = "wasm32")]
 pub use client::{indexed_db_store, memory_store, Client};
+#[cfg(target_arch = "wasm32")]
+pub use error::SealroomError;
 
 /// Builds a JS `Error` with a stable machine-readable `code` property.
 fn js_error(code: &str, message: &str) -> JsValue {

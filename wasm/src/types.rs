@@ -14,19 +14,42 @@ export type NotifyMode = "immediate" | "hourly" | "daily" | "off";
 export type ProgressCallback = (done: number, total: number) => void;
 
 /**
- * Every rejected Promise and thrown error of the SDK is an `Error` with these fields.
+ * Every rejected Promise and thrown error of the SDK is a `SealroomError` (an `Error`
+ * subclass: `e instanceof SealroomError` and `e instanceof Error` both hold).
  * `code` is stable and specific (`relay_forbidden`, `not_registered`, `unknown_space`,
- * `policy`, `invalid_input`, `network`, `timeout`, `storage`, `storage_locked`, ...);
- * `kind` says what to do (`network`, `unauthenticated`, `forbidden`, `not_found`,
- * `conflict`, `too_large`, `corrupt`, `invalid_input`, `storage`, `internal`).
+ * `removed_from_space`, `policy`, `invalid_input`, `network`, `timeout`, `storage`,
+ * `storage_locked`, `cancelled`, `source_failed`, ...); `kind` says what to do;
+ * `retryable` is true only where the same call may succeed later (no answer, the relay busy,
+ * a race with another writer), never for a settled state such as `relay_conflict` "the
+ * relay is already bootstrapped". `cause` is the underlying error where there is one (the
+ * source stream's own error for `source_failed`).
  */
-export interface SealroomError extends Error {
+export class SealroomError extends Error {
+  private constructor();
   code: string;
   kind: "network" | "unauthenticated" | "forbidden" | "not_found" | "conflict" | "too_large"
-    | "corrupt" | "invalid_input" | "storage" | "internal";
+    | "corrupt" | "invalid_input" | "storage" | "internal" | "cancelled";
   retryable: boolean;
   /** HTTP status, for refusals by the relay (`code` starts with `relay_`). */
   status?: number;
+}
+
+/** Options of calls that can be cancelled. */
+export interface SignalOptions {
+  /** Aborting rejects the call with code `cancelled`. */
+  signal?: AbortSignal;
+}
+
+export interface UploadOptions extends SignalOptions {
+  /** Plaintext bytes sealed and handed to the relay, at least every 1 % or 256 KiB; the last call `(total, total)` once the relay holds everything. */
+  onProgress?: ProgressCallback;
+  /** Called once with the upload id as soon as the upload exists on the relay (for `cancelUpload`, `resumeUpload`). */
+  onStart?: (uploadId: string) => void;
+}
+
+export interface DownloadOptions extends SignalOptions {
+  /** Plaintext bytes delivered to the stream, at least every 1 % or 256 KiB. */
+  onProgress?: ProgressCallback;
 }
 
 /** Where a client keeps its encrypted state. Commits must be applied in call order. */
@@ -44,12 +67,19 @@ export interface IndexedDbStoreOptions {
   name?: string;
   /** Protect the storage key with a passphrase (PBKDF2-SHA-256) instead of a non-extractable WebCrypto key. */
   passphrase?: string;
-  /** An IndexedDB factory (default `globalThis.indexedDB`). */
-  indexedDB?: IDBFactory;
+  /** An IndexedDB factory (default `globalThis.indexedDB`; an `IDBFactory` in browsers). */
+  indexedDB?: { open(name: string, version?: number): unknown };
 }
 
+/**
+ * Options of `SealroomClient.open`; any other key (a misspelt option) is an `invalid_input`
+ * error naming the allowed ones.
+ */
 export interface OpenOptions extends IndexedDbStoreOptions {
-  /** `"indexeddb"` (default where it exists), `"memory"` (default elsewhere) or a host store. */
+  /**
+   * `"indexeddb"` (default where it exists), `"memory"` (default elsewhere: explicit is
+   * better in Node) or a host store (`fileStore(dir)` from the Node entry).
+   */
   store?: "indexeddb" | "memory" | HostStore;
 }
 
@@ -132,6 +162,11 @@ export type ClientEvent =
   | { type: "newFile"; spaceId: string; fileId: string; documentId: string; version: number }
   /** A later version (2, 3, ...) of a document. */
   | { type: "newVersion"; spaceId: string; fileId: string; documentId: string; version: number }
+  /**
+   * The relay served another identity key for a user than the one this device pinned. An
+   * identity key belongs to the user, not to a space, so there is no `spaceId`: the user's
+   * entry in every `space(id).members` shows `identityKeyChanged`.
+   */
   | { type: "keyChanged"; userId: string; safetyNumber: string }
   | { type: "deviceSkipped"; spaceId: string; internal: boolean; userId: string; deviceId: string; reason: string }
   | { type: "removedFromSpace"; spaceId: string }
@@ -144,6 +179,11 @@ export type ClientEvent =
    * room or breaks the version rule (`reason`: a stable code such as `manifest_unsigned`).
    */
   | { type: "refused"; spaceId: string; room: string; sender: string; reason: string }
+  /**
+   * An event of a newer core that this SDK version has no name for yet (forward
+   * compatibility: never produced by the events listed above). `detail` may be empty;
+   * ignore it or log it.
+   */
   | { type: "other"; detail: string };
 
 export interface NewFile {
