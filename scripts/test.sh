@@ -77,16 +77,14 @@ count_cargo "$LOG_DIR/cargo-test.log"
 # process), relay_migrate (sled -> redb only) and scale_out* (already on PostgreSQL and S3).
 # relay_backup is left out for now: its online backup test hung on PostgreSQL + S3 in the last
 # run, not yet understood (the restore refusal it checks there passes in its other test).
-# Also left out until they use tests/src/backend.rs: relay_retention and relay_revoke read the
-# relay's redb store or blob files offline, relay_secrets restores a backup (which a PostgreSQL
-# relay refuses by design); all three run on the embedded deployment in cargo-test.
+# relay_retention, relay_revoke and relay_secrets read and roll back the relay's store and blobs
+# through tests/src/backend.rs, so they run here on PostgreSQL + S3 as well.
 # `--workspace` keeps cargo-test's feature set, so nothing is built again.
 scale_out_tests=()
 for t in tests/tests/*.rs tests/tests/*/main.rs; do
   name=${t#tests/tests/}; name=${name%/main.rs}; name=${name%.rs}
   case $name in
     openapi_routes | relay_notify | relay_tls | relay_migrate | scale_out* | relay_backup) continue ;;
-    relay_retention | relay_revoke | relay_secrets) continue ;;
   esac
   scale_out_tests+=(--test "$name")
 done

@@ -238,6 +238,53 @@ impl Relay {
     }
 }
 
+/// One record of a relay's store: (tree, key, value).
+pub type StoreRecord = (String, Vec<u8>, Vec<u8>);
+
+impl Relay {
+    /// Every record of this relay's store (one consistent snapshot), as an operator with access
+    /// to the storage reads them: redb (stop the relay first, it holds the lock) or PostgreSQL.
+    pub fn store_records(&self) -> Vec<StoreRecord> {
+        let store = self.open_store();
+        let mut out = Vec::new();
+        store
+            .snapshot(&mut |tree, key, value| {
+                out.push((tree.to_owned(), key.to_vec(), value.to_vec()));
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("reading the relay's store: {e}"));
+        out
+    }
+
+    /// Makes this relay's store hold exactly `records` (taken earlier with
+    /// [`Relay::store_records`]): what an operator who rolls the storage back to an older copy
+    /// does, on either deployment. Records not in `records` are deleted. Stop the relay first
+    /// (the embedded store is locked while it runs; a running instance would keep caches).
+    pub fn replace_store_records(&self, records: &[StoreRecord]) {
+        let keep: std::collections::HashSet<(&str, &[u8])> = records
+            .iter()
+            .map(|(t, k, _)| (t.as_str(), k.as_slice()))
+            .collect();
+        let current = self.store_records();
+        let store = self.open_store();
+        for (tree, key, _) in &current {
+            if !keep.contains(&(tree.as_str(), key.as_slice())) {
+                store
+                    .delete(tree, key)
+                    .unwrap_or_else(|e| panic!("deleting a record of {tree}: {e}"));
+            }
+        }
+        for (tree, key, value) in records {
+            store
+                .put(tree, key, value)
+                .unwrap_or_else(|e| panic!("writing a record of {tree}: {e}"));
+        }
+        store
+            .flush()
+            .unwrap_or_else(|e| panic!("flushing the relay's store: {e}"));
+    }
+}
+
 impl Relay {
     /// Panics if the relay's records in PostgreSQL or its finished blobs in S3 hold any of
     /// `needles` ([`Relay::assert_no_plaintext`] calls this beside its scan of the data

@@ -20,7 +20,7 @@ use sealroom_server::notify::engine::{PENDING_TREE, PREFS_TREE};
 use sealroom_server::retention::{self, StoredPolicy, POLICY_TREE};
 use sealroom_server::rooms::data::{self as rooms, RoomRecord, MESSAGES, MESSAGE_EXPIRY, ROOMS};
 use sealroom_server::state::{AppState, SystemClock};
-use sealroom_server::store::{RedbStore, SharedStore, Store, StoreExt};
+use sealroom_server::store::{RedbStore, SharedStore, StoreExt};
 use sealroom_tests::relay::Relay;
 use sealroom_wire::audit::{AuditAction, AuditQuery};
 use sealroom_wire::rooms::MessageEntry;
@@ -318,9 +318,9 @@ fn retention_policy_routes_and_user_erasure_over_http() {
     assert_eq!(entries[0]["actor_user"], admin.user_id.as_str());
     assert_eq!(entries[0]["size"], 1);
 
-    // Offline: nothing of the user is left in the store.
+    // Offline: nothing of the user is left in the store (redb or PostgreSQL).
     assert!(relay.stop());
-    let store = RedbStore::open(&relay.data_dir().join("store.redb"), 1 << 20).unwrap();
+    let store = relay.open_store();
     assert!(store
         .get(PREFS_TREE, staff.user_id.as_bytes())
         .unwrap()

@@ -14,7 +14,6 @@
 //! it plays the colluding relay operator's log of what members posted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +33,7 @@ use sealroom_core::state::{FileKv, StorageKey};
 use sealroom_wire::accounts::SecurityEventKind;
 
 use sealroom_tests::hostile::HostileRelay;
-use sealroom_tests::relay::{files_under, read_file, Device, Relay};
+use sealroom_tests::relay::{Device, Relay};
 use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
 use sealroom_tests::smtp::{Mail, SmtpSink};
 
@@ -179,19 +178,16 @@ fn wrap_aad(header: &[u8], room_id: &str, file_id: &str) -> Vec<u8> {
     aad
 }
 
-/// The manifest blob the relay stores for `file_id`: (wrapped file key, sealed manifest).
-fn stored_manifest(data_dir: &Path, file_id: &str) -> (Vec<u8>, Vec<u8>) {
-    for path in files_under(data_dir) {
-        if path.extension().and_then(|e| e.to_str()) != Some("blob") {
-            continue;
-        }
-        let bytes = read_file(&path);
+/// The manifest blob the relay stores for `file_id`: (wrapped file key, sealed manifest), read
+/// from its blob storage (the data directory or the S3 bucket) as its operator could.
+fn stored_manifest(relay: &Relay, file_id: &str) -> (Vec<u8>, Vec<u8>) {
+    for (_, bytes) in relay.finished_blobs() {
         if bytes.len() > 38 && &bytes[..4] == b"SRMF" && &bytes[4..36] == file_id.as_bytes() {
             let wlen = u16::from_be_bytes([bytes[36], bytes[37]]) as usize;
             return (bytes[38..38 + wlen].to_vec(), bytes[38 + wlen..].to_vec());
         }
     }
-    panic!("no manifest blob for {file_id} in the relay's data directory");
+    panic!("no manifest blob for {file_id} in the relay's blob storage");
 }
 
 /// Uploads key packages of a raw device with the capabilities a Sealroom room requires.
@@ -398,7 +394,7 @@ impl Scene {
                 .any(|p| String::from_utf8_lossy(p).contains(marker)),
             "control: B's state opens a message posted while it is a member"
         );
-        let (wrapped, _) = stored_manifest(&self.relay.data_dir(), &file.file_id);
+        let (wrapped, _) = stored_manifest(&self.relay, &file.file_id);
         assert!(
             self.b.try_unwrap(&file.file_id, &wrapped).is_some(),
             "control: B unwraps a file key of its own epochs"
@@ -485,7 +481,7 @@ impl Scene {
         }
 
         // The file: the wrapped key and the sealed manifest, fetched directly.
-        let (wrapped, sealed) = stored_manifest(&self.relay.data_dir(), &file.file_id);
+        let (wrapped, sealed) = stored_manifest(&self.relay, &file.file_id);
         let epoch = u64::from_be_bytes(wrapped[5..13].try_into().unwrap());
         assert!(
             self.b.try_unwrap(&file.file_id, &wrapped).is_none(),

@@ -1,7 +1,9 @@
 //! Relay secrets sealed at rest, against the real relay binary: a TOTP secret appears in no
 //! form (raw bytes, base32, hex, or the JSON array of an unsealed record) in any file of the
-//! data directory nor in a backup file; TOTP keeps working after a restart and after
-//! `rotate-key`; the relay refuses a key file with loose permissions or the wrong length.
+//! data directory, in any record of the store (redb or PostgreSQL, read through
+//! `sealroom_tests::backend`) nor in a backup file; TOTP keeps working after a restart and after
+//! `rotate-key`; the relay refuses a key file with loose permissions or the wrong length; a
+//! client detects a store rolled back to an older copy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,23 @@ fn assert_absent(files: &[PathBuf], secret: &[u8], b32: &str) {
                 "the TOTP secret ({name}) is in {}",
                 file.display()
             );
+        }
+    }
+}
+
+/// The same check over every record of the relay's store (stop an embedded relay first): on
+/// PostgreSQL the records are not in the data directory.
+fn assert_absent_in_store(relay: &Relay, secret: &[u8], b32: &str) {
+    let records = relay.store_records();
+    assert!(!records.is_empty());
+    for (tree, key, value) in &records {
+        for (name, needle) in forms(secret, b32) {
+            for bytes in [key, value] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "the TOTP secret ({name}) is in a record of tree {tree}"
+                );
+            }
         }
     }
 }
@@ -127,6 +146,8 @@ fn totp_secret_is_in_no_file_nor_backup_and_survives_restart_and_rotation() {
     files.push(relay.log_path());
     assert_absent(&files, &secret, &b32);
     assert_absent(&files, &staff_secret, &staff_b32);
+    assert_absent_in_store(&relay, &secret, &b32);
+    assert_absent_in_store(&relay, &staff_secret, &staff_b32);
 
     // After a restart the sealed secret still opens: a fresh code approves a device.
     relay.launch();
@@ -155,6 +176,9 @@ fn totp_secret_is_in_no_file_nor_backup_and_survives_restart_and_rotation() {
     files.push(relay.log_path());
     assert_absent(&files, &secret, &b32);
     assert_absent(&files, &staff_secret, &staff_b32);
+    relay.stop();
+    assert_absent_in_store(&relay, &secret, &b32);
+    assert_absent_in_store(&relay, &staff_secret, &staff_b32);
 }
 
 #[test]
@@ -187,9 +211,10 @@ fn relay_refuses_a_loose_or_malformed_key_file() {
 }
 
 /// The audit chain a client checks itself: an admin's device verifies the relay-signed head and
-/// every link, and remembers the head. The relay's store is then rolled back by restoring an
-/// older backup (the relay key file, outside the data directory, is unchanged, so the head is
-/// still validly signed): the client reports a rolled-back history. The restored relay then
+/// every link, and remembers the head. The relay's store is then rolled back to an older copy
+/// of its records, as its operator could do on either deployment (redb or PostgreSQL, through
+/// `sealroom_tests::backend`; the relay key file, outside the store, is unchanged, so the head
+/// is still validly signed): the client reports a rolled-back history. The restored relay then
 /// writes new entries past the remembered head, a consistent chain that forks from the one the
 /// client saw: the client reports a rewritten history.
 #[test]
@@ -222,27 +247,20 @@ fn client_detects_rolled_back_and_forked_audit_history() {
         assert!(first.head_seq >= 3, "{first:?}");
         assert_eq!(first.entries_verified, first.head_seq);
     });
-    let backup = relay.data_dir().with_file_name("old.backup");
-    let out = relay.run_command(&["backup", "--out", backup.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The operator's older copy of the store (taken with the relay stopped: redb is locked
+    // while it runs).
+    assert!(relay.stop());
+    let old_copy = relay.store_records();
+    relay.launch();
     let seen = rt.block_on(async {
         admin.create_customer_org("Kestrel AG").await.unwrap();
         admin.create_customer_org("Plover SA").await.unwrap();
         admin.check_audit().await.unwrap()
     });
 
-    // Roll the store back to the older backup.
+    // Roll the store back to the older copy.
     assert!(relay.stop());
-    let out = relay.run_command(&["restore", "--from", backup.to_str().unwrap(), "--force"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    relay.replace_store_records(&old_copy);
     relay.launch();
     rt.block_on(async {
         match admin.check_audit().await {
