@@ -309,6 +309,26 @@ fun main() {
         checkEq("relay_not_found", f.code, "code")
     }
 
+    test("live events: a post arrives without sync") {
+        bob!!.setLiveOptions(
+            LiveOptions(waitSecs = 5UL, fullSyncSecs = 3600UL, minBackoffMs = 100UL, maxBackoffMs = 1000UL),
+        )
+        expectError<SealroomException.InvalidInput> {
+            bob!!.setLiveOptions(LiveOptions(waitSecs = 31UL, fullSyncSecs = 0UL, minBackoffMs = 100UL, maxBackoffMs = 1000UL))
+        }
+        // The first call catches up in full and stores the cursor; with nothing new it times out
+        // empty.
+        bob!!.nextEvents(2_000UL)
+        val posted = alice!!.postMessage(spaceId, NewMessage(body = "Live, Bob"))
+        val seen = mutableListOf<ClientEvent>()
+        var calls = 0
+        while (seen.none { it is ClientEvent.NewMessage && it.message.messageId == posted.messageId }) {
+            check(calls++ < 5) { "no live event for the post in $seen" }
+            seen += bob!!.nextEvents(60_000UL)
+        }
+        check(bob!!.messages(spaceId, posted.threadId).any { it.body == "Live, Bob" }) { "indexed" }
+    }
+
     test("messages both ways") {
         val posted = alice!!.postMessage(spaceId, NewMessage(body = "Welcome, Bob"))
         val events = bob!!.sync()

@@ -1864,6 +1864,19 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func verifyAudit() throws  -> AuditVerifyReport
     
     /**
+     * Blocks until something changed for this device and returns it (never empty), or until
+     * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
+     * timeout: the next call continues from the stored cursor. Transport failures, 429 and
+     * 5xx are retried inside; other errors are thrown (e.g. not registered).
+     */
+    func nextEvents(timeoutMs: UInt64) throws  -> [ClientEvent]
+    
+    /**
+     * Sets how the live loop waits and reconnects.
+     */
+    func setLiveOptions(options: LiveOptions) throws 
+    
+    /**
      * Revokes a device: one of this user's other devices, or (as an admin) any device of the
      * organisation. The relay refuses it at once and mails its user; then this device removes
      * it by MLS commit from every room where it may. Returns the number of rooms this call
@@ -2636,6 +2649,34 @@ open func verifyAudit()throws  -> AuditVerifyReport  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Blocks until something changed for this device and returns it (never empty), or until
+     * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
+     * timeout: the next call continues from the stored cursor. Transport failures, 429 and
+     * 5xx are retried inside; other errors are thrown (e.g. not registered).
+     */
+open func nextEvents(timeoutMs: UInt64)throws  -> [ClientEvent]  {
+    return try  FfiConverterSequenceTypeClientEvent.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_next_events(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets how the live loop waits and reconnects.
+     */
+open func setLiveOptions(options: LiveOptions)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_set_live_options(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeLiveOptions_lower(options),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3881,6 +3922,95 @@ public func FfiConverterTypeInvitation_lift(_ buf: RustBuffer) throws -> Invitat
 #endif
 public func FfiConverterTypeInvitation_lower(_ value: Invitation) -> RustBuffer {
     return FfiConverterTypeInvitation.lower(value)
+}
+
+
+/**
+ * How the live loop waits and reconnects.
+ */
+public struct LiveOptions: Equatable, Hashable {
+    /**
+     * Seconds one long poll may wait on the relay (1 to 30; default 25).
+     */
+    public var waitSecs: UInt64
+    /**
+     * Seconds between full syncs of every room (default 120; 0: before every poll).
+     */
+    public var fullSyncSecs: UInt64
+    /**
+     * First pause after a failed poll, milliseconds (default 250).
+     */
+    public var minBackoffMs: UInt64
+    /**
+     * Longest pause between reconnects, milliseconds (default 30000).
+     */
+    public var maxBackoffMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Seconds one long poll may wait on the relay (1 to 30; default 25).
+         */waitSecs: UInt64, 
+        /**
+         * Seconds between full syncs of every room (default 120; 0: before every poll).
+         */fullSyncSecs: UInt64, 
+        /**
+         * First pause after a failed poll, milliseconds (default 250).
+         */minBackoffMs: UInt64, 
+        /**
+         * Longest pause between reconnects, milliseconds (default 30000).
+         */maxBackoffMs: UInt64) {
+        self.waitSecs = waitSecs
+        self.fullSyncSecs = fullSyncSecs
+        self.minBackoffMs = minBackoffMs
+        self.maxBackoffMs = maxBackoffMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LiveOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLiveOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LiveOptions {
+        return
+            try LiveOptions(
+                waitSecs: FfiConverterUInt64.read(from: &buf), 
+                fullSyncSecs: FfiConverterUInt64.read(from: &buf), 
+                minBackoffMs: FfiConverterUInt64.read(from: &buf), 
+                maxBackoffMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LiveOptions, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.waitSecs, into: &buf)
+        FfiConverterUInt64.write(value.fullSyncSecs, into: &buf)
+        FfiConverterUInt64.write(value.minBackoffMs, into: &buf)
+        FfiConverterUInt64.write(value.maxBackoffMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLiveOptions_lift(_ buf: RustBuffer) throws -> LiveOptions {
+    return try FfiConverterTypeLiveOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLiveOptions_lower(_ value: LiveOptions) -> RustBuffer {
+    return FfiConverterTypeLiveOptions.lower(value)
 }
 
 
@@ -5337,6 +5467,18 @@ public enum ClientEvent: Equatable, Hashable {
          */reason: String
     )
     /**
+     * (Live events only, staff) A user the relay lists in a space has no device in its room
+     * yet (an invitee who registered): add them with `add_member`.
+     */
+    case memberWaiting(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * User.
+         */userId: String
+    )
+    /**
      * An event of a newer core that this binding does not know yet.
      */
     case other(
@@ -5401,7 +5543,10 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 12: return .refused(spaceId: try FfiConverterString.read(from: &buf), room: try FfiConverterString.read(from: &buf), sender: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .other(description: try FfiConverterString.read(from: &buf)
+        case 13: return .memberWaiting(spaceId: try FfiConverterString.read(from: &buf), userId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 14: return .other(description: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5492,8 +5637,14 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .other(description):
+        case let .memberWaiting(spaceId,userId):
             writeInt(&buf, Int32(13))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(userId, into: &buf)
+            
+        
+        case let .other(description):
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(description, into: &buf)
             
         }
@@ -7184,6 +7335,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 11389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events() != 46603) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options() != 51120) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() != 29550) {

@@ -537,6 +537,14 @@ pub enum ClientEvent {
         /// Why (a stable code).
         reason: String,
     },
+    /// (Live events only, staff) A user the relay lists in a space has no device in its room
+    /// yet (an invitee who registered): add them with `add_member`.
+    MemberWaiting {
+        /// Space.
+        space_id: String,
+        /// User.
+        user_id: String,
+    },
     /// An event of a newer core that this binding does not know yet.
     Other {
         /// Its debug form.
@@ -626,6 +634,7 @@ impl From<core::ClientEvent> for ClientEvent {
                 sender,
                 reason,
             },
+            E::MemberWaiting { space_id, user_id } => Self::MemberWaiting { space_id, user_id },
             other => Self::Other {
                 description: format!("{other:?}"),
             },

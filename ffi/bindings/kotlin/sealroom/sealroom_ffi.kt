@@ -857,6 +857,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events(
@@ -1056,6 +1060,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_next_events(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_live_options(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(`ptr`: Long,`after`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1373,6 +1381,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 11389) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events() and 0xFFFF) != 46603) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options() and 0xFFFF) != 51120) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() and 0xFFFF) != 29550) {
@@ -3783,6 +3797,19 @@ public interface SealroomClientInterface {
     fun `verifyAudit`(): AuditVerifyReport
     
     /**
+     * Blocks until something changed for this device and returns it (never empty), or until
+     * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
+     * timeout: the next call continues from the stored cursor. Transport failures, 429 and
+     * 5xx are retried inside; other errors are thrown (e.g. not registered).
+     */
+    fun `nextEvents`(`timeoutMs`: kotlin.ULong): List<ClientEvent>
+    
+    /**
+     * Sets how the live loop waits and reconnects.
+     */
+    fun `setLiveOptions`(`options`: LiveOptions)
+    
+    /**
      * Revokes a device: one of this user's other devices, or (as an admin) any device of the
      * organisation. The relay refuses it at once and mails its user; then this device removes
      * it by MLS commit from every room where it may. Returns the number of rooms this call
@@ -4825,6 +4852,44 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 
     
     /**
+     * Blocks until something changed for this device and returns it (never empty), or until
+     * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
+     * timeout: the next call continues from the stored cursor. Transport failures, 429 and
+     * 5xx are retried inside; other errors are thrown (e.g. not registered).
+     */
+    @Throws(SealroomException::class)override fun `nextEvents`(`timeoutMs`: kotlin.ULong): List<ClientEvent> {
+            return FfiConverterSequenceTypeClientEvent.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_next_events(
+        it,
+        
+        FfiConverterULong.lower(`timeoutMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sets how the live loop waits and reconnects.
+     */
+    @Throws(SealroomException::class)override fun `setLiveOptions`(`options`: LiveOptions)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_set_live_options(
+        it,
+        
+        FfiConverterTypeLiveOptions.lower(`options`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Revokes a device: one of this user's other devices, or (as an admin) any device of the
      * organisation. The relay refuses it at once and mails its user; then this device removes
      * it by MLS commit from every room where it may. Returns the number of rooms this call
@@ -5839,6 +5904,69 @@ public object FfiConverterTypeInvitation: FfiConverterRustBuffer<Invitation> {
             FfiConverterTypeRole.write(value.`role`, buf)
             FfiConverterOptionalString.write(value.`spaceId`, buf)
             FfiConverterLong.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
+ * How the live loop waits and reconnects.
+ */
+data class LiveOptions (
+    /**
+     * Seconds one long poll may wait on the relay (1 to 30; default 25).
+     */
+    var `waitSecs`: kotlin.ULong
+    , 
+    /**
+     * Seconds between full syncs of every room (default 120; 0: before every poll).
+     */
+    var `fullSyncSecs`: kotlin.ULong
+    , 
+    /**
+     * First pause after a failed poll, milliseconds (default 250).
+     */
+    var `minBackoffMs`: kotlin.ULong
+    , 
+    /**
+     * Longest pause between reconnects, milliseconds (default 30000).
+     */
+    var `maxBackoffMs`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLiveOptions: FfiConverterRustBuffer<LiveOptions> {
+    override fun read(buf: ByteBuffer): LiveOptions {
+        return LiveOptions(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LiveOptions) = (
+            FfiConverterULong.allocationSize(value.`waitSecs`) +
+            FfiConverterULong.allocationSize(value.`fullSyncSecs`) +
+            FfiConverterULong.allocationSize(value.`minBackoffMs`) +
+            FfiConverterULong.allocationSize(value.`maxBackoffMs`)
+    )
+
+    override fun write(value: LiveOptions, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`waitSecs`, buf)
+            FfiConverterULong.write(value.`fullSyncSecs`, buf)
+            FfiConverterULong.write(value.`minBackoffMs`, buf)
+            FfiConverterULong.write(value.`maxBackoffMs`, buf)
     }
 }
 
@@ -7026,6 +7154,26 @@ sealed class ClientEvent {
     }
     
     /**
+     * (Live events only, staff) A user the relay lists in a space has no device in its room
+     * yet (an invitee who registered): add them with `add_member`.
+     */
+    data class MemberWaiting(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * An event of a newer core that this binding does not know yet.
      */
     data class Other(
@@ -7112,7 +7260,11 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            13 -> ClientEvent.Other(
+            13 -> ClientEvent.MemberWaiting(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            14 -> ClientEvent.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -7224,6 +7376,14 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 + FfiConverterString.allocationSize(value.`reason`)
             )
         }
+        is ClientEvent.MemberWaiting -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`userId`)
+            )
+        }
         is ClientEvent.Other -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -7315,8 +7475,14 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ClientEvent.Other -> {
+            is ClientEvent.MemberWaiting -> {
                 buf.putInt(13)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`userId`, buf)
+                Unit
+            }
+            is ClientEvent.Other -> {
+                buf.putInt(14)
                 FfiConverterString.write(value.`description`, buf)
                 Unit
             }
