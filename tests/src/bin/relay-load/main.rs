@@ -36,6 +36,7 @@ use sealroom_tests::relay::{now, Device};
 
 mod deploy;
 mod http;
+mod live;
 mod mixed;
 mod mls;
 mod requests;
@@ -45,6 +46,7 @@ mod upload;
 
 use deploy::*;
 use http::*;
+use live::*;
 use mixed::*;
 use mls::*;
 use requests::*;
@@ -60,7 +62,8 @@ pub(crate) const USAGE: &str = "\
 sealroom-load: relay benchmarks (upload throughput, small signed requests under load)
 
 Usage: sealroom-load [options]
-  --scenario LIST                  comma-separated from upload, requests, mixed, or all (default all)
+  --scenario LIST                  comma-separated from upload, requests, mixed, live, or all
+                                   (default all; all is without live)
   --upload-mib N                   bytes per upload stream, MiB (default 1024)
   --chunks LIST                    append sizes in MiB, comma-separated (default 1,8,32)
   --no-checksum                    send appends without Upload-Checksum
@@ -92,6 +95,7 @@ pub(crate) struct Options {
     pub(crate) upload: bool,
     pub(crate) requests: bool,
     pub(crate) mixed: bool,
+    pub(crate) live: bool,
     pub(crate) mixed_duration: Duration,
     pub(crate) mixed_warmup: Duration,
     pub(crate) mixed_percent: [u32; 3],
@@ -121,6 +125,7 @@ impl Options {
             upload: true,
             requests: true,
             mixed: true,
+            live: false,
             mixed_duration: Duration::ZERO,
             mixed_warmup: Duration::from_secs(10),
             mixed_percent: [45, 45, 10],
@@ -169,6 +174,7 @@ impl Options {
                             "upload" => o.upload = true,
                             "requests" => o.requests = true,
                             "mixed" => o.mixed = true,
+                            "live" => o.live = true,
                             other => return Err(format!("unknown scenario {other}").into()),
                         }
                     }
@@ -334,7 +340,7 @@ pub(crate) fn run() -> Res<()> {
         let table = runtime.block_on(upload_scenario(relay, pid, uploader, &opts))?;
         report.push_str(&table);
     }
-    if opts.requests || opts.mixed {
+    if opts.requests || opts.mixed || opts.live {
         let (room_id, mut clients) = load_setup(relay, &admin, &opts)?;
         let mut healthz = None;
         if opts.requests {
@@ -348,6 +354,10 @@ pub(crate) fn run() -> Res<()> {
             report.push_str(&table);
             clients = back;
             healthz = rate;
+        }
+        if opts.live {
+            let table = runtime.block_on(live_scenario(&deploy, room_id.clone(), &mut clients))?;
+            report.push_str(&table);
         }
         if opts.mixed {
             let (table, _) =
