@@ -36,10 +36,17 @@ sealroom_seaweedfs() {
   if [ -f "$home/env" ] && [ -f "$home/weed.pid" ] && kill -0 "$(cat "$home/weed.pid")" 2>/dev/null; then
     # shellcheck disable=SC1091
     source "$home/env"
-    if [ -n "${SEALROOM_TEST_S3_FILER:-}" ] \
-      && curl -s -o /dev/null --max-time 2 "$SEALROOM_TEST_S3_ENDPOINT/"; then
-      return 0
-    fi
+    # A busy server (a load run) can take seconds to answer: give it up to ~30 s before
+    # taking it for dead, or a second server would be started on the same data directory.
+    local try
+    for try in $(seq 1 10); do
+      if [ -n "${SEALROOM_TEST_S3_FILER:-}" ] \
+        && curl -s -o /dev/null --max-time 3 "$SEALROOM_TEST_S3_ENDPOINT/"; then
+        return 0
+      fi
+      kill -0 "$(cat "$home/weed.pid")" 2>/dev/null || break
+      sleep 0.5
+    done
   fi
   if [ -f "$home/weed.pid" ]; then
     kill "$(cat "$home/weed.pid")" 2>/dev/null || true
