@@ -6,30 +6,24 @@
 //! the device a request claims to come from: that header is unsigned until verified, and
 //! counting it would let anyone lock out any device.
 //!
-//! Route code uses [`device`] (JSON-sized bodies) or [`device_with_limit`] (larger bodies); both
-//! extract an [`AuthedDevice`] that carries the verified identity, the client's IP and user agent,
-//! and the body bytes that were verified.
+//! No HTTP types here: the HTTP layer (`crate::http::auth`) hands over a [`RequestHead`], calls
+//! [`precheck`] before it reads the body and [`finish`] after, and extracts the resulting
+//! [`AuthedDevice`] (the verified identity, the client's IP and user agent, and the body bytes
+//! that were verified).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use warp::http::uri::Authority;
-use warp::http::{HeaderMap, Method};
-use warp::path::FullPath;
-use warp::{Filter, Rejection};
 
 use sealroom_wire::auth::{
     decode_signature, valid_nonce, verify_request, RequestParts, HEADER_DEVICE, HEADER_NONCE,
     HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS, SIGNED_HEADERS,
 };
 
-use crate::accounts::{self, Role};
+use crate::directory::{self, Role};
 use crate::error::ApiError;
-use crate::filters::body_limited;
 use crate::state::AppState;
 
 /// Tree remembering accepted nonces until they fall out of the timestamp window. Keys are
@@ -85,122 +79,46 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// Extracts the [`ClientInfo`] of any request (authenticated or not).
-pub fn client_info(
-    state: AppState,
-) -> impl Filter<Extract = (ClientInfo,), Error = std::convert::Infallible> + Clone {
-    let trust_proxy = state.config.trust_proxy;
-    crate::tls::remote_addr()
-        .and(warp::header::headers_cloned())
-        .map(move |remote: Option<SocketAddr>, headers: HeaderMap| {
-            client_from(trust_proxy, remote, &headers)
-        })
+/// The first value of header `name` (lower case), if it is visible ASCII text.
+fn header<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| header_text(v))
 }
 
-fn client_from(trust_proxy: bool, remote: Option<SocketAddr>, headers: &HeaderMap) -> ClientInfo {
-    let mut ip = remote.map(|a| a.ip());
-    if trust_proxy {
-        if let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        {
-            ip = Some(forwarded);
-        }
-    }
-    let user_agent = headers
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| {
-            let mut end = ua.len().min(256);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_owned()
-        });
-    ClientInfo { ip, user_agent }
-}
-
-/// Authenticates a request whose body is at most `limits.max_json_body` bytes.
-///
-/// Put it after the path and method filters of a route, since it consumes the body.
-pub fn device(
-    state: AppState,
-) -> impl Filter<Extract = (AuthedDevice,), Error = Rejection> + Clone {
-    let limit = state.config.limits.max_json_body;
-    device_with_limit(state, limit)
-}
-
-/// Authenticates a request whose body is at most `limit` bytes (413 beyond).
-///
-/// Everything the headers tell is checked before the body is read: the source address's
-/// failure budget (429), the announced `Content-Length` (413), the presence and shape of the
-/// signature headers, the timestamp window, that the device exists and is active, and that its
-/// nonce was not used before (401). Only then is the body read (at most `limit` bytes) and the
-/// signature verified over it.
-pub fn device_with_limit(
-    state: AppState,
-    limit: u64,
-) -> impl Filter<Extract = (AuthedDevice,), Error = Rejection> + Clone {
-    let pre = state.clone();
-    let fin = state.clone();
-    warp::method()
-        .and(warp::path::full())
-        .and(raw_query())
-        .and(warp::host::optional())
-        .and(warp::header::headers_cloned())
-        .and(client_info(state))
-        .and_then(
-            move |method: Method,
-                  path: FullPath,
-                  query: String,
-                  host: Option<Authority>,
-                  headers: HeaderMap,
-                  client: ClientInfo| {
-                let st = pre.clone();
-                async move {
-                    let request = HeadOnly {
-                        method,
-                        path: path.as_str().to_owned(),
-                        query,
-                        host: host.map(|h| h.as_str().to_owned()),
-                        headers,
-                        client,
-                    };
-                    precheck(&st, limit, request).map_err(Rejection::from)
-                }
-            },
-        )
-        .and(body_limited(limit))
-        .and_then(move |pending: Pending, body: Bytes| {
-            let st = fin.clone();
-            async move { finish(&st, pending, body).map_err(Rejection::from) }
-        })
-}
-
-/// The raw query string, empty when there is none.
-pub fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
-    warp::query::raw().or(warp::any().map(String::new)).unify()
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// A header value as text when it holds only visible ASCII (and tabs), as HTTP header
+/// libraries accept.
+fn header_text(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (32..127).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
 }
 
 /// What arrives before the body: request line, authority and headers.
-struct HeadOnly {
-    method: Method,
-    path: String,
-    query: String,
-    host: Option<String>,
-    headers: HeaderMap,
-    client: ClientInfo,
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The method, e.g. `POST`.
+    pub method: String,
+    /// The path as sent (percent-encoded).
+    pub path: String,
+    /// The raw query string, empty when there is none.
+    pub query: String,
+    /// The `Host` authority, if sent.
+    pub host: Option<String>,
+    /// Every header in arrival order: lower-case name and raw value.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Who sent it.
+    pub client: ClientInfo,
 }
 
-/// A request whose headers passed every check; the signature over the body is still to verify.
-struct Pending {
-    method: Method,
+/// A request whose headers passed every check; the signature over the body is still to verify
+/// ([`finish`]).
+#[derive(Debug)]
+pub struct Pending {
+    method: String,
     path: String,
     query: String,
     authority: String,
@@ -209,8 +127,8 @@ struct Pending {
     nonce: String,
     signature: [u8; 64],
     replay_key: Vec<u8>,
-    device: accounts::DeviceRecord,
-    user: accounts::UserRecord,
+    device: directory::DeviceRecord,
+    user: directory::UserRecord,
     client: ClientInfo,
 }
 
@@ -247,8 +165,11 @@ fn failed(state: &AppState, client: &ClientInfo, reason: &'static str) -> ApiErr
     ApiError::unauthenticated(reason)
 }
 
-/// The checks that need no body (see [`device_with_limit`]).
-fn precheck(state: &AppState, limit: u64, request: HeadOnly) -> Result<Pending, ApiError> {
+/// The checks that need no body: the source address's failure budget (429), the announced
+/// `Content-Length` (413), the presence and shape of the signature headers, the timestamp
+/// window, that the device exists and is active, and that its nonce was not used before (401).
+/// The HTTP layer reads the body (at most `limit` bytes) only after this passed.
+pub fn precheck(state: &AppState, limit: u64, request: RequestHead) -> Result<Pending, ApiError> {
     let now = state.now();
     if let Some(retry_after) =
         source_key(&request.client).and_then(|k| state.limiter.blocked_for(&k, now))
@@ -262,7 +183,7 @@ fn precheck(state: &AppState, limit: u64, request: HeadOnly) -> Result<Pending, 
     check_head(state, &request, now).map_err(|reason| failed(state, &request.client, reason))
 }
 
-fn check_head(state: &AppState, request: &HeadOnly, now: i64) -> Result<Pending, &'static str> {
+fn check_head(state: &AppState, request: &RequestHead, now: i64) -> Result<Pending, &'static str> {
     let headers = &request.headers;
     let device_id = header(headers, HEADER_DEVICE).ok_or("missing device header")?;
     let ts_text = header(headers, HEADER_TIMESTAMP).ok_or("missing timestamp header")?;
@@ -286,16 +207,16 @@ fn check_head(state: &AppState, request: &HeadOnly, now: i64) -> Result<Pending,
     };
     let mut signed_headers = Vec::new();
     for name in SIGNED_HEADERS {
-        let mut values = headers.get_all(name).iter();
+        let mut values = headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
         if let Some(value) = values.next() {
             if values.next().is_some() {
                 return Err("a signed header is repeated");
             }
-            let value = value.to_str().map_err(|_| "a signed header is not text")?;
+            let value = header_text(value).ok_or("a signed header is not text")?;
             signed_headers.push((name.to_owned(), value.to_owned()));
         }
     }
-    let (device, user) = accounts::active_device(state.store.as_ref(), device_id)
+    let (device, user) = directory::active_device(state.store.as_ref(), device_id)
         .map_err(|_| "device lookup failed")?
         .ok_or("unknown or inactive device")?;
     let replay_key = replay_key(timestamp, &device.device_id, nonce);
@@ -337,14 +258,14 @@ fn replay_key(timestamp: i64, device_id: &str, nonce: &str) -> Vec<u8> {
 }
 
 /// Verifies the signature over the whole request and remembers its nonce.
-fn finish(state: &AppState, pending: Pending, body: Bytes) -> Result<AuthedDevice, ApiError> {
+pub fn finish(state: &AppState, pending: Pending, body: Bytes) -> Result<AuthedDevice, ApiError> {
     let headers: Vec<(&str, &str)> = pending
         .signed_headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let parts = RequestParts {
-        method: pending.method.as_str(),
+        method: &pending.method,
         authority: &pending.authority,
         path: &pending.path,
         query: &pending.query,
@@ -394,98 +315,4 @@ pub fn prune_replay_cache(state: &AppState) -> Result<usize, ApiError> {
         removed += 1;
     }
     Ok(removed)
-}
-
-/// Fixed-window counter of failures per key (source address, user): once a key reaches the
-/// limit within the current minute, it is blocked until the window ends.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: u32,
-    windows: Mutex<HashMap<String, (i64, u32)>>,
-}
-
-const WINDOW_SECS: i64 = 60;
-
-impl RateLimiter {
-    /// A limiter allowing `limit` failures per key and minute.
-    pub fn new(limit: u32) -> Self {
-        Self {
-            limit,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether `key` has used up its failures in the current window.
-    pub fn is_blocked(&self, key: &str, now: i64) -> bool {
-        self.blocked_for(key, now).is_some()
-    }
-
-    /// When `key` has used up its failures in the current window: the seconds until that
-    /// window ends (at least 1), for `Retry-After`.
-    pub fn blocked_for(&self, key: &str, now: i64) -> Option<u64> {
-        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        match w.get(key) {
-            Some((start, count)) if now - start < WINDOW_SECS && *count >= self.limit => {
-                Some((start + WINDOW_SECS - now).max(1).unsigned_abs())
-            }
-            _ => None,
-        }
-    }
-
-    /// Counts one failure for `key`.
-    pub fn record_failure(&self, key: &str, now: i64) {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, (start, _)| now - *start < WINDOW_SECS);
-        }
-        let entry = w.entry(key.to_owned()).or_insert((now, 0));
-        if now - entry.0 >= WINDOW_SECS {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-    }
-
-    /// Checks `key` and, if `failed`, counts a failure: a helper for handlers that verify
-    /// something themselves (setup tokens, TOTP codes).
-    pub fn guard(&self, key: &str, now: i64) -> Result<(), ApiError> {
-        match self.blocked_for(key, now) {
-            Some(retry_after) => Err(ApiError::RateLimited { retry_after }),
-            None => Ok(()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limiter_blocks_after_limit_and_resets_next_window() {
-        let l = RateLimiter::new(3);
-        for _ in 0..3 {
-            assert!(!l.is_blocked("ip:1", 100));
-            l.record_failure("ip:1", 100);
-        }
-        assert!(l.is_blocked("ip:1", 110));
-        // Retry-After: the rest of the window that started at 100.
-        assert_eq!(l.blocked_for("ip:1", 110), Some(50));
-        assert_eq!(l.blocked_for("ip:1", 159), Some(1));
-        assert!(!l.is_blocked("ip:2", 110));
-        assert!(!l.is_blocked("ip:1", 161));
-        l.record_failure("ip:1", 161);
-        assert!(!l.is_blocked("ip:1", 161));
-    }
-
-    #[test]
-    fn client_info_respects_trust_proxy() {
-        let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
-        h.insert("user-agent", "test-agent".parse().unwrap());
-        let remote = Some(SocketAddr::from(([127, 0, 0, 1], 5000)));
-        let c = client_from(false, remote, &h);
-        assert_eq!(c.ip.unwrap().to_string(), "127.0.0.1");
-        assert_eq!(c.user_agent.as_deref(), Some("test-agent"));
-        let c = client_from(true, remote, &h);
-        assert_eq!(c.ip.unwrap().to_string(), "203.0.113.7");
-    }
 }

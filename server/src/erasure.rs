@@ -12,9 +12,6 @@
 //! but can no longer authenticate to the relay.
 
 use serde::Serialize;
-use warp::filters::BoxedFilter;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 use sealroom_wire::audit::AuditAction;
 
@@ -23,9 +20,9 @@ use crate::accounts::{
     ORGS, ORG_USERS, SPACE_MEMBERS, TOTP, USERS, USER_DEVICES, USER_SPACES,
 };
 use crate::audit;
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::filters::{ok_json, with_state};
+use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{decode_json, Store, StoreError, StoreExt};
 
@@ -100,21 +97,11 @@ pub fn erase_user(store: &dyn Store, user_id: &str) -> Result<Option<ErasureRepo
     }))
 }
 
-/// The erasure route.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    warp::path!("v1" / "users" / String / "erase")
-        .and(warp::post())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(
-            |user_id: String, authed: AuthedDevice, state: AppState| async move {
-                erase(&state, &authed, &user_id).map_err(Rejection::from)
-            },
-        )
-        .boxed()
-}
-
-fn erase(state: &AppState, authed: &AuthedDevice, user_id: &str) -> Result<Response, ApiError> {
+pub(crate) fn erase(
+    state: &AppState,
+    authed: &AuthedDevice,
+    user_id: &str,
+) -> Result<Reply, ApiError> {
     if authed.role != Role::Admin {
         return Err(ApiError::forbidden("only organisation admins erase users"));
     }

@@ -1,12 +1,8 @@
-//! API errors with stable codes, and the one `recover` that turns every rejection into a status
-//! code and a JSON body `{"code": "...", "message": "..."}`.
-
-use std::convert::Infallible;
+//! API errors with stable codes and statuses. The HTTP layer's one `recover`
+//! (`crate::http::reject`) turns every rejection into a status code and a JSON body
+//! `{"code": "...", "message": "..."}` ([`ErrorBody`]).
 
 use serde::Serialize;
-use warp::http::StatusCode;
-use warp::reject::Rejection;
-use warp::reply::Reply;
 
 use crate::store::{StoreError, TxnError};
 
@@ -73,23 +69,21 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
         match self {
-            Self::BadRequest(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Gone(_) => StatusCode::GONE,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::RateLimited { .. } | Self::QuotaExceeded { .. } | Self::TooManyWaiters(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadRequest(_) | Self::Malformed(_) => 400,
+            Self::Unauthenticated(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Conflict(_) => 409,
+            Self::Gone(_) => 410,
+            Self::TooLarge(_) => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::RangeNotSatisfiable(_) => 416,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } | Self::TooManyWaiters(_) => 429,
+            Self::Internal => 500,
         }
     }
 
@@ -154,14 +148,7 @@ impl ApiError {
         tracing::error!(context, error = %err, "internal error");
         Self::Internal
     }
-
-    /// Turns this error into a warp rejection.
-    pub fn reject(self) -> Rejection {
-        warp::reject::custom(self)
-    }
 }
-
-impl warp::reject::Reject for ApiError {}
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -187,69 +174,6 @@ pub struct ErrorBody<'a> {
     pub message: String,
 }
 
-/// The reply for an [`ApiError`].
-pub fn error_reply(err: &ApiError) -> warp::reply::Response {
-    let body = ErrorBody {
-        code: err.code(),
-        message: err.to_string(),
-    };
-    let mut response =
-        warp::reply::with_status(warp::reply::json(&body), err.status()).into_response();
-    let retry_after = match err {
-        ApiError::RateLimited { retry_after } | ApiError::QuotaExceeded { retry_after, .. } => {
-            Some(*retry_after)
-        }
-        _ => None,
-    };
-    if let Some(secs) = retry_after {
-        response
-            .headers_mut()
-            .insert("retry-after", warp::http::HeaderValue::from(secs));
-    }
-    response
-}
-
-/// Maps every rejection, ours and warp's, to a JSON error. Client mistakes never become 500.
-pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
-    let err = classify(&rejection);
-    Ok(error_reply(&err))
-}
-
-fn classify(r: &Rejection) -> ApiError {
-    if let Some(e) = r.find::<ApiError>() {
-        return e.clone();
-    }
-    if r.is_not_found() {
-        return ApiError::not_found("no such route");
-    }
-    if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
-        return ApiError::malformed(format!("invalid body: {e}"));
-    }
-    if r.find::<warp::reject::PayloadTooLarge>().is_some() {
-        return ApiError::too_large("body exceeds the limit of this route");
-    }
-    if r.find::<warp::reject::LengthRequired>().is_some() {
-        return ApiError::bad_request("Content-Length required");
-    }
-    if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        return ApiError::UnsupportedMediaType("unsupported content type".to_owned());
-    }
-    if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
-        return ApiError::malformed(format!("invalid query: {e}"));
-    }
-    if let Some(e) = r.find::<warp::reject::MissingHeader>() {
-        return ApiError::bad_request(format!("missing header {}", e.name()));
-    }
-    if let Some(e) = r.find::<warp::reject::InvalidHeader>() {
-        return ApiError::bad_request(format!("invalid header {}", e.name()));
-    }
-    if r.find::<warp::reject::MethodNotAllowed>().is_some() {
-        return ApiError::MethodNotAllowed;
-    }
-    tracing::warn!(rejection = ?r, "unhandled rejection");
-    ApiError::bad_request("request not understood")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,7 +196,7 @@ mod tests {
             (ApiError::Internal, 500, "internal"),
         ];
         for (e, status, code) in cases {
-            assert_eq!(e.status().as_u16(), status);
+            assert_eq!(e.status(), status);
             assert_eq!(e.code(), code);
         }
     }

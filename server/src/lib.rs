@@ -2,7 +2,7 @@
 //! blobs and messages, keeps an audit trail and sends content-free notifications.
 //!
 //! The binary (`sealroom-server`) is a thin wrapper over [`run`]; the routes live in
-//! [`filters::api`]. Operations (configuration, bootstrap, TLS, backup) are described in
+//! [`http::api`]. Operations (configuration, bootstrap, TLS, backup) are described in
 //! `docs/relay.md`.
 #![forbid(unsafe_code)]
 
@@ -12,25 +12,32 @@ pub mod auth;
 pub mod backup;
 pub mod blobs;
 pub mod config;
+pub mod directory;
 pub mod erasure;
 pub mod error;
 pub mod events;
-pub mod filters;
+pub mod http;
 pub mod ids;
 pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod quota;
+pub mod ratelimit;
 pub mod recovery;
+pub mod reply;
 pub mod retention;
 pub mod rooms;
 pub mod sealing;
+pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tls;
 pub mod totp;
 
-use std::net::SocketAddr;
+/// The HTTP layer under its earlier name: `http::api(state)` builds every route.
+pub use http as filters;
+pub use startup::{open_store, RunError};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,89 +45,10 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::state::{AppState, SystemClock};
-use crate::store::{OpenError, RedbStore, SharedStore, StoreError};
 
 /// Name of the file in the data directory to which the relay writes the address it listens on
 /// (useful with port 0).
 pub const LISTEN_ADDR_FILE: &str = "listen-addr";
-
-/// Why the relay could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// The data directory could not be created or written.
-    #[error("data directory {path}: {source}")]
-    DataDir {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The store could not be opened (another relay may hold its lock).
-    #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
-    /// The data directory still holds the sled database of an earlier release.
-    #[error(
-        "{} holds the sled database of an earlier release; stop here and run \
-         `sealroom-server migrate --data-dir {}` to move it into the new store",
-        .sled_dir.display(), .data_dir.display()
-    )]
-    Unmigrated {
-        /// The sled database directory.
-        sled_dir: std::path::PathBuf,
-        /// The data directory.
-        data_dir: std::path::PathBuf,
-    },
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// TLS could not be set up.
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// Start-up step failed.
-    #[error("{0}")]
-    Startup(String),
-}
-
-/// Opens (or creates) the store in the configured data directory: the redb file
-/// [`Config::store_path`]. Refuses while the directory still holds an unmigrated sled
-/// database of an earlier release (see `sealroom-server migrate`).
-pub fn open_store(config: &Config) -> Result<SharedStore, RunError> {
-    if let Some(url) = &config.store.database_url {
-        let store =
-            store::PgStore::connect(url.expose_secret(), config.store.database_schema.as_deref())
-                .map_err(|e| RunError::Store(e.into()))?;
-        return Ok(Arc::new(store));
-    }
-    let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).map_err(|source| RunError::DataDir {
-        path: dir.clone(),
-        source,
-    })?;
-    let sled_dir = config.legacy_sled_dir();
-    if store::migrate::needs_migration(&sled_dir) {
-        return Err(RunError::Unmigrated {
-            sled_dir,
-            data_dir: dir.clone(),
-        });
-    }
-    let store = RedbStore::open(&config.store_path(), config.limits.store_cache_bytes).map_err(
-        |e| match e {
-            OpenError::Locked(path) => RunError::Store(StoreError::Backend(format!(
-                "{} is locked by another process (is a relay already running on this data \
-                 directory?)",
-                path.display()
-            ))),
-            other => RunError::Store(other.into()),
-        },
-    )?;
-    Ok(Arc::new(store))
-}
 
 /// Runs the relay until SIGINT or SIGTERM, then shuts down gracefully: stops accepting, lets
 /// requests in flight finish, stops background tasks and flushes the store (a no-op for the
@@ -183,7 +111,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
                 })?;
         let mut stop = state.shutdown_signal();
         tokio::spawn(
-            warp::serve(filters::metrics_listener(state.clone()))
+            warp::serve(http::metrics_listener(state.clone()))
                 .incoming(metrics_listener)
                 .graceful(async move {
                     let _ = stop.changed().await;
@@ -207,10 +135,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     match tls_config {
         Some(tls_config) => {
-            tls::serve(listener, tls_config, filters::api(state.clone()), stop).await;
+            tls::serve(listener, tls_config, http::api(state.clone()), stop).await;
         }
         None => {
-            warp::serve(filters::api(state.clone()))
+            warp::serve(http::api(state.clone()))
                 .incoming(listener)
                 .graceful(stop)
                 .run()

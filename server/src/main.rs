@@ -58,7 +58,7 @@ fn main() -> ExitCode {
 }
 
 fn rotate_key(config: &Config, new: &Path) -> ExitCode {
-    match sealroom_server::sealing::rotate_key(config, new) {
+    match sealroom_server::backup::rotate_key(config, new) {
         Ok((old_id, new_id, resealed)) => {
             let line = serde_json::json!({
                 "action": "rotate-key",

@@ -12,6 +12,12 @@
 //! the counter name (`user:{id}` or `space:{id}`); value = count (u64 BE) then bytes (u64 BE).
 //! Windows before the current one are deleted by [`prune`].
 
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+
 use crate::error::ApiError;
 use crate::store::{Store, StoreError, Txn, TxnError};
 
@@ -20,7 +26,25 @@ pub const QUOTA_TREE: &str = "quota_windows";
 /// Length of a quota window in seconds.
 pub const WINDOW_SECS: i64 = 3600;
 
-const RETRIES: usize = 16;
+/// Attempts before a charge gives up on a counter other requests keep changing. Each retry
+/// waits a little longer (with jitter), so writers on other instances get through.
+const RETRIES: u32 = 64;
+
+/// Stripes serialising this instance's charges of the same counter: concurrent posts to one
+/// space then queue here instead of failing each other's store transactions. Other instances
+/// are still kept apart by the store's checks and the retries.
+static CHARGE_LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
+
+fn stripe(name: &str) -> usize {
+    let digest = Sha256::digest(name.as_bytes());
+    usize::from(digest[0]) % CHARGE_LOCKS.len()
+}
+
+/// The wait before retry `attempt` (1-based): `attempt` ms up to 10 ms, plus 0-3 ms jitter.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = u64::from(OsRng.next_u32() % 4);
+    Duration::from_millis(u64::from(attempt.min(10)) + jitter)
+}
 
 /// One counter and its budget for the current window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +121,23 @@ pub fn charge(
     let retry_after = u64::try_from(window + WINDOW_SECS - now)
         .unwrap_or(1)
         .max(1);
-    for _ in 0..RETRIES {
+    // Runs on a blocking thread (store calls are synchronous), so waiting here holds no
+    // executor thread. Stripes are taken in ascending order: no two charges deadlock.
+    let mut stripes: Vec<usize> = budgets.iter().map(|b| stripe(&b.name)).collect();
+    stripes.sort_unstable();
+    stripes.dedup();
+    let _guards: Vec<_> = stripes
+        .iter()
+        .map(|&i| {
+            CHARGE_LOCKS[i]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        })
+        .collect();
+    for attempt in 0..RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(backoff(attempt));
+        }
         let mut txn = Txn::new();
         for budget in budgets {
             let k = key(window, &budget.name);
@@ -174,5 +214,36 @@ mod tests {
         charge(&store, &both, 10, t + WINDOW_SECS).unwrap();
         assert_eq!(prune(&store, t + WINDOW_SECS).unwrap(), 3);
         assert_eq!(prune(&store, t + WINDOW_SECS).unwrap(), 0);
+    }
+
+    #[test]
+    fn concurrent_charges_of_one_space_all_count_and_none_fail() {
+        let store = std::sync::Arc::new(RedbStore::temporary().unwrap());
+        let t = 10 * WINDOW_SECS + 100;
+        let threads: Vec<_> = (0..16)
+            .map(|n| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        let budgets = [
+                            budget(&format!("user:{n}"), 1000, 1 << 30),
+                            budget("space:shared", 400, 1 << 30),
+                        ];
+                        charge(store.as_ref(), &budgets, 1, t).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // Exactly 400 were counted: the space's budget is now used up.
+        let err = charge(
+            store.as_ref(),
+            &[budget("space:shared", 400, 1 << 30)],
+            1,
+            t,
+        );
+        assert!(matches!(err, Err(QuotaError::Exceeded { .. })));
     }
 }

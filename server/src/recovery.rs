@@ -8,52 +8,20 @@
 //! `GET /v1/me/recovery` (404 when there is none; 403 `link_waiting` with `Retry-After` for a
 //! device linked by TOTP alone during its waiting period), `DELETE /v1/me/recovery`.
 
-use warp::filters::BoxedFilter;
-use warp::http::header::CONTENT_TYPE;
-use warp::reply::{Reply, Response};
-use warp::{Filter, Rejection};
-
 use sealroom_wire::audit::AuditAction;
 use sealroom_wire::recovery::{RecoveryInfo, RECOVERY_MAGIC, RECOVERY_MIN_LEN};
 
 use crate::audit;
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::filters::{no_content, ok_json, with_state};
+use crate::reply::{no_content, ok_json, Reply};
 use crate::state::AppState;
 use crate::store::Store;
 
 /// Store tree of recovery backups, keyed by user id.
 pub const RECOVERY: &str = "recovery";
 
-/// The recovery routes.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let limit = state.config.limits.max_chunk;
-    let put = warp::path!("v1" / "me" / "recovery")
-        .and(warp::put())
-        .and(auth::device_with_limit(state.clone(), limit))
-        .and(with_state(state.clone()))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            put_backup(&state, &authed).map_err(Rejection::from)
-        });
-    let get = warp::path!("v1" / "me" / "recovery")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            get_backup(&state, &authed).map_err(Rejection::from)
-        });
-    let delete = warp::path!("v1" / "me" / "recovery")
-        .and(warp::delete())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            delete_backup(&state, &authed).map_err(Rejection::from)
-        });
-    put.or(get).unify().or(delete).unify().boxed()
-}
-
-fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let body = &authed.body;
     if body.len() < RECOVERY_MIN_LEN || !body.starts_with(RECOVERY_MAGIC) {
         return Err(ApiError::bad_request(
@@ -73,7 +41,7 @@ fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiEr
     }))
 }
 
-fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     // A device linked by a TOTP code alone waits (`enrolment.totp_link_wait_secs`) unless an
     // existing device approved it too: a guessed or stolen code alone does not yield the
     // backup at once, and the user has time to cancel (revoke) the device.
@@ -87,16 +55,9 @@ fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiEr
                           after the waiting period or once another device of the user approves it"
                     .to_owned(),
             };
-            let mut r = warp::reply::with_status(
-                warp::reply::json(&body),
-                warp::http::StatusCode::FORBIDDEN,
-            )
-            .into_response();
-            r.headers_mut().insert(
-                "retry-after",
-                warp::http::HeaderValue::from(u64::try_from(until - now).unwrap_or(1)),
-            );
-            return Ok(r);
+            let retry_after = u64::try_from(until - now).unwrap_or(1);
+            return Ok(Reply::json(crate::reply::FORBIDDEN, &body)
+                .with_header("retry-after", retry_after.to_string()));
         }
     }
     let bytes = state
@@ -109,15 +70,14 @@ fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiEr
             .object(authed.user_id.clone())
             .size(bytes.len() as u64),
     )?;
-    let mut response = Response::new(bytes.into());
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        warp::http::HeaderValue::from_static("application/octet-stream"),
-    );
-    Ok(response.into_response())
+    Ok(Reply::bytes(
+        crate::reply::OK,
+        bytes,
+        "application/octet-stream",
+    ))
 }
 
-fn delete_backup(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn delete_backup(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     state
         .store
         .delete(RECOVERY, authed.user_id.as_bytes())?

@@ -18,18 +18,15 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use warp::filters::BoxedFilter;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 use sealroom_wire::audit::AuditAction;
 use sealroom_wire::notify::{RetentionPolicy, MAX_RETENTION_DAYS};
 
 use crate::accounts::{self, Role, SpaceRole};
 use crate::audit::{self, AuditEvent};
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::filters::{ok_json, with_state};
+use crate::reply::{ok_json, Reply};
 use crate::rooms::data::{RoomRecord, ROOMS};
 use crate::state::AppState;
 use crate::store::{decode_json, Store, StoreError, StoreExt};
@@ -178,30 +175,6 @@ pub fn sweep(state: &AppState, now: i64) -> Result<SweepReport, ApiError> {
     Ok(report)
 }
 
-/// The retention routes and the user-erasure route ([`crate::erasure`]).
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let erase = crate::erasure::routes(state.clone());
-    let get = warp::path!("v1" / "spaces" / String / "retention")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(
-            |space_id: String, authed: AuthedDevice, state: AppState| async move {
-                get_policy(&state, &authed, &space_id).map_err(Rejection::from)
-            },
-        );
-    let put = warp::path!("v1" / "spaces" / String / "retention")
-        .and(warp::put())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(
-            |space_id: String, authed: AuthedDevice, state: AppState| async move {
-                put_policy(&state, &authed, &space_id).map_err(Rejection::from)
-            },
-        );
-    get.or(put).unify().or(erase).unify().boxed()
-}
-
 /// Who manages a space's retention: an admin of the space's provider organisation, or a staff
 /// member of the space. Unknown spaces, and spaces the caller cannot see, answer 404 (no existence
 /// oracle); customers get 403.
@@ -228,11 +201,11 @@ fn check_access(state: &AppState, authed: &AuthedDevice, space_id: &str) -> Resu
     }
 }
 
-fn get_policy(
+pub(crate) fn get_policy(
     state: &AppState,
     authed: &AuthedDevice,
     space_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Reply, ApiError> {
     check_access(state, authed, space_id)?;
     let p = policy(state.store.as_ref(), space_id)?;
     Ok(ok_json(&RetentionPolicy {
@@ -240,11 +213,11 @@ fn get_policy(
     }))
 }
 
-fn put_policy(
+pub(crate) fn put_policy(
     state: &AppState,
     authed: &AuthedDevice,
     space_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Reply, ApiError> {
     check_access(state, authed, space_id)?;
     let body: RetentionPolicy = authed.json()?;
     match body.days {

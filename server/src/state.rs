@@ -7,9 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use crate::auth::RateLimiter;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::store::SharedStore;
 
 /// A source of time, so tests and future code can control it.

@@ -1,8 +1,5 @@
 //! Further devices: device requests, approval by a device or a TOTP code, TOTP enrolment.
 
-use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::Rejection;
 use zeroize::Zeroizing;
 
 use sealroom_wire::accounts::{self as wire, SecurityEventKind};
@@ -11,7 +8,7 @@ use sealroom_wire::audit::AuditAction;
 use crate::audit;
 use crate::auth::{AuthedDevice, ClientInfo};
 use crate::error::ApiError;
-use crate::filters::{json_reply, no_content, ok_json};
+use crate::reply::{json_reply, no_content, ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{StoreExt, Txn};
 use crate::totp;
@@ -26,11 +23,11 @@ fn source_key(what: &str, client: &ClientInfo) -> String {
     }
 }
 
-pub(super) fn create_device_request(
+pub(crate) fn create_device_request(
     state: &AppState,
     client: ClientInfo,
     req: wire::DeviceRequestCreate,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     check_name("device_name", &req.device_name)?;
     let public_key = parse_public_key(&req.public_key)?;
     let kx_public_key = req
@@ -119,12 +116,12 @@ pub(super) fn create_device_request(
     )?;
     durable(state)?;
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &request_info(&request, transfer),
     ))
 }
 
-pub(super) fn request_info(
+pub(crate) fn request_info(
     r: &DeviceRequest,
     transfer: identity::LinkTransfer,
 ) -> wire::DeviceRequestInfo {
@@ -143,7 +140,7 @@ pub(super) fn request_info(
     }
 }
 
-pub(super) fn load_request(
+pub(crate) fn load_request(
     state: &AppState,
     request_id: &str,
 ) -> Result<(Vec<u8>, DeviceRequest), ApiError> {
@@ -155,10 +152,7 @@ pub(super) fn load_request(
     Ok((raw, r))
 }
 
-pub(super) fn get_device_request(
-    state: &AppState,
-    request_id: &str,
-) -> Result<Response, Rejection> {
+pub(crate) fn get_device_request(state: &AppState, request_id: &str) -> Result<Reply, ApiError> {
     let (_, r) = load_request(state, request_id)?;
     let transfer =
         identity::link_transfer(state.store.as_ref(), request_id).map_err(ApiError::from)?;
@@ -166,7 +160,7 @@ pub(super) fn get_device_request(
 }
 
 /// Activates the pending device of a request, atomically with marking it approved.
-pub(super) fn activate(
+pub(crate) fn activate(
     state: &AppState,
     raw: &[u8],
     request: &DeviceRequest,
@@ -196,18 +190,22 @@ pub(super) fn activate(
     Ok(())
 }
 
-pub(super) fn approve_device_request(
+pub(crate) fn approve_device_request(
     state: &AppState,
     authed: &AuthedDevice,
     request_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let req: wire::ApproveDevice = authed.json()?;
     let (raw, request) = load_request(state, request_id)?;
     if request.user_id != authed.user_id {
-        return Err(ApiError::forbidden("only the user's own devices approve a device").into());
+        return Err(ApiError::forbidden(
+            "only the user's own devices approve a device",
+        ));
     }
     if req.public_key != request.public_key {
-        return Err(ApiError::bad_request("public_key does not match the request").into());
+        return Err(ApiError::bad_request(
+            "public_key does not match the request",
+        ));
     }
     let store = state.store.as_ref();
     // The approving device may vouch for the new one: its certificate (checked under the
@@ -234,7 +232,7 @@ pub(super) fn approve_device_request(
         // Linked by TOTP alone: an existing device confirms it now (ending its wait for the
         // recovery backup) and, holding the identity key, vouches for it.
         if request.device_id == authed.device_id {
-            return Err(ApiError::forbidden("a device cannot confirm itself").into());
+            return Err(ApiError::forbidden("a device cannot confirm itself"));
         }
         txn.delete(LINK_WAIT, request.device_id.as_bytes());
         store.commit(&txn).map_err(ApiError::from)?;
@@ -272,21 +270,21 @@ pub fn link_wait_until(store: &dyn Store, device_id: &str) -> Result<Option<i64>
         .map(i64::from_be_bytes))
 }
 
-pub(super) fn approve_with_totp(
+pub(crate) fn approve_with_totp(
     state: &AppState,
     client: ClientInfo,
     request_id: &str,
     body: wire::TotpCode,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let now = state.now();
     let (raw, request) = load_request(state, request_id)?;
     // A code is checked only for a request that can still be approved: a finished request
     // must not become an oracle for codes.
     if request.status != RequestStatus::Pending {
-        return Err(ApiError::conflict("device request already approved").into());
+        return Err(ApiError::conflict("device request already approved"));
     }
     if request.expires_at < now {
-        return Err(ApiError::Gone("device request expired".to_owned()).into());
+        return Err(ApiError::Gone("device request expired".to_owned()));
     }
     let store = state.store.as_ref();
     let policy = &state.config.enrolment;
@@ -307,7 +305,7 @@ pub(super) fn approve_with_totp(
         }
         event
     };
-    let refused = |denied: throttle::Denied| -> Result<Response, Rejection> {
+    let refused = |denied: throttle::Denied| -> Result<Reply, ApiError> {
         audit::record(
             state,
             attempt(
@@ -377,7 +375,7 @@ pub(super) fn approve_with_totp(
             Some(&client),
         )?;
         durable(state)?;
-        return Err(ApiError::unauthenticated("invalid TOTP code").into());
+        return Err(ApiError::unauthenticated("invalid TOTP code"));
     };
     throttle::reset(store, &user_key)?;
     throttle::refund(store, policy, &source_key)?;
@@ -418,14 +416,14 @@ pub(super) fn approve_with_totp(
     Ok(no_content())
 }
 
-pub(super) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     if let Some(existing) = store
         .get_json::<TotpRecord>(TOTP, authed.user_id.as_bytes())
         .map_err(ApiError::from)?
     {
         if existing.confirmed {
-            return Err(ApiError::conflict("TOTP is already enrolled").into());
+            return Err(ApiError::conflict("TOTP is already enrolled"));
         }
     }
     let key = crate::sealing::relay_key(state)?;
@@ -445,7 +443,7 @@ pub(super) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Resp
     durable(state)?;
     let b32 = Zeroizing::new(totp::base32(&secret));
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &wire::TotpEnrolment {
             otpauth_uri: format!(
                 "otpauth://totp/Sealroom:{}?secret={}&issuer=Sealroom&algorithm=SHA1&digits=6&period=30",
@@ -457,7 +455,7 @@ pub(super) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Resp
     ))
 }
 
-pub(super) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let body: wire::TotpCode = authed.json()?;
     let now = state.now();
     let key = format!("totp:{}", authed.user_id);
@@ -468,7 +466,7 @@ pub(super) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Re
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no TOTP enrolment in progress"))?;
     if record.confirmed {
-        return Err(ApiError::conflict("TOTP is already enrolled").into());
+        return Err(ApiError::conflict("TOTP is already enrolled"));
     }
     let relay_key = crate::sealing::relay_key(state)?;
     let secret = record
@@ -476,7 +474,7 @@ pub(super) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Re
         .map_err(|e| ApiError::internal("TOTP secret", &e))?;
     let Some(step) = totp::verify(&secret, &body.code, now) else {
         state.limiter.record_failure(&key, now);
-        return Err(ApiError::bad_request("invalid TOTP code").into());
+        return Err(ApiError::bad_request("invalid TOTP code"));
     };
     record.confirmed = true;
     record.last_step = step;
@@ -507,12 +505,12 @@ fn totp_state(state: &AppState, user_id: &str) -> Result<wire::TotpStatus, ApiEr
 }
 
 /// `GET /v1/me/totp`: the caller's TOTP state, with the lockout.
-pub(super) fn totp_status(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn totp_status(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     Ok(ok_json(&totp_state(state, &authed.user_id)?))
 }
 
 /// `POST /v1/me/totp/unlock`: one of the user's own active devices lifts a lockout.
-pub(super) fn totp_unlock(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn totp_unlock(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     throttle::reset(store, &throttle::totp_user_key(&authed.user_id))?;
     audit::record(
@@ -544,9 +542,9 @@ fn remove_totp(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
 
 /// `DELETE /v1/me/totp`: the user removes their own TOTP enrolment (e.g. after losing the
 /// authenticator); a new `POST /v1/me/totp` enrols a fresh secret.
-pub(super) fn totp_remove(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn totp_remove(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     if !remove_totp(state, &authed.user_id)? {
-        return Err(ApiError::not_found("no TOTP enrolment").into());
+        return Err(ApiError::not_found("no TOTP enrolment"));
     }
     audit::record(
         state,
@@ -569,11 +567,11 @@ pub(super) fn totp_remove(state: &AppState, authed: &AuthedDevice) -> Result<Res
 
 /// `DELETE /v1/users/{id}/totp`: an administrator of the user's organisation resets the user's
 /// TOTP (removes the secret and any lockout). The user is told by mail.
-pub(super) fn totp_admin_reset(
+pub(crate) fn totp_admin_reset(
     state: &AppState,
     authed: &AuthedDevice,
     user_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let target = user(store, user_id)
         .map_err(ApiError::from)?
@@ -581,7 +579,7 @@ pub(super) fn totp_admin_reset(
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     require_role(authed, &[Role::Admin])?;
     if !remove_totp(state, &target.user_id)? {
-        return Err(ApiError::not_found("no TOTP enrolment").into());
+        return Err(ApiError::not_found("no TOTP enrolment"));
     }
     audit::record(
         state,

@@ -11,8 +11,6 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use warp::reply::Response;
-use warp::Rejection;
 
 use sealroom_wire::accounts::{self as wire, device_certificate_message};
 use sealroom_wire::audit::AuditAction;
@@ -20,7 +18,7 @@ use sealroom_wire::audit::AuditAction;
 use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::filters::{no_content, ok_json};
+use crate::reply::{no_content, ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreExt, Txn};
 
@@ -99,7 +97,7 @@ fn check_certificate(
 
 /// Checks and stores a certificate for `device_id` in `txn` (the user's identity key must be
 /// published).
-pub(super) fn certify_in(
+pub(crate) fn certify_in(
     store: &dyn Store,
     txn: &mut Txn,
     device_id: &str,
@@ -117,10 +115,7 @@ pub(super) fn certify_in(
 }
 
 /// `PUT /v1/me/identity`.
-pub(super) fn publish_identity(
-    state: &AppState,
-    authed: &AuthedDevice,
-) -> Result<Response, Rejection> {
+pub(crate) fn publish_identity(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let req: wire::PublishIdentity = authed.json()?;
     let public_key = parse_public_key(&req.public_key)?;
     let certificate = parse_certificate(&req.certificate)?;
@@ -135,7 +130,7 @@ pub(super) fn publish_identity(
         .map_err(ApiError::from)?;
     match &existing {
         Some(k) if k.as_slice() != public_key.as_slice() => {
-            return Err(ApiError::conflict("the user's identity key is already set").into());
+            return Err(ApiError::conflict("the user's identity key is already set"));
         }
         None if store
             .get(
@@ -145,7 +140,9 @@ pub(super) fn publish_identity(
             .map_err(ApiError::from)?
             .is_some() =>
         {
-            return Err(ApiError::conflict("this identity key was reset; create a new one").into());
+            return Err(ApiError::conflict(
+                "this identity key was reset; create a new one",
+            ));
         }
         _ => {}
     }
@@ -172,11 +169,11 @@ pub(super) fn publish_identity(
 }
 
 /// `PUT /v1/devices/{device_id}/certificate`.
-pub(super) fn put_certificate(
+pub(crate) fn put_certificate(
     state: &AppState,
     authed: &AuthedDevice,
     device_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let req: wire::DeviceCertificate = authed.json()?;
     let store = state.store.as_ref();
     let device: DeviceRecord = store
@@ -184,10 +181,10 @@ pub(super) fn put_certificate(
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such device"))?;
     if device.user_id != authed.user_id {
-        return Err(ApiError::not_found("no such device").into());
+        return Err(ApiError::not_found("no such device"));
     }
     if device.status == DeviceStatus::Revoked {
-        return Err(ApiError::Gone("the device is revoked".to_owned()).into());
+        return Err(ApiError::Gone("the device is revoked".to_owned()));
     }
     let mut txn = Txn::new();
     certify_in(store, &mut txn, device_id, &req.certificate)?;
@@ -210,25 +207,25 @@ pub(super) fn put_certificate(
 /// are removed; the next `PUT /v1/me/identity` of one of the user's devices sets a new key.
 /// Other members keep the old key pinned and see a key change until they accept the new one.
 /// The user is told by mail and in the security events.
-pub(super) fn reset_identity(
+pub(crate) fn reset_identity(
     state: &AppState,
     authed: &AuthedDevice,
     user_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let target = user(store, user_id)
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     let provider = is_provider(store, authed).map_err(ApiError::from)?;
     if target.org_id != authed.org_id && !provider {
-        return Err(ApiError::not_found("no such user").into());
+        return Err(ApiError::not_found("no such user"));
     }
     require_role(authed, &[Role::Admin])?;
     let Some(existing) = store
         .get(IDENTITY_KEYS, target.user_id.as_bytes())
         .map_err(ApiError::from)?
     else {
-        return Err(ApiError::not_found("the user has no identity key").into());
+        return Err(ApiError::not_found("the user has no identity key"));
     };
     let mut txn = Txn::new();
     txn.check(IDENTITY_KEYS, target.user_id.as_bytes(), Some(&existing))
@@ -276,7 +273,7 @@ fn retired_key(user_id: &str, identity_key: &[u8]) -> Vec<u8> {
 }
 
 /// Checks an approval's bundle (base64, bounded).
-pub(super) fn check_bundle(bundle: &str) -> Result<(), ApiError> {
+pub(crate) fn check_bundle(bundle: &str) -> Result<(), ApiError> {
     if bundle.len() > MAX_BUNDLE_CHARS
         || !bundle
             .bytes()

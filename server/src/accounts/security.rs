@@ -3,15 +3,13 @@
 //! (`crate::notify::security`).
 
 use serde::Deserialize;
-use warp::reply::Response;
-use warp::Rejection;
 
 use sealroom_wire::accounts::{SecurityEvent, SecurityEventKind, SecurityEventList};
 
 use crate::auth::{AuthedDevice, ClientInfo};
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
-use crate::filters::ok_json;
+use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{decode_json, encode_json, Store, StoreError};
 
@@ -71,11 +69,11 @@ struct Page {
 }
 
 /// `GET /v1/me/security-events?after=N`: the caller's account events after `N`, oldest first.
-pub(super) fn list(
+pub(crate) fn list(
     state: &AppState,
     authed: &AuthedDevice,
     raw_query: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let page: Page = serde_urlencoded::from_str(raw_query)
         .map_err(|e| ApiError::malformed(format!("invalid query: {e}")))?;
     let start = key(&authed.user_id, page.after.saturating_add(1));

@@ -1,26 +1,24 @@
 //! Organisations, invitations, spaces and space membership.
 
-use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::Rejection;
-
 use sealroom_wire::accounts as wire;
 use sealroom_wire::audit::AuditAction;
 
 use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::filters::{json_reply, no_content, ok_json};
+use crate::reply::{json_reply, no_content, ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{StoreExt, Txn};
 
 use super::*;
 
-pub(super) fn create_org(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn create_org(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let req: wire::CreateOrg = authed.json()?;
     require_role(authed, &[Role::Admin])?;
     if !is_provider(state.store.as_ref(), authed).map_err(ApiError::from)? {
-        return Err(ApiError::forbidden("only provider admins create organisations").into());
+        return Err(ApiError::forbidden(
+            "only provider admins create organisations",
+        ));
     }
     check_name("name", &req.name)?;
     let org = OrgRecord {
@@ -41,10 +39,10 @@ pub(super) fn create_org(state: &AppState, authed: &AuthedDevice) -> Result<Resp
     )
     .map_err(ApiError::from)?;
     durable(state)?;
-    Ok(json_reply(StatusCode::CREATED, &org_info(&org)))
+    Ok(json_reply(crate::reply::CREATED, &org_info(&org)))
 }
 
-pub(super) fn org_info(org: &OrgRecord) -> wire::OrgInfo {
+pub(crate) fn org_info(org: &OrgRecord) -> wire::OrgInfo {
     wire::OrgInfo {
         org_id: org.org_id.clone(),
         name: org.name.clone(),
@@ -56,25 +54,25 @@ pub(super) fn org_info(org: &OrgRecord) -> wire::OrgInfo {
     }
 }
 
-pub(super) fn get_org(
+pub(crate) fn get_org(
     state: &AppState,
     authed: &AuthedDevice,
     org_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let visible = authed.org_id == org_id
         || (authed.role != Role::Customer && is_provider(store, authed).map_err(ApiError::from)?);
     let org = org(store, org_id).map_err(ApiError::from)?;
     match org {
         Some(o) if visible => Ok(ok_json(&org_info(&o))),
-        _ => Err(ApiError::not_found("no such organisation").into()),
+        _ => Err(ApiError::not_found("no such organisation")),
     }
 }
 
-pub(super) fn create_invitation(
+pub(crate) fn create_invitation(
     state: &AppState,
     authed: &AuthedDevice,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let req: wire::CreateInvitation = authed.json()?;
     let store = state.store.as_ref();
     let now = state.now();
@@ -82,10 +80,10 @@ pub(super) fn create_invitation(
         wire::Role::Staff | wire::Role::Admin => {
             require_role(authed, &[Role::Admin])?;
             if !is_provider(store, authed).map_err(ApiError::from)? {
-                return Err(ApiError::forbidden("only provider admins invite staff").into());
+                return Err(ApiError::forbidden("only provider admins invite staff"));
             }
             if req.space_id.is_some() {
-                return Err(ApiError::bad_request("staff invitations take no space_id").into());
+                return Err(ApiError::bad_request("staff invitations take no space_id"));
             }
             let role = if req.role == wire::Role::Admin {
                 Role::Admin
@@ -101,7 +99,7 @@ pub(super) fn create_invitation(
                 .ok_or_else(|| ApiError::bad_request("customer invitations need a space_id"))?;
             let (space, member) = require_space_member(state, &space_id, authed)?;
             if member.role == SpaceRole::Customer {
-                return Err(ApiError::forbidden("customers cannot invite").into());
+                return Err(ApiError::forbidden("customers cannot invite"));
             }
             (space.customer_org_id, Role::Customer, Some(space_id))
         }
@@ -132,7 +130,7 @@ pub(super) fn create_invitation(
     .map_err(ApiError::from)?;
     durable(state)?;
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &wire::Invitation {
             invitation_id: invite.invitation_id,
             token,
@@ -144,7 +142,7 @@ pub(super) fn create_invitation(
     ))
 }
 
-pub(super) fn space_info(
+pub(crate) fn space_info(
     store: &dyn Store,
     space: &SpaceRecord,
 ) -> Result<wire::SpaceInfo, ApiError> {
@@ -170,20 +168,20 @@ pub(super) fn space_info(
     })
 }
 
-pub(super) fn create_space(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn create_space(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let req: wire::CreateSpace = authed.json()?;
     require_role(authed, &[Role::Admin, Role::Staff])?;
     let store = state.store.as_ref();
     if !is_provider(store, authed).map_err(ApiError::from)? {
-        return Err(ApiError::forbidden("only provider staff create spaces").into());
+        return Err(ApiError::forbidden("only provider staff create spaces"));
     }
     let customer = org(store, &req.customer_org_id)
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such organisation"))?;
     if customer.kind != OrgKind::Customer {
-        return Err(
-            ApiError::bad_request("customer_org_id must name a customer organisation").into(),
-        );
+        return Err(ApiError::bad_request(
+            "customer_org_id must name a customer organisation",
+        ));
     }
     let space = SpaceRecord {
         space_id: random_id(),
@@ -211,10 +209,13 @@ pub(super) fn create_space(state: &AppState, authed: &AuthedDevice) -> Result<Re
     )
     .map_err(ApiError::from)?;
     durable(state)?;
-    Ok(json_reply(StatusCode::CREATED, &space_info(store, &space)?))
+    Ok(json_reply(
+        crate::reply::CREATED,
+        &space_info(store, &space)?,
+    ))
 }
 
-pub(super) fn list_spaces(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn list_spaces(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let mut spaces = Vec::new();
     for id in user_spaces(store, &authed.user_id).map_err(ApiError::from)? {
@@ -225,24 +226,24 @@ pub(super) fn list_spaces(state: &AppState, authed: &AuthedDevice) -> Result<Res
     Ok(ok_json(&wire::SpaceList { spaces }))
 }
 
-pub(super) fn get_space(
+pub(crate) fn get_space(
     state: &AppState,
     authed: &AuthedDevice,
     space_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let (space, _) = require_space_member(state, space_id, authed)?;
     Ok(ok_json(&space_info(state.store.as_ref(), &space)?))
 }
 
-pub(super) fn add_space_member(
+pub(crate) fn add_space_member(
     state: &AppState,
     authed: &AuthedDevice,
     space_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let req: wire::AddSpaceMember = authed.json()?;
     let (space, me) = require_space_member(state, space_id, authed)?;
     if me.role == SpaceRole::Customer {
-        return Err(ApiError::forbidden("customers cannot add members").into());
+        return Err(ApiError::forbidden("customers cannot add members"));
     }
     let store = state.store.as_ref();
     let target = user(store, &req.user_id)
@@ -253,9 +254,9 @@ pub(super) fn add_space_member(
     } else if target.org_id == space.customer_org_id {
         SpaceRole::Customer
     } else {
-        return Err(
-            ApiError::forbidden("user belongs to neither organisation of the space").into(),
-        );
+        return Err(ApiError::forbidden(
+            "user belongs to neither organisation of the space",
+        ));
     };
     put_space_member(state, space_id, &target.user_id, role)?;
     audit::record(
@@ -273,26 +274,26 @@ pub(super) fn add_space_member(
     Ok(no_content())
 }
 
-pub(super) fn remove_space_member(
+pub(crate) fn remove_space_member(
     state: &AppState,
     authed: &AuthedDevice,
     space_id: &str,
     user_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let (space, me) = require_space_member(state, space_id, authed)?;
     let leaving_self = user_id == authed.user_id;
     if me.role == SpaceRole::Customer && !leaving_self {
-        return Err(ApiError::forbidden("customers cannot remove members").into());
+        return Err(ApiError::forbidden("customers cannot remove members"));
     }
     if user_id == space.owner_user_id {
-        return Err(ApiError::forbidden("the owner cannot be removed").into());
+        return Err(ApiError::forbidden("the owner cannot be removed"));
     }
     let store = state.store.as_ref();
     if space_member(store, space_id, user_id)
         .map_err(ApiError::from)?
         .is_none()
     {
-        return Err(ApiError::not_found("not a member").into());
+        return Err(ApiError::not_found("not a member"));
     }
     let mut txn = Txn::new();
     txn.delete(SPACE_MEMBERS, &pair_key(space_id, user_id))

@@ -16,11 +16,10 @@
 //! shared, so the lock expires).
 
 use serde::{Deserialize, Serialize};
-use warp::http::{HeaderValue, StatusCode};
-use warp::reply::{Reply, Response};
 
 use crate::config::Enrolment;
 use crate::error::{ApiError, ErrorBody};
+use crate::reply::Reply;
 use crate::store::{decode_json, encode_json, Store};
 
 /// Tree: throttle key (`totp-user:<id>`, `totp-ip:<ip>`, `req-user:<id>`, `req-ip:<ip>`) ->
@@ -57,7 +56,7 @@ pub enum Denied {
 
 impl Denied {
     /// The 429 answer: `Retry-After` and a stable code (`rate_limited` or `enrolment_locked`).
-    pub fn reply(self) -> Response {
+    pub fn reply(self) -> Reply {
         let (code, message, retry) = match self {
             Denied::Wait(s) => (
                 "rate_limited",
@@ -78,12 +77,8 @@ impl Denied {
             ),
         };
         let body = ErrorBody { code, message };
-        let mut r =
-            warp::reply::with_status(warp::reply::json(&body), StatusCode::TOO_MANY_REQUESTS)
-                .into_response();
-        r.headers_mut()
-            .insert("retry-after", HeaderValue::from(retry.max(1)));
-        r
+        Reply::json(crate::reply::TOO_MANY_REQUESTS, &body)
+            .with_header("retry-after", retry.max(1).to_string())
     }
 }
 

@@ -1,9 +1,5 @@
 //! Bootstrap, registration, the caller and their devices, device revocation.
 
-use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::Rejection;
-
 use sealroom_wire::accounts as wire;
 use sealroom_wire::accounts::SecurityEventKind;
 use sealroom_wire::audit::AuditAction;
@@ -11,14 +7,14 @@ use sealroom_wire::audit::AuditAction;
 use crate::audit;
 use crate::auth::{AuthedDevice, ClientInfo};
 use crate::error::ApiError;
-use crate::filters::{json_reply, no_content, ok_json};
+use crate::reply::{json_reply, no_content, ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{StoreExt, Txn};
 
 use super::*;
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn new_user_txn(
+pub(crate) fn new_user_txn(
     txn: &mut Txn,
     now: i64,
     org_id: &str,
@@ -56,11 +52,11 @@ pub(super) fn new_user_txn(
     Ok((user, device))
 }
 
-pub(super) fn bootstrap(
+pub(crate) fn bootstrap(
     state: &AppState,
     client: ClientInfo,
     req: wire::BootstrapRequest,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let now = state.now();
     let rl_key = client.ip.map(|ip| format!("ip:{ip}")).unwrap_or_default();
     state.limiter.guard(&rl_key, now)?;
@@ -76,11 +72,11 @@ pub(super) fn bootstrap(
         .map_err(ApiError::from)?
         .is_some()
     {
-        return Err(ApiError::conflict("the relay is already bootstrapped").into());
+        return Err(ApiError::conflict("the relay is already bootstrapped"));
     }
     if !valid {
         state.limiter.record_failure(&rl_key, now);
-        return Err(ApiError::unauthenticated("invalid setup token").into());
+        return Err(ApiError::unauthenticated("invalid setup token"));
     }
     check_name("org_name", &req.org_name)?;
     check_name("user_name", &req.user_name)?;
@@ -134,7 +130,7 @@ pub(super) fn bootstrap(
     let _ = std::fs::remove_file(state.config.data_dir.join(SETUP_TOKEN_FILE));
     tracing::info!(org_id = %org.org_id, user_id = %user.user_id, "relay bootstrapped");
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &wire::Registered {
             org_id: org.org_id,
             user_id: user.user_id,
@@ -148,11 +144,11 @@ pub(super) fn bootstrap(
 /// `POST /v1/invitations/check`: whether a token can still be used, and (when it can) who
 /// invited whom into which organisation, from the relay's own records. An unknown token is 401
 /// and a failure for the caller's rate limit, exactly as at registration.
-pub(super) fn check_invitation(
+pub(crate) fn check_invitation(
     state: &AppState,
     client: ClientInfo,
     req: wire::InvitationCheckRequest,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let now = state.now();
     let rl_key = client.ip.map(|ip| format!("ip:{ip}")).unwrap_or_default();
     state.limiter.guard(&rl_key, now)?;
@@ -162,7 +158,7 @@ pub(super) fn check_invitation(
         .map_err(ApiError::from)?
     else {
         state.limiter.record_failure(&rl_key, now);
-        return Err(ApiError::unauthenticated("invalid invitation token").into());
+        return Err(ApiError::unauthenticated("invalid invitation token"));
     };
     let state_now = if invite.used {
         wire::InvitationState::Used
@@ -194,11 +190,11 @@ pub(super) fn check_invitation(
     Ok(ok_json(&answer))
 }
 
-pub(super) fn register(
+pub(crate) fn register(
     state: &AppState,
     client: ClientInfo,
     req: wire::RegisterRequest,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let now = state.now();
     let rl_key = client.ip.map(|ip| format!("ip:{ip}")).unwrap_or_default();
     state.limiter.guard(&rl_key, now)?;
@@ -209,14 +205,14 @@ pub(super) fn register(
         .map_err(ApiError::from)?
     else {
         state.limiter.record_failure(&rl_key, now);
-        return Err(ApiError::unauthenticated("invalid invitation token").into());
+        return Err(ApiError::unauthenticated("invalid invitation token"));
     };
     let invite: InviteRecord = crate::store::decode_json(INVITES, &raw).map_err(ApiError::from)?;
     if invite.used {
-        return Err(ApiError::Gone("invitation already used".to_owned()).into());
+        return Err(ApiError::Gone("invitation already used".to_owned()));
     }
     if invite.expires_at < now {
-        return Err(ApiError::Gone("invitation expired".to_owned()).into());
+        return Err(ApiError::Gone("invitation expired".to_owned()));
     }
     check_name("user_name", &req.user_name)?;
     check_name("device_name", &req.device_name)?;
@@ -279,7 +275,7 @@ pub(super) fn register(
     durable(state)?;
     tracing::info!(user_id = %user.user_id, device_id = %device.device_id, "user registered");
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &wire::Registered {
             org_id: user.org_id,
             user_id: user.user_id,
@@ -290,7 +286,7 @@ pub(super) fn register(
     ))
 }
 
-pub(super) fn me(state: &AppState, authed: &AuthedDevice) -> Result<Response, Rejection> {
+pub(crate) fn me(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let user = user(state.store.as_ref(), &authed.user_id)
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
@@ -304,7 +300,7 @@ pub(super) fn me(state: &AppState, authed: &AuthedDevice) -> Result<Response, Re
     }))
 }
 
-pub(super) fn device_info(d: &DeviceRecord, certificate: Option<String>) -> wire::DeviceInfo {
+pub(crate) fn device_info(d: &DeviceRecord, certificate: Option<String>) -> wire::DeviceInfo {
     wire::DeviceInfo {
         device_id: d.device_id.clone(),
         user_id: d.user_id.clone(),
@@ -320,7 +316,7 @@ pub(super) fn device_info(d: &DeviceRecord, certificate: Option<String>) -> wire
     }
 }
 
-pub(super) fn list_devices(state: &AppState, user_id: &str) -> Result<Response, Rejection> {
+pub(crate) fn list_devices(state: &AppState, user_id: &str) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let devices = user_devices(store, user_id).map_err(ApiError::from)?;
     let mut out = Vec::with_capacity(devices.len());
@@ -338,7 +334,7 @@ pub(super) fn list_devices(state: &AppState, user_id: &str) -> Result<Response, 
 
 /// Whether `viewer` may see `target`'s users and devices: same organisation, or they share a
 /// space.
-pub(super) fn may_see_user(
+pub(crate) fn may_see_user(
     store: &dyn Store,
     viewer: &AuthedDevice,
     target: &UserRecord,
@@ -346,26 +342,26 @@ pub(super) fn may_see_user(
     Ok(target.org_id == viewer.org_id || shares_space(store, &viewer.user_id, &target.user_id)?)
 }
 
-pub(super) fn user_devices_route(
+pub(crate) fn user_devices_route(
     state: &AppState,
     authed: &AuthedDevice,
     user_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let target = user(store, user_id)
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     if !may_see_user(store, authed, &target).map_err(ApiError::from)? {
-        return Err(ApiError::not_found("no such user").into());
+        return Err(ApiError::not_found("no such user"));
     }
     list_devices(state, user_id)
 }
 
-pub(super) fn revoke_device(
+pub(crate) fn revoke_device(
     state: &AppState,
     authed: &AuthedDevice,
     device_id: &str,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let store = state.store.as_ref();
     let mut device: DeviceRecord = store
         .get_json(DEVICES, device_id.as_bytes())
@@ -382,8 +378,7 @@ pub(super) fn revoke_device(
             ApiError::forbidden("only the owner or an admin may revoke a device")
         } else {
             ApiError::not_found("no such device")
-        }
-        .into());
+        });
     }
     if device.status == DeviceStatus::Revoked {
         // Already revoked: nothing changes, no second mail.

@@ -20,20 +20,15 @@ pub mod signing;
 
 use std::process::ExitCode;
 
-use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
-use warp::reply::{Reply, Response};
-use warp::{Filter, Rejection};
-
 use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
 
 pub use chain::{AuditError, AuditEvent, Scope};
 
-use crate::accounts::{OrgKind, OrgRecord, Role, ORGS};
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::config::Config;
+use crate::directory::{OrgKind, OrgRecord, Role, ORGS};
 use crate::error::ApiError;
-use crate::filters::{ok_json, with_state};
+use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
 use crate::store::{Store, StoreExt};
 
@@ -97,65 +92,8 @@ pub fn record_by(
     record(state, e)
 }
 
-/// The audit routes (organisation admins only).
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let list = warp::path!("v1" / "audit")
-        .and(warp::get())
-        .and(auth::raw_query())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(
-            |raw: String, authed: AuthedDevice, state: AppState| async move {
-                list(&state, &authed, &raw).map_err(Rejection::from)
-            },
-        );
-    let export = warp::path!("v1" / "audit" / "export")
-        .and(warp::get())
-        .and(auth::raw_query())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(
-            |raw: String, authed: AuthedDevice, state: AppState| async move {
-                export(&state, &authed, &raw).map_err(Rejection::from)
-            },
-        );
-    let verify = warp::path!("v1" / "audit" / "verify")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            verify(&state, &authed).map_err(Rejection::from)
-        });
-    let head = warp::path!("v1" / "audit" / "head")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            signed_head(&state, &authed).map_err(Rejection::from)
-        });
-    let links = warp::path!("v1" / "audit" / "chain")
-        .and(warp::get())
-        .and(auth::raw_query())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(
-            |raw: String, authed: AuthedDevice, state: AppState| async move {
-                chain_links(&state, &authed, &raw).map_err(Rejection::from)
-            },
-        );
-    list.or(export)
-        .unify()
-        .or(verify)
-        .unify()
-        .or(head)
-        .unify()
-        .or(links)
-        .unify()
-        .boxed()
-}
-
 /// `GET /v1/audit/head`: the chain head signed by the relay's audit key (organisation admins).
-fn signed_head(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn signed_head(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     scope_of(state, authed)?;
     let signer = state
         .extension::<signing::AuditSigner>()
@@ -175,7 +113,11 @@ struct ChainQuery {
 }
 
 /// `GET /v1/audit/chain?after=N&limit=M`: links for the client's own verification.
-fn chain_links(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, ApiError> {
+pub(crate) fn chain_links(
+    state: &AppState,
+    authed: &AuthedDevice,
+    raw: &str,
+) -> Result<Reply, ApiError> {
     let scope = scope_of(state, authed)?;
     let q: ChainQuery = serde_urlencoded::from_str(raw)
         .map_err(|e| ApiError::malformed(format!("invalid query: {e}")))?;
@@ -216,7 +158,7 @@ fn parse_query(raw: &str) -> Result<AuditQuery, ApiError> {
         .map_err(|e| ApiError::malformed(format!("invalid query: {e}")))
 }
 
-fn list(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, ApiError> {
+pub(crate) fn list(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Reply, ApiError> {
     let scope = scope_of(state, authed)?;
     let q = parse_query(raw)?;
     if q.format.is_some() {
@@ -228,7 +170,11 @@ fn list(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, 
     Ok(ok_json(&page))
 }
 
-fn export(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response, ApiError> {
+pub(crate) fn export(
+    state: &AppState,
+    authed: &AuthedDevice,
+    raw: &str,
+) -> Result<Reply, ApiError> {
     let scope = scope_of(state, authed)?;
     let mut q = parse_query(raw)?;
     let csv = match q.format.as_deref() {
@@ -258,22 +204,17 @@ fn export(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result<Response
             "audit.json",
         )
     };
-    let mut resp = warp::http::Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", content_type)
-        .header(
-            "content-disposition",
-            format!("attachment; filename=\"{name}\""),
-        );
+    let mut resp = Reply::bytes(crate::reply::OK, body, content_type).with_header(
+        "content-disposition",
+        format!("attachment; filename=\"{name}\""),
+    );
     if let Some(next) = page.next_after {
-        resp = resp.header(NEXT_AFTER_HEADER, next.to_string());
+        resp = resp.with_header(NEXT_AFTER_HEADER, next.to_string());
     }
-    resp.body(body)
-        .map(Reply::into_response)
-        .map_err(|e| ApiError::internal("audit export", &e))
+    Ok(resp)
 }
 
-fn verify(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn verify(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     scope_of(state, authed)?;
     let report = chain::verify(state.store.as_ref())?;
     Ok(ok_json(&report))
@@ -325,7 +266,7 @@ pub fn cli(mut config: Config, args: &[&str]) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match crate::open_store(&config) {
+    match crate::startup::open_store(&config) {
         Ok(store) => verify_store(store.as_ref()),
         Err(e) => {
             eprintln!("sealroom-server: {e}");

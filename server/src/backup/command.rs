@@ -67,7 +67,7 @@ pub fn backup_command(config: &Config, out: &Path) -> Result<BackupSummary, Back
     }
     if config.store.database_url.is_some() {
         // PostgreSQL has no lock to wait for: its snapshot is one REPEATABLE READ transaction.
-        let store = crate::open_store(config)
+        let store = crate::startup::open_store(config)
             .map_err(|e| BackupError::Store(StoreError::Backend(e.to_string())))?;
         let prepared = prepare(
             store.as_ref(),

@@ -168,6 +168,7 @@ mod admin_socket;
 mod command;
 mod read;
 mod restore;
+mod rotate;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -176,4 +177,5 @@ pub use admin_socket::*;
 pub use command::*;
 pub use read::*;
 pub use restore::*;
+pub use rotate::rotate_key;
 pub use write::*;

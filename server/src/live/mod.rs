@@ -25,14 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
-use warp::filters::BoxedFilter;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::events::RelayEvent;
-use crate::filters::{ok_json, with_state};
+use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
 
 pub use self::feed::spawn;
@@ -54,37 +51,31 @@ pub struct EventsQuery {
     pub wait: Option<u64>,
 }
 
-/// The live-event routes.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+/// Sets up what the live-event route needs (the per-device waiter counts); called once when
+/// the routes are built.
+pub fn init(state: &AppState) {
     state.insert_extension(Waiters::default());
-    warp::path!("v1" / "events")
-        .and(warp::get())
-        .and(warp::query::<EventsQuery>())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(get_events)
-        .boxed()
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, Rejection> {
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(Rejection::from),
-        Err(e) => Err(ApiError::internal("blocking task", &e).into()),
+        Ok(result) => result,
+        Err(e) => Err(ApiError::internal("blocking task", &e)),
     }
 }
 
-async fn get_events(
+pub(crate) async fn get_events(
     query: EventsQuery,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let wait = query.wait.unwrap_or(0);
     if wait > MAX_WAIT_SECS {
-        return Err(
-            ApiError::bad_request(format!("wait must be at most {MAX_WAIT_SECS} seconds")).into(),
-        );
+        return Err(ApiError::bad_request(format!(
+            "wait must be at most {MAX_WAIT_SECS} seconds"
+        )));
     }
     let feed = feed::handle(&state)?;
     let mut head = feed.subscribe();

@@ -23,19 +23,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
-use warp::filters::BoxedFilter;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 use sealroom_wire::audit::AuditAction;
 use sealroom_wire::notify::{check_email, NotifyMode, NotifyPreference};
 
 use crate::accounts::{UserRecord, USERS};
 use crate::audit::{self, AuditEvent};
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
-use crate::filters::{ok_json, with_state};
+use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
 use crate::store::StoreExt;
 
@@ -479,26 +476,7 @@ pub async fn send_due_digests(
     Ok(())
 }
 
-/// The notification preference routes.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let get = warp::path!("v1" / "me" / "notifications")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            get_preference(&state, &authed).map_err(Rejection::from)
-        });
-    let put = warp::path!("v1" / "me" / "notifications")
-        .and(warp::put())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(|authed: AuthedDevice, state: AppState| async move {
-            put_preference(&state, &authed).map_err(Rejection::from)
-        });
-    get.or(put).unify().boxed()
-}
-
-fn get_preference(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn get_preference(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let r = recipient(state, &authed.user_id)?;
     Ok(ok_json(&NotifyPreference {
         mode: r.pref.mode,
@@ -506,7 +484,7 @@ fn get_preference(state: &AppState, authed: &AuthedDevice) -> Result<Response, A
     }))
 }
 
-fn put_preference(state: &AppState, authed: &AuthedDevice) -> Result<Response, ApiError> {
+pub(crate) fn put_preference(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let body: NotifyPreference = authed.json()?;
     if let Some(email) = &body.email {
         if !check_email(email) {

@@ -1,12 +1,10 @@
 //! Rooms on the relay: the MLS view of each room ([`mls`]), its storage ([`data`]: ordered
 //! handshakes with one commit per epoch, welcome mailboxes, application messages, the key
-//! package directory) and the HTTP routes ([`routes`]).
+//! package directory) and the request handlers ([`handlers`]; the routes are in `crate::http::rooms`).
 
 pub mod data;
+pub mod handlers;
 pub mod mls;
-mod routes;
-
-pub use routes::routes;
 
 use sealroom_wire::audit::AuditAction;
 use sealroom_wire::rooms::RoomMember;
@@ -15,6 +13,13 @@ use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Sets up what the room handlers share (the event bus, the per-room message locks); called
+/// once when the routes are built.
+pub fn init(state: &AppState) {
+    crate::events::init(state);
+    state.insert_extension(data::MessageLocks::default());
+}
 
 /// Checks that the calling device's user may create a room in `space_id`: they must be a
 /// member of the space (404 otherwise, as for any space they cannot see).

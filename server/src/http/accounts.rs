@@ -1,19 +1,18 @@
-//! The account routes in one function.
+//! The account routes in one function (handlers in [`crate::accounts`]).
 
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
-use warp::Filter;
+use warp::{Filter, Rejection};
 
 use sealroom_wire::accounts as wire;
 
-use crate::auth::{self, AuthedDevice};
-use crate::filters::{json_body, with_state};
+use crate::accounts::enrol::*;
+use crate::accounts::spaces::*;
+use crate::accounts::users::*;
+use crate::auth::AuthedDevice;
 use crate::state::AppState;
 
-use super::combine;
-use super::enrol::*;
-use super::spaces::*;
-use super::users::*;
+use super::{auth, json_body, respond, with_state};
 
 /// The account routes.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
@@ -26,153 +25,163 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(auth::client_info(state.clone()))
         .and(json_body::<wire::BootstrapRequest>(limit))
         .and(s())
-        .and_then(|c, b, st| async move { bootstrap(&st, c, b) });
+        .and_then(|c, b, st| async move { respond(bootstrap(&st, c, b)) });
     let register = warp::path!("v1" / "register")
         .and(warp::post())
         .and(auth::client_info(state.clone()))
         .and(json_body::<wire::RegisterRequest>(limit))
         .and(s())
-        .and_then(|c, b, st| async move { register(&st, c, b) });
+        .and_then(|c, b, st| async move { respond(register(&st, c, b)) });
     let me = warp::path!("v1" / "me")
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { me(&st, &a) });
+        .and_then(|a, st| async move { respond(me(&st, &a)) });
     let my_devices = warp::path!("v1" / "me" / "devices")
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|a: AuthedDevice, st: AppState| async move { list_devices(&st, &a.user_id) });
+        .and_then(
+            |a: AuthedDevice, st: AppState| async move { respond(list_devices(&st, &a.user_id)) },
+        );
     let user_devices_route = warp::path!("v1" / "users" / String / "devices")
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|u: String, a, st| async move { user_devices_route(&st, &a, &u) });
+        .and_then(|u: String, a, st| async move { respond(user_devices_route(&st, &a, &u)) });
     let publish_identity = warp::path!("v1" / "me" / "identity")
         .and(warp::put())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { super::identity::publish_identity(&st, &a) });
+        .and_then(
+            |a, st| async move { respond(crate::accounts::identity::publish_identity(&st, &a)) },
+        );
     let put_certificate = warp::path!("v1" / "devices" / String / "certificate")
         .and(warp::put())
         .and(authed())
         .and(s())
-        .and_then(|d: String, a, st| async move { super::identity::put_certificate(&st, &a, &d) });
+        .and_then(|d: String, a, st| async move {
+            respond(crate::accounts::identity::put_certificate(&st, &a, &d))
+        });
     let revoke = warp::path!("v1" / "devices" / String)
         .and(warp::delete())
         .and(authed())
         .and(s())
-        .and_then(|d: String, a, st| async move { revoke_device(&st, &a, &d) });
+        .and_then(|d: String, a, st| async move { respond(revoke_device(&st, &a, &d)) });
     let create_org = warp::path!("v1" / "orgs")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { create_org(&st, &a) });
+        .and_then(|a, st| async move { respond(create_org(&st, &a)) });
     let get_org = warp::path!("v1" / "orgs" / String)
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|o: String, a, st| async move { get_org(&st, &a, &o) });
+        .and_then(|o: String, a, st| async move { respond(get_org(&st, &a, &o)) });
     let invite = warp::path!("v1" / "invitations")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { create_invitation(&st, &a) });
+        .and_then(|a, st| async move { respond(create_invitation(&st, &a)) });
     let check_invite = warp::path!("v1" / "invitations" / "check")
         .and(warp::post())
         .and(auth::client_info(state.clone()))
         .and(json_body::<wire::InvitationCheckRequest>(limit))
         .and(s())
-        .and_then(|c, b, st| async move { check_invitation(&st, c, b) });
+        .and_then(|c, b, st| async move { respond(check_invitation(&st, c, b)) });
     let create_space = warp::path!("v1" / "spaces")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { create_space(&st, &a) });
+        .and_then(|a, st| async move { respond(create_space(&st, &a)) });
     let list_spaces = warp::path!("v1" / "spaces")
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { list_spaces(&st, &a) });
+        .and_then(|a, st| async move { respond(list_spaces(&st, &a)) });
     let get_space = warp::path!("v1" / "spaces" / String)
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|sp: String, a, st| async move { get_space(&st, &a, &sp) });
+        .and_then(|sp: String, a, st| async move { respond(get_space(&st, &a, &sp)) });
     let add_member = warp::path!("v1" / "spaces" / String / "members")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|sp: String, a, st| async move { add_space_member(&st, &a, &sp) });
+        .and_then(|sp: String, a, st| async move { respond(add_space_member(&st, &a, &sp)) });
     let remove_member = warp::path!("v1" / "spaces" / String / "members" / String)
         .and(warp::delete())
         .and(authed())
         .and(s())
-        .and_then(
-            |sp: String, u: String, a, st| async move { remove_space_member(&st, &a, &sp, &u) },
-        );
+        .and_then(|sp: String, u: String, a, st| async move {
+            respond(remove_space_member(&st, &a, &sp, &u))
+        });
     let device_request = warp::path!("v1" / "device-requests")
         .and(warp::post())
         .and(auth::client_info(state.clone()))
         .and(json_body::<wire::DeviceRequestCreate>(limit))
         .and(s())
-        .and_then(|c, b, st| async move { create_device_request(&st, c, b) });
+        .and_then(|c, b, st| async move { respond(create_device_request(&st, c, b)) });
     let get_device_request = warp::path!("v1" / "device-requests" / String)
         .and(warp::get())
         .and(s())
-        .and_then(|r: String, st| async move { get_device_request(&st, &r) });
+        .and_then(|r: String, st| async move { respond(get_device_request(&st, &r)) });
     let approve = warp::path!("v1" / "device-requests" / String / "approve")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|r: String, a, st| async move { approve_device_request(&st, &a, &r) });
+        .and_then(|r: String, a, st| async move { respond(approve_device_request(&st, &a, &r)) });
     let approve_totp = warp::path!("v1" / "device-requests" / String / "totp")
         .and(warp::post())
         .and(auth::client_info(state.clone()))
         .and(json_body::<wire::TotpCode>(limit))
         .and(s())
-        .and_then(|r: String, c, b, st| async move { approve_with_totp(&st, c, &r, b) });
+        .and_then(|r: String, c, b, st| async move { respond(approve_with_totp(&st, c, &r, b)) });
     let totp_enrol = warp::path!("v1" / "me" / "totp")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { totp_enrol(&st, &a) });
+        .and_then(|a, st| async move { respond(totp_enrol(&st, &a)) });
     let totp_confirm = warp::path!("v1" / "me" / "totp" / "confirm")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { totp_confirm(&st, &a) });
+        .and_then(|a, st| async move { respond(totp_confirm(&st, &a)) });
     let totp_status = warp::path!("v1" / "me" / "totp")
         .and(warp::get())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { totp_status(&st, &a) });
+        .and_then(|a, st| async move { respond(totp_status(&st, &a)) });
     let totp_remove = warp::path!("v1" / "me" / "totp")
         .and(warp::delete())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { totp_remove(&st, &a) });
+        .and_then(|a, st| async move { respond(totp_remove(&st, &a)) });
     let totp_unlock = warp::path!("v1" / "me" / "totp" / "unlock")
         .and(warp::post())
         .and(authed())
         .and(s())
-        .and_then(|a, st| async move { totp_unlock(&st, &a) });
+        .and_then(|a, st| async move { respond(totp_unlock(&st, &a)) });
     let totp_admin_reset = warp::path!("v1" / "users" / String / "totp")
         .and(warp::delete())
         .and(authed())
         .and(s())
-        .and_then(|u: String, a, st| async move { totp_admin_reset(&st, &a, &u) });
+        .and_then(|u: String, a, st| async move { respond(totp_admin_reset(&st, &a, &u)) });
     let identity_reset = warp::path!("v1" / "users" / String / "identity")
         .and(warp::delete())
         .and(authed())
         .and(s())
-        .and_then(|u: String, a, st| async move { super::identity::reset_identity(&st, &a, &u) });
+        .and_then(|u: String, a, st| async move {
+            respond(crate::accounts::identity::reset_identity(&st, &a, &u))
+        });
     let security_events = warp::path!("v1" / "me" / "security-events")
         .and(warp::get())
         .and(auth::raw_query())
         .and(authed())
         .and(s())
-        .and_then(|q: String, a, st| async move { super::security::list(&st, &a, &q) });
+        .and_then(|q: String, a, st| async move {
+            respond(crate::accounts::security::list(&st, &a, &q))
+        });
 
     // Each route is boxed before combining: long unboxed `or` chains make type checking slow.
     let routes: Vec<BoxedFilter<(Response,)>> = vec![
@@ -207,4 +216,15 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         security_events.boxed(),
     ];
     combine(routes)
+}
+
+/// Combines boxed routes with `or`.
+pub fn combine(routes: Vec<BoxedFilter<(Response,)>>) -> BoxedFilter<(Response,)> {
+    let mut iter = routes.into_iter();
+    let Some(first) = iter.next() else {
+        return warp::any()
+            .and_then(|| async { Err::<Response, Rejection>(warp::reject::not_found()) })
+            .boxed();
+    };
+    iter.fold(first, |acc, r| acc.or(r).unify().boxed())
 }

@@ -7,10 +7,6 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::Deserialize;
-use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 use sealroom_wire::rooms::{
     CreateRoomRequest, EpochConflict, HandshakeAccepted, HandshakePage, MessagePage, MessagePosted,
@@ -22,11 +18,11 @@ use sealroom_wire::audit::AuditAction;
 
 use crate::accounts::{self, DeviceRecord, DeviceStatus, UserAccess};
 use crate::audit;
-use crate::auth::{self, AuthedDevice};
+use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
-use crate::filters::{json_reply, no_content, ok_json, with_state};
 use crate::quota::{self, Budget};
+use crate::reply::{json_reply, no_content, ok_json, Reply};
 use crate::rooms::data::{self, MessageLocks, PageLimit, RoomError};
 use crate::rooms::mls::{DeviceKey, MlsError};
 use crate::state::AppState;
@@ -35,7 +31,7 @@ use crate::state::AppState;
 /// account bodies and the audit query: a misspelt `limit` must not silently page by 100.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PageQuery {
+pub(crate) struct PageQuery {
     #[serde(default)]
     after: u64,
     limit: Option<u32>,
@@ -71,102 +67,14 @@ fn check_room_id(room_id: &str) -> Result<(), ApiError> {
 /// Runs blocking store and MLS work off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, Rejection> {
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(Rejection::from),
-        Err(e) => Err(ApiError::internal("blocking task", &e).into()),
+        Ok(result) => result,
+        Err(e) => Err(ApiError::internal("blocking task", &e)),
     }
 }
 
-/// The room routes.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    events::init(&state);
-    state.insert_extension(MessageLocks::default());
-    let room_body = auth::device_with_limit(state.clone(), state.config.limits.max_message_body);
-
-    let create = warp::path!("v1" / "rooms")
-        .and(warp::post())
-        .and(room_body.clone())
-        .and(with_state(state.clone()))
-        .and_then(create_room);
-    let get_room = warp::path!("v1" / "rooms" / String)
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(get_room);
-    let post_handshake = warp::path!("v1" / "rooms" / String / "handshakes")
-        .and(warp::post())
-        .and(room_body.clone())
-        .and(with_state(state.clone()))
-        .and_then(post_handshake);
-    let get_handshakes = warp::path!("v1" / "rooms" / String / "handshakes")
-        .and(warp::get())
-        .and(warp::query::<PageQuery>())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(get_handshakes);
-    let post_message = warp::path!("v1" / "rooms" / String / "messages")
-        .and(warp::post())
-        .and(room_body.clone())
-        .and(with_state(state.clone()))
-        .and_then(post_message);
-    let get_messages = warp::path!("v1" / "rooms" / String / "messages")
-        .and(warp::get())
-        .and(warp::query::<PageQuery>())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(get_messages);
-    let get_welcomes = warp::path!("v1" / "welcomes")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(get_welcomes);
-    let ack_welcome = warp::path!("v1" / "welcomes" / u64)
-        .and(warp::delete())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(ack_welcome);
-    let upload_kp = warp::path!("v1" / "keypackages")
-        .and(warp::post())
-        .and(room_body)
-        .and(with_state(state.clone()))
-        .and_then(upload_key_packages);
-    let count_kp = warp::path!("v1" / "keypackages")
-        .and(warp::get())
-        .and(auth::device(state.clone()))
-        .and(with_state(state.clone()))
-        .and_then(count_key_packages);
-    let claim_kp = warp::path!("v1" / "users" / String / "keypackages" / "claim")
-        .and(warp::post())
-        .and(auth::device(state.clone()))
-        .and(with_state(state))
-        .and_then(claim_key_packages);
-
-    create
-        .or(get_room)
-        .unify()
-        .or(post_handshake)
-        .unify()
-        .or(get_handshakes)
-        .unify()
-        .or(post_message)
-        .unify()
-        .or(get_messages)
-        .unify()
-        .or(get_welcomes)
-        .unify()
-        .or(ack_welcome)
-        .unify()
-        .or(upload_kp)
-        .unify()
-        .or(count_kp)
-        .unify()
-        .or(claim_kp)
-        .unify()
-        .boxed()
-}
-
-async fn create_room(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+pub(crate) async fn create_room(authed: AuthedDevice, state: AppState) -> Result<Reply, ApiError> {
     let req: CreateRoomRequest = authed.json()?;
     sealroom_wire::check_id(&req.space_id)
         .map_err(|e| ApiError::bad_request(format!("space_id: {e}")))?;
@@ -212,14 +120,14 @@ async fn create_room(authed: AuthedDevice, state: AppState) -> Result<Response, 
             device_id,
         },
     );
-    Ok(json_reply(StatusCode::CREATED, &record.info()))
+    Ok(json_reply(crate::reply::CREATED, &record.info()))
 }
 
-async fn get_room(
+pub(crate) async fn get_room(
     room_id: String,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     check_room_id(&room_id)?;
     let info = blocking(move || {
         let store = state.store.as_ref();
@@ -232,11 +140,11 @@ async fn get_room(
     Ok(ok_json(&info))
 }
 
-async fn post_handshake(
+pub(crate) async fn post_handshake(
     room_id: String,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     check_room_id(&room_id)?;
     let req: PostHandshakeRequest = authed.json()?;
     let message = decode_b64("message", &req.message)?;
@@ -265,7 +173,7 @@ async fn post_handshake(
         Ok(posted) => posted,
         Err(RoomError::Mls(MlsError::EpochConflict { current, sent })) => {
             return Ok(json_reply(
-                StatusCode::CONFLICT,
+                409,
                 &EpochConflict {
                     code: "epoch_conflict".to_owned(),
                     message: format!(
@@ -275,7 +183,7 @@ async fn post_handshake(
                 },
             ))
         }
-        Err(e) => return Err(ApiError::from(e).into()),
+        Err(e) => return Err(ApiError::from(e)),
     };
     let st = state.clone();
     let who = authed.clone();
@@ -332,7 +240,7 @@ async fn post_handshake(
         );
     }
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &HandshakeAccepted {
             seq: posted.entry.seq,
             epoch: posted.room.epoch,
@@ -340,12 +248,12 @@ async fn post_handshake(
     ))
 }
 
-async fn get_handshakes(
+pub(crate) async fn get_handshakes(
     room_id: String,
     query: PageQuery,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     check_room_id(&room_id)?;
     let page = blocking(move || {
         let store = state.store.as_ref();
@@ -367,11 +275,11 @@ async fn get_handshakes(
     Ok(ok_json(&page))
 }
 
-async fn post_message(
+pub(crate) async fn post_message(
     room_id: String,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     check_room_id(&room_id)?;
     let req: PostMessageRequest = authed.json()?;
     let message = decode_b64("message", &req.message)?;
@@ -446,17 +354,17 @@ async fn post_message(
         },
     );
     Ok(json_reply(
-        StatusCode::CREATED,
+        crate::reply::CREATED,
         &MessagePosted { seq: entry.seq },
     ))
 }
 
-async fn get_messages(
+pub(crate) async fn get_messages(
     room_id: String,
     query: PageQuery,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     check_room_id(&room_id)?;
     let page = blocking(move || {
         let store = state.store.as_ref();
@@ -480,7 +388,7 @@ async fn get_messages(
     Ok(ok_json(&page))
 }
 
-async fn get_welcomes(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+pub(crate) async fn get_welcomes(authed: AuthedDevice, state: AppState) -> Result<Reply, ApiError> {
     let entries = blocking(move || {
         let entries = data::welcomes(state.store.as_ref(), &authed.device_id)?;
         // A welcome is written with its commit: read, then flush, so nobody joins an epoch
@@ -492,11 +400,11 @@ async fn get_welcomes(authed: AuthedDevice, state: AppState) -> Result<Response,
     Ok(ok_json(&WelcomePage { entries }))
 }
 
-async fn ack_welcome(
+pub(crate) async fn ack_welcome(
     id: u64,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     let existed = blocking(move || {
         let existed = data::ack_welcome(state.store.as_ref(), &authed.device_id, id)?;
         // Durable before the 204: an acknowledged welcome is never delivered again after a
@@ -508,7 +416,7 @@ async fn ack_welcome(
     if existed {
         Ok(no_content())
     } else {
-        Err(ApiError::not_found("no such welcome").into())
+        Err(ApiError::not_found("no such welcome"))
     }
 }
 
@@ -523,13 +431,15 @@ fn device_key(state: &AppState, authed: &AuthedDevice) -> Result<DeviceKey, ApiE
     })
 }
 
-async fn upload_key_packages(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+pub(crate) async fn upload_key_packages(
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Reply, ApiError> {
     let req: UploadKeyPackagesRequest = authed.json()?;
     if req.key_packages.is_empty() || req.key_packages.len() > MAX_KEY_PACKAGES_PER_UPLOAD {
         return Err(ApiError::bad_request(format!(
             "send 1 to {MAX_KEY_PACKAGES_PER_UPLOAD} key packages"
-        ))
-        .into());
+        )));
     }
     let packages = req
         .key_packages
@@ -553,7 +463,10 @@ async fn upload_key_packages(authed: AuthedDevice, state: AppState) -> Result<Re
     Ok(ok_json(&count))
 }
 
-async fn count_key_packages(authed: AuthedDevice, state: AppState) -> Result<Response, Rejection> {
+pub(crate) async fn count_key_packages(
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Reply, ApiError> {
     let count = blocking(move || {
         data::key_package_count(state.store.as_ref(), &authed.device_id).map_err(ApiError::from)
     })
@@ -561,11 +474,11 @@ async fn count_key_packages(authed: AuthedDevice, state: AppState) -> Result<Res
     Ok(ok_json(&count))
 }
 
-async fn claim_key_packages(
+pub(crate) async fn claim_key_packages(
     user_id: String,
     authed: AuthedDevice,
     state: AppState,
-) -> Result<Response, Rejection> {
+) -> Result<Reply, ApiError> {
     sealroom_wire::check_id(&user_id).map_err(|_| ApiError::not_found("no such user"))?;
     let claimed = blocking(move || {
         let store = state.store.as_ref();

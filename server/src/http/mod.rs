@@ -1,14 +1,28 @@
-//! All routes of the relay in one function, [`api`], composed from the route groups of each
-//! module, plus the shared filters and reply helpers route code uses.
+//! The HTTP layer, the only part of the relay that knows warp: all routes in one function,
+//! [`api`], composed from one file per area, the shared filters and reply helpers, request
+//! authentication as filters ([`auth`]) and the one `recover` ([`reject`]).
 //!
 //! Conventions for route groups (see `server/README.md`, "How to add routes"):
-//! - a module exposes `pub fn routes(state: AppState) -> BoxedFilter<(Response,)>`;
-//! - each route matches path and method first, then authenticates with
-//!   [`crate::auth::device`] / [`crate::auth::device_with_limit`] (which read the body), so a
-//!   non-matching route never consumes a body;
-//! - handlers return `Result<Response, Rejection>` with errors as [`ApiError`] (`?` works through
-//!   `From<ApiError> for Rejection`);
+//! - an area file here exposes `pub fn routes(state: AppState) -> BoxedFilter<(Response,)>`;
+//! - each route matches path and method first, then authenticates with [`auth::device`] /
+//!   [`auth::device_with_limit`] (which read the body), so a non-matching route never consumes
+//!   a body;
+//! - handlers live in the domain modules (`crate::accounts`, `crate::rooms`, ...), take
+//!   [`AppState`] and plain values, and return `Result<Reply, ApiError>`; [`respond`] turns that
+//!   into a warp response or rejection;
 //! - every route that takes a body has a size limit ([`body_limited`], or the auth filters).
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod blobs;
+pub mod erasure;
+pub mod live;
+pub mod notify;
+pub mod recovery;
+pub mod reject;
+pub mod retention;
+pub mod rooms;
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -22,30 +36,33 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
-use crate::error::{recover, ApiError};
+use crate::error::ApiError;
+use crate::reply::Reply as DomainReply;
 use crate::state::AppState;
+
+use self::reject::{recover, status_code};
 
 /// The complete API: every route group, the JSON error mapping, metrics and request logs.
 pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
     let routes = health()
         .or(metrics(state.clone()))
         .unify()
-        .or(crate::accounts::routes(state.clone()))
+        .or(accounts::routes(state.clone()))
         .unify()
         // ---- route groups of the other relay modules plug in here, one line each: ----
-        .or(crate::rooms::routes(state.clone()))
+        .or(rooms::routes(state.clone()))
         .unify()
-        .or(crate::blobs::routes(state.clone()))
+        .or(blobs::routes(state.clone()))
         .unify()
-        .or(crate::audit::routes(state.clone()))
+        .or(audit::routes(state.clone()))
         .unify()
-        .or(crate::notify::routes(state.clone()))
+        .or(notify::routes(state.clone()))
         .unify()
-        .or(crate::retention::routes(state.clone()))
+        .or(retention::routes(state.clone()))
         .unify()
-        .or(crate::recovery::routes(state.clone()))
+        .or(recovery::routes(state.clone()))
         .unify()
-        .or(crate::live::routes(state.clone()))
+        .or(live::routes(state.clone()))
         .unify()
         // ---- end of route groups ----
         .boxed();
@@ -186,7 +203,7 @@ fn metrics(state: AppState) -> BoxedFilter<(Response,)> {
             .boxed();
     }
     route
-        .and(crate::auth::device(state.clone()))
+        .and(auth::device(state.clone()))
         .and_then(move |authed: crate::auth::AuthedDevice| {
             let state = state.clone();
             async move {
@@ -236,15 +253,20 @@ where
     B: Buf,
 {
     if length.is_some_and(|l| l > limit) {
-        return Err(ApiError::too_large(format!("body exceeds {limit} bytes")).reject());
+        return Err(warp::reject::custom(ApiError::too_large(format!(
+            "body exceeds {limit} bytes"
+        ))));
     }
     let mut stream = Box::pin(stream);
     let mut buf = BytesMut::with_capacity(usize::try_from(length.unwrap_or(0)).unwrap_or(0));
     while let Some(chunk) = stream.next().await {
-        let mut chunk =
-            chunk.map_err(|e| ApiError::malformed(format!("body read failed: {e}")).reject())?;
+        let mut chunk = chunk.map_err(|e| {
+            warp::reject::custom(ApiError::malformed(format!("body read failed: {e}")))
+        })?;
         if (buf.len() + chunk.remaining()) as u64 > limit {
-            return Err(ApiError::too_large(format!("body exceeds {limit} bytes")).reject());
+            return Err(warp::reject::custom(ApiError::too_large(format!(
+                "body exceeds {limit} bytes"
+            ))));
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -282,6 +304,31 @@ pub fn no_content() -> Response {
     warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response()
 }
 
+/// A domain handler's answer as a warp response, or its error as a rejection (which
+/// [`reject::recover`] answers).
+pub fn respond(result: Result<DomainReply, ApiError>) -> Result<Response, Rejection> {
+    result.map(into_response).map_err(Rejection::from)
+}
+
+/// A domain handler's [`DomainReply`] as a warp response: the same status, body and headers.
+pub fn into_response(reply: DomainReply) -> Response {
+    let (status, body, headers) = reply.into_parts();
+    let mut response = match body {
+        Some(bytes) => Response::new(bytes.into()),
+        None => warp::reply().into_response(),
+    };
+    *response.status_mut() = status_code(status);
+    for (name, value) in headers {
+        match warp::http::HeaderValue::from_str(&value) {
+            Ok(value) => {
+                response.headers_mut().insert(name, value);
+            }
+            Err(e) => tracing::error!(header = name, error = %e, "reply header is not valid"),
+        }
+    }
+    response
+}
+
 /// Passes a clone of the state to a handler.
 pub fn with_state(
     state: AppState,
@@ -296,7 +343,7 @@ mod allow_tests {
     /// Every path of the OpenAPI document has an `Allow` entry listing exactly its methods.
     #[test]
     fn route_methods_match_the_openapi_document() {
-        let spec = include_str!("../../docs/api/openapi.yaml");
+        let spec = include_str!("../../../docs/api/openapi.yaml");
         let mut documented: Vec<(String, Vec<String>)> = Vec::new();
         for line in spec.lines() {
             if let Some(path) = line
