@@ -168,6 +168,7 @@ impl SealroomClient {
                 if !self.apply(
                     relay_id,
                     Source::Handshake(entry.seq),
+                    after,
                     &entry.sender_device,
                     &bytes,
                     events,
@@ -191,6 +192,7 @@ impl SealroomClient {
                 if !self.apply(
                     relay_id,
                     Source::Message(entry.seq),
+                    after,
                     &entry.sender_device,
                     &bytes,
                     events,
@@ -204,10 +206,16 @@ impl SealroomClient {
 
     /// Applies one incoming message and advances the cursor in the same atomic commit.
     /// Returns `false` when the room cannot go on now (removed, or waiting for something).
+    ///
+    /// `fetched_after` is the cursor the page was asked for: an entry above it that the room's
+    /// cursor has passed meanwhile was applied by a sync running at the same time; an entry at
+    /// or below it is the relay answering out of order and goes through the checks (and is
+    /// refused there) like any other.
     fn apply(
         &self,
         relay_id: &str,
         source: Source,
+        fetched_after: u64,
         sender_device: &str,
         bytes: &[u8],
         events: &mut Vec<ClientEvent>,
@@ -217,8 +225,8 @@ impl SealroomClient {
             // Applied already by a sync running at the same time (the live loop's and the
             // host's): nothing to do.
             let applied = match source {
-                Source::Handshake(seq) => seq <= record.hs_after,
-                Source::Message(seq) => seq <= record.msg_after,
+                Source::Handshake(seq) => seq > fetched_after && seq <= record.hs_after,
+                Source::Message(seq) => seq > fetched_after && seq <= record.msg_after,
             };
             if applied {
                 return Ok(true);
