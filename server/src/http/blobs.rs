@@ -278,13 +278,23 @@ async fn head_blob(
     authed: AuthedDevice,
     state: AppState,
 ) -> Result<Response, Rejection> {
+    let record = member_blob(room_id, blob_id, authed, state).await?;
+    Ok(offset_headers(no_content_ok(), &record))
+}
+
+/// The record of `blob_id` in `room_id`, for a device that is a member of the room.
+async fn member_blob(
+    room_id: String,
+    blob_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<data::BlobRecord, Rejection> {
     check_ids(&room_id, Some(&blob_id))?;
-    let record = blocking(move || {
+    blocking(move || {
         member_room(&state, &room_id, &authed.device_id)?;
         data::get(state.store.as_ref(), &room_id, &blob_id).map_err(ApiError::from)
     })
-    .await?;
-    Ok(offset_headers(no_content_ok(), &record))
+    .await
 }
 
 fn no_content_ok() -> Response {
@@ -297,12 +307,7 @@ async fn blob_status(
     authed: AuthedDevice,
     state: AppState,
 ) -> Result<Response, Rejection> {
-    check_ids(&room_id, Some(&blob_id))?;
-    let record = blocking(move || {
-        member_room(&state, &room_id, &authed.device_id)?;
-        data::get(state.store.as_ref(), &room_id, &blob_id).map_err(ApiError::from)
-    })
-    .await?;
+    let record = member_blob(room_id, blob_id, authed, state).await?;
     Ok(offset_headers(ok_json(&record.status()), &record))
 }
 
