@@ -131,10 +131,7 @@ fn a_device_waiting_on_one_instance_is_woken_by_a_post_on_another() {
 #[test]
 fn a_digest_is_mailed_once_across_three_instances() {
     let Some(smtp) = SmtpSink::start() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "aiosmtpd missing under CI (scripts/setup.sh installs it)"
-        );
+        // SmtpSink::start fails the test under CI=true; this is a local run without aiosmtpd.
         eprintln!("SKIPPED: python3 -m aiosmtpd is not available (scripts/setup.sh installs it)");
         return;
     };
