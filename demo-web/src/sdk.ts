@@ -100,6 +100,17 @@ export class Portal {
   messages(spaceId: string, threadId: string | null) { return this.call((c) => c.messages(spaceId, threadId)); }
   threads(spaceId: string) { return this.call((c) => c.threads(spaceId)); }
   sync() { return this.call((c) => c.sync()); }
+  /**
+   * The next live events (the relay's long poll, then a sync of the rooms it names). Outside the
+   * queue: it may wait a whole poll, and the SDK lets it run beside the other calls.
+   */
+  async nextEvents(signal: AbortSignal): Promise<Sdk.LiveEvent[]> {
+    try {
+      return await this.client.nextEvents({ signal });
+    } catch (e) {
+      throw toSdkError(e);
+    }
+  }
   documents(spaceId: string) { return this.call((c) => c.documents(spaceId)); }
   refreshFiles(spaceId: string) { return this.call((c) => c.refreshFiles(spaceId)); }
   /** Encrypts and uploads a browser File as a stream; a new document, or a new version of `documentId`. */

@@ -223,35 +223,81 @@ function showSyncState(text: string, title: string): void {
   }
 }
 let timer: number | undefined;
+let live: AbortController | undefined;
 
-/** Polls the relay while the page is visible; views learn about changes through app.onChange. */
+/** Toasts and removal marks for a batch of events, then the view's redraw. */
+function handleEvents(events: ClientEvent[]): void {
+  document.body.dataset.lastSync = String(Date.now());
+  for (const e of events) {
+    if (e.type === 'removedFromSpace' && e.spaceId) {
+      markRemoved(e.spaceId, true);
+      toast(`You were removed from ${spaceLabel(e.spaceId)}.`, 'error');
+    }
+    if (e.type === 'joinedSpace' && e.spaceId) markRemoved(e.spaceId, false);
+    if (e.type === 'keyChanged' && e.userId) toast(`${userLabel(e.userId)} has a new safety number: compare it again.`);
+  }
+  if (events.length > 0 && app.onChange) app.onChange(events);
+  if (app.onTick) app.onTick();
+}
+
+function showFailure(e: unknown): void {
+  showSyncState(e instanceof SdkError && e.kind !== 'network' ? `Sync failed: ${e.code}` : 'Offline, retrying…', errorText(e));
+}
+
+/**
+ * The live loop: waits on the relay's long poll (`nextEvents`), so new messages and files show
+ * without a reload; the SDK reconnects with back-off by itself. Stops when the page hides and
+ * starts again when it shows.
+ */
+async function liveLoop(signal: AbortSignal): Promise<void> {
+  while (!signal.aborted && app.portal && app.account) {
+    try {
+      const events = (await app.portal.nextEvents(signal)) as ClientEvent[];
+      document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents ?? '0') + events.length);
+      showSyncState('Live', 'New messages and files appear as they arrive.');
+      handleEvents(events);
+    } catch (e) {
+      if (signal.aborted || (e instanceof SdkError && e.code === 'cancelled')) return;
+      showFailure(e);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    }
+  }
+}
+
+function startLive(): void {
+  if (live || !app.portal || !app.account || document.visibilityState === 'hidden') return;
+  const controller = new AbortController();
+  live = controller;
+  void liveLoop(controller.signal).finally(() => {
+    if (live === controller) live = undefined;
+  });
+}
+
+/**
+ * Live events while the page is visible, and a slow fallback sync (every 30 s) in case the loop
+ * is stuck behind a proxy; views learn about changes through app.onChange.
+ */
 export function startSync(): void {
   if (timer !== undefined) return;
   const tick = async () => {
+    startLive();
     if (syncing || !app.portal || !app.account || document.visibilityState === 'hidden') return;
     syncing = true;
     try {
-      const events = await app.portal.sync();
-      document.body.dataset.lastSync = String(Date.now());
-      for (const e of events) {
-        if (e.type === 'removedFromSpace' && e.spaceId) {
-          markRemoved(e.spaceId, true);
-          toast(`You were removed from ${spaceLabel(e.spaceId)}.`, 'error');
-        }
-        if (e.type === 'joinedSpace' && e.spaceId) markRemoved(e.spaceId, false);
-        if (e.type === 'keyChanged' && e.userId) toast(`${userLabel(e.userId)} has a new safety number: compare it again.`);
-      }
-      if (events.length > 0 && app.onChange) app.onChange(events);
-      if (app.onTick) app.onTick();
+      handleEvents(await app.portal.sync());
     } catch (e) {
-      showSyncState(e instanceof SdkError && e.kind !== 'network' ? `Sync failed: ${e.code}` : 'Offline, retrying…', errorText(e));
+      showFailure(e);
       syncing = false;
       return;
     }
-    showSyncState('Connected', '');
+    if (!live) showSyncState('Connected', '');
     syncing = false;
   };
-  timer = window.setInterval(() => void tick(), 2500);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') live?.abort();
+    else startLive();
+  });
+  timer = window.setInterval(() => void tick(), 30_000);
   void tick();
 }
 

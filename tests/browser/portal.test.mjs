@@ -405,6 +405,23 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await screenshot(staff, '08-staff-messages');
   });
 
+  await step('a message of the other profile appears live: no reload, no click', async () => {
+    await cust.locator('.message', { hasText: 'KX-4471' }).waitFor();
+    // A mark that a reload would wipe, and the live loop's event count before the post.
+    const before = await cust.evaluate(() => {
+      window.__sameDocument = true;
+      return Number(document.body.dataset.liveEvents ?? '0');
+    });
+    await staff.getByLabel('Message', { exact: true }).fill('Q3 and Q4: both are in the statement, live.');
+    await staff.getByRole('button', { name: 'Send' }).click();
+    // The fallback sync runs every 30 s; the live loop brings it well before (no timed assertion:
+    // the event count below says which path delivered it).
+    await cust.locator('.message', { hasText: 'both are in the statement, live' }).waitFor({ timeout: LONG });
+    assert.equal(await cust.evaluate(() => window.__sameDocument === true), true, 'the page was not reloaded');
+    const after = await cust.evaluate(() => Number(document.body.dataset.liveEvents ?? '0'));
+    assert.ok(after > before, `the live loop delivered events (${before} -> ${after})`);
+  });
+
   await step('internal notes are for staff only', async () => {
     await staff.goto(spaceUrl + '/notes');
     await staff.getByLabel('Internal note', { exact: true }).fill('Kestrel may churn: offer the loyalty discount.');

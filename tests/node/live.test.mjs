@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SealroomClient, memoryStore } from "../../wasm/pkg/node.js";
-import { relayBin } from "./relay.mjs";
+import { relayBin, startRelay } from "./relay.mjs";
 
 /** A relay process on `dataDir`, listening on `listen`; resolves to { url, stop() }. */
 async function launch(dataDir, listen = "127.0.0.1:0") {
@@ -145,4 +145,43 @@ test("live events arrive without sync, survive a relay restart, and stop on abor
     if (e.type === "newMessage" && e.message.body === "one more") break;
   }
   assert.deepEqual(await second.next(), { done: true, value: undefined });
+});
+
+// The portal runs its live loop beside everything else: an upload (and a sync) while
+// `nextEvents` waits on the relay finishes, and the loop then reports the new file.
+test("an upload completes while nextEvents waits, and the loop reports it", { timeout: 120_000 }, async () => {
+  const own = await startRelay();
+  try {
+    const admin = await SealroomClient.open(own.url, { store: memoryStore() });
+    await admin.bootstrap(own.setupToken(), "Provider", "Ada", null, "laptop");
+    const org = await admin.createCustomerOrg("Heron GmbH");
+    const space = await admin.createSpace(org.orgId, false);
+    const watcher = await SealroomClient.open(own.url, { store: memoryStore() });
+    const invitation = await admin.invite("customer", space.spaceId);
+    const { userId } = await watcher.register(invitation.token, "Hana", undefined, "phone");
+    await admin.addMember(space.spaceId, userId);
+    await watcher.sync();
+
+    // Both devices wait on the relay while the admin uploads 9 MiB (three chunks) and syncs.
+    for (const c of [admin, watcher]) c.setLiveOptions(LIVE);
+    const stop = new AbortController();
+    const adminWaits = admin.nextEvents({ signal: stop.signal }).catch((e) => e);
+    const watcherSees = (async () => {
+      for await (const e of watcher.events({ signal: stop.signal })) {
+        if (e.type === "newFile" && e.spaceId === space.spaceId) return e;
+      }
+      return null;
+    })();
+    await sleep(300);
+    const size = 9 * 1024 * 1024;
+    const version = await admin.uploadFile(space.spaceId, { name: "live.bin" }, size, new Blob([new Uint8Array(size)]).stream());
+    await admin.sync();
+    const seen = await watcherSees;
+    assert.equal(seen?.fileId, version.fileId);
+    stop.abort();
+    const ended = await adminWaits;
+    assert.ok(Array.isArray(ended) || ended.code === "cancelled", String(ended));
+  } finally {
+    await own.stop();
+  }
 });
