@@ -99,7 +99,10 @@ fi
 cp wasm/package.json "$OUT/package.json"
 # Node entry: instantiates the module from the package's own .wasm at import time.
 cp wasm/js/node.js "$OUT/node.js"
-cp wasm/js/node.d.ts "$OUT/node.d.ts"
+# Declarations: a global `Symbol.dispose` in sealroom.d.ts (lib es2022 + dom projects), and
+# node.d.ts, the module's declarations without wasm-bindgen's DOM-typed loader plus fileStore
+# (Node-only projects, no DOM lib; tests/node/types.test.mjs).
+node wasm/js/declarations.mjs "$OUT"
 # Test-only module (tests/node/chacha-wasm.test.mjs): sealroom-chacha's RFC 8439, Wycheproof and
 # crate-equality checks compiled with the same target, profile and RUSTFLAGS (+simd128) as the
 # package above, so they run on the simd128 code browsers run. Not part of wasm/pkg.

@@ -1,7 +1,6 @@
-// Types of the Node entry of @sealroom/sdk: everything of the browser module, plus fileStore.
-export * from "./sealroom.js";
-export { default } from "./sealroom.js";
-import type { HostStore } from "./sealroom.js";
+// The Node entry's own declarations, appended by wasm/js/declarations.mjs to the module's
+// declarations (wasm/pkg/node.d.ts): no DOM types, so a Node-only TypeScript project
+// (lib es2022, @types/node) type-checks against it.
 
 /**
  * A persistent host store in directory `dir` (created if missing): the client's state in
@@ -10,3 +9,9 @@ import type { HostStore } from "./sealroom.js";
  * (temporary file, fsync, rename). One process per directory.
  */
 export function fileStore(dir: string): HostStore;
+
+/**
+ * Nothing to do in Node: the Node entry instantiates the module from the package's own
+ * `sealroom_bg.wasm` at import time. Resolves at once (code shared with browsers may call it).
+ */
+export default function init(): Promise<unknown>;
