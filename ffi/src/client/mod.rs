@@ -13,6 +13,7 @@
 //! - Errors: one [`SealroomError`] variant per `ClientErrorKind`, each carrying the core's
 //!   stable code and message.
 
+mod files;
 mod live;
 mod revoke;
 mod types;
@@ -26,6 +27,7 @@ use zeroize::Zeroizing;
 use sealroom_core::client::{self as core, ClientError, ClientErrorKind, HttpTransport};
 use sealroom_core::state::{FileKv, StorageKey};
 
+pub use files::*;
 pub use live::LiveOptions;
 pub use revoke::SecurityEvent;
 pub use types::*;
