@@ -47,7 +47,7 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
     // A redirect would resend the signed headers to wherever it points: never follow one.
     set(&init, "redirect", &JsValue::from_str("error"))?;
     if !request.body.is_empty() {
-        set(&init, "body", &Uint8Array::from(request.body.as_slice()))?;
+        set(&init, "body", &body(&global, &request.body))?;
     }
     // AbortSignal.timeout exists in current browsers and Node ≥ 17.3; without it, no limit.
     if let Ok(abort) = get(&global, "AbortSignal") {
@@ -96,6 +96,19 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
         headers: out_headers,
         body,
     })
+}
+
+/// A request body as a `Blob` where the platform has one: Chromium sends a 4 MiB typed-array
+/// body at about 7 MiB/s on loopback and the same bytes as a `Blob` at 60-180 MiB/s (measured
+/// with a Node server that discards the body; `docs/benchmarks.md`, "WASM in Chromium"). Else
+/// the bytes as a `Uint8Array`.
+fn body(global: &Object, bytes: &[u8]) -> JsValue {
+    let array = Uint8Array::from(bytes);
+    let blob = get(global, "Blob")
+        .ok()
+        .and_then(|c| c.dyn_into::<Function>().ok())
+        .and_then(|c| Reflect::construct(&c, &Array::of1(&Array::of1(&array))).ok());
+    blob.unwrap_or_else(|| array.into())
 }
 
 fn fetch_error(error: JsValue) -> TransportError {
