@@ -3,11 +3,12 @@
 //! requests, kill and restart it.
 //!
 //! Modules: [`relay`] (process control, HTTP client, device signing, account helpers),
-//! [`backend`] (the relay's storage, embedded or PostgreSQL + S3, read and tampered with directly),
+//! [`cluster`] (three instances on one PostgreSQL), [`backend`] (the relay's storage, embedded or PostgreSQL + S3, read and tampered with directly),
 //! [`hostile`] (a tampering proxy in front of the relay).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod backend;
+pub mod cluster;
 pub mod hostile;
 pub mod relay;
 pub mod rooms;

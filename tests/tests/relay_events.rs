@@ -8,6 +8,7 @@
 use openmls::prelude::MlsGroup;
 use serde_json::{json, Value};
 
+use sealroom_tests::cluster::{events, wait_for_event};
 use sealroom_tests::relay::{Client, Relay};
 use sealroom_tests::rooms::{
     b64, bytes, post_handshake, unb64, upload_key_packages, validated_key_package, MlsDevice,
@@ -79,13 +80,6 @@ fn post_message(s: &Setup, group: &mut MlsGroup, room_id: &str, text: &[u8]) -> 
     r.json()["seq"].as_u64().unwrap()
 }
 
-/// `GET /v1/events` with a query; asserts 200 and returns the page.
-fn events(client: &Client, query: &str) -> Value {
-    let r = client.get(&format!("/v1/events{query}"));
-    assert_eq!(r.status, 200, "{query}: {}", r.text());
-    r.json()
-}
-
 fn cursor_now(client: &Client) -> u64 {
     let page = events(client, "");
     assert_eq!(page["events"], json!([]));
@@ -93,23 +87,9 @@ fn cursor_now(client: &Client) -> u64 {
     page["cursor"].as_u64().unwrap()
 }
 
-/// Long-polls from `after` until an event matching `want` arrives; returns it and the
-/// answer's cursor. An answer without events means a whole wait passed without one: fail.
-fn wait_for(client: &Client, mut after: u64, want: impl Fn(&Value) -> bool) -> (Value, u64) {
-    loop {
-        let page = events(client, &format!("?after={after}&wait=30"));
-        let list = page["events"].as_array().unwrap();
-        assert!(!list.is_empty(), "no event within the wait: {page}");
-        if let Some(e) = list.iter().find(|e| want(e)) {
-            return (e.clone(), page["cursor"].as_u64().unwrap());
-        }
-        after = page["cursor"].as_u64().unwrap();
-    }
-}
-
 /// The cursor once the events of setting up `room_id` (its first commit) are in the log.
 fn settled(client: &Client, room_id: &str) -> u64 {
-    let (_, cursor) = wait_for(client, 0, |e| {
+    let (_, cursor) = wait_for_event(client, 0, |e| {
         e["room_id"] == room_id && e["kind"] == "commit"
     });
     cursor
@@ -184,7 +164,7 @@ fn a_waiting_member_is_woken_and_outsiders_never_see_the_room() {
     group.merge_pending_commit(&s.staff.provider).unwrap();
     let later = post_message(&s, &mut group, &room_id, b"after the removal");
     // Staff (still a member) sees the commit and the message.
-    wait_for(&staff_http, before_removal, |e| e["seq"] == later);
+    wait_for_event(&staff_http, before_removal, |e| e["seq"] == later);
     let staff_seen = loop {
         // The writer may store the two events in separate batches: read on until both are in.
         let page = events(&staff_http, &format!("?after={before_removal}"));
@@ -233,7 +213,7 @@ fn old_and_foreign_cursors_answer_resync() {
     let head = page["cursor"].as_u64().unwrap();
     // Continuing from the answered cursor works, and sees new events.
     let seq = post_message(&s, &mut group, &room_id, b"two");
-    let (event, _) = wait_for(&staff_http, head, |e| e["kind"] == "message");
+    let (event, _) = wait_for_event(&staff_http, head, |e| e["kind"] == "message");
     assert_eq!(event["seq"], seq);
     // A cursor this relay never handed out (another deployment, a restored backup): resync.
     let page = events(&staff_http, "?after=18446744073709551615");

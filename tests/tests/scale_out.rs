@@ -16,61 +16,17 @@ use std::net::SocketAddr;
 use openmls::prelude::{LeafNodeParameters, OpenMlsProvider as _};
 use serde_json::json;
 
-use sealroom_tests::relay::{http_raw, test_database_url, Client, Device, Relay, Response};
+use sealroom_tests::cluster::Cluster;
+use sealroom_tests::relay::{http_raw, Client, Device, Response};
 use sealroom_tests::rooms::{b64, bytes, MlsDevice};
 
-/// Three relays on one fresh PostgreSQL schema, sharing one relay key, and a staff user with a
-/// space, made through the first instance before the others start (an instance that starts on
-/// an unbootstrapped store writes a setup token of its own, so one instance starts first).
-struct Cluster {
-    relays: Vec<Relay>,
-    staff: Device,
-    space_id: String,
-    _key_dir: tempfile::TempDir,
-}
-
 fn cluster(org: &str) -> Cluster {
-    cluster_with(org, &[])
-}
-
-/// [`cluster`] with extra environment for every instance (e.g. the S3 bucket).
-fn cluster_with(org: &str, extra: &[(String, String)]) -> Cluster {
-    let url =
-        test_database_url().unwrap_or_else(|e| panic!("scale-out tests need PostgreSQL: {e}"));
-    let schema = format!(
-        "scale_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let key_dir = tempfile::tempdir().unwrap();
-    let key_file = key_dir.path().join("relay.key");
-    let key_file = key_file.to_str().unwrap().to_owned();
-    let mut env = vec![
-        ("SEALROOM_DATABASE_URL", url.as_str()),
-        ("SEALROOM_DATABASE_SCHEMA", schema.as_str()),
-        ("SEALROOM_RELAY_KEY_FILE", key_file.as_str()),
-        ("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000"),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let first = Relay::start_with(&env);
-    let (staff, space_id) = first.staffed_space(org, "Sam");
-    let mut relays = vec![first];
-    relays.push(Relay::start_with(&env));
-    relays.push(Relay::start_with(&env));
-    Cluster {
-        relays,
-        staff,
-        space_id,
-        _key_dir: key_dir,
-    }
+    Cluster::start::<&str, &str>(org, &[])
 }
 
 /// `device`'s client for instance `i`.
 fn on(cluster: &Cluster, i: usize, device: &Device) -> Client {
-    cluster.relays[i].client(device)
+    cluster.on(i, device)
 }
 
 /// Sends `signed` (headers made for `authority`) to `addr` with `Host: authority`.
@@ -252,7 +208,7 @@ fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
 fn an_upload_started_on_one_instance_finishes_on_another() {
     let s3 = sealroom_tests::relay::s3_relay_env()
         .unwrap_or_else(|e| panic!("this scale-out test needs S3 (seaweedfs.sh): {e}"));
-    let mut c = cluster_with("Blob Ltd", &s3);
+    let mut c = Cluster::start("Blob Ltd", &s3);
     let (staff, space_id) = (c.staff.clone(), c.space_id.clone());
     let mls = MlsDevice::new(&staff);
     let group = mls.create_group();

@@ -7,80 +7,17 @@
 use std::time::Duration;
 
 use openmls::prelude::MlsGroup;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use sealroom_tests::relay::{test_database_url, Client, Device, Relay};
+use sealroom_tests::cluster::{wait_for_event, Cluster};
+use sealroom_tests::relay::{Client, Device};
 use sealroom_tests::rooms::{
     b64, bytes, post_handshake, unb64, upload_key_packages, validated_key_package, MlsDevice,
 };
 use sealroom_tests::smtp::SmtpSink;
 
-/// Three relays on one fresh PostgreSQL schema sharing one relay key, and a staff user with a
-/// space made through the first instance before the others start.
-struct Cluster {
-    relays: Vec<Relay>,
-    staff: Device,
-    space_id: String,
-    _key_dir: tempfile::TempDir,
-}
-
-fn cluster_with(org: &str, extra: &[(&str, &str)]) -> Cluster {
-    let url =
-        test_database_url().unwrap_or_else(|e| panic!("scale-out tests need PostgreSQL: {e}"));
-    let schema = format!(
-        "live_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let key_dir = tempfile::tempdir().unwrap();
-    let key_file = key_dir.path().join("relay.key");
-    let key_file = key_file.to_str().unwrap().to_owned();
-    let mut env = vec![
-        ("SEALROOM_DATABASE_URL", url.as_str()),
-        ("SEALROOM_DATABASE_SCHEMA", schema.as_str()),
-        ("SEALROOM_RELAY_KEY_FILE", key_file.as_str()),
-        ("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000"),
-    ];
-    env.extend_from_slice(extra);
-    let first = Relay::start_with(&env);
-    let (staff, space_id) = first.staffed_space(org, "Sam");
-    let mut relays = vec![first];
-    relays.push(Relay::start_with(&env));
-    relays.push(Relay::start_with(&env));
-    Cluster {
-        relays,
-        staff,
-        space_id,
-        _key_dir: key_dir,
-    }
-}
-
 fn on(c: &Cluster, i: usize, device: &Device) -> Client {
-    c.relays[i].client(device)
-}
-
-/// `GET /v1/events` with a query; asserts 200 and returns the page.
-fn events(client: &Client, query: &str) -> Value {
-    let r = client.get(&format!("/v1/events{query}"));
-    assert_eq!(r.status, 200, "{query}: {}", r.text());
-    r.json()
-}
-
-/// Long-polls from `after` until an event matching `want` arrives; returns it and the cursor.
-/// An answer without events means a whole wait passed without one: fail.
-fn wait_for(client: &Client, mut after: u64, want: impl Fn(&Value) -> bool) -> (Value, u64) {
-    loop {
-        let page = events(client, &format!("?after={after}&wait=30"));
-        let list = page["events"].as_array().unwrap();
-        assert!(!list.is_empty(), "no event within the wait: {page}");
-        if let Some(e) = list.iter().find(|e| want(e)) {
-            return (e.clone(), page["cursor"].as_u64().unwrap());
-        }
-        after = page["cursor"].as_u64().unwrap();
-    }
+    c.on(i, device)
 }
 
 fn post_message(c: &Cluster, i: usize, mls: &MlsDevice, group: &mut MlsGroup, room: &str) -> u64 {
@@ -97,20 +34,20 @@ fn post_message(c: &Cluster, i: usize, mls: &MlsDevice, group: &mut MlsGroup, ro
 
 #[test]
 fn a_device_waiting_on_one_instance_is_woken_by_a_post_on_another() {
-    let c = cluster_with("Live Ltd", &[]);
+    let c = Cluster::start::<&str, &str>("Live Ltd", &[]);
     let mls = MlsDevice::new(&c.staff);
     let mut group = mls.create_group();
     let r = on(&c, 1, &c.staff).post_json("/v1/rooms", &mls.create_room_body(&group, &c.space_id));
     assert_eq!(r.status, 201, "{}", r.text());
     let room = r.json()["room_id"].as_str().unwrap().to_owned();
     // The room's creation, stored through instance 1, is seen through instance 0.
-    let (_, mut start) = wait_for(&on(&c, 0, &c.staff), 0, |e| {
+    let (_, mut start) = wait_for_event(&on(&c, 0, &c.staff), 0, |e| {
         e["room_id"] == room.as_str() && e["kind"] == "room"
     });
     for round in 0..3 {
         let waiter = on(&c, 0, &c.staff);
         let waiting =
-            std::thread::spawn(move || wait_for(&waiter, start, |e| e["kind"] == "message"));
+            std::thread::spawn(move || wait_for_event(&waiter, start, |e| e["kind"] == "message"));
         let seq = post_message(&c, 2, &mls, &mut group, &room);
         let (event, cursor) = waiting.join().unwrap();
         assert_eq!(event["room_id"], room.as_str(), "round {round}");
@@ -118,7 +55,7 @@ fn a_device_waiting_on_one_instance_is_woken_by_a_post_on_another() {
         // Every instance answers the same cursors.
         let cursors: Vec<u64> = (0..3)
             .map(|i| {
-                wait_for(&on(&c, i, &c.staff), start, |e| e["seq"] == seq).0["cursor"]
+                wait_for_event(&on(&c, i, &c.staff), start, |e| e["seq"] == seq).0["cursor"]
                     .as_u64()
                     .unwrap()
             })
@@ -136,7 +73,7 @@ fn a_digest_is_mailed_once_across_three_instances() {
         return;
     };
     let port = smtp.port().to_string();
-    let c = cluster_with(
+    let c = Cluster::start(
         "Digest Ltd",
         &[
             ("SEALROOM_SMTP_HOST", "127.0.0.1"),
