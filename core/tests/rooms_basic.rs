@@ -18,6 +18,7 @@ fn text(body: &str) -> Content {
         reply_to: None,
         body: body.into(),
         expires_at: Some(1_900_000_000),
+        sent_at: None,
     })
 }
 

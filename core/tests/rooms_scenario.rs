@@ -183,6 +183,7 @@ fn fifty_members_random_membership_with_restarts() {
                     reply_to: None,
                     body: format!("from {s}"),
                     expires_at: None,
+                    sent_at: None,
                 }),
             )
             .unwrap();

@@ -67,6 +67,7 @@ fn text(body: &str) -> Content {
         reply_to: None,
         body: body.into(),
         expires_at: None,
+        sent_at: None,
     })
 }
 

@@ -122,6 +122,7 @@ fn member(m: &SpaceMember) -> Value {
         "verifiedDevices": m.verified_devices,
         "safetyNumber": m.safety_number,
         "identityKeyChanged": m.identity_key_changed,
+        "name": m.name,
     })
 }
 

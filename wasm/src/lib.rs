@@ -39,6 +39,8 @@ mod invitations;
 #[cfg(target_arch = "wasm32")]
 mod live;
 #[cfg(target_arch = "wasm32")]
+mod profiles;
+#[cfg(target_arch = "wasm32")]
 mod revoke;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod store;

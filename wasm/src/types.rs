@@ -122,6 +122,8 @@ export interface SpaceMember {
   safetyNumber: string | null;
   /** The relay served another identity key for the user than the pinned one. */
   identityKeyChanged: boolean;
+  /** The name from the user's latest signed profile in the rooms (never the relay's record). */
+  name: string | null;
 }
 
 export interface Space {
@@ -149,6 +151,12 @@ export interface Message {
   expiresAt: number | null;
   /** Local order within the space. */
   index: number;
+  /** The sender's name from their latest signed profile (null until one arrived). */
+  senderName: string | null;
+  /** Unix seconds on the sender's clock, inside the signed message (null from older SDKs). */
+  sentAt: number | null;
+  /** Unix seconds at which the relay accepted it (null for this device's own messages). */
+  receivedAt: number | null;
 }
 
 export interface Thread { threadId: string; internal: boolean; messages: number; lastIndex: number; }

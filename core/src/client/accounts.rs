@@ -49,6 +49,19 @@ impl SealroomClient {
         secret: &[u8; 32],
         registered: Registered,
     ) -> Result<Account, ClientError> {
+        self.finish_registration_named(kv, secret, registered, None)
+            .await
+    }
+
+    /// [`SealroomClient::finish_registration`] that first keeps `name` as the user's profile,
+    /// so the first key packages already carry it as their card.
+    pub(super) async fn finish_registration_named(
+        &self,
+        kv: Box<dyn KvStore>,
+        secret: &[u8; 32],
+        registered: Registered,
+        name: Option<&str>,
+    ) -> Result<Account, ClientError> {
         let identity = CredentialIdentity::new(
             &registered.org_id,
             &registered.user_id,
@@ -81,6 +94,9 @@ impl SealroomClient {
                 account: account.clone(),
             }));
         }
+        if let Some(name) = name {
+            self.initial_profile(name)?;
+        }
         self.publish_key_packages(KEY_PACKAGE_BATCH, true).await?;
         Ok(account)
     }
@@ -94,7 +110,7 @@ impl SealroomClient {
         email: Option<&str>,
         device_name: &str,
     ) -> Result<Account, ClientError> {
-        self.register_at("/v1/register", |public_key| RegisterRequest {
+        self.register_at("/v1/register", user_name, |public_key| RegisterRequest {
             token: invite_token.to_owned(),
             user_name: user_name.to_owned(),
             email: email.map(str::to_owned),
@@ -133,7 +149,7 @@ impl SealroomClient {
         email: Option<&str>,
         device_name: &str,
     ) -> Result<Account, ClientError> {
-        self.register_at("/v1/bootstrap", |public_key| BootstrapRequest {
+        self.register_at("/v1/bootstrap", user_name, |public_key| BootstrapRequest {
             setup_token: setup_token.to_owned(),
             org_name: org_name.to_owned(),
             user_name: user_name.to_owned(),
@@ -149,6 +165,7 @@ impl SealroomClient {
     pub(super) async fn register_at<B: Serialize>(
         &self,
         path: &'static str,
+        user_name: &str,
         make_body: impl FnOnce(String) -> B,
     ) -> Result<Account, ClientError> {
         let (kv, secret, public_key) = self.take_unregistered()?;
@@ -159,7 +176,11 @@ impl SealroomClient {
             };
         match registered {
             Ok(r) => {
-                let account = self.finish_registration(kv, &secret, r).await?;
+                // The registration name becomes the user's first profile (signed by this
+                // device), so staff admitting the device see a name it signed.
+                let account = self
+                    .finish_registration_named(kv, &secret, r, Some(user_name))
+                    .await?;
                 // The user's first device creates the user's identity key. The device is
                 // registered whatever happens here; a failed publication is retried when this
                 // device next looks at its own user's devices (`spaces`, `space`).
@@ -180,10 +201,13 @@ impl SealroomClient {
         count: usize,
         last_resort: bool,
     ) -> Result<(), ClientError> {
+        let card = self.own_card()?;
         let packages = self.with(|r| {
-            let mut kps = r.rooms.generate_key_packages(count)?;
+            let mut kps = r
+                .rooms
+                .generate_key_packages_with_card(count, card.as_ref())?;
             if last_resort {
-                kps.push(r.rooms.last_resort_key_package()?);
+                kps.push(r.rooms.last_resort_key_package_with_card(card.as_ref())?);
             }
             Ok(kps)
         })?;

@@ -152,6 +152,10 @@ impl SealroomClient {
             )));
         }
         self.commit_with_retry(record, |rooms, id| rooms.add_members(id, &packages))
+            .await?;
+        // The newcomer cannot read what was posted before it joined: post this user's profile
+        // again (the other members do so when they see the add).
+        self.share_profile(&BTreeSet::from([record.relay_id.clone()]))
             .await
     }
 

@@ -51,6 +51,7 @@ impl SealroomClient {
             reply_to: message.reply_to,
             body: message.body,
             expires_at,
+            sent_at: Some(now),
         };
         let label = if message.internal {
             Label::Internal
@@ -80,10 +81,17 @@ impl SealroomClient {
                 body: text.body.clone(),
                 expires_at,
                 index: rec.next_index,
+                sender_name: None,
+                sent_at: Some(now),
+                received_at: None,
             };
             rec.next_index += 1;
             r.rooms
                 .app_commit(vec![message_write(&stored)?, rec.write()?])?;
+            Ok(stored)
+        })
+        .and_then(|mut stored| {
+            stored.sender_name = self.names()?.remove(&stored.sender_user_id);
             Ok(stored)
         })
     }
@@ -116,6 +124,13 @@ impl SealroomClient {
                 r.rooms.app_commit(expired)?;
             }
             out.sort_by_key(|m| (m.internal, m.index));
+            Ok(out)
+        })
+        .and_then(|mut out: Vec<Message>| {
+            let names = self.names()?;
+            for m in &mut out {
+                m.sender_name = names.get(&m.sender_user_id).cloned();
+            }
             Ok(out)
         })
     }

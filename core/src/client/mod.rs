@@ -28,6 +28,7 @@ mod keypackages;
 mod live;
 mod membership;
 mod messages;
+mod profiles;
 mod recovery;
 mod revoke;
 mod sniff;
@@ -72,6 +73,7 @@ pub use files::{
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
 pub use live::{LiveOptions, MAX_LIVE_WAIT_SECS};
+pub use profiles::{Admission, AdmissionDevice, ProfileInput, UserProfile};
 pub use recovery::{RecoveryReport, MIN_PASSPHRASE_CHARS};
 pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]

@@ -202,6 +202,7 @@ impl SealroomClient {
                 listed_by_relay: listed,
                 in_customer_room: t.customer,
                 in_internal_room: t.internal,
+                name: None,
             }
         };
         let mut members = Vec::with_capacity(info.members.len());
@@ -216,6 +217,10 @@ impl SealroomClient {
                 SpaceRole::Customer
             };
             members.push(member(user_id, role, false, Some(t)));
+        }
+        let names = self.names()?;
+        for m in &mut members {
+            m.name = names.get(&m.user_id).cloned();
         }
         Ok(Space {
             space_id: info.space_id,

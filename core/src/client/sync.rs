@@ -69,6 +69,8 @@ impl SealroomClient {
         }
         // Announced files get their name, media type and size before the events go out.
         self.complete_new_files(&mut events).await?;
+        // Newcomers (and this device in a room it just joined) learn this user's profile.
+        self.share_profile_after(&events).await?;
         if only.is_none()
             || events
                 .iter()
@@ -169,7 +171,7 @@ impl SealroomClient {
                     relay_id,
                     Source::Handshake(entry.seq),
                     after,
-                    &entry.sender_device,
+                    (&entry.sender_device, None),
                     &bytes,
                     events,
                 )? {
@@ -193,7 +195,7 @@ impl SealroomClient {
                     relay_id,
                     Source::Message(entry.seq),
                     after,
-                    &entry.sender_device,
+                    (&entry.sender_device, Some(entry.received_at)),
                     &bytes,
                     events,
                 )? {
@@ -216,7 +218,7 @@ impl SealroomClient {
         relay_id: &str,
         source: Source,
         fetched_after: u64,
-        sender_device: &str,
+        (sender_device, received_at): (&str, Option<u64>),
         bytes: &[u8],
         events: &mut Vec<ClientEvent>,
     ) -> Result<bool, ClientError> {
@@ -249,7 +251,13 @@ impl SealroomClient {
             let result = r.rooms.process_recording(&room_id, bytes, |room_events| {
                 let mut writes = Vec::new();
                 for ev in room_events {
-                    translate(ev, &mut record, sender_device, &mut writes, &mut produced);
+                    translate(
+                        ev,
+                        &mut record,
+                        (sender_device, received_at),
+                        &mut writes,
+                        &mut produced,
+                    );
                 }
                 if let Ok(w) = record.write() {
                     writes.push(w);
@@ -297,7 +305,7 @@ impl SealroomClient {
 fn translate(
     event: &RoomEvent,
     record: &mut RoomRecord,
-    relay_sender: &str,
+    (relay_sender, received_at): (&str, Option<u64>),
     writes: &mut Vec<AppWrite>,
     out: &mut Vec<ClientEvent>,
 ) {
@@ -319,6 +327,9 @@ fn translate(
                 body: t.body.clone(),
                 expires_at: t.expires_at,
                 index: record.next_index,
+                sender_name: None,
+                sent_at: t.sent_at,
+                received_at,
             };
             record.next_index += 1;
             if let Ok(w) = message_write(&message) {
@@ -326,6 +337,11 @@ fn translate(
             }
             out.push(ClientEvent::NewMessage(message));
         }
+        // Checked by the room layer: the sender's own profile, signed by the sending device.
+        RoomEvent::Content {
+            content: Content::Profile(p),
+            ..
+        } => writes.push(profiles::profile_write(p)),
         RoomEvent::Content {
             sender, content, ..
         } => files::translate_content(content, &sender.user_id, record, writes, out),
@@ -375,5 +391,6 @@ fn refusal_code(reason: RefusalReason) -> &'static str {
         RefusalReason::HistoryNotFromAdder => "history_not_from_adder",
         RefusalReason::HistoryFutureEpoch => "history_future_epoch",
         RefusalReason::DocumentVersion => "document_version",
+        RefusalReason::Profile => "profile_not_sender",
     }
 }

@@ -77,6 +77,10 @@ pub struct SpaceMember {
     /// Whether the user has a device in the MLS tree of the internal room (as this device sees
     /// it; `false` when this device is not in the internal room).
     pub in_internal_room: bool,
+    /// The user's display name from the latest profile one of their devices signed and posted
+    /// into a room this device is in (never the relay's record); made safe to show
+    /// ([`crate::room::display_text`]). `None` until such a profile arrived.
+    pub name: Option<String>,
 }
 
 /// A message to post.
@@ -118,6 +122,18 @@ pub struct Message {
     pub expires_at: Option<u64>,
     /// Local order within the space.
     pub index: u64,
+    /// The sender's display name from their latest signed profile (filled in when the message
+    /// is read; `None` when no profile of the sender arrived).
+    #[serde(default)]
+    pub sender_name: Option<String>,
+    /// Unix time (s) on the sender's clock, inside the signed and encrypted message (`None`
+    /// for messages of earlier SDKs).
+    #[serde(default)]
+    pub sent_at: Option<u64>,
+    /// Unix time (s) at which the relay accepted the message (`None` for this device's own
+    /// messages, which it indexes when posting).
+    #[serde(default)]
+    pub received_at: Option<u64>,
 }
 
 /// A thread summary.

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::profile::{Profile, WireProfile};
 use super::RoomError;
 
 /// Current content encoding version.
@@ -66,6 +67,9 @@ pub struct TextMessage {
     pub body: String,
     /// Unix time in seconds after which clients delete the message (disappearing messages).
     pub expires_at: Option<u64>,
+    /// Unix time in seconds on the sender's clock when it was posted (`None` from earlier
+    /// SDKs).
+    pub sent_at: Option<u64>,
 }
 
 /// Announces a file stored (encrypted) on the relay.
@@ -134,6 +138,9 @@ pub enum Content {
     File(FileAnnouncement),
     /// A document version (the SDK fills in the author signature).
     Document(DocumentVersion),
+    /// The sender's own profile, signed by the sending device (receivers check that it names
+    /// the sender's user and device and that the signature verifies under its leaf key).
+    Profile(Profile),
 }
 
 /// The room's content keys handed to a newcomer (all generations, oldest first).
@@ -164,6 +171,8 @@ enum WireBody {
         reply_to: Option<String>,
         body: String,
         expires_at: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at: Option<u64>,
     },
     File {
         file_id: String,
@@ -182,6 +191,7 @@ enum WireBody {
         keys: Vec<(u64, String)>,
         documents: Vec<(String, u64)>,
     },
+    Profile(WireProfile),
 }
 
 impl Drop for WireBody {
@@ -212,6 +222,7 @@ impl Envelope {
                         reply_to: t.reply_to.clone(),
                         body: t.body.clone(),
                         expires_at: t.expires_at,
+                        sent_at: t.sent_at,
                     },
                     Content::File(f) => WireBody::File {
                         file_id: f.file_id.clone(),
@@ -226,6 +237,7 @@ impl Envelope {
                         file_id: d.file_id.clone(),
                         author_signature: hex::encode(&d.author_signature),
                     },
+                    Content::Profile(p) => WireBody::Profile(WireProfile::from(p)),
                 },
             ),
             Envelope::History(h) => (
@@ -257,6 +269,9 @@ impl Envelope {
         }
         let label = wire.label;
         let content = match &wire.body {
+            WireBody::Profile(p) => Content::Profile(
+                WireProfile::into_profile(p.clone()).ok_or(RoomError::InvalidContent)?,
+            ),
             WireBody::History { keys, documents } => {
                 return Ok(Envelope::History(HistoryKeys {
                     keys: keys
@@ -272,12 +287,14 @@ impl Envelope {
                 reply_to,
                 body,
                 expires_at,
+                sent_at,
             } => Content::Text(TextMessage {
                 thread_id: thread_id.clone(),
                 message_id: message_id.clone(),
                 reply_to: reply_to.clone(),
                 body: body.clone(),
                 expires_at: *expires_at,
+                sent_at: *sent_at,
             }),
             WireBody::File {
                 file_id,

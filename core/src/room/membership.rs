@@ -19,16 +19,30 @@ use super::{
 use crate::identity::CredentialIdentity;
 use crate::state::Batch;
 
+use super::profile::{Profile, PROFILE_CARD_EXTENSION};
+
 impl Client {
     // ----- key packages -------------------------------------------------------------------
 
     /// Generates `count` one-time key packages (MLSMessages) for upload to the relay. Their
     /// private keys are stored; each is deleted when a Welcome consumes it.
     pub fn generate_key_packages(&mut self, count: usize) -> Result<Vec<Vec<u8>>, RoomError> {
+        self.generate_key_packages_with_card(count, None)
+    }
+
+    /// [`Client::generate_key_packages`] with the device's profile card (a [`Profile`] signed
+    /// by this device, normally the name alone) in each package's
+    /// [`super::profile::PROFILE_CARD_EXTENSION`], so that whoever claims a package sees a name
+    /// the device signed.
+    pub fn generate_key_packages_with_card(
+        &mut self,
+        count: usize,
+        card: Option<&Profile>,
+    ) -> Result<Vec<Vec<u8>>, RoomError> {
         self.check_usable()?;
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
-            out.push(self.build_key_package(false)?);
+            out.push(self.build_key_package(false, card)?);
         }
         self.persist(&[], Batch::new())?;
         Ok(out)
@@ -36,17 +50,37 @@ impl Client {
 
     /// Generates a last-resort key package: used when the one-time ones run out, never deleted.
     pub fn last_resort_key_package(&mut self) -> Result<Vec<u8>, RoomError> {
+        self.last_resort_key_package_with_card(None)
+    }
+
+    /// [`Client::last_resort_key_package`] with the device's profile card.
+    pub fn last_resort_key_package_with_card(
+        &mut self,
+        card: Option<&Profile>,
+    ) -> Result<Vec<u8>, RoomError> {
         self.check_usable()?;
-        let kp = self.build_key_package(true)?;
+        let kp = self.build_key_package(true, card)?;
         self.persist(&[], Batch::new())?;
         Ok(kp)
     }
 
-    fn build_key_package(&self, last_resort: bool) -> Result<Vec<u8>, RoomError> {
-        // Leaves advertise only what the provider implements: ciphersuite 0x0003, and the
-        // room's provider-org extension.
+    fn build_key_package(
+        &self,
+        last_resort: bool,
+        card: Option<&Profile>,
+    ) -> Result<Vec<u8>, RoomError> {
+        // Leaves advertise only what the provider implements: ciphersuite 0x0003, the room's
+        // provider-org extension and the profile card.
         let mut builder =
             KeyPackage::builder().leaf_node_capabilities(leaf_capabilities(last_resort));
+        if let Some(card) = card {
+            let extensions = Extensions::single(Extension::Unknown(
+                PROFILE_CARD_EXTENSION,
+                UnknownExtension(card.to_bytes()),
+            ))
+            .map_err(|_| RoomError::InvalidContent)?;
+            builder = builder.key_package_extensions(extensions);
+        }
         if last_resort {
             builder = builder.mark_as_last_resort();
         }

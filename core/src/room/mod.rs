@@ -32,6 +32,7 @@ mod membership;
 mod meta;
 mod policy;
 mod process;
+pub mod profile;
 pub mod storage;
 #[cfg(feature = "test-vectors")]
 mod vectors;
@@ -43,6 +44,7 @@ pub use events::{CommitOutput, Confirmed, Joined, RefusalReason, RoomCreated, Ro
 pub use id::{RoomId, RoomKind};
 pub use inspect::{MemberDevice, MemberUser, RoomMembers};
 pub use policy::PolicyViolation;
+pub use profile::{display_text, Profile, ProfileProblem};
 
 use error::mls;
 use history::derive_content_key;

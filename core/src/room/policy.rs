@@ -50,7 +50,10 @@ impl std::fmt::Display for PolicyViolation {
 
 /// The leaf capabilities of every Sealroom leaf: the one ciphersuite and the provider extension.
 pub(super) fn leaf_capabilities(last_resort: bool) -> Capabilities {
-    let mut extensions = vec![ExtensionType::Unknown(PROVIDER_EXTENSION)];
+    let mut extensions = vec![
+        ExtensionType::Unknown(PROVIDER_EXTENSION),
+        ExtensionType::Unknown(super::profile::PROFILE_CARD_EXTENSION),
+    ];
     if last_resort {
         extensions.push(ExtensionType::LastResort);
     }

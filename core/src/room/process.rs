@@ -210,6 +210,15 @@ impl Client {
                             }
                             record_version(&mut room.meta, &sender, doc);
                         }
+                        if let Content::Profile(profile) = &content {
+                            if profile
+                                .verify(&sender.user_id, &sender.device_id, &key)
+                                .is_err()
+                            {
+                                let reason = RefusalReason::Profile;
+                                return refuse(room, d, Some(sender), reason, events);
+                            }
+                        }
                         events.push(RoomEvent::Content {
                             sender,
                             label,

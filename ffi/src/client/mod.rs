@@ -15,6 +15,8 @@
 
 mod files;
 mod live;
+mod profile_types;
+mod profiles;
 mod revoke;
 mod types;
 mod vouching;

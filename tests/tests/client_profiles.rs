@@ -1,0 +1,338 @@
+//! Display names end to end (issue 18, point 1), through the real relay binary with real SDK
+//! clients behind [`HostileRelay`], and a malicious member (Mallory, raw openmls) in the room.
+//!
+//! * honest: the name a customer registered with reaches staff as a profile her device signed:
+//!   first in the admit step (the card in her key packages, beside her safety number), then in
+//!   the space's members and on her messages (with the sender's time and the relay's); a later
+//!   profile with organisation and title wins; staff's names reach the customer.
+//! * the relay rewrites the card in a claimed key package: no forged name is shown.
+//! * Mallory posts profiles naming other users (a copy of staff's own signed profile, one with
+//!   the name changed, one signed by her own key) and one with a right-to-left override in her
+//!   own name: the others refuse the first three (`Refused`, `profile_not_sender`), keep the
+//!   real names, and show Mallory's name without the override.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use ed25519_dalek::Signer as _;
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
+use serde_json::{json, Value};
+
+use sealroom_core::client::{
+    ClientError, ClientEvent, HttpTransport, NewMessage, ProfileInput, Role, SealroomClient,
+};
+use sealroom_core::state::{MemoryKv, StorageKey};
+
+use sealroom_tests::hostile::HostileRelay;
+use sealroom_tests::relay::Relay;
+use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
+
+/// The provider-org extension every Sealroom leaf supports (`docs/rooms.md`).
+const PROVIDER_EXTENSION: u16 = 0xF5A1;
+
+fn client(proxy: &HostileRelay) -> SealroomClient {
+    SealroomClient::open(
+        &proxy.base_url(),
+        Arc::new(HttpTransport::new().unwrap()),
+        Box::new(MemoryKv::new()),
+        StorageKey::generate(),
+    )
+    .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A malicious member: raw openmls, posting application messages it writes by hand.
+struct Mallory {
+    mls: MlsDevice,
+    group: MlsGroup,
+    relay_room: String,
+}
+
+impl Mallory {
+    fn join(relay: &Relay, mls: MlsDevice) -> Self {
+        let r = relay.client(&mls.device).get("/v1/welcomes");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let entries = r.json()["entries"].as_array().unwrap().clone();
+        let relay_room = entries[0]["room_id"].as_str().unwrap().to_owned();
+        let group = mls.join(entries[0]["welcome"].as_str().unwrap());
+        Self {
+            mls,
+            group,
+            relay_room,
+        }
+    }
+
+    /// The profile bodies Mallory can read in the room (posted after it joined).
+    fn read_profiles(&mut self, relay: &Relay) -> Vec<Value> {
+        let r = relay.client(&self.mls.device).get(&format!(
+            "/v1/rooms/{}/messages?after=0&limit=500",
+            self.relay_room
+        ));
+        let mut out = Vec::new();
+        for entry in r.json()["entries"].as_array().unwrap() {
+            let message =
+                MlsMessageIn::tls_deserialize_exact(unb64(entry["message"].as_str().unwrap()))
+                    .unwrap();
+            let Ok(protocol) = message.try_into_protocol_message() else {
+                continue;
+            };
+            let Ok(processed) = self.group.process_message(&self.mls.provider, protocol) else {
+                continue;
+            };
+            if let ProcessedMessageContent::ApplicationMessage(app) = processed.into_content() {
+                let v: Value = serde_json::from_slice(&app.into_bytes()).unwrap();
+                if v["body"]["type"] == "profile" {
+                    out.push(v["body"].clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn post(&mut self, relay: &Relay, body: &Value) {
+        let plain =
+            serde_json::to_vec(&json!({ "v": 1, "label": "customer", "body": body })).unwrap();
+        let message = self
+            .group
+            .create_message(&self.mls.provider, &self.mls.signer, &plain)
+            .unwrap();
+        let r = relay.client(&self.mls.device).post_json(
+            &format!("/v1/rooms/{}/messages", self.relay_room),
+            &json!({ "message": b64(&bytes(&message)) }),
+        );
+        assert!(
+            r.status < 300,
+            "the relay takes a member's message: {}",
+            r.text()
+        );
+    }
+
+    /// A profile body signed with Mallory's own device key, naming `user`/`device`.
+    fn signed_profile(&self, user: &str, device: &str, name: &str, at: u64) -> Value {
+        let p = sealroom_core::room::Profile {
+            user_id: user.into(),
+            device_id: device.into(),
+            name: name.into(),
+            organisation: None,
+            title: None,
+            updated_at: at,
+            signature: Vec::new(),
+        };
+        let sig = self.mls.device.key.sign(&p.signed_bytes()).to_bytes();
+        json!({
+            "type": "profile", "user_id": user, "device_id": device, "name": name,
+            "updated_at": at, "signature": hex::encode(sig),
+        })
+    }
+}
+
+fn upload_key_packages(relay: &Relay, mls: &MlsDevice) {
+    let packages: Vec<String> = (0..3)
+        .map(|_| {
+            let bundle = KeyPackage::builder()
+                .leaf_node_capabilities(
+                    Capabilities::builder()
+                        .ciphersuites(vec![suite()])
+                        .extensions(vec![ExtensionType::Unknown(PROVIDER_EXTENSION)])
+                        .build(),
+                )
+                .build(suite(), &mls.provider, &mls.signer, mls.credential.clone())
+                .unwrap();
+            b64(&bytes(&MlsMessageOut::from(bundle.key_package().clone())))
+        })
+        .collect();
+    let r = relay
+        .client(&mls.device)
+        .post_json("/v1/keypackages", &json!({ "key_packages": packages }));
+    assert_eq!(r.status, 200, "upload key packages: {}", r.text());
+}
+
+fn refused_profiles(events: &[ClientEvent]) -> usize {
+    events
+        .iter()
+        .filter(
+            |e| matches!(e, ClientEvent::Refused { reason, .. } if reason == "profile_not_sender"),
+        )
+        .count()
+}
+
+#[test]
+fn names_travel_signed_and_forged_ones_are_refused() {
+    let relay = Relay::start();
+    let proxy = HostileRelay::start(relay.addr());
+    runtime().block_on(async {
+        let admin = client(&proxy);
+        admin
+            .bootstrap(
+                &relay.setup_token(),
+                "Provider",
+                "Ada Admin",
+                None,
+                "laptop",
+            )
+            .await
+            .unwrap();
+        let org = admin.create_customer_org("Nordic Dental AB").await.unwrap();
+        let sam = client(&proxy);
+        let invite = admin.invite(Role::Staff, None).await.unwrap();
+        let sam_account = sam
+            .register(&invite.token, "Sam Staff", None, "laptop")
+            .await
+            .unwrap();
+        let space_id = sam.create_space(&org.org_id, false).await.unwrap().space_id;
+        let karin = client(&proxy);
+        let invite = sam.invite(Role::Customer, Some(&space_id)).await.unwrap();
+        let karin_user = karin
+            .register(&invite.token, "Karin Lund", None, "phone")
+            .await
+            .unwrap()
+            .user_id;
+
+        // --- the relay rewrites the card in the key packages it hands out ---------------
+        proxy.rewrite("POST", "/v1/users/*/keypackages/claim", |_, reply| {
+            reply.edit_json(|v| {
+                for kp in v["key_packages"].as_array_mut().unwrap() {
+                    let mut raw = unb64(kp["key_package"].as_str().unwrap());
+                    let at = raw
+                        .windows(10)
+                        .position(|w| w == b"Karin Lund")
+                        .expect("the card carries the signed name");
+                    raw[at..at + 10].copy_from_slice(b"Bank Audit");
+                    kp["key_package"] = json!(b64(&raw));
+                }
+            })
+        });
+        match sam.admission(&space_id, &karin_user).await {
+            Err(ClientError::KeyPackageMismatch { .. }) => {}
+            Ok(a) => assert_ne!(
+                a.name.as_deref(),
+                Some("Bank Audit"),
+                "ATTACK SUCCEEDED: the relay's rewritten card is shown as the name"
+            ),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+        proxy.clear_rules();
+
+        // --- honest admit step: signed name beside the safety number -------------------
+        let admission = sam.admission(&space_id, &karin_user).await.unwrap();
+        assert_eq!(admission.name.as_deref(), Some("Karin Lund"));
+        assert_eq!(admission.devices.len(), 1);
+        assert_eq!(admission.devices[0].name.as_deref(), Some("Karin Lund"));
+        let number = admission.safety_number.clone().expect("a safety number");
+        assert_eq!(number.chars().filter(char::is_ascii_digit).count(), 60);
+        sam.add_member(&space_id, &karin_user).await.unwrap();
+        karin.sync().await.unwrap();
+        sam.sync().await.unwrap();
+        let space = sam.space(&space_id).await.unwrap();
+        let member = space
+            .members
+            .iter()
+            .find(|m| m.user_id == karin_user)
+            .unwrap();
+        assert_eq!(member.name.as_deref(), Some("Karin Lund"));
+        assert_eq!(member.safety_number.as_deref(), Some(number.as_str()));
+        let seen_by_karin = karin.space(&space_id).await.unwrap();
+        let staff = seen_by_karin
+            .members
+            .iter()
+            .find(|m| m.user_id == sam_account.user_id)
+            .unwrap();
+        assert_eq!(staff.name.as_deref(), Some("Sam Staff"));
+
+        // --- messages carry the signed name and both times -----------------------------
+        karin
+            .post_message(
+                &space_id,
+                NewMessage {
+                    body: "Hello from the practice".into(),
+                    ..NewMessage::default()
+                },
+            )
+            .await
+            .unwrap();
+        sam.sync().await.unwrap();
+        let messages = sam.messages(&space_id, None).unwrap();
+        let m = messages.last().unwrap();
+        assert_eq!(m.sender_name.as_deref(), Some("Karin Lund"));
+        let (sent, received) = (m.sent_at.unwrap(), m.received_at.unwrap());
+        assert!(sent.abs_diff(received) < 600, "{sent} vs {received}");
+
+        // --- a later profile with organisation and title wins --------------------------
+        karin
+            .set_profile(ProfileInput {
+                name: "Karin Lund".into(),
+                organisation: Some("Nordic Dental AB".into()),
+                title: Some("Practice manager".into()),
+            })
+            .await
+            .unwrap();
+        sam.sync().await.unwrap();
+        let p = sam.profile(&karin_user).unwrap().unwrap();
+        assert_eq!(p.organisation.as_deref(), Some("Nordic Dental AB"));
+        assert_eq!(p.title.as_deref(), Some("Practice manager"));
+
+        // --- Mallory, a member, forges profiles of others ------------------------------
+        let invite = sam.invite(Role::Customer, Some(&space_id)).await.unwrap();
+        let device = relay.register(&invite.token, "Mallory");
+        relay.certify_with_new_identity(&device);
+        let mls = MlsDevice::new(&device);
+        upload_key_packages(&relay, &mls);
+        sam.add_member(&space_id, &device.user_id).await.unwrap();
+        let mut mallory = Mallory::join(&relay, mls);
+        karin.sync().await.unwrap();
+        sam.sync().await.unwrap();
+        // Staff's own signed profile, posted after Mallory joined.
+        let sams = mallory
+            .read_profiles(&relay)
+            .into_iter()
+            .find(|p| p["user_id"] == json!(sam_account.user_id))
+            .expect("staff shared their profile with the newcomer");
+        let later = sams["updated_at"].as_u64().unwrap() + 1000;
+        // 1. A verbatim copy of staff's profile, sent by Mallory.
+        mallory.post(&relay, &sams);
+        // 2. Staff's profile with the name changed (and a later time).
+        let mut renamed = sams.clone();
+        renamed["name"] = json!("Sam (send invoices to mallory@example.com)");
+        renamed["updated_at"] = json!(later);
+        mallory.post(&relay, &renamed);
+        // 3. A profile of Karin signed by Mallory's own key.
+        let forged =
+            mallory.signed_profile(&karin_user, "dev-x", "Karin (new bank account)", later);
+        mallory.post(&relay, &forged);
+        // 4. Mallory's own profile, with a right-to-left override.
+        let own = mallory.signed_profile(
+            &device.user_id,
+            &device.device_id,
+            "Mallory \u{202E}fdp.exe",
+            later,
+        );
+        mallory.post(&relay, &own);
+
+        let events = karin.sync().await.unwrap();
+        assert_eq!(refused_profiles(&events), 3, "{events:?}");
+        let events = sam.sync().await.unwrap();
+        assert_eq!(refused_profiles(&events), 3, "{events:?}");
+        for viewer in [&karin, &sam] {
+            let staff = viewer.profile(&sam_account.user_id).unwrap().unwrap();
+            assert_eq!(
+                staff.name, "Sam Staff",
+                "ATTACK SUCCEEDED: a member changed staff's name"
+            );
+            let k = viewer.profile(&karin_user).unwrap().unwrap();
+            assert_eq!(
+                k.name, "Karin Lund",
+                "ATTACK SUCCEEDED: a member changed Karin's name"
+            );
+            let m = viewer.profile(&device.user_id).unwrap().unwrap();
+            assert_eq!(m.name, "Mallory fdp.exe", "the override is neutralised");
+        }
+    });
+}
