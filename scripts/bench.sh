@@ -102,7 +102,8 @@ fi
 if wants wasm; then
   # The benchmark exports are a cargo feature of sealroom-wasm; the shipped build is restored at
   # the end of this script.
-  SEALROOM_WASM_FEATURES=bench scripts/build-wasm.sh
+  # Function names kept: the transfer rows name the functions that took the time.
+  SEALROOM_WASM_FEATURES=bench SEALROOM_WASM_KEEP_NAMES=1 scripts/build-wasm.sh
   if [ ! -d tests/browser/node_modules/playwright-core ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
   fi
@@ -210,6 +211,28 @@ if wants wasm; then
     end wasm-bench
   } > "$out/wasm.md"
   put wasm-bench "SDK in WASM against native (Node and Chromium)" "$out/wasm.md"
+
+  # Uploads and downloads as a portal user sees them (issue 18): the SDK in Chromium through the
+  # release relay, beside the native SDK client (sealroom-client-bench) in the same run.
+  transfer_mib=${wasm_args[0]}
+  say "Chromium upload and download of $transfer_mib MiB beside the native client"
+  before=$(loadavg)
+  SEALROOM_RELAY_BIN="$target/release/sealroom-server" \
+    node tests/browser/bench-wasm.mjs transfer "$transfer_mib" > "$out/transfer.txt"
+  after=$(loadavg)
+  {
+    begin wasm-transfer
+    echo "Command (after the benchmark build of the WASM package, function names kept); load average"
+    echo "$before before, $after after:"
+    echo
+    echo '```'
+    echo "SEALROOM_RELAY_BIN=target/release/sealroom-server node tests/browser/bench-wasm.mjs transfer $transfer_mib"
+    echo '```'
+    echo
+    cat "$out/transfer.txt"
+    end wasm-transfer
+  } > "$out/transfer.md"
+  put wasm-transfer "Uploads and downloads in Chromium against the native client" "$out/transfer.md"
 fi
 
 # --- 6. scale-out rows and memory over time (issue 19) -------------------------------------------

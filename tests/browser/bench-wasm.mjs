@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join, normalize, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from './harness.mjs';
 
@@ -72,4 +72,165 @@ export async function benchInChromium(mib, rounds) {
     await browser.close();
     server.close();
   }
+}
+
+// ---- Transfers: the SDK in Chromium uploading and downloading through a real relay -----------
+
+/** Self time per function of a CDP CPU profile, largest first: [[name, ms], ...]. */
+function selfTimes(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const name = f.functionName || '(anonymous)';
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...self].sort((a, b) => b[1] - a[1]);
+}
+
+/**
+ * A web directory for the relay (`SEALROOM_WEB_DIR`): a blank `bench.html` and wasm/pkg as
+ * `sdk/`. Served by the relay itself, so the page and the API share one origin and no request
+ * is intercepted (Playwright's `page.route` passes every request body through the DevTools
+ * protocol: a 4 MiB append then takes ten times as long).
+ */
+export async function benchWebDir() {
+  const { cpSync, mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'sealroom-bench-web-'));
+  cpSync(join(ROOT, 'wasm', 'pkg'), join(dir, 'sdk'), { recursive: true });
+  writeFileSync(join(dir, 'bench.html'), '<!doctype html><html lang="en"><title>sealroom transfer bench</title><p>bench</p></html>');
+  return dir;
+}
+
+/**
+ * Uploads a `mib` MiB file (a Blob's stream, as the portal does with a picked File) with the
+ * SDK in headless Chromium through the relay at `relay` ({ url, setupToken() }, serving
+ * `benchWebDir()`), then downloads
+ * it on the same device, consuming the stream. Each transfer runs under the CDP profiler; the
+ * result has MiB/s and the top self-time entries of each (`(idle)` is waiting: the network
+ * and the relay).
+ */
+export async function transferInChromium(mib, relay) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+  });
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30 * 60 * 1000);
+    page.on('pageerror', (e) => console.error(`chromium page error: ${e}`));
+    await page.goto(`${relay.url}/bench.html`);
+    await page.evaluate(async ([token, mib]) => {
+      const sdk = await import('/sdk/sealroom.js');
+      await sdk.default();
+      const client = await sdk.SealroomClient.open(location.origin, { store: 'memory' });
+      await client.bootstrap(token, 'Bench', 'Bea', null, 'chromium');
+      const org = await client.createCustomerOrg('Bench customer');
+      const space = await client.createSpace(org.orgId, false);
+      // 4 MiB of random bytes repeated: generating is not part of the measurement.
+      const block = new Uint8Array(4 << 20);
+      for (let i = 0; i < block.length; i += 65536) crypto.getRandomValues(block.subarray(i, i + 65536));
+      const parts = [];
+      for (let left = mib << 20; left > 0; left -= block.length) parts.push(left >= block.length ? block : block.subarray(0, left));
+      window.bench = { client, spaceId: space.spaceId, file: new Blob(parts) };
+    }, [relay.setupToken(), mib]);
+
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
+    const profiled = async (fn) => {
+      await cdp.send('Profiler.start');
+      const ms = await page.evaluate(fn);
+      const { profile } = await cdp.send('Profiler.stop');
+      return { ms, top: selfTimes(profile).slice(0, 6) };
+    };
+    const up = await profiled(async () => {
+      const { client, spaceId, file } = window.bench;
+      const t = performance.now();
+      const v = await client.uploadFile(spaceId, { name: 'bench.bin' }, file.size, file.stream());
+      window.bench.fileId = v.fileId;
+      return performance.now() - t;
+    });
+    const down = await profiled(async () => {
+      const { client, spaceId, fileId, file } = window.bench;
+      const t = performance.now();
+      const reader = (await client.downloadFile(spaceId, fileId)).getReader();
+      let n = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        n += value.length;
+      }
+      if (n !== file.size) throw new Error(`downloaded ${n} bytes of ${file.size}`);
+      return performance.now() - t;
+    });
+    const rate = (ms) => mib / (ms / 1000);
+    return { upload: { mibs: rate(up.ms), top: up.top, ms: up.ms }, download: { mibs: rate(down.ms), top: down.top, ms: down.ms }, version: browser.version() };
+  } finally {
+    await browser.close();
+  }
+}
+
+/** `| name | ms (share) |` cells of a profile's top entries. */
+function limits(t) {
+  return t.top.map(([name, ms]) => `${name.replace(/\|/g, '/')} ${Math.round(ms)} ms (${Math.round((100 * ms) / t.ms)} %)`).join('; ');
+}
+
+/**
+ * `node tests/browser/bench-wasm.mjs transfer [MiB=128]`: the Chromium transfer above beside
+ * the native SDK client (`sealroom-client-bench --mib MiB`, release build, its own relay) in the
+ * same run; prints a Markdown section. Relay: SEALROOM_RELAY_BIN (bench.sh passes the release
+ * build). SEALROOM_BENCH_NATIVE=0 skips the native run.
+ */
+async function transferMain(mib) {
+  const { startRelay } = await import('../node/relay.mjs');
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const web = await benchWebDir();
+  const relay = await startRelay({ SEALROOM_WEB_DIR: web });
+  let chrome;
+  try {
+    chrome = await transferInChromium(mib, relay);
+  } finally {
+    await relay.stop();
+    rmSync(web, { recursive: true, force: true });
+  }
+  let native = null;
+  if (process.env.SEALROOM_BENCH_NATIVE !== '0') {
+    const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
+    const dir = mkdtempSync(join(tmpdir(), 'sealroom-bench-'));
+    try {
+      execFileSync(join(target, 'release', 'sealroom-client-bench'), ['--mib', String(mib), '--markdown', join(dir, 'native.md')], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const row = readFileSync(join(dir, 'native.md'), 'utf8').split('\n').find((l) => l.startsWith(`| ${mib} MiB |`));
+      const cells = row?.split('|').map((c) => parseFloat(c)) ?? [];
+      native = { upload: cells[2], download: cells[3] };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const f = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} MiB/s` : 'n/a');
+  const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+  const lines = [
+    `${mib} MiB through the real relay on loopback (release build), uploaded from a \`Blob\` stream and`,
+    `downloaded as a stream on the same device by the WASM SDK in headless Chromium ${chrome.version}, and by`,
+    'the native SDK client (`sealroom-client-bench`, staff uploads, customer downloads) right after it.',
+    '',
+    '| Transfer | Chromium (WASM SDK) | Native SDK client | Chromium / native |',
+    '|---|---:|---:|---:|',
+    `| Upload | ${f(chrome.upload.mibs)} | ${f(native?.upload)} | ${ratio(chrome.upload.mibs, native?.upload)} |`,
+    `| Download | ${f(chrome.download.mibs)} | ${f(native?.download)} | ${ratio(chrome.download.mibs, native?.download)} |`,
+    '',
+    'Where the page\'s time went (CDP CPU profile, self time; `(idle)` is the page waiting on the',
+    'network and the relay, `(program)` the browser\'s own work):',
+    '',
+    `- upload: ${limits(chrome.upload)}`,
+    `- download: ${limits(chrome.download)}`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === 'transfer') {
+  await transferMain(Number(process.argv[3] ?? 128));
 }
