@@ -45,9 +45,18 @@ function drawNav(path: string[]): void {
   );
   const who = document.getElementById('who');
   if (who) {
-    replace(who, h('span', { class: `role role-${app.account.role}` }, app.account.role), ' ',
+    replace(who, h('span', { class: 'signed-in', 'data-signed-in': ownName ?? '' }, 'Signed in as ', h('bdi', {}, ownName ?? app.account.userId.slice(0, 6))), ' ',
+      h('span', { class: `role role-${app.account.role}` }, app.account.role), ' ',
+      h('a', { href: '#/signout', class: 'nav-link sign-out' }, 'Sign out'), ' ',
       h('span', { id: 'sync-state', class: 'sync-state', title: syncState.title || null }, syncState.text));
   }
+}
+
+/** This user's own profile name (signed by this device), for the header. */
+let ownName: string | null = null;
+
+async function readOwnName(): Promise<void> {
+  ownName = (await app.portal?.ownProfile().catch(() => null))?.name ?? null;
 }
 
 let renderSeq = 0;
@@ -71,6 +80,8 @@ async function render(): Promise<void> {
       page = await spaceView(path[1], path[2] ?? 'documents');
     } else if (path[0] === 'settings') {
       page = await settingsView();
+    } else if (path[0] === 'signout') {
+      page = signOutPage();
     } else if (path[0] === 'audit' && app.account.role === 'admin') {
       page = await auditView();
     } else if (path[0] === 'join' || path[0] === 'setup') {
@@ -82,6 +93,7 @@ async function render(): Promise<void> {
     page = { title: 'Something went wrong', body: h('p', { class: 'form-error', role: 'alert' }, errorText(e)) };
   }
   if (seq !== renderSeq) return;
+  if (app.account) await readOwnName();
   drawNav(path);
   document.title = `${page.title} · Sealroom`;
   replace(main, page.body);
@@ -110,8 +122,63 @@ function sdkMissingPage(): Page {
 
 let bootError = '';
 
+/** Set before the reload that finishes a sign-out: the next start deletes this browser's store. */
+const SIGNED_OUT_KEY = 'sealroom.portal.signed-out';
+
+/** Sign-out: what it wipes and what it keeps, then the revocation and the wipe. */
+function signOutPage(): Page {
+  const button = h('button', { type: 'button', class: 'btn btn-danger', id: 'sign-out' }, 'Sign out of this browser');
+  const problem = h('div', { 'aria-live': 'assertive' });
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    void (async () => {
+      try {
+        if (app.portal && app.account) await app.portal.revokeThisDevice(app.account.deviceId);
+      } catch (e) {
+        button.disabled = false;
+        replace(problem, h('p', { class: 'form-error', role: 'alert' }, `Could not sign out: ${errorText(e)}`));
+        return;
+      }
+      localStorage.setItem(SIGNED_OUT_KEY, '1');
+      location.hash = '#/';
+      location.reload();
+    })();
+  });
+  return {
+    title: 'Sign out',
+    body: h('section', { class: 'card narrow stack', 'data-state': 'sign-out' },
+      h('h1', {}, 'Sign out of this browser'),
+      h('h2', {}, 'What signing out deletes'),
+      h('ul', {},
+        h('li', {}, 'This browser’s device keys: the server stops accepting this device at once, and it is removed from your spaces’ encrypted rooms.'),
+        h('li', {}, 'Everything this browser stored: decrypted messages, document names and your local labels.')),
+      h('h2', {}, 'What it keeps'),
+      h('ul', {},
+        h('li', {}, 'Your account, your spaces, and every document and message in them, for the other members and your other devices.'),
+        h('li', {}, 'Files you saved to this computer.')),
+      h('p', {}, 'To use this browser again, link it as a new device from one of your other devices, or ask for a new invitation. '
+        + 'If this is your only device and you have no recovery backup, you cannot read your spaces from a new device until staff admit it.'),
+      problem,
+      h('div', { class: 'row-actions' }, button, h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Cancel'))),
+  };
+}
+
+/** Finishes a sign-out begun before the last reload: deletes this browser's store and labels. */
+async function finishSignOut(): Promise<void> {
+  if (localStorage.getItem(SIGNED_OUT_KEY) !== '1') return;
+  await new Promise<void>((resolve) => {
+    const r = indexedDB.deleteDatabase('sealroom:portal');
+    r.onsuccess = () => resolve();
+    r.onerror = () => resolve();
+    r.onblocked = () => resolve();
+  });
+  localStorage.removeItem('sealroom.portal.labels');
+  localStorage.removeItem(SIGNED_OUT_KEY);
+}
+
 async function boot(): Promise<void> {
   try {
+    await finishSignOut();
     app.portal = await Portal.open(location.origin);
     if (await app.portal.isRegistered()) {
       app.account = await app.portal.account();

@@ -5,6 +5,7 @@
 // beside it, and says when it had to change the name.
 
 import { h } from './dom.js';
+import type { UserProfile } from './sdk.js';
 
 /** Bidirectional formatting controls (embeddings, overrides, isolates, marks). */
 const BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
@@ -40,4 +41,63 @@ export function fileNameView(name: string): HTMLElement {
     h('bdi', { class: 'doc-name', dir: 'auto' }, safe),
     ext ? h('span', { class: 'badge badge-ext', title: `File type: .${ext}` }, `.${ext}`) : h('span', { class: 'badge badge-ext' }, 'no extension'),
     changed ? h('span', { class: 'badge badge-warn', title: 'The name this file was sent with had control characters, text-direction tricks or folder names; they were removed.' }, 'name cleaned') : null);
+}
+
+// ---- people's names ---------------------------------------------------------------------------
+// A person's name comes from the profile their own device signed and posted into a room (the
+// SDK checks the signature and that it is the sender's own; the latest wins), never from the
+// relay's records or a link. Until one arrived, the portal shows a short id.
+
+
+/** Latest accepted profiles by user id, refreshed by `refreshPeople`. */
+const people = new Map<string, UserProfile>();
+let me: string | null = null;
+
+/** Reads every accepted profile from the SDK (after a sync, before drawing names). */
+export async function refreshPeople(list: () => Promise<UserProfile[]>, myUserId: string | null): Promise<void> {
+  me = myUserId;
+  const all = await list();
+  people.clear();
+  for (const p of all) people.set(p.userId, p);
+}
+
+/** The profile a user's device signed, if one arrived. */
+export function profileOf(userId: string): UserProfile | undefined {
+  return people.get(userId);
+}
+
+/** A person's name for running text: their signed name (cleaned), or a short id. */
+export function personName(userId: string): string {
+  const p = people.get(userId);
+  if (p) return cleanText(p.name);
+  return `User ${userId.slice(0, 6)}`;
+}
+
+/** Like `personName`, but "You" for the signed-in user. */
+export function personLabel(userId: string): string {
+  return userId === me ? 'You' : personName(userId);
+}
+
+/** Display text from another user: no direction controls, control characters or line breaks. */
+export function cleanText(s: string): string {
+  return s.replace(BIDI, '').replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** A person's name as an element: isolated from the text around it, with organisation and title. */
+export function personView(userId: string, opts: { you?: boolean; details?: boolean } = {}): HTMLElement {
+  const p = people.get(userId);
+  const you = opts.you !== false && userId === me;
+  const extra = p && opts.details ? [p.title, p.organisation].filter((x): x is string => !!x).map(cleanText).join(', ') : '';
+  return h('span', { class: 'person', 'data-user-name': p ? cleanText(p.name) : '' },
+    h('bdi', { dir: 'auto' }, you ? 'You' : personName(userId)),
+    extra ? h('span', { class: 'muted small' }, ' · ', h('bdi', { dir: 'auto' }, extra)) : null,
+    p ? null : h('span', { class: 'visually-hidden' }, ' (no name shared yet)'));
+}
+
+/** A time for display ("6 Dec 2026, 14:05"), with the full date and time as a tooltip. */
+export function timeView(unixSecs: number | null | undefined): HTMLElement | null {
+  if (!unixSecs) return null;
+  const d = new Date(unixSecs * 1000);
+  const text = d.toLocaleString(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return h('time', { datetime: d.toISOString(), title: d.toString() }, text);
 }

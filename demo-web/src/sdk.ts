@@ -9,6 +9,7 @@ export type {
   Account, AuditCheck, AuditPage, InvitationCheck, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
   Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, PendingUpload, Role, Space, SpaceMember, Thread,
 } from '@sealroom/sdk';
+export type { Admission, ProfileInput, UserProfile } from '@sealroom/sdk';
 
 /** An SDK error as the portal shows it: the stable code, what kind of problem, the message. */
 export class SdkError extends Error {
@@ -93,6 +94,14 @@ export class Portal {
   spaces() { return this.call((c) => c.spaces()); }
   space(spaceId: string) { return this.call((c) => c.space(spaceId)); }
   addMember(spaceId: string, userId: string) { return this.call((c) => c.addMember(spaceId, userId)); }
+  /** The name a waiting user's device signed, beside their safety number (before admitting). */
+  admission(spaceId: string, userId: string) { return this.call((c) => c.admission(spaceId, userId)); }
+  /** Every user's latest profile this device accepted (signed by one of the user's devices). */
+  profiles() { return this.call((c) => c.profiles()); }
+  ownProfile() { return this.call((c) => c.ownProfile()); }
+  setProfile(input: Sdk.ProfileInput) { return this.call((c) => c.setProfile(input)); }
+  /** Signs this browser out: the relay revokes this device (it refuses it from then on). */
+  revokeThisDevice(deviceId: string) { return this.call((c) => c.revokeDevice(deviceId)); }
   removeMember(spaceId: string, userId: string) { return this.call((c) => c.removeMember(spaceId, userId)); }
   postMessage(spaceId: string, body: string, threadId: string | null, internal: boolean) {
     return this.call((c) => c.postMessage(spaceId, { body, threadId, internal }));

@@ -195,6 +195,15 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   await step('staff admits the customer; both see safety numbers', async () => {
     const row = staff.locator('tr[data-role="customer"]');
     await row.getByRole('button', { name: 'Admit to room' }).click();
+    // Issue 18 point 1: the admit step shows the name the customer's device signed beside the
+    // safety number, before anything is shared.
+    const card = staff.locator('[data-state="admission"]');
+    await card.waitFor();
+    assert.equal(await card.locator('.admission-name').textContent(), 'Cara Customer');
+    assert.match(await card.locator('code.safety').textContent(), /^\d{5}( \d{5}){11}$/);
+    assert.deepEqual(await a11yProblems(staff), []);
+    await screenshot(staff, '04a-staff-admit-step-name-and-safety-number');
+    await card.getByRole('button', { name: 'Admit Cara Customer' }).click();
     await row.locator('code.safety').waitFor();
     // The customer joins through the welcome and opens the space.
     await cust.locator('.space-link').filter({ hasText: 'Encrypted room joined' }).click();
@@ -204,6 +213,10 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     const custView = await cust.locator('tr[data-role="customer"] code.safety').textContent();
     assert.equal(staffView, custView, 'both sides compute the same safety number for the customer');
     assert.match(staffView, /^\d{5}( \d{5}){11}$/);
+    // Names everywhere, from the profiles each device signed into the room (never "User f0de35").
+    await staff.locator('tr[data-role="customer"] .person', { hasText: 'Cara Customer' }).waitFor({ timeout: LONG });
+    await cust.locator('tr[data-role="owner"] .person', { hasText: 'Ada Admin' }).waitFor({ timeout: LONG });
+    assert.match(await staff.locator('#who').textContent(), /Signed in as Ada Admin/);
     assert.deepEqual(await a11yProblems(staff), []);
     await screenshot(cust, '04-customer-people');
   });
@@ -397,6 +410,10 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await cust.keyboard.press('Control+Enter');
     await cust.locator('.message.mine', { hasText: 'KX-4471' }).waitFor();
     await staff.locator('.message', { hasText: 'KX-4471' }).waitFor();
+    // The sender's signed name and the time it was sent (issue 18 points 1 and 12).
+    const received = staff.locator('.message', { hasText: 'KX-4471' });
+    await received.locator('.person', { hasText: 'Cara Customer' }).waitFor();
+    assert.match(await received.locator('time').getAttribute('datetime'), /^\d{4}-\d\d-\d\dT/);
     // The conversation is named by its first message, on both sides.
     await cust.locator('.thread .thread-title', { hasText: 'Your 2026 statement is ready for review.' }).waitFor();
     await staff.locator('.thread .thread-title', { hasText: 'Your 2026 statement is ready for review.' }).waitFor();
@@ -439,8 +456,13 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     assert.match(await cust.locator('#fingerprint').textContent(), /^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
     await cust.getByLabel('Daily digest').check();
     await cust.getByLabel('Email address').fill('cara@kestrel.example');
-    await cust.getByRole('button', { name: 'Save' }).click();
+    await cust.getByRole('button', { name: 'Save', exact: true }).click();
     await cust.getByText('Saved: Daily digest.').waitFor();
+    // The profile others see: signed by this device, sent only inside the rooms.
+    assert.equal(await cust.getByLabel('Your name').inputValue(), 'Cara Customer');
+    await cust.getByLabel('Title (optional)').fill('Finance lead');
+    await cust.getByRole('button', { name: 'Update profile' }).click();
+    await cust.getByText('Profile updated: Cara Customer.').waitFor();
     assert.deepEqual(await a11yProblems(cust), []);
     await screenshot(cust, '10-customer-settings');
     await cust.reload();
@@ -508,6 +530,23 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await cust.goto(relay.url + `/#/spaces/${other}/documents`);
     await cust.getByRole('heading', { level: 1, name: 'This space is not shared with you' }).waitFor();
     assert.deepEqual(await a11yProblems(cust), []);
+  });
+
+  await step('the header names who is signed in; sign-out says what it wipes, then wipes it', async () => {
+    assert.match(await cust.locator('#who').textContent(), /Signed in as Cara Customer/);
+    await cust.getByRole('link', { name: 'Sign out' }).click();
+    const page = cust.locator('[data-state="sign-out"]');
+    await page.waitFor();
+    assert.match(await page.textContent(), /What signing out deletes.*device keys.*What it keeps.*Your account/s);
+    assert.deepEqual(await a11yProblems(cust), []);
+    await screenshot(cust, '12b-customer-sign-out');
+    await cust.getByRole('button', { name: 'Sign out of this browser' }).click();
+    // After the reload this browser has no device: the welcome page, no name in the header.
+    await cust.waitForURL(/#\/$/, { timeout: LONG });
+    await ready(cust);
+    await cust.getByRole('heading', { level: 2, name: 'I have an invitation' }).waitFor({ timeout: LONG });
+    assert.doesNotMatch(await cust.locator('#who').textContent(), /Signed in/);
+    assert.equal(await cust.evaluate(() => localStorage.getItem('sealroom.portal.labels')), null, 'local labels are gone');
   });
 
   assert.deepEqual(pageErrors, []);

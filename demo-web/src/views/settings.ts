@@ -16,7 +16,29 @@ export async function settingsView(): Promise<Page> {
   const portal = app.portal;
   const account = app.account;
   if (!portal || !account) throw new Error('no client');
-  const [key, pref] = await Promise.all([portal.devicePublicKey(), portal.notificationPreference()]);
+  const [key, pref, own] = await Promise.all([portal.devicePublicKey(), portal.notificationPreference(), portal.ownProfile()]);
+
+  // The profile others see: signed by this device and sent inside the encrypted rooms only.
+  const pName = h('input', { type: 'text', name: 'name', autocomplete: 'name', required: true, maxlength: 100, value: own?.name ?? null });
+  const pOrg = h('input', { type: 'text', name: 'organisation', autocomplete: 'organization', maxlength: 100, value: own?.organisation ?? null });
+  const pTitle = h('input', { type: 'text', name: 'title', autocomplete: 'organization-title', maxlength: 100, value: own?.title ?? null });
+  const pSave = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Update profile');
+  const pSaved = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const profileForm = h('form', { class: 'stack', 'aria-labelledby': 'profile-heading', 'data-form': 'profile' },
+    h('h2', { id: 'profile-heading' }, 'Your profile'),
+    h('p', { class: 'muted' }, 'Shown to the people in your spaces. It is signed by this device and sent only inside the encrypted rooms: the server never sees it.'),
+    field('Your name', pName),
+    field('Organisation (optional)', pOrg),
+    field('Title (optional)', pTitle),
+    h('div', { class: 'actions' }, pSave, pSaved));
+  profileForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void act(pSave, async () => {
+      const p = await portal.setProfile({ name: pName.value, organisation: pOrg.value || null, title: pTitle.value || null });
+      replace(pSaved, `Profile updated: ${p.name}.`);
+      toast('Profile saved and sent to your spaces.');
+    });
+  });
 
   const email = h('input', { type: 'email', name: 'email', autocomplete: 'email', value: pref.email ?? null });
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save');
@@ -53,22 +75,14 @@ export async function settingsView(): Promise<Page> {
         h('section', { class: 'card', 'aria-labelledby': 'account-heading' },
           h('h2', { id: 'account-heading' }, 'Your account'),
           h('dl', { class: 'facts' },
-            h('dt', {}, 'Name'), h('dd', {}, localName(account.userId) ?? '—'),
+            h('dt', {}, 'Name'), h('dd', {}, h('bdi', {}, own?.name ?? '—')),
             h('dt', {}, 'Role'), h('dd', {}, h('span', { class: `role role-${account.role}` }, account.role)),
             h('dt', {}, 'User id'), h('dd', {}, h('code', {}, account.userId)),
             h('dt', {}, 'This device'), h('dd', {}, h('code', {}, account.deviceId))),
           h('h3', {}, 'Device fingerprint'),
           h('p', { class: 'muted' }, 'The public key of this browser’s device. When a colleague approves a new device, they compare it with this.'),
           h('code', { class: 'fingerprint', id: 'fingerprint', 'aria-label': `Fingerprint ${groups(key, 4)}` }, groups(key, 4))),
+        h('section', { class: 'card' }, profileForm),
         h('section', { class: 'card' }, form))),
   };
-}
-
-function localName(userId: string): string | undefined {
-  try {
-    const labels = JSON.parse(localStorage.getItem('sealroom.portal.labels') ?? '{}') as { users?: Record<string, string> };
-    return labels.users?.[userId];
-  } catch {
-    return undefined;
-  }
 }

@@ -4,11 +4,11 @@
 import { bytes, field, h, replace, shortId } from '../dom.js';
 import type { Page } from '../main.js';
 import { rerender } from '../main.js';
-import { fileNameView, safeFileName } from '../names.js';
+import { cleanText, fileNameView, personName, personView, refreshPeople, safeFileName, timeView } from '../names.js';
 import {
-  act, app, asUpload, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, userLabel, wasRemoved, wasSeen,
+  act, app, asUpload, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, wasRemoved, wasSeen,
 } from '../state.js';
-import { Document, FileVersion, Message, PendingUpload, SdkError, Space, Thread } from '../sdk.js';
+import { Admission, Document, FileVersion, Message, PendingUpload, SdkError, Space, Thread } from '../sdk.js';
 import { inviteBox, progressBar, safetyNumber } from './widgets.js';
 
 type Tab = 'documents' | 'messages' | 'notes' | 'people';
@@ -25,6 +25,8 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
   }
   if (wasRemoved(spaceId) && !space.joined) return noAccess(spaceId, null);
   markSeen(spaceId);
+  // Names come from the profiles people's own devices signed (never from the relay).
+  await refreshPeople(() => portal.profiles(), app.account?.userId ?? null).catch(() => undefined);
   const tabs: [Tab, string][] = [['documents', 'Documents'], ['messages', 'Messages']];
   if (isStaff() && space.internalRoom) tabs.push(['notes', 'Internal notes']);
   tabs.push(['people', 'People']);
@@ -272,7 +274,7 @@ function documentTable(
     newVersion.addEventListener('click', () => {
       // Replacing someone else's document is a deliberate act: say whose it is first.
       if (v.senderUserId !== app.account?.userId
-        && !confirm(`“${safeFileName(v.name)}” was uploaded by ${userLabel(v.senderUserId)}. `
+        && !confirm(`“${safeFileName(v.name)}” was uploaded by ${personName(v.senderUserId)}. `
           + `Your file becomes version ${v.version + 1} and everyone in the space sees it as the latest. Continue?`)) return;
       versionInput.click();
     });
@@ -286,10 +288,10 @@ function documentTable(
           h('summary', {}, `${doc.versions.length - 1} earlier`),
           h('ul', {}, doc.versions.filter((x) => !x.latest).sort((a, b) => b.version - a.version).map((old) =>
             h('li', { 'data-version': old.version },
-              `v${old.version} · ${bytes(old.size)} · by ${userLabel(old.senderUserId)} `,
+              `v${old.version} · ${bytes(old.size)} · by `, personView(old.senderUserId), ' ',
               downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
       h('td', { class: 'nowrap', 'data-label': 'Size' }, bytes(v.size)),
-      h('td', { 'data-label': 'From' }, userLabel(v.senderUserId)),
+      h('td', { 'data-label': 'From' }, personView(v.senderUserId)),
       h('td', {}, h('div', { class: 'row-actions' },
         downloadButton(spaceId, v, uploads, 'Download'),
         newVersion,
@@ -370,7 +372,8 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
     const shown = messages.filter((m) => m.internal === internal).sort((a, b) => a.index - b.index);
     replace(log, shown.length
       ? shown.map((m) => h('li', { class: `message${m.senderUserId === app.account?.userId ? ' mine' : ''}`, 'data-message': m.messageId },
-        h('span', { class: 'sender' }, userLabel(m.senderUserId)),
+        h('span', { class: 'sender' }, personView(m.senderUserId)), ' ',
+        messageTime(m),
         h('p', { class: 'body' }, m.body)))
       : h('li', { class: 'empty' }, current ? 'No messages.' : 'Start a new conversation below.'));
     log.scrollTop = log.scrollHeight;
@@ -411,7 +414,9 @@ async function messagesTab(spaceId: string, panel: HTMLElement, internal: boolea
 
   await draw();
   app.onChange = (events) => {
-    if (events.some((e) => e.type === 'newMessage' || e.type === 'removedFromSpace')) void draw();
+    if (events.some((e) => e.type === 'newMessage' || e.type === 'removedFromSpace' || e.type === 'memberAdded')) {
+      void refreshPeople(() => portal.profiles(), app.account?.userId ?? null).then(() => draw());
+    }
   };
   replace(panel,
     internal ? h('p', { class: 'notice notice-internal' }, 'Only staff of your organisation can read internal notes. Customers are never members of this room.') : null,
@@ -431,6 +436,7 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
   // Redrawn only when the members changed, so keyboard focus inside the table survives polling.
   const draw = async (force = false) => {
     const s = await portal.space(space.spaceId);
+    await refreshPeople(() => portal.profiles(), app.account?.userId ?? null);
     const signature = JSON.stringify(s.members);
     if (!force && signature === shown) return;
     shown = signature;
@@ -460,31 +466,36 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
           + 'If a number changes, the portal tells you.'))),
     isStaff() ? h('aside', { class: 'card stack' },
       h('h2', {}, 'Invite'),
-      h('p', {}, 'A customer who registers with this link joins this space. You then admit their device to the encrypted room.'),
+      h('p', {}, 'A customer who registers with this link joins this space. You then admit their device to the encrypted room: '
+        + 'the portal shows the name their device signed beside their safety number, so you can check both with them first.'),
       inviteButton, out) : null));
 }
 
 function membersTable(space: Space, redraw: () => Promise<void>): HTMLElement {
   const me = app.account?.userId;
+  const review = h('div', { id: 'admission', 'aria-live': 'polite' });
   const rows = space.members.map((m) => {
     const inRoom = m.devices.length > 0;
     const actions: Node[] = [];
     if (isStaff() && !inRoom && m.userId !== me) {
       const b = h('button', { type: 'button', class: 'btn btn-primary', 'data-action': 'admit' }, 'Admit to room');
       b.addEventListener('click', () => void act(b, async () => {
-        await app.portal?.addMember(space.spaceId, m.userId);
-        toast(`${userLabel(m.userId)} admitted to the encrypted room.`);
-        await redraw();
+        if (!app.portal) return;
+        // The name comes from the card the person's own device signed; check it and the
+        // safety number with them before anything is shared.
+        const a = await app.portal.admission(space.spaceId, m.userId);
+        replace(review, admissionCard(a, space.spaceId, redraw, () => { replace(review); b.focus(); }));
+        review.querySelector<HTMLElement>('h3')?.focus();
       }));
       actions.push(b);
     }
     if (isStaff() && m.role === 'customer') {
       const b = h('button', { type: 'button', class: 'btn btn-danger', 'data-action': 'remove' }, 'Remove');
       b.addEventListener('click', () => {
-        if (!confirm(`Remove ${userLabel(m.userId)} from this space? They lose access to new messages and documents.`)) return;
+        if (!confirm(`Remove ${personName(m.userId)} from this space? They lose access to new messages and documents.`)) return;
         void act(b, async () => {
           await app.portal?.removeMember(space.spaceId, m.userId);
-          toast(`${userLabel(m.userId)} removed.`);
+          toast(`${personName(m.userId)} removed.`);
           await syncNow().catch(() => undefined);
           await redraw();
         });
@@ -492,14 +503,54 @@ function membersTable(space: Space, redraw: () => Promise<void>): HTMLElement {
       actions.push(b);
     }
     return h('tr', { 'data-user': m.userId, 'data-role': m.role },
-      h('th', { scope: 'row' }, userLabel(m.userId), h('span', { class: 'muted small' }, ` ${shortId(m.userId)}`)),
+      h('th', { scope: 'row' }, personView(m.userId, { details: true }), h('span', { class: 'muted small' }, ` ${shortId(m.userId)}`)),
       h('td', {}, h('span', { class: `role role-${m.role}` }, m.role)),
       h('td', {}, inRoom ? `${m.devices.length} device${m.devices.length === 1 ? '' : 's'}` : h('span', { class: 'badge badge-warn' }, 'not in room yet')),
       h('td', {}, safetyNumber(m.safetyNumber)),
       h('td', {}, h('div', { class: 'row-actions' }, actions)));
   });
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
-    h('caption', { class: 'visually-hidden' }, 'Members of this space'),
-    h('thead', {}, h('tr', {}, ['Name', 'Role', 'Devices', 'Safety number', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, rows)));
+  return h('div', {},
+    review,
+    h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
+      h('caption', { class: 'visually-hidden' }, 'Members of this space'),
+      h('thead', {}, h('tr', {}, ['Name', 'Role', 'Devices', 'Safety number', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, rows))));
+}
+
+/** The admit step: the name the person's device signed and their safety number, side by side. */
+function admissionCard(a: Admission, spaceId: string, redraw: () => Promise<void>, close: () => void): HTMLElement {
+  const name = a.name ? cleanText(a.name) || null : null;
+  const admit = h('button', { type: 'button', class: 'btn btn-primary', 'data-action': 'confirm-admit' }, name ? `Admit ${name}` : 'Admit this person');
+  const cancel = h('button', { type: 'button', class: 'btn btn-ghost' }, 'Cancel');
+  admit.addEventListener('click', () => void act(admit, async () => {
+    await app.portal?.addMember(spaceId, a.userId);
+    toast(`${name ?? 'The person'} admitted to the encrypted room.`);
+    close();
+    await redraw();
+  }));
+  cancel.addEventListener('click', close);
+  const unverified = a.devices.filter((d) => !d.verified).length;
+  return h('section', { class: 'card admission stack', 'data-state': 'admission', 'aria-labelledby': 'admission-heading' },
+    h('h3', { id: 'admission-heading', tabindex: '-1' }, 'Check before admitting'),
+    h('div', { class: 'grid-2' },
+      h('div', {},
+        h('p', { class: 'muted small' }, 'Name signed by their device'),
+        name ? h('p', { class: 'admission-name' }, h('bdi', { dir: 'auto' }, name))
+          : h('p', { class: 'badge badge-warn' }, 'Their device signed no name')),
+      h('div', {},
+        h('p', { class: 'muted small' }, 'Safety number'),
+        safetyNumber(a.safetyNumber))),
+    h('p', {}, 'Ask them, by phone or in person, for their name and the safety number their People page shows. Admit only if both match.'),
+    unverified ? h('p', { class: 'badge badge-warn' }, `${unverified} device${unverified === 1 ? '' : 's'} not vouched for by the person`) : null,
+    h('div', { class: 'row-actions' }, admit, cancel));
+}
+
+/** When a message was sent: the sender's time; the server's beside it if they disagree by over 5 minutes. */
+function messageTime(m: Message): HTMLElement | null {
+  const sent = m.sentAt ?? m.receivedAt;
+  if (!sent) return null;
+  const skew = m.sentAt && m.receivedAt ? Math.abs(m.sentAt - m.receivedAt) : 0;
+  return h('span', { class: 'muted small message-time' },
+    timeView(sent),
+    skew > 300 ? h('span', { title: 'The sender’s clock and the server disagree by more than 5 minutes.' }, ' (server: ', timeView(m.receivedAt), ')') : null);
 }

@@ -3,7 +3,8 @@
 import { field, h, replace } from '../dom.js';
 import type { Page } from '../main.js';
 import { go } from '../main.js';
-import { act, app, formError, isStaff, markSeen, setLabel, spaceLabel, toast, userLabel } from '../state.js';
+import { personLabel, refreshPeople } from '../names.js';
+import { act, app, formError, isStaff, markSeen, setLabel, spaceLabel, toast } from '../state.js';
 import { Space } from '../sdk.js';
 import { inviteBox } from './widgets.js';
 
@@ -16,7 +17,7 @@ function spaceCard(space: Space): HTMLElement {
       h('span', { class: 'space-name' }, spaceLabel(space.spaceId)),
       h('span', { class: 'space-meta' },
         `${space.members.length} member${space.members.length === 1 ? '' : 's'}`,
-        ' · owner ', userLabel(space.ownerUserId)),
+        ' · owner ', personLabel(space.ownerUserId)),
       h('span', { class: 'badges' },
         space.joined ? h('span', { class: 'badge badge-ok' }, 'Encrypted room joined') : h('span', { class: 'badge badge-warn' }, 'Waiting for access'),
         space.internalRoom ? h('span', { class: 'badge' }, 'Internal notes') : null,
@@ -77,6 +78,7 @@ export async function spacesView(): Promise<Page> {
   const list = h('ul', { class: 'space-list', 'aria-live': 'polite' });
   const draw = async () => {
     const spaces = await portal.spaces();
+    await refreshPeople(() => portal.profiles(), app.account?.userId ?? null).catch(() => undefined);
     replace(list, spaces.length
       ? spaces.map(spaceCard)
       : h('li', { class: 'empty' }, isStaff()
