@@ -193,6 +193,9 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('staff admits the customer; both see safety numbers', async () => {
+    // The invitation the customer used no longer reads "Invitation ready" (issue 18 point 12).
+    await staff.locator('.invite-box[data-invitation="used"]', { hasText: 'Invitation used' }).waitFor({ timeout: LONG });
+    assert.equal(await staff.locator('#invite-link').count(), 0, 'the used link is withdrawn');
     const row = staff.locator('tr[data-role="customer"]');
     await row.getByRole('button', { name: 'Admit to room' }).click();
     // Issue 18 point 1: the admit step shows the name the customer's device signed beside the

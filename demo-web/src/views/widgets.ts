@@ -29,12 +29,39 @@ export function inviteBox(token: string, expiresAt: number, context: { spaceId?:
     }
   };
   const expires = expiresAt ? new Date(expiresAt * 1000).toLocaleString() : '';
-  return h('div', { class: 'invite-box', role: 'group', 'aria-labelledby': 'invite-box-title' },
-    h('p', { id: 'invite-box-title', class: 'strong' }, 'Invitation ready: send this link to the person you invite'),
-    h('div', { class: 'field' }, h('label', { for: 'invite-link' }, 'Invitation link'),
-      h('div', { class: 'input-row' }, linkInput, h('button', { type: 'button', class: 'btn btn-secondary', onclick: copy(link) }, 'Copy link'))),
+  const title = h('p', { id: 'invite-box-title', class: 'strong' }, 'Invitation ready: send this link to the person you invite');
+  const linkField = h('div', { class: 'field' }, h('label', { for: 'invite-link' }, 'Invitation link'),
+    h('div', { class: 'input-row' }, linkInput, h('button', { type: 'button', class: 'btn btn-secondary', onclick: copy(link) }, 'Copy link')));
+  const box = h('div', { class: 'invite-box', role: 'group', 'aria-labelledby': 'invite-box-title', 'data-invitation': 'valid' },
+    title, linkField,
     h('p', { class: 'hint' }, 'Token: ', h('code', { class: 'token', id: 'invite-token' }, token),
       expires ? ` · single use, valid until ${expires}` : ' · single use'));
+  watchInvitation(token, box, title, linkField);
+  return box;
+}
+
+/**
+ * Asks the relay every few seconds, while the box is on screen, whether the invitation is still
+ * usable: a used or expired one no longer reads "Invitation ready" and its link is withdrawn.
+ */
+function watchInvitation(token: string, box: HTMLElement, title: HTMLElement, linkField: HTMLElement): void {
+  let started = false;
+  const timer = setInterval(() => {
+    if (!box.isConnected) {
+      if (started) clearInterval(timer);
+      return;
+    }
+    started = true;
+    void app.portal?.checkInvitation(token).then((c) => {
+      if (c.state === 'valid') return;
+      clearInterval(timer);
+      box.dataset.invitation = c.state;
+      title.textContent = c.state === 'used'
+        ? 'Invitation used: this link has been used to create an account and no longer works'
+        : 'Invitation expired: this link no longer works; create a new one';
+      linkField.remove();
+    }).catch(() => undefined);
+  }, 4000);
 }
 
 /** A labelled progress bar with a text percentage (for screen readers and for the eye). */
