@@ -578,6 +578,7 @@ fn document_version_jump_or_foreign_author_is_refused() {
         content_digest: [1; 32],
         file_id: None,
         author_signature: Vec::new(),
+        classification: None,
     };
     // Alice publishes version 1; Mallory (customer, not the publisher) posts version 2 and a
     // jump to u64::MAX: both refused.

@@ -234,6 +234,7 @@ fn doc(version: u64) -> Content {
         content_digest: [version as u8; 32],
         file_id: Some(format!("f{version}")),
         author_signature: Vec::new(),
+        classification: None,
     })
 }
 

@@ -22,6 +22,10 @@ pub enum ApiError {
     /// 403 `forbidden`: authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// 403 `awaiting_release`: a held blob is served to the space's customers only once the
+    /// relay holds a release for it.
+    #[error("{0}")]
+    AwaitingRelease(String),
     /// 404 `not_found`: no such route or object (or not visible to the caller).
     #[error("{0}")]
     NotFound(String),
@@ -31,6 +35,9 @@ pub enum ApiError {
     /// 409 `conflict`: the state changed underneath (e.g. a commit for an epoch already taken).
     #[error("{0}")]
     Conflict(String),
+    /// 409 `not_held`: a release for a blob that holds no such hold.
+    #[error("{0}")]
+    NotHeld(String),
     /// 410 `gone`: the object existed but expired (e.g. an invitation or upload).
     #[error("{0}")]
     Gone(String),
@@ -74,10 +81,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::Malformed(_) => 400,
             Self::Unauthenticated(_) => 401,
-            Self::Forbidden(_) => 403,
+            Self::Forbidden(_) | Self::AwaitingRelease(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
-            Self::Conflict(_) => 409,
+            Self::Conflict(_) | Self::NotHeld(_) => 409,
             Self::Gone(_) => 410,
             Self::TooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
@@ -94,9 +101,11 @@ impl ApiError {
             Self::Malformed(_) => "malformed",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::AwaitingRelease(_) => "awaiting_release",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
+            Self::NotHeld(_) => "not_held",
             Self::Gone(_) => "gone",
             Self::TooLarge(_) => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",

@@ -210,6 +210,7 @@ impl Mallory {
             content_digest: Sha256::digest(b"forged content").into(),
             file_id: Some(file_id.into()),
             author_signature: Vec::new(),
+            classification: None,
         };
         doc.author_signature = self
             .mls

@@ -372,6 +372,30 @@ fn table() -> Vec<Row> {
             },
             after: nothing,
         },
+        // Releasing a held blob is for the space's staff other than the uploader: Sam uploaded
+        // it, Cleo is a customer, the others are not in the room (the release itself:
+        // `client_labels.rs`).
+        Row {
+            method: "POST",
+            path: "/v1/rooms/{room_id}/blobs/{blob_id}/release",
+            expect: [403, 403, 403, 403, 403, 403, 403],
+            unknown: 404,
+            owner: Sam,
+            build: |ctx, who, obj| {
+                let path = format!("{}/release", ctx.blob_path(&ctx.blob_id, obj));
+                let statement = sealroom_wire::blobs::release_statement(
+                    &ctx.room_id,
+                    &ctx.blob_id,
+                    "four_eyes",
+                );
+                let key = &ctx.actors[&who].mls.device.key;
+                Req::new("POST", path).json(&json!({
+                    "kind": "four_eyes",
+                    "signature": hex::encode(ed25519_dalek::Signer::sign(key, &statement).to_bytes()),
+                }))
+            },
+            after: nothing,
+        },
         // Deleting is for the uploader and the space's staff; Cleo (customer) may not delete
         // Sam's file.
         Row {

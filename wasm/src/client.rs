@@ -280,6 +280,8 @@ pub(crate) struct NewFileJs {
     pub(crate) internal: bool,
     #[serde(default)]
     pub(crate) thread_id: Option<String>,
+    #[serde(default)]
+    pub(crate) classification: Option<sealroom_core::client::Classification>,
 }
 
 #[derive(Deserialize)]

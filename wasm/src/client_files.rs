@@ -79,6 +79,7 @@ impl Client {
                 document_id: f.document_id,
                 internal: f.internal,
                 thread_id: f.thread_id,
+                classification: f.classification,
             };
             let len = whole(length, "length")?;
             let reader = Rc::new(StreamReader::new(&source)?);

@@ -37,6 +37,8 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod invitations;
 #[cfg(target_arch = "wasm32")]
+mod labels;
+#[cfg(target_arch = "wasm32")]
 mod live;
 #[cfg(target_arch = "wasm32")]
 mod profiles;

@@ -201,6 +201,8 @@ export interface NewFile {
   documentId?: string | null;
   internal?: boolean;
   threadId?: string | null;
+  /** Classification label; absent takes the space policy's default (`spacePolicy`). */
+  classification?: Classification | null;
 }
 
 export interface FileVersion {
@@ -209,6 +211,12 @@ export interface FileVersion {
   /** SHA-256 of the plaintext, hex. */
   digest: string;
   senderUserId: string; latest: boolean;
+  /** The label the author signed (`null`: a version of an earlier SDK). */
+  classification: Classification | null;
+  /** What this device may do with it under the space's policy. */
+  access: FileAccess;
+  /** Staff users (not the uploader) who released this version. */
+  releasedBy: string[];
 }
 
 export interface Document { documentId: string; latest: FileVersion; versions: FileVersion[]; }

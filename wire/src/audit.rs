@@ -102,11 +102,13 @@ pub enum AuditAction {
     /// A user's identity key was published, or a device certificate stored (a device vouched
     /// for by its user).
     DeviceCertify,
+    /// A held blob was released (a four-eyes release by a staff device).
+    BlobRelease,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 36] = [
         Self::OrgCreate,
         Self::InviteCreate,
         Self::UserRegister,
@@ -142,6 +144,7 @@ impl AuditAction {
         Self::TotpChange,
         Self::DeviceApproveFail,
         Self::DeviceCertify,
+        Self::BlobRelease,
     ];
 
     /// The stable string form, e.g. `blob.upload`.
@@ -182,6 +185,7 @@ impl AuditAction {
             Self::TotpChange => "totp.change",
             Self::DeviceApproveFail => "device.approve_fail",
             Self::DeviceCertify => "device.certify",
+            Self::BlobRelease => "blob.release",
         }
     }
 }

@@ -21,6 +21,39 @@ pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
 pub struct CreateBlobRequest {
     /// Total length in bytes; checked against the space's size limit up front (413 beyond it).
     pub length: u64,
+    /// A hold on the blob ([`HOLD_FOUR_EYES`]): the relay serves it to the space's customers
+    /// only once it holds a release of that kind ([`ReleaseRequest`]). The relay learns only
+    /// that a hold exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+}
+
+/// Hold kind: a second staff member (another user than the uploader) must release the blob.
+pub const HOLD_FOUR_EYES: &str = "four_eyes";
+
+/// Domain separation of a release statement ([`release_statement`]).
+pub const RELEASE_LABEL: &[u8] = b"sealroom-release-v1";
+
+/// `POST /v1/rooms/{room_id}/blobs/{blob_id}/release`: a device releases a held blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The hold released ([`HOLD_FOUR_EYES`]).
+    pub kind: String,
+    /// Ed25519 signature of the releasing device, 128 lowercase hex characters, over
+    /// [`release_statement`].
+    pub signature: String,
+}
+
+/// The bytes a releasing device signs: [`RELEASE_LABEL`], then room id, blob id and kind, each
+/// a `u32` big-endian length and the UTF-8 bytes.
+pub fn release_statement(room_id: &str, blob_id: &str, kind: &str) -> Vec<u8> {
+    let mut out = RELEASE_LABEL.to_vec();
+    for part in [room_id, blob_id, kind] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
 }
 
 /// State of a blob (answer to create and to `GET .../status`).

@@ -102,6 +102,10 @@ pub enum ClientError {
     /// a media type that is not allowed; the sniffed type decides, not the file name).
     #[error("refused by policy: {0}")]
     Policy(String),
+    /// A classification label, the space policy or a four-eyes hold refuses this (stable
+    /// codes: [`LabelRefusal::code`](super::LabelRefusal::code)).
+    #[error("refused by the classification policy: {0}")]
+    Label(super::LabelRefusal),
     /// A caller error: invalid argument or state.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -179,6 +183,11 @@ impl ClientError {
             Self::Unknown { .. } => ClientErrorKind::NotFound,
             Self::RemovedFromSpace(_) => ClientErrorKind::Forbidden,
             Self::Policy(_) | Self::InvalidInput(_) => ClientErrorKind::InvalidInput,
+            Self::Label(r) => match r {
+                super::LabelRefusal::Mismatch => ClientErrorKind::Corrupt,
+                super::LabelRefusal::InvalidPolicy => ClientErrorKind::InvalidInput,
+                _ => ClientErrorKind::Forbidden,
+            },
             Self::Io(_) => ClientErrorKind::Storage,
             Self::WrongPassphrase => ClientErrorKind::InvalidInput,
             Self::KeyPackageMismatch { .. } => ClientErrorKind::Corrupt,
@@ -204,6 +213,7 @@ impl ClientError {
             Self::Unknown { what, .. } => format!("unknown_{what}"),
             Self::RemovedFromSpace(_) => "removed_from_space".into(),
             Self::Policy(_) => "policy".into(),
+            Self::Label(r) => r.code().into(),
             Self::InvalidInput(_) => "invalid_input".into(),
             Self::Io(_) => "io".into(),
             Self::WrongPassphrase => "wrong_passphrase".into(),

@@ -41,6 +41,7 @@ use crate::format;
 use crate::room::{self, Content};
 
 use super::api::{relay_error, Call};
+use super::labels::{Classification, FileAccess};
 #[cfg(doc)]
 use super::sniff::sniff;
 use super::{from_json, to_json, ClientError, ClientEvent, RoomRecord, SealroomClient};
@@ -75,6 +76,9 @@ pub struct NewFile {
     pub internal: bool,
     /// Thread the file belongs to.
     pub thread_id: Option<String>,
+    /// Classification label; `None` takes the space policy's default
+    /// ([`SealroomClient::space_policy`]).
+    pub classification: Option<Classification>,
 }
 
 /// One version of a document as this device knows it.
@@ -103,6 +107,15 @@ pub struct FileVersion {
     /// Whether this is the document's latest version (set by listings).
     #[serde(default)]
     pub latest: bool,
+    /// The classification label the author signed (`None`: a version of an earlier SDK).
+    #[serde(default)]
+    pub classification: Option<Classification>,
+    /// What this device may do with it under the space's policy (set by listings).
+    #[serde(default)]
+    pub access: FileAccess,
+    /// Staff users (not the uploader) who approved this version (set by listings).
+    #[serde(default)]
+    pub released_by: Vec<String>,
 }
 
 /// A document: all its versions known here, oldest first.
@@ -237,6 +250,9 @@ pub(super) fn translate_content(
                 digest: hex::encode(d.content_digest),
                 sender_user_id: sender_user_id.to_owned(),
                 latest: false,
+                classification: d.classification.clone(),
+                access: FileAccess::Open,
+                released_by: Vec::new(),
             };
             if let Ok(bytes) = to_json(&entry) {
                 writes.push((
@@ -307,6 +323,7 @@ impl SealroomClient {
         for f in &mut out {
             f.latest = latest.get(&f.document_id) == Some(&f.version);
         }
+        self.annotate_labels(space_id, &mut out)?;
         Ok(out)
     }
 

@@ -25,6 +25,7 @@ mod files;
 #[cfg(feature = "http")]
 mod http;
 mod keypackages;
+mod labels;
 mod live;
 mod membership;
 mod messages;
@@ -72,6 +73,7 @@ pub use files::{
 };
 #[cfg(feature = "http")]
 pub use http::HttpTransport;
+pub use labels::{Classification, FileAccess, LabelRefusal, LabelRule, SpacePolicy};
 pub use live::{LiveOptions, MAX_LIVE_WAIT_SECS};
 pub use profiles::{Admission, AdmissionDevice, ProfileInput, UserProfile};
 pub use recovery::{RecoveryReport, MIN_PASSPHRASE_CHARS};

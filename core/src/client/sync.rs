@@ -337,6 +337,11 @@ fn translate(
             }
             out.push(ClientEvent::NewMessage(message));
         }
+        RoomEvent::Content {
+            sender,
+            content: content @ (Content::SpacePolicy(_) | Content::Release(_)),
+            ..
+        } => labels::translate_content(content, sender, record, writes, out),
         // Checked by the room layer: the sender's own profile, signed by the sending device.
         RoomEvent::Content {
             content: Content::Profile(p),
@@ -392,5 +397,6 @@ fn refusal_code(reason: RefusalReason) -> &'static str {
         RefusalReason::HistoryFutureEpoch => "history_future_epoch",
         RefusalReason::DocumentVersion => "document_version",
         RefusalReason::Profile => "profile_not_sender",
+        RefusalReason::StaffOnly => "staff_only",
     }
 }

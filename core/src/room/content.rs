@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::classification::{Classification, ReleaseApproval, SpacePolicy};
 use super::profile::{Profile, WireProfile};
 use super::RoomError;
 
@@ -108,13 +109,21 @@ pub struct DocumentVersion {
     pub file_id: Option<String>,
     /// Ed25519 signature of the author's device over [`DocumentVersion::signed_bytes`].
     pub author_signature: Vec<u8>,
+    /// The version's classification label (sealed in the file's metadata too); `None` for
+    /// versions of earlier SDKs, which sign without it.
+    pub classification: Option<Classification>,
 }
 
 impl DocumentVersion {
     /// The bytes the author signs:
-    /// `"sealroom-document-v1" || u32 len || room id || u32 len || document id || u64 version || digest || u32 len || file id`.
+    /// `"sealroom-document-v1" || u32 len || room id || u32 len || document id || u64 version || digest || u32 len || file id`;
+    /// with a classification, `"sealroom-document-v2"` and the same fields followed by
+    /// `u32 len || classification`.
     pub fn signed_bytes(&self, room_id: &str) -> Vec<u8> {
-        let mut out = b"sealroom-document-v1".to_vec();
+        let mut out = match self.classification {
+            Some(_) => b"sealroom-document-v2".to_vec(),
+            None => b"sealroom-document-v1".to_vec(),
+        };
         for part in [room_id.as_bytes(), self.document_id.as_bytes()] {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part);
@@ -124,6 +133,11 @@ impl DocumentVersion {
         let f = self.file_id.as_deref().unwrap_or("").as_bytes();
         out.extend_from_slice(&(f.len() as u32).to_be_bytes());
         out.extend_from_slice(f);
+        if let Some(c) = &self.classification {
+            let c = c.as_str().as_bytes();
+            out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            out.extend_from_slice(c);
+        }
         out
     }
 }
@@ -138,6 +152,10 @@ pub enum Content {
     File(FileAnnouncement),
     /// A document version (the SDK fills in the author signature).
     Document(DocumentVersion),
+    /// The space's classification policy (provider staff only).
+    SpacePolicy(SpacePolicy),
+    /// A four-eyes release of a held file version (provider staff only).
+    Release(ReleaseApproval),
     /// The sender's own profile, signed by the sending device (receivers check that it names
     /// the sender's user and device and that the signature verifies under its leaf key).
     Profile(Profile),
@@ -186,6 +204,18 @@ enum WireBody {
         content_digest: String,
         file_id: Option<String>,
         author_signature: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        classification: Option<Classification>,
+    },
+    SpacePolicy {
+        policy: SpacePolicy,
+    },
+    Release {
+        file_id: String,
+        document_id: String,
+        version: u64,
+        version_digest: String,
+        kind: String,
     },
     History {
         keys: Vec<(u64, String)>,
@@ -236,6 +266,15 @@ impl Envelope {
                         content_digest: hex::encode(d.content_digest),
                         file_id: d.file_id.clone(),
                         author_signature: hex::encode(&d.author_signature),
+                        classification: d.classification.clone(),
+                    },
+                    Content::SpacePolicy(p) => WireBody::SpacePolicy { policy: p.clone() },
+                    Content::Release(r) => WireBody::Release {
+                        file_id: r.file_id.clone(),
+                        document_id: r.document_id.clone(),
+                        version: r.version,
+                        version_digest: hex::encode(r.version_digest),
+                        kind: r.kind.clone(),
                     },
                     Content::Profile(p) => WireBody::Profile(WireProfile::from(p)),
                 },
@@ -313,6 +352,7 @@ impl Envelope {
                 content_digest,
                 file_id,
                 author_signature,
+                classification,
             } => Content::Document(DocumentVersion {
                 document_id: document_id.clone(),
                 version: *version,
@@ -320,6 +360,21 @@ impl Envelope {
                 file_id: file_id.clone(),
                 author_signature: hex::decode(author_signature)
                     .map_err(|_| RoomError::InvalidContent)?,
+                classification: classification.clone(),
+            }),
+            WireBody::SpacePolicy { policy } => Content::SpacePolicy(policy.clone()),
+            WireBody::Release {
+                file_id,
+                document_id,
+                version,
+                version_digest,
+                kind,
+            } => Content::Release(ReleaseApproval {
+                file_id: file_id.clone(),
+                document_id: document_id.clone(),
+                version: *version,
+                version_digest: *hex32(version_digest)?,
+                kind: kind.clone(),
             }),
         };
         let label = label.ok_or(RoomError::InvalidContent)?;

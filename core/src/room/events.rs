@@ -134,6 +134,9 @@ pub enum RefusalReason {
     HistoryFutureEpoch,
     /// A document version that is not the next one, or whose sender may not publish it.
     DocumentVersion,
+    /// A space policy or release approval from someone other than provider staff, or a
+    /// malformed classification label.
+    StaffOnly,
     /// A profile that names another user or device than its sender, is out of bounds, or
     /// whose signature does not verify under the sender's leaf key.
     Profile,

@@ -19,6 +19,7 @@ use crate::identity::{CredentialIdentity, DeviceIdentity, KeyChange, KeyDirector
 use crate::state::{Batch, EncryptedStore, KvStore, StateError, StorageKey};
 
 mod app;
+pub mod classification;
 pub mod content;
 pub mod crypto;
 mod error;
@@ -38,6 +39,9 @@ pub mod storage;
 mod vectors;
 
 pub use app::{message_epoch, store_has_device, AppWrite, RoomHistory};
+pub use classification::{
+    version_digest, Classification, LabelRule, ReleaseApproval, SpacePolicy, HOLD_FOUR_EYES,
+};
 pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, TextMessage};
 pub use error::{ErrorKind, RoomError};
 pub use events::{CommitOutput, Confirmed, Joined, RefusalReason, RoomCreated, RoomEvent};

@@ -31,6 +31,10 @@ pub enum PolicyViolation {
     /// A document version above 1 from a device that is neither of the user who published
     /// version 1 nor of the provider organisation.
     NotDocumentOwner,
+    /// A space policy or a release approval from a device outside the provider organisation.
+    NotStaff,
+    /// A classification label, space policy or release that is malformed.
+    InvalidClassification,
 }
 
 impl std::fmt::Display for PolicyViolation {
@@ -44,6 +48,8 @@ impl std::fmt::Display for PolicyViolation {
             Self::NotDocumentOwner => {
                 "only the document's first author or provider staff may publish a new version"
             }
+            Self::NotStaff => "only provider staff may set the space policy or release a file",
+            Self::InvalidClassification => "malformed classification, policy or release",
         })
     }
 }

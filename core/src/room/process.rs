@@ -4,6 +4,7 @@ use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use zeroize::Zeroizing;
 
+use super::classification::check_staff_content;
 use super::content::{Content, Envelope, Label};
 use super::error::mls;
 use super::history::{accept_history, check_version, derive_content_key, record_version};
@@ -45,11 +46,13 @@ impl Client {
         if room.meta.pending.is_some() {
             return Err(RoomError::PendingCommit);
         }
+        let policy = Policy {
+            provider_org: room.provider_org.as_deref(),
+            kind: room_id.kind(),
+        };
+        check_staff_content(&policy, self.device.identity(), &content)
+            .map_err(RoomError::Policy)?;
         if let Content::Document(d) = &mut content {
-            let policy = Policy {
-                provider_org: room.provider_org.as_deref(),
-                kind: room_id.kind(),
-            };
             check_version(&room.meta, &policy, self.device.identity(), d)?;
             d.author_signature = self.device.sign(&d.signed_bytes(room_id.as_str())).to_vec();
             record_version(&mut room.meta, self.device.identity(), d);
@@ -195,6 +198,10 @@ impl Client {
                     Envelope::Content(label, content) => {
                         if label == Label::Internal && room_id.kind() == RoomKind::Customer {
                             return Err(RoomError::InternalInCustomerRoom);
+                        }
+                        if check_staff_content(&policy, &sender, &content).is_err() {
+                            let reason = RefusalReason::StaffOnly;
+                            return refuse(room, d, Some(sender), reason, events);
                         }
                         if let Content::Document(doc) = &content {
                             if !verify_signature(

@@ -17,6 +17,10 @@ pub struct NewFile {
     /// Thread the file belongs to.
     #[uniffi(default = None)]
     pub thread_id: Option<String>,
+    /// Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
+    /// peer's); absent takes the space policy's default.
+    #[uniffi(default = None)]
+    pub classification: Option<String>,
 }
 
 impl From<NewFile> for core::NewFile {
@@ -26,6 +30,10 @@ impl From<NewFile> for core::NewFile {
             document_id: f.document_id,
             internal: f.internal,
             thread_id: f.thread_id,
+            classification: f
+                .classification
+                .as_deref()
+                .map(core::Classification::from_wire),
         }
     }
 }
@@ -55,6 +63,13 @@ pub struct FileVersion {
     pub sender_user_id: String,
     /// Whether this is the document's latest version.
     pub latest: bool,
+    /// The label the author signed (absent: a version of an earlier SDK).
+    pub classification: Option<String>,
+    /// What this device may do with it under the space's policy: `open`, `awaiting_release`,
+    /// `download_not_allowed` or `label_not_allowed`.
+    pub access: String,
+    /// Staff users (not the uploader) who released this version.
+    pub released_by: Vec<String>,
 }
 
 impl From<core::FileVersion> for FileVersion {
@@ -71,6 +86,9 @@ impl From<core::FileVersion> for FileVersion {
             digest: f.digest,
             sender_user_id: f.sender_user_id,
             latest: f.latest,
+            classification: f.classification.map(|c| c.as_str().to_owned()),
+            access: f.access.code().to_owned(),
+            released_by: f.released_by,
         }
     }
 }

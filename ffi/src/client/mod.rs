@@ -14,6 +14,8 @@
 //!   stable code and message.
 
 mod files;
+mod label_types;
+mod labels;
 mod live;
 mod profile_types;
 mod profiles;
@@ -30,6 +32,7 @@ use sealroom_core::client::{self as core, ClientError, ClientErrorKind, HttpTran
 use sealroom_core::state::{FileKv, StorageKey};
 
 pub use files::*;
+pub use label_types::{LabelRule, SpacePolicy};
 pub use live::LiveOptions;
 pub use revoke::SecurityEvent;
 pub use types::*;

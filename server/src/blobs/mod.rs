@@ -18,6 +18,7 @@
 //! directory by default, an S3 bucket when `SEALROOM_S3_BUCKET` is set.
 
 pub mod data;
+pub mod release;
 pub mod s3;
 pub mod store;
 

@@ -20,8 +20,8 @@ use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::blobs::data::{self, BlobRecord};
 use crate::blobs::{
-    backend, check_ids, check_may_delete, check_uploader, delete_blob, member_room, upload_limits,
-    AppendLocks, BlobError,
+    backend, check_ids, check_may_delete, check_uploader, delete_blob, member_room, release,
+    upload_limits, AppendLocks, BlobError,
 };
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
@@ -117,6 +117,9 @@ async fn create_blob(
 ) -> Result<Response, Rejection> {
     check_ids(&room_id, None)?;
     let req: CreateBlobRequest = authed.json()?;
+    if req.hold.as_deref().is_some_and(|k| !release::valid_kind(k)) {
+        return Err(ApiError::bad_request("unknown hold kind").into());
+    }
     let record = blocking(move || {
         let room = member_room(&state, &room_id, &authed.device_id)?;
         let record = data::create(
@@ -130,12 +133,29 @@ async fn create_blob(
             &authed.device_id,
             state.now(),
         )?;
+        // The hold is stored before the client hears of the blob; if storing it fails, the
+        // blob is deleted, so a held blob never exists without its hold.
+        if let Some(kind) = &req.hold {
+            if let Err(e) = release::set_hold(state.store.as_ref(), &record, kind) {
+                let _ = delete_blob(
+                    state.store.as_ref(),
+                    backend(&state)?.as_ref(),
+                    &record.blob_id,
+                );
+                return Err(e.into());
+            }
+        }
+        let hold = req
+            .hold
+            .as_deref()
+            .map(|k| format!(" hold={k}"))
+            .unwrap_or_default();
         audit::record(
             &state,
             audit::event_by(AuditAction::BlobUploadCreate, &authed)
                 .object(record.blob_id.clone())
                 .size(record.length)
-                .detail(format!("room={}", record.room_id)),
+                .detail(format!("room={}{hold}", record.room_id)),
         )?;
         // An acknowledged upload must survive a crash so that it can be resumed.
         state.store.flush()?;
@@ -324,6 +344,7 @@ async fn delete_blob_route(
         let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
         check_may_delete(&st, &room, &record, &authed)?;
         delete_blob(st.store.as_ref(), backend(&st)?.as_ref(), &blob_id)?;
+        release::forget(st.store.as_ref(), &blob_id)?;
         audit::record(
             &st,
             audit::event_by(AuditAction::BlobDelete, &authed)
@@ -349,11 +370,12 @@ async fn download_blob(
     check_ids(&room_id, Some(&blob_id))?;
     let st = state.clone();
     let (record, opened) = blocking(move || {
-        member_room(&st, &room_id, &authed.device_id)?;
+        let room = member_room(&st, &room_id, &authed.device_id)?;
         let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
         if !record.complete() {
             return Err(BlobError::Incomplete.into());
         }
+        release::check_serve(st.store.as_ref(), &room, &record, &authed)?;
         let Ok(range) = data::parse_range(range.as_deref(), record.length) else {
             return Ok((record, None));
         };

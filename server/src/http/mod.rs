@@ -21,6 +21,7 @@ pub mod live;
 pub mod notify;
 pub mod recovery;
 pub mod reject;
+pub mod release;
 pub mod retention;
 pub mod rooms;
 
@@ -53,6 +54,8 @@ pub fn api(state: AppState) -> BoxedFilter<(Response,)> {
         .or(rooms::routes(state.clone()))
         .unify()
         .or(blobs::routes(state.clone()))
+        .unify()
+        .or(release::routes(state.clone()))
         .unify()
         .or(audit::routes(state.clone()))
         .unify()

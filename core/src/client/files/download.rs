@@ -13,6 +13,7 @@ use super::{
     blob_path, hex32, removal, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK,
 };
 use crate::client::api::{relay_error, Call};
+use crate::client::labels::sealed_label_matches;
 use crate::client::transport::MaybeSend;
 
 /// A download in progress (see [`SealroomClient::start_download`]). Holds the file key; it
@@ -78,6 +79,20 @@ impl Download {
     pub fn version(&self) -> &FileVersion {
         &self.entry
     }
+}
+
+/// Reads the sealed metadata from `header` and compares its label with the announced one.
+fn check_sealed_label(
+    key: &format::FileKey,
+    header: &[u8],
+    entry: &FileVersion,
+) -> Result<(), ClientError> {
+    let mut opener = Opener::new(key);
+    opener.push_into(header, &mut Vec::new())?;
+    let meta = opener
+        .metadata()
+        .ok_or(ClientError::Format(format::FormatError::Truncated))?;
+    sealed_label_matches(entry, &meta.classification)
 }
 
 /// A `Read + Seek` view of a sealed file of which only some byte ranges were fetched; reading
@@ -191,6 +206,7 @@ impl SealroomClient {
                 what: "file",
                 id: file_id.to_owned(),
             })?;
+        self.check_open(&entry)?;
         let total = self
             .blob_length(&rec.relay_id, file_id)
             .await
@@ -215,6 +231,7 @@ impl SealroomClient {
                 let header = self
                     .get_range(&rec.relay_id, file_id, Some((0, header_len.min(total))))
                     .await?;
+                check_sealed_label(&key, &header, &entry)?;
                 // The plaintext length is sealed (v2): read it from the authenticated tail.
                 let last_start = format::tail_start(&header, total)?;
                 let last = self
@@ -282,6 +299,10 @@ impl SealroomClient {
                     *fetched = end;
                     plain.reserve(sealed.len());
                     opener.push_into(&sealed, &mut plain)?;
+                    // No plaintext leaves before the header (and its label) was read.
+                    if let Some(m) = opener.metadata() {
+                        sealed_label_matches(&d.entry, &m.classification)?;
+                    }
                     if d.total.is_none() {
                         d.total = opener.metadata().and_then(|m| m.length);
                     }

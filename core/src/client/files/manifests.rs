@@ -27,12 +27,17 @@ use super::{
     SealroomClient, INDEX_PREFIX, MANIFEST_MAGIC, MANIFEST_MAX, MANIFEST_SEEN_PREFIX,
 };
 use crate::client::api::Call;
+use crate::client::labels::{Classification, FileAccess};
 use crate::client::{from_json, to_json};
 
-/// The manifest encoding this SDK writes: signed by the uploading device.
-pub(super) const MANIFEST_VERSION: u32 = 2;
-/// Domain separation of the manifest signature.
-const MANIFEST_LABEL: &[u8] = b"sealroom-manifest-v2";
+/// The manifest encoding this SDK writes: signed by the uploading device, with the
+/// classification label.
+pub(super) const MANIFEST_VERSION: u32 = 3;
+/// The signed manifest of earlier SDKs (no classification); still read.
+const MANIFEST_V2: u32 = 2;
+/// Domain separation of the manifest signature (v2 and v3).
+const MANIFEST_LABEL_V2: &[u8] = b"sealroom-manifest-v2";
+const MANIFEST_LABEL_V3: &[u8] = b"sealroom-manifest-v3";
 
 /// The sealed part of a manifest blob.
 #[derive(Serialize, Deserialize)]
@@ -58,6 +63,9 @@ pub(super) struct Manifest {
     /// Ed25519 signature (hex) over [`Manifest::signed_bytes`].
     #[serde(default)]
     pub(super) signature: String,
+    /// Classification label (version 3; empty in version 2).
+    #[serde(default)]
+    pub(super) classification: String,
 }
 
 impl Manifest {
@@ -65,13 +73,19 @@ impl Manifest {
     /// and document id (each a `u32` big-endian length and the UTF-8 bytes), the `u64`
     /// big-endian version, then digest (lowercase hex), the `u64` size, name, media type and
     /// the author's org id, user id and device id (each `u32` length and bytes, the size
-    /// excepted).
+    /// excepted). Version 3 starts with `"sealroom-manifest-v3"` and appends the
+    /// classification label (`u32` length and bytes).
     pub(super) fn signed_bytes(&self, room_id: &str, file_id: &str) -> Vec<u8> {
         fn put(out: &mut Vec<u8>, part: &str) {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }
-        let mut out = MANIFEST_LABEL.to_vec();
+        let v3 = self.v == MANIFEST_VERSION;
+        let mut out = if v3 {
+            MANIFEST_LABEL_V3.to_vec()
+        } else {
+            MANIFEST_LABEL_V2.to_vec()
+        };
         put(&mut out, room_id);
         put(&mut out, file_id);
         put(&mut out, &self.document_id);
@@ -86,6 +100,9 @@ impl Manifest {
             &self.device_id,
         ] {
             put(&mut out, part);
+        }
+        if v3 {
+            put(&mut out, &self.classification);
         }
         out
     }
@@ -126,6 +143,8 @@ pub(super) struct Known {
     pub(super) file_id: String,
     pub(super) author: String,
     pub(super) digest: String,
+    /// The announced classification label (empty: none).
+    pub(super) classification: String,
 }
 
 /// What a reader knows when it checks a manifest.
@@ -159,7 +178,9 @@ pub(super) fn check_manifest(
     file_id: &str,
     cx: &ManifestContext<'_>,
 ) -> Result<(), ManifestRefusal> {
-    if m.v != MANIFEST_VERSION || m.signature.is_empty() {
+    let signed_version =
+        m.v == MANIFEST_VERSION || (m.v == MANIFEST_V2 && m.classification.is_empty());
+    if !signed_version || m.signature.is_empty() {
         return Err(ManifestRefusal::Unsigned);
     }
     let (signer, key) = cx
@@ -175,7 +196,11 @@ pub(super) fn check_manifest(
         return Err(ManifestRefusal::BadSignature);
     }
     if let Some(k) = cx.known.get(&m.version) {
-        return if k.file_id == file_id && k.author == m.sender_user_id && k.digest == m.digest {
+        return if k.file_id == file_id
+            && k.author == m.sender_user_id
+            && k.digest == m.digest
+            && k.classification == m.classification
+        {
             Ok(())
         } else {
             Err(ManifestRefusal::Conflict)
@@ -275,9 +300,14 @@ impl SealroomClient {
                 if seen {
                     continue;
                 }
-                let bytes = self
-                    .get_range(&record.relay_id, &blob.blob_id, None)
-                    .await?;
+                let bytes = match self.get_range(&record.relay_id, &blob.blob_id, None).await {
+                    Ok(bytes) => bytes,
+                    // A held file (manifests are never held): not for this device yet.
+                    Err(ClientError::Relay {
+                        status: 403, code, ..
+                    }) if code == "awaiting_release" => continue,
+                    Err(e) => return Err(e),
+                };
                 if let Some(o) = self.open_manifest(&record, &blob.blob_id, &bytes)? {
                     opened.push(o);
                 }
@@ -435,6 +465,10 @@ impl SealroomClient {
                                 file_id: f.file_id,
                                 author: f.sender_user_id,
                                 digest: f.digest,
+                                classification: f
+                                    .classification
+                                    .map(|c| c.as_str().to_owned())
+                                    .unwrap_or_default(),
                             },
                         );
                     }
@@ -494,6 +528,10 @@ impl SealroomClient {
             digest: manifest.digest.clone(),
             sender_user_id: manifest.sender_user_id.clone(),
             latest: false,
+            classification: (!manifest.classification.is_empty())
+                .then(|| Classification::from_wire(&manifest.classification)),
+            access: FileAccess::Open,
+            released_by: Vec::new(),
         };
         let key_record = KeyRecord {
             key: hex::encode(key.expose_bytes()),
@@ -556,6 +594,7 @@ mod tests {
             org_id: id.org_id.clone(),
             device_id: id.device_id.clone(),
             signature: String::new(),
+            classification: "confidential".into(),
         };
         m.signature = hex::encode(by.sign(&m.signed_bytes(ROOM, FILE)));
         m
@@ -591,6 +630,7 @@ mod tests {
                 file_id: "f".repeat(32),
                 author: author.into(),
                 digest: "cd".repeat(32),
+                classification: "confidential".into(),
             },
         )])
     }
@@ -638,6 +678,7 @@ mod tests {
             |m: &mut Manifest| m.name = "b.pdf".into(),
             |m: &mut Manifest| m.size = 11,
             |m: &mut Manifest| m.digest = "cd".repeat(32),
+            |m: &mut Manifest| m.classification = "public".into(),
         ] {
             let mut m = signed(&cara, "doc", 1);
             change(&mut m);
@@ -691,11 +732,31 @@ mod tests {
                 file_id: FILE.into(),
                 author: "cara".into(),
                 digest: "ab".repeat(32),
+                classification: "confidential".into(),
             },
         )]);
         assert_eq!(
             check(&signed(&cara, "doc", 1), &members, &same, Some(1)),
             Ok(())
         );
+        // The announced label must be the signed one.
+        let mut other_label = signed(&cara, "doc", 1);
+        other_label.classification = "public".into();
+        other_label.signature = hex::encode(cara.sign(&other_label.signed_bytes(ROOM, FILE)));
+        assert_eq!(
+            check(&other_label, &members, &same, Some(1)),
+            Err(ManifestRefusal::Conflict)
+        );
+        // A version 2 manifest (no label in its signature) cannot carry one.
+        let mut v2 = signed(&cara, "doc", 1);
+        v2.v = 2;
+        v2.signature = hex::encode(cara.sign(&v2.signed_bytes(ROOM, FILE)));
+        assert_eq!(
+            check(&v2, &members, &none, None),
+            Err(ManifestRefusal::Unsigned)
+        );
+        v2.classification.clear();
+        v2.signature = hex::encode(cara.sign(&v2.signed_bytes(ROOM, FILE)));
+        assert_eq!(check(&v2, &members, &none, None), Ok(()));
     }
 }

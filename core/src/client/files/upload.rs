@@ -18,6 +18,7 @@ use super::{
     UPLOAD_CHUNK, UPLOAD_PREFIX,
 };
 use crate::client::api::{relay_error, Call};
+use crate::client::labels::{Classification, FileAccess};
 use crate::client::sniff::{sniff, SNIFF_LEN};
 use crate::client::transport::MaybeSend;
 use crate::client::{from_json, load_record, random_id, to_json, Account};
@@ -88,6 +89,9 @@ struct UploadState {
     /// Sealed bytes acknowledged at the last checkpoint, and SHA-256 (hex) of them.
     acked: u64,
     acked_digest: String,
+    /// Classification label (sealed, signed; empty in uploads of earlier SDKs).
+    #[serde(default)]
+    classification: String,
 }
 
 impl Drop for UploadState {
@@ -105,10 +109,15 @@ impl UploadState {
         Metadata {
             name: self.name.clone(),
             media_type: self.media_type.clone(),
-            classification: String::new(),
+            classification: self.classification.clone(),
             created: self.created,
             length: Some(self.source_len),
         }
+    }
+
+    /// The signed label (`None` for uploads started by earlier SDKs).
+    fn label(&self) -> Option<Classification> {
+        (!self.classification.is_empty()).then(|| Classification::from_wire(&self.classification))
     }
 
     fn file_key(&self) -> Result<format::FileKey, ClientError> {
@@ -225,6 +234,7 @@ impl SealroomClient {
             }
         }
 
+        let (classification, hold) = self.upload_label(space_id, file)?;
         let key = format::FileKey::generate()?;
         let mut salt = [0u8; SALT_LEN];
         crate::primitives::fill_random(&mut salt).map_err(|_| format::FormatError::Random)?;
@@ -245,6 +255,7 @@ impl SealroomClient {
             sealed_len: 0,
             acked: 0,
             acked_digest: hex::encode(Sha256::digest([])),
+            classification: classification.as_str().to_owned(),
         };
         let (_, header) = Sealer::new_with_salt(&key, &state.metadata(), &salt)?;
         state.sealed_len = sealed_len(header.len(), len);
@@ -254,6 +265,7 @@ impl SealroomClient {
                 format!("/v1/rooms/{}/blobs", record.relay_id),
                 &CreateBlobRequest {
                     length: state.sealed_len,
+                    hold,
                 },
             )?)
             .await?;
@@ -613,6 +625,7 @@ impl SealroomClient {
             org_id: account.org_id.clone(),
             device_id: account.device_id.clone(),
             signature: String::new(),
+            classification: state.classification.clone(),
         };
         let signed = manifest.signed_bytes(room_id.as_str(), &state.blob_id);
         manifest.signature = hex::encode(self.with(|r| Ok(r.rooms.device().sign(&signed)))?);
@@ -644,6 +657,7 @@ impl SealroomClient {
             content_digest: digest,
             file_id: Some(state.blob_id.clone()),
             author_signature: Vec::new(),
+            classification: state.label(),
         });
         let file_msg = self.with(|r| Ok(r.rooms.post(&room_id, label, file)?))?;
         self.send_message_bytes(&state.relay_id, &file_msg, None)
@@ -664,6 +678,9 @@ impl SealroomClient {
             digest: hex::encode(digest),
             sender_user_id: account.user_id,
             latest: true,
+            classification: state.label(),
+            access: FileAccess::Open,
+            released_by: Vec::new(),
         };
         let key_record = KeyRecord {
             key: state.key.clone(),
@@ -695,6 +712,7 @@ impl SealroomClient {
                 format!("/v1/rooms/{relay_id}/blobs"),
                 &CreateBlobRequest {
                     length: bytes.len() as u64,
+                    hold: None,
                 },
             )?)
             .await?;
@@ -714,6 +732,7 @@ impl SealroomClient {
             sealed_len: bytes.len() as u64,
             acked: 0,
             acked_digest: String::new(),
+            classification: String::new(),
         };
         self.send_chunk(&state_like, 0, &bytes).await?;
         Ok(created.blob_id)

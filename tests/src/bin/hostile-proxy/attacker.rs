@@ -398,6 +398,7 @@ impl Attacker {
             content_digest: Sha256::digest(b"forged content").into(),
             file_id: Some(file_id.into()),
             author_signature: Vec::new(),
+            classification: None,
         };
         doc.author_signature = m
             .mls

@@ -1,0 +1,66 @@
+//! `POST /v1/rooms/{room_id}/blobs/{blob_id}/release`: a staff device releases a held blob
+//! (checks and storage in [`crate::blobs::release`]).
+
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use sealroom_wire::audit::AuditAction;
+use sealroom_wire::blobs::ReleaseRequest;
+
+use crate::audit;
+use crate::auth::AuthedDevice;
+use crate::blobs::{check_ids, data, member_room, release};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use super::{auth, no_content, with_state};
+
+/// The release route.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    warp::path!("v1" / "rooms" / String / "blobs" / String / "release")
+        .and(warp::post())
+        .and(auth::device(state.clone()))
+        .and(with_state(state))
+        .and_then(release_blob)
+        .boxed()
+}
+
+async fn release_blob(
+    room_id: String,
+    blob_id: String,
+    authed: AuthedDevice,
+    state: AppState,
+) -> Result<Response, Rejection> {
+    check_ids(&room_id, Some(&blob_id))?;
+    let req: ReleaseRequest = authed.json()?;
+    let result = tokio::task::spawn_blocking(move || {
+        let room = member_room(&state, &room_id, &authed.device_id)?;
+        let record = data::get(state.store.as_ref(), &room_id, &blob_id)?;
+        let (hold, new) = release::release(
+            state.store.as_ref(),
+            &room,
+            &record,
+            &authed,
+            &req,
+            state.now(),
+        )?;
+        if new {
+            audit::record(
+                &state,
+                audit::event_by(AuditAction::BlobRelease, &authed)
+                    .object(blob_id.clone())
+                    .size(record.length)
+                    .detail(format!("room={room_id} kind={}", hold.kind)),
+            )?;
+            state.store.flush()?;
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Ok(no_content()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::internal("blocking task", &e).into()),
+    }
+}
