@@ -6,7 +6,7 @@ import { h, replace } from './dom.js';
 import { Portal } from './sdk.js';
 import { app, errorText, isStaff, startSync, syncState } from './state.js';
 import { auditView } from './views/audit.js';
-import { joinView, setupView, welcomeView } from './views/onboarding.js';
+import { joinExistingView, joinView, setupView, welcomeView } from './views/onboarding.js';
 import { settingsView } from './views/settings.js';
 import { spaceView } from './views/space.js';
 import { spacesView } from './views/spaces.js';
@@ -84,7 +84,9 @@ async function render(): Promise<void> {
       page = signOutPage();
     } else if (path[0] === 'audit' && app.account.role === 'admin') {
       page = await auditView();
-    } else if (path[0] === 'join' || path[0] === 'setup') {
+    } else if (path[0] === 'join') {
+      page = await joinExistingView(query);
+    } else if (path[0] === 'setup') {
       page = { title: 'Already registered', body: h('p', {}, 'This browser already has a Sealroom device. ', h('a', { href: '#/spaces' }, 'Go to your spaces')) };
     } else {
       page = await spacesView();

@@ -83,6 +83,8 @@ export class Portal {
   }
   /** What an invitation token leads to, from the relay's records (no device needed). */
   checkInvitation(token: string) { return this.call((c) => c.checkInvitation(token)); }
+  /** Adds the space of a customer invitation to this (registered) account: no second registration. */
+  acceptInvitation(token: string) { return this.call((c) => c.acceptInvitation(token)); }
   register(token: string, userName: string, email: string | null, deviceName: string) {
     return this.call((c) => c.register(token, userName, email, deviceName));
   }

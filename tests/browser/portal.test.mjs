@@ -509,6 +509,36 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await screenshot(staff, '11-admin-audit');
   });
 
+  await step('an existing customer adds a second space by invitation: no second registration', async () => {
+    await staff.goto(relay.url + '/#/spaces');
+    await staff.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
+    await staff.getByLabel('For', { exact: true }).selectOption({ label: 'Kestrel Ltd' });
+    await staff.getByRole('button', { name: 'Create space' }).click();
+    await staff.getByRole('button', { name: 'Invite a customer' }).waitFor();
+    const secondUrl = staff.url().replace(/\/people$/, '');
+    assert.notEqual(secondUrl, spaceUrl);
+    await staff.getByRole('button', { name: 'Invite a customer' }).click();
+    const link = await staff.locator('#invite-link').inputValue();
+    await cust.goto(link);
+    await cust.reload();
+    await ready(cust);
+    await cust.getByRole('heading', { level: 1, name: 'Add a space to your account' }).waitFor();
+    assert.match(await cust.locator('[data-state="invitation-existing"]').textContent(), /Ada Admin invited you to a further space with Kestrel Ltd/);
+    assert.deepEqual(await a11yProblems(cust), []);
+    await screenshot(cust, '11b-customer-adds-second-space');
+    await cust.getByRole('button', { name: 'Add this space to my account' }).click();
+    await cust.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
+    await cust.locator('.space-card').nth(1).waitFor();
+    assert.equal(await cust.locator('.space-card').count(), 2, 'both spaces, one account');
+    // Staff see her waiting in the new space and admit her with the name her device signed.
+    const row = staff.locator('tr[data-role="customer"]');
+    await row.getByRole('button', { name: 'Admit to room' }).click({ timeout: LONG });
+    const card = staff.locator('[data-state="admission"]');
+    assert.equal(await card.locator('.admission-name').textContent(), 'Cara Customer');
+    await card.getByRole('button', { name: 'Admit Cara Customer' }).click();
+    await cust.locator('.space-card', { hasText: 'Encrypted room joined' }).nth(1).waitFor({ timeout: LONG });
+  });
+
   await step('staff removes the customer, who loses access', async () => {
     // The customer has the conversation open while staff remove them.
     await cust.goto(spaceUrl + '/messages');

@@ -26,4 +26,21 @@ impl Client {
             )
         })
     }
+
+    /// Adds the space of a customer invitation to this (already registered) account: no
+    /// second registration. Resolves to the space id; staff then admit this user's devices.
+    /// An invitation for another organisation rejects with `relay_forbidden`, a used or expired
+    /// one with `relay_gone`.
+    #[wasm_bindgen(js_name = acceptInvitation, unchecked_return_type = "Promise<string>")]
+    pub fn accept_invitation(&self, token: String) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            let space_id = s
+                .core
+                .accept_invitation(&token)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::from(space_id))
+        })
+    }
 }

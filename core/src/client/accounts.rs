@@ -139,6 +139,25 @@ impl SealroomClient {
         self.api.json(call, None).await
     }
 
+    /// Adds the space of a customer invitation to this account, with no second registration:
+    /// for a customer whose device already exists, invited into a further space of the same
+    /// organisation. The relay uses the invitation up and lists the user as a member; staff
+    /// then admit this user's devices into the space's room (the next `sync` joins it). Returns
+    /// the space's id. An invitation for another organisation, or a staff invitation, fails
+    /// with `Relay { status: 403 }`; a used or expired one with 410.
+    pub async fn accept_invitation(&self, invite_token: &str) -> Result<String, ClientError> {
+        let info: SpaceInfo = self
+            .signed_json(Call::json(
+                "POST",
+                "/v1/invitations/accept",
+                &InvitationCheckRequest {
+                    token: invite_token.to_owned(),
+                },
+            )?)
+            .await?;
+        Ok(info.space_id)
+    }
+
     /// Creates the provider organisation and its first admin with the relay's one-time setup
     /// token (printed at the relay's first start).
     pub async fn bootstrap(

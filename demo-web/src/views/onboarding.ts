@@ -199,3 +199,67 @@ export async function joinView(query: URLSearchParams): Promise<Page> {
       form),
   };
 }
+
+/**
+ * The invitation page in a browser that already has a device: a customer invitation into a
+ * further space of the same organisation is added to this account (no second registration).
+ * What it shows comes from the relay's check, never from the link's text.
+ */
+export async function joinExistingView(query: URLSearchParams): Promise<Page> {
+  const given = (query.get('token') ?? '').trim();
+  let check: InvitationCheck | null = null;
+  let checkError: unknown = null;
+  if (given && app.portal) {
+    try {
+      check = await app.portal.checkInvitation(given);
+    } catch (e) {
+      checkError = e;
+    }
+  }
+  if (!check || check.state !== 'valid' || check.role !== 'customer' || app.account?.role !== 'customer') {
+    const why = !check
+      ? (checkError ? errorText(checkError) : 'This link is not a valid invitation.')
+      : check.state !== 'valid'
+        ? `This invitation ${check.state === 'used' ? 'was already used' : 'has expired'}.`
+        : 'This invitation is for a new account. Open it in another browser (or profile) to register with it.';
+    return {
+      title: 'Invitation',
+      body: h('section', { class: 'card narrow', 'data-state': 'invitation-not-added' },
+        h('h1', {}, 'This invitation cannot be added to your account'),
+        h('p', {}, why),
+        h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Go to your spaces')),
+    };
+  }
+  const valid = check;
+  const add = h('button', { type: 'button', class: 'btn btn-primary', id: 'accept-invitation' }, 'Add this space to my account');
+  const errors = h('div', { 'aria-live': 'assertive' });
+  add.addEventListener('click', () => {
+    if (!app.portal) return;
+    add.disabled = true;
+    formError(errors, null);
+    void app.portal.acceptInvitation(given).then((spaceId) => {
+      if (valid.orgName) setLabel('spaces', spaceId, valid.orgName);
+      if (valid.inviterUserId && valid.inviterName) setLabel('users', valid.inviterUserId, valid.inviterName);
+      location.hash = '#/spaces';
+    }, (e) => {
+      add.disabled = false;
+      formError(errors, e, {
+        context: {
+          relay_forbidden: 'This invitation is for another organisation. Open it in another browser to create a separate account.',
+          relay_gone: 'This invitation was already used or has expired. Ask for a new link.',
+        },
+      });
+    });
+  });
+  return {
+    title: 'Add a space',
+    body: h('section', { class: 'card narrow', 'data-state': 'invitation-existing' },
+      h('h1', {}, 'Add a space to your account'),
+      h('div', { class: 'verified' },
+        h('p', { class: 'lead' }, h('bdi', {}, valid.inviterName ?? 'Someone'), ' invited you to a further space with ', h('strong', {}, h('bdi', {}, valid.orgName ?? 'your organisation')), '.'),
+        h('p', { class: 'muted' }, 'Checked with the server. You keep this browser’s account and device: no second registration. '
+          + 'Staff then admit your device to the new space’s encrypted room.')),
+      errors,
+      h('div', { class: 'row-actions' }, add, h('a', { href: '#/spaces', class: 'btn btn-ghost' }, 'Not now'))),
+  };
+}

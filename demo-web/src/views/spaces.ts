@@ -25,12 +25,30 @@ function spaceCard(space: Space): HTMLElement {
 }
 
 function createSpaceForm(): HTMLElement {
-  const company = h('input', { name: 'company', required: true, autocomplete: 'organization', placeholder: 'Kestrel Ltd' });
+  const company = h('input', { name: 'company', autocomplete: 'organization', placeholder: 'Kestrel Ltd' });
+  // A further space for a customer company that already has one: its people keep their
+  // accounts (they add the space by invitation, or staff add them).
+  const existing = h('select', { name: 'existing', id: 'existing-company' }, h('option', { value: '' }, 'A new customer company'));
+  const existingField = field('For', existing, 'Choose a company you already work with to give its people a further space.');
+  existingField.hidden = true;
+  void app.portal?.spaces().then((list) => {
+    const seen = new Set<string>();
+    for (const sp of list) {
+      if (seen.has(sp.customerOrgId)) continue;
+      seen.add(sp.customerOrgId);
+      existing.appendChild(h('option', { value: sp.customerOrgId, 'data-space': sp.spaceId }, spaceLabel(sp.spaceId)));
+    }
+    existingField.hidden = seen.size === 0;
+  }).catch(() => undefined);
+  existing.addEventListener('change', () => {
+    company.disabled = existing.value !== '';
+  });
   const internal = h('input', { type: 'checkbox', name: 'internal', checked: true, id: 'internal-room' });
   const errors = h('div', { 'aria-live': 'assertive' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create space');
   const form = h('form', { class: 'stack', 'aria-labelledby': 'new-space-heading' },
     h('h2', { id: 'new-space-heading' }, 'New client space'),
+    existingField,
     field('Customer company', company),
     h('div', { class: 'check' }, internal, h('label', { for: 'internal-room' }, 'With an internal notes room (staff only)')),
     errors, submit);
@@ -41,10 +59,17 @@ function createSpaceForm(): HTMLElement {
     submit.disabled = true;
     formError(errors, null);
     try {
-      const org = await portal.createCustomerOrg(company.value.trim());
-      const space = await portal.createSpace(org.orgId, internal.checked);
-      setLabel('spaces', space.spaceId, company.value.trim());
-      toast(`Space for ${company.value.trim()} created.`);
+      const chosen = existing.selectedOptions[0];
+      const name = existing.value ? (chosen?.textContent ?? '') : company.value.trim();
+      if (!name) {
+        formError(errors, new Error('Enter the customer company, or choose one you already work with.'), { field: company });
+        submit.disabled = false;
+        return;
+      }
+      const orgId = existing.value || (await portal.createCustomerOrg(name)).orgId;
+      const space = await portal.createSpace(orgId, internal.checked);
+      setLabel('spaces', space.spaceId, name);
+      toast(`Space for ${name} created.`);
       go(`#/spaces/${space.spaceId}/people`);
     } catch (e) {
       formError(errors, e);

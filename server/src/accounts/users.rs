@@ -286,6 +286,87 @@ pub(crate) fn register(
     ))
 }
 
+/// `POST /v1/invitations/accept` (signed): an existing customer user takes an invitation into a
+/// further space of their own organisation, with no second registration. The invitation is used
+/// up and the user becomes a customer member of its space (the staff then admit the user's
+/// devices into the room). An invitation for another organisation, or a staff invitation, is
+/// refused: it needs its own account.
+pub(crate) fn accept_invitation(
+    state: &AppState,
+    authed: &AuthedDevice,
+) -> Result<Reply, ApiError> {
+    let req: wire::InvitationCheckRequest = authed.json()?;
+    let now = state.now();
+    let rl_key = format!("device:{}", authed.device_id);
+    state.limiter.guard(&rl_key, now)?;
+    let digest = token_digest(&req.token);
+    let store = state.store.as_ref();
+    let Some(raw) = store
+        .get(INVITES, digest.as_bytes())
+        .map_err(ApiError::from)?
+    else {
+        state.limiter.record_failure(&rl_key, now);
+        return Err(ApiError::unauthenticated("invalid invitation token"));
+    };
+    let invite: InviteRecord = crate::store::decode_json(INVITES, &raw).map_err(ApiError::from)?;
+    if invite.used {
+        return Err(ApiError::Gone("invitation already used".to_owned()));
+    }
+    if invite.expires_at < now {
+        return Err(ApiError::Gone("invitation expired".to_owned()));
+    }
+    let Some(space_id) = invite.space_id.clone() else {
+        return Err(ApiError::forbidden(
+            "only invitations into a space can be added to an existing account",
+        ));
+    };
+    if invite.role != Role::Customer || authed.role != Role::Customer {
+        return Err(ApiError::forbidden(
+            "only customers add a space to an existing account",
+        ));
+    }
+    if invite.org_id != authed.org_id {
+        return Err(ApiError::forbidden(
+            "the invitation is for another organisation: register with it on another device",
+        ));
+    }
+    let space = space(store, &space_id)
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such space"))?;
+    let mut used = invite.clone();
+    used.used = true;
+    let member = SpaceMember {
+        space_id: space_id.clone(),
+        user_id: authed.user_id.clone(),
+        role: SpaceRole::Customer,
+        added_at: now,
+    };
+    let mut txn = Txn::new();
+    txn.check(INVITES, digest.as_bytes(), Some(&raw))
+        .put_json(INVITES, digest.as_bytes(), &used)
+        .map_err(ApiError::from)?
+        .put_json(
+            SPACE_MEMBERS,
+            &pair_key(&space_id, &authed.user_id),
+            &member,
+        )
+        .map_err(ApiError::from)?
+        .put(USER_SPACES, &pair_key(&authed.user_id, &space_id), b"");
+    state.store.commit(&txn).map_err(ApiError::from)?;
+    audit::record(
+        state,
+        audit::event_by(AuditAction::MembershipAdd, authed)
+            .object(space_id.clone())
+            .detail(format!(
+                "space user={} role=customer invitation={}",
+                authed.user_id, invite.invitation_id
+            )),
+    )
+    .map_err(ApiError::from)?;
+    durable(state)?;
+    Ok(ok_json(&super::spaces::space_info(store, &space)?))
+}
+
 pub(crate) fn me(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     let user = user(state.store.as_ref(), &authed.user_id)
         .map_err(ApiError::from)?

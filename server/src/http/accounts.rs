@@ -83,6 +83,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(authed())
         .and(s())
         .and_then(|a, st| async move { respond(create_invitation(&st, &a)) });
+    let accept_invite = warp::path!("v1" / "invitations" / "accept")
+        .and(warp::post())
+        .and(authed())
+        .and(s())
+        .and_then(|a, st| async move { respond(accept_invitation(&st, &a)) });
     let check_invite = warp::path!("v1" / "invitations" / "check")
         .and(warp::post())
         .and(auth::client_info(state.clone()))
@@ -197,6 +202,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         get_org.boxed(),
         invite.boxed(),
         check_invite.boxed(),
+        accept_invite.boxed(),
         create_space.boxed(),
         list_spaces.boxed(),
         get_space.boxed(),

@@ -131,6 +131,7 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/orgs/*", "GET"),
     ("/v1/invitations", "POST"),
     ("/v1/invitations/check", "POST"),
+    ("/v1/invitations/accept", "POST"),
     ("/v1/spaces", "GET, POST"),
     ("/v1/spaces/*", "GET"),
     ("/v1/spaces/*/members", "POST"),
