@@ -336,3 +336,112 @@ fn names_travel_signed_and_forged_ones_are_refused() {
         }
     });
 }
+
+/// Issue 18 point 3: an existing customer joins a second space of her organisation by invitation
+/// (no second registration) and a third one by staff adding her; invitations for another
+/// organisation or for staff are refused and stay unused.
+#[test]
+fn an_existing_customer_joins_further_spaces() {
+    let relay = Relay::start();
+    let proxy = HostileRelay::start(relay.addr());
+    runtime().block_on(async {
+        let admin = client(&proxy);
+        admin
+            .bootstrap(
+                &relay.setup_token(),
+                "Provider",
+                "Ada Admin",
+                None,
+                "laptop",
+            )
+            .await
+            .unwrap();
+        let org = admin.create_customer_org("Nordic Dental AB").await.unwrap();
+        let other_org = admin.create_customer_org("Other AB").await.unwrap();
+        let first = admin
+            .create_space(&org.org_id, false)
+            .await
+            .unwrap()
+            .space_id;
+        let second = admin
+            .create_space(&org.org_id, false)
+            .await
+            .unwrap()
+            .space_id;
+        let third = admin
+            .create_space(&org.org_id, false)
+            .await
+            .unwrap()
+            .space_id;
+        let foreign = admin
+            .create_space(&other_org.org_id, false)
+            .await
+            .unwrap()
+            .space_id;
+        let karin = client(&proxy);
+        let invite = admin.invite(Role::Customer, Some(&first)).await.unwrap();
+        let account = karin
+            .register(&invite.token, "Karin Lund", None, "phone")
+            .await
+            .unwrap();
+        admin.add_member(&first, &account.user_id).await.unwrap();
+        karin.sync().await.unwrap();
+
+        // By invitation: the same device, no second registration.
+        let invite = admin.invite(Role::Customer, Some(&second)).await.unwrap();
+        assert_eq!(
+            karin.accept_invitation(&invite.token).await.unwrap(),
+            second
+        );
+        assert_eq!(
+            karin.account().unwrap(),
+            account,
+            "no new account or device"
+        );
+        let listed: Vec<String> = karin
+            .spaces()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.space_id)
+            .collect();
+        assert!(listed.contains(&second), "{listed:?}");
+        let state = karin.check_invitation(&invite.token).await.unwrap().state;
+        assert_eq!(state, sealroom_core::client::InvitationState::Used);
+        match karin.accept_invitation(&invite.token).await {
+            Err(ClientError::Relay { status: 410, .. }) => {}
+            other => panic!("a used invitation is refused: {other:?}"),
+        }
+        let admission = admin.admission(&second, &account.user_id).await.unwrap();
+        assert_eq!(admission.name.as_deref(), Some("Karin Lund"));
+        admin.add_member(&second, &account.user_id).await.unwrap();
+        let events = karin.sync().await.unwrap();
+        assert!(
+            events.iter().any(
+                |e| matches!(e, ClientEvent::JoinedSpace { space_id, .. } if *space_id == second)
+            ),
+            "{events:?}"
+        );
+
+        // By staff adding an existing person of the customer organisation.
+        admin.add_member(&third, &account.user_id).await.unwrap();
+        karin.sync().await.unwrap();
+        assert!(karin.space(&third).await.unwrap().joined);
+
+        // Refused: another organisation's space, a staff invitation. Both stay usable.
+        let invite = admin.invite(Role::Customer, Some(&foreign)).await.unwrap();
+        match karin.accept_invitation(&invite.token).await {
+            Err(ClientError::Relay { status: 403, .. }) => {}
+            other => panic!("another organisation's invitation is refused: {other:?}"),
+        }
+        let staff_invite = admin.invite(Role::Staff, None).await.unwrap();
+        match karin.accept_invitation(&staff_invite.token).await {
+            Err(ClientError::Relay { status: 403, .. }) => {}
+            other => panic!("a staff invitation is refused: {other:?}"),
+        }
+        for token in [&invite.token, &staff_invite.token] {
+            let state = karin.check_invitation(token).await.unwrap().state;
+            assert_eq!(state, sealroom_core::client::InvitationState::Valid);
+        }
+    });
+}
