@@ -296,21 +296,25 @@ if wants scale; then
     echo "$load --scenario mixed --clients N --pool 16 --mixed-duration $scale_secs --mixed-warmup 10 --backend B --instances I"
     echo '```'
     echo
-    echo "| Devices | Deployment | Instances | req/s | vs. embedded | post p50 / p99 | sync p50 / p99 | upload p50 / p99 | Failed ops | 409s retried | Relay CPU | Relay RSS end |"
+    echo "| Devices | Deployment | Instances | req/s | vs. embedded | post p50 / p99 | sync p50 / p99 | upload p50 / p99 | Failed ops | 409s / 503s retried | Relay CPU | Relay RSS end |"
     echo "|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|"
     awk -F'\t' '{
       if ($2 == 1 && $1 ~ /^embedded/) base[$3] = $7
       b = base[$3]
       ratio = (b > 0) ? sprintf("%.2fx", $7 / b) : "-"
-      printf "| %s | %s | %s | %s | %s | %s / %s ms | %s / %s ms | %s / %s ms | %s | %s | %s s | %s MiB |\n",
-        $3, $1, $2, $7, ratio, $10, $11, $12, $13, $14, $15, $8, ($27 == "" ? "-" : $27), $9, $20
+      printf "| %s | %s | %s | %s | %s | %s / %s ms | %s / %s ms | %s / %s ms | %s | %s / %s | %s s | %s MiB |\n",
+        $3, $1, $2, $7, ratio, $10, $11, $12, $13, $14, $15, $8, ($27 == "" ? "-" : $27),
+        ($28 == "" ? "-" : $28), $9, $20
     }' "$out/scale.tsv"
     echo
     echo "A request answered \`409\` (a lost race: the room's sequence counter or a usage counter"
     echo "taken by a concurrent request, typically on another instance) is sent again by the load"
     echo "generator after a short random back-off, at most 8 times, as a client does; those re-sends"
-    echo "are the \"409s retried\" column. Every other non-2xx answer (a \`500\` above all) and a 409"
-    echo "that persists past the 8 re-sends is a failed operation; the relays' error lines are"
+    echo "are the \"409s retried\" column. A \`503\` (the relay busy: as many blob appends in flight as"
+    echo "it allows, a contended usage counter, object storage slower than its timeout; nothing was"
+    echo "changed) is sent again after its \`Retry-After\`, at most 60 times: the \"503s retried\"."
+    echo "Every other non-2xx answer (a \`500\` above all), a 409 that persists past the 8 re-sends"
+    echo "and a 503 past the 60 is a failed operation; the relays' error lines are"
     echo "printed by the load generator at the end of each row (the reading below names them)."
     end scale-bench
   } > "$out/scale.md"
@@ -323,8 +327,11 @@ if wants scale; then
     echo "(redb file, blobs) for the embedded relay, the PostgreSQL schema (tables with indexes and"
     echo "TOAST; blobs are in S3) for scale-out. Target (issue 19): embedded RSS flat within 10 % after"
     echo "the warm-up while the store grows. The machine was shared with other engineers' builds"
-    echo "during this run (load averages above). The relays run with the allocator's defaults"
-    echo "(no \`MALLOC_ARENA_MAX\`)."
+    echo "during this run (load averages above). The relay binary allocates with jemalloc (its"
+    echo "global allocator on Linux with glibc; no environment variable set). Warm-up: the time the"
+    echo "relay's working set takes to form under this load (redb's page cache filling to its bound,"
+    echo "the blocking-thread pool and allocator caches reaching the concurrency of 200 devices);"
+    echo "the traces below show where RSS levels off (\`docs/relay.md\`, \"Memory\")."
     echo
     echo '```'
     echo "$load --scenario mixed --clients 200 --pool 16 --mixed-duration $memory_secs --mixed-warmup $memory_warmup --backend B"

@@ -73,6 +73,16 @@ pub enum ApiError {
     /// 500 `internal`: the relay failed; details are logged, not returned.
     #[error("internal error")]
     Internal,
+    /// 503 `unavailable`: the relay is busy (as many blob appends in flight as it allows, a
+    /// counter other requests kept changing, object storage not answering in time); nothing
+    /// was changed, retry after `retry_after` seconds (`Retry-After`).
+    #[error("{message}")]
+    Unavailable {
+        /// What is busy.
+        message: String,
+        /// Seconds to wait before retrying (at least 1).
+        retry_after: u64,
+    },
 }
 
 impl ApiError {
@@ -91,6 +101,7 @@ impl ApiError {
             Self::RangeNotSatisfiable(_) => 416,
             Self::RateLimited { .. } | Self::QuotaExceeded { .. } | Self::TooManyWaiters(_) => 429,
             Self::Internal => 500,
+            Self::Unavailable { .. } => 503,
         }
     }
 
@@ -114,6 +125,7 @@ impl ApiError {
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::TooManyWaiters(_) => "too_many_waiters",
             Self::Internal => "internal",
+            Self::Unavailable { .. } => "unavailable",
         }
     }
 
@@ -150,6 +162,14 @@ impl ApiError {
     /// Shorthand for [`ApiError::Unauthenticated`].
     pub fn unauthenticated(msg: impl Into<String>) -> Self {
         Self::Unauthenticated(msg.into())
+    }
+
+    /// Shorthand for [`ApiError::Unavailable`] with a one-second `Retry-After`.
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        Self::Unavailable {
+            message: msg.into(),
+            retry_after: 1,
+        }
     }
 
     /// Logs an internal failure (without client data) and returns [`ApiError::Internal`].
@@ -203,6 +223,7 @@ mod tests {
                 "rate_limited",
             ),
             (ApiError::Internal, 500, "internal"),
+            (ApiError::unavailable("x"), 503, "unavailable"),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status);

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod backup;
 pub mod blobs;
 pub mod config;
+pub mod contention;
 pub mod directory;
 pub mod erasure;
 pub mod error;

@@ -11,6 +11,13 @@ use std::process::ExitCode;
 use sealroom_server::backup::{self, BackupSummary};
 use sealroom_server::config::Config;
 
+/// The relay's allocator on Linux with glibc: jemalloc returns freed pages to the system
+/// after a short decay, where glibc's malloc kept per-thread arenas and their free lists
+/// (measured: `docs/relay.md`, "Memory", issue 19).
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const USAGE: &str = "usage: sealroom-server [--config FILE] [serve | admin setup-token | backup --out FILE | restore --from FILE [--force] | rotate-key --new FILE | migrate [--data-dir DIR]]";
 
 fn main() -> ExitCode {

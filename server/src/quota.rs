@@ -12,12 +12,7 @@
 //! the counter name (`user:{id}` or `space:{id}`); value = count (u64 BE) then bytes (u64 BE).
 //! Windows before the current one are deleted by [`prune`].
 
-use std::sync::Mutex;
-use std::time::Duration;
-
-use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
-
+use crate::contention::{backoff, Stripes, RETRIES};
 use crate::error::ApiError;
 use crate::store::{Store, StoreError, Txn, TxnError};
 
@@ -26,25 +21,10 @@ pub const QUOTA_TREE: &str = "quota_windows";
 /// Length of a quota window in seconds.
 pub const WINDOW_SECS: i64 = 3600;
 
-/// Attempts before a charge gives up on a counter other requests keep changing. Each retry
-/// waits a little longer (with jitter), so writers on other instances get through.
-const RETRIES: u32 = 64;
-
 /// Stripes serialising this instance's charges of the same counter: concurrent posts to one
 /// space then queue here instead of failing each other's store transactions. Other instances
 /// are still kept apart by the store's checks and the retries.
-static CHARGE_LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
-
-fn stripe(name: &str) -> usize {
-    let digest = Sha256::digest(name.as_bytes());
-    usize::from(digest[0]) % CHARGE_LOCKS.len()
-}
-
-/// The wait before retry `attempt` (1-based): `attempt` ms up to 10 ms, plus 0-3 ms jitter.
-fn backoff(attempt: u32) -> Duration {
-    let jitter = u64::from(OsRng.next_u32() % 4);
-    Duration::from_millis(u64::from(attempt.min(10)) + jitter)
-}
+static CHARGE_LOCKS: Stripes = Stripes::new();
 
 /// One counter and its budget for the current window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +49,11 @@ pub enum QuotaError {
         /// Seconds until the next window.
         retry_after: u64,
     },
-    /// The store failed, or too many concurrent charges conflicted.
+    /// Other requests (on other instances) kept changing a counter through every retry;
+    /// nothing was charged (503, the request may be sent again).
+    #[error("quota counters stayed contended")]
+    Contended,
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,6 +65,9 @@ impl From<QuotaError> for ApiError {
                 message: format!("hourly quota of {name} exhausted"),
                 retry_after,
             },
+            QuotaError::Contended => {
+                ApiError::unavailable("quota counters stayed contended, retry")
+            }
             QuotaError::Store(e) => e.into(),
         }
     }
@@ -122,18 +109,9 @@ pub fn charge(
         .unwrap_or(1)
         .max(1);
     // Runs on a blocking thread (store calls are synchronous), so waiting here holds no
-    // executor thread. Stripes are taken in ascending order: no two charges deadlock.
-    let mut stripes: Vec<usize> = budgets.iter().map(|b| stripe(&b.name)).collect();
-    stripes.sort_unstable();
-    stripes.dedup();
-    let _guards: Vec<_> = stripes
-        .iter()
-        .map(|&i| {
-            CHARGE_LOCKS[i]
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        })
-        .collect();
+    // executor thread.
+    let names: Vec<&str> = budgets.iter().map(|b| b.name.as_str()).collect();
+    let _guards = CHARGE_LOCKS.lock(&names);
     for attempt in 0..RETRIES {
         if attempt > 0 {
             std::thread::sleep(backoff(attempt));
@@ -161,7 +139,7 @@ pub fn charge(
             Err(TxnError::Store(e)) => return Err(e.into()),
         }
     }
-    Err(StoreError::Backend("quota counters stayed contended".into()).into())
+    Err(QuotaError::Contended)
 }
 
 /// Deletes the counters of windows before the current one. Returns how many were removed.

@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "bottom",
         &[
             "config",
+            "contention",
             "error",
             "ids",
             "metrics",

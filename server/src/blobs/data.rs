@@ -25,6 +25,7 @@ use sealroom_wire::blobs::BlobStatus;
 
 pub use super::store::blob_path;
 use super::store::BlobStore;
+use crate::contention::{backoff, Stripes, RETRIES};
 use crate::store::{decode_json, Store, StoreError, StoreExt, Txn, TxnError};
 
 /// Tree: blob id -> [`BlobRecord`].
@@ -47,7 +48,15 @@ pub struct UploadLimits {
     pub ttl_secs: i64,
 }
 
-const RETRIES: usize = 16;
+/// Stripes serialising this instance's changes of the same usage counter (space or user):
+/// concurrent creates and deletes in one space queue here instead of failing each other's
+/// compare-and-swap (see [`crate::contention`]).
+static USAGE_LOCKS: Stripes = Stripes::new();
+
+/// The usage-counter names of `space_id` and `user`, for [`USAGE_LOCKS`].
+fn usage_names(space_id: &str, user: &str) -> [String; 2] {
+    [format!("space:{space_id}"), format!("user:{user}")]
+}
 
 /// A stored blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +172,11 @@ pub enum BlobError {
     /// The unfinished upload expired.
     #[error("the upload expired")]
     Expired,
+    /// The relay is busy: a usage counter other requests (on other instances) kept changing
+    /// through every retry, or the object storage did not answer in time. Nothing was
+    /// changed; the request may be sent again (503 with `Retry-After`).
+    #[error("busy: {0}")]
+    Busy(String),
     /// File I/O failed.
     #[error("blob file I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -245,7 +259,13 @@ pub fn create(
         blobs.discard(&record.blob_id);
         Err(e)
     };
-    for _ in 0..RETRIES {
+    // Runs on a blocking thread: waiting for the stripes holds no executor thread.
+    let names = usage_names(space_id, uploader_user);
+    let _guards = USAGE_LOCKS.lock(&[&names[0], &names[1]]);
+    for attempt in 0..RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(backoff(attempt));
+        }
         let (raw, used) = usage(store, SPACE_USAGE, space_id)?;
         let total = used.saturating_add(length);
         if total > limits.space_bytes {
@@ -279,7 +299,9 @@ pub fn create(
             Err(e) => return Err(txn_store_error(e)),
         }
     }
-    refuse(BlobError::Locked)
+    refuse(BlobError::Busy(
+        "blob usage counters stayed contended".into(),
+    ))
 }
 
 /// The blob `blob_id` of room `room_id`.
@@ -419,7 +441,17 @@ pub fn delete_blob(
     blobs: &dyn BlobStore,
     blob_id: &str,
 ) -> Result<(), BlobError> {
-    for _ in 0..RETRIES {
+    // The counters are known once the record is read; a record's space and uploader never
+    // change, so the stripes taken here stay the right ones through the retries.
+    let first = store
+        .get_json::<BlobRecord>(BLOBS, blob_id.as_bytes())?
+        .ok_or(BlobError::NotFound)?;
+    let names = usage_names(&first.space_id, &first.uploader_user);
+    let _guards = USAGE_LOCKS.lock(&[&names[0], &names[1]]);
+    for attempt in 0..RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(backoff(attempt));
+        }
         let raw = store
             .get(BLOBS, blob_id.as_bytes())?
             .ok_or(BlobError::NotFound)?;
@@ -455,7 +487,9 @@ pub fn delete_blob(
             Err(e) => return Err(txn_store_error(e)),
         }
     }
-    Err(BlobError::Locked)
+    Err(BlobError::Busy(
+        "blob usage counters stayed contended".into(),
+    ))
 }
 
 /// Deletes unfinished uploads whose expiry passed. Returns the deleted blob ids.

@@ -441,3 +441,65 @@ fn user_quota_counts_announced_lengths_across_spaces() {
     delete_blob(store.as_ref(), dir.path(), &a.blob_id).unwrap();
     mk("s3", "u", 400).unwrap();
 }
+
+/// Many uploads created and deleted at once in one space, by one shared and several own
+/// users: every create and delete goes through (none refused as contended or locked) and
+/// the usage counters end where they started.
+#[test]
+fn concurrent_creates_and_deletes_in_one_space_all_count_and_none_fail() {
+    let (store, dir) = setup();
+    let threads: Vec<_> = (0..16)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let dir = dir.path().to_owned();
+            std::thread::spawn(move || {
+                let user = if n % 2 == 0 {
+                    "shared".to_owned()
+                } else {
+                    format!("user-{n}")
+                };
+                let mut created = Vec::new();
+                for i in 0..25u64 {
+                    let record = create(
+                        store.as_ref(),
+                        &dir,
+                        "r",
+                        "space",
+                        10 + i,
+                        1 << 30,
+                        &user,
+                        "d",
+                        0,
+                    )
+                    .unwrap_or_else(|e| panic!("create {n}/{i} refused: {e}"));
+                    created.push(record);
+                    // Delete every other one right away: creates and deletes interleave.
+                    if i % 2 == 1 {
+                        let gone = created.remove(0);
+                        delete_blob(store.as_ref(), &dir, &gone.blob_id)
+                            .unwrap_or_else(|e| panic!("delete {n}/{i} refused: {e}"));
+                    }
+                }
+                created
+            })
+        })
+        .collect();
+    let mut left = Vec::new();
+    for thread in threads {
+        left.extend(thread.join().unwrap());
+    }
+    let counted = |tree: &str, key: &str| usage(store.as_ref(), tree, key).unwrap().1;
+    let expected: u64 = left.iter().map(|r| r.length).sum();
+    assert_eq!(counted(SPACE_USAGE, "space"), expected);
+    let shared: u64 = left
+        .iter()
+        .filter(|r| r.uploader_user == "shared")
+        .map(|r| r.length)
+        .sum();
+    assert_eq!(counted(USER_USAGE, "shared"), shared);
+    for record in &left {
+        delete_blob(store.as_ref(), dir.path(), &record.blob_id).unwrap();
+    }
+    assert_eq!(counted(SPACE_USAGE, "space"), 0);
+    assert_eq!(counted(USER_USAGE, "shared"), 0);
+}

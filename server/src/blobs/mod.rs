@@ -86,6 +86,9 @@ impl From<BlobError> for ApiError {
             | BlobError::BadChecksum) => ApiError::bad_request(e.to_string()),
             e @ (BlobError::Locked | BlobError::Incomplete) => ApiError::conflict(e.to_string()),
             BlobError::Expired => ApiError::Gone("the upload expired".to_owned()),
+            BlobError::Busy(what) => {
+                ApiError::unavailable(format!("the relay is busy ({what}), retry"))
+            }
             BlobError::Io(e) => ApiError::internal("blob file", &e),
             BlobError::Backend(e) => ApiError::internal("blob object storage", &e),
             BlobError::Store(e) => e.into(),

@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -93,6 +94,8 @@ pub struct S3Blobs {
     /// tests without a runtime) can wait for it; shut down in the background on drop.
     runtime: Option<tokio::runtime::Runtime>,
     bucket: String,
+    /// How long one operation ([`S3Blobs::wait`]) may take, retries included.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for S3Blobs {
@@ -155,10 +158,14 @@ impl S3Blobs {
             store: Arc::new(store),
             runtime: Some(runtime),
             bucket,
+            timeout: Duration::from_secs(config.timeout_secs.max(1)),
         })
     }
 
-    /// Runs `fut` on the backend's runtime and waits for it (from a blocking thread).
+    /// Runs `fut` on the backend's runtime and waits for it (from a blocking thread), at most
+    /// the configured timeout: then the operation is dropped where it stands (as a crash
+    /// would leave it, which the upload layout tolerates) and the caller gets
+    /// [`BlobError::Busy`], answered 503.
     fn wait<T, F>(&self, fut: F) -> Result<T, BlobError>
     where
         T: Send + 'static,
@@ -169,8 +176,16 @@ impl S3Blobs {
             .as_ref()
             .ok_or_else(|| backend("S3 runtime stopped"))?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let timeout = self.timeout;
         rt.spawn(async move {
-            let _ = tx.send(fut.await);
+            let result = match tokio::time::timeout(timeout, fut).await {
+                Ok(result) => result,
+                Err(_) => Err(BlobError::Busy(format!(
+                    "object storage did not answer within {} s",
+                    timeout.as_secs()
+                ))),
+            };
+            let _ = tx.send(result);
         });
         rx.recv().map_err(|_| backend("S3 task ended"))?
     }

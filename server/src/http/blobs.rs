@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
@@ -27,6 +28,7 @@ use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
 use crate::state::AppState;
 
+use super::append_permits::append_permit;
 use super::reject::error_reply;
 use super::{auth, json_reply, no_content, ok_json, with_state};
 
@@ -48,6 +50,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let append = warp::path!("v1" / "rooms" / String / "blobs" / String)
         .and(warp::patch())
         .and(warp::header::headers_cloned())
+        .and(append_permit(&state))
         .and(auth::device_with_limit(state.clone(), chunk_limit))
         .and(with_state(state.clone()))
         .and_then(append_blob);
@@ -193,6 +196,7 @@ async fn append_blob(
     room_id: String,
     blob_id: String,
     headers: HeaderMap,
+    _permit: OwnedSemaphorePermit,
     authed: AuthedDevice,
     state: AppState,
 ) -> Result<Response, Rejection> {

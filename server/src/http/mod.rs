@@ -13,6 +13,7 @@
 //! - every route that takes a body has a size limit ([`body_limited`], or the auth filters).
 
 pub mod accounts;
+pub mod append_permits;
 pub mod audit;
 pub mod auth;
 pub mod blobs;

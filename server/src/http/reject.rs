@@ -28,9 +28,9 @@ pub fn error_reply(err: &ApiError) -> warp::reply::Response {
         warp::reply::with_status(warp::reply::json(&body), status_code(err.status()))
             .into_response();
     let retry_after = match err {
-        ApiError::RateLimited { retry_after } | ApiError::QuotaExceeded { retry_after, .. } => {
-            Some(*retry_after)
-        }
+        ApiError::RateLimited { retry_after }
+        | ApiError::QuotaExceeded { retry_after, .. }
+        | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
         _ => None,
     };
     if let Some(secs) = retry_after {

@@ -52,6 +52,9 @@ pub(crate) struct MixedTally {
     /// Requests answered `409` (a lost race: the room's sequence counter, a quota or usage
     /// counter taken by another request) and sent again, as a client does.
     pub(crate) retried_409: u64,
+    /// Requests answered `503` (the relay busy: its bound on blob appends in flight, a
+    /// contended counter, slow object storage) and sent again after `Retry-After`.
+    pub(crate) retried_503: u64,
     pub(crate) uploaded_bytes: u64,
     pub(crate) synced_messages: u64,
     /// Latencies recorded before the end of the warm-up are kept apart.
@@ -73,6 +76,7 @@ impl MixedTally {
         }
         self.http_requests += other.http_requests;
         self.retried_409 += other.retried_409;
+        self.retried_503 += other.retried_503;
         self.uploaded_bytes += other.uploaded_bytes;
         self.synced_messages += other.synced_messages;
         self.warmup_ops += other.warmup_ops;
@@ -184,6 +188,26 @@ pub(crate) async fn backoff_409(rng: &mut u64, attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
+/// Sends again after a `503 unavailable` answer at most this many times.
+pub(crate) const RETRIES_503: u32 = 60;
+
+/// Waits as a `503` answer's `Retry-After` asks (1 s when absent, at most 5 s), plus up to
+/// 250 ms at random so that the refused clients do not come back together.
+pub(crate) async fn backoff_503(rng: &mut u64, a: &Answer) {
+    let secs = a
+        .headers
+        .iter()
+        .find(|(k, _)| k == "retry-after")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .unwrap_or(1)
+        .min(5);
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let ms = secs * 1000 + *rng % 250;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
 /// A signed request that is sent again (newly signed) when answered `409`: a lost race with
 /// another request, which a client answers by trying again (the SDK re-syncs first where the
 /// race was on the room's state; these requests do not depend on it). Only the last answer
@@ -200,6 +224,7 @@ pub(crate) async fn signed_retrying(
     tally: &mut MixedTally,
 ) -> std::io::Result<Answer> {
     let mut attempt = 0;
+    let mut busy = 0;
     loop {
         let a = signed(conn, device, method, target, extra, body).await;
         tally.http_requests += 1;
@@ -208,6 +233,11 @@ pub(crate) async fn signed_retrying(
                 tally.retried_409 += 1;
                 backoff_409(rng, attempt).await;
                 attempt += 1;
+            }
+            Ok(a) if a.status == 503 && busy < RETRIES_503 => {
+                tally.retried_503 += 1;
+                backoff_503(rng, &a).await;
+                busy += 1;
             }
             other => return other,
         }
@@ -255,6 +285,7 @@ pub(crate) async fn mixed_upload(
     let path = format!("/v1/rooms/{room_id}/blobs/{blob_id}");
     let mut offset = 0usize;
     let mut attempt = 0;
+    let mut busy = 0;
     while offset < size {
         let len = (size - offset).min(4 * MIB);
         let (device2, path2, data2) = (device.clone(), path.clone(), Arc::clone(data));
@@ -288,7 +319,18 @@ pub(crate) async fn mixed_upload(
             .await;
         tally.http_requests += 1;
         match &a {
-            Ok(a) if a.status == 204 => attempt = 0,
+            Ok(a) if a.status == 204 => {
+                attempt = 0;
+                busy = 0;
+            }
+            // The relay is busy (appends in flight at its bound, slow object storage):
+            // nothing was stored, send the same append again when it says.
+            Ok(a) if a.status == 503 && busy < RETRIES_503 => {
+                tally.retried_503 += 1;
+                backoff_503(&mut rng, a).await;
+                busy += 1;
+                continue;
+            }
             // A lost race on the upload's record: the offset did not move, send it again.
             Ok(a) if a.status == 409 && attempt < RETRIES_409 && !offset_moved(a, offset) => {
                 tally.retried_409 += 1;
@@ -629,7 +671,8 @@ pub(crate) async fn mixed_scenario(
         md,
         "\nAll operations: {} HTTP requests in {:.0} s = {:.0} req/s{}; {:.1} MB/s of file bytes \
          uploaded ({:.0} MiB); {} messages fetched by syncs; {} failed operations{}; {} requests \
-         answered `409` (a lost race) and sent again, as a client does. Relay CPU {:.1} s, load \
+         answered `409` (a lost race) and {} answered `503` (the relay busy) sent again, as a \
+         client does. Relay CPU {:.1} s, load \
          generator CPU {:.1} s.\n",
         tally.http_requests,
         wall,
@@ -651,6 +694,7 @@ pub(crate) async fn mixed_scenario(
             )
         },
         tally.retried_409,
+        tally.retried_503,
         relay_cpu,
         me_cpu
     );
@@ -686,21 +730,23 @@ pub(crate) async fn mixed_scenario(
     );
     println!(
         "mixed: {} requests ({req_rate:.0} req/s), RSS start {:.1} warm {:.1} end {:.1} max {:.1} \
-         MiB, slope {slope:+.1} MiB/min, failed {total_failed}, 409s retried {}",
+         MiB, slope {slope:+.1} MiB/min, failed {total_failed}, 409s retried {}, 503s retried {}",
         tally.http_requests,
         mib(rss_start),
         mib(rss_warm),
         mib(rss_end),
         mib(rss_max),
-        tally.retried_409
+        tally.retried_409,
+        tally.retried_503
     );
     if let Some(path) = &opts.summary {
         // Columns (see scripts/bench.sh): backend, instances, devices, seconds, warm-up s,
         // requests, req/s, failed, relay CPU s, p50 and p99 (ms) of post, sync, upload and
         // delete, RSS MiB at start, warm-up end, end and max, % warm->end, slope MiB/min, store
-        // MiB at start, warm-up end and end, requests answered 409 and sent again.
+        // MiB at start, warm-up end and end, requests answered 409 and sent again, requests
+        // answered 503 and sent again.
         let line = format!(
-            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\n",
+            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\n",
             deploy.backend.label(),
             deploy.relays.len(),
             duration.as_secs(),
@@ -715,7 +761,8 @@ pub(crate) async fn mixed_scenario(
             disk_start as f64 / MIB as f64,
             disk_warm as f64 / MIB as f64,
             disk_end as f64 / MIB as f64,
-            tally.retried_409
+            tally.retried_409,
+            tally.retried_503
         );
         let mut f = std::fs::OpenOptions::new()
             .create(true)

@@ -17,6 +17,7 @@
 //! | message body limit | `SEALROOM_MAX_MESSAGE_BODY` | `limits.max_message_body` | 1 MiB |
 //! | blob chunk limit | `SEALROOM_MAX_CHUNK` | `limits.max_chunk` | 16 MiB |
 //! | space storage limit | `SEALROOM_MAX_SPACE_BYTES` | `limits.max_space_bytes` | 10 GiB |
+//! | blob appends in flight per instance (beyond: 503, `Retry-After: 1`) | `SEALROOM_MAX_CONCURRENT_APPENDS` | `limits.max_concurrent_appends` | 16 |
 //! | store page cache (bytes, redb) | `SEALROOM_STORE_CACHE_BYTES` | `limits.store_cache_bytes` | 64 MiB |
 //! | auth failures per source address per minute | `SEALROOM_AUTH_FAILURES_PER_MINUTE` | `limits.auth_failures_per_minute` | 20 |
 //! | log filter | `SEALROOM_LOG` | `log` | `info` |
@@ -30,6 +31,7 @@
 //! | S3 endpoint (blobs in a bucket; unset: AWS) | `SEALROOM_S3_ENDPOINT` | `s3.endpoint` | none |
 //! | S3 bucket (set: blobs in S3, not in `data_dir`) | `SEALROOM_S3_BUCKET` | `s3.bucket` | none: local blob directory |
 //! | S3 region | `SEALROOM_S3_REGION` | `s3.region` | `us-east-1` |
+//! | S3 request timeout (seconds; beyond: 503) | `SEALROOM_S3_TIMEOUT_SECS` | `s3.timeout_secs` | 30 |
 //! | S3 access key id | `SEALROOM_S3_ACCESS_KEY_ID` | `s3.access_key_id` | none |
 //! | S3 secret access key (never logged; not in the TOML file) | `SEALROOM_S3_SECRET_ACCESS_KEY` or `SEALROOM_S3_SECRET_ACCESS_KEY_FILE` | `s3.secret_access_key_file` | none |
 //! | page and storage quotas | `SEALROOM_MAX_PAGE_BYTES`, `SEALROOM_MAX_USER_BLOB_BYTES`, `SEALROOM_{USER,SPACE}_MESSAGES_PER_HOUR`, `SEALROOM_{USER,SPACE}_MESSAGE_BYTES_PER_HOUR`, `SEALROOM_UPLOAD_TTL_SECS`, `SEALROOM_UPLOAD_SWEEP_SECS` | `quotas.*` | see [`Quotas`] |
@@ -42,6 +44,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+mod env;
 
 /// Name of the store file in the data directory.
 pub const STORE_FILE: &str = "store.redb";
@@ -98,6 +102,10 @@ pub struct Limits {
     /// own default is 1 GiB, which the relay's resident memory would grow into as the store
     /// grows; the relay's default is smaller, and hot pages stay cached anyway.
     pub store_cache_bytes: u64,
+    /// Blob appends one instance handles at once. Each holds its body (up to `max_chunk`) in
+    /// memory until its bytes are stored, so this bounds that memory; an append beyond it is
+    /// answered 503 with `Retry-After` before its body is read.
+    pub max_concurrent_appends: u32,
 }
 
 impl Default for Limits {
@@ -109,6 +117,7 @@ impl Default for Limits {
             max_space_bytes: 10 * 1024 * 1024 * 1024,
             auth_failures_per_minute: 20,
             store_cache_bytes: 64 * 1024 * 1024,
+            max_concurrent_appends: 16,
         }
     }
 }
@@ -244,6 +253,9 @@ pub struct S3Config {
     pub access_key_id: Option<String>,
     /// File holding the secret access key (one line).
     pub secret_access_key_file: Option<PathBuf>,
+    /// Seconds one blob operation (an append's parts, a read) may take in the object storage,
+    /// retries included; beyond it the request is answered 503 and nothing is acknowledged.
+    pub timeout_secs: u64,
     /// The secret access key from the environment (never from the TOML file).
     #[serde(skip)]
     secret_from_env: Option<S3Secret>,
@@ -257,6 +269,7 @@ impl Default for S3Config {
             region: "us-east-1".to_owned(),
             access_key_id: None,
             secret_access_key_file: None,
+            timeout_secs: 30,
             secret_from_env: None,
         }
     }
@@ -435,221 +448,6 @@ impl Config {
         Ok(config)
     }
 
-    fn apply_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
-    where
-        E: Fn(&str) -> Option<String>,
-    {
-        fn parse<T: std::str::FromStr>(
-            name: &'static str,
-            value: String,
-        ) -> Result<T, ConfigError> {
-            value
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::Env { name, value })
-        }
-        if let Some(v) = env("SEALROOM_LISTEN") {
-            self.listen = parse("SEALROOM_LISTEN", v)?;
-        }
-        if let Some(v) = env("SEALROOM_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("SEALROOM_WEB_DIR") {
-            self.web_dir = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("SEALROOM_PUBLIC_URL") {
-            self.public_url = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_TRUST_PROXY") {
-            self.trust_proxy = parse("SEALROOM_TRUST_PROXY", v)?;
-        }
-        if let Some(v) = env("SEALROOM_LOG") {
-            self.log = v;
-        }
-        if let Some(v) = env("SEALROOM_TLS_CERT") {
-            self.tls.cert = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("SEALROOM_TLS_KEY") {
-            self.tls.key = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("SEALROOM_SMTP_HOST") {
-            self.smtp.host = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_SMTP_PORT") {
-            self.smtp.port = parse("SEALROOM_SMTP_PORT", v)?;
-        }
-        if let Some(v) = env("SEALROOM_SMTP_FROM") {
-            self.smtp.from = v;
-        }
-        if let Some(v) = env("SEALROOM_SMTP_USER") {
-            self.smtp.user = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_SMTP_PASSWORD") {
-            self.smtp.password = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_MAX_JSON_BODY") {
-            self.limits.max_json_body = parse("SEALROOM_MAX_JSON_BODY", v)?;
-        }
-        if let Some(v) = env("SEALROOM_MAX_MESSAGE_BODY") {
-            self.limits.max_message_body = parse("SEALROOM_MAX_MESSAGE_BODY", v)?;
-        }
-        if let Some(v) = env("SEALROOM_MAX_CHUNK") {
-            self.limits.max_chunk = parse("SEALROOM_MAX_CHUNK", v)?;
-        }
-        if let Some(v) = env("SEALROOM_MAX_SPACE_BYTES") {
-            self.limits.max_space_bytes = parse("SEALROOM_MAX_SPACE_BYTES", v)?;
-        }
-        if let Some(v) = env("SEALROOM_STORE_CACHE_BYTES") {
-            self.limits.store_cache_bytes = parse("SEALROOM_STORE_CACHE_BYTES", v)?;
-        }
-        if let Some(v) = env("SEALROOM_AUTH_FAILURES_PER_MINUTE") {
-            self.limits.auth_failures_per_minute = parse("SEALROOM_AUTH_FAILURES_PER_MINUTE", v)?;
-        }
-        self.apply_enrolment_env(env)?;
-        self.apply_relay_env(env)?;
-        self.apply_s3_env(env);
-        if let Some(v) = env("SEALROOM_DATABASE_URL") {
-            self.store.database_url = Some(DatabaseUrl(v));
-        }
-        if let Some(v) = env("SEALROOM_DATABASE_SCHEMA") {
-            self.store.database_schema = Some(v);
-        }
-        Ok(())
-    }
-
-    fn apply_enrolment_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
-    where
-        E: Fn(&str) -> Option<String>,
-    {
-        fn set<T: std::str::FromStr>(
-            env: &dyn Fn(&str) -> Option<String>,
-            name: &'static str,
-            slot: &mut T,
-        ) -> Result<(), ConfigError> {
-            if let Some(value) = env(name) {
-                *slot = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| ConfigError::Env { name, value })?;
-            }
-            Ok(())
-        }
-        let e = &self.enrolment;
-        let mut n = e.clone();
-        set(env, "SEALROOM_ENROL_FREE_FAILURES", &mut n.free_failures)?;
-        set(env, "SEALROOM_ENROL_DELAY_SECS", &mut n.delay_base_secs)?;
-        set(env, "SEALROOM_ENROL_USER_LOCK", &mut n.user_lock_failures)?;
-        set(
-            env,
-            "SEALROOM_ENROL_SOURCE_LOCK",
-            &mut n.source_lock_failures,
-        )?;
-        set(
-            env,
-            "SEALROOM_ENROL_REQUESTS_PER_USER",
-            &mut n.requests_per_user_per_day,
-        )?;
-        set(
-            env,
-            "SEALROOM_ENROL_REQUESTS_PER_SOURCE",
-            &mut n.requests_per_source_per_day,
-        )?;
-        set(
-            env,
-            "SEALROOM_TOTP_LINK_WAIT_SECS",
-            &mut n.totp_link_wait_secs,
-        )?;
-        self.enrolment = n;
-        if let Some(v) = env("SEALROOM_RELAY_KEY_FILE") {
-            self.relay_key_file = Some(PathBuf::from(v));
-        }
-        Ok(())
-    }
-
-    fn apply_s3_env<E>(&mut self, env: &E)
-    where
-        E: Fn(&str) -> Option<String>,
-    {
-        let s3 = &mut self.s3;
-        if let Some(v) = env("SEALROOM_S3_ENDPOINT") {
-            s3.endpoint = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_S3_BUCKET") {
-            s3.bucket = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_S3_REGION") {
-            s3.region = v;
-        }
-        if let Some(v) = env("SEALROOM_S3_ACCESS_KEY_ID") {
-            s3.access_key_id = Some(v);
-        }
-        if let Some(v) = env("SEALROOM_S3_SECRET_ACCESS_KEY") {
-            s3.secret_from_env = Some(S3Secret(v));
-        }
-        if let Some(v) = env("SEALROOM_S3_SECRET_ACCESS_KEY_FILE") {
-            s3.secret_access_key_file = Some(PathBuf::from(v));
-        }
-    }
-
-    fn apply_relay_env<E>(&mut self, env: &E) -> Result<(), ConfigError>
-    where
-        E: Fn(&str) -> Option<String>,
-    {
-        fn set<T: std::str::FromStr>(
-            env: &dyn Fn(&str) -> Option<String>,
-            name: &'static str,
-            slot: &mut T,
-        ) -> Result<(), ConfigError> {
-            if let Some(value) = env(name) {
-                *slot = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| ConfigError::Env { name, value })?;
-            }
-            Ok(())
-        }
-        if let Some(v) = env("SEALROOM_PUBLIC_HOST") {
-            self.public_host = Some(v.trim().to_ascii_lowercase());
-        }
-        if let Some(v) = env("SEALROOM_METRICS_LISTEN") {
-            let addr = v.trim().parse().map_err(|_| ConfigError::Env {
-                name: "SEALROOM_METRICS_LISTEN",
-                value: v.clone(),
-            })?;
-            self.metrics_listen = Some(addr);
-        }
-        let q = &mut self.quotas;
-        set(env, "SEALROOM_MAX_PAGE_BYTES", &mut q.max_page_bytes)?;
-        set(
-            env,
-            "SEALROOM_MAX_USER_BLOB_BYTES",
-            &mut q.max_user_blob_bytes,
-        )?;
-        set(
-            env,
-            "SEALROOM_USER_MESSAGES_PER_HOUR",
-            &mut q.user_messages_per_hour,
-        )?;
-        set(
-            env,
-            "SEALROOM_USER_MESSAGE_BYTES_PER_HOUR",
-            &mut q.user_message_bytes_per_hour,
-        )?;
-        set(
-            env,
-            "SEALROOM_SPACE_MESSAGES_PER_HOUR",
-            &mut q.space_messages_per_hour,
-        )?;
-        set(
-            env,
-            "SEALROOM_SPACE_MESSAGE_BYTES_PER_HOUR",
-            &mut q.space_message_bytes_per_hour,
-        )?;
-        set(env, "SEALROOM_UPLOAD_TTL_SECS", &mut q.upload_ttl_secs)?;
-        set(env, "SEALROOM_UPLOAD_SWEEP_SECS", &mut q.upload_sweep_secs)?;
-        Ok(())
-    }
-
     /// The relay key file: `relay_key_file`, else `<data_dir>.relay-key` beside the data
     /// directory (never inside it, so a copy of the data directory or a backup lacks it).
     pub fn relay_key_path(&self) -> PathBuf {
@@ -701,101 +499,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    #[test]
-    fn defaults_env_and_file() {
-        let c = Config::load_from(None, |_| None).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.data_dir, PathBuf::from("./sealroom-data"));
-
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("relay.toml");
-        std::fs::write(
-            &file,
-            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/x\"\n[limits]\nmax_chunk = 10\n[smtp]\nhost = \"mail\"\n",
-        )
-        .unwrap();
-        let env: HashMap<&str, &str> = [("SEALROOM_LISTEN", "127.0.0.1:1234")].into();
-        let c = Config::load_from(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:1234");
-        assert_eq!(c.data_dir, PathBuf::from("/srv/x"));
-        assert_eq!(c.limits.max_chunk, 10);
-        assert_eq!(c.limits.max_json_body, Limits::default().max_json_body);
-        assert_eq!(c.smtp.host.as_deref(), Some("mail"));
-
-        let bad: HashMap<&str, &str> = [("SEALROOM_LISTEN", "nope")].into();
-        assert!(matches!(
-            Config::load_from(None, |k| bad.get(k).map(|v| v.to_string())),
-            Err(ConfigError::Env { .. })
-        ));
-        std::fs::write(&file, "unknown_key = 1\n").unwrap();
-        assert!(matches!(
-            Config::load_from(Some(&file), |_| None),
-            Err(ConfigError::Parse { .. })
-        ));
-    }
-
-    #[test]
-    fn store_cache_bound_from_env_or_file() {
-        // The bound on redb's page cache (docs/relay.md, "Memory"): 64 MiB unless configured.
-        let c = Config::load_from(None, |_| None).unwrap();
-        assert_eq!(c.limits.store_cache_bytes, 64 * 1024 * 1024);
-
-        let env: HashMap<&str, &str> = [("SEALROOM_STORE_CACHE_BYTES", "8388608")].into();
-        let c = Config::load_from(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!(c.limits.store_cache_bytes, 8 * 1024 * 1024);
-
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("relay.toml");
-        std::fs::write(&file, "[limits]\nstore_cache_bytes = 16777216\n").unwrap();
-        let c = Config::load_from(Some(&file), |_| None).unwrap();
-        assert_eq!(c.limits.store_cache_bytes, 16 * 1024 * 1024);
-        // The environment wins over the file.
-        let c = Config::load_from(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!(c.limits.store_cache_bytes, 8 * 1024 * 1024);
-
-        for bad in ["64MiB", "-1", ""] {
-            let env: HashMap<&str, &str> = [("SEALROOM_STORE_CACHE_BYTES", bad)].into();
-            assert!(
-                matches!(
-                    Config::load_from(None, |k| env.get(k).map(|v| v.to_string())),
-                    Err(ConfigError::Env { .. })
-                ),
-                "{bad:?} was accepted"
-            );
-        }
-    }
-
-    #[test]
-    fn database_url_from_env_or_file_and_never_printed() {
-        let env: HashMap<&str, &str> = [
-            (
-                "SEALROOM_DATABASE_URL",
-                "postgresql://relay:hunter2@db/sealroom",
-            ),
-            ("SEALROOM_DATABASE_SCHEMA", "relay_a"),
-        ]
-        .into();
-        let c = Config::load_from(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
-        let url = c.store.database_url.as_ref().unwrap();
-        assert_eq!(
-            url.expose_secret(),
-            "postgresql://relay:hunter2@db/sealroom"
-        );
-        assert_eq!(c.store.database_schema.as_deref(), Some("relay_a"));
-        assert!(!format!("{c:?}").contains("hunter2"));
-
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("relay.toml");
-        std::fs::write(&file, "[store]\ndatabase_url = \"postgresql://db/x\"\n").unwrap();
-        let c = Config::load_from(Some(&file), |_| None).unwrap();
-        assert_eq!(
-            c.store.database_url.unwrap().expose_secret(),
-            "postgresql://db/x"
-        );
-    }
-}
+mod tests;
