@@ -1864,6 +1864,23 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func verifyAudit() throws  -> AuditVerifyReport
     
     /**
+     * Releases a held file version (staff of another user than the uploader: `self_release`
+     * or `not_staff` otherwise).
+     */
+    func approveRelease(spaceId: String, fileId: String) throws 
+    
+    /**
+     * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
+     */
+    func setSpacePolicy(spaceId: String, policy: SpacePolicy) throws 
+    
+    /**
+     * The space's classification policy (the latest one staff posted; the default policy
+     * when none arrived yet).
+     */
+    func spacePolicy(spaceId: String) throws  -> SpacePolicy
+    
+    /**
      * Blocks until something changed for this device and returns it (never empty), or until
      * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
      * timeout: the next call continues from the stored cursor. Transport failures, 429 and
@@ -1875,6 +1892,33 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
      * Sets how the live loop waits and reconnects.
      */
     func setLiveOptions(options: LiveOptions) throws 
+    
+    /**
+     * Before admitting `user_id` into a space's room: the name their device signed and their
+     * safety number, side by side (claims one key package of each of their devices).
+     */
+    func admission(spaceId: String, userId: String) throws  -> Admission
+    
+    /**
+     * This user's own profile, if set.
+     */
+    func ownProfile() throws  -> UserProfile?
+    
+    /**
+     * The latest profile of `user_id` this device accepted.
+     */
+    func profile(userId: String) throws  -> UserProfile?
+    
+    /**
+     * The latest accepted profile of every user this device knows one of.
+     */
+    func profiles() throws  -> [UserProfile]
+    
+    /**
+     * Sets this user's profile: signed by this device and posted (encrypted) into every room
+     * this device is in; key packages published from now on carry the name.
+     */
+    func setProfile(input: ProfileInput) throws  -> UserProfile
     
     /**
      * Revokes a device: one of this user's other devices, or (as an admin) any device of the
@@ -2652,6 +2696,47 @@ open func verifyAudit()throws  -> AuditVerifyReport  {
 }
     
     /**
+     * Releases a held file version (staff of another user than the uploader: `self_release`
+     * or `not_staff` otherwise).
+     */
+open func approveRelease(spaceId: String, fileId: String)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(spaceId),
+        FfiConverterString.lower(fileId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
+     */
+open func setSpacePolicy(spaceId: String, policy: SpacePolicy)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(spaceId),
+        FfiConverterTypeSpacePolicy_lower(policy),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The space's classification policy (the latest one staff posted; the default policy
+     * when none arrived yet).
+     */
+open func spacePolicy(spaceId: String)throws  -> SpacePolicy  {
+    return try  FfiConverterTypeSpacePolicy_lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_space_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(spaceId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Blocks until something changed for this device and returns it (never empty), or until
      * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
      * timeout: the next call continues from the stored cursor. Transport failures, 429 and
@@ -2677,6 +2762,72 @@ open func setLiveOptions(options: LiveOptions)throws   {try rustCallWithError(Ff
         FfiConverterTypeLiveOptions_lower(options),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Before admitting `user_id` into a space's room: the name their device signed and their
+     * safety number, side by side (claims one key package of each of their devices).
+     */
+open func admission(spaceId: String, userId: String)throws  -> Admission  {
+    return try  FfiConverterTypeAdmission_lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_admission(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(spaceId),
+        FfiConverterString.lower(userId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This user's own profile, if set.
+     */
+open func ownProfile()throws  -> UserProfile?  {
+    return try  FfiConverterOptionTypeUserProfile.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_own_profile(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The latest profile of `user_id` this device accepted.
+     */
+open func profile(userId: String)throws  -> UserProfile?  {
+    return try  FfiConverterOptionTypeUserProfile.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_profile(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(userId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The latest accepted profile of every user this device knows one of.
+     */
+open func profiles()throws  -> [UserProfile]  {
+    return try  FfiConverterSequenceTypeUserProfile.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_profiles(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets this user's profile: signed by this device and posted (encrypted) into every room
+     * this device is in; key packages published from now on carry the name.
+     */
+open func setProfile(input: ProfileInput)throws  -> UserProfile  {
+    return try  FfiConverterTypeUserProfile_lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_set_profile(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeProfileInput_lower(input),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2961,6 +3112,175 @@ public func FfiConverterTypeAccount_lift(_ buf: RustBuffer) throws -> Account {
 #endif
 public func FfiConverterTypeAccount_lower(_ value: Account) -> RustBuffer {
     return FfiConverterTypeAccount.lower(value)
+}
+
+
+/**
+ * What staff see before admitting a user: the name the user's device signed and the safety
+ * number, side by side.
+ */
+public struct Admission: Equatable, Hashable {
+    /**
+     * User.
+     */
+    public var userId: String
+    /**
+     * The name the user's devices signed into their key packages.
+     */
+    public var name: String?
+    /**
+     * The user's safety number.
+     */
+    public var safetyNumber: String?
+    /**
+     * The devices an admit would add.
+     */
+    public var devices: [AdmissionDevice]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * The name the user's devices signed into their key packages.
+         */name: String?, 
+        /**
+         * The user's safety number.
+         */safetyNumber: String?, 
+        /**
+         * The devices an admit would add.
+         */devices: [AdmissionDevice]) {
+        self.userId = userId
+        self.name = name
+        self.safetyNumber = safetyNumber
+        self.devices = devices
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Admission: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAdmission: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Admission {
+        return
+            try Admission(
+                userId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                safetyNumber: FfiConverterOptionString.read(from: &buf), 
+                devices: FfiConverterSequenceTypeAdmissionDevice.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Admission, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.userId, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.safetyNumber, into: &buf)
+        FfiConverterSequenceTypeAdmissionDevice.write(value.devices, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdmission_lift(_ buf: RustBuffer) throws -> Admission {
+    return try FfiConverterTypeAdmission.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdmission_lower(_ value: Admission) -> RustBuffer {
+    return FfiConverterTypeAdmission.lower(value)
+}
+
+
+/**
+ * One device of an [`Admission`].
+ */
+public struct AdmissionDevice: Equatable, Hashable {
+    /**
+     * Device.
+     */
+    public var deviceId: String
+    /**
+     * The name on the device's own signed card, if valid.
+     */
+    public var name: String?
+    /**
+     * Whether the user's identity key vouches for the device.
+     */
+    public var verified: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Device.
+         */deviceId: String, 
+        /**
+         * The name on the device's own signed card, if valid.
+         */name: String?, 
+        /**
+         * Whether the user's identity key vouches for the device.
+         */verified: Bool) {
+        self.deviceId = deviceId
+        self.name = name
+        self.verified = verified
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AdmissionDevice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AdmissionDevice {
+        return
+            try AdmissionDevice(
+                deviceId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                verified: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AdmissionDevice, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterBool.write(value.verified, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdmissionDevice_lift(_ buf: RustBuffer) throws -> AdmissionDevice {
+    return try FfiConverterTypeAdmissionDevice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAdmissionDevice_lower(_ value: AdmissionDevice) -> RustBuffer {
+    return FfiConverterTypeAdmissionDevice.lower(value)
 }
 
 
@@ -3705,6 +4025,19 @@ public struct FileVersion: Equatable, Hashable {
      * Whether this is the document's latest version.
      */
     public var latest: Bool
+    /**
+     * The label the author signed (absent: a version of an earlier SDK).
+     */
+    public var classification: String?
+    /**
+     * What this device may do with it under the space's policy: `open`, `awaiting_release`,
+     * `download_not_allowed` or `label_not_allowed`.
+     */
+    public var access: String
+    /**
+     * Staff users (not the uploader) who released this version.
+     */
+    public var releasedBy: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3741,7 +4074,17 @@ public struct FileVersion: Equatable, Hashable {
          */senderUserId: String, 
         /**
          * Whether this is the document's latest version.
-         */latest: Bool) {
+         */latest: Bool, 
+        /**
+         * The label the author signed (absent: a version of an earlier SDK).
+         */classification: String?, 
+        /**
+         * What this device may do with it under the space's policy: `open`, `awaiting_release`,
+         * `download_not_allowed` or `label_not_allowed`.
+         */access: String, 
+        /**
+         * Staff users (not the uploader) who released this version.
+         */releasedBy: [String]) {
         self.spaceId = spaceId
         self.`internal` = `internal`
         self.documentId = documentId
@@ -3753,6 +4096,9 @@ public struct FileVersion: Equatable, Hashable {
         self.digest = digest
         self.senderUserId = senderUserId
         self.latest = latest
+        self.classification = classification
+        self.access = access
+        self.releasedBy = releasedBy
     }
 
     
@@ -3781,7 +4127,10 @@ public struct FfiConverterTypeFileVersion: FfiConverterRustBuffer {
                 size: FfiConverterUInt64.read(from: &buf), 
                 digest: FfiConverterString.read(from: &buf), 
                 senderUserId: FfiConverterString.read(from: &buf), 
-                latest: FfiConverterBool.read(from: &buf)
+                latest: FfiConverterBool.read(from: &buf), 
+                classification: FfiConverterOptionString.read(from: &buf), 
+                access: FfiConverterString.read(from: &buf), 
+                releasedBy: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -3797,6 +4146,9 @@ public struct FfiConverterTypeFileVersion: FfiConverterRustBuffer {
         FfiConverterString.write(value.digest, into: &buf)
         FfiConverterString.write(value.senderUserId, into: &buf)
         FfiConverterBool.write(value.latest, into: &buf)
+        FfiConverterOptionString.write(value.classification, into: &buf)
+        FfiConverterString.write(value.access, into: &buf)
+        FfiConverterSequenceString.write(value.releasedBy, into: &buf)
     }
 }
 
@@ -3922,6 +4274,95 @@ public func FfiConverterTypeInvitation_lift(_ buf: RustBuffer) throws -> Invitat
 #endif
 public func FfiConverterTypeInvitation_lower(_ value: Invitation) -> RustBuffer {
     return FfiConverterTypeInvitation.lower(value)
+}
+
+
+/**
+ * What the space policy says about one label.
+ */
+public struct LabelRule: Equatable, Hashable {
+    /**
+     * The label (`public`, `internal`, `confidential`, `restricted` or a newer peer's).
+     */
+    public var classification: String
+    /**
+     * Whether customers may download files with this label.
+     */
+    public var customerDownload: Bool
+    /**
+     * Whether a scan verdict is required (enforced with the scanner).
+     */
+    public var scanRequired: Bool
+    /**
+     * Whether a second staff member must release each version before customers open it.
+     */
+    public var fourEyes: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The label (`public`, `internal`, `confidential`, `restricted` or a newer peer's).
+         */classification: String, 
+        /**
+         * Whether customers may download files with this label.
+         */customerDownload: Bool, 
+        /**
+         * Whether a scan verdict is required (enforced with the scanner).
+         */scanRequired: Bool = false, 
+        /**
+         * Whether a second staff member must release each version before customers open it.
+         */fourEyes: Bool = false) {
+        self.classification = classification
+        self.customerDownload = customerDownload
+        self.scanRequired = scanRequired
+        self.fourEyes = fourEyes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LabelRule: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLabelRule: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LabelRule {
+        return
+            try LabelRule(
+                classification: FfiConverterString.read(from: &buf), 
+                customerDownload: FfiConverterBool.read(from: &buf), 
+                scanRequired: FfiConverterBool.read(from: &buf), 
+                fourEyes: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LabelRule, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.classification, into: &buf)
+        FfiConverterBool.write(value.customerDownload, into: &buf)
+        FfiConverterBool.write(value.scanRequired, into: &buf)
+        FfiConverterBool.write(value.fourEyes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLabelRule_lift(_ buf: RustBuffer) throws -> LabelRule {
+    return try FfiConverterTypeLabelRule.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLabelRule_lower(_ value: LabelRule) -> RustBuffer {
+    return FfiConverterTypeLabelRule.lower(value)
 }
 
 
@@ -4183,6 +4624,11 @@ public struct NewFile: Equatable, Hashable {
      * Thread the file belongs to.
      */
     public var threadId: String?
+    /**
+     * Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
+     * peer's); absent takes the space policy's default.
+     */
+    public var classification: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4198,11 +4644,16 @@ public struct NewFile: Equatable, Hashable {
          */`internal`: Bool = false, 
         /**
          * Thread the file belongs to.
-         */threadId: String? = nil) {
+         */threadId: String? = nil, 
+        /**
+         * Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
+         * peer's); absent takes the space policy's default.
+         */classification: String? = nil) {
         self.name = name
         self.documentId = documentId
         self.`internal` = `internal`
         self.threadId = threadId
+        self.classification = classification
     }
 
     
@@ -4224,7 +4675,8 @@ public struct FfiConverterTypeNewFile: FfiConverterRustBuffer {
                 name: FfiConverterString.read(from: &buf), 
                 documentId: FfiConverterOptionString.read(from: &buf), 
                 internal: FfiConverterBool.read(from: &buf), 
-                threadId: FfiConverterOptionString.read(from: &buf)
+                threadId: FfiConverterOptionString.read(from: &buf), 
+                classification: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -4233,6 +4685,7 @@ public struct FfiConverterTypeNewFile: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.documentId, into: &buf)
         FfiConverterBool.write(value.`internal`, into: &buf)
         FfiConverterOptionString.write(value.threadId, into: &buf)
+        FfiConverterOptionString.write(value.classification, into: &buf)
     }
 }
 
@@ -4625,6 +5078,85 @@ public func FfiConverterTypePendingUpload_lift(_ buf: RustBuffer) throws -> Pend
 #endif
 public func FfiConverterTypePendingUpload_lower(_ value: PendingUpload) -> RustBuffer {
     return FfiConverterTypePendingUpload.lower(value)
+}
+
+
+/**
+ * What a user says about themselves (`set_profile`).
+ */
+public struct ProfileInput: Equatable, Hashable {
+    /**
+     * Display name (1 to 100 characters).
+     */
+    public var name: String
+    /**
+     * Organisation (up to 100 characters).
+     */
+    public var organisation: String?
+    /**
+     * Job title (up to 100 characters).
+     */
+    public var title: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Display name (1 to 100 characters).
+         */name: String, 
+        /**
+         * Organisation (up to 100 characters).
+         */organisation: String? = nil, 
+        /**
+         * Job title (up to 100 characters).
+         */title: String? = nil) {
+        self.name = name
+        self.organisation = organisation
+        self.title = title
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ProfileInput: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeProfileInput: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ProfileInput {
+        return
+            try ProfileInput(
+                name: FfiConverterString.read(from: &buf), 
+                organisation: FfiConverterOptionString.read(from: &buf), 
+                title: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ProfileInput, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.organisation, into: &buf)
+        FfiConverterOptionString.write(value.title, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProfileInput_lift(_ buf: RustBuffer) throws -> ProfileInput {
+    return try FfiConverterTypeProfileInput.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeProfileInput_lower(_ value: ProfileInput) -> RustBuffer {
+    return FfiConverterTypeProfileInput.lower(value)
 }
 
 
@@ -5069,6 +5601,75 @@ public func FfiConverterTypeSpaceMember_lower(_ value: SpaceMember) -> RustBuffe
 
 
 /**
+ * A space's classification policy.
+ */
+public struct SpacePolicy: Equatable, Hashable {
+    /**
+     * The labels allowed, with their rules.
+     */
+    public var labels: [LabelRule]
+    /**
+     * The label of an upload that names none (one of `labels`).
+     */
+    public var defaultLabel: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The labels allowed, with their rules.
+         */labels: [LabelRule], 
+        /**
+         * The label of an upload that names none (one of `labels`).
+         */defaultLabel: String) {
+        self.labels = labels
+        self.defaultLabel = defaultLabel
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SpacePolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSpacePolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SpacePolicy {
+        return
+            try SpacePolicy(
+                labels: FfiConverterSequenceTypeLabelRule.read(from: &buf), 
+                defaultLabel: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SpacePolicy, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeLabelRule.write(value.labels, into: &buf)
+        FfiConverterString.write(value.defaultLabel, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSpacePolicy_lift(_ buf: RustBuffer) throws -> SpacePolicy {
+    return try FfiConverterTypeSpacePolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSpacePolicy_lower(_ value: SpacePolicy) -> RustBuffer {
+    return FfiConverterTypeSpacePolicy.lower(value)
+}
+
+
+/**
  * A thread summary.
  */
 public struct Thread: Equatable, Hashable {
@@ -5223,6 +5824,116 @@ public func FfiConverterTypeTotpEnrolment_lift(_ buf: RustBuffer) throws -> Totp
 #endif
 public func FfiConverterTypeTotpEnrolment_lower(_ value: TotpEnrolment) -> RustBuffer {
     return FfiConverterTypeTotpEnrolment.lower(value)
+}
+
+
+/**
+ * A user's profile as this device accepted it: signed by one of the user's own devices, the
+ * latest wins; text made safe to show (no direction overrides or control characters).
+ */
+public struct UserProfile: Equatable, Hashable {
+    /**
+     * User.
+     */
+    public var userId: String
+    /**
+     * Display name.
+     */
+    public var name: String
+    /**
+     * Organisation.
+     */
+    public var organisation: String?
+    /**
+     * Job title.
+     */
+    public var title: String?
+    /**
+     * Unix seconds on the signing device's clock.
+     */
+    public var updatedAt: UInt64
+    /**
+     * The device that signed it.
+     */
+    public var deviceId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * Display name.
+         */name: String, 
+        /**
+         * Organisation.
+         */organisation: String?, 
+        /**
+         * Job title.
+         */title: String?, 
+        /**
+         * Unix seconds on the signing device's clock.
+         */updatedAt: UInt64, 
+        /**
+         * The device that signed it.
+         */deviceId: String) {
+        self.userId = userId
+        self.name = name
+        self.organisation = organisation
+        self.title = title
+        self.updatedAt = updatedAt
+        self.deviceId = deviceId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UserProfile: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUserProfile: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UserProfile {
+        return
+            try UserProfile(
+                userId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                organisation: FfiConverterOptionString.read(from: &buf), 
+                title: FfiConverterOptionString.read(from: &buf), 
+                updatedAt: FfiConverterUInt64.read(from: &buf), 
+                deviceId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UserProfile, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.userId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.organisation, into: &buf)
+        FfiConverterOptionString.write(value.title, into: &buf)
+        FfiConverterUInt64.write(value.updatedAt, into: &buf)
+        FfiConverterString.write(value.deviceId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUserProfile_lift(_ buf: RustBuffer) throws -> UserProfile {
+    return try FfiConverterTypeUserProfile.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUserProfile_lower(_ value: UserProfile) -> RustBuffer {
+    return FfiConverterTypeUserProfile.lower(value)
 }
 
 
@@ -6853,6 +7564,30 @@ fileprivate struct FfiConverterOptionTypeFileMetadata: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeUserProfile: FfiConverterRustBuffer {
+    typealias SwiftType = UserProfile?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeUserProfile.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeUserProfile.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -6870,6 +7605,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer {
+    typealias SwiftType = [AdmissionDevice]
+
+    public static func write(_ value: [AdmissionDevice], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAdmissionDevice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AdmissionDevice] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AdmissionDevice]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAdmissionDevice.read(from: &buf))
         }
         return seq
     }
@@ -6945,6 +7705,31 @@ fileprivate struct FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeFileVersion.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer {
+    typealias SwiftType = [LabelRule]
+
+    public static func write(_ value: [LabelRule], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLabelRule.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LabelRule] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LabelRule]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLabelRule.read(from: &buf))
         }
         return seq
     }
@@ -7103,6 +7888,31 @@ fileprivate struct FfiConverterSequenceTypeThread: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
+    typealias SwiftType = [UserProfile]
+
+    public static func write(_ value: [UserProfile], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeUserProfile.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UserProfile] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UserProfile]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeUserProfile.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer {
     typealias SwiftType = [ClientEvent]
 
@@ -7238,10 +8048,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key() != 23796) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() != 49350) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() != 38055) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() != 62815) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() != 46281) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_range() != 27337) {
@@ -7253,10 +8063,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_erase_user() != 3656) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() != 874) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() != 60901) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_files() != 59665) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_files() != 21633) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() != 2748) {
@@ -7283,7 +8093,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() != 46536) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() != 19414) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() != 27639) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() != 41132) {
@@ -7304,13 +8114,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() != 36750) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() != 34481) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() != 41708) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_retention() != 25799) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() != 17149) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() != 60301) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() != 23338) {
@@ -7331,16 +8141,40 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() != 45652) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() != 3090) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() != 62308) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 11389) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release() != 36782) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() != 53149) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() != 65350) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events() != 46603) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options() != 51120) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() != 54221) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile() != 1978) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_profile() != 40948) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles() != 34789) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile() != 61139) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() != 29550) {

@@ -857,9 +857,25 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_admission(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_profile(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device(
     ): Int
@@ -1060,10 +1076,26 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_next_events(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_live_options(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_admission(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_own_profile(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_profile(`ptr`: Long,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_profiles(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_profile(`ptr`: Long,`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(`ptr`: Long,`after`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1284,10 +1316,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key() and 0xFFFF) != 23796) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() and 0xFFFF) != 49350) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() and 0xFFFF) != 38055) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() and 0xFFFF) != 62815) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() and 0xFFFF) != 46281) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_range() and 0xFFFF) != 27337) {
@@ -1299,10 +1331,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_erase_user() and 0xFFFF) != 3656) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() and 0xFFFF) != 874) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() and 0xFFFF) != 60901) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_files() and 0xFFFF) != 59665) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_files() and 0xFFFF) != 21633) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() and 0xFFFF) != 2748) {
@@ -1329,7 +1361,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() and 0xFFFF) != 46536) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() and 0xFFFF) != 19414) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() and 0xFFFF) != 27639) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() and 0xFFFF) != 41132) {
@@ -1350,13 +1382,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() and 0xFFFF) != 36750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() and 0xFFFF) != 34481) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() and 0xFFFF) != 41708) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_retention() and 0xFFFF) != 25799) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() and 0xFFFF) != 17149) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() and 0xFFFF) != 60301) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() and 0xFFFF) != 23338) {
@@ -1377,16 +1409,40 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() and 0xFFFF) != 45652) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() and 0xFFFF) != 3090) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() and 0xFFFF) != 62308) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 11389) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release() and 0xFFFF) != 36782) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() and 0xFFFF) != 53149) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() and 0xFFFF) != 65350) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events() and 0xFFFF) != 46603) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options() and 0xFFFF) != 51120) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() and 0xFFFF) != 54221) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile() and 0xFFFF) != 1978) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_profile() and 0xFFFF) != 40948) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles() and 0xFFFF) != 34789) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile() and 0xFFFF) != 61139) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() and 0xFFFF) != 29550) {
@@ -3797,6 +3853,23 @@ public interface SealroomClientInterface {
     fun `verifyAudit`(): AuditVerifyReport
     
     /**
+     * Releases a held file version (staff of another user than the uploader: `self_release`
+     * or `not_staff` otherwise).
+     */
+    fun `approveRelease`(`spaceId`: kotlin.String, `fileId`: kotlin.String)
+    
+    /**
+     * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
+     */
+    fun `setSpacePolicy`(`spaceId`: kotlin.String, `policy`: SpacePolicy)
+    
+    /**
+     * The space's classification policy (the latest one staff posted; the default policy
+     * when none arrived yet).
+     */
+    fun `spacePolicy`(`spaceId`: kotlin.String): SpacePolicy
+    
+    /**
      * Blocks until something changed for this device and returns it (never empty), or until
      * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
      * timeout: the next call continues from the stored cursor. Transport failures, 429 and
@@ -3808,6 +3881,33 @@ public interface SealroomClientInterface {
      * Sets how the live loop waits and reconnects.
      */
     fun `setLiveOptions`(`options`: LiveOptions)
+    
+    /**
+     * Before admitting `user_id` into a space's room: the name their device signed and their
+     * safety number, side by side (claims one key package of each of their devices).
+     */
+    fun `admission`(`spaceId`: kotlin.String, `userId`: kotlin.String): Admission
+    
+    /**
+     * This user's own profile, if set.
+     */
+    fun `ownProfile`(): UserProfile?
+    
+    /**
+     * The latest profile of `user_id` this device accepted.
+     */
+    fun `profile`(`userId`: kotlin.String): UserProfile?
+    
+    /**
+     * The latest accepted profile of every user this device knows one of.
+     */
+    fun `profiles`(): List<UserProfile>
+    
+    /**
+     * Sets this user's profile: signed by this device and posted (encrypted) into every room
+     * this device is in; key packages published from now on carry the name.
+     */
+    fun `setProfile`(`input`: ProfileInput): UserProfile
     
     /**
      * Revokes a device: one of this user's other devices, or (as an admin) any device of the
@@ -4852,6 +4952,62 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 
     
     /**
+     * Releases a held file version (staff of another user than the uploader: `self_release`
+     * or `not_staff` otherwise).
+     */
+    @Throws(SealroomException::class)override fun `approveRelease`(`spaceId`: kotlin.String, `fileId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(
+        it,
+        
+        FfiConverterString.lower(`spaceId`),
+        FfiConverterString.lower(`fileId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
+     */
+    @Throws(SealroomException::class)override fun `setSpacePolicy`(`spaceId`: kotlin.String, `policy`: SpacePolicy)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(
+        it,
+        
+        FfiConverterString.lower(`spaceId`),
+        FfiConverterTypeSpacePolicy.lower(`policy`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The space's classification policy (the latest one staff posted; the default policy
+     * when none arrived yet).
+     */
+    @Throws(SealroomException::class)override fun `spacePolicy`(`spaceId`: kotlin.String): SpacePolicy {
+            return FfiConverterTypeSpacePolicy.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_space_policy(
+        it,
+        
+        FfiConverterString.lower(`spaceId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Blocks until something changed for this device and returns it (never empty), or until
      * `timeout_ms` passed (0: no limit) and returns an empty list. Nothing is lost by a
      * timeout: the next call continues from the stored cursor. Transport failures, 429 and
@@ -4886,6 +5042,97 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 }
     }
     
+    
+
+    
+    /**
+     * Before admitting `user_id` into a space's room: the name their device signed and their
+     * safety number, side by side (claims one key package of each of their devices).
+     */
+    @Throws(SealroomException::class)override fun `admission`(`spaceId`: kotlin.String, `userId`: kotlin.String): Admission {
+            return FfiConverterTypeAdmission.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_admission(
+        it,
+        
+        FfiConverterString.lower(`spaceId`),
+        FfiConverterString.lower(`userId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * This user's own profile, if set.
+     */
+    @Throws(SealroomException::class)override fun `ownProfile`(): UserProfile? {
+            return FfiConverterOptionalTypeUserProfile.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_own_profile(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The latest profile of `user_id` this device accepted.
+     */
+    @Throws(SealroomException::class)override fun `profile`(`userId`: kotlin.String): UserProfile? {
+            return FfiConverterOptionalTypeUserProfile.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_profile(
+        it,
+        
+        FfiConverterString.lower(`userId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The latest accepted profile of every user this device knows one of.
+     */
+    @Throws(SealroomException::class)override fun `profiles`(): List<UserProfile> {
+            return FfiConverterSequenceTypeUserProfile.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_profiles(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sets this user's profile: signed by this device and posted (encrypted) into every room
+     * this device is in; key packages published from now on carry the name.
+     */
+    @Throws(SealroomException::class)override fun `setProfile`(`input`: ProfileInput): UserProfile {
+            return FfiConverterTypeUserProfile.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_set_profile(
+        it,
+        
+        FfiConverterTypeProfileInput.lower(`input`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -5209,6 +5456,125 @@ public object FfiConverterTypeAccount: FfiConverterRustBuffer<Account> {
             FfiConverterString.write(value.`userId`, buf)
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterTypeRole.write(value.`role`, buf)
+    }
+}
+
+
+
+/**
+ * What staff see before admitting a user: the name the user's device signed and the safety
+ * number, side by side.
+ */
+data class Admission (
+    /**
+     * User.
+     */
+    var `userId`: kotlin.String
+    , 
+    /**
+     * The name the user's devices signed into their key packages.
+     */
+    var `name`: kotlin.String?
+    , 
+    /**
+     * The user's safety number.
+     */
+    var `safetyNumber`: kotlin.String?
+    , 
+    /**
+     * The devices an admit would add.
+     */
+    var `devices`: List<AdmissionDevice>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAdmission: FfiConverterRustBuffer<Admission> {
+    override fun read(buf: ByteBuffer): Admission {
+        return Admission(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypeAdmissionDevice.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Admission) = (
+            FfiConverterString.allocationSize(value.`userId`) +
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`safetyNumber`) +
+            FfiConverterSequenceTypeAdmissionDevice.allocationSize(value.`devices`)
+    )
+
+    override fun write(value: Admission, buf: ByteBuffer) {
+            FfiConverterString.write(value.`userId`, buf)
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`safetyNumber`, buf)
+            FfiConverterSequenceTypeAdmissionDevice.write(value.`devices`, buf)
+    }
+}
+
+
+
+/**
+ * One device of an [`Admission`].
+ */
+data class AdmissionDevice (
+    /**
+     * Device.
+     */
+    var `deviceId`: kotlin.String
+    , 
+    /**
+     * The name on the device's own signed card, if valid.
+     */
+    var `name`: kotlin.String?
+    , 
+    /**
+     * Whether the user's identity key vouches for the device.
+     */
+    var `verified`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer<AdmissionDevice> {
+    override fun read(buf: ByteBuffer): AdmissionDevice {
+        return AdmissionDevice(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AdmissionDevice) = (
+            FfiConverterString.allocationSize(value.`deviceId`) +
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterBoolean.allocationSize(value.`verified`)
+    )
+
+    override fun write(value: AdmissionDevice, buf: ByteBuffer) {
+            FfiConverterString.write(value.`deviceId`, buf)
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterBoolean.write(value.`verified`, buf)
     }
 }
 
@@ -5769,6 +6135,22 @@ data class FileVersion (
      * Whether this is the document's latest version.
      */
     var `latest`: kotlin.Boolean
+    , 
+    /**
+     * The label the author signed (absent: a version of an earlier SDK).
+     */
+    var `classification`: kotlin.String?
+    , 
+    /**
+     * What this device may do with it under the space's policy: `open`, `awaiting_release`,
+     * `download_not_allowed` or `label_not_allowed`.
+     */
+    var `access`: kotlin.String
+    , 
+    /**
+     * Staff users (not the uploader) who released this version.
+     */
+    var `releasedBy`: List<kotlin.String>
     
 ){
     
@@ -5796,6 +6178,9 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -5810,7 +6195,10 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
             FfiConverterULong.allocationSize(value.`size`) +
             FfiConverterString.allocationSize(value.`digest`) +
             FfiConverterString.allocationSize(value.`senderUserId`) +
-            FfiConverterBoolean.allocationSize(value.`latest`)
+            FfiConverterBoolean.allocationSize(value.`latest`) +
+            FfiConverterOptionalString.allocationSize(value.`classification`) +
+            FfiConverterString.allocationSize(value.`access`) +
+            FfiConverterSequenceString.allocationSize(value.`releasedBy`)
     )
 
     override fun write(value: FileVersion, buf: ByteBuffer) {
@@ -5825,6 +6213,9 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
             FfiConverterString.write(value.`digest`, buf)
             FfiConverterString.write(value.`senderUserId`, buf)
             FfiConverterBoolean.write(value.`latest`, buf)
+            FfiConverterOptionalString.write(value.`classification`, buf)
+            FfiConverterString.write(value.`access`, buf)
+            FfiConverterSequenceString.write(value.`releasedBy`, buf)
     }
 }
 
@@ -5904,6 +6295,69 @@ public object FfiConverterTypeInvitation: FfiConverterRustBuffer<Invitation> {
             FfiConverterTypeRole.write(value.`role`, buf)
             FfiConverterOptionalString.write(value.`spaceId`, buf)
             FfiConverterLong.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
+ * What the space policy says about one label.
+ */
+data class LabelRule (
+    /**
+     * The label (`public`, `internal`, `confidential`, `restricted` or a newer peer's).
+     */
+    var `classification`: kotlin.String
+    , 
+    /**
+     * Whether customers may download files with this label.
+     */
+    var `customerDownload`: kotlin.Boolean
+    , 
+    /**
+     * Whether a scan verdict is required (enforced with the scanner).
+     */
+    var `scanRequired`: kotlin.Boolean = false 
+    , 
+    /**
+     * Whether a second staff member must release each version before customers open it.
+     */
+    var `fourEyes`: kotlin.Boolean = false 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLabelRule: FfiConverterRustBuffer<LabelRule> {
+    override fun read(buf: ByteBuffer): LabelRule {
+        return LabelRule(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LabelRule) = (
+            FfiConverterString.allocationSize(value.`classification`) +
+            FfiConverterBoolean.allocationSize(value.`customerDownload`) +
+            FfiConverterBoolean.allocationSize(value.`scanRequired`) +
+            FfiConverterBoolean.allocationSize(value.`fourEyes`)
+    )
+
+    override fun write(value: LabelRule, buf: ByteBuffer) {
+            FfiConverterString.write(value.`classification`, buf)
+            FfiConverterBoolean.write(value.`customerDownload`, buf)
+            FfiConverterBoolean.write(value.`scanRequired`, buf)
+            FfiConverterBoolean.write(value.`fourEyes`, buf)
     }
 }
 
@@ -6106,6 +6560,12 @@ data class NewFile (
      * Thread the file belongs to.
      */
     var `threadId`: kotlin.String? = null 
+    , 
+    /**
+     * Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
+     * peer's); absent takes the space policy's default.
+     */
+    var `classification`: kotlin.String? = null 
     
 ){
     
@@ -6126,6 +6586,7 @@ public object FfiConverterTypeNewFile: FfiConverterRustBuffer<NewFile> {
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -6133,7 +6594,8 @@ public object FfiConverterTypeNewFile: FfiConverterRustBuffer<NewFile> {
             FfiConverterString.allocationSize(value.`name`) +
             FfiConverterOptionalString.allocationSize(value.`documentId`) +
             FfiConverterBoolean.allocationSize(value.`internal`) +
-            FfiConverterOptionalString.allocationSize(value.`threadId`)
+            FfiConverterOptionalString.allocationSize(value.`threadId`) +
+            FfiConverterOptionalString.allocationSize(value.`classification`)
     )
 
     override fun write(value: NewFile, buf: ByteBuffer) {
@@ -6141,6 +6603,7 @@ public object FfiConverterTypeNewFile: FfiConverterRustBuffer<NewFile> {
             FfiConverterOptionalString.write(value.`documentId`, buf)
             FfiConverterBoolean.write(value.`internal`, buf)
             FfiConverterOptionalString.write(value.`threadId`, buf)
+            FfiConverterOptionalString.write(value.`classification`, buf)
     }
 }
 
@@ -6409,6 +6872,61 @@ public object FfiConverterTypePendingUpload: FfiConverterRustBuffer<PendingUploa
             FfiConverterULong.write(value.`sourceLen`, buf)
             FfiConverterULong.write(value.`uploaded`, buf)
             FfiConverterULong.write(value.`sealedLen`, buf)
+    }
+}
+
+
+
+/**
+ * What a user says about themselves (`set_profile`).
+ */
+data class ProfileInput (
+    /**
+     * Display name (1 to 100 characters).
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Organisation (up to 100 characters).
+     */
+    var `organisation`: kotlin.String? = null 
+    , 
+    /**
+     * Job title (up to 100 characters).
+     */
+    var `title`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeProfileInput: FfiConverterRustBuffer<ProfileInput> {
+    override fun read(buf: ByteBuffer): ProfileInput {
+        return ProfileInput(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ProfileInput) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`organisation`) +
+            FfiConverterOptionalString.allocationSize(value.`title`)
+    )
+
+    override fun write(value: ProfileInput, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`organisation`, buf)
+            FfiConverterOptionalString.write(value.`title`, buf)
     }
 }
 
@@ -6733,6 +7251,53 @@ public object FfiConverterTypeSpaceMember: FfiConverterRustBuffer<SpaceMember> {
 
 
 /**
+ * A space's classification policy.
+ */
+data class SpacePolicy (
+    /**
+     * The labels allowed, with their rules.
+     */
+    var `labels`: List<LabelRule>
+    , 
+    /**
+     * The label of an upload that names none (one of `labels`).
+     */
+    var `defaultLabel`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSpacePolicy: FfiConverterRustBuffer<SpacePolicy> {
+    override fun read(buf: ByteBuffer): SpacePolicy {
+        return SpacePolicy(
+            FfiConverterSequenceTypeLabelRule.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SpacePolicy) = (
+            FfiConverterSequenceTypeLabelRule.allocationSize(value.`labels`) +
+            FfiConverterString.allocationSize(value.`defaultLabel`)
+    )
+
+    override fun write(value: SpacePolicy, buf: ByteBuffer) {
+            FfiConverterSequenceTypeLabelRule.write(value.`labels`, buf)
+            FfiConverterString.write(value.`defaultLabel`, buf)
+    }
+}
+
+
+
+/**
  * A thread summary.
  */
 data class Thread (
@@ -6837,6 +7402,86 @@ public object FfiConverterTypeTotpEnrolment: FfiConverterRustBuffer<TotpEnrolmen
     override fun write(value: TotpEnrolment, buf: ByteBuffer) {
             FfiConverterString.write(value.`secret`, buf)
             FfiConverterString.write(value.`otpauthUri`, buf)
+    }
+}
+
+
+
+/**
+ * A user's profile as this device accepted it: signed by one of the user's own devices, the
+ * latest wins; text made safe to show (no direction overrides or control characters).
+ */
+data class UserProfile (
+    /**
+     * User.
+     */
+    var `userId`: kotlin.String
+    , 
+    /**
+     * Display name.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Organisation.
+     */
+    var `organisation`: kotlin.String?
+    , 
+    /**
+     * Job title.
+     */
+    var `title`: kotlin.String?
+    , 
+    /**
+     * Unix seconds on the signing device's clock.
+     */
+    var `updatedAt`: kotlin.ULong
+    , 
+    /**
+     * The device that signed it.
+     */
+    var `deviceId`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeUserProfile: FfiConverterRustBuffer<UserProfile> {
+    override fun read(buf: ByteBuffer): UserProfile {
+        return UserProfile(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: UserProfile) = (
+            FfiConverterString.allocationSize(value.`userId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`organisation`) +
+            FfiConverterOptionalString.allocationSize(value.`title`) +
+            FfiConverterULong.allocationSize(value.`updatedAt`) +
+            FfiConverterString.allocationSize(value.`deviceId`)
+    )
+
+    override fun write(value: UserProfile, buf: ByteBuffer) {
+            FfiConverterString.write(value.`userId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`organisation`, buf)
+            FfiConverterOptionalString.write(value.`title`, buf)
+            FfiConverterULong.write(value.`updatedAt`, buf)
+            FfiConverterString.write(value.`deviceId`, buf)
     }
 }
 
@@ -8680,6 +9325,38 @@ public object FfiConverterOptionalTypeFileMetadata: FfiConverterRustBuffer<FileM
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeUserProfile: FfiConverterRustBuffer<UserProfile?> {
+    override fun read(buf: ByteBuffer): UserProfile? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeUserProfile.read(buf)
+    }
+
+    override fun allocationSize(value: UserProfile?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeUserProfile.allocationSize(value)
+        }
+    }
+
+    override fun write(value: UserProfile?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeUserProfile.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -8698,6 +9375,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer<List<AdmissionDevice>> {
+    override fun read(buf: ByteBuffer): List<AdmissionDevice> {
+        val len = buf.getInt()
+        return List<AdmissionDevice>(len) {
+            FfiConverterTypeAdmissionDevice.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AdmissionDevice>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAdmissionDevice.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AdmissionDevice>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAdmissionDevice.write(it, buf)
         }
     }
 }
@@ -8782,6 +9487,34 @@ public object FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer<List<F
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeFileVersion.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer<List<LabelRule>> {
+    override fun read(buf: ByteBuffer): List<LabelRule> {
+        val len = buf.getInt()
+        return List<LabelRule>(len) {
+            FfiConverterTypeLabelRule.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<LabelRule>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeLabelRule.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<LabelRule>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeLabelRule.write(it, buf)
         }
     }
 }
@@ -8950,6 +9683,34 @@ public object FfiConverterSequenceTypeThread: FfiConverterRustBuffer<List<Thread
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeThread.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<UserProfile>> {
+    override fun read(buf: ByteBuffer): List<UserProfile> {
+        val len = buf.getInt()
+        return List<UserProfile>(len) {
+            FfiConverterTypeUserProfile.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<UserProfile>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeUserProfile.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<UserProfile>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeUserProfile.write(it, buf)
         }
     }
 }
