@@ -1894,6 +1894,12 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func setLiveOptions(options: LiveOptions) throws 
     
     /**
+     * Adds the space of a customer invitation to this (already registered) account, with no
+     * second registration; returns the space id. Staff then admit this user's devices.
+     */
+    func acceptInvitation(token: String) throws  -> String
+    
+    /**
      * Before admitting `user_id` into a space's room: the name their device signed and their
      * safety number, side by side (claims one key package of each of their devices).
      */
@@ -2762,6 +2768,20 @@ open func setLiveOptions(options: LiveOptions)throws   {try rustCallWithError(Ff
         FfiConverterTypeLiveOptions_lower(options),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Adds the space of a customer invitation to this (already registered) account, with no
+     * second registration; returns the space id. Staff then admit this user's devices.
+     */
+open func acceptInvitation(token: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_accept_invitation(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -8160,6 +8180,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options() != 51120) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_invitation() != 19948) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() != 54221) {

@@ -33,6 +33,12 @@ impl SealroomClient {
             .collect())
     }
 
+    /// Adds the space of a customer invitation to this (already registered) account, with no
+    /// second registration; returns the space id. Staff then admit this user's devices.
+    pub fn accept_invitation(&self, token: String) -> Result<String, SealroomError> {
+        self.block(self.client.accept_invitation(&token))
+    }
+
     /// Before admitting `user_id` into a space's room: the name their device signed and their
     /// safety number, side by side (claims one key package of each of their devices).
     pub fn admission(&self, space_id: String, user_id: String) -> Result<Admission, SealroomError> {

@@ -867,6 +867,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_invitation(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_admission(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile(
@@ -1086,6 +1088,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_live_options(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_accept_invitation(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_admission(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_own_profile(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1428,6 +1432,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_live_options() and 0xFFFF) != 51120) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_invitation() and 0xFFFF) != 19948) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() and 0xFFFF) != 54221) {
@@ -3883,6 +3890,12 @@ public interface SealroomClientInterface {
     fun `setLiveOptions`(`options`: LiveOptions)
     
     /**
+     * Adds the space of a customer invitation to this (already registered) account, with no
+     * second registration; returns the space id. Staff then admit this user's devices.
+     */
+    fun `acceptInvitation`(`token`: kotlin.String): kotlin.String
+    
+    /**
      * Before admitting `user_id` into a space's room: the name their device signed and their
      * safety number, side by side (claims one key package of each of their devices).
      */
@@ -5042,6 +5055,25 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 }
     }
     
+    
+
+    
+    /**
+     * Adds the space of a customer invitation to this (already registered) account, with no
+     * second registration; returns the space id. Staff then admit this user's devices.
+     */
+    @Throws(SealroomException::class)override fun `acceptInvitation`(`token`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_accept_invitation(
+        it,
+        
+        FfiConverterString.lower(`token`),_status)
+}
+    }
+    )
+    }
     
 
     
