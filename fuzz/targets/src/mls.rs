@@ -101,6 +101,7 @@ fn build() -> Fixture {
         reply_to: None,
         body: "hello bob".into(),
         expires_at: None,
+        sent_at: None,
     });
     let message = alice
         .post(&room, room::Label::Customer, text)

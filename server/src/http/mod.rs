@@ -159,6 +159,7 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/rooms/*/blobs", "GET, POST"),
     ("/v1/rooms/*/blobs/*", "GET, HEAD, PATCH, DELETE"),
     ("/v1/rooms/*/blobs/*/status", "GET"),
+    ("/v1/rooms/*/blobs/*/release", "POST"),
     ("/v1/audit", "GET"),
     ("/v1/audit/export", "GET"),
     ("/v1/audit/verify", "GET"),
