@@ -468,6 +468,41 @@ fun main() {
         check(!bob!!.hasRecoveryBackup()) { "backup deleted" }
     }
 
+    test("classification labels, the space policy and a four-eyes hold") {
+        val policy = SpacePolicy(
+            labels = listOf(
+                LabelRule(classification = "public", customerDownload = true, scanRequired = false, fourEyes = false),
+                LabelRule(classification = "confidential", customerDownload = true, scanRequired = false, fourEyes = false),
+                LabelRule(classification = "restricted", customerDownload = true, scanRequired = false, fourEyes = true),
+            ),
+            defaultLabel = "confidential",
+        )
+        alice!!.setSpacePolicy(spaceId, policy)
+        bob!!.sync()
+        checkEq(policy, bob!!.spacePolicy(spaceId), "the policy at the customer")
+        val text = "labelled text\n".toByteArray()
+        val pub = alice!!.uploadFile(
+            spaceId, NewFile(name = "brochure.txt", classification = "public"), text.size.toULong(), BytesSource(text), null,
+        )
+        checkEq("public", pub.classification, "label")
+        val held = alice!!.uploadFile(
+            spaceId, NewFile(name = "terms.txt", classification = "restricted"), text.size.toULong(), BytesSource(text), null,
+        )
+        bob!!.sync()
+        val listed = bob!!.files(spaceId)
+        checkEq("public", listed.first { it.fileId == pub.fileId }.classification, "label at the customer")
+        checkEq("open", listed.first { it.fileId == pub.fileId }.access, "public access")
+        checkEq("awaiting_release", listed.first { it.fileId == held.fileId }.access, "held access")
+        val refused = expectError<SealroomException.Forbidden> {
+            bob!!.downloadFile(spaceId, held.fileId, HashSink(), null)
+        }
+        checkEq("awaiting_release", refused.code, "code")
+        val self = expectError<SealroomException.Forbidden> { alice!!.approveRelease(spaceId, held.fileId) }
+        checkEq("self_release", self.code, "code")
+        val notStaff = expectError<SealroomException.Forbidden> { bob!!.setSpacePolicy(spaceId, policy) }
+        checkEq("not_staff", notStaff.code, "code")
+    }
+
     test("revokeDevice: a lost second device is refused, removed by commit, reads nothing later") {
         val tablet = SealroomClient.open(relay, dir("bob-tablet"), newKey())
         val request = tablet.requestDeviceLink(bobUserId, "bob-tablet")
