@@ -293,7 +293,7 @@ if wants scale; then
     echo "within this block only."
     echo
     echo '```'
-    echo "$load --scenario mixed --clients N --pool 16 --mixed-duration $scale_secs --mixed-warmup 10 --backend B --instances I"
+    echo "target/release/sealroom-load --scenario mixed --clients N --pool 16 --mixed-duration $scale_secs --mixed-warmup 10 --backend B --instances I"
     echo '```'
     echo
     echo "| Devices | Deployment | Instances | req/s | vs. embedded | post p50 / p99 | sync p50 / p99 | upload p50 / p99 | Failed ops | 409s / 503s retried | Relay CPU | Relay RSS end |"
@@ -334,7 +334,7 @@ if wants scale; then
     echo "the traces below show where RSS levels off (\`docs/relay.md\`, \"Memory\")."
     echo
     echo '```'
-    echo "$load --scenario mixed --clients 200 --pool 16 --mixed-duration $memory_secs --mixed-warmup $memory_warmup --backend B"
+    echo "target/release/sealroom-load --scenario mixed --clients 200 --pool 16 --mixed-duration $memory_secs --mixed-warmup $memory_warmup --backend B"
     echo '```'
     echo
     echo "| Deployment | req/s | Failed ops | RSS start | RSS end of warm-up | RSS end | max | Warm-up end -> end | Slope after warm-up | Store start / warm-up end / end |"
@@ -392,7 +392,7 @@ if wants live; then
     echo "before and $after after; $(nproc) cores shared with the relays and other builds."
     echo
     echo '```'
-    echo "$load --scenario live --clients $live_devices --pool 16 --backend B --instances I"
+    echo "target/release/sealroom-load --scenario live --clients $live_devices --pool 16 --backend B --instances I"
     echo '```'
     echo
     echo "| Devices | Deployment | Instances | Posts | Pairs | p50 | p99 | max | Missed | Poll errors |"
