@@ -172,6 +172,36 @@ pub fn upload_key_packages(client: &Client, device: &MlsDevice, count: usize) {
     assert_eq!(r.status, 200, "upload key packages: {}", r.text());
 }
 
+/// The leaf capability every member of an SDK room must list (core's
+/// `room::policy::PROVIDER_EXTENSION`).
+pub const PROVIDER_EXTENSION: u16 = 0xF5A1;
+
+/// Uploads three key packages of a raw device with the capabilities a Sealroom room requires,
+/// so an SDK client admits the device.
+pub fn upload_sdk_key_packages(client: &Client, device: &MlsDevice) {
+    let packages: Vec<String> = (0..3)
+        .map(|_| {
+            let bundle = KeyPackage::builder()
+                .leaf_node_capabilities(
+                    Capabilities::builder()
+                        .ciphersuites(vec![suite()])
+                        .extensions(vec![ExtensionType::Unknown(PROVIDER_EXTENSION)])
+                        .build(),
+                )
+                .build(
+                    suite(),
+                    &device.provider,
+                    &device.signer,
+                    device.credential.clone(),
+                )
+                .unwrap();
+            b64(&bytes(&MlsMessageOut::from(bundle.key_package().clone())))
+        })
+        .collect();
+    let r = client.post_json("/v1/keypackages", &json!({ "key_packages": packages }));
+    assert_eq!(r.status, 200, "upload key packages: {}", r.text());
+}
+
 /// Posts a handshake; returns the response.
 pub fn post_handshake(
     client: &Client,

@@ -21,10 +21,7 @@ use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{Device as RawDevice, Relay};
-use sealroom_tests::rooms::{b64, bytes, suite, MlsDevice};
-
-/// The GroupContext extension every leaf of a Sealroom room supports (`docs/rooms.md`).
-const PROVIDER_EXTENSION: u16 = 0xF5A1;
+use sealroom_tests::rooms::{b64, bytes, upload_sdk_key_packages, MlsDevice};
 
 struct Device {
     client: SealroomClient,
@@ -175,24 +172,7 @@ impl Raw {
 use openmls::prelude::tls_codec::Deserialize as _;
 
 fn upload_key_packages(relay: &Relay, mls: &MlsDevice) {
-    let packages: Vec<String> = (0..3)
-        .map(|_| {
-            let bundle = KeyPackage::builder()
-                .leaf_node_capabilities(
-                    Capabilities::builder()
-                        .ciphersuites(vec![suite()])
-                        .extensions(vec![ExtensionType::Unknown(PROVIDER_EXTENSION)])
-                        .build(),
-                )
-                .build(suite(), &mls.provider, &mls.signer, mls.credential.clone())
-                .unwrap();
-            b64(&bytes(&MlsMessageOut::from(bundle.key_package().clone())))
-        })
-        .collect();
-    let r = relay
-        .client(&mls.device)
-        .post_json("/v1/keypackages", &json!({ "key_packages": packages }));
-    assert_eq!(r.status, 200, "{}", r.text());
+    upload_sdk_key_packages(&relay.client(&mls.device), mls);
 }
 
 /// The relay, the proxy every SDK device talks through, an admin, two staff members (Sam, who

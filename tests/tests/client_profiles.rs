@@ -26,10 +26,7 @@ use sealroom_core::state::{MemoryKv, StorageKey};
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::Relay;
-use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
-
-/// The provider-org extension every Sealroom leaf supports (`docs/rooms.md`).
-const PROVIDER_EXTENSION: u16 = 0xF5A1;
+use sealroom_tests::rooms::{b64, bytes, unb64, upload_sdk_key_packages, MlsDevice};
 
 fn client(proxy: &HostileRelay) -> SealroomClient {
     SealroomClient::open(
@@ -135,24 +132,7 @@ impl Mallory {
 }
 
 fn upload_key_packages(relay: &Relay, mls: &MlsDevice) {
-    let packages: Vec<String> = (0..3)
-        .map(|_| {
-            let bundle = KeyPackage::builder()
-                .leaf_node_capabilities(
-                    Capabilities::builder()
-                        .ciphersuites(vec![suite()])
-                        .extensions(vec![ExtensionType::Unknown(PROVIDER_EXTENSION)])
-                        .build(),
-                )
-                .build(suite(), &mls.provider, &mls.signer, mls.credential.clone())
-                .unwrap();
-            b64(&bytes(&MlsMessageOut::from(bundle.key_package().clone())))
-        })
-        .collect();
-    let r = relay
-        .client(&mls.device)
-        .post_json("/v1/keypackages", &json!({ "key_packages": packages }));
-    assert_eq!(r.status, 200, "upload key packages: {}", r.text());
+    upload_sdk_key_packages(&relay.client(&mls.device), mls);
 }
 
 fn refused_profiles(events: &[ClientEvent]) -> usize {

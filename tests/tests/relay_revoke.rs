@@ -34,14 +34,12 @@ use sealroom_wire::accounts::SecurityEventKind;
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{Device, Relay};
-use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
+use sealroom_tests::rooms::{b64, bytes, unb64, upload_sdk_key_packages, MlsDevice};
 use sealroom_tests::smtp::{Mail, SmtpSink};
 
 /// Label and info of the room content keys and file-key wrap (`docs/format.md`).
 const CONTENT_KEY_LABEL: &str = "sealroom room content key v1";
 const WRAP_INFO: &[u8] = b"sealroom-file-key-wrap-v1";
-/// The GroupContext extension every Sealroom leaf supports (`docs/rooms.md`).
-const PROVIDER_EXTENSION: u16 = 0xF5A1;
 const CARA_MAIL: &str = "cara@example.test";
 const REVOKED_SUBJECT: &str = "Sealroom: a device was removed from your account";
 
@@ -190,26 +188,8 @@ fn stored_manifest(relay: &Relay, file_id: &str) -> (Vec<u8>, Vec<u8>) {
     panic!("no manifest blob for {file_id} in the relay's blob storage");
 }
 
-/// Uploads key packages of a raw device with the capabilities a Sealroom room requires.
 fn upload_key_packages(relay: &Relay, mls: &MlsDevice) {
-    let packages: Vec<String> = (0..3)
-        .map(|_| {
-            let bundle = KeyPackage::builder()
-                .leaf_node_capabilities(
-                    Capabilities::builder()
-                        .ciphersuites(vec![suite()])
-                        .extensions(vec![ExtensionType::Unknown(PROVIDER_EXTENSION)])
-                        .build(),
-                )
-                .build(suite(), &mls.provider, &mls.signer, mls.credential.clone())
-                .unwrap();
-            b64(&bytes(&MlsMessageOut::from(bundle.key_package().clone())))
-        })
-        .collect();
-    let r = relay
-        .client(&mls.device)
-        .post_json("/v1/keypackages", &json!({ "key_packages": packages }));
-    assert_eq!(r.status, 200, "upload key packages: {}", r.text());
+    upload_sdk_key_packages(&relay.client(&mls.device), mls);
 }
 
 async fn upload(device: &Sdk, space_id: &str, name: &str, marker: &str) -> FileVersion {
