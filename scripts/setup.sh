@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 # --- Debian packages -------------------------------------------------------------------------
-# binaryen: wasm-opt; chromium + driver: browser tests; libjna-java + JDK: Kotlin binding tests.
-APT_PACKAGES=(binaryen chromium chromium-driver libjna-java openjdk-17-jdk-headless python3 python3-pip curl openssl)
+# binaryen: wasm-opt; chromium + driver: browser tests; libjna-java + JDK: Kotlin binding tests;
+# clamav + clamav-daemon: the scanner tests (scripts/services/clamav.sh).
+APT_PACKAGES=(binaryen chromium chromium-driver libjna-java openjdk-17-jdk-headless python3 python3-pip curl openssl clamav clamav-daemon)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

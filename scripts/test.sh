@@ -56,6 +56,7 @@ step clippy cargo clippy --workspace --all-targets --locked -- -D warnings || fa
 step build cargo "${DEBUG_BUILD[@]}" || failed=$((failed + 1))
 source scripts/services/postgres.sh || say "PostgreSQL did not start: the tests that need it fail under CI"
 source scripts/services/seaweedfs.sh || say "SeaweedFS did not start: the S3 tests will fail"
+source scripts/services/clamav.sh || say "ClamAV did not start: the scanner tests will fail"
 # Interop: an independent decryptor written from docs/format.md in Python (pinned `cryptography`
 # in target/py, scripts/setup.sh) opens every vector of both versions and files the SDK seals
 # (target/debug/sealfile, from the build step). Under CI=true a missing package fails.
