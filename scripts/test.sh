@@ -23,7 +23,7 @@ step() {
   say "$name"
   local log="$LOG_DIR/$name.log" started=$SECONDS status=0
   "$@" 2>&1 | tee "$log" || status=1
-  timings+=("$name $((SECONDS - started))s")
+  timings+=("$name $((SECONDS - started))s ($(free_disk) free)")
   [ $status -eq 0 ] && return 0
   failed_steps+=("$name")
   return 1
@@ -43,10 +43,25 @@ count_tap() {
   passed=$((passed + p)); failed=$((failed + f))
 }
 
+# Free space on the file system of target/ (human-readable), shown after every step: CI disks are
+# small and shared, and a full disk shows up as odd failures (SeaweedFS turning read-only).
+free_disk() { df -h . | awk 'NR == 2 { print $4 }'; }
+# Under CI (or with SEALROOM_TEST_PRUNE=1) build output no later step needs is deleted as soon as
+# its last user is done: the SeaweedFS data after the scale-out run, the WASM build directory
+# after the browser tests (wasm/pkg stays), the fuzz build after the fuzz step. A local run keeps
+# them (rebuilding them costs minutes).
+PRUNE=${SEALROOM_TEST_PRUNE:-$([ "${CI:-}" = true ] && echo 1 || echo 0)}
+prune() {
+  [ "$PRUNE" = 1 ] || return 0
+  local before; before=$(free_disk)
+  "$@"
+  say "pruned ($*): $before -> $(free_disk) free"
+}
+
 # A one-off run gains nothing from incremental caches and CI disks are small (a long-lived target
 # dir had 15 GB of them); set CARGO_INCREMENTAL=1 to keep them.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-say "disk: $(df -h . | awk 'NR == 2 { print $4 }') free at the start"
+say "disk: $(free_disk) free at the start"
 
 step setup scripts/setup.sh || { echo "setup failed"; echo "total: 0 passed, 1 failed"; exit 1; }
 step fmt cargo fmt --all -- --check || failed=$((failed + 1))
@@ -96,6 +111,8 @@ step e2e-scale-out env SEALROOM_TEST_BACKEND=postgres SEALROOM_TEST_BLOBS=s3 \
 e2e_ok=$?
 count_cargo "$LOG_DIR/e2e-scale-out.log"
 [ $e2e_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
+# Nothing after this step uses S3: stop SeaweedFS and drop its data.
+prune sealroom_seaweedfs_stop
 if step wasm-build scripts/build-wasm.sh; then
   before=$failed
   step node-test node --test --test-reporter=tap tests/node/
@@ -121,6 +138,9 @@ if step wasm-build scripts/build-wasm.sh; then
 else
   failed=$((failed + 1))
 fi
+# The package is in wasm/pkg; the build directory (std built from source on some routes) is not
+# needed again.
+[ -z "${SEALROOM_WASM_TARGET_DIR:-}" ] && prune rm -rf target/wasm
 # HTTP API fuzzing: schemathesis against docs/api/openapi.yaml and the real relay (about 3 min);
 # counts the operations without / with a failure ("api-fuzz: N passed, M failed").
 before=$failed
@@ -136,6 +156,7 @@ if step fuzz scripts/fuzz.sh; then
 else
   failed=$((failed + 1))
 fi
+[ -z "${FUZZ_TARGET_DIR:-}" ] && prune rm -rf target/fuzz
 # Kotlin bindings: drift check of ffi/bindings, then the Kotlin suite against a real relay.
 before=$failed
 step kotlin scripts/test-kotlin.sh
@@ -144,7 +165,7 @@ count_tap "$LOG_DIR/kotlin.log"
 [ $kotlin_ok -ne 0 ] && [ $failed -eq $before ] && failed=$((failed + 1))
 
 say "time per step: $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g'); ${SECONDS}s in all"
-say "disk: target/ holds $(du -sh target 2>/dev/null | cut -f1); $(df -h . | awk 'NR == 2 { print $4 }') free"
+say "disk: target/ holds $(du -sh target 2>/dev/null | cut -f1); $(free_disk) free"
 if [ ${#failed_steps[@]} -gt 0 ]; then
   say "failed steps: ${failed_steps[*]} (logs in $LOG_DIR)"
 fi

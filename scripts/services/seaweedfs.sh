@@ -11,6 +11,11 @@
 # for this throwaway server. With SEALROOM_SEAWEEDFS_INSTALL_ONLY=1 it only installs (setup.sh).
 # On failure it says why and returns non-zero; the tests that need S3 then fail under CI=true
 # (they never skip silently there).
+#
+# weed marks every volume read-only once free disk falls below 1 % of the file system (2.5 GB
+# of a 252 GB disk), and S3 writes then hang until the relay's 30 s timeout: a CI machine can be
+# that full after the build. The floor here is 256 MiB. `sealroom_seaweedfs_stop` (defined when
+# sourced) stops the server and deletes its data.
 
 sealroom_seaweedfs() {
   local root
@@ -78,7 +83,7 @@ EOF
   mkdir -p "$home/data"
   setsid "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$home/data" \
     -master.port="$1" -master.port.grpc="$2" -master.volumeSizeLimitMB=64 \
-    -volume.port="$3" -volume.port.grpc="$4" -volume.max=0 \
+    -volume.port="$3" -volume.port.grpc="$4" -volume.max=0 -volume.minFreeSpace=256MiB \
     -filer.port="$5" -filer.port.grpc="$6" \
     -s3 -s3.port="$s3_port" -s3.port.grpc="$8" -s3.config="$home/s3.json" \
     -s3.port.iceberg=0 -s3.port.lance=0 \
@@ -122,6 +127,21 @@ EOF
   # shellcheck disable=SC1091
   source "$home/env"
   echo "seaweedfs: S3 at $endpoint, bucket $bucket (pid $(cat "$home/weed.pid"))" >&2
+}
+
+# Stops the server this script started and deletes its data (scripts/test.sh, once no later step
+# needs S3). The next `source` starts a fresh one.
+sealroom_seaweedfs_stop() {
+  local home
+  home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/seaweedfs"
+  if [ -f "$home/weed.pid" ]; then
+    local pid i
+    pid=$(cat "$home/weed.pid")
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$home/data" "$home/env" "$home/weed.pid"
 }
 
 sealroom_seaweedfs
