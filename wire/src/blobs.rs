@@ -21,15 +21,50 @@ pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
 pub struct CreateBlobRequest {
     /// Total length in bytes; checked against the space's size limit up front (413 beyond it).
     pub length: u64,
-    /// A hold on the blob ([`HOLD_FOUR_EYES`]): the relay serves it to the space's customers
-    /// only once it holds a release of that kind ([`ReleaseRequest`]). The relay learns only
-    /// that a hold exists.
+    /// A hold on the blob ([`HOLD_FOUR_EYES`], [`HOLD_SCAN`]): the relay serves it to the
+    /// space's customers only once it holds a release of that kind ([`ReleaseRequest`]). The
+    /// relay learns only that a hold exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<String>,
+    /// Further holds when a blob is held for several reasons at once (a scan and a four-eyes
+    /// release); the blob is served to customers once every hold is released.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<String>,
+}
+
+impl CreateBlobRequest {
+    /// Every hold kind of the request, each once, in order.
+    pub fn hold_kinds(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for kind in self.hold.iter().chain(&self.holds) {
+            if !out.contains(kind) {
+                out.push(kind.clone());
+            }
+        }
+        out
+    }
 }
 
 /// Hold kind: a second staff member (another user than the uploader) must release the blob.
 pub const HOLD_FOUR_EYES: &str = "four_eyes";
+
+/// Hold kind: the space's scanner ([`ScannerDesignation`]) must release the blob after a clean
+/// scan. Until then it is served to its uploader's user and the scanner only.
+pub const HOLD_SCAN: &str = "scan";
+
+/// Release kind (not a hold kind): provider staff override a scan hold (an infected or failed
+/// file), audited; the relay then serves the blob to the space's staff, not its customers.
+pub const RELEASE_SCAN_OVERRIDE: &str = "scan_override";
+
+/// `PUT /v1/spaces/{space_id}/scanner` (answer of `GET` as well): the user whose devices
+/// release [`HOLD_SCAN`] holds in the space, a provider staff member of the space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerDesignation {
+    /// The scanner's user (absent in a `GET` answer when no scanner is designated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
 
 /// Domain separation of a release statement ([`release_statement`]).
 pub const RELEASE_LABEL: &[u8] = b"sealroom-release-v1";
@@ -38,7 +73,7 @@ pub const RELEASE_LABEL: &[u8] = b"sealroom-release-v1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
-    /// The hold released ([`HOLD_FOUR_EYES`]).
+    /// The hold released ([`HOLD_FOUR_EYES`], [`HOLD_SCAN`]) or [`RELEASE_SCAN_OVERRIDE`].
     pub kind: String,
     /// Ed25519 signature of the releasing device, 128 lowercase hex characters, over
     /// [`release_statement`].

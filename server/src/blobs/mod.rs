@@ -19,6 +19,7 @@
 
 pub mod data;
 pub mod release;
+pub mod scanner;
 pub mod s3;
 pub mod store;
 

@@ -1,21 +1,28 @@
-//! Holds and releases of blobs: the relay's second line behind the clients' own check of a
-//! four-eyes release (`docs/relay.md`, "Held blobs").
+//! Holds and releases of blobs: the relay's second line behind the clients' own checks of a
+//! four-eyes release and of a scan verdict (`docs/relay.md`, "Held blobs").
 //!
-//! An uploader may mark a blob "held" when it creates it, naming only the hold's kind
-//! ([`HOLD_FOUR_EYES`]); the relay learns nothing else (not the file's label, not why). A held
-//! blob is served to its uploader and to the space's staff (owner and staff roles), and to
-//! everyone else only once the relay holds a release: a statement
-//! ([`release_statement`]: room, blob, kind) signed by the Ed25519 key of an active device
-//! the relay registered, whose user may release that kind in the space (staff, and never the
-//! uploader's user, for [`HOLD_FOUR_EYES`]). The release is stored with its signature, so it
-//! can be checked again later, and audited (`blob.release`).
+//! An uploader may mark a blob "held" when it creates it, naming only the holds' kinds
+//! ([`HOLD_FOUR_EYES`], [`HOLD_SCAN`]; a blob may carry both); the relay learns nothing else
+//! (not the file's label, not why). A blob is served to a device when every hold on it lets
+//! it through ([`hold_serves`]):
 //!
-//! Kinds are a closed list here ([`may_release`]): a scanner's `scan` release is one more arm.
+//! * four eyes: the uploader's user and the space's staff (owner and staff roles) always;
+//!   everyone once a staff user other than the uploader's released it;
+//! * scan: the uploader's user and the space's scanner ([`super::scanner`]) always; everyone
+//!   once the scanner released it; the space's staff (not its customers) once staff released
+//!   it with [`RELEASE_SCAN_OVERRIDE`] (an infected or failed file opened on purpose).
+//!
+//! A release is a statement ([`release_statement`]: room, blob, release kind) signed by the
+//! Ed25519 key of an active device the relay registered, whose user may release that kind in
+//! the space ([`may_release`]). It is stored with its signature, so it can be checked again
+//! later, and audited (`blob.release`, with the kind).
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use sealroom_wire::blobs::{release_statement, ReleaseRequest, HOLD_FOUR_EYES};
+use sealroom_wire::blobs::{
+    release_statement, ReleaseRequest, HOLD_FOUR_EYES, HOLD_SCAN, RELEASE_SCAN_OVERRIDE,
+};
 
 use crate::accounts::{self, SpaceRole};
 use crate::auth::AuthedDevice;
@@ -25,29 +32,101 @@ use crate::rooms::data::RoomRecord;
 use crate::store::{Store, StoreError, StoreExt, Txn};
 
 use super::data::BlobRecord;
+use super::scanner;
 
 /// Tree of holds, keyed by blob id.
 pub const HOLDS: &str = "blob_holds";
 
-/// A hold on one blob, and its release once it exists.
+/// The holds on one blob and their releases. Records written before a blob could carry several
+/// holds (one `kind` and one `release`) read as a record with one hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredHolds")]
 pub struct HoldRecord {
     /// Room of the blob.
     pub room_id: String,
     /// Blob.
     pub blob_id: String,
-    /// The hold's kind ([`HOLD_FOUR_EYES`]).
-    pub kind: String,
-    /// The uploader's user (who may not release a four-eyes hold).
+    /// The uploader's user (who may not release their own blob).
     pub uploader_user: String,
+    /// One entry per hold kind.
+    pub holds: Vec<Hold>,
+}
+
+/// One hold of a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The hold's kind ([`HOLD_FOUR_EYES`], [`HOLD_SCAN`]).
+    pub kind: String,
     /// The release, once stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<Release>,
 }
 
+/// Any stored form of a [`HoldRecord`].
+#[derive(Deserialize)]
+struct StoredHolds {
+    room_id: String,
+    blob_id: String,
+    uploader_user: String,
+    #[serde(default)]
+    holds: Vec<Hold>,
+    /// Before several holds: the one kind.
+    #[serde(default)]
+    kind: Option<String>,
+    /// Before several holds: its release.
+    #[serde(default)]
+    release: Option<Release>,
+}
+
+impl From<StoredHolds> for HoldRecord {
+    fn from(s: StoredHolds) -> Self {
+        let mut holds = s.holds;
+        if let Some(kind) = s.kind {
+            if !holds.iter().any(|h| h.kind == kind) {
+                holds.insert(
+                    0,
+                    Hold {
+                        kind,
+                        release: s.release,
+                    },
+                );
+            }
+        }
+        Self {
+            room_id: s.room_id,
+            blob_id: s.blob_id,
+            uploader_user: s.uploader_user,
+            holds,
+        }
+    }
+}
+
+impl HoldRecord {
+    /// Whether every hold is released by its own kind (then everyone may fetch the blob).
+    pub fn released(&self) -> bool {
+        self.holds.iter().all(|h| {
+            h.release
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref().unwrap_or(&h.kind) == h.kind)
+        })
+    }
+
+    /// The hold kinds, comma-separated (audit details, errors).
+    pub fn kinds(&self) -> String {
+        self.holds
+            .iter()
+            .map(|h| h.kind.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// A stored release statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
+    /// The release kind signed, when it differs from the hold's ([`RELEASE_SCAN_OVERRIDE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// The releasing user.
     pub user_id: String,
     /// The releasing device (whose key signed).
@@ -60,43 +139,118 @@ pub struct Release {
 
 /// Whether `kind` names a hold this relay knows.
 pub fn valid_kind(kind: &str) -> bool {
-    kind == HOLD_FOUR_EYES
+    kind == HOLD_FOUR_EYES || kind == HOLD_SCAN
 }
 
-/// Whether a member of the space with `role` may release a hold of `kind`.
-fn may_release(kind: &str, role: Option<SpaceRole>) -> bool {
-    match kind {
-        HOLD_FOUR_EYES => matches!(role, Some(SpaceRole::Owner | SpaceRole::Staff)),
+/// The hold a release kind releases, for the kinds this relay knows.
+fn released_hold(release_kind: &str) -> Option<&'static str> {
+    match release_kind {
+        HOLD_FOUR_EYES => Some(HOLD_FOUR_EYES),
+        HOLD_SCAN | RELEASE_SCAN_OVERRIDE => Some(HOLD_SCAN),
+        _ => None,
+    }
+}
+
+/// Who is asking, as far as holds care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Caller {
+    role: Option<SpaceRole>,
+    scanner: bool,
+    uploader: bool,
+}
+
+impl Caller {
+    fn staff(self) -> bool {
+        matches!(self.role, Some(SpaceRole::Owner | SpaceRole::Staff))
+    }
+}
+
+/// Whether the caller may release with `release_kind`: four eyes by staff, a scan by the
+/// space's scanner, a scan override by staff other than the scanner. The uploader's user never.
+fn may_release(release_kind: &str, caller: Caller) -> bool {
+    if caller.uploader {
+        return false;
+    }
+    match release_kind {
+        HOLD_FOUR_EYES => caller.staff(),
+        HOLD_SCAN => caller.scanner && caller.staff(),
+        RELEASE_SCAN_OVERRIDE => caller.staff() && !caller.scanner,
         _ => false,
     }
 }
 
-/// Records a hold on a blob just created.
-pub fn set_hold(store: &dyn Store, record: &BlobRecord, kind: &str) -> Result<(), StoreError> {
+/// Whether one hold lets the caller fetch the blob.
+fn hold_serves(hold: &Hold, caller: Caller) -> bool {
+    if caller.uploader {
+        return true;
+    }
+    let released_as = hold
+        .release
+        .as_ref()
+        .map(|r| r.kind.clone().unwrap_or_else(|| hold.kind.clone()));
+    match hold.kind.as_str() {
+        HOLD_FOUR_EYES => released_as.is_some() || caller.staff(),
+        HOLD_SCAN => match released_as.as_deref() {
+            Some(HOLD_SCAN) => true,
+            Some(RELEASE_SCAN_OVERRIDE) => caller.staff(),
+            _ => caller.scanner,
+        },
+        // A kind this relay does not know (a newer relay wrote it): only the uploader.
+        _ => released_as.as_deref() == Some(hold.kind.as_str()),
+    }
+}
+
+fn caller(
+    store: &dyn Store,
+    room: &RoomRecord,
+    uploader_user: &str,
+    authed: &AuthedDevice,
+) -> Result<Caller, ApiError> {
+    let role = accounts::space_member(store, &room.space_id, &authed.user_id)?.map(|m| m.role);
+    let scanner = scanner::designated(store, &room.space_id)?.as_deref() == Some(&authed.user_id);
+    Ok(Caller {
+        role,
+        // A designation of a user who is no longer a member counts for nothing.
+        scanner: scanner && role.is_some(),
+        uploader: authed.user_id == uploader_user,
+    })
+}
+
+/// Records the holds on a blob just created.
+pub fn set_hold(
+    store: &dyn Store,
+    record: &BlobRecord,
+    kinds: &[String],
+) -> Result<(), StoreError> {
     store.put_json(
         HOLDS,
         record.blob_id.as_bytes(),
         &HoldRecord {
             room_id: record.room_id.clone(),
             blob_id: record.blob_id.clone(),
-            kind: kind.to_owned(),
             uploader_user: record.uploader_user.clone(),
-            release: None,
+            holds: kinds
+                .iter()
+                .map(|k| Hold {
+                    kind: k.clone(),
+                    release: None,
+                })
+                .collect(),
         },
     )
 }
 
-/// The hold of a blob, if any.
+/// The holds of a blob, if any.
 pub fn hold(store: &dyn Store, blob_id: &str) -> Result<Option<HoldRecord>, StoreError> {
     store.get_json(HOLDS, blob_id.as_bytes())
 }
 
-/// Forgets the hold of a deleted blob.
+/// Forgets the holds of a deleted blob.
 pub fn forget(store: &dyn Store, blob_id: &str) -> Result<(), StoreError> {
     store.delete(HOLDS, blob_id.as_bytes()).map(|_| ())
 }
 
-/// Refuses to serve a held, unreleased blob to anyone but its uploader and the space's staff.
+/// Refuses to serve a held blob to a device that one of its holds does not let through.
 pub fn check_serve(
     store: &dyn Store,
     room: &RoomRecord,
@@ -106,21 +260,22 @@ pub fn check_serve(
     let Some(h) = hold(store, &record.blob_id)? else {
         return Ok(());
     };
-    if h.release.is_some() || h.uploader_user == authed.user_id {
+    if h.released() {
         return Ok(());
     }
-    let role = accounts::space_member(store, &room.space_id, &authed.user_id)?.map(|m| m.role);
-    if matches!(role, Some(SpaceRole::Owner | SpaceRole::Staff)) {
-        return Ok(());
+    let who = caller(store, room, &h.uploader_user, authed)?;
+    match h.holds.iter().find(|hold| !hold_serves(hold, who)) {
+        None => Ok(()),
+        Some(blocking) => Err(ApiError::AwaitingRelease(format!(
+            "the blob is held ({}) until it is released",
+            blocking.kind
+        ))),
     }
-    Err(ApiError::AwaitingRelease(format!(
-        "the blob is held ({}) until it is released",
-        h.kind
-    )))
 }
 
-/// Checks and stores a release of `record` by `authed`; returns the hold as released. A second
-/// release of a released blob changes nothing and succeeds.
+/// Checks and stores a release of `record` by `authed`; returns the holds and the kind of the
+/// hold released, and whether the release is new. A second release of a released hold
+/// changes nothing and succeeds, except that the scanner's release replaces a staff override.
 pub fn release(
     store: &dyn Store,
     room: &RoomRecord,
@@ -129,36 +284,37 @@ pub fn release(
     req: &ReleaseRequest,
     now: i64,
 ) -> Result<(HoldRecord, bool), ApiError> {
-    if !valid_kind(&req.kind) {
+    let Some(target) = released_hold(&req.kind) else {
         return Err(ApiError::bad_request("unknown hold kind"));
-    }
-    let role = accounts::space_member(store, &room.space_id, &authed.user_id)?.map(|m| m.role);
-    if !may_release(&req.kind, role) {
-        return Err(ApiError::forbidden(
-            "only the space's staff release a held blob",
-        ));
-    }
-    if authed.user_id == record.uploader_user {
+    };
+    let who = caller(store, room, &record.uploader_user, authed)?;
+    if who.uploader {
         return Err(ApiError::forbidden(
             "the uploader's user cannot release their own blob",
         ));
+    }
+    if !may_release(&req.kind, who) {
+        return Err(ApiError::forbidden(match req.kind.as_str() {
+            HOLD_SCAN => "only the space's scanner releases a scan hold",
+            RELEASE_SCAN_OVERRIDE => "only the space's staff override a scan hold",
+            _ => "only the space's staff release a held blob",
+        }));
     }
     let raw = store
         .get(HOLDS, record.blob_id.as_bytes())?
         .ok_or_else(|| ApiError::NotHeld("the blob is not held".to_owned()))?;
     let mut h: HoldRecord =
         serde_json::from_slice(&raw).map_err(|e| ApiError::internal("hold record", &e))?;
-    if h.kind != req.kind {
-        return Err(ApiError::NotHeld(format!(
-            "the blob is not held ({})",
-            req.kind
-        )));
-    }
     if authed.user_id == h.uploader_user {
         return Err(ApiError::forbidden(
             "the uploader's user cannot release their own blob",
         ));
     }
+    let Some(index) = h.holds.iter().position(|x| x.kind == target) else {
+        return Err(ApiError::NotHeld(format!(
+            "the blob is not held ({target})"
+        )));
+    };
     let (device, _) = directory::active_device(store, &authed.device_id)?
         .ok_or_else(|| ApiError::unauthenticated("unknown device"))?;
     let statement = release_statement(&record.room_id, &record.blob_id, &req.kind);
@@ -167,10 +323,16 @@ pub fn release(
             "the release signature does not verify",
         ));
     }
-    if h.release.is_some() {
+    let upgrade = req.kind == HOLD_SCAN
+        && h.holds[index]
+            .release
+            .as_ref()
+            .is_some_and(|r| r.kind.as_deref() == Some(RELEASE_SCAN_OVERRIDE));
+    if h.holds[index].release.is_some() && !upgrade {
         return Ok((h, false));
     }
-    h.release = Some(Release {
+    h.holds[index].release = Some(Release {
+        kind: (req.kind != target).then(|| req.kind.clone()),
         user_id: authed.user_id.clone(),
         device_id: authed.device_id.clone(),
         signature: req.signature.clone(),
@@ -199,15 +361,122 @@ fn verify(public_key: &[u8; 32], message: &[u8], signature_hex: &str) -> bool {
 mod tests {
     use super::*;
 
+    const STAFF: Caller = Caller {
+        role: Some(SpaceRole::Staff),
+        scanner: false,
+        uploader: false,
+    };
+    const SCANNER: Caller = Caller {
+        role: Some(SpaceRole::Staff),
+        scanner: true,
+        uploader: false,
+    };
+    const CUSTOMER: Caller = Caller {
+        role: Some(SpaceRole::Customer),
+        scanner: false,
+        uploader: false,
+    };
+    const UPLOADER: Caller = Caller {
+        role: Some(SpaceRole::Customer),
+        scanner: false,
+        uploader: true,
+    };
+
+    fn released(kind: &str, as_kind: Option<&str>) -> Hold {
+        Hold {
+            kind: kind.to_owned(),
+            release: Some(Release {
+                kind: as_kind.map(str::to_owned),
+                user_id: "u".into(),
+                device_id: "d".into(),
+                signature: String::new(),
+                released_at: 0,
+            }),
+        }
+    }
+
+    fn held(kind: &str) -> Hold {
+        Hold {
+            kind: kind.to_owned(),
+            release: None,
+        }
+    }
+
     #[test]
-    fn only_staff_release_four_eyes_and_kinds_are_closed() {
-        assert!(may_release(HOLD_FOUR_EYES, Some(SpaceRole::Staff)));
-        assert!(may_release(HOLD_FOUR_EYES, Some(SpaceRole::Owner)));
-        assert!(!may_release(HOLD_FOUR_EYES, Some(SpaceRole::Customer)));
-        assert!(!may_release(HOLD_FOUR_EYES, None));
-        assert!(!may_release("scan", Some(SpaceRole::Staff)));
-        assert!(valid_kind(HOLD_FOUR_EYES));
-        assert!(!valid_kind("scan"));
+    fn who_releases_which_kind() {
+        assert!(may_release(HOLD_FOUR_EYES, STAFF));
+        let owner = Caller {
+            role: Some(SpaceRole::Owner),
+            ..STAFF
+        };
+        assert!(may_release(HOLD_FOUR_EYES, owner));
+        assert!(!may_release(HOLD_FOUR_EYES, CUSTOMER));
+        assert!(!may_release(
+            HOLD_FOUR_EYES,
+            Caller {
+                role: None,
+                ..STAFF
+            }
+        ));
+        assert!(may_release(HOLD_SCAN, SCANNER));
+        assert!(!may_release(HOLD_SCAN, STAFF));
+        assert!(!may_release(HOLD_SCAN, CUSTOMER));
+        assert!(may_release(RELEASE_SCAN_OVERRIDE, STAFF));
+        assert!(!may_release(RELEASE_SCAN_OVERRIDE, SCANNER));
+        assert!(!may_release(RELEASE_SCAN_OVERRIDE, CUSTOMER));
+        let staff_uploader = Caller {
+            uploader: true,
+            ..STAFF
+        };
+        assert!(!may_release(HOLD_FOUR_EYES, staff_uploader));
+        assert!(!may_release(RELEASE_SCAN_OVERRIDE, staff_uploader));
+        assert!(!may_release("other", STAFF));
+        assert!(valid_kind(HOLD_FOUR_EYES) && valid_kind(HOLD_SCAN));
+        assert!(!valid_kind(RELEASE_SCAN_OVERRIDE) && !valid_kind("other"));
+    }
+
+    #[test]
+    fn who_is_served_by_each_hold() {
+        let scan = held(HOLD_SCAN);
+        assert!(hold_serves(&scan, UPLOADER) && hold_serves(&scan, SCANNER));
+        assert!(!hold_serves(&scan, STAFF) && !hold_serves(&scan, CUSTOMER));
+        let overridden = released(HOLD_SCAN, Some(RELEASE_SCAN_OVERRIDE));
+        assert!(hold_serves(&overridden, STAFF) && !hold_serves(&overridden, CUSTOMER));
+        let clean = released(HOLD_SCAN, None);
+        assert!(hold_serves(&clean, CUSTOMER));
+        let four = held(HOLD_FOUR_EYES);
+        assert!(hold_serves(&four, STAFF) && hold_serves(&four, SCANNER));
+        assert!(!hold_serves(&four, CUSTOMER));
+        assert!(hold_serves(&released(HOLD_FOUR_EYES, None), CUSTOMER));
+    }
+
+    #[test]
+    fn several_holds_and_old_records() {
+        let old = br#"{"room_id":"r","blob_id":"b","kind":"four_eyes","uploader_user":"u"}"#;
+        let h: HoldRecord = serde_json::from_slice(old).expect("old record");
+        assert_eq!(h.holds, vec![held(HOLD_FOUR_EYES)]);
+        assert!(!h.released());
+        let old_released = br#"{"room_id":"r","blob_id":"b","kind":"four_eyes","uploader_user":"u",
+            "release":{"user_id":"s","device_id":"d","signature":"00","released_at":1}}"#;
+        let h: HoldRecord = serde_json::from_slice(old_released).expect("old released");
+        assert!(h.released());
+        let mut both = HoldRecord {
+            room_id: "r".into(),
+            blob_id: "b".into(),
+            uploader_user: "u".into(),
+            holds: vec![released(HOLD_FOUR_EYES, None), held(HOLD_SCAN)],
+        };
+        assert!(!both.released());
+        let again: HoldRecord =
+            serde_json::from_slice(&serde_json::to_vec(&both).expect("encode")).expect("decode");
+        assert_eq!(again, both);
+        both.holds[1] = released(HOLD_SCAN, Some(RELEASE_SCAN_OVERRIDE));
+        assert!(
+            !both.released(),
+            "an override does not release for everyone"
+        );
+        both.holds[1] = released(HOLD_SCAN, None);
+        assert!(both.released());
     }
 
     #[test]
@@ -220,6 +489,8 @@ mod tests {
         assert!(verify(&public, &msg, &sig));
         let other = release_statement("room", "blob2", HOLD_FOUR_EYES);
         assert!(!verify(&public, &other, &sig));
+        let kind = release_statement("room", "blob", HOLD_SCAN);
+        assert!(!verify(&public, &kind, &sig));
         assert!(!verify(&public, &msg, "00"));
         assert!(!verify(&public, &msg, &"zz".repeat(64)));
     }

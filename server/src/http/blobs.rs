@@ -120,7 +120,8 @@ async fn create_blob(
 ) -> Result<Response, Rejection> {
     check_ids(&room_id, None)?;
     let req: CreateBlobRequest = authed.json()?;
-    if req.hold.as_deref().is_some_and(|k| !release::valid_kind(k)) {
+    let hold_kinds = req.hold_kinds();
+    if hold_kinds.iter().any(|k| !release::valid_kind(k)) {
         return Err(ApiError::bad_request("unknown hold kind").into());
     }
     let record = blocking(move || {
@@ -138,8 +139,8 @@ async fn create_blob(
         )?;
         // The hold is stored before the client hears of the blob; if storing it fails, the
         // blob is deleted, so a held blob never exists without its hold.
-        if let Some(kind) = &req.hold {
-            if let Err(e) = release::set_hold(state.store.as_ref(), &record, kind) {
+        if !hold_kinds.is_empty() {
+            if let Err(e) = release::set_hold(state.store.as_ref(), &record, &hold_kinds) {
                 let _ = delete_blob(
                     state.store.as_ref(),
                     backend(&state)?.as_ref(),
@@ -148,11 +149,11 @@ async fn create_blob(
                 return Err(e.into());
             }
         }
-        let hold = req
-            .hold
-            .as_deref()
-            .map(|k| format!(" hold={k}"))
-            .unwrap_or_default();
+        let hold = if hold_kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" hold={}", hold_kinds.join(","))
+        };
         audit::record(
             &state,
             audit::event_by(AuditAction::BlobUploadCreate, &authed)

@@ -168,6 +168,7 @@ const ROUTE_METHODS: &[(&str, &str)] = &[
     ("/v1/me/notifications", "GET, PUT"),
     ("/v1/me/recovery", "GET, PUT, DELETE"),
     ("/v1/spaces/*/retention", "GET, PUT"),
+    ("/v1/spaces/*/scanner", "GET, PUT"),
     ("/v1/users/*/erase", "POST"),
     ("/v1/events", "GET"),
 ];

@@ -1,5 +1,6 @@
-//! `POST /v1/rooms/{room_id}/blobs/{blob_id}/release`: a staff device releases a held blob
-//! (checks and storage in [`crate::blobs::release`]).
+//! `POST /v1/rooms/{room_id}/blobs/{blob_id}/release`: a staff or scanner device releases a
+//! held blob (checks and storage in [`crate::blobs::release`]); `GET`/`PUT
+//! /v1/spaces/{space_id}/scanner`: the space's scanner ([`crate::blobs::scanner`]).
 
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -10,20 +11,38 @@ use sealroom_wire::blobs::ReleaseRequest;
 
 use crate::audit;
 use crate::auth::AuthedDevice;
-use crate::blobs::{check_ids, data, member_room, release};
+use crate::blobs::{check_ids, data, member_room, release, scanner};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::{auth, no_content, with_state};
+use super::{auth, no_content, respond, with_state};
 
-/// The release route.
+/// The release route and the scanner designation routes.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    warp::path!("v1" / "rooms" / String / "blobs" / String / "release")
+    let release = warp::path!("v1" / "rooms" / String / "blobs" / String / "release")
         .and(warp::post())
         .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(release_blob);
+    let get = warp::path!("v1" / "spaces" / String / "scanner")
+        .and(warp::get())
+        .and(auth::device(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(
+            |space_id: String, authed: AuthedDevice, state: AppState| async move {
+                respond(scanner::get_scanner(&state, &authed, &space_id))
+            },
+        );
+    let put = warp::path!("v1" / "spaces" / String / "scanner")
+        .and(warp::put())
+        .and(auth::device(state.clone()))
         .and(with_state(state))
-        .and_then(release_blob)
-        .boxed()
+        .and_then(
+            |space_id: String, authed: AuthedDevice, state: AppState| async move {
+                respond(scanner::put_scanner(&state, &authed, &space_id))
+            },
+        );
+    release.or(get).unify().or(put).unify().boxed()
 }
 
 async fn release_blob(
@@ -51,7 +70,11 @@ async fn release_blob(
                 audit::event_by(AuditAction::BlobRelease, &authed)
                     .object(blob_id.clone())
                     .size(record.length)
-                    .detail(format!("room={room_id} kind={}", hold.kind)),
+                    .detail(format!(
+                        "room={room_id} kind={} holds={}",
+                        req.kind,
+                        hold.kinds()
+                    )),
             )?;
             state.store.flush()?;
         }

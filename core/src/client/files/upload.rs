@@ -266,6 +266,7 @@ impl SealroomClient {
                 &CreateBlobRequest {
                     length: state.sealed_len,
                     hold,
+                    holds: Vec::new(),
                 },
             )?)
             .await?;
@@ -713,6 +714,7 @@ impl SealroomClient {
                 &CreateBlobRequest {
                     length: bytes.len() as u64,
                     hold: None,
+                    holds: Vec::new(),
                 },
             )?)
             .await?;
