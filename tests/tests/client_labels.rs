@@ -96,6 +96,7 @@ fn strict_policy() -> SpacePolicy {
             rule(Classification::Restricted, true, true),
         ],
         default: Classification::Confidential,
+        scanner: None,
     }
 }
 

@@ -42,6 +42,7 @@ use crate::room::{self, Content};
 
 use super::api::{relay_error, Call};
 use super::labels::{Classification, FileAccess};
+use super::scan::ScanState;
 #[cfg(doc)]
 use super::sniff::sniff;
 use super::{from_json, to_json, ClientError, ClientEvent, RoomRecord, SealroomClient};
@@ -116,6 +117,9 @@ pub struct FileVersion {
     /// Staff users (not the uploader) who approved this version (set by listings).
     #[serde(default)]
     pub released_by: Vec<String>,
+    /// The space scanner's verdict on this version (set by listings).
+    #[serde(default)]
+    pub scan: ScanState,
 }
 
 /// A document: all its versions known here, oldest first.
@@ -253,6 +257,7 @@ pub(super) fn translate_content(
                 classification: d.classification.clone(),
                 access: FileAccess::Open,
                 released_by: Vec::new(),
+                scan: ScanState::default(),
             };
             if let Ok(bytes) = to_json(&entry) {
                 writes.push((

@@ -30,7 +30,7 @@ use super::files::{FileVersion, NewFile};
 use super::{from_json, to_json, ClientError, ClientEvent, RoomRecord, SealroomClient};
 
 const POLICY_PREFIX: &str = "lpol/";
-const RELEASE_PREFIX: &str = "lrel/";
+pub(super) const RELEASE_PREFIX: &str = "lrel/";
 
 /// Why the SDK refuses a labelled file ([`ClientError::Label`]); each has a stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,17 @@ pub enum LabelRefusal {
     NotStaff,
     /// `invalid_policy`: the policy or label is malformed (see [`SpacePolicy::is_valid`]).
     InvalidPolicy,
+    /// `awaiting_scan`: the label requires a scan and the space's scanner posted no verdict on
+    /// this version yet.
+    AwaitingScan,
+    /// `infected`: the scanner found malware in this version (only a staff override opens it).
+    Infected,
+    /// `scan_failed`: the scanner could not scan this version (only a staff override opens it).
+    ScanFailed,
+    /// `not_scanner`: only the space's scanner posts scan verdicts.
+    NotScanner,
+    /// `not_overridable`: a scan override needs an infected or failed verdict.
+    NotOverridable,
 }
 
 impl LabelRefusal {
@@ -64,6 +75,11 @@ impl LabelRefusal {
             Self::SelfRelease => "self_release",
             Self::NotStaff => "not_staff",
             Self::InvalidPolicy => "invalid_policy",
+            Self::AwaitingScan => "awaiting_scan",
+            Self::Infected => "infected",
+            Self::ScanFailed => "scan_failed",
+            Self::NotScanner => "not_scanner",
+            Self::NotOverridable => "not_overridable",
         }
     }
 }
@@ -80,6 +96,11 @@ impl std::fmt::Display for LabelRefusal {
             Self::SelfRelease => "the uploader cannot release their own file",
             Self::NotStaff => "only provider staff may do this",
             Self::InvalidPolicy => "malformed label or policy",
+            Self::AwaitingScan => "the file awaits the scanner's verdict",
+            Self::Infected => "the scanner found malware in the file",
+            Self::ScanFailed => "the scanner could not scan the file",
+            Self::NotScanner => "only the space's scanner posts scan verdicts",
+            Self::NotOverridable => "only an infected or failed scan can be overridden",
         })
     }
 }
@@ -98,6 +119,12 @@ pub enum FileAccess {
     DownloadNotAllowed,
     /// The label is not allowed in the space.
     LabelNotAllowed,
+    /// The label requires a scan and no verdict arrived yet.
+    AwaitingScan,
+    /// The scanner found malware (no staff override for this device).
+    Infected,
+    /// The scan failed (no staff override for this device).
+    ScanFailed,
 }
 
 impl FileAccess {
@@ -108,6 +135,9 @@ impl FileAccess {
             Self::AwaitingRelease => LabelRefusal::AwaitingRelease.code(),
             Self::DownloadNotAllowed => LabelRefusal::DownloadNotAllowed.code(),
             Self::LabelNotAllowed => LabelRefusal::NotAllowed.code(),
+            Self::AwaitingScan => LabelRefusal::AwaitingScan.code(),
+            Self::Infected => LabelRefusal::Infected.code(),
+            Self::ScanFailed => LabelRefusal::ScanFailed.code(),
         }
     }
 
@@ -117,6 +147,9 @@ impl FileAccess {
             Self::AwaitingRelease => Some(LabelRefusal::AwaitingRelease),
             Self::DownloadNotAllowed => Some(LabelRefusal::DownloadNotAllowed),
             Self::LabelNotAllowed => Some(LabelRefusal::NotAllowed),
+            Self::AwaitingScan => Some(LabelRefusal::AwaitingScan),
+            Self::Infected => Some(LabelRefusal::Infected),
+            Self::ScanFailed => Some(LabelRefusal::ScanFailed),
         }
     }
 }
@@ -129,22 +162,36 @@ struct StoredPolicy {
     device_id: String,
 }
 
-/// A release approval as this device received it.
+/// A release approval (four eyes) or scan override as this device received it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredRelease {
-    file_id: String,
-    version: u64,
-    version_digest: String,
-    user_id: String,
-    device_id: String,
+pub(super) struct StoredRelease {
+    /// [`HOLD_FOUR_EYES`] or [`crate::room::RELEASE_SCAN_OVERRIDE`] (records written before overrides
+    /// existed are four-eyes releases).
+    #[serde(default = "four_eyes")]
+    pub(super) kind: String,
+    pub(super) file_id: String,
+    pub(super) version: u64,
+    pub(super) version_digest: String,
+    pub(super) user_id: String,
+    pub(super) device_id: String,
+}
+
+fn four_eyes() -> String {
+    HOLD_FOUR_EYES.to_owned()
 }
 
 fn policy_key(space_id: &str) -> String {
     format!("{POLICY_PREFIX}{space_id}")
 }
 
-fn release_key(space_id: &str, file_id: &str, user_id: &str) -> String {
-    format!("{RELEASE_PREFIX}{space_id}/{file_id}/{user_id}")
+/// Key of a four-eyes release; a scan override has its own key (`kind` suffix), so that
+/// neither replaces the other.
+pub(super) fn release_key(space_id: &str, file_id: &str, user_id: &str, kind: &str) -> String {
+    if kind == HOLD_FOUR_EYES {
+        format!("{RELEASE_PREFIX}{space_id}/{file_id}/{user_id}")
+    } else {
+        format!("{RELEASE_PREFIX}{space_id}/{file_id}/{user_id}/{kind}")
+    }
 }
 
 /// Records a policy or release received from the room (called from `sync`; the room layer
@@ -170,6 +217,7 @@ pub(super) fn translate_content(
         }
         Content::Release(r) => {
             let stored = StoredRelease {
+                kind: r.kind.clone(),
                 file_id: r.file_id.clone(),
                 version: r.version,
                 version_digest: hex::encode(r.version_digest),
@@ -178,7 +226,7 @@ pub(super) fn translate_content(
             };
             if let Ok(bytes) = to_json(&stored) {
                 writes.push((
-                    release_key(&record.space_id, &r.file_id, &sender.user_id),
+                    release_key(&record.space_id, &r.file_id, &sender.user_id, &r.kind),
                     Some(bytes),
                 ));
             }
@@ -188,7 +236,7 @@ pub(super) fn translate_content(
 }
 
 /// The signed bytes of a file version as its document announcement signed them.
-fn announced_bytes(room_id: &str, f: &FileVersion) -> Option<Vec<u8>> {
+pub(super) fn announced_bytes(room_id: &str, f: &FileVersion) -> Option<Vec<u8>> {
     let mut content_digest = [0u8; 32];
     hex::decode_to_slice(&f.digest, &mut content_digest).ok()?;
     Some(
@@ -327,6 +375,7 @@ impl SealroomClient {
             _ => return Err(super::files::removal(relay_error(&response), space_id)),
         }
         let stored = StoredRelease {
+            kind: HOLD_FOUR_EYES.to_owned(),
             file_id: file_id.to_owned(),
             version: entry.version,
             version_digest: hex::encode(approval.version_digest),
@@ -334,14 +383,14 @@ impl SealroomClient {
             device_id: account.device_id,
         };
         let write = (
-            release_key(space_id, file_id, &account.user_id),
+            release_key(space_id, file_id, &account.user_id, HOLD_FOUR_EYES),
             Some(to_json(&stored)?),
         );
         self.with(|r| Ok(r.rooms.app_commit(vec![write])?))
     }
 
     /// Whether this device belongs to the room's provider organisation.
-    fn is_staff_in(&self, room_id: &room::RoomId) -> Result<bool, ClientError> {
+    pub(super) fn is_staff_in(&self, room_id: &room::RoomId) -> Result<bool, ClientError> {
         let org = self.account()?.org_id;
         Ok(self.room_provider(room_id)?.as_deref() == Some(org.as_str()))
     }
@@ -351,13 +400,13 @@ impl SealroomClient {
         self.with(|r| Ok(r.rooms.room_members(room_id)?.provider_org))
     }
 
-    /// The label, rule and relay hold of an upload under the space's policy; refuses a label
+    /// The label, rule and relay holds of an upload under the space's policy; refuses a label
     /// the policy does not allow before anything is encrypted.
     pub(super) fn upload_label(
         &self,
         space_id: &str,
         file: &NewFile,
-    ) -> Result<(Classification, Option<String>), ClientError> {
+    ) -> Result<(Classification, Vec<String>), ClientError> {
         let policy = self.space_policy(space_id)?;
         let label = file
             .classification
@@ -372,8 +421,15 @@ impl SealroomClient {
         // The relay keeps customers away from the bytes as well: until a release for a
         // four-eyes label, for good when customers may not download the label.
         let held = rule.four_eyes || !rule.customer_download;
-        let hold = (held && !file.internal).then(|| HOLD_FOUR_EYES.to_owned());
-        Ok((label, hold))
+        let mut holds = Vec::new();
+        if held && !file.internal {
+            holds.push(HOLD_FOUR_EYES.to_owned());
+        }
+        // Until the scanner's release, the relay serves it to the uploader and the scanner.
+        if rule.scan_required && !file.internal {
+            holds.push(sealroom_wire::blobs::HOLD_SCAN.to_owned());
+        }
+        Ok((label, holds))
     }
 
     /// Fills in the label-derived fields of listed file versions (`access`, `released_by`).
@@ -395,7 +451,9 @@ impl SealroomClient {
             }
             Ok(out)
         })?;
-        let org = self.account()?.org_id;
+        let verdicts = self.stored_verdicts(space_id)?;
+        let account = self.account()?;
+        let org = account.org_id.clone();
         let mut rooms: Vec<(bool, Option<(String, bool)>)> = Vec::new();
         for internal in [false, true] {
             let info = match self.space_room(space_id, internal) {
@@ -421,7 +479,8 @@ impl SealroomClient {
             f.released_by = releases
                 .iter()
                 .filter(|r| {
-                    r.file_id == f.file_id
+                    r.kind == HOLD_FOUR_EYES
+                        && r.file_id == f.file_id
                         && r.version == f.version
                         && Some(&r.version_digest) == digest.as_ref()
                         && r.user_id != f.sender_user_id
@@ -441,6 +500,17 @@ impl SealroomClient {
                 }
                 Some(_) => FileAccess::Open,
             };
+            let scan_required = policy.rule(&label).is_some_and(|r| r.scan_required);
+            super::scan::annotate_scan(
+                f,
+                &policy,
+                scan_required,
+                staff,
+                &account.user_id,
+                digest.as_deref(),
+                &releases,
+                &verdicts,
+            );
         }
         Ok(())
     }

@@ -32,6 +32,7 @@ mod messages;
 mod profiles;
 mod recovery;
 mod revoke;
+mod scan;
 mod sniff;
 mod spaces;
 mod sync;
@@ -77,6 +78,7 @@ pub use labels::{Classification, FileAccess, LabelRefusal, LabelRule, SpacePolic
 pub use live::{LiveOptions, MAX_LIVE_WAIT_SECS};
 pub use profiles::{Admission, AdmissionDevice, ProfileInput, UserProfile};
 pub use recovery::{RecoveryReport, MIN_PASSPHRASE_CHARS};
+pub use scan::{ScanState, Verdict};
 pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use transport::system_now_secs;

@@ -342,6 +342,11 @@ fn translate(
             content: content @ (Content::SpacePolicy(_) | Content::Release(_)),
             ..
         } => labels::translate_content(content, sender, record, writes, out),
+        RoomEvent::Content {
+            sender,
+            content: content @ Content::ScanVerdict(_),
+            ..
+        } => scan::translate_content(content, sender, record, writes),
         // Checked by the room layer: the sender's own profile, signed by the sending device.
         RoomEvent::Content {
             content: Content::Profile(p),

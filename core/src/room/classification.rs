@@ -113,6 +113,11 @@ pub struct SpacePolicy {
     pub labels: Vec<LabelRule>,
     /// The label of an upload that names none (must be in `labels`).
     pub default: Classification,
+    /// The space's scanner: the provider service user whose devices' scan verdicts
+    /// ([`ScanVerdict`]) the members accept (`docs/scanner.md`). `None`: no scanner, and
+    /// labels that require a scan wait for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanner: Option<String>,
 }
 
 impl Default for SpacePolicy {
@@ -133,6 +138,7 @@ impl Default for SpacePolicy {
                 rule(Classification::Restricted),
             ],
             default: Classification::Confidential,
+            scanner: None,
         }
     }
 }
@@ -160,6 +166,40 @@ impl SpacePolicy {
 /// The kind of hold a release lifts.
 pub const HOLD_FOUR_EYES: &str = "four_eyes";
 
+/// The kind of a staff release that lets staff (only staff) open a file whose scan found
+/// malware or failed: an explicit, audited override.
+pub const RELEASE_SCAN_OVERRIDE: &str = "scan_override";
+
+/// Most bytes of a signature name in an infected verdict.
+pub const MAX_SIGNATURE_NAME_LEN: usize = 256;
+
+/// The scanner's verdict on one version of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No malware found.
+    Clean,
+    /// Malware found: the scanner's signature name.
+    Infected(String),
+    /// The scan could not be completed (the scanner gave up after retries).
+    Failed,
+}
+
+/// A scan verdict posted by the space's scanner device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanVerdict {
+    /// The relay's blob id of the file.
+    pub file_id: String,
+    /// The document.
+    pub document_id: String,
+    /// The version scanned.
+    pub version: u64,
+    /// [`version_digest`] of the scanned version: binds the verdict to that version's
+    /// content, label and file.
+    pub version_digest: [u8; 32],
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
 /// A staff member's approval of one version of a held file (a four-eyes release).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseApproval {
@@ -183,7 +223,7 @@ pub fn version_digest(signed_bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(signed_bytes).into()
 }
 
-/// Policy and release content come from provider staff only.
+/// Policy, release and scan verdict content come from provider staff only.
 pub(super) fn check_staff_content(
     policy: &Policy<'_>,
     sender: &CredentialIdentity,
@@ -203,10 +243,26 @@ pub(super) fn check_staff_content(
             if !policy.is_provider(sender) {
                 return Err(PolicyViolation::NotStaff);
             }
-            if r.kind != HOLD_FOUR_EYES {
+            if r.kind != HOLD_FOUR_EYES && r.kind != RELEASE_SCAN_OVERRIDE {
                 return Err(PolicyViolation::InvalidClassification);
             }
             Ok(())
+        }
+        // Receivers also check that the sender is the space's scanner (client layer).
+        Content::ScanVerdict(v) => {
+            if !policy.is_provider(sender) {
+                return Err(PolicyViolation::NotStaff);
+            }
+            match &v.verdict {
+                Verdict::Infected(name)
+                    if name.is_empty()
+                        || name.len() > MAX_SIGNATURE_NAME_LEN
+                        || name.chars().any(char::is_control) =>
+                {
+                    Err(PolicyViolation::InvalidClassification)
+                }
+                _ => Ok(()),
+            }
         }
         Content::Document(d) => match &d.classification {
             Some(c) if !c.is_valid() => Err(PolicyViolation::InvalidClassification),
@@ -253,6 +309,7 @@ mod tests {
         let p = SpacePolicy {
             labels: Vec::new(),
             default: Classification::Public,
+            scanner: None,
         };
         assert!(!p.is_valid());
     }

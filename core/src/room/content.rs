@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::classification::{Classification, ReleaseApproval, SpacePolicy};
+use super::classification::{Classification, ReleaseApproval, ScanVerdict, SpacePolicy, Verdict};
 use super::profile::{Profile, WireProfile};
 use super::RoomError;
 
@@ -154,8 +154,11 @@ pub enum Content {
     Document(DocumentVersion),
     /// The space's classification policy (provider staff only).
     SpacePolicy(SpacePolicy),
-    /// A four-eyes release of a held file version (provider staff only).
+    /// A four-eyes release or a scan override of a held file version (provider staff only).
     Release(ReleaseApproval),
+    /// The scanner's verdict on a file version (provider staff only; receivers accept it from
+    /// the space's scanner only).
+    ScanVerdict(ScanVerdict),
     /// The sender's own profile, signed by the sending device (receivers check that it names
     /// the sender's user and device and that the signature verifies under its leaf key).
     Profile(Profile),
@@ -217,6 +220,16 @@ enum WireBody {
         version_digest: String,
         kind: String,
     },
+    ScanVerdict {
+        file_id: String,
+        document_id: String,
+        version: u64,
+        version_digest: String,
+        /// `clean`, `infected` or `failed`.
+        verdict: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature_name: Option<String>,
+    },
     History {
         keys: Vec<(u64, String)>,
         documents: Vec<(String, u64)>,
@@ -275,6 +288,22 @@ impl Envelope {
                         version: r.version,
                         version_digest: hex::encode(r.version_digest),
                         kind: r.kind.clone(),
+                    },
+                    Content::ScanVerdict(v) => WireBody::ScanVerdict {
+                        file_id: v.file_id.clone(),
+                        document_id: v.document_id.clone(),
+                        version: v.version,
+                        version_digest: hex::encode(v.version_digest),
+                        verdict: match &v.verdict {
+                            Verdict::Clean => "clean",
+                            Verdict::Infected(_) => "infected",
+                            Verdict::Failed => "failed",
+                        }
+                        .to_owned(),
+                        signature_name: match &v.verdict {
+                            Verdict::Infected(name) => Some(name.clone()),
+                            _ => None,
+                        },
                     },
                     Content::Profile(p) => WireBody::Profile(WireProfile::from(p)),
                 },
@@ -375,6 +404,25 @@ impl Envelope {
                 version: *version,
                 version_digest: *hex32(version_digest)?,
                 kind: kind.clone(),
+            }),
+            WireBody::ScanVerdict {
+                file_id,
+                document_id,
+                version,
+                version_digest,
+                verdict,
+                signature_name,
+            } => Content::ScanVerdict(ScanVerdict {
+                file_id: file_id.clone(),
+                document_id: document_id.clone(),
+                version: *version,
+                version_digest: *hex32(version_digest)?,
+                verdict: match (verdict.as_str(), signature_name) {
+                    ("clean", None) => Verdict::Clean,
+                    ("infected", Some(name)) => Verdict::Infected(name.clone()),
+                    ("failed", None) => Verdict::Failed,
+                    _ => return Err(RoomError::InvalidContent),
+                },
             }),
         };
         let label = label.ok_or(RoomError::InvalidContent)?;

@@ -40,7 +40,8 @@ mod vectors;
 
 pub use app::{message_epoch, store_has_device, AppWrite, RoomHistory};
 pub use classification::{
-    version_digest, Classification, LabelRule, ReleaseApproval, SpacePolicy, HOLD_FOUR_EYES,
+    version_digest, Classification, LabelRule, ReleaseApproval, ScanVerdict, SpacePolicy, Verdict,
+    HOLD_FOUR_EYES, MAX_SIGNATURE_NAME_LEN, RELEASE_SCAN_OVERRIDE,
 };
 pub use content::{Content, DocumentVersion, FileAnnouncement, FileKey, Label, TextMessage};
 pub use error::{ErrorKind, RoomError};

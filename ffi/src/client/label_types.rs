@@ -60,6 +60,8 @@ impl From<SpacePolicy> for core::SpacePolicy {
                 })
                 .collect(),
             default: core::Classification::from_wire(&p.default_label),
+            // Not exposed to Kotlin/Swift yet (docs/scanner.md).
+            scanner: None,
         }
     }
 }

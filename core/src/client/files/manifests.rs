@@ -28,6 +28,7 @@ use super::{
 };
 use crate::client::api::Call;
 use crate::client::labels::{Classification, FileAccess};
+use crate::client::scan::ScanState;
 use crate::client::{from_json, to_json};
 
 /// The manifest encoding this SDK writes: signed by the uploading device, with the
@@ -532,6 +533,7 @@ impl SealroomClient {
                 .then(|| Classification::from_wire(&manifest.classification)),
             access: FileAccess::Open,
             released_by: Vec::new(),
+            scan: ScanState::default(),
         };
         let key_record = KeyRecord {
             key: hex::encode(key.expose_bytes()),

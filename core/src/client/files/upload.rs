@@ -19,6 +19,7 @@ use super::{
 };
 use crate::client::api::{relay_error, Call};
 use crate::client::labels::{Classification, FileAccess};
+use crate::client::scan::ScanState;
 use crate::client::sniff::{sniff, SNIFF_LEN};
 use crate::client::transport::MaybeSend;
 use crate::client::{from_json, load_record, random_id, to_json, Account};
@@ -234,7 +235,7 @@ impl SealroomClient {
             }
         }
 
-        let (classification, hold) = self.upload_label(space_id, file)?;
+        let (classification, holds) = self.upload_label(space_id, file)?;
         let key = format::FileKey::generate()?;
         let mut salt = [0u8; SALT_LEN];
         crate::primitives::fill_random(&mut salt).map_err(|_| format::FormatError::Random)?;
@@ -265,8 +266,8 @@ impl SealroomClient {
                 format!("/v1/rooms/{}/blobs", record.relay_id),
                 &CreateBlobRequest {
                     length: state.sealed_len,
-                    hold,
-                    holds: Vec::new(),
+                    hold: holds.first().cloned(),
+                    holds: holds.iter().skip(1).cloned().collect(),
                 },
             )?)
             .await?;
@@ -682,6 +683,7 @@ impl SealroomClient {
             classification: state.label(),
             access: FileAccess::Open,
             released_by: Vec::new(),
+            scan: ScanState::default(),
         };
         let key_record = KeyRecord {
             key: state.key.clone(),
