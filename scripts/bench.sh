@@ -28,6 +28,8 @@
 #   BENCH_ONLY=format,rooms,relay,client,wasm   run (and rewrite) only these steps (scale:
 #                                    add it by name, e.g. BENCH_ONLY=scale)
 #   BENCH_SCALE_SECS=60 BENCH_SCALE_DEVICES="200 1000"   the scale rows' duration and sizes
+#                                    (BENCH_SCALE_DEVICES=none: memory rows only, the scale
+#                                    rows' block in docs/benchmarks.md left as it is)
 #   BENCH_MEMORY_SECS=600 BENCH_MEMORY_WARMUP=60         the memory rows (shorter for trials)
 #   BENCH_NO_DOC=1                   print the generated blocks, leave docs/benchmarks.md alone
 #   BENCH_NO_BUILD=1                 skip the build, use the release binaries already built
@@ -247,6 +249,7 @@ if wants scale; then
   set -u
   scale_secs=${BENCH_SCALE_SECS:-60}
   scale_devices=${BENCH_SCALE_DEVICES:-200 1000}
+  [ "$scale_devices" = none ] && scale_devices=""
   memory_secs=${BENCH_MEMORY_SECS:-600}
   memory_warmup=${BENCH_MEMORY_WARMUP:-60}
   load="$target/release/sealroom-load"
@@ -318,7 +321,9 @@ if wants scale; then
     echo "printed by the load generator at the end of each row (the reading below names them)."
     end scale-bench
   } > "$out/scale.md"
-  put scale-bench "Relay scale-out and memory (issue 19)" "$out/scale.md"
+  if [ -n "$scale_devices" ]; then
+    put scale-bench "Relay scale-out and memory (issue 19)" "$out/scale.md"
+  fi
   {
     begin memory-bench
     echo "Relay memory over $memory_secs s of the mixed load (200 devices, warm-up $memory_warmup s), one"

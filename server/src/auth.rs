@@ -165,6 +165,27 @@ fn failed(state: &AppState, client: &ClientInfo, reason: &'static str) -> ApiErr
     ApiError::unauthenticated(reason)
 }
 
+impl Pending {
+    /// Who sends the request as far as the head tells: the device it names (its signature is
+    /// not verified yet) and the source address, as one key.
+    pub fn sender_key(&self) -> String {
+        match self.client.ip {
+            Some(ip) => format!("{}@{ip}", self.device.device_id),
+            None => self.device.device_id.clone(),
+        }
+    }
+
+    /// A request whose body did not arrive in time: its signature could not be verified, so
+    /// it counts as a failed authentication of its source address (as a bad signature does),
+    /// and the answer is 408 `request_timeout`.
+    pub fn body_timed_out(self, state: &AppState, waited_secs: u64) -> ApiError {
+        let _ = failed(state, &self.client, "request body timed out");
+        ApiError::RequestTimeout(format!(
+            "the request's body did not arrive within {waited_secs} s"
+        ))
+    }
+}
+
 /// The checks that need no body: the source address's failure budget (429), the announced
 /// `Content-Length` (413), the presence and shape of the signature headers, the timestamp
 /// window, that the device exists and is active, and that its nonce was not used before (401).

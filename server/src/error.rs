@@ -32,6 +32,11 @@ pub enum ApiError {
     /// 405 `method_not_allowed`: the path exists with another method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408 `request_timeout`: the request's body did not arrive in time (an append holding
+    /// one of the relay's append permits, `limits.append_body_timeout_secs`); nothing was
+    /// stored.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 409 `conflict`: the state changed underneath (e.g. a commit for an epoch already taken).
     #[error("{0}")]
     Conflict(String),
@@ -94,6 +99,7 @@ impl ApiError {
             Self::Forbidden(_) | Self::AwaitingRelease(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout(_) => 408,
             Self::Conflict(_) | Self::NotHeld(_) => 409,
             Self::Gone(_) => 410,
             Self::TooLarge(_) => 413,
@@ -115,6 +121,7 @@ impl ApiError {
             Self::AwaitingRelease(_) => "awaiting_release",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::Conflict(_) => "conflict",
             Self::NotHeld(_) => "not_held",
             Self::Gone(_) => "gone",
@@ -215,6 +222,7 @@ mod tests {
             (ApiError::unauthenticated("x"), 401, "unauthenticated"),
             (ApiError::forbidden("x"), 403, "forbidden"),
             (ApiError::not_found("x"), 404, "not_found"),
+            (ApiError::RequestTimeout("x".into()), 408, "request_timeout"),
             (ApiError::conflict("x"), 409, "conflict"),
             (ApiError::too_large("x"), 413, "too_large"),
             (

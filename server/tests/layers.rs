@@ -489,3 +489,84 @@ fn domain_knows_no_warp() {
         .collect();
     assert!(bad.is_empty(), "domain files that use warp: {bad:?}");
 }
+
+/// The concrete blob backends: their types and modules live in the storage layer
+/// (`server/src/store/blobs/`); the domain uses the `BlobStore` trait and
+/// `store::blobs::open`, which picks one from the configuration.
+const CONCRETE_BLOB_BACKENDS: &[&str] = &["LocalBlobs", "S3Blobs", "blobs::local", "blobs::s3"];
+
+/// The concrete-backend names `code` mentions (whole identifiers or paths, not parts of longer
+/// ones), comments and literals already removed.
+fn concrete_backends_named(code: &str) -> BTreeSet<&'static str> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    CONCRETE_BLOB_BACKENDS
+        .iter()
+        .copied()
+        .filter(|name| {
+            code.match_indices(name).any(|(i, _)| {
+                let before = code[..i].chars().next_back();
+                let after = code[i + name.len()..].chars().next();
+                !before.is_some_and(ident) && !after.is_some_and(ident)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn backend_names_are_found_in_code_only() {
+    let src = r#"
+use crate::store::blobs::{self, LocalBlobs};
+fn f() { let _ = "S3Blobs"; crate::store::blobs::s3::PART_SIZE; }
+// blobs::local
+fn g(_: &dyn BlobStore, _: MyLocalBlobsLike, _: blobs::s3x) {}
+"#;
+    let found = concrete_backends_named(&without_test_items(&code_only(src)));
+    let want: BTreeSet<&str> = ["LocalBlobs", "blobs::s3"].into_iter().collect();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn domain_names_no_concrete_blob_backend() {
+    let src = src_dir();
+    let domain = LAYERS
+        .iter()
+        .find(|(name, _)| *name == "domain")
+        .expect("a domain layer")
+        .1;
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    let mut defined = BTreeSet::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).expect("under src");
+        let rel_name = rel.to_string_lossy().replace('\\', "/");
+        let first = rel_name.split('/').next().expect("a component");
+        let module = first.strip_suffix(".rs").unwrap_or(first);
+        let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("read {rel_name}: {e}"));
+        let code = without_test_items(&code_only(&text));
+        if rel_name.starts_with("store/blobs/") {
+            for ty in ["LocalBlobs", "S3Blobs"] {
+                if code.contains(&format!("pub struct {ty}")) {
+                    defined.insert(ty);
+                }
+            }
+        }
+        if !domain.contains(&module) || rel_name.ends_with("tests.rs") {
+            continue;
+        }
+        for name in concrete_backends_named(&code) {
+            bad.push(format!("  {rel_name} names {name}"));
+        }
+    }
+    assert_eq!(
+        defined,
+        ["LocalBlobs", "S3Blobs"].into_iter().collect(),
+        "the blob backends are expected in server/src/store/blobs/"
+    );
+    assert!(
+        bad.is_empty(),
+        "domain modules name a concrete blob backend (use the BlobStore trait and \
+         store::blobs::open):\n{}",
+        bad.join("\n")
+    );
+}

@@ -150,7 +150,8 @@ impl Relay {
                         .unwrap_or_default(),
                 },
                 Some(state) => {
-                    let from = state.parts.len() as u64 * sealroom_server::blobs::s3::PART_SIZE;
+                    let from =
+                        state.parts.len() as u64 * sealroom_server::store::blobs::s3::PART_SIZE;
                     let bytes = match &state.tail_key {
                         Some(key) => s3_object(filer, &bucket, key).unwrap_or_else(|| {
                             panic!("blob {}: tail object {key} is missing", record.blob_id)

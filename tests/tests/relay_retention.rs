@@ -121,7 +121,7 @@ fn sweep_expires_messages_and_enforces_space_retention() {
     let blob = |room: &str, space: &str, created: i64| {
         blobs::create(
             store.as_ref(),
-            &sealroom_server::blobs::LocalBlobs::new(&blob_dir),
+            &sealroom_server::store::blobs::LocalBlobs::new(&blob_dir),
             room,
             space,
             0,

@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 
 use sealroom_wire::blobs::BlobStatus;
 
-pub use super::store::blob_path;
-use super::store::BlobStore;
 use crate::contention::{backoff, Stripes, RETRIES};
+pub use crate::store::blobs::{blob_path, MultipartState};
+use crate::store::blobs::{BackendError, BlobStore, Upload};
 use crate::store::{decode_json, Store, StoreError, StoreExt, Txn, TxnError};
 
 /// Tree: blob id -> [`BlobRecord`].
@@ -85,24 +85,17 @@ pub struct BlobRecord {
     pub multipart: Option<MultipartState>,
 }
 
-/// An unfinished upload's S3 state, kept in its record so that any relay instance continues it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MultipartState {
-    /// The multipart upload id (created with the first full part).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_id: Option<String>,
-    /// ETags of the uploaded parts, in part order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parts: Vec<String>,
-    /// Object holding the bytes after the last full part.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tail_key: Option<String>,
-    /// Length of those bytes.
-    #[serde(default)]
-    pub tail_len: u64,
-}
-
 impl BlobRecord {
+    /// What the blob backend needs of this record.
+    pub fn upload(&self) -> Upload {
+        Upload {
+            blob_id: self.blob_id.clone(),
+            length: self.length,
+            offset: self.offset,
+            multipart: self.multipart.clone(),
+        }
+    }
+
     /// Whether every byte arrived (a zero-length upload once its empty append arrived).
     pub fn complete(&self) -> bool {
         self.offset == self.length && self.expires_at.is_none()
@@ -186,6 +179,17 @@ pub enum BlobError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<BackendError> for BlobError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Io(e) => Self::Io(e),
+            BackendError::Busy(what) => Self::Busy(what),
+            BackendError::TooLarge { limit } => Self::TooLarge { limit, used: 0 },
+            BackendError::Backend(message) => Self::Backend(message),
+        }
+    }
 }
 
 fn txn_store_error(e: TxnError) -> BlobError {
@@ -410,7 +414,7 @@ pub fn append(
             return Err(BlobError::ChecksumMismatch);
         }
     }
-    let appended = blobs.append(&record, body)?;
+    let appended = blobs.append(&record.upload(), body)?;
     let updated = BlobRecord {
         multipart: appended.multipart,
         offset: end,
@@ -482,7 +486,7 @@ pub fn delete_blob(
             &user_used.saturating_sub(record.length).to_be_bytes(),
         );
         match store.commit(&txn) {
-            Ok(()) => return blobs.remove(&record),
+            Ok(()) => return Ok(blobs.remove(&record.upload())?),
             Err(TxnError::Conflict { .. }) => continue,
             Err(e) => return Err(txn_store_error(e)),
         }

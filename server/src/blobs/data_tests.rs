@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use super::*;
-use crate::blobs::store::LocalBlobs;
+use crate::store::blobs::LocalBlobs;
 use crate::store::RedbStore;
 
 /// The limits of most tests: `space_bytes` for the space, no user quota, the default expiry.

@@ -15,13 +15,12 @@
 //! - `DELETE /v1/rooms/{room}/blobs/{blob}` -> 204; `GET /v1/rooms/{room}/blobs` -> list.
 //!
 //! The bytes live in the [`BlobStore`] the configuration selects ([`backend`]): the local blob
-//! directory by default, an S3 bucket when `SEALROOM_S3_BUCKET` is set.
+//! directory by default, an S3 bucket when `SEALROOM_S3_BUCKET` is set. The backends belong to
+//! the storage layer (`crate::store::blobs`); this domain module names only the trait.
 
 pub mod data;
 pub mod release;
 pub mod scanner;
-pub mod s3;
-pub mod store;
 
 use std::sync::Arc;
 
@@ -32,24 +31,20 @@ use crate::events;
 use crate::rooms::data::{room_for_member, RoomRecord};
 use crate::state::AppState;
 
+pub use crate::store::blobs::BlobStore;
 pub(crate) use data::AppendLocks;
 pub use data::{delete_blob, delete_expired_uploads, delete_room_blobs_before, BlobError};
 use data::{BlobRecord, UploadLimits};
-pub use store::{BlobStore, LocalBlobs};
 
 use crate::config::Config;
 
 /// The relay's blob backend, shared by every route and sweep.
 struct Backend(Arc<dyn BlobStore>);
 
-/// Opens the backend `config` selects: S3 when a bucket is configured, else the local blob
-/// directory.
+/// Opens the backend `config` selects (`crate::store::blobs::open`): S3 when a bucket is
+/// configured, else the local blob directory.
 pub fn open_backend(config: &Config) -> Result<Arc<dyn BlobStore>, BlobError> {
-    if config.s3.bucket.is_some() {
-        Ok(Arc::new(s3::S3Blobs::open(&config.s3)?))
-    } else {
-        Ok(Arc::new(LocalBlobs::new(config.blob_dir())))
-    }
+    Ok(crate::store::blobs::open(&config.s3, config.blob_dir())?)
 }
 
 /// Opens the configured backend once and keeps it in the state (start-up calls this, so a bad

@@ -82,6 +82,9 @@ impl Config {
         if let Some(v) = env("SEALROOM_MAX_CONCURRENT_APPENDS") {
             self.limits.max_concurrent_appends = parse("SEALROOM_MAX_CONCURRENT_APPENDS", v)?;
         }
+        if let Some(v) = env("SEALROOM_APPEND_BODY_TIMEOUT_SECS") {
+            self.limits.append_body_timeout_secs = parse("SEALROOM_APPEND_BODY_TIMEOUT_SECS", v)?;
+        }
         if let Some(v) = env("SEALROOM_S3_TIMEOUT_SECS") {
             self.s3.timeout_secs = parse("SEALROOM_S3_TIMEOUT_SECS", v)?;
         }

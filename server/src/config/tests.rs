@@ -42,26 +42,30 @@ fn append_bound_and_s3_timeout_from_env_or_file() {
     // The memory bounds of docs/relay.md, "Memory": 16 appends in flight, 30 s per S3 call.
     let c = Config::load_from(None, |_| None).unwrap();
     assert_eq!(c.limits.max_concurrent_appends, 16);
+    assert_eq!(c.limits.append_body_timeout_secs, 60);
     assert_eq!(c.s3.timeout_secs, 30);
 
     let env: HashMap<&str, &str> = [
         ("SEALROOM_MAX_CONCURRENT_APPENDS", "4"),
         ("SEALROOM_S3_TIMEOUT_SECS", "5"),
+        ("SEALROOM_APPEND_BODY_TIMEOUT_SECS", "3"),
     ]
     .into();
     let c = Config::load_from(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
     assert_eq!(c.limits.max_concurrent_appends, 4);
+    assert_eq!(c.limits.append_body_timeout_secs, 3);
     assert_eq!(c.s3.timeout_secs, 5);
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("relay.toml");
     std::fs::write(
         &file,
-        "[limits]\nmax_concurrent_appends = 8\n[s3]\ntimeout_secs = 60\n",
+        "[limits]\nmax_concurrent_appends = 8\nappend_body_timeout_secs = 20\n[s3]\ntimeout_secs = 60\n",
     )
     .unwrap();
     let c = Config::load_from(Some(&file), |_| None).unwrap();
     assert_eq!(c.limits.max_concurrent_appends, 8);
+    assert_eq!(c.limits.append_body_timeout_secs, 20);
     assert_eq!(c.s3.timeout_secs, 60);
 
     let env: HashMap<&str, &str> = [("SEALROOM_MAX_CONCURRENT_APPENDS", "many")].into();
@@ -73,9 +77,9 @@ fn append_bound_and_s3_timeout_from_env_or_file() {
 
 #[test]
 fn store_cache_bound_from_env_or_file() {
-    // The bound on redb's page cache (docs/relay.md, "Memory"): 64 MiB unless configured.
+    // The bound on redb's page cache (docs/relay.md, "Memory"): 16 MiB unless configured.
     let c = Config::load_from(None, |_| None).unwrap();
-    assert_eq!(c.limits.store_cache_bytes, 64 * 1024 * 1024);
+    assert_eq!(c.limits.store_cache_bytes, 16 * 1024 * 1024);
 
     let env: HashMap<&str, &str> = [("SEALROOM_STORE_CACHE_BYTES", "8388608")].into();
     let c = Config::load_from(None, |k| env.get(k).map(|v| v.to_string())).unwrap();
@@ -83,9 +87,9 @@ fn store_cache_bound_from_env_or_file() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("relay.toml");
-    std::fs::write(&file, "[limits]\nstore_cache_bytes = 16777216\n").unwrap();
+    std::fs::write(&file, "[limits]\nstore_cache_bytes = 33554432\n").unwrap();
     let c = Config::load_from(Some(&file), |_| None).unwrap();
-    assert_eq!(c.limits.store_cache_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.limits.store_cache_bytes, 32 * 1024 * 1024);
     // The environment wins over the file.
     let c = Config::load_from(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
     assert_eq!(c.limits.store_cache_bytes, 8 * 1024 * 1024);

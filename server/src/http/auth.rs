@@ -73,8 +73,23 @@ pub fn device_with_limit(
     state: AppState,
     limit: u64,
 ) -> impl Filter<Extract = (AuthedDevice,), Error = Rejection> + Clone {
-    let pre = state.clone();
     let fin = state.clone();
+    pending(state, limit)
+        .and(body_limited(limit))
+        .and_then(move |pending: Pending, body: Bytes| {
+            let st = fin.clone();
+            async move { auth::finish(&st, pending, body).map_err(Rejection::from) }
+        })
+}
+
+/// The checks of [`device_with_limit`] that need no body ([`crate::auth::precheck`]), leaving
+/// the body unread: a route that reads the body itself (blob appends, under a bound and a
+/// deadline) finishes with [`crate::auth::finish`].
+pub fn pending(
+    state: AppState,
+    limit: u64,
+) -> impl Filter<Extract = (Pending,), Error = Rejection> + Clone {
+    let pre = state.clone();
     warp::method()
         .and(warp::path::full())
         .and(raw_query())
@@ -102,11 +117,6 @@ pub fn device_with_limit(
                 }
             },
         )
-        .and(body_limited(limit))
-        .and_then(move |pending: Pending, body: Bytes| {
-            let st = fin.clone();
-            async move { auth::finish(&st, pending, body).map_err(Rejection::from) }
-        })
 }
 
 /// The raw query string, empty when there is none.

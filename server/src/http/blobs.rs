@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reply::{Reply, Response};
@@ -28,14 +27,13 @@ use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
 use crate::state::AppState;
 
-use super::append_permits::append_permit;
+use super::append_permits::{authenticated_append, AppendPermit};
 use super::reject::error_reply;
 use super::{auth, json_reply, no_content, ok_json, with_state};
 
 /// The blob routes.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     crate::blobs::init(&state);
-    let chunk_limit = state.config.limits.max_chunk;
 
     let create = warp::path!("v1" / "rooms" / String / "blobs")
         .and(warp::post())
@@ -50,8 +48,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let append = warp::path!("v1" / "rooms" / String / "blobs" / String)
         .and(warp::patch())
         .and(warp::header::headers_cloned())
-        .and(append_permit(&state))
-        .and(auth::device_with_limit(state.clone(), chunk_limit))
+        .and(authenticated_append(&state))
         .and(with_state(state.clone()))
         .and_then(append_blob);
     let head = warp::path!("v1" / "rooms" / String / "blobs" / String)
@@ -197,7 +194,7 @@ async fn append_blob(
     room_id: String,
     blob_id: String,
     headers: HeaderMap,
-    _permit: OwnedSemaphorePermit,
+    _permit: AppendPermit,
     authed: AuthedDevice,
     state: AppState,
 ) -> Result<Response, Rejection> {
@@ -388,7 +385,9 @@ async fn download_blob(
             Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
             None => (StatusCode::OK, 0, record.length),
         };
-        let bytes = backend(&st)?.read(&blob_id, record.length, start, end)?;
+        let bytes = backend(&st)?
+            .read(&blob_id, record.length, start, end)
+            .map_err(BlobError::from)?;
         let detail = if status == StatusCode::PARTIAL_CONTENT {
             format!("room={room_id} range={start}-{}", end.saturating_sub(1))
         } else {

@@ -254,7 +254,11 @@ pub fn body_limited(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejec
         .and_then(move |length: Option<u64>, stream| collect_body(length, stream, limit))
 }
 
-async fn collect_body<S, B>(length: Option<u64>, stream: S, limit: u64) -> Result<Bytes, Rejection>
+pub(super) async fn collect_body<S, B>(
+    length: Option<u64>,
+    stream: S,
+    limit: u64,
+) -> Result<Bytes, Rejection>
 where
     S: futures_util::Stream<Item = Result<B, warp::Error>>,
     B: Buf,

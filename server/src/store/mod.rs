@@ -298,6 +298,7 @@ pub fn lead(store: &dyn Store, job: &str) -> bool {
 /// The store as shared by the relay.
 pub type SharedStore = std::sync::Arc<dyn Store>;
 
+pub mod blobs;
 pub mod migrate;
 mod redb;
 mod sled;

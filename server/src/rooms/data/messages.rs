@@ -5,13 +5,36 @@ use super::*;
 
 /// Serializes message posts per room (the seq counter is read, incremented and written in one
 /// transaction; the lock avoids retry storms under load).
+///
+/// Bounded: once the table holds [`MESSAGE_LOCKS_BOUND`] rooms, adding another first evicts
+/// every idle entry (a lock no post holds or waits for), so the table keeps at most the bound
+/// plus the rooms being posted to at that moment, however many rooms the relay serves.
 #[derive(Debug, Default)]
 pub struct MessageLocks(Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>);
+
+/// Rooms the message-post lock table keeps before it evicts idle entries (about 100 bytes
+/// each).
+pub(super) const MESSAGE_LOCKS_BOUND: usize = 1024;
 
 impl MessageLocks {
     fn lock_for(&self, room_id: &str) -> std::sync::Arc<Mutex<()>> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = map.get(room_id) {
+            return lock.clone();
+        }
+        if map.len() >= MESSAGE_LOCKS_BOUND {
+            // Clones are made only under the table's lock, so an entry the table alone holds
+            // has no post holding or waiting for it: dropping it loses nothing, and the next
+            // post to that room starts a fresh lock.
+            map.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
+        }
         map.entry(room_id.to_owned()).or_default().clone()
+    }
+
+    /// Rooms in the table (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -165,4 +188,31 @@ pub fn delete_messages_before(
         deleted += 1;
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_table_evicts_idle_rooms_and_keeps_held_ones() {
+        let locks = MessageLocks::default();
+        // A room whose post is in progress (its lock held) while many other rooms post.
+        let busy = locks.lock_for("busy");
+        let held = busy.lock().unwrap();
+        for i in 0..5 * MESSAGE_LOCKS_BOUND {
+            let lock = locks.lock_for(&format!("room-{i}"));
+            drop(lock.lock().unwrap());
+            assert!(locks.len() <= MESSAGE_LOCKS_BOUND + 1, "{}", locks.len());
+        }
+        // The held room kept its entry: a second post to it waits on the same lock.
+        let again = locks.lock_for("busy");
+        assert!(std::sync::Arc::ptr_eq(&busy, &again));
+        assert!(again.try_lock().is_err());
+        drop(held);
+        assert!(again.try_lock().is_ok());
+        // Same room, same lock while the table has room.
+        let a = locks.lock_for("room-x");
+        assert!(std::sync::Arc::ptr_eq(&a, &locks.lock_for("room-x")));
+    }
 }

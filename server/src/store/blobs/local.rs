@@ -1,11 +1,5 @@
-//! Where blob bytes live: the [`BlobStore`] trait, with the local-directory backend
-//! ([`LocalBlobs`], one file per blob, the embedded deployment) and the S3 backend
-//! ([`super::s3::S3Blobs`], one object per blob, uploads as multipart uploads).
-//!
-//! The blob records and every offset stay in the relay's [`crate::store::Store`]; a backend only
-//! keeps bytes. An append hands the backend the record as stored (the acknowledged offset and,
-//! for S3, the multipart state) and gets back the state to store beside the new offset, so any
-//! relay instance sharing the store and the bucket can continue an upload.
+//! The local-directory backend: one file per blob, `{blob_id}.blob`, in the blob directory
+//! (the embedded deployment). Every create, append and removal is synced before it returns.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -13,57 +7,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::data::{BlobError, BlobRecord, MultipartState};
-
-/// Size of the pieces a download is streamed in.
-pub(crate) const DOWNLOAD_PIECE: usize = 256 * 1024;
-
-/// The receiving end of a download: pieces of the requested range in order, then the end.
-pub type ByteReceiver = tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>;
-
-/// What an append left behind.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Appended {
-    /// The backend state to store with the new offset (`None` for the local backend and for a
-    /// finished upload).
-    pub multipart: Option<MultipartState>,
-    /// Objects the previous state referred to and the new one no longer does; remove them with
-    /// [`BlobStore::forget`] once the new state is committed.
-    pub obsolete: Vec<String>,
-}
-
-/// Storage of blob bytes.
-pub trait BlobStore: Send + Sync + std::fmt::Debug {
-    /// Prepares a new upload, durably, before its record is stored.
-    fn create(&self, blob_id: &str) -> Result<(), BlobError>;
-
-    /// Undoes [`BlobStore::create`] when the record was not stored.
-    fn discard(&self, blob_id: &str);
-
-    /// Stores `body` at `record.offset` durably. `record` is the record as stored (its
-    /// multipart state included); the upload is complete after this append when
-    /// `record.offset + body.len() == record.length`.
-    fn append(&self, record: &BlobRecord, body: &[u8]) -> Result<Appended, BlobError>;
-
-    /// Removes objects an append made obsolete (best effort: a failure is logged).
-    fn forget(&self, keys: &[String]);
-
-    /// Streams bytes `[start, end)` of a complete blob of `length` bytes.
-    fn read(
-        &self,
-        blob_id: &str,
-        length: u64,
-        start: u64,
-        end: u64,
-    ) -> Result<ByteReceiver, BlobError>;
-
-    /// Removes a blob's bytes, finished or not (an unfinished S3 upload is aborted). A blob
-    /// whose bytes are already gone is not an error.
-    fn remove(&self, record: &BlobRecord) -> Result<(), BlobError>;
-
-    /// The directory holding one file per blob, for backends that have one (backups copy it).
-    fn local_dir(&self) -> Option<&Path>;
-}
+use super::{Appended, BackendError, BlobStore, ByteReceiver, Upload, DOWNLOAD_PIECE};
 
 /// One file per blob, `{blob_id}.blob`, in a directory.
 #[derive(Debug, Clone)]
@@ -95,7 +39,7 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
 }
 
 impl BlobStore for LocalBlobs {
-    fn create(&self, blob_id: &str) -> Result<(), BlobError> {
+    fn create(&self, blob_id: &str) -> Result<(), BackendError> {
         std::fs::create_dir_all(&self.dir)?;
         File::create(blob_path(&self.dir, blob_id))?.sync_all()?;
         // The new directory entry must be durable before the record that points at it.
@@ -110,7 +54,7 @@ impl BlobStore for LocalBlobs {
         let _ = std::fs::remove_file(blob_path(&self.dir, blob_id));
     }
 
-    fn append(&self, record: &BlobRecord, body: &[u8]) -> Result<Appended, BlobError> {
+    fn append(&self, record: &Upload, body: &[u8]) -> Result<Appended, BackendError> {
         let offset = record.offset;
         let blob_id = &record.blob_id;
         // Never created here: `create` made the file durable before its record existed, so a
@@ -120,7 +64,7 @@ impl BlobStore for LocalBlobs {
             .write(true)
             .open(blob_path(&self.dir, blob_id))?;
         if file.metadata()?.len() < offset {
-            return Err(BlobError::Io(std::io::Error::other(format!(
+            return Err(BackendError::Io(std::io::Error::other(format!(
                 "blob {blob_id} is shorter than its acknowledged offset {offset}"
             ))));
         }
@@ -140,12 +84,12 @@ impl BlobStore for LocalBlobs {
         _length: u64,
         start: u64,
         end: u64,
-    ) -> Result<ByteReceiver, BlobError> {
+    ) -> Result<ByteReceiver, BackendError> {
         let file = File::open(blob_path(&self.dir, blob_id))?;
         file_stream(file, start, end)
     }
 
-    fn remove(&self, record: &BlobRecord) -> Result<(), BlobError> {
+    fn remove(&self, record: &Upload) -> Result<(), BackendError> {
         match std::fs::remove_file(blob_path(&self.dir, &record.blob_id)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -159,9 +103,9 @@ impl BlobStore for LocalBlobs {
 }
 
 /// Streams `[start, end)` of a file, reading on a blocking thread into a bounded channel.
-fn file_stream(mut file: File, start: u64, end: u64) -> Result<ByteReceiver, BlobError> {
+fn file_stream(mut file: File, start: u64, end: u64) -> Result<ByteReceiver, BackendError> {
     let handle = tokio::runtime::Handle::try_current()
-        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| BackendError::Io(std::io::Error::other(e.to_string())))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     handle.spawn_blocking(move || {
         if let Err(e) = file.seek(SeekFrom::Start(start)) {

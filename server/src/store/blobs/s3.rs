@@ -31,8 +31,7 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
-use super::data::{BlobError, BlobRecord};
-use super::store::{Appended, BlobStore, ByteReceiver};
+use super::{Appended, BackendError, BlobStore, ByteReceiver, Upload};
 use crate::config::S3Config;
 
 /// Size of every multipart part but the last: S3's minimum part size, 5 MiB.
@@ -114,8 +113,8 @@ impl Drop for S3Blobs {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> BlobError {
-    BlobError::Backend(e.to_string())
+fn backend(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Backend(e.to_string())
 }
 
 fn final_key(blob_id: &str) -> ObjectPath {
@@ -128,7 +127,7 @@ fn upload_prefix(blob_id: &str) -> ObjectPath {
 
 impl S3Blobs {
     /// Connects to the bucket `config` names (no request is made until the first use).
-    pub fn open(config: &S3Config) -> Result<Self, BlobError> {
+    pub fn open(config: &S3Config) -> Result<Self, BackendError> {
         let bucket = config
             .bucket
             .clone()
@@ -165,11 +164,11 @@ impl S3Blobs {
     /// Runs `fut` on the backend's runtime and waits for it (from a blocking thread), at most
     /// the configured timeout: then the operation is dropped where it stands (as a crash
     /// would leave it, which the upload layout tolerates) and the caller gets
-    /// [`BlobError::Busy`], answered 503.
-    fn wait<T, F>(&self, fut: F) -> Result<T, BlobError>
+    /// [`BackendError::Busy`], answered 503.
+    fn wait<T, F>(&self, fut: F) -> Result<T, BackendError>
     where
         T: Send + 'static,
-        F: Future<Output = Result<T, BlobError>> + Send + 'static,
+        F: Future<Output = Result<T, BackendError>> + Send + 'static,
     {
         let rt = self
             .runtime
@@ -180,7 +179,7 @@ impl S3Blobs {
         rt.spawn(async move {
             let result = match tokio::time::timeout(timeout, fut).await {
                 Ok(result) => result,
-                Err(_) => Err(BlobError::Busy(format!(
+                Err(_) => Err(BackendError::Busy(format!(
                     "object storage did not answer within {} s",
                     timeout.as_secs()
                 ))),
@@ -190,7 +189,7 @@ impl S3Blobs {
         rx.recv().map_err(|_| backend("S3 task ended"))?
     }
 
-    async fn remove_all(store: Arc<AmazonS3>, record: BlobRecord) -> Result<(), BlobError> {
+    async fn remove_all(store: Arc<AmazonS3>, record: Upload) -> Result<(), BackendError> {
         if let Some(state) = &record.multipart {
             if let Some(id) = &state.upload_id {
                 match store.abort_multipart(&final_key(&record.blob_id), id).await {
@@ -216,9 +215,9 @@ impl S3Blobs {
 
 async fn append_async(
     store: Arc<AmazonS3>,
-    record: BlobRecord,
+    record: Upload,
     body: Bytes,
-) -> Result<Appended, BlobError> {
+) -> Result<Appended, BackendError> {
     let blob_id = record.blob_id.clone();
     let end = record.offset.saturating_add(body.len() as u64);
     let completes = end == record.length;
@@ -326,19 +325,16 @@ async fn append_async(
 }
 
 impl BlobStore for S3Blobs {
-    fn create(&self, _blob_id: &str) -> Result<(), BlobError> {
+    fn create(&self, _blob_id: &str) -> Result<(), BackendError> {
         // Nothing to prepare: objects appear with the first part, tail or the final PUT.
         Ok(())
     }
 
     fn discard(&self, _blob_id: &str) {}
 
-    fn append(&self, record: &BlobRecord, body: &[u8]) -> Result<Appended, BlobError> {
+    fn append(&self, record: &Upload, body: &[u8]) -> Result<Appended, BackendError> {
         if record.length > MAX_BLOB {
-            return Err(BlobError::TooLarge {
-                limit: MAX_BLOB,
-                used: 0,
-            });
+            return Err(BackendError::TooLarge { limit: MAX_BLOB });
         }
         let store = self.store.clone();
         let record = record.clone();
@@ -372,7 +368,7 @@ impl BlobStore for S3Blobs {
         _length: u64,
         start: u64,
         end: u64,
-    ) -> Result<ByteReceiver, BlobError> {
+    ) -> Result<ByteReceiver, BackendError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         if start >= end {
             return Ok(rx);
@@ -406,7 +402,7 @@ impl BlobStore for S3Blobs {
         Ok(rx)
     }
 
-    fn remove(&self, record: &BlobRecord) -> Result<(), BlobError> {
+    fn remove(&self, record: &Upload) -> Result<(), BackendError> {
         let store = self.store.clone();
         let record = record.clone();
         self.wait(Self::remove_all(store, record))
