@@ -274,9 +274,11 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await staff.locator('#upload-file').setInputFiles(reportPath);
     await staff.getByRole('button', { name: 'Encrypt and upload' }).click();
     const bar = staff.locator('.progress').last();
-    // Past the first 4 MiB append and its checkpoint (15 %): progress counts bytes handed to the
-    // SDK, and a fast upload reports several events before the relay acknowledged anything.
-    await staff.waitForFunction(() => Number(document.querySelector('.progress:last-of-type progress')?.value ?? 0) >= 15);
+    // Past the first 4 MiB append and its checkpoint (25 %): progress counts bytes handed to the
+    // SDK, which seals the next 4 MiB chunk while an append travels and waits for (and
+    // checkpoints) that append only once the next chunk is sealed, so 10 MiB handed means the
+    // first append is acknowledged and its checkpoint stored.
+    await staff.waitForFunction(() => Number(document.querySelector('.progress:last-of-type progress')?.value ?? 0) >= 25);
     // Leaving now asks first (the browser's own question, from a beforeunload handler).
     assert.equal(await staff.evaluate(() => {
       const ev = new Event('beforeunload', { cancelable: true });

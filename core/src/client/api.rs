@@ -4,15 +4,22 @@
 //! `Upload-Offset` and `Upload-Checksum` headers) and error decoding.
 
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use rand_core::{OsRng, RngCore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use sealroom_wire::auth::{authority_of_url, nonce_from_bytes, sign_request, RequestParts};
+use sealroom_wire::auth::{
+    authority_of_url, body_digest_hex, nonce_from_bytes, sign_request_with_digest, RequestParts,
+};
 
 use super::error::ClientError;
-use super::transport::{HttpRequest, HttpResponse, Transport};
+use super::transport::{HttpRequest, HttpResponse, Transport, TransportError, TransportFuture};
+
+/// Bodies from this size on are hashed by the host when it can ([`Transport::sha256`]):
+/// file chunks, not JSON.
+const HOST_DIGEST_MIN: usize = 64 * 1024;
 
 /// Signs request bytes for one device.
 pub(crate) struct Signer<'a> {
@@ -34,6 +41,9 @@ pub(crate) struct Call {
     pub(crate) path: String,
     pub(crate) body: Vec<u8>,
     pub(crate) headers: Vec<(String, String)>,
+    /// The body's SHA-256 (lower-case hex) when the caller has it already
+    /// ([`RelayApi::body_digest`]); else it is computed when the call is signed.
+    pub(crate) body_digest: Option<String>,
 }
 
 impl Call {
@@ -43,6 +53,7 @@ impl Call {
             path: path.into(),
             body: Vec::new(),
             headers: Vec::new(),
+            body_digest: None,
         }
     }
 
@@ -65,6 +76,7 @@ impl Call {
             path: path.into(),
             body,
             headers: vec![("content-type".into(), "application/json".into())],
+            body_digest: None,
         })
     }
 
@@ -74,6 +86,7 @@ impl Call {
             path: path.into(),
             body,
             headers: Vec::new(),
+            body_digest: None,
         }
     }
 }
@@ -118,6 +131,45 @@ impl RelayApi {
         call: Call,
         signer: Option<&Signer<'_>>,
     ) -> Result<HttpResponse, ClientError> {
+        let request = self.prepare(call, signer).await;
+        Ok(self.transport.send(request).await?)
+    }
+
+    /// Signs `call` and hands it to the transport now, without waiting for the answer: the
+    /// returned [`Started`] is awaited later. The transport's future is polled once here, so a
+    /// host whose request leaves on the first poll (the browser's `fetch`, reqwest) sends it
+    /// while the caller goes on working (the next file chunk is sealed meanwhile).
+    pub(crate) async fn start(&self, call: Call, signer: Option<&Signer<'_>>) -> Started {
+        let request = self.prepare(call, signer).await;
+        let transport = Arc::clone(&self.transport);
+        let mut future: TransportFuture<'static> =
+            Box::pin(async move { transport.send(request).await });
+        // One poll with a waker that does nothing: the request starts; whoever awaits the
+        // `Started` polls again with its own waker (every future takes the latest waker).
+        let mut cx = Context::from_waker(Waker::noop());
+        let done = match future.as_mut().poll(&mut cx) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        };
+        Started { future, done }
+    }
+
+    /// The SHA-256 (lower-case hex) of a request body as signatures cover it: from the host
+    /// for large bodies when it offers one ([`Transport::sha256`]), else computed here.
+    pub(crate) async fn body_digest(&self, body: &[u8]) -> String {
+        if body.len() >= HOST_DIGEST_MIN {
+            if let Some(digest) = self.transport.sha256(body) {
+                if let Some(digest) = digest.await {
+                    return hex::encode(digest);
+                }
+            }
+        }
+        body_digest_hex(body)
+    }
+
+    /// The request of `call` with the signature headers (when `signer` is given). The digest
+    /// of a large body comes from the host when it offers one ([`Transport::sha256`]).
+    async fn prepare(&self, call: Call, signer: Option<&Signer<'_>>) -> HttpRequest {
         let mut headers = call.headers;
         if let Some(signer) = signer {
             let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
@@ -138,18 +190,22 @@ impl RelayApi {
                 nonce: &nonce,
                 body: &call.body,
             };
-            let signed = sign_request(&signer.device_id, &parts, |m| (signer.sign)(m));
+            let digest = match call.body_digest {
+                Some(digest) => digest,
+                None => self.body_digest(&call.body).await,
+            };
+            let signed =
+                sign_request_with_digest(&signer.device_id, &parts, &digest, |m| (signer.sign)(m));
             for (k, v) in signed.pairs() {
                 headers.push((k.to_owned(), v.to_owned()));
             }
         }
-        let request = HttpRequest {
+        HttpRequest {
             method: call.method.to_owned(),
             url: format!("{}{}", self.base, call.path),
             headers,
             body: call.body,
-        };
-        Ok(self.transport.send(request).await?)
+        }
     }
 
     /// Sends `call` and turns error statuses into [`ClientError::Relay`].
@@ -170,6 +226,23 @@ impl RelayApi {
     ) -> Result<T, ClientError> {
         let response = self.send(call, signer).await?;
         decode(&response.body)
+    }
+}
+
+/// A request that was handed to the transport ([`RelayApi::start`]); await it for the answer.
+/// Dropping it abandons the answer (the request may still reach the relay).
+pub(crate) struct Started {
+    future: TransportFuture<'static>,
+    done: Option<Result<HttpResponse, TransportError>>,
+}
+
+impl Started {
+    /// The response (any status), or why there is none.
+    pub(crate) async fn response(self) -> Result<HttpResponse, ClientError> {
+        Ok(match self.done {
+            Some(result) => result,
+            None => self.future.await,
+        }?)
     }
 }
 

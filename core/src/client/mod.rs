@@ -83,7 +83,8 @@ pub use sniff::{sniff, SNIFF_LEN};
 #[cfg(not(target_arch = "wasm32"))]
 pub use transport::system_now_secs;
 pub use transport::{
-    HttpRequest, HttpResponse, MaybeSend, SleepFuture, Transport, TransportError, TransportFuture,
+    DigestFuture, HttpRequest, HttpResponse, MaybeSend, SleepFuture, Transport, TransportError,
+    TransportFuture,
 };
 pub use types::{
     Account, ClientEvent, InvitationCheck, InvitationState, Message, NewMessage, Role, Space,
@@ -308,6 +309,17 @@ impl SealroomClient {
             sign: &sign,
         };
         self.api.send_raw(call, Some(&signer)).await
+    }
+
+    /// Signs a call and starts it without waiting for the answer ([`api::Started`]).
+    async fn signed_start(&self, call: Call) -> Result<api::Started, ClientError> {
+        let device = self.signing_device()?;
+        let sign = |m: &[u8]| device.sign(m);
+        let signer = Signer {
+            device_id: device.identity().device_id.clone(),
+            sign: &sign,
+        };
+        Ok(self.api.start(call, Some(&signer)).await)
     }
 
     /// Sends a signed call; error statuses become errors.

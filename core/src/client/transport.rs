@@ -119,6 +119,13 @@ pub type SleepFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 #[cfg(target_arch = "wasm32")]
 pub type SleepFuture<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
+/// The future [`Transport::sha256`] returns (`Send` on native targets).
+#[cfg(not(target_arch = "wasm32"))]
+pub type DigestFuture<'a> = Pin<Box<dyn Future<Output = Option<[u8; 32]>> + Send + 'a>>;
+/// The future [`Transport::sha256`] returns (`Send` on native targets).
+#[cfg(target_arch = "wasm32")]
+pub type DigestFuture<'a> = Pin<Box<dyn Future<Output = Option<[u8; 32]>> + 'a>>;
+
 /// Sends HTTP requests, tells the time and waits. Implemented by the host platform.
 pub trait Transport: MaybeSend {
     /// Sends `request` and returns the whole response. Any HTTP status is a response; only a
@@ -139,6 +146,17 @@ pub trait Transport: MaybeSend {
     fn sleep(&self, duration: Duration) -> SleepFuture<'_> {
         let _ = duration;
         Box::pin(std::future::ready(()))
+    }
+
+    /// The SHA-256 of a large request body for its signature (a file chunk of a few MiB),
+    /// computed by the host: `None`, the default, lets core hash it. The browser's WebCrypto
+    /// hashes several times faster than core's SHA-256 compiled to WASM, so the WASM transport
+    /// returns its digest (and `None` where WebCrypto is missing, e.g. an insecure context).
+    /// Only the signature uses it: the relay hashes the bytes it receives, so a wrong digest
+    /// makes the request fail, never pass.
+    fn sha256<'a>(&'a self, bytes: &'a [u8]) -> Option<DigestFuture<'a>> {
+        let _ = bytes;
+        None
     }
 }
 

@@ -12,7 +12,7 @@ use crate::format::{self, Opener, CHUNK_SIZE, MAX_HEADER_FIXED_LEN, SEALED_CHUNK
 use super::{
     blob_path, hex32, removal, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK,
 };
-use crate::client::api::{relay_error, Call};
+use crate::client::api::{relay_error, Call, Started};
 use crate::client::labels::sealed_label_matches;
 use crate::client::transport::MaybeSend;
 
@@ -35,6 +35,9 @@ enum Mode {
         opener: Box<Opener>,
         hash: Sha256,
         fetched: u64,
+        /// The next range, requested while the current one is opened: `(start, end)` and
+        /// the request.
+        ahead: Option<(u64, u64, Started)>,
     },
     Range {
         header: Vec<u8>,
@@ -146,6 +149,16 @@ impl Drop for Sparse {
     }
 }
 
+/// A signed GET of a blob, of `start..end` when given.
+fn range_call(relay_id: &str, blob_id: &str, range: Option<(u64, u64)>) -> Call {
+    let mut call = Call::get(blob_path(relay_id, blob_id));
+    if let Some((start, end)) = range {
+        call.headers
+            .push(("range".into(), format!("bytes={start}-{}", end - 1)));
+    }
+    call
+}
+
 impl SealroomClient {
     pub(super) async fn get_range(
         &self,
@@ -153,14 +166,38 @@ impl SealroomClient {
         blob_id: &str,
         range: Option<(u64, u64)>,
     ) -> Result<Vec<u8>, ClientError> {
+        self.get_range_after(relay_id, blob_id, range, None).await
+    }
+
+    /// Starts the ranged GET of `start..end` without waiting for it (see
+    /// [`SealroomClient::get_range_after`]).
+    async fn start_range(
+        &self,
+        relay_id: &str,
+        blob_id: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Started, ClientError> {
+        self.signed_start(range_call(relay_id, blob_id, Some((start, end))))
+            .await
+    }
+
+    /// [`SealroomClient::get_range`] whose first attempt may have been started earlier
+    /// (`first`, a request for the same range); failures are retried as usual.
+    async fn get_range_after(
+        &self,
+        relay_id: &str,
+        blob_id: &str,
+        range: Option<(u64, u64)>,
+        mut first: Option<Started>,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut attempt = 0;
         loop {
-            let mut call = Call::get(blob_path(relay_id, blob_id));
-            if let Some((start, end)) = range {
-                call.headers
-                    .push(("range".into(), format!("bytes={start}-{}", end - 1)));
-            }
-            match self.signed_raw(call).await {
+            let answer = match first.take() {
+                Some(started) => started.response().await,
+                None => self.signed_raw(range_call(relay_id, blob_id, range)).await,
+            };
+            match answer {
                 Ok(response) if (200..300).contains(&response.status) => {
                     if let Some((start, end)) = range {
                         if response.body.len() as u64 != end - start {
@@ -216,6 +253,7 @@ impl SealroomClient {
                 opener: Box::new(Opener::new(&key)),
                 hash: Sha256::new(),
                 fetched: 0,
+                ahead: None,
             },
             Some((offset, len)) => {
                 let fixed = self
@@ -289,14 +327,28 @@ impl SealroomClient {
                 opener,
                 hash,
                 fetched,
+                ahead,
             } => {
                 let mut plain = Vec::new();
                 if *fetched < d.sealed_len {
                     let end = (*fetched + UPLOAD_CHUNK as u64).min(d.sealed_len);
+                    let first = match ahead.take() {
+                        Some((s, e, started)) if (s, e) == (*fetched, end) => Some(started),
+                        _ => None,
+                    };
                     let sealed = self
-                        .get_range(&d.relay_id, &d.file_id, Some((*fetched, end)))
+                        .get_range_after(&d.relay_id, &d.file_id, Some((*fetched, end)), first)
                         .await?;
                     *fetched = end;
+                    // The next range travels while this one is opened (one range ahead:
+                    // memory stays at two ranges).
+                    if *fetched < d.sealed_len {
+                        let next = (*fetched + UPLOAD_CHUNK as u64).min(d.sealed_len);
+                        let started = self
+                            .start_range(&d.relay_id, &d.file_id, *fetched, next)
+                            .await?;
+                        *ahead = Some((*fetched, next, started));
+                    }
                     plain.reserve(sealed.len());
                     opener.push_into(&sealed, &mut plain)?;
                     // No plaintext leaves before the header (and its label) was read.

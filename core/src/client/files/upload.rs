@@ -17,7 +17,7 @@ use super::{
     PendingUpload, SealroomClient, ATTEMPTS, MANIFEST_MAGIC, MANIFEST_SEEN_PREFIX, READ_PIECE,
     UPLOAD_CHUNK, UPLOAD_PREFIX,
 };
-use crate::client::api::{relay_error, Call};
+use crate::client::api::{relay_error, Call, Started};
 use crate::client::labels::{Classification, FileAccess};
 use crate::client::scan::ScanState;
 use crate::client::sniff::{sniff, SNIFF_LEN};
@@ -39,6 +39,22 @@ pub struct FileUpload {
     checkpoint_checked: bool,
     read_total: u64,
     relay_offset: u64,
+    /// The append on its way to the relay, not yet acknowledged. At most one: appends reach
+    /// the relay in order (each names its offset), and the next chunk is sealed meanwhile.
+    in_flight: Option<Append>,
+    /// A chunk buffer of an acknowledged append, reused for the next chunk.
+    spare: Vec<u8>,
+}
+
+/// One started append: the sealed bytes `start..end` (kept for retries), the checkpoint
+/// digest of the sealed bytes up to `end`, and the request.
+struct Append {
+    start: u64,
+    bytes: Vec<u8>,
+    /// Bytes at the front of `bytes` the relay already held (not sent).
+    skip: usize,
+    digest: String,
+    request: Started,
 }
 
 impl std::fmt::Debug for FileUpload {
@@ -66,6 +82,10 @@ impl FileUpload {
 impl Drop for FileUpload {
     fn drop(&mut self) {
         self.pending.zeroize();
+        self.spare.zeroize();
+        if let Some(append) = &mut self.in_flight {
+            append.bytes.zeroize();
+        }
     }
 }
 
@@ -131,6 +151,54 @@ impl UploadState {
             .map_err(|_| ClientError::State(crate::state::StateError::Corrupt))?;
         Ok(salt)
     }
+}
+
+/// The append of `bytes` at sealed offset `from`. No `Upload-Checksum`: the request signature
+/// already covers the SHA-256 of these exact bytes (`docs/api/signing.md`), which the relay
+/// checks; a second digest of every chunk cost a quarter of the hashing of an upload in WASM.
+fn append_call(state: &UploadState, from: u64, bytes: &[u8]) -> Call {
+    let mut call = Call::raw(
+        "PATCH",
+        blob_path(&state.relay_id, &state.blob_id),
+        bytes.to_vec(),
+    );
+    call.headers.extend([
+        (
+            "content-type".to_owned(),
+            "application/offset+octet-stream".to_owned(),
+        ),
+        ("upload-offset".to_owned(), from.to_string()),
+    ]);
+    call
+}
+
+/// Runs two futures at once; both outputs once both are done.
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                out_a = Some(v);
+            }
+        }
+        if out_b.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                out_b = Some(v);
+            }
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(a), Some(b)) => std::task::Poll::Ready((a, b)),
+            (a, b) => {
+                (out_a, out_b) = (a, b);
+                std::task::Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
@@ -381,30 +449,27 @@ impl SealroomClient {
     }
 
     /// Sends `bytes` (sealed offset `start`) to the relay, retrying from the relay's offset
-    /// after failures. Returns the new offset.
+    /// after failures. Returns the new offset. `first` is the answer to an append of all of
+    /// `bytes` started earlier ([`SealroomClient::start_append`]), if there was one.
     async fn send_chunk(
         &self,
         state: &UploadState,
         start: u64,
         bytes: &[u8],
+        mut first: Option<Started>,
     ) -> Result<u64, ClientError> {
         let end = start + bytes.len() as u64;
         let mut from = start;
         let mut attempt = 0;
         while from < end {
-            let body = bytes[(from - start) as usize..].to_vec();
-            // No `Upload-Checksum`: the request signature already covers the SHA-256 of these
-            // exact bytes (`docs/api/signing.md`), which the relay checks; a second digest of
-            // every chunk cost a quarter of the hashing of an upload in WASM.
-            let mut call = Call::raw("PATCH", blob_path(&state.relay_id, &state.blob_id), body);
-            call.headers.extend([
-                (
-                    "content-type".to_owned(),
-                    "application/offset+octet-stream".to_owned(),
-                ),
-                ("upload-offset".to_owned(), from.to_string()),
-            ]);
-            let failure = match self.signed_raw(call).await {
+            let answer = match first.take() {
+                Some(started) => started.response().await,
+                None => {
+                    let call = append_call(state, from, &bytes[(from - start) as usize..]);
+                    self.signed_raw(call).await
+                }
+            };
+            let failure = match answer {
                 Ok(response) if (200..300).contains(&response.status) => {
                     from = response
                         .header("upload-offset")
@@ -434,6 +499,55 @@ impl SealroomClient {
         Ok(end)
     }
 
+    /// Starts the append of `bytes` (whose SHA-256 is `digest`) at sealed offset `from`
+    /// without waiting for the answer.
+    async fn start_append(
+        &self,
+        state: &UploadState,
+        from: u64,
+        bytes: &[u8],
+        digest: String,
+    ) -> Result<Started, ClientError> {
+        let mut call = append_call(state, from, bytes);
+        call.body_digest = Some(digest);
+        self.signed_start(call).await
+    }
+
+    /// Waits for the append in flight, if any (retrying it from the relay's offset after a
+    /// failure), then checkpoints: only an acknowledged append advances the resume state.
+    async fn settle<P: FnMut(u64, u64) + ?Sized>(
+        &self,
+        up: &mut FileUpload,
+        progress: &mut P,
+    ) -> Result<(), ClientError> {
+        let Some(mut append) = up.in_flight.take() else {
+            return Ok(());
+        };
+        let from = append.start + append.skip as u64;
+        let sent = self
+            .send_chunk(
+                &up.state,
+                from,
+                &append.bytes[append.skip..],
+                Some(append.request),
+            )
+            .await;
+        let end = append.start + append.bytes.len() as u64;
+        // Sealed bytes only (ciphertext): cleared, not wiped.
+        append.bytes.clear();
+        if up.spare.capacity() < append.bytes.capacity() {
+            up.spare = std::mem::take(&mut append.bytes);
+        }
+        sent?;
+        // Checkpoint: the relay holds `end` bytes whose digest is known.
+        up.state.acked = end;
+        up.state.acked_digest = append.digest;
+        let write = (up.state.storage_key(), Some(to_json(&up.state)?));
+        self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
+        progress(end, up.state.sealed_len);
+        Ok(())
+    }
+
     async fn open_session(&self, state: UploadState) -> Result<FileUpload, ClientError> {
         let key = state.file_key()?;
         let (sealer, header) = Sealer::new_with_salt(&key, &state.metadata(), &state.salt()?)?;
@@ -455,6 +569,8 @@ impl SealroomClient {
             pending_start: 0,
             read_total: 0,
             relay_offset,
+            in_flight: None,
+            spare: Vec::new(),
         };
         let mut none = |_: u64, _: u64| {};
         self.absorb(&mut upload, header, false, &mut none).await?;
@@ -528,6 +644,7 @@ impl SealroomClient {
             self.absorb(&mut upload, piece, next.is_none(), progress)
                 .await?;
         }
+        self.settle(&mut upload, progress).await?;
         if upload.produced != upload.state.sealed_len {
             return Err(ClientError::Protocol(
                 "sealed length differs from the announced length".into(),
@@ -537,12 +654,14 @@ impl SealroomClient {
         self.announce(&upload.state, &upload.key, digest).await
     }
 
-    /// Accounts newly sealed bytes (hash, checkpoint check, buffer) and sends full chunks, or
-    /// everything when `finished`; checkpoints each acknowledged chunk in the store.
+    /// Accounts newly sealed bytes (hash, checkpoint check, buffer) and starts the append of
+    /// full chunks, or of everything when `finished`, once the previous append is
+    /// acknowledged (and checkpointed in the store): the caller seals the next chunk while an
+    /// append is on its way. [`SealroomClient::upload_finish`] waits for the last one.
     async fn absorb<P: FnMut(u64, u64) + ?Sized>(
         &self,
         up: &mut FileUpload,
-        mut emit: Vec<u8>,
+        emit: Vec<u8>,
         finished: bool,
         progress: &mut P,
     ) -> Result<(), ClientError> {
@@ -573,26 +692,40 @@ impl SealroomClient {
             up.produced += bytes.len() as u64;
             bytes = &[];
         }
-        emit.zeroize();
+        // Sealed bytes (ciphertext) are dropped, not wiped: a byte-wise wipe of every sealed
+        // byte cost several percent of an upload in WASM.
+        drop(emit);
         if up.pending.len() >= UPLOAD_CHUNK || (finished && !up.pending.is_empty()) {
             let end = up.pending_start + up.pending.len() as u64;
             if end > up.relay_offset {
                 let skip = up.relay_offset.saturating_sub(up.pending_start) as usize;
-                self.send_chunk(
-                    &up.state,
-                    up.pending_start + skip as u64,
-                    &up.pending[skip..],
+                let start = up.pending_start;
+                let checkpoint = hex::encode(up.sealed_hash.clone().finalize());
+                let mut next = std::mem::take(&mut up.spare);
+                next.reserve(UPLOAD_CHUNK + READ_PIECE + 1024);
+                let bytes = std::mem::replace(&mut up.pending, next);
+                // In order: the previous append is acknowledged first (its bytes end where
+                // these start); the signature's digest of these is computed meanwhile.
+                let (settled, digest) = join(
+                    self.settle(up, progress),
+                    self.api.body_digest(&bytes[skip..]),
                 )
-                .await?;
+                .await;
+                settled?;
+                let request = self
+                    .start_append(&up.state, start + skip as u64, &bytes[skip..], digest)
+                    .await?;
+                up.in_flight = Some(Append {
+                    start,
+                    bytes,
+                    skip,
+                    digest: checkpoint,
+                    request,
+                });
                 up.relay_offset = end;
-                // Checkpoint: the relay holds `end` bytes whose digest is known.
-                up.state.acked = end;
-                up.state.acked_digest = hex::encode(up.sealed_hash.clone().finalize());
-                let write = (up.state.storage_key(), Some(to_json(&up.state)?));
-                self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
-                progress(end, up.state.sealed_len);
+            } else {
+                up.pending.clear();
             }
-            up.pending.clear();
         }
         Ok(())
     }
@@ -738,7 +871,7 @@ impl SealroomClient {
             acked_digest: String::new(),
             classification: String::new(),
         };
-        self.send_chunk(&state_like, 0, &bytes).await?;
+        self.send_chunk(&state_like, 0, &bytes, None).await?;
         Ok(created.blob_id)
     }
 }
