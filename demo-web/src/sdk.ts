@@ -7,7 +7,7 @@ import type * as Sdk from '@sealroom/sdk';
 
 export type {
   Account, AuditCheck, AuditPage, InvitationCheck, AuditRecord, AuditVerifyReport, ClientEvent, Document, FileVersion,
-  Invitation, Message, NotifyMode, NotifyPreference, OrgInfo, PendingUpload, Role, Space, SpaceMember, Thread,
+  Invitation, InvitationInfo, Message, NotifyMode, NotifyPreference, OrgInfo, PendingUpload, Role, Space, SpaceMember, Thread,
 } from '@sealroom/sdk';
 export type { Admission, ProfileInput, UserProfile } from '@sealroom/sdk';
 
@@ -89,7 +89,14 @@ export class Portal {
     return this.call((c) => c.register(token, userName, email, deviceName));
   }
   createCustomerOrg(name: string) { return this.call((c) => c.createCustomerOrg(name)); }
-  invite(role: Sdk.Role, spaceId: string | null) { return this.call((c) => c.invite(role, spaceId)); }
+  /** Issues an invitation that stays usable `lifetimeSecs` (one hour to 30 days; null: 7 days). */
+  invite(role: Sdk.Role, spaceId: string | null, lifetimeSecs: number | null = null) {
+    return this.call((c) => c.invite(role, spaceId, lifetimeSecs));
+  }
+  /** The space's open invitations (staff and admins), newest first; never the tokens. */
+  spaceInvitations(spaceId: string) { return this.call((c) => c.spaceInvitations(spaceId)); }
+  /** Revokes an unused invitation: its link is refused from then on. */
+  revokeInvitation(invitationId: string) { return this.call((c) => c.revokeInvitation(invitationId)); }
   createSpace(customerOrgId: string, withInternalRoom: boolean) {
     return this.call((c) => c.createSpace(customerOrgId, withInternalRoom));
   }

@@ -465,6 +465,8 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await cust.getByLabel('Email address').fill('cara@kestrel.example');
     await cust.getByRole('button', { name: 'Save', exact: true }).click();
     await cust.getByText('Saved: Daily digest.').waitFor();
+    // This relay runs without a mail server: the page says so instead of saving silently.
+    assert.match(await cust.locator('#no-mail').textContent(), /^This relay sends no email \(no mail server configured\)/);
     // The profile others see: signed by this device, sent only inside the rooms.
     assert.equal(await cust.getByLabel('Your name').inputValue(), 'Cara Customer');
     await cust.getByLabel('Title (optional)').fill('Finance lead');

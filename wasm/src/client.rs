@@ -505,19 +505,22 @@ impl Client {
         })
     }
 
-    /// Issues an invitation: `staff`/`admin` (admins), or `customer` into `spaceId`.
+    /// Issues an invitation: `staff`/`admin` (admins), or `customer` into `spaceId`. It stays
+    /// usable for `lifetimeSecs` seconds (one hour to 30 days; absent: 7 days); a lifetime out
+    /// of bounds rejects with `invalid_input`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Invitation>")]
     pub fn invite(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Role")] role: String,
         #[wasm_bindgen(js_name = spaceId)] space_id: Option<String>,
+        #[wasm_bindgen(js_name = lifetimeSecs)] lifetime_secs: Option<u32>,
     ) -> Promise {
         let s = self.shared.clone();
         run(&self.shared, async move {
             let role = parse_role(&role)?;
             to_js(
                 &s.core
-                    .invite(role, space_id.as_deref())
+                    .invite_for(role, space_id.as_deref(), lifetime_secs.map(u64::from))
                     .await
                     .map_err(client_error)?,
             )

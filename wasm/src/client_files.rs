@@ -169,7 +169,7 @@ impl Client {
         value_to_js(&list(&files, convert::file_version))
     }
 
-    /// Documents of a space (all versions, latest marked).
+    /// Documents of a space (all versions, latest marked), the most recently updated first.
     #[wasm_bindgen(unchecked_return_type = "Document[]")]
     pub fn documents(
         &self,

@@ -1,6 +1,7 @@
 //! Checking an invitation before registering with it (issue 18): the relay says whether the
 //! token can still be used and, while it can, who invited whom into which organisation, so a
-//! page shows the relay's records instead of names written into the link.
+//! page shows the relay's records instead of names written into the link. Staff list a space's
+//! open invitations and revoke them.
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -41,6 +42,43 @@ impl Client {
                 .await
                 .map_err(client_error)?;
             Ok(JsValue::from(space_id))
+        })
+    }
+
+    /// The open invitations into a space (neither used nor revoked; expired ones with their
+    /// state), newest first: for the space's staff and provider admins (a customer rejects
+    /// with `relay_forbidden`). Never the tokens.
+    #[wasm_bindgen(js_name = spaceInvitations, unchecked_return_type = "Promise<InvitationInfo[]>")]
+    pub fn space_invitations(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            to_js(
+                &s.core
+                    .space_invitations(&space_id)
+                    .await
+                    .map_err(client_error)?,
+            )
+        })
+    }
+
+    /// Revokes an unused invitation (the space's staff or an administrator): its link is
+    /// refused from now on. A used invitation rejects with `relay_conflict`; someone else's
+    /// space with `relay_forbidden`.
+    #[wasm_bindgen(js_name = revokeInvitation, unchecked_return_type = "Promise<void>")]
+    pub fn revoke_invitation(
+        &self,
+        #[wasm_bindgen(js_name = invitationId)] invitation_id: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .revoke_invitation(&invitation_id)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 }

@@ -98,12 +98,26 @@ export interface Invitation {
   spaceId: string | null; expiresAt: number;
 }
 
+/** Whether an invitation can still be used, or why not. */
+export type InvitationState = "valid" | "used" | "expired" | "revoked";
+
+/** An open invitation as staff see it (`spaceInvitations`): never the token. */
+export interface InvitationInfo {
+  invitationId: string; role: Role; spaceId: string | null;
+  /** The inviting user. */
+  invitedBy: string;
+  /** Unix seconds. */
+  createdAt: number; expiresAt: number;
+  state: InvitationState;
+  revokedAt: number | null;
+}
+
 /**
  * What an invitation token leads to, from the relay's records (`checkInvitation`): names and
  * role only while the invitation can still be used.
  */
 export interface InvitationCheck {
-  state: "valid" | "used" | "expired";
+  state: InvitationState;
   role: Role | null; orgName: string | null; inviterName: string | null;
   inviterUserId: string | null; spaceId: string | null;
   expiresAt: number;
@@ -217,6 +231,11 @@ export interface FileVersion {
   access: FileAccess;
   /** Staff users (not the uploader) who released this version. */
   releasedBy: string[];
+  /**
+   * Unix seconds at which the relay accepted the version (this device's clock for its own
+   * uploads); `null` for versions indexed by an earlier SDK.
+   */
+  receivedAt: number | null;
 }
 
 export interface Document { documentId: string; latest: FileVersion; versions: FileVersion[]; }
@@ -235,7 +254,11 @@ export interface DeviceRequestInfo {
 
 export interface RecoveryReport { rooms: number; keys: number; files: number; messages: number; sealedBytes: number; }
 export interface TotpEnrolment { secret: string; otpauthUri: string; }
-export interface NotifyPreference { mode: NotifyMode; email: string | null; }
+export interface NotifyPreference {
+  mode: NotifyMode; email: string | null;
+  /** Whether the relay has an outgoing mail server; `false`: no mail is ever sent. */
+  mailConfigured?: boolean;
+}
 export interface RetentionPolicy { days: number | null; }
 
 export interface AuditQuery {

@@ -189,7 +189,19 @@ pub struct CreateInvitation {
     /// Space for customer invitations.
     #[serde(default)]
     pub space_id: Option<String>,
+    /// How long the invitation stays usable, in seconds: from
+    /// [`MIN_INVITATION_LIFETIME_SECS`] to [`MAX_INVITATION_LIFETIME_SECS`]; `None` gives
+    /// [`DEFAULT_INVITATION_LIFETIME_SECS`].
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
 }
+
+/// Shortest invitation lifetime a client may ask for (one hour).
+pub const MIN_INVITATION_LIFETIME_SECS: u64 = 3600;
+/// Longest invitation lifetime a client may ask for (30 days).
+pub const MAX_INVITATION_LIFETIME_SECS: u64 = 30 * 24 * 3600;
+/// Lifetime of an invitation that names none (7 days).
+pub const DEFAULT_INVITATION_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 
 /// An issued invitation; `token` is shown only here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +240,40 @@ pub enum InvitationState {
     Used,
     /// Expired unused.
     Expired,
+    /// Revoked by the space's staff or an administrator before it was used.
+    Revoked,
+}
+
+/// An invitation as staff see it in a listing (`GET /v1/spaces/{space_id}/invitations`): never
+/// the token, which exists only in the link handed to the invitee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    /// Id.
+    pub invitation_id: String,
+    /// Role granted.
+    pub role: Role,
+    /// Space joined (customer invitations).
+    #[serde(default)]
+    pub space_id: Option<String>,
+    /// The inviting user.
+    pub invited_by: String,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+    /// Whether it can still be used ([`InvitationState::Valid`]), or why not.
+    pub state: InvitationState,
+    /// When it was revoked (Unix seconds), if it was.
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+}
+
+/// Answer of `GET /v1/spaces/{space_id}/invitations`: the space's invitations that were
+/// neither used nor revoked, newest first (expired ones included, with their state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationList {
+    /// The invitations.
+    pub invitations: Vec<InvitationInfo>,
 }
 
 /// Answer of `POST /v1/invitations/check`. The names are the relay's records (the inviting

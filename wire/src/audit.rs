@@ -34,6 +34,8 @@ pub enum AuditAction {
     OrgCreate,
     /// An invitation was issued.
     InviteCreate,
+    /// An unused invitation was revoked by the space's staff or an administrator.
+    InviteRevoke,
     /// A user registered (accepted an invitation or was bootstrapped).
     UserRegister,
     /// A device was registered for a user.
@@ -108,9 +110,10 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 37] = [
         Self::OrgCreate,
         Self::InviteCreate,
+        Self::InviteRevoke,
         Self::UserRegister,
         Self::DeviceRegister,
         Self::DeviceApprove,
@@ -152,6 +155,7 @@ impl AuditAction {
         match self {
             Self::OrgCreate => "org.create",
             Self::InviteCreate => "invite.create",
+            Self::InviteRevoke => "invite.revoke",
             Self::UserRegister => "user.register",
             Self::DeviceRegister => "device.register",
             Self::DeviceApprove => "device.approve",

@@ -75,6 +75,11 @@ pub struct NotifyPreference {
     /// registration). On `GET`, the address in use, if any.
     #[serde(default)]
     pub email: Option<String>,
+    /// On `GET` (and the answer to `PUT`): whether this relay has an outgoing mail server
+    /// configured; `false` means no notification is ever mailed, whatever the preference.
+    /// Ignored on `PUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_configured: Option<bool>,
 }
 
 /// Body of `GET`/`PUT /v1/spaces/{space_id}/retention`: how long ciphertext is kept.

@@ -254,17 +254,72 @@ impl SealroomClient {
     }
 
     /// Invites a staff member (admins) or, with `space_id`, a customer member into a space
-    /// (staff). The token goes to the invitee out of band.
+    /// (staff). The token goes to the invitee out of band. It stays usable for the relay's
+    /// default lifetime (7 days); see [`SealroomClient::invite_for`].
     pub async fn invite(
         &self,
         role: Role,
         space_id: Option<&str>,
     ) -> Result<Invitation, ClientError> {
+        self.invite_for(role, space_id, None).await
+    }
+
+    /// Like [`SealroomClient::invite`], with a lifetime in seconds: from one hour to 30 days
+    /// (`MIN_INVITATION_LIFETIME_SECS`..=`MAX_INVITATION_LIFETIME_SECS`); `None` takes the
+    /// default of 7 days. A lifetime outside the bounds fails with `InvalidInput` before any
+    /// request is sent.
+    pub async fn invite_for(
+        &self,
+        role: Role,
+        space_id: Option<&str>,
+        lifetime_secs: Option<u64>,
+    ) -> Result<Invitation, ClientError> {
+        use sealroom_wire::accounts::{MAX_INVITATION_LIFETIME_SECS, MIN_INVITATION_LIFETIME_SECS};
+        if let Some(secs) = lifetime_secs {
+            if !(MIN_INVITATION_LIFETIME_SECS..=MAX_INVITATION_LIFETIME_SECS).contains(&secs) {
+                return Err(ClientError::InvalidInput(format!(
+                    "an invitation lives from {MIN_INVITATION_LIFETIME_SECS} s (one hour) to \
+                     {MAX_INVITATION_LIFETIME_SECS} s (30 days), not {secs} s"
+                )));
+            }
+        }
         let body = CreateInvitation {
             role,
             space_id: space_id.map(str::to_owned),
+            lifetime_secs,
         };
         self.signed_json(Call::json("POST", "/v1/invitations", &body)?)
             .await
+    }
+
+    /// The open invitations into a space (neither used nor revoked; expired ones with their
+    /// state), newest first: for the space's staff and provider admins. Never the tokens.
+    pub async fn space_invitations(
+        &self,
+        space_id: &str,
+    ) -> Result<Vec<InvitationInfo>, ClientError> {
+        let list: InvitationList = self
+            .signed_json(Call::get(format!(
+                "/v1/spaces/{}/invitations",
+                seg(space_id)
+            )))
+            .await?;
+        Ok(list.invitations)
+    }
+
+    /// Revokes an unused invitation (the space's staff, or an administrator): its link is
+    /// refused from now on, on the invitation page and at registration. Revoking a revoked
+    /// invitation succeeds; a used one fails with a relay `conflict` (409).
+    pub async fn revoke_invitation(&self, invitation_id: &str) -> Result<(), ClientError> {
+        let response = self
+            .signed_raw(Call::delete(format!(
+                "/v1/invitations/{}",
+                seg(invitation_id)
+            )))
+            .await?;
+        match response.status {
+            200..=299 => Ok(()),
+            _ => Err(relay_error(&response)),
+        }
     }
 }

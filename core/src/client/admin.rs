@@ -454,6 +454,7 @@ impl SealroomClient {
             &NotifyPreference {
                 mode,
                 email: email.map(str::to_owned),
+                mail_configured: None,
             },
         )?)
         .await

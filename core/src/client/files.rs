@@ -120,6 +120,11 @@ pub struct FileVersion {
     /// The space scanner's verdict on this version (set by listings).
     #[serde(default)]
     pub scan: ScanState,
+    /// Unix time (s) at which the relay accepted the version's announcement; for this device's
+    /// own uploads, this device's clock when it announced the version. `None` for versions
+    /// indexed by an earlier SDK.
+    #[serde(default)]
+    pub received_at: Option<u64>,
 }
 
 /// A document: all its versions known here, oldest first.
@@ -221,7 +226,7 @@ pub(super) fn removal(error: ClientError, space_id: &str) -> ClientError {
 /// Turns a File or Document content from the room into index entries (called from `sync`).
 pub(super) fn translate_content(
     content: &Content,
-    sender_user_id: &str,
+    (sender_user_id, received_at): (&str, Option<u64>),
     record: &RoomRecord,
     writes: &mut Vec<room::AppWrite>,
     out: &mut Vec<ClientEvent>,
@@ -258,6 +263,7 @@ pub(super) fn translate_content(
                 access: FileAccess::Open,
                 released_by: Vec::new(),
                 scan: ScanState::default(),
+                received_at,
             };
             if let Ok(bytes) = to_json(&entry) {
                 writes.push((
@@ -332,13 +338,17 @@ impl SealroomClient {
         Ok(out)
     }
 
-    /// The documents of a space with their versions (see [`SealroomClient::files`]).
+    /// The documents of a space with their versions (see [`SealroomClient::files`]), the
+    /// document whose latest version arrived last first (by
+    /// [`received_at`](FileVersion::received_at), in seconds; within the same second the
+    /// higher version first, then by document id; versions without a time, from earlier SDKs,
+    /// after those with one).
     pub fn documents(&self, space_id: &str) -> Result<Vec<Document>, ClientError> {
         let mut docs: BTreeMap<String, Vec<FileVersion>> = BTreeMap::new();
         for f in self.files(space_id)? {
             docs.entry(f.document_id.clone()).or_default().push(f);
         }
-        Ok(docs
+        let mut out: Vec<Document> = docs
             .into_iter()
             .filter_map(|(document_id, versions)| {
                 let latest = versions.last()?.clone();
@@ -348,7 +358,14 @@ impl SealroomClient {
                     versions,
                 })
             })
-            .collect())
+            .collect();
+        // Within one second, the document with more versions was most likely updated last.
+        out.sort_by(|a, b| {
+            (b.latest.received_at, b.latest.version)
+                .cmp(&(a.latest.received_at, a.latest.version))
+                .then_with(|| a.document_id.cmp(&b.document_id))
+        });
+        Ok(out)
     }
 
     // ----- download ----------------------------------------------------------------------

@@ -51,7 +51,8 @@ use zeroize::Zeroizing;
 
 use sealroom_wire::accounts::{
     AddSpaceMember, BootstrapRequest, CreateInvitation, CreateOrg, CreateSpace, DeviceList,
-    Invitation, InvitationCheckRequest, OrgInfo, RegisterRequest, Registered, SpaceInfo, SpaceList,
+    Invitation, InvitationCheckRequest, InvitationList, OrgInfo, RegisterRequest, Registered,
+    SpaceInfo, SpaceList,
 };
 use sealroom_wire::rooms::{
     ClaimedKeyPackages, CreateRoomRequest, HandshakePage, KeyPackageCount, MessagePage,
@@ -87,8 +88,8 @@ pub use transport::{
     TransportFuture,
 };
 pub use types::{
-    Account, ClientEvent, InvitationCheck, InvitationState, Message, NewMessage, Role, Space,
-    SpaceMember, SpaceRole, Thread,
+    Account, ClientEvent, InvitationCheck, InvitationInfo, InvitationState, Message, NewMessage,
+    Role, Space, SpaceMember, SpaceRole, Thread,
 };
 
 /// One-time key packages kept on the relay per device; `sync` tops the directory up when it

@@ -354,7 +354,7 @@ fn translate(
         } => writes.push(profiles::profile_write(p)),
         RoomEvent::Content {
             sender, content, ..
-        } => files::translate_content(content, &sender.user_id, record, writes, out),
+        } => files::translate_content(content, (&sender.user_id, received_at), record, writes, out),
         RoomEvent::Commit { added, removed, .. } => {
             for id in added {
                 out.push(ClientEvent::MemberAdded {

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use sealroom_wire::accounts::{InvitationCheck, InvitationState, Role, SpaceRole};
+pub use sealroom_wire::accounts::{
+    InvitationCheck, InvitationInfo, InvitationState, Role, SpaceRole,
+};
 
 /// This device's account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ import type { AuditRecord } from '../sdk.js';
 export const ACTION_TEXT: Record<string, string> = {
   'org.create': 'Created an organisation',
   'invite.create': 'Created an invitation',
+  'invite.revoke': 'Revoked an invitation',
   'user.register': 'Registered an account',
   'device.register': 'Registered a device',
   'device.approve': 'Approved a new device',
@@ -50,7 +51,7 @@ export const ACTION_TEXT: Record<string, string> = {
 export const CATEGORIES: [string, string, string[]][] = [
   ['files', 'Files', ['blob.upload_create', 'blob.upload', 'blob.download', 'blob.delete']],
   ['messages', 'Messages and notes', ['message.post', 'message.delete', 'message.expire']],
-  ['people', 'People and access', ['invite.create', 'user.register', 'space.create', 'membership.add', 'membership.remove', 'role.change', 'user.erase', 'org.create']],
+  ['people', 'People and access', ['invite.create', 'invite.revoke', 'user.register', 'space.create', 'membership.add', 'membership.remove', 'role.change', 'user.erase', 'org.create']],
   ['devices', 'Devices and sign-in', ['device.register', 'device.approve', 'device.approve_fail', 'device.remove', 'device.certify', 'totp.change', 'recovery.store', 'recovery.fetch', 'recovery.delete']],
   ['keys', 'Encryption keys', ['keypackage.upload', 'keypackage.claim', 'handshake.commit', 'welcome.send']],
   ['notifications', 'Notifications', ['notification.send', 'notification.fail', 'notify.preference_set']],

@@ -126,14 +126,19 @@ export async function joinView(query: URLSearchParams): Promise<Page> {
     }
   }
   if (check && check.state !== 'valid') {
-    const used = check.state === 'used';
+    const [title, heading, text] = check.state === 'used'
+      ? ['Invitation already used', 'This invitation was already used',
+        'Each invitation link works once. If you registered with it, open Sealroom in the browser you used then. Otherwise ask the person who invited you for a new link.']
+      : check.state === 'revoked'
+        ? ['Invitation withdrawn', 'This invitation was withdrawn',
+          'The person who sent it, or an administrator, cancelled this link, so it no longer works. If you still expect to join, ask your contact, through a channel you trust, for a new invitation.']
+        : ['Invitation expired', 'This invitation has expired',
+          `It was valid until ${new Date(check.expiresAt * 1000).toLocaleString()}. Ask the person who invited you for a new link.`];
     return {
-      title: used ? 'Invitation already used' : 'Invitation expired',
+      title,
       body: h('section', { class: 'card narrow', 'data-state': `invitation-${check.state}` },
-        h('h1', {}, used ? 'This invitation was already used' : 'This invitation has expired'),
-        h('p', {}, used
-          ? 'Each invitation link works once. If you registered with it, open Sealroom in the browser you used then. Otherwise ask the person who invited you for a new link.'
-          : `It was valid until ${new Date(check.expiresAt * 1000).toLocaleString()}. Ask the person who invited you for a new link.`),
+        h('h1', {}, heading),
+        h('p', {}, text),
         h('a', { href: '#/', class: 'btn btn-secondary' }, 'Back')),
     };
   }
@@ -175,7 +180,7 @@ export async function joinView(query: URLSearchParams): Promise<Page> {
       await signedIn();
     } catch (e) {
       const code = errorCode(e);
-      const linkProblem = 'This invitation link was already used, has expired or is incomplete. Ask the person who invited you for a new one.';
+      const linkProblem = 'This invitation link was already used, withdrawn, has expired or is incomplete. Ask the person who invited you for a new one.';
       formError(errors, e, {
         field: ['relay_unauthenticated', 'relay_not_found', 'relay_gone'].includes(code) ? token : code === 'invalid_input' ? firstEmpty([name, device]) : null,
         context: { relay_unauthenticated: linkProblem, relay_not_found: linkProblem, relay_gone: linkProblem },
@@ -220,7 +225,7 @@ export async function joinExistingView(query: URLSearchParams): Promise<Page> {
     const why = !check
       ? (checkError ? errorText(checkError) : 'This link is not a valid invitation.')
       : check.state !== 'valid'
-        ? `This invitation ${check.state === 'used' ? 'was already used' : 'has expired'}.`
+        ? `This invitation ${check.state === 'used' ? 'was already used' : check.state === 'revoked' ? 'was withdrawn by the person who sent it' : 'has expired'}.`
         : 'This invitation is for a new account. Open it in another browser (or profile) to register with it.';
     return {
       title: 'Invitation',

@@ -52,8 +52,13 @@ export async function settingsView(): Promise<Page> {
         h('label', { for: id }, text),
         h('span', { class: 'hint', id: `${id}-hint` }, hint));
     }));
-  const form = h('form', { class: 'stack', 'aria-labelledby': 'notify-heading' },
+  // The relay says whether it has a mail server at all: without one, no setting sends mail.
+  const noMail = pref.mailConfigured === false;
+  const form = h('form', { class: 'stack', 'aria-labelledby': 'notify-heading', 'data-mail': noMail ? 'none' : 'configured' },
     h('h2', { id: 'notify-heading' }, 'Notifications'),
+    noMail ? h('p', { class: 'notice', id: 'no-mail', role: 'note' },
+      'This relay sends no email (no mail server configured). You can keep your choice here; '
+      + 'it takes effect once the operator sets up a mail server. Until then, check the portal yourself.') : null,
     fieldset,
     field('Email address', email, 'Emails never contain the content, only that something is waiting.'),
     h('div', { class: 'actions' }, save, saved));
@@ -62,8 +67,14 @@ export async function settingsView(): Promise<Page> {
     const mode = (new FormData(form).get('mode') ?? 'immediate') as NotifyMode;
     void act(save, async () => {
       const p = await portal.setNotificationMode(mode, email.value.trim() || null);
-      replace(saved, `Saved: ${MODES.find(([m]) => m === p.mode)?.[1] ?? p.mode}.`);
-      toast('Notification settings saved.');
+      const choice = MODES.find(([m]) => m === p.mode)?.[1] ?? p.mode;
+      if (p.mailConfigured === false) {
+        replace(saved, `Saved: ${choice}. This relay sends no email (no mail server configured), so none will arrive for now.`);
+        toast('Saved, but this relay sends no email.', 'error');
+      } else {
+        replace(saved, `Saved: ${choice}.`);
+        toast('Notification settings saved.');
+      }
     });
   });
 

@@ -9,7 +9,8 @@ import {
   act, app, asUpload, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, wasRemoved, wasSeen,
 } from '../state.js';
 import { Admission, Document, FileVersion, Message, PendingUpload, SdkError, Space, Thread } from '../sdk.js';
-import { inviteBox, progressBar, safetyNumber } from './widgets.js';
+import { invitePanel } from './invitations.js';
+import { progressBar, safetyNumber } from './widgets.js';
 
 type Tab = 'documents' | 'messages' | 'notes' | 'people';
 
@@ -118,8 +119,8 @@ async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> 
   // new table, so a sync never pulls the focus from under someone using the keyboard.
   const draw = async () => {
     const docs = await portal.documents(spaceId);
-    const visible = docs.filter((d) => !d.latest.internal || isStaff())
-      .sort((a, b) => safeFileName(a.latest.name).localeCompare(safeFileName(b.latest.name)) || a.documentId.localeCompare(b.documentId));
+    // The SDK's order: the document whose latest version arrived last comes first.
+    const visible = docs.filter((d) => !d.latest.internal || isStaff());
     missingNames = visible.some((d) => d.versions.some((v) => !v.name));
     const signature = JSON.stringify(visible);
     if (signature === shown && list.firstChild) return;
@@ -284,11 +285,13 @@ function documentTable(
         v.internal ? h('span', { class: 'badge badge-internal' }, 'Internal') : null),
       h('td', {},
         h('span', { class: 'badge badge-latest', title: 'Latest version' }, `v${v.version} · latest`),
+        h('p', { class: 'small muted', 'data-updated': '' }, v.receivedAt ? timeView(v.receivedAt) : 'date not recorded'),
         doc.versions.length > 1 ? h('details', { class: 'versions' },
           h('summary', {}, `${doc.versions.length - 1} earlier`),
           h('ul', {}, doc.versions.filter((x) => !x.latest).sort((a, b) => b.version - a.version).map((old) =>
             h('li', { 'data-version': old.version },
-              `v${old.version} · ${bytes(old.size)} · by `, personView(old.senderUserId), ' ',
+              `v${old.version} · ${bytes(old.size)} · by `, personView(old.senderUserId),
+              old.receivedAt ? [' · ', timeView(old.receivedAt)] : ' · date not recorded', ' ',
               downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
       h('td', { class: 'nowrap', 'data-label': 'Size' }, bytes(v.size)),
       h('td', { 'data-label': 'From' }, personView(v.senderUserId)),
@@ -298,8 +301,8 @@ function documentTable(
         versionInput)));
   });
   return h('div', { class: 'table-wrap' }, h('table', { class: 'table table-cards' },
-    h('caption', { class: 'visually-hidden' }, 'Documents in this space, by name'),
-    h('thead', {}, h('tr', {}, ['Name', 'Version', 'Size', 'From', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('caption', { class: 'visually-hidden' }, 'Documents in this space, the most recently updated first'),
+    h('thead', {}, h('tr', {}, ['Name', 'Version and date', 'Size', 'From', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows)));
 }
 
@@ -449,12 +452,6 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
   // Registrations by invitation change the relay's member list without a room event.
   app.onTick = () => void draw().catch(() => undefined);
 
-  const out = h('div');
-  const inviteButton = h('button', { type: 'button', class: 'btn btn-primary', id: 'invite-customer' }, 'Invite a customer');
-  inviteButton.addEventListener('click', () => void act(inviteButton, async () => {
-    const inv = await portal.invite('customer', space.spaceId);
-    replace(out, inviteBox(inv.token, inv.expiresAt, { spaceId: space.spaceId, space: spaceLabel(space.spaceId) }));
-  }));
   replace(panel, h('div', { class: isStaff() ? 'layout-split' : '' },
     h('section', { 'aria-labelledby': 'people-heading' },
       h('h2', { id: 'people-heading' }, 'People'),
@@ -464,11 +461,7 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
         h('p', {}, 'Each number is computed in your browser from the encryption keys of that person’s devices. '
           + 'Compare it with them by phone or in person: if both screens show the same digits, nobody is in the middle. '
           + 'If a number changes, the portal tells you.'))),
-    isStaff() ? h('aside', { class: 'card stack' },
-      h('h2', {}, 'Invite'),
-      h('p', {}, 'A customer who registers with this link joins this space. You then admit their device to the encrypted room: '
-        + 'the portal shows the name their device signed beside their safety number, so you can check both with them first.'),
-      inviteButton, out) : null));
+    isStaff() ? invitePanel(space) : null));
 }
 
 function membersTable(space: Space, redraw: () => Promise<void>): HTMLElement {

@@ -42,7 +42,8 @@ export function inviteBox(token: string, expiresAt: number, context: { spaceId?:
 
 /**
  * Asks the relay every few seconds, while the box is on screen, whether the invitation is still
- * usable: a used or expired one no longer reads "Invitation ready" and its link is withdrawn.
+ * usable: a used, revoked or expired one no longer reads "Invitation ready" and its link is
+ * withdrawn.
  */
 function watchInvitation(token: string, box: HTMLElement, title: HTMLElement, linkField: HTMLElement): void {
   let started = false;
@@ -58,7 +59,9 @@ function watchInvitation(token: string, box: HTMLElement, title: HTMLElement, li
       box.dataset.invitation = c.state;
       title.textContent = c.state === 'used'
         ? 'Invitation used: this link has been used to create an account and no longer works'
-        : 'Invitation expired: this link no longer works; create a new one';
+        : c.state === 'revoked'
+          ? 'Invitation withdrawn: this link no longer works'
+          : 'Invitation expired: this link no longer works; create a new one';
       linkField.remove();
     }).catch(() => undefined);
   }, 4000);

@@ -14,7 +14,8 @@
 //!   key ([`crate::sealing`]).
 //!
 //! Submodules: `users` (bootstrap, registration, devices), `spaces` (organisations,
-//! invitations, spaces), `enrol` (device requests and TOTP). The routes are in `crate::http::accounts`.
+//! spaces), `invitations` (lifetime, listing, revocation), `enrol` (device requests and
+//! TOTP). The routes are in `crate::http::accounts`.
 //! - Spaces: created by provider staff for a customer organisation; members are the owner,
 //!   other staff and customer members. Rooms (see `crate::rooms`) belong to spaces.
 
@@ -35,6 +36,7 @@ use crate::store::{Store, StoreError, StoreExt, Txn};
 
 pub(crate) mod enrol;
 pub mod identity;
+pub(crate) mod invitations;
 pub mod security;
 pub(crate) mod spaces;
 pub mod throttle;
@@ -115,13 +117,18 @@ pub const SPACE_MEMBERS: &str = "acct_space_members";
 pub const USER_SPACES: &str = "acct_user_spaces";
 /// Tree: SHA-256 of an invitation token (hex) -> [`InviteRecord`].
 pub const INVITES: &str = "acct_invites";
+/// Tree: invitation id -> SHA-256 of its token (hex), the key in [`INVITES`]; lets staff
+/// revoke an invitation by id without holding the token.
+pub const INVITE_IDS: &str = "acct_invite_ids";
+/// Tree: `space_id/invitation_id` -> empty (invitations into a space, for listing).
+pub const SPACE_INVITES: &str = "acct_space_invites";
 /// Tree: request id -> [`DeviceRequest`].
 pub const DEVICE_REQUESTS: &str = "acct_device_requests";
 /// Tree: user id -> [`TotpRecord`].
 pub const TOTP: &str = "acct_totp";
 
-/// How long an invitation stays valid.
-pub const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
+/// How long an invitation stays valid when its creator names no lifetime.
+pub const INVITE_TTL_SECS: i64 = wire::DEFAULT_INVITATION_LIFETIME_SECS as i64;
 /// How long a device request waits for approval.
 pub const DEVICE_REQUEST_TTL_SECS: i64 = 24 * 3600;
 
@@ -185,6 +192,40 @@ pub struct InviteRecord {
     pub expires_at: i64,
     /// Whether it was used (invitations are single-use).
     pub used: bool,
+    /// When it was revoked (Unix seconds); a revoked invitation is refused everywhere.
+    /// (Absent in records written before revocation existed.)
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+}
+
+impl InviteRecord {
+    /// Whether it can be used at `now`, or why not.
+    pub fn state(&self, now: i64) -> wire::InvitationState {
+        if self.used {
+            wire::InvitationState::Used
+        } else if self.revoked_at.is_some() {
+            wire::InvitationState::Revoked
+        } else if self.expires_at < now {
+            wire::InvitationState::Expired
+        } else {
+            wire::InvitationState::Valid
+        }
+    }
+
+    /// Refuses an invitation that cannot be used at `now` (410 Gone, with the reason).
+    pub fn usable(&self, now: i64) -> Result<(), ApiError> {
+        match self.state(now) {
+            wire::InvitationState::Valid => Ok(()),
+            wire::InvitationState::Used => {
+                Err(ApiError::Gone("invitation already used".to_owned()))
+            }
+            wire::InvitationState::Revoked => Err(ApiError::Gone("invitation revoked".to_owned())),
+            wire::InvitationState::Expired => Err(ApiError::Gone("invitation expired".to_owned())),
+        }
+    }
 }
 
 /// Status of a device request.

@@ -1,4 +1,4 @@
-//! Organisations, invitations, spaces and space membership.
+//! Organisations, spaces and space membership (invitations: [`super::invitations`]).
 
 use sealroom_wire::accounts as wire;
 use sealroom_wire::audit::AuditAction;
@@ -67,79 +67,6 @@ pub(crate) fn get_org(
         Some(o) if visible => Ok(ok_json(&org_info(&o))),
         _ => Err(ApiError::not_found("no such organisation")),
     }
-}
-
-pub(crate) fn create_invitation(
-    state: &AppState,
-    authed: &AuthedDevice,
-) -> Result<Reply, ApiError> {
-    let req: wire::CreateInvitation = authed.json()?;
-    let store = state.store.as_ref();
-    let now = state.now();
-    let (org_id, role, space_id) = match req.role {
-        wire::Role::Staff | wire::Role::Admin => {
-            require_role(authed, &[Role::Admin])?;
-            if !is_provider(store, authed).map_err(ApiError::from)? {
-                return Err(ApiError::forbidden("only provider admins invite staff"));
-            }
-            if req.space_id.is_some() {
-                return Err(ApiError::bad_request("staff invitations take no space_id"));
-            }
-            let role = if req.role == wire::Role::Admin {
-                Role::Admin
-            } else {
-                Role::Staff
-            };
-            (authed.org_id.clone(), role, None)
-        }
-        wire::Role::Customer => {
-            require_role(authed, &[Role::Admin, Role::Staff])?;
-            let space_id = req
-                .space_id
-                .ok_or_else(|| ApiError::bad_request("customer invitations need a space_id"))?;
-            let (space, member) = require_space_member(state, &space_id, authed)?;
-            if member.role == SpaceRole::Customer {
-                return Err(ApiError::forbidden("customers cannot invite"));
-            }
-            (space.customer_org_id, Role::Customer, Some(space_id))
-        }
-    };
-    let token = random_token();
-    let invite = InviteRecord {
-        invitation_id: random_id(),
-        org_id,
-        role,
-        space_id,
-        invited_by: authed.user_id.clone(),
-        created_at: now,
-        expires_at: now + INVITE_TTL_SECS,
-        used: false,
-    };
-    store
-        .put_json(INVITES, token_digest(&token).as_bytes(), &invite)
-        .map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::InviteCreate, authed)
-            .object(invite.invitation_id.clone())
-            .detail(match &invite.space_id {
-                Some(space_id) => format!("role={} space={space_id}", role_label(invite.role)),
-                None => format!("role={}", role_label(invite.role)),
-            }),
-    )
-    .map_err(ApiError::from)?;
-    durable(state)?;
-    Ok(json_reply(
-        crate::reply::CREATED,
-        &wire::Invitation {
-            invitation_id: invite.invitation_id,
-            token,
-            org_id: invite.org_id,
-            role: wire_role(invite.role),
-            space_id: invite.space_id,
-            expires_at: invite.expires_at,
-        },
-    ))
 }
 
 pub(crate) fn space_info(

@@ -160,13 +160,7 @@ pub(crate) fn check_invitation(
         state.limiter.record_failure(&rl_key, now);
         return Err(ApiError::unauthenticated("invalid invitation token"));
     };
-    let state_now = if invite.used {
-        wire::InvitationState::Used
-    } else if invite.expires_at < now {
-        wire::InvitationState::Expired
-    } else {
-        wire::InvitationState::Valid
-    };
+    let state_now = invite.state(now);
     let mut answer = wire::InvitationCheck {
         state: state_now,
         role: None,
@@ -208,12 +202,7 @@ pub(crate) fn register(
         return Err(ApiError::unauthenticated("invalid invitation token"));
     };
     let invite: InviteRecord = crate::store::decode_json(INVITES, &raw).map_err(ApiError::from)?;
-    if invite.used {
-        return Err(ApiError::Gone("invitation already used".to_owned()));
-    }
-    if invite.expires_at < now {
-        return Err(ApiError::Gone("invitation expired".to_owned()));
-    }
+    invite.usable(now)?;
     check_name("user_name", &req.user_name)?;
     check_name("device_name", &req.device_name)?;
     check_email(req.email.as_deref())?;
@@ -309,12 +298,7 @@ pub(crate) fn accept_invitation(
         return Err(ApiError::unauthenticated("invalid invitation token"));
     };
     let invite: InviteRecord = crate::store::decode_json(INVITES, &raw).map_err(ApiError::from)?;
-    if invite.used {
-        return Err(ApiError::Gone("invitation already used".to_owned()));
-    }
-    if invite.expires_at < now {
-        return Err(ApiError::Gone("invitation expired".to_owned()));
-    }
+    invite.usable(now)?;
     let Some(space_id) = invite.space_id.clone() else {
         return Err(ApiError::forbidden(
             "only invitations into a space can be added to an existing account",

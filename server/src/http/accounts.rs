@@ -7,6 +7,7 @@ use warp::{Filter, Rejection};
 use sealroom_wire::accounts as wire;
 
 use crate::accounts::enrol::*;
+use crate::accounts::invitations::*;
 use crate::accounts::spaces::*;
 use crate::accounts::users::*;
 use crate::auth::AuthedDevice;
@@ -94,6 +95,16 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(json_body::<wire::InvitationCheckRequest>(limit))
         .and(s())
         .and_then(|c, b, st| async move { respond(check_invitation(&st, c, b)) });
+    let revoke_invite = warp::path!("v1" / "invitations" / String)
+        .and(warp::delete())
+        .and(authed())
+        .and(s())
+        .and_then(|i: String, a, st| async move { respond(revoke_invitation(&st, &a, &i)) });
+    let space_invites = warp::path!("v1" / "spaces" / String / "invitations")
+        .and(warp::get())
+        .and(authed())
+        .and(s())
+        .and_then(|sp: String, a, st| async move { respond(list_space_invitations(&st, &a, &sp)) });
     let create_space = warp::path!("v1" / "spaces")
         .and(warp::post())
         .and(authed())
@@ -203,6 +214,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         invite.boxed(),
         check_invite.boxed(),
         accept_invite.boxed(),
+        revoke_invite.boxed(),
+        space_invites.boxed(),
         create_space.boxed(),
         list_spaces.boxed(),
         get_space.boxed(),

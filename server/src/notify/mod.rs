@@ -481,6 +481,7 @@ pub(crate) fn get_preference(state: &AppState, authed: &AuthedDevice) -> Result<
     Ok(ok_json(&NotifyPreference {
         mode: r.pref.mode,
         email: r.email,
+        mail_configured: Some(state.config.smtp.host.is_some()),
     }))
 }
 

@@ -517,6 +517,12 @@ impl SealroomClient {
             }));
         }
         let is_new = !known.contains_key(&manifest.version);
+        // The time the announcement reached the relay, learnt at sync, is kept.
+        let index = index_key(&record.space_id, &manifest.document_id, manifest.version);
+        let received_at = self.with(|r| match r.rooms.app_get(&index)? {
+            Some(bytes) => Ok(from_json::<FileVersion>(&bytes)?.received_at),
+            None => Ok(None),
+        })?;
         let entry = FileVersion {
             space_id: record.space_id.clone(),
             internal: record.internal,
@@ -534,6 +540,7 @@ impl SealroomClient {
             access: FileAccess::Open,
             released_by: Vec::new(),
             scan: ScanState::default(),
+            received_at,
         };
         let key_record = KeyRecord {
             key: hex::encode(key.expose_bytes()),
@@ -542,10 +549,7 @@ impl SealroomClient {
             manifest_id: manifest_id.clone(),
         };
         let writes = vec![
-            (
-                index_key(&record.space_id, &manifest.document_id, manifest.version),
-                Some(to_json(&entry)?),
-            ),
+            (index, Some(to_json(&entry)?)),
             (key_key(&file_id), Some(to_json(&key_record)?)),
             (
                 format!("{MANIFEST_SEEN_PREFIX}{manifest_id}"),

@@ -817,6 +817,7 @@ impl SealroomClient {
             access: FileAccess::Open,
             released_by: Vec::new(),
             scan: ScanState::default(),
+            received_at: Some(self.api.now().max(0) as u64),
         };
         let key_record = KeyRecord {
             key: state.key.clone(),
