@@ -9,16 +9,23 @@
 //! - per-user and per-space hourly message quotas (count and bytes) answer 429 with
 //!   `Retry-After`; a per-user blob quota answers 413;
 //! - abandoned uploads of any length, zero included, expire and are deleted;
+//! - blob appends in flight are bounded per instance, but neither senders that name no device
+//!   nor stalled uploads (in a real device's name or by a member itself) keep an honest
+//!   member's append from its permit: heads are checked before a permit is taken, one sender
+//!   holds at most 4 permits, and a body that does not arrive in time is a 408;
 //! - `/metrics` answers admin devices only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use openmls::prelude::MlsGroup;
 use serde_json::{json, Value};
 
-use sealroom_tests::relay::{http, http_from, http_raw, now, Client, Relay, Response};
+use sealroom_tests::relay::{
+    http, http_from, http_raw, now, request_bytes, Client, Relay, Response,
+};
 use sealroom_tests::rooms::{b64, bytes, MlsDevice};
 
 /// A second loopback address: requests from it come from another source for the relay.
@@ -39,10 +46,14 @@ struct Room {
 
 fn room(relay: &Relay) -> Room {
     let (staff, space_id) = relay.staffed_space("Dos Ltd", "Poster");
+    room_of(relay, staff, &space_id)
+}
+
+fn room_of(relay: &Relay, staff: sealroom_tests::relay::Device, space_id: &str) -> Room {
     let mls = MlsDevice::new(&staff);
     let client = relay.client(&staff);
     let group = mls.create_group();
-    let r = client.post_json("/v1/rooms", &mls.create_room_body(&group, &space_id));
+    let r = client.post_json("/v1/rooms", &mls.create_room_body(&group, space_id));
     assert_eq!(r.status, 201, "{}", r.text());
     let room_id = r.json()["room_id"].as_str().unwrap().to_owned();
     Room {
@@ -222,6 +233,171 @@ fn size_time_device_and_nonce_are_checked_before_the_body() {
     // Nothing of the head-only requests was stored.
     let status = r.client.get(&format!("{path}/status")).json();
     assert_eq!(status["offset"], 1000);
+}
+
+/// Opens a connection from `source`, sends `request` but only the first `sent` bytes of its
+/// body (`request` is head and body), and leaves it open, stalled.
+fn stall_from(source: IpAddr, addr: SocketAddr, request: &[u8], sent: usize) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        socket.connect(addr).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (&stream).write_all(&request[..head_end + sent]).unwrap();
+    stream
+}
+
+/// The status and error code the relay answered on a stalled connection (it answers and closes
+/// it; the rest of the body is never sent).
+fn answer(mut stream: TcpStream) -> (u16, String) {
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {text:?}"));
+    let code = text
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
+}
+
+#[test]
+fn slow_and_stalled_uploads_do_not_keep_an_honest_append_from_its_permit() {
+    const PERMITS: usize = 16;
+    let relay = Relay::start_with(&[
+        ("SEALROOM_AUTH_FAILURES_PER_MINUTE", "100000"),
+        ("SEALROOM_MAX_CONCURRENT_APPENDS", "16"),
+        ("SEALROOM_APPEND_BODY_TIMEOUT_SECS", "10"),
+    ]);
+    let addr = relay.addr();
+    let (staff, space_id) = relay.staffed_space("Dos Ltd", "Poster");
+    // Mallory: a customer of the space with a device of her own, not in the room.
+    let mallory = relay.client(&relay.add_customer(&staff, &space_id, "Mallory"));
+    let r = room_of(&relay, staff, &space_id);
+    let blobs = format!("/v1/rooms/{}/blobs", r.room_id);
+    let created = r.client.post_json(&blobs, &json!({ "length": 100_000 }));
+    assert_eq!(created.status, 201, "{}", created.text());
+    let path = format!("{blobs}/{}", created.json()["blob_id"].as_str().unwrap());
+    let append_headers = [
+        ("content-type", "application/offset+octet-stream"),
+        ("upload-offset", "0"),
+    ];
+    let body = vec![5u8; 1000];
+    // An append whose head carries `signed` (the body announced: 1000 bytes).
+    let request = |signed: &[(String, String)]| {
+        let mut h: Vec<(&str, &str)> = append_headers.to_vec();
+        h.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        request_bytes(addr, "PATCH", &path, &h, &body)
+    };
+    let honest_append = |offset: usize| {
+        r.client
+            .append_blob(&path, offset, &[offset as u8 + 1; 100])
+    };
+
+    // 1. More slow uploads than permits from senders naming no device of the relay (no
+    //    signature, an unknown device): each is answered 401 from its head while it stalls.
+    let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+    let mut unknown = r.client.signed_headers(
+        "PATCH",
+        &path,
+        &append_headers,
+        &body,
+        r.client.fresh_timestamp(),
+    );
+    for (k, v) in &mut unknown {
+        if k == "x-sealroom-device" {
+            *v = "0".repeat(32);
+        }
+    }
+    let stalled: Vec<TcpStream> = (0..PERMITS + 4)
+        .map(|i| {
+            let req = if i % 2 == 0 {
+                request(&[])
+            } else {
+                request(&unknown)
+            };
+            stall_from(attacker, addr, &req, 10)
+        })
+        .collect();
+    for s in stalled {
+        assert_eq!(answer(s), (401, "unauthenticated".to_owned()));
+    }
+    let a = honest_append(0);
+    assert_eq!(a.status, 204, "{}", a.text());
+
+    // 2. More stalled uploads than permits in real devices' names, from the attacker's
+    //    address: the member's device (a signature that cannot match the body: Mallory has no
+    //    key of it) and Mallory's own device (validly signed heads). Each sender holds at most
+    //    4 permits; the rest are refused 503. The member's append, from its own address, gets
+    //    a permit while they all stall.
+    let mut stalled = Vec::new();
+    for i in 0..PERMITS + 4 {
+        let signer = if i % 2 == 0 { &r.client } else { &mallory };
+        let signed = signer.signed_headers("PATCH", &path, &append_headers, &body, now());
+        stalled.push(stall_from(attacker, addr, &request(&signed), 10));
+    }
+    let a = honest_append(100);
+    assert_eq!(a.status, 204, "{}", a.text());
+    // The stalled ones that held a permit time out (408, nothing stored, the permit freed);
+    // the others were refused 503 (their bodies read and dropped up to the same deadline).
+    let answers: Vec<(u16, String)> = stalled.into_iter().map(answer).collect();
+    let timed_out = answers
+        .iter()
+        .filter(|a| **a == (408, "request_timeout".to_owned()))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| **a == (503, "unavailable".to_owned()))
+        .count();
+    assert_eq!(timed_out, 8, "{answers:?}");
+    assert_eq!(refused, PERMITS + 4 - 8, "{answers:?}");
+    let status = r.client.get(&format!("{path}/status")).json();
+    assert_eq!(status["offset"], 200, "{status}");
+
+    // 3. The member's own upload stalls (a validly signed head, part of the body): a 408 at
+    //    the deadline frees its permit, nothing of it is stored, and the upload goes on.
+    let mut own = Vec::new();
+    for _ in 0..4 {
+        let signed = r.client.signed_headers(
+            "PATCH",
+            &path,
+            &[
+                ("content-type", "application/offset+octet-stream"),
+                ("upload-offset", "200"),
+            ],
+            &body,
+            r.client.fresh_timestamp(),
+        );
+        let mut h: Vec<(&str, &str)> = vec![
+            ("content-type", "application/offset+octet-stream"),
+            ("upload-offset", "200"),
+        ];
+        h.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let req = request_bytes(addr, "PATCH", &path, &h, &body);
+        own.push(stall_from(IpAddr::V4(Ipv4Addr::LOCALHOST), addr, &req, 500));
+    }
+    for s in own {
+        assert_eq!(answer(s), (408, "request_timeout".to_owned()));
+    }
+    let a = honest_append(200);
+    assert_eq!(a.status, 204, "{}", a.text());
+    let status = r.client.get(&format!("{path}/status")).json();
+    assert_eq!(status["offset"], 300, "{status}");
 }
 
 #[test]
