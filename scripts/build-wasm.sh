@@ -129,7 +129,7 @@ if [ "${SEALROOM_WASM_SELFTEST:-1}" = 1 ]; then
 fi
 raw=$(stat -c %s "$OUT/sealroom_bg.wasm")
 gz=$(gzip -9 -c "$OUT/sealroom_bg.wasm" | wc -c)
-say "wasm/pkg ready: sealroom_bg.wasm $raw bytes raw, $gz bytes gzip (budget 1900000 raw, 670000 gzip)"
-if [ "$raw" -gt 1900000 ] || [ "$gz" -gt 670000 ]; then
+say "wasm/pkg ready: sealroom_bg.wasm $raw bytes raw, $gz bytes gzip (budget 1950000 raw, 690000 gzip)"
+if [ "$raw" -gt 1950000 ] || [ "$gz" -gt 690000 ]; then
   say "sealroom_bg.wasm is OVER the size budget (tests/node/size.test.mjs fails)"
 fi
