@@ -51,6 +51,7 @@ suites!(
     relay_tls,
     scale_out,
     scale_out_live,
+    scanner,
 );
 
 // The suites that span several files live in a directory of their own.
