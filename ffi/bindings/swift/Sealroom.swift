@@ -5632,6 +5632,12 @@ public struct SpacePolicy: Equatable, Hashable {
      * The label of an upload that names none (one of `labels`).
      */
     public var defaultLabel: String
+    /**
+     * The user id of the space's scanner (a service user of the provider), if the space has
+     * one. Keep the value read from `space_policy` when posting a changed policy: `None`
+     * removes the scanner from the policy.
+     */
+    public var scanner: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5641,9 +5647,15 @@ public struct SpacePolicy: Equatable, Hashable {
          */labels: [LabelRule], 
         /**
          * The label of an upload that names none (one of `labels`).
-         */defaultLabel: String) {
+         */defaultLabel: String, 
+        /**
+         * The user id of the space's scanner (a service user of the provider), if the space has
+         * one. Keep the value read from `space_policy` when posting a changed policy: `None`
+         * removes the scanner from the policy.
+         */scanner: String? = nil) {
         self.labels = labels
         self.defaultLabel = defaultLabel
+        self.scanner = scanner
     }
 
     
@@ -5663,13 +5675,15 @@ public struct FfiConverterTypeSpacePolicy: FfiConverterRustBuffer {
         return
             try SpacePolicy(
                 labels: FfiConverterSequenceTypeLabelRule.read(from: &buf), 
-                defaultLabel: FfiConverterString.read(from: &buf)
+                defaultLabel: FfiConverterString.read(from: &buf), 
+                scanner: FfiConverterOptionString.read(from: &buf)
         )
     }
 
     public static func write(_ value: SpacePolicy, into buf: inout [UInt8]) {
         FfiConverterSequenceTypeLabelRule.write(value.labels, into: &buf)
         FfiConverterString.write(value.defaultLabel, into: &buf)
+        FfiConverterOptionString.write(value.scanner, into: &buf)
     }
 }
 

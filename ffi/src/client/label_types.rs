@@ -26,6 +26,11 @@ pub struct SpacePolicy {
     pub labels: Vec<LabelRule>,
     /// The label of an upload that names none (one of `labels`).
     pub default_label: String,
+    /// The user id of the space's scanner (a service user of the provider), if the space has
+    /// one. Keep the value read from `space_policy` when posting a changed policy: `None`
+    /// removes the scanner from the policy.
+    #[uniffi(default = None)]
+    pub scanner: Option<String>,
 }
 
 impl From<core::SpacePolicy> for SpacePolicy {
@@ -42,6 +47,7 @@ impl From<core::SpacePolicy> for SpacePolicy {
                 })
                 .collect(),
             default_label: p.default.as_str().to_owned(),
+            scanner: p.scanner,
         }
     }
 }
@@ -60,8 +66,7 @@ impl From<SpacePolicy> for core::SpacePolicy {
                 })
                 .collect(),
             default: core::Classification::from_wire(&p.default_label),
-            // Not exposed to Kotlin/Swift yet (docs/scanner.md).
-            scanner: None,
+            scanner: p.scanner,
         }
     }
 }

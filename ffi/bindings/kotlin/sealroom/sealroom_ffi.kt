@@ -7295,6 +7295,13 @@ data class SpacePolicy (
      * The label of an upload that names none (one of `labels`).
      */
     var `defaultLabel`: kotlin.String
+    , 
+    /**
+     * The user id of the space's scanner (a service user of the provider), if the space has
+     * one. Keep the value read from `space_policy` when posting a changed policy: `None`
+     * removes the scanner from the policy.
+     */
+    var `scanner`: kotlin.String? = null 
     
 ){
     
@@ -7313,17 +7320,20 @@ public object FfiConverterTypeSpacePolicy: FfiConverterRustBuffer<SpacePolicy> {
         return SpacePolicy(
             FfiConverterSequenceTypeLabelRule.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: SpacePolicy) = (
             FfiConverterSequenceTypeLabelRule.allocationSize(value.`labels`) +
-            FfiConverterString.allocationSize(value.`defaultLabel`)
+            FfiConverterString.allocationSize(value.`defaultLabel`) +
+            FfiConverterOptionalString.allocationSize(value.`scanner`)
     )
 
     override fun write(value: SpacePolicy, buf: ByteBuffer) {
             FfiConverterSequenceTypeLabelRule.write(value.`labels`, buf)
             FfiConverterString.write(value.`defaultLabel`, buf)
+            FfiConverterOptionalString.write(value.`scanner`, buf)
     }
 }
 
