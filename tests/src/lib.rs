@@ -4,12 +4,14 @@
 //!
 //! Modules: [`relay`] (process control, HTTP client, device signing, account helpers),
 //! [`cluster`] (three instances on one PostgreSQL), [`backend`] (the relay's storage, embedded or PostgreSQL + S3, read and tampered with directly),
-//! [`hostile`] (a tampering proxy in front of the relay).
+//! [`hostile`] (a tampering proxy in front of the relay), [`raw_member`] (a member with its own
+//! MLS state that sends what an honest SDK never would).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod backend;
 pub mod cluster;
 pub mod hostile;
+pub mod raw_member;
 pub mod relay;
 pub mod rooms;
 pub mod smtp;

@@ -9,8 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::Signer as _;
-use openmls::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use sealroom_core::client::{
@@ -20,8 +19,9 @@ use sealroom_core::client::{
 use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::hostile::HostileRelay;
-use sealroom_tests::relay::{Device as RawDevice, Relay};
-use sealroom_tests::rooms::{b64, bytes, upload_sdk_key_packages, MlsDevice};
+use sealroom_tests::raw_member::RawMember;
+use sealroom_tests::relay::Relay;
+use sealroom_tests::rooms::{b64, upload_sdk_key_packages, MlsDevice};
 
 struct Device {
     client: SealroomClient,
@@ -104,73 +104,6 @@ fn file<'a>(files: &'a [FileVersion], file_id: &str) -> &'a FileVersion {
     files.iter().find(|f| f.file_id == file_id).unwrap()
 }
 
-/// A raw member of the customer room: its own keys and openmls group.
-struct Raw {
-    device: RawDevice,
-    mls: MlsDevice,
-    group: MlsGroup,
-    room: String,
-}
-
-impl Raw {
-    /// Encrypts `envelope` as an application message and posts it.
-    fn post(&mut self, relay: &Relay, envelope: &Value) {
-        let plain = serde_json::to_vec(envelope).unwrap();
-        let message = self
-            .group
-            .create_message(&self.mls.provider, &self.mls.signer, &plain)
-            .unwrap();
-        let r = relay.client(&self.device).post_json(
-            &format!("/v1/rooms/{}/messages", self.room),
-            &json!({ "message": b64(&bytes(&message)) }),
-        );
-        assert!(r.status < 300, "{}", r.text());
-    }
-
-    /// Applies the room's handshakes after its join (commits of later adds).
-    fn catch_up(&mut self, relay: &Relay) {
-        let r = relay
-            .client(&self.device)
-            .get(&format!("/v1/rooms/{}/handshakes?after=0", self.room));
-        assert_eq!(r.status, 200, "{}", r.text());
-        for e in r.json()["entries"].as_array().unwrap() {
-            let msg = e["message"].as_str().unwrap();
-            let bytes = sealroom_tests::rooms::unb64(msg);
-            let Ok(m) = MlsMessageIn::tls_deserialize_exact(bytes) else {
-                continue;
-            };
-            let Ok(p) = m.try_into_protocol_message() else {
-                continue;
-            };
-            if p.epoch() != self.group.epoch() {
-                continue;
-            }
-            if let Ok(processed) = self.group.process_message(&self.mls.provider, p) {
-                if let ProcessedMessageContent::StagedCommitMessage(staged) =
-                    processed.into_content()
-                {
-                    self.group
-                        .merge_staged_commit(&self.mls.provider, *staged)
-                        .unwrap();
-                }
-            }
-        }
-    }
-
-    /// Signs the relay's release statement with its device key and posts it.
-    fn release(&self, relay: &Relay, blob_id: &str) -> sealroom_tests::relay::Response {
-        let statement = sealroom_wire::blobs::release_statement(&self.room, blob_id, "four_eyes");
-        relay.client(&self.device).post_json(
-            &format!("/v1/rooms/{}/blobs/{blob_id}/release", self.room),
-            &json!({
-                "kind": "four_eyes",
-                "signature": hex::encode(self.device.key.sign(&statement).to_bytes()),
-            }),
-        )
-    }
-}
-
-use openmls::prelude::tls_codec::Deserialize as _;
 
 fn upload_key_packages(relay: &Relay, mls: &MlsDevice) {
     upload_sdk_key_packages(&relay.client(&mls.device), mls);
@@ -259,7 +192,7 @@ impl Scene {
 
     /// A raw device of `role` (customer, or staff invited by the admin) that Sam adds to the
     /// space and its customer room.
-    async fn add_raw(&self, role: Role, name: &str) -> Raw {
+    async fn add_raw(&self, role: Role, name: &str) -> RawMember {
         let invite = match role {
             Role::Customer => self
                 .sam
@@ -278,17 +211,9 @@ impl Scene {
             .add_member(&self.space_id, &device.user_id)
             .await
             .unwrap();
-        let r = self.relay.client(&device).get("/v1/welcomes");
-        let entries = r.json()["entries"].as_array().unwrap().clone();
-        let room = entries[0]["room_id"].as_str().unwrap().to_owned();
-        let group = mls.join(entries[0]["welcome"].as_str().unwrap());
+        let raw = RawMember::join_customer_room(&self.relay, device, mls);
         self.sync_all().await;
-        Raw {
-            device,
-            mls,
-            group,
-            room,
-        }
+        raw
     }
 }
 
@@ -509,12 +434,12 @@ fn four_eyes_release() {
             b"abcd",
         );
         assert_eq!(r.status, 204, "{}", r.text());
-        let r = olga.release(&s.relay, &olga_blob);
+        let r = olga.release(&s.relay, &olga_blob, "four_eyes");
         assert_eq!(r.status, 403, "self-release at the relay: {}", r.text());
 
         // A customer cannot release at the relay either, nor reach the held blob.
         let mut rita = s.add_raw(Role::Customer, "Rita").await;
-        let r = rita.release(&s.relay, &held.file_id);
+        let r = rita.release(&s.relay, &held.file_id, "four_eyes");
         assert_eq!(r.status, 403, "customer release: {}", r.text());
         let r = s
             .relay

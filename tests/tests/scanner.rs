@@ -18,10 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use ed25519_dalek::Signer as _;
-use openmls::prelude::tls_codec::Deserialize as _;
-use openmls::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use sealroom_core::client::{
     Classification, ClientEvent, FileAccess, FileVersion, HttpTransport, LabelRule, NewFile, Role,
@@ -30,8 +27,9 @@ use sealroom_core::client::{
 use sealroom_core::room::{version_digest, DocumentVersion};
 use sealroom_core::state::{FileKv, StorageKey};
 
-use sealroom_tests::relay::{Device as RawDevice, Relay};
-use sealroom_tests::rooms::{b64, bytes, upload_sdk_key_packages, MlsDevice};
+use sealroom_tests::raw_member::RawMember;
+use sealroom_tests::relay::Relay;
+use sealroom_tests::rooms::{upload_sdk_key_packages, MlsDevice};
 
 /// The EICAR test file, built from two halves so that this source is not itself flagged.
 fn eicar() -> Vec<u8> {
@@ -296,75 +294,12 @@ fn register_scanner(relay_url: &str, state: &Path, token: &str) -> String {
 
 // ----- raw members -------------------------------------------------------------------------------
 
-/// A raw member of the customer room: its own keys and openmls group.
-struct Raw {
-    device: RawDevice,
-    mls: MlsDevice,
-    group: MlsGroup,
-    room: String,
+/// A raw member's forgeries.
+trait Forge {
+    fn forge_clean(&mut self, relay: &Relay, f: &FileVersion);
 }
 
-impl Raw {
-    fn post(&mut self, relay: &Relay, envelope: &Value) {
-        let plain = serde_json::to_vec(envelope).unwrap();
-        let message = self
-            .group
-            .create_message(&self.mls.provider, &self.mls.signer, &plain)
-            .unwrap();
-        let r = relay.client(&self.device).post_json(
-            &format!("/v1/rooms/{}/messages", self.room),
-            &json!({ "message": b64(&bytes(&message)) }),
-        );
-        assert!(r.status < 300, "{}", r.text());
-    }
-
-    /// Applies the room's commits since its join.
-    fn catch_up(&mut self, relay: &Relay) {
-        let r = relay
-            .client(&self.device)
-            .get(&format!("/v1/rooms/{}/handshakes?after=0", self.room));
-        assert_eq!(r.status, 200, "{}", r.text());
-        for e in r.json()["entries"].as_array().unwrap() {
-            let bytes = sealroom_tests::rooms::unb64(e["message"].as_str().unwrap());
-            let Ok(m) = MlsMessageIn::tls_deserialize_exact(bytes) else {
-                continue;
-            };
-            let Ok(p) = m.try_into_protocol_message() else {
-                continue;
-            };
-            if p.epoch() != self.group.epoch() {
-                continue;
-            }
-            if let Ok(processed) = self.group.process_message(&self.mls.provider, p) {
-                if let ProcessedMessageContent::StagedCommitMessage(staged) =
-                    processed.into_content()
-                {
-                    self.group
-                        .merge_staged_commit(&self.mls.provider, *staged)
-                        .unwrap();
-                }
-            }
-        }
-    }
-
-    fn get_blob(&self, relay: &Relay, blob_id: &str) -> sealroom_tests::relay::Response {
-        relay
-            .client(&self.device)
-            .get(&format!("/v1/rooms/{}/blobs/{blob_id}", self.room))
-    }
-
-    /// Signs a release statement of `kind` with its own device key and posts it.
-    fn release(&self, relay: &Relay, blob_id: &str, kind: &str) -> sealroom_tests::relay::Response {
-        let statement = sealroom_wire::blobs::release_statement(&self.room, blob_id, kind);
-        relay.client(&self.device).post_json(
-            &format!("/v1/rooms/{}/blobs/{blob_id}/release", self.room),
-            &json!({
-                "kind": kind,
-                "signature": hex::encode(self.device.key.sign(&statement).to_bytes()),
-            }),
-        )
-    }
-
+impl Forge for RawMember {
     /// A "clean" verdict on `f` that names the right file, version and digest.
     fn forge_clean(&mut self, relay: &Relay, f: &FileVersion) {
         let core_room = String::from_utf8(hex::decode(&self.room).unwrap()).unwrap();
@@ -515,7 +450,7 @@ impl Scene {
     }
 
     /// A raw device of `role` that Sam adds to the space and its customer room.
-    async fn add_raw(&self, role: Role, name: &str) -> Raw {
+    async fn add_raw(&self, role: Role, name: &str) -> RawMember {
         let invite = match role {
             Role::Customer => self
                 .sam
@@ -534,24 +469,9 @@ impl Scene {
             .add_member(&self.space_id, &device.user_id)
             .await
             .unwrap();
-        let r = self.relay.client(&device).get("/v1/welcomes");
-        let entries = r.json()["entries"].as_array().unwrap().clone();
-        let customer_room = entries
-            .iter()
-            .find(|e| {
-                let id = hex::decode(e["room_id"].as_str().unwrap()).unwrap();
-                String::from_utf8(id).unwrap().contains(".customer.")
-            })
-            .unwrap_or(&entries[0]);
-        let room = customer_room["room_id"].as_str().unwrap().to_owned();
-        let group = mls.join(customer_room["welcome"].as_str().unwrap());
+        let raw = RawMember::join_customer_room(&self.relay, device, mls);
         self.sync_all().await;
-        Raw {
-            device,
-            mls,
-            group,
-            room,
-        }
+        raw
     }
 }
 
