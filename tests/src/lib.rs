@@ -5,7 +5,8 @@
 //! Modules: [`relay`] (process control, HTTP client, device signing, account helpers),
 //! [`cluster`] (three instances on one PostgreSQL), [`backend`] (the relay's storage, embedded or PostgreSQL + S3, read and tampered with directly),
 //! [`hostile`] (a tampering proxy in front of the relay), [`raw_member`] (a member with its own
-//! MLS state that sends what an honest SDK never would).
+//! MLS state that sends what an honest SDK never would), [`sdk`] (SDK devices with their own
+//! stores).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod backend;
@@ -14,4 +15,5 @@ pub mod hostile;
 pub mod raw_member;
 pub mod relay;
 pub mod rooms;
+pub mod sdk;
 pub mod smtp;

@@ -14,8 +14,6 @@
 //!   a version of a device allowed to publish it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use ed25519_dalek::Signer as _;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
@@ -23,40 +21,21 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use sealroom_core::client::{FileVersion, HttpTransport, NewFile, Role, SealroomClient, Transport};
+use sealroom_core::client::{FileVersion, NewFile, Role};
 use sealroom_core::format::{self, Metadata};
 use sealroom_core::primitives::{hkdf_sha256_key, Aead};
 use sealroom_core::room::DocumentVersion;
-use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::relay::Relay;
+use sealroom_tests::sdk::SdkDevice as Device;
 use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
 
 /// Label and info of the room content keys and file-key wrap (`docs/format.md`).
 const CONTENT_KEY_LABEL: &str = "sealroom room content key v1";
 const WRAP_INFO: &[u8] = b"sealroom-file-key-wrap-v1";
 
-struct Device {
-    client: SealroomClient,
-    _dir: tempfile::TempDir,
-}
-
-fn transport() -> Arc<dyn Transport> {
-    Arc::new(HttpTransport::new().unwrap())
-}
-
 fn new_device(relay: &Relay) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let key = StorageKey::generate().expose_bytes();
-    let kv = FileKv::open(dir.path()).unwrap();
-    let client = SealroomClient::open(
-        &relay.base_url(),
-        transport(),
-        Box::new(kv),
-        StorageKey::from_bytes(key),
-    )
-    .unwrap();
-    Device { client, _dir: dir }
+    Device::new(&relay.base_url())
 }
 
 /// A PDF-looking document with a marker.

@@ -6,43 +6,18 @@
 //! and log are scanned for every plaintext used: zero hits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::Arc;
 
 use sealroom_core::client::{
-    ClientErrorKind, ClientEvent, HttpTransport, NewMessage, Role, SealroomClient, Transport,
+    ClientErrorKind, ClientEvent, NewMessage, Role,
 };
-use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::relay::Relay;
-
-struct Device {
-    client: SealroomClient,
-    dir: tempfile::TempDir,
-    key: [u8; 32],
-}
-
-fn transport() -> Arc<dyn Transport> {
-    Arc::new(HttpTransport::new().unwrap())
-}
-
-fn open_at(relay: &Relay, dir: &Path, key: [u8; 32]) -> SealroomClient {
-    let kv = FileKv::open(dir).unwrap();
-    SealroomClient::open(
-        &relay.base_url(),
-        transport(),
-        Box::new(kv),
-        StorageKey::from_bytes(key),
-    )
-    .unwrap()
-}
+use sealroom_tests::sdk::{open_at, SdkDevice as Device};
 
 fn new_device(relay: &Relay) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let key = StorageKey::generate().expose_bytes();
-    let client = open_at(relay, dir.path(), key);
-    assert!(!client.is_registered());
-    Device { client, dir, key }
+    let device = Device::new(&relay.base_url());
+    assert!(!device.client.is_registered());
+    device
 }
 
 fn bodies(messages: &[sealroom_core::client::Message]) -> Vec<&str> {
@@ -273,7 +248,7 @@ fn two_organisations_share_a_space_through_the_sdk() {
         // goes on syncing.
         let Device { client, dir, key } = cust_1;
         drop(client);
-        let reopened = open_at(&relay, dir.path(), key);
+        let reopened = open_at(&relay.base_url(), dir.path(), key);
         assert!(reopened.is_registered());
         assert_eq!(reopened.account().unwrap().user_id, cust_1_user);
         assert_eq!(

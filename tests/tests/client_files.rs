@@ -9,19 +9,17 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
 use sealroom_core::client::{
-    ClientErrorKind, ClientEvent, FilePolicy, HttpTransport, NewFile, Role, SealroomClient,
-    Transport, UPLOAD_CHUNK,
+    ClientErrorKind, ClientEvent, FilePolicy, NewFile, Role, UPLOAD_CHUNK,
 };
-use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::relay::Relay;
+use sealroom_tests::sdk::{open_at, SdkDevice as Device};
 
 const DOC_NAME_V1: &str = "Kestrel-Q3-forecast-draft.pdf";
 const DOC_NAME_V2: &str = "Kestrel-Q3-forecast-final.pdf";
@@ -39,26 +37,8 @@ fn big_len() -> u64 {
         << 20
 }
 
-fn transport() -> Arc<dyn Transport> {
-    Arc::new(HttpTransport::new().unwrap())
-}
-
-fn open_at(url: &str, dir: &Path, key: [u8; 32]) -> SealroomClient {
-    let kv = FileKv::open(dir).unwrap();
-    SealroomClient::open(url, transport(), Box::new(kv), StorageKey::from_bytes(key)).unwrap()
-}
-
-struct Device {
-    client: SealroomClient,
-    dir: tempfile::TempDir,
-    key: [u8; 32],
-}
-
 fn new_device(url: &str) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let key = StorageKey::generate().expose_bytes();
-    let client = open_at(url, dir.path(), key);
-    Device { client, dir, key }
+    Device::new(url)
 }
 
 /// A PDF-looking document: `%PDF-` header, a marker line, then deterministic filler.

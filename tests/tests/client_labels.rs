@@ -13,28 +13,17 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use sealroom_core::client::{
-    Classification, ClientEvent, FileAccess, FileVersion, HttpTransport, LabelRule, NewFile, Role,
-    SealroomClient, SpacePolicy, Transport,
+    Classification, ClientEvent, FileAccess, FileVersion, LabelRule, NewFile, Role, SpacePolicy,
 };
-use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::raw_member::RawMember;
 use sealroom_tests::relay::Relay;
+use sealroom_tests::sdk::SdkDevice as Device;
 use sealroom_tests::rooms::{b64, upload_sdk_key_packages, MlsDevice};
 
-struct Device {
-    client: SealroomClient,
-    _dir: tempfile::TempDir,
-}
-
 fn new_device(base_url: &str) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let kv = FileKv::open(dir.path()).unwrap();
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new().unwrap());
-    let client =
-        SealroomClient::open(base_url, transport, Box::new(kv), StorageKey::generate()).unwrap();
-    Device { client, _dir: dir }
+    Device::new(base_url)
 }
 
 fn pdf(marker: &str) -> Vec<u8> {

@@ -21,14 +21,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use serde_json::json;
 
 use sealroom_core::client::{
-    Classification, ClientEvent, FileAccess, FileVersion, HttpTransport, LabelRule, NewFile, Role,
-    ScanState, SealroomClient, SpacePolicy, Transport,
+    Classification, ClientEvent, FileAccess, FileVersion, LabelRule, NewFile, Role, ScanState,
+    SpacePolicy,
 };
 use sealroom_core::room::{version_digest, DocumentVersion};
-use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::raw_member::RawMember;
 use sealroom_tests::relay::Relay;
+use sealroom_tests::sdk::SdkDevice as Device;
 use sealroom_tests::rooms::{upload_sdk_key_packages, MlsDevice};
 
 /// The EICAR test file, built from two halves so that this source is not itself flagged.
@@ -41,18 +41,8 @@ fn eicar() -> Vec<u8> {
 /// The name clamd gives our own EICAR signature (scripts/services/clamav/sealroom-test.ndb).
 const EICAR_NAME: &str = "Sealroom.Test.EICAR.UNOFFICIAL";
 
-struct Device {
-    client: SealroomClient,
-    _dir: tempfile::TempDir,
-}
-
 fn new_device(base_url: &str) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let kv = FileKv::open(dir.path()).unwrap();
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new().unwrap());
-    let client =
-        SealroomClient::open(base_url, transport, Box::new(kv), StorageKey::generate()).unwrap();
-    Device { client, _dir: dir }
+    Device::new(base_url)
 }
 
 fn pdf(marker: &str) -> Vec<u8> {
