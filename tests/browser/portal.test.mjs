@@ -550,6 +550,12 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     await staff.goto(spaceUrl + '/people');
     const row = staff.locator('tr[data-role="customer"]');
     await row.getByRole('button', { name: 'Remove' }).click();
+    // The portal confirms a removal with a toast; a failure shows an error toast for 9 s. Once
+    // (CI, 2026-12-07) the row stayed for 180 s with no trace: name what the page said.
+    await staff.locator('#status .toast-ok', { hasText: 'removed.' }).waitFor({ timeout: LONG }).catch(async (e) => {
+      const errors = await staff.locator('#alerts .toast').allTextContents();
+      throw new Error(`no removal confirmation; error toasts: ${JSON.stringify(errors)}; ${e.message}`);
+    });
     await row.waitFor({ state: 'detached' });
     // Without a reload, the open conversation gives way to the no-access page: no message box.
     await cust.getByRole('heading', { level: 1, name: 'You no longer have access to this space' }).waitFor({ timeout: 60_000 });
