@@ -15,18 +15,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use sealroom_wire::blobs::{release_statement, ReleaseRequest};
-
 use crate::identity::CredentialIdentity;
 use crate::room::{
     self, version_digest, AppWrite, Content, DocumentVersion, Label, ReleaseApproval,
-    HOLD_FOUR_EYES,
+    HOLD_FOUR_EYES, RELEASE_SCAN_OVERRIDE,
 };
 
 pub use crate::room::{Classification, LabelRule, SpacePolicy};
 
-use super::api::{relay_error, Call};
 use super::files::{FileVersion, NewFile};
+use super::scan::ScanState;
 use super::{from_json, to_json, ClientError, ClientEvent, RoomRecord, SealroomClient};
 
 const POLICY_PREFIX: &str = "lpol/";
@@ -262,6 +260,15 @@ pub(super) fn sealed_label_matches(entry: &FileVersion, sealed: &str) -> Result<
     }
 }
 
+/// A listed file version with the room that announced it and the digest of that
+/// announcement: what a scan verdict or a release names.
+pub(super) struct AnnouncedVersion {
+    pub(super) entry: FileVersion,
+    pub(super) record: RoomRecord,
+    pub(super) room_id: room::RoomId,
+    pub(super) digest: [u8; 32],
+}
+
 impl SealroomClient {
     /// The space's classification policy: the latest one staff posted into the space's
     /// customer room, or [`SpacePolicy::default`] when none arrived yet.
@@ -312,81 +319,117 @@ impl SealroomClient {
     /// file's room, and the signed release statement to the relay, which then serves the blob
     /// to the space's customers.
     pub async fn approve_release(&self, space_id: &str, file_id: &str) -> Result<(), ClientError> {
-        let entry = self
-            .files(space_id)?
+        self.release_version(space_id, file_id, HOLD_FOUR_EYES)
+            .await
+    }
+
+    /// Releases the listed version of a file as provider staff of another user than the
+    /// uploader: a [`ReleaseApproval`] of `kind` ([`HOLD_FOUR_EYES`] or
+    /// [`RELEASE_SCAN_OVERRIDE`]) in the file's room, the statement signed by this device on
+    /// the relay (a blob without that hold is fine: the room's approval stands), and this
+    /// device's own record of it. A scan override needs an infected or failed verdict and is
+    /// never the scanner's.
+    pub(super) async fn release_version(
+        &self,
+        space_id: &str,
+        file_id: &str,
+        kind: &str,
+    ) -> Result<(), ClientError> {
+        let entry = self.listed(space_id, file_id)?;
+        let overriding = kind == RELEASE_SCAN_OVERRIDE;
+        if overriding && !matches!(entry.scan, ScanState::Infected { .. } | ScanState::Failed) {
+            return Err(ClientError::Label(LabelRefusal::NotOverridable));
+        }
+        let version = self.announced(space_id, entry)?;
+        if !self.is_staff_in(&version.room_id)? {
+            return Err(ClientError::Label(LabelRefusal::NotStaff));
+        }
+        let account = self.account()?;
+        if account.user_id == version.entry.sender_user_id {
+            return Err(ClientError::Label(LabelRefusal::SelfRelease));
+        }
+        if overriding
+            && self.space_policy(space_id)?.scanner.as_deref() == Some(account.user_id.as_str())
+        {
+            return Err(ClientError::Label(LabelRefusal::NotStaff));
+        }
+        let approval = ReleaseApproval {
+            file_id: file_id.to_owned(),
+            document_id: version.entry.document_id.clone(),
+            version: version.entry.version,
+            version_digest: version.digest,
+            kind: kind.to_owned(),
+        };
+        self.post_about(space_id, &version, Content::Release(approval))
+            .await?;
+        self.relay_release(&version.record.relay_id, file_id, kind, space_id)
+            .await?;
+        let stored = StoredRelease {
+            kind: kind.to_owned(),
+            file_id: file_id.to_owned(),
+            version: version.entry.version,
+            version_digest: hex::encode(version.digest),
+            user_id: account.user_id.clone(),
+            device_id: account.device_id,
+        };
+        let write = (
+            release_key(space_id, file_id, &account.user_id, kind),
+            Some(to_json(&stored)?),
+        );
+        self.with(|r| Ok(r.rooms.app_commit(vec![write])?))
+    }
+
+    /// The listed version of `file_id`.
+    pub(super) fn listed(&self, space_id: &str, file_id: &str) -> Result<FileVersion, ClientError> {
+        self.files(space_id)?
             .into_iter()
             .find(|f| f.file_id == file_id)
             .ok_or_else(|| ClientError::Unknown {
                 what: "file",
                 id: file_id.to_owned(),
-            })?;
+            })
+    }
+
+    /// A listed version with the room that announced it, to post a verdict or release about;
+    /// refuses when this device was removed from that room.
+    pub(super) fn announced(
+        &self,
+        space_id: &str,
+        entry: FileVersion,
+    ) -> Result<AnnouncedVersion, ClientError> {
         let record = self.space_room(space_id, entry.internal)?;
         if record.removed {
             return Err(ClientError::RemovedFromSpace(space_id.to_owned()));
         }
         let room_id = record.core_id()?;
-        if !self.is_staff_in(&room_id)? {
-            return Err(ClientError::Label(LabelRefusal::NotStaff));
-        }
-        let account = self.account()?;
-        if account.user_id == entry.sender_user_id {
-            return Err(ClientError::Label(LabelRefusal::SelfRelease));
-        }
         let signed = announced_bytes(room_id.as_str(), &entry)
             .ok_or(ClientError::State(crate::state::StateError::Corrupt))?;
-        let approval = ReleaseApproval {
-            file_id: file_id.to_owned(),
-            document_id: entry.document_id.clone(),
-            version: entry.version,
-            version_digest: version_digest(&signed),
-            kind: HOLD_FOUR_EYES.to_owned(),
-        };
-        let label = if entry.internal {
+        Ok(AnnouncedVersion {
+            digest: version_digest(&signed),
+            entry,
+            record,
+            room_id,
+        })
+    }
+
+    /// Posts `content` about a version into the room that announced it, under that room's
+    /// label, and sends it to the relay.
+    pub(super) async fn post_about(
+        &self,
+        space_id: &str,
+        version: &AnnouncedVersion,
+        content: Content,
+    ) -> Result<(), ClientError> {
+        let label = if version.entry.internal {
             Label::Internal
         } else {
             Label::Customer
         };
-        let msg = self.with(|r| {
-            Ok(r.rooms
-                .post(&room_id, label, Content::Release(approval.clone()))?)
-        })?;
-        self.send_message_bytes(&record.relay_id, &msg, None)
+        let msg = self.with(|r| Ok(r.rooms.post(&version.room_id, label, content)?))?;
+        self.send_message_bytes(&version.record.relay_id, &msg, None)
             .await
             .map_err(|e| super::files::removal(e, space_id))?;
-
-        // The relay's copy: a statement signed by this device, checked against its key.
-        let statement = release_statement(&record.relay_id, file_id, HOLD_FOUR_EYES);
-        let signature = hex::encode(self.with(|r| Ok(r.rooms.device().sign(&statement)))?);
-        let response = self
-            .signed_raw(Call::json(
-                "POST",
-                format!("/v1/rooms/{}/blobs/{file_id}/release", record.relay_id),
-                &ReleaseRequest {
-                    kind: HOLD_FOUR_EYES.to_owned(),
-                    signature,
-                },
-            )?)
-            .await?;
-        match response.status {
-            200..=299 => {}
-            // Nothing held on the relay (an upload without a hold): the room's approval
-            // stands.
-            409 if relay_error(&response).code() == "relay_not_held" => {}
-            _ => return Err(super::files::removal(relay_error(&response), space_id)),
-        }
-        let stored = StoredRelease {
-            kind: HOLD_FOUR_EYES.to_owned(),
-            file_id: file_id.to_owned(),
-            version: entry.version,
-            version_digest: hex::encode(approval.version_digest),
-            user_id: account.user_id.clone(),
-            device_id: account.device_id,
-        };
-        let write = (
-            release_key(space_id, file_id, &account.user_id, HOLD_FOUR_EYES),
-            Some(to_json(&stored)?),
-        );
-        self.with(|r| Ok(r.rooms.app_commit(vec![write])?))
+        Ok(())
     }
 
     /// Whether this device belongs to the room's provider organisation.

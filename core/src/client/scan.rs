@@ -18,16 +18,13 @@ use serde::{Deserialize, Serialize};
 use sealroom_wire::blobs::{release_statement, ReleaseRequest, ScannerDesignation, HOLD_SCAN};
 
 use crate::identity::CredentialIdentity;
-use crate::room::{
-    version_digest, AppWrite, Content, Label, ReleaseApproval, ScanVerdict, SpacePolicy,
-    RELEASE_SCAN_OVERRIDE,
-};
+use crate::room::{AppWrite, Content, ScanVerdict, SpacePolicy, RELEASE_SCAN_OVERRIDE};
 
 pub use crate::room::Verdict;
 
 use super::api::{relay_error, seg, Call};
 use super::files::FileVersion;
-use super::labels::{announced_bytes, release_key, FileAccess, LabelRefusal, StoredRelease};
+use super::labels::{FileAccess, LabelRefusal, StoredRelease};
 use super::{from_json, to_json, ClientError, RoomRecord, SealroomClient};
 
 const VERDICT_PREFIX: &str = "lscan/";
@@ -211,20 +208,9 @@ impl SealroomClient {
         })
     }
 
-    /// The listed version of `file_id`.
-    fn listed(&self, space_id: &str, file_id: &str) -> Result<FileVersion, ClientError> {
-        self.files(space_id)?
-            .into_iter()
-            .find(|f| f.file_id == file_id)
-            .ok_or_else(|| ClientError::Unknown {
-                what: "file",
-                id: file_id.to_owned(),
-            })
-    }
-
     /// Sends the relay a release statement of `kind` signed by this device; a blob without
     /// that hold (`409 not_held`) is fine.
-    async fn relay_release(
+    pub(super) async fn relay_release(
         &self,
         relay_id: &str,
         file_id: &str,
@@ -272,41 +258,24 @@ impl SealroomClient {
         if self.space_policy(space_id)?.scanner.as_deref() != Some(account.user_id.as_str()) {
             return Err(ClientError::Label(LabelRefusal::NotScanner));
         }
-        let entry = self.listed(space_id, file_id)?;
-        let record = self.space_room(space_id, entry.internal)?;
-        if record.removed {
-            return Err(ClientError::RemovedFromSpace(space_id.to_owned()));
-        }
-        let room_id = record.core_id()?;
-        let signed = announced_bytes(room_id.as_str(), &entry)
-            .ok_or(ClientError::State(crate::state::StateError::Corrupt))?;
+        let version = self.announced(space_id, self.listed(space_id, file_id)?)?;
         let content = ScanVerdict {
             file_id: file_id.to_owned(),
-            document_id: entry.document_id.clone(),
-            version: entry.version,
-            version_digest: version_digest(&signed),
+            document_id: version.entry.document_id.clone(),
+            version: version.entry.version,
+            version_digest: version.digest,
             verdict: verdict.clone(),
         };
-        let label = if entry.internal {
-            Label::Internal
-        } else {
-            Label::Customer
-        };
-        let msg = self.with(|r| {
-            Ok(r.rooms
-                .post(&room_id, label, Content::ScanVerdict(content.clone()))?)
-        })?;
-        self.send_message_bytes(&record.relay_id, &msg, None)
-            .await
-            .map_err(|e| super::files::removal(e, space_id))?;
+        self.post_about(space_id, &version, Content::ScanVerdict(content))
+            .await?;
         if verdict == Verdict::Clean {
-            self.relay_release(&record.relay_id, file_id, HOLD_SCAN, space_id)
+            self.relay_release(&version.record.relay_id, file_id, HOLD_SCAN, space_id)
                 .await?;
         }
         let stored = StoredVerdict {
             file_id: file_id.to_owned(),
-            version: entry.version,
-            version_digest: hex::encode(content.version_digest),
+            version: version.entry.version,
+            version_digest: hex::encode(version.digest),
             state: ScanState::from_verdict(&verdict),
             user_id: account.user_id.clone(),
             device_id: account.device_id,
@@ -323,60 +292,7 @@ impl SealroomClient {
     /// relay (audited there as `blob.release kind=scan_override`). Staff may then open the
     /// file; customers still may not.
     pub async fn override_scan(&self, space_id: &str, file_id: &str) -> Result<(), ClientError> {
-        let entry = self.listed(space_id, file_id)?;
-        if !matches!(entry.scan, ScanState::Infected { .. } | ScanState::Failed) {
-            return Err(ClientError::Label(LabelRefusal::NotOverridable));
-        }
-        let record = self.space_room(space_id, entry.internal)?;
-        if record.removed {
-            return Err(ClientError::RemovedFromSpace(space_id.to_owned()));
-        }
-        let room_id = record.core_id()?;
-        if !self.is_staff_in(&room_id)? {
-            return Err(ClientError::Label(LabelRefusal::NotStaff));
-        }
-        let account = self.account()?;
-        if account.user_id == entry.sender_user_id {
-            return Err(ClientError::Label(LabelRefusal::SelfRelease));
-        }
-        if self.space_policy(space_id)?.scanner.as_deref() == Some(account.user_id.as_str()) {
-            return Err(ClientError::Label(LabelRefusal::NotStaff));
-        }
-        let signed = announced_bytes(room_id.as_str(), &entry)
-            .ok_or(ClientError::State(crate::state::StateError::Corrupt))?;
-        let approval = ReleaseApproval {
-            file_id: file_id.to_owned(),
-            document_id: entry.document_id.clone(),
-            version: entry.version,
-            version_digest: version_digest(&signed),
-            kind: RELEASE_SCAN_OVERRIDE.to_owned(),
-        };
-        let label = if entry.internal {
-            Label::Internal
-        } else {
-            Label::Customer
-        };
-        let msg = self.with(|r| {
-            Ok(r.rooms
-                .post(&room_id, label, Content::Release(approval.clone()))?)
-        })?;
-        self.send_message_bytes(&record.relay_id, &msg, None)
+        self.release_version(space_id, file_id, RELEASE_SCAN_OVERRIDE)
             .await
-            .map_err(|e| super::files::removal(e, space_id))?;
-        self.relay_release(&record.relay_id, file_id, RELEASE_SCAN_OVERRIDE, space_id)
-            .await?;
-        let stored = StoredRelease {
-            kind: RELEASE_SCAN_OVERRIDE.to_owned(),
-            file_id: file_id.to_owned(),
-            version: entry.version,
-            version_digest: hex::encode(approval.version_digest),
-            user_id: account.user_id.clone(),
-            device_id: account.device_id,
-        };
-        let write = (
-            release_key(space_id, file_id, &account.user_id, RELEASE_SCAN_OVERRIDE),
-            Some(to_json(&stored)?),
-        );
-        self.with(|r| Ok(r.rooms.app_commit(vec![write])?))
     }
 }
