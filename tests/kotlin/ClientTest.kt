@@ -503,6 +503,22 @@ fun main() {
         checkEq("not_staff", notStaff.code, "code")
     }
 
+    test("scan state: an ordinary upload needs none; only an infected or failed one is overridden") {
+        val text = "nothing to scan here\n".toByteArray()
+        val plain = alice!!.uploadFile(
+            spaceId, NewFile(name = "notice.txt", classification = "public"), text.size.toULong(), BytesSource(text), null,
+        )
+        checkEq(ScanState.NotRequired, plain.scan, "scan state at the uploader")
+        bob!!.sync()
+        val listed = bob!!.files(spaceId).first { it.fileId == plain.fileId }
+        checkEq(ScanState.NotRequired, listed.scan, "scan state at the customer")
+        checkEq("open", listed.access, "access at the customer")
+        val notOverridable = expectError<SealroomException.Forbidden> { alice!!.overrideScan(spaceId, plain.fileId) }
+        checkEq("not_overridable", notOverridable.code, "code")
+        val customer = expectError<SealroomException.Forbidden> { bob!!.setSpaceScanner(spaceId, null) }
+        checkEq("relay_forbidden", customer.code, "code")
+    }
+
     test("revokeDevice: a lost second device is refused, removed by commit, reads nothing later") {
         val tablet = SealroomClient.open(relay, dir("bob-tablet"), newKey())
         val request = tablet.requestDeviceLink(bobUserId, "bob-tablet")

@@ -1870,9 +1870,24 @@ public protocol SealroomClientProtocol: AnyObject, Sendable {
     func approveRelease(spaceId: String, fileId: String) throws 
     
     /**
+     * Overrides an infected or failed verdict (provider staff, not the uploader's user, not
+     * the scanner; audited by the relay): staff may then open the file, customers still may
+     * not. Refused with `not_overridable` for any other scan state, `not_staff` or
+     * `self_release`.
+     */
+    func overrideScan(spaceId: String, fileId: String) throws 
+    
+    /**
      * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
      */
     func setSpacePolicy(spaceId: String, policy: SpacePolicy) throws 
+    
+    /**
+     * Names the space's scanner (provider staff): designates `user_id` (a provider staff
+     * member of the space) on the relay and posts the space policy with `scanner` set, from
+     * which every member's client accepts verdicts. `None` removes the scanner.
+     */
+    func setSpaceScanner(spaceId: String, userId: String?) throws 
     
     /**
      * The space's classification policy (the latest one staff posted; the default policy
@@ -2716,6 +2731,22 @@ open func approveRelease(spaceId: String, fileId: String)throws   {try rustCallW
 }
     
     /**
+     * Overrides an infected or failed verdict (provider staff, not the uploader's user, not
+     * the scanner; audited by the relay): staff may then open the file, customers still may
+     * not. Refused with `not_overridable` for any other scan state, `not_staff` or
+     * `self_release`.
+     */
+open func overrideScan(spaceId: String, fileId: String)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_override_scan(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(spaceId),
+        FfiConverterString.lower(fileId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
      */
 open func setSpacePolicy(spaceId: String, policy: SpacePolicy)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
@@ -2724,6 +2755,21 @@ open func setSpacePolicy(spaceId: String, policy: SpacePolicy)throws   {try rust
             self.uniffiCloneHandle(),
         FfiConverterString.lower(spaceId),
         FfiConverterTypeSpacePolicy_lower(policy),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Names the space's scanner (provider staff): designates `user_id` (a provider staff
+     * member of the space) on the relay and posts the space policy with `scanner` set, from
+     * which every member's client accepts verdicts. `None` removes the scanner.
+     */
+open func setSpaceScanner(spaceId: String, userId: String?)throws   {try rustCallWithError(FfiConverterTypeSealroomError_lift) {
+        uniffiCallStatus in
+    uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_scanner(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(spaceId),
+        FfiConverterOptionString.lower(userId),uniffiCallStatus
     )
 }
 }
@@ -4050,10 +4096,16 @@ public struct FileVersion: Equatable, Hashable {
      */
     public var classification: String?
     /**
-     * What this device may do with it under the space's policy: `open`, `awaiting_release`,
-     * `download_not_allowed` or `label_not_allowed`.
+     * What this device may do with it under the space's policy: `open`, `awaiting_release`
+     * (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
+     * of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
+     * `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
      */
     public var access: String
+    /**
+     * The space scanner's verdict on this version.
+     */
+    public var scan: ScanState
     /**
      * Staff users (not the uploader) who released this version.
      */
@@ -4099,9 +4151,14 @@ public struct FileVersion: Equatable, Hashable {
          * The label the author signed (absent: a version of an earlier SDK).
          */classification: String?, 
         /**
-         * What this device may do with it under the space's policy: `open`, `awaiting_release`,
-         * `download_not_allowed` or `label_not_allowed`.
+         * What this device may do with it under the space's policy: `open`, `awaiting_release`
+         * (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
+         * of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
+         * `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
          */access: String, 
+        /**
+         * The space scanner's verdict on this version.
+         */scan: ScanState, 
         /**
          * Staff users (not the uploader) who released this version.
          */releasedBy: [String]) {
@@ -4118,6 +4175,7 @@ public struct FileVersion: Equatable, Hashable {
         self.latest = latest
         self.classification = classification
         self.access = access
+        self.scan = scan
         self.releasedBy = releasedBy
     }
 
@@ -4150,6 +4208,7 @@ public struct FfiConverterTypeFileVersion: FfiConverterRustBuffer {
                 latest: FfiConverterBool.read(from: &buf), 
                 classification: FfiConverterOptionString.read(from: &buf), 
                 access: FfiConverterString.read(from: &buf), 
+                scan: FfiConverterTypeScanState.read(from: &buf), 
                 releasedBy: FfiConverterSequenceString.read(from: &buf)
         )
     }
@@ -4168,6 +4227,7 @@ public struct FfiConverterTypeFileVersion: FfiConverterRustBuffer {
         FfiConverterBool.write(value.latest, into: &buf)
         FfiConverterOptionString.write(value.classification, into: &buf)
         FfiConverterString.write(value.access, into: &buf)
+        FfiConverterTypeScanState.write(value.scan, into: &buf)
         FfiConverterSequenceString.write(value.releasedBy, into: &buf)
     }
 }
@@ -6829,6 +6889,118 @@ public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
 
 
 /**
+ * The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`;
+ * what it lets this device do is `FileVersion.access`).
+ */
+
+public enum ScanState: Equatable, Hashable {
+    
+    /**
+     * `not_required`: its label needs no scan and no verdict arrived.
+     */
+    case notRequired
+    /**
+     * `waiting`: its label needs a scan and the space's scanner posted no verdict yet.
+     */
+    case waiting
+    /**
+     * `clean`: the scanner found nothing.
+     */
+    case clean
+    /**
+     * `infected`: the scanner found malware; staff open it only after `override_scan`.
+     */
+    case infected(
+        /**
+         * The signature name, as ClamAV reports it.
+         */signature: String
+    )
+    /**
+     * `failed`: the scanner could not scan it; staff open it only after `override_scan`.
+     */
+    case failed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ScanState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeScanState: FfiConverterRustBuffer {
+    typealias SwiftType = ScanState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScanState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .notRequired
+        
+        case 2: return .waiting
+        
+        case 3: return .clean
+        
+        case 4: return .infected(signature: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .failed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ScanState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .notRequired:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .waiting:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .clean:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .infected(signature):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(signature, into: &buf)
+            
+        
+        case .failed:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScanState_lift(_ buf: RustBuffer) throws -> ScanState {
+    return try FfiConverterTypeScanState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScanState_lower(_ value: ScanState) -> RustBuffer {
+    return FfiConverterTypeScanState.lower(value)
+}
+
+
+
+/**
  * Errors of the sealed-file API, one case per kind a caller must handle.
  */
 public 
@@ -8184,7 +8356,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release() != 36782) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_override_scan() != 6873) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() != 53149) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_scanner() != 1727) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() != 65350) {

@@ -666,9 +666,19 @@ RustBuffer uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(uint64_t pt
 void uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(uint64_t ptr, RustBuffer space_id, RustBuffer file_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_OVERRIDE_SCAN
+#define UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_OVERRIDE_SCAN
+void uniffi_sealroom_ffi_fn_method_sealroomclient_override_scan(uint64_t ptr, RustBuffer space_id, RustBuffer file_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_SET_SPACE_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_SET_SPACE_POLICY
 void uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(uint64_t ptr, RustBuffer space_id, RustBuffer policy, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_SET_SPACE_SCANNER
+#define UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_SET_SPACE_SCANNER
+void uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_scanner(uint64_t ptr, RustBuffer space_id, RustBuffer user_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_FN_METHOD_SEALROOMCLIENT_SPACE_POLICY
@@ -1396,9 +1406,21 @@ uint16_t uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_CHECKSUM_METHOD_SEALROOMCLIENT_OVERRIDE_SCAN
+#define UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_CHECKSUM_METHOD_SEALROOMCLIENT_OVERRIDE_SCAN
+uint16_t uniffi_sealroom_ffi_checksum_method_sealroomclient_override_scan(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_CHECKSUM_METHOD_SEALROOMCLIENT_SET_SPACE_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_CHECKSUM_METHOD_SEALROOMCLIENT_SET_SPACE_POLICY
 uint16_t uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_CHECKSUM_METHOD_SEALROOMCLIENT_SET_SPACE_SCANNER
+#define UNIFFI_FFIDEF_UNIFFI_SEALROOM_FFI_CHECKSUM_METHOD_SEALROOMCLIENT_SET_SPACE_SCANNER
+uint16_t uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_scanner(void
     
 );
 #endif

@@ -3,6 +3,8 @@
 
 use sealroom_core::client as core;
 
+use super::label_types::ScanState;
+
 /// A file to upload.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct NewFile {
@@ -65,9 +67,13 @@ pub struct FileVersion {
     pub latest: bool,
     /// The label the author signed (absent: a version of an earlier SDK).
     pub classification: Option<String>,
-    /// What this device may do with it under the space's policy: `open`, `awaiting_release`,
-    /// `download_not_allowed` or `label_not_allowed`.
+    /// What this device may do with it under the space's policy: `open`, `awaiting_release`
+    /// (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
+    /// of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
+    /// `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
     pub access: String,
+    /// The space scanner's verdict on this version.
+    pub scan: ScanState,
     /// Staff users (not the uploader) who released this version.
     pub released_by: Vec<String>,
 }
@@ -88,6 +94,7 @@ impl From<core::FileVersion> for FileVersion {
             latest: f.latest,
             classification: f.classification.map(|c| c.as_str().to_owned()),
             access: f.access.code().to_owned(),
+            scan: f.scan.into(),
             released_by: f.released_by,
         }
     }

@@ -32,7 +32,7 @@ use sealroom_core::client::{self as core, ClientError, ClientErrorKind, HttpTran
 use sealroom_core::state::{FileKv, StorageKey};
 
 pub use files::*;
-pub use label_types::{LabelRule, SpacePolicy};
+pub use label_types::{LabelRule, ScanState, SpacePolicy};
 pub use live::LiveOptions;
 pub use revoke::SecurityEvent;
 pub use types::*;

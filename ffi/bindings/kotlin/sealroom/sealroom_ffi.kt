@@ -859,7 +859,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release(
     ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_override_scan(
+    ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy(
+    ): Int
+    external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_scanner(
     ): Int
     external fun uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy(
     ): Int
@@ -1080,7 +1084,11 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_override_scan(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_scanner(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1422,7 +1430,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release() and 0xFFFF) != 36782) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_override_scan() and 0xFFFF) != 6873) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() and 0xFFFF) != 53149) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_scanner() and 0xFFFF) != 1727) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() and 0xFFFF) != 65350) {
@@ -3866,9 +3880,24 @@ public interface SealroomClientInterface {
     fun `approveRelease`(`spaceId`: kotlin.String, `fileId`: kotlin.String)
     
     /**
+     * Overrides an infected or failed verdict (provider staff, not the uploader's user, not
+     * the scanner; audited by the relay): staff may then open the file, customers still may
+     * not. Refused with `not_overridable` for any other scan state, `not_staff` or
+     * `self_release`.
+     */
+    fun `overrideScan`(`spaceId`: kotlin.String, `fileId`: kotlin.String)
+    
+    /**
      * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
      */
     fun `setSpacePolicy`(`spaceId`: kotlin.String, `policy`: SpacePolicy)
+    
+    /**
+     * Names the space's scanner (provider staff): designates `user_id` (a provider staff
+     * member of the space) on the relay and posts the space policy with `scanner` set, from
+     * which every member's client accepts verdicts. `None` removes the scanner.
+     */
+    fun `setSpaceScanner`(`spaceId`: kotlin.String, `userId`: kotlin.String?)
     
     /**
      * The space's classification policy (the latest one staff posted; the default policy
@@ -4984,6 +5013,27 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
 
     
     /**
+     * Overrides an infected or failed verdict (provider staff, not the uploader's user, not
+     * the scanner; audited by the relay): staff may then open the file, customers still may
+     * not. Refused with `not_overridable` for any other scan state, `not_staff` or
+     * `self_release`.
+     */
+    @Throws(SealroomException::class)override fun `overrideScan`(`spaceId`: kotlin.String, `fileId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_override_scan(
+        it,
+        
+        FfiConverterString.lower(`spaceId`),
+        FfiConverterString.lower(`fileId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Sets the space's classification policy (provider staff only: `not_staff` otherwise).
      */
     @Throws(SealroomException::class)override fun `setSpacePolicy`(`spaceId`: kotlin.String, `policy`: SpacePolicy)
@@ -4995,6 +5045,26 @@ open class SealroomClient: Disposable, AutoCloseable, SealroomClientInterface
         
         FfiConverterString.lower(`spaceId`),
         FfiConverterTypeSpacePolicy.lower(`policy`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Names the space's scanner (provider staff): designates `user_id` (a provider staff
+     * member of the space) on the relay and posts the space policy with `scanner` set, from
+     * which every member's client accepts verdicts. `None` removes the scanner.
+     */
+    @Throws(SealroomException::class)override fun `setSpaceScanner`(`spaceId`: kotlin.String, `userId`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(SealroomException) { _status ->
+    UniffiLib.uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_scanner(
+        it,
+        
+        FfiConverterString.lower(`spaceId`),
+        FfiConverterOptionalString.lower(`userId`),_status)
 }
     }
     
@@ -6174,10 +6244,17 @@ data class FileVersion (
     var `classification`: kotlin.String?
     , 
     /**
-     * What this device may do with it under the space's policy: `open`, `awaiting_release`,
-     * `download_not_allowed` or `label_not_allowed`.
+     * What this device may do with it under the space's policy: `open`, `awaiting_release`
+     * (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
+     * of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
+     * `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
      */
     var `access`: kotlin.String
+    , 
+    /**
+     * The space scanner's verdict on this version.
+     */
+    var `scan`: ScanState
     , 
     /**
      * Staff users (not the uploader) who released this version.
@@ -6212,6 +6289,7 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeScanState.read(buf),
             FfiConverterSequenceString.read(buf),
         )
     }
@@ -6230,6 +6308,7 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
             FfiConverterBoolean.allocationSize(value.`latest`) +
             FfiConverterOptionalString.allocationSize(value.`classification`) +
             FfiConverterString.allocationSize(value.`access`) +
+            FfiConverterTypeScanState.allocationSize(value.`scan`) +
             FfiConverterSequenceString.allocationSize(value.`releasedBy`)
     )
 
@@ -6247,6 +6326,7 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
             FfiConverterBoolean.write(value.`latest`, buf)
             FfiConverterOptionalString.write(value.`classification`, buf)
             FfiConverterString.write(value.`access`, buf)
+            FfiConverterTypeScanState.write(value.`scan`, buf)
             FfiConverterSequenceString.write(value.`releasedBy`, buf)
     }
 }
@@ -8405,6 +8485,143 @@ public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
 
     override fun write(value: Role, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`;
+ * what it lets this device do is `FileVersion.access`).
+ */
+sealed class ScanState {
+    
+    /**
+     * `not_required`: its label needs no scan and no verdict arrived.
+     */
+    object NotRequired : ScanState()
+    
+    
+    /**
+     * `waiting`: its label needs a scan and the space's scanner posted no verdict yet.
+     */
+    object Waiting : ScanState()
+    
+    
+    /**
+     * `clean`: the scanner found nothing.
+     */
+    object Clean : ScanState()
+    
+    
+    /**
+     * `infected`: the scanner found malware; staff open it only after `override_scan`.
+     */
+    data class Infected(
+        /**
+         * The signature name, as ClamAV reports it.
+         */
+        val `signature`: kotlin.String) : ScanState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * `failed`: the scanner could not scan it; staff open it only after `override_scan`.
+     */
+    object Failed : ScanState()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeScanState : FfiConverterRustBuffer<ScanState>{
+    override fun read(buf: ByteBuffer): ScanState {
+        return when(buf.getInt()) {
+            1 -> ScanState.NotRequired
+            2 -> ScanState.Waiting
+            3 -> ScanState.Clean
+            4 -> ScanState.Infected(
+                FfiConverterString.read(buf),
+                )
+            5 -> ScanState.Failed
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ScanState): ULong = when(value) {
+        is ScanState.NotRequired -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is ScanState.Waiting -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is ScanState.Clean -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is ScanState.Infected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`signature`)
+            )
+        }
+        is ScanState.Failed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: ScanState, buf: ByteBuffer) {
+        when(value) {
+            is ScanState.NotRequired -> {
+                buf.putInt(1)
+                Unit
+            }
+            is ScanState.Waiting -> {
+                buf.putInt(2)
+                Unit
+            }
+            is ScanState.Clean -> {
+                buf.putInt(3)
+                Unit
+            }
+            is ScanState.Infected -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`signature`, buf)
+                Unit
+            }
+            is ScanState.Failed -> {
+                buf.putInt(5)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
