@@ -66,6 +66,10 @@ async function render(): Promise<void> {
   const main = document.getElementById('main');
   if (!main) return;
   const { path, query } = route();
+  // Until the new page replaces it, the old one takes no clicks or keys: a button pressed in
+  // that moment would act on what the old page showed (another space, say), not the new one.
+  main.toggleAttribute('inert', true);
+  main.setAttribute('aria-busy', 'true');
   app.onChange = null;
   app.onTick = null;
   let page: Page;
@@ -99,6 +103,8 @@ async function render(): Promise<void> {
   drawNav(path);
   document.title = `${page.title} · Sealroom`;
   replace(main, page.body);
+  main.toggleAttribute('inert', false);
+  main.removeAttribute('aria-busy');
   const heading = main.querySelector('h1');
   // Focus moves to the new page's heading on navigation; on the first load it stays at the top
   // of the document, so the first Tab reaches the skip link.

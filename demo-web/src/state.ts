@@ -54,6 +54,8 @@ export function isStaff(): boolean {
 export function toast(text: string, kind: 'ok' | 'error' = 'ok'): void {
   const region = document.getElementById(kind === 'error' ? 'alerts' : 'status');
   if (!region) return;
+  // Errors go to the console too: toasts vanish, and support asks for the console.
+  if (kind === 'error') console.warn(`[portal] ${text}`);
   const item = h('div', { class: `toast toast-${kind}` }, text);
   region.appendChild(item);
   setTimeout(() => item.remove(), kind === 'error' ? 9000 : 4000);

@@ -12,10 +12,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
+import { ROOT, a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
 import { startHostile } from '../node/hostile.mjs';
 
 const BIG = 50 * 1024 * 1024;
@@ -100,6 +100,12 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   const pageErrors = [];
   staff.on('pageerror', (e) => pageErrors.push(`staff: ${e}`));
   cust.on('pageerror', (e) => pageErrors.push(`customer: ${e}`));
+  // What the pages said and which requests failed, kept for the report of a failed step.
+  const trail = [];
+  for (const [who, p] of [['staff', staff], ['customer', cust]]) {
+    p.on('console', (m) => trail.push(`${new Date().toISOString()} ${who} console.${m.type()}: ${m.text()}`));
+    p.on('requestfailed', (r) => trail.push(`${new Date().toISOString()} ${who} request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+  }
   staff.on('dialog', (d) => d.accept());
   for (const p of [staff, cust]) p.setDefaultTimeout(LONG);
 
@@ -112,6 +118,12 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     } catch (e) {
       await screenshot(staff, `failed-${stepNo}-staff`).catch(() => undefined);
       await screenshot(cust, `failed-${stepNo}-customer`).catch(() => undefined);
+      // The relay's request log and the pages' trail, for a failure seen only on CI.
+      mkdirSync(join(ROOT, 'target', 'test-logs'), { recursive: true });
+      writeFileSync(join(ROOT, 'target', 'test-logs', `browser-failed-${stepNo}.log`),
+        `${e?.stack ?? e}\n\n== pages\n${trail.join('\n')}\n\n== relay\n${relay.log.join('')}`);
+      const relayTail = relay.log.join('').split('\n').filter(Boolean).slice(-25);
+      if (e && typeof e === 'object') e.message += `\n-- pages (last 15):\n${trail.slice(-15).join('\n')}\n-- relay (last 25):\n${relayTail.join('\n')}`;
       throw e;
     }
   });
@@ -547,9 +559,14 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     // The customer has the conversation open while staff remove them.
     await cust.goto(spaceUrl + '/messages');
     await cust.locator('.message', { hasText: 'KX-4471' }).waitFor();
+    // Staff come from the second space's People page, which shows the same customer: the
+    // portal must not let a click reach that page once the first space's is on its way (it
+    // did: CI, 2026-12-07, the customer was removed from the second space instead).
     await staff.goto(spaceUrl + '/people');
     const row = staff.locator('tr[data-role="customer"]');
     await row.getByRole('button', { name: 'Remove' }).click();
+    assert.equal(await staff.locator('#main').getAttribute('aria-busy'), null, 'the new page is drawn');
+    assert.ok(staff.url().startsWith(spaceUrl), 'still on the first space');
     // The portal confirms a removal with a toast; a failure shows an error toast for 9 s. Once
     // (CI, 2026-12-07) the row stayed for 180 s with no trace: name what the page said.
     await staff.locator('#status .toast-ok', { hasText: 'removed.' }).waitFor({ timeout: LONG }).catch(async (e) => {

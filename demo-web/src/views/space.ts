@@ -450,7 +450,7 @@ async function peopleTab(space: Space, panel: HTMLElement): Promise<void> {
     if (events.some((e) => ['memberAdded', 'memberRemoved', 'keyChanged', 'joinedSpace'].includes(e.type))) void draw();
   };
   // Registrations by invitation change the relay's member list without a room event.
-  app.onTick = () => void draw().catch(() => undefined);
+  app.onTick = () => void draw().catch((e) => console.warn('[portal] people: redraw failed', e));
 
   replace(panel, h('div', { class: isStaff() ? 'layout-split' : '' },
     h('section', { 'aria-labelledby': 'people-heading' },
