@@ -182,6 +182,7 @@ async fn write_loop(
                 seq: None,
                 blob_id: None,
                 at_ms: now,
+                removed_devices: Vec::new(),
             });
         }
         if stored.is_empty() {

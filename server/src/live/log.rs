@@ -66,6 +66,11 @@ pub struct StoredEvent {
     pub blob_id: Option<String>,
     /// When it was stored, Unix milliseconds (for pruning).
     pub at_ms: i64,
+    /// Devices that see the event although they are no longer members of the room: those the
+    /// commit removed. Their next sync of the room is refused, which tells them at once that
+    /// they were removed, instead of at their next full sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_devices: Vec<String>,
 }
 
 /// One event of a [`Page`], as answered to a device.
@@ -195,7 +200,9 @@ pub fn read(
     let mut cursor = after;
     for (c, event) in scanned {
         cursor = c;
-        let allowed = if event.kind == LiveKind::Resync {
+        let allowed = if event.kind == LiveKind::Resync
+            || event.removed_devices.iter().any(|d| d == device_id)
+        {
             true
         } else if let Some(allowed) = visible.get(&event.room_id) {
             *allowed
@@ -283,6 +290,7 @@ mod tests {
             seq: Some(1),
             blob_id: None,
             at_ms,
+            removed_devices: Vec::new(),
         }
     }
 

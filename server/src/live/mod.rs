@@ -175,11 +175,18 @@ pub fn stored_event(event: &RelayEvent, at_ms: i64) -> Option<log::StoredEvent> 
         ),
         _ => return None,
     };
+    let removed_devices = match event {
+        RelayEvent::Committed { removed, .. } => {
+            removed.iter().map(|(_, device)| device.clone()).collect()
+        }
+        _ => Vec::new(),
+    };
     Some(log::StoredEvent {
         room_id: room_id.clone(),
         kind,
         seq,
         blob_id,
         at_ms,
+        removed_devices,
     })
 }
