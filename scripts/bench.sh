@@ -333,7 +333,9 @@ if wants scale; then
     echo "TOAST; blobs are in S3) for scale-out. Target (issue 19): embedded RSS flat within 10 % after"
     echo "the warm-up while the store grows. The machine was shared with other engineers' builds"
     echo "during this run (load averages above). The relay binary allocates with jemalloc (its"
-    echo "global allocator on Linux with glibc; no environment variable set). Warm-up: the time the"
+    echo "global allocator on Linux with glibc), built with \`background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\`"
+    echo "(\`.cargo/config.toml\`). Flat is judged by the mean of the first minute after the warm-up"
+    echo "against the mean of the last minute, and by the slope; single samples swing by tens of MiB. Warm-up: the time the"
     echo "relay's working set takes to form under this load (redb's page cache filling to its bound,"
     echo "the blocking-thread pool and allocator caches reaching the concurrency of 200 devices);"
     echo "the traces below show where RSS levels off (\`docs/relay.md\`, \"Memory\")."
@@ -342,11 +344,11 @@ if wants scale; then
     echo "target/release/sealroom-load --scenario mixed --clients 200 --pool 16 --mixed-duration $memory_secs --mixed-warmup $memory_warmup --backend B"
     echo '```'
     echo
-    echo "| Deployment | req/s | Failed ops | RSS start | RSS end of warm-up | RSS end | max | Warm-up end -> end | Slope after warm-up | Store start / warm-up end / end |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| Deployment | req/s | Failed ops | RSS start | RSS end of warm-up | RSS end | max | Warm-up end -> end (single samples) | First -> last minute after warm-up (means) | Slope after warm-up | Store start / warm-up end / end |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     awk -F'\t' '{
-      printf "| %s | %s | %s | %s MiB | %s MiB | %s MiB | %s MiB | **%s %%** | %s MiB/min | %s / %s / %s MiB |\n",
-        $1, $7, $8, $18, $19, $20, $21, $22, $23, $24, $25, $26
+      printf "| %s | %s | %s | %s MiB | %s MiB | %s MiB | %s MiB | %s %% | %s -> %s MiB: **%s %%** | %s MiB/min | %s / %s / %s MiB |\n",
+        $1, $7, $8, $18, $19, $20, $21, $22, $29, $30, $31, $23, $24, $25, $26
     }' "$out/memory.tsv"
     echo
     echo "RSS traces (every 10 s, MiB):"

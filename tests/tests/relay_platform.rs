@@ -605,3 +605,29 @@ fn sigterm_shuts_down_gracefully_and_logs_hold_no_secrets() {
         );
     }
 }
+
+/// The relay binary returns freed memory to the system from jemalloc's background thread after
+/// 1 s (`.cargo/config.toml`, `docs/relay.md` "Memory"): the options are compiled in, not left
+/// to an environment variable an operator would have to know about.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[test]
+fn the_relay_allocator_returns_memory_promptly() {
+    let bin = sealroom_tests::relay::binary_path().unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--no-such-option")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned()
+        + &String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "opt.background_thread: true",
+        "opt.dirty_decay_ms: 1000",
+        "opt.muzzy_decay_ms: 0",
+    ] {
+        assert!(
+            text.contains(option),
+            "{option} missing from jemalloc's statistics"
+        );
+    }
+}

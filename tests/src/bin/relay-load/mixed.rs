@@ -606,6 +606,15 @@ pub(crate) async fn mixed_scenario(
     let rss_end = samples.last().map_or(0, |s| s.1);
     let rss_max = samples.iter().map(|s| s.1).max().unwrap_or(0);
     let slope = rss_slope(&samples, warmup.as_secs_f64());
+    // The first and the last minute after the warm-up, each as its mean (a single sample is
+    // noise: see rss_mean).
+    let window = 60f64.min(measured / 2.0);
+    let rss_first_min = rss_mean(
+        &samples,
+        warmup.as_secs_f64(),
+        warmup.as_secs_f64() + window,
+    );
+    let rss_last_min = rss_mean(&samples, wall - window, f64::INFINITY);
     let total_failed: u64 = tally.failed.values().sum();
 
     let mut md = String::new();
@@ -702,8 +711,9 @@ pub(crate) async fn mixed_scenario(
         md,
         "Relay RSS{}, sampled every second ({} samples): start {:.1} MiB, after the warm-up \
          {:.1} MiB, end {:.1} MiB, max {:.1} MiB; slope after the warm-up (least squares) \
-         **{:+.1} MiB/min** ({:+.1} % from the end of the warm-up to the end). Trace (every \
-         10 s, MiB): {}. The {} grew from {:.1} MiB (start) to {:.1} MiB (end of the warm-up) \
+         **{:+.1} MiB/min** ({:+.1} % from the end of the warm-up to the end; mean of the \
+         first minute after the warm-up {:.1} MiB, of the last minute {:.1} MiB: **{:+.1} %**). \
+         Trace (every 10 s, MiB): {}. The {} grew from {:.1} MiB (start) to {:.1} MiB (end of the warm-up) \
          and {:.1} MiB (end).\n",
         if deploy.relays.len() > 1 {
             " (sum of the instances)"
@@ -717,6 +727,9 @@ pub(crate) async fn mixed_scenario(
         mib(rss_max),
         slope,
         pct_change(rss_warm, rss_end),
+        mib(rss_first_min),
+        mib(rss_last_min),
+        pct_change(rss_first_min, rss_last_min),
         samples
             .iter()
             .step_by(10)
@@ -744,9 +757,10 @@ pub(crate) async fn mixed_scenario(
         // requests, req/s, failed, relay CPU s, p50 and p99 (ms) of post, sync, upload and
         // delete, RSS MiB at start, warm-up end, end and max, % warm->end, slope MiB/min, store
         // MiB at start, warm-up end and end, requests answered 409 and sent again, requests
-        // answered 503 and sent again.
+        // answered 503 and sent again, mean RSS MiB of the first and of the last minute after
+        // the warm-up, % first -> last minute.
         let line = format!(
-            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\n",
+            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\t{:.1}\t{:.1}\t{:+.1}\n",
             deploy.backend.label(),
             deploy.relays.len(),
             duration.as_secs(),
@@ -762,7 +776,10 @@ pub(crate) async fn mixed_scenario(
             disk_warm as f64 / MIB as f64,
             disk_end as f64 / MIB as f64,
             tally.retried_409,
-            tally.retried_503
+            tally.retried_503,
+            mib(rss_first_min),
+            mib(rss_last_min),
+            pct_change(rss_first_min, rss_last_min)
         );
         let mut f = std::fs::OpenOptions::new()
             .create(true)

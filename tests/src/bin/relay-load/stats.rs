@@ -179,3 +179,36 @@ pub(crate) fn rss_slope(samples: &[(f64, u64)], from: f64) -> f64 {
         sxy / sxx * 60.0
     }
 }
+
+/// Mean RSS (KiB) of the samples taken in `[from, to)` seconds (0 when there are none). One
+/// sample of a busy relay swings by tens of MiB (append bodies in flight, the allocator's
+/// decay); a minute's mean does not.
+pub(crate) fn rss_mean(samples: &[(f64, u64)], from: f64, to: f64) -> u64 {
+    let window: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= from && *t < to)
+        .map(|(_, k)| *k)
+        .collect();
+    if window.is_empty() {
+        0
+    } else {
+        window.iter().sum::<u64>() / window.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_means_and_slope() {
+        let samples: Vec<(f64, u64)> = (0..300)
+            .map(|t| (t as f64, 1024 * (100 + t / 60)))
+            .collect();
+        assert_eq!(rss_mean(&samples, 0.0, 60.0), 100 * 1024);
+        assert_eq!(rss_mean(&samples, 240.0, 300.0), 104 * 1024);
+        assert_eq!(rss_mean(&samples, 400.0, 500.0), 0);
+        let slope = rss_slope(&samples, 0.0);
+        assert!((slope - 1.0).abs() < 0.05, "{slope}");
+    }
+}
