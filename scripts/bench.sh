@@ -19,14 +19,18 @@
 #      devices spread round robin), then relay memory over BENCH_MEMORY_SECS (default 600 s)
 #      of mixed load for both deployments (RSS at the end of the warm-up and at the end, and
 #      the store's growth). Not in the default step list: about 35 minutes with the defaults.
+#   8. the malware scanner (issue 23): sealroom-scanner-bench, the time from a customer's upload
+#      to the scanner's verdict (the real scanner binary against the clamd of
+#      scripts/services/clamav.sh), beside `clamdscan --stream` of the same plaintext in the same
+#      run, and the scanner's peak RSS per file size.
 # Each generated block sits between marker comments in docs/benchmarks.md, so a rerun replaces
 # the figures and leaves the hand-written analysis alone; the header records date, commit,
 # machine, load average before and after, the command and the runtime.
 #
 #   scripts/bench.sh                 full run (about 17-20 minutes on 2 cores, once built)
 #   BENCH_QUICK=1 scripts/bench.sh   smoke run (small sizes, short rows; about 5-8 minutes once built)
-#   BENCH_ONLY=format,rooms,relay,client,wasm   run (and rewrite) only these steps (scale:
-#                                    add it by name, e.g. BENCH_ONLY=scale)
+#   BENCH_ONLY=format,rooms,relay,client,wasm,scanner   run (and rewrite) only these steps
+#                                    (scale, live: add them by name, e.g. BENCH_ONLY=scale)
 #   BENCH_SCALE_SECS=60 BENCH_SCALE_DEVICES="200 1000"   the scale rows' duration and sizes
 #                                    (BENCH_SCALE_DEVICES=none: memory rows only, the scale
 #                                    rows' block in docs/benchmarks.md left as it is)
@@ -41,7 +45,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-format,rooms,relay,client,wasm}
+ONLY=${BENCH_ONLY:-format,rooms,relay,client,wasm,scanner}
 target=${CARGO_TARGET_DIR:-target}
 doc=docs/benchmarks.md
 # The WASM build gets its own target directory inside ours when one is given.
@@ -49,7 +53,8 @@ if [ -n "${CARGO_TARGET_DIR:-}" ] && [ -z "${SEALROOM_WASM_TARGET_DIR:-}" ]; the
   export SEALROOM_WASM_TARGET_DIR="$CARGO_TARGET_DIR/wasm"
 fi
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+bench_clamd_pid=""
+trap '[ -z "$bench_clamd_pid" ] || kill "$bench_clamd_pid" 2>/dev/null; rm -rf "$out"' EXIT
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 started=$(date +%s)
@@ -66,6 +71,7 @@ if [ "$QUICK" = 1 ]; then
     --mixed-duration 20 --mixed-warmup 5)
   client_args=(--mib 16,64)
   wasm_args=(32 2)
+  scanner_args=(--mib 16,64 --rounds 1)
 else
   format_mib=256
   criterion_args=()
@@ -73,6 +79,7 @@ else
   relay_args=(--mixed-duration 60 --mixed-warmup 10)
   client_args=()
   wasm_args=(128 3)
+  scanner_args=(--mib 64,256,512 --rounds 3)
 fi
 
 # Replaces the marked block MARKER of docs/benchmarks.md (under HEADING) with FILE.
@@ -94,8 +101,9 @@ if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
   say "BENCH_NO_BUILD=1: using the release binaries already in $target/release"
 else
   say "building release binaries and benches"
-  cargo build --release --locked -p sealroom-server -p sealroom-tests \
-    --bin sealroom-server --bin sealroom-load --bin sealroom-client-bench --bin sealfile
+  cargo build --release --locked -p sealroom-server -p sealroom-tests -p sealroom-scanner \
+    --bin sealroom-server --bin sealroom-load --bin sealroom-client-bench --bin sealfile \
+    --bin sealroom-scanner --bin sealroom-scanner-bench
   if wants format || wants rooms || wants wasm; then
     cargo bench --locked -p sealroom-core --bench format --bench rooms --no-run
     cargo build --release --locked -p sealroom-core --example rss
@@ -408,6 +416,65 @@ if wants live; then
     end live-bench
   } > "$out/live.md"
   put live-bench "Live events: post-to-event latency (issue 17)" "$out/live.md"
+fi
+
+# --- 8. malware scanner against clamdscan (issue 23) ---------------------------------------------
+if wants scanner; then
+  say "malware scanner: upload to verdict beside clamdscan --stream (${scanner_args[*]})"
+  set +u
+  source scripts/services/clamav.sh
+  set -u
+  # clamd answers a stream it has seen before from its cache of clean results (by hash), and
+  # every plaintext here is scanned twice (baseline, scanner) and in several rounds; so the
+  # step runs a clamd of its own, the same configuration and database with the cache off.
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  sed -e "s/^TCPSocket .*/TCPSocket $port/" -e "s|^LogFile .*|LogFile $out/clamd.log|" \
+    "$SEALROOM_TEST_CLAMD_CONF" > "$out/clamd.conf"
+  echo "DisableCache yes" >> "$out/clamd.conf"
+  /usr/sbin/clamd --config-file="$out/clamd.conf" > "$out/clamd.out" 2>&1 < /dev/null &
+  bench_clamd_pid=$!
+  for _ in $(seq 1 240); do
+    sealroom_clamav_ping "127.0.0.1:$port" && break
+    kill -0 "$bench_clamd_pid" 2>/dev/null || { cat "$out/clamd.out" >&2; exit 1; }
+    sleep 0.5
+  done
+  before=$(loadavg)
+  SEALROOM_TEST_CLAMD="127.0.0.1:$port" SEALROOM_TEST_CLAMD_CONF="$out/clamd.conf" \
+    "$target/release/sealroom-scanner-bench" "${scanner_args[@]}" --markdown "$out/scanner.txt"
+  after=$(loadavg)
+  kill "$bench_clamd_pid"
+  wait "$bench_clamd_pid" 2>/dev/null || true
+  bench_clamd_pid=""
+  {
+    begin scanner-bench
+    echo "Command (release build; ClamAV $(clamd --version | cut -d/ -f1 | sed 's/^ClamAV //'), clamd with the configuration of \`scripts/services/clamav.sh\`"
+    echo "(TCP on loopback, \`MaxThreads 4\`, limits 1 GiB) plus \`DisableCache yes\`, started for this"
+    echo "step: with its cache of clean results, clamd answers bytes it scanned before without"
+    echo "scanning them, and each plaintext here is scanned twice a round); load average $before"
+    echo "before, $after after:"
+    echo
+    echo '```'
+    echo "SEALROOM_TEST_CLAMD=127.0.0.1:PORT SEALROOM_TEST_CLAMD_CONF=clamd.conf \\"
+    echo "  target/release/sealroom-scanner-bench ${scanner_args[*]}"
+    echo '```'
+    echo
+    echo "Each plaintext is that many bytes of \`/dev/urandom\` in a file. Baseline: \`clamdscan --stream\`"
+    echo "of the file (ClamAV's own client sends the whole file to clamd over the socket, as the"
+    echo "scanner does), timed from start to exit. Scanner: a customer uploads the same file into a"
+    echo "space whose policy requires a scan (the relay holds it); timed from the end of the upload"
+    echo "to the real \`sealroom-scanner\` binary's \`verdict ... clean\` line, printed once its signed"
+    echo "verdict is in the room and its release on the relay: wake-up on the relay's live event"
+    echo "(the \"wake-up\" column), the download, decryption and check, the stream into clamd and both"
+    echo "posts. Medians of the rounds, the two kinds interleaved. Relay, scanner, clamd and the bench"
+    echo "share $(nproc) cores. clamd holds only the project's test signature database"
+    echo "(\`scripts/services/clamav/sealroom-test.ndb\`). clamd takes an \`INSTREAM\` whole before it"
+    echo "scans, so its own scan time is added to both columns alike; with the full \`freshclam\`"
+    echo "databases that time is longer and the scanner's share of the total smaller."
+    echo
+    cat "$out/scanner.txt"
+    end scanner-bench
+  } > "$out/scanner.md"
+  put scanner-bench "Malware scanner against ClamAV (issue 23)" "$out/scanner.md"
 fi
 
 # --- header ------------------------------------------------------------------------------------------
