@@ -1,7 +1,9 @@
 //! Classification labels, the space policy and the four-eyes release, for JS (methods of
 //! `SealroomClient`; see `docs/client.md`, "Classification and policy" and "Four-eyes
-//! release"). The label of an upload is `NewFile.classification`; listed versions carry
-//! `classification`, `access` and `releasedBy`.
+//! release"), and the malware scanner's part of them (`docs/scanner.md`): naming the space's
+//! scanner and the staff override of a verdict. The label of an upload is
+//! `NewFile.classification`; listed versions carry `classification`, `access`, `releasedBy` and
+//! `scan`.
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -30,12 +32,39 @@ export interface LabelRule {
   fourEyes?: boolean;
 }
 /** A space's classification policy (set by staff; every client checks who sent it). */
-export interface SpacePolicy { labels: LabelRule[]; default: Classification; }
+export interface SpacePolicy {
+  labels: LabelRule[];
+  default: Classification;
+  /**
+   * The space's scanner: the provider service user whose scan verdicts members accept
+   * (`setSpaceScanner` sets it). Absent or `null`: no scanner, and labels that require a
+   * scan wait for good.
+   */
+  scanner?: string | null;
+}
 /**
  * What this device may do with a file version: `open`, or the code the download would fail
- * with (`awaiting_release`, `download_not_allowed`, `label_not_allowed`).
+ * with: `awaiting_release` (a second staff member has not released it yet; customers),
+ * `download_not_allowed` (customers may not download this label), `label_not_allowed` (the
+ * policy does not allow the label), `awaiting_scan` (no verdict of the space's scanner yet),
+ * `infected` (the scanner found malware; staff open it only after `overrideScan`),
+ * `scan_failed` (the scanner could not scan it; likewise).
  */
-export type FileAccess = "open" | "awaiting_release" | "download_not_allowed" | "label_not_allowed";
+export type FileAccess =
+  | "open" | "awaiting_release" | "download_not_allowed" | "label_not_allowed"
+  | "awaiting_scan" | "infected" | "scan_failed";
+/**
+ * The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`):
+ * `not_required` (its label needs no scan and no verdict arrived), `waiting` (its label
+ * needs one and none arrived), `clean`, `infected` with the scanner's signature name, or
+ * `failed` (the scanner could not scan it).
+ */
+export type ScanState =
+  | { state: "not_required" }
+  | { state: "waiting" }
+  | { state: "clean" }
+  | { state: "infected"; signature: string }
+  | { state: "failed" };
 "#;
 
 #[wasm_bindgen(js_class = SealroomClient)]
@@ -86,6 +115,45 @@ impl Client {
         run(&self.shared, async move {
             s.core
                 .approve_release(&space_id, &file_id)
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Names the space's scanner (provider staff): designates `userId` (a staff member of the
+    /// space, not its owner) on the relay and posts the space policy with `scanner` set;
+    /// `null` removes the scanner.
+    #[wasm_bindgen(js_name = setSpaceScanner, unchecked_return_type = "Promise<void>")]
+    pub fn set_space_scanner(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = userId)] user_id: Option<String>,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .set_space_scanner(&space_id, user_id.as_deref())
+                .await
+                .map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Overrides an `infected` or `failed` scan verdict (provider staff, not the uploader's
+    /// user, not the scanner; `not_overridable` for any other scan state, `self_release` or
+    /// `not_staff` otherwise). Audited by the relay; staff may then open the file, customers
+    /// still may not.
+    #[wasm_bindgen(js_name = overrideScan, unchecked_return_type = "Promise<void>")]
+    pub fn override_scan(
+        &self,
+        #[wasm_bindgen(js_name = spaceId)] space_id: String,
+        #[wasm_bindgen(js_name = fileId)] file_id: String,
+    ) -> Promise {
+        let s = self.shared.clone();
+        run(&self.shared, async move {
+            s.core
+                .override_scan(&space_id, &file_id)
                 .await
                 .map_err(client_error)?;
             Ok(JsValue::UNDEFINED)

@@ -231,6 +231,8 @@ export interface FileVersion {
   access: FileAccess;
   /** Staff users (not the uploader) who released this version. */
   releasedBy: string[];
+  /** The space scanner's verdict on this version (`state: "not_required"` without a scan rule). */
+  scan: ScanState;
   /**
    * Unix seconds at which the relay accepted the version (this device's clock for its own
    * uploads); `null` for versions indexed by an earlier SDK.
