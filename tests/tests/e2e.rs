@@ -11,7 +11,7 @@ macro_rules! suites {
     ($($name:ident),* $(,)?) => {
         $(mod $name;)*
         /// The suites, one per file or directory of `tests/tests/`.
-        const SUITES: &[&str] = &[$(stringify!($name)),*, "attack_relay", "crash_recovery"];
+        const SUITES: &[&str] = &[$(stringify!($name)),*, "attack_relay", "crash_recovery", "relay_authz"];
     };
 }
 
@@ -30,7 +30,6 @@ suites!(
     relay_api_conformance,
     relay_audit,
     relay_audit_coverage,
-    relay_authz,
     relay_backup,
     relay_blobs,
     relay_commit_race,
@@ -59,6 +58,8 @@ suites!(
 mod attack_relay;
 #[path = "crash_recovery/main.rs"]
 mod crash_recovery;
+#[path = "relay_authz/main.rs"]
+mod relay_authz;
 
 /// A file of `tests/tests/` that is not a module here would never be compiled nor run.
 #[test]
