@@ -10,6 +10,7 @@ export type {
   Invitation, InvitationInfo, Message, NotifyMode, NotifyPreference, OrgInfo, PendingUpload, Role, Space, SpaceMember, Thread,
 } from '@sealroom/sdk';
 export type { Admission, ProfileInput, UserProfile } from '@sealroom/sdk';
+export type { Classification, FileAccess, LabelRule, ScanState, SpacePolicy } from '@sealroom/sdk';
 
 /** An SDK error as the portal shows it: the stable code, what kind of problem, the message. */
 export class SdkError extends Error {
@@ -131,11 +132,26 @@ export class Portal {
   }
   documents(spaceId: string) { return this.call((c) => c.documents(spaceId)); }
   refreshFiles(spaceId: string) { return this.call((c) => c.refreshFiles(spaceId)); }
-  /** Encrypts and uploads a browser File as a stream; a new document, or a new version of `documentId`. */
-  uploadFile(spaceId: string, file: File, documentId: string | null, internal: boolean, progress: Progress) {
+  /**
+   * Encrypts and uploads a browser File as a stream; a new document, or a new version of
+   * `documentId`. `classification`: the label sealed and signed with it (null: the space
+   * policy's default).
+   */
+  uploadFile(spaceId: string, file: File, documentId: string | null, internal: boolean, progress: Progress,
+    classification: Sdk.Classification | null = null) {
     return this.call((c) =>
-      c.uploadFile(spaceId, { name: file.name, documentId, internal }, file.size, file.stream(), progress));
+      c.uploadFile(spaceId, { name: file.name, documentId, internal, classification }, file.size, file.stream(), progress));
   }
+  /** The space's classification policy (the latest staff posted; the default one before any). */
+  spacePolicy(spaceId: string) { return this.call((c) => c.spacePolicy(spaceId)); }
+  /** Posts a new classification policy (staff). */
+  setSpacePolicy(spaceId: string, policy: Sdk.SpacePolicy) { return this.call((c) => c.setSpacePolicy(spaceId, policy)); }
+  /** Names the space's malware scanner (a staff member of the space, not its owner); null: none. */
+  setSpaceScanner(spaceId: string, userId: string | null) { return this.call((c) => c.setSpaceScanner(spaceId, userId)); }
+  /** The second pair of eyes: releases a held file for customers (staff, not the uploader). */
+  approveRelease(spaceId: string, fileId: string) { return this.call((c) => c.approveRelease(spaceId, fileId)); }
+  /** Opens an infected or unscannable file for staff anyway (audited by the relay). */
+  overrideScan(spaceId: string, fileId: string) { return this.call((c) => c.overrideScan(spaceId, fileId)); }
   /** Uploads that did not finish (a reload or a crash in the middle), this device's only. */
   pendingUploads() { return this.call((c) => c.pendingUploads()); }
   /** Continues a pending upload from the same file: what the relay holds is checked, not resent. */

@@ -33,6 +33,7 @@ export const ACTION_TEXT: Record<string, string> = {
   'blob.upload': 'Uploaded a file',
   'blob.download': 'Downloaded a file',
   'blob.delete': 'Deleted a file',
+  'blob.release': 'Released a held file',
   'notification.send': 'Sent a notification email',
   'notification.fail': 'A notification email failed',
   'notify.preference_set': 'Changed email notifications',
@@ -49,7 +50,7 @@ export const ACTION_TEXT: Record<string, string> = {
 
 /** Filter categories and the actions in each. */
 export const CATEGORIES: [string, string, string[]][] = [
-  ['files', 'Files', ['blob.upload_create', 'blob.upload', 'blob.download', 'blob.delete']],
+  ['files', 'Files', ['blob.upload_create', 'blob.upload', 'blob.download', 'blob.delete', 'blob.release']],
   ['messages', 'Messages and notes', ['message.post', 'message.delete', 'message.expire']],
   ['people', 'People and access', ['invite.create', 'invite.revoke', 'user.register', 'space.create', 'membership.add', 'membership.remove', 'role.change', 'user.erase', 'org.create']],
   ['devices', 'Devices and sign-in', ['device.register', 'device.approve', 'device.approve_fail', 'device.remove', 'device.certify', 'totp.change', 'recovery.store', 'recovery.fetch', 'recovery.delete']],
@@ -60,6 +61,19 @@ export const CATEGORIES: [string, string, string[]][] = [
 
 export function actionText(action: string): string {
   return ACTION_TEXT[action] ?? action;
+}
+
+/** Which release a `blob.release` entry records (its detail names the kind). */
+const RELEASE_KIND: Record<string, string> = {
+  four_eyes: 'second staff approval',
+  scan: 'malware scan found it clean',
+  scan_override: 'staff opened a blocked file anyway',
+};
+
+function releaseKind(r: AuditRecord): string {
+  if (r.action !== 'blob.release' || !r.detail) return '';
+  const kind = /(?:^| )kind=(\S+)/.exec(r.detail)?.[1];
+  return kind ? `: ${RELEASE_KIND[kind] ?? kind}` : '';
 }
 
 /** Whether an entry belongs to a category ('' = all). */
@@ -120,7 +134,7 @@ export function rowCells(row: AuditRow, names: Names): Record<string, string> {
     time: new Date(r.timeMs).toLocaleString(),
     who: r.actorUser ? userLabel(r.actorUser) : 'The relay',
     device: r.device ? shortId(r.device) : '',
-    what: actionText(r.action) + (row.count > 1 ? ` (${row.count} requests)` : ''),
+    what: actionText(r.action) + releaseKind(r) + (row.count > 1 ? ` (${row.count} requests)` : ''),
     object: objectText(r, names),
     size: row.size === null ? '' : bytes(row.size),
     ip: r.ip ?? '',

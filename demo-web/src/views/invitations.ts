@@ -1,10 +1,13 @@
 // The Invite panel of a space's People view (staff): an invitation with a chosen lifetime, and
 // the space's open invitations with "Revoke". The list comes from the relay (never the tokens,
 // which exist only in the links handed out); a revoked link is refused by the relay from then on.
+// Below it, "Add a colleague": a registered staff member (a second pair of eyes, or the
+// malware scanner's service user) joins the space by user id.
 
-import { h, replace } from '../dom.js';
+import { field, h, replace } from '../dom.js';
+import { rerender } from '../main.js';
 import { personView, timeView } from '../names.js';
-import { act, app, spaceLabel, toast } from '../state.js';
+import { act, app, errorText, spaceLabel, syncNow, toast } from '../state.js';
 import type { InvitationInfo, Space } from '../sdk.js';
 import { inviteBox } from './widgets.js';
 
@@ -56,7 +59,40 @@ export function invitePanel(space: Space): HTMLElement {
       h('p', { class: 'hint' }, 'Choose the shortest time that suits the person you invite. You can revoke the link until it is used.')),
     inviteButton, out,
     h('h3', { id: 'open-invitations-heading' }, 'Open invitations'),
-    openList);
+    openList,
+    colleagueForm(space));
+}
+
+/** Adds a registered colleague (staff of this organisation) to the space and its rooms. */
+function colleagueForm(space: Space): HTMLElement {
+  const userId = h('input', { id: 'colleague-id', name: 'colleague', autocomplete: 'off', spellcheck: 'false', required: true });
+  const add = h('button', { type: 'submit', class: 'btn btn-secondary' }, 'Add to this space');
+  const problem = h('div', { 'aria-live': 'assertive' });
+  const form = h('form', { class: 'stack', 'aria-labelledby': 'colleague-heading', 'data-form': 'add-colleague' },
+    h('h3', { id: 'colleague-heading' }, 'Add a colleague'),
+    field('Colleague’s user id', userId, 'Their Settings page shows it; for the malware scanner, “sealroom-scanner register” prints it.'),
+    problem, add);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const id = userId.value.trim();
+    if (!id) return;
+    replace(problem);
+    void act(add, async () => {
+      try {
+        await app.portal?.addMember(space.spaceId, id);
+      } catch (e) {
+        replace(problem, h('p', { class: 'form-error', role: 'alert' }, errorText(e, {
+          relay_not_found: 'No colleague with that user id. Check it on their Settings page.',
+          relay_forbidden: 'That user cannot be added to this space (only staff of your organisation can).',
+        })));
+        return;
+      }
+      toast('Colleague added to the space and its encrypted rooms.');
+      await syncNow().catch(() => undefined);
+      await rerender();
+    });
+  });
+  return form;
 }
 
 /** The open invitations: who sent each, when it stops working, and a "Revoke" button. */

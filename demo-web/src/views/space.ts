@@ -1,18 +1,21 @@
-// One space: documents (upload with progress, latest-version badge, download), messages in
-// threads, the staff-only internal notes, and people (invite, admit, remove, safety numbers).
+// One space: documents (documents.ts), messages in threads, the staff-only internal notes,
+// people (invite, admit, remove, safety numbers) and, for staff, labels and scanning (policy.ts).
 
-import { bytes, field, h, replace, shortId } from '../dom.js';
+import { field, h, replace, shortId } from '../dom.js';
 import type { Page } from '../main.js';
 import { rerender } from '../main.js';
-import { cleanText, fileNameView, personName, personView, refreshPeople, safeFileName, timeView } from '../names.js';
+import { cleanText, personName, personView, refreshPeople, timeView } from '../names.js';
 import {
-  act, app, asUpload, errorCode, errorText, isStaff, markSeen, spaceLabel, syncNow, toast, wasRemoved, wasSeen,
+  act, app, errorCode, isStaff, markSeen, spaceLabel, syncNow, toast, wasRemoved, wasSeen,
 } from '../state.js';
-import { Admission, Document, FileVersion, Message, PendingUpload, SdkError, Space, Thread } from '../sdk.js';
+import { Admission, Message, SdkError, Space, Thread } from '../sdk.js';
+import { documentsTab } from './documents.js';
 import { invitePanel } from './invitations.js';
-import { progressBar, safetyNumber } from './widgets.js';
+import { loadPolicy, scannerBadge, scannerOf } from './labels.js';
+import { policyTab } from './policy.js';
+import { safetyNumber } from './widgets.js';
 
-type Tab = 'documents' | 'messages' | 'notes' | 'people';
+type Tab = 'documents' | 'messages' | 'notes' | 'people' | 'policy';
 
 export async function spaceView(spaceId: string, tabName: string): Promise<Page> {
   const portal = app.portal;
@@ -31,6 +34,9 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
   const tabs: [Tab, string][] = [['documents', 'Documents'], ['messages', 'Messages']];
   if (isStaff() && space.internalRoom) tabs.push(['notes', 'Internal notes']);
   tabs.push(['people', 'People']);
+  if (isStaff() && space.joined) tabs.push(['policy', 'Labels and scanning']);
+  // The policy names the space's scanner, which People shows with its own badge.
+  if (space.joined) await loadPolicy(spaceId).catch(() => undefined);
   const tab: Tab = (tabs.find(([t]) => t === tabName)?.[0]) ?? 'documents';
   const content = h('div', { class: 'tab-panel', id: 'tab-panel' });
   const title = spaceLabel(spaceId);
@@ -50,6 +56,8 @@ export async function spaceView(spaceId: string, tabName: string): Promise<Page>
     await messagesTab(spaceId, content, false);
   } else if (tab === 'notes') {
     await messagesTab(spaceId, content, true);
+  } else if (tab === 'policy') {
+    await policyTab(space, content);
   } else {
     await peopleTab(space, content);
   }
@@ -103,233 +111,6 @@ function noAccess(spaceId: string, e: SdkError | null): Page {
       support,
       h('a', { href: '#/spaces', class: 'btn btn-secondary' }, 'Back to spaces')),
   };
-}
-
-// ---- documents -------------------------------------------------------------------------------
-
-async function documentsTab(spaceId: string, panel: HTMLElement): Promise<void> {
-  const portal = app.portal;
-  if (!portal) return;
-  const list = h('div', { id: 'documents' });
-  const uploads = h('div', { class: 'uploads', 'aria-live': 'polite' });
-
-  let shown = '';
-  let missingNames = false;
-  // Redrawn only when the documents changed, and keyboard focus moves to the same control of the
-  // new table, so a sync never pulls the focus from under someone using the keyboard.
-  const draw = async () => {
-    const docs = await portal.documents(spaceId);
-    // The SDK's order: the document whose latest version arrived last comes first.
-    const visible = docs.filter((d) => !d.latest.internal || isStaff());
-    missingNames = visible.some((d) => d.versions.some((v) => !v.name));
-    const signature = JSON.stringify(visible);
-    if (signature === shown && list.firstChild) return;
-    shown = signature;
-    const focused = document.activeElement;
-    const focusLabel = focused && list.contains(focused) ? focused.getAttribute('aria-label') : null;
-    replace(list, visible.length ? documentTable(spaceId, visible, upload, uploads) : h('p', { class: 'empty' }, 'No documents yet.'));
-    if (focusLabel) {
-      const again = [...list.querySelectorAll<HTMLElement>('[aria-label]')].find((el) => el.getAttribute('aria-label') === focusLabel);
-      again?.focus();
-    }
-  };
-
-  const upload = async (file: File, documentId: string | null, internal: boolean) => {
-    if (file.size === 0) {
-      // An empty file is almost always a mistake (a failed export, a placeholder): say so
-      // instead of publishing a document that opens to nothing.
-      uploads.appendChild(h('p', { class: 'form-error', role: 'alert', 'data-code': 'empty_file' },
-        `${safeFileName(file.name)} is empty (0 bytes), so it was not uploaded. Choose the file again once it has content.`));
-      return;
-    }
-    const p = progressBar(`Encrypting and uploading ${safeFileName(file.name)}`);
-    uploads.appendChild(p.el);
-    try {
-      const v = await asUpload(() => portal.uploadFile(spaceId, file, documentId, internal, (done, total) => p.set(done, total)));
-      p.el.dataset.sdkUpdates = p.el.dataset.updates ?? '0';
-      p.set(1, 1);
-      p.el.classList.add('done');
-      p.el.dataset.state = 'done';
-      toast(`${safeFileName(file.name)} uploaded as version ${v.version}.`);
-      await draw();
-      setTimeout(() => p.el.remove(), 4000);
-    } catch (e) {
-      p.el.dataset.state = 'failed';
-      p.el.appendChild(h('p', { class: 'form-error', role: 'alert' }, errorText(e)));
-    }
-  };
-
-  const fileInput = h('input', { type: 'file', id: 'upload-file', name: 'file', required: true });
-  const internal = h('input', { type: 'checkbox', id: 'upload-internal' });
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Encrypt and upload');
-  const form = h('form', { class: 'upload-form', 'aria-labelledby': 'upload-heading' },
-    h('h2', { id: 'upload-heading' }, 'Upload a document'),
-    field('File', fileInput, 'Encrypted in this browser before upload. Large files are streamed.'),
-    isStaff() ? h('div', { class: 'check' }, internal, h('label', { for: 'upload-internal' }, 'Internal (staff only)')) : null,
-    submit);
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const file = fileInput.files?.[0];
-    if (!file) return;
-    void act(submit, async () => {
-      await upload(file, null, internal.checked);
-      form.reset();
-    });
-  });
-
-  // Uploads a reload or a crash interrupted: resumed from the same file, never a second document.
-  const pending = h('div', { id: 'pending-uploads' });
-  const drawPending = async () => {
-    const mine = (await portal.pendingUploads()).filter((u) => u.spaceId === spaceId);
-    replace(pending, mine.length ? pendingUploads(mine, uploads, async () => { await drawPending(); await draw(); }) : null);
-  };
-  await portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error'));
-  await draw();
-  await drawPending().catch((e) => toast(errorText(e), 'error'));
-  app.onChange = (events) => {
-    // A new file's name, type and size come from its manifest: read manifests before drawing.
-    if (events.some((e) => (e.type === 'newFile' || e.type === 'newVersion' || e.type === 'historyReceived') && e.spaceId === spaceId)) {
-      void portal.refreshFiles(spaceId).catch((e) => toast(errorText(e), 'error')).then(() => draw());
-    } else if (events.some((e) => e.type === 'removedFromSpace')) {
-      void draw();
-    }
-  };
-  // A file announced in the room before its manifest (name, type, size) reached the relay is
-  // listed without a name: read manifests again on the next ticks until every name is there.
-  app.onTick = () => {
-    if (missingNames) void portal.refreshFiles(spaceId).then(() => draw()).catch(() => undefined);
-  };
-  replace(panel, h('div', { class: 'layout-split' },
-    h('section', { 'aria-labelledby': 'docs-heading' }, h('h2', { id: 'docs-heading' }, 'Documents'), list),
-    h('aside', { class: 'card' }, pending, form, uploads)));
-}
-
-/** The unfinished uploads of this space, each with Resume (pick the same file) and Discard. */
-function pendingUploads(list: PendingUpload[], uploads: HTMLElement, changed: () => Promise<void>): HTMLElement {
-  return h('section', { class: 'pending stack', 'data-state': 'pending-uploads', 'aria-labelledby': 'pending-heading' },
-    h('h2', { id: 'pending-heading' }, 'Unfinished uploads'),
-    h('ul', { class: 'plain' }, list.map((u) => {
-      const name = safeFileName(u.name);
-      const chooser = h('input', { type: 'file', class: 'visually-hidden', tabindex: '-1', 'aria-label': `The file ${name}, to resume its upload` });
-      const resume = h('button', { type: 'button', class: 'btn btn-primary', 'aria-label': `Resume ${name}` }, 'Resume');
-      const discard = h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': `Discard ${name}` }, 'Discard');
-      const problem = h('div', { 'aria-live': 'assertive' });
-      resume.addEventListener('click', () => chooser.click());
-      chooser.addEventListener('change', () => {
-        const file = chooser.files?.[0];
-        chooser.value = '';
-        if (!file || !app.portal) return;
-        if (file.size !== u.sourceLen) {
-          replace(problem, h('p', { class: 'form-error', role: 'alert' },
-            `That is not the same file: ${safeFileName(file.name)} has ${bytes(file.size)}, the upload was for ${bytes(u.sourceLen)}. Choose ${name}.`));
-          return;
-        }
-        replace(problem);
-        void act(resume, async () => {
-          const p = progressBar(`Resuming ${name}`);
-          uploads.appendChild(p.el);
-          try {
-            // The SDK re-seals the file, checks what the relay already holds and sends the rest.
-            const v = await asUpload(() => app.portal!.resumeUpload(u.uploadId, file, (d, t) => p.set(d, t)));
-            p.set(1, 1);
-            p.el.dataset.state = 'done';
-            toast(`${name} uploaded as version ${v.version}.`);
-          } catch (e) {
-            p.el.dataset.state = 'failed';
-            replace(problem, h('p', { class: 'form-error', role: 'alert' }, errorText(e, {
-              invalid_input: `The file differs from the one the upload started with. Choose the original ${name}, or discard the upload.`,
-            })));
-          }
-          await changed();
-        });
-      });
-      discard.addEventListener('click', () => {
-        if (!confirm(`Discard the unfinished upload of ${name}? What was sent is deleted.`)) return;
-        void act(discard, async () => {
-          await app.portal?.cancelUpload(u.uploadId);
-          await changed();
-        });
-      });
-      return h('li', { 'data-upload': u.uploadId },
-        h('p', {}, h('strong', {}, name), ` · ${bytes(u.uploaded)} of ${bytes(u.sealedLen)} sent`),
-        h('div', { class: 'row-actions' }, resume, discard, chooser), problem);
-    })));
-}
-
-function documentTable(
-  spaceId: string,
-  docs: Document[],
-  upload: (file: File, documentId: string | null, internal: boolean) => Promise<void>,
-  uploads: HTMLElement,
-): HTMLElement {
-  const rows = docs.map((doc) => {
-    const v = doc.latest;
-    // The file input stays out of the tab order: the "New version" button opens it.
-    const versionInput = h('input', { type: 'file', class: 'visually-hidden', id: `ver-${doc.documentId}`, tabindex: '-1', 'aria-label': `File for a new version of ${safeFileName(v.name)}` });
-    versionInput.addEventListener('change', () => {
-      const file = versionInput.files?.[0];
-      versionInput.value = '';
-      if (file) void upload(file, doc.documentId, v.internal);
-    });
-    const newVersion = h('button', { type: 'button', class: 'btn btn-ghost', 'data-action': 'new-version', 'aria-label': `New version of ${safeFileName(v.name)}` }, 'New version');
-    newVersion.addEventListener('click', () => {
-      // Replacing someone else's document is a deliberate act: say whose it is first.
-      if (v.senderUserId !== app.account?.userId
-        && !confirm(`“${safeFileName(v.name)}” was uploaded by ${personName(v.senderUserId)}. `
-          + `Your file becomes version ${v.version + 1} and everyone in the space sees it as the latest. Continue?`)) return;
-      versionInput.click();
-    });
-    return h('tr', { 'data-document': doc.documentId },
-      h('th', { scope: 'row' },
-        fileNameView(v.name),
-        v.internal ? h('span', { class: 'badge badge-internal' }, 'Internal') : null),
-      h('td', {},
-        h('span', { class: 'badge badge-latest', title: 'Latest version' }, `v${v.version} · latest`),
-        h('p', { class: 'small muted', 'data-updated': '' }, v.receivedAt ? timeView(v.receivedAt) : 'date not recorded'),
-        doc.versions.length > 1 ? h('details', { class: 'versions' },
-          h('summary', {}, `${doc.versions.length - 1} earlier`),
-          h('ul', {}, doc.versions.filter((x) => !x.latest).sort((a, b) => b.version - a.version).map((old) =>
-            h('li', { 'data-version': old.version },
-              `v${old.version} · ${bytes(old.size)} · by `, personView(old.senderUserId),
-              old.receivedAt ? [' · ', timeView(old.receivedAt)] : ' · date not recorded', ' ',
-              downloadButton(spaceId, old, uploads, `Download v${old.version}`))))) : null),
-      h('td', { class: 'nowrap', 'data-label': 'Size' }, bytes(v.size)),
-      h('td', { 'data-label': 'From' }, personView(v.senderUserId)),
-      h('td', {}, h('div', { class: 'row-actions' },
-        downloadButton(spaceId, v, uploads, 'Download'),
-        newVersion,
-        versionInput)));
-  });
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'table table-cards' },
-    h('caption', { class: 'visually-hidden' }, 'Documents in this space, the most recently updated first'),
-    h('thead', {}, h('tr', {}, ['Name', 'Version and date', 'Size', 'From', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, rows)));
-}
-
-function downloadButton(spaceId: string, v: FileVersion, uploads: HTMLElement, text: string): HTMLButtonElement {
-  const button = h('button', { type: 'button', class: 'btn btn-secondary', 'aria-label': `${text} ${safeFileName(v.name)}` }, text);
-  button.addEventListener('click', () => {
-    void act(button, async () => {
-      if (!app.portal) return;
-      const p = progressBar(`Downloading and decrypting ${safeFileName(v.name)}`);
-      uploads.appendChild(p.el);
-      try {
-        const blob = await app.portal.downloadFile(spaceId, v.fileId, v.mediaType, (d, t) => p.set(d, t));
-        p.set(1, 1);
-        p.el.dataset.state = 'done';
-        const url = URL.createObjectURL(blob);
-        // Saved under the cleaned name: no folders, control characters or direction tricks.
-        const a = h('a', { href: url, download: safeFileName(v.name) });
-        document.body.appendChild(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      } finally {
-        setTimeout(() => p.el.remove(), 4000);
-      }
-    });
-  });
-  return button;
 }
 
 // ---- messages and internal notes -------------------------------------------------------------
@@ -497,7 +278,7 @@ function membersTable(space: Space, redraw: () => Promise<void>): HTMLElement {
     }
     return h('tr', { 'data-user': m.userId, 'data-role': m.role },
       h('th', { scope: 'row' }, personView(m.userId, { details: true }), h('span', { class: 'muted small' }, ` ${shortId(m.userId)}`)),
-      h('td', {}, h('span', { class: `role role-${m.role}` }, m.role)),
+      h('td', {}, h('span', { class: `role role-${m.role}` }, m.role), scannerOf(space.spaceId) === m.userId ? scannerBadge() : null),
       h('td', {}, inRoom ? `${m.devices.length} device${m.devices.length === 1 ? '' : 's'}` : h('span', { class: 'badge badge-warn' }, 'not in room yet')),
       h('td', {}, safetyNumber(m.safetyNumber)),
       h('td', {}, h('div', { class: 'row-actions' }, actions)));
