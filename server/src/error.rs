@@ -26,6 +26,10 @@ pub enum ApiError {
     /// relay holds a release for it.
     #[error("{0}")]
     AwaitingRelease(String),
+    /// 403 `scanner_not_staff`: the space's scanner (a machine) sent a release that only a
+    /// second member of staff may give: a four-eyes release or a scan override.
+    #[error("{0}")]
+    ScannerNotStaff(String),
     /// 404 `not_found`: no such route or object (or not visible to the caller).
     #[error("{0}")]
     NotFound(String),
@@ -96,7 +100,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::Malformed(_) => 400,
             Self::Unauthenticated(_) => 401,
-            Self::Forbidden(_) | Self::AwaitingRelease(_) => 403,
+            Self::Forbidden(_) | Self::AwaitingRelease(_) | Self::ScannerNotStaff(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout(_) => 408,
@@ -119,6 +123,7 @@ impl ApiError {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::AwaitingRelease(_) => "awaiting_release",
+            Self::ScannerNotStaff(_) => "scanner_not_staff",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout(_) => "request_timeout",
@@ -221,6 +226,11 @@ mod tests {
             (ApiError::bad_request("x"), 400, "bad_request"),
             (ApiError::unauthenticated("x"), 401, "unauthenticated"),
             (ApiError::forbidden("x"), 403, "forbidden"),
+            (
+                ApiError::ScannerNotStaff("x".into()),
+                403,
+                "scanner_not_staff",
+            ),
             (ApiError::not_found("x"), 404, "not_found"),
             (ApiError::RequestTimeout("x".into()), 408, "request_timeout"),
             (ApiError::conflict("x"), 409, "conflict"),

@@ -51,6 +51,7 @@ suites!(
     scale_out,
     scale_out_live,
     scanner,
+    scanner_attacks,
 );
 
 // The suites that span several files live in a directory of their own.

@@ -28,30 +28,35 @@ use sealroom_core::room::{version_digest, DocumentVersion};
 
 use sealroom_tests::raw_member::RawMember;
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::SdkDevice as Device;
 use sealroom_tests::rooms::{upload_sdk_key_packages, MlsDevice};
+use sealroom_tests::sdk::SdkDevice as Device;
 
 /// The EICAR test file, built from two halves so that this source is not itself flagged.
-fn eicar() -> Vec<u8> {
+pub(crate) fn eicar() -> Vec<u8> {
     let mut out = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-".to_vec();
     out.extend_from_slice(b"ANTIVIRUS-TEST-FILE!$H+H*");
     out
 }
 
 /// The name clamd gives our own EICAR signature (scripts/services/clamav/sealroom-test.ndb).
-const EICAR_NAME: &str = "Sealroom.Test.EICAR.UNOFFICIAL";
+pub(crate) const EICAR_NAME: &str = "Sealroom.Test.EICAR.UNOFFICIAL";
 
 fn new_device(base_url: &str) -> Device {
     Device::new(base_url)
 }
 
-fn pdf(marker: &str) -> Vec<u8> {
+pub(crate) fn pdf(marker: &str) -> Vec<u8> {
     let mut out = format!("%PDF-1.7\n% {marker}\n").into_bytes();
     out.extend(std::iter::repeat_n(b'x', 3000));
     out
 }
 
-async fn upload(device: &Device, space_id: &str, name: &str, data: &[u8]) -> FileVersion {
+pub(crate) async fn upload(
+    device: &Device,
+    space_id: &str,
+    name: &str,
+    data: &[u8],
+) -> FileVersion {
     upload_version(device, space_id, name, data, None).await
 }
 
@@ -79,7 +84,11 @@ async fn upload_version(
         .unwrap()
 }
 
-async fn download(device: &Device, space_id: &str, file_id: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn download(
+    device: &Device,
+    space_id: &str,
+    file_id: &str,
+) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     device
         .client
@@ -89,7 +98,7 @@ async fn download(device: &Device, space_id: &str, file_id: &str) -> Result<Vec<
     Ok(out)
 }
 
-fn file(device: &Device, space_id: &str, file_id: &str) -> FileVersion {
+pub(crate) fn file(device: &Device, space_id: &str, file_id: &str) -> FileVersion {
     device
         .client
         .files(space_id)
@@ -203,7 +212,7 @@ fn scanner_binary() -> PathBuf {
 }
 
 /// A running `sealroom-scanner run`, its stdout lines as they come.
-struct Scanner {
+pub(crate) struct Scanner {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
@@ -237,7 +246,7 @@ impl Scanner {
     }
 
     /// Reads progress lines until one satisfies `until`; returns the lines read.
-    fn read_until(&mut self, until: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(crate) fn read_until(&mut self, until: impl Fn(&str) -> bool) -> Vec<String> {
         let mut out = Vec::new();
         loop {
             let line = self
@@ -253,7 +262,7 @@ impl Scanner {
     }
 
     /// SIGKILL.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -324,20 +333,20 @@ impl Forge for RawMember {
 /// The relay, an admin, staff Sam (space owner) and Sue, customers Cara and Carl (SDK devices),
 /// the scanner's service user (registered by the scanner binary), and the space with a policy
 /// that scans `confidential` files.
-struct Scene {
-    relay: Relay,
-    admin: Device,
-    sam: Device,
-    sue: Device,
-    cara: Device,
-    carl: Device,
-    space_id: String,
-    scanner_user: String,
-    scanner_state: tempfile::TempDir,
+pub(crate) struct Scene {
+    pub(crate) relay: Relay,
+    pub(crate) admin: Device,
+    pub(crate) sam: Device,
+    pub(crate) sue: Device,
+    pub(crate) cara: Device,
+    pub(crate) carl: Device,
+    pub(crate) space_id: String,
+    pub(crate) scanner_user: String,
+    pub(crate) scanner_state: tempfile::TempDir,
     gate: Gate,
 }
 
-async fn scene() -> Scene {
+pub(crate) async fn scene() -> Scene {
     let relay = Relay::start();
     let url = relay.base_url();
     let admin = new_device(&url);
@@ -423,7 +432,7 @@ async fn scene() -> Scene {
 }
 
 impl Scene {
-    async fn sync_all(&self) -> Vec<ClientEvent> {
+    pub(crate) async fn sync_all(&self) -> Vec<ClientEvent> {
         let mut out = Vec::new();
         for d in [&self.sam, &self.sue, &self.cara, &self.carl] {
             out.extend(d.client.sync().await.unwrap());
@@ -431,7 +440,7 @@ impl Scene {
         out
     }
 
-    fn scanner(&self) -> Scanner {
+    pub(crate) fn scanner(&self) -> Scanner {
         Scanner::start(
             &self.relay.base_url(),
             self.scanner_state.path(),
@@ -440,7 +449,7 @@ impl Scene {
     }
 
     /// A raw device of `role` that Sam adds to the space and its customer room.
-    async fn add_raw(&self, role: Role, name: &str) -> RawMember {
+    pub(crate) async fn add_raw(&self, role: Role, name: &str) -> RawMember {
         let invite = match role {
             Role::Customer => self
                 .sam
@@ -465,7 +474,7 @@ impl Scene {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -473,7 +482,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn verdict_line(file_id: &str) -> impl Fn(&str) -> bool + '_ {
+pub(crate) fn verdict_line(file_id: &str) -> impl Fn(&str) -> bool + '_ {
     move |l: &str| l.starts_with("verdict ") && l.contains(file_id)
 }
 

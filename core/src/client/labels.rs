@@ -8,10 +8,12 @@
 //!   provider staff may post (the room layer refuses it from anyone else); the latest one in
 //!   room order wins. Uploads with a label the policy does not allow are refused before
 //!   anything is encrypted, and receivers refuse to open them.
-//! * A label whose rule asks for four eyes holds each version for customers until a staff
-//!   member of another user than the uploader approves it ([`SealroomClient::approve_release`]):
-//!   a [`ReleaseApproval`] in the room, and a signed release statement the relay checks
-//!   before it serves the blob to customers.
+//! * A label whose rule asks for four eyes holds each version for customers until a second
+//!   member of staff approves it ([`SealroomClient::approve_release`]): a provider staff user
+//!   other than the uploader's and other than the space's scanner (a machine, named by
+//!   [`SpacePolicy::scanner`]). The approval is a [`ReleaseApproval`] in the room, and a
+//!   signed release statement the relay checks before it serves the blob to customers.
+//!   Receivers ignore an approval from the uploader's user or from the scanner.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +37,7 @@ pub(super) const RELEASE_PREFIX: &str = "lrel/";
 #[non_exhaustive]
 pub enum LabelRefusal {
     /// `awaiting_release`: the label asks for a four-eyes release and no staff member other
-    /// than the uploader approved this version yet.
+    /// than the uploader and the scanner approved this version yet.
     AwaitingRelease,
     /// `download_not_allowed`: the space's policy does not let customers download this label.
     DownloadNotAllowed,
@@ -45,7 +47,8 @@ pub enum LabelRefusal {
     Mismatch,
     /// `self_release`: the uploader's own user cannot release the file.
     SelfRelease,
-    /// `not_staff`: only provider staff set the policy or release files.
+    /// `not_staff`: only provider staff set the policy or release files (the space's scanner
+    /// is not staff for a four-eyes release or a scan override).
     NotStaff,
     /// `invalid_policy`: the policy or label is malformed (see [`SpacePolicy::is_valid`]).
     InvalidPolicy,
@@ -314,10 +317,17 @@ impl SealroomClient {
         self.with(|r| Ok(r.rooms.app_commit(vec![write])?))
     }
 
-    /// Approves (releases) a held file version: provider staff of another user than the
-    /// uploader. Posts a [`ReleaseApproval`] naming the file and its version digest into the
-    /// file's room, and the signed release statement to the relay, which then serves the blob
-    /// to the space's customers.
+    /// Approves (releases) a held file version: a second member of staff, that is provider
+    /// staff of another user than the uploader's and not the space's scanner
+    /// ([`SpacePolicy::scanner`], a machine). Posts a [`ReleaseApproval`] naming the file and
+    /// its version digest into the file's room, and the signed release statement to the relay,
+    /// which then serves the blob to the space's customers.
+    ///
+    /// # Errors
+    ///
+    /// [`LabelRefusal::NotStaff`] for a customer or for the space's scanner (the relay also
+    /// refuses the scanner's release, `403 scanner_not_staff`, and every client ignores a
+    /// scanner's approval in the room); [`LabelRefusal::SelfRelease`] for the uploader's user.
     pub async fn approve_release(&self, space_id: &str, file_id: &str) -> Result<(), ClientError> {
         self.release_version(space_id, file_id, HOLD_FOUR_EYES)
             .await
@@ -327,8 +337,8 @@ impl SealroomClient {
     /// uploader: a [`ReleaseApproval`] of `kind` ([`HOLD_FOUR_EYES`] or
     /// [`RELEASE_SCAN_OVERRIDE`]) in the file's room, the statement signed by this device on
     /// the relay (a blob without that hold is fine: the room's approval stands), and this
-    /// device's own record of it. A scan override needs an infected or failed verdict and is
-    /// never the scanner's.
+    /// device's own record of it. A scan override needs an infected or failed verdict; neither
+    /// kind is ever the scanner's.
     pub(super) async fn release_version(
         &self,
         space_id: &str,
@@ -348,9 +358,8 @@ impl SealroomClient {
         if account.user_id == version.entry.sender_user_id {
             return Err(ClientError::Label(LabelRefusal::SelfRelease));
         }
-        if overriding
-            && self.space_policy(space_id)?.scanner.as_deref() == Some(account.user_id.as_str())
-        {
+        // The scanner is a machine, not a second member of staff.
+        if self.space_policy(space_id)?.scanner.as_deref() == Some(account.user_id.as_str()) {
             return Err(ClientError::Label(LabelRefusal::NotStaff));
         }
         let approval = ReleaseApproval {
@@ -527,6 +536,7 @@ impl SealroomClient {
                         && r.version == f.version
                         && Some(&r.version_digest) == digest.as_ref()
                         && r.user_id != f.sender_user_id
+                        && Some(r.user_id.as_str()) != policy.scanner.as_deref()
                 })
                 .map(|r| r.user_id.clone())
                 .collect();

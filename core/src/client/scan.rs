@@ -291,6 +291,14 @@ impl SealroomClient {
     /// the scanner): posts a signed `scan_override` release into the file's room and to the
     /// relay (audited there as `blob.release kind=scan_override`). Staff may then open the
     /// file; customers still may not.
+    ///
+    /// # Errors
+    ///
+    /// [`LabelRefusal::NotStaff`] for a customer or for the space's scanner (a machine does
+    /// not overrule its own verdict: the relay refuses its override, `403 scanner_not_staff`,
+    /// and every client ignores one in the room); [`LabelRefusal::SelfRelease`] for the
+    /// uploader's user; [`LabelRefusal::NotOverridable`] unless the verdict is infected or
+    /// failed.
     pub async fn override_scan(&self, space_id: &str, file_id: &str) -> Result<(), ClientError> {
         self.release_version(space_id, file_id, RELEASE_SCAN_OVERRIDE)
             .await

@@ -7,15 +7,19 @@
 //! it through ([`hold_serves`]):
 //!
 //! * four eyes: the uploader's user and the space's staff (owner and staff roles) always;
-//!   everyone once a staff user other than the uploader's released it;
+//!   everyone once a staff user other than the uploader's and other than the space's scanner
+//!   released it (the scanner is a machine, not a second member of staff);
 //! * scan: the uploader's user and the space's scanner ([`super::scanner`]) always; everyone
-//!   once the scanner released it; the space's staff (not its customers) once staff released
-//!   it with [`RELEASE_SCAN_OVERRIDE`] (an infected or failed file opened on purpose).
+//!   once the scanner released it; the space's staff (not its customers) once staff other
+//!   than the scanner released it with [`RELEASE_SCAN_OVERRIDE`] (an infected or failed file
+//!   opened on purpose).
 //!
 //! A release is a statement ([`release_statement`]: room, blob, release kind) signed by the
 //! Ed25519 key of an active device the relay registered, whose user may release that kind in
 //! the space ([`may_release`]). It is stored with its signature, so it can be checked again
-//! later, and audited (`blob.release`, with the kind).
+//! later, and audited (`blob.release`, with the kind). The scanner's four-eyes release or scan
+//! override is refused (`403 scanner_not_staff`), and one stored before that rule (or by a
+//! user designated scanner since) counts for nothing ([`discount_scanner`]).
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -165,14 +169,15 @@ impl Caller {
     }
 }
 
-/// Whether the caller may release with `release_kind`: four eyes by staff, a scan by the
-/// space's scanner, a scan override by staff other than the scanner. The uploader's user never.
+/// Whether the caller may release with `release_kind`: four eyes by staff other than the
+/// scanner, a scan by the space's scanner, a scan override by staff other than the scanner.
+/// The uploader's user never.
 fn may_release(release_kind: &str, caller: Caller) -> bool {
     if caller.uploader {
         return false;
     }
     match release_kind {
-        HOLD_FOUR_EYES => caller.staff(),
+        HOLD_FOUR_EYES => caller.staff() && !caller.scanner,
         HOLD_SCAN => caller.scanner && caller.staff(),
         RELEASE_SCAN_OVERRIDE => caller.staff() && !caller.scanner,
         _ => false,
@@ -200,14 +205,35 @@ fn hold_serves(hold: &Hold, caller: Caller) -> bool {
     }
 }
 
+/// Whether a release only a second member of staff may give ([`HOLD_FOUR_EYES`],
+/// [`RELEASE_SCAN_OVERRIDE`]) was given by the scanner's user.
+fn by_scanner(hold: &Hold, scanner: Option<&str>) -> bool {
+    hold.release.as_ref().is_some_and(|r| {
+        let kind = r.kind.as_deref().unwrap_or(&hold.kind);
+        Some(r.user_id.as_str()) == scanner
+            && (kind == HOLD_FOUR_EYES || kind == RELEASE_SCAN_OVERRIDE)
+    })
+}
+
+/// Forgets the releases of a record that the space's current scanner gave but may not give
+/// (stored before the relay refused them, or by a user designated scanner since).
+fn discount_scanner(h: &mut HoldRecord, scanner: Option<&str>) {
+    for hold in &mut h.holds {
+        if by_scanner(hold, scanner) {
+            hold.release = None;
+        }
+    }
+}
+
 fn caller(
     store: &dyn Store,
     room: &RoomRecord,
+    designated: Option<&str>,
     uploader_user: &str,
     authed: &AuthedDevice,
 ) -> Result<Caller, ApiError> {
     let role = accounts::space_member(store, &room.space_id, &authed.user_id)?.map(|m| m.role);
-    let scanner = scanner::designated(store, &room.space_id)?.as_deref() == Some(&authed.user_id);
+    let scanner = designated == Some(authed.user_id.as_str());
     Ok(Caller {
         role,
         // A designation of a user who is no longer a member counts for nothing.
@@ -257,13 +283,15 @@ pub fn check_serve(
     record: &BlobRecord,
     authed: &AuthedDevice,
 ) -> Result<(), ApiError> {
-    let Some(h) = hold(store, &record.blob_id)? else {
+    let Some(mut h) = hold(store, &record.blob_id)? else {
         return Ok(());
     };
+    let designated = scanner::designated(store, &room.space_id)?;
+    discount_scanner(&mut h, designated.as_deref());
     if h.released() {
         return Ok(());
     }
-    let who = caller(store, room, &h.uploader_user, authed)?;
+    let who = caller(store, room, designated.as_deref(), &h.uploader_user, authed)?;
     match h.holds.iter().find(|hold| !hold_serves(hold, who)) {
         None => Ok(()),
         Some(blocking) => Err(ApiError::AwaitingRelease(format!(
@@ -276,6 +304,7 @@ pub fn check_serve(
 /// Checks and stores a release of `record` by `authed`; returns the holds and the kind of the
 /// hold released, and whether the release is new. A second release of a released hold
 /// changes nothing and succeeds, except that the scanner's release replaces a staff override.
+/// The scanner's four-eyes release or scan override is `403 scanner_not_staff`.
 pub fn release(
     store: &dyn Store,
     room: &RoomRecord,
@@ -287,11 +316,25 @@ pub fn release(
     let Some(target) = released_hold(&req.kind) else {
         return Err(ApiError::bad_request("unknown hold kind"));
     };
-    let who = caller(store, room, &record.uploader_user, authed)?;
+    let designated = scanner::designated(store, &room.space_id)?;
+    let who = caller(
+        store,
+        room,
+        designated.as_deref(),
+        &record.uploader_user,
+        authed,
+    )?;
     if who.uploader {
         return Err(ApiError::forbidden(
             "the uploader's user cannot release their own blob",
         ));
+    }
+    if who.scanner && (req.kind == HOLD_FOUR_EYES || req.kind == RELEASE_SCAN_OVERRIDE) {
+        return Err(ApiError::ScannerNotStaff(format!(
+            "the space's scanner is a machine, not a second member of staff: it releases \
+             scan holds only, never a {} release",
+            req.kind
+        )));
     }
     if !may_release(&req.kind, who) {
         return Err(ApiError::forbidden(match req.kind.as_str() {
@@ -305,6 +348,7 @@ pub fn release(
         .ok_or_else(|| ApiError::NotHeld("the blob is not held".to_owned()))?;
     let mut h: HoldRecord =
         serde_json::from_slice(&raw).map_err(|e| ApiError::internal("hold record", &e))?;
+    discount_scanner(&mut h, designated.as_deref());
     if authed.user_id == h.uploader_user {
         return Err(ApiError::forbidden(
             "the uploader's user cannot release their own blob",
@@ -418,6 +462,7 @@ mod tests {
                 ..STAFF
             }
         ));
+        assert!(!may_release(HOLD_FOUR_EYES, SCANNER));
         assert!(may_release(HOLD_SCAN, SCANNER));
         assert!(!may_release(HOLD_SCAN, STAFF));
         assert!(!may_release(HOLD_SCAN, CUSTOMER));
@@ -477,6 +522,37 @@ mod tests {
         );
         both.holds[1] = released(HOLD_SCAN, None);
         assert!(both.released());
+    }
+
+    #[test]
+    fn scanner_releases_other_than_scan_count_for_nothing() {
+        let by = |kind: &str, as_kind: Option<&str>, user: &str| {
+            let mut h = released(kind, as_kind);
+            if let Some(r) = h.release.as_mut() {
+                r.user_id = user.to_owned();
+            }
+            h
+        };
+        let mut h = HoldRecord {
+            room_id: "r".into(),
+            blob_id: "b".into(),
+            uploader_user: "u".into(),
+            holds: vec![
+                by(HOLD_FOUR_EYES, None, "scanner"),
+                by(HOLD_SCAN, Some(RELEASE_SCAN_OVERRIDE), "scanner"),
+            ],
+        };
+        let mut kept = h.clone();
+        discount_scanner(&mut kept, Some("someone else"));
+        assert_eq!(kept, h);
+        discount_scanner(&mut h, Some("scanner"));
+        assert_eq!(h.holds, vec![held(HOLD_FOUR_EYES), held(HOLD_SCAN)]);
+        let mut clean = HoldRecord {
+            holds: vec![by(HOLD_SCAN, None, "scanner")],
+            ..h
+        };
+        discount_scanner(&mut clean, Some("scanner"));
+        assert!(clean.released(), "the scanner's own release stands");
     }
 
     #[test]
