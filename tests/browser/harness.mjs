@@ -4,9 +4,10 @@
  * playwright-core with the headless flags documented in DEVELOPERS.md.
  *
  * Environment: SEALROOM_RELAY_BIN (default target/debug/sealroom-server, then
- * $CARGO_TARGET_DIR/debug/sealroom-server), CHROMIUM (default /usr/bin/chromium).
+ * $CARGO_TARGET_DIR/debug/sealroom-server), CHROMIUM (default /usr/bin/chromium); for the scanner
+ * test SEALROOM_SCANNER_BIN (default target/debug/sealroom-scanner) and SEALROOM_TEST_CLAMD.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,4 +151,96 @@ export async function a11yProblems(page) {
     return problems;
   });
   return [...axe, ...own];
+}
+
+// ---- the malware scanner (scanner.test.mjs) ------------------------------------------------------
+
+/**
+ * clamd's address: SEALROOM_TEST_CLAMD (scripts/test.sh sources scripts/services/clamav.sh before
+ * the browser step), else the script is run here to start (or reuse) it. No clamd is a failure,
+ * never a skip.
+ */
+export function clamdAddress() {
+  if (process.env.SEALROOM_TEST_CLAMD) return process.env.SEALROOM_TEST_CLAMD;
+  const r = spawnSync('bash', ['-c', 'source scripts/services/clamav.sh >&2 && printf %s "$SEALROOM_TEST_CLAMD"'], {
+    cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0 || !r.stdout) {
+    throw new Error('clamd is needed: source scripts/services/clamav.sh (SEALROOM_TEST_CLAMD); it did not start');
+  }
+  return r.stdout;
+}
+
+/** The `sealroom-scanner` binary: SEALROOM_SCANNER_BIN, target/debug, $CARGO_TARGET_DIR/debug. */
+export function scannerBinary() {
+  const candidates = [
+    process.env.SEALROOM_SCANNER_BIN,
+    join(ROOT, 'target', 'debug', 'sealroom-scanner'),
+    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'debug', 'sealroom-scanner'),
+  ].filter(Boolean);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`scanner binary not found (tried ${candidates.join(', ')}); run \`cargo build -p sealroom-scanner\``);
+  return found;
+}
+
+/** `sealroom-scanner register`: the scanner's service user from a staff invitation; its user id. */
+export function registerScanner(relayUrl, stateDir, token) {
+  const r = spawnSync(scannerBinary(), ['register', '--relay', relayUrl, '--token', token, '--state', stateDir], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const words = (r.stdout ?? '').trim().split(/\s+/);
+  if (r.status !== 0 || words[0] !== 'registered' || !words[1]) {
+    throw new Error(`scanner registration failed (${r.status}): ${r.stdout}${r.stderr}`);
+  }
+  return words[1];
+}
+
+/**
+ * `sealroom-scanner run`: its stdout lines as they come (`ready`, `scanning`, `verdict`, `idle`).
+ * `waitFor(pred)` resolves with the first line (seen or to come) that matches; `stop()` ends it.
+ */
+export function startScanner(relayUrl, stateDir, clamd) {
+  const child = spawn(scannerBinary(), ['run', '--relay', relayUrl, '--clamd', clamd, '--state', stateDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines = [];
+  const stderr = [];
+  const waiters = [];
+  let exited = null;
+  let rest = '';
+  child.stdout.on('data', (d) => {
+    rest += String(d);
+    const parts = rest.split('\n');
+    rest = parts.pop();
+    for (const line of parts) {
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.pred(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr.on('data', (d) => stderr.push(String(d)));
+  child.on('exit', (code) => {
+    exited = code;
+    for (const w of waiters.splice(0)) w.reject(new Error(`the scanner exited (${code}); it said ${JSON.stringify(lines)} ${stderr.join('')}`));
+  });
+  return {
+    lines,
+    stderr,
+    waitFor(pred) {
+      const seen = lines.find(pred);
+      if (seen) return Promise.resolve(seen);
+      if (exited !== null) return Promise.reject(new Error(`the scanner exited (${exited}); it said ${JSON.stringify(lines)} ${stderr.join('')}`));
+      return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
+    },
+    async stop() {
+      if (exited !== null) return;
+      child.kill('SIGTERM');
+      for (let i = 0; i < 100 && exited === null; i++) await sleep(50);
+      if (exited === null) child.kill('SIGKILL');
+    },
+  };
 }
