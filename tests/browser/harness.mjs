@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -243,4 +244,29 @@ export function startScanner(relayUrl, stateDir, clamd) {
       if (exited === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** How long a step of the browser tests may wait for the portal (a 50 MiB transfer included). */
+export const LONG = 180_000;
+
+/**
+ * The relay and Chromium shared by the tests of one file: `before` starts them, `after` stops
+ * them. Read `suite.relay` and `suite.browser` inside the tests (they are set once `before` ran).
+ */
+export function sharedSuite() {
+  const suite = { relay: null, browser: null };
+  before(async () => {
+    suite.relay = await startRelay();
+    suite.browser = await launchChromium();
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.relay?.stop();
+  });
+  return suite;
+}
+
+/** Waits until the portal has loaded the SDK and drawn its first page. */
+export async function ready(page) {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: LONG });
 }

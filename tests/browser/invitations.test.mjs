@@ -7,37 +7,20 @@
  *
  * Run: demo-web/build.sh && (cd tests/browser && npm ci && node --test invitations.test.mjs)
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
+import { LONG, a11yProblems, ready, screenshot, sharedSuite } from './harness.mjs';
 
-const LONG = 180_000;
-
-let relay;
-let browser;
-
-before(async () => {
-  relay = await startRelay();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
-async function ready(page) {
-  await page.waitForSelector('body[data-ready="true"]', { timeout: LONG });
-}
+const suite = sharedSuite();
 
 test('invitation lifetime and revocation, dated documents, no-mail notice', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sealroom-inv-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const staffCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const otherCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const staffCtx = await suite.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const otherCtx = await suite.browser.newContext({ viewport: { width: 1280, height: 900 } });
   t.after(() => Promise.all([staffCtx.close(), otherCtx.close()]));
   const staff = await staffCtx.newPage();
   const other = await otherCtx.newPage();
@@ -64,9 +47,9 @@ test('invitation lifetime and revocation, dated documents, no-mail notice', asyn
   let weekLink;
 
   await step('set-up: the admin and a space', async () => {
-    await staff.goto(relay.url + '/#/setup');
+    await staff.goto(suite.relay.url + '/#/setup');
     await ready(staff);
-    await staff.getByLabel('Setup token').fill(relay.setupToken());
+    await staff.getByLabel('Setup token').fill(suite.relay.setupToken());
     await staff.getByLabel('Organisation name').fill('Northwind Advisory');
     await staff.getByLabel('Your name').fill('Ada Admin');
     await staff.getByRole('button', { name: 'Create organisation' }).click();
@@ -181,7 +164,7 @@ test('invitation lifetime and revocation, dated documents, no-mail notice', asyn
   });
 
   await step('email settings say that this relay sends no email', async () => {
-    await staff.goto(relay.url + '/#/settings');
+    await staff.goto(suite.relay.url + '/#/settings');
     await staff.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
     const notice = staff.locator('#no-mail');
     await notice.waitFor();

@@ -9,40 +9,24 @@
  *
  * Run: demo-web/build.sh && (cd tests/browser && npm ci && node --test --test-reporter=tap)
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, a11yProblems, launchChromium, screenshot, startRelay } from './harness.mjs';
+import { LONG, ROOT, a11yProblems, ready, screenshot, sharedSuite, startRelay } from './harness.mjs';
 import { startHostile } from '../node/hostile.mjs';
 
 const BIG = 50 * 1024 * 1024;
-const LONG = 180_000;
 
-let relay;
-let browser;
-
-before(async () => {
-  relay = await startRelay();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const suite = sharedSuite();
 
 function sha256File(path) {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
     createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
   });
-}
-
-async function ready(page) {
-  await page.waitForSelector('body[data-ready="true"]', { timeout: LONG });
 }
 
 test('the relay serves the portal shell with the right content types', async () => {
@@ -53,7 +37,7 @@ test('the relay serves the portal shell with the right content types', async () 
     ['/sdk/sealroom.js', 'javascript'],
     ['/sdk/sealroom_bg.wasm', 'application/wasm'],
   ]) {
-    const r = await fetch(relay.url + path);
+    const r = await fetch(suite.relay.url + path);
     assert.equal(r.status, 200, path);
     assert.match(r.headers.get('content-type') ?? '', new RegExp(type), path);
     await r.arrayBuffer();
@@ -61,11 +45,11 @@ test('the relay serves the portal shell with the right content types', async () 
 });
 
 test('first page loads in Chromium, is keyboard reachable and labelled', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const context = await suite.browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/');
+  await page.goto(suite.relay.url + '/');
   await ready(page);
   // The WASM SDK loaded and opened this profile's store: the welcome page, not the SDK error.
   await page.getByRole('heading', { level: 1, name: 'Your documents, sealed end to end' }).waitFor({ timeout: 10_000 });
@@ -73,7 +57,7 @@ test('first page loads in Chromium, is keyboard reachable and labelled', async (
   assert.deepEqual(await a11yProblems(page), []);
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.className), 'skip-link');
-  await page.goto(relay.url + '/#/setup');
+  await page.goto(suite.relay.url + '/#/setup');
   await page.waitForSelector('h1');
   assert.deepEqual(await a11yProblems(page), []);
   // Narrow screen: the layout reflows without horizontal scrolling.
@@ -92,8 +76,8 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   writeFileSync(bigPath, randomBytes(BIG));
   const bigHash = await sha256File(bigPath);
 
-  const staffCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
-  const custCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+  const staffCtx = await suite.browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+  const custCtx = await suite.browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
   t.after(() => Promise.all([staffCtx.close(), custCtx.close()]));
   const staff = await staffCtx.newPage();
   const cust = await custCtx.newPage();
@@ -121,8 +105,8 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
       // The relay's request log and the pages' trail, for a failure seen only on CI.
       mkdirSync(join(ROOT, 'target', 'test-logs'), { recursive: true });
       writeFileSync(join(ROOT, 'target', 'test-logs', `browser-failed-${stepNo}.log`),
-        `${e?.stack ?? e}\n\n== pages\n${trail.join('\n')}\n\n== relay\n${relay.log.join('')}`);
-      const relayTail = relay.log.join('').split('\n').filter(Boolean).slice(-25);
+        `${e?.stack ?? e}\n\n== pages\n${trail.join('\n')}\n\n== relay\n${suite.relay.log.join('')}`);
+      const relayTail = suite.relay.log.join('').split('\n').filter(Boolean).slice(-25);
       if (e && typeof e === 'object') e.message += `\n-- pages (last 15):\n${trail.slice(-15).join('\n')}\n-- relay (last 25):\n${relayTail.join('\n')}`;
       throw e;
     }
@@ -132,7 +116,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   let spaceUrl;
 
   await step('first-run setup of the admin with the setup token', async () => {
-    await staff.goto(relay.url + '/#/setup');
+    await staff.goto(suite.relay.url + '/#/setup');
     await ready(staff);
     // A wrong token: a sentence a person understands, the field marked and focused, the code kept.
     await staff.getByLabel('Setup token').fill('not-the-token');
@@ -148,7 +132,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     assert.equal(await tokenField.evaluate((el) => el === document.activeElement), true);
     assert.equal(await tokenField.getAttribute('aria-errormessage'), await problem.getAttribute('id'));
     await screenshot(staff, '02b-setup-wrong-token');
-    await staff.getByLabel('Setup token').fill(relay.setupToken());
+    await staff.getByLabel('Setup token').fill(suite.relay.setupToken());
     await staff.getByLabel('Organisation name').fill('Northwind Advisory');
     await staff.getByLabel('Your name').fill('Ada Admin');
     await staff.getByRole('button', { name: 'Create organisation' }).click();
@@ -197,7 +181,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     // The space is labelled with the relay's name for it, not the tampered link's.
     assert.doesNotMatch(await cust.locator('main').textContent(), /URGENT/);
     // The used link, opened anywhere else, says so before any form.
-    const other = await browser.newContext();
+    const other = await suite.browser.newContext();
     const otherPage = await other.newPage();
     await otherPage.goto(inviteLink);
     await otherPage.getByRole('heading', { level: 1, name: 'This invitation was already used' }).waitFor({ timeout: LONG });
@@ -470,7 +454,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('notification settings and fingerprint', async () => {
-    await cust.goto(relay.url + '/#/settings');
+    await cust.goto(suite.relay.url + '/#/settings');
     await cust.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
     assert.match(await cust.locator('#fingerprint').textContent(), /^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
     await cust.getByLabel('Daily digest').check();
@@ -492,7 +476,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('admin audit view verifies the chain', async () => {
-    await staff.goto(relay.url + '/#/audit');
+    await staff.goto(suite.relay.url + '/#/audit');
     await staff.getByRole('heading', { level: 1, name: 'Audit trail' }).waitFor();
     await staff.locator('tbody tr').first().waitFor();
     // The client's own verdict (checkAudit), shown as the view opens.
@@ -526,7 +510,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
   });
 
   await step('an existing customer adds a second space by invitation: no second registration', async () => {
-    await staff.goto(relay.url + '/#/spaces');
+    await staff.goto(suite.relay.url + '/#/spaces');
     await staff.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
     await staff.getByLabel('For', { exact: true }).selectOption({ label: 'Kestrel Ltd' });
     await staff.getByRole('button', { name: 'Create space' }).click();
@@ -589,7 +573,7 @@ test('staff and customer: invite, 50 MiB upload and download, messages both ways
     // A space that was never shared with this browser says so, not "no longer".
     const spaceId = /#\/spaces\/([^/]+)/.exec(spaceUrl)[1];
     const other = spaceId.replace(/[0-9a-f]/g, (c) => ((parseInt(c, 16) + 7) % 16).toString(16));
-    await cust.goto(relay.url + `/#/spaces/${other}/documents`);
+    await cust.goto(suite.relay.url + `/#/spaces/${other}/documents`);
     await cust.getByRole('heading', { level: 1, name: 'This space is not shared with you' }).waitFor();
     assert.deepEqual(await a11yProblems(cust), []);
   });
@@ -619,7 +603,7 @@ test('the audit view raises the alarm when the relay rolls its audit history bac
   // only ever talks to the proxy, which serves the portal and the API of the relay behind it.
   const own = await startRelay();
   const hostile = await startHostile(own.url);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const context = await suite.browser.newContext({ viewport: { width: 1280, height: 860 } });
   t.after(async () => {
     await context.close();
     await hostile.stop();

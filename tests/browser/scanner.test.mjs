@@ -16,16 +16,15 @@
  *
  * Run: cd tests/browser && node --test --test-concurrency=1 scanner.test.mjs
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  a11yProblems, clamdAddress, launchChromium, registerScanner, screenshot, startRelay, startScanner,
+  LONG, a11yProblems, clamdAddress, ready, registerScanner, screenshot, sharedSuite, startScanner,
 } from './harness.mjs';
 
-const LONG = 180_000;
 /** The EICAR test file, in two halves so that this source is not itself flagged. */
 const EICAR = Buffer.concat([
   Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-'),
@@ -34,29 +33,14 @@ const EICAR = Buffer.concat([
 /** The name clamd gives the project's EICAR signature (scripts/services/clamav/sealroom-test.ndb). */
 const EICAR_NAME = 'Sealroom.Test.EICAR.UNOFFICIAL';
 
-let relay;
-let browser;
-
-before(async () => {
-  relay = await startRelay();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
-async function ready(page) {
-  await page.waitForSelector('body[data-ready="true"]', { timeout: LONG });
-}
+const suite = sharedSuite();
 
 test('malware scanning, labels and a four-eyes release in the portal', async (t) => {
   const clamd = clamdAddress();
   const scannerState = mkdtempSync(join(tmpdir(), 'sealroom-scanner-'));
   t.after(() => rmSync(scannerState, { recursive: true, force: true }));
   const opts = { viewport: { width: 1280, height: 900 }, acceptDownloads: true };
-  const [adaCtx, sueCtx, caraCtx] = await Promise.all([browser.newContext(opts), browser.newContext(opts), browser.newContext(opts)]);
+  const [adaCtx, sueCtx, caraCtx] = await Promise.all([suite.browser.newContext(opts), suite.browser.newContext(opts), suite.browser.newContext(opts)]);
   t.after(() => Promise.all([adaCtx.close(), sueCtx.close(), caraCtx.close()]));
   const ada = await adaCtx.newPage();
   const sue = await sueCtx.newPage();
@@ -90,9 +74,9 @@ test('malware scanning, labels and a four-eyes release in the portal', async (t)
   const docsRow = (page, name) => page.locator('#documents tr', { has: page.locator(`[data-file-name="${name}"]`) });
 
   await step('set-up: the admin, a space, a customer admitted', async () => {
-    await ada.goto(relay.url + '/#/setup');
+    await ada.goto(suite.relay.url + '/#/setup');
     await ready(ada);
-    await ada.getByLabel('Setup token').fill(relay.setupToken());
+    await ada.getByLabel('Setup token').fill(suite.relay.setupToken());
     await ada.getByLabel('Organisation name').fill('Northwind Advisory');
     await ada.getByLabel('Your name').fill('Ada Admin');
     await ada.getByRole('button', { name: 'Create organisation' }).click();
@@ -118,7 +102,7 @@ test('malware scanning, labels and a four-eyes release in the portal', async (t)
   });
 
   await step('a second member of staff and the scanner\'s service user join the space', async () => {
-    await ada.goto(relay.url + '/#/spaces');
+    await ada.goto(suite.relay.url + '/#/spaces');
     await ada.getByRole('heading', { level: 2, name: 'Invite a colleague' }).waitFor();
     await ada.getByRole('button', { name: 'Create invitation' }).click();
     const link = await ada.locator('#invite-link').inputValue();
@@ -129,7 +113,7 @@ test('malware scanning, labels and a four-eyes release in the portal', async (t)
     await sue.getByLabel('Your name').fill('Sue Second');
     await sue.getByRole('button', { name: 'Create my account' }).click();
     await sue.getByRole('heading', { level: 1, name: 'Spaces' }).waitFor();
-    await sue.goto(relay.url + '/#/settings');
+    await sue.goto(suite.relay.url + '/#/settings');
     await sue.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
     sueId = (await sue.locator('dl.facts dd').nth(2).textContent()).trim();
     assert.match(sueId, /^[0-9a-f-]{8,}$/);
@@ -138,7 +122,7 @@ test('malware scanning, labels and a four-eyes release in the portal', async (t)
     await ada.locator('.invite-box[data-invitation="used"]').waitFor();
     await ada.getByRole('button', { name: 'Create invitation' }).click();
     await ada.locator('.invite-box[data-invitation="valid"]').waitFor();
-    scannerId = registerScanner(relay.url, scannerState, (await ada.locator('#invite-token').textContent()).trim());
+    scannerId = registerScanner(suite.relay.url, scannerState, (await ada.locator('#invite-token').textContent()).trim());
 
     await ada.goto(spaceUrl + '/people');
     for (const id of [sueId, scannerId]) {
@@ -148,9 +132,9 @@ test('malware scanning, labels and a four-eyes release in the portal', async (t)
       // The page is drawn again after an addition: a fresh, empty form.
       await ada.waitForFunction(() => document.querySelector('#colleague-id')?.value === '');
     }
-    scanner = startScanner(relay.url, scannerState, clamd);
+    scanner = startScanner(suite.relay.url, scannerState, clamd);
     await scanner.waitFor((l) => l.startsWith(`ready ${scannerId} `));
-    await sue.goto(relay.url + '/#/spaces');
+    await sue.goto(suite.relay.url + '/#/spaces');
     await sue.locator('.space-link').filter({ hasText: 'Encrypted room joined' }).waitFor();
   });
 
@@ -213,7 +197,7 @@ test('malware scanning, labels and a four-eyes release in the portal', async (t)
     ]);
     assert.deepEqual(readFileSync(await download.path()), EICAR);
     // The relay recorded the override.
-    await ada.goto(relay.url + '/#/audit');
+    await ada.goto(suite.relay.url + '/#/audit');
     await ada.getByRole('heading', { level: 1, name: 'Audit trail' }).waitFor();
     await ada.getByLabel('Show').selectOption({ label: 'Files' });
     const override = ada.locator('tbody tr[data-action="blob.release"]', { hasText: 'staff opened a blocked file anyway' });
