@@ -9,38 +9,12 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { SealroomClient, memoryStore } from "../../wasm/pkg/node.js";
 import { startRelay } from "./relay.mjs";
+import { readAll, rejectsWith, streamOf } from "./helpers.mjs";
 
 let relay;
 after(async () => {
   await relay?.stop();
 });
-
-function streamOf(bytes) {
-  let sent = false;
-  return new ReadableStream({
-    pull(controller) {
-      if (sent) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes);
-      sent = true;
-    },
-  });
-}
-
-async function rejectsWith(promise, code) {
-  await assert.rejects(promise, (e) => {
-    assert.equal(e.code, code, `${e.code}: ${e.message}`);
-    return true;
-  });
-}
-
-async function readAll(stream) {
-  const parts = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts).toString();
-}
 
 const upload = (client, spaceId, file, text) => {
   const bytes = new TextEncoder().encode(text);
