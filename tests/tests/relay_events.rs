@@ -147,8 +147,9 @@ fn a_waiting_member_is_woken_and_outsiders_never_see_the_room() {
         assert!(page["cursor"].as_u64().unwrap() > start, "{page}");
     }
 
-    // Staff removes the customer, then posts: the removed member sees neither the removal
-    // nor the new message, nor (asking from the start) anything of the room any more.
+    // Staff removes the customer, then posts: the removed member sees the commit that removed
+    // it (so its client learns of the removal at once) and nothing else of the room: not the
+    // new message, nor (asking from the start) any earlier event.
     let before_removal = cursor_now(&cust_http);
     let leaf = group
         .members()
@@ -185,9 +186,26 @@ fn a_waiting_member_is_woken_and_outsiders_never_see_the_room() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    let removal_epoch = r.json()["epoch"].as_u64().unwrap();
     for after in [0, start, before_removal] {
         let page = events(&cust_http, &format!("?after={after}"));
-        assert!(!names_room(&page, &room_id), "removed member sees {page}");
+        let seen: Vec<(String, u64)> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["room_id"] == room_id.as_str())
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["seq"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("commit".to_owned(), removal_epoch)],
+            "removed member sees {page}"
+        );
         assert_eq!(page["cursor"].as_u64().unwrap(), staff_seen, "{page}");
     }
 }
