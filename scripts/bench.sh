@@ -23,6 +23,12 @@
 #      to the scanner's verdict (the real scanner binary against the clamd of
 #      scripts/services/clamav.sh), beside `clamdscan --stream` of the same plaintext in the same
 #      run, and the scanner's peak RSS per file size.
+#   9. throughput (issue 21, scripts/bench-throughput.sh): the issue's target rows on the
+#      embedded and the scale-out deployment, each beside its same-run baseline: signed small
+#      posts from 200 clients against unsigned /healthz, one upload stream against the disk's
+#      write + fsync and loopback TCP, the portal-shaped mixed load (1,000 devices in 200 spaces)
+#      and the one-room mixed load at 400 devices (sync p99, errors, relay RSS after warm-up).
+#      Not in the default step list: about 15-20 minutes with the defaults.
 # Each generated block sits between marker comments in docs/benchmarks.md, so a rerun replaces
 # the figures and leaves the hand-written analysis alone; the header records date, commit,
 # machine, load average before and after, the command and the runtime.
@@ -30,11 +36,14 @@
 #   scripts/bench.sh                 full run (about 17-20 minutes on 2 cores, once built)
 #   BENCH_QUICK=1 scripts/bench.sh   smoke run (small sizes, short rows; about 5-8 minutes once built)
 #   BENCH_ONLY=format,rooms,relay,client,wasm,scanner   run (and rewrite) only these steps
-#                                    (scale, live: add them by name, e.g. BENCH_ONLY=scale)
+#                                    (scale, live, throughput: add them by name, e.g.
+#                                    BENCH_ONLY=throughput)
 #   BENCH_SCALE_SECS=60 BENCH_SCALE_DEVICES="200 1000"   the scale rows' duration and sizes
 #                                    (BENCH_SCALE_DEVICES=none: memory rows only, the scale
 #                                    rows' block in docs/benchmarks.md left as it is)
 #   BENCH_MEMORY_SECS=600 BENCH_MEMORY_WARMUP=60         the memory rows (shorter for trials)
+#   BENCH_THROUGHPUT_SECS=60 BENCH_THROUGHPUT_WARMUP=15   the throughput step's mixed rows (its
+#                                    other knobs: see scripts/bench-throughput.sh)
 #   BENCH_NO_DOC=1                   print the generated blocks, leave docs/benchmarks.md alone
 #   BENCH_NO_BUILD=1                 skip the build, use the release binaries already built
 #
@@ -475,6 +484,12 @@ if wants scanner; then
     end scanner-bench
   } > "$out/scanner.md"
   put scanner-bench "Malware scanner against ClamAV (issue 23)" "$out/scanner.md"
+fi
+
+# --- 9. relay throughput (issue 21) ---------------------------------------------------------------
+if wants throughput; then
+  say "relay throughput (issue 21): posts, upload, portal and one-room mixed loads, both deployments"
+  BENCH_THROUGHPUT_BUILT=1 BENCH_NO_DOC=${BENCH_NO_DOC:-0} scripts/bench-throughput.sh
 fi
 
 # --- header ------------------------------------------------------------------------------------------

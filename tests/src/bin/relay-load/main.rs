@@ -23,6 +23,11 @@
 //!   and body); the relay's RSS is sampled every second (start, after the warm-up, end, max and
 //!   the least-squares slope after the warm-up).
 //!
+//! - **portal**: the mixed workload shaped like a portal (issue 21): `--portal-devices`
+//!   devices in `--portal-spaces` spaces, each space its own MLS room of 2 to 8 members (sizes
+//!   from `--portal-seed`), every device in the closed loop of `mixed` in its own space's room;
+//!   the spaces are set up in parallel and the set-up is timed.
+//!
 //! Nothing is asserted: the tool measures and prints, and with `--markdown FILE` writes the
 //! result tables for `scripts/bench-relay.sh`. Run `sealroom-load --help` for the flags.
 
@@ -38,7 +43,9 @@ mod deploy;
 mod http;
 mod live;
 mod mixed;
+mod mixed_run;
 mod mls;
+mod portal;
 mod requests;
 mod setup;
 mod stats;
@@ -48,7 +55,9 @@ use deploy::*;
 use http::*;
 use live::*;
 use mixed::*;
+use mixed_run::*;
 use mls::*;
+use portal::*;
 use requests::*;
 use setup::*;
 use stats::*;
@@ -62,8 +71,8 @@ pub(crate) const USAGE: &str = "\
 sealroom-load: relay benchmarks (upload throughput, small signed requests under load)
 
 Usage: sealroom-load [options]
-  --scenario LIST                  comma-separated from upload, requests, mixed, live, or all
-                                   (default all; all is without live)
+  --scenario LIST                  comma-separated from upload, requests, mixed, portal, live, or
+                                   all (default all; all is without portal and live)
   --upload-mib N                   bytes per upload stream, MiB (default 1024)
   --chunks LIST                    append sizes in MiB, comma-separated (default 1,8,32)
   --no-checksum                    send appends without Upload-Checksum
@@ -88,6 +97,12 @@ Usage: sealroom-load [options]
   --instances N                    scale-out instances sharing the store (default 1); the mixed
                                    clients spread over them, round robin per device
   --summary FILE                   append one tab-separated line of the mixed figures to FILE
+  --portal-devices N               devices of the portal scenario (default 1000)
+  --portal-spaces N                spaces (rooms of 2 to 8 members) of the portal scenario
+                                   (default 200)
+  --portal-seed S                  seed of the portal's space sizes (default 1)
+  --figures FILE                   append `name<TAB>value` lines of the requests and upload
+                                   figures to FILE
 ";
 
 #[derive(Debug, Clone)]
@@ -96,6 +111,10 @@ pub(crate) struct Options {
     pub(crate) requests: bool,
     pub(crate) mixed: bool,
     pub(crate) live: bool,
+    pub(crate) portal: bool,
+    pub(crate) portal_devices: usize,
+    pub(crate) portal_spaces: usize,
+    pub(crate) portal_seed: u64,
     pub(crate) mixed_duration: Duration,
     pub(crate) mixed_warmup: Duration,
     pub(crate) mixed_percent: [u32; 3],
@@ -117,6 +136,7 @@ pub(crate) struct Options {
     pub(crate) backend: Backend,
     pub(crate) instances: usize,
     pub(crate) summary: Option<PathBuf>,
+    pub(crate) figures: Option<PathBuf>,
 }
 
 impl Options {
@@ -126,6 +146,10 @@ impl Options {
             requests: true,
             mixed: true,
             live: false,
+            portal: false,
+            portal_devices: 1000,
+            portal_spaces: 200,
+            portal_seed: 1,
             mixed_duration: Duration::ZERO,
             mixed_warmup: Duration::from_secs(10),
             mixed_percent: [45, 45, 10],
@@ -147,6 +171,7 @@ impl Options {
             backend: Backend::Embedded,
             instances: 1,
             summary: None,
+            figures: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -175,6 +200,7 @@ impl Options {
                             "requests" => o.requests = true,
                             "mixed" => o.mixed = true,
                             "live" => o.live = true,
+                            "portal" => o.portal = true,
                             other => return Err(format!("unknown scenario {other}").into()),
                         }
                     }
@@ -237,6 +263,10 @@ impl Options {
                 "--backend" => o.backend = Backend::parse(&value)?,
                 "--instances" => o.instances = num(&value)?.clamp(1, 16),
                 "--summary" => o.summary = Some(PathBuf::from(value)),
+                "--figures" => o.figures = Some(PathBuf::from(value)),
+                "--portal-devices" => o.portal_devices = num(&value)?.max(1),
+                "--portal-spaces" => o.portal_spaces = num(&value)?.max(1),
+                "--portal-seed" => o.portal_seed = num(&value)? as u64,
                 other => return Err(format!("unknown flag {other}\n{USAGE}").into()),
             }
         }
@@ -287,7 +317,7 @@ pub(crate) fn run() -> Res<()> {
     let max_chunk = opts.chunks_mib.iter().copied().max().unwrap_or(1) * MIB;
     let chunk_limit = (max_chunk + MIB).to_string();
     // Room for the upload stream, and for the mixed workload's concurrent files (each deleted
-    // after its upload).
+    // after its upload): all clients in one space, or at most a portal space's members.
     let space_limit = (4 * opts.upload_mib * MIB)
         .max(16 * MIB)
         .max(if opts.mixed {
@@ -295,12 +325,21 @@ pub(crate) fn run() -> Res<()> {
         } else {
             0
         })
+        .max(if opts.portal {
+            4 * SPACE_MAX * opts.mixed_max_kib * 1024
+        } else {
+            0
+        })
         .to_string();
+    // The one commit adding every client to the room, with its welcome: about 1.6 KiB per
+    // client, above the relay's default 1 MiB from about 600 clients.
+    let message_limit = (4 * 1024 * opts.clients).max(MIB).to_string();
     let mut deploy = Deployment::start(
         opts.backend,
         &[
             ("SEALROOM_MAX_CHUNK", chunk_limit.as_str()),
             ("SEALROOM_MAX_SPACE_BYTES", space_limit.as_str()),
+            ("SEALROOM_MAX_MESSAGE_BODY", message_limit.as_str()),
             ("SEALROOM_LOG", opts.relay_log.as_str()),
             // A load run posts far more than a user's hourly message quota.
             ("SEALROOM_USER_MESSAGES_PER_HOUR", "1000000000000"),
@@ -340,8 +379,11 @@ pub(crate) fn run() -> Res<()> {
         let table = runtime.block_on(upload_scenario(relay, pid, uploader, &opts))?;
         report.push_str(&table);
     }
+    let mut portal_healthz = None;
     if opts.requests || opts.mixed || opts.live {
+        let setup = std::time::Instant::now();
         let (room_id, mut clients) = load_setup(relay, &admin, &opts)?;
+        let setup_secs = setup.elapsed().as_secs_f64();
         let mut healthz = None;
         if opts.requests {
             let (table, back, rate) = runtime.block_on(requests_scenario(
@@ -360,10 +402,16 @@ pub(crate) fn run() -> Res<()> {
             report.push_str(&table);
         }
         if opts.mixed {
-            let (table, _) =
-                runtime.block_on(mixed_scenario(&deploy, room_id, clients, &opts, healthz))?;
+            let (table, _) = runtime.block_on(mixed_scenario(
+                &deploy, room_id, clients, &opts, healthz, setup_secs,
+            ))?;
             report.push_str(&table);
         }
+        portal_healthz = healthz;
+    }
+    if opts.portal {
+        let table = portal_scenario(&runtime, &deploy, &admin, &opts, portal_healthz)?;
+        report.push_str(&table);
     }
     if let Some(path) = &opts.markdown {
         std::fs::write(path, &report)?;

@@ -219,6 +219,7 @@ pub(crate) async fn requests_scenario(
         ));
     }
     let mut rows = Vec::new();
+    let mut figures = Vec::new();
     for (label, mode, notify) in plan {
         if let Some(m) = notify {
             set_notify(relay.addr(), &clients, m).await?;
@@ -250,8 +251,23 @@ pub(crate) async fn requests_scenario(
             row.rss_before,
             row.rss_after
         );
+        let key = notify.map_or("requests.healthz".to_owned(), |m| {
+            format!("requests.signed.{m}")
+        });
+        for (name, value) in [
+            ("count", row.requests.to_string()),
+            ("rate", format!("{:.0}", row.rate)),
+            ("p50_ms", format!("{:.2}", row.p50)),
+            ("p99_ms", format!("{:.2}", row.p99)),
+            ("max_ms", format!("{:.1}", row.max)),
+            ("errors", row.errors.clone()),
+            ("relay_cpu_s", format!("{:.1}", row.relay_cpu)),
+        ] {
+            figures.push((format!("{key}.{name}"), value));
+        }
         rows.push(row);
     }
+    write_figures(opts.figures.as_deref(), &figures)?;
     let mut md = String::new();
     let _ = writeln!(
         md,

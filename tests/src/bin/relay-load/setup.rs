@@ -1,11 +1,13 @@
-//! Load clients: registration, one MLS room for all of them, pre-built messages.
+//! Load clients: registration, MLS rooms with their members, pre-built messages.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use openmls::prelude::tls_codec::Deserialize as _;
-use openmls::prelude::{MlsMessageBodyIn, MlsMessageIn, OpenMlsProvider as _, ProtocolVersion};
+use openmls::prelude::{
+    MlsGroup, MlsMessageBodyIn, MlsMessageIn, OpenMlsProvider as _, ProtocolVersion,
+};
 use serde_json::json;
 
 use sealroom_tests::relay::{Device, Relay};
@@ -102,13 +104,42 @@ pub(crate) fn load_setup(
     let org = relay.create_customer_org(admin, "Load Ltd");
     let staff = relay.add_staff(admin, "Host");
     let space = relay.create_space(&staff, &org);
-    let host = MlsDevice::new(&staff)?;
-    let host_http = relay.client(&staff);
-    let (mut group, room_id) = host.create_room(&host_http, &space)?;
-    let mut members = Vec::with_capacity(opts.clients);
-    let mut key_packages = Vec::with_capacity(opts.clients);
-    for i in 0..opts.clients {
-        let device = relay.add_customer(&staff, &space, &format!("Client{i}"));
+    let names: Vec<String> = (0..opts.clients).map(|i| format!("Client{i}")).collect();
+    let (room_id, clients) = room_with_members(relay, &staff, &space, &names, opts.pool, 0, false)?;
+    println!(
+        "requests: room of {} members joined, {} messages pre-built per client ({:.1} s total setup)",
+        opts.clients + 1,
+        opts.pool,
+        t.elapsed().as_secs_f64()
+    );
+    Ok((room_id, clients))
+}
+
+/// The seed of load client number `i` (its operations' and file sizes' randomness).
+pub(crate) fn client_seed(i: usize) -> u64 {
+    0x2545_f491_4f6c_dd1d ^ ((i as u64 + 1) << 17)
+}
+
+/// `staff` creates an MLS room in `space`, registers a customer per name, adds them all with one
+/// commit and lets each join from its welcome; every member gets a pool of `pool` pre-built
+/// messages. Returns the room and the customers' load clients (numbered from `first` for their
+/// seeds), preceded by the staff member's own when `with_host`.
+pub(crate) fn room_with_members(
+    relay: &Relay,
+    staff: &Device,
+    space: &str,
+    names: &[String],
+    pool: usize,
+    first: usize,
+    with_host: bool,
+) -> Res<(String, Vec<LoadClient>)> {
+    let host = MlsDevice::new(staff)?;
+    let host_http = relay.client(staff);
+    let (mut group, room_id) = host.create_room(&host_http, space)?;
+    let mut members = Vec::with_capacity(names.len());
+    let mut key_packages = Vec::with_capacity(names.len());
+    for name in names {
+        let device = relay.add_customer(staff, space, name);
         let mls = MlsDevice::new(&device)?;
         mls.upload_key_package(&relay.client(&device))?;
         let claimed = host_http.post_json(
@@ -130,11 +161,6 @@ pub(crate) fn load_setup(
         key_packages.push(kp);
         members.push(mls);
     }
-    println!(
-        "requests: {} devices registered in {:.1} s",
-        opts.clients,
-        t.elapsed().as_secs_f64()
-    );
     let (commit, welcome, _) = group.add_members(&host.provider, &host.signer, &key_packages)?;
     let body = json!({ "message": b64(&bytes(&commit)?), "welcome": b64(&bytes(&welcome)?) });
     let r = host_http.post_json(&format!("/v1/rooms/{room_id}/handshakes"), &body);
@@ -142,7 +168,11 @@ pub(crate) fn load_setup(
         return Err(format!("add commit: {} {}", r.status, r.text()).into());
     }
     group.merge_pending_commit(&host.provider)?;
-    let mut clients = Vec::with_capacity(opts.clients);
+    let mut clients = Vec::with_capacity(names.len() + 1);
+    if with_host {
+        let pool = message_pool(&host, &mut group, pool, first + names.len())?;
+        clients.push(load_client(&host, pool, first + names.len()));
+    }
     for (i, mls) in members.into_iter().enumerate() {
         let http = relay.client(&mls.device);
         let welcomes = http.get("/v1/welcomes");
@@ -154,28 +184,32 @@ pub(crate) fn load_setup(
             .ok_or("no welcome")?
             .to_owned();
         let mut group = mls.join(&w)?;
-        let mut pool = Vec::with_capacity(opts.pool);
-        for j in 0..opts.pool {
-            let m = group.create_message(
-                &mls.provider,
-                &mls.signer,
-                format!("load message {j} from client {i}").as_bytes(),
-            )?;
-            pool.push(serde_json::to_vec(&json!({ "message": b64(&bytes(&m)?) }))?);
-        }
-        clients.push(LoadClient {
-            device: mls.device.clone(),
-            pool,
-            next: 0,
-            cursor: 0,
-            rng: 0x2545_f491_4f6c_dd1d ^ ((i as u64 + 1) << 17),
-        });
+        let pool = message_pool(&mls, &mut group, pool, first + i)?;
+        clients.push(load_client(&mls, pool, first + i));
     }
-    println!(
-        "requests: room of {} members joined, {} messages pre-built per client ({:.1} s total setup)",
-        opts.clients + 1,
-        opts.pool,
-        t.elapsed().as_secs_f64()
-    );
     Ok((room_id, clients))
+}
+
+/// `n` `{"message": ...}` bodies, each a fresh MLS application message of `mls` in `group`.
+fn message_pool(mls: &MlsDevice, group: &mut MlsGroup, n: usize, i: usize) -> Res<Vec<Vec<u8>>> {
+    let mut pool = Vec::with_capacity(n);
+    for j in 0..n {
+        let m = group.create_message(
+            &mls.provider,
+            &mls.signer,
+            format!("load message {j} from client {i}").as_bytes(),
+        )?;
+        pool.push(serde_json::to_vec(&json!({ "message": b64(&bytes(&m)?) }))?);
+    }
+    Ok(pool)
+}
+
+fn load_client(mls: &MlsDevice, pool: Vec<Vec<u8>>, i: usize) -> LoadClient {
+    LoadClient {
+        device: mls.device.clone(),
+        pool,
+        next: 0,
+        cursor: 0,
+        rng: client_seed(i),
+    }
 }

@@ -196,6 +196,23 @@ pub(crate) fn rss_mean(samples: &[(f64, u64)], from: f64, to: f64) -> u64 {
     }
 }
 
+/// Appends `name<TAB>value` lines to `path` (`--figures`: the requests and upload figures
+/// for scripts, as `--summary` is for the mixed ones).
+pub(crate) fn write_figures(
+    path: Option<&Path>,
+    figures: &[(String, String)],
+) -> std::io::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text: String = figures.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

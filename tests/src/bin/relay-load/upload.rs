@@ -113,6 +113,19 @@ pub(crate) async fn upload_scenario(
             row.wall,
             row.errors
         );
+        let key = format!("upload.{chunk_mib}MiB");
+        let figures: Vec<(String, String)> = [
+            ("relay_mbs", format!("{:.0}", row.relay_mbs)),
+            ("loopback_mbs", format!("{:.0}", row.loopback_mbs)),
+            ("disk_mbs", format!("{:.0}", row.disk_mbs)),
+            ("sha_mbs", format!("{:.0}", row.sha_mbs)),
+            ("relay_cpu_s", format!("{:.1}", row.relay_cpu)),
+            ("errors", row.errors.clone()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (format!("{key}.{name}"), value))
+        .collect();
+        write_figures(opts.figures.as_deref(), &figures)?;
         rows.push(row);
     }
     let mut md = String::new();
