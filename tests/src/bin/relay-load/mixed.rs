@@ -288,30 +288,36 @@ pub(crate) async fn mixed_upload(
     let mut offset = 0usize;
     let mut attempt = 0;
     let mut busy = 0;
+    let mut checksum: Option<(usize, String)> = None;
     while offset < size {
         let len = (size - offset).min(4 * MIB);
         let (device2, path2, data2) = (device.clone(), path.clone(), Arc::clone(data));
         let from = start + offset;
+        // The chunk's checksum is computed once; an append sent again (after a 503 or 409) is
+        // only signed again (a fresh nonce and timestamp).
+        let known = checksum
+            .take()
+            .filter(|(at, _)| *at == offset)
+            .map(|(_, c)| c);
         // Hash and sign off the async workers (as the SDK does in its own task).
-        let headers = tokio::task::spawn_blocking(move || {
+        let (headers, sum) = tokio::task::spawn_blocking(move || {
             let body = &data2[from..from + len];
+            let sum = known.unwrap_or_else(|| format!("sha256 {}", b64(&Sha256::digest(body))));
             let mut h = vec![
                 (
                     "content-type".to_owned(),
                     "application/offset+octet-stream".to_owned(),
                 ),
                 ("upload-offset".to_owned(), offset.to_string()),
-                (
-                    "upload-checksum".to_owned(),
-                    format!("sha256 {}", b64(&Sha256::digest(body))),
-                ),
+                ("upload-checksum".to_owned(), sum.clone()),
             ];
             let auth = sign(&device2, "PATCH", &path2, "", &h, body);
             h.extend(auth);
-            h
+            (h, sum)
         })
         .await
         .map_err(|e| format!("sign task: {e}"))?;
+        checksum = Some((offset, sum));
         let hv: Vec<(&str, &str)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -371,9 +371,10 @@ pub(crate) async fn run_mixed(
         // delete, RSS MiB at start, warm-up end, end and max, % warm->end, slope MiB/min, store
         // MiB at start, warm-up end and end, requests answered 409 and sent again, requests
         // answered 503 and sent again, mean RSS MiB of the first and of the last minute after
-        // the warm-up, % first -> last minute, workload (mixed, portal), set-up seconds.
+        // the warm-up, % first -> last minute, workload (mixed, portal), set-up seconds,
+        // load generator CPU s.
         let line = format!(
-            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\t{:.1}\t{:.1}\t{:+.1}\t{name}\t{:.1}\n",
+            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\t{:.1}\t{:.1}\t{:+.1}\t{name}\t{:.1}\t{me_cpu:.1}\n",
             deploy.backend.label(),
             deploy.relays.len(),
             duration.as_secs(),
