@@ -65,10 +65,48 @@ private fun hex(bytes: ByteArray): String = bytes.joinToString("") { "%02x".form
 
 // ----- streaming callbacks ---------------------------------------------------------------
 
+/** The content digest the SDK announces (docs/format.md, "Content digest", kind
+ *  sha256-4mib-pieces): SHA-512/256 over the SHA-256 of each 4 MiB piece and the length. */
+private class PieceDigest {
+    private val root = MessageDigest.getInstance("SHA-512/256").apply {
+        update("sealroom/content-digest/v1/sha256-4mib-pieces".toByteArray())
+    }
+    private var piece = MessageDigest.getInstance("SHA-256")
+    private var inPiece = 0
+    private var length = 0L
+
+    fun update(bytes: ByteArray) {
+        var at = 0
+        while (at < bytes.size) {
+            val take = minOf(PIECE - inPiece, bytes.size - at)
+            piece.update(bytes, at, take)
+            inPiece += take
+            length += take
+            at += take
+            if (inPiece == PIECE) {
+                root.update(piece.digest())
+                piece = MessageDigest.getInstance("SHA-256")
+                inPiece = 0
+            }
+        }
+    }
+
+    fun hex(): String {
+        if (inPiece > 0) root.update(piece.digest())
+        root.update(java.nio.ByteBuffer.allocate(8).putLong(length).array())
+        return hex(root.digest())
+    }
+
+    companion object {
+        const val PIECE = 4 * 1024 * 1024
+    }
+}
+
 /** A file of [size] pseudo-random bytes produced on demand (never held whole in memory). */
 private class RandomSource(private val size: Long, seed: Long) : ByteSource {
     private val random = java.util.Random(seed)
     private val sha = MessageDigest.getInstance("SHA-256")
+    private val pieces = PieceDigest()
     var sent = 0L
         private set
     var largestPiece = 0
@@ -80,12 +118,16 @@ private class RandomSource(private val size: Long, seed: Long) : ByteSource {
         val piece = ByteArray(n)
         random.nextBytes(piece)
         sha.update(piece)
+        pieces.update(piece)
         sent += n
         largestPiece = maxOf(largestPiece, n)
         return piece
     }
 
     fun digest(): String = hex(sha.digest())
+
+    /** The content digest the SDK announces for these bytes. */
+    fun contentDigest(): String = pieces.hex()
 }
 
 /** A small in-memory source (for policy tests). */
@@ -364,7 +406,7 @@ fun main() {
         val version = alice!!.uploadFile(spaceId, NewFile(name = "scan.bin"), fileSize.toULong(), source, up)
         checkEq(fileSize, source.sent, "bytes read from the source")
         uploadedDigest = source.digest()
-        checkEq(uploadedDigest, version.digest, "announced digest")
+        checkEq(source.contentDigest(), version.digest, "announced digest")
         checkEq(1UL, version.version, "version")
         checkEq(fileSize.toULong(), version.size, "size")
         check(up.calls.isNotEmpty()) { "no upload progress" }

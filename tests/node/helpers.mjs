@@ -1,6 +1,7 @@
 // Shared helpers of the Node tests: load the WASM package built by scripts/build-wasm.sh and find
 // native binaries built by cargo; small stream and error helpers.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -46,4 +47,39 @@ export async function readAll(stream) {
   const parts = [];
   for await (const c of stream) parts.push(c);
   return Buffer.concat(parts).toString();
+}
+
+/** The content digest the SDK announces for a version (`docs/format.md`, "Content digest",
+ *  kind sha256-4mib-pieces): SHA-512/256 over the SHA-256 of each 4 MiB piece and the length,
+ *  fed chunk by chunk (`update`), read once with `hex()`. */
+export class PieceDigest {
+  static PIECE = 4 * 1024 * 1024;
+  #root = createHash("sha512-256").update("sealroom/content-digest/v1/sha256-4mib-pieces");
+  #piece = createHash("sha256");
+  #inPiece = 0;
+  #length = 0;
+
+  update(bytes) {
+    let rest = bytes;
+    while (rest.length > 0) {
+      const take = Math.min(PieceDigest.PIECE - this.#inPiece, rest.length);
+      this.#piece.update(rest.subarray(0, take));
+      this.#inPiece += take;
+      this.#length += take;
+      rest = rest.subarray(take);
+      if (this.#inPiece === PieceDigest.PIECE) {
+        this.#root.update(this.#piece.digest());
+        this.#piece = createHash("sha256");
+        this.#inPiece = 0;
+      }
+    }
+    return this;
+  }
+
+  hex() {
+    if (this.#inPiece > 0) this.#root.update(this.#piece.digest());
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64BE(BigInt(this.#length));
+    return this.#root.update(length).digest("hex");
+  }
 }

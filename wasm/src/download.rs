@@ -47,7 +47,7 @@ impl Download {
     }
 
     /// The next piece of authenticated plaintext (at most one 4 MiB window), `None` at the end
-    /// (a whole file's SHA-256 has then been checked).
+    /// (a whole file's content digest has then been checked).
     async fn next(&mut self) -> Result<Option<Vec<u8>>, JsValue> {
         let piece = self
             .shared

@@ -222,7 +222,7 @@ export interface NewFile {
 export interface FileVersion {
   spaceId: string; internal: boolean; documentId: string; version: number; fileId: string;
   name: string; mediaType: string; size: number;
-  /** SHA-256 of the plaintext, hex. */
+  /** The content digest of the plaintext, hex, as announced by the author: the piece digest of docs/format.md ("Content digest"), or SHA-256 of the plaintext for versions of earlier SDKs. */
   digest: string;
   senderUserId: string; latest: boolean;
   /** The label the author signed (`null`: a version of an earlier SDK). */

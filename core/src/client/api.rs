@@ -167,6 +167,21 @@ impl RelayApi {
         body_digest_hex(body)
     }
 
+    /// The SHA-256 of `bytes`: from the host for large inputs when it offers one
+    /// ([`Transport::sha256`]), else computed here. The content digest of files
+    /// (`files/digest.rs`) hashes its 4 MiB pieces through this.
+    pub(crate) async fn sha256(&self, bytes: &[u8]) -> [u8; 32] {
+        if bytes.len() >= HOST_DIGEST_MIN {
+            if let Some(digest) = self.transport.sha256(bytes) {
+                if let Some(digest) = digest.await {
+                    return digest;
+                }
+            }
+        }
+        use sha2::Digest as _;
+        sha2::Sha256::digest(bytes).into()
+    }
+
     /// The request of `call` with the signature headers (when `signer` is given). The digest
     /// of a large body comes from the host when it offers one ([`Transport::sha256`]).
     async fn prepare(&self, call: Call, signer: Option<&Signer<'_>>) -> HttpRequest {

@@ -6,15 +6,15 @@
 //!   of [`UPLOAD_CHUNK`] bytes; memory stays at a few chunks whatever the file size. The sealed
 //!   length follows from the plaintext length, so the blob is created with its final length.
 //! * **Resume**: the upload state (blob id, file key, salt, metadata, source length and a
-//!   checkpoint digest of what the relay acknowledged) is committed to the encrypted store
-//!   before the first byte leaves. After a dropped connection the client asks the relay for its
+//!   checkpoint digest of what the relay acknowledged, `checkpoint.rs`) is committed to the
+//!   encrypted store before the first byte leaves. After a dropped connection the client asks the relay for its
 //!   offset and continues; after an app restart [`SealroomClient::pending_uploads`] lists the
 //!   unfinished uploads and [`SealroomClient::resume_upload`] takes the source again, re-seals
 //!   it deterministically (same key and salt, so the same bytes) and sends only what the relay
 //!   lacks. If the re-sealed bytes differ from the checkpoint (the source changed), the upload
 //!   stops before anything new is sent.
 //! * **Announce**: a finished upload is posted into the room as a [`Content::File`] (file key)
-//!   and a [`Content::Document`] (document id, strictly increasing version, plaintext SHA-256),
+//!   and a [`Content::Document`] (document id, strictly increasing version, content digest),
 //!   both inside MLS application messages. The room layer signs and checks versions.
 //! * **History**: beside each file a small *manifest* blob holds the file key wrapped under the
 //!   room's content key ([`crate::room::Client::wrap_file_key`]) and the sealed manifest
@@ -25,6 +25,9 @@
 //! * **Policy**: [`SealroomClient::set_file_policy`] restricts a space's media types; the type
 //!   sniffed from the content ([`sniff`]) decides, before anything is encrypted.
 
+mod announce;
+mod checkpoint;
+mod digest;
 mod download;
 mod manifests;
 #[cfg(test)]
@@ -47,6 +50,7 @@ use super::scan::ScanState;
 use super::sniff::sniff;
 use super::{from_json, to_json, ClientError, ClientEvent, RoomRecord, SealroomClient};
 
+pub use digest::{pieces_digest, PIECE as DIGEST_PIECE};
 pub use download::Download;
 pub use upload::FileUpload;
 
@@ -101,7 +105,10 @@ pub struct FileVersion {
     pub media_type: String,
     /// Plaintext size in bytes (0 until the manifest was read).
     pub size: u64,
-    /// SHA-256 of the plaintext (hex), as announced by the author.
+    /// The content digest of the plaintext (hex), as announced by the author: for versions
+    /// uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
+    /// [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
+    /// check it.
     pub digest: String,
     /// The author's user id.
     pub sender_user_id: String,
@@ -174,6 +181,20 @@ struct KeyRecord {
     relay_id: String,
     space_id: String,
     manifest_id: String,
+    /// How the version's content digest is computed ([`digest::DigestKind::wire`]), from the
+    /// signed manifest or this device's own upload; `None` while only the announcement is
+    /// known (a download then checks both kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest_kind: Option<String>,
+}
+
+impl KeyRecord {
+    /// The digest kind, when known.
+    fn digest_kind(&self) -> Option<digest::DigestKind> {
+        self.digest_kind
+            .as_deref()
+            .and_then(digest::DigestKind::from_wire)
+    }
 }
 
 impl Drop for KeyRecord {
@@ -238,6 +259,7 @@ pub(super) fn translate_content(
                 relay_id: record.relay_id.clone(),
                 space_id: record.space_id.clone(),
                 manifest_id: f.metadata_ref.clone(),
+                digest_kind: None,
             };
             if let Ok(bytes) = to_json(&rec) {
                 writes.push((key_key(&f.file_id), Some(bytes)));

@@ -148,12 +148,16 @@ pub trait Transport: MaybeSend {
         Box::pin(std::future::ready(()))
     }
 
-    /// The SHA-256 of a large request body for its signature (a file chunk of a few MiB),
-    /// computed by the host: `None`, the default, lets core hash it. The browser's WebCrypto
-    /// hashes several times faster than core's SHA-256 compiled to WASM, so the WASM transport
-    /// returns its digest (and `None` where WebCrypto is missing, e.g. an insecure context).
-    /// Only the signature uses it: the relay hashes the bytes it receives, so a wrong digest
-    /// makes the request fail, never pass.
+    /// The SHA-256 of a large byte string (a few MiB), computed by the host: `None`, the
+    /// default, lets core hash it. The browser's WebCrypto hashes several times faster than
+    /// core's SHA-256 compiled to WASM, so the WASM transport returns its digest (and `None`
+    /// where WebCrypto is missing, e.g. an insecure context).
+    ///
+    /// Two uses: the body digest of a request signature (a file chunk; the relay hashes the
+    /// bytes it receives, so a wrong digest makes the request fail), and the 4 MiB pieces of
+    /// a file's content digest (`docs/format.md`, "Content digest"), computed on upload and
+    /// checked on download. The host is trusted with the plaintext it hashes anyway: a host
+    /// that returns wrong digests only deceives itself.
     fn sha256<'a>(&'a self, bytes: &'a [u8]) -> Option<DigestFuture<'a>> {
         let _ = bytes;
         None

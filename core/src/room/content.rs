@@ -103,7 +103,8 @@ pub struct DocumentVersion {
     pub document_id: String,
     /// Version number; must exceed every version seen before for this document.
     pub version: u64,
-    /// SHA-256 of the version's (plaintext) content, or of its sealed file.
+    /// Digest of the version's (plaintext) content: the SDK's client announces its piece
+    /// digest (`docs/format.md`, "Content digest"); earlier SDKs announced SHA-256.
     pub content_digest: [u8; 32],
     /// File that holds this version, if any.
     pub file_id: Option<String>,

@@ -4080,7 +4080,9 @@ public struct FileVersion: Equatable, Hashable {
      */
     public var size: UInt64
     /**
-     * SHA-256 of the plaintext (hex), as announced by the author.
+     * The content digest of the plaintext (hex), as announced by the author: the piece digest
+     * of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
+     * for versions of earlier SDKs.
      */
     public var digest: String
     /**
@@ -4139,7 +4141,9 @@ public struct FileVersion: Equatable, Hashable {
          * Plaintext size in bytes (0 until the manifest was read).
          */size: UInt64, 
         /**
-         * SHA-256 of the plaintext (hex), as announced by the author.
+         * The content digest of the plaintext (hex), as announced by the author: the piece digest
+         * of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
+         * for versions of earlier SDKs.
          */digest: String, 
         /**
          * The author's user id.

@@ -59,7 +59,9 @@ pub struct FileVersion {
     pub media_type: String,
     /// Plaintext size in bytes (0 until the manifest was read).
     pub size: u64,
-    /// SHA-256 of the plaintext (hex), as announced by the author.
+    /// The content digest of the plaintext (hex), as announced by the author: the piece digest
+    /// of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
+    /// for versions of earlier SDKs.
     pub digest: String,
     /// The author's user id.
     pub sender_user_id: String,

@@ -2,13 +2,13 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use sealroom_wire::blobs::BlobStatus;
 
 use crate::format::{self, Opener, CHUNK_SIZE, MAX_HEADER_FIXED_LEN, SEALED_CHUNK_SIZE};
 
+use super::digest::ContentHasher;
 use super::{
     blob_path, hex32, removal, ClientError, FileVersion, SealroomClient, ATTEMPTS, UPLOAD_CHUNK,
 };
@@ -33,7 +33,9 @@ pub struct Download {
 enum Mode {
     Whole {
         opener: Box<Opener>,
-        hash: Sha256,
+        /// The content digest of the plaintext opened so far: of the kind the signed
+        /// manifest names, or of both kinds when only the announcement is known.
+        content: Box<ContentHasher>,
         fetched: u64,
         /// The next range, requested while the current one is opened: `(start, end)` and
         /// the request.
@@ -223,8 +225,9 @@ impl SealroomClient {
     /// [`Write`] use [`SealroomClient::download_file`] or [`SealroomClient::download_range`].
     ///
     /// Whole files are fetched in ranged requests of [`UPLOAD_CHUNK`] sealed bytes and their
-    /// announced SHA-256 is checked at the end: the last `download_next` call fails if it does
-    /// not match. For a range only the sealed header, the final chunk (which proves the file
+    /// announced content digest is checked at the end: the last `download_next` call fails if
+    /// it does not match. The pieces of a piece digest are hashed by the host when it can
+    /// ([`Transport::sha256`](crate::client::Transport::sha256)). For a range only the sealed header, the final chunk (which proves the file
     /// complete) and the chunks holding the range are fetched.
     pub async fn start_download(
         &self,
@@ -251,7 +254,7 @@ impl SealroomClient {
         let mode = match range {
             None => Mode::Whole {
                 opener: Box::new(Opener::new(&key)),
-                hash: Sha256::new(),
+                content: Box::new(ContentHasher::new(rec.digest_kind())),
                 fetched: 0,
                 ahead: None,
             },
@@ -313,7 +316,7 @@ impl SealroomClient {
     /// The next plaintext piece of a download started with [`SealroomClient::start_download`]
     /// (at most [`UPLOAD_CHUNK`] bytes), or `None` once everything was delivered and checked.
     /// Every piece is authenticated before it is returned; a whole-file download fails on its
-    /// last call if the file's SHA-256 differs from the announced one.
+    /// last call if the file's content digest differs from the announced one.
     pub async fn download_next(
         &self,
         download: &mut Download,
@@ -325,7 +328,7 @@ impl SealroomClient {
         let piece = match &mut d.mode {
             Mode::Whole {
                 opener,
-                hash,
+                content,
                 fetched,
                 ahead,
             } => {
@@ -363,9 +366,10 @@ impl SealroomClient {
                     let meta = opener.metadata().cloned();
                     let opener = std::mem::replace(opener, Box::new(Opener::new(&d.key)));
                     plain.extend_from_slice(&Zeroizing::new(opener.finish()?));
-                    hash.update(&plain);
-                    let digest = hex::encode(std::mem::take(hash).finalize());
-                    if !d.entry.digest.is_empty() && d.entry.digest != digest {
+                    content.update(&self.api, &plain).await;
+                    let content = std::mem::replace(content, Box::new(ContentHasher::new(None)));
+                    let digests = content.finish(&self.api).await;
+                    if !d.entry.digest.is_empty() && !digests.matches(&hex32(&d.entry.digest)?) {
                         return Err(ClientError::Format(format::FormatError::Decrypt));
                     }
                     if let Some(m) = meta {
@@ -374,7 +378,7 @@ impl SealroomClient {
                     }
                     d.finished = true;
                 } else {
-                    hash.update(&plain);
+                    content.update(&self.api, &plain).await;
                 }
                 plain
             }

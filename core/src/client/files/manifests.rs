@@ -22,6 +22,7 @@ use crate::format;
 use crate::identity::verify_signature;
 use crate::room::{RoomError, RoomId};
 
+use super::digest::DigestKind;
 use super::{
     hex32, index_key, key_key, ClientError, ClientEvent, FileVersion, KeyRecord, RoomRecord,
     SealroomClient, INDEX_PREFIX, MANIFEST_MAGIC, MANIFEST_MAX, MANIFEST_SEEN_PREFIX,
@@ -32,13 +33,16 @@ use crate::client::scan::ScanState;
 use crate::client::{from_json, to_json};
 
 /// The manifest encoding this SDK writes: signed by the uploading device, with the
-/// classification label.
-pub(super) const MANIFEST_VERSION: u32 = 3;
+/// classification label and the content digest's kind.
+pub(super) const MANIFEST_VERSION: u32 = 4;
+/// The signed manifest of earlier SDKs with the label (digest: SHA-256); still read.
+const MANIFEST_V3: u32 = 3;
 /// The signed manifest of earlier SDKs (no classification); still read.
 const MANIFEST_V2: u32 = 2;
-/// Domain separation of the manifest signature (v2 and v3).
+/// Domain separation of the manifest signature (v2, v3 and v4).
 const MANIFEST_LABEL_V2: &[u8] = b"sealroom-manifest-v2";
 const MANIFEST_LABEL_V3: &[u8] = b"sealroom-manifest-v3";
+const MANIFEST_LABEL_V4: &[u8] = b"sealroom-manifest-v4";
 
 /// The sealed part of a manifest blob.
 #[derive(Serialize, Deserialize)]
@@ -51,7 +55,7 @@ pub(super) struct Manifest {
     pub(super) name: String,
     pub(super) media_type: String,
     pub(super) size: u64,
-    /// SHA-256 of the plaintext, lowercase hex.
+    /// The content digest of the plaintext (of [`Manifest::digest_kind`]), lowercase hex.
     pub(super) digest: String,
     /// The author: the user of the signing device.
     pub(super) sender_user_id: String,
@@ -67,6 +71,10 @@ pub(super) struct Manifest {
     /// Classification label (version 3; empty in version 2).
     #[serde(default)]
     pub(super) classification: String,
+    /// How `digest` is computed ([`DigestKind::wire`]; version 4): empty for SHA-256 of the
+    /// whole plaintext, the only kind of versions 2 and 3.
+    #[serde(default)]
+    pub(super) digest_kind: String,
 }
 
 impl Manifest {
@@ -75,17 +83,19 @@ impl Manifest {
     /// big-endian version, then digest (lowercase hex), the `u64` size, name, media type and
     /// the author's org id, user id and device id (each `u32` length and bytes, the size
     /// excepted). Version 3 starts with `"sealroom-manifest-v3"` and appends the
-    /// classification label (`u32` length and bytes).
+    /// classification label (`u32` length and bytes). Version 4 starts with
+    /// `"sealroom-manifest-v4"` and appends the digest kind to the version 3 fields (`u32`
+    /// length and bytes).
     pub(super) fn signed_bytes(&self, room_id: &str, file_id: &str) -> Vec<u8> {
         fn put(out: &mut Vec<u8>, part: &str) {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }
-        let v3 = self.v == MANIFEST_VERSION;
-        let mut out = if v3 {
-            MANIFEST_LABEL_V3.to_vec()
-        } else {
-            MANIFEST_LABEL_V2.to_vec()
+        let (v3, v4) = (self.v >= MANIFEST_V3, self.v >= MANIFEST_VERSION);
+        let mut out = match (v3, v4) {
+            (_, true) => MANIFEST_LABEL_V4.to_vec(),
+            (true, false) => MANIFEST_LABEL_V3.to_vec(),
+            _ => MANIFEST_LABEL_V2.to_vec(),
         };
         put(&mut out, room_id);
         put(&mut out, file_id);
@@ -105,7 +115,19 @@ impl Manifest {
         if v3 {
             put(&mut out, &self.classification);
         }
+        if v4 {
+            put(&mut out, &self.digest_kind);
+        }
         out
+    }
+
+    /// The kind of `digest`: SHA-256 before version 4; `None` for a kind this SDK does not
+    /// know.
+    pub(super) fn kind(&self) -> Option<DigestKind> {
+        if self.v < MANIFEST_VERSION {
+            return Some(DigestKind::Sha256);
+        }
+        DigestKind::from_wire(&self.digest_kind)
     }
 }
 
@@ -179,8 +201,9 @@ pub(super) fn check_manifest(
     file_id: &str,
     cx: &ManifestContext<'_>,
 ) -> Result<(), ManifestRefusal> {
-    let signed_version =
-        m.v == MANIFEST_VERSION || (m.v == MANIFEST_V2 && m.classification.is_empty());
+    let signed_version = (m.v == MANIFEST_VERSION && m.kind().is_some())
+        || (m.v == MANIFEST_V3 && m.digest_kind.is_empty())
+        || (m.v == MANIFEST_V2 && m.classification.is_empty() && m.digest_kind.is_empty());
     if !signed_version || m.signature.is_empty() {
         return Err(ManifestRefusal::Unsigned);
     }
@@ -547,6 +570,7 @@ impl SealroomClient {
             relay_id: record.relay_id.clone(),
             space_id: record.space_id.clone(),
             manifest_id: manifest_id.clone(),
+            digest_kind: manifest.kind().map(|k| k.wire().to_owned()),
         };
         let writes = vec![
             (index, Some(to_json(&entry)?)),
@@ -601,6 +625,7 @@ mod tests {
             device_id: id.device_id.clone(),
             signature: String::new(),
             classification: "confidential".into(),
+            digest_kind: DigestKind::Pieces.wire().into(),
         };
         m.signature = hex::encode(by.sign(&m.signed_bytes(ROOM, FILE)));
         m
@@ -685,6 +710,7 @@ mod tests {
             |m: &mut Manifest| m.size = 11,
             |m: &mut Manifest| m.digest = "cd".repeat(32),
             |m: &mut Manifest| m.classification = "public".into(),
+            |m: &mut Manifest| m.digest_kind = DigestKind::Sha256.wire().into(),
         ] {
             let mut m = signed(&cara, "doc", 1);
             change(&mut m);
@@ -762,7 +788,34 @@ mod tests {
             Err(ManifestRefusal::Unsigned)
         );
         v2.classification.clear();
+        v2.digest_kind.clear();
         v2.signature = hex::encode(cara.sign(&v2.signed_bytes(ROOM, FILE)));
         assert_eq!(check(&v2, &members, &none, None), Ok(()));
+        assert_eq!(v2.kind(), Some(DigestKind::Sha256));
+
+        // Version 3 (earlier SDKs: a label, SHA-256 of the plaintext) is still read; it cannot
+        // name a digest kind, which its signature does not cover.
+        let mut v3 = signed(&cara, "doc", 1);
+        v3.v = 3;
+        v3.signature = hex::encode(cara.sign(&v3.signed_bytes(ROOM, FILE)));
+        assert_eq!(
+            check(&v3, &members, &none, None),
+            Err(ManifestRefusal::Unsigned)
+        );
+        v3.digest_kind.clear();
+        v3.signature = hex::encode(cara.sign(&v3.signed_bytes(ROOM, FILE)));
+        assert_eq!(check(&v3, &members, &none, None), Ok(()));
+        assert_eq!(v3.kind(), Some(DigestKind::Sha256));
+        // Version 4 signs its kind; an unknown kind is not checkable here.
+        let v4 = signed(&cara, "doc", 1);
+        assert_eq!(v4.kind(), Some(DigestKind::Pieces));
+        assert_ne!(v4.signed_bytes(ROOM, FILE), v3.signed_bytes(ROOM, FILE));
+        let mut unknown = signed(&cara, "doc", 1);
+        unknown.digest_kind = "sha3-pieces".into();
+        unknown.signature = hex::encode(cara.sign(&unknown.signed_bytes(ROOM, FILE)));
+        assert_eq!(
+            check(&unknown, &members, &none, None),
+            Err(ManifestRefusal::Unsigned)
+        );
     }
 }

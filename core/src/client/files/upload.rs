@@ -1,4 +1,5 @@
-//! Upload: sealing the caller's stream chunk by chunk, resumable sends, and the announce.
+//! Upload: sealing the caller's stream chunk by chunk and resumable sends (the announce at
+//! the end: `announce.rs`; the resume checkpoint: `checkpoint.rs`).
 
 use std::io::Read;
 
@@ -9,20 +10,18 @@ use zeroize::{Zeroize, Zeroizing};
 use sealroom_wire::blobs::{BlobStatus, CreateBlobRequest};
 
 use crate::format::{self, Metadata, Sealer, CHUNK_SIZE, SALT_LEN};
-use crate::room::{self, Content, DocumentVersion, FileAnnouncement, Label};
 
-use super::manifests::{Manifest, MANIFEST_VERSION};
+use super::checkpoint::{chain_next, chain_start, CHECKPOINT_CHAIN, CHECKPOINT_SHA256, WINDOW};
+use super::digest::{ContentHasher, DigestKind};
 use super::{
-    blob_path, hex32, index_key, key_key, sealed_len, ClientError, FileVersion, KeyRecord, NewFile,
-    PendingUpload, SealroomClient, ATTEMPTS, MANIFEST_MAGIC, MANIFEST_SEEN_PREFIX, READ_PIECE,
-    UPLOAD_CHUNK, UPLOAD_PREFIX,
+    blob_path, hex32, sealed_len, ClientError, FileVersion, NewFile, PendingUpload, SealroomClient,
+    ATTEMPTS, READ_PIECE, UPLOAD_PREFIX,
 };
 use crate::client::api::{relay_error, Call, Started};
-use crate::client::labels::{Classification, FileAccess};
-use crate::client::scan::ScanState;
+use crate::client::labels::Classification;
 use crate::client::sniff::{sniff, SNIFF_LEN};
 use crate::client::transport::MaybeSend;
-use crate::client::{from_json, load_record, random_id, to_json, Account};
+use crate::client::{from_json, random_id, to_json};
 
 /// An upload in progress (push API: [`SealroomClient::start_upload`],
 /// [`SealroomClient::upload_push`], [`SealroomClient::upload_finish`]).
@@ -30,13 +29,18 @@ pub struct FileUpload {
     state: UploadState,
     key: format::FileKey,
     sealer: Option<Sealer>,
-    plain_hash: Sha256,
-    sealed_hash: Sha256,
-    /// Sealed bytes produced so far, and the unsent ones (starting at `pending_start`).
+    /// The content digest of the plaintext pushed so far (piece digests by the host).
+    content: ContentHasher,
+    /// Only when resuming a checkpoint of encoding 0 ([`CHECKPOINT_SHA256`]): the SHA-256 of
+    /// the re-sealed bytes below `acked`, until it was compared.
+    sealed_hash: Option<Sha256>,
+    /// The checkpoint chain over the windows before `pending_start` ([`chain_next`]).
+    chain: [u8; 32],
+    /// Sealed bytes produced so far, and those of the current window (starting at
+    /// `pending_start`, a window boundary).
     produced: u64,
     pending: Vec<u8>,
     pending_start: u64,
-    checkpoint_checked: bool,
     read_total: u64,
     relay_offset: u64,
     /// The append on its way to the relay, not yet acknowledged. At most one: appends reach
@@ -46,8 +50,8 @@ pub struct FileUpload {
     spare: Vec<u8>,
 }
 
-/// One started append: the sealed bytes `start..end` (kept for retries), the checkpoint
-/// digest of the sealed bytes up to `end`, and the request.
+/// One started append: the sealed bytes `start..end` of one window (kept for retries), the
+/// checkpoint chain up to `end`, and the request.
 struct Append {
     start: u64,
     bytes: Vec<u8>,
@@ -91,28 +95,33 @@ impl Drop for FileUpload {
 
 /// Persisted state of one upload. Holds the file key: it only lives in the encrypted store.
 #[derive(Serialize, Deserialize)]
-struct UploadState {
-    blob_id: String,
-    space_id: String,
-    internal: bool,
-    relay_id: String,
+pub(super) struct UploadState {
+    pub(super) blob_id: String,
+    pub(super) space_id: String,
+    pub(super) internal: bool,
+    pub(super) relay_id: String,
     /// File key (hex).
-    key: String,
+    pub(super) key: String,
     /// Header salt (hex).
-    salt: String,
-    document_id: String,
-    name: String,
-    media_type: String,
-    created: u64,
-    thread_id: Option<String>,
-    source_len: u64,
-    sealed_len: u64,
-    /// Sealed bytes acknowledged at the last checkpoint, and SHA-256 (hex) of them.
-    acked: u64,
-    acked_digest: String,
+    pub(super) salt: String,
+    pub(super) document_id: String,
+    pub(super) name: String,
+    pub(super) media_type: String,
+    pub(super) created: u64,
+    pub(super) thread_id: Option<String>,
+    pub(super) source_len: u64,
+    pub(super) sealed_len: u64,
+    /// Sealed bytes acknowledged at the last checkpoint, and their digest (hex) in the
+    /// encoding `checkpoint` names.
+    pub(super) acked: u64,
+    pub(super) acked_digest: String,
     /// Classification label (sealed, signed; empty in uploads of earlier SDKs).
     #[serde(default)]
-    classification: String,
+    pub(super) classification: String,
+    /// The checkpoint encoding (`checkpoint.rs`): 0, absent in states of earlier SDKs,
+    /// SHA-256 of the sealed bytes; 1, the chain over windows.
+    #[serde(default)]
+    pub(super) checkpoint: u32,
 }
 
 impl Drop for UploadState {
@@ -122,7 +131,7 @@ impl Drop for UploadState {
 }
 
 impl UploadState {
-    fn storage_key(&self) -> String {
+    pub(super) fn storage_key(&self) -> String {
         format!("{UPLOAD_PREFIX}{}", self.blob_id)
     }
 
@@ -137,7 +146,7 @@ impl UploadState {
     }
 
     /// The signed label (`None` for uploads started by earlier SDKs).
-    fn label(&self) -> Option<Classification> {
+    pub(super) fn label(&self) -> Option<Classification> {
         (!self.classification.is_empty()).then(|| Classification::from_wire(&self.classification))
     }
 
@@ -199,6 +208,11 @@ async fn join<A: std::future::Future, B: std::future::Future>(
         }
     })
     .await
+}
+
+/// A resumed upload re-sealed other bytes than the relay acknowledged.
+fn source_changed() -> ClientError {
+    ClientError::InvalidInput("the source differs from the one this upload started with".into())
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
@@ -323,8 +337,9 @@ impl SealroomClient {
             source_len: len,
             sealed_len: 0,
             acked: 0,
-            acked_digest: hex::encode(Sha256::digest([])),
+            acked_digest: hex::encode(chain_start()),
             classification: classification.as_str().to_owned(),
+            checkpoint: CHECKPOINT_CHAIN,
         };
         let (_, header) = Sealer::new_with_salt(&key, &state.metadata(), &salt)?;
         state.sealed_len = sealed_len(header.len(), len);
@@ -451,7 +466,7 @@ impl SealroomClient {
     /// Sends `bytes` (sealed offset `start`) to the relay, retrying from the relay's offset
     /// after failures. Returns the new offset. `first` is the answer to an append of all of
     /// `bytes` started earlier ([`SealroomClient::start_append`]), if there was one.
-    async fn send_chunk(
+    pub(super) async fn send_chunk(
         &self,
         state: &UploadState,
         start: u64,
@@ -542,6 +557,7 @@ impl SealroomClient {
         // Checkpoint: the relay holds `end` bytes whose digest is known.
         up.state.acked = end;
         up.state.acked_digest = append.digest;
+        up.state.checkpoint = CHECKPOINT_CHAIN;
         let write = (up.state.storage_key(), Some(to_json(&up.state)?));
         self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
         progress(end, up.state.sealed_len);
@@ -557,15 +573,25 @@ impl SealroomClient {
                 "the relay lost acknowledged upload bytes".into(),
             ));
         }
+        let sealed_hash = match state.checkpoint {
+            _ if state.acked == 0 => None,
+            CHECKPOINT_SHA256 => Some(Sha256::new()),
+            CHECKPOINT_CHAIN => None,
+            other => {
+                return Err(ClientError::InvalidInput(format!(
+                    "this upload was started by a newer SDK (checkpoint encoding {other})"
+                )))
+            }
+        };
         let mut upload = FileUpload {
-            checkpoint_checked: state.acked == 0,
             state,
             key,
             sealer: Some(sealer),
-            plain_hash: Sha256::new(),
-            sealed_hash: Sha256::new(),
+            content: ContentHasher::new(Some(DigestKind::Pieces)),
+            sealed_hash,
+            chain: chain_start(),
             produced: 0,
-            pending: Vec::with_capacity(UPLOAD_CHUNK + READ_PIECE + 1024),
+            pending: Vec::with_capacity(WINDOW + READ_PIECE + 1024),
             pending_start: 0,
             read_total: 0,
             relay_offset,
@@ -609,7 +635,7 @@ impl SealroomClient {
                     "the source is longer than announced".into(),
                 ));
             }
-            upload.plain_hash.update(piece);
+            upload.content.update(&self.api, piece).await;
             let mut emit = Vec::with_capacity(piece.len() + piece.len() / CHUNK_SIZE * 16 + 16);
             match upload.sealer.as_mut() {
                 Some(s) => s.push_into(piece, &mut emit)?,
@@ -650,14 +676,23 @@ impl SealroomClient {
                 "sealed length differs from the announced length".into(),
             ));
         }
-        let digest: [u8; 32] = std::mem::take(&mut upload.plain_hash).finalize().into();
+        let content = std::mem::replace(&mut upload.content, ContentHasher::new(None));
+        let digest = content
+            .finish(&self.api)
+            .await
+            .of(DigestKind::Pieces)
+            .ok_or(ClientError::Format(format::FormatError::Internal))?;
         self.announce(&upload.state, &upload.key, digest).await
     }
 
-    /// Accounts newly sealed bytes (hash, checkpoint check, buffer) and starts the append of
-    /// full chunks, or of everything when `finished`, once the previous append is
-    /// acknowledged (and checkpointed in the store): the caller seals the next chunk while an
-    /// append is on its way. [`SealroomClient::upload_finish`] waits for the last one.
+    /// Accounts newly sealed bytes and starts the append of each full window ([`WINDOW`]
+    /// bytes at a fixed offset), or of the last one when `finished`, once the previous append
+    /// is acknowledged (and checkpointed in the store): the caller seals the next window while
+    /// an append is on its way. [`SealroomClient::upload_finish`] waits for the last one.
+    ///
+    /// A resumed upload first re-seals what the relay acknowledged: those windows are hashed
+    /// (by the host) into the checkpoint chain, not sent, and the chain (or, for a checkpoint
+    /// of an earlier SDK, the SHA-256 of the sealed bytes) must match the stored one.
     async fn absorb<P: FnMut(u64, u64) + ?Sized>(
         &self,
         up: &mut FileUpload,
@@ -665,214 +700,75 @@ impl SealroomClient {
         finished: bool,
         progress: &mut P,
     ) -> Result<(), ClientError> {
-        let mut bytes: &[u8] = &emit;
-        while !bytes.is_empty() {
-            if !up.checkpoint_checked {
-                let need = (up.state.acked - up.produced) as usize;
-                let take = need.min(bytes.len());
-                up.sealed_hash.update(&bytes[..take]);
-                up.produced += take as u64;
-                bytes = &bytes[take..];
-                if up.produced == up.state.acked {
-                    let digest = hex::encode(up.sealed_hash.clone().finalize());
-                    if digest != up.state.acked_digest {
-                        return Err(ClientError::InvalidInput(
-                            "the source differs from the one this upload started with".into(),
-                        ));
-                    }
-                    up.checkpoint_checked = true;
+        if let Some(hash) = &mut up.sealed_hash {
+            let below = up.state.acked.saturating_sub(up.produced) as usize;
+            hash.update(&emit[..below.min(emit.len())]);
+            if up.produced + emit.len() as u64 >= up.state.acked {
+                let digest = hex::encode(std::mem::take(hash).finalize());
+                up.sealed_hash = None;
+                if digest != up.state.acked_digest {
+                    return Err(source_changed());
                 }
-                continue;
             }
-            up.sealed_hash.update(bytes);
-            if up.pending.is_empty() {
-                up.pending_start = up.produced;
-            }
-            up.pending.extend_from_slice(bytes);
-            up.produced += bytes.len() as u64;
-            bytes = &[];
         }
+        up.pending.extend_from_slice(&emit);
+        up.produced += emit.len() as u64;
         // Sealed bytes (ciphertext) are dropped, not wiped: a byte-wise wipe of every sealed
         // byte cost several percent of an upload in WASM.
         drop(emit);
-        if up.pending.len() >= UPLOAD_CHUNK || (finished && !up.pending.is_empty()) {
-            let end = up.pending_start + up.pending.len() as u64;
-            if end > up.relay_offset {
-                let skip = up.relay_offset.saturating_sub(up.pending_start) as usize;
-                let start = up.pending_start;
-                let checkpoint = hex::encode(up.sealed_hash.clone().finalize());
-                let mut next = std::mem::take(&mut up.spare);
-                next.reserve(UPLOAD_CHUNK + READ_PIECE + 1024);
-                let bytes = std::mem::replace(&mut up.pending, next);
-                // In order: the previous append is acknowledged first (its bytes end where
-                // these start); the signature's digest of these is computed meanwhile.
-                let (settled, digest) = join(
-                    self.settle(up, progress),
-                    self.api.body_digest(&bytes[skip..]),
-                )
-                .await;
-                settled?;
-                let request = self
-                    .start_append(&up.state, start + skip as u64, &bytes[skip..], digest)
-                    .await?;
-                up.in_flight = Some(Append {
-                    start,
-                    bytes,
-                    skip,
-                    digest: checkpoint,
-                    request,
-                });
-                up.relay_offset = end;
-            } else {
-                up.pending.clear();
+        while up.pending.len() >= WINDOW || (finished && !up.pending.is_empty()) {
+            let n = up.pending.len().min(WINDOW);
+            let start = up.pending_start;
+            let end = start + n as u64;
+            if end <= up.state.acked || end <= up.relay_offset {
+                // The relay holds this window: hashed, not sent.
+                let digest = self.api.sha256(&up.pending[..n]).await;
+                up.chain = chain_next(&up.chain, &digest);
+                if end == up.state.acked
+                    && up.state.checkpoint == CHECKPOINT_CHAIN
+                    && hex::encode(up.chain) != up.state.acked_digest
+                {
+                    return Err(source_changed());
+                }
+                up.pending.drain(..n);
+                up.pending_start = end;
+                continue;
             }
+            let skip = up.relay_offset.saturating_sub(start) as usize;
+            let mut next = std::mem::take(&mut up.spare);
+            next.reserve(WINDOW + READ_PIECE + 1024);
+            next.extend_from_slice(&up.pending[n..]);
+            up.pending.truncate(n);
+            let bytes = std::mem::replace(&mut up.pending, next);
+            up.pending_start = end;
+            // In order: the previous append is acknowledged first (its bytes end where these
+            // start); the signature's digest of these is computed meanwhile.
+            let (settled, digest) =
+                join(self.settle(up, progress), self.api.sha256(&bytes[skip..])).await;
+            settled?;
+            let window = if skip == 0 {
+                digest
+            } else {
+                self.api.sha256(&bytes).await
+            };
+            up.chain = chain_next(&up.chain, &window);
+            let request = self
+                .start_append(
+                    &up.state,
+                    start + skip as u64,
+                    &bytes[skip..],
+                    hex::encode(digest),
+                )
+                .await?;
+            up.in_flight = Some(Append {
+                start,
+                bytes,
+                skip,
+                digest: hex::encode(up.chain),
+                request,
+            });
+            up.relay_offset = end;
         }
         Ok(())
-    }
-
-    /// Writes the manifest blob, posts the File and Document contents, indexes the version
-    /// and forgets the upload state.
-    async fn announce(
-        &self,
-        state: &UploadState,
-        key: &format::FileKey,
-        digest: [u8; 32],
-    ) -> Result<FileVersion, ClientError> {
-        let record = self.with(|r| load_record(&r.rooms, &state.relay_id))?;
-        let room_id = record.core_id()?;
-        let account: Account = self.account()?;
-        let room_key = room::FileKey::from_bytes(key.expose_bytes());
-        let version = self.with(|r| {
-            Ok(r.rooms
-                .document_version(&room_id, &state.document_id)?
-                .unwrap_or(0)
-                + 1)
-        })?;
-        let mut manifest = Manifest {
-            v: MANIFEST_VERSION,
-            document_id: state.document_id.clone(),
-            version,
-            name: state.name.clone(),
-            media_type: state.media_type.clone(),
-            size: state.source_len,
-            digest: hex::encode(digest),
-            sender_user_id: account.user_id.clone(),
-            org_id: account.org_id.clone(),
-            device_id: account.device_id.clone(),
-            signature: String::new(),
-            classification: state.classification.clone(),
-        };
-        let signed = manifest.signed_bytes(room_id.as_str(), &state.blob_id);
-        manifest.signature = hex::encode(self.with(|r| Ok(r.rooms.device().sign(&signed)))?);
-        let wrapped =
-            self.with(|r| Ok(r.rooms.wrap_file_key(&room_id, &state.blob_id, &room_key)?))?;
-        let manifest_json = Zeroizing::new(to_json(&manifest)?);
-        let sealed_manifest = format::seal(key, &Metadata::default(), &manifest_json)?;
-        let mut blob = MANIFEST_MAGIC.to_vec();
-        blob.extend_from_slice(state.blob_id.as_bytes());
-        blob.extend_from_slice(&(wrapped.len() as u16).to_be_bytes());
-        blob.extend_from_slice(&wrapped);
-        blob.extend_from_slice(&sealed_manifest);
-        let manifest_id = self.put_small_blob(&state.relay_id, blob).await?;
-
-        let label = if state.internal {
-            Label::Internal
-        } else {
-            Label::Customer
-        };
-        let file = Content::File(FileAnnouncement {
-            file_id: state.blob_id.clone(),
-            file_key: room_key.clone(),
-            metadata_ref: manifest_id.clone(),
-            thread_id: state.thread_id.clone(),
-        });
-        let document = Content::Document(DocumentVersion {
-            document_id: state.document_id.clone(),
-            version,
-            content_digest: digest,
-            file_id: Some(state.blob_id.clone()),
-            author_signature: Vec::new(),
-            classification: state.label(),
-        });
-        let file_msg = self.with(|r| Ok(r.rooms.post(&room_id, label, file)?))?;
-        self.send_message_bytes(&state.relay_id, &file_msg, None)
-            .await?;
-        let doc_msg = self.with(|r| Ok(r.rooms.post(&room_id, label, document)?))?;
-        self.send_message_bytes(&state.relay_id, &doc_msg, None)
-            .await?;
-
-        let entry = FileVersion {
-            space_id: state.space_id.clone(),
-            internal: state.internal,
-            document_id: state.document_id.clone(),
-            version,
-            file_id: state.blob_id.clone(),
-            name: state.name.clone(),
-            media_type: state.media_type.clone(),
-            size: state.source_len,
-            digest: hex::encode(digest),
-            sender_user_id: account.user_id,
-            latest: true,
-            classification: state.label(),
-            access: FileAccess::Open,
-            released_by: Vec::new(),
-            scan: ScanState::default(),
-            received_at: Some(self.api.now().max(0) as u64),
-        };
-        let key_record = KeyRecord {
-            key: state.key.clone(),
-            relay_id: state.relay_id.clone(),
-            space_id: state.space_id.clone(),
-            manifest_id: manifest_id.clone(),
-        };
-        let writes = vec![
-            (
-                index_key(&state.space_id, &state.document_id, version),
-                Some(to_json(&entry)?),
-            ),
-            (key_key(&state.blob_id), Some(to_json(&key_record)?)),
-            (
-                format!("{MANIFEST_SEEN_PREFIX}{manifest_id}"),
-                Some(Vec::new()),
-            ),
-            (state.storage_key(), None),
-        ];
-        self.with(|r| Ok(r.rooms.app_commit(writes)?))?;
-        Ok(entry)
-    }
-
-    /// Creates and fills a small blob in one request; returns its id.
-    async fn put_small_blob(&self, relay_id: &str, bytes: Vec<u8>) -> Result<String, ClientError> {
-        let created: BlobStatus = self
-            .signed_json(Call::json(
-                "POST",
-                format!("/v1/rooms/{relay_id}/blobs"),
-                &CreateBlobRequest {
-                    length: bytes.len() as u64,
-                    hold: None,
-                    holds: Vec::new(),
-                },
-            )?)
-            .await?;
-        let state_like = UploadState {
-            blob_id: created.blob_id.clone(),
-            space_id: String::new(),
-            internal: false,
-            relay_id: relay_id.to_owned(),
-            key: String::new(),
-            salt: String::new(),
-            document_id: String::new(),
-            name: String::new(),
-            media_type: String::new(),
-            created: 0,
-            thread_id: None,
-            source_len: 0,
-            sealed_len: bytes.len() as u64,
-            acked: 0,
-            acked_digest: String::new(),
-            classification: String::new(),
-        };
-        self.send_chunk(&state_like, 0, &bytes, None).await?;
-        Ok(created.blob_id)
     }
 }

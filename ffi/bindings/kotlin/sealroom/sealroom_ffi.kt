@@ -6224,7 +6224,9 @@ data class FileVersion (
     var `size`: kotlin.ULong
     , 
     /**
-     * SHA-256 of the plaintext (hex), as announced by the author.
+     * The content digest of the plaintext (hex), as announced by the author: the piece digest
+     * of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
+     * for versions of earlier SDKs.
      */
     var `digest`: kotlin.String
     , 
