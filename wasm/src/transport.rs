@@ -145,9 +145,32 @@ fn body(global: &Object, bytes: &[u8]) -> JsValue {
     else {
         return Uint8Array::from(bytes).into();
     };
-    let parts = Array::of1(&Uint8Array::from(bytes));
-    Reflect::construct(&blob, &Array::of1(&parts))
+    // The Blob constructor copies the view's bytes before it returns.
+    let Some(view) = memory_view(bytes) else {
+        return Uint8Array::from(bytes).into();
+    };
+    Reflect::construct(&blob, &Array::of1(&Array::of1(&view)))
         .unwrap_or_else(|_| Uint8Array::from(bytes).into())
+}
+
+/// A `Uint8Array` over `bytes` inside the module's memory, without a copy (no `unsafe`: the
+/// view is made from the memory's `ArrayBuffer` and the slice's address). Only for a callee
+/// that copies the bytes before it returns (`new Blob`, `crypto.subtle.digest`), called at
+/// once: a later allocation may grow the memory, which detaches the view. `None` where the
+/// view cannot be made or does not cover the bytes (the caller copies instead).
+fn memory_view(bytes: &[u8]) -> Option<Uint8Array> {
+    let buffer: js_sys::ArrayBuffer = get(&wasm_bindgen::memory(), "buffer")
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let offset = u32::try_from(bytes.as_ptr() as usize).ok()?;
+    let len = u32::try_from(bytes.len()).ok()?;
+    if u64::from(offset) + u64::from(len) > buffer.byte_length() as u64 {
+        return None;
+    }
+    Some(Uint8Array::new_with_byte_offset_and_length(
+        &buffer, offset, len,
+    ))
 }
 
 /// `crypto.subtle.digest("SHA-256", bytes)`, started now (the bytes are copied before this
@@ -164,9 +187,11 @@ fn subtle_digest(bytes: &[u8]) -> Option<Promise> {
     }
     let digest: Function = get(&subtle, "digest").ok()?.dyn_into().ok()?;
     let algorithm = JsValue::from_str("SHA-256");
-    // A copy (no views of WASM memory: the crate forbids `unsafe`), about 1 ms per 4 MiB.
+    // `digest` copies its input before it returns: a view of the module's memory saves a
+    // copy of every hashed byte (a 4 MiB piece or request body), made last, right before it.
+    let input = memory_view(bytes).unwrap_or_else(|| Uint8Array::from(bytes));
     digest
-        .call2(&subtle, &algorithm, &Uint8Array::from(bytes))
+        .call2(&subtle, &algorithm, &input)
         .ok()
         .map(Promise::from)
 }
