@@ -64,13 +64,24 @@ fn cred(i: usize, signer: &SignatureKeyPair) -> CredentialWithKey {
     }
 }
 
-/// `n` key packages of distinct Sealroom identities (raw openmls, thrown-away private keys).
+/// The custom GroupContext extension of Sealroom rooms (the provider org) that every leaf
+/// must support (`core/src/room/policy.rs`).
+const PROVIDER_EXTENSION: u16 = 0xF5A1;
+
+/// `n` key packages of distinct Sealroom identities (raw openmls, thrown-away private keys),
+/// with the leaf capabilities an SDK room requires (the ciphersuite and the provider
+/// extension), else adding them fails with `InsufficientCapabilities`.
 fn key_packages(n: usize) -> Vec<(Vec<u8>, KeyPackage)> {
     let provider = OpenMlsRustCrypto::default();
+    let capabilities = Capabilities::builder()
+        .ciphersuites(vec![CIPHERSUITE])
+        .extensions(vec![ExtensionType::Unknown(PROVIDER_EXTENSION)])
+        .build();
     (0..n)
         .map(|i| {
             let signer = SignatureKeyPair::new(SignatureScheme::ED25519).unwrap();
             let bundle = KeyPackage::builder()
+                .leaf_node_capabilities(capabilities.clone())
                 .build(CIPHERSUITE, &provider, &signer, cred(i + 10, &signer))
                 .unwrap();
             let kp = bundle.key_package().clone();
