@@ -12,19 +12,21 @@
 //! that were verified).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use sealroom_wire::auth::{
-    decode_signature, valid_nonce, verify_request, RequestParts, HEADER_DEVICE, HEADER_NONCE,
-    HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS, SIGNED_HEADERS,
+    decode_signature, valid_nonce, verify_request_with_digest, RequestParts, HEADER_DEVICE,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS, SIGNED_HEADERS,
 };
 
 use crate::directory::{self, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Tree remembering accepted nonces until they fall out of the timestamp window. Keys are
 /// the 8-byte big-endian timestamp followed by SHA-256 of device id and nonce, so pruning is a
@@ -46,6 +48,9 @@ pub struct AuthedDevice {
     pub client: ClientInfo,
     /// The exact body bytes covered by the signature.
     pub body: Bytes,
+    /// SHA-256 of [`Self::body`], computed once for the signature (an append's checksum is
+    /// compared with it instead of hashing the bytes again).
+    pub body_sha256: [u8; 32],
 }
 
 impl AuthedDevice {
@@ -295,16 +300,29 @@ pub fn finish(state: &AppState, pending: Pending, body: Bytes) -> Result<AuthedD
         nonce: &pending.nonce,
         body: &body,
     };
-    if verify_request(&pending.device.public_key, &parts, &pending.signature).is_err() {
+    // The body is hashed once here; the digest is kept for the handlers.
+    let body_sha256: [u8; 32] = Sha256::digest(&body).into();
+    if verify_request_with_digest(
+        &pending.device.public_key,
+        &parts,
+        &hex::encode(body_sha256),
+        &pending.signature,
+    )
+    .is_err()
+    {
         return Err(failed(state, &pending.client, "bad signature"));
     }
-    // Replay protection: the first use of a nonce within the window wins. The swap is a
-    // durable commit on the embedded store (redb syncs every commit), so the entry survives a
-    // crash of the relay whether the request reads or writes.
-    let fresh = state
-        .store
-        .compare_and_swap(REPLAY_TREE, &pending.replay_key, None, Some(&[]))
-        .map_err(|_| failed(state, &pending.client, "replay check failed"))?;
+    // Replay protection: the first use of a nonce within the window wins.
+    let fresh = if state.store.writes_in_order() {
+        remember_nonce(state, &pending.replay_key)
+    } else {
+        // A durable compare-and-swap before the request runs (instances sharing a store see
+        // each other's nonces).
+        state
+            .store
+            .compare_and_swap(REPLAY_TREE, &pending.replay_key, None, Some(&[]))
+    }
+    .map_err(|_| failed(state, &pending.client, "replay check failed"))?;
     if !fresh {
         return Err(failed(state, &pending.client, "replayed request"));
     }
@@ -315,7 +333,63 @@ pub fn finish(state: &AppState, pending: Pending, body: Bytes) -> Result<AuthedD
         role: pending.user.role,
         client: pending.client,
         body,
+        body_sha256,
     })
+}
+
+/// Nonces accepted but not yet durable.
+#[derive(Debug, Default)]
+struct PendingNonces(std::sync::Mutex<std::collections::HashSet<Vec<u8>>>);
+
+impl PendingNonces {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Remembers a nonce (`true`: first use) without waiting for a disk flush, on a store whose
+/// writes commit in the order issued ([`Store::writes_in_order`](crate::store::Store)).
+///
+/// The nonce is held in memory (a concurrent replay finds it there), queued for the store's
+/// next group commit (later replays find it in the store) and dropped from memory once that
+/// commit is durable. Everything the request itself writes is queued after it, so when the
+/// request's own write is durable, its nonce is too: a write is never applied twice, even
+/// across a crash. A read answers without waiting for any flush; a crash before the next
+/// commit forgets the nonces of the reads since the last one, so such a read could be
+/// replayed within the timestamp window and would return the same data again (a read changes
+/// nothing).
+fn remember_nonce(state: &AppState, key: &[u8]) -> Result<bool, StoreError> {
+    let pending = state.extension_or_default::<PendingNonces>();
+    if !pending.lock().insert(key.to_vec()) {
+        return Ok(false);
+    }
+    let forget = {
+        let pending = Arc::clone(&pending);
+        let key = key.to_vec();
+        move || {
+            pending.lock().remove(&key);
+        }
+    };
+    match state.store.get(REPLAY_TREE, key) {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            forget();
+            return Ok(false);
+        }
+        Err(e) => {
+            forget();
+            return Err(e);
+        }
+    }
+    let done = forget.clone();
+    if let Err(e) = state
+        .store
+        .put_unacknowledged(REPLAY_TREE, key, &[], Box::new(move |_| done()))
+    {
+        forget();
+        return Err(e);
+    }
+    Ok(true)
 }
 
 /// Deletes remembered signatures older than the timestamp window. Returns how many were removed.

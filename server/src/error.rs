@@ -202,6 +202,7 @@ impl From<TxnError> for ApiError {
         match e {
             TxnError::Conflict { .. } => Self::Conflict("concurrent change, retry".to_owned()),
             TxnError::Store(e) => e.into(),
+            TxnError::Refused(e) => Self::internal("transaction refused", &e),
         }
     }
 }

@@ -12,19 +12,15 @@
 //! the counter name (`user:{id}` or `space:{id}`); value = count (u64 BE) then bytes (u64 BE).
 //! Windows before the current one are deleted by [`prune`].
 
-use crate::contention::{backoff, Stripes, RETRIES};
+use std::sync::Arc;
+
 use crate::error::ApiError;
-use crate::store::{Store, StoreError, Txn, TxnError};
+use crate::store::{Derive, DeriveError, Op, Store, StoreError, Txn, TxnError, TxnReader};
 
 /// Tree of the hourly counters.
 pub const QUOTA_TREE: &str = "quota_windows";
 /// Length of a quota window in seconds.
 pub const WINDOW_SECS: i64 = 3600;
-
-/// Stripes serialising this instance's charges of the same counter: concurrent posts to one
-/// space then queue here instead of failing each other's store transactions. Other instances
-/// are still kept apart by the store's checks and the retries.
-static CHARGE_LOCKS: Stripes = Stripes::new();
 
 /// One counter and its budget for the current window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,42 +100,84 @@ pub fn charge(
     size: u64,
     now: i64,
 ) -> Result<(), QuotaError> {
-    let window = window_start(now);
-    let retry_after = u64::try_from(window + WINDOW_SECS - now)
-        .unwrap_or(1)
-        .max(1);
-    // Runs on a blocking thread (store calls are synchronous), so waiting here holds no
-    // executor thread.
-    let names: Vec<&str> = budgets.iter().map(|b| b.name.as_str()).collect();
-    let _guards = CHARGE_LOCKS.lock(&names);
-    for attempt in 0..RETRIES {
-        if attempt > 0 {
-            std::thread::sleep(backoff(attempt));
+    let mut txn = Txn::new();
+    txn.derive(Charge::new(budgets, size, now));
+    store.commit(&txn).map_err(QuotaError::from_txn)
+}
+
+impl QuotaError {
+    /// The error of a transaction that carried a [`Charge`] (a refusal of another derive of
+    /// the same transaction is passed on as a storage error: callers downcast their own).
+    pub fn from_txn(e: TxnError) -> Self {
+        match e {
+            TxnError::Store(e) => e.into(),
+            TxnError::Conflict { .. } => QuotaError::Contended,
+            TxnError::Refused(e) => match e.downcast::<QuotaError>() {
+                Ok(q) => *q,
+                Err(other) => QuotaError::Store(StoreError::Backend(other.to_string())),
+            },
         }
-        let mut txn = Txn::new();
-        for budget in budgets {
-            let k = key(window, &budget.name);
-            let raw = store.get(QUOTA_TREE, &k)?;
+    }
+}
+
+/// A charge inside a transaction ([`Derive`]): reads the counters where the transaction runs
+/// and refuses it with [`QuotaError::Exceeded`] when one budget would go over, so a message and
+/// its charge are stored together or not at all and concurrent posts to one space never
+/// conflict on the space's counter.
+pub struct Charge {
+    budgets: Vec<Budget>,
+    size: u64,
+    window: i64,
+    retry_after: u64,
+}
+
+impl Charge {
+    /// One item of `size` bytes against each of `budgets` in the window of `now`.
+    pub fn new(budgets: &[Budget], size: u64, now: i64) -> Arc<Self> {
+        let window = window_start(now);
+        let retry_after = u64::try_from(window + WINDOW_SECS - now)
+            .unwrap_or(1)
+            .max(1);
+        Arc::new(Self {
+            budgets: budgets.to_vec(),
+            size,
+            window,
+            retry_after,
+        })
+    }
+}
+
+impl Derive for Charge {
+    fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
+        let mut ops = Vec::with_capacity(self.budgets.len());
+        for budget in &self.budgets {
+            let k = key(self.window, &budget.name);
+            let raw = read.get(QUOTA_TREE, &k)?;
             let (count, bytes) = decode(raw.as_deref())?;
-            let (count, bytes) = (count.saturating_add(1), bytes.saturating_add(size));
+            let (count, bytes) = (count.saturating_add(1), bytes.saturating_add(self.size));
             if count > budget.count || bytes > budget.bytes {
-                return Err(QuotaError::Exceeded {
+                return Err(DeriveError::Refused(Box::new(QuotaError::Exceeded {
                     name: budget.name.clone(),
-                    retry_after,
-                });
+                    retry_after: self.retry_after,
+                })));
             }
             let mut value = count.to_be_bytes().to_vec();
             value.extend_from_slice(&bytes.to_be_bytes());
-            txn.check(QUOTA_TREE, &k, raw.as_deref());
-            txn.put(QUOTA_TREE, &k, &value);
+            ops.push(Op::Put {
+                tree: QUOTA_TREE.to_owned(),
+                key: k,
+                value,
+            });
         }
-        match store.commit(&txn) {
-            Ok(()) => return Ok(()),
-            Err(TxnError::Conflict { .. }) => continue,
-            Err(TxnError::Store(e)) => return Err(e.into()),
-        }
+        Ok(ops)
     }
-    Err(QuotaError::Contended)
+
+    fn locks(&self) -> Vec<String> {
+        self.budgets
+            .iter()
+            .map(|b| format!("quota:{}", b.name))
+            .collect()
+    }
 }
 
 /// Deletes the counters of windows before the current one. Returns how many were removed.

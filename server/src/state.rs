@@ -99,6 +99,19 @@ impl AppState {
         map.insert(TypeId::of::<T>(), Arc::new(value));
     }
 
+    /// The shared value of type `T`, inserting `T::default()` on first use.
+    pub fn extension_or_default<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        if let Some(v) = self.extension::<T>() {
+            return v;
+        }
+        let mut map = self.extensions.write().unwrap_or_else(|p| p.into_inner());
+        map.entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone()
+            .downcast::<T>()
+            .unwrap_or_else(|_| Arc::new(T::default()))
+    }
+
     /// The shared value of type `T`, if one was inserted.
     pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         let map = self.extensions.read().unwrap_or_else(|p| p.into_inner());

@@ -30,7 +30,7 @@ use sealroom_core::client::{
     SealroomClient,
 };
 use sealroom_core::state::{MemoryKv, StorageKey};
-use sealroom_server::rooms::data::{self, MessageLocks};
+use sealroom_server::rooms::data;
 use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
 use sealroom_wire::notify::NotifyMode;
 
@@ -482,7 +482,6 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
         // The hostile operator edits the store offline: redb, or the relay's PostgreSQL schema.
         let store = relay.open_store();
         let store = store.as_ref();
-        let locks = MessageLocks::default();
         let rooms = sealroom_server::retention::rooms_of_space(store, &space_id).unwrap();
         assert_eq!(rooms.len(), 2);
         let mut replayed = 0;
@@ -504,8 +503,7 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
             );
             for e in entries {
                 let bytes = B64.decode(&e.message).unwrap();
-                data::post_message(store, &locks, room, &e.sender_device, &bytes, None, now())
-                    .unwrap();
+                data::post_message(store, room, &e.sender_device, &bytes, None, now()).unwrap();
                 replayed += 1;
             }
         }

@@ -316,10 +316,25 @@ pub fn verify_request(
     parts: &RequestParts<'_>,
     signature: &[u8; 64],
 ) -> Result<(), AuthError> {
+    verify_request_with_digest(public_key, parts, &body_digest_hex(parts.body), signature)
+}
+
+/// [`verify_request`] with the body's digest computed by the caller (the lower-case hex
+/// SHA-256 of the exact body bytes; `parts.body` is not read), so that a relay hashes each
+/// body once and uses the same digest for its own checks.
+pub fn verify_request_with_digest(
+    public_key: &[u8; 32],
+    parts: &RequestParts<'_>,
+    body_digest_hex: &str,
+    signature: &[u8; 64],
+) -> Result<(), AuthError> {
     let key = VerifyingKey::from_bytes(public_key).map_err(|_| AuthError::PublicKey)?;
     let signature = Signature::from_bytes(signature);
-    key.verify_strict(&signing_string(parts), &signature)
-        .map_err(|_| AuthError::BadSignature)
+    key.verify_strict(
+        &signing_string_with_digest(parts, body_digest_hex),
+        &signature,
+    )
+    .map_err(|_| AuthError::BadSignature)
 }
 
 #[cfg(test)]

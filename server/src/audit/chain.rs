@@ -2,10 +2,11 @@
 //!
 //! Layout: tree [`LOG_TREE`] maps the 8-byte big-endian sequence number to the JSON of an
 //! [`AuditRecord`]; tree [`META_TREE`] holds the head pointer under [`HEAD_KEY`] as the JSON of
-//! [`Head`]. An append writes the new entry and moves the head in one conditional transaction
-//! that checks the head it read, so two writers can never both extend the same head.
+//! [`Head`]. An append ([`AuditAppend`]) reads the head inside the transaction that writes the
+//! new entries and moves the head, so two writers can never both extend the same head; the
+//! entries of a change go into the change's own transaction.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -15,7 +16,9 @@ use sealroom_wire::audit::{
     DEFAULT_AUDIT_PAGE, GENESIS_PREV_HASH, MAX_AUDIT_PAGE,
 };
 
-use crate::store::{decode_json, encode_json, Store, StoreError, Txn, TxnError};
+use crate::store::{
+    decode_json, encode_json, Derive, DeriveError, Op, Store, StoreError, Txn, TxnError, TxnReader,
+};
 
 /// Tree: sequence number (u64 big-endian) -> [`AuditRecord`] JSON.
 pub const LOG_TREE: &str = "audit_log";
@@ -23,12 +26,6 @@ pub const LOG_TREE: &str = "audit_log";
 pub const META_TREE: &str = "audit_meta";
 /// Key of the head pointer in [`META_TREE`].
 pub const HEAD_KEY: &[u8] = b"head";
-
-/// How often an append retries when another writer moved the head first.
-const APPEND_ATTEMPTS: usize = 64;
-
-/// Serialises appends within this process; the transaction's head check guards the rest.
-static APPEND_LOCK: Mutex<()> = Mutex::new(());
 
 /// Why the audit log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -171,51 +168,146 @@ pub fn append(
     time_ms: u64,
     event: AuditEvent,
 ) -> Result<AuditRecord, AuditError> {
-    let _guard = APPEND_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    for _ in 0..APPEND_ATTEMPTS {
-        let head_bytes = store.get(META_TREE, HEAD_KEY)?;
-        let (seq, prev_hash) = match &head_bytes {
-            Some(bytes) => {
-                let h: Head = decode_json(META_TREE, bytes)
-                    .map_err(|e| AuditError::CorruptHead(e.to_string()))?;
-                (h.seq.saturating_add(1), h.hash)
-            }
-            None => (1, GENESIS_PREV_HASH.to_owned()),
-        };
-        let entry = AuditEntry {
-            action: event.action,
-            actor_user: event.actor_user.clone(),
-            detail: event.detail.clone(),
-            device: event.device.clone(),
-            ip: event.ip.clone(),
-            object_id: event.object_id.clone(),
-            org: event.org.clone(),
-            prev_hash,
-            seq,
-            size: event.size,
-            time_ms,
-            user_agent: event.user_agent.clone(),
-        };
-        let hash = entry_hash(&entry).ok_or_else(|| {
-            AuditError::CorruptHead("head hash is not 32 bytes of hex".to_owned())
-        })?;
-        let record = AuditRecord { entry, hash };
-        let new_head = Head {
-            seq,
-            hash: record.hash.clone(),
-        };
-        let mut txn = Txn::new();
-        txn.check(META_TREE, HEAD_KEY, head_bytes.as_deref())
-            .check(LOG_TREE, &seq.to_be_bytes(), None)
-            .put_json(LOG_TREE, &seq.to_be_bytes(), &record)?
-            .put_json(META_TREE, HEAD_KEY, &new_head)?;
-        match store.commit(&txn) {
-            Ok(()) => return Ok(record),
-            Err(TxnError::Conflict { .. }) => continue,
-            Err(TxnError::Store(e)) => return Err(e.into()),
+    let mut records = append_all(store, time_ms, vec![event])?;
+    records
+        .pop()
+        .ok_or_else(|| AuditError::CorruptHead("no entry was linked".to_owned()))
+}
+
+/// Appends `events` in order at time `time_ms` in one transaction.
+pub fn append_all(
+    store: &dyn Store,
+    time_ms: u64,
+    events: Vec<AuditEvent>,
+) -> Result<Vec<AuditRecord>, AuditError> {
+    let append = AuditAppend::new(time_ms, events);
+    let mut txn = Txn::new();
+    txn.derive(append.clone());
+    store.commit(&txn).map_err(AuditError::from_txn)?;
+    Ok(append.records())
+}
+
+impl AuditError {
+    /// The error of a transaction that carried an [`AuditAppend`].
+    pub fn from_txn(e: TxnError) -> Self {
+        match e {
+            TxnError::Store(e) => e.into(),
+            TxnError::Conflict { .. } => AuditError::Contended,
+            TxnError::Refused(e) => match e.downcast::<AuditError>() {
+                Ok(a) => *a,
+                Err(other) => AuditError::CorruptHead(other.to_string()),
+            },
         }
     }
-    Err(AuditError::Contended)
+}
+
+type ComputeEvents =
+    dyn Fn(&mut dyn TxnReader) -> Result<Vec<AuditEvent>, StoreError> + Send + Sync;
+
+/// Audit entries appended inside the transaction of the change they record: a [`Derive`] that
+/// reads the head where the transaction runs, links each event to the one before and moves the
+/// head. Put it into the change's own [`Txn`], so that the change and its entries are
+/// committed together or not at all, and many requests' entries share one commit.
+pub struct AuditAppend {
+    time_ms: u64,
+    events: Box<ComputeEvents>,
+    records: Mutex<Vec<AuditRecord>>,
+}
+
+impl AuditAppend {
+    /// Appends `events`.
+    pub fn new(time_ms: u64, events: Vec<AuditEvent>) -> Arc<Self> {
+        Self::computed(time_ms, move |_| Ok(events.clone()))
+    }
+
+    /// Appends the events `f` computes inside the transaction (for example from a sequence
+    /// number an earlier derive of the same transaction assigned).
+    pub fn computed(
+        time_ms: u64,
+        f: impl Fn(&mut dyn TxnReader) -> Result<Vec<AuditEvent>, StoreError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            time_ms,
+            events: Box::new(f),
+            records: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The records written by the committed transaction, in order.
+    pub fn records(&self) -> Vec<AuditRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+fn refused(e: AuditError) -> DeriveError {
+    DeriveError::Refused(Box::new(e))
+}
+
+impl Derive for AuditAppend {
+    fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
+        let (mut seq, mut prev_hash) = match read.get(META_TREE, HEAD_KEY)? {
+            Some(bytes) => {
+                let h: Head = decode_json(META_TREE, &bytes)
+                    .map_err(|e| refused(AuditError::CorruptHead(e.to_string())))?;
+                (h.seq, h.hash)
+            }
+            None => (0, GENESIS_PREV_HASH.to_owned()),
+        };
+        let events = (self.events)(read)?;
+        let mut ops = Vec::with_capacity(events.len() + 1);
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            seq = seq.saturating_add(1);
+            let entry = AuditEntry {
+                action: event.action,
+                actor_user: event.actor_user,
+                detail: event.detail,
+                device: event.device,
+                ip: event.ip,
+                object_id: event.object_id,
+                org: event.org,
+                prev_hash,
+                seq,
+                size: event.size,
+                time_ms: self.time_ms,
+                user_agent: event.user_agent,
+            };
+            let hash = entry_hash(&entry).ok_or_else(|| {
+                refused(AuditError::CorruptHead(
+                    "head hash is not 32 bytes of hex".to_owned(),
+                ))
+            })?;
+            prev_hash = hash.clone();
+            let record = AuditRecord { entry, hash };
+            ops.push(Op::Put {
+                tree: LOG_TREE.to_owned(),
+                key: seq.to_be_bytes().to_vec(),
+                value: encode_json(LOG_TREE, &record)?,
+            });
+            records.push(record);
+        }
+        if !records.is_empty() {
+            let head = Head {
+                seq,
+                hash: prev_hash,
+            };
+            ops.push(Op::Put {
+                tree: META_TREE.to_owned(),
+                key: HEAD_KEY.to_vec(),
+                value: encode_json(META_TREE, &head)?,
+            });
+        }
+        *self.records.lock().unwrap_or_else(|p| p.into_inner()) = records;
+        Ok(ops)
+    }
+
+    fn locks(&self) -> Vec<String> {
+        // One chain: appends of one process queue here instead of conflicting on the head.
+        vec!["audit-chain".to_owned()]
+    }
 }
 
 /// Walks the whole chain and checks every link, every hash and the head pointer. Stops at the

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
 
-pub use chain::{AuditError, AuditEvent, Scope};
+pub use chain::{AuditAppend, AuditError, AuditEvent, Scope};
 
 use crate::auth::AuthedDevice;
 use crate::config::Config;
@@ -73,8 +73,30 @@ pub fn event_by(action: AuditAction, authed: &AuthedDevice) -> AuditEvent {
 /// record; an error means the entry was not written (callers decide whether that fails the
 /// request; a storage failure maps to 500 through `?`).
 pub fn record(state: &AppState, event: AuditEvent) -> Result<AuditRecord, AuditError> {
-    let now = u64::try_from(state.clock.now_millis()).unwrap_or(0);
-    chain::append(state.store.as_ref(), now, event)
+    chain::append(state.store.as_ref(), now_ms(state), event)
+}
+
+/// Appends `events` in one transaction (one commit for all of them).
+pub fn record_all(state: &AppState, events: Vec<AuditEvent>) -> Result<(), AuditError> {
+    chain::append_all(state.store.as_ref(), now_ms(state), events).map(drop)
+}
+
+/// The relay's current time for audit entries (Unix milliseconds).
+pub fn now_ms(state: &AppState) -> u64 {
+    u64::try_from(state.clock.now_millis()).unwrap_or(0)
+}
+
+/// The API error of a transaction carrying audit entries, with quota charges or not: a
+/// refusal of either becomes its own answer (429 for a budget), the rest as usual.
+pub fn txn_error(e: crate::store::TxnError) -> ApiError {
+    use crate::store::TxnError;
+    match e {
+        TxnError::Refused(e) => match e.downcast::<crate::quota::QuotaError>() {
+            Ok(q) => (*q).into(),
+            Err(e) => AuditError::from_txn(TxnError::Refused(e)).into(),
+        },
+        other => other.into(),
+    }
 }
 
 /// Shorthand: [`record`] of [`event_by`] with an object id and optional size.

@@ -383,6 +383,41 @@ pub fn append(
     ttl_secs: i64,
     now: i64,
 ) -> Result<BlobRecord, BlobError> {
+    let checked = checksum.map(|expected| Checksum {
+        expected,
+        body: Sha256::digest(body).into(),
+    });
+    append_checked(
+        store, blobs, locks, room_id, blob_id, offset, body, checked, ttl_secs, now, None,
+    )
+}
+
+/// An append's `Upload-Checksum` and the SHA-256 of its body, computed once by whoever read
+/// the body (the relay's signature check hashes every body).
+#[derive(Debug, Clone, Copy)]
+pub struct Checksum {
+    /// What the client announced.
+    pub expected: [u8; 32],
+    /// SHA-256 of the body as received.
+    pub body: [u8; 32],
+}
+
+/// [`append`] with the body's digest already computed. `on_complete` is committed in the same
+/// transaction as the record when this append completes the upload (its audit entry).
+#[allow(clippy::too_many_arguments)]
+pub fn append_checked(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    locks: &AppendLocks,
+    room_id: &str,
+    blob_id: &str,
+    offset: u64,
+    body: &[u8],
+    checksum: Option<Checksum>,
+    ttl_secs: i64,
+    now: i64,
+    on_complete: Option<&dyn Fn(&BlobRecord) -> crate::store::SharedDerive>,
+) -> Result<BlobRecord, BlobError> {
     let _guard = locks.try_lock(blob_id).ok_or(BlobError::Locked)?;
     let raw = store
         .get(BLOBS, blob_id.as_bytes())?
@@ -408,11 +443,8 @@ pub fn append(
         .ok_or(BlobError::PastEnd {
             length: record.length,
         })?;
-    if let Some(expected) = checksum {
-        let actual: [u8; 32] = Sha256::digest(body).into();
-        if actual != expected {
-            return Err(BlobError::ChecksumMismatch);
-        }
+    if checksum.is_some_and(|c| c.body != c.expected) {
+        return Err(BlobError::ChecksumMismatch);
     }
     let appended = blobs.append(&record.upload(), body)?;
     let updated = BlobRecord {
@@ -428,6 +460,9 @@ pub fn append(
     let mut txn = Txn::new();
     txn.check(BLOBS, blob_id.as_bytes(), Some(&raw));
     txn.put_json(BLOBS, blob_id.as_bytes(), &updated)?;
+    if let Some(derive) = on_complete.filter(|_| updated.complete()) {
+        txn.derive(derive(&updated));
+    }
     match store.commit(&txn) {
         Ok(()) => {}
         Err(TxnError::Conflict { .. }) => return Err(BlobError::Locked),

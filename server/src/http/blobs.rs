@@ -233,7 +233,12 @@ async fn append_blob(
             .extension::<AppendLocks>()
             .unwrap_or_else(|| Arc::new(AppendLocks::default()));
         let blobs = backend(&st)?;
-        let record = data::append(
+        // The body was hashed once, for the signature: its checksum is compared with that.
+        let checksum = checksum.map(|expected| data::Checksum {
+            expected,
+            body: who.body_sha256,
+        });
+        let record = data::append_checked(
             st.store.as_ref(),
             blobs.as_ref(),
             &locks,
@@ -244,6 +249,16 @@ async fn append_blob(
             checksum,
             upload_limits(&st).ttl_secs,
             st.now(),
+            // The upload's audit entry is committed with the record that completes it.
+            Some(&|done: &data::BlobRecord| -> crate::store::SharedDerive {
+                audit::AuditAppend::new(
+                    audit::now_ms(&st),
+                    vec![audit::event_by(AuditAction::BlobUpload, &who)
+                        .object(done.blob_id.clone())
+                        .size(done.length)
+                        .detail(format!("room={}", done.room_id))],
+                )
+            }),
         );
         Ok::<_, ApiError>((room, record))
     })
@@ -263,7 +278,8 @@ async fn append_blob(
         }
         Err(e) => return Err(ApiError::from(e).into()),
     };
-    if record.complete() {
+    if record.complete() && record.length == 0 {
+        // A zero-length upload has no append to carry its entry.
         let st = state.clone();
         let who = authed.clone();
         let done = record.clone();
@@ -272,13 +288,14 @@ async fn append_blob(
                 &st,
                 audit::event_by(AuditAction::BlobUpload, &who)
                     .object(done.blob_id.clone())
-                    .size(done.length)
+                    .size(0)
                     .detail(format!("room={}", done.room_id)),
             )?;
-            st.store.flush()?;
             Ok(())
         })
         .await?;
+    }
+    if record.complete() {
         events::publish(
             &state,
             RelayEvent::BlobCompleted {

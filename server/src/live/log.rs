@@ -152,7 +152,7 @@ pub fn append(store: &dyn Store, events: &[StoredEvent]) -> Result<u64, StoreErr
                     u64::from(attempt.min(10)) + jitter,
                 ));
             }
-            Err(TxnError::Store(e)) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(StoreError::Backend(
@@ -270,7 +270,7 @@ pub fn prune(store: &dyn Store, cutoff_ms: i64) -> Result<usize, StoreError> {
             Ok(()) => deleted += usize::try_from(n).unwrap_or(usize::MAX),
             // Another pruner moved the floor (two leaders during a hand-over): start again.
             Err(TxnError::Conflict { .. }) => continue,
-            Err(TxnError::Store(e)) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         if reached_young || n < PRUNE_BATCH {
             return Ok(deleted);

@@ -241,7 +241,7 @@ where
         match store.commit(&txn) {
             Ok(()) => return Ok(()),
             Err(TxnError::Conflict { .. }) => continue,
-            Err(TxnError::Store(e)) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(StoreError::Backend(

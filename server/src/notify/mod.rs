@@ -371,19 +371,40 @@ pub async fn on_event(
         outcomes.push((user_id, r, outcome));
     }
     let detail = format!("immediate space={space_id}");
-    blocking(state, move |state| {
-        for (user_id, r, outcome) in outcomes {
-            audit_outcome(state, &user_id, &r, detail.clone(), outcome)?;
-        }
-        Ok(())
-    })
-    .await
+    // One transaction for every recipient's entry (a room of 200 made 200 commits before).
+    let events = outcomes
+        .into_iter()
+        .map(|(user_id, r, outcome)| outcome_event(&user_id, &r, detail.clone(), outcome).0)
+        .collect();
+    blocking(state, move |state| Ok(audit::record_all(state, events)?)).await
 }
 
 async fn send(mailer: &dyn Mailer, r: &Recipient, mail: &MailContent) -> Result<(), MailError> {
     match &r.email {
         Some(to) => mailer.send(to, mail).await,
         None => Err(MailError::Address("user has no e-mail address".to_owned())),
+    }
+}
+
+/// The audit entry of one mail's outcome, and whether it was sent.
+fn outcome_event(
+    user_id: &str,
+    r: &Recipient,
+    detail: String,
+    outcome: Result<(), MailError>,
+) -> (AuditEvent, bool) {
+    let mut event_base = AuditEvent::new(AuditAction::NotificationSend).object(user_id);
+    if let Some(org) = &r.org_id {
+        event_base = event_base.org(org.clone());
+    }
+    match outcome {
+        Ok(()) => (event_base.detail(detail), true),
+        Err(e) => {
+            tracing::warn!(error = %e, "notification not delivered");
+            let mut failed = event_base.detail(format!("{detail} error={}", error_code(&e)));
+            failed.action = AuditAction::NotificationFail;
+            (failed, false)
+        }
     }
 }
 
@@ -395,23 +416,9 @@ fn audit_outcome(
     detail: String,
     outcome: Result<(), MailError>,
 ) -> Result<bool, ApiError> {
-    let mut event_base = AuditEvent::new(AuditAction::NotificationSend).object(user_id);
-    if let Some(org) = &r.org_id {
-        event_base = event_base.org(org.clone());
-    }
-    match outcome {
-        Ok(()) => {
-            audit::record(state, event_base.detail(detail))?;
-            Ok(true)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "notification not delivered");
-            let mut failed = event_base.detail(format!("{detail} error={}", error_code(&e)));
-            failed.action = AuditAction::NotificationFail;
-            audit::record(state, failed)?;
-            Ok(false)
-        }
-    }
+    let (event, sent) = outcome_event(user_id, r, detail, outcome);
+    audit::record(state, event)?;
+    Ok(sent)
 }
 
 /// Sends one mail and audits the outcome. Returns whether it was sent.

@@ -29,7 +29,9 @@ use sealroom_wire::rooms::{
 use crate::accounts;
 use crate::error::ApiError;
 use crate::rooms::mls::{self, DeviceDirectory, DeviceKey, GroupState, MlsError};
-use crate::store::{Store, StoreError, StoreExt, Txn, TxnError};
+use crate::store::{
+    Derive, DeriveError, Op, Store, StoreError, StoreExt, Txn, TxnError, TxnReader,
+};
 
 mod keys;
 mod messages;
@@ -38,8 +40,8 @@ pub use keys::{
     ack_welcome, claim_key_packages, erase_device, key_package_count, upload_key_packages, welcomes,
 };
 pub use messages::{
-    check_message, delete_expired, delete_messages_before, messages, post_message, store_message,
-    MessageLocks,
+    check_message, delete_expired, delete_messages_before, last_seq, messages, post_message,
+    store_message, MessageAppend,
 };
 
 /// Tree: room id -> [`RoomRecord`].
@@ -145,7 +147,7 @@ impl From<TxnError> for RoomError {
     fn from(e: TxnError) -> Self {
         match e {
             TxnError::Conflict { .. } => Self::Busy,
-            TxnError::Store(e) => Self::Store(e),
+            other => Self::Store(other.into()),
         }
     }
 }

@@ -2,8 +2,6 @@
 //! `docs/api/openapi.yaml`). Every route is device-signed; room routes are for current member
 //! devices only (403 otherwise), as the relay learned membership from the MLS handshakes.
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -23,9 +21,10 @@ use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
 use crate::quota::{self, Budget};
 use crate::reply::{json_reply, no_content, ok_json, Reply};
-use crate::rooms::data::{self, MessageLocks, PageLimit, RoomError};
+use crate::rooms::data::{self, PageLimit, RoomError};
 use crate::rooms::mls::{DeviceKey, MlsError};
 use crate::state::AppState;
+use crate::store::Txn;
 
 /// Query of the paged routes. Unknown parameters are refused (400), like unknown fields of the
 /// account bodies and the audit query: a misspelt `limit` must not silently page by 100.
@@ -289,9 +288,6 @@ pub(crate) async fn post_message(
     let user_id = authed.user_id.clone();
     let by = authed.clone();
     let (record, entry) = blocking(move || {
-        let locks = st
-            .extension::<MessageLocks>()
-            .unwrap_or_else(|| Arc::new(MessageLocks::default()));
         let now = st.now();
         // Only a message the relay would store is charged to the hourly budgets.
         let room = data::check_message(
@@ -315,31 +311,32 @@ pub(crate) async fn post_message(
                 bytes: q.space_message_bytes_per_hour,
             },
         ];
-        quota::charge(st.store.as_ref(), &budgets, size, now)?;
-        let entry = data::store_message(
-            st.store.as_ref(),
-            &locks,
-            &room_id,
-            &device_id,
-            &message,
-            req.expires_at,
-            now,
-        )
-        .map_err(ApiError::from)?;
-        // Who posted to which room, when, how large: never the content (ciphertext anyway).
-        audit::record(
-            &st,
-            audit::event_by(AuditAction::MessagePost, &by)
-                .object(room_id.clone())
-                .size(size)
-                .detail(format!("space={} seq={}", room.space_id, entry.seq)),
-        )?;
-        let posted = (room, entry);
-        // Acknowledged only once durable. The embedded store (redb) syncs every commit before
-        // it returns, so this flush is a no-op there; it stays for backends that buffer
-        // (sled, of earlier releases, lost acknowledged messages and reused their seqs).
-        st.store.flush()?;
-        Ok(posted)
+        // The charge, the message under the room's next seq and its audit entry (who posted
+        // to which room, when, how large: never the content) in one transaction: all or
+        // nothing, durable when the commit returns, and shared with concurrent posts.
+        let append = data::MessageAppend::new(&room_id, &device_id, &message, req.expires_at, now);
+        let audit_room = room_id.clone();
+        let space_id = room.space_id.clone();
+        let event = audit::event_by(AuditAction::MessagePost, &by)
+            .object(room_id.clone())
+            .size(size);
+        let mut txn = Txn::new();
+        txn.derive(quota::Charge::new(&budgets, size, now))
+            .derive(append.clone())
+            .derive(audit::AuditAppend::computed(
+                audit::now_ms(&st),
+                move |read| {
+                    let seq = data::last_seq(read, &audit_room)?;
+                    Ok(vec![event
+                        .clone()
+                        .detail(format!("space={space_id} seq={seq}"))])
+                },
+            ));
+        st.store.commit(&txn).map_err(audit::txn_error)?;
+        let entry = append
+            .entry()
+            .ok_or_else(|| ApiError::internal("message post", &"no entry stored"))?;
+        Ok((room, entry))
     })
     .await?;
     events::publish(

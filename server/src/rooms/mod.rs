@@ -14,11 +14,10 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Sets up what the room handlers share (the event bus, the per-room message locks); called
-/// once when the routes are built.
+/// Sets up what the room handlers share (the event bus); called once when the routes are
+/// built.
 pub fn init(state: &AppState) {
     crate::events::init(state);
-    state.insert_extension(data::MessageLocks::default());
 }
 
 /// Checks that the calling device's user may create a room in `space_id`: they must be a

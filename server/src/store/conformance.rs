@@ -13,6 +13,136 @@ pub(crate) fn run_all<S: Store>(fresh: impl Fn() -> S) {
     snapshot_lists_every_tree(fresh());
     scans_are_ordered_and_bounded(fresh());
     snapshot_is_consistent_under_concurrent_writes(fresh());
+    derives_count_without_losing_an_increment(fresh());
+    a_refusing_derive_writes_nothing(fresh());
+}
+
+/// A counter incremented by a derive (read inside the transaction, written +1).
+struct Increment {
+    key: &'static [u8],
+    seen: std::sync::Mutex<u64>,
+}
+
+impl crate::store::Derive for Increment {
+    fn derive(
+        &self,
+        read: &mut dyn crate::store::TxnReader,
+    ) -> Result<Vec<crate::store::Op>, crate::store::DeriveError> {
+        let n = read
+            .get("counter", self.key)?
+            .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])));
+        *self.seen.lock().unwrap() = n + 1;
+        Ok(vec![crate::store::Op::Put {
+            tree: "counter".to_owned(),
+            key: self.key.to_vec(),
+            value: (n + 1).to_be_bytes().to_vec(),
+        }])
+    }
+
+    fn locks(&self) -> Vec<String> {
+        vec!["conformance-counter".to_owned()]
+    }
+}
+
+/// Refuses when the counter reached 3 (after reading it, like a budget).
+struct AtMostThree;
+
+impl crate::store::Derive for AtMostThree {
+    fn derive(
+        &self,
+        read: &mut dyn crate::store::TxnReader,
+    ) -> Result<Vec<crate::store::Op>, crate::store::DeriveError> {
+        let n = read
+            .get("counter", b"c")?
+            .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])));
+        if n >= 3 {
+            return Err(crate::store::DeriveError::Refused("budget used up".into()));
+        }
+        Ok(Vec::new())
+    }
+}
+
+pub(crate) fn derives_count_without_losing_an_increment<S: Store>(s: S) {
+    let s = Arc::new(s);
+    let threads = 8u64;
+    let per_thread = 25u64;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for _ in 0..per_thread {
+                    let inc = Arc::new(Increment {
+                        key: b"c",
+                        seen: std::sync::Mutex::new(0),
+                    });
+                    let mut t = Txn::new();
+                    // A plain write in the same transaction, and a second derive that sees
+                    // the first one's write.
+                    t.put("log", &seen.len().to_be_bytes(), b"x")
+                        .derive(inc.clone())
+                        .derive(Arc::new(Increment {
+                            key: b"d",
+                            seen: std::sync::Mutex::new(0),
+                        }));
+                    s.commit(&t).unwrap();
+                    seen.push(*inc.seen.lock().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    // Every commit saw a different value: 1..=total, none lost, none twice.
+    let total = threads * per_thread;
+    assert_eq!(all, (1..=total).collect::<Vec<_>>());
+    let c = s.get("counter", b"c").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(c.try_into().unwrap()), total);
+    let d = s.get("counter", b"d").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(d.try_into().unwrap()), total);
+}
+
+pub(crate) fn a_refusing_derive_writes_nothing<S: Store>(s: S) {
+    for i in 0..5u8 {
+        let mut t = Txn::new();
+        t.put("log", &[i], b"x")
+            .derive(Arc::new(AtMostThree))
+            .derive(Arc::new(Increment {
+                key: b"c",
+                seen: std::sync::Mutex::new(0),
+            }));
+        let result = s.commit(&t);
+        if i < 3 {
+            result.unwrap();
+        } else {
+            match result {
+                Err(crate::store::TxnError::Refused(e)) => {
+                    assert_eq!(e.to_string(), "budget used up")
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+            // Neither the plain write nor the other derive's write happened.
+            assert_eq!(s.get("log", &[i]).unwrap(), None);
+        }
+    }
+    let c = s.get("counter", b"c").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(c.try_into().unwrap()), 3);
+    // A failing check stops the derives too.
+    let mut t = Txn::new();
+    t.check("counter", b"c", None).derive(Arc::new(Increment {
+        key: b"c",
+        seen: std::sync::Mutex::new(0),
+    }));
+    assert!(matches!(
+        s.commit(&t),
+        Err(crate::store::TxnError::Conflict { .. })
+    ));
+    let c = s.get("counter", b"c").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(c.try_into().unwrap()), 3);
 }
 
 pub(crate) fn basic_ops_scans_and_cas<S: Store>(s: S) {

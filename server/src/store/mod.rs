@@ -49,6 +49,21 @@ pub enum TxnError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A [`Derive`] of the transaction refused it; nothing was written. The error is the one
+    /// the derive gave (callers downcast it).
+    #[error("refused: {0}")]
+    Refused(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<TxnError> for StoreError {
+    /// For callers whose transactions can neither conflict nor be refused (no checks, no
+    /// derives): anything but a storage failure becomes one.
+    fn from(e: TxnError) -> Self {
+        match e {
+            TxnError::Store(e) => e,
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
 }
 
 /// A key-value pair from a scan.
@@ -87,10 +102,23 @@ pub enum Op {
 }
 
 /// A conditional, atomic multi-tree write: every check holds and every op applies, or nothing.
-#[derive(Debug, Clone, Default)]
+/// Its [`Derive`]s run inside the transaction after the checks, in order, and add writes
+/// computed from what they read there.
+#[derive(Clone, Default)]
 pub struct Txn {
     checks: Vec<Check>,
     ops: Vec<Op>,
+    derived: Vec<SharedDerive>,
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn")
+            .field("checks", &self.checks)
+            .field("ops", &self.ops)
+            .field("derived", &self.derived.len())
+            .finish()
+    }
 }
 
 impl Txn {
@@ -137,6 +165,22 @@ impl Txn {
             key: key.to_vec(),
         });
         self
+    }
+
+    /// Adds a derive: writes computed inside the transaction (see [`derive`]).
+    pub fn derive(&mut self, d: SharedDerive) -> &mut Self {
+        self.derived.push(d);
+        self
+    }
+
+    /// Whether the transaction has derives.
+    pub fn has_derived(&self) -> bool {
+        !self.derived.is_empty()
+    }
+
+    /// Whether the transaction does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty() && self.ops.is_empty() && self.derived.is_empty()
     }
 
     /// The checks, in order.
@@ -197,6 +241,31 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every write so far durable (a no-op for backends whose writes are durable when
     /// they return, as [`RedbStore`]'s are).
     fn flush(&self) -> Result<(), StoreError>;
+    /// Whether this process's writes are committed in the order they were issued, through one
+    /// queue ([`RedbStore`]'s group commit): then a write queued by
+    /// [`Store::put_unacknowledged`] is durable once any write issued after it returns.
+    fn writes_in_order(&self) -> bool {
+        false
+    }
+    /// Sets `key` in `tree` to `value` without waiting for it to be durable: `done` is called
+    /// with the outcome once it is (immediately, here; [`RedbStore`] queues it for its next
+    /// group commit and returns at once). A crash before then may lose the write: only for
+    /// writes whose loss is harmless (see `auth.rs`, read requests' nonces).
+    fn put_unacknowledged(
+        &self,
+        tree: &str,
+        key: &[u8],
+        value: &[u8],
+        done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    ) -> Result<(), StoreError> {
+        let result = self.put(tree, key, value);
+        let failed = result.as_ref().err().map(ToString::to_string);
+        done(result);
+        match failed {
+            Some(e) => Err(StoreError::Backend(e)),
+            None => Ok(()),
+        }
+    }
     /// Writes every `(tree, key, value)` of a consistent point in time to `sink`, tree by tree
     /// in name order, keys ascending. Backends with MVCC snapshots let writes run meanwhile;
     /// others make writes wait.
@@ -299,6 +368,8 @@ pub fn lead(store: &dyn Store, job: &str) -> bool {
 pub type SharedStore = std::sync::Arc<dyn Store>;
 
 pub mod blobs;
+pub mod derive;
+pub use self::derive::{Derive, DeriveError, SharedDerive, TxnReader};
 pub mod migrate;
 mod redb;
 mod sled;

@@ -407,8 +407,12 @@ impl Store for PgStore {
     }
 
     fn commit(&self, txn: &Txn) -> Result<(), TxnError> {
-        if txn.checks().is_empty() && txn.ops().is_empty() {
+        if txn.is_empty() {
             return Ok(());
+        }
+        if txn.has_derived() {
+            // Reads inside a PostgreSQL transaction are async; derives are synchronous.
+            return super::derive::optimistic(self, txn);
         }
         self.block_txn(txn)
     }

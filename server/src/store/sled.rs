@@ -142,6 +142,9 @@ impl Store for SledStore {
     }
 
     fn commit(&self, txn: &Txn) -> Result<(), TxnError> {
+        if txn.has_derived() {
+            return super::derive::optimistic(self, txn);
+        }
         let names = txn.tree_names();
         if names.is_empty() {
             return Ok(());

@@ -3,45 +3,9 @@
 
 use super::*;
 
-/// Serializes message posts per room (the seq counter is read, incremented and written in one
-/// transaction; the lock avoids retry storms under load).
-///
-/// Bounded: once the table holds [`MESSAGE_LOCKS_BOUND`] rooms, adding another first evicts
-/// every idle entry (a lock no post holds or waits for), so the table keeps at most the bound
-/// plus the rooms being posted to at that moment, however many rooms the relay serves.
-#[derive(Debug, Default)]
-pub struct MessageLocks(Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>);
-
-/// Rooms the message-post lock table keeps before it evicts idle entries (about 100 bytes
-/// each).
-pub(super) const MESSAGE_LOCKS_BOUND: usize = 1024;
-
-impl MessageLocks {
-    fn lock_for(&self, room_id: &str) -> std::sync::Arc<Mutex<()>> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lock) = map.get(room_id) {
-            return lock.clone();
-        }
-        if map.len() >= MESSAGE_LOCKS_BOUND {
-            // Clones are made only under the table's lock, so an entry the table alone holds
-            // has no post holding or waiting for it: dropping it loses nothing, and the next
-            // post to that room starts a fresh lock.
-            map.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
-        }
-        map.entry(room_id.to_owned()).or_default().clone()
-    }
-
-    /// Rooms in the table (tests).
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-}
-
 /// Stores an application message sent by a member device.
 pub fn post_message(
     store: &dyn Store,
-    locks: &MessageLocks,
     room_id: &str,
     device_id: &str,
     message: &[u8],
@@ -49,7 +13,7 @@ pub fn post_message(
     now: i64,
 ) -> Result<(RoomRecord, MessageEntry), RoomError> {
     let record = check_message(store, room_id, device_id, message, expires_at, now)?;
-    let entry = store_message(store, locks, room_id, device_id, message, expires_at, now)?;
+    let entry = store_message(store, room_id, device_id, message, expires_at, now)?;
     Ok((record, entry))
 }
 
@@ -77,42 +41,107 @@ pub fn check_message(
 /// Appends a message that [`check_message`] accepted to the room's log under the next seq.
 pub fn store_message(
     store: &dyn Store,
-    locks: &MessageLocks,
     room_id: &str,
     device_id: &str,
     message: &[u8],
     expires_at: Option<u64>,
     now: i64,
 ) -> Result<MessageEntry, RoomError> {
-    let lock = locks.lock_for(room_id);
-    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-    let last = store.get(MESSAGE_SEQ, room_id.as_bytes())?;
-    let last_seq = match &last {
-        Some(bytes) => u64::from_be_bytes(
-            bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Backend("message seq is not 8 bytes".into()))?,
-        ),
-        None => 0,
-    };
-    let seq = last_seq + 1;
-    let entry = MessageEntry {
-        seq,
-        sender_device: device_id.to_owned(),
-        message: B64.encode(message),
-        received_at: now_u64(now),
-        expires_at,
-    };
+    let append = MessageAppend::new(room_id, device_id, message, expires_at, now);
     let mut txn = Txn::new();
-    txn.check(MESSAGE_SEQ, room_id.as_bytes(), last.as_deref());
-    txn.put(MESSAGE_SEQ, room_id.as_bytes(), &seq.to_be_bytes());
-    txn.put_json(MESSAGES, &seq_key(room_id, seq), &entry)?;
-    if let Some(expiry) = expires_at {
-        txn.put(MESSAGE_EXPIRY, &expiry_key(expiry, room_id, seq), &[]);
-    }
+    txn.derive(append.clone());
     store.commit(&txn)?;
-    Ok(entry)
+    append
+        .entry()
+        .ok_or_else(|| RoomError::Store(StoreError::Backend("message append left no entry".into())))
+}
+
+/// A message appended inside a transaction ([`Derive`]): reads the room's last seq where the
+/// transaction runs and stores the message under the next one, so concurrent posts to one room
+/// share a commit instead of conflicting on the counter. After the commit, [`Self::entry`]
+/// holds what was stored.
+pub struct MessageAppend {
+    room_id: String,
+    entry: MessageEntry,
+    stored: Mutex<Option<MessageEntry>>,
+}
+
+impl MessageAppend {
+    /// The message `message` from `device_id` to `room_id`, received at `now`.
+    pub fn new(
+        room_id: &str,
+        device_id: &str,
+        message: &[u8],
+        expires_at: Option<u64>,
+        now: i64,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            room_id: room_id.to_owned(),
+            entry: MessageEntry {
+                seq: 0,
+                sender_device: device_id.to_owned(),
+                message: B64.encode(message),
+                received_at: now_u64(now),
+                expires_at,
+            },
+            stored: Mutex::new(None),
+        })
+    }
+
+    /// The stored entry (with its seq) once the transaction committed.
+    pub fn entry(&self) -> Option<MessageEntry> {
+        self.stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The last seq of a room's message log as a transaction sees it (0: none yet).
+pub fn last_seq(read: &mut dyn TxnReader, room_id: &str) -> Result<u64, StoreError> {
+    match read.get(MESSAGE_SEQ, room_id.as_bytes())? {
+        Some(bytes) => {
+            Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
+                |_| StoreError::Backend("message seq is not 8 bytes".into()),
+            )?))
+        }
+        None => Ok(0),
+    }
+}
+
+impl Derive for MessageAppend {
+    fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
+        let seq = last_seq(read, &self.room_id)? + 1;
+        let entry = MessageEntry {
+            seq,
+            ..self.entry.clone()
+        };
+        let mut ops = vec![
+            Op::Put {
+                tree: MESSAGE_SEQ.to_owned(),
+                key: self.room_id.as_bytes().to_vec(),
+                value: seq.to_be_bytes().to_vec(),
+            },
+            Op::Put {
+                tree: MESSAGES.to_owned(),
+                key: seq_key(&self.room_id, seq),
+                value: crate::store::encode_json(MESSAGES, &entry)?,
+            },
+        ];
+        if let Some(expiry) = entry.expires_at {
+            ops.push(Op::Put {
+                tree: MESSAGE_EXPIRY.to_owned(),
+                key: expiry_key(expiry, &self.room_id, seq),
+                value: Vec::new(),
+            });
+        }
+        *self.stored.lock().unwrap_or_else(|p| p.into_inner()) = Some(entry);
+        Ok(ops)
+    }
+
+    fn locks(&self) -> Vec<String> {
+        vec![format!("room-messages:{}", self.room_id)]
+    }
 }
 
 fn expiry_key(expiry: u64, room_id: &str, seq: u64) -> Vec<u8> {
@@ -188,31 +217,4 @@ pub fn delete_messages_before(
         deleted += 1;
     }
     Ok(deleted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_lock_table_evicts_idle_rooms_and_keeps_held_ones() {
-        let locks = MessageLocks::default();
-        // A room whose post is in progress (its lock held) while many other rooms post.
-        let busy = locks.lock_for("busy");
-        let held = busy.lock().unwrap();
-        for i in 0..5 * MESSAGE_LOCKS_BOUND {
-            let lock = locks.lock_for(&format!("room-{i}"));
-            drop(lock.lock().unwrap());
-            assert!(locks.len() <= MESSAGE_LOCKS_BOUND + 1, "{}", locks.len());
-        }
-        // The held room kept its entry: a second post to it waits on the same lock.
-        let again = locks.lock_for("busy");
-        assert!(std::sync::Arc::ptr_eq(&busy, &again));
-        assert!(again.try_lock().is_err());
-        drop(held);
-        assert!(again.try_lock().is_ok());
-        // Same room, same lock while the table has room.
-        let a = locks.lock_for("room-x");
-        assert!(std::sync::Arc::ptr_eq(&a, &locks.lock_for("room-x")));
-    }
 }

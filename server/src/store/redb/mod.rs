@@ -1,22 +1,30 @@
 //! The embedded redb implementation of [`Store`]: one file, one redb table per tree.
 //!
-//! Every write is one redb write transaction committed with [`redb::Durability::Immediate`]
-//! (the default): when a call returns, the write is on disk (redb fsyncs its commit), so
-//! [`Store::flush`] has nothing left to do. redb runs one write transaction at a time, which
-//! makes checks and writes of a [`Txn`] atomic and serialisable without retries. Reads use
-//! read transactions, which are MVCC snapshots: [`Store::snapshot`] is one consistent point in
+//! Writes go through one writer thread ([`writer`]) that commits the writes waiting at that
+//! moment in one redb write transaction with [`redb::Durability::Immediate`] (redb's default:
+//! the commit returns once synced), and answers them only then: a write is on disk when its
+//! call returns (group commit), so [`Store::flush`] has nothing left to do. Jobs of a batch
+//! run one after another in the transaction, which makes checks, writes and [`Derive`]s of a
+//! [`Txn`] atomic and serialisable without retries. Reads use read transactions, which are
+//! MVCC snapshots of committed (synced) data: [`Store::snapshot`] is one consistent point in
 //! time and writers carry on while it runs.
+//!
+//! [`Derive`]: super::Derive
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableError,
     TableHandle, WriteTransaction,
 };
 
+use super::derive::{run_derives, Overlay};
 use super::{Kv, KvIter, Op, SnapshotSink, Store, StoreError, Txn, TxnError};
+
+mod writer;
+use writer::Writer;
 
 /// Tables whose names start with this prefix belong to the store itself and are never listed,
 /// scanned by [`Store::snapshot`] or written through the [`Store`] interface.
@@ -60,7 +68,9 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 /// The embedded redb implementation of [`Store`].
 pub struct RedbStore {
-    db: Database,
+    db: Arc<Database>,
+    /// Owns every write transaction (group commit).
+    writer: Writer,
     /// Next id to hand out.
     next: AtomicU64,
     /// Ids below this bound are reserved durably; guarded so only one thread extends it.
@@ -121,16 +131,21 @@ impl RedbStore {
             let rtx = db.begin_read().map_err(backend)?;
             read_u64(&rtx, META, NEXT_ID_BOUND)?.unwrap_or(1)
         };
+        let db = Arc::new(db);
         Ok(Self {
+            writer: Writer::start(Arc::clone(&db))?,
             db,
             next: AtomicU64::new(bound),
             bound: Mutex::new(bound),
         })
     }
 
-    fn write(&self) -> Result<WriteTransaction, StoreError> {
-        // Durability::Immediate is redb's default: commit returns once the data is synced.
-        self.db.begin_write().map_err(backend)
+    /// Runs `f` in the next group commit (see [`writer`]); returns once it is durable.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.writer.run(f)
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
@@ -150,13 +165,7 @@ impl RedbStore {
     }
 
     fn persist_bound(&self, bound: u64) -> Result<(), StoreError> {
-        let wtx = self.write()?;
-        {
-            let mut t = wtx.open_table(table(META)).map_err(backend)?;
-            t.insert(NEXT_ID_BOUND, bound.to_be_bytes().as_slice())
-                .map_err(backend)?;
-        }
-        wtx.commit().map_err(backend)
+        self.write(move |wtx| insert(wtx, META, NEXT_ID_BOUND, bound.to_be_bytes().as_slice()))
     }
 
     /// A value of the store's own metadata table (see [`RESERVED_PREFIX`]).
@@ -170,26 +179,91 @@ impl RedbStore {
         if key == NEXT_ID_BOUND {
             return Err(StoreError::Backend("reserved metadata key".to_owned()));
         }
-        let wtx = self.write()?;
-        {
-            let mut t = wtx.open_table(table(META)).map_err(backend)?;
-            t.insert(key, value).map_err(backend)?;
-        }
-        wtx.commit().map_err(backend)
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.write(move |wtx| insert(wtx, META, &key, &value))
     }
 
     /// Writes many pairs into `tree` in one durable transaction (bulk loads: restore, migrate).
     pub fn put_many(&self, tree: &str, pairs: &[Kv]) -> Result<(), StoreError> {
         reserved(tree)?;
-        let wtx = self.write()?;
-        {
-            let mut t = wtx.open_table(table(tree)).map_err(backend)?;
-            for (k, v) in pairs {
+        let (tree, pairs) = (tree.to_owned(), pairs.to_vec());
+        self.write(move |wtx| {
+            let mut t = wtx.open_table(table(&tree)).map_err(backend)?;
+            for (k, v) in &pairs {
                 t.insert(k.as_slice(), v.as_slice()).map_err(backend)?;
             }
-        }
-        wtx.commit().map_err(backend)
+            Ok(())
+        })
     }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // The writer thread holds the database: stop it so that the file is closed when the
+        // store is dropped (a reopen in the same process must not find it locked).
+        self.writer.stop();
+    }
+}
+
+/// Sets `key` in `tree` inside `wtx`.
+fn insert(wtx: &WriteTransaction, tree: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    let mut t = wtx.open_table(table(tree)).map_err(backend)?;
+    t.insert(key, value).map_err(backend)?;
+    Ok(())
+}
+
+/// The value of `key` in `tree` inside `wtx` (sees the transaction's own writes).
+fn get_in(wtx: &WriteTransaction, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let t = wtx.open_table(table(tree)).map_err(backend)?;
+    let v = t.get(key).map_err(backend)?.map(|g| g.value().to_vec());
+    Ok(v)
+}
+
+/// Applies `ops` inside `wtx`.
+fn apply(wtx: &WriteTransaction, ops: &[Op]) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            Op::Put { tree, key, value } => insert(wtx, tree, key, value)?,
+            Op::Delete { tree, key } => {
+                let mut t = wtx.open_table(table(tree)).map_err(backend)?;
+                t.remove(key.as_slice()).map_err(backend)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `txn` inside `wtx`: its checks, then (all passing) its derives, then every write.
+/// Nothing is written when a check fails or a derive refuses (the outer `Ok(Err(_))`); a
+/// storage error (the outer `Err`) may leave part of it written, and the writer then aborts.
+fn run_txn(wtx: &WriteTransaction, txn: &Txn) -> Result<Result<(), TxnError>, StoreError> {
+    for check in &txn.checks {
+        if get_in(wtx, &check.tree, &check.key)?.as_deref() != check.expected.as_deref() {
+            return Ok(Err(TxnError::Conflict {
+                tree: check.tree.clone(),
+                key: check.key.clone(),
+            }));
+        }
+    }
+    if !txn.has_derived() {
+        apply(wtx, &txn.ops)?;
+        return Ok(Ok(()));
+    }
+    let mut base = |tree: &str, key: &[u8]| get_in(wtx, tree, key);
+    let mut overlay = Overlay::new(&mut base, &txn.ops);
+    let ops = match run_derives(txn, &mut overlay) {
+        Ok(ops) => ops,
+        Err(TxnError::Store(e)) => return Err(e),
+        Err(other) => return Ok(Err(other)),
+    };
+    for op in &ops {
+        let (Op::Put { tree, .. } | Op::Delete { tree, .. }) = op;
+        if let Err(e) = reserved(tree) {
+            return Ok(Err(e.into()));
+        }
+    }
+    apply(wtx, &ops)?;
+    Ok(Ok(()))
 }
 
 fn read_value(
@@ -251,28 +325,24 @@ impl Store for RedbStore {
 
     fn put(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         reserved(tree)?;
-        let wtx = self.write()?;
-        {
-            let mut t = wtx.open_table(table(tree)).map_err(backend)?;
-            t.insert(key, value).map_err(backend)?;
-        }
-        wtx.commit().map_err(backend)
+        let (tree, key, value) = (tree.to_owned(), key.to_vec(), value.to_vec());
+        self.write(move |wtx| insert(wtx, &tree, &key, &value))
     }
 
     fn delete(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         reserved(tree)?;
-        let wtx = self.write()?;
-        let old = {
-            let mut t = wtx.open_table(table(tree)).map_err(backend)?;
-            let old = t.remove(key).map_err(backend)?.map(|g| g.value().to_vec());
-            old
-        };
-        if old.is_none() {
-            wtx.abort().map_err(backend)?;
+        if self.get(tree, key)?.is_none() {
             return Ok(None);
         }
-        wtx.commit().map_err(backend)?;
-        Ok(old)
+        let (tree, key) = (tree.to_owned(), key.to_vec());
+        self.write(move |wtx| {
+            let mut t = wtx.open_table(table(&tree)).map_err(backend)?;
+            let old = t
+                .remove(key.as_slice())
+                .map_err(backend)?
+                .map(|g| g.value().to_vec());
+            Ok(old)
+        })
     }
 
     fn compare_and_swap(
@@ -283,30 +353,27 @@ impl Store for RedbStore {
         new: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         reserved(tree)?;
-        let wtx = self.write()?;
-        let swapped = {
-            let mut t = wtx.open_table(table(tree)).map_err(backend)?;
-            let current = t.get(key).map_err(backend)?.map(|g| g.value().to_vec());
-            if current.as_deref() != expected {
-                false
-            } else {
-                match new {
-                    Some(v) => {
-                        t.insert(key, v).map_err(backend)?;
-                    }
-                    None => {
-                        t.remove(key).map_err(backend)?;
-                    }
-                }
-                true
+        let (tree, key) = (tree.to_owned(), key.to_vec());
+        let (expected, new) = (expected.map(<[u8]>::to_vec), new.map(<[u8]>::to_vec));
+        self.write(move |wtx| {
+            let mut t = wtx.open_table(table(&tree)).map_err(backend)?;
+            let current = t
+                .get(key.as_slice())
+                .map_err(backend)?
+                .map(|g| g.value().to_vec());
+            if current != expected {
+                return Ok(false);
             }
-        };
-        if swapped {
-            wtx.commit().map_err(backend)?;
-        } else {
-            wtx.abort().map_err(backend)?;
-        }
-        Ok(swapped)
+            match &new {
+                Some(v) => {
+                    t.insert(key.as_slice(), v.as_slice()).map_err(backend)?;
+                }
+                None => {
+                    t.remove(key.as_slice()).map_err(backend)?;
+                }
+            }
+            Ok(true)
+        })
     }
 
     fn scan_prefix(&self, tree: &str, prefix: &[u8]) -> Result<KvIter, StoreError> {
@@ -348,43 +415,11 @@ impl Store for RedbStore {
         for name in txn.tree_names() {
             reserved(&name)?;
         }
-        if txn.checks.is_empty() && txn.ops.is_empty() {
+        if txn.is_empty() {
             return Ok(());
         }
-        let wtx = self.write()?;
-        // One write transaction at a time: what the checks read cannot change before the
-        // writes below are committed.
-        for check in &txn.checks {
-            let current = match wtx.open_table(table(&check.tree)) {
-                Ok(t) => t
-                    .get(check.key.as_slice())
-                    .map_err(backend)?
-                    .map(|g| g.value().to_vec()),
-                Err(e) => return Err(backend(e).into()),
-            };
-            if current.as_deref() != check.expected.as_deref() {
-                wtx.abort().map_err(backend)?;
-                return Err(TxnError::Conflict {
-                    tree: check.tree.clone(),
-                    key: check.key.clone(),
-                });
-            }
-        }
-        for op in &txn.ops {
-            match op {
-                Op::Put { tree, key, value } => {
-                    let mut t = wtx.open_table(table(tree)).map_err(backend)?;
-                    t.insert(key.as_slice(), value.as_slice())
-                        .map_err(backend)?;
-                }
-                Op::Delete { tree, key } => {
-                    let mut t = wtx.open_table(table(tree)).map_err(backend)?;
-                    t.remove(key.as_slice()).map_err(backend)?;
-                }
-            }
-        }
-        wtx.commit().map_err(backend)?;
-        Ok(())
+        let txn = txn.clone();
+        self.write(move |wtx| run_txn(wtx, &txn))?
     }
 
     fn next_id(&self) -> Result<u64, StoreError> {
@@ -408,6 +443,25 @@ impl Store for RedbStore {
     fn flush(&self) -> Result<(), StoreError> {
         // Every commit above is durable when it returns.
         Ok(())
+    }
+
+    fn writes_in_order(&self) -> bool {
+        // One writer thread takes jobs first come, first served, and commits them in batches
+        // in that order.
+        true
+    }
+
+    fn put_unacknowledged(
+        &self,
+        tree: &str,
+        key: &[u8],
+        value: &[u8],
+        done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    ) -> Result<(), StoreError> {
+        reserved(tree)?;
+        let (tree, key, value) = (tree.to_owned(), key.to_vec(), value.to_vec());
+        self.writer
+            .submit(move |wtx| insert(wtx, &tree, &key, &value), done)
     }
 
     fn snapshot(&self, sink: &mut SnapshotSink<'_>) -> Result<(), StoreError> {
@@ -481,6 +535,44 @@ mod tests {
         .unwrap();
         assert_eq!(seen, vec![b"before".to_vec()]);
         assert_eq!(s.get("t", b"during").unwrap(), Some(b"2".to_vec()));
+    }
+
+    struct Panics;
+
+    impl crate::store::Derive for Panics {
+        fn derive(
+            &self,
+            _: &mut dyn crate::store::TxnReader,
+        ) -> Result<Vec<crate::store::Op>, crate::store::DeriveError> {
+            panic!("a derive that panics (test)")
+        }
+    }
+
+    #[test]
+    fn a_failing_write_fails_alone_and_the_writer_carries_on() {
+        use crate::store::{Store, Txn};
+        let s = std::sync::Arc::new(RedbStore::temporary().unwrap());
+        let handles: Vec<_> = (0..16u8)
+            .map(|i| {
+                let s = std::sync::Arc::clone(&s);
+                std::thread::spawn(move || {
+                    let mut t = Txn::new();
+                    t.put("t", &[i], b"v");
+                    if i % 4 == 0 {
+                        t.derive(std::sync::Arc::new(Panics));
+                    }
+                    (i, s.commit(&t).is_ok())
+                })
+            })
+            .collect();
+        for h in handles {
+            let (i, ok) = h.join().unwrap();
+            assert_eq!(ok, i % 4 != 0, "write {i}");
+            let stored = s.get("t", &[i]).unwrap();
+            assert_eq!(stored.is_some(), i % 4 != 0, "write {i}");
+        }
+        s.put("t", b"after", b"1").unwrap();
+        assert_eq!(s.get("t", b"after").unwrap(), Some(b"1".to_vec()));
     }
 
     #[test]
