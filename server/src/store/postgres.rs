@@ -410,10 +410,8 @@ impl Store for PgStore {
         if txn.is_empty() {
             return Ok(());
         }
-        if txn.has_derived() {
-            // Reads inside a PostgreSQL transaction are async; derives are synchronous.
-            return super::derive::optimistic(self, txn);
-        }
+        // Derives run inside the PostgreSQL transaction, on rows locked with FOR UPDATE
+        // (postgres/txn.rs).
         self.block_txn(txn)
     }
 
