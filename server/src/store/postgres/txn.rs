@@ -159,14 +159,14 @@ async fn commit_derived_once(
     let ops = loop {
         let mut missing: Option<(String, Vec<u8>)> = None;
         let result = {
-            let mut base = |tree: &str, key: &[u8]| match fetched.get(&(tree.to_owned(), key.to_vec()))
-            {
-                Some(v) => Ok(v.clone()),
-                None => {
-                    missing = Some((tree.to_owned(), key.to_vec()));
-                    Err(StoreError::Backend(NOT_FETCHED.to_owned()))
-                }
-            };
+            let mut base =
+                |tree: &str, key: &[u8]| match fetched.get(&(tree.to_owned(), key.to_vec())) {
+                    Some(v) => Ok(v.clone()),
+                    None => {
+                        missing = Some((tree.to_owned(), key.to_vec()));
+                        Err(StoreError::Backend(NOT_FETCHED.to_owned()))
+                    }
+                };
             let mut overlay = Overlay::new(&mut base, txn.ops());
             run_derives(txn, &mut overlay)
         };
