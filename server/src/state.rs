@@ -37,9 +37,13 @@ impl Clock for SystemClock {
 
 type ExtMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 
-/// Everything a handler needs. Cheap to clone.
+/// Everything a handler needs. Cheap to clone: one reference count (every request's filters
+/// clone it, and seven counters touched on every core showed in the relay's profile).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateInner>);
+
+/// The fields of [`AppState`], reached through it (`state.store`, `state.config`, ...).
+pub struct StateInner {
     /// Configuration.
     pub config: Arc<Config>,
     /// The store.
@@ -51,7 +55,15 @@ pub struct AppState {
     /// Authentication-failure rate limiter.
     pub limiter: Arc<RateLimiter>,
     shutdown: watch::Receiver<bool>,
-    extensions: Arc<RwLock<ExtMap>>,
+    extensions: RwLock<ExtMap>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,15 +83,15 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let limiter = RateLimiter::new(config.limits.auth_failures_per_minute);
-        Self {
+        Self(Arc::new(StateInner {
             config: Arc::new(config),
             store,
             clock,
             metrics: Arc::new(Metrics::new()),
             limiter: Arc::new(limiter),
             shutdown,
-            extensions: Arc::new(RwLock::new(HashMap::new())),
-        }
+            extensions: RwLock::new(HashMap::new()),
+        }))
     }
 
     /// Unix time in seconds.
