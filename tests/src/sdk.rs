@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sealroom_core::client::{HttpTransport, SealroomClient, Transport};
+use sealroom_core::client::{HttpTransport, Role, SealroomClient, Transport};
 use sealroom_core::state::{FileKv, StorageKey};
 
 /// The real HTTP transport of the SDK.
@@ -38,5 +38,47 @@ impl SdkDevice {
         let key = StorageKey::generate().expose_bytes();
         let client = open_at(url, dir.path(), key);
         Self { client, dir, key }
+    }
+}
+
+/// A provider set up for a customer: the relay's first administrator (Ada) bootstraps it and
+/// creates the customer organisation "Kestrel", staff member Sam registers by invitation and
+/// creates a space for it.
+pub struct StaffSpace {
+    /// The administrator's device.
+    pub admin: SdkDevice,
+    /// Sam's device (staff).
+    pub sam: SdkDevice,
+    /// The space Sam created.
+    pub space_id: String,
+}
+
+impl StaffSpace {
+    /// Sets it up on the relay at `url` with its `setup_token`.
+    pub async fn new(url: &str, setup_token: &str) -> Self {
+        let admin = SdkDevice::new(url);
+        admin
+            .client
+            .bootstrap(setup_token, "Provider", "Ada", None, "laptop")
+            .await
+            .unwrap();
+        let org = admin.client.create_customer_org("Kestrel").await.unwrap();
+        let sam = SdkDevice::new(url);
+        let invite = admin.client.invite(Role::Staff, None).await.unwrap();
+        sam.client
+            .register(&invite.token, "Sam", None, "laptop")
+            .await
+            .unwrap();
+        let space_id = sam
+            .client
+            .create_space(&org.org_id, false)
+            .await
+            .unwrap()
+            .space_id;
+        Self {
+            admin,
+            sam,
+            space_id,
+        }
     }
 }

@@ -21,7 +21,7 @@ use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::hostile::{HostileRelay, Reply};
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::SdkDevice as Device;
+use sealroom_tests::sdk::{SdkDevice as Device, StaffSpace};
 
 const PIECE: usize = DIGEST_PIECE;
 
@@ -101,25 +101,11 @@ fn a_key_holder_and_the_relay_cannot_swap_reorder_or_drop_pieces() {
         .unwrap();
     rt.block_on(async {
         let url = relay.base_url();
-        let admin = Device::new(&url);
-        admin
-            .client
-            .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
-            .await
-            .unwrap();
-        let org = admin.client.create_customer_org("Kestrel").await.unwrap();
-        let sam = Device::new(&url);
-        let invite = admin.client.invite(Role::Staff, None).await.unwrap();
-        sam.client
-            .register(&invite.token, "Sam", None, "laptop")
-            .await
-            .unwrap();
-        let space_id = sam
-            .client
-            .create_space(&org.org_id, false)
-            .await
-            .unwrap()
-            .space_id;
+        let StaffSpace {
+            admin: _admin,
+            sam,
+            space_id,
+        } = StaffSpace::new(&url, &relay.setup_token()).await;
         // Cara, the victim, reads through the hostile relay.
         let cara = Device::new(&proxy.base_url());
         let invite = sam

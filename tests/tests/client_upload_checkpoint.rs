@@ -8,13 +8,13 @@
 
 use sha2::{Digest, Sha256};
 
-use sealroom_core::client::{ClientErrorKind, NewFile, Role, SealroomClient};
+use sealroom_core::client::{ClientErrorKind, NewFile, SealroomClient};
 use sealroom_core::format::{FileKey, Metadata, Sealer};
 use sealroom_core::room;
 use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::{open_at, SdkDevice as Device};
+use sealroom_tests::sdk::{open_at, SdkDevice as Device, StaffSpace};
 
 const LEN: usize = 10 * 1024 * 1024 + 5;
 
@@ -113,25 +113,11 @@ fn uploads_resume_from_checkpoints_of_this_and_earlier_sdks() {
         .unwrap();
     rt.block_on(async {
         let url = relay.base_url();
-        let admin = Device::new(&url);
-        admin
-            .client
-            .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
-            .await
-            .unwrap();
-        let org = admin.client.create_customer_org("Kestrel").await.unwrap();
-        let sam = Device::new(&url);
-        let invite = admin.client.invite(Role::Staff, None).await.unwrap();
-        sam.client
-            .register(&invite.token, "Sam", None, "laptop")
-            .await
-            .unwrap();
-        let space_id = sam
-            .client
-            .create_space(&org.org_id, false)
-            .await
-            .unwrap()
-            .space_id;
+        let StaffSpace {
+            admin: _admin,
+            sam,
+            space_id,
+        } = StaffSpace::new(&url, &relay.setup_token()).await;
         let source = content(1);
         let other = content(2);
 
