@@ -4,7 +4,7 @@
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use crate::client::{num, run, Client};
+use crate::client::{num, Client};
 use crate::error::client_error;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -37,8 +37,7 @@ impl Client {
     /// the relay's own verdict.
     #[wasm_bindgen(js_name = checkAudit, unchecked_return_type = "Promise<AuditCheck>")]
     pub fn check_audit(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let check = s.core.check_audit().await.map_err(client_error)?;
             let out = Object::new();
             for (name, value) in [

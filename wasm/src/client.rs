@@ -220,6 +220,43 @@ where
     run_boxed(shared.clone(), Box::pin(call))
 }
 
+/// The Promise bridge of every `SealroomClient` method: `call` gets the shared client and
+/// returns core's future; a core error becomes a JS `Error` with its stable `code`
+/// ([`client_error`]), the result a plain camelCase object ([`to_js`]), and the Promise resolves
+/// once the call's state changes are durable ([`run`]).
+impl Client {
+    pub(crate) fn bridge<T, Fut>(&self, call: impl FnOnce(Rc<Shared>) -> Fut) -> Promise
+    where
+        T: serde::Serialize,
+        Fut: Future<Output = Result<T, sealroom_core::client::ClientError>> + 'static,
+    {
+        let call = call(self.shared.clone());
+        run(&self.shared, async move {
+            to_js(&call.await.map_err(client_error)?)
+        })
+    }
+
+    /// [`Self::bridge`] for calls that resolve with `undefined`.
+    pub(crate) fn bridge_unit<Fut>(&self, call: impl FnOnce(Rc<Shared>) -> Fut) -> Promise
+    where
+        Fut: Future<Output = Result<(), sealroom_core::client::ClientError>> + 'static,
+    {
+        let call = call(self.shared.clone());
+        run(&self.shared, async move {
+            call.await.map_err(client_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// [`Self::bridge`] for calls that check JS arguments or convert their result themselves.
+    pub(crate) fn bridge_js<Fut>(&self, call: impl FnOnce(Rc<Shared>) -> Fut) -> Promise
+    where
+        Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
+    {
+        run(&self.shared, call(self.shared.clone()))
+    }
+}
+
 pub(crate) type BoxedCall = std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 
 pub(crate) fn run_boxed(shared: Rc<Shared>, call: BoxedCall) -> Promise {
@@ -434,8 +471,7 @@ impl Client {
         #[wasm_bindgen(js_name = deviceName)] device_name: String,
         #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             // Checked before the request only: once the relay took the invitation, the device
             // must be stored, so registering is not interrupted half-way.
             if CallOptions::parse(&options, &["signal"], "register")?.aborted() {
@@ -461,8 +497,7 @@ impl Client {
         #[wasm_bindgen(js_name = deviceName)] device_name: String,
         #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             // Checked before the request only (as for `register`).
             if CallOptions::parse(&options, &["signal"], "bootstrap")?.aborted() {
                 return Err(crate::error::cancelled("bootstrap"));
@@ -485,24 +520,13 @@ impl Client {
     /// This user's devices.
     #[wasm_bindgen(js_name = myDevices, unchecked_return_type = "Promise<DeviceList>")]
     pub fn my_devices(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.my_devices().await.map_err(client_error)?)
-        })
+        self.bridge(move |s| async move { s.core.my_devices().await })
     }
 
     /// Creates a customer organisation (staff).
     #[wasm_bindgen(js_name = createCustomerOrg, unchecked_return_type = "Promise<OrgInfo>")]
     pub fn create_customer_org(&self, name: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .create_customer_org(&name)
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
+        self.bridge(move |s| async move { s.core.create_customer_org(&name).await })
     }
 
     /// Issues an invitation: `staff`/`admin` (admins), or `customer` into `spaceId`. It stays
@@ -515,8 +539,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: Option<String>,
         #[wasm_bindgen(js_name = lifetimeSecs)] lifetime_secs: Option<u32>,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let role = parse_role(&role)?;
             to_js(
                 &s.core
@@ -535,8 +558,7 @@ impl Client {
         #[wasm_bindgen(js_name = customerOrgId)] customer_org_id: String,
         #[wasm_bindgen(js_name = withInternalRoom)] with_internal_room: bool,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let space = s
                 .core
                 .create_space(&customer_org_id, with_internal_room)
@@ -549,8 +571,7 @@ impl Client {
     /// Spaces this user belongs to.
     #[wasm_bindgen(unchecked_return_type = "Promise<Space[]>")]
     pub fn spaces(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let spaces = s.core.spaces().await.map_err(client_error)?;
             value_to_js(&list(&spaces, convert::space))
         })
@@ -559,8 +580,7 @@ impl Client {
     /// One space with its members and safety numbers.
     #[wasm_bindgen(unchecked_return_type = "Promise<Space>")]
     pub fn space(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let space = s.core.space(&space_id).await.map_err(client_error)?;
             value_to_js(&convert::space(&space))
         })
@@ -573,14 +593,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = userId)] user_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .add_member(&space_id, &user_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.add_member(&space_id, &user_id).await })
     }
 
     /// Removes a user (all their devices) from a space.
@@ -590,24 +603,13 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = userId)] user_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .remove_member(&space_id, &user_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.remove_member(&space_id, &user_id).await })
     }
 
     /// Leaves a space.
     #[wasm_bindgen(js_name = leaveSpace, unchecked_return_type = "Promise<void>")]
     pub fn leave_space(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core.leave_space(&space_id).await.map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.leave_space(&space_id).await })
     }
 
     /// Posts a message (end-to-end encrypted in the space's room).
@@ -617,8 +619,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(unchecked_param_type = "NewMessage")] message: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let m: NewMessageJs = from_js(&message, "message")?;
             let message = NewMessage {
                 thread_id: m.thread_id,
@@ -669,8 +670,7 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, &["signal"], "sync")?;
             let call = Box::pin(async move {
                 let events = s.core.sync().await.map_err(client_error)?;
@@ -686,8 +686,7 @@ impl Client {
     /// about a second) and stores the backup on the relay, replacing an earlier one.
     #[wasm_bindgen(js_name = createRecoveryBackup, unchecked_return_type = "Promise<RecoveryReport>")]
     pub fn create_recovery_backup(&self, passphrase: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let report = s
                 .core
                 .create_recovery_backup(&passphrase)
@@ -700,8 +699,7 @@ impl Client {
     /// Whether the relay holds a recovery backup for this user.
     #[wasm_bindgen(js_name = hasRecoveryBackup, unchecked_return_type = "Promise<boolean>")]
     pub fn has_recovery_backup(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             Ok(JsValue::from_bool(
                 s.core.has_recovery_backup().await.map_err(client_error)?,
             ))
@@ -711,22 +709,14 @@ impl Client {
     /// Deletes this user's recovery backup from the relay.
     #[wasm_bindgen(js_name = deleteRecoveryBackup, unchecked_return_type = "Promise<void>")]
     pub fn delete_recovery_backup(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .delete_recovery_backup()
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.delete_recovery_backup().await })
     }
 
     /// On a new device of the same user: restores the backup (a wrong passphrase rejects
     /// and changes nothing).
     #[wasm_bindgen(js_name = restoreRecoveryBackup, unchecked_return_type = "Promise<RecoveryReport>")]
     pub fn restore_recovery_backup(&self, passphrase: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let report = s
                 .core
                 .restore_recovery_backup(&passphrase)

@@ -23,15 +23,9 @@ impl Client {
         #[wasm_bindgen(js_name = userId)] user_id: String,
         #[wasm_bindgen(js_name = deviceName)] device_name: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .request_device_link(&user_id, &device_name)
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
+        self.bridge(
+            move |s| async move { s.core.request_device_link(&user_id, &device_name).await },
+        )
     }
 
     /// On an existing device: approves a link request after comparing its public key.
@@ -41,34 +35,21 @@ impl Client {
         #[wasm_bindgen(js_name = requestId)] request_id: String,
         #[wasm_bindgen(js_name = publicKey)] public_key: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .approve_device(&request_id, &public_key)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(
+            move |s| async move { s.core.approve_device(&request_id, &public_key).await },
+        )
     }
 
     /// On the new device: approves its own pending link with the user's TOTP code.
     #[wasm_bindgen(js_name = approveDeviceLinkWithTotp, unchecked_return_type = "Promise<void>")]
     pub fn approve_device_link_with_totp(&self, code: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .approve_device_link_with_totp(&code)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.approve_device_link_with_totp(&code).await })
     }
 
     /// On the new device: completes an approved link (`null` while still pending).
     #[wasm_bindgen(js_name = finishDeviceLink, unchecked_return_type = "Promise<Account | null>")]
     pub fn finish_device_link(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             match s.core.finish_device_link().await.map_err(client_error)? {
                 Some(account) => to_js(&account),
                 None => Ok(JsValue::NULL),
@@ -79,20 +60,13 @@ impl Client {
     /// Starts TOTP enrolment (the secret is shown once).
     #[wasm_bindgen(js_name = enrolTotp, unchecked_return_type = "Promise<TotpEnrolment>")]
     pub fn enrol_totp(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.enrol_totp().await.map_err(client_error)?)
-        })
+        self.bridge(move |s| async move { s.core.enrol_totp().await })
     }
 
     /// Confirms TOTP enrolment with a current code.
     #[wasm_bindgen(js_name = confirmTotp, unchecked_return_type = "Promise<void>")]
     pub fn confirm_totp(&self, code: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core.confirm_totp(&code).await.map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.confirm_totp(&code).await })
     }
 
     // ----- preferences and administration --------------------------------------------------
@@ -100,15 +74,7 @@ impl Client {
     /// This user's notification preference.
     #[wasm_bindgen(js_name = notificationPreference, unchecked_return_type = "Promise<NotifyPreference>")]
     pub fn notification_preference(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .notification_preference()
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
+        self.bridge(move |s| async move { s.core.notification_preference().await })
     }
 
     /// Sets the notification mode (and optionally the mail address).
@@ -118,8 +84,7 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "NotifyMode")] mode: String,
         email: Option<String>,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let mode: NotifyMode = mode.parse().map_err(|_| {
                 invalid(&format!(
                     "unknown notification mode \"{mode}\" (immediate, hourly, daily, off)"
@@ -137,10 +102,7 @@ impl Client {
     /// A space's retention policy.
     #[wasm_bindgen(unchecked_return_type = "Promise<RetentionPolicy>")]
     pub fn retention(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.retention(&space_id).await.map_err(client_error)?)
-        })
+        self.bridge(move |s| async move { s.core.retention(&space_id).await })
     }
 
     /// Sets a space's retention in days (`null` keeps everything).
@@ -150,8 +112,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         days: Option<f64>,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let days = days
                 .map(|d| {
                     whole(d, "days")
@@ -173,8 +134,7 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "AuditQuery")] query: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let query: AuditQuery = from_js(&query, "audit query")?;
             to_js(&s.core.audit(&query).await.map_err(client_error)?)
         })
@@ -187,8 +147,7 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "AuditQuery | undefined")] query: JsValue,
         #[wasm_bindgen(unchecked_param_type = "\"json\" | \"csv\"")] format: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let query: AuditQuery = from_js(&query, "audit query")?;
             let format = match format.as_str() {
                 "json" => AuditFormat::Json,
@@ -207,18 +166,12 @@ impl Client {
     /// Verifies the whole audit hash chain (admins).
     #[wasm_bindgen(js_name = verifyAudit, unchecked_return_type = "Promise<AuditVerifyReport>")]
     pub fn verify_audit(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.verify_audit().await.map_err(client_error)?)
-        })
+        self.bridge(move |s| async move { s.core.verify_audit().await })
     }
 
     /// Erases a user (admins): devices revoked, personal data removed.
     #[wasm_bindgen(js_name = eraseUser, unchecked_return_type = "Promise<Record<string, unknown>>")]
     pub fn erase_user(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(&s.core.erase_user(&user_id).await.map_err(client_error)?)
-        })
+        self.bridge(move |s| async move { s.core.erase_user(&user_id).await })
     }
 }

@@ -24,8 +24,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(unchecked_param_type = "FilePolicy")] policy: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let p: FilePolicyJs = from_js(&policy, "file policy")?;
             let policy = FilePolicy {
                 allowed_media_types: p.allowed_media_types,
@@ -70,8 +69,7 @@ impl Client {
         #[wasm_bindgen(unchecked_optional_param_type = "UploadOptions | ProgressCallback")]
         options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, UPLOAD_OPTIONS, "uploadFile")?;
             let f: NewFileJs = from_js(&file, "file")?;
             let file = NewFile {
@@ -121,8 +119,7 @@ impl Client {
         #[wasm_bindgen(unchecked_optional_param_type = "UploadOptions | ProgressCallback")]
         options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, UPLOAD_OPTIONS, "resumeUpload")?;
             let reader = Rc::new(StreamReader::new(&source)?);
             let id = Rc::new(RefCell::new(Some(upload_id.clone())));
@@ -145,8 +142,7 @@ impl Client {
     /// with code `cancelled`.
     #[wasm_bindgen(js_name = cancelUpload, unchecked_return_type = "Promise<void>")]
     pub fn cancel_upload(&self, #[wasm_bindgen(js_name = uploadId)] upload_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let controller = take_upload(&s, &upload_id);
             if let Some(controller) = controller {
                 CallOptions::abort(&controller);
@@ -191,8 +187,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(unchecked_optional_param_type = "SignalOptions")] options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, &["signal"], "refreshFiles")?;
             let call = Box::pin(async move {
                 let events = s
@@ -219,8 +214,7 @@ impl Client {
         #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions | ProgressCallback")]
         options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, DOWNLOAD_OPTIONS, "downloadFile")?;
             let signal = opts.signal();
             let call = Box::pin(async move {
@@ -243,8 +237,7 @@ impl Client {
         #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions | ProgressCallback")]
         options: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, DOWNLOAD_OPTIONS, "downloadRange")?;
             let start = whole(offset, "offset")?;
             let len = whole(length, "length")?;
@@ -266,14 +259,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = fileId)] file_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .delete_file(&space_id, &file_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.delete_file(&space_id, &file_id).await })
     }
 }
 

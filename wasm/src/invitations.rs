@@ -6,8 +6,7 @@
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::client::{run, Client};
-use crate::convert::to_js;
+use crate::client::Client;
 use crate::error::client_error;
 
 #[wasm_bindgen(js_class = SealroomClient)]
@@ -17,15 +16,7 @@ impl Client {
     /// limit on the relay.
     #[wasm_bindgen(js_name = checkInvitation, unchecked_return_type = "Promise<InvitationCheck>")]
     pub fn check_invitation(&self, token: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .check_invitation(&token)
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
+        self.bridge(move |s| async move { s.core.check_invitation(&token).await })
     }
 
     /// Adds the space of a customer invitation to this (already registered) account: no
@@ -34,8 +25,7 @@ impl Client {
     /// one with `relay_gone`.
     #[wasm_bindgen(js_name = acceptInvitation, unchecked_return_type = "Promise<string>")]
     pub fn accept_invitation(&self, token: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let space_id = s
                 .core
                 .accept_invitation(&token)
@@ -53,15 +43,7 @@ impl Client {
         &self,
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            to_js(
-                &s.core
-                    .space_invitations(&space_id)
-                    .await
-                    .map_err(client_error)?,
-            )
-        })
+        self.bridge(move |s| async move { s.core.space_invitations(&space_id).await })
     }
 
     /// Revokes an unused invitation (the space's staff or an administrator): its link is
@@ -72,13 +54,6 @@ impl Client {
         &self,
         #[wasm_bindgen(js_name = invitationId)] invitation_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .revoke_invitation(&invitation_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.revoke_invitation(&invitation_id).await })
     }
 }

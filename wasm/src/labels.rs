@@ -111,14 +111,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = fileId)] file_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .approve_release(&space_id, &file_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.approve_release(&space_id, &file_id).await })
     }
 
     /// Names the space's scanner (provider staff): designates `userId` (a staff member of the
@@ -130,13 +123,10 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = userId)] user_id: Option<String>,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_unit(move |s| async move {
             s.core
                 .set_space_scanner(&space_id, user_id.as_deref())
                 .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
         })
     }
 
@@ -150,13 +140,6 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = fileId)] file_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .override_scan(&space_id, &file_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.override_scan(&space_id, &file_id).await })
     }
 }

@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use sealroom_core::client::{Admission, ProfileInput, UserProfile};
 
-use crate::client::{run, Client};
+use crate::client::Client;
 use crate::convert::{from_js, to_js};
 use crate::error::client_error;
 
@@ -80,8 +80,7 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ProfileInput")] input: JsValue,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let i: ProfileInputJs = from_js(&input, "profile")?;
             let input = ProfileInput {
                 name: i.name,
@@ -96,8 +95,7 @@ impl Client {
     /// This user's own profile, or null.
     #[wasm_bindgen(js_name = ownProfile, unchecked_return_type = "Promise<UserProfile | null>")]
     pub fn own_profile(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let p = s.core.own_profile().map_err(client_error)?;
             to_js(&p.as_ref().map(profile))
         })
@@ -106,8 +104,7 @@ impl Client {
     /// The latest accepted profile of a user, or null.
     #[wasm_bindgen(unchecked_return_type = "Promise<UserProfile | null>")]
     pub fn profile(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let p = s.core.profile(&user_id).map_err(client_error)?;
             to_js(&p.as_ref().map(profile))
         })
@@ -116,8 +113,7 @@ impl Client {
     /// The latest accepted profile of every user this device knows one of.
     #[wasm_bindgen(unchecked_return_type = "Promise<UserProfile[]>")]
     pub fn profiles(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let list = s.core.profiles().map_err(client_error)?;
             to_js(&list.iter().map(profile).collect::<Vec<_>>())
         })
@@ -131,8 +127,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
         #[wasm_bindgen(js_name = userId)] user_id: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let a = s
                 .core
                 .admission(&space_id, &user_id)

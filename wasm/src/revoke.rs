@@ -4,7 +4,7 @@
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::client::{run, Client};
+use crate::client::Client;
 use crate::convert::to_js;
 use crate::error::{client_error, invalid};
 
@@ -37,8 +37,7 @@ impl Client {
     /// this call removed it from; the other rooms' members remove it on their next `sync`.
     #[wasm_bindgen(js_name = revokeDevice, unchecked_return_type = "Promise<number>")]
     pub fn revoke_device(&self, #[wasm_bindgen(js_name = deviceId)] device_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let rooms = s
                 .core
                 .revoke_device(&device_id)
@@ -54,8 +53,7 @@ impl Client {
         unchecked_return_type = "Promise<SecurityEventList>"
     )]
     pub fn security_events(&self, after: Option<f64>) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             let after = match after {
                 None => 0,
                 Some(a) if a >= 0.0 && a.fract() == 0.0 && a <= 9_007_199_254_740_991.0 => a as u64,

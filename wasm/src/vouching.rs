@@ -6,7 +6,7 @@
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::client::{run, Client};
+use crate::client::Client;
 use crate::error::client_error;
 
 #[wasm_bindgen(js_class = SealroomClient)]
@@ -15,8 +15,7 @@ impl Client {
     /// devices (created the user, was approved by such a device, or restored the backup).
     #[wasm_bindgen(js_name = canVouch, unchecked_return_type = "Promise<boolean>")]
     pub fn can_vouch(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             Ok(JsValue::from_bool(
                 s.core.can_vouch().map_err(client_error)?,
             ))
@@ -32,22 +31,16 @@ impl Client {
         #[wasm_bindgen(js_name = deviceId)] device_id: String,
         #[wasm_bindgen(js_name = publicKey)] public_key: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .certify_device(&device_id, &public_key)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(
+            move |s| async move { s.core.certify_device(&device_id, &public_key).await },
+        )
     }
 
     /// Whether this device adds devices nobody vouched for to internal rooms (default `false`:
     /// they are left out and reported by a `deviceSkipped` event).
     #[wasm_bindgen(js_name = setAllowUnverifiedInternal, unchecked_return_type = "Promise<void>")]
     pub fn set_allow_unverified_internal(&self, allow: bool) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             s.core
                 .set_allow_unverified_internal(allow)
                 .map_err(client_error)?;
@@ -58,8 +51,7 @@ impl Client {
     /// The current policy (see `setAllowUnverifiedInternal`).
     #[wasm_bindgen(js_name = allowUnverifiedInternal, unchecked_return_type = "Promise<boolean>")]
     pub fn allow_unverified_internal(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             Ok(JsValue::from_bool(
                 s.core.allow_unverified_internal().map_err(client_error)?,
             ))
@@ -71,8 +63,7 @@ impl Client {
     /// rejects with code `unverified_devices`).
     #[wasm_bindgen(js_name = setAllowUnverifiedCustomer, unchecked_return_type = "Promise<void>")]
     pub fn set_allow_unverified_customer(&self, allow: bool) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             s.core
                 .set_allow_unverified_customer(allow)
                 .map_err(client_error)?;
@@ -83,8 +74,7 @@ impl Client {
     /// The current policy (see `setAllowUnverifiedCustomer`).
     #[wasm_bindgen(js_name = allowUnverifiedCustomer, unchecked_return_type = "Promise<boolean>")]
     pub fn allow_unverified_customer(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             Ok(JsValue::from_bool(
                 s.core.allow_unverified_customer().map_err(client_error)?,
             ))
@@ -96,25 +86,14 @@ impl Client {
     /// is told by mail; one of the user's devices then calls `createNewIdentity`.
     #[wasm_bindgen(js_name = resetIdentity, unchecked_return_type = "Promise<void>")]
     pub fn reset_identity(&self, #[wasm_bindgen(js_name = userId)] user_id: String) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core
-                .reset_identity(&user_id)
-                .await
-                .map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.reset_identity(&user_id).await })
     }
 
     /// After an identity reset: creates and publishes a new identity key on this device, which
     /// can then vouch for the user's other devices.
     #[wasm_bindgen(js_name = createNewIdentity, unchecked_return_type = "Promise<void>")]
     pub fn create_new_identity(&self) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
-            s.core.create_new_identity().await.map_err(client_error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.bridge_unit(move |s| async move { s.core.create_new_identity().await })
     }
 
     /// Accepts `userId`'s changed identity key (a `keyChanged` event) after the user compared
@@ -125,8 +104,7 @@ impl Client {
         #[wasm_bindgen(js_name = userId)] user_id: String,
         #[wasm_bindgen(js_name = safetyNumber)] safety_number: String,
     ) -> Promise {
-        let s = self.shared.clone();
-        run(&self.shared, async move {
+        self.bridge_js(move |s| async move {
             s.core
                 .accept_identity_key(&user_id, &safety_number)
                 .map_err(client_error)?;
