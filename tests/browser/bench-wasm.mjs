@@ -8,6 +8,7 @@
  * Environment: CHROMIUM (default /usr/bin/chromium).
  */
 import { createServer } from 'node:http';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, normalize, resolve, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -82,10 +83,53 @@ function selfTimes(profile) {
   const self = new Map();
   profile.samples.forEach((id, i) => {
     const f = byId.get(id).callFrame;
-    const name = f.functionName || '(anonymous)';
+    // An anonymous function is named by where it is (file and line), so the row says whose it is.
+    const where = f.url ? ` ${f.url.slice(f.url.lastIndexOf('/') + 1)}:${f.lineNumber + 1}` : '';
+    const name = f.functionName || `(anonymous${where})`;
     self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
   });
   return [...self].sort((a, b) => b[1] - a[1]);
+}
+
+/**
+ * CPU time (ms, user + system) used so far by the Chromium processes under `browserPid` (by
+ * kind: renderer, browser, network service, ...) and by the relay whose data directory is
+ * `relayDir`, from Linux's /proc; `{}` where there is none. Other engineers' processes on a
+ * shared machine are not counted.
+ */
+function processCpu(browserPid, relayDir) {
+  const out = {};
+  if (!browserPid || !existsSync('/proc/self/stat')) return out;
+  const stats = new Map();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      stats.set(Number(pid), { ppid: Number(fields[1]), ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const under = (pid) => {
+    for (let p = pid; p > 1; p = stats.get(p)?.ppid ?? 0) if (p === browserPid) return true;
+    return false;
+  };
+  for (const [pid, { ms }] of stats) {
+    try {
+      let kind = null;
+      if (under(pid)) {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        const type = cmd.match(/--type=([^\0]+)/)?.[1] ?? 'browser';
+        const sub = cmd.match(/--utility-sub-type=([^\0]+)/)?.[1];
+        kind = sub ? sub.split('.').pop() : type;
+      } else if (relayDir && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`SEALROOM_DATA_DIR=${relayDir}\0`)) {
+        kind = 'relay';
+      }
+      if (kind) out[kind] = (out[kind] ?? 0) + ms;
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return out;
 }
 
 /**
@@ -139,11 +183,16 @@ export async function transferInChromium(mib, relay) {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
+    let profiles = 0;
     const profiled = async (fn) => {
+      const before = processCpu(browser.process()?.pid, relay.dataDir);
       await cdp.send('Profiler.start');
       const ms = await page.evaluate(fn);
       const { profile } = await cdp.send('Profiler.stop');
-      return { ms, top: selfTimes(profile).slice(0, 6) };
+      const after = processCpu(browser.process()?.pid, relay.dataDir);
+      if (process.env.SEALROOM_BENCH_PROFILE) (await import('node:fs')).writeFileSync(`${process.env.SEALROOM_BENCH_PROFILE}-${++profiles}.cpuprofile`, JSON.stringify(profile));
+      const cpu = Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+      return { ms, top: selfTimes(profile).slice(0, 6), cpu };
     };
     const up = await profiled(async () => {
       const { client, spaceId, file } = window.bench;
@@ -166,7 +215,7 @@ export async function transferInChromium(mib, relay) {
       return performance.now() - t;
     });
     const rate = (ms) => mib / (ms / 1000);
-    return { upload: { mibs: rate(up.ms), top: up.top, ms: up.ms }, download: { mibs: rate(down.ms), top: down.top, ms: down.ms }, version: browser.version() };
+    return { upload: { mibs: rate(up.ms), ...up }, download: { mibs: rate(down.ms), ...down }, version: browser.version() };
   } finally {
     await browser.close();
   }
@@ -175,6 +224,12 @@ export async function transferInChromium(mib, relay) {
 /** `| name | ms (share) |` cells of a profile's top entries. */
 function limits(t) {
   return t.top.map(([name, ms]) => `${name.replace(/\|/g, '/')} ${Math.round(ms)} ms (${Math.round((100 * ms) / t.ms)} %)`).join('; ');
+}
+
+/** `kind X ms (share of the transfer's wall time)` cells of the per-process CPU times. */
+function cpuCells(t) {
+  if (!t.cpu.length) return 'n/a (no /proc)';
+  return t.cpu.map(([kind, ms]) => `${kind} ${Math.round(ms)} ms (${Math.round((100 * ms) / t.ms)} %)`).join('; ');
 }
 
 /**
@@ -186,7 +241,7 @@ function limits(t) {
 async function transferMain(mib) {
   const { startRelay } = await import('../node/relay.mjs');
   const { execFileSync } = await import('node:child_process');
-  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const web = await benchWebDir();
   const relay = await startRelay({ SEALROOM_WEB_DIR: web });
@@ -227,6 +282,12 @@ async function transferMain(mib) {
     '',
     `- upload: ${limits(chrome.upload)}`,
     `- download: ${limits(chrome.download)}`,
+    '',
+    'CPU time of each process during the transfer (user + system, /proc; the machine\'s other',
+    'processes not counted):',
+    '',
+    `- upload: ${cpuCells(chrome.upload)}`,
+    `- download: ${cpuCells(chrome.download)}`,
   ];
   console.log(lines.join('\n'));
 }

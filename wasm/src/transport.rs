@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -14,6 +13,17 @@ use sealroom_core::client::{
 };
 
 use crate::error::message_of;
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/body.js")]
+extern "C" {
+    /// `pending.then(r => [r, body])`, the body a `Uint8Array` (a large one read into a
+    /// reused buffer).
+    #[wasm_bindgen(js_name = withBody)]
+    fn js_with_body(pending: &Promise) -> Promise;
+    /// Takes back the buffer of a body whose bytes were copied out.
+    #[wasm_bindgen(js_name = releaseBody)]
+    fn js_release_body(body: &Uint8Array);
+}
 
 /// Whole-request time limit (a 4 MiB file chunk on a slow link fits), as the native transport.
 const TIMEOUT_MS: u32 = 300_000;
@@ -81,12 +91,12 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
     );
     let with_body = method != "HEAD";
     let pending = if with_body {
-        read_body(&pending)?
+        js_with_body(&pending)
     } else {
         pending
     };
     let settled = JsFuture::from(pending).await.map_err(fetch_error)?;
-    // `[response, ArrayBuffer]`, or the response of a HEAD.
+    // `[response, Uint8Array]`, or the response of a HEAD.
     let (response, buffer) = if with_body {
         let pair = Array::from(&settled);
         (pair.get(0), Some(pair.get(1)))
@@ -106,7 +116,12 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
         }
     }
     let body = match buffer {
-        Some(buffer) => Uint8Array::new(&buffer).to_vec(),
+        Some(view) => {
+            let view = view.unchecked_into::<Uint8Array>();
+            let bytes = view.to_vec();
+            js_release_body(&view);
+            bytes
+        }
         None => Vec::new(),
     };
     Ok(HttpResponse {
@@ -114,24 +129,6 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, TransportError> {
         headers: out_headers,
         body,
     })
-}
-
-/// `pending.then(r => Promise.all([r, r.arrayBuffer()]))`: the body is read by the browser as
-/// soon as the headers are in, whether or not the Rust future is being polled.
-fn read_body(pending: &Promise) -> Result<Promise, TransportError> {
-    let then: Function = get(pending, "then")?
-        .dyn_into()
-        .map_err(|_| TransportError::Other("fetch did not return a promise".into()))?;
-    let on_response = Closure::once_into_js(move |response: JsValue| -> Result<JsValue, JsValue> {
-        let array_buffer: Function = Reflect::get(&response, &JsValue::from_str("arrayBuffer"))?
-            .dyn_into()
-            .map_err(|_| JsValue::from_str("response has no arrayBuffer()"))?;
-        let buffer = array_buffer.call0(&response)?;
-        Ok(Promise::all(&Array::of2(&response, &buffer)).into())
-    });
-    then.call1(pending, &on_response)
-        .map(Promise::from)
-        .map_err(fetch_error)
 }
 
 /// A request body as a `Blob` where the platform has one: Chromium sends a 4 MiB typed-array
