@@ -34,7 +34,9 @@ relay_bin="$target_dir/debug/sealroom-server"
 # 3. The Kotlin test jar, rebuilt only when its sources or the compiler changed.
 out="$target_dir/kotlin-tests"
 mkdir -p "$out"
-sources=(ffi/bindings/kotlin/sealroom/sealroom_ffi.kt tests/kotlin/ClientTest.kt tests/kotlin/LargeFile.kt)
+# The ffi crate's own API plus the core and wire records it exports as they are (own packages).
+sources=(ffi/bindings/kotlin/sealroom/sealroom_ffi.kt ffi/bindings/kotlin/sealroom/core/sealroom_core.kt
+  ffi/bindings/kotlin/sealroom/wire/sealroom_wire.kt tests/kotlin/ClientTest.kt tests/kotlin/LargeFile.kt)
 stamp=$( (cat "${sources[@]}"; cat tests/kotlin/package-lock.json; echo "$jna") | sha256sum | cut -d' ' -f1)
 if [ ! -f "$out/tests.jar" ] || [ "$(cat "$out/stamp" 2>/dev/null)" != "$stamp" ]; then
   say "compiling the Kotlin tests"

@@ -6,6 +6,11 @@
 //! host-supplied [`client::Transport`] (the feature `http` adds a native one).
 #![forbid(unsafe_code)]
 
+// The records and enums that the Kotlin/Swift bindings export as they are (feature `uniffi`,
+// on in sealroom-ffi only).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
 pub mod certificate;
 pub mod client;
 pub mod format;

@@ -19,6 +19,8 @@ import java.net.InetSocketAddress
 import java.security.MessageDigest
 import kotlin.system.exitProcess
 import sealroom.*
+import sealroom.core.*
+import sealroom.wire.*
 
 // ----- a tiny TAP runner -----------------------------------------------------------------
 

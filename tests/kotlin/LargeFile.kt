@@ -14,6 +14,8 @@ import java.io.File
 import java.security.MessageDigest
 import kotlin.system.exitProcess
 import sealroom.*
+import sealroom.core.*
+import sealroom.wire.*
 
 private fun peakRssMib(): Long {
     val line = File("/proc/self/status").readLines().firstOrNull { it.startsWith("VmHWM:") } ?: return -1

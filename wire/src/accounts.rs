@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Organisation role of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Role {
     /// Provider administrator.
     Admin,
@@ -19,6 +20,7 @@ pub enum Role {
 /// Kind of organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum OrgKind {
     /// The provider running the relay.
     Provider,
@@ -97,6 +99,7 @@ pub struct Me {
 /// Status of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DeviceState {
     /// Authenticates.
     Active,
@@ -108,6 +111,7 @@ pub enum DeviceState {
 
 /// A device as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DeviceInfo {
     /// Id.
     pub device_id: String,
@@ -169,6 +173,7 @@ pub struct CreateOrg {
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct OrgInfo {
     /// Id.
     pub org_id: String,
@@ -205,6 +210,7 @@ pub const DEFAULT_INVITATION_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 
 /// An issued invitation; `token` is shown only here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Invitation {
     /// Id.
     pub invitation_id: String,
@@ -313,6 +319,7 @@ pub struct CreateSpace {
 /// A member's role in a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SpaceRole {
     /// Owner (creating staff).
     Owner,
@@ -384,6 +391,7 @@ pub struct DeviceRequestCreate {
 /// Status of a device request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DeviceRequestStatus {
     /// Waiting.
     Pending,
@@ -440,6 +448,7 @@ pub struct TotpCode {
 
 /// `POST /v1/me/totp`: a new TOTP secret to load into an authenticator app (shown once).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct TotpEnrolment {
     /// Base32 secret.
     pub secret: String,

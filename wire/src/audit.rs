@@ -319,6 +319,7 @@ pub struct AuditPage {
 
 /// Result of verifying the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AuditVerifyReport {
     /// True when every entry links to its predecessor, every hash matches and the head pointer
     /// names the last entry.

@@ -4,6 +4,11 @@
 //! The relay depends on this crate and never on `sealroom-core`, so it cannot link a secret type.
 #![forbid(unsafe_code)]
 
+// The records and enums that the Kotlin/Swift bindings export as they are (feature `uniffi`,
+// on in sealroom-ffi only).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
 pub mod accounts;
 pub mod auth;
 

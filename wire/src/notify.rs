@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum NotifyMode {
     /// One mail per new item, sent at once.
     #[default]
@@ -68,6 +69,7 @@ impl FromStr for NotifyMode {
 /// Body of `GET`/`PUT /v1/me/notifications`: the calling user's preference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NotifyPreference {
     /// How often to notify.
     pub mode: NotifyMode,

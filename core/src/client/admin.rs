@@ -160,6 +160,7 @@ pub(crate) struct PendingLink {
 
 /// Audit export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum AuditFormat {
     /// A JSON array of records.
     Json,

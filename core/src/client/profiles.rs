@@ -23,18 +23,22 @@ const OWN_PROFILE_KEY: &str = "own-profile";
 
 /// What a user says about themselves ([`SealroomClient::set_profile`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ProfileInput {
     /// Display name (1 to 100 characters).
     pub name: String,
     /// Organisation (up to 100 characters).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub organisation: Option<String>,
     /// Job title (up to 100 characters).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub title: Option<String>,
 }
 
 /// A user's profile as this device accepted it, ready to show: every text field went through
 /// [`display_text`] (no bidirectional controls or control characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UserProfile {
     /// User.
     pub user_id: String,
@@ -67,6 +71,7 @@ impl From<&Profile> for UserProfile {
 /// What staff see before admitting a user's devices into a space's room
 /// ([`SealroomClient::admission`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Admission {
     /// User.
     pub user_id: String,
@@ -81,6 +86,7 @@ pub struct Admission {
 
 /// One device of an [`Admission`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AdmissionDevice {
     /// Device.
     pub device_id: String,

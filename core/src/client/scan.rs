@@ -33,6 +33,7 @@ const VERDICT_PREFIX: &str = "lscan/";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ScanState {
     /// Its label requires no scan and no verdict arrived.
     #[default]

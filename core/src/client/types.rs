@@ -8,6 +8,7 @@ pub use sealroom_wire::accounts::{
 
 /// This device's account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Account {
     /// Organisation.
     pub org_id: String,
@@ -21,6 +22,7 @@ pub struct Account {
 
 /// A space as this device sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Space {
     /// Id.
     pub space_id: String,
@@ -42,6 +44,7 @@ pub struct Space {
 
 /// A member of a space.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SpaceMember {
     /// User.
     pub user_id: String,
@@ -87,17 +90,22 @@ pub struct SpaceMember {
 
 /// A message to post.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewMessage {
     /// Thread (a new random thread when `None`).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub thread_id: Option<String>,
     /// The text.
     pub body: String,
     /// The message this one replies to.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub reply_to: Option<String>,
     /// Disappear this many seconds after posting (the relay deletes the ciphertext, clients
     /// the plaintext).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub expires_in_secs: Option<u64>,
     /// Post into the internal (staff-only) room instead of the customer room.
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub internal: bool,
 }
 

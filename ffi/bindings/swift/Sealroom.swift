@@ -3093,264 +3093,6 @@ public func FfiConverterTypeSealroomClient_lower(_ value: SealroomClient) -> UIn
 
 
 /**
- * This device's account.
- */
-public struct Account: Equatable, Hashable {
-    /**
-     * Organisation.
-     */
-    public var orgId: String
-    /**
-     * User.
-     */
-    public var userId: String
-    /**
-     * This device.
-     */
-    public var deviceId: String
-    /**
-     * Organisation role.
-     */
-    public var role: Role
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Organisation.
-         */orgId: String, 
-        /**
-         * User.
-         */userId: String, 
-        /**
-         * This device.
-         */deviceId: String, 
-        /**
-         * Organisation role.
-         */role: Role) {
-        self.orgId = orgId
-        self.userId = userId
-        self.deviceId = deviceId
-        self.role = role
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Account: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAccount: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Account {
-        return
-            try Account(
-                orgId: FfiConverterString.read(from: &buf), 
-                userId: FfiConverterString.read(from: &buf), 
-                deviceId: FfiConverterString.read(from: &buf), 
-                role: FfiConverterTypeRole.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Account, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.orgId, into: &buf)
-        FfiConverterString.write(value.userId, into: &buf)
-        FfiConverterString.write(value.deviceId, into: &buf)
-        FfiConverterTypeRole.write(value.role, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAccount_lift(_ buf: RustBuffer) throws -> Account {
-    return try FfiConverterTypeAccount.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAccount_lower(_ value: Account) -> RustBuffer {
-    return FfiConverterTypeAccount.lower(value)
-}
-
-
-/**
- * What staff see before admitting a user: the name the user's device signed and the safety
- * number, side by side.
- */
-public struct Admission: Equatable, Hashable {
-    /**
-     * User.
-     */
-    public var userId: String
-    /**
-     * The name the user's devices signed into their key packages.
-     */
-    public var name: String?
-    /**
-     * The user's safety number.
-     */
-    public var safetyNumber: String?
-    /**
-     * The devices an admit would add.
-     */
-    public var devices: [AdmissionDevice]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * User.
-         */userId: String, 
-        /**
-         * The name the user's devices signed into their key packages.
-         */name: String?, 
-        /**
-         * The user's safety number.
-         */safetyNumber: String?, 
-        /**
-         * The devices an admit would add.
-         */devices: [AdmissionDevice]) {
-        self.userId = userId
-        self.name = name
-        self.safetyNumber = safetyNumber
-        self.devices = devices
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Admission: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAdmission: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Admission {
-        return
-            try Admission(
-                userId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterOptionString.read(from: &buf), 
-                safetyNumber: FfiConverterOptionString.read(from: &buf), 
-                devices: FfiConverterSequenceTypeAdmissionDevice.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Admission, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.userId, into: &buf)
-        FfiConverterOptionString.write(value.name, into: &buf)
-        FfiConverterOptionString.write(value.safetyNumber, into: &buf)
-        FfiConverterSequenceTypeAdmissionDevice.write(value.devices, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAdmission_lift(_ buf: RustBuffer) throws -> Admission {
-    return try FfiConverterTypeAdmission.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAdmission_lower(_ value: Admission) -> RustBuffer {
-    return FfiConverterTypeAdmission.lower(value)
-}
-
-
-/**
- * One device of an [`Admission`].
- */
-public struct AdmissionDevice: Equatable, Hashable {
-    /**
-     * Device.
-     */
-    public var deviceId: String
-    /**
-     * The name on the device's own signed card, if valid.
-     */
-    public var name: String?
-    /**
-     * Whether the user's identity key vouches for the device.
-     */
-    public var verified: Bool
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Device.
-         */deviceId: String, 
-        /**
-         * The name on the device's own signed card, if valid.
-         */name: String?, 
-        /**
-         * Whether the user's identity key vouches for the device.
-         */verified: Bool) {
-        self.deviceId = deviceId
-        self.name = name
-        self.verified = verified
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension AdmissionDevice: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AdmissionDevice {
-        return
-            try AdmissionDevice(
-                deviceId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterOptionString.read(from: &buf), 
-                verified: FfiConverterBool.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: AdmissionDevice, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.deviceId, into: &buf)
-        FfiConverterOptionString.write(value.name, into: &buf)
-        FfiConverterBool.write(value.verified, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAdmissionDevice_lift(_ buf: RustBuffer) throws -> AdmissionDevice {
-    return try FfiConverterTypeAdmissionDevice.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAdmissionDevice_lower(_ value: AdmissionDevice) -> RustBuffer {
-    return FfiConverterTypeAdmissionDevice.lower(value)
-}
-
-
-/**
  * Filters of an audit query or export (all optional).
  */
 public struct AuditQuery: Equatable, Hashable {
@@ -3466,224 +3208,6 @@ public func FfiConverterTypeAuditQuery_lift(_ buf: RustBuffer) throws -> AuditQu
 #endif
 public func FfiConverterTypeAuditQuery_lower(_ value: AuditQuery) -> RustBuffer {
     return FfiConverterTypeAuditQuery.lower(value)
-}
-
-
-/**
- * Result of verifying the relay's audit hash chain.
- */
-public struct AuditVerifyReport: Equatable, Hashable {
-    /**
-     * Whether the whole chain verified.
-     */
-    public var ok: Bool
-    /**
-     * Entries verified.
-     */
-    public var verified: UInt64
-    /**
-     * Sequence number of the head.
-     */
-    public var headSeq: UInt64
-    /**
-     * Hash of the head (hex).
-     */
-    public var headHash: String
-    /**
-     * The first entry that failed, if any.
-     */
-    public var firstBadSeq: UInt64?
-    /**
-     * What failed.
-     */
-    public var problem: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Whether the whole chain verified.
-         */ok: Bool, 
-        /**
-         * Entries verified.
-         */verified: UInt64, 
-        /**
-         * Sequence number of the head.
-         */headSeq: UInt64, 
-        /**
-         * Hash of the head (hex).
-         */headHash: String, 
-        /**
-         * The first entry that failed, if any.
-         */firstBadSeq: UInt64?, 
-        /**
-         * What failed.
-         */problem: String?) {
-        self.ok = ok
-        self.verified = verified
-        self.headSeq = headSeq
-        self.headHash = headHash
-        self.firstBadSeq = firstBadSeq
-        self.problem = problem
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension AuditVerifyReport: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAuditVerifyReport: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditVerifyReport {
-        return
-            try AuditVerifyReport(
-                ok: FfiConverterBool.read(from: &buf), 
-                verified: FfiConverterUInt64.read(from: &buf), 
-                headSeq: FfiConverterUInt64.read(from: &buf), 
-                headHash: FfiConverterString.read(from: &buf), 
-                firstBadSeq: FfiConverterOptionUInt64.read(from: &buf), 
-                problem: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: AuditVerifyReport, into buf: inout [UInt8]) {
-        FfiConverterBool.write(value.ok, into: &buf)
-        FfiConverterUInt64.write(value.verified, into: &buf)
-        FfiConverterUInt64.write(value.headSeq, into: &buf)
-        FfiConverterString.write(value.headHash, into: &buf)
-        FfiConverterOptionUInt64.write(value.firstBadSeq, into: &buf)
-        FfiConverterOptionString.write(value.problem, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuditVerifyReport_lift(_ buf: RustBuffer) throws -> AuditVerifyReport {
-    return try FfiConverterTypeAuditVerifyReport.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuditVerifyReport_lower(_ value: AuditVerifyReport) -> RustBuffer {
-    return FfiConverterTypeAuditVerifyReport.lower(value)
-}
-
-
-/**
- * A device of a user.
- */
-public struct DeviceInfo: Equatable, Hashable {
-    /**
-     * Id.
-     */
-    public var deviceId: String
-    /**
-     * Owner.
-     */
-    public var userId: String
-    /**
-     * Name.
-     */
-    public var name: String
-    /**
-     * Ed25519 public key, hex.
-     */
-    public var publicKey: String
-    /**
-     * Status.
-     */
-    public var status: DeviceState
-    /**
-     * Creation time (Unix seconds).
-     */
-    public var createdAt: Int64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Id.
-         */deviceId: String, 
-        /**
-         * Owner.
-         */userId: String, 
-        /**
-         * Name.
-         */name: String, 
-        /**
-         * Ed25519 public key, hex.
-         */publicKey: String, 
-        /**
-         * Status.
-         */status: DeviceState, 
-        /**
-         * Creation time (Unix seconds).
-         */createdAt: Int64) {
-        self.deviceId = deviceId
-        self.userId = userId
-        self.name = name
-        self.publicKey = publicKey
-        self.status = status
-        self.createdAt = createdAt
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension DeviceInfo: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDeviceInfo: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceInfo {
-        return
-            try DeviceInfo(
-                deviceId: FfiConverterString.read(from: &buf), 
-                userId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterString.read(from: &buf), 
-                publicKey: FfiConverterString.read(from: &buf), 
-                status: FfiConverterTypeDeviceState.read(from: &buf), 
-                createdAt: FfiConverterInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: DeviceInfo, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.deviceId, into: &buf)
-        FfiConverterString.write(value.userId, into: &buf)
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterString.write(value.publicKey, into: &buf)
-        FfiConverterTypeDeviceState.write(value.status, into: &buf)
-        FfiConverterInt64.write(value.createdAt, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceInfo_lift(_ buf: RustBuffer) throws -> DeviceInfo {
-    return try FfiConverterTypeDeviceInfo.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceInfo_lower(_ value: DeviceInfo) -> RustBuffer {
-    return FfiConverterTypeDeviceInfo.lower(value)
 }
 
 
@@ -4253,115 +3777,6 @@ public func FfiConverterTypeFileVersion_lower(_ value: FileVersion) -> RustBuffe
 
 
 /**
- * An issued invitation. `token` is shown only here: hand it to the invitee out of band.
- */
-public struct Invitation: Equatable, Hashable {
-    /**
-     * Id.
-     */
-    public var invitationId: String
-    /**
-     * Single-use token for `register`.
-     */
-    public var token: String
-    /**
-     * Organisation joined.
-     */
-    public var orgId: String
-    /**
-     * Role granted.
-     */
-    public var role: Role
-    /**
-     * Space joined (customer invitations).
-     */
-    public var spaceId: String?
-    /**
-     * Expiry (Unix seconds).
-     */
-    public var expiresAt: Int64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Id.
-         */invitationId: String, 
-        /**
-         * Single-use token for `register`.
-         */token: String, 
-        /**
-         * Organisation joined.
-         */orgId: String, 
-        /**
-         * Role granted.
-         */role: Role, 
-        /**
-         * Space joined (customer invitations).
-         */spaceId: String?, 
-        /**
-         * Expiry (Unix seconds).
-         */expiresAt: Int64) {
-        self.invitationId = invitationId
-        self.token = token
-        self.orgId = orgId
-        self.role = role
-        self.spaceId = spaceId
-        self.expiresAt = expiresAt
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Invitation: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeInvitation: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Invitation {
-        return
-            try Invitation(
-                invitationId: FfiConverterString.read(from: &buf), 
-                token: FfiConverterString.read(from: &buf), 
-                orgId: FfiConverterString.read(from: &buf), 
-                role: FfiConverterTypeRole.read(from: &buf), 
-                spaceId: FfiConverterOptionString.read(from: &buf), 
-                expiresAt: FfiConverterInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Invitation, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.invitationId, into: &buf)
-        FfiConverterString.write(value.token, into: &buf)
-        FfiConverterString.write(value.orgId, into: &buf)
-        FfiConverterTypeRole.write(value.role, into: &buf)
-        FfiConverterOptionString.write(value.spaceId, into: &buf)
-        FfiConverterInt64.write(value.expiresAt, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeInvitation_lift(_ buf: RustBuffer) throws -> Invitation {
-    return try FfiConverterTypeInvitation.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeInvitation_lower(_ value: Invitation) -> RustBuffer {
-    return FfiConverterTypeInvitation.lower(value)
-}
-
-
-/**
  * What the space policy says about one label.
  */
 public struct LabelRule: Equatable, Hashable {
@@ -4790,263 +4205,6 @@ public func FfiConverterTypeNewFile_lower(_ value: NewFile) -> RustBuffer {
 
 
 /**
- * A message to post.
- */
-public struct NewMessage: Equatable, Hashable {
-    /**
-     * Thread (a new random thread when absent).
-     */
-    public var threadId: String?
-    /**
-     * The text.
-     */
-    public var body: String
-    /**
-     * The message this one replies to.
-     */
-    public var replyTo: String?
-    /**
-     * Disappear this many seconds after posting.
-     */
-    public var expiresInSecs: UInt64?
-    /**
-     * Post into the internal (staff-only) room instead of the customer room.
-     */
-    public var `internal`: Bool
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Thread (a new random thread when absent).
-         */threadId: String? = nil, 
-        /**
-         * The text.
-         */body: String, 
-        /**
-         * The message this one replies to.
-         */replyTo: String? = nil, 
-        /**
-         * Disappear this many seconds after posting.
-         */expiresInSecs: UInt64? = nil, 
-        /**
-         * Post into the internal (staff-only) room instead of the customer room.
-         */`internal`: Bool = false) {
-        self.threadId = threadId
-        self.body = body
-        self.replyTo = replyTo
-        self.expiresInSecs = expiresInSecs
-        self.`internal` = `internal`
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension NewMessage: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeNewMessage: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NewMessage {
-        return
-            try NewMessage(
-                threadId: FfiConverterOptionString.read(from: &buf), 
-                body: FfiConverterString.read(from: &buf), 
-                replyTo: FfiConverterOptionString.read(from: &buf), 
-                expiresInSecs: FfiConverterOptionUInt64.read(from: &buf), 
-                internal: FfiConverterBool.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: NewMessage, into buf: inout [UInt8]) {
-        FfiConverterOptionString.write(value.threadId, into: &buf)
-        FfiConverterString.write(value.body, into: &buf)
-        FfiConverterOptionString.write(value.replyTo, into: &buf)
-        FfiConverterOptionUInt64.write(value.expiresInSecs, into: &buf)
-        FfiConverterBool.write(value.`internal`, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNewMessage_lift(_ buf: RustBuffer) throws -> NewMessage {
-    return try FfiConverterTypeNewMessage.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNewMessage_lower(_ value: NewMessage) -> RustBuffer {
-    return FfiConverterTypeNewMessage.lower(value)
-}
-
-
-/**
- * The user's notification preference.
- */
-public struct NotifyPreference: Equatable, Hashable {
-    /**
-     * Mode.
-     */
-    public var mode: NotifyMode
-    /**
-     * Address the mail goes to.
-     */
-    public var email: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Mode.
-         */mode: NotifyMode, 
-        /**
-         * Address the mail goes to.
-         */email: String?) {
-        self.mode = mode
-        self.email = email
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension NotifyPreference: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeNotifyPreference: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NotifyPreference {
-        return
-            try NotifyPreference(
-                mode: FfiConverterTypeNotifyMode.read(from: &buf), 
-                email: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: NotifyPreference, into buf: inout [UInt8]) {
-        FfiConverterTypeNotifyMode.write(value.mode, into: &buf)
-        FfiConverterOptionString.write(value.email, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNotifyPreference_lift(_ buf: RustBuffer) throws -> NotifyPreference {
-    return try FfiConverterTypeNotifyPreference.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNotifyPreference_lower(_ value: NotifyPreference) -> RustBuffer {
-    return FfiConverterTypeNotifyPreference.lower(value)
-}
-
-
-/**
- * An organisation.
- */
-public struct OrgInfo: Equatable, Hashable {
-    /**
-     * Id.
-     */
-    public var orgId: String
-    /**
-     * Name.
-     */
-    public var name: String
-    /**
-     * Kind.
-     */
-    public var kind: OrgKind
-    /**
-     * Creation time (Unix seconds).
-     */
-    public var createdAt: Int64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Id.
-         */orgId: String, 
-        /**
-         * Name.
-         */name: String, 
-        /**
-         * Kind.
-         */kind: OrgKind, 
-        /**
-         * Creation time (Unix seconds).
-         */createdAt: Int64) {
-        self.orgId = orgId
-        self.name = name
-        self.kind = kind
-        self.createdAt = createdAt
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension OrgInfo: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeOrgInfo: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OrgInfo {
-        return
-            try OrgInfo(
-                orgId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterString.read(from: &buf), 
-                kind: FfiConverterTypeOrgKind.read(from: &buf), 
-                createdAt: FfiConverterInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: OrgInfo, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.orgId, into: &buf)
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterTypeOrgKind.write(value.kind, into: &buf)
-        FfiConverterInt64.write(value.createdAt, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOrgInfo_lift(_ buf: RustBuffer) throws -> OrgInfo {
-    return try FfiConverterTypeOrgInfo.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOrgInfo_lower(_ value: OrgInfo) -> RustBuffer {
-    return FfiConverterTypeOrgInfo.lower(value)
-}
-
-
-/**
  * An upload that has not finished (resume it with `resume_upload`).
  */
 public struct PendingUpload: Equatable, Hashable {
@@ -5162,85 +4320,6 @@ public func FfiConverterTypePendingUpload_lift(_ buf: RustBuffer) throws -> Pend
 #endif
 public func FfiConverterTypePendingUpload_lower(_ value: PendingUpload) -> RustBuffer {
     return FfiConverterTypePendingUpload.lower(value)
-}
-
-
-/**
- * What a user says about themselves (`set_profile`).
- */
-public struct ProfileInput: Equatable, Hashable {
-    /**
-     * Display name (1 to 100 characters).
-     */
-    public var name: String
-    /**
-     * Organisation (up to 100 characters).
-     */
-    public var organisation: String?
-    /**
-     * Job title (up to 100 characters).
-     */
-    public var title: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Display name (1 to 100 characters).
-         */name: String, 
-        /**
-         * Organisation (up to 100 characters).
-         */organisation: String? = nil, 
-        /**
-         * Job title (up to 100 characters).
-         */title: String? = nil) {
-        self.name = name
-        self.organisation = organisation
-        self.title = title
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension ProfileInput: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeProfileInput: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ProfileInput {
-        return
-            try ProfileInput(
-                name: FfiConverterString.read(from: &buf), 
-                organisation: FfiConverterOptionString.read(from: &buf), 
-                title: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: ProfileInput, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterOptionString.write(value.organisation, into: &buf)
-        FfiConverterOptionString.write(value.title, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeProfileInput_lift(_ buf: RustBuffer) throws -> ProfileInput {
-    return try FfiConverterTypeProfileInput.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeProfileInput_lower(_ value: ProfileInput) -> RustBuffer {
-    return FfiConverterTypeProfileInput.lower(value)
 }
 
 
@@ -5457,234 +4536,6 @@ public func FfiConverterTypeSecurityEvent_lower(_ value: SecurityEvent) -> RustB
 
 
 /**
- * A space as this device sees it.
- */
-public struct Space: Equatable, Hashable {
-    /**
-     * Id.
-     */
-    public var spaceId: String
-    /**
-     * The provider organisation.
-     */
-    public var providerOrgId: String
-    /**
-     * The customer organisation.
-     */
-    public var customerOrgId: String
-    /**
-     * The owner (creating staff user).
-     */
-    public var ownerUserId: String
-    /**
-     * Members, with safety numbers.
-     */
-    public var members: [SpaceMember]
-    /**
-     * Whether this device is in the space's customer room.
-     */
-    public var joined: Bool
-    /**
-     * Whether this device is in the space's internal (staff-only) room.
-     */
-    public var internalRoom: Bool
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Id.
-         */spaceId: String, 
-        /**
-         * The provider organisation.
-         */providerOrgId: String, 
-        /**
-         * The customer organisation.
-         */customerOrgId: String, 
-        /**
-         * The owner (creating staff user).
-         */ownerUserId: String, 
-        /**
-         * Members, with safety numbers.
-         */members: [SpaceMember], 
-        /**
-         * Whether this device is in the space's customer room.
-         */joined: Bool, 
-        /**
-         * Whether this device is in the space's internal (staff-only) room.
-         */internalRoom: Bool) {
-        self.spaceId = spaceId
-        self.providerOrgId = providerOrgId
-        self.customerOrgId = customerOrgId
-        self.ownerUserId = ownerUserId
-        self.members = members
-        self.joined = joined
-        self.internalRoom = internalRoom
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Space: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSpace: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Space {
-        return
-            try Space(
-                spaceId: FfiConverterString.read(from: &buf), 
-                providerOrgId: FfiConverterString.read(from: &buf), 
-                customerOrgId: FfiConverterString.read(from: &buf), 
-                ownerUserId: FfiConverterString.read(from: &buf), 
-                members: FfiConverterSequenceTypeSpaceMember.read(from: &buf), 
-                joined: FfiConverterBool.read(from: &buf), 
-                internalRoom: FfiConverterBool.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Space, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.spaceId, into: &buf)
-        FfiConverterString.write(value.providerOrgId, into: &buf)
-        FfiConverterString.write(value.customerOrgId, into: &buf)
-        FfiConverterString.write(value.ownerUserId, into: &buf)
-        FfiConverterSequenceTypeSpaceMember.write(value.members, into: &buf)
-        FfiConverterBool.write(value.joined, into: &buf)
-        FfiConverterBool.write(value.internalRoom, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpace_lift(_ buf: RustBuffer) throws -> Space {
-    return try FfiConverterTypeSpace.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpace_lower(_ value: Space) -> RustBuffer {
-    return FfiConverterTypeSpace.lower(value)
-}
-
-
-/**
- * A member of a space.
- */
-public struct SpaceMember: Equatable, Hashable {
-    /**
-     * User.
-     */
-    public var userId: String
-    /**
-     * Role in the space.
-     */
-    public var role: SpaceRole
-    /**
-     * The user's devices in the customer room.
-     */
-    public var devices: [String]
-    /**
-     * Devices vouched for by the user (certified under the identity key this device pinned).
-     */
-    public var verifiedDevices: [String]
-    /**
-     * Safety number over the user's identity key (60 digits; unchanged by new devices).
-     */
-    public var safetyNumber: String?
-    /**
-     * The relay served another identity key for the user than the pinned one.
-     */
-    public var identityKeyChanged: Bool
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * User.
-         */userId: String, 
-        /**
-         * Role in the space.
-         */role: SpaceRole, 
-        /**
-         * The user's devices in the customer room.
-         */devices: [String], 
-        /**
-         * Devices vouched for by the user (certified under the identity key this device pinned).
-         */verifiedDevices: [String], 
-        /**
-         * Safety number over the user's identity key (60 digits; unchanged by new devices).
-         */safetyNumber: String?, 
-        /**
-         * The relay served another identity key for the user than the pinned one.
-         */identityKeyChanged: Bool) {
-        self.userId = userId
-        self.role = role
-        self.devices = devices
-        self.verifiedDevices = verifiedDevices
-        self.safetyNumber = safetyNumber
-        self.identityKeyChanged = identityKeyChanged
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension SpaceMember: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSpaceMember: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SpaceMember {
-        return
-            try SpaceMember(
-                userId: FfiConverterString.read(from: &buf), 
-                role: FfiConverterTypeSpaceRole.read(from: &buf), 
-                devices: FfiConverterSequenceString.read(from: &buf), 
-                verifiedDevices: FfiConverterSequenceString.read(from: &buf), 
-                safetyNumber: FfiConverterOptionString.read(from: &buf), 
-                identityKeyChanged: FfiConverterBool.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: SpaceMember, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.userId, into: &buf)
-        FfiConverterTypeSpaceRole.write(value.role, into: &buf)
-        FfiConverterSequenceString.write(value.devices, into: &buf)
-        FfiConverterSequenceString.write(value.verifiedDevices, into: &buf)
-        FfiConverterOptionString.write(value.safetyNumber, into: &buf)
-        FfiConverterBool.write(value.identityKeyChanged, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpaceMember_lift(_ buf: RustBuffer) throws -> SpaceMember {
-    return try FfiConverterTypeSpaceMember.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpaceMember_lower(_ value: SpaceMember) -> RustBuffer {
-    return FfiConverterTypeSpaceMember.lower(value)
-}
-
-
-/**
  * A space's classification policy.
  */
 public struct SpacePolicy: Equatable, Hashable {
@@ -5854,260 +4705,6 @@ public func FfiConverterTypeThread_lift(_ buf: RustBuffer) throws -> Thread {
 public func FfiConverterTypeThread_lower(_ value: Thread) -> RustBuffer {
     return FfiConverterTypeThread.lower(value)
 }
-
-
-/**
- * A new TOTP secret to load into an authenticator app (shown once; do not log it).
- */
-public struct TotpEnrolment: Equatable, Hashable {
-    /**
-     * Base32 secret.
-     */
-    public var secret: String
-    /**
-     * `otpauth://` URI (QR code content).
-     */
-    public var otpauthUri: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Base32 secret.
-         */secret: String, 
-        /**
-         * `otpauth://` URI (QR code content).
-         */otpauthUri: String) {
-        self.secret = secret
-        self.otpauthUri = otpauthUri
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension TotpEnrolment: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeTotpEnrolment: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TotpEnrolment {
-        return
-            try TotpEnrolment(
-                secret: FfiConverterString.read(from: &buf), 
-                otpauthUri: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: TotpEnrolment, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.secret, into: &buf)
-        FfiConverterString.write(value.otpauthUri, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeTotpEnrolment_lift(_ buf: RustBuffer) throws -> TotpEnrolment {
-    return try FfiConverterTypeTotpEnrolment.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeTotpEnrolment_lower(_ value: TotpEnrolment) -> RustBuffer {
-    return FfiConverterTypeTotpEnrolment.lower(value)
-}
-
-
-/**
- * A user's profile as this device accepted it: signed by one of the user's own devices, the
- * latest wins; text made safe to show (no direction overrides or control characters).
- */
-public struct UserProfile: Equatable, Hashable {
-    /**
-     * User.
-     */
-    public var userId: String
-    /**
-     * Display name.
-     */
-    public var name: String
-    /**
-     * Organisation.
-     */
-    public var organisation: String?
-    /**
-     * Job title.
-     */
-    public var title: String?
-    /**
-     * Unix seconds on the signing device's clock.
-     */
-    public var updatedAt: UInt64
-    /**
-     * The device that signed it.
-     */
-    public var deviceId: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * User.
-         */userId: String, 
-        /**
-         * Display name.
-         */name: String, 
-        /**
-         * Organisation.
-         */organisation: String?, 
-        /**
-         * Job title.
-         */title: String?, 
-        /**
-         * Unix seconds on the signing device's clock.
-         */updatedAt: UInt64, 
-        /**
-         * The device that signed it.
-         */deviceId: String) {
-        self.userId = userId
-        self.name = name
-        self.organisation = organisation
-        self.title = title
-        self.updatedAt = updatedAt
-        self.deviceId = deviceId
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension UserProfile: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeUserProfile: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UserProfile {
-        return
-            try UserProfile(
-                userId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterString.read(from: &buf), 
-                organisation: FfiConverterOptionString.read(from: &buf), 
-                title: FfiConverterOptionString.read(from: &buf), 
-                updatedAt: FfiConverterUInt64.read(from: &buf), 
-                deviceId: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: UserProfile, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.userId, into: &buf)
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterOptionString.write(value.organisation, into: &buf)
-        FfiConverterOptionString.write(value.title, into: &buf)
-        FfiConverterUInt64.write(value.updatedAt, into: &buf)
-        FfiConverterString.write(value.deviceId, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeUserProfile_lift(_ buf: RustBuffer) throws -> UserProfile {
-    return try FfiConverterTypeUserProfile.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeUserProfile_lower(_ value: UserProfile) -> RustBuffer {
-    return FfiConverterTypeUserProfile.lower(value)
-}
-
-
-/**
- * Audit export format.
- */
-
-public enum AuditFormat: Equatable, Hashable {
-    
-    /**
-     * JSON array.
-     */
-    case json
-    /**
-     * CSV with a header line.
-     */
-    case csv
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension AuditFormat: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAuditFormat: FfiConverterRustBuffer {
-    typealias SwiftType = AuditFormat
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditFormat {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .json
-        
-        case 2: return .csv
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: AuditFormat, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .json:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .csv:
-            writeInt(&buf, Int32(2))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuditFormat_lift(_ buf: RustBuffer) throws -> AuditFormat {
-    return try FfiConverterTypeAuditFormat.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuditFormat_lower(_ value: AuditFormat) -> RustBuffer {
-    return FfiConverterTypeAuditFormat.lower(value)
-}
-
 
 
 /**
@@ -6473,533 +5070,6 @@ public func FfiConverterTypeClientEvent_lift(_ buf: RustBuffer) throws -> Client
 #endif
 public func FfiConverterTypeClientEvent_lower(_ value: ClientEvent) -> RustBuffer {
     return FfiConverterTypeClientEvent.lower(value)
-}
-
-
-
-/**
- * Status of a device link request.
- */
-
-public enum DeviceRequestStatus: Equatable, Hashable {
-    
-    /**
-     * Waiting for approval.
-     */
-    case pending
-    /**
-     * Approved.
-     */
-    case approved
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension DeviceRequestStatus: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDeviceRequestStatus: FfiConverterRustBuffer {
-    typealias SwiftType = DeviceRequestStatus
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceRequestStatus {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .pending
-        
-        case 2: return .approved
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: DeviceRequestStatus, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .pending:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .approved:
-            writeInt(&buf, Int32(2))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceRequestStatus_lift(_ buf: RustBuffer) throws -> DeviceRequestStatus {
-    return try FfiConverterTypeDeviceRequestStatus.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceRequestStatus_lower(_ value: DeviceRequestStatus) -> RustBuffer {
-    return FfiConverterTypeDeviceRequestStatus.lower(value)
-}
-
-
-
-/**
- * Status of a device.
- */
-
-public enum DeviceState: Equatable, Hashable {
-    
-    /**
-     * Authenticates.
-     */
-    case active
-    /**
-     * Waiting for approval.
-     */
-    case pending
-    /**
-     * Revoked.
-     */
-    case revoked
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension DeviceState: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDeviceState: FfiConverterRustBuffer {
-    typealias SwiftType = DeviceState
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceState {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .active
-        
-        case 2: return .pending
-        
-        case 3: return .revoked
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: DeviceState, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .active:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .pending:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .revoked:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceState_lift(_ buf: RustBuffer) throws -> DeviceState {
-    return try FfiConverterTypeDeviceState.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDeviceState_lower(_ value: DeviceState) -> RustBuffer {
-    return FfiConverterTypeDeviceState.lower(value)
-}
-
-
-
-/**
- * When notification mail is sent.
- */
-
-public enum NotifyMode: Equatable, Hashable {
-    
-    /**
-     * One mail per event.
-     */
-    case immediate
-    /**
-     * At most one digest per hour.
-     */
-    case hourly
-    /**
-     * At most one digest per day.
-     */
-    case daily
-    /**
-     * No mail.
-     */
-    case off
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension NotifyMode: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeNotifyMode: FfiConverterRustBuffer {
-    typealias SwiftType = NotifyMode
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NotifyMode {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .immediate
-        
-        case 2: return .hourly
-        
-        case 3: return .daily
-        
-        case 4: return .off
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: NotifyMode, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .immediate:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .hourly:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .daily:
-            writeInt(&buf, Int32(3))
-        
-        
-        case .off:
-            writeInt(&buf, Int32(4))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNotifyMode_lift(_ buf: RustBuffer) throws -> NotifyMode {
-    return try FfiConverterTypeNotifyMode.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNotifyMode_lower(_ value: NotifyMode) -> RustBuffer {
-    return FfiConverterTypeNotifyMode.lower(value)
-}
-
-
-
-/**
- * Kind of organisation.
- */
-
-public enum OrgKind: Equatable, Hashable {
-    
-    /**
-     * The provider running the relay.
-     */
-    case provider
-    /**
-     * A customer company.
-     */
-    case customer
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension OrgKind: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeOrgKind: FfiConverterRustBuffer {
-    typealias SwiftType = OrgKind
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OrgKind {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .provider
-        
-        case 2: return .customer
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: OrgKind, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .provider:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .customer:
-            writeInt(&buf, Int32(2))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOrgKind_lift(_ buf: RustBuffer) throws -> OrgKind {
-    return try FfiConverterTypeOrgKind.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeOrgKind_lower(_ value: OrgKind) -> RustBuffer {
-    return FfiConverterTypeOrgKind.lower(value)
-}
-
-
-
-/**
- * Organisation role of a user.
- */
-
-public enum Role: Equatable, Hashable {
-    
-    /**
-     * Provider administrator.
-     */
-    case admin
-    /**
-     * Provider staff.
-     */
-    case staff
-    /**
-     * Customer member.
-     */
-    case customer
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension Role: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRole: FfiConverterRustBuffer {
-    typealias SwiftType = Role
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Role {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .admin
-        
-        case 2: return .staff
-        
-        case 3: return .customer
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: Role, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .admin:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .staff:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .customer:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
-    return try FfiConverterTypeRole.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
-    return FfiConverterTypeRole.lower(value)
-}
-
-
-
-/**
- * The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`;
- * what it lets this device do is `FileVersion.access`).
- */
-
-public enum ScanState: Equatable, Hashable {
-    
-    /**
-     * `not_required`: its label needs no scan and no verdict arrived.
-     */
-    case notRequired
-    /**
-     * `waiting`: its label needs a scan and the space's scanner posted no verdict yet.
-     */
-    case waiting
-    /**
-     * `clean`: the scanner found nothing.
-     */
-    case clean
-    /**
-     * `infected`: the scanner found malware; staff open it only after `override_scan`.
-     */
-    case infected(
-        /**
-         * The signature name, as ClamAV reports it.
-         */signature: String
-    )
-    /**
-     * `failed`: the scanner could not scan it; staff open it only after `override_scan`.
-     */
-    case failed
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension ScanState: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeScanState: FfiConverterRustBuffer {
-    typealias SwiftType = ScanState
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScanState {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .notRequired
-        
-        case 2: return .waiting
-        
-        case 3: return .clean
-        
-        case 4: return .infected(signature: try FfiConverterString.read(from: &buf)
-        )
-        
-        case 5: return .failed
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: ScanState, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .notRequired:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .waiting:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .clean:
-            writeInt(&buf, Int32(3))
-        
-        
-        case let .infected(signature):
-            writeInt(&buf, Int32(4))
-            FfiConverterString.write(signature, into: &buf)
-            
-        
-        case .failed:
-            writeInt(&buf, Int32(5))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeScanState_lift(_ buf: RustBuffer) throws -> ScanState {
-    return try FfiConverterTypeScanState.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeScanState_lower(_ value: ScanState) -> RustBuffer {
-    return FfiConverterTypeScanState.lower(value)
 }
 
 
@@ -7459,91 +5529,6 @@ public func FfiConverterTypeSealroomError_lower(_ value: SealroomError) -> RustB
 
 
 /**
- * A member's role in a space.
- */
-
-public enum SpaceRole: Equatable, Hashable {
-    
-    /**
-     * Owner (the staff user who created the space).
-     */
-    case owner
-    /**
-     * Provider staff.
-     */
-    case staff
-    /**
-     * Customer member.
-     */
-    case customer
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension SpaceRole: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSpaceRole: FfiConverterRustBuffer {
-    typealias SwiftType = SpaceRole
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SpaceRole {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .owner
-        
-        case 2: return .staff
-        
-        case 3: return .customer
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: SpaceRole, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .owner:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .staff:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .customer:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpaceRole_lift(_ buf: RustBuffer) throws -> SpaceRole {
-    return try FfiConverterTypeSpaceRole.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpaceRole_lower(_ value: SpaceRole) -> RustBuffer {
-    return FfiConverterTypeSpaceRole.lower(value)
-}
-
-
-
-/**
  * Failure of an app-side stream callback ([`ByteSource`], [`ByteSink`]). Throw it from the
  * callback; the SDK call then fails with [`SealroomError::Storage`] (code `io`).
  */
@@ -7750,30 +5735,6 @@ fileprivate struct FfiConverterOptionTypeAccount: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeFileMetadata: FfiConverterRustBuffer {
-    typealias SwiftType = FileMetadata?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeFileMetadata.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeFileMetadata.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypeUserProfile: FfiConverterRustBuffer {
     typealias SwiftType = UserProfile?
 
@@ -7790,6 +5751,30 @@ fileprivate struct FfiConverterOptionTypeUserProfile: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeUserProfile.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeFileMetadata: FfiConverterRustBuffer {
+    typealias SwiftType = FileMetadata?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFileMetadata.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFileMetadata.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -7823,23 +5808,23 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer {
-    typealias SwiftType = [AdmissionDevice]
+fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
+    typealias SwiftType = [Space]
 
-    public static func write(_ value: [AdmissionDevice], into buf: inout [UInt8]) {
+    public static func write(_ value: [Space], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterTypeAdmissionDevice.write(item, into: &buf)
+            FfiConverterTypeSpace.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AdmissionDevice] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Space] {
         let len: Int32 = try readInt(&buf)
-        var seq = [AdmissionDevice]()
+        var seq = [Space]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeAdmissionDevice.read(from: &buf))
+            seq.append(try FfiConverterTypeSpace.read(from: &buf))
         }
         return seq
     }
@@ -7848,23 +5833,23 @@ fileprivate struct FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer {
-    typealias SwiftType = [DeviceInfo]
+fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
+    typealias SwiftType = [UserProfile]
 
-    public static func write(_ value: [DeviceInfo], into buf: inout [UInt8]) {
+    public static func write(_ value: [UserProfile], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterTypeDeviceInfo.write(item, into: &buf)
+            FfiConverterTypeUserProfile.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceInfo] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UserProfile] {
         let len: Int32 = try readInt(&buf)
-        var seq = [DeviceInfo]()
+        var seq = [UserProfile]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeDeviceInfo.read(from: &buf))
+            seq.append(try FfiConverterTypeUserProfile.read(from: &buf))
         }
         return seq
     }
@@ -8023,56 +6008,6 @@ fileprivate struct FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
-    typealias SwiftType = [Space]
-
-    public static func write(_ value: [Space], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeSpace.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Space] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Space]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeSpace.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer {
-    typealias SwiftType = [SpaceMember]
-
-    public static func write(_ value: [SpaceMember], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeSpaceMember.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SpaceMember] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [SpaceMember]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeSpaceMember.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeThread: FfiConverterRustBuffer {
     typealias SwiftType = [Thread]
 
@@ -8098,23 +6033,23 @@ fileprivate struct FfiConverterSequenceTypeThread: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
-    typealias SwiftType = [UserProfile]
+fileprivate struct FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [DeviceInfo]
 
-    public static func write(_ value: [UserProfile], into buf: inout [UInt8]) {
+    public static func write(_ value: [DeviceInfo], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterTypeUserProfile.write(item, into: &buf)
+            FfiConverterTypeDeviceInfo.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UserProfile] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DeviceInfo] {
         let len: Int32 = try readInt(&buf)
-        var seq = [UserProfile]()
+        var seq = [DeviceInfo]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeUserProfile.read(from: &buf))
+            seq.append(try FfiConverterTypeDeviceInfo.read(from: &buf))
         }
         return seq
     }
@@ -8216,7 +6151,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_progresslistener_on_progress() != 8615) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_account() != 3307) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_account() != 54189) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_add_member() != 21904) {
@@ -8228,10 +6163,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_device_link_with_totp() != 16014) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() != 4181) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() != 33156) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_bootstrap() != 40181) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_bootstrap() != 59865) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_cancel_upload() != 61346) {
@@ -8240,13 +6175,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_confirm_totp() != 3572) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() != 60879) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() != 26386) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() != 1156) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() != 8150) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() != 58340) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_file() != 58896) {
@@ -8267,7 +6202,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_range() != 27337) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_enrol_totp() != 49148) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_enrol_totp() != 57918) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_erase_user() != 3656) {
@@ -8279,13 +6214,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_files() != 21633) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() != 2748) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() != 24017) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_has_recovery_backup() != 57677) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_invite() != 42275) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_invite() != 19947) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_is_registered() != 35802) {
@@ -8297,22 +6232,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_messages() != 29076) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_my_devices() != 57433) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_my_devices() != 40369) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() != 46536) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() != 49479) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() != 27639) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() != 41132) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() != 62385) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_refresh_files() != 44066) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_register() != 23013) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_register() != 14875) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_remove_member() != 16791) {
@@ -8333,16 +6268,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() != 60301) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() != 23338) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() != 43235) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_retention() != 54252) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_space() != 10939) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_space() != 9775) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_spaces() != 53701) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_spaces() != 12712) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_sync() != 64160) {
@@ -8354,7 +6289,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() != 62308) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 11389) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 50665) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release() != 36782) {
@@ -8381,19 +6316,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_invitation() != 19948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() != 54221) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() != 29938) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile() != 1978) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile() != 34755) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_profile() != 40948) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_profile() != 24567) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles() != 34789) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles() != 9815) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile() != 61139) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile() != 32063) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() != 29550) {
@@ -8442,6 +6377,8 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitByteSink()
     uniffiCallbackInitByteSource()
     uniffiCallbackInitProgressListener()
+    uniffiEnsureSealroomCoreInitialized()
+    uniffiEnsureSealroomWireInitialized()
     return InitializationResult.ok
 }()
 

@@ -96,7 +96,7 @@ impl From<core::FileVersion> for FileVersion {
             latest: f.latest,
             classification: f.classification.map(|c| c.as_str().to_owned()),
             access: f.access.code().to_owned(),
-            scan: f.scan.into(),
+            scan: f.scan,
             released_by: f.released_by,
         }
     }

@@ -4,6 +4,9 @@
 
 use sealroom_core::client as core;
 
+/// Core's own enum (uniffi derive behind core's `uniffi` feature).
+pub use sealroom_core::client::ScanState;
+
 /// What the space policy says about one label.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LabelRule {
@@ -67,38 +70,6 @@ impl From<SpacePolicy> for core::SpacePolicy {
                 .collect(),
             default: core::Classification::from_wire(&p.default_label),
             scanner: p.scanner,
-        }
-    }
-}
-
-/// The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`;
-/// what it lets this device do is `FileVersion.access`).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
-pub enum ScanState {
-    /// `not_required`: its label needs no scan and no verdict arrived.
-    NotRequired,
-    /// `waiting`: its label needs a scan and the space's scanner posted no verdict yet.
-    Waiting,
-    /// `clean`: the scanner found nothing.
-    Clean,
-    /// `infected`: the scanner found malware; staff open it only after `override_scan`.
-    Infected {
-        /// The signature name, as ClamAV reports it.
-        signature: String,
-    },
-    /// `failed`: the scanner could not scan it; staff open it only after `override_scan`.
-    Failed,
-}
-
-impl From<core::ScanState> for ScanState {
-    fn from(s: core::ScanState) -> Self {
-        match s {
-            core::ScanState::NotRequired => Self::NotRequired,
-            core::ScanState::Waiting => Self::Waiting,
-            core::ScanState::Clean => Self::Clean,
-            core::ScanState::Infected { signature } => Self::Infected { signature },
-            // The core's enum is non-exhaustive; a state it adds later is no clearance.
-            _ => Self::Failed,
         }
     }
 }

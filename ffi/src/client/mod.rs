@@ -17,7 +17,6 @@ mod files;
 mod label_types;
 mod labels;
 mod live;
-mod profile_types;
 mod profiles;
 mod revoke;
 mod types;
@@ -334,7 +333,7 @@ impl SealroomClient {
 
     /// This device's account.
     pub fn account(&self) -> Result<Account, SealroomError> {
-        Ok(self.client.account()?.into())
+        Ok(self.client.account()?)
     }
 
     /// This device's Ed25519 public key (hex).
@@ -356,7 +355,7 @@ impl SealroomClient {
             email.as_deref(),
             &device_name,
         ))?;
-        Ok(account.into())
+        Ok(account)
     }
 
     /// Creates the provider organisation and its first administrator with the relay's one-time
@@ -376,18 +375,18 @@ impl SealroomClient {
             email.as_deref(),
             &device_name,
         ))?;
-        Ok(account.into())
+        Ok(account)
     }
 
     /// This user's devices.
     pub fn my_devices(&self) -> Result<Vec<DeviceInfo>, SealroomError> {
         let list = self.block(self.client.my_devices())?;
-        Ok(list.devices.into_iter().map(Into::into).collect())
+        Ok(list.devices.into_iter().collect())
     }
 
     /// Creates a customer organisation (provider staff).
     pub fn create_customer_org(&self, name: String) -> Result<OrgInfo, SealroomError> {
-        Ok(self.block(self.client.create_customer_org(&name))?.into())
+        self.block(self.client.create_customer_org(&name))
     }
 
     /// Issues an invitation: `staff`/`admin` (admins), or `customer` into `space_id`.
@@ -396,9 +395,7 @@ impl SealroomClient {
         role: Role,
         space_id: Option<String>,
     ) -> Result<Invitation, SealroomError> {
-        Ok(self
-            .block(self.client.invite(role.into(), space_id.as_deref()))?
-            .into())
+        self.block(self.client.invite(role, space_id.as_deref()))
     }
 
     // ----- spaces --------------------------------------------------------------------------
@@ -410,23 +407,21 @@ impl SealroomClient {
         customer_org_id: String,
         with_internal_room: bool,
     ) -> Result<Space, SealroomError> {
-        Ok(self
-            .block(
-                self.client
-                    .create_space(&customer_org_id, with_internal_room),
-            )?
-            .into())
+        self.block(
+            self.client
+                .create_space(&customer_org_id, with_internal_room),
+        )
     }
 
     /// This user's spaces.
     pub fn spaces(&self) -> Result<Vec<Space>, SealroomError> {
         let spaces = self.block(self.client.spaces())?;
-        Ok(spaces.into_iter().map(Into::into).collect())
+        Ok(spaces.into_iter().collect())
     }
 
     /// One space.
     pub fn space(&self, space_id: String) -> Result<Space, SealroomError> {
-        Ok(self.block(self.client.space(&space_id))?.into())
+        self.block(self.client.space(&space_id))
     }
 
     /// Adds a user (all their devices) to a space's rooms.
@@ -453,7 +448,7 @@ impl SealroomClient {
         message: NewMessage,
     ) -> Result<Message, SealroomError> {
         Ok(self
-            .block(self.client.post_message(&space_id, message.into()))?
+            .block(self.client.post_message(&space_id, message))?
             .into())
     }
 
@@ -633,14 +628,12 @@ impl SealroomClient {
 
     /// On the new device: finishes the link once approved (absent while still pending).
     pub fn finish_device_link(&self) -> Result<Option<Account>, SealroomError> {
-        Ok(self
-            .block(self.client.finish_device_link())?
-            .map(Into::into))
+        self.block(self.client.finish_device_link())
     }
 
     /// Starts TOTP enrolment: load the secret into an authenticator, then `confirm_totp`.
     pub fn enrol_totp(&self) -> Result<TotpEnrolment, SealroomError> {
-        Ok(self.block(self.client.enrol_totp())?.into())
+        self.block(self.client.enrol_totp())
     }
 
     /// Confirms TOTP enrolment with a current code.
@@ -683,7 +676,7 @@ impl SealroomClient {
 
     /// The user's notification preference.
     pub fn notification_preference(&self) -> Result<NotifyPreference, SealroomError> {
-        Ok(self.block(self.client.notification_preference())?.into())
+        self.block(self.client.notification_preference())
     }
 
     /// Sets when notification mail is sent (content-free mail), and optionally the address.
@@ -692,12 +685,7 @@ impl SealroomClient {
         mode: NotifyMode,
         email: Option<String>,
     ) -> Result<NotifyPreference, SealroomError> {
-        Ok(self
-            .block(
-                self.client
-                    .set_notification_mode(mode.into(), email.as_deref()),
-            )?
-            .into())
+        self.block(self.client.set_notification_mode(mode, email.as_deref()))
     }
 
     /// A space's retention in days (absent: kept forever).
@@ -720,12 +708,12 @@ impl SealroomClient {
         query: AuditQuery,
         format: AuditFormat,
     ) -> Result<Vec<u8>, SealroomError> {
-        self.block(self.client.audit_export(&query.into(), format.into()))
+        self.block(self.client.audit_export(&query.into(), format))
     }
 
     /// Verifies the relay's audit hash chain (organisation admins).
     pub fn verify_audit(&self) -> Result<AuditVerifyReport, SealroomError> {
-        Ok(self.block(self.client.verify_audit())?.into())
+        self.block(self.client.verify_audit())
     }
 
     /// Erases a user (admins): revokes their devices and deletes their data. Returns the

@@ -31,6 +31,57 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
+import sealroom.core.Account
+import sealroom.core.Admission
+import sealroom.core.AuditFormat
+import sealroom.core.FfiConverterTypeAccount
+import sealroom.core.FfiConverterTypeAdmission
+import sealroom.core.FfiConverterTypeAuditFormat
+import sealroom.core.FfiConverterTypeNewMessage
+import sealroom.core.FfiConverterTypeProfileInput
+import sealroom.core.FfiConverterTypeScanState
+import sealroom.core.FfiConverterTypeSpace
+import sealroom.core.FfiConverterTypeUserProfile
+import sealroom.core.NewMessage
+import sealroom.core.ProfileInput
+import sealroom.core.ScanState
+import sealroom.core.Space
+import sealroom.core.UserProfile
+import sealroom.wire.AuditVerifyReport
+import sealroom.wire.DeviceInfo
+import sealroom.wire.DeviceRequestStatus
+import sealroom.wire.FfiConverterTypeAuditVerifyReport
+import sealroom.wire.FfiConverterTypeDeviceInfo
+import sealroom.wire.FfiConverterTypeDeviceRequestStatus
+import sealroom.wire.FfiConverterTypeInvitation
+import sealroom.wire.FfiConverterTypeNotifyMode
+import sealroom.wire.FfiConverterTypeNotifyPreference
+import sealroom.wire.FfiConverterTypeOrgInfo
+import sealroom.wire.FfiConverterTypeRole
+import sealroom.wire.FfiConverterTypeTotpEnrolment
+import sealroom.wire.Invitation
+import sealroom.wire.NotifyMode
+import sealroom.wire.NotifyPreference
+import sealroom.wire.OrgInfo
+import sealroom.wire.Role
+import sealroom.wire.TotpEnrolment
+import sealroom.core.RustBuffer as RustBufferAccount
+import sealroom.core.RustBuffer as RustBufferAdmission
+import sealroom.core.RustBuffer as RustBufferAuditFormat
+import sealroom.core.RustBuffer as RustBufferNewMessage
+import sealroom.core.RustBuffer as RustBufferProfileInput
+import sealroom.core.RustBuffer as RustBufferScanState
+import sealroom.core.RustBuffer as RustBufferSpace
+import sealroom.core.RustBuffer as RustBufferUserProfile
+import sealroom.wire.RustBuffer as RustBufferAuditVerifyReport
+import sealroom.wire.RustBuffer as RustBufferDeviceInfo
+import sealroom.wire.RustBuffer as RustBufferDeviceRequestStatus
+import sealroom.wire.RustBuffer as RustBufferInvitation
+import sealroom.wire.RustBuffer as RustBufferNotifyMode
+import sealroom.wire.RustBuffer as RustBufferNotifyPreference
+import sealroom.wire.RustBuffer as RustBufferOrgInfo
+import sealroom.wire.RustBuffer as RustBufferRole
+import sealroom.wire.RustBuffer as RustBufferTotpEnrolment
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -930,6 +981,8 @@ internal object UniffiLib {
         uniffiCallbackInterfaceByteSink.register(this)
         uniffiCallbackInterfaceByteSource.register(this)
         uniffiCallbackInterfaceProgressListener.register(this)
+        sealroom.core.uniffiEnsureInitialized()
+        sealroom.wire.uniffiEnsureInitialized()
         
     }
 
@@ -989,27 +1042,27 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_constructor_sealroomclient_open(`relayUrl`: RustBuffer.ByValue,`stateDir`: RustBuffer.ByValue,`storageKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_account(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferAccount.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_add_member(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_device(`ptr`: Long,`requestId`: RustBuffer.ByValue,`publicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_device_link_with_totp(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_audit_export(`ptr`: Long,`query`: RustBuffer.ByValue,`format`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_audit_export(`ptr`: Long,`query`: RustBuffer.ByValue,`format`: RustBufferAuditFormat.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_bootstrap(`ptr`: Long,`setupToken`: RustBuffer.ByValue,`orgName`: RustBuffer.ByValue,`userName`: RustBuffer.ByValue,`email`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferAccount.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_cancel_upload(`ptr`: Long,`uploadId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_confirm_totp(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_customer_org(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferOrgInfo.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_space(`ptr`: Long,`customerOrgId`: RustBuffer.ByValue,`withInternalRoom`: Byte,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferSpace.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_delete_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_delete_recovery_backup(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1023,7 +1076,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_download_range(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,`offset`: Long,`len`: Long,`sink`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_enrol_totp(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferTotpEnrolment.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_erase_user(`ptr`: Long,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_file_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1034,8 +1087,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_has_recovery_backup(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_invite(`ptr`: Long,`role`: RustBuffer.ByValue,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_invite(`ptr`: Long,`role`: RustBufferRole.ByValue,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferInvitation.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_is_registered(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_leave_space(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1045,15 +1098,15 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_my_devices(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_notification_preference(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferNotifyPreference.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_pending_uploads(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_post_message(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_post_message(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`message`: RustBufferNewMessage.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_refresh_files(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_register(`ptr`: Long,`inviteToken`: RustBuffer.ByValue,`userName`: RustBuffer.ByValue,`email`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferAccount.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_remove_member(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_request_device_link(`ptr`: Long,`userId`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1066,12 +1119,12 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_file_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_notification_mode(`ptr`: Long,`mode`: RustBuffer.ByValue,`email`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_notification_mode(`ptr`: Long,`mode`: RustBufferNotifyMode.ByValue,`email`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferNotifyPreference.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_retention(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`days`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_space(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferSpace.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_spaces(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_sync(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1081,7 +1134,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_upload_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`file`: RustBuffer.ByValue,`len`: Long,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferAuditVerifyReport.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_override_scan(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1099,15 +1152,15 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_accept_invitation(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_admission(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferAdmission.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_own_profile(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_profile(`ptr`: Long,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_profiles(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_profile(`ptr`: Long,`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_profile(`ptr`: Long,`input`: RustBufferProfileInput.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferUserProfile.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_revoke_device(`ptr`: Long,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_security_events(`ptr`: Long,`after`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1286,7 +1339,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_progresslistener_on_progress() and 0xFFFF) != 8615) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_account() and 0xFFFF) != 3307) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_account() and 0xFFFF) != 54189) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_add_member() and 0xFFFF) != 21904) {
@@ -1298,10 +1351,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_device_link_with_totp() and 0xFFFF) != 16014) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() and 0xFFFF) != 4181) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() and 0xFFFF) != 33156) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_bootstrap() and 0xFFFF) != 40181) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_bootstrap() and 0xFFFF) != 59865) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_cancel_upload() and 0xFFFF) != 61346) {
@@ -1310,13 +1363,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_confirm_totp() and 0xFFFF) != 3572) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() and 0xFFFF) != 60879) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() and 0xFFFF) != 26386) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() and 0xFFFF) != 1156) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() and 0xFFFF) != 8150) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() and 0xFFFF) != 58340) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_delete_file() and 0xFFFF) != 58896) {
@@ -1337,7 +1390,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_range() and 0xFFFF) != 27337) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_enrol_totp() and 0xFFFF) != 49148) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_enrol_totp() and 0xFFFF) != 57918) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_erase_user() and 0xFFFF) != 3656) {
@@ -1349,13 +1402,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_files() and 0xFFFF) != 21633) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() and 0xFFFF) != 2748) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() and 0xFFFF) != 24017) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_has_recovery_backup() and 0xFFFF) != 57677) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_invite() and 0xFFFF) != 42275) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_invite() and 0xFFFF) != 19947) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_is_registered() and 0xFFFF) != 35802) {
@@ -1367,22 +1420,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_messages() and 0xFFFF) != 29076) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_my_devices() and 0xFFFF) != 57433) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_my_devices() and 0xFFFF) != 40369) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() and 0xFFFF) != 46536) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() and 0xFFFF) != 49479) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() and 0xFFFF) != 27639) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() and 0xFFFF) != 41132) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() and 0xFFFF) != 62385) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_refresh_files() and 0xFFFF) != 44066) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_register() and 0xFFFF) != 23013) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_register() and 0xFFFF) != 14875) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_remove_member() and 0xFFFF) != 16791) {
@@ -1403,16 +1456,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() and 0xFFFF) != 60301) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() and 0xFFFF) != 23338) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() and 0xFFFF) != 43235) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_retention() and 0xFFFF) != 54252) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_space() and 0xFFFF) != 10939) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_space() and 0xFFFF) != 9775) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_spaces() and 0xFFFF) != 53701) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_spaces() and 0xFFFF) != 12712) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_sync() and 0xFFFF) != 64160) {
@@ -1424,7 +1477,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() and 0xFFFF) != 62308) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 11389) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 50665) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_release() and 0xFFFF) != 36782) {
@@ -1451,19 +1504,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_invitation() and 0xFFFF) != 19948) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() and 0xFFFF) != 54221) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_admission() and 0xFFFF) != 29938) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile() and 0xFFFF) != 1978) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_own_profile() and 0xFFFF) != 34755) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_profile() and 0xFFFF) != 40948) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_profile() and 0xFFFF) != 24567) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles() and 0xFFFF) != 34789) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_profiles() and 0xFFFF) != 9815) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile() and 0xFFFF) != 61139) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_profile() and 0xFFFF) != 32063) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() and 0xFFFF) != 29550) {
@@ -5501,188 +5554,6 @@ public object FfiConverterTypeSealroomClient: FfiConverter<SealroomClient, Long>
 
 
 /**
- * This device's account.
- */
-data class Account (
-    /**
-     * Organisation.
-     */
-    var `orgId`: kotlin.String
-    , 
-    /**
-     * User.
-     */
-    var `userId`: kotlin.String
-    , 
-    /**
-     * This device.
-     */
-    var `deviceId`: kotlin.String
-    , 
-    /**
-     * Organisation role.
-     */
-    var `role`: Role
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAccount: FfiConverterRustBuffer<Account> {
-    override fun read(buf: ByteBuffer): Account {
-        return Account(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeRole.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Account) = (
-            FfiConverterString.allocationSize(value.`orgId`) +
-            FfiConverterString.allocationSize(value.`userId`) +
-            FfiConverterString.allocationSize(value.`deviceId`) +
-            FfiConverterTypeRole.allocationSize(value.`role`)
-    )
-
-    override fun write(value: Account, buf: ByteBuffer) {
-            FfiConverterString.write(value.`orgId`, buf)
-            FfiConverterString.write(value.`userId`, buf)
-            FfiConverterString.write(value.`deviceId`, buf)
-            FfiConverterTypeRole.write(value.`role`, buf)
-    }
-}
-
-
-
-/**
- * What staff see before admitting a user: the name the user's device signed and the safety
- * number, side by side.
- */
-data class Admission (
-    /**
-     * User.
-     */
-    var `userId`: kotlin.String
-    , 
-    /**
-     * The name the user's devices signed into their key packages.
-     */
-    var `name`: kotlin.String?
-    , 
-    /**
-     * The user's safety number.
-     */
-    var `safetyNumber`: kotlin.String?
-    , 
-    /**
-     * The devices an admit would add.
-     */
-    var `devices`: List<AdmissionDevice>
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAdmission: FfiConverterRustBuffer<Admission> {
-    override fun read(buf: ByteBuffer): Admission {
-        return Admission(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterSequenceTypeAdmissionDevice.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Admission) = (
-            FfiConverterString.allocationSize(value.`userId`) +
-            FfiConverterOptionalString.allocationSize(value.`name`) +
-            FfiConverterOptionalString.allocationSize(value.`safetyNumber`) +
-            FfiConverterSequenceTypeAdmissionDevice.allocationSize(value.`devices`)
-    )
-
-    override fun write(value: Admission, buf: ByteBuffer) {
-            FfiConverterString.write(value.`userId`, buf)
-            FfiConverterOptionalString.write(value.`name`, buf)
-            FfiConverterOptionalString.write(value.`safetyNumber`, buf)
-            FfiConverterSequenceTypeAdmissionDevice.write(value.`devices`, buf)
-    }
-}
-
-
-
-/**
- * One device of an [`Admission`].
- */
-data class AdmissionDevice (
-    /**
-     * Device.
-     */
-    var `deviceId`: kotlin.String
-    , 
-    /**
-     * The name on the device's own signed card, if valid.
-     */
-    var `name`: kotlin.String?
-    , 
-    /**
-     * Whether the user's identity key vouches for the device.
-     */
-    var `verified`: kotlin.Boolean
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer<AdmissionDevice> {
-    override fun read(buf: ByteBuffer): AdmissionDevice {
-        return AdmissionDevice(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: AdmissionDevice) = (
-            FfiConverterString.allocationSize(value.`deviceId`) +
-            FfiConverterOptionalString.allocationSize(value.`name`) +
-            FfiConverterBoolean.allocationSize(value.`verified`)
-    )
-
-    override fun write(value: AdmissionDevice, buf: ByteBuffer) {
-            FfiConverterString.write(value.`deviceId`, buf)
-            FfiConverterOptionalString.write(value.`name`, buf)
-            FfiConverterBoolean.write(value.`verified`, buf)
-    }
-}
-
-
-
-/**
  * Filters of an audit query or export (all optional).
  */
 data class AuditQuery (
@@ -5764,164 +5635,6 @@ public object FfiConverterTypeAuditQuery: FfiConverterRustBuffer<AuditQuery> {
             FfiConverterOptionalString.write(value.`object`, buf)
             FfiConverterOptionalULong.write(value.`after`, buf)
             FfiConverterOptionalUInt.write(value.`limit`, buf)
-    }
-}
-
-
-
-/**
- * Result of verifying the relay's audit hash chain.
- */
-data class AuditVerifyReport (
-    /**
-     * Whether the whole chain verified.
-     */
-    var `ok`: kotlin.Boolean
-    , 
-    /**
-     * Entries verified.
-     */
-    var `verified`: kotlin.ULong
-    , 
-    /**
-     * Sequence number of the head.
-     */
-    var `headSeq`: kotlin.ULong
-    , 
-    /**
-     * Hash of the head (hex).
-     */
-    var `headHash`: kotlin.String
-    , 
-    /**
-     * The first entry that failed, if any.
-     */
-    var `firstBadSeq`: kotlin.ULong?
-    , 
-    /**
-     * What failed.
-     */
-    var `problem`: kotlin.String?
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAuditVerifyReport: FfiConverterRustBuffer<AuditVerifyReport> {
-    override fun read(buf: ByteBuffer): AuditVerifyReport {
-        return AuditVerifyReport(
-            FfiConverterBoolean.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: AuditVerifyReport) = (
-            FfiConverterBoolean.allocationSize(value.`ok`) +
-            FfiConverterULong.allocationSize(value.`verified`) +
-            FfiConverterULong.allocationSize(value.`headSeq`) +
-            FfiConverterString.allocationSize(value.`headHash`) +
-            FfiConverterOptionalULong.allocationSize(value.`firstBadSeq`) +
-            FfiConverterOptionalString.allocationSize(value.`problem`)
-    )
-
-    override fun write(value: AuditVerifyReport, buf: ByteBuffer) {
-            FfiConverterBoolean.write(value.`ok`, buf)
-            FfiConverterULong.write(value.`verified`, buf)
-            FfiConverterULong.write(value.`headSeq`, buf)
-            FfiConverterString.write(value.`headHash`, buf)
-            FfiConverterOptionalULong.write(value.`firstBadSeq`, buf)
-            FfiConverterOptionalString.write(value.`problem`, buf)
-    }
-}
-
-
-
-/**
- * A device of a user.
- */
-data class DeviceInfo (
-    /**
-     * Id.
-     */
-    var `deviceId`: kotlin.String
-    , 
-    /**
-     * Owner.
-     */
-    var `userId`: kotlin.String
-    , 
-    /**
-     * Name.
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Ed25519 public key, hex.
-     */
-    var `publicKey`: kotlin.String
-    , 
-    /**
-     * Status.
-     */
-    var `status`: DeviceState
-    , 
-    /**
-     * Creation time (Unix seconds).
-     */
-    var `createdAt`: kotlin.Long
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDeviceInfo: FfiConverterRustBuffer<DeviceInfo> {
-    override fun read(buf: ByteBuffer): DeviceInfo {
-        return DeviceInfo(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeDeviceState.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: DeviceInfo) = (
-            FfiConverterString.allocationSize(value.`deviceId`) +
-            FfiConverterString.allocationSize(value.`userId`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterString.allocationSize(value.`publicKey`) +
-            FfiConverterTypeDeviceState.allocationSize(value.`status`) +
-            FfiConverterLong.allocationSize(value.`createdAt`)
-    )
-
-    override fun write(value: DeviceInfo, buf: ByteBuffer) {
-            FfiConverterString.write(value.`deviceId`, buf)
-            FfiConverterString.write(value.`userId`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterString.write(value.`publicKey`, buf)
-            FfiConverterTypeDeviceState.write(value.`status`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
     }
 }
 
@@ -6336,85 +6049,6 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
 
 
 /**
- * An issued invitation. `token` is shown only here: hand it to the invitee out of band.
- */
-data class Invitation (
-    /**
-     * Id.
-     */
-    var `invitationId`: kotlin.String
-    , 
-    /**
-     * Single-use token for `register`.
-     */
-    var `token`: kotlin.String
-    , 
-    /**
-     * Organisation joined.
-     */
-    var `orgId`: kotlin.String
-    , 
-    /**
-     * Role granted.
-     */
-    var `role`: Role
-    , 
-    /**
-     * Space joined (customer invitations).
-     */
-    var `spaceId`: kotlin.String?
-    , 
-    /**
-     * Expiry (Unix seconds).
-     */
-    var `expiresAt`: kotlin.Long
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeInvitation: FfiConverterRustBuffer<Invitation> {
-    override fun read(buf: ByteBuffer): Invitation {
-        return Invitation(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeRole.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Invitation) = (
-            FfiConverterString.allocationSize(value.`invitationId`) +
-            FfiConverterString.allocationSize(value.`token`) +
-            FfiConverterString.allocationSize(value.`orgId`) +
-            FfiConverterTypeRole.allocationSize(value.`role`) +
-            FfiConverterOptionalString.allocationSize(value.`spaceId`) +
-            FfiConverterLong.allocationSize(value.`expiresAt`)
-    )
-
-    override fun write(value: Invitation, buf: ByteBuffer) {
-            FfiConverterString.write(value.`invitationId`, buf)
-            FfiConverterString.write(value.`token`, buf)
-            FfiConverterString.write(value.`orgId`, buf)
-            FfiConverterTypeRole.write(value.`role`, buf)
-            FfiConverterOptionalString.write(value.`spaceId`, buf)
-            FfiConverterLong.write(value.`expiresAt`, buf)
-    }
-}
-
-
-
-/**
  * What the space policy says about one label.
  */
 data class LabelRule (
@@ -6724,187 +6358,6 @@ public object FfiConverterTypeNewFile: FfiConverterRustBuffer<NewFile> {
 
 
 /**
- * A message to post.
- */
-data class NewMessage (
-    /**
-     * Thread (a new random thread when absent).
-     */
-    var `threadId`: kotlin.String? = null 
-    , 
-    /**
-     * The text.
-     */
-    var `body`: kotlin.String
-    , 
-    /**
-     * The message this one replies to.
-     */
-    var `replyTo`: kotlin.String? = null 
-    , 
-    /**
-     * Disappear this many seconds after posting.
-     */
-    var `expiresInSecs`: kotlin.ULong? = null 
-    , 
-    /**
-     * Post into the internal (staff-only) room instead of the customer room.
-     */
-    var `internal`: kotlin.Boolean = false 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNewMessage: FfiConverterRustBuffer<NewMessage> {
-    override fun read(buf: ByteBuffer): NewMessage {
-        return NewMessage(
-            FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NewMessage) = (
-            FfiConverterOptionalString.allocationSize(value.`threadId`) +
-            FfiConverterString.allocationSize(value.`body`) +
-            FfiConverterOptionalString.allocationSize(value.`replyTo`) +
-            FfiConverterOptionalULong.allocationSize(value.`expiresInSecs`) +
-            FfiConverterBoolean.allocationSize(value.`internal`)
-    )
-
-    override fun write(value: NewMessage, buf: ByteBuffer) {
-            FfiConverterOptionalString.write(value.`threadId`, buf)
-            FfiConverterString.write(value.`body`, buf)
-            FfiConverterOptionalString.write(value.`replyTo`, buf)
-            FfiConverterOptionalULong.write(value.`expiresInSecs`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-    }
-}
-
-
-
-/**
- * The user's notification preference.
- */
-data class NotifyPreference (
-    /**
-     * Mode.
-     */
-    var `mode`: NotifyMode
-    , 
-    /**
-     * Address the mail goes to.
-     */
-    var `email`: kotlin.String?
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNotifyPreference: FfiConverterRustBuffer<NotifyPreference> {
-    override fun read(buf: ByteBuffer): NotifyPreference {
-        return NotifyPreference(
-            FfiConverterTypeNotifyMode.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NotifyPreference) = (
-            FfiConverterTypeNotifyMode.allocationSize(value.`mode`) +
-            FfiConverterOptionalString.allocationSize(value.`email`)
-    )
-
-    override fun write(value: NotifyPreference, buf: ByteBuffer) {
-            FfiConverterTypeNotifyMode.write(value.`mode`, buf)
-            FfiConverterOptionalString.write(value.`email`, buf)
-    }
-}
-
-
-
-/**
- * An organisation.
- */
-data class OrgInfo (
-    /**
-     * Id.
-     */
-    var `orgId`: kotlin.String
-    , 
-    /**
-     * Name.
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Kind.
-     */
-    var `kind`: OrgKind
-    , 
-    /**
-     * Creation time (Unix seconds).
-     */
-    var `createdAt`: kotlin.Long
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeOrgInfo: FfiConverterRustBuffer<OrgInfo> {
-    override fun read(buf: ByteBuffer): OrgInfo {
-        return OrgInfo(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeOrgKind.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: OrgInfo) = (
-            FfiConverterString.allocationSize(value.`orgId`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterTypeOrgKind.allocationSize(value.`kind`) +
-            FfiConverterLong.allocationSize(value.`createdAt`)
-    )
-
-    override fun write(value: OrgInfo, buf: ByteBuffer) {
-            FfiConverterString.write(value.`orgId`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterTypeOrgKind.write(value.`kind`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
-    }
-}
-
-
-
-/**
  * An upload that has not finished (resume it with `resume_upload`).
  */
 data class PendingUpload (
@@ -6986,61 +6439,6 @@ public object FfiConverterTypePendingUpload: FfiConverterRustBuffer<PendingUploa
             FfiConverterULong.write(value.`sourceLen`, buf)
             FfiConverterULong.write(value.`uploaded`, buf)
             FfiConverterULong.write(value.`sealedLen`, buf)
-    }
-}
-
-
-
-/**
- * What a user says about themselves (`set_profile`).
- */
-data class ProfileInput (
-    /**
-     * Display name (1 to 100 characters).
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Organisation (up to 100 characters).
-     */
-    var `organisation`: kotlin.String? = null 
-    , 
-    /**
-     * Job title (up to 100 characters).
-     */
-    var `title`: kotlin.String? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeProfileInput: FfiConverterRustBuffer<ProfileInput> {
-    override fun read(buf: ByteBuffer): ProfileInput {
-        return ProfileInput(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: ProfileInput) = (
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterOptionalString.allocationSize(value.`organisation`) +
-            FfiConverterOptionalString.allocationSize(value.`title`)
-    )
-
-    override fun write(value: ProfileInput, buf: ByteBuffer) {
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterOptionalString.write(value.`organisation`, buf)
-            FfiConverterOptionalString.write(value.`title`, buf)
     }
 }
 
@@ -7199,172 +6597,6 @@ public object FfiConverterTypeSecurityEvent: FfiConverterRustBuffer<SecurityEven
 
 
 /**
- * A space as this device sees it.
- */
-data class Space (
-    /**
-     * Id.
-     */
-    var `spaceId`: kotlin.String
-    , 
-    /**
-     * The provider organisation.
-     */
-    var `providerOrgId`: kotlin.String
-    , 
-    /**
-     * The customer organisation.
-     */
-    var `customerOrgId`: kotlin.String
-    , 
-    /**
-     * The owner (creating staff user).
-     */
-    var `ownerUserId`: kotlin.String
-    , 
-    /**
-     * Members, with safety numbers.
-     */
-    var `members`: List<SpaceMember>
-    , 
-    /**
-     * Whether this device is in the space's customer room.
-     */
-    var `joined`: kotlin.Boolean
-    , 
-    /**
-     * Whether this device is in the space's internal (staff-only) room.
-     */
-    var `internalRoom`: kotlin.Boolean
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSpace: FfiConverterRustBuffer<Space> {
-    override fun read(buf: ByteBuffer): Space {
-        return Space(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterSequenceTypeSpaceMember.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Space) = (
-            FfiConverterString.allocationSize(value.`spaceId`) +
-            FfiConverterString.allocationSize(value.`providerOrgId`) +
-            FfiConverterString.allocationSize(value.`customerOrgId`) +
-            FfiConverterString.allocationSize(value.`ownerUserId`) +
-            FfiConverterSequenceTypeSpaceMember.allocationSize(value.`members`) +
-            FfiConverterBoolean.allocationSize(value.`joined`) +
-            FfiConverterBoolean.allocationSize(value.`internalRoom`)
-    )
-
-    override fun write(value: Space, buf: ByteBuffer) {
-            FfiConverterString.write(value.`spaceId`, buf)
-            FfiConverterString.write(value.`providerOrgId`, buf)
-            FfiConverterString.write(value.`customerOrgId`, buf)
-            FfiConverterString.write(value.`ownerUserId`, buf)
-            FfiConverterSequenceTypeSpaceMember.write(value.`members`, buf)
-            FfiConverterBoolean.write(value.`joined`, buf)
-            FfiConverterBoolean.write(value.`internalRoom`, buf)
-    }
-}
-
-
-
-/**
- * A member of a space.
- */
-data class SpaceMember (
-    /**
-     * User.
-     */
-    var `userId`: kotlin.String
-    , 
-    /**
-     * Role in the space.
-     */
-    var `role`: SpaceRole
-    , 
-    /**
-     * The user's devices in the customer room.
-     */
-    var `devices`: List<kotlin.String>
-    , 
-    /**
-     * Devices vouched for by the user (certified under the identity key this device pinned).
-     */
-    var `verifiedDevices`: List<kotlin.String>
-    , 
-    /**
-     * Safety number over the user's identity key (60 digits; unchanged by new devices).
-     */
-    var `safetyNumber`: kotlin.String?
-    , 
-    /**
-     * The relay served another identity key for the user than the pinned one.
-     */
-    var `identityKeyChanged`: kotlin.Boolean
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSpaceMember: FfiConverterRustBuffer<SpaceMember> {
-    override fun read(buf: ByteBuffer): SpaceMember {
-        return SpaceMember(
-            FfiConverterString.read(buf),
-            FfiConverterTypeSpaceRole.read(buf),
-            FfiConverterSequenceString.read(buf),
-            FfiConverterSequenceString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: SpaceMember) = (
-            FfiConverterString.allocationSize(value.`userId`) +
-            FfiConverterTypeSpaceRole.allocationSize(value.`role`) +
-            FfiConverterSequenceString.allocationSize(value.`devices`) +
-            FfiConverterSequenceString.allocationSize(value.`verifiedDevices`) +
-            FfiConverterOptionalString.allocationSize(value.`safetyNumber`) +
-            FfiConverterBoolean.allocationSize(value.`identityKeyChanged`)
-    )
-
-    override fun write(value: SpaceMember, buf: ByteBuffer) {
-            FfiConverterString.write(value.`userId`, buf)
-            FfiConverterTypeSpaceRole.write(value.`role`, buf)
-            FfiConverterSequenceString.write(value.`devices`, buf)
-            FfiConverterSequenceString.write(value.`verifiedDevices`, buf)
-            FfiConverterOptionalString.write(value.`safetyNumber`, buf)
-            FfiConverterBoolean.write(value.`identityKeyChanged`, buf)
-    }
-}
-
-
-
-/**
  * A space's classification policy.
  */
 data class SpacePolicy (
@@ -7481,176 +6713,6 @@ public object FfiConverterTypeThread: FfiConverterRustBuffer<Thread> {
             FfiConverterULong.write(value.`lastIndex`, buf)
     }
 }
-
-
-
-/**
- * A new TOTP secret to load into an authenticator app (shown once; do not log it).
- */
-data class TotpEnrolment (
-    /**
-     * Base32 secret.
-     */
-    var `secret`: kotlin.String
-    , 
-    /**
-     * `otpauth://` URI (QR code content).
-     */
-    var `otpauthUri`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeTotpEnrolment: FfiConverterRustBuffer<TotpEnrolment> {
-    override fun read(buf: ByteBuffer): TotpEnrolment {
-        return TotpEnrolment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: TotpEnrolment) = (
-            FfiConverterString.allocationSize(value.`secret`) +
-            FfiConverterString.allocationSize(value.`otpauthUri`)
-    )
-
-    override fun write(value: TotpEnrolment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`secret`, buf)
-            FfiConverterString.write(value.`otpauthUri`, buf)
-    }
-}
-
-
-
-/**
- * A user's profile as this device accepted it: signed by one of the user's own devices, the
- * latest wins; text made safe to show (no direction overrides or control characters).
- */
-data class UserProfile (
-    /**
-     * User.
-     */
-    var `userId`: kotlin.String
-    , 
-    /**
-     * Display name.
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Organisation.
-     */
-    var `organisation`: kotlin.String?
-    , 
-    /**
-     * Job title.
-     */
-    var `title`: kotlin.String?
-    , 
-    /**
-     * Unix seconds on the signing device's clock.
-     */
-    var `updatedAt`: kotlin.ULong
-    , 
-    /**
-     * The device that signed it.
-     */
-    var `deviceId`: kotlin.String
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeUserProfile: FfiConverterRustBuffer<UserProfile> {
-    override fun read(buf: ByteBuffer): UserProfile {
-        return UserProfile(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: UserProfile) = (
-            FfiConverterString.allocationSize(value.`userId`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterOptionalString.allocationSize(value.`organisation`) +
-            FfiConverterOptionalString.allocationSize(value.`title`) +
-            FfiConverterULong.allocationSize(value.`updatedAt`) +
-            FfiConverterString.allocationSize(value.`deviceId`)
-    )
-
-    override fun write(value: UserProfile, buf: ByteBuffer) {
-            FfiConverterString.write(value.`userId`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterOptionalString.write(value.`organisation`, buf)
-            FfiConverterOptionalString.write(value.`title`, buf)
-            FfiConverterULong.write(value.`updatedAt`, buf)
-            FfiConverterString.write(value.`deviceId`, buf)
-    }
-}
-
-
-
-/**
- * Audit export format.
- */
-
-enum class AuditFormat {
-    
-    /**
-     * JSON array.
-     */
-    JSON,
-    /**
-     * CSV with a header line.
-     */
-    CSV;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAuditFormat: FfiConverterRustBuffer<AuditFormat> {
-    override fun read(buf: ByteBuffer) = try {
-        AuditFormat.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: AuditFormat) = 4UL
-
-    override fun write(value: AuditFormat, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
 
 
 
@@ -8253,374 +7315,6 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
             is ClientEvent.Other -> {
                 buf.putInt(14)
                 FfiConverterString.write(value.`description`, buf)
-                Unit
-            }
-        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
-    }
-}
-
-
-
-
-
-/**
- * Status of a device link request.
- */
-
-enum class DeviceRequestStatus {
-    
-    /**
-     * Waiting for approval.
-     */
-    PENDING,
-    /**
-     * Approved.
-     */
-    APPROVED;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDeviceRequestStatus: FfiConverterRustBuffer<DeviceRequestStatus> {
-    override fun read(buf: ByteBuffer) = try {
-        DeviceRequestStatus.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: DeviceRequestStatus) = 4UL
-
-    override fun write(value: DeviceRequestStatus, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * Status of a device.
- */
-
-enum class DeviceState {
-    
-    /**
-     * Authenticates.
-     */
-    ACTIVE,
-    /**
-     * Waiting for approval.
-     */
-    PENDING,
-    /**
-     * Revoked.
-     */
-    REVOKED;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDeviceState: FfiConverterRustBuffer<DeviceState> {
-    override fun read(buf: ByteBuffer) = try {
-        DeviceState.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: DeviceState) = 4UL
-
-    override fun write(value: DeviceState, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * When notification mail is sent.
- */
-
-enum class NotifyMode {
-    
-    /**
-     * One mail per event.
-     */
-    IMMEDIATE,
-    /**
-     * At most one digest per hour.
-     */
-    HOURLY,
-    /**
-     * At most one digest per day.
-     */
-    DAILY,
-    /**
-     * No mail.
-     */
-    OFF;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNotifyMode: FfiConverterRustBuffer<NotifyMode> {
-    override fun read(buf: ByteBuffer) = try {
-        NotifyMode.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: NotifyMode) = 4UL
-
-    override fun write(value: NotifyMode, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * Kind of organisation.
- */
-
-enum class OrgKind {
-    
-    /**
-     * The provider running the relay.
-     */
-    PROVIDER,
-    /**
-     * A customer company.
-     */
-    CUSTOMER;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeOrgKind: FfiConverterRustBuffer<OrgKind> {
-    override fun read(buf: ByteBuffer) = try {
-        OrgKind.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: OrgKind) = 4UL
-
-    override fun write(value: OrgKind, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * Organisation role of a user.
- */
-
-enum class Role {
-    
-    /**
-     * Provider administrator.
-     */
-    ADMIN,
-    /**
-     * Provider staff.
-     */
-    STAFF,
-    /**
-     * Customer member.
-     */
-    CUSTOMER;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
-    override fun read(buf: ByteBuffer) = try {
-        Role.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Role) = 4UL
-
-    override fun write(value: Role, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`;
- * what it lets this device do is `FileVersion.access`).
- */
-sealed class ScanState {
-    
-    /**
-     * `not_required`: its label needs no scan and no verdict arrived.
-     */
-    object NotRequired : ScanState()
-    
-    
-    /**
-     * `waiting`: its label needs a scan and the space's scanner posted no verdict yet.
-     */
-    object Waiting : ScanState()
-    
-    
-    /**
-     * `clean`: the scanner found nothing.
-     */
-    object Clean : ScanState()
-    
-    
-    /**
-     * `infected`: the scanner found malware; staff open it only after `override_scan`.
-     */
-    data class Infected(
-        /**
-         * The signature name, as ClamAV reports it.
-         */
-        val `signature`: kotlin.String) : ScanState()
-        
-    {
-        
-
-        companion object
-    }
-    
-    /**
-     * `failed`: the scanner could not scan it; staff open it only after `override_scan`.
-     */
-    object Failed : ScanState()
-    
-    
-
-    
-
-    
-    
-
-
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeScanState : FfiConverterRustBuffer<ScanState>{
-    override fun read(buf: ByteBuffer): ScanState {
-        return when(buf.getInt()) {
-            1 -> ScanState.NotRequired
-            2 -> ScanState.Waiting
-            3 -> ScanState.Clean
-            4 -> ScanState.Infected(
-                FfiConverterString.read(buf),
-                )
-            5 -> ScanState.Failed
-            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
-        }
-    }
-
-    override fun allocationSize(value: ScanState): ULong = when(value) {
-        is ScanState.NotRequired -> {
-            // Add the size for the Int that specifies the variant plus the size needed for all fields
-            (
-                4UL
-            )
-        }
-        is ScanState.Waiting -> {
-            // Add the size for the Int that specifies the variant plus the size needed for all fields
-            (
-                4UL
-            )
-        }
-        is ScanState.Clean -> {
-            // Add the size for the Int that specifies the variant plus the size needed for all fields
-            (
-                4UL
-            )
-        }
-        is ScanState.Infected -> {
-            // Add the size for the Int that specifies the variant plus the size needed for all fields
-            (
-                4UL
-                + FfiConverterString.allocationSize(value.`signature`)
-            )
-        }
-        is ScanState.Failed -> {
-            // Add the size for the Int that specifies the variant plus the size needed for all fields
-            (
-                4UL
-            )
-        }
-    }
-
-    override fun write(value: ScanState, buf: ByteBuffer) {
-        when(value) {
-            is ScanState.NotRequired -> {
-                buf.putInt(1)
-                Unit
-            }
-            is ScanState.Waiting -> {
-                buf.putInt(2)
-                Unit
-            }
-            is ScanState.Clean -> {
-                buf.putInt(3)
-                Unit
-            }
-            is ScanState.Infected -> {
-                buf.putInt(4)
-                FfiConverterString.write(value.`signature`, buf)
-                Unit
-            }
-            is ScanState.Failed -> {
-                buf.putInt(5)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -9271,53 +7965,6 @@ public object FfiConverterTypeSealroomError : FfiConverterRustBuffer<SealroomExc
 
 
 
-/**
- * A member's role in a space.
- */
-
-enum class SpaceRole {
-    
-    /**
-     * Owner (the staff user who created the space).
-     */
-    OWNER,
-    /**
-     * Provider staff.
-     */
-    STAFF,
-    /**
-     * Customer member.
-     */
-    CUSTOMER;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSpaceRole: FfiConverterRustBuffer<SpaceRole> {
-    override fun read(buf: ByteBuffer) = try {
-        SpaceRole.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: SpaceRole) = 4UL
-
-    override fun write(value: SpaceRole, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
 
 
 /**
@@ -9554,38 +8201,6 @@ public object FfiConverterOptionalTypeAccount: FfiConverterRustBuffer<Account?> 
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeFileMetadata: FfiConverterRustBuffer<FileMetadata?> {
-    override fun read(buf: ByteBuffer): FileMetadata? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeFileMetadata.read(buf)
-    }
-
-    override fun allocationSize(value: FileMetadata?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeFileMetadata.allocationSize(value)
-        }
-    }
-
-    override fun write(value: FileMetadata?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeFileMetadata.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalTypeUserProfile: FfiConverterRustBuffer<UserProfile?> {
     override fun read(buf: ByteBuffer): UserProfile? {
         if (buf.get().toInt() == 0) {
@@ -9608,6 +8223,38 @@ public object FfiConverterOptionalTypeUserProfile: FfiConverterRustBuffer<UserPr
         } else {
             buf.put(1)
             FfiConverterTypeUserProfile.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeFileMetadata: FfiConverterRustBuffer<FileMetadata?> {
+    override fun read(buf: ByteBuffer): FileMetadata? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFileMetadata.read(buf)
+    }
+
+    override fun allocationSize(value: FileMetadata?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFileMetadata.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FileMetadata?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFileMetadata.write(value, buf)
         }
     }
 }
@@ -9646,24 +8293,24 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer<List<AdmissionDevice>> {
-    override fun read(buf: ByteBuffer): List<AdmissionDevice> {
+public object FfiConverterSequenceTypeSpace: FfiConverterRustBuffer<List<Space>> {
+    override fun read(buf: ByteBuffer): List<Space> {
         val len = buf.getInt()
-        return List<AdmissionDevice>(len) {
-            FfiConverterTypeAdmissionDevice.read(buf)
+        return List<Space>(len) {
+            FfiConverterTypeSpace.read(buf)
         }
     }
 
-    override fun allocationSize(value: List<AdmissionDevice>): ULong {
+    override fun allocationSize(value: List<Space>): ULong {
         val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeAdmissionDevice.allocationSize(it) }.sum()
+        val sizeForItems = value.map { FfiConverterTypeSpace.allocationSize(it) }.sum()
         return sizeForLength + sizeForItems
     }
 
-    override fun write(value: List<AdmissionDevice>, buf: ByteBuffer) {
+    override fun write(value: List<Space>, buf: ByteBuffer) {
         buf.putInt(value.size)
         value.iterator().forEach {
-            FfiConverterTypeAdmissionDevice.write(it, buf)
+            FfiConverterTypeSpace.write(it, buf)
         }
     }
 }
@@ -9674,24 +8321,24 @@ public object FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer<Li
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer<List<DeviceInfo>> {
-    override fun read(buf: ByteBuffer): List<DeviceInfo> {
+public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<UserProfile>> {
+    override fun read(buf: ByteBuffer): List<UserProfile> {
         val len = buf.getInt()
-        return List<DeviceInfo>(len) {
-            FfiConverterTypeDeviceInfo.read(buf)
+        return List<UserProfile>(len) {
+            FfiConverterTypeUserProfile.read(buf)
         }
     }
 
-    override fun allocationSize(value: List<DeviceInfo>): ULong {
+    override fun allocationSize(value: List<UserProfile>): ULong {
         val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeDeviceInfo.allocationSize(it) }.sum()
+        val sizeForItems = value.map { FfiConverterTypeUserProfile.allocationSize(it) }.sum()
         return sizeForLength + sizeForItems
     }
 
-    override fun write(value: List<DeviceInfo>, buf: ByteBuffer) {
+    override fun write(value: List<UserProfile>, buf: ByteBuffer) {
         buf.putInt(value.size)
         value.iterator().forEach {
-            FfiConverterTypeDeviceInfo.write(it, buf)
+            FfiConverterTypeUserProfile.write(it, buf)
         }
     }
 }
@@ -9870,62 +8517,6 @@ public object FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeSpace: FfiConverterRustBuffer<List<Space>> {
-    override fun read(buf: ByteBuffer): List<Space> {
-        val len = buf.getInt()
-        return List<Space>(len) {
-            FfiConverterTypeSpace.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Space>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeSpace.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Space>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeSpace.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer<List<SpaceMember>> {
-    override fun read(buf: ByteBuffer): List<SpaceMember> {
-        val len = buf.getInt()
-        return List<SpaceMember>(len) {
-            FfiConverterTypeSpaceMember.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<SpaceMember>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeSpaceMember.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<SpaceMember>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeSpaceMember.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeThread: FfiConverterRustBuffer<List<Thread>> {
     override fun read(buf: ByteBuffer): List<Thread> {
         val len = buf.getInt()
@@ -9954,24 +8545,24 @@ public object FfiConverterSequenceTypeThread: FfiConverterRustBuffer<List<Thread
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<UserProfile>> {
-    override fun read(buf: ByteBuffer): List<UserProfile> {
+public object FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer<List<DeviceInfo>> {
+    override fun read(buf: ByteBuffer): List<DeviceInfo> {
         val len = buf.getInt()
-        return List<UserProfile>(len) {
-            FfiConverterTypeUserProfile.read(buf)
+        return List<DeviceInfo>(len) {
+            FfiConverterTypeDeviceInfo.read(buf)
         }
     }
 
-    override fun allocationSize(value: List<UserProfile>): ULong {
+    override fun allocationSize(value: List<DeviceInfo>): ULong {
         val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeUserProfile.allocationSize(it) }.sum()
+        val sizeForItems = value.map { FfiConverterTypeDeviceInfo.allocationSize(it) }.sum()
         return sizeForLength + sizeForItems
     }
 
-    override fun write(value: List<UserProfile>, buf: ByteBuffer) {
+    override fun write(value: List<DeviceInfo>, buf: ByteBuffer) {
         buf.putInt(value.size)
         value.iterator().forEach {
-            FfiConverterTypeUserProfile.write(it, buf)
+            FfiConverterTypeDeviceInfo.write(it, buf)
         }
     }
 }
@@ -10003,6 +8594,40 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
         /**
          * Draws a fresh random 256-bit file key.
          */
