@@ -92,14 +92,14 @@ function selfTimes(profile) {
 }
 
 /**
- * CPU time (ms, user + system) used so far by the Chromium processes under `browserPid` (by
+ * CPU time (ms, user + system) used so far by the Chromium processes this process started (by
  * kind: renderer, browser, network service, ...) and by the relay whose data directory is
  * `relayDir`, from Linux's /proc; `{}` where there is none. Other engineers' processes on a
  * shared machine are not counted.
  */
-function processCpu(browserPid, relayDir) {
+function processCpu(relayDir) {
   const out = {};
-  if (!browserPid || !existsSync('/proc/self/stat')) return out;
+  if (!existsSync('/proc/self/stat')) return out;
   const stats = new Map();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
@@ -110,16 +110,16 @@ function processCpu(browserPid, relayDir) {
     }
   }
   const under = (pid) => {
-    for (let p = pid; p > 1; p = stats.get(p)?.ppid ?? 0) if (p === browserPid) return true;
+    for (let p = stats.get(pid)?.ppid ?? 0; p > 1; p = stats.get(p)?.ppid ?? 0) if (p === process.pid) return true;
     return false;
   };
   for (const [pid, { ms }] of stats) {
     try {
       let kind = null;
-      if (under(pid)) {
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        const type = cmd.match(/--type=([^\0]+)/)?.[1] ?? 'browser';
-        const sub = cmd.match(/--utility-sub-type=([^\0]+)/)?.[1];
+      const cmd = under(pid) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+      if (/chrom/i.test(cmd.split(/[\0 ]/)[0])) {
+        const type = cmd.match(/--type=(\S+)/)?.[1] ?? 'browser';
+        const sub = cmd.match(/--utility-sub-type=(\S+)/)?.[1];
         kind = sub ? sub.split('.').pop() : type;
       } else if (relayDir && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`SEALROOM_DATA_DIR=${relayDir}\0`)) {
         kind = 'relay';
@@ -185,11 +185,11 @@ export async function transferInChromium(mib, relay) {
     await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
     let profiles = 0;
     const profiled = async (fn) => {
-      const before = processCpu(browser.process()?.pid, relay.dataDir);
+      const before = processCpu(relay.dataDir);
       await cdp.send('Profiler.start');
       const ms = await page.evaluate(fn);
       const { profile } = await cdp.send('Profiler.stop');
-      const after = processCpu(browser.process()?.pid, relay.dataDir);
+      const after = processCpu(relay.dataDir);
       if (process.env.SEALROOM_BENCH_PROFILE) (await import('node:fs')).writeFileSync(`${process.env.SEALROOM_BENCH_PROFILE}-${++profiles}.cpuprofile`, JSON.stringify(profile));
       const cpu = Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
       return { ms, top: selfTimes(profile).slice(0, 6), cpu };
