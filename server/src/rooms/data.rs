@@ -30,7 +30,7 @@ use crate::accounts;
 use crate::error::ApiError;
 use crate::rooms::mls::{self, DeviceDirectory, DeviceKey, GroupState, MlsError};
 use crate::store::{
-    Derive, DeriveError, Op, Store, StoreError, StoreExt, Txn, TxnError, TxnReader,
+    Derive, DeriveError, Op, SharedDerive, Store, StoreError, StoreExt, Txn, TxnError, TxnReader,
 };
 
 mod keys;
@@ -353,7 +353,8 @@ pub struct PostedHandshake {
 
 /// Validates and stores a handshake sent by `device_id`. Exactly one commit per epoch is
 /// accepted: the room record is written with a check that it did not change since it was
-/// read, in one transaction with the new group state, the log entry and the welcomes.
+/// read, in one transaction with the new group state, the log entry, the welcomes and what
+/// `audited` derives from the outcome (the relay's audit entries of the change: all or nothing).
 pub fn post_handshake(
     store: &dyn Store,
     room_id: &str,
@@ -361,6 +362,7 @@ pub fn post_handshake(
     message: &[u8],
     welcome: Option<&[u8]>,
     now: i64,
+    audited: &dyn Fn(&PostedHandshake) -> Option<SharedDerive>,
 ) -> Result<PostedHandshake, RoomError> {
     for _ in 0..HANDSHAKE_RETRIES {
         let Some(old_bytes) = store.get(ROOMS, room_id.as_bytes())? else {
@@ -415,15 +417,17 @@ pub fn post_handshake(
                 txn.put_json(WELCOMES, &seq_key(&member.device_id, id), &item)?;
             }
         }
+        let posted = PostedHandshake {
+            room: new_record,
+            entry,
+            added: outcome.added,
+            removed: outcome.removed,
+        };
+        if let Some(d) = audited(&posted) {
+            txn.derive(d);
+        }
         match store.commit(&txn) {
-            Ok(()) => {
-                return Ok(PostedHandshake {
-                    room: new_record,
-                    entry,
-                    added: outcome.added,
-                    removed: outcome.removed,
-                })
-            }
+            Ok(()) => return Ok(posted),
             Err(TxnError::Conflict { .. }) => {
                 // Someone else wrote the room first. If that advanced the epoch, a commit
                 // sent in the old epoch has lost: the next pass answers with the conflict.

@@ -4,6 +4,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use sealroom_wire::rooms::{
@@ -24,7 +26,7 @@ use crate::reply::{json_reply, no_content, ok_json, Reply};
 use crate::rooms::data::{self, PageLimit, RoomError};
 use crate::rooms::mls::{DeviceKey, MlsError};
 use crate::state::AppState;
-use crate::store::Txn;
+use crate::store::{commit_async, Txn};
 
 /// Query of the paged routes. Unknown parameters are refused (400), like unknown fields of the
 /// account bodies and the audit query: a misspelt `limit` must not silently page by 100.
@@ -155,16 +157,48 @@ pub(crate) async fn post_handshake(
     let st = state.clone();
     let device_id = authed.device_id.clone();
     let message_size = message.len() as u64;
+    let who = authed.clone();
     let result = tokio::task::spawn_blocking(move || {
         let now = st.now();
-        data::post_handshake(
+        let now_ms = audit::now_ms(&st);
+        // A commit's audit entries (the commit, then one per member added or removed) are
+        // written in the commit's own transaction: no commit without its record.
+        let record = |posted: &data::PostedHandshake| -> Option<crate::store::SharedDerive> {
+            if posted.entry.kind != sealroom_wire::rooms::HandshakeKind::Commit {
+                return None;
+            }
+            let mut events = vec![audit::event_by(AuditAction::HandshakeCommit, &who)
+                .object(posted.room.room_id.clone())
+                .size(message_size)
+                .detail(format!(
+                    "epoch={} added={} removed={}",
+                    posted.room.epoch,
+                    posted.added.len(),
+                    posted.removed.len()
+                ))];
+            events.extend(crate::rooms::membership_events(
+                &who,
+                &posted.room.room_id,
+                posted.room.epoch,
+                &posted.added,
+                &posted.removed,
+            ));
+            let append: crate::store::SharedDerive = audit::AuditAppend::new(now_ms, events);
+            Some(append)
+        };
+        let posted = data::post_handshake(
             st.store.as_ref(),
             &room_id,
             &device_id,
             &message,
             welcome.as_deref(),
             now,
-        )
+            &record,
+        )?;
+        // The handshake is acknowledged only once it is durable: a lost commit after an
+        // acknowledgement would fork the room.
+        st.store.flush()?;
+        Ok::<_, RoomError>(posted)
     })
     .await
     .map_err(|e| ApiError::internal("blocking task", &e))?;
@@ -184,38 +218,6 @@ pub(crate) async fn post_handshake(
         }
         Err(e) => return Err(ApiError::from(e)),
     };
-    let st = state.clone();
-    let who = authed.clone();
-    let audited = posted.clone();
-    blocking(move || {
-        if audited.entry.kind == sealroom_wire::rooms::HandshakeKind::Commit {
-            audit::record(
-                &st,
-                audit::event_by(AuditAction::HandshakeCommit, &who)
-                    .object(audited.room.room_id.clone())
-                    .size(message_size)
-                    .detail(format!(
-                        "epoch={} added={} removed={}",
-                        audited.room.epoch,
-                        audited.added.len(),
-                        audited.removed.len()
-                    )),
-            )?;
-            crate::rooms::audit_membership(
-                &st,
-                &who,
-                &audited.room.room_id,
-                audited.room.epoch,
-                &audited.added,
-                &audited.removed,
-            )?;
-        }
-        // The handshake is acknowledged only once it is durable: a lost commit after an
-        // acknowledgement would fork the room.
-        st.store.flush()?;
-        Ok(())
-    })
-    .await?;
     if posted.entry.kind == sealroom_wire::rooms::HandshakeKind::Commit {
         events::publish(
             &state,
@@ -283,11 +285,13 @@ pub(crate) async fn post_message(
     let req: PostMessageRequest = authed.json()?;
     let message = decode_b64("message", &req.message)?;
     let size = message.len() as u64;
-    let st = state.clone();
     let device_id = authed.device_id.clone();
     let user_id = authed.user_id.clone();
     let by = authed.clone();
-    let (record, entry) = blocking(move || {
+    // The checks and the transaction: the charge, the message under the room's next seq and
+    // its audit entry (who posted to which room, when, how large: never the content), all or
+    // nothing, durable when the commit returns, and shared with concurrent posts.
+    let prepare = move |st: &AppState| -> Result<(data::RoomRecord, Txn, Arc<data::MessageAppend>), ApiError> {
         let now = st.now();
         // Only a message the relay would store is charged to the hourly budgets.
         let room = data::check_message(
@@ -311,9 +315,6 @@ pub(crate) async fn post_message(
                 bytes: q.space_message_bytes_per_hour,
             },
         ];
-        // The charge, the message under the room's next seq and its audit entry (who posted
-        // to which room, when, how large: never the content) in one transaction: all or
-        // nothing, durable when the commit returns, and shared with concurrent posts.
         let append = data::MessageAppend::new(&room_id, &device_id, &message, req.expires_at, now);
         let audit_room = room_id.clone();
         let space_id = room.space_id.clone();
@@ -324,7 +325,7 @@ pub(crate) async fn post_message(
         txn.derive(quota::Charge::new(&budgets, size, now))
             .derive(append.clone())
             .derive(audit::AuditAppend::computed(
-                audit::now_ms(&st),
+                audit::now_ms(st),
                 move |read| {
                     let seq = data::last_seq(read, &audit_room)?;
                     Ok(vec![event
@@ -332,13 +333,30 @@ pub(crate) async fn post_message(
                         .detail(format!("space={space_id} seq={seq}"))])
                 },
             ));
-        st.store.commit(&txn).map_err(audit::txn_error)?;
-        let entry = append
+        Ok((room, txn, append))
+    };
+    let stored = |append: &data::MessageAppend| {
+        append
             .entry()
-            .ok_or_else(|| ApiError::internal("message post", &"no entry stored"))?;
-        Ok((room, entry))
-    })
-    .await?;
+            .ok_or_else(|| ApiError::internal("message post", &"no entry stored"))
+    };
+    let (record, entry) = if state.store.queues_commits() {
+        // The embedded store: its reads are in-process lookups, done here; the commit is
+        // awaited without holding a thread while the group commit's fsync runs.
+        let (room, txn, append) = prepare(&state)?;
+        commit_async(&state.store, txn)
+            .await
+            .map_err(audit::txn_error)?;
+        (room, stored(&append)?)
+    } else {
+        let st = state.clone();
+        blocking(move || {
+            let (room, txn, append) = prepare(&st)?;
+            st.store.commit(&txn).map_err(audit::txn_error)?;
+            Ok((room, stored(&append)?))
+        })
+        .await?
+    };
     events::publish(
         &state,
         RelayEvent::MessagePosted {

@@ -30,9 +30,9 @@ pub fn check_space_access(
     crate::accounts::require_space_member(state, space_id, authed).map(|_| ())
 }
 
-/// Records one audit entry per device that joined or left a room: the object is the room, the
-/// detail names the member (ids only) and the epoch, the actor is the device that sent the
-/// commit (or registered the room).
+/// Records one audit entry per device that joined or left a room (one batch, one commit): the
+/// object is the room, the detail names the member (ids only) and the epoch, the actor is the
+/// device that sent the commit (or registered the room).
 pub fn audit_membership(
     state: &AppState,
     authed: &AuthedDevice,
@@ -41,20 +41,33 @@ pub fn audit_membership(
     added: &[RoomMember],
     removed: &[RoomMember],
 ) -> Result<(), ApiError> {
-    let changes = added
+    let events = membership_events(authed, room_id, epoch, added, removed);
+    if events.is_empty() {
+        return Ok(());
+    }
+    audit::record_all(state, events)?;
+    Ok(())
+}
+
+/// The audit entries of [`audit_membership`], for a caller that commits them with the change.
+pub fn membership_events(
+    authed: &AuthedDevice,
+    room_id: &str,
+    epoch: u64,
+    added: &[RoomMember],
+    removed: &[RoomMember],
+) -> Vec<audit::AuditEvent> {
+    added
         .iter()
         .map(|m| (AuditAction::MembershipAdd, m))
-        .chain(removed.iter().map(|m| (AuditAction::MembershipRemove, m)));
-    for (action, member) in changes {
-        audit::record(
-            state,
+        .chain(removed.iter().map(|m| (AuditAction::MembershipRemove, m)))
+        .map(|(action, member)| {
             audit::event_by(action, authed)
                 .object(room_id)
                 .detail(format!(
                     "room user={} device={} epoch={epoch}",
                     member.user_id, member.device_id
-                )),
-        )?;
-    }
-    Ok(())
+                ))
+        })
+        .collect()
 }

@@ -15,6 +15,7 @@ pub(crate) fn run_all<S: Store>(fresh: impl Fn() -> S) {
     snapshot_is_consistent_under_concurrent_writes(fresh());
     derives_count_without_losing_an_increment(fresh());
     a_refusing_derive_writes_nothing(fresh());
+    queued_commits_answer_each_caller(fresh());
 }
 
 /// A counter incremented by a derive (read inside the transaction, written +1).
@@ -104,6 +105,66 @@ pub(crate) fn derives_count_without_losing_an_increment<S: Store>(s: S) {
     assert_eq!(u64::from_be_bytes(c.try_into().unwrap()), total);
     let d = s.get("counter", b"d").unwrap().unwrap();
     assert_eq!(u64::from_be_bytes(d.try_into().unwrap()), total);
+}
+
+/// [`Store::commit_queued`]: many transactions queued without waiting (a group commit on a
+/// backend with a writer) each get their own outcome, after which their writes are visible; a
+/// conflicting one among them fails alone and writes nothing.
+pub(crate) fn queued_commits_answer_each_caller<S: Store>(s: S) {
+    let total = 200u64;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut counters = Vec::new();
+    for i in 0..total {
+        let inc = Arc::new(Increment {
+            key: b"q",
+            seen: std::sync::Mutex::new(0),
+        });
+        counters.push(Arc::clone(&inc));
+        let mut t = Txn::new();
+        t.put("queued", &i.to_be_bytes(), b"x").derive(inc);
+        let answer = tx.clone();
+        s.commit_queued(
+            t,
+            Box::new(move |r| {
+                let _ = answer.send((i, r));
+            }),
+        );
+        if i == total / 2 {
+            // Expects a value the key never has: a conflict, among the others.
+            let mut bad = Txn::new();
+            bad.check("queued", b"never", Some(b"there"))
+                .put("queued", b"bad", b"x");
+            let answer = tx.clone();
+            s.commit_queued(
+                bad,
+                Box::new(move |r| {
+                    let _ = answer.send((u64::MAX, r));
+                }),
+            );
+        }
+    }
+    drop(tx);
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for (i, r) in rx {
+        match (i, r) {
+            (u64::MAX, Err(TxnError::Conflict { .. })) => conflicts += 1,
+            (i, Ok(())) if i < total => {
+                // Answered only once durable and visible.
+                assert_eq!(
+                    s.get("queued", &i.to_be_bytes()).unwrap().as_deref(),
+                    Some(&b"x"[..])
+                );
+                ok += 1;
+            }
+            (i, r) => panic!("queued commit {i}: unexpected outcome {r:?}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (total, 1));
+    assert_eq!(s.get("queued", b"bad").unwrap(), None);
+    let mut seen: Vec<u64> = counters.iter().map(|c| *c.seen.lock().unwrap()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
 }
 
 pub(crate) fn a_refusing_derive_writes_nothing<S: Store>(s: S) {

@@ -247,6 +247,17 @@ pub trait Store: Send + Sync + 'static {
     fn writes_in_order(&self) -> bool {
         false
     }
+    /// Whether [`Store::commit_queued`] hands a transaction to a background writer, so that an
+    /// async caller can await the outcome ([`commit_async`]) without holding a thread.
+    fn queues_commits(&self) -> bool {
+        false
+    }
+    /// Commits `txn` and calls `done` with the outcome once it is durable. Backends with a
+    /// background writer ([`Store::queues_commits`]) queue it and return at once; the default
+    /// commits here and now, blocking the caller.
+    fn commit_queued(&self, txn: Txn, done: Box<dyn FnOnce(Result<(), TxnError>) + Send>) {
+        done(self.commit(&txn));
+    }
     /// Sets `key` in `tree` to `value` without waiting for it to be durable: `done` is called
     /// with the outcome once it is (immediately, here; [`RedbStore`] queues it for its next
     /// group commit and returns at once). A crash before then may lose the write: only for
@@ -381,3 +392,25 @@ pub use self::postgres::{PgConnectError, PgStore};
 
 #[cfg(test)]
 pub(crate) mod conformance;
+
+/// Commits `txn` from async code: awaits the background writer where the backend has one (no
+/// thread is held while the group commit's fsync runs), else commits on a blocking thread.
+pub async fn commit_async(store: &SharedStore, txn: Txn) -> Result<(), TxnError> {
+    let gone = |what: String| TxnError::Store(StoreError::Backend(what));
+    if store.queues_commits() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store.commit_queued(
+            txn,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.await
+            .unwrap_or_else(|_| Err(gone("the store's writer has stopped".to_owned())))
+    } else {
+        let store = SharedStore::clone(store);
+        tokio::task::spawn_blocking(move || store.commit(&txn))
+            .await
+            .unwrap_or_else(|e| Err(gone(format!("blocking commit: {e}"))))
+    }
+}

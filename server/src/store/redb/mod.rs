@@ -445,6 +445,29 @@ impl Store for RedbStore {
         Ok(())
     }
 
+    fn queues_commits(&self) -> bool {
+        true
+    }
+
+    fn commit_queued(&self, txn: Txn, done: Box<dyn FnOnce(Result<(), TxnError>) + Send>) {
+        for name in txn.tree_names() {
+            if let Err(e) = reserved(&name) {
+                return done(Err(e.into()));
+            }
+        }
+        if txn.is_empty() {
+            return done(Ok(()));
+        }
+        // When the queue is gone (the store is closing), the job and `done` with it are
+        // dropped: the waiting caller sees its channel closed.
+        let _ = self.writer.submit_with(
+            move |wtx| run_txn(wtx, &txn),
+            move |r: Result<Result<(), TxnError>, StoreError>| {
+                done(r.unwrap_or_else(|e| Err(e.into())))
+            },
+        );
+    }
+
     fn writes_in_order(&self) -> bool {
         // One writer thread takes jobs first come, first served, and commits them in batches
         // in that order.

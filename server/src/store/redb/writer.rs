@@ -65,8 +65,24 @@ impl Writer {
     /// (see the module documentation): only its last run counts.
     pub(super) fn run<T: Send + 'static>(
         &self,
-        mut f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let (tx, answer) = mpsc::sync_channel(1);
+        self.submit_with(f, move |r| {
+            let _ = tx.send(r);
+        })?;
+        answer.recv().map_err(|_| stopped())?
+    }
+
+    /// Queues `f` for the next group commit without waiting: `done` gets `f`'s result (of its
+    /// last run) once the transaction is committed, or the error (on the writer thread: keep
+    /// it short). An async caller awaits a channel that `done` fills, and holds no thread
+    /// meanwhile.
+    pub(super) fn submit_with<T: Send + 'static>(
+        &self,
+        mut f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let out = Arc::clone(&slot);
         let run: Run = Box::new(move |wtx| {
@@ -74,14 +90,16 @@ impl Writer {
             *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
             Ok(())
         });
-        let (tx, answer) = mpsc::sync_channel(1);
         let done: Done = Box::new(move |r| {
-            let _ = tx.send(r);
+            let value = r.and_then(|()| {
+                slot.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .ok_or_else(stopped)
+            });
+            done(value);
         });
-        self.enqueue(Job { run, done })?;
-        answer.recv().map_err(|_| stopped())??;
-        let value = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        value.ok_or_else(stopped)
+        self.enqueue(Job { run, done })
     }
 
     /// Queues `run` for the next group commit without waiting for it; `done` gets the outcome
