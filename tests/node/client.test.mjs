@@ -11,6 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { SealroomClient, memoryStore } from "../../wasm/pkg/node.js";
 import { startRelay } from "./relay.mjs";
 import { PieceDigest } from "./helpers.mjs";
+import { assertDeclared } from "./dts.mjs";
 
 const FILE_LEN = 12 * 1024 * 1024 + 12345;
 
@@ -98,6 +99,9 @@ test("staff and customer share a space: messages, files as streams, removal", as
   const members = seen.members.map((m) => m.userId).sort();
   assert.deepEqual(members, [adminAccount.userId, customerAccount.userId].sort());
   assert.ok(seen.members.every((m) => m.safetyNumber === null || /^\d{60}$/.test(m.safetyNumber.replace(/\s/g, ""))));
+  // Core's records as JS gets them are exactly what the .d.ts declares (a new core field fails).
+  assertDeclared(seen, "Space");
+  seen.members.forEach((m) => assertDeclared(m, "SpaceMember"));
   assert.deepEqual((await customer.spaces()).map((s) => s.spaceId), [space.spaceId]);
 
   // Messages both ways, and the internal room stays with staff.
@@ -115,6 +119,8 @@ test("staff and customer share a space: messages, files as streams, removal", as
   assert.deepEqual(customer.messages(space.spaceId).map((m) => m.body), ["Welcome, Hana", "Thanks!"]);
   const threads = admin.threads(space.spaceId);
   assert.deepEqual(threads.map((t) => [t.internal, t.messages]).sort(), [[false, 2], [true, 1]]);
+  threads.forEach((t) => assertDeclared(t, "Thread"));
+  customer.messages(space.spaceId).forEach((m) => assertDeclared(m, "Message"));
 
   // A file: ReadableStream in, ReadableStream out, identical bytes.
   const bytes = new Uint8Array(randomBytes(FILE_LEN));
@@ -244,6 +250,7 @@ test("settings, audit, a linked second device and the recovery backup of an admi
     assert.equal((await admin.myDevices()).devices.length, 2);
     await rejectsWith(tablet.restoreRecoveryBackup("a wrong passphrase here"), "wrong_passphrase");
     const restored = await tablet.restoreRecoveryBackup(PASS);
+    assertDeclared(restored, "RecoveryReport");
     assert.equal(restored.messages, created.messages);
     assert.ok(tablet.messages(space.spaceId).some((m) => m.body === "kept in the backup"));
     await admin.deleteRecoveryBackup();

@@ -1,8 +1,10 @@
 //! Conversions between Rust values and plain JS objects with camelCase fields.
 //!
-//! Wire types are serialised with serde (snake_case fields), their keys turned into camelCase
-//! and handed to JS through `JSON.parse`; inputs go the other way. Core types without serde are
-//! written out field by field.
+//! Core and wire types are serialised with serde (snake_case fields), their keys turned into
+//! camelCase and handed to JS through `JSON.parse`; inputs go the other way. No core record is
+//! copied field by field here: a field added in core reaches JS, and `tests/node`'s
+//! declaration check (`dts.mjs`) fails until `types.rs` declares it. Only `ClientEvent` is
+//! written out, as a `{ type, ...fields }` union.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -10,7 +12,7 @@ use serde_json::{json, Map, Value};
 use wasm_bindgen::JsValue;
 
 use sealroom_core::client::{
-    ClientEvent, Document, FileVersion, PendingUpload, RecoveryReport, Space, SpaceMember, Thread,
+    ClientEvent, Document, FileVersion, PendingUpload, RecoveryReport, Space, Thread,
 };
 
 use crate::error::coded;
@@ -114,39 +116,14 @@ fn camel_in_backticks(message: &str) -> String {
     out
 }
 
-fn member(m: &SpaceMember) -> Value {
-    json!({
-        "userId": m.user_id,
-        "role": m.role,
-        "devices": m.devices,
-        "verifiedDevices": m.verified_devices,
-        "safetyNumber": m.safety_number,
-        "identityKeyChanged": m.identity_key_changed,
-        "name": m.name,
-    })
-}
-
 /// A [`Space`].
 pub(crate) fn space(s: &Space) -> Value {
-    json!({
-        "spaceId": s.space_id,
-        "providerOrgId": s.provider_org_id,
-        "customerOrgId": s.customer_org_id,
-        "ownerUserId": s.owner_user_id,
-        "members": s.members.iter().map(member).collect::<Vec<_>>(),
-        "joined": s.joined,
-        "internalRoom": s.internal_room,
-    })
+    camel_value(s)
 }
 
 /// A [`Thread`].
 pub(crate) fn thread(t: &Thread) -> Value {
-    json!({
-        "threadId": t.thread_id,
-        "internal": t.internal,
-        "messages": t.messages,
-        "lastIndex": t.last_index,
-    })
+    camel_value(t)
 }
 
 fn camel_value<T: Serialize>(value: &T) -> Value {
@@ -160,35 +137,17 @@ pub(crate) fn file_version(f: &FileVersion) -> Value {
 
 /// A [`Document`].
 pub(crate) fn document(d: &Document) -> Value {
-    json!({
-        "documentId": d.document_id,
-        "latest": file_version(&d.latest),
-        "versions": d.versions.iter().map(file_version).collect::<Vec<_>>(),
-    })
+    camel_value(d)
 }
 
 /// A [`PendingUpload`].
 pub(crate) fn pending_upload(p: &PendingUpload) -> Value {
-    json!({
-        "uploadId": p.upload_id,
-        "spaceId": p.space_id,
-        "name": p.name,
-        "documentId": p.document_id,
-        "sourceLen": p.source_len,
-        "uploaded": p.uploaded,
-        "sealedLen": p.sealed_len,
-    })
+    camel_value(p)
 }
 
 /// A [`RecoveryReport`].
 pub(crate) fn recovery_report(r: &RecoveryReport) -> Value {
-    json!({
-        "rooms": r.rooms,
-        "keys": r.keys,
-        "files": r.files,
-        "messages": r.messages,
-        "sealedBytes": r.sealed_bytes,
-    })
+    camel_value(r)
 }
 
 /// A [`ClientEvent`] as `{ type: "...", ...fields }`.

@@ -138,6 +138,16 @@ export interface SpaceMember {
   identityKeyChanged: boolean;
   /** The name from the user's latest signed profile in the rooms (never the relay's record). */
   name: string | null;
+  /** The user's organisation as their MLS credential names it (null before they have a device in the rooms). */
+  orgId: string | null;
+  /** Whether the user belongs to the provider organisation (staff). */
+  providerStaff: boolean;
+  /** Whether the relay lists the user in the space; `false`: the relay hides a user who is in the rooms (a warning sign). */
+  listedByRelay: boolean;
+  /** Whether the user has a device in the customer room. */
+  inCustomerRoom: boolean;
+  /** Whether the user has a device in the internal room (as this device sees it). */
+  inInternalRoom: boolean;
 }
 
 export interface Space {

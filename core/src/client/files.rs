@@ -135,7 +135,7 @@ pub struct FileVersion {
 }
 
 /// A document: all its versions known here, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Document {
     /// Document id.
     pub document_id: String,
@@ -146,7 +146,7 @@ pub struct Document {
 }
 
 /// An upload that has not finished (see [`SealroomClient::resume_upload`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PendingUpload {
     /// Upload id (the relay's blob id).
     pub upload_id: String,

@@ -44,7 +44,7 @@ const FILE_PREFIXES: [&str; 2] = ["fidx/", "fkey/"];
 const PENDING_PREFIX: &str = "recover/";
 
 /// What a backup holds or a restore brought back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct RecoveryReport {
     /// Rooms with content keys.
     pub rooms: usize,

@@ -21,7 +21,7 @@ pub struct Account {
 }
 
 /// A space as this device sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Space {
     /// Id.
@@ -43,7 +43,7 @@ pub struct Space {
 }
 
 /// A member of a space.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SpaceMember {
     /// User.
@@ -111,6 +111,7 @@ pub struct NewMessage {
 
 /// A message in a space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Message {
     /// Space.
     pub space_id: String,
@@ -147,7 +148,7 @@ pub struct Message {
 }
 
 /// A thread summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Thread {
     /// Thread id.
     pub thread_id: String,

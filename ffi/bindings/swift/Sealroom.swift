@@ -3955,155 +3955,6 @@ public func FfiConverterTypeLiveOptions_lower(_ value: LiveOptions) -> RustBuffe
 
 
 /**
- * A message in a space.
- */
-public struct Message: Equatable, Hashable {
-    /**
-     * Space.
-     */
-    public var spaceId: String
-    /**
-     * Whether it was posted in the internal room.
-     */
-    public var `internal`: Bool
-    /**
-     * Thread.
-     */
-    public var threadId: String
-    /**
-     * Message id.
-     */
-    public var messageId: String
-    /**
-     * The message it replies to.
-     */
-    public var replyTo: String?
-    /**
-     * Sender user.
-     */
-    public var senderUserId: String
-    /**
-     * Sender device.
-     */
-    public var senderDeviceId: String
-    /**
-     * The text.
-     */
-    public var body: String
-    /**
-     * Unix time (s) after which the message is gone.
-     */
-    public var expiresAt: UInt64?
-    /**
-     * Local order within the space.
-     */
-    public var index: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Space.
-         */spaceId: String, 
-        /**
-         * Whether it was posted in the internal room.
-         */`internal`: Bool, 
-        /**
-         * Thread.
-         */threadId: String, 
-        /**
-         * Message id.
-         */messageId: String, 
-        /**
-         * The message it replies to.
-         */replyTo: String?, 
-        /**
-         * Sender user.
-         */senderUserId: String, 
-        /**
-         * Sender device.
-         */senderDeviceId: String, 
-        /**
-         * The text.
-         */body: String, 
-        /**
-         * Unix time (s) after which the message is gone.
-         */expiresAt: UInt64?, 
-        /**
-         * Local order within the space.
-         */index: UInt64) {
-        self.spaceId = spaceId
-        self.`internal` = `internal`
-        self.threadId = threadId
-        self.messageId = messageId
-        self.replyTo = replyTo
-        self.senderUserId = senderUserId
-        self.senderDeviceId = senderDeviceId
-        self.body = body
-        self.expiresAt = expiresAt
-        self.index = index
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Message: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeMessage: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Message {
-        return
-            try Message(
-                spaceId: FfiConverterString.read(from: &buf), 
-                internal: FfiConverterBool.read(from: &buf), 
-                threadId: FfiConverterString.read(from: &buf), 
-                messageId: FfiConverterString.read(from: &buf), 
-                replyTo: FfiConverterOptionString.read(from: &buf), 
-                senderUserId: FfiConverterString.read(from: &buf), 
-                senderDeviceId: FfiConverterString.read(from: &buf), 
-                body: FfiConverterString.read(from: &buf), 
-                expiresAt: FfiConverterOptionUInt64.read(from: &buf), 
-                index: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Message, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.spaceId, into: &buf)
-        FfiConverterBool.write(value.`internal`, into: &buf)
-        FfiConverterString.write(value.threadId, into: &buf)
-        FfiConverterString.write(value.messageId, into: &buf)
-        FfiConverterOptionString.write(value.replyTo, into: &buf)
-        FfiConverterString.write(value.senderUserId, into: &buf)
-        FfiConverterString.write(value.senderDeviceId, into: &buf)
-        FfiConverterString.write(value.body, into: &buf)
-        FfiConverterOptionUInt64.write(value.expiresAt, into: &buf)
-        FfiConverterUInt64.write(value.index, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeMessage_lift(_ buf: RustBuffer) throws -> Message {
-    return try FfiConverterTypeMessage.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeMessage_lower(_ value: Message) -> RustBuffer {
-    return FfiConverterTypeMessage.lower(value)
-}
-
-
-/**
  * A file to upload.
  */
 public struct NewFile: Equatable, Hashable {
@@ -5808,6 +5659,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
+    typealias SwiftType = [Message]
+
+    public static func write(_ value: [Message], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMessage.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Message] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Message]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMessage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
     typealias SwiftType = [Space]
 
@@ -5925,31 +5801,6 @@ fileprivate struct FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeLabelRule.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
-    typealias SwiftType = [Message]
-
-    public static func write(_ value: [Message], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeMessage.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Message] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Message]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeMessage.read(from: &buf))
         }
         return seq
     }
@@ -6229,7 +6080,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_leave_space() != 57599) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_messages() != 29076) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_messages() != 21736) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_my_devices() != 40369) {
@@ -6241,7 +6092,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() != 27639) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() != 62385) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() != 1393) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_refresh_files() != 44066) {

@@ -810,6 +810,191 @@ public func FfiConverterTypeAdmissionDevice_lower(_ value: AdmissionDevice) -> R
 
 
 /**
+ * A message in a space.
+ */
+public struct Message: Equatable, Hashable {
+    /**
+     * Space.
+     */
+    public var spaceId: String
+    /**
+     * Whether it was posted in the internal room.
+     */
+    public var `internal`: Bool
+    /**
+     * Thread.
+     */
+    public var threadId: String
+    /**
+     * Message id.
+     */
+    public var messageId: String
+    /**
+     * The message it replies to.
+     */
+    public var replyTo: String?
+    /**
+     * Sender user.
+     */
+    public var senderUserId: String
+    /**
+     * Sender device.
+     */
+    public var senderDeviceId: String
+    /**
+     * The text.
+     */
+    public var body: String
+    /**
+     * Unix time (s) after which the message is gone.
+     */
+    public var expiresAt: UInt64?
+    /**
+     * Local order within the space.
+     */
+    public var index: UInt64
+    /**
+     * The sender's display name from their latest signed profile (filled in when the message
+     * is read; `None` when no profile of the sender arrived).
+     */
+    public var senderName: String?
+    /**
+     * Unix time (s) on the sender's clock, inside the signed and encrypted message (`None`
+     * for messages of earlier SDKs).
+     */
+    public var sentAt: UInt64?
+    /**
+     * Unix time (s) at which the relay accepted the message (`None` for this device's own
+     * messages, which it indexes when posting).
+     */
+    public var receivedAt: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * Whether it was posted in the internal room.
+         */`internal`: Bool, 
+        /**
+         * Thread.
+         */threadId: String, 
+        /**
+         * Message id.
+         */messageId: String, 
+        /**
+         * The message it replies to.
+         */replyTo: String?, 
+        /**
+         * Sender user.
+         */senderUserId: String, 
+        /**
+         * Sender device.
+         */senderDeviceId: String, 
+        /**
+         * The text.
+         */body: String, 
+        /**
+         * Unix time (s) after which the message is gone.
+         */expiresAt: UInt64?, 
+        /**
+         * Local order within the space.
+         */index: UInt64, 
+        /**
+         * The sender's display name from their latest signed profile (filled in when the message
+         * is read; `None` when no profile of the sender arrived).
+         */senderName: String?, 
+        /**
+         * Unix time (s) on the sender's clock, inside the signed and encrypted message (`None`
+         * for messages of earlier SDKs).
+         */sentAt: UInt64?, 
+        /**
+         * Unix time (s) at which the relay accepted the message (`None` for this device's own
+         * messages, which it indexes when posting).
+         */receivedAt: UInt64?) {
+        self.spaceId = spaceId
+        self.`internal` = `internal`
+        self.threadId = threadId
+        self.messageId = messageId
+        self.replyTo = replyTo
+        self.senderUserId = senderUserId
+        self.senderDeviceId = senderDeviceId
+        self.body = body
+        self.expiresAt = expiresAt
+        self.index = index
+        self.senderName = senderName
+        self.sentAt = sentAt
+        self.receivedAt = receivedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Message: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMessage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Message {
+        return
+            try Message(
+                spaceId: FfiConverterString.read(from: &buf), 
+                internal: FfiConverterBool.read(from: &buf), 
+                threadId: FfiConverterString.read(from: &buf), 
+                messageId: FfiConverterString.read(from: &buf), 
+                replyTo: FfiConverterOptionString.read(from: &buf), 
+                senderUserId: FfiConverterString.read(from: &buf), 
+                senderDeviceId: FfiConverterString.read(from: &buf), 
+                body: FfiConverterString.read(from: &buf), 
+                expiresAt: FfiConverterOptionUInt64.read(from: &buf), 
+                index: FfiConverterUInt64.read(from: &buf), 
+                senderName: FfiConverterOptionString.read(from: &buf), 
+                sentAt: FfiConverterOptionUInt64.read(from: &buf), 
+                receivedAt: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Message, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.spaceId, into: &buf)
+        FfiConverterBool.write(value.`internal`, into: &buf)
+        FfiConverterString.write(value.threadId, into: &buf)
+        FfiConverterString.write(value.messageId, into: &buf)
+        FfiConverterOptionString.write(value.replyTo, into: &buf)
+        FfiConverterString.write(value.senderUserId, into: &buf)
+        FfiConverterString.write(value.senderDeviceId, into: &buf)
+        FfiConverterString.write(value.body, into: &buf)
+        FfiConverterOptionUInt64.write(value.expiresAt, into: &buf)
+        FfiConverterUInt64.write(value.index, into: &buf)
+        FfiConverterOptionString.write(value.senderName, into: &buf)
+        FfiConverterOptionUInt64.write(value.sentAt, into: &buf)
+        FfiConverterOptionUInt64.write(value.receivedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessage_lift(_ buf: RustBuffer) throws -> Message {
+    return try FfiConverterTypeMessage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessage_lower(_ value: Message) -> RustBuffer {
+    return FfiConverterTypeMessage.lower(value)
+}
+
+
+/**
  * A message to post.
  */
 public struct NewMessage: Equatable, Hashable {

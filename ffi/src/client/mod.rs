@@ -447,9 +447,7 @@ impl SealroomClient {
         space_id: String,
         message: NewMessage,
     ) -> Result<Message, SealroomError> {
-        Ok(self
-            .block(self.client.post_message(&space_id, message))?
-            .into())
+        self.block(self.client.post_message(&space_id, message))
     }
 
     /// The messages of a space known locally (after `sync`), optionally of one thread.
@@ -459,7 +457,7 @@ impl SealroomClient {
         thread_id: Option<String>,
     ) -> Result<Vec<Message>, SealroomError> {
         let messages = self.client.messages(&space_id, thread_id.as_deref())?;
-        Ok(messages.into_iter().map(Into::into).collect())
+        Ok(messages.into_iter().collect())
     }
 
     /// The threads of a space known locally.

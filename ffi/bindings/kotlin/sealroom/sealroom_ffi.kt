@@ -37,11 +37,13 @@ import sealroom.core.AuditFormat
 import sealroom.core.FfiConverterTypeAccount
 import sealroom.core.FfiConverterTypeAdmission
 import sealroom.core.FfiConverterTypeAuditFormat
+import sealroom.core.FfiConverterTypeMessage
 import sealroom.core.FfiConverterTypeNewMessage
 import sealroom.core.FfiConverterTypeProfileInput
 import sealroom.core.FfiConverterTypeScanState
 import sealroom.core.FfiConverterTypeSpace
 import sealroom.core.FfiConverterTypeUserProfile
+import sealroom.core.Message
 import sealroom.core.NewMessage
 import sealroom.core.ProfileInput
 import sealroom.core.ScanState
@@ -68,6 +70,7 @@ import sealroom.wire.TotpEnrolment
 import sealroom.core.RustBuffer as RustBufferAccount
 import sealroom.core.RustBuffer as RustBufferAdmission
 import sealroom.core.RustBuffer as RustBufferAuditFormat
+import sealroom.core.RustBuffer as RustBufferMessage
 import sealroom.core.RustBuffer as RustBufferNewMessage
 import sealroom.core.RustBuffer as RustBufferProfileInput
 import sealroom.core.RustBuffer as RustBufferScanState
@@ -1102,7 +1105,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_pending_uploads(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_post_message(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`message`: RustBufferNewMessage.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferMessage.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_refresh_files(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_register(`ptr`: Long,`inviteToken`: RustBuffer.ByValue,`userName`: RustBuffer.ByValue,`email`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1417,7 +1420,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_leave_space() and 0xFFFF) != 57599) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_messages() and 0xFFFF) != 29076) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_messages() and 0xFFFF) != 21736) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_my_devices() and 0xFFFF) != 40369) {
@@ -1429,7 +1432,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() and 0xFFFF) != 27639) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() and 0xFFFF) != 62385) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() and 0xFFFF) != 1393) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_refresh_files() and 0xFFFF) != 44066) {
@@ -6175,117 +6178,6 @@ public object FfiConverterTypeLiveOptions: FfiConverterRustBuffer<LiveOptions> {
 
 
 /**
- * A message in a space.
- */
-data class Message (
-    /**
-     * Space.
-     */
-    var `spaceId`: kotlin.String
-    , 
-    /**
-     * Whether it was posted in the internal room.
-     */
-    var `internal`: kotlin.Boolean
-    , 
-    /**
-     * Thread.
-     */
-    var `threadId`: kotlin.String
-    , 
-    /**
-     * Message id.
-     */
-    var `messageId`: kotlin.String
-    , 
-    /**
-     * The message it replies to.
-     */
-    var `replyTo`: kotlin.String?
-    , 
-    /**
-     * Sender user.
-     */
-    var `senderUserId`: kotlin.String
-    , 
-    /**
-     * Sender device.
-     */
-    var `senderDeviceId`: kotlin.String
-    , 
-    /**
-     * The text.
-     */
-    var `body`: kotlin.String
-    , 
-    /**
-     * Unix time (s) after which the message is gone.
-     */
-    var `expiresAt`: kotlin.ULong?
-    , 
-    /**
-     * Local order within the space.
-     */
-    var `index`: kotlin.ULong
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeMessage: FfiConverterRustBuffer<Message> {
-    override fun read(buf: ByteBuffer): Message {
-        return Message(
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Message) = (
-            FfiConverterString.allocationSize(value.`spaceId`) +
-            FfiConverterBoolean.allocationSize(value.`internal`) +
-            FfiConverterString.allocationSize(value.`threadId`) +
-            FfiConverterString.allocationSize(value.`messageId`) +
-            FfiConverterOptionalString.allocationSize(value.`replyTo`) +
-            FfiConverterString.allocationSize(value.`senderUserId`) +
-            FfiConverterString.allocationSize(value.`senderDeviceId`) +
-            FfiConverterString.allocationSize(value.`body`) +
-            FfiConverterOptionalULong.allocationSize(value.`expiresAt`) +
-            FfiConverterULong.allocationSize(value.`index`)
-    )
-
-    override fun write(value: Message, buf: ByteBuffer) {
-            FfiConverterString.write(value.`spaceId`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-            FfiConverterString.write(value.`threadId`, buf)
-            FfiConverterString.write(value.`messageId`, buf)
-            FfiConverterOptionalString.write(value.`replyTo`, buf)
-            FfiConverterString.write(value.`senderUserId`, buf)
-            FfiConverterString.write(value.`senderDeviceId`, buf)
-            FfiConverterString.write(value.`body`, buf)
-            FfiConverterOptionalULong.write(value.`expiresAt`, buf)
-            FfiConverterULong.write(value.`index`, buf)
-    }
-}
-
-
-
-/**
  * A file to upload.
  */
 data class NewFile (
@@ -6793,7 +6685,7 @@ sealed class ClientEvent {
         /**
          * The message.
          */
-        val `message`: sealroom.Message) : ClientEvent()
+        val `message`: sealroom.core.Message) : ClientEvent()
         
     {
         
@@ -8293,6 +8185,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Message>> {
+    override fun read(buf: ByteBuffer): List<Message> {
+        val len = buf.getInt()
+        return List<Message>(len) {
+            FfiConverterTypeMessage.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Message>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMessage.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Message>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMessage.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeSpace: FfiConverterRustBuffer<List<Space>> {
     override fun read(buf: ByteBuffer): List<Space> {
         val len = buf.getInt()
@@ -8423,34 +8343,6 @@ public object FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer<List<Lab
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeLabelRule.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Message>> {
-    override fun read(buf: ByteBuffer): List<Message> {
-        val len = buf.getInt()
-        return List<Message>(len) {
-            FfiConverterTypeMessage.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Message>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeMessage.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Message>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeMessage.write(it, buf)
         }
     }
 }
@@ -8594,6 +8486,8 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
 
 
 

@@ -1197,6 +1197,144 @@ public object FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer<AdmissionD
 
 
 /**
+ * A message in a space.
+ */
+data class Message (
+    /**
+     * Space.
+     */
+    var `spaceId`: kotlin.String
+    , 
+    /**
+     * Whether it was posted in the internal room.
+     */
+    var `internal`: kotlin.Boolean
+    , 
+    /**
+     * Thread.
+     */
+    var `threadId`: kotlin.String
+    , 
+    /**
+     * Message id.
+     */
+    var `messageId`: kotlin.String
+    , 
+    /**
+     * The message it replies to.
+     */
+    var `replyTo`: kotlin.String?
+    , 
+    /**
+     * Sender user.
+     */
+    var `senderUserId`: kotlin.String
+    , 
+    /**
+     * Sender device.
+     */
+    var `senderDeviceId`: kotlin.String
+    , 
+    /**
+     * The text.
+     */
+    var `body`: kotlin.String
+    , 
+    /**
+     * Unix time (s) after which the message is gone.
+     */
+    var `expiresAt`: kotlin.ULong?
+    , 
+    /**
+     * Local order within the space.
+     */
+    var `index`: kotlin.ULong
+    , 
+    /**
+     * The sender's display name from their latest signed profile (filled in when the message
+     * is read; `None` when no profile of the sender arrived).
+     */
+    var `senderName`: kotlin.String?
+    , 
+    /**
+     * Unix time (s) on the sender's clock, inside the signed and encrypted message (`None`
+     * for messages of earlier SDKs).
+     */
+    var `sentAt`: kotlin.ULong?
+    , 
+    /**
+     * Unix time (s) at which the relay accepted the message (`None` for this device's own
+     * messages, which it indexes when posting).
+     */
+    var `receivedAt`: kotlin.ULong?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMessage: FfiConverterRustBuffer<Message> {
+    override fun read(buf: ByteBuffer): Message {
+        return Message(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Message) = (
+            FfiConverterString.allocationSize(value.`spaceId`) +
+            FfiConverterBoolean.allocationSize(value.`internal`) +
+            FfiConverterString.allocationSize(value.`threadId`) +
+            FfiConverterString.allocationSize(value.`messageId`) +
+            FfiConverterOptionalString.allocationSize(value.`replyTo`) +
+            FfiConverterString.allocationSize(value.`senderUserId`) +
+            FfiConverterString.allocationSize(value.`senderDeviceId`) +
+            FfiConverterString.allocationSize(value.`body`) +
+            FfiConverterOptionalULong.allocationSize(value.`expiresAt`) +
+            FfiConverterULong.allocationSize(value.`index`) +
+            FfiConverterOptionalString.allocationSize(value.`senderName`) +
+            FfiConverterOptionalULong.allocationSize(value.`sentAt`) +
+            FfiConverterOptionalULong.allocationSize(value.`receivedAt`)
+    )
+
+    override fun write(value: Message, buf: ByteBuffer) {
+            FfiConverterString.write(value.`spaceId`, buf)
+            FfiConverterBoolean.write(value.`internal`, buf)
+            FfiConverterString.write(value.`threadId`, buf)
+            FfiConverterString.write(value.`messageId`, buf)
+            FfiConverterOptionalString.write(value.`replyTo`, buf)
+            FfiConverterString.write(value.`senderUserId`, buf)
+            FfiConverterString.write(value.`senderDeviceId`, buf)
+            FfiConverterString.write(value.`body`, buf)
+            FfiConverterOptionalULong.write(value.`expiresAt`, buf)
+            FfiConverterULong.write(value.`index`, buf)
+            FfiConverterOptionalString.write(value.`senderName`, buf)
+            FfiConverterOptionalULong.write(value.`sentAt`, buf)
+            FfiConverterOptionalULong.write(value.`receivedAt`, buf)
+    }
+}
+
+
+
+/**
  * A message to post.
  */
 data class NewMessage (
