@@ -19,7 +19,7 @@ use sealroom_core::client::{
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::raw_member::RawMember;
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::SdkDevice as Device;
+use sealroom_tests::sdk::{SdkDevice as Device, StaffSpace};
 use sealroom_tests::rooms::{b64, upload_sdk_key_packages, MlsDevice};
 
 fn new_device(base_url: &str) -> Device {
@@ -114,34 +114,18 @@ async fn scene() -> Scene {
     let relay = Relay::start();
     let proxy = HostileRelay::start(relay.addr());
     let url = proxy.base_url();
-    let admin = new_device(&url);
-    admin
-        .client
-        .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
+    // Ada (admin), the customer organisation "Kestrel", Sam (staff) and Sam's space.
+    let StaffSpace {
+        admin,
+        sam,
+        space_id,
+    } = StaffSpace::new(&url, &relay.setup_token()).await;
+    let sue = new_device(&url);
+    let invite = admin.client.invite(Role::Staff, None).await.unwrap();
+    sue.client
+        .register(&invite.token, "Sue", None, "laptop")
         .await
         .unwrap();
-    let org = admin.client.create_customer_org("Kestrel").await.unwrap();
-    let staff = |name: &'static str| {
-        let admin = &admin;
-        let url = url.clone();
-        async move {
-            let d = new_device(&url);
-            let invite = admin.client.invite(Role::Staff, None).await.unwrap();
-            d.client
-                .register(&invite.token, name, None, "laptop")
-                .await
-                .unwrap();
-            d
-        }
-    };
-    let sam = staff("Sam").await;
-    let sue = staff("Sue").await;
-    let space_id = sam
-        .client
-        .create_space(&org.org_id, false)
-        .await
-        .unwrap()
-        .space_id;
     let sue_user = sue.client.account().unwrap().user_id;
     sam.client.add_member(&space_id, &sue_user).await.unwrap();
     let cara = new_device(&url);
