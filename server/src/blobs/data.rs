@@ -480,6 +480,17 @@ pub fn delete_blob(
     blobs: &dyn BlobStore,
     blob_id: &str,
 ) -> Result<(), BlobError> {
+    delete_blob_with(store, blobs, blob_id, &|_| {})
+}
+
+/// [`delete_blob`] with more writes in the same transaction (`with` adds them: the relay's
+/// audit entry of the deletion, the blob's scan holds), so that they happen all or not at all.
+pub fn delete_blob_with(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    blob_id: &str,
+    with: &dyn Fn(&mut Txn),
+) -> Result<(), BlobError> {
     // The counters are known once the record is read; a record's space and uploader never
     // change, so the stripes taken here stay the right ones through the retries.
     let first = store
@@ -520,6 +531,7 @@ pub fn delete_blob(
             record.uploader_user.as_bytes(),
             &user_used.saturating_sub(record.length).to_be_bytes(),
         );
+        with(&mut txn);
         match store.commit(&txn) {
             Ok(()) => return Ok(blobs.remove(&record.upload())?),
             Err(TxnError::Conflict { .. }) => continue,

@@ -33,7 +33,9 @@ use crate::state::AppState;
 
 pub use crate::store::blobs::BlobStore;
 pub(crate) use data::AppendLocks;
-pub use data::{delete_blob, delete_expired_uploads, delete_room_blobs_before, BlobError};
+pub use data::{
+    delete_blob, delete_blob_with, delete_expired_uploads, delete_room_blobs_before, BlobError,
+};
 use data::{BlobRecord, UploadLimits};
 
 use crate::config::Config;

@@ -271,9 +271,9 @@ pub fn hold(store: &dyn Store, blob_id: &str) -> Result<Option<HoldRecord>, Stor
     store.get_json(HOLDS, blob_id.as_bytes())
 }
 
-/// Forgets the holds of a deleted blob.
-pub fn forget(store: &dyn Store, blob_id: &str) -> Result<(), StoreError> {
-    store.delete(HOLDS, blob_id.as_bytes()).map(|_| ())
+/// Forgets the holds of a deleted blob, as part of the deletion's `txn`.
+pub fn forget_in(txn: &mut Txn, blob_id: &str) {
+    txn.delete(HOLDS, blob_id.as_bytes());
 }
 
 /// Refuses to serve a held blob to a device that one of its holds does not let through.

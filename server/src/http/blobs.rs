@@ -20,8 +20,8 @@ use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::blobs::data::{self, BlobRecord};
 use crate::blobs::{
-    backend, check_ids, check_may_delete, check_uploader, delete_blob, member_room, release,
-    upload_limits, AppendLocks, BlobError,
+    backend, check_ids, check_may_delete, check_uploader, delete_blob, delete_blob_with,
+    member_room, release, upload_limits, AppendLocks, BlobError,
 };
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
@@ -362,14 +362,23 @@ async fn delete_blob_route(
         let room = member_room(&st, &room_id, &authed.device_id)?;
         let record = data::get(st.store.as_ref(), &room_id, &blob_id)?;
         check_may_delete(&st, &room, &record, &authed)?;
-        delete_blob(st.store.as_ref(), backend(&st)?.as_ref(), &blob_id)?;
-        release::forget(st.store.as_ref(), &blob_id)?;
-        audit::record(
-            &st,
-            audit::event_by(AuditAction::BlobDelete, &authed)
+        // The record, the usage counters, the scan holds and the `blob.delete` entry go in
+        // one transaction: no deletion without its audit entry.
+        let entry = audit::AuditAppend::new(
+            audit::now_ms(&st),
+            vec![audit::event_by(AuditAction::BlobDelete, &authed)
                 .object(blob_id.clone())
                 .size(record.length)
-                .detail(format!("room={room_id}")),
+                .detail(format!("room={room_id}"))],
+        );
+        delete_blob_with(
+            st.store.as_ref(),
+            backend(&st)?.as_ref(),
+            &blob_id,
+            &|txn| {
+                release::forget_in(txn, &blob_id);
+                txn.derive(entry.clone());
+            },
         )?;
         st.store.flush()?;
         Ok((room_id, blob_id))

@@ -115,6 +115,12 @@ pub fn spawn(state: AppState) {
             Arc::new(NoMailer)
         }
     };
+    if state.config.smtp.host.is_none() {
+        tracing::warn!(
+            "no SMTP server configured: notification mails are not sent, each is audited as \
+             notification.fail with error=smtp_disabled"
+        );
+    }
     let rx = events::subscribe(&state);
     tokio::spawn(consume(
         state.clone(),
@@ -400,7 +406,13 @@ fn outcome_event(
     match outcome {
         Ok(()) => (event_base.detail(detail), true),
         Err(e) => {
-            tracing::warn!(error = %e, "notification not delivered");
+            if matches!(e, MailError::Disabled) {
+                // Said once at start (`spawn`); a line per recipient of every event would only
+                // repeat it (tens of thousands a second under load).
+                tracing::debug!(error = %e, "notification not delivered");
+            } else {
+                tracing::warn!(error = %e, "notification not delivered");
+            }
             let mut failed = event_base.detail(format!("{detail} error={}", error_code(&e)));
             failed.action = AuditAction::NotificationFail;
             (failed, false)
