@@ -18,7 +18,10 @@
 //!   random its next operation: a message post, an SDK-style sync (welcomes, handshake and
 //!   message pages until empty, key-package count, as `SealroomClient::sync` does) or a file
 //!   upload through the resumable blob API (create + signed, checksummed appends of at most
-//!   4 MiB, sizes log-uniform in `--mixed-kib`, deleted again afterwards), closed loop. Per
+//!   4 MiB, sizes log-uniform in `--mixed-kib`, deleted again afterwards), closed loop, or
+//!   paced with `--mixed-interval-ms` (each device starts its operations at Poisson-random
+//!   times, latency counted from the scheduled start, so a relay that falls behind is charged
+//!   for the wait: no coordinated omission). Per
 //!   operation type: count, rate, p50/p90/p99/max and failures (each printed with its status
 //!   and body); the relay's RSS is sampled every second (start, after the warm-up, end, max and
 //!   the least-squares slope after the warm-up).
@@ -87,6 +90,9 @@ Usage: sealroom-load [options]
                                    order (default off,immediate; immediate is the relay's default)
   --mixed-duration S               seconds of the mixed workload (default: --duration)
   --mixed-warmup S                 leading seconds of the mixed workload not counted (default 10)
+  --mixed-interval-ms N            paced instead of closed loop: each device starts operations at
+                                   Poisson-random times, N ms apart on average, latency counted
+                                   from the scheduled start (default 0: closed loop)
   --mixed-percent P,S,U            mixed shares of posts, syncs, uploads (default 45,45,10)
   --mixed-kib MIN,MAX              mixed file sizes in KiB, log-uniform (default 64,4096)
   --mixed-notify MODE              members' notification preference during the mixed workload
@@ -117,6 +123,9 @@ pub(crate) struct Options {
     pub(crate) portal_seed: u64,
     pub(crate) mixed_duration: Duration,
     pub(crate) mixed_warmup: Duration,
+    /// Mean interval between a device's operation starts in the mixed workloads (zero: closed
+    /// loop, the next operation right after the last one).
+    pub(crate) mixed_interval: Duration,
     pub(crate) mixed_percent: [u32; 3],
     pub(crate) mixed_min_kib: usize,
     pub(crate) mixed_max_kib: usize,
@@ -152,6 +161,7 @@ impl Options {
             portal_seed: 1,
             mixed_duration: Duration::ZERO,
             mixed_warmup: Duration::from_secs(10),
+            mixed_interval: Duration::ZERO,
             mixed_percent: [45, 45, 10],
             mixed_min_kib: 64,
             mixed_max_kib: 4096,
@@ -209,6 +219,9 @@ impl Options {
                     o.mixed_duration = Duration::from_secs(num(&value)?.max(2) as u64)
                 }
                 "--mixed-warmup" => o.mixed_warmup = Duration::from_secs(num(&value)? as u64),
+                "--mixed-interval-ms" => {
+                    o.mixed_interval = Duration::from_millis(num(&value)? as u64)
+                }
                 "--mixed-percent" => {
                     let v: Vec<u32> = value
                         .split(',')

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::*;
 
@@ -16,6 +16,23 @@ pub(crate) struct MixedPlan {
     pub(crate) max_size: usize,
     pub(crate) warmup_end: Instant,
     pub(crate) deadline: Instant,
+    /// Mean interval between a device's operation starts; zero for the closed loop.
+    pub(crate) interval: Duration,
+}
+
+/// One step of the device's xorshift generator.
+fn next_random(r: &mut u64) -> u64 {
+    *r ^= *r << 13;
+    *r ^= *r >> 7;
+    *r ^= *r << 17;
+    *r
+}
+
+/// An exponentially distributed wait with mean `mean` (the gaps of a Poisson process).
+fn exponential(r: &mut u64, mean: Duration) -> Duration {
+    // Uniform in (0, 1]: never ln(0).
+    let u = ((next_random(r) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    mean.mul_f64(-u.ln()).min(mean * 20)
 }
 
 pub(crate) async fn mixed_loop(
@@ -28,14 +45,28 @@ pub(crate) async fn mixed_loop(
     let messages = format!("/v1/rooms/{}/messages", c.room_id);
     let json_type = [("content-type", "application/json")];
     let [post, sync, _upload] = plan.percent;
-    while Instant::now() < plan.deadline {
-        let roll = {
-            let r = &mut c.load.rng;
-            *r ^= *r << 13;
-            *r ^= *r >> 7;
-            *r ^= *r << 17;
-            (*r % 100) as u32
+    let paced = !plan.interval.is_zero();
+    // Paced: the next scheduled start (a random phase first, so devices do not start together).
+    let mut next_at = Instant::now() + exponential(&mut c.load.rng, plan.interval);
+    loop {
+        // Closed loop: now. Paced: the scheduled start, even when the last operation overran it
+        // (then at once, and the latency includes the lag).
+        let started = if paced {
+            if next_at >= plan.deadline {
+                break;
+            }
+            tokio::time::sleep_until(next_at.into()).await;
+            let at = next_at;
+            next_at += exponential(&mut c.load.rng, plan.interval);
+            at
+        } else {
+            let now = Instant::now();
+            if now >= plan.deadline {
+                break;
+            }
+            now
         };
+        let roll = (next_random(&mut c.load.rng) % 100) as u32;
         let op = if roll < post {
             Op::Post
         } else if roll < post + sync {
@@ -43,7 +74,6 @@ pub(crate) async fn mixed_loop(
         } else {
             Op::Upload
         };
-        let started = Instant::now();
         let result: Result<Option<String>, String> = match op {
             Op::Post => {
                 let body = c.load.post_body().to_vec();
@@ -176,6 +206,7 @@ pub(crate) async fn run_mixed(
         max_size: opts.mixed_max_kib * 1024,
         warmup_end: start + warmup,
         deadline: start + duration,
+        interval: opts.mixed_interval,
     });
     let cpu = CpuMeter::start_all(&deploy.pids);
     let probe = deploy.store_probe();
@@ -232,7 +263,7 @@ pub(crate) async fn run_mixed(
         md,
         "{} on the {} deployment: {n} simulated devices{} (each its own registered device with real \
          Ed25519 request signatures, {}, members' notifications `{}`; their set-up took {:.1} s), \
-         closed loop for {} s, each picking its next operation at random: {}% posts, \
+         {} for {} s, each picking its next operation at random: {}% posts, \
          {}% syncs, {}% file uploads (log-uniform {} KiB–{} MiB, each deleted again after its \
          upload). Figures after a {} s warm-up ({:.0} s measured, {} operations during the \
          warm-up not counted); load average at the end: {}:\n",
@@ -246,6 +277,7 @@ pub(crate) async fn run_mixed(
         work.devices,
         opts.mixed_notify,
         work.setup_secs,
+        pacing(opts.mixed_interval, n),
         duration.as_secs(),
         opts.mixed_percent[0],
         opts.mixed_percent[1],
@@ -372,9 +404,10 @@ pub(crate) async fn run_mixed(
         // MiB at start, warm-up end and end, requests answered 409 and sent again, requests
         // answered 503 and sent again, mean RSS MiB of the first and of the last minute after
         // the warm-up, % first -> last minute, workload (mixed, portal), set-up seconds,
-        // load generator CPU s.
+        // load generator CPU s, mean interval between a device's operations in ms (0: closed
+        // loop).
         let line = format!(
-            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\t{:.1}\t{:.1}\t{:+.1}\t{name}\t{:.1}\t{me_cpu:.1}\n",
+            "{}\t{}\t{n}\t{}\t{}\t{}\t{req_rate:.0}\t{total_failed}\t{relay_cpu:.1}\t{}\t{:.1}\t{:.1}\t{:.1}\t{:.1}\t{:+.1}\t{slope:+.1}\t{:.1}\t{:.1}\t{:.1}\t{}\t{}\t{:.1}\t{:.1}\t{:+.1}\t{name}\t{:.1}\t{me_cpu:.1}\t{}\n",
             deploy.backend.label(),
             deploy.relays.len(),
             duration.as_secs(),
@@ -394,7 +427,8 @@ pub(crate) async fn run_mixed(
             mib(rss_first_min),
             mib(rss_last_min),
             pct_change(rss_first_min, rss_last_min),
-            work.setup_secs
+            work.setup_secs,
+            opts.mixed_interval.as_millis()
         );
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -403,6 +437,22 @@ pub(crate) async fn run_mixed(
         std::io::Write::write_all(&mut f, line.as_bytes())?;
     }
     Ok((md, back))
+}
+
+/// How the devices issue operations, for the report.
+fn pacing(interval: Duration, devices: usize) -> String {
+    if interval.is_zero() {
+        "closed loop (each device starts its next operation as soon as the last one is answered)"
+            .to_owned()
+    } else {
+        format!(
+            "paced (each device starts operations at Poisson-random times, {} ms apart on \
+             average: {:.0} operations/s offered; a latency counts from the scheduled start, so \
+             time spent behind schedule is included)",
+            interval.as_millis(),
+            devices as f64 / interval.as_secs_f64()
+        )
+    }
 }
 
 /// Change from `from` to `to` in percent (0 when `from` is 0).

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -267,6 +267,15 @@ pub(crate) async fn requests_scenario(
         }
         rows.push(row);
     }
+    let ceiling = signature_ceiling(Duration::from_secs(3));
+    println!(
+        "requests: Ed25519 ceiling: {:.0} sign+verify pairs/s on {} threads",
+        ceiling.0, ceiling.1
+    );
+    figures.push((
+        "requests.ed25519_ceiling.rate".to_owned(),
+        format!("{:.0}", ceiling.0),
+    ));
     write_figures(opts.figures.as_deref(), &figures)?;
     let mut md = String::new();
     let _ = writeln!(
@@ -306,9 +315,75 @@ pub(crate) async fn requests_scenario(
             r.rss_after as f64 / 1024.0
         );
     }
+    let _ = writeln!(
+        md,
+        "\nCeiling of any signed request on this machine, measured right after the rows: the \
+         client's signature and the relay's strict verification of the same request (SHA-256 of \
+         a {CEILING_BODY}-byte body, the signing string, Ed25519 sign + `verify_strict`), nothing \
+         else, on {} threads: **{:.0} requests/s**. A signed request can go no faster while the \
+         client signing it shares the cores with the relay.",
+        ceiling.1, ceiling.0
+    );
     md.push('\n');
     let healthz = rows.first().map(|r| r.rate);
     Ok((md, clients, healthz))
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// Body size of the signature ceiling's requests (about a posted MLS message in JSON).
+const CEILING_BODY: usize = 512;
+
+/// Requests per second that the two signature steps of a signed request alone allow on every
+/// core of this machine: per request the client's signing (body digest, signing string,
+/// Ed25519 sign) and the relay's check (the same digest and string, strict verification).
+/// Returns the rate and the thread count.
+pub(crate) fn signature_ceiling(run: Duration) -> (f64, usize) {
+    use ed25519_dalek::{Signer as _, SigningKey};
+    use sealroom_wire::auth::{
+        body_digest_hex, sign_request_with_digest, verify_request_with_digest, RequestParts,
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let key = SigningKey::from_bytes(&[t as u8 + 1; 32]);
+                let public = key.verifying_key().to_bytes();
+                let body = vec![0x5a_u8; CEILING_BODY];
+                let mut done = 0u64;
+                while started.elapsed() < run {
+                    let nonce = format!("{:032x}", done);
+                    let parts = RequestParts {
+                        method: "POST",
+                        authority: "127.0.0.1:8080",
+                        path: "/v1/rooms/0123456789abcdef/messages",
+                        query: "",
+                        headers: &[("content-type", "application/json")],
+                        timestamp: 1_800_000_000,
+                        nonce: &nonce,
+                        body: &body,
+                    };
+                    let signed =
+                        sign_request_with_digest("device", &parts, &body_digest_hex(&body), |m| {
+                            key.sign(m).to_bytes()
+                        });
+                    let mut signature = [0u8; 64];
+                    let ok = hex::decode_to_slice(&signed.signature, &mut signature).is_ok()
+                        && verify_request_with_digest(
+                            &public,
+                            &parts,
+                            &body_digest_hex(&body),
+                            &signature,
+                        )
+                        .is_ok();
+                    assert!(ok, "the ceiling's own signature does not verify");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    (total as f64 / started.elapsed().as_secs_f64(), threads)
+}
