@@ -88,7 +88,10 @@ impl SmtpSink {
                 "CI=true: python3 with aiosmtpd is required for the notification tests \
                  (scripts/setup.sh installs it; pip install aiosmtpd)"
             );
-            eprintln!("SKIP: python3 with aiosmtpd not available (pip install aiosmtpd)");
+            eprintln!(
+                "SKIPPED: python3 with aiosmtpd is not available (scripts/setup.sh installs it; \
+                 pip install aiosmtpd)"
+            );
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");

@@ -113,10 +113,7 @@ pub(crate) struct MixedClient {
 
 /// Log-uniform file size between `min` and `max` bytes.
 pub(crate) fn file_size(rng: &mut u64, min: usize, max: usize) -> usize {
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    let u = (*rng >> 11) as f64 / (1u64 << 53) as f64;
+    let u = (next_random(rng) >> 11) as f64 / (1u64 << 53) as f64;
     let (lo, hi) = (min.max(1) as f64, max.max(min).max(1) as f64);
     ((lo.ln() + u * (hi.ln() - lo.ln())).exp() as usize).clamp(min.max(1), max.max(min).max(1))
 }
@@ -182,11 +179,8 @@ pub(crate) const RETRIES_409: u32 = 8;
 /// Waits before re-sending after a `409` (attempt 0, 1, ...): 2, 4, 8 ... ms up to 64 ms, plus
 /// up to as much again at random, so that the racing clients spread out.
 pub(crate) async fn backoff_409(rng: &mut u64, attempt: u32) {
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
     let base = 2u64 << attempt.min(5);
-    let ms = base + *rng % base;
+    let ms = base + next_random(rng) % base;
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
@@ -203,10 +197,7 @@ pub(crate) async fn backoff_503(rng: &mut u64, a: &Answer) {
         .and_then(|(_, v)| v.parse::<u64>().ok())
         .unwrap_or(1)
         .min(5);
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    let ms = secs * 1000 + *rng % 250;
+    let ms = secs * 1000 + next_random(rng) % 250;
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 

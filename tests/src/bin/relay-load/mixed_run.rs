@@ -20,14 +20,6 @@ pub(crate) struct MixedPlan {
     pub(crate) interval: Duration,
 }
 
-/// One step of the device's xorshift generator.
-fn next_random(r: &mut u64) -> u64 {
-    *r ^= *r << 13;
-    *r ^= *r >> 7;
-    *r ^= *r << 17;
-    *r
-}
-
 /// An exponentially distributed wait with mean `mean` (the gaps of a Poisson process).
 fn exponential(r: &mut u64, mean: Duration) -> Duration {
     // Uniform in (0, 1]: never ln(0).

@@ -341,7 +341,8 @@ const CEILING_BODY: usize = 512;
 pub(crate) fn signature_ceiling(run: Duration) -> (f64, usize) {
     use ed25519_dalek::{Signer as _, SigningKey};
     use sealroom_wire::auth::{
-        body_digest_hex, sign_request_with_digest, verify_request_with_digest, RequestParts,
+        body_digest_hex, decode_signature, sign_request_with_digest, verify_request_with_digest,
+        RequestParts,
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
@@ -368,15 +369,15 @@ pub(crate) fn signature_ceiling(run: Duration) -> (f64, usize) {
                         sign_request_with_digest("device", &parts, &body_digest_hex(&body), |m| {
                             key.sign(m).to_bytes()
                         });
-                    let mut signature = [0u8; 64];
-                    let ok = hex::decode_to_slice(&signed.signature, &mut signature).is_ok()
-                        && verify_request_with_digest(
+                    let ok = decode_signature(&signed.signature).is_ok_and(|signature| {
+                        verify_request_with_digest(
                             &public,
                             &parts,
                             &body_digest_hex(&body),
                             &signature,
                         )
-                        .is_ok();
+                        .is_ok()
+                    });
                     assert!(ok, "the ceiling's own signature does not verify");
                     done += 1;
                 }

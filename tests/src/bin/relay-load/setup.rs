@@ -34,11 +34,17 @@ impl LoadClient {
     }
 
     pub(crate) fn coin(&mut self, percent: u32) -> bool {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng % 100) < u64::from(percent)
+        (next_random(&mut self.rng) % 100) < u64::from(percent)
     }
+}
+
+/// One step of the xorshift generator every client and stream of the load generator draws
+/// from (cheap, seeded, reproducible; not for anything secret).
+pub(crate) fn next_random(r: &mut u64) -> u64 {
+    *r ^= *r << 13;
+    *r ^= *r >> 7;
+    *r ^= *r << 17;
+    *r
 }
 
 /// What one client measured.

@@ -26,10 +26,7 @@ impl Stream {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut buf = vec![0u8; max_chunk];
         for word in buf.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let b = state.to_le_bytes();
+            let b = next_random(&mut state).to_le_bytes();
             word.copy_from_slice(&b[..word.len()]);
         }
         Self { buf }
