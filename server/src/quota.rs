@@ -178,6 +178,13 @@ impl Derive for Charge {
             .map(|b| format!("quota:{}", b.name))
             .collect()
     }
+
+    fn reads(&self) -> Vec<(String, Vec<u8>)> {
+        self.budgets
+            .iter()
+            .map(|b| (QUOTA_TREE.to_owned(), key(self.window, &b.name)))
+            .collect()
+    }
 }
 
 /// Deletes the counters of windows before the current one. Returns how many were removed.

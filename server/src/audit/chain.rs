@@ -247,6 +247,10 @@ fn refused(e: AuditError) -> DeriveError {
 }
 
 impl Derive for AuditAppend {
+    fn reads(&self) -> Vec<(String, Vec<u8>)> {
+        vec![(META_TREE.to_owned(), HEAD_KEY.to_vec())]
+    }
+
     fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
         let (mut seq, mut prev_hash) = match read.get(META_TREE, HEAD_KEY)? {
             Some(bytes) => {

@@ -49,6 +49,25 @@ pub trait Derive: Send + Sync + 'static {
     fn locks(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The keys (tree, key) this derive will read, as far as it knows them before it runs: a
+    /// backend whose reads are round trips (PostgreSQL) fetches them all in one before running
+    /// the derives. A hint only: a read not named here is answered all the same, one round
+    /// trip later.
+    fn reads(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
+}
+
+/// The keys the derives of `txn` name in [`Derive::reads`], in order, each once.
+pub fn hinted_reads(txn: &Txn) -> Vec<(String, Vec<u8>)> {
+    let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+    for key in txn.derived.iter().flat_map(|d| d.reads()) {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 /// A shared derive in a [`Txn`].

@@ -110,6 +110,10 @@ pub fn last_seq(read: &mut dyn TxnReader, room_id: &str) -> Result<u64, StoreErr
 }
 
 impl Derive for MessageAppend {
+    fn reads(&self) -> Vec<(String, Vec<u8>)> {
+        vec![(MESSAGE_SEQ.to_owned(), self.room_id.as_bytes().to_vec())]
+    }
+
     fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
         let seq = last_seq(read, &self.room_id)? + 1;
         let entry = MessageEntry {

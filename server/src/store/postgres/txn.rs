@@ -90,8 +90,16 @@ async fn commit_once(pool: &Pool, txn: &Txn) -> Result<Attempt, StoreError> {
         tx.prepare_cached("SELECT value FROM sealroom_kv WHERE tree = $1 AND key = $2 FOR UPDATE")
             .await
     );
-    for c in txn.checks() {
-        let row = step!(tx.query_opt(&check, &[&c.tree, &c.key]).await);
+    // All checks in one pipeline (one round trip), compared in order.
+    let rows = step!(
+        in_order(
+            txn.checks()
+                .iter()
+                .map(|c| async { tx.query_opt(&check, &[&c.tree, &c.key]).await })
+        )
+        .await
+    );
+    for (c, row) in txn.checks().iter().zip(rows) {
         let current: Option<Vec<u8>> = row.map(|r| r.get(0));
         if current.as_deref() != c.expected.as_deref() {
             // Dropping `tx` rolls back.
@@ -103,18 +111,35 @@ async fn commit_once(pool: &Pool, txn: &Txn) -> Result<Attempt, StoreError> {
         tx.prepare_cached("DELETE FROM sealroom_kv WHERE tree = $1 AND key = $2")
             .await
     );
-    for op in txn.ops() {
-        match op {
-            Op::Put { tree, key, value } => {
-                step!(tx.execute(&put, &[tree, key, value]).await);
+    // The writes in one pipeline too: the rows locked above are held for one round trip of
+    // writes and the commit's, not one per write.
+    step!(
+        in_order(txn.ops().iter().map(|op| async {
+            match op {
+                Op::Put { tree, key, value } => tx.execute(&put, &[tree, key, value]).await,
+                Op::Delete { tree, key } => tx.execute(&delete, &[tree, key]).await,
             }
-            Op::Delete { tree, key } => {
-                step!(tx.execute(&delete, &[tree, key]).await);
-            }
-        }
-    }
+        }))
+        .await
+    );
     step!(tx.commit().await);
     Ok(Attempt::Done)
+}
+
+/// Runs `statements` as one pipeline (tokio-postgres sends every request of futures polled
+/// together before reading the first answer) and returns their results in order, or the first
+/// statement's error in that order (the ones after a failed statement only report the aborted
+/// transaction).
+async fn in_order<T, F>(
+    statements: impl Iterator<Item = F>,
+) -> Result<Vec<T>, tokio_postgres::Error>
+where
+    F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    futures_util::future::join_all(statements)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Marker of a value a derive asked for that was not fetched yet.
@@ -148,13 +173,37 @@ async fn commit_derived_once(
     );
     // Every value read so far, locked.
     let mut fetched: HashMap<(String, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-    for c in txn.checks() {
-        let row = step!(tx.query_opt(&lock, &[&c.tree, &c.key]).await);
+    let rows = step!(
+        in_order(
+            txn.checks()
+                .iter()
+                .map(|c| async { tx.query_opt(&lock, &[&c.tree, &c.key]).await })
+        )
+        .await
+    );
+    for (c, row) in txn.checks().iter().zip(rows) {
         let current: Option<Vec<u8>> = row.map(|r| r.get(0));
         if current.as_deref() != c.expected.as_deref() {
             return Ok(Ok(Attempt::Conflict(c.tree.clone(), c.key.clone())));
         }
         fetched.insert((c.tree.clone(), c.key.clone()), current);
+    }
+    // The keys the derives name ahead, locked in one pipeline (reads they did not name are
+    // fetched one by one below).
+    let hinted: Vec<(String, Vec<u8>)> = crate::store::derive::hinted_reads(txn)
+        .into_iter()
+        .filter(|k| !fetched.contains_key(k))
+        .collect();
+    let rows = step!(
+        in_order(
+            hinted
+                .iter()
+                .map(|(tree, key)| async { tx.query_opt(&lock, &[tree, key]).await })
+        )
+        .await
+    );
+    for (k, row) in hinted.into_iter().zip(rows) {
+        fetched.insert(k, row.map(|r| r.get(0)));
     }
     let ops = loop {
         let mut missing: Option<(String, Vec<u8>)> = None;
@@ -193,24 +242,26 @@ async fn commit_derived_once(
         let (Op::Put { tree, key, .. } | Op::Delete { tree, key }) = op;
         last.insert((tree.as_str(), key.as_slice()), i);
     }
-    for (i, op) in ops.iter().enumerate() {
+    // The writes in one pipeline: the rows locked above (a room's counter, the audit chain's
+    // head) are held for one round trip of writes and the commit's, not one per write.
+    let writes = ops.iter().enumerate().filter_map(|(i, op)| {
         let (Op::Put { tree, key, .. } | Op::Delete { tree, key }) = op;
         if last.get(&(tree.as_str(), key.as_slice())) != Some(&i) {
-            continue;
+            return None;
         }
         let read_absent = matches!(fetched.get(&(tree.clone(), key.clone())), Some(None));
-        match op {
-            Op::Put { tree, key, value } if read_absent => {
-                step!(tx.execute(&insert, &[tree, key, value]).await);
+        let (tx, put, insert, delete) = (&tx, &put, &insert, &delete);
+        Some(async move {
+            match op {
+                Op::Put { tree, key, value } if read_absent => {
+                    tx.execute(insert, &[tree, key, value]).await
+                }
+                Op::Put { tree, key, value } => tx.execute(put, &[tree, key, value]).await,
+                Op::Delete { tree, key } => tx.execute(delete, &[tree, key]).await,
             }
-            Op::Put { tree, key, value } => {
-                step!(tx.execute(&put, &[tree, key, value]).await);
-            }
-            Op::Delete { tree, key } => {
-                step!(tx.execute(&delete, &[tree, key]).await);
-            }
-        }
-    }
+        })
+    });
+    step!(in_order(writes).await);
     step!(tx.commit().await);
     Ok(Ok(Attempt::Done))
 }
