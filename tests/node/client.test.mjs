@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { SealroomClient, memoryStore } from "../../wasm/pkg/node.js";
 import { startRelay } from "./relay.mjs";
 import { PieceDigest } from "./helpers.mjs";
-import { assertDeclared } from "./dts.mjs";
+import { assertDeclared, assertVariantDeclared } from "./dts.mjs";
 
 const FILE_LEN = 12 * 1024 * 1024 + 12345;
 
@@ -109,6 +109,7 @@ test("staff and customer share a space: messages, files as streams, removal", as
   assert.equal(hello.body, "Welcome, Hana");
   await admin.postMessage(space.spaceId, { body: "staff only", internal: true });
   const events = await customer.sync();
+  events.forEach((e) => assertVariantDeclared(e, "ClientEvent"));
   const got = events.filter((e) => e.type === "newMessage").map((e) => e.message.body);
   assert.deepEqual(got, ["Welcome, Hana"]);
   const reply = await customer.postMessage(space.spaceId, { body: "Thanks!", threadId: hello.threadId, replyTo: hello.messageId });
@@ -138,8 +139,11 @@ test("staff and customer share a space: messages, files as streams, removal", as
 
   const fileEvents = await customer.sync();
   assert.ok(fileEvents.some((e) => e.type === "newFile" && e.fileId === version.fileId), JSON.stringify(fileEvents));
+  fileEvents.forEach((e) => assertVariantDeclared(e, "ClientEvent"));
   const docs = customer.documents(space.spaceId);
   assert.equal(docs.length, 1);
+  assertDeclared(docs[0], "Document");
+  docs[0].versions.forEach((v) => assertDeclared(v, "FileVersion"));
   assert.equal(docs[0].latest.fileId, version.fileId);
   assert.equal(docs[0].latest.latest, true);
   const downloadProgress = [];

@@ -103,7 +103,7 @@ async fn until(client: &SealroomClient, done: impl Fn(&ClientEvent) -> bool) -> 
 }
 
 fn is_message(body: &'static str) -> impl Fn(&ClientEvent) -> bool {
-    move |e| matches!(e, ClientEvent::NewMessage(m) if m.body == body)
+    move |e| matches!(e, ClientEvent::NewMessage { message: m } if m.body == body)
 }
 
 fn text(body: &str) -> NewMessage {
@@ -285,7 +285,7 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
         let leaked: Vec<&ClientEvent> = seen
             .iter()
             .filter(|e| match e {
-                ClientEvent::NewMessage(m) => m.space_id == space || m.body == SECRET,
+                ClientEvent::NewMessage { message: m } => m.space_id == space || m.body == SECRET,
                 ClientEvent::MemberAdded { space_id, .. }
                 | ClientEvent::MemberRemoved { space_id, .. }
                 | ClientEvent::NewFile { space_id, .. } => *space_id == space,

@@ -518,7 +518,7 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
         assert!(
             !events.iter().any(|e| matches!(
                 e,
-                ClientEvent::NewMessage(_)
+                ClientEvent::NewMessage { .. }
                     | ClientEvent::NewFile { .. }
                     | ClientEvent::NewVersion { .. }
             )),

@@ -727,7 +727,7 @@ fn a_customer_cannot_remove_another_users_device_by_claiming_revocation() {
         assert!(
             events
                 .iter()
-                .any(|e| matches!(e, ClientEvent::NewMessage(m) if m.body == "still here")),
+                .any(|e| matches!(e, ClientEvent::NewMessage { message: m } if m.body == "still here")),
             "{events:?}"
         );
     });

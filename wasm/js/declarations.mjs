@@ -1,5 +1,7 @@
 // Finishes the package's TypeScript declarations after wasm-bindgen (scripts/build-wasm.sh):
 //
+// - <pkg>/sealroom.d.ts: the generated record declarations finished (required fields, keys
+//   camelCased as the objects the SDK returns and takes have them; see below).
 // - <pkg>/sealroom.d.ts: wasm-bindgen declares `[Symbol.dispose]()` methods, and
 //   `Symbol.dispose` is only in lib esnext (or @types/node). A global declaration of it is
 //   added, as @types/node has it, so a browser project on lib es2022 + dom type-checks too.
@@ -18,6 +20,33 @@ const pkg = process.argv[2];
 if (!pkg) throw new Error("usage: declarations.mjs <pkg dir>");
 const path = join(pkg, "sealroom.d.ts");
 let full = readFileSync(path, "utf8");
+
+// The records' declarations are generated from core's and wire's Rust types (tsify derives
+// behind their `ts` feature) with serde's field names. Two finishing steps, both only before
+// wasm-bindgen's loader part (whose `InitOutput` names the module's raw exports):
+const loader = full.indexOf("\nexport type InitInput");
+if (loader < 0) throw new Error("sealroom.d.ts: no `export type InitInput` (wasm-bindgen's loader part moved?)");
+// 1. Fields core reads with a default from the stored state of earlier SDKs
+//    (`#[serde(default)]`, which tsify declares optional) but always returns carry
+//    `tsify(type = "T /* present */")`: declared required.
+const head = full
+  .slice(0, loader)
+  .replace(/(\w+)\?: ([^;\n]*?) \/\* present \*\/;/g, "$1: $2;");
+if (head.includes("/* present */")) throw new Error("sealroom.d.ts: a `/* present */` type this script did not handle");
+// 2. snake_case keys camelCased, as wasm/src/convert.rs does to the values at run time (serde's
+//    names stay snake_case: the same form is core's stored state and the relay's API). Only code
+//    outside comments and string literals.
+const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+const SNAKE_KEY = /(?<![\w$])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(\??\s*:)/g;
+const TOKENS = /(\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`)/;
+const camelCased = head
+  .split(TOKENS)
+  .map((part, i) => (i % 2 === 1 ? part : part.replace(SNAKE_KEY, (_, key, rest) => camel(key) + rest)))
+  .join("");
+if (camelCased !== full.slice(0, loader)) {
+  full = camelCased + full.slice(loader);
+  writeFileSync(path, full);
+}
 
 const DISPOSE = "declare global {\n    interface SymbolConstructor {\n        readonly dispose: unique symbol;\n    }\n}\n";
 if (full.includes("[Symbol.dispose]") && !full.includes(DISPOSE)) {

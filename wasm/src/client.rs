@@ -11,7 +11,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
-use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
@@ -19,7 +18,7 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use sealroom_core::client::{NewMessage, Role, SealroomClient as CoreClient};
 use sealroom_core::state::StorageKey;
 
-use crate::convert::{self, from_js, list, to_js, value_to_js};
+use crate::convert::{from_js, to_js};
 use crate::error::{cancelled, client_error, invalid, message_of, source_failed, storage};
 use crate::store::{Pending, QueuedKv};
 use crate::transport::FetchTransport;
@@ -293,43 +292,6 @@ pub(crate) fn whole(value: f64, what: &str) -> Result<u64, JsValue> {
         .map_err(|_| invalid(&format!("{what} must be a whole number ≥ 0")))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewMessageJs {
-    #[serde(default)]
-    pub(crate) thread_id: Option<String>,
-    pub(crate) body: String,
-    #[serde(default)]
-    pub(crate) reply_to: Option<String>,
-    #[serde(default)]
-    pub(crate) expires_in_secs: Option<u64>,
-    #[serde(default)]
-    pub(crate) internal: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewFileJs {
-    pub(crate) name: String,
-    #[serde(default)]
-    pub(crate) document_id: Option<String>,
-    #[serde(default)]
-    pub(crate) internal: bool,
-    #[serde(default)]
-    pub(crate) thread_id: Option<String>,
-    #[serde(default)]
-    pub(crate) classification: Option<sealroom_core::client::Classification>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FilePolicyJs {
-    #[serde(default)]
-    pub(crate) allowed_media_types: Vec<String>,
-    #[serde(default)]
-    pub(crate) max_size: Option<u64>,
-}
-
 pub(crate) fn parse_role(role: &str) -> Result<Role, JsValue> {
     serde_json::from_value(Value::String(role.to_owned())).map_err(|_| {
         invalid(&format!(
@@ -564,7 +526,7 @@ impl Client {
                 .create_space(&customer_org_id, with_internal_room)
                 .await
                 .map_err(client_error)?;
-            value_to_js(&convert::space(&space))
+            to_js(&space)
         })
     }
 
@@ -573,7 +535,7 @@ impl Client {
     pub fn spaces(&self) -> Promise {
         self.bridge_js(move |s| async move {
             let spaces = s.core.spaces().await.map_err(client_error)?;
-            value_to_js(&list(&spaces, convert::space))
+            to_js(&spaces)
         })
     }
 
@@ -582,7 +544,7 @@ impl Client {
     pub fn space(&self, #[wasm_bindgen(js_name = spaceId)] space_id: String) -> Promise {
         self.bridge_js(move |s| async move {
             let space = s.core.space(&space_id).await.map_err(client_error)?;
-            value_to_js(&convert::space(&space))
+            to_js(&space)
         })
     }
 
@@ -620,14 +582,7 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "NewMessage")] message: JsValue,
     ) -> Promise {
         self.bridge_js(move |s| async move {
-            let m: NewMessageJs = from_js(&message, "message")?;
-            let message = NewMessage {
-                thread_id: m.thread_id,
-                body: m.body,
-                reply_to: m.reply_to,
-                expires_in_secs: m.expires_in_secs,
-                internal: m.internal,
-            };
+            let message: NewMessage = from_js(&message, "message")?;
             to_js(
                 &s.core
                     .post_message(&space_id, message)
@@ -658,7 +613,7 @@ impl Client {
     ) -> Result<JsValue, JsValue> {
         let result = self.shared.core.threads(&space_id);
         self.shared.flush_later();
-        value_to_js(&list(&result.map_err(client_error)?, convert::thread))
+        to_js(&result.map_err(client_error)?)
     }
 
     /// Fetches and applies everything new from the relay; returns what changed.
@@ -674,7 +629,7 @@ impl Client {
             let opts = CallOptions::parse(&options, &["signal"], "sync")?;
             let call = Box::pin(async move {
                 let events = s.core.sync().await.map_err(client_error)?;
-                value_to_js(&list(&events, convert::event))
+                to_js(&events)
             });
             abortable(&opts.signal(), "sync", call).await
         })
@@ -692,7 +647,7 @@ impl Client {
                 .create_recovery_backup(&passphrase)
                 .await
                 .map_err(client_error)?;
-            value_to_js(&convert::recovery_report(&report))
+            to_js(&report)
         })
     }
 
@@ -722,7 +677,7 @@ impl Client {
                 .restore_recovery_backup(&passphrase)
                 .await
                 .map_err(client_error)?;
-            value_to_js(&convert::recovery_report(&report))
+            to_js(&report)
         })
     }
 

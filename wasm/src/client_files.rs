@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use sealroom_core::client::{FilePolicy, FileUpload, NewFile, SNIFF_LEN};
 
 use crate::client::*;
-use crate::convert::{self, from_js, list, to_js, value_to_js};
+use crate::convert::{from_js, to_js};
 use crate::error::client_error;
 
 #[wasm_bindgen(js_class = SealroomClient)]
@@ -25,11 +25,7 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "FilePolicy")] policy: JsValue,
     ) -> Promise {
         self.bridge_js(move |s| async move {
-            let p: FilePolicyJs = from_js(&policy, "file policy")?;
-            let policy = FilePolicy {
-                allowed_media_types: p.allowed_media_types,
-                max_size: p.max_size,
-            };
+            let policy: FilePolicy = from_js(&policy, "file policy")?;
             s.core
                 .set_file_policy(&space_id, &policy)
                 .map_err(client_error)?;
@@ -71,14 +67,7 @@ impl Client {
     ) -> Promise {
         self.bridge_js(move |s| async move {
             let opts = CallOptions::parse(&options, UPLOAD_OPTIONS, "uploadFile")?;
-            let f: NewFileJs = from_js(&file, "file")?;
-            let file = NewFile {
-                name: f.name,
-                document_id: f.document_id,
-                internal: f.internal,
-                thread_id: f.thread_id,
-                classification: f.classification,
-            };
+            let file: NewFile = from_js(&file, "file")?;
             let len = whole(length, "length")?;
             let reader = Rc::new(StreamReader::new(&source)?);
             let id = Rc::new(RefCell::new(None));
@@ -105,7 +94,7 @@ impl Client {
     #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "PendingUpload[]")]
     pub fn pending_uploads(&self) -> Result<JsValue, JsValue> {
         let uploads = self.shared.core.pending_uploads().map_err(client_error)?;
-        value_to_js(&list(&uploads, convert::pending_upload))
+        to_js(&uploads)
     }
 
     /// Resumes a pending upload: give the same source again from its first byte; what the
@@ -162,7 +151,7 @@ impl Client {
         #[wasm_bindgen(js_name = spaceId)] space_id: String,
     ) -> Result<JsValue, JsValue> {
         let files = self.shared.core.files(&space_id).map_err(client_error)?;
-        value_to_js(&list(&files, convert::file_version))
+        to_js(&files)
     }
 
     /// Documents of a space (all versions, latest marked), the most recently updated first.
@@ -176,7 +165,7 @@ impl Client {
             .core
             .documents(&space_id)
             .map_err(client_error)?;
-        value_to_js(&list(&docs, convert::document))
+        to_js(&docs)
     }
 
     /// Lists the space's files on the relay and reads manifests this device has not seen
@@ -195,7 +184,7 @@ impl Client {
                     .refresh_files(&space_id)
                     .await
                     .map_err(client_error)?;
-                value_to_js(&list(&events, convert::event))
+                to_js(&events)
             });
             abortable(&opts.signal(), "refreshFiles", call).await
         })
@@ -454,7 +443,7 @@ async fn upload(
         .await
         .map_err(client_error)?;
     progress.finish();
-    value_to_js(&convert::file_version(&version))
+    to_js(&version)
 }
 
 /// Removes and returns the controller of the upload `id` in flight, if any.

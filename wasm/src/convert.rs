@@ -1,19 +1,16 @@
 //! Conversions between Rust values and plain JS objects with camelCase fields.
 //!
 //! Core and wire types are serialised with serde (snake_case fields), their keys turned into
-//! camelCase and handed to JS through `JSON.parse`; inputs go the other way. No core record is
-//! copied field by field here: a field added in core reaches JS, and `tests/node`'s
-//! declaration check (`dts.mjs`) fails until `types.rs` declares it. Only `ClientEvent` is
-//! written out, as a `{ type, ...fields }` union.
+//! camelCase and handed to JS through `JSON.parse`; inputs go the other way. The keys are renamed
+//! here, not by serde, because the same serde form is core's stored state and the relay's wire
+//! format. No core record is copied field by field here: their TypeScript declarations are
+//! generated from the same types (tsify, core's `ts` feature) and camelCased the same way by
+//! `wasm/js/declarations.mjs`; `tests/node`'s declaration check (`dts.mjs`) compares both.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use wasm_bindgen::JsValue;
-
-use sealroom_core::client::{
-    ClientEvent, Document, FileVersion, PendingUpload, RecoveryReport, Space, Thread,
-};
 
 use crate::error::coded;
 
@@ -114,122 +111,6 @@ fn camel_in_backticks(message: &str) -> String {
         }
     }
     out
-}
-
-/// A [`Space`].
-pub(crate) fn space(s: &Space) -> Value {
-    camel_value(s)
-}
-
-/// A [`Thread`].
-pub(crate) fn thread(t: &Thread) -> Value {
-    camel_value(t)
-}
-
-fn camel_value<T: Serialize>(value: &T) -> Value {
-    rename_keys(serde_json::to_value(value).unwrap_or(Value::Null), &camel)
-}
-
-/// A [`FileVersion`].
-pub(crate) fn file_version(f: &FileVersion) -> Value {
-    camel_value(f)
-}
-
-/// A [`Document`].
-pub(crate) fn document(d: &Document) -> Value {
-    camel_value(d)
-}
-
-/// A [`PendingUpload`].
-pub(crate) fn pending_upload(p: &PendingUpload) -> Value {
-    camel_value(p)
-}
-
-/// A [`RecoveryReport`].
-pub(crate) fn recovery_report(r: &RecoveryReport) -> Value {
-    camel_value(r)
-}
-
-/// A [`ClientEvent`] as `{ type: "...", ...fields }`.
-pub(crate) fn event(e: &ClientEvent) -> Value {
-    match e {
-        ClientEvent::JoinedSpace { space_id, internal } => {
-            json!({ "type": "joinedSpace", "spaceId": space_id, "internal": internal })
-        }
-        ClientEvent::MemberAdded {
-            space_id,
-            user_id,
-            device_id,
-        } => json!({
-            "type": "memberAdded", "spaceId": space_id, "userId": user_id, "deviceId": device_id,
-        }),
-        ClientEvent::MemberRemoved {
-            space_id,
-            user_id,
-            device_id,
-        } => json!({
-            "type": "memberRemoved", "spaceId": space_id, "userId": user_id, "deviceId": device_id,
-        }),
-        ClientEvent::NewMessage(m) => json!({ "type": "newMessage", "message": camel_value(m) }),
-        ClientEvent::NewFile {
-            space_id,
-            file_id,
-            document_id,
-            version,
-        } => json!({
-            "type": "newFile", "spaceId": space_id, "fileId": file_id,
-            "documentId": document_id, "version": version,
-        }),
-        ClientEvent::NewVersion {
-            space_id,
-            file_id,
-            document_id,
-            version,
-        } => json!({
-            "type": "newVersion", "spaceId": space_id, "fileId": file_id,
-            "documentId": document_id, "version": version,
-        }),
-        ClientEvent::KeyChanged {
-            user_id,
-            safety_number,
-        } => json!({ "type": "keyChanged", "userId": user_id, "safetyNumber": safety_number }),
-        ClientEvent::RemovedFromSpace { space_id } => {
-            json!({ "type": "removedFromSpace", "spaceId": space_id })
-        }
-        ClientEvent::HistoryReceived { space_id } => {
-            json!({ "type": "historyReceived", "spaceId": space_id })
-        }
-        ClientEvent::Dropped { space_id, reason } => {
-            json!({ "type": "dropped", "spaceId": space_id, "reason": reason })
-        }
-        ClientEvent::Refused {
-            space_id,
-            room,
-            sender,
-            reason,
-        } => json!({
-            "type": "refused", "spaceId": space_id, "room": room, "sender": sender,
-            "reason": reason,
-        }),
-        ClientEvent::DeviceSkipped {
-            space_id,
-            internal,
-            user_id,
-            device_id,
-            reason,
-        } => json!({
-            "type": "deviceSkipped", "spaceId": space_id, "internal": internal,
-            "userId": user_id, "deviceId": device_id, "reason": reason,
-        }),
-        // `ClientEvent` is non-exhaustive: a newer core's event reaches JS by its debug name
-        // rather than being lost.
-        other => json!({ "type": "other", "detail": format!("{other:?}") }),
-    }
-}
-
-/// A list of values.
-pub(crate) fn list<T>(items: &[T], f: fn(&T) -> Value) -> Value {
-    Value::Array(items.iter().map(f).collect())
 }
 
 #[cfg(test)]

@@ -21,50 +21,6 @@ const TS_TYPES: &'static str = r#"
  * its string). Lowercase ASCII letters, digits, `-` and `_`, at most 255 bytes.
  */
 export type Classification = "public" | "internal" | "confidential" | "restricted" | (string & {});
-/** What the space policy says about one label. */
-export interface LabelRule {
-  classification: Classification;
-  /** Whether customers may download files with this label. */
-  customerDownload: boolean;
-  /** Whether a scan verdict is required (enforced with the scanner). */
-  scanRequired?: boolean;
-  /** Whether a second staff member must release each version before customers open it. */
-  fourEyes?: boolean;
-}
-/** A space's classification policy (set by staff; every client checks who sent it). */
-export interface SpacePolicy {
-  labels: LabelRule[];
-  default: Classification;
-  /**
-   * The space's scanner: the provider service user whose scan verdicts members accept
-   * (`setSpaceScanner` sets it). Absent or `null`: no scanner, and labels that require a
-   * scan wait for good.
-   */
-  scanner?: string | null;
-}
-/**
- * What this device may do with a file version: `open`, or the code the download would fail
- * with: `awaiting_release` (a second staff member has not released it yet; customers),
- * `download_not_allowed` (customers may not download this label), `label_not_allowed` (the
- * policy does not allow the label), `awaiting_scan` (no verdict of the space's scanner yet),
- * `infected` (the scanner found malware; staff open it only after `overrideScan`),
- * `scan_failed` (the scanner could not scan it; likewise).
- */
-export type FileAccess =
-  | "open" | "awaiting_release" | "download_not_allowed" | "label_not_allowed"
-  | "awaiting_scan" | "infected" | "scan_failed";
-/**
- * The space scanner's verdict on a file version, as listings carry it (`FileVersion.scan`):
- * `not_required` (its label needs no scan and no verdict arrived), `waiting` (its label
- * needs one and none arrived), `clean`, `infected` with the scanner's signature name, or
- * `failed` (the scanner could not scan it).
- */
-export type ScanState =
-  | { state: "not_required" }
-  | { state: "waiting" }
-  | { state: "clean" }
-  | { state: "infected"; signature: string }
-  | { state: "failed" };
 "#;
 
 #[wasm_bindgen(js_class = SealroomClient)]

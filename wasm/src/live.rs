@@ -8,14 +8,13 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use js_sys::{Object, Promise};
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use sealroom_core::client::{ClientEvent, LiveOptions};
+use sealroom_core::client::LiveOptions;
 
 use crate::client::{get, run, Client, Shared};
-use crate::convert::{self, value_to_js};
+use crate::convert::to_js;
 use crate::error::{client_error, coded, invalid};
 
 #[wasm_bindgen(module = "/js/live.js")]
@@ -97,19 +96,9 @@ export interface LiveOptions {
   /** Longest pause between reconnects, milliseconds (default 30000). */
   maxBackoffMs?: number;
 }
-/** A live event: a `ClientEvent`, or (staff only) a user waiting to be added to a space. */
-export type LiveEvent = ClientEvent | { type: "memberWaiting"; spaceId: string; userId: string };
+/** A live event: a `ClientEvent` (`memberWaiting` only from the live loop, for staff). */
+export type LiveEvent = ClientEvent;
 "#;
-
-/// A live event as JS sees it.
-fn event(e: &ClientEvent) -> Value {
-    match e {
-        ClientEvent::MemberWaiting { space_id, user_id } => {
-            json!({ "type": "memberWaiting", "spaceId": space_id, "userId": user_id })
-        }
-        other => convert::event(other),
-    }
-}
 
 fn number(options: &JsValue, name: &str, default: u64) -> Result<u64, JsValue> {
     if options.is_undefined() || options.is_null() {
@@ -133,7 +122,7 @@ fn next_batch(shared: &Rc<Shared>, signal: JsValue) -> Promise {
     run(shared, async move {
         let call = Box::pin(async move {
             let events = s.core.next_events().await.map_err(client_error)?;
-            value_to_js(&Value::Array(events.iter().map(event).collect()))
+            to_js(&events)
         });
         abortable(&signal, call).await
     })

@@ -8,27 +8,6 @@ use crate::client::Client;
 use crate::convert::to_js;
 use crate::error::{client_error, invalid};
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &'static str = r#"
-/** One event of the user's account (device requests, approvals, revocations, TOTP). */
-export interface SecurityEvent {
-  /** Increasing per user: pass the last one to `securityEvents(after)`. */
-  seq: number;
-  kind: "device_requested" | "device_approved_by_device" | "device_approved_by_totp"
-    | "totp_failed" | "totp_locked" | "totp_unlocked" | "totp_reset" | "device_revoked"
-    | "identity_reset";
-  /** Unix seconds. */
-  at: number;
-  /** The device concerned, if any. */
-  deviceId: string | null;
-  /** The device request concerned, if any. */
-  requestId: string | null;
-  /** Source address of the request, if the relay knew it. */
-  ip: string | null;
-}
-export interface SecurityEventList { events: SecurityEvent[]; }
-"#;
-
 #[wasm_bindgen(js_class = SealroomClient)]
 impl Client {
     /// Revokes a device (one of this user's others, or as an admin any device of the

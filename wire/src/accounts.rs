@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Organisation role of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Role {
@@ -19,6 +20,7 @@ pub enum Role {
 
 /// Kind of organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum OrgKind {
@@ -98,6 +100,7 @@ pub struct Me {
 
 /// Status of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DeviceState {
@@ -111,6 +114,7 @@ pub enum DeviceState {
 
 /// A device as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DeviceInfo {
     /// Id.
@@ -134,6 +138,7 @@ pub struct DeviceInfo {
 
 /// `GET /v1/me/devices`, `GET /v1/users/{user_id}/devices`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct DeviceList {
     /// Devices.
     pub devices: Vec<DeviceInfo>,
@@ -173,6 +178,7 @@ pub struct CreateOrg {
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct OrgInfo {
     /// Id.
@@ -210,6 +216,7 @@ pub const DEFAULT_INVITATION_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 
 /// An issued invitation; `token` is shown only here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Invitation {
     /// Id.
@@ -238,6 +245,7 @@ pub struct InvitationCheckRequest {
 
 /// Whether a checked invitation can still be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationState {
     /// Unused and not expired: `POST /v1/register` accepts it.
@@ -253,13 +261,13 @@ pub enum InvitationState {
 /// An invitation as staff see it in a listing (`GET /v1/spaces/{space_id}/invitations`): never
 /// the token, which exists only in the link handed to the invitee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct InvitationInfo {
     /// Id.
     pub invitation_id: String,
     /// Role granted.
     pub role: Role,
     /// Space joined (customer invitations).
-    #[serde(default)]
     pub space_id: Option<String>,
     /// The inviting user.
     pub invited_by: String,
@@ -270,7 +278,6 @@ pub struct InvitationInfo {
     /// Whether it can still be used ([`InvitationState::Valid`]), or why not.
     pub state: InvitationState,
     /// When it was revoked (Unix seconds), if it was.
-    #[serde(default)]
     pub revoked_at: Option<i64>,
 }
 
@@ -286,23 +293,19 @@ pub struct InvitationList {
 /// user's and the joined organisation's names as they were registered), given only for a valid
 /// invitation; a page shows these instead of anything written into the link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct InvitationCheck {
     /// Whether the invitation can still be used.
     pub state: InvitationState,
     /// Role granted (valid invitations only).
-    #[serde(default)]
     pub role: Option<Role>,
     /// Name of the organisation joined (valid invitations only).
-    #[serde(default)]
     pub org_name: Option<String>,
     /// Name of the inviting user (valid invitations only).
-    #[serde(default)]
     pub inviter_name: Option<String>,
     /// Id of the inviting user (valid invitations only).
-    #[serde(default)]
     pub inviter_user_id: Option<String>,
     /// Space joined, for customer invitations (valid invitations only).
-    #[serde(default)]
     pub space_id: Option<String>,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
@@ -318,6 +321,7 @@ pub struct CreateSpace {
 
 /// A member's role in a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SpaceRole {
@@ -390,6 +394,7 @@ pub struct DeviceRequestCreate {
 
 /// Status of a device request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DeviceRequestStatus {
@@ -401,6 +406,7 @@ pub enum DeviceRequestStatus {
 
 /// A device request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct DeviceRequestInfo {
     /// Id.
     pub request_id: String,
@@ -448,6 +454,7 @@ pub struct TotpCode {
 
 /// `POST /v1/me/totp`: a new TOTP secret to load into an authenticator app (shown once).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct TotpEnrolment {
     /// Base32 secret.
@@ -472,6 +479,7 @@ pub struct TotpStatus {
 
 /// What happened in a [`SecurityEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SecurityEventKind {
@@ -519,6 +527,7 @@ impl SecurityEventKind {
 /// One enrolment event of the caller's account, for the user's existing devices
 /// (`GET /v1/me/security-events`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct SecurityEvent {
     /// Increasing per user; page with `?after=<seq>`.
     pub seq: u64,
@@ -536,6 +545,7 @@ pub struct SecurityEvent {
 
 /// `GET /v1/me/security-events` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct SecurityEventList {
     /// Events after the `after` cursor, oldest first (at most 200).
     pub events: Vec<SecurityEvent>,

@@ -240,9 +240,11 @@ impl<'de> Deserialize<'de> for AuditAction {
 /// One entry of the audit trail, exactly as it is hashed. Fields are declared in lexicographic
 /// order so that serde's output is the canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct AuditEntry {
     /// What happened.
+    #[cfg_attr(feature = "ts", tsify(type = "string"))]
     pub action: AuditAction,
     /// User who acted; `None` for the relay itself (retention, expiry, notifications).
     pub actor_user: Option<String>,
@@ -277,6 +279,7 @@ impl AuditEntry {
 
 /// A stored entry with its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct AuditRecord {
     /// The entry.
     #[serde(flatten)]
@@ -288,7 +291,8 @@ pub struct AuditRecord {
 /// Filters of an audit query or export (query string of `GET /v1/audit` and
 /// `GET /v1/audit/export`). Every filter is optional; filters combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(default, deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries at or after this time (ms since the epoch).
     pub from_ms: Option<u64>,
@@ -310,6 +314,7 @@ pub struct AuditQuery {
 
 /// One page of query results, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct AuditPage {
     /// The matching entries of this page.
     pub entries: Vec<AuditRecord>,
@@ -319,6 +324,7 @@ pub struct AuditPage {
 
 /// Result of verifying the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AuditVerifyReport {
     /// True when every entry links to its predecessor, every hash matches and the head pointer

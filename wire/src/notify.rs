@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a user wants to hear about new files and messages in their rooms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
@@ -68,6 +69,7 @@ impl FromStr for NotifyMode {
 
 /// Body of `GET`/`PUT /v1/me/notifications`: the calling user's preference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NotifyPreference {
@@ -86,6 +88,7 @@ pub struct NotifyPreference {
 
 /// Body of `GET`/`PUT /v1/spaces/{space_id}/retention`: how long ciphertext is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct RetentionPolicy {
     /// Messages and blobs older than this many days are deleted; `None` keeps them forever.

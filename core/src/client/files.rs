@@ -70,24 +70,32 @@ const KEY_PREFIX: &str = "fkey/";
 const MANIFEST_SEEN_PREFIX: &str = "fman/";
 const POLICY_PREFIX: &str = "fpol/";
 
-/// A file to upload.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A file to upload. Deserialize: the WASM package reads it from JS (unknown keys refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
 pub struct NewFile {
-    /// File name (sealed; never visible to the relay).
+    /// File name (sealed; never visible to the relay). The media type is sniffed from the
+    /// content.
     pub name: String,
     /// The document this is a new version of; `None` starts a new document (version 1).
+    #[serde(default)]
     pub document_id: Option<String>,
     /// Post into the internal (staff-only) room.
+    #[serde(default)]
     pub internal: bool,
     /// Thread the file belongs to.
+    #[serde(default)]
     pub thread_id: Option<String>,
     /// Classification label; `None` takes the space policy's default
     /// ([`SealroomClient::space_policy`]).
+    #[serde(default)]
     pub classification: Option<Classification>,
 }
 
 /// One version of a document as this device knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct FileVersion {
     /// Space.
     pub space_id: String,
@@ -114,28 +122,31 @@ pub struct FileVersion {
     pub sender_user_id: String,
     /// Whether this is the document's latest version (set by listings).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "boolean /* present */"))]
     pub latest: bool,
     /// The classification label the author signed (`None`: a version of an earlier SDK).
-    #[serde(default)]
     pub classification: Option<Classification>,
     /// What this device may do with it under the space's policy (set by listings).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "FileAccess /* present */"))]
     pub access: FileAccess,
     /// Staff users (not the uploader) who approved this version (set by listings).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "string[] /* present */"))]
     pub released_by: Vec<String>,
     /// The space scanner's verdict on this version (set by listings).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", tsify(type = "ScanState /* present */"))]
     pub scan: ScanState,
     /// Unix time (s) at which the relay accepted the version's announcement; for this device's
     /// own uploads, this device's clock when it announced the version. `None` for versions
     /// indexed by an earlier SDK.
-    #[serde(default)]
     pub received_at: Option<u64>,
 }
 
 /// A document: all its versions known here, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Document {
     /// Document id.
     pub document_id: String,
@@ -147,6 +158,7 @@ pub struct Document {
 
 /// An upload that has not finished (see [`SealroomClient::resume_upload`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct PendingUpload {
     /// Upload id (the relay's blob id).
     pub upload_id: String,
@@ -166,6 +178,8 @@ pub struct PendingUpload {
 
 /// A space's file policy, kept on this device and checked before encryption.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(default, deny_unknown_fields)]
 pub struct FilePolicy {
     /// Allowed media types (as [`sniff`] names them); empty allows every type.
     pub allowed_media_types: Vec<String>,

@@ -108,6 +108,7 @@ impl std::fmt::Display for LabelRefusal {
 
 /// What this device may do with a file version under the space's current policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FileAccess {

@@ -45,6 +45,7 @@ const PENDING_PREFIX: &str = "recover/";
 
 /// What a backup holds or a restore brought back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct RecoveryReport {
     /// Rooms with content keys.
     pub rooms: usize,

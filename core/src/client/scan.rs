@@ -31,6 +31,7 @@ const VERDICT_PREFIX: &str = "lscan/";
 
 /// The scan state of a file version, as listings carry it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]

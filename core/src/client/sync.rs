@@ -335,7 +335,7 @@ fn translate(
             if let Ok(w) = message_write(&message) {
                 writes.push(w);
             }
-            out.push(ClientEvent::NewMessage(message));
+            out.push(ClientEvent::NewMessage { message });
         }
         RoomEvent::Content {
             sender,

@@ -8,6 +8,7 @@ pub use sealroom_wire::accounts::{
 
 /// This device's account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Account {
     /// Organisation.
@@ -22,6 +23,7 @@ pub struct Account {
 
 /// A space as this device sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Space {
     /// Id.
@@ -44,6 +46,7 @@ pub struct Space {
 
 /// A member of a space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SpaceMember {
     /// User.
@@ -89,28 +92,35 @@ pub struct SpaceMember {
 }
 
 /// A message to post.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
 pub struct NewMessage {
     /// Thread (a new random thread when `None`).
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default)]
     pub thread_id: Option<String>,
     /// The text.
     pub body: String,
     /// The message this one replies to.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default)]
     pub reply_to: Option<String>,
     /// Disappear this many seconds after posting (the relay deletes the ciphertext, clients
     /// the plaintext).
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default)]
     pub expires_in_secs: Option<u64>,
     /// Post into the internal (staff-only) room instead of the customer room.
     #[cfg_attr(feature = "uniffi", uniffi(default = false))]
+    #[serde(default)]
     pub internal: bool,
 }
 
 /// A message in a space.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Message {
     /// Space.
@@ -135,20 +145,18 @@ pub struct Message {
     pub index: u64,
     /// The sender's display name from their latest signed profile (filled in when the message
     /// is read; `None` when no profile of the sender arrived).
-    #[serde(default)]
     pub sender_name: Option<String>,
     /// Unix time (s) on the sender's clock, inside the signed and encrypted message (`None`
     /// for messages of earlier SDKs).
-    #[serde(default)]
     pub sent_at: Option<u64>,
     /// Unix time (s) at which the relay accepted the message (`None` for this device's own
     /// messages, which it indexes when posting).
-    #[serde(default)]
     pub received_at: Option<u64>,
 }
 
 /// A thread summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct Thread {
     /// Thread id.
     pub thread_id: String,
@@ -160,8 +168,12 @@ pub struct Thread {
     pub last_index: u64,
 }
 
-/// Something that changed, reported by `sync`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something that changed, reported by `sync`. Serialize (for JS): `{ "type": "joinedSpace",
+/// "space_id": ..., ... }`, the variant's name in camelCase as `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[serde(tag = "type", rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum ClientEvent {
     /// This device joined a space's room.
@@ -190,7 +202,10 @@ pub enum ClientEvent {
         device_id: String,
     },
     /// A new message.
-    NewMessage(Message),
+    NewMessage {
+        /// The message.
+        message: Message,
+    },
     /// A new document (its first version).
     NewFile {
         /// Space.

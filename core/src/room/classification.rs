@@ -91,6 +91,7 @@ impl<'de> Deserialize<'de> for Classification {
 
 /// What the policy says about one label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct LabelRule {
     /// The label.
     pub classification: Classification,
@@ -108,6 +109,7 @@ pub struct LabelRule {
 
 /// A space's classification policy, posted by staff into the space's customer room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct SpacePolicy {
     /// The labels allowed in the space, with their rules.
     pub labels: Vec<LabelRule>,
@@ -117,6 +119,7 @@ pub struct SpacePolicy {
     /// ([`ScanVerdict`]) the members accept (`docs/scanner.md`). `None`: no scanner, and
     /// labels that require a scan wait for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", tsify(type = "string | null"))]
     pub scanner: Option<String>,
 }
 

@@ -1684,6 +1684,367 @@ public func FfiConverterTypeAuditFormat_lower(_ value: AuditFormat) -> RustBuffe
 
 
 /**
+ * Something that changed, reported by `sync`. Serialize (for JS): `{ "type": "joinedSpace",
+ * "space_id": ..., ... }`, the variant's name in camelCase as `type`.
+ */
+
+public enum ClientEvent: Equatable, Hashable {
+    
+    /**
+     * This device joined a space's room.
+     */
+    case joinedSpace(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * Whether it is the internal room.
+         */`internal`: Bool
+    )
+    /**
+     * Devices were added to a space's room.
+     */
+    case memberAdded(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * Device.
+         */deviceId: String
+    )
+    /**
+     * Devices were removed from a space's room.
+     */
+    case memberRemoved(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * Device.
+         */deviceId: String
+    )
+    /**
+     * A new message.
+     */
+    case newMessage(
+        /**
+         * The message.
+         */message: Message
+    )
+    /**
+     * A new document (its first version).
+     */
+    case newFile(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * File id.
+         */fileId: String, 
+        /**
+         * Document it is a version of.
+         */documentId: String, 
+        /**
+         * Version.
+         */version: UInt64
+    )
+    /**
+     * A new version of an existing document.
+     */
+    case newVersion(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * File id of this version.
+         */fileId: String, 
+        /**
+         * Document it is a version of.
+         */documentId: String, 
+        /**
+         * Version (2 or more).
+         */version: UInt64
+    )
+    /**
+     * The relay served another identity key for a user than the one this device pinned:
+     * compare the new safety number out of band. The pinned key stays in use (devices
+     * certified only under the new key show unverified). Adding or removing a device is not a
+     * key change.
+     */
+    case keyChanged(
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * The safety number over the newly served identity key.
+         */safetyNumber: String
+    )
+    /**
+     * This device was removed from a space.
+     */
+    case removedFromSpace(
+        /**
+         * Space.
+         */spaceId: String
+    )
+    /**
+     * The earlier files of a room became readable (history keys arrived).
+     */
+    case historyReceived(
+        /**
+         * Space.
+         */spaceId: String
+    )
+    /**
+     * Something a member or the relay sent was refused and nothing of it was applied: a
+     * handshake (proposal or commit) whose sender is not a current member allowed to send it
+     * (an external join, a customer adding or removing someone, a customer device put into
+     * the internal room...), or a file manifest that is unsigned, signed by a device not in
+     * the room or breaks the version rule (`reason` `manifest_*`). The room goes on.
+     */
+    case refused(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * The relay's id of the room.
+         */room: String, 
+        /**
+         * The sender: `user/device` when MLS authenticates it as a member, otherwise
+         * `relay:<device>` with the device the relay says posted it (unauthenticated).
+         */sender: String, 
+        /**
+         * Why (a stable code).
+         */reason: String
+    )
+    /**
+     * A device of a user was not added to a room by this device's policy: under the default
+     * policy, devices nobody vouched for join no room
+     * (`SealroomClient::set_allow_unverified_customer`, `set_allow_unverified_internal`).
+     */
+    case deviceSkipped(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * Whether the room is the internal room.
+         */`internal`: Bool, 
+        /**
+         * User.
+         */userId: String, 
+        /**
+         * Device.
+         */deviceId: String, 
+        /**
+         * Why (`unverified_device`).
+         */reason: String
+    )
+    /**
+     * A user the relay lists as a member of a space where this user is staff or owner (an
+     * invitee who registered, a user added on the relay) has no device in the space's room
+     * yet: add them with `SealroomClient::add_member`. Reported once per user and space by
+     * the live loop (`SealroomClient::next_events`), never by `sync`.
+     */
+    case memberWaiting(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * User.
+         */userId: String
+    )
+    /**
+     * A message from the relay was malformed or forged and was dropped.
+     */
+    case dropped(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * Why.
+         */reason: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ClientEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
+    typealias SwiftType = ClientEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .joinedSpace(spaceId: try FfiConverterString.read(from: &buf), internal: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 2: return .memberAdded(spaceId: try FfiConverterString.read(from: &buf), userId: try FfiConverterString.read(from: &buf), deviceId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .memberRemoved(spaceId: try FfiConverterString.read(from: &buf), userId: try FfiConverterString.read(from: &buf), deviceId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .newMessage(message: try FfiConverterTypeMessage.read(from: &buf)
+        )
+        
+        case 5: return .newFile(spaceId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), documentId: try FfiConverterString.read(from: &buf), version: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 6: return .newVersion(spaceId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), documentId: try FfiConverterString.read(from: &buf), version: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 7: return .keyChanged(userId: try FfiConverterString.read(from: &buf), safetyNumber: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 8: return .removedFromSpace(spaceId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 9: return .historyReceived(spaceId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 10: return .refused(spaceId: try FfiConverterString.read(from: &buf), room: try FfiConverterString.read(from: &buf), sender: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 11: return .deviceSkipped(spaceId: try FfiConverterString.read(from: &buf), internal: try FfiConverterBool.read(from: &buf), userId: try FfiConverterString.read(from: &buf), deviceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .memberWaiting(spaceId: try FfiConverterString.read(from: &buf), userId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 13: return .dropped(spaceId: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ClientEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .joinedSpace(spaceId,`internal`):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterBool.write(`internal`, into: &buf)
+            
+        
+        case let .memberAdded(spaceId,userId,deviceId):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(userId, into: &buf)
+            FfiConverterString.write(deviceId, into: &buf)
+            
+        
+        case let .memberRemoved(spaceId,userId,deviceId):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(userId, into: &buf)
+            FfiConverterString.write(deviceId, into: &buf)
+            
+        
+        case let .newMessage(message):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeMessage.write(message, into: &buf)
+            
+        
+        case let .newFile(spaceId,fileId,documentId,version):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterString.write(documentId, into: &buf)
+            FfiConverterUInt64.write(version, into: &buf)
+            
+        
+        case let .newVersion(spaceId,fileId,documentId,version):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterString.write(documentId, into: &buf)
+            FfiConverterUInt64.write(version, into: &buf)
+            
+        
+        case let .keyChanged(userId,safetyNumber):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(userId, into: &buf)
+            FfiConverterString.write(safetyNumber, into: &buf)
+            
+        
+        case let .removedFromSpace(spaceId):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(spaceId, into: &buf)
+            
+        
+        case let .historyReceived(spaceId):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(spaceId, into: &buf)
+            
+        
+        case let .refused(spaceId,room,sender,reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(room, into: &buf)
+            FfiConverterString.write(sender, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .deviceSkipped(spaceId,`internal`,userId,deviceId,reason):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterBool.write(`internal`, into: &buf)
+            FfiConverterString.write(userId, into: &buf)
+            FfiConverterString.write(deviceId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .memberWaiting(spaceId,userId):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(userId, into: &buf)
+            
+        
+        case let .dropped(spaceId,reason):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(spaceId, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientEvent_lift(_ buf: RustBuffer) throws -> ClientEvent {
+    return try FfiConverterTypeClientEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientEvent_lower(_ value: ClientEvent) -> RustBuffer {
+    return FfiConverterTypeClientEvent.lower(value)
+}
+
+
+
+/**
  * The scan state of a file version, as listings carry it.
  */
 

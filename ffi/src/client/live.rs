@@ -41,18 +41,17 @@ impl SealroomClient {
     /// timeout: the next call continues from the stored cursor. Transport failures, 429 and
     /// 5xx are retried inside; other errors are thrown (e.g. not registered).
     pub fn next_events(&self, timeout_ms: u64) -> Result<Vec<ClientEvent>, SealroomError> {
-        let events = if timeout_ms == 0 {
-            self.block(self.client.next_events())?
+        if timeout_ms == 0 {
+            self.block(self.client.next_events())
         } else {
             let limit = Duration::from_millis(timeout_ms);
             match self
                 .runtime
                 .block_on(async { tokio::time::timeout(limit, self.client.next_events()).await })
             {
-                Ok(result) => result?,
-                Err(_elapsed) => Vec::new(),
+                Ok(result) => Ok(result?),
+                Err(_elapsed) => Ok(Vec::new()),
             }
-        };
-        Ok(events.into_iter().map(Into::into).collect())
+        }
     }
 }

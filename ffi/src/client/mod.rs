@@ -469,8 +469,7 @@ impl SealroomClient {
     /// Fetches welcomes, handshakes and messages from the relay and applies them; returns what
     /// changed.
     pub fn sync(&self) -> Result<Vec<ClientEvent>, SealroomError> {
-        let events = self.block(self.client.sync())?;
-        Ok(events.into_iter().map(Into::into).collect())
+        self.block(self.client.sync())
     }
 
     // ----- files ---------------------------------------------------------------------------
@@ -550,8 +549,7 @@ impl SealroomClient {
 
     /// Reads the space's file manifests from the relay (earlier documents for a new member).
     pub fn refresh_files(&self, space_id: String) -> Result<Vec<ClientEvent>, SealroomError> {
-        let events = self.block(self.client.refresh_files(&space_id))?;
-        Ok(events.into_iter().map(Into::into).collect())
+        self.block(self.client.refresh_files(&space_id))
     }
 
     /// Downloads, opens and checks a file, pushing the plaintext into `sink` in bounded pieces.

@@ -1817,6 +1817,595 @@ public object FfiConverterTypeAuditFormat: FfiConverterRustBuffer<AuditFormat> {
 
 
 /**
+ * Something that changed, reported by `sync`. Serialize (for JS): `{ "type": "joinedSpace",
+ * "space_id": ..., ... }`, the variant's name in camelCase as `type`.
+ */
+sealed class ClientEvent {
+    
+    /**
+     * This device joined a space's room.
+     */
+    data class JoinedSpace(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * Whether it is the internal room.
+         */
+        val `internal`: kotlin.Boolean) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Devices were added to a space's room.
+     */
+    data class MemberAdded(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String, 
+        /**
+         * Device.
+         */
+        val `deviceId`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Devices were removed from a space's room.
+     */
+    data class MemberRemoved(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String, 
+        /**
+         * Device.
+         */
+        val `deviceId`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A new message.
+     */
+    data class NewMessage(
+        /**
+         * The message.
+         */
+        val `message`: sealroom.core.Message) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A new document (its first version).
+     */
+    data class NewFile(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * File id.
+         */
+        val `fileId`: kotlin.String, 
+        /**
+         * Document it is a version of.
+         */
+        val `documentId`: kotlin.String, 
+        /**
+         * Version.
+         */
+        val `version`: kotlin.ULong) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A new version of an existing document.
+     */
+    data class NewVersion(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * File id of this version.
+         */
+        val `fileId`: kotlin.String, 
+        /**
+         * Document it is a version of.
+         */
+        val `documentId`: kotlin.String, 
+        /**
+         * Version (2 or more).
+         */
+        val `version`: kotlin.ULong) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The relay served another identity key for a user than the one this device pinned:
+     * compare the new safety number out of band. The pinned key stays in use (devices
+     * certified only under the new key show unverified). Adding or removing a device is not a
+     * key change.
+     */
+    data class KeyChanged(
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String, 
+        /**
+         * The safety number over the newly served identity key.
+         */
+        val `safetyNumber`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * This device was removed from a space.
+     */
+    data class RemovedFromSpace(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The earlier files of a room became readable (history keys arrived).
+     */
+    data class HistoryReceived(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Something a member or the relay sent was refused and nothing of it was applied: a
+     * handshake (proposal or commit) whose sender is not a current member allowed to send it
+     * (an external join, a customer adding or removing someone, a customer device put into
+     * the internal room...), or a file manifest that is unsigned, signed by a device not in
+     * the room or breaks the version rule (`reason` `manifest_*`). The room goes on.
+     */
+    data class Refused(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * The relay's id of the room.
+         */
+        val `room`: kotlin.String, 
+        /**
+         * The sender: `user/device` when MLS authenticates it as a member, otherwise
+         * `relay:<device>` with the device the relay says posted it (unauthenticated).
+         */
+        val `sender`: kotlin.String, 
+        /**
+         * Why (a stable code).
+         */
+        val `reason`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A device of a user was not added to a room by this device's policy: under the default
+     * policy, devices nobody vouched for join no room
+     * (`SealroomClient::set_allow_unverified_customer`, `set_allow_unverified_internal`).
+     */
+    data class DeviceSkipped(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * Whether the room is the internal room.
+         */
+        val `internal`: kotlin.Boolean, 
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String, 
+        /**
+         * Device.
+         */
+        val `deviceId`: kotlin.String, 
+        /**
+         * Why (`unverified_device`).
+         */
+        val `reason`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A user the relay lists as a member of a space where this user is staff or owner (an
+     * invitee who registered, a user added on the relay) has no device in the space's room
+     * yet: add them with `SealroomClient::add_member`. Reported once per user and space by
+     * the live loop (`SealroomClient::next_events`), never by `sync`.
+     */
+    data class MemberWaiting(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * User.
+         */
+        val `userId`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A message from the relay was malformed or forged and was dropped.
+     */
+    data class Dropped(
+        /**
+         * Space.
+         */
+        val `spaceId`: kotlin.String, 
+        /**
+         * Why.
+         */
+        val `reason`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
+    override fun read(buf: ByteBuffer): ClientEvent {
+        return when(buf.getInt()) {
+            1 -> ClientEvent.JoinedSpace(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            2 -> ClientEvent.MemberAdded(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> ClientEvent.MemberRemoved(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> ClientEvent.NewMessage(
+                FfiConverterTypeMessage.read(buf),
+                )
+            5 -> ClientEvent.NewFile(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            6 -> ClientEvent.NewVersion(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            7 -> ClientEvent.KeyChanged(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            8 -> ClientEvent.RemovedFromSpace(
+                FfiConverterString.read(buf),
+                )
+            9 -> ClientEvent.HistoryReceived(
+                FfiConverterString.read(buf),
+                )
+            10 -> ClientEvent.Refused(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            11 -> ClientEvent.DeviceSkipped(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            12 -> ClientEvent.MemberWaiting(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            13 -> ClientEvent.Dropped(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ClientEvent): ULong = when(value) {
+        is ClientEvent.JoinedSpace -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterBoolean.allocationSize(value.`internal`)
+            )
+        }
+        is ClientEvent.MemberAdded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`userId`)
+                + FfiConverterString.allocationSize(value.`deviceId`)
+            )
+        }
+        is ClientEvent.MemberRemoved -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`userId`)
+                + FfiConverterString.allocationSize(value.`deviceId`)
+            )
+        }
+        is ClientEvent.NewMessage -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeMessage.allocationSize(value.`message`)
+            )
+        }
+        is ClientEvent.NewFile -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterString.allocationSize(value.`documentId`)
+                + FfiConverterULong.allocationSize(value.`version`)
+            )
+        }
+        is ClientEvent.NewVersion -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterString.allocationSize(value.`documentId`)
+                + FfiConverterULong.allocationSize(value.`version`)
+            )
+        }
+        is ClientEvent.KeyChanged -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`userId`)
+                + FfiConverterString.allocationSize(value.`safetyNumber`)
+            )
+        }
+        is ClientEvent.RemovedFromSpace -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+            )
+        }
+        is ClientEvent.HistoryReceived -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+            )
+        }
+        is ClientEvent.Refused -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`room`)
+                + FfiConverterString.allocationSize(value.`sender`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is ClientEvent.DeviceSkipped -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterBoolean.allocationSize(value.`internal`)
+                + FfiConverterString.allocationSize(value.`userId`)
+                + FfiConverterString.allocationSize(value.`deviceId`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is ClientEvent.MemberWaiting -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`userId`)
+            )
+        }
+        is ClientEvent.Dropped -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`spaceId`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: ClientEvent, buf: ByteBuffer) {
+        when(value) {
+            is ClientEvent.JoinedSpace -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterBoolean.write(value.`internal`, buf)
+                Unit
+            }
+            is ClientEvent.MemberAdded -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`userId`, buf)
+                FfiConverterString.write(value.`deviceId`, buf)
+                Unit
+            }
+            is ClientEvent.MemberRemoved -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`userId`, buf)
+                FfiConverterString.write(value.`deviceId`, buf)
+                Unit
+            }
+            is ClientEvent.NewMessage -> {
+                buf.putInt(4)
+                FfiConverterTypeMessage.write(value.`message`, buf)
+                Unit
+            }
+            is ClientEvent.NewFile -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterString.write(value.`documentId`, buf)
+                FfiConverterULong.write(value.`version`, buf)
+                Unit
+            }
+            is ClientEvent.NewVersion -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterString.write(value.`documentId`, buf)
+                FfiConverterULong.write(value.`version`, buf)
+                Unit
+            }
+            is ClientEvent.KeyChanged -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`userId`, buf)
+                FfiConverterString.write(value.`safetyNumber`, buf)
+                Unit
+            }
+            is ClientEvent.RemovedFromSpace -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`spaceId`, buf)
+                Unit
+            }
+            is ClientEvent.HistoryReceived -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`spaceId`, buf)
+                Unit
+            }
+            is ClientEvent.Refused -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`room`, buf)
+                FfiConverterString.write(value.`sender`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ClientEvent.DeviceSkipped -> {
+                buf.putInt(11)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterBoolean.write(value.`internal`, buf)
+                FfiConverterString.write(value.`userId`, buf)
+                FfiConverterString.write(value.`deviceId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ClientEvent.MemberWaiting -> {
+                buf.putInt(12)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`userId`, buf)
+                Unit
+            }
+            is ClientEvent.Dropped -> {
+                buf.putInt(13)
+                FfiConverterString.write(value.`spaceId`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * The scan state of a file version, as listings carry it.
  */
 sealed class ScanState {
