@@ -5,28 +5,13 @@
 //! exports and verifies the audit log; an erased user's device is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
-use sealroom_core::client::{
-    AuditFormat, ClientErrorKind, ClientEvent, HttpTransport, NewMessage, Role, SealroomClient,
-};
-use sealroom_core::state::{MemoryKv, StorageKey};
+use sealroom_core::client::{AuditFormat, ClientErrorKind, ClientEvent, NewMessage, Role};
 use sealroom_wire::audit::{AuditAction, AuditQuery};
 use sealroom_wire::notify::NotifyMode;
 
 use sealroom_tests::relay::{base32_decode, now, Relay};
+use sealroom_tests::sdk::{SdkDevice, StaffSpace};
 
-fn client(relay: &Relay) -> SealroomClient {
-    SealroomClient::open(
-        &relay.base_url(),
-        Arc::new(HttpTransport::new().unwrap()),
-        Box::new(MemoryKv::new()),
-        StorageKey::generate(),
-    )
-    .unwrap()
-}
-
-/// RFC 4648 base32 (no padding) decoding of a TOTP secret.
 #[test]
 fn second_devices_preferences_and_administration() {
     let relay = Relay::start();
@@ -35,23 +20,16 @@ fn second_devices_preferences_and_administration() {
         .enable_all()
         .build()
         .unwrap();
+    let url = relay.base_url();
     rt.block_on(async {
-        let admin = client(&relay);
-        admin
-            .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
-            .await
-            .unwrap();
-        let org = admin.create_customer_org("Heron GmbH").await.unwrap();
-        let staff = client(&relay);
-        let invite = admin.invite(Role::Staff, None).await.unwrap();
-        staff
-            .register(&invite.token, "Sam", None, "laptop")
-            .await
-            .unwrap();
-        let space = staff.create_space(&org.org_id, false).await.unwrap();
-        let phone = client(&relay);
+        // Ada (admin), the customer organisation, Sam (staff) and Sam's space.
+        let set_up = StaffSpace::new(&url, &relay.setup_token()).await;
+        let (admin, staff) = (&set_up.admin.client, &set_up.sam.client);
+        let space_id = set_up.space_id.clone();
+        let phone_device = SdkDevice::new(&url);
+        let phone = &phone_device.client;
         let invite = staff
-            .invite(Role::Customer, Some(&space.space_id))
+            .invite(Role::Customer, Some(&space_id))
             .await
             .unwrap();
         let account = phone
@@ -59,13 +37,14 @@ fn second_devices_preferences_and_administration() {
             .await
             .unwrap();
         staff
-            .add_member(&space.space_id, &account.user_id)
+            .add_member(&space_id, &account.user_id)
             .await
             .unwrap();
         phone.sync().await.unwrap();
 
         // A second device, approved by the first after comparing the key.
-        let laptop = client(&relay);
+        let laptop_device = SdkDevice::new(&url);
+        let laptop = &laptop_device.client;
         let request = laptop
             .request_device_link(&account.user_id, "laptop")
             .await
@@ -92,7 +71,8 @@ fn second_devices_preferences_and_administration() {
             .confirm_totp(&sealroom_server::totp::code(&secret, now(), 6))
             .await
             .unwrap();
-        let tablet = client(&relay);
+        let tablet_device = SdkDevice::new(&url);
+        let tablet = &tablet_device.client;
         tablet
             .request_device_link(&account.user_id, "tablet")
             .await
@@ -118,7 +98,7 @@ fn second_devices_preferences_and_administration() {
 
         // Staff adds the user's new devices to the space; they read what is posted next.
         staff
-            .add_member(&space.space_id, &account.user_id)
+            .add_member(&space_id, &account.user_id)
             .await
             .unwrap();
         for d in [&laptop, &tablet] {
@@ -132,7 +112,7 @@ fn second_devices_preferences_and_administration() {
         }
         staff
             .post_message(
-                &space.space_id,
+                &space_id,
                 NewMessage {
                     body: "Your documents are ready".into(),
                     ..NewMessage::default()
@@ -143,14 +123,14 @@ fn second_devices_preferences_and_administration() {
         for d in [&phone, &laptop, &tablet] {
             d.sync().await.unwrap();
             let bodies: Vec<String> = d
-                .messages(&space.space_id, None)
+                .messages(&space_id, None)
                 .unwrap()
                 .into_iter()
                 .map(|m| m.body)
                 .collect();
             assert_eq!(bodies, vec!["Your documents are ready".to_owned()]);
         }
-        let view = staff.space(&space.space_id).await.unwrap();
+        let view = staff.space(&space_id).await.unwrap();
         let member = view
             .members
             .iter()
@@ -169,15 +149,15 @@ fn second_devices_preferences_and_administration() {
             NotifyMode::Daily
         );
         staff
-            .set_retention(&space.space_id, Some(30))
+            .set_retention(&space_id, Some(30))
             .await
             .unwrap();
         assert_eq!(
-            staff.retention(&space.space_id).await.unwrap().days,
+            staff.retention(&space_id).await.unwrap().days,
             Some(30)
         );
         let err = phone
-            .set_retention(&space.space_id, Some(1))
+            .set_retention(&space_id, Some(1))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ClientErrorKind::Forbidden, "{err}");

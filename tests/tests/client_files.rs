@@ -19,7 +19,7 @@ use sealroom_core::client::{
 };
 
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::{open_at, SdkDevice as Device};
+use sealroom_tests::sdk::{open_at, SdkDevice as Device, StaffSpace};
 
 const DOC_NAME_V1: &str = "Kestrel-Q3-forecast-draft.pdf";
 const DOC_NAME_V2: &str = "Kestrel-Q3-forecast-final.pdf";
@@ -218,33 +218,13 @@ fn documents_versions_resumable_uploads_history_and_delete() {
     let url = relay.base_url();
     let proxy = Proxy::start(relay.addr());
     rt.block_on(async {
-        // A provider admin, one staff member, a customer org with a member behind the proxy.
-        let admin = new_device(&url);
-        admin
-            .client
-            .bootstrap(
-                &relay.setup_token(),
-                "Provider",
-                "Ada Admin",
-                None,
-                "laptop",
-            )
-            .await
-            .unwrap();
-        let org = admin
-            .client
-            .create_customer_org("Kestrel Ltd")
-            .await
-            .unwrap();
-        let staff = new_device(&url);
-        let invite = admin.client.invite(Role::Staff, None).await.unwrap();
-        staff
-            .client
-            .register(&invite.token, "Sam Staff", None, "laptop")
-            .await
-            .unwrap();
-        let space = staff.client.create_space(&org.org_id, false).await.unwrap();
-        let space_id = space.space_id.clone();
+        // A provider admin (Ada), one staff member (Sam) and Sam's space for the customer
+        // organisation, whose member is behind the proxy.
+        let StaffSpace {
+            admin: _admin,
+            sam: staff,
+            space_id,
+        } = StaffSpace::new(&url, &relay.setup_token()).await;
         let cust = new_device(&proxy.url());
         let invite = staff
             .client

@@ -4,25 +4,10 @@
 //! with one code, `removed_from_space`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
-use sealroom_core::client::{
-    ClientEvent, HttpTransport, NewFile, NewMessage, Role, SealroomClient, Transport,
-};
-use sealroom_core::state::{MemoryKv, StorageKey};
+use sealroom_core::client::{ClientEvent, NewFile, NewMessage, Role};
 
 use sealroom_tests::relay::Relay;
-
-fn device(url: &str) -> SealroomClient {
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new().unwrap());
-    SealroomClient::open(
-        url,
-        transport,
-        Box::new(MemoryKv::default()),
-        StorageKey::generate(),
-    )
-    .unwrap()
-}
+use sealroom_tests::sdk::{SdkDevice, StaffSpace};
 
 #[test]
 fn synced_files_are_complete_and_removal_has_one_code() {
@@ -34,25 +19,25 @@ fn synced_files_are_complete_and_removal_has_one_code() {
         .unwrap();
     let url = relay.base_url();
     rt.block_on(async {
-        let admin = device(&url);
-        admin
-            .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
-            .await
-            .unwrap();
-        let org = admin.create_customer_org("Customer Ltd").await.unwrap();
-        let space = admin.create_space(&org.org_id, false).await.unwrap();
-        let space_id = space.space_id;
-        let cust = device(&url);
-        let invite = admin.invite(Role::Customer, Some(&space_id)).await.unwrap();
+        // Ada (admin), the customer organisation, Sam (staff) and Sam's space.
+        let StaffSpace {
+            admin: _admin,
+            sam,
+            space_id,
+        } = StaffSpace::new(&url, &relay.setup_token()).await;
+        let staff = &sam.client;
+        let customer = SdkDevice::new(&url);
+        let cust = &customer.client;
+        let invite = staff.invite(Role::Customer, Some(&space_id)).await.unwrap();
         cust.register(&invite.token, "Cara", None, "phone")
             .await
             .unwrap();
         let cust_user = cust.account().unwrap().user_id;
-        admin.add_member(&space_id, &cust_user).await.unwrap();
+        staff.add_member(&space_id, &cust_user).await.unwrap();
         cust.sync().await.unwrap();
 
         let body = b"%PDF-1.7\nquarterly numbers\n".repeat(100);
-        let uploaded = admin
+        let uploaded = staff
             .upload_file(
                 &space_id,
                 &NewFile {
@@ -92,7 +77,7 @@ fn synced_files_are_complete_and_removal_has_one_code() {
         );
 
         // Point 5: removed, then every call into the space says `removed_from_space`.
-        admin.remove_member(&space_id, &cust_user).await.unwrap();
+        staff.remove_member(&space_id, &cust_user).await.unwrap();
         let events = cust.sync().await.unwrap();
         assert!(
             events
