@@ -16,7 +16,7 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::reply::{no_content, ok_json, Reply};
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Store, Txn};
 
 /// Store tree of recovery backups, keyed by user id.
 pub const RECOVERY: &str = "recovery";
@@ -28,13 +28,14 @@ pub(crate) fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Repl
             "not a sealed recovery backup (wrong magic or too short)",
         ));
     }
-    state.store.put(RECOVERY, authed.user_id.as_bytes(), body)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::RecoveryStore, authed)
-            .object(authed.user_id.clone())
-            .size(body.len() as u64),
-    )?;
+    // The backup and its audit entry: one transaction.
+    let mut txn = Txn::new();
+    txn.put(RECOVERY, authed.user_id.as_bytes(), body);
+    let event = audit::event_by(AuditAction::RecoveryStore, authed)
+        .object(authed.user_id.clone())
+        .size(body.len() as u64);
+    audit::within(state, &mut txn, vec![event]);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     state.store.flush()?;
     Ok(ok_json(&RecoveryInfo {
         length: body.len() as u64,
@@ -78,14 +79,18 @@ pub(crate) fn get_backup(state: &AppState, authed: &AuthedDevice) -> Result<Repl
 }
 
 pub(crate) fn delete_backup(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
-    state
+    let key = authed.user_id.as_bytes();
+    let old = state
         .store
-        .delete(RECOVERY, authed.user_id.as_bytes())?
+        .get(RECOVERY, key)?
         .ok_or_else(|| ApiError::not_found("no recovery backup"))?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::RecoveryDelete, authed).object(authed.user_id.clone()),
-    )?;
+    // The deletion and its audit entry: one transaction (a backup replaced meanwhile is a
+    // conflict, not deleted unseen).
+    let mut txn = Txn::new();
+    txn.check(RECOVERY, key, Some(&old)).delete(RECOVERY, key);
+    let event = audit::event_by(AuditAction::RecoveryDelete, authed).object(authed.user_id.clone());
+    audit::within(state, &mut txn, vec![event]);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     state.store.flush()?;
     Ok(no_content())
 }

@@ -92,20 +92,17 @@ pub(crate) fn create_device_request(
         )
         .map_err(ApiError::from)?;
     }
-    store.commit(&txn).map_err(ApiError::from)?;
     // Unauthenticated: the entry names the claimed user in its detail, not as the actor.
-    audit::record(
-        state,
-        client_event(AuditAction::DeviceRegister, &client)
-            .device(device.device_id.clone())
-            .org(owner.org_id.clone())
-            .object(device.device_id.clone())
-            .detail(format!(
-                "pending user={} request={}",
-                owner.user_id, request.request_id
-            )),
-    )
-    .map_err(ApiError::from)?;
+    let event = client_event(AuditAction::DeviceRegister, &client)
+        .device(device.device_id.clone())
+        .org(owner.org_id.clone())
+        .object(device.device_id.clone())
+        .detail(format!(
+            "pending user={} request={}",
+            owner.user_id, request.request_id
+        ));
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     security::record(
         state,
         &owner.user_id,
@@ -430,16 +427,14 @@ pub(crate) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Repl
     let mut secret = Zeroizing::new(vec![0u8; 20]);
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
     let record = TotpRecord::new_sealed(&key, &authed.user_id, &secret);
-    store
-        .put_json(TOTP, authed.user_id.as_bytes(), &record)
+    let mut txn = Txn::new();
+    txn.put_json(TOTP, authed.user_id.as_bytes(), &record)
         .map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::TotpChange, authed)
-            .object(authed.user_id.clone())
-            .detail("enrol"),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::TotpChange, authed)
+        .object(authed.user_id.clone())
+        .detail("enrol");
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     let b32 = Zeroizing::new(totp::base32(&secret));
     Ok(json_reply(
@@ -478,16 +473,14 @@ pub(crate) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Re
     };
     record.confirmed = true;
     record.last_step = step;
-    store
-        .put_json(TOTP, authed.user_id.as_bytes(), &record)
+    let mut txn = Txn::new();
+    txn.put_json(TOTP, authed.user_id.as_bytes(), &record)
         .map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::TotpChange, authed)
-            .object(authed.user_id.clone())
-            .detail("confirm"),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::TotpChange, authed)
+        .object(authed.user_id.clone())
+        .detail("confirm");
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(no_content())
 }

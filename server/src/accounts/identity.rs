@@ -154,14 +154,11 @@ pub(crate) fn publish_identity(state: &AppState, authed: &AuthedDevice) -> Resul
     )
     .put(IDENTITY_KEYS, authed.user_id.as_bytes(), &public_key)
     .put(DEVICE_CERTS, authed.device_id.as_bytes(), &certificate);
-    store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::DeviceCertify, authed)
-            .object(authed.device_id.clone())
-            .detail(format!("identity key published user={}", authed.user_id)),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::DeviceCertify, authed)
+        .object(authed.device_id.clone())
+        .detail(format!("identity key published user={}", authed.user_id));
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(ok_json(
         &serde_json::json!({ "identity_key": hex::encode(public_key) }),
@@ -188,14 +185,11 @@ pub(crate) fn put_certificate(
     }
     let mut txn = Txn::new();
     certify_in(store, &mut txn, device_id, &req.certificate)?;
-    store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::DeviceCertify, authed)
-            .object(device_id.to_owned())
-            .detail("by=certificate".to_owned()),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::DeviceCertify, authed)
+        .object(device_id.to_owned())
+        .detail("by=certificate".to_owned());
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(no_content())
 }
@@ -238,14 +232,11 @@ pub(crate) fn reset_identity(
     for device in user_devices(store, &target.user_id).map_err(ApiError::from)? {
         txn.delete(DEVICE_CERTS, device.device_id.as_bytes());
     }
-    store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::DeviceCertify, authed)
-            .object(target.user_id.clone())
-            .detail("identity key reset by=admin"),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::DeviceCertify, authed)
+        .object(target.user_id.clone())
+        .detail("identity key reset by=admin");
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     security::record(
         state,
         &target.user_id,

@@ -97,24 +97,21 @@ pub(crate) fn create_invitation(
             b"",
         );
     }
-    store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::InviteCreate, authed)
-            .object(invite.invitation_id.clone())
-            .detail({
-                let mut detail = format!("role={}", role_label(invite.role));
-                if let Some(space_id) = &invite.space_id {
-                    detail.push_str(&format!(" space={space_id}"));
-                }
-                // A lifetime the creator chose (the default is not repeated in every entry).
-                if req.lifetime_secs.is_some() {
-                    detail.push_str(&format!(" lifetime={ttl}"));
-                }
-                detail
-            }),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::InviteCreate, authed)
+        .object(invite.invitation_id.clone())
+        .detail({
+            let mut detail = format!("role={}", role_label(invite.role));
+            if let Some(space_id) = &invite.space_id {
+                detail.push_str(&format!(" space={space_id}"));
+            }
+            // A lifetime the creator chose (the default is not repeated in every entry).
+            if req.lifetime_secs.is_some() {
+                detail.push_str(&format!(" lifetime={ttl}"));
+            }
+            detail
+        });
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(json_reply(
         crate::reply::CREATED,
@@ -263,17 +260,14 @@ pub(crate) fn revoke_invitation(
     txn.check(INVITES, digest.as_bytes(), Some(&raw))
         .put_json(INVITES, digest.as_bytes(), &revoked)
         .map_err(ApiError::from)?;
-    state.store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::InviteRevoke, authed)
-            .object(invite.invitation_id.clone())
-            .detail(match &invite.space_id {
-                Some(space_id) => format!("role={} space={space_id}", role_label(invite.role)),
-                None => format!("role={}", role_label(invite.role)),
-            }),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::InviteRevoke, authed)
+        .object(invite.invitation_id.clone())
+        .detail(match &invite.space_id {
+            Some(space_id) => format!("role={} space={space_id}", role_label(invite.role)),
+            None => format!("role={}", role_label(invite.role)),
+        });
+    audit::within(state, &mut txn, vec![event]);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(no_content())
 }

@@ -34,6 +34,8 @@ use crate::sealing::{RelayKey, SealError};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreExt, Txn};
 
+#[cfg(test)]
+mod audit_tests;
 pub(crate) mod enrol;
 pub mod identity;
 pub(crate) mod invitations;
@@ -527,8 +529,10 @@ fn durable(state: &AppState) -> Result<(), ApiError> {
     state.store.flush().map_err(ApiError::from)
 }
 
+/// Adds the writes that make `user_id` a member of `space_id` with `role` to `txn`.
 fn put_space_member(
     state: &AppState,
+    txn: &mut Txn,
     space_id: &str,
     user_id: &str,
     role: SpaceRole,
@@ -539,10 +543,8 @@ fn put_space_member(
         role,
         added_at: state.now(),
     };
-    let mut txn = Txn::new();
     txn.put_json(SPACE_MEMBERS, &pair_key(space_id, user_id), &member)?
         .put(USER_SPACES, &pair_key(user_id, space_id), b"");
-    state.store.commit(&txn)?;
     Ok(())
 }
 

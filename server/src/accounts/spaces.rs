@@ -8,7 +8,7 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::reply::{json_reply, no_content, ok_json, Reply};
 use crate::state::AppState;
-use crate::store::{StoreExt, Txn};
+use crate::store::Txn;
 
 use super::*;
 
@@ -27,17 +27,14 @@ pub(crate) fn create_org(state: &AppState, authed: &AuthedDevice) -> Result<Repl
         kind: OrgKind::Customer,
         created_at: state.now(),
     };
-    state
-        .store
-        .put_json(ORGS, org.org_id.as_bytes(), &org)
+    let mut txn = Txn::new();
+    txn.put_json(ORGS, org.org_id.as_bytes(), &org)
         .map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::OrgCreate, authed)
-            .object(org.org_id.clone())
-            .detail("kind=customer"),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::OrgCreate, authed)
+        .object(org.org_id.clone())
+        .detail("kind=customer");
+    audit::within(state, &mut txn, vec![event]);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(json_reply(crate::reply::CREATED, &org_info(&org)))
 }
@@ -117,24 +114,27 @@ pub(crate) fn create_space(state: &AppState, authed: &AuthedDevice) -> Result<Re
         owner_user_id: authed.user_id.clone(),
         created_at: state.now(),
     };
-    store
-        .put_json(SPACES, space.space_id.as_bytes(), &space)
+    // The space, its owner's membership and both audit entries: one transaction.
+    let mut txn = Txn::new();
+    txn.put_json(SPACES, space.space_id.as_bytes(), &space)
         .map_err(ApiError::from)?;
-    put_space_member(state, &space.space_id, &authed.user_id, SpaceRole::Owner)?;
-    audit::record(
+    put_space_member(
         state,
+        &mut txn,
+        &space.space_id,
+        &authed.user_id,
+        SpaceRole::Owner,
+    )?;
+    let events = vec![
         audit::event_by(AuditAction::SpaceCreate, authed)
             .object(space.space_id.clone())
             .detail(format!("customer_org={}", space.customer_org_id)),
-    )
-    .map_err(ApiError::from)?;
-    audit::record(
-        state,
         audit::event_by(AuditAction::MembershipAdd, authed)
             .object(space.space_id.clone())
             .detail(format!("space user={} role=owner", authed.user_id)),
-    )
-    .map_err(ApiError::from)?;
+    ];
+    audit::within(state, &mut txn, events);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(json_reply(
         crate::reply::CREATED,
@@ -185,18 +185,17 @@ pub(crate) fn add_space_member(
             "user belongs to neither organisation of the space",
         ));
     };
-    put_space_member(state, space_id, &target.user_id, role)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::MembershipAdd, authed)
-            .object(space_id)
-            .detail(format!(
-                "space user={} role={}",
-                target.user_id,
-                space_role_label(role)
-            )),
-    )
-    .map_err(ApiError::from)?;
+    let mut txn = Txn::new();
+    put_space_member(state, &mut txn, space_id, &target.user_id, role)?;
+    let event = audit::event_by(AuditAction::MembershipAdd, authed)
+        .object(space_id)
+        .detail(format!(
+            "space user={} role={}",
+            target.user_id,
+            space_role_label(role)
+        ));
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(no_content())
 }
@@ -225,14 +224,11 @@ pub(crate) fn remove_space_member(
     let mut txn = Txn::new();
     txn.delete(SPACE_MEMBERS, &pair_key(space_id, user_id))
         .delete(USER_SPACES, &pair_key(user_id, space_id));
-    store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::MembershipRemove, authed)
-            .object(space_id)
-            .detail(format!("space user={user_id}")),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::MembershipRemove, authed)
+        .object(space_id)
+        .detail(format!("space user={user_id}"));
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(no_content())
 }

@@ -105,27 +105,22 @@ pub(crate) fn bootstrap(
         &req.device_name,
         public_key,
     )?;
-    state.store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
+    let events = vec![
         client_event(AuditAction::OrgCreate, &client)
             .actor(user.user_id.clone())
             .device(device.device_id.clone())
             .org(org.org_id.clone())
             .object(org.org_id.clone())
             .detail("bootstrap kind=provider"),
-    )
-    .map_err(ApiError::from)?;
-    audit::record(
-        state,
         client_event(AuditAction::UserRegister, &client)
             .actor(user.user_id.clone())
             .device(device.device_id.clone())
             .org(org.org_id.clone())
             .object(user.user_id.clone())
             .detail("bootstrap role=admin"),
-    )
-    .map_err(ApiError::from)?;
+    ];
+    audit::within(state, &mut txn, events);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     let _ = std::fs::remove_file(state.config.data_dir.join(SETUP_TOKEN_FILE));
     tracing::info!(org_id = %org.org_id, user_id = %user.user_id, "relay bootstrapped");
@@ -234,33 +229,28 @@ pub(crate) fn register(
             .map_err(ApiError::from)?
             .put(USER_SPACES, &pair_key(&user.user_id, space_id), b"");
     }
-    state.store.commit(&txn).map_err(ApiError::from)?;
     let registered = |action| {
         client_event(action, &client)
             .actor(user.user_id.clone())
             .device(device.device_id.clone())
             .org(user.org_id.clone())
     };
-    audit::record(
-        state,
-        registered(AuditAction::UserRegister)
-            .object(user.user_id.clone())
-            .detail(format!(
-                "invitation={} role={}",
-                invite.invitation_id,
-                role_label(user.role)
-            )),
-    )
-    .map_err(ApiError::from)?;
+    let mut events = vec![registered(AuditAction::UserRegister)
+        .object(user.user_id.clone())
+        .detail(format!(
+            "invitation={} role={}",
+            invite.invitation_id,
+            role_label(user.role)
+        ))];
     if let Some(space_id) = &invite.space_id {
-        audit::record(
-            state,
+        events.push(
             registered(AuditAction::MembershipAdd)
                 .object(space_id.clone())
                 .detail(format!("space user={} role=customer", user.user_id)),
-        )
-        .map_err(ApiError::from)?;
+        );
     }
+    audit::within(state, &mut txn, events);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     tracing::info!(user_id = %user.user_id, device_id = %device.device_id, "user registered");
     Ok(json_reply(
@@ -336,17 +326,14 @@ pub(crate) fn accept_invitation(
         )
         .map_err(ApiError::from)?
         .put(USER_SPACES, &pair_key(&authed.user_id, &space_id), b"");
-    state.store.commit(&txn).map_err(ApiError::from)?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::MembershipAdd, authed)
-            .object(space_id.clone())
-            .detail(format!(
-                "space user={} role=customer invitation={}",
-                authed.user_id, invite.invitation_id
-            )),
-    )
-    .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::MembershipAdd, authed)
+        .object(space_id.clone())
+        .detail(format!(
+            "space user={} role=customer invitation={}",
+            authed.user_id, invite.invitation_id
+        ));
+    audit::within(state, &mut txn, vec![event]);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     durable(state)?;
     Ok(ok_json(&super::spaces::space_info(store, &space)?))
 }
@@ -450,9 +437,15 @@ pub(crate) fn revoke_device(
         return Ok(no_content());
     }
     device.status = DeviceStatus::Revoked;
-    store
-        .put_json(DEVICES, device_id.as_bytes(), &device)
+    // The revocation and its audit entry: one transaction.
+    let mut txn = Txn::new();
+    txn.put_json(DEVICES, device_id.as_bytes(), &device)
         .map_err(ApiError::from)?;
+    let event = audit::event_by(AuditAction::DeviceRemove, authed)
+        .object(device_id)
+        .detail(format!("revoked user={}", device.user_id));
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     // The user learns it by a content-free mail and in their devices' security events,
     // whoever revoked it (the user from another device or an administrator).
     security::record(
@@ -463,13 +456,6 @@ pub(crate) fn revoke_device(
         None,
         Some(&authed.client),
     )?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::DeviceRemove, authed)
-            .object(device_id)
-            .detail(format!("revoked user={}", device.user_id)),
-    )
-    .map_err(ApiError::from)?;
     durable(state)?;
     tracing::info!(device_id, by = %authed.device_id, "device revoked");
     Ok(no_content())

@@ -76,6 +76,12 @@ pub fn record(state: &AppState, event: AuditEvent) -> Result<AuditRecord, AuditE
     chain::append(state.store.as_ref(), now_ms(state), event)
 }
 
+/// Adds `events` to `txn`, the transaction of the change they record: committed with it or
+/// not at all (commit it with [`txn_error`] as the error mapping).
+pub fn within(state: &AppState, txn: &mut crate::store::Txn, events: Vec<AuditEvent>) {
+    txn.derive(AuditAppend::new(now_ms(state), events));
+}
+
 /// Appends `events` in one transaction (one commit for all of them).
 pub fn record_all(state: &AppState, events: Vec<AuditEvent>) -> Result<(), AuditError> {
     chain::append_all(state.store.as_ref(), now_ms(state), events).map(drop)
