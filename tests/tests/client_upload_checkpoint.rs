@@ -16,7 +16,7 @@ use sealroom_core::state::{FileKv, StorageKey};
 use sealroom_tests::relay::Relay;
 use sealroom_tests::sdk::{open_at, SdkDevice as Device, StaffSpace};
 
-const LEN: usize = 10 * 1024 * 1024 + 5;
+const LEN: usize = 14 * 1024 * 1024 + 5;
 
 /// Deterministic text-like content (so the policy's sniffing sees `text/plain`).
 fn content(seed: u8) -> Vec<u8> {
@@ -93,6 +93,7 @@ fn rewrite_as_earlier_sdk(dir: &std::path::Path, key: [u8; 32], id: &str, source
     let old_acked = acked - 12_345;
     let object = state.as_object_mut().unwrap();
     object.remove("checkpoint");
+    object.remove("sent");
     object.insert("acked".into(), old_acked.into());
     object.insert(
         "acked_digest".into(),
@@ -123,8 +124,9 @@ fn uploads_resume_from_checkpoints_of_this_and_earlier_sdks() {
 
         let mut sam = sam;
         for earlier_sdk in [false, true] {
-            // 9 MiB pushed: the first window is acknowledged, the second on its way.
-            let id = interrupted(&sam.client, &space_id, &source, 9 << 20).await;
+            // 13 MiB pushed: the first window is acknowledged, the next two on their way (the
+            // SDK keeps two appends in flight).
+            let id = interrupted(&sam.client, &space_id, &source, 13 << 20).await;
             let Device { client, dir, key } = sam;
             drop(client);
             if earlier_sdk {

@@ -8,7 +8,8 @@
 //!   expires and is deleted;
 //! - `PATCH /v1/rooms/{room}/blobs/{blob}` with `Upload-Offset`, optional `Upload-Checksum:
 //!   sha256 <b64>`, body `application/offset+octet-stream` -> 204 with the new `Upload-Offset`
-//!   (409 with the stored offset when the offset differs);
+//!   (409 with the stored offset when the offset differs; an append at most one chunk ahead
+//!   first waits briefly for the stored offset to reach its own: [`waits`]);
 //! - `HEAD /v1/rooms/{room}/blobs/{blob}` -> `Upload-Offset`, `Upload-Length`;
 //!   `GET /v1/rooms/{room}/blobs/{blob}/status` -> [`BlobStatus`];
 //! - `GET /v1/rooms/{room}/blobs/{blob}` -> the bytes, honouring `Range` (206, 416);
@@ -21,6 +22,7 @@
 pub mod data;
 pub mod release;
 pub mod scanner;
+pub mod waits;
 
 use std::sync::Arc;
 
@@ -164,6 +166,7 @@ pub(crate) fn check_may_delete(
 pub fn init(state: &AppState) {
     events::init(state);
     state.insert_extension(AppendLocks::default());
+    state.insert_extension(waits::OffsetWaits::default());
     spawn_expiry_sweep(state);
 }
 

@@ -19,12 +19,14 @@ use sealroom_wire::blobs::{
 use crate::audit;
 use crate::auth::AuthedDevice;
 use crate::blobs::data::{self, BlobRecord};
+use crate::blobs::waits::{OffsetWaits, OFFSET_WAIT};
 use crate::blobs::{
     backend, check_ids, check_may_delete, check_uploader, delete_blob, delete_blob_with,
     member_room, release, upload_limits, AppendLocks, BlobError,
 };
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
+use crate::rooms::data::RoomRecord;
 use crate::state::AppState;
 
 use super::append_permits::{authenticated_append, AppendPermit};
@@ -223,48 +225,8 @@ async fn append_blob(
         })
         .transpose()
         .map_err(ApiError::from)?;
-    let st = state.clone();
-    let body: Bytes = authed.body.clone();
-    let who = authed.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let room = member_room(&st, &room_id, &who.device_id)?;
-        check_uploader(&data::get(st.store.as_ref(), &room_id, &blob_id)?, &who)?;
-        let locks = st
-            .extension::<AppendLocks>()
-            .unwrap_or_else(|| Arc::new(AppendLocks::default()));
-        let blobs = backend(&st)?;
-        // The body was hashed once, for the signature: its checksum is compared with that.
-        let checksum = checksum.map(|expected| data::Checksum {
-            expected,
-            body: who.body_sha256,
-        });
-        let record = data::append_checked(
-            st.store.as_ref(),
-            blobs.as_ref(),
-            &locks,
-            &room_id,
-            &blob_id,
-            offset,
-            &body,
-            checksum,
-            upload_limits(&st).ttl_secs,
-            st.now(),
-            // The upload's audit entry is committed with the record that completes it.
-            Some(&|done: &data::BlobRecord| -> crate::store::SharedDerive {
-                audit::AuditAppend::new(
-                    audit::now_ms(&st),
-                    vec![audit::event_by(AuditAction::BlobUpload, &who)
-                        .object(done.blob_id.clone())
-                        .size(done.length)
-                        .detail(format!("room={}", done.room_id))],
-                )
-            }),
-        );
-        Ok::<_, ApiError>((room, record))
-    })
-    .await
-    .map_err(|e| ApiError::internal("blocking task", &e))??;
-    let (room, record) = result;
+    let (room, record) =
+        append_or_wait(&state, &room_id, &blob_id, offset, checksum, &authed).await?;
     let record = match record {
         Ok(record) => record,
         Err(BlobError::OffsetMismatch { offset }) => {
@@ -309,6 +271,126 @@ async fn append_blob(
         );
     }
     Ok(offset_headers(no_content(), &record))
+}
+
+/// Appends the body of `authed` at `offset`. An append ahead of the stored offset by at most
+/// `limits.max_chunk` bytes (or one that finds another append of the blob running) waits for
+/// it ([`crate::blobs::waits`]: one waiting append per blob, [`OFFSET_WAIT`] at most, its
+/// permit held meanwhile), then is appended by the same checked path; otherwise, and when the
+/// offset never arrives, the answer is the stored append's as before.
+async fn append_or_wait(
+    state: &AppState,
+    room_id: &str,
+    blob_id: &str,
+    offset: u64,
+    checksum: Option<[u8; 32]>,
+    authed: &AuthedDevice,
+) -> Result<(RoomRecord, Result<BlobRecord, BlobError>), Rejection> {
+    let waits = state.extension_or_default::<OffsetWaits>();
+    let ahead = state.config.limits.max_chunk;
+    let until = tokio::time::Instant::now() + OFFSET_WAIT;
+    let mut waiter = None;
+    loop {
+        let (room, record) = try_append(state, room_id, blob_id, offset, checksum, authed).await?;
+        if record.is_ok() {
+            waits.moved(blob_id);
+        }
+        let may_wait = match &record {
+            Err(BlobError::OffsetMismatch { offset: stored }) => {
+                *stored < offset && offset - stored <= ahead
+            }
+            Err(BlobError::Locked) => true,
+            _ => false,
+        };
+        if !may_wait {
+            return Ok((room, record));
+        }
+        match waiter.as_mut() {
+            // Entered now: try once more, so that an append that ended between the attempt
+            // above and entering is not missed.
+            None => match waits.enter(blob_id) {
+                Some(entered) => waiter = Some(entered),
+                None => return Ok((room, record)),
+            },
+            // Then try again only once the stored offset reached this append's (a read, no
+            // lock: waiting appends never hold up the one they wait for).
+            Some(w) => loop {
+                if !w.next(until).await {
+                    return Ok((room, record));
+                }
+                if stored_offset(state, room_id, blob_id).await? >= offset {
+                    break;
+                }
+            },
+        }
+    }
+}
+
+/// The stored offset of a blob (`u64::MAX` when it is gone: the next attempt says why).
+async fn stored_offset(state: &AppState, room_id: &str, blob_id: &str) -> Result<u64, Rejection> {
+    let st = state.clone();
+    let (room_id, blob_id) = (room_id.to_owned(), blob_id.to_owned());
+    blocking(move || {
+        Ok(data::get(st.store.as_ref(), &room_id, &blob_id)
+            .map(|r| r.offset)
+            .unwrap_or(u64::MAX))
+    })
+    .await
+}
+
+/// One attempt of an append: the membership and uploader checks, then
+/// [`data::append_checked`] (the stored offset compared under the blob's lock).
+async fn try_append(
+    state: &AppState,
+    room_id: &str,
+    blob_id: &str,
+    offset: u64,
+    checksum: Option<[u8; 32]>,
+    authed: &AuthedDevice,
+) -> Result<(RoomRecord, Result<BlobRecord, BlobError>), Rejection> {
+    let st = state.clone();
+    let (room_id, blob_id) = (room_id.to_owned(), blob_id.to_owned());
+    let body: Bytes = authed.body.clone();
+    let who = authed.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let room = member_room(&st, &room_id, &who.device_id)?;
+        check_uploader(&data::get(st.store.as_ref(), &room_id, &blob_id)?, &who)?;
+        let locks = st
+            .extension::<AppendLocks>()
+            .unwrap_or_else(|| Arc::new(AppendLocks::default()));
+        let blobs = backend(&st)?;
+        // The body was hashed once, for the signature: its checksum is compared with that.
+        let checksum = checksum.map(|expected| data::Checksum {
+            expected,
+            body: who.body_sha256,
+        });
+        let record = data::append_checked(
+            st.store.as_ref(),
+            blobs.as_ref(),
+            &locks,
+            &room_id,
+            &blob_id,
+            offset,
+            &body,
+            checksum,
+            upload_limits(&st).ttl_secs,
+            st.now(),
+            // The upload's audit entry is committed with the record that completes it.
+            Some(&|done: &data::BlobRecord| -> crate::store::SharedDerive {
+                audit::AuditAppend::new(
+                    audit::now_ms(&st),
+                    vec![audit::event_by(AuditAction::BlobUpload, &who)
+                        .object(done.blob_id.clone())
+                        .size(done.length)
+                        .detail(format!("room={}", done.room_id))],
+                )
+            }),
+        );
+        Ok::<_, ApiError>((room, record))
+    })
+    .await
+    .map_err(|e| ApiError::internal("blocking task", &e))??;
+    Ok(result)
 }
 
 async fn head_blob(

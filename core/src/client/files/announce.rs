@@ -166,8 +166,9 @@ impl SealroomClient {
             acked_digest: String::new(),
             classification: String::new(),
             checkpoint: CHECKPOINT_CHAIN,
+            sent: Vec::new(),
         };
-        self.send_chunk(&state_like, 0, &bytes, None).await?;
+        self.send_chunk(&state_like, 0, &bytes, None, 0).await?;
         Ok(created.blob_id)
     }
 }

@@ -1,6 +1,7 @@
 //! Upload: sealing the caller's stream chunk by chunk and resumable sends (the announce at
 //! the end: `announce.rs`; the resume checkpoint: `checkpoint.rs`).
 
+use std::collections::VecDeque;
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
@@ -43,12 +44,18 @@ pub struct FileUpload {
     pending_start: u64,
     read_total: u64,
     relay_offset: u64,
-    /// The append on its way to the relay, not yet acknowledged. At most one: appends reach
-    /// the relay in order (each names its offset), and the next chunk is sealed meanwhile.
-    in_flight: Option<Append>,
+    /// The appends on their way to the relay, not yet acknowledged, oldest first: at most
+    /// [`IN_FLIGHT`]. Each names its offset; the relay holds one that arrives before the
+    /// previous one was stored until it was (`docs/relay.md`, "Appends ahead of the stored
+    /// offset wait briefly"), and the next window is sealed meanwhile.
+    in_flight: VecDeque<Append>,
     /// A chunk buffer of an acknowledged append, reused for the next chunk.
     spare: Vec<u8>,
 }
+
+/// Appends of one upload in flight at once: while the relay stores one, the next one's body
+/// is on its way (the relay lets one append wait per blob, at most one chunk ahead).
+const IN_FLIGHT: usize = 2;
 
 /// One started append: the sealed bytes `start..end` of one window (kept for retries), the
 /// checkpoint chain up to `end`, and the request.
@@ -87,7 +94,7 @@ impl Drop for FileUpload {
     fn drop(&mut self) {
         self.pending.zeroize();
         self.spare.zeroize();
-        if let Some(append) = &mut self.in_flight {
+        for append in &mut self.in_flight {
             append.bytes.zeroize();
         }
     }
@@ -122,6 +129,12 @@ pub(super) struct UploadState {
     /// SHA-256 of the sealed bytes; 1, the chain over windows.
     #[serde(default)]
     pub(super) checkpoint: u32,
+    /// The checkpoint chain (hex, [`chain_next`]) at the end of each window sent but not
+    /// acknowledged when the state was written, recorded before the window is sent (absent
+    /// in states of earlier SDKs). A resumed upload compares the windows it re-seals with
+    /// these, so a changed source is refused even where the relay holds bytes beyond `acked`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) sent: Vec<(u64, String)>,
 }
 
 impl Drop for UploadState {
@@ -340,6 +353,7 @@ impl SealroomClient {
             acked_digest: hex::encode(chain_start()),
             classification: classification.as_str().to_owned(),
             checkpoint: CHECKPOINT_CHAIN,
+            sent: Vec::new(),
         };
         let (_, header) = Sealer::new_with_salt(&key, &state.metadata(), &salt)?;
         state.sealed_len = sealed_len(header.len(), len);
@@ -465,13 +479,16 @@ impl SealroomClient {
 
     /// Sends `bytes` (sealed offset `start`) to the relay, retrying from the relay's offset
     /// after failures. Returns the new offset. `first` is the answer to an append of all of
-    /// `bytes` started earlier ([`SealroomClient::start_append`]), if there was one.
+    /// `bytes` started earlier ([`SealroomClient::start_append`]), if there was one. `sent`
+    /// is the end of the last append started: a relay offset past these bytes but not past
+    /// `sent` means a later append was stored, so these bytes were too.
     pub(super) async fn send_chunk(
         &self,
         state: &UploadState,
         start: u64,
         bytes: &[u8],
         mut first: Option<Started>,
+        sent: u64,
     ) -> Result<u64, ClientError> {
         let end = start + bytes.len() as u64;
         let mut from = start;
@@ -504,7 +521,7 @@ impl SealroomClient {
             }
             self.back_off(attempt).await;
             let offset = self.blob_offset(&state.relay_id, &state.blob_id).await?;
-            if offset < start || offset > end {
+            if offset < start || offset > end.max(sent) {
                 return Err(ClientError::Protocol(format!(
                     "the relay's offset {offset} is outside the chunk {start}..{end}"
                 )));
@@ -528,14 +545,16 @@ impl SealroomClient {
         self.signed_start(call).await
     }
 
-    /// Waits for the append in flight, if any (retrying it from the relay's offset after a
-    /// failure), then checkpoints: only an acknowledged append advances the resume state.
+    /// Waits for the oldest append in flight, if any (retrying it from the relay's offset
+    /// after a failure), then checkpoints: only an acknowledged append advances the resume
+    /// state, in order. A later append in flight that the relay refused because this one
+    /// failed (409 once its wait ended) is retried the same way when its turn comes.
     async fn settle<P: FnMut(u64, u64) + ?Sized>(
         &self,
         up: &mut FileUpload,
         progress: &mut P,
     ) -> Result<(), ClientError> {
-        let Some(mut append) = up.in_flight.take() else {
+        let Some(mut append) = up.in_flight.pop_front() else {
             return Ok(());
         };
         let from = append.start + append.skip as u64;
@@ -545,6 +564,7 @@ impl SealroomClient {
                 from,
                 &append.bytes[append.skip..],
                 Some(append.request),
+                up.relay_offset,
             )
             .await;
         let end = append.start + append.bytes.len() as u64;
@@ -554,14 +574,28 @@ impl SealroomClient {
             up.spare = std::mem::take(&mut append.bytes);
         }
         sent?;
-        // Checkpoint: the relay holds `end` bytes whose digest is known.
+        // Checkpoint (written by the caller): the relay holds `end` bytes whose digest is
+        // known.
         up.state.acked = end;
         up.state.acked_digest = append.digest;
         up.state.checkpoint = CHECKPOINT_CHAIN;
-        let write = (up.state.storage_key(), Some(to_json(&up.state)?));
-        self.with(|r| Ok(r.rooms.app_commit(vec![write])?))?;
+        up.state.sent.retain(|(e, _)| *e > end);
         progress(end, up.state.sealed_len);
         Ok(())
+    }
+
+    /// Writes the upload's state (its checkpoint) to the store.
+    fn save_upload(&self, state: &UploadState) -> Result<(), ClientError> {
+        let write = (state.storage_key(), Some(to_json(state)?));
+        self.with(|r| Ok(r.rooms.app_commit(vec![write])?))
+    }
+
+    /// A window re-sealed on resume against the chain recorded when it was first sent.
+    fn check_sent(state: &UploadState, end: u64, chain: &[u8; 32]) -> Result<(), ClientError> {
+        match state.sent.iter().find(|(e, _)| *e == end) {
+            Some((_, recorded)) if *recorded != hex::encode(chain) => Err(source_changed()),
+            _ => Ok(()),
+        }
     }
 
     async fn open_session(&self, state: UploadState) -> Result<FileUpload, ClientError> {
@@ -595,7 +629,7 @@ impl SealroomClient {
             pending_start: 0,
             read_total: 0,
             relay_offset,
-            in_flight: None,
+            in_flight: VecDeque::with_capacity(IN_FLIGHT),
             spare: Vec::new(),
         };
         let mut none = |_: u64, _: u64| {};
@@ -670,7 +704,10 @@ impl SealroomClient {
             self.absorb(&mut upload, piece, next.is_none(), progress)
                 .await?;
         }
-        self.settle(&mut upload, progress).await?;
+        while !upload.in_flight.is_empty() {
+            self.settle(&mut upload, progress).await?;
+            self.save_upload(&upload.state)?;
+        }
         if upload.produced != upload.state.sealed_len {
             return Err(ClientError::Protocol(
                 "sealed length differs from the announced length".into(),
@@ -686,9 +723,10 @@ impl SealroomClient {
     }
 
     /// Accounts newly sealed bytes and starts the append of each full window ([`WINDOW`]
-    /// bytes at a fixed offset), or of the last one when `finished`, once the previous append
-    /// is acknowledged (and checkpointed in the store): the caller seals the next window while
-    /// an append is on its way. [`SealroomClient::upload_finish`] waits for the last one.
+    /// bytes at a fixed offset), or of the last one when `finished`, once fewer than
+    /// [`IN_FLIGHT`] appends are unacknowledged (the oldest is acknowledged and checkpointed
+    /// in the store first): the caller seals the next window while appends are on their way.
+    /// [`SealroomClient::upload_finish`] waits for the last ones.
     ///
     /// A resumed upload first re-seals what the relay acknowledged: those windows are hashed
     /// (by the host) into the checkpoint chain, not sent, and the chain (or, for a checkpoint
@@ -730,6 +768,7 @@ impl SealroomClient {
                 {
                     return Err(source_changed());
                 }
+                Self::check_sent(&up.state, end, &up.chain)?;
                 up.pending.drain(..n);
                 up.pending_start = end;
                 continue;
@@ -741,17 +780,30 @@ impl SealroomClient {
             up.pending.truncate(n);
             let bytes = std::mem::replace(&mut up.pending, next);
             up.pending_start = end;
-            // In order: the previous append is acknowledged first (its bytes end where these
-            // start); the signature's digest of these is computed meanwhile.
-            let (settled, digest) =
-                join(self.settle(up, progress), self.api.sha256(&bytes[skip..])).await;
-            settled?;
+            // In order: with [`IN_FLIGHT`] appends unacknowledged, the oldest is acknowledged
+            // first; the signature's digest of these bytes is computed meanwhile.
+            let digest = if up.in_flight.len() >= IN_FLIGHT {
+                let (settled, digest) =
+                    join(self.settle(up, progress), self.api.sha256(&bytes[skip..])).await;
+                settled?;
+                digest
+            } else {
+                self.api.sha256(&bytes[skip..]).await
+            };
             let window = if skip == 0 {
                 digest
             } else {
                 self.api.sha256(&bytes).await
             };
             up.chain = chain_next(&up.chain, &window);
+            // Recorded before it is sent (with the acknowledgement above, one write per
+            // window): a resume re-seals and compares it even if the relay stored it unseen.
+            Self::check_sent(&up.state, end, &up.chain)?;
+            let chain = hex::encode(up.chain);
+            let acked = up.state.acked;
+            up.state.sent.retain(|(e, _)| *e > acked && *e != end);
+            up.state.sent.push((end, chain));
+            self.save_upload(&up.state)?;
             let request = self
                 .start_append(
                     &up.state,
@@ -760,7 +812,7 @@ impl SealroomClient {
                     hex::encode(digest),
                 )
                 .await?;
-            up.in_flight = Some(Append {
+            up.in_flight.push_back(Append {
                 start,
                 bytes,
                 skip,
