@@ -225,6 +225,11 @@ pub(crate) fn approve_device_request(
     }
     let waiting = link_wait_until(store, &request.device_id)?.is_some();
     let vouching = req.certificate.is_some();
+    // The approval and its audit entry: one transaction, whichever way it goes.
+    let event = audit::event_by(AuditAction::DeviceApprove, authed)
+        .object(request.device_id.clone())
+        .detail(format!("by=device request={}", request.request_id));
+    audit::within(state, &mut txn, vec![event]);
     if request.status == RequestStatus::Approved && (waiting || vouching) {
         // Linked by TOTP alone: an existing device confirms it now (ending its wait for the
         // recovery backup) and, holding the identity key, vouches for it.
@@ -232,17 +237,10 @@ pub(crate) fn approve_device_request(
             return Err(ApiError::forbidden("a device cannot confirm itself"));
         }
         txn.delete(LINK_WAIT, request.device_id.as_bytes());
-        store.commit(&txn).map_err(ApiError::from)?;
+        store.commit(&txn).map_err(audit::txn_error)?;
     } else {
         activate(state, &raw, &request, txn)?;
     }
-    audit::record(
-        state,
-        audit::event_by(AuditAction::DeviceApprove, authed)
-            .object(request.device_id.clone())
-            .detail(format!("by=device request={}", request.request_id)),
-    )
-    .map_err(ApiError::from)?;
     security::record(
         state,
         &request.user_id,
@@ -377,30 +375,26 @@ pub(crate) fn approve_with_totp(
     throttle::reset(store, &user_key)?;
     throttle::refund(store, policy, &source_key)?;
     record.last_step = step;
+    // The code's step used up, the activation, the device's wait for the recovery backup
+    // and the audit entry: one transaction.
     let mut txn = Txn::new();
     txn.check(TOTP, request.user_id.as_bytes(), Some(&totp_raw))
         .put_json(TOTP, request.user_id.as_bytes(), &record)
         .map_err(ApiError::from)?;
-    store.commit(&txn).map_err(ApiError::from)?;
-    activate(state, &raw, &request, Txn::new())?;
     let wait = i64::try_from(policy.totp_link_wait_secs).unwrap_or(i64::MAX);
     if wait > 0 {
-        store
-            .put(
-                LINK_WAIT,
-                request.device_id.as_bytes(),
-                &now.saturating_add(wait).to_be_bytes(),
-            )
-            .map_err(ApiError::from)?;
+        txn.put(
+            LINK_WAIT,
+            request.device_id.as_bytes(),
+            &now.saturating_add(wait).to_be_bytes(),
+        );
     }
-    audit::record(
-        state,
-        attempt(
-            AuditAction::DeviceApprove,
-            format!("by=totp request={}", request.request_id),
-        ),
-    )
-    .map_err(ApiError::from)?;
+    let event = attempt(
+        AuditAction::DeviceApprove,
+        format!("by=totp request={}", request.request_id),
+    );
+    audit::within(state, &mut txn, vec![event]);
+    activate(state, &raw, &request, txn)?;
     security::record(
         state,
         &request.user_id,
@@ -526,26 +520,35 @@ pub(crate) fn totp_unlock(state: &AppState, authed: &AuthedDevice) -> Result<Rep
 }
 
 /// Removes a user's TOTP enrolment and lockout (the user re-enrols with a new secret).
-fn remove_totp(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+/// Removes `user_id`'s TOTP enrolment with its audit entry `event` in one transaction, then
+/// the user's failure counter. `false`: there was none (nothing written).
+fn remove_totp(
+    state: &AppState,
+    user_id: &str,
+    event: audit::AuditEvent,
+) -> Result<bool, ApiError> {
     let store = state.store.as_ref();
-    let existed = store.delete(TOTP, user_id.as_bytes())?.is_some();
+    let Some(raw) = store.get(TOTP, user_id.as_bytes())? else {
+        return Ok(false);
+    };
+    let mut txn = Txn::new();
+    txn.check(TOTP, user_id.as_bytes(), Some(&raw))
+        .delete(TOTP, user_id.as_bytes());
+    audit::within(state, &mut txn, vec![event]);
+    store.commit(&txn).map_err(audit::txn_error)?;
     throttle::reset(store, &throttle::totp_user_key(user_id))?;
-    Ok(existed)
+    Ok(true)
 }
 
 /// `DELETE /v1/me/totp`: the user removes their own TOTP enrolment (e.g. after losing the
 /// authenticator); a new `POST /v1/me/totp` enrols a fresh secret.
 pub(crate) fn totp_remove(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
-    if !remove_totp(state, &authed.user_id)? {
+    let event = audit::event_by(AuditAction::TotpChange, authed)
+        .object(authed.user_id.clone())
+        .detail("reset by=user");
+    if !remove_totp(state, &authed.user_id, event)? {
         return Err(ApiError::not_found("no TOTP enrolment"));
     }
-    audit::record(
-        state,
-        audit::event_by(AuditAction::TotpChange, authed)
-            .object(authed.user_id.clone())
-            .detail("reset by=user"),
-    )
-    .map_err(ApiError::from)?;
     security::record(
         state,
         &authed.user_id,
@@ -571,16 +574,12 @@ pub(crate) fn totp_admin_reset(
         .filter(|u| u.org_id == authed.org_id)
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     require_role(authed, &[Role::Admin])?;
-    if !remove_totp(state, &target.user_id)? {
+    let event = audit::event_by(AuditAction::TotpChange, authed)
+        .object(target.user_id.clone())
+        .detail("reset by=admin");
+    if !remove_totp(state, &target.user_id, event)? {
         return Err(ApiError::not_found("no TOTP enrolment"));
     }
-    audit::record(
-        state,
-        audit::event_by(AuditAction::TotpChange, authed)
-            .object(target.user_id.clone())
-            .detail("reset by=admin"),
-    )
-    .map_err(ApiError::from)?;
     security::record(
         state,
         &target.user_id,
