@@ -519,7 +519,7 @@ fun main() {
                 LabelRule(classification = "confidential", customerDownload = true, scanRequired = false, fourEyes = false),
                 LabelRule(classification = "restricted", customerDownload = true, scanRequired = false, fourEyes = true),
             ),
-            defaultLabel = "confidential",
+            default = "confidential",
         )
         alice!!.setSpacePolicy(spaceId, policy)
         bob!!.sync()

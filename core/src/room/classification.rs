@@ -89,9 +89,17 @@ impl<'de> Deserialize<'de> for Classification {
     }
 }
 
+// Kotlin/Swift see a label as its wire string (a `Classification` alias of String), as JSON does.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Classification, String, {
+    lower: |c| c.as_str().to_owned(),
+    try_lift: |s| Ok(Classification::from_wire(&s)),
+});
+
 /// What the policy says about one label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LabelRule {
     /// The label.
     pub classification: Classification,
@@ -100,16 +108,19 @@ pub struct LabelRule {
     /// Whether a scan verdict is required before customers open it (enforced from the next
     /// release on, with the scanner).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub scan_required: bool,
     /// Whether a second staff member (another user than the uploader) must approve each
     /// version before customers may open it.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub four_eyes: bool,
 }
 
 /// A space's classification policy, posted by staff into the space's customer room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SpacePolicy {
     /// The labels allowed in the space, with their rules.
     pub labels: Vec<LabelRule>,
@@ -117,9 +128,11 @@ pub struct SpacePolicy {
     pub default: Classification,
     /// The space's scanner: the provider service user whose devices' scan verdicts
     /// ([`ScanVerdict`]) the members accept (`docs/scanner.md`). `None`: no scanner, and
-    /// labels that require a scan wait for good.
+    /// labels that require a scan wait for good. Keep the value read when posting a changed
+    /// policy: `None` removes the scanner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", tsify(type = "string | null"))]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub scanner: Option<String>,
 }
 

@@ -3777,95 +3777,6 @@ public func FfiConverterTypeFileVersion_lower(_ value: FileVersion) -> RustBuffe
 
 
 /**
- * What the space policy says about one label.
- */
-public struct LabelRule: Equatable, Hashable {
-    /**
-     * The label (`public`, `internal`, `confidential`, `restricted` or a newer peer's).
-     */
-    public var classification: String
-    /**
-     * Whether customers may download files with this label.
-     */
-    public var customerDownload: Bool
-    /**
-     * Whether a scan verdict is required (enforced with the scanner).
-     */
-    public var scanRequired: Bool
-    /**
-     * Whether a second staff member must release each version before customers open it.
-     */
-    public var fourEyes: Bool
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The label (`public`, `internal`, `confidential`, `restricted` or a newer peer's).
-         */classification: String, 
-        /**
-         * Whether customers may download files with this label.
-         */customerDownload: Bool, 
-        /**
-         * Whether a scan verdict is required (enforced with the scanner).
-         */scanRequired: Bool = false, 
-        /**
-         * Whether a second staff member must release each version before customers open it.
-         */fourEyes: Bool = false) {
-        self.classification = classification
-        self.customerDownload = customerDownload
-        self.scanRequired = scanRequired
-        self.fourEyes = fourEyes
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension LabelRule: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeLabelRule: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LabelRule {
-        return
-            try LabelRule(
-                classification: FfiConverterString.read(from: &buf), 
-                customerDownload: FfiConverterBool.read(from: &buf), 
-                scanRequired: FfiConverterBool.read(from: &buf), 
-                fourEyes: FfiConverterBool.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: LabelRule, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.classification, into: &buf)
-        FfiConverterBool.write(value.customerDownload, into: &buf)
-        FfiConverterBool.write(value.scanRequired, into: &buf)
-        FfiConverterBool.write(value.fourEyes, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeLabelRule_lift(_ buf: RustBuffer) throws -> LabelRule {
-    return try FfiConverterTypeLabelRule.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeLabelRule_lower(_ value: LabelRule) -> RustBuffer {
-    return FfiConverterTypeLabelRule.lower(value)
-}
-
-
-/**
  * How the live loop waits and reconnects.
  */
 public struct LiveOptions: Equatable, Hashable {
@@ -4383,89 +4294,6 @@ public func FfiConverterTypeSecurityEvent_lift(_ buf: RustBuffer) throws -> Secu
 #endif
 public func FfiConverterTypeSecurityEvent_lower(_ value: SecurityEvent) -> RustBuffer {
     return FfiConverterTypeSecurityEvent.lower(value)
-}
-
-
-/**
- * A space's classification policy.
- */
-public struct SpacePolicy: Equatable, Hashable {
-    /**
-     * The labels allowed, with their rules.
-     */
-    public var labels: [LabelRule]
-    /**
-     * The label of an upload that names none (one of `labels`).
-     */
-    public var defaultLabel: String
-    /**
-     * The user id of the space's scanner (a service user of the provider), if the space has
-     * one. Keep the value read from `space_policy` when posting a changed policy: `None`
-     * removes the scanner from the policy.
-     */
-    public var scanner: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The labels allowed, with their rules.
-         */labels: [LabelRule], 
-        /**
-         * The label of an upload that names none (one of `labels`).
-         */defaultLabel: String, 
-        /**
-         * The user id of the space's scanner (a service user of the provider), if the space has
-         * one. Keep the value read from `space_policy` when posting a changed policy: `None`
-         * removes the scanner from the policy.
-         */scanner: String? = nil) {
-        self.labels = labels
-        self.defaultLabel = defaultLabel
-        self.scanner = scanner
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension SpacePolicy: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSpacePolicy: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SpacePolicy {
-        return
-            try SpacePolicy(
-                labels: FfiConverterSequenceTypeLabelRule.read(from: &buf), 
-                defaultLabel: FfiConverterString.read(from: &buf), 
-                scanner: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: SpacePolicy, into buf: inout [UInt8]) {
-        FfiConverterSequenceTypeLabelRule.write(value.labels, into: &buf)
-        FfiConverterString.write(value.defaultLabel, into: &buf)
-        FfiConverterOptionString.write(value.scanner, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpacePolicy_lift(_ buf: RustBuffer) throws -> SpacePolicy {
-    return try FfiConverterTypeSpacePolicy.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSpacePolicy_lower(_ value: SpacePolicy) -> RustBuffer {
-    return FfiConverterTypeSpacePolicy.lower(value)
 }
 
 
@@ -5417,31 +5245,6 @@ fileprivate struct FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer {
-    typealias SwiftType = [LabelRule]
-
-    public static func write(_ value: [LabelRule], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeLabelRule.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LabelRule] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [LabelRule]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeLabelRule.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer {
     typealias SwiftType = [PendingUpload]
 
@@ -5782,13 +5585,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_override_scan() != 6873) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() != 53149) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() != 34672) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_scanner() != 1727) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() != 65350) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() != 61412) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events() != 31177) {

@@ -810,6 +810,99 @@ public func FfiConverterTypeAdmissionDevice_lower(_ value: AdmissionDevice) -> R
 
 
 /**
+ * What the policy says about one label.
+ */
+public struct LabelRule: Equatable, Hashable {
+    /**
+     * The label.
+     */
+    public var classification: Classification
+    /**
+     * Whether customers may download files with this label.
+     */
+    public var customerDownload: Bool
+    /**
+     * Whether a scan verdict is required before customers open it (enforced from the next
+     * release on, with the scanner).
+     */
+    public var scanRequired: Bool
+    /**
+     * Whether a second staff member (another user than the uploader) must approve each
+     * version before customers may open it.
+     */
+    public var fourEyes: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The label.
+         */classification: Classification, 
+        /**
+         * Whether customers may download files with this label.
+         */customerDownload: Bool, 
+        /**
+         * Whether a scan verdict is required before customers open it (enforced from the next
+         * release on, with the scanner).
+         */scanRequired: Bool = false, 
+        /**
+         * Whether a second staff member (another user than the uploader) must approve each
+         * version before customers may open it.
+         */fourEyes: Bool = false) {
+        self.classification = classification
+        self.customerDownload = customerDownload
+        self.scanRequired = scanRequired
+        self.fourEyes = fourEyes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LabelRule: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLabelRule: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LabelRule {
+        return
+            try LabelRule(
+                classification: FfiConverterTypeClassification.read(from: &buf), 
+                customerDownload: FfiConverterBool.read(from: &buf), 
+                scanRequired: FfiConverterBool.read(from: &buf), 
+                fourEyes: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LabelRule, into buf: inout [UInt8]) {
+        FfiConverterTypeClassification.write(value.classification, into: &buf)
+        FfiConverterBool.write(value.customerDownload, into: &buf)
+        FfiConverterBool.write(value.scanRequired, into: &buf)
+        FfiConverterBool.write(value.fourEyes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLabelRule_lift(_ buf: RustBuffer) throws -> LabelRule {
+    return try FfiConverterTypeLabelRule.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLabelRule_lower(_ value: LabelRule) -> RustBuffer {
+    return FfiConverterTypeLabelRule.lower(value)
+}
+
+
+/**
  * A message in a space.
  */
 public struct Message: Equatable, Hashable {
@@ -1495,6 +1588,91 @@ public func FfiConverterTypeSpaceMember_lift(_ buf: RustBuffer) throws -> SpaceM
 #endif
 public func FfiConverterTypeSpaceMember_lower(_ value: SpaceMember) -> RustBuffer {
     return FfiConverterTypeSpaceMember.lower(value)
+}
+
+
+/**
+ * A space's classification policy, posted by staff into the space's customer room.
+ */
+public struct SpacePolicy: Equatable, Hashable {
+    /**
+     * The labels allowed in the space, with their rules.
+     */
+    public var labels: [LabelRule]
+    /**
+     * The label of an upload that names none (must be in `labels`).
+     */
+    public var `default`: Classification
+    /**
+     * The space's scanner: the provider service user whose devices' scan verdicts
+     * ([`ScanVerdict`]) the members accept (`docs/scanner.md`). `None`: no scanner, and
+     * labels that require a scan wait for good. Keep the value read when posting a changed
+     * policy: `None` removes the scanner.
+     */
+    public var scanner: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The labels allowed in the space, with their rules.
+         */labels: [LabelRule], 
+        /**
+         * The label of an upload that names none (must be in `labels`).
+         */`default`: Classification, 
+        /**
+         * The space's scanner: the provider service user whose devices' scan verdicts
+         * ([`ScanVerdict`]) the members accept (`docs/scanner.md`). `None`: no scanner, and
+         * labels that require a scan wait for good. Keep the value read when posting a changed
+         * policy: `None` removes the scanner.
+         */scanner: String? = nil) {
+        self.labels = labels
+        self.`default` = `default`
+        self.scanner = scanner
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SpacePolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSpacePolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SpacePolicy {
+        return
+            try SpacePolicy(
+                labels: FfiConverterSequenceTypeLabelRule.read(from: &buf), 
+                default: FfiConverterTypeClassification.read(from: &buf), 
+                scanner: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SpacePolicy, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeLabelRule.write(value.labels, into: &buf)
+        FfiConverterTypeClassification.write(value.`default`, into: &buf)
+        FfiConverterOptionString.write(value.scanner, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSpacePolicy_lift(_ buf: RustBuffer) throws -> SpacePolicy {
+    return try FfiConverterTypeSpacePolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSpacePolicy_lower(_ value: SpacePolicy) -> RustBuffer {
+    return FfiConverterTypeSpacePolicy.lower(value)
 }
 
 
@@ -2255,6 +2433,31 @@ fileprivate struct FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer {
+    typealias SwiftType = [LabelRule]
+
+    public static func write(_ value: [LabelRule], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLabelRule.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LabelRule] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LabelRule]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLabelRule.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer {
     typealias SwiftType = [SpaceMember]
 
@@ -2276,6 +2479,46 @@ fileprivate struct FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer {
         return seq
     }
 }
+
+
+public typealias Classification = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClassification: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Classification {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: Classification, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Classification {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: Classification) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClassification_lift(_ value: RustBuffer) throws -> Classification {
+    return try FfiConverterTypeClassification.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClassification_lower(_ value: Classification) -> RustBuffer {
+    return FfiConverterTypeClassification.lower(value)
+}
+
 
 private enum InitializationResult {
     case ok

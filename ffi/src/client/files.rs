@@ -3,7 +3,7 @@
 
 use sealroom_core::client as core;
 
-use super::label_types::ScanState;
+use super::types::ScanState;
 
 /// A file to upload.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

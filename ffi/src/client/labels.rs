@@ -4,15 +4,14 @@
 //! `NewFile.classification`; listed versions carry `classification`, `access`, `scan` and
 //! `released_by`.
 
-use super::label_types::SpacePolicy;
-use super::{SealroomClient, SealroomError};
+use super::{SealroomClient, SealroomError, SpacePolicy};
 
 #[uniffi::export]
 impl SealroomClient {
     /// The space's classification policy (the latest one staff posted; the default policy
     /// when none arrived yet).
     pub fn space_policy(&self, space_id: String) -> Result<SpacePolicy, SealroomError> {
-        Ok(self.client.space_policy(&space_id)?.into())
+        Ok(self.client.space_policy(&space_id)?)
     }
 
     /// Sets the space's classification policy (provider staff only: `not_staff` otherwise).
@@ -21,7 +20,7 @@ impl SealroomClient {
         space_id: String,
         policy: SpacePolicy,
     ) -> Result<(), SealroomError> {
-        self.block(self.client.set_space_policy(&space_id, &policy.into()))
+        self.block(self.client.set_space_policy(&space_id, &policy))
     }
 
     /// Releases a held file version (staff of another user than the uploader: `self_release`

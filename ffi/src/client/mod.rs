@@ -14,7 +14,6 @@
 //!   stable code and message.
 
 mod files;
-mod label_types;
 mod labels;
 mod live;
 mod profiles;
@@ -31,7 +30,6 @@ use sealroom_core::client::{self as core, ClientError, ClientErrorKind, HttpTran
 use sealroom_core::state::{FileKv, StorageKey};
 
 pub use files::*;
-pub use label_types::{LabelRule, ScanState, SpacePolicy};
 pub use live::LiveOptions;
 pub use revoke::SecurityEvent;
 pub use types::*;

@@ -15,7 +15,8 @@ use sealroom_wire::accounts as wire;
 use sealroom_wire::audit as wire_audit;
 
 pub use sealroom_core::client::{
-    Account, AuditFormat, ClientEvent, Message, NewMessage, Space, SpaceMember,
+    Account, AuditFormat, ClientEvent, LabelRule, Message, NewMessage, ScanState, Space,
+    SpaceMember, SpacePolicy,
 };
 pub use sealroom_wire::accounts::{
     DeviceInfo, DeviceRequestStatus, DeviceState, Invitation, OrgInfo, OrgKind, Role, SpaceRole,

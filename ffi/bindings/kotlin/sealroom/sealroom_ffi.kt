@@ -44,12 +44,14 @@ import sealroom.core.FfiConverterTypeNewMessage
 import sealroom.core.FfiConverterTypeProfileInput
 import sealroom.core.FfiConverterTypeScanState
 import sealroom.core.FfiConverterTypeSpace
+import sealroom.core.FfiConverterTypeSpacePolicy
 import sealroom.core.FfiConverterTypeUserProfile
 import sealroom.core.Message
 import sealroom.core.NewMessage
 import sealroom.core.ProfileInput
 import sealroom.core.ScanState
 import sealroom.core.Space
+import sealroom.core.SpacePolicy
 import sealroom.core.UserProfile
 import sealroom.wire.AuditVerifyReport
 import sealroom.wire.DeviceInfo
@@ -78,6 +80,7 @@ import sealroom.core.RustBuffer as RustBufferNewMessage
 import sealroom.core.RustBuffer as RustBufferProfileInput
 import sealroom.core.RustBuffer as RustBufferScanState
 import sealroom.core.RustBuffer as RustBufferSpace
+import sealroom.core.RustBuffer as RustBufferSpacePolicy
 import sealroom.core.RustBuffer as RustBufferUserProfile
 import sealroom.wire.RustBuffer as RustBufferAuditVerifyReport
 import sealroom.wire.RustBuffer as RustBufferDeviceInfo
@@ -1145,12 +1148,12 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_override_scan(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBufferSpacePolicy.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_space_scanner(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_space_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferSpacePolicy.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_next_events(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_live_options(`ptr`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1492,13 +1495,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_override_scan() and 0xFFFF) != 6873) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() and 0xFFFF) != 53149) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_policy() and 0xFFFF) != 34672) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_space_scanner() and 0xFFFF) != 1727) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() and 0xFFFF) != 65350) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_space_policy() and 0xFFFF) != 61412) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_next_events() and 0xFFFF) != 31177) {
@@ -6055,69 +6058,6 @@ public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
 
 
 /**
- * What the space policy says about one label.
- */
-data class LabelRule (
-    /**
-     * The label (`public`, `internal`, `confidential`, `restricted` or a newer peer's).
-     */
-    var `classification`: kotlin.String
-    , 
-    /**
-     * Whether customers may download files with this label.
-     */
-    var `customerDownload`: kotlin.Boolean
-    , 
-    /**
-     * Whether a scan verdict is required (enforced with the scanner).
-     */
-    var `scanRequired`: kotlin.Boolean = false 
-    , 
-    /**
-     * Whether a second staff member must release each version before customers open it.
-     */
-    var `fourEyes`: kotlin.Boolean = false 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeLabelRule: FfiConverterRustBuffer<LabelRule> {
-    override fun read(buf: ByteBuffer): LabelRule {
-        return LabelRule(
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: LabelRule) = (
-            FfiConverterString.allocationSize(value.`classification`) +
-            FfiConverterBoolean.allocationSize(value.`customerDownload`) +
-            FfiConverterBoolean.allocationSize(value.`scanRequired`) +
-            FfiConverterBoolean.allocationSize(value.`fourEyes`)
-    )
-
-    override fun write(value: LabelRule, buf: ByteBuffer) {
-            FfiConverterString.write(value.`classification`, buf)
-            FfiConverterBoolean.write(value.`customerDownload`, buf)
-            FfiConverterBoolean.write(value.`scanRequired`, buf)
-            FfiConverterBoolean.write(value.`fourEyes`, buf)
-    }
-}
-
-
-
-/**
  * How the live loop waits and reconnects.
  */
 data class LiveOptions (
@@ -6486,63 +6426,6 @@ public object FfiConverterTypeSecurityEvent: FfiConverterRustBuffer<SecurityEven
             FfiConverterOptionalString.write(value.`deviceId`, buf)
             FfiConverterOptionalString.write(value.`requestId`, buf)
             FfiConverterOptionalString.write(value.`ip`, buf)
-    }
-}
-
-
-
-/**
- * A space's classification policy.
- */
-data class SpacePolicy (
-    /**
-     * The labels allowed, with their rules.
-     */
-    var `labels`: List<LabelRule>
-    , 
-    /**
-     * The label of an upload that names none (one of `labels`).
-     */
-    var `defaultLabel`: kotlin.String
-    , 
-    /**
-     * The user id of the space's scanner (a service user of the provider), if the space has
-     * one. Keep the value read from `space_policy` when posting a changed policy: `None`
-     * removes the scanner from the policy.
-     */
-    var `scanner`: kotlin.String? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSpacePolicy: FfiConverterRustBuffer<SpacePolicy> {
-    override fun read(buf: ByteBuffer): SpacePolicy {
-        return SpacePolicy(
-            FfiConverterSequenceTypeLabelRule.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: SpacePolicy) = (
-            FfiConverterSequenceTypeLabelRule.allocationSize(value.`labels`) +
-            FfiConverterString.allocationSize(value.`defaultLabel`) +
-            FfiConverterOptionalString.allocationSize(value.`scanner`)
-    )
-
-    override fun write(value: SpacePolicy, buf: ByteBuffer) {
-            FfiConverterSequenceTypeLabelRule.write(value.`labels`, buf)
-            FfiConverterString.write(value.`defaultLabel`, buf)
-            FfiConverterOptionalString.write(value.`scanner`, buf)
     }
 }
 
@@ -7719,34 +7602,6 @@ public object FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer<List<F
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer<List<LabelRule>> {
-    override fun read(buf: ByteBuffer): List<LabelRule> {
-        val len = buf.getInt()
-        return List<LabelRule>(len) {
-            FfiConverterTypeLabelRule.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<LabelRule>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeLabelRule.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<LabelRule>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeLabelRule.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer<List<PendingUpload>> {
     override fun read(buf: ByteBuffer): List<PendingUpload> {
         val len = buf.getInt()
@@ -7880,6 +7735,8 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
 
 
 

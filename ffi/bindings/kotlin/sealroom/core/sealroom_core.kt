@@ -1197,6 +1197,71 @@ public object FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer<AdmissionD
 
 
 /**
+ * What the policy says about one label.
+ */
+data class LabelRule (
+    /**
+     * The label.
+     */
+    var `classification`: Classification
+    , 
+    /**
+     * Whether customers may download files with this label.
+     */
+    var `customerDownload`: kotlin.Boolean
+    , 
+    /**
+     * Whether a scan verdict is required before customers open it (enforced from the next
+     * release on, with the scanner).
+     */
+    var `scanRequired`: kotlin.Boolean = false 
+    , 
+    /**
+     * Whether a second staff member (another user than the uploader) must approve each
+     * version before customers may open it.
+     */
+    var `fourEyes`: kotlin.Boolean = false 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLabelRule: FfiConverterRustBuffer<LabelRule> {
+    override fun read(buf: ByteBuffer): LabelRule {
+        return LabelRule(
+            FfiConverterTypeClassification.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LabelRule) = (
+            FfiConverterTypeClassification.allocationSize(value.`classification`) +
+            FfiConverterBoolean.allocationSize(value.`customerDownload`) +
+            FfiConverterBoolean.allocationSize(value.`scanRequired`) +
+            FfiConverterBoolean.allocationSize(value.`fourEyes`)
+    )
+
+    override fun write(value: LabelRule, buf: ByteBuffer) {
+            FfiConverterTypeClassification.write(value.`classification`, buf)
+            FfiConverterBoolean.write(value.`customerDownload`, buf)
+            FfiConverterBoolean.write(value.`scanRequired`, buf)
+            FfiConverterBoolean.write(value.`fourEyes`, buf)
+    }
+}
+
+
+
+/**
  * A message in a space.
  */
 data class Message (
@@ -1688,6 +1753,64 @@ public object FfiConverterTypeSpaceMember: FfiConverterRustBuffer<SpaceMember> {
             FfiConverterBoolean.write(value.`inCustomerRoom`, buf)
             FfiConverterBoolean.write(value.`inInternalRoom`, buf)
             FfiConverterOptionalString.write(value.`name`, buf)
+    }
+}
+
+
+
+/**
+ * A space's classification policy, posted by staff into the space's customer room.
+ */
+data class SpacePolicy (
+    /**
+     * The labels allowed in the space, with their rules.
+     */
+    var `labels`: List<LabelRule>
+    , 
+    /**
+     * The label of an upload that names none (must be in `labels`).
+     */
+    var `default`: Classification
+    , 
+    /**
+     * The space's scanner: the provider service user whose devices' scan verdicts
+     * ([`ScanVerdict`]) the members accept (`docs/scanner.md`). `None`: no scanner, and
+     * labels that require a scan wait for good. Keep the value read when posting a changed
+     * policy: `None` removes the scanner.
+     */
+    var `scanner`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSpacePolicy: FfiConverterRustBuffer<SpacePolicy> {
+    override fun read(buf: ByteBuffer): SpacePolicy {
+        return SpacePolicy(
+            FfiConverterSequenceTypeLabelRule.read(buf),
+            FfiConverterTypeClassification.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SpacePolicy) = (
+            FfiConverterSequenceTypeLabelRule.allocationSize(value.`labels`) +
+            FfiConverterTypeClassification.allocationSize(value.`default`) +
+            FfiConverterOptionalString.allocationSize(value.`scanner`)
+    )
+
+    override fun write(value: SpacePolicy, buf: ByteBuffer) {
+            FfiConverterSequenceTypeLabelRule.write(value.`labels`, buf)
+            FfiConverterTypeClassification.write(value.`default`, buf)
+            FfiConverterOptionalString.write(value.`scanner`, buf)
     }
 }
 
@@ -2665,6 +2788,34 @@ public object FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer<Li
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeLabelRule: FfiConverterRustBuffer<List<LabelRule>> {
+    override fun read(buf: ByteBuffer): List<LabelRule> {
+        val len = buf.getInt()
+        return List<LabelRule>(len) {
+            FfiConverterTypeLabelRule.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<LabelRule>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeLabelRule.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<LabelRule>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeLabelRule.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer<List<SpaceMember>> {
     override fun read(buf: ByteBuffer): List<SpaceMember> {
         val len = buf.getInt()
@@ -2686,6 +2837,11 @@ public object FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer<List<S
         }
     }
 }
+
+
+
+public typealias Classification = kotlin.String
+public typealias FfiConverterTypeClassification = FfiConverterString
 
 
 
