@@ -29,7 +29,7 @@ use crate::error::ApiError;
 use crate::reply::{ok_json, Reply};
 use crate::rooms::data::{RoomRecord, ROOMS};
 use crate::state::AppState;
-use crate::store::{decode_json, Store, StoreError, StoreExt};
+use crate::store::{decode_json, Store, StoreError, StoreExt, Txn};
 
 /// Tree: space id -> [`StoredPolicy`].
 pub const POLICY_TREE: &str = "retention_policy";
@@ -220,6 +220,8 @@ pub(crate) fn put_policy(
 ) -> Result<Reply, ApiError> {
     check_access(state, authed, space_id)?;
     let body: RetentionPolicy = authed.json()?;
+    // The policy and its audit entry: one transaction.
+    let mut txn = Txn::new();
     match body.days {
         Some(days) if days == 0 || days > MAX_RETENTION_DAYS => {
             return Err(ApiError::bad_request(format!(
@@ -227,22 +229,19 @@ pub(crate) fn put_policy(
             )));
         }
         Some(days) => {
-            state
-                .store
-                .put_json(POLICY_TREE, space_id.as_bytes(), &StoredPolicy { days })?;
+            txn.put_json(POLICY_TREE, space_id.as_bytes(), &StoredPolicy { days })?;
         }
         None => {
-            state.store.delete(POLICY_TREE, space_id.as_bytes())?;
+            txn.delete(POLICY_TREE, space_id.as_bytes());
         }
     }
-    audit::record(
-        state,
-        audit::event_by(AuditAction::RetentionPolicySet, authed)
-            .object(space_id)
-            .detail(match body.days {
-                Some(d) => format!("days={d}"),
-                None => "days=none".to_owned(),
-            }),
-    )?;
+    let event = audit::event_by(AuditAction::RetentionPolicySet, authed)
+        .object(space_id)
+        .detail(match body.days {
+            Some(d) => format!("days={d}"),
+            None => "days=none".to_owned(),
+        });
+    audit::within(state, &mut txn, vec![event]);
+    state.store.commit(&txn).map_err(audit::txn_error)?;
     Ok(ok_json(&body))
 }
