@@ -297,7 +297,8 @@ fn an_append_ahead_waits_for_its_offset_and_replays_change_nothing() {
 /// first append never reaches the relay (answered 409 by the proxy), so the second waits at
 /// the relay until the SDK sends the first again, or is refused after its wait and resent;
 /// (3) an upload stopped with two appends sent and none acknowledged resumes, and refuses a
-/// changed source.
+/// changed source; (4) a relay that refuses an append ahead of its offset (as earlier
+/// versions did) still gets the whole file.
 #[test]
 fn the_sdk_recovers_when_one_of_two_appends_in_flight_fails() {
     use sealroom_core::client::NewFile;
@@ -358,6 +359,33 @@ fn the_sdk_recovers_when_one_of_two_appends_in_flight_fails() {
         );
         upload("never-arrived.txt", source(2)).await;
 
+        // (4) The second append is refused for being ahead, as relays before pipelining did
+        // (409 with the stored offset): the SDK sends it again, one append at a time from
+        // then on.
+        proxy.clear_rules();
+        proxy.add(
+            Rule::new(
+                "PATCH",
+                "/v1/rooms/*/blobs/*",
+                Action::Rewrite(std::sync::Arc::new(|_, _| {})),
+            )
+            .times(1),
+        );
+        proxy.add(
+            Rule::new(
+                "PATCH",
+                "/v1/rooms/*/blobs/*",
+                Action::Respond(std::sync::Arc::new(|_| {
+                    let mut reply =
+                        Reply::json(409, &json!({ "code": "conflict", "message": "ahead" }));
+                    reply.headers.push(("upload-offset".into(), "0".into()));
+                    reply
+                })),
+            )
+            .times(1),
+        );
+        upload("refused-ahead.txt", source(5)).await;
+
         // (3) Two windows sent, none acknowledged, then the app stops: a resume with another
         // source is refused (the chain of each window was recorded before it was sent), one
         // with the same source completes.
@@ -401,8 +429,8 @@ fn the_sdk_recovers_when_one_of_two_appends_in_flight_fails() {
             .map(|f| (f.document_id.as_str(), f.version))
             .collect();
         documents.dedup_by_key(|d| d.0);
-        assert_eq!(files.len(), 3, "{files:?}");
-        assert_eq!(documents.len(), 3);
+        assert_eq!(files.len(), 4, "{files:?}");
+        assert_eq!(documents.len(), 4);
         assert!(files.iter().all(|f| f.version == 1));
     });
 }

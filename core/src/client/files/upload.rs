@@ -22,6 +22,7 @@ use crate::client::api::{relay_error, Call, Started};
 use crate::client::labels::Classification;
 use crate::client::sniff::{sniff, SNIFF_LEN};
 use crate::client::transport::MaybeSend;
+use crate::client::HttpResponse;
 use crate::client::{from_json, random_id, to_json};
 
 /// An upload in progress (push API: [`SealroomClient::start_upload`],
@@ -49,6 +50,8 @@ pub struct FileUpload {
     /// previous one was stored until it was (`docs/relay.md`, "Appends ahead of the stored
     /// offset wait briefly"), and the next window is sealed meanwhile.
     in_flight: VecDeque<Append>,
+    /// [`IN_FLIGHT`], or 1 once the relay refused an append for being ahead of its offset.
+    in_flight_max: usize,
     /// A chunk buffer of an acknowledged append, reused for the next chunk.
     spare: Vec<u8>,
 }
@@ -479,7 +482,7 @@ impl SealroomClient {
 
     /// Sends `bytes` (sealed offset `start`) to the relay, retrying from the relay's offset
     /// after failures. Returns the new offset. `first` is the answer to an append of all of
-    /// `bytes` started earlier ([`SealroomClient::start_append`]), if there was one. `sent`
+    /// `bytes` sent earlier ([`SealroomClient::start_append`]), if there was one. `sent`
     /// is the end of the last append started: a relay offset past these bytes but not past
     /// `sent` means a later append was stored, so these bytes were too.
     pub(super) async fn send_chunk(
@@ -487,7 +490,7 @@ impl SealroomClient {
         state: &UploadState,
         start: u64,
         bytes: &[u8],
-        mut first: Option<Started>,
+        mut first: Option<Result<HttpResponse, ClientError>>,
         sent: u64,
     ) -> Result<u64, ClientError> {
         let end = start + bytes.len() as u64;
@@ -495,7 +498,7 @@ impl SealroomClient {
         let mut attempt = 0;
         while from < end {
             let answer = match first.take() {
-                Some(started) => started.response().await,
+                Some(answer) => answer,
                 None => {
                     let call = append_call(state, from, &bytes[(from - start) as usize..]);
                     self.signed_raw(call).await
@@ -558,12 +561,24 @@ impl SealroomClient {
             return Ok(());
         };
         let from = append.start + append.skip as u64;
+        let answer = append.request.response().await;
+        if let Ok(response) = &answer {
+            let behind = response
+                .header("upload-offset")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|offset| offset < from);
+            if response.status == 409 && behind {
+                // Refused for being ahead: a relay that does not hold such appends (an
+                // earlier version), or the one before it was lost. One at a time from here.
+                up.in_flight_max = 1;
+            }
+        }
         let sent = self
             .send_chunk(
                 &up.state,
                 from,
                 &append.bytes[append.skip..],
-                Some(append.request),
+                Some(answer),
                 up.relay_offset,
             )
             .await;
@@ -630,6 +645,7 @@ impl SealroomClient {
             read_total: 0,
             relay_offset,
             in_flight: VecDeque::with_capacity(IN_FLIGHT),
+            in_flight_max: IN_FLIGHT,
             spare: Vec::new(),
         };
         let mut none = |_: u64, _: u64| {};
@@ -782,10 +798,13 @@ impl SealroomClient {
             up.pending_start = end;
             // In order: with [`IN_FLIGHT`] appends unacknowledged, the oldest is acknowledged
             // first; the signature's digest of these bytes is computed meanwhile.
-            let digest = if up.in_flight.len() >= IN_FLIGHT {
+            let digest = if up.in_flight.len() >= up.in_flight_max {
                 let (settled, digest) =
                     join(self.settle(up, progress), self.api.sha256(&bytes[skip..])).await;
                 settled?;
+                while up.in_flight.len() >= up.in_flight_max {
+                    self.settle(up, progress).await?;
+                }
                 digest
             } else {
                 self.api.sha256(&bytes[skip..]).await
