@@ -547,6 +547,11 @@ fun main() {
         checkEq("not_staff", notStaff.code, "code")
     }
 
+    test("audit export: wire's AuditQuery with a page size; CSV header plus that many rows") {
+        val csv = String(alice!!.auditExport(AuditQuery(limit = 2u), AuditFormat.CSV)).trim().lines()
+        checkEq(3, csv.size, "header and two records")
+    }
+
     test("scan state: an ordinary upload needs none; only an infected or failed one is overridden") {
         val text = "nothing to scan here\n".toByteArray()
         val plain = alice!!.uploadFile(

@@ -292,23 +292,33 @@ pub struct AuditRecord {
 /// `GET /v1/audit/export`). Every filter is optional; filters combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries at or after this time (ms since the epoch).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub from_ms: Option<u64>,
     /// Only entries strictly before this time (ms since the epoch).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub to_ms: Option<u64>,
     /// Only entries by this user.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub actor: Option<String>,
     /// Only entries with this action (string form, e.g. `blob.upload`).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub action: Option<String>,
     /// Only entries about this object id.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub object: Option<String>,
     /// Pagination cursor: only entries with a sequence number greater than this.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub after: Option<u64>,
     /// Page size (default [`DEFAULT_AUDIT_PAGE`], at most [`MAX_AUDIT_PAGE`]).
-    pub limit: Option<usize>,
-    /// Export format: `json` (default) or `csv`. Only read by the export route.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub limit: Option<u32>,
+    /// Export format: `json` (default) or `csv`. Only read by the export route; the SDK's
+    /// `audit_export` ignores it and sends its own `format` argument.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub format: Option<String>,
 }
 

@@ -3093,125 +3093,6 @@ public func FfiConverterTypeSealroomClient_lower(_ value: SealroomClient) -> UIn
 
 
 /**
- * Filters of an audit query or export (all optional).
- */
-public struct AuditQuery: Equatable, Hashable {
-    /**
-     * From this time (Unix milliseconds).
-     */
-    public var fromMs: UInt64?
-    /**
-     * Up to this time (Unix milliseconds).
-     */
-    public var toMs: UInt64?
-    /**
-     * Acting user or device.
-     */
-    public var actor: String?
-    /**
-     * Action name.
-     */
-    public var action: String?
-    /**
-     * Object id.
-     */
-    public var object: String?
-    /**
-     * Entries after this sequence number.
-     */
-    public var after: UInt64?
-    /**
-     * Page size.
-     */
-    public var limit: UInt32?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * From this time (Unix milliseconds).
-         */fromMs: UInt64? = nil, 
-        /**
-         * Up to this time (Unix milliseconds).
-         */toMs: UInt64? = nil, 
-        /**
-         * Acting user or device.
-         */actor: String? = nil, 
-        /**
-         * Action name.
-         */action: String? = nil, 
-        /**
-         * Object id.
-         */object: String? = nil, 
-        /**
-         * Entries after this sequence number.
-         */after: UInt64? = nil, 
-        /**
-         * Page size.
-         */limit: UInt32? = nil) {
-        self.fromMs = fromMs
-        self.toMs = toMs
-        self.actor = actor
-        self.action = action
-        self.object = object
-        self.after = after
-        self.limit = limit
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension AuditQuery: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeAuditQuery: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditQuery {
-        return
-            try AuditQuery(
-                fromMs: FfiConverterOptionUInt64.read(from: &buf), 
-                toMs: FfiConverterOptionUInt64.read(from: &buf), 
-                actor: FfiConverterOptionString.read(from: &buf), 
-                action: FfiConverterOptionString.read(from: &buf), 
-                object: FfiConverterOptionString.read(from: &buf), 
-                after: FfiConverterOptionUInt64.read(from: &buf), 
-                limit: FfiConverterOptionUInt32.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: AuditQuery, into buf: inout [UInt8]) {
-        FfiConverterOptionUInt64.write(value.fromMs, into: &buf)
-        FfiConverterOptionUInt64.write(value.toMs, into: &buf)
-        FfiConverterOptionString.write(value.actor, into: &buf)
-        FfiConverterOptionString.write(value.action, into: &buf)
-        FfiConverterOptionString.write(value.object, into: &buf)
-        FfiConverterOptionUInt64.write(value.after, into: &buf)
-        FfiConverterOptionUInt32.write(value.limit, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuditQuery_lift(_ buf: RustBuffer) throws -> AuditQuery {
-    return try FfiConverterTypeAuditQuery.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeAuditQuery_lower(_ value: AuditQuery) -> RustBuffer {
-    return FfiConverterTypeAuditQuery.lower(value)
-}
-
-
-/**
  * A request to link a new device to an existing user.
  */
 public struct DeviceRequestInfo: Equatable, Hashable {
@@ -5450,7 +5331,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_device_link_with_totp() != 16014) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() != 33156) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() != 11714) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_bootstrap() != 59865) {

@@ -465,6 +465,22 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -562,6 +578,138 @@ fileprivate struct FfiConverterString: FfiConverter {
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
     }
+}
+
+
+/**
+ * Filters of an audit query or export (query string of `GET /v1/audit` and
+ * `GET /v1/audit/export`). Every filter is optional; filters combine with AND.
+ */
+public struct AuditQuery: Equatable, Hashable {
+    /**
+     * Only entries at or after this time (ms since the epoch).
+     */
+    public var fromMs: UInt64?
+    /**
+     * Only entries strictly before this time (ms since the epoch).
+     */
+    public var toMs: UInt64?
+    /**
+     * Only entries by this user.
+     */
+    public var actor: String?
+    /**
+     * Only entries with this action (string form, e.g. `blob.upload`).
+     */
+    public var action: String?
+    /**
+     * Only entries about this object id.
+     */
+    public var object: String?
+    /**
+     * Pagination cursor: only entries with a sequence number greater than this.
+     */
+    public var after: UInt64?
+    /**
+     * Page size (default [`DEFAULT_AUDIT_PAGE`], at most [`MAX_AUDIT_PAGE`]).
+     */
+    public var limit: UInt32?
+    /**
+     * Export format: `json` (default) or `csv`. Only read by the export route; the SDK's
+     * `audit_export` ignores it and sends its own `format` argument.
+     */
+    public var format: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Only entries at or after this time (ms since the epoch).
+         */fromMs: UInt64? = nil, 
+        /**
+         * Only entries strictly before this time (ms since the epoch).
+         */toMs: UInt64? = nil, 
+        /**
+         * Only entries by this user.
+         */actor: String? = nil, 
+        /**
+         * Only entries with this action (string form, e.g. `blob.upload`).
+         */action: String? = nil, 
+        /**
+         * Only entries about this object id.
+         */object: String? = nil, 
+        /**
+         * Pagination cursor: only entries with a sequence number greater than this.
+         */after: UInt64? = nil, 
+        /**
+         * Page size (default [`DEFAULT_AUDIT_PAGE`], at most [`MAX_AUDIT_PAGE`]).
+         */limit: UInt32? = nil, 
+        /**
+         * Export format: `json` (default) or `csv`. Only read by the export route; the SDK's
+         * `audit_export` ignores it and sends its own `format` argument.
+         */format: String? = nil) {
+        self.fromMs = fromMs
+        self.toMs = toMs
+        self.actor = actor
+        self.action = action
+        self.object = object
+        self.after = after
+        self.limit = limit
+        self.format = format
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AuditQuery: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAuditQuery: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AuditQuery {
+        return
+            try AuditQuery(
+                fromMs: FfiConverterOptionUInt64.read(from: &buf), 
+                toMs: FfiConverterOptionUInt64.read(from: &buf), 
+                actor: FfiConverterOptionString.read(from: &buf), 
+                action: FfiConverterOptionString.read(from: &buf), 
+                object: FfiConverterOptionString.read(from: &buf), 
+                after: FfiConverterOptionUInt64.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                format: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AuditQuery, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt64.write(value.fromMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.toMs, into: &buf)
+        FfiConverterOptionString.write(value.actor, into: &buf)
+        FfiConverterOptionString.write(value.action, into: &buf)
+        FfiConverterOptionString.write(value.object, into: &buf)
+        FfiConverterOptionUInt64.write(value.after, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.format, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditQuery_lift(_ buf: RustBuffer) throws -> AuditQuery {
+    return try FfiConverterTypeAuditQuery.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAuditQuery_lower(_ value: AuditQuery) -> RustBuffer {
+    return FfiConverterTypeAuditQuery.lower(value)
 }
 
 
@@ -1649,6 +1797,30 @@ public func FfiConverterTypeSpaceRole_lower(_ value: SpaceRole) -> RustBuffer {
     return FfiConverterTypeSpaceRole.lower(value)
 }
 
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)

@@ -702,7 +702,7 @@ impl SealroomClient {
         query: AuditQuery,
         format: AuditFormat,
     ) -> Result<Vec<u8>, SealroomError> {
-        self.block(self.client.audit_export(&query.into(), format))
+        self.block(self.client.audit_export(&query, format))
     }
 
     /// Verifies the relay's audit hash chain (organisation admins).

@@ -4,15 +4,13 @@
 //! `uniffi`) and are re-exported as they are; what stays here is a view with a reason:
 //! - `DeviceRequestInfo`: the wire body also carries the key-transfer handshake
 //!   (`kx_public_key`, `bundle`), which the client runs itself and never hands to the app;
-//! - `Thread`, `RecoveryReport`: core counts in `usize`, which uniffi has no type for;
-//! - `AuditQuery`: an input with defaults for a wire body that has none.
+//! - `Thread`, `RecoveryReport`: core counts in `usize`, which uniffi has no type for.
 //!
 //! The views destructure core's struct without `..`: a field added in core does not compile
 //! here until the binding carries it (or says why not). Nothing here decides anything.
 
 use sealroom_core::client as core;
 use sealroom_wire::accounts as wire;
-use sealroom_wire::audit as wire_audit;
 
 pub use sealroom_core::client::{
     Account, AuditFormat, ClientEvent, LabelRule, Message, NewMessage, ScanState, Space,
@@ -22,7 +20,7 @@ pub use sealroom_wire::accounts::{
     DeviceInfo, DeviceRequestStatus, DeviceState, Invitation, OrgInfo, OrgKind, Role, SpaceRole,
     TotpEnrolment,
 };
-pub use sealroom_wire::audit::AuditVerifyReport;
+pub use sealroom_wire::audit::{AuditQuery, AuditVerifyReport};
 pub use sealroom_wire::notify::{NotifyMode, NotifyPreference};
 
 /// A request to link a new device to an existing user.
@@ -92,47 +90,6 @@ impl From<core::Thread> for Thread {
             internal,
             messages: messages as u64,
             last_index,
-        }
-    }
-}
-
-/// Filters of an audit query or export (all optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
-pub struct AuditQuery {
-    /// From this time (Unix milliseconds).
-    #[uniffi(default = None)]
-    pub from_ms: Option<u64>,
-    /// Up to this time (Unix milliseconds).
-    #[uniffi(default = None)]
-    pub to_ms: Option<u64>,
-    /// Acting user or device.
-    #[uniffi(default = None)]
-    pub actor: Option<String>,
-    /// Action name.
-    #[uniffi(default = None)]
-    pub action: Option<String>,
-    /// Object id.
-    #[uniffi(default = None)]
-    pub object: Option<String>,
-    /// Entries after this sequence number.
-    #[uniffi(default = None)]
-    pub after: Option<u64>,
-    /// Page size.
-    #[uniffi(default = None)]
-    pub limit: Option<u32>,
-}
-
-impl From<AuditQuery> for wire_audit::AuditQuery {
-    fn from(q: AuditQuery) -> Self {
-        Self {
-            from_ms: q.from_ms,
-            to_ms: q.to_ms,
-            actor: q.actor,
-            action: q.action,
-            object: q.object,
-            after: q.after,
-            limit: q.limit.map(|l| l as usize),
-            format: None,
         }
     }
 }

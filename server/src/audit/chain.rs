@@ -480,7 +480,9 @@ pub fn query(
     query: &AuditQuery,
     max_limit: usize,
 ) -> Result<AuditPage, QueryError> {
-    let limit = query.limit.unwrap_or(DEFAULT_AUDIT_PAGE.min(max_limit));
+    let limit = query
+        .limit
+        .map_or(DEFAULT_AUDIT_PAGE.min(max_limit), |l| l as usize);
     if limit == 0 || limit > max_limit {
         return Err(QueryError::Limit(max_limit));
     }
@@ -834,7 +836,7 @@ mod tests {
             Err(QueryError::UnknownAction(_))
         ));
         let bad = AuditQuery {
-            limit: Some(QUERY_MAX + 1),
+            limit: Some(QUERY_MAX as u32 + 1),
             ..Default::default()
         };
         assert!(matches!(

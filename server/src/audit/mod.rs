@@ -210,7 +210,7 @@ pub(crate) fn export(
         Some("csv") => true,
         Some(_) => return Err(ApiError::bad_request("format must be json or csv")),
     };
-    q.limit = Some(q.limit.unwrap_or(EXPORT_MAX));
+    q.limit = Some(q.limit.unwrap_or(EXPORT_MAX as u32));
     let page = chain::query(state.store.as_ref(), &scope, &q, EXPORT_MAX)?;
     record(
         state,

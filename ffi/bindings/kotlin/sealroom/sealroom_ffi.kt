@@ -53,9 +53,11 @@ import sealroom.core.ScanState
 import sealroom.core.Space
 import sealroom.core.SpacePolicy
 import sealroom.core.UserProfile
+import sealroom.wire.AuditQuery
 import sealroom.wire.AuditVerifyReport
 import sealroom.wire.DeviceInfo
 import sealroom.wire.DeviceRequestStatus
+import sealroom.wire.FfiConverterTypeAuditQuery
 import sealroom.wire.FfiConverterTypeAuditVerifyReport
 import sealroom.wire.FfiConverterTypeDeviceInfo
 import sealroom.wire.FfiConverterTypeDeviceRequestStatus
@@ -82,6 +84,7 @@ import sealroom.core.RustBuffer as RustBufferScanState
 import sealroom.core.RustBuffer as RustBufferSpace
 import sealroom.core.RustBuffer as RustBufferSpacePolicy
 import sealroom.core.RustBuffer as RustBufferUserProfile
+import sealroom.wire.RustBuffer as RustBufferAuditQuery
 import sealroom.wire.RustBuffer as RustBufferAuditVerifyReport
 import sealroom.wire.RustBuffer as RustBufferDeviceInfo
 import sealroom.wire.RustBuffer as RustBufferDeviceRequestStatus
@@ -1058,7 +1061,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_device_link_with_totp(`ptr`: Long,`code`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_audit_export(`ptr`: Long,`query`: RustBuffer.ByValue,`format`: RustBufferAuditFormat.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_audit_export(`ptr`: Long,`query`: RustBufferAuditQuery.ByValue,`format`: RustBufferAuditFormat.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_bootstrap(`ptr`: Long,`setupToken`: RustBuffer.ByValue,`orgName`: RustBuffer.ByValue,`userName`: RustBuffer.ByValue,`email`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferAccount.ByValue
@@ -1360,7 +1363,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_approve_device_link_with_totp() and 0xFFFF) != 16014) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() and 0xFFFF) != 33156) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_audit_export() and 0xFFFF) != 11714) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_bootstrap() and 0xFFFF) != 59865) {
@@ -5563,93 +5566,6 @@ public object FfiConverterTypeSealroomClient: FfiConverter<SealroomClient, Long>
 
 
 /**
- * Filters of an audit query or export (all optional).
- */
-data class AuditQuery (
-    /**
-     * From this time (Unix milliseconds).
-     */
-    var `fromMs`: kotlin.ULong? = null 
-    , 
-    /**
-     * Up to this time (Unix milliseconds).
-     */
-    var `toMs`: kotlin.ULong? = null 
-    , 
-    /**
-     * Acting user or device.
-     */
-    var `actor`: kotlin.String? = null 
-    , 
-    /**
-     * Action name.
-     */
-    var `action`: kotlin.String? = null 
-    , 
-    /**
-     * Object id.
-     */
-    var `object`: kotlin.String? = null 
-    , 
-    /**
-     * Entries after this sequence number.
-     */
-    var `after`: kotlin.ULong? = null 
-    , 
-    /**
-     * Page size.
-     */
-    var `limit`: kotlin.UInt? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAuditQuery: FfiConverterRustBuffer<AuditQuery> {
-    override fun read(buf: ByteBuffer): AuditQuery {
-        return AuditQuery(
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterOptionalUInt.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: AuditQuery) = (
-            FfiConverterOptionalULong.allocationSize(value.`fromMs`) +
-            FfiConverterOptionalULong.allocationSize(value.`toMs`) +
-            FfiConverterOptionalString.allocationSize(value.`actor`) +
-            FfiConverterOptionalString.allocationSize(value.`action`) +
-            FfiConverterOptionalString.allocationSize(value.`object`) +
-            FfiConverterOptionalULong.allocationSize(value.`after`) +
-            FfiConverterOptionalUInt.allocationSize(value.`limit`)
-    )
-
-    override fun write(value: AuditQuery, buf: ByteBuffer) {
-            FfiConverterOptionalULong.write(value.`fromMs`, buf)
-            FfiConverterOptionalULong.write(value.`toMs`, buf)
-            FfiConverterOptionalString.write(value.`actor`, buf)
-            FfiConverterOptionalString.write(value.`action`, buf)
-            FfiConverterOptionalString.write(value.`object`, buf)
-            FfiConverterOptionalULong.write(value.`after`, buf)
-            FfiConverterOptionalUInt.write(value.`limit`, buf)
-    }
-}
-
-
-
-/**
  * A request to link a new device to an existing user.
  */
 data class DeviceRequestInfo (
@@ -7735,6 +7651,8 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
 
 
 

@@ -904,6 +904,29 @@ object NoHandle
 /**
  * @suppress
  */
+public object FfiConverterUInt: FfiConverter<UInt, Int> {
+    override fun lift(value: Int): UInt {
+        return value.toUInt()
+    }
+
+    override fun read(buf: ByteBuffer): UInt {
+        return lift(buf.getInt())
+    }
+
+    override fun lower(value: UInt): Int {
+        return value.toInt()
+    }
+
+    override fun allocationSize(value: UInt) = 4UL
+
+    override fun write(value: UInt, buf: ByteBuffer) {
+        buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterULong: FfiConverter<ULong, Long> {
     override fun lift(value: Long): ULong {
         return value.toULong()
@@ -1024,6 +1047,103 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+
+
+/**
+ * Filters of an audit query or export (query string of `GET /v1/audit` and
+ * `GET /v1/audit/export`). Every filter is optional; filters combine with AND.
+ */
+data class AuditQuery (
+    /**
+     * Only entries at or after this time (ms since the epoch).
+     */
+    var `fromMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Only entries strictly before this time (ms since the epoch).
+     */
+    var `toMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Only entries by this user.
+     */
+    var `actor`: kotlin.String? = null 
+    , 
+    /**
+     * Only entries with this action (string form, e.g. `blob.upload`).
+     */
+    var `action`: kotlin.String? = null 
+    , 
+    /**
+     * Only entries about this object id.
+     */
+    var `object`: kotlin.String? = null 
+    , 
+    /**
+     * Pagination cursor: only entries with a sequence number greater than this.
+     */
+    var `after`: kotlin.ULong? = null 
+    , 
+    /**
+     * Page size (default [`DEFAULT_AUDIT_PAGE`], at most [`MAX_AUDIT_PAGE`]).
+     */
+    var `limit`: kotlin.UInt? = null 
+    , 
+    /**
+     * Export format: `json` (default) or `csv`. Only read by the export route; the SDK's
+     * `audit_export` ignores it and sends its own `format` argument.
+     */
+    var `format`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAuditQuery: FfiConverterRustBuffer<AuditQuery> {
+    override fun read(buf: ByteBuffer): AuditQuery {
+        return AuditQuery(
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AuditQuery) = (
+            FfiConverterOptionalULong.allocationSize(value.`fromMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`toMs`) +
+            FfiConverterOptionalString.allocationSize(value.`actor`) +
+            FfiConverterOptionalString.allocationSize(value.`action`) +
+            FfiConverterOptionalString.allocationSize(value.`object`) +
+            FfiConverterOptionalULong.allocationSize(value.`after`) +
+            FfiConverterOptionalUInt.allocationSize(value.`limit`) +
+            FfiConverterOptionalString.allocationSize(value.`format`)
+    )
+
+    override fun write(value: AuditQuery, buf: ByteBuffer) {
+            FfiConverterOptionalULong.write(value.`fromMs`, buf)
+            FfiConverterOptionalULong.write(value.`toMs`, buf)
+            FfiConverterOptionalString.write(value.`actor`, buf)
+            FfiConverterOptionalString.write(value.`action`, buf)
+            FfiConverterOptionalString.write(value.`object`, buf)
+            FfiConverterOptionalULong.write(value.`after`, buf)
+            FfiConverterOptionalUInt.write(value.`limit`, buf)
+            FfiConverterOptionalString.write(value.`format`, buf)
     }
 }
 
@@ -1720,6 +1840,38 @@ public object FfiConverterTypeSpaceRole: FfiConverterRustBuffer<SpaceRole> {
 }
 
 
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
 
 
 
