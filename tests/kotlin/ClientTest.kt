@@ -535,8 +535,8 @@ fun main() {
         bob!!.sync()
         val listed = bob!!.files(spaceId)
         checkEq("public", listed.first { it.fileId == pub.fileId }.classification, "label at the customer")
-        checkEq("open", listed.first { it.fileId == pub.fileId }.access, "public access")
-        checkEq("awaiting_release", listed.first { it.fileId == held.fileId }.access, "held access")
+        checkEq(FileAccess.OPEN, listed.first { it.fileId == pub.fileId }.access, "public access")
+        checkEq(FileAccess.AWAITING_RELEASE, listed.first { it.fileId == held.fileId }.access, "held access")
         val refused = expectError<SealroomException.Forbidden> {
             bob!!.downloadFile(spaceId, held.fileId, HashSink(), null)
         }
@@ -561,7 +561,7 @@ fun main() {
         bob!!.sync()
         val listed = bob!!.files(spaceId).first { it.fileId == plain.fileId }
         checkEq(ScanState.NotRequired, listed.scan, "scan state at the customer")
-        checkEq("open", listed.access, "access at the customer")
+        checkEq(FileAccess.OPEN, listed.access, "access at the customer")
         val notOverridable = expectError<SealroomException.Forbidden> { alice!!.overrideScan(spaceId, plain.fileId) }
         checkEq("not_overridable", notOverridable.code, "code")
         val customer = expectError<SealroomException.Forbidden> { bob!!.setSpaceScanner(spaceId, null) }

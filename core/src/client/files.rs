@@ -73,6 +73,7 @@ const POLICY_PREFIX: &str = "fpol/";
 /// A file to upload. Deserialize: the WASM package reads it from JS (unknown keys refused).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(deny_unknown_fields)]
 pub struct NewFile {
     /// File name (sealed; never visible to the relay). The media type is sniffed from the
@@ -80,22 +81,27 @@ pub struct NewFile {
     pub name: String,
     /// The document this is a new version of; `None` starts a new document (version 1).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub document_id: Option<String>,
     /// Post into the internal (staff-only) room.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub internal: bool,
     /// Thread the file belongs to.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub thread_id: Option<String>,
     /// Classification label; `None` takes the space policy's default
     /// ([`SealroomClient::space_policy`]).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub classification: Option<Classification>,
 }
 
 /// One version of a document as this device knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FileVersion {
     /// Space.
     pub space_id: String,
@@ -147,6 +153,7 @@ pub struct FileVersion {
 /// A document: all its versions known here, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Document {
     /// Document id.
     pub document_id: String,
@@ -159,6 +166,7 @@ pub struct Document {
 /// An upload that has not finished (see [`SealroomClient::resume_upload`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PendingUpload {
     /// Upload id (the relay's blob id).
     pub upload_id: String,
@@ -179,11 +187,13 @@ pub struct PendingUpload {
 /// A space's file policy, kept on this device and checked before encryption.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(default, deny_unknown_fields)]
 pub struct FilePolicy {
     /// Allowed media types (as [`sniff`] names them); empty allows every type.
     pub allowed_media_types: Vec<String>,
     /// Largest plaintext size in bytes; `None` for no limit (the relay's quota still applies).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub max_size: Option<u64>,
 }
 

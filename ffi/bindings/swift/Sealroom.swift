@@ -3202,85 +3202,6 @@ public func FfiConverterTypeDeviceRequestInfo_lower(_ value: DeviceRequestInfo) 
 
 
 /**
- * A document: all its versions known here, oldest first.
- */
-public struct Document: Equatable, Hashable {
-    /**
-     * Document id.
-     */
-    public var documentId: String
-    /**
-     * The latest version.
-     */
-    public var latest: FileVersion
-    /**
-     * Every version, oldest first.
-     */
-    public var versions: [FileVersion]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Document id.
-         */documentId: String, 
-        /**
-         * The latest version.
-         */latest: FileVersion, 
-        /**
-         * Every version, oldest first.
-         */versions: [FileVersion]) {
-        self.documentId = documentId
-        self.latest = latest
-        self.versions = versions
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Document: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDocument: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Document {
-        return
-            try Document(
-                documentId: FfiConverterString.read(from: &buf), 
-                latest: FfiConverterTypeFileVersion.read(from: &buf), 
-                versions: FfiConverterSequenceTypeFileVersion.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Document, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.documentId, into: &buf)
-        FfiConverterTypeFileVersion.write(value.latest, into: &buf)
-        FfiConverterSequenceTypeFileVersion.write(value.versions, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDocument_lift(_ buf: RustBuffer) throws -> Document {
-    return try FfiConverterTypeDocument.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDocument_lower(_ value: Document) -> RustBuffer {
-    return FfiConverterTypeDocument.lower(value)
-}
-
-
-/**
  * The authenticated metadata of a sealed file.
  */
 public struct FileMetadata: Equatable, Hashable {
@@ -3380,284 +3301,6 @@ public func FfiConverterTypeFileMetadata_lower(_ value: FileMetadata) -> RustBuf
 
 
 /**
- * A space's file policy, kept on this device and checked before encryption.
- */
-public struct FilePolicy: Equatable, Hashable {
-    /**
-     * Allowed media types (`application/pdf`, `image/png`, ...); empty allows every type.
-     */
-    public var allowedMediaTypes: [String]
-    /**
-     * Largest plaintext size in bytes; absent for no limit.
-     */
-    public var maxSize: UInt64?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Allowed media types (`application/pdf`, `image/png`, ...); empty allows every type.
-         */allowedMediaTypes: [String], 
-        /**
-         * Largest plaintext size in bytes; absent for no limit.
-         */maxSize: UInt64? = nil) {
-        self.allowedMediaTypes = allowedMediaTypes
-        self.maxSize = maxSize
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension FilePolicy: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFilePolicy: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FilePolicy {
-        return
-            try FilePolicy(
-                allowedMediaTypes: FfiConverterSequenceString.read(from: &buf), 
-                maxSize: FfiConverterOptionUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: FilePolicy, into buf: inout [UInt8]) {
-        FfiConverterSequenceString.write(value.allowedMediaTypes, into: &buf)
-        FfiConverterOptionUInt64.write(value.maxSize, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFilePolicy_lift(_ buf: RustBuffer) throws -> FilePolicy {
-    return try FfiConverterTypeFilePolicy.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFilePolicy_lower(_ value: FilePolicy) -> RustBuffer {
-    return FfiConverterTypeFilePolicy.lower(value)
-}
-
-
-/**
- * One version of a document.
- */
-public struct FileVersion: Equatable, Hashable {
-    /**
-     * Space.
-     */
-    public var spaceId: String
-    /**
-     * Whether it is in the internal room.
-     */
-    public var `internal`: Bool
-    /**
-     * Document id.
-     */
-    public var documentId: String
-    /**
-     * Version (1, 2, ...).
-     */
-    public var version: UInt64
-    /**
-     * The relay's blob id of the sealed file.
-     */
-    public var fileId: String
-    /**
-     * File name (empty until the manifest was read, see `refresh_files`).
-     */
-    public var name: String
-    /**
-     * Sniffed media type (empty until the manifest was read).
-     */
-    public var mediaType: String
-    /**
-     * Plaintext size in bytes (0 until the manifest was read).
-     */
-    public var size: UInt64
-    /**
-     * The content digest of the plaintext (hex), as announced by the author: the piece digest
-     * of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
-     * for versions of earlier SDKs.
-     */
-    public var digest: String
-    /**
-     * The author's user id.
-     */
-    public var senderUserId: String
-    /**
-     * Whether this is the document's latest version.
-     */
-    public var latest: Bool
-    /**
-     * The label the author signed (absent: a version of an earlier SDK).
-     */
-    public var classification: String?
-    /**
-     * What this device may do with it under the space's policy: `open`, `awaiting_release`
-     * (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
-     * of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
-     * `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
-     */
-    public var access: String
-    /**
-     * The space scanner's verdict on this version.
-     */
-    public var scan: ScanState
-    /**
-     * Staff users (not the uploader) who released this version.
-     */
-    public var releasedBy: [String]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Space.
-         */spaceId: String, 
-        /**
-         * Whether it is in the internal room.
-         */`internal`: Bool, 
-        /**
-         * Document id.
-         */documentId: String, 
-        /**
-         * Version (1, 2, ...).
-         */version: UInt64, 
-        /**
-         * The relay's blob id of the sealed file.
-         */fileId: String, 
-        /**
-         * File name (empty until the manifest was read, see `refresh_files`).
-         */name: String, 
-        /**
-         * Sniffed media type (empty until the manifest was read).
-         */mediaType: String, 
-        /**
-         * Plaintext size in bytes (0 until the manifest was read).
-         */size: UInt64, 
-        /**
-         * The content digest of the plaintext (hex), as announced by the author: the piece digest
-         * of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
-         * for versions of earlier SDKs.
-         */digest: String, 
-        /**
-         * The author's user id.
-         */senderUserId: String, 
-        /**
-         * Whether this is the document's latest version.
-         */latest: Bool, 
-        /**
-         * The label the author signed (absent: a version of an earlier SDK).
-         */classification: String?, 
-        /**
-         * What this device may do with it under the space's policy: `open`, `awaiting_release`
-         * (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
-         * of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
-         * `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
-         */access: String, 
-        /**
-         * The space scanner's verdict on this version.
-         */scan: ScanState, 
-        /**
-         * Staff users (not the uploader) who released this version.
-         */releasedBy: [String]) {
-        self.spaceId = spaceId
-        self.`internal` = `internal`
-        self.documentId = documentId
-        self.version = version
-        self.fileId = fileId
-        self.name = name
-        self.mediaType = mediaType
-        self.size = size
-        self.digest = digest
-        self.senderUserId = senderUserId
-        self.latest = latest
-        self.classification = classification
-        self.access = access
-        self.scan = scan
-        self.releasedBy = releasedBy
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension FileVersion: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFileVersion: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileVersion {
-        return
-            try FileVersion(
-                spaceId: FfiConverterString.read(from: &buf), 
-                internal: FfiConverterBool.read(from: &buf), 
-                documentId: FfiConverterString.read(from: &buf), 
-                version: FfiConverterUInt64.read(from: &buf), 
-                fileId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterString.read(from: &buf), 
-                mediaType: FfiConverterString.read(from: &buf), 
-                size: FfiConverterUInt64.read(from: &buf), 
-                digest: FfiConverterString.read(from: &buf), 
-                senderUserId: FfiConverterString.read(from: &buf), 
-                latest: FfiConverterBool.read(from: &buf), 
-                classification: FfiConverterOptionString.read(from: &buf), 
-                access: FfiConverterString.read(from: &buf), 
-                scan: FfiConverterTypeScanState.read(from: &buf), 
-                releasedBy: FfiConverterSequenceString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: FileVersion, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.spaceId, into: &buf)
-        FfiConverterBool.write(value.`internal`, into: &buf)
-        FfiConverterString.write(value.documentId, into: &buf)
-        FfiConverterUInt64.write(value.version, into: &buf)
-        FfiConverterString.write(value.fileId, into: &buf)
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterString.write(value.mediaType, into: &buf)
-        FfiConverterUInt64.write(value.size, into: &buf)
-        FfiConverterString.write(value.digest, into: &buf)
-        FfiConverterString.write(value.senderUserId, into: &buf)
-        FfiConverterBool.write(value.latest, into: &buf)
-        FfiConverterOptionString.write(value.classification, into: &buf)
-        FfiConverterString.write(value.access, into: &buf)
-        FfiConverterTypeScanState.write(value.scan, into: &buf)
-        FfiConverterSequenceString.write(value.releasedBy, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFileVersion_lift(_ buf: RustBuffer) throws -> FileVersion {
-    return try FfiConverterTypeFileVersion.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFileVersion_lower(_ value: FileVersion) -> RustBuffer {
-    return FfiConverterTypeFileVersion.lower(value)
-}
-
-
-/**
  * How the live loop waits and reconnects.
  */
 public struct LiveOptions: Equatable, Hashable {
@@ -3743,226 +3386,6 @@ public func FfiConverterTypeLiveOptions_lift(_ buf: RustBuffer) throws -> LiveOp
 #endif
 public func FfiConverterTypeLiveOptions_lower(_ value: LiveOptions) -> RustBuffer {
     return FfiConverterTypeLiveOptions.lower(value)
-}
-
-
-/**
- * A file to upload.
- */
-public struct NewFile: Equatable, Hashable {
-    /**
-     * File name (sealed; never visible to the relay).
-     */
-    public var name: String
-    /**
-     * The document this is a new version of; absent starts a new document (version 1).
-     */
-    public var documentId: String?
-    /**
-     * Post into the internal (staff-only) room.
-     */
-    public var `internal`: Bool
-    /**
-     * Thread the file belongs to.
-     */
-    public var threadId: String?
-    /**
-     * Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
-     * peer's); absent takes the space policy's default.
-     */
-    public var classification: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * File name (sealed; never visible to the relay).
-         */name: String, 
-        /**
-         * The document this is a new version of; absent starts a new document (version 1).
-         */documentId: String? = nil, 
-        /**
-         * Post into the internal (staff-only) room.
-         */`internal`: Bool = false, 
-        /**
-         * Thread the file belongs to.
-         */threadId: String? = nil, 
-        /**
-         * Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
-         * peer's); absent takes the space policy's default.
-         */classification: String? = nil) {
-        self.name = name
-        self.documentId = documentId
-        self.`internal` = `internal`
-        self.threadId = threadId
-        self.classification = classification
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension NewFile: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeNewFile: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NewFile {
-        return
-            try NewFile(
-                name: FfiConverterString.read(from: &buf), 
-                documentId: FfiConverterOptionString.read(from: &buf), 
-                internal: FfiConverterBool.read(from: &buf), 
-                threadId: FfiConverterOptionString.read(from: &buf), 
-                classification: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: NewFile, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterOptionString.write(value.documentId, into: &buf)
-        FfiConverterBool.write(value.`internal`, into: &buf)
-        FfiConverterOptionString.write(value.threadId, into: &buf)
-        FfiConverterOptionString.write(value.classification, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNewFile_lift(_ buf: RustBuffer) throws -> NewFile {
-    return try FfiConverterTypeNewFile.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeNewFile_lower(_ value: NewFile) -> RustBuffer {
-    return FfiConverterTypeNewFile.lower(value)
-}
-
-
-/**
- * An upload that has not finished (resume it with `resume_upload`).
- */
-public struct PendingUpload: Equatable, Hashable {
-    /**
-     * Upload id.
-     */
-    public var uploadId: String
-    /**
-     * Space.
-     */
-    public var spaceId: String
-    /**
-     * File name.
-     */
-    public var name: String
-    /**
-     * Document id.
-     */
-    public var documentId: String
-    /**
-     * Plaintext length the source must have.
-     */
-    public var sourceLen: UInt64
-    /**
-     * Sealed bytes the relay acknowledged at the last checkpoint.
-     */
-    public var uploaded: UInt64
-    /**
-     * Total sealed length.
-     */
-    public var sealedLen: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Upload id.
-         */uploadId: String, 
-        /**
-         * Space.
-         */spaceId: String, 
-        /**
-         * File name.
-         */name: String, 
-        /**
-         * Document id.
-         */documentId: String, 
-        /**
-         * Plaintext length the source must have.
-         */sourceLen: UInt64, 
-        /**
-         * Sealed bytes the relay acknowledged at the last checkpoint.
-         */uploaded: UInt64, 
-        /**
-         * Total sealed length.
-         */sealedLen: UInt64) {
-        self.uploadId = uploadId
-        self.spaceId = spaceId
-        self.name = name
-        self.documentId = documentId
-        self.sourceLen = sourceLen
-        self.uploaded = uploaded
-        self.sealedLen = sealedLen
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension PendingUpload: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypePendingUpload: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PendingUpload {
-        return
-            try PendingUpload(
-                uploadId: FfiConverterString.read(from: &buf), 
-                spaceId: FfiConverterString.read(from: &buf), 
-                name: FfiConverterString.read(from: &buf), 
-                documentId: FfiConverterString.read(from: &buf), 
-                sourceLen: FfiConverterUInt64.read(from: &buf), 
-                uploaded: FfiConverterUInt64.read(from: &buf), 
-                sealedLen: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: PendingUpload, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.uploadId, into: &buf)
-        FfiConverterString.write(value.spaceId, into: &buf)
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterString.write(value.documentId, into: &buf)
-        FfiConverterUInt64.write(value.sourceLen, into: &buf)
-        FfiConverterUInt64.write(value.uploaded, into: &buf)
-        FfiConverterUInt64.write(value.sealedLen, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePendingUpload_lift(_ buf: RustBuffer) throws -> PendingUpload {
-    return try FfiConverterTypePendingUpload.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePendingUpload_lower(_ value: PendingUpload) -> RustBuffer {
-    return FfiConverterTypePendingUpload.lower(value)
 }
 
 
@@ -4976,106 +4399,6 @@ fileprivate struct FfiConverterOptionTypeFileMetadata: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
-    typealias SwiftType = [String]
-
-    public static func write(_ value: [String], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterString.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [String]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterString.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
-    typealias SwiftType = [Message]
-
-    public static func write(_ value: [Message], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeMessage.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Message] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Message]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeMessage.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
-    typealias SwiftType = [Space]
-
-    public static func write(_ value: [Space], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeSpace.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Space] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Space]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeSpace.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
-    typealias SwiftType = [UserProfile]
-
-    public static func write(_ value: [UserProfile], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeUserProfile.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UserProfile] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [UserProfile]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeUserProfile.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeDocument: FfiConverterRustBuffer {
     typealias SwiftType = [Document]
 
@@ -5126,6 +4449,31 @@ fileprivate struct FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeMessage: FfiConverterRustBuffer {
+    typealias SwiftType = [Message]
+
+    public static func write(_ value: [Message], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMessage.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Message] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Message]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMessage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer {
     typealias SwiftType = [PendingUpload]
 
@@ -5143,6 +4491,56 @@ fileprivate struct FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePendingUpload.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
+    typealias SwiftType = [Space]
+
+    public static func write(_ value: [Space], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSpace.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Space] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Space]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSpace.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
+    typealias SwiftType = [UserProfile]
+
+    public static func write(_ value: [UserProfile], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeUserProfile.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UserProfile] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UserProfile]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeUserProfile.read(from: &buf))
         }
         return seq
     }
@@ -5361,10 +4759,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key() != 23796) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() != 38055) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() != 44929) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() != 46281) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() != 50809) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_download_range() != 27337) {
@@ -5376,10 +4774,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_erase_user() != 3656) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() != 60901) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() != 59178) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_files() != 21633) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_files() != 61270) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() != 24017) {
@@ -5406,7 +4804,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() != 49479) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() != 27639) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() != 11361) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() != 1393) {
@@ -5427,13 +4825,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() != 36750) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() != 41708) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() != 29082) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_retention() != 25799) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() != 60301) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() != 51712) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() != 43235) {
@@ -5454,7 +4852,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() != 45652) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() != 62308) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() != 330) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() != 50665) {

@@ -810,6 +810,373 @@ public func FfiConverterTypeAdmissionDevice_lower(_ value: AdmissionDevice) -> R
 
 
 /**
+ * A document: all its versions known here, oldest first.
+ */
+public struct Document: Equatable, Hashable {
+    /**
+     * Document id.
+     */
+    public var documentId: String
+    /**
+     * The latest version.
+     */
+    public var latest: FileVersion
+    /**
+     * Every version, oldest first.
+     */
+    public var versions: [FileVersion]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Document id.
+         */documentId: String, 
+        /**
+         * The latest version.
+         */latest: FileVersion, 
+        /**
+         * Every version, oldest first.
+         */versions: [FileVersion]) {
+        self.documentId = documentId
+        self.latest = latest
+        self.versions = versions
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Document: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDocument: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Document {
+        return
+            try Document(
+                documentId: FfiConverterString.read(from: &buf), 
+                latest: FfiConverterTypeFileVersion.read(from: &buf), 
+                versions: FfiConverterSequenceTypeFileVersion.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Document, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.documentId, into: &buf)
+        FfiConverterTypeFileVersion.write(value.latest, into: &buf)
+        FfiConverterSequenceTypeFileVersion.write(value.versions, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocument_lift(_ buf: RustBuffer) throws -> Document {
+    return try FfiConverterTypeDocument.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocument_lower(_ value: Document) -> RustBuffer {
+    return FfiConverterTypeDocument.lower(value)
+}
+
+
+/**
+ * A space's file policy, kept on this device and checked before encryption.
+ */
+public struct FilePolicy: Equatable, Hashable {
+    /**
+     * Allowed media types (as [`sniff`] names them); empty allows every type.
+     */
+    public var allowedMediaTypes: [String]
+    /**
+     * Largest plaintext size in bytes; `None` for no limit (the relay's quota still applies).
+     */
+    public var maxSize: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Allowed media types (as [`sniff`] names them); empty allows every type.
+         */allowedMediaTypes: [String], 
+        /**
+         * Largest plaintext size in bytes; `None` for no limit (the relay's quota still applies).
+         */maxSize: UInt64? = nil) {
+        self.allowedMediaTypes = allowedMediaTypes
+        self.maxSize = maxSize
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FilePolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFilePolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FilePolicy {
+        return
+            try FilePolicy(
+                allowedMediaTypes: FfiConverterSequenceString.read(from: &buf), 
+                maxSize: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FilePolicy, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.allowedMediaTypes, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxSize, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFilePolicy_lift(_ buf: RustBuffer) throws -> FilePolicy {
+    return try FfiConverterTypeFilePolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFilePolicy_lower(_ value: FilePolicy) -> RustBuffer {
+    return FfiConverterTypeFilePolicy.lower(value)
+}
+
+
+/**
+ * One version of a document as this device knows it.
+ */
+public struct FileVersion: Equatable, Hashable {
+    /**
+     * Space.
+     */
+    public var spaceId: String
+    /**
+     * Whether it is in the internal room.
+     */
+    public var `internal`: Bool
+    /**
+     * Document id.
+     */
+    public var documentId: String
+    /**
+     * Version (1, 2, ...).
+     */
+    public var version: UInt64
+    /**
+     * The relay's blob id of the sealed file.
+     */
+    public var fileId: String
+    /**
+     * File name (empty until the manifest was read, see [`SealroomClient::refresh_files`]).
+     */
+    public var name: String
+    /**
+     * Sniffed media type (empty until the manifest was read).
+     */
+    public var mediaType: String
+    /**
+     * Plaintext size in bytes (0 until the manifest was read).
+     */
+    public var size: UInt64
+    /**
+     * The content digest of the plaintext (hex), as announced by the author: for versions
+     * uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
+     * [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
+     * check it.
+     */
+    public var digest: String
+    /**
+     * The author's user id.
+     */
+    public var senderUserId: String
+    /**
+     * Whether this is the document's latest version (set by listings).
+     */
+    public var latest: Bool
+    /**
+     * The classification label the author signed (`None`: a version of an earlier SDK).
+     */
+    public var classification: Classification?
+    /**
+     * What this device may do with it under the space's policy (set by listings).
+     */
+    public var access: FileAccess
+    /**
+     * Staff users (not the uploader) who approved this version (set by listings).
+     */
+    public var releasedBy: [String]
+    /**
+     * The space scanner's verdict on this version (set by listings).
+     */
+    public var scan: ScanState
+    /**
+     * Unix time (s) at which the relay accepted the version's announcement; for this device's
+     * own uploads, this device's clock when it announced the version. `None` for versions
+     * indexed by an earlier SDK.
+     */
+    public var receivedAt: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * Whether it is in the internal room.
+         */`internal`: Bool, 
+        /**
+         * Document id.
+         */documentId: String, 
+        /**
+         * Version (1, 2, ...).
+         */version: UInt64, 
+        /**
+         * The relay's blob id of the sealed file.
+         */fileId: String, 
+        /**
+         * File name (empty until the manifest was read, see [`SealroomClient::refresh_files`]).
+         */name: String, 
+        /**
+         * Sniffed media type (empty until the manifest was read).
+         */mediaType: String, 
+        /**
+         * Plaintext size in bytes (0 until the manifest was read).
+         */size: UInt64, 
+        /**
+         * The content digest of the plaintext (hex), as announced by the author: for versions
+         * uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
+         * [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
+         * check it.
+         */digest: String, 
+        /**
+         * The author's user id.
+         */senderUserId: String, 
+        /**
+         * Whether this is the document's latest version (set by listings).
+         */latest: Bool, 
+        /**
+         * The classification label the author signed (`None`: a version of an earlier SDK).
+         */classification: Classification?, 
+        /**
+         * What this device may do with it under the space's policy (set by listings).
+         */access: FileAccess, 
+        /**
+         * Staff users (not the uploader) who approved this version (set by listings).
+         */releasedBy: [String], 
+        /**
+         * The space scanner's verdict on this version (set by listings).
+         */scan: ScanState, 
+        /**
+         * Unix time (s) at which the relay accepted the version's announcement; for this device's
+         * own uploads, this device's clock when it announced the version. `None` for versions
+         * indexed by an earlier SDK.
+         */receivedAt: UInt64?) {
+        self.spaceId = spaceId
+        self.`internal` = `internal`
+        self.documentId = documentId
+        self.version = version
+        self.fileId = fileId
+        self.name = name
+        self.mediaType = mediaType
+        self.size = size
+        self.digest = digest
+        self.senderUserId = senderUserId
+        self.latest = latest
+        self.classification = classification
+        self.access = access
+        self.releasedBy = releasedBy
+        self.scan = scan
+        self.receivedAt = receivedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FileVersion: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFileVersion: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileVersion {
+        return
+            try FileVersion(
+                spaceId: FfiConverterString.read(from: &buf), 
+                internal: FfiConverterBool.read(from: &buf), 
+                documentId: FfiConverterString.read(from: &buf), 
+                version: FfiConverterUInt64.read(from: &buf), 
+                fileId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                mediaType: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                digest: FfiConverterString.read(from: &buf), 
+                senderUserId: FfiConverterString.read(from: &buf), 
+                latest: FfiConverterBool.read(from: &buf), 
+                classification: FfiConverterOptionTypeClassification.read(from: &buf), 
+                access: FfiConverterTypeFileAccess.read(from: &buf), 
+                releasedBy: FfiConverterSequenceString.read(from: &buf), 
+                scan: FfiConverterTypeScanState.read(from: &buf), 
+                receivedAt: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FileVersion, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.spaceId, into: &buf)
+        FfiConverterBool.write(value.`internal`, into: &buf)
+        FfiConverterString.write(value.documentId, into: &buf)
+        FfiConverterUInt64.write(value.version, into: &buf)
+        FfiConverterString.write(value.fileId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.mediaType, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.digest, into: &buf)
+        FfiConverterString.write(value.senderUserId, into: &buf)
+        FfiConverterBool.write(value.latest, into: &buf)
+        FfiConverterOptionTypeClassification.write(value.classification, into: &buf)
+        FfiConverterTypeFileAccess.write(value.access, into: &buf)
+        FfiConverterSequenceString.write(value.releasedBy, into: &buf)
+        FfiConverterTypeScanState.write(value.scan, into: &buf)
+        FfiConverterOptionUInt64.write(value.receivedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileVersion_lift(_ buf: RustBuffer) throws -> FileVersion {
+    return try FfiConverterTypeFileVersion.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileVersion_lower(_ value: FileVersion) -> RustBuffer {
+    return FfiConverterTypeFileVersion.lower(value)
+}
+
+
+/**
  * What the policy says about one label.
  */
 public struct LabelRule: Equatable, Hashable {
@@ -1088,6 +1455,109 @@ public func FfiConverterTypeMessage_lower(_ value: Message) -> RustBuffer {
 
 
 /**
+ * A file to upload. Deserialize: the WASM package reads it from JS (unknown keys refused).
+ */
+public struct NewFile: Equatable, Hashable {
+    /**
+     * File name (sealed; never visible to the relay). The media type is sniffed from the
+     * content.
+     */
+    public var name: String
+    /**
+     * The document this is a new version of; `None` starts a new document (version 1).
+     */
+    public var documentId: String?
+    /**
+     * Post into the internal (staff-only) room.
+     */
+    public var `internal`: Bool
+    /**
+     * Thread the file belongs to.
+     */
+    public var threadId: String?
+    /**
+     * Classification label; `None` takes the space policy's default
+     * ([`SealroomClient::space_policy`]).
+     */
+    public var classification: Classification?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * File name (sealed; never visible to the relay). The media type is sniffed from the
+         * content.
+         */name: String, 
+        /**
+         * The document this is a new version of; `None` starts a new document (version 1).
+         */documentId: String? = nil, 
+        /**
+         * Post into the internal (staff-only) room.
+         */`internal`: Bool = false, 
+        /**
+         * Thread the file belongs to.
+         */threadId: String? = nil, 
+        /**
+         * Classification label; `None` takes the space policy's default
+         * ([`SealroomClient::space_policy`]).
+         */classification: Classification? = nil) {
+        self.name = name
+        self.documentId = documentId
+        self.`internal` = `internal`
+        self.threadId = threadId
+        self.classification = classification
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NewFile: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNewFile: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NewFile {
+        return
+            try NewFile(
+                name: FfiConverterString.read(from: &buf), 
+                documentId: FfiConverterOptionString.read(from: &buf), 
+                internal: FfiConverterBool.read(from: &buf), 
+                threadId: FfiConverterOptionString.read(from: &buf), 
+                classification: FfiConverterOptionTypeClassification.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NewFile, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.documentId, into: &buf)
+        FfiConverterBool.write(value.`internal`, into: &buf)
+        FfiConverterOptionString.write(value.threadId, into: &buf)
+        FfiConverterOptionTypeClassification.write(value.classification, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNewFile_lift(_ buf: RustBuffer) throws -> NewFile {
+    return try FfiConverterTypeNewFile.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNewFile_lower(_ value: NewFile) -> RustBuffer {
+    return FfiConverterTypeNewFile.lower(value)
+}
+
+
+/**
  * A message to post.
  */
 public struct NewMessage: Equatable, Hashable {
@@ -1185,6 +1655,125 @@ public func FfiConverterTypeNewMessage_lift(_ buf: RustBuffer) throws -> NewMess
 #endif
 public func FfiConverterTypeNewMessage_lower(_ value: NewMessage) -> RustBuffer {
     return FfiConverterTypeNewMessage.lower(value)
+}
+
+
+/**
+ * An upload that has not finished (see [`SealroomClient::resume_upload`]).
+ */
+public struct PendingUpload: Equatable, Hashable {
+    /**
+     * Upload id (the relay's blob id).
+     */
+    public var uploadId: String
+    /**
+     * Space.
+     */
+    public var spaceId: String
+    /**
+     * File name.
+     */
+    public var name: String
+    /**
+     * Document id.
+     */
+    public var documentId: String
+    /**
+     * Plaintext length the source must have.
+     */
+    public var sourceLen: UInt64
+    /**
+     * Sealed bytes the relay acknowledged at the last checkpoint.
+     */
+    public var uploaded: UInt64
+    /**
+     * Total sealed length.
+     */
+    public var sealedLen: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Upload id (the relay's blob id).
+         */uploadId: String, 
+        /**
+         * Space.
+         */spaceId: String, 
+        /**
+         * File name.
+         */name: String, 
+        /**
+         * Document id.
+         */documentId: String, 
+        /**
+         * Plaintext length the source must have.
+         */sourceLen: UInt64, 
+        /**
+         * Sealed bytes the relay acknowledged at the last checkpoint.
+         */uploaded: UInt64, 
+        /**
+         * Total sealed length.
+         */sealedLen: UInt64) {
+        self.uploadId = uploadId
+        self.spaceId = spaceId
+        self.name = name
+        self.documentId = documentId
+        self.sourceLen = sourceLen
+        self.uploaded = uploaded
+        self.sealedLen = sealedLen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PendingUpload: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePendingUpload: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PendingUpload {
+        return
+            try PendingUpload(
+                uploadId: FfiConverterString.read(from: &buf), 
+                spaceId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                documentId: FfiConverterString.read(from: &buf), 
+                sourceLen: FfiConverterUInt64.read(from: &buf), 
+                uploaded: FfiConverterUInt64.read(from: &buf), 
+                sealedLen: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PendingUpload, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.uploadId, into: &buf)
+        FfiConverterString.write(value.spaceId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.documentId, into: &buf)
+        FfiConverterUInt64.write(value.sourceLen, into: &buf)
+        FfiConverterUInt64.write(value.uploaded, into: &buf)
+        FfiConverterUInt64.write(value.sealedLen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingUpload_lift(_ buf: RustBuffer) throws -> PendingUpload {
+    return try FfiConverterTypePendingUpload.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingUpload_lower(_ value: PendingUpload) -> RustBuffer {
+    return FfiConverterTypePendingUpload.lower(value)
 }
 
 
@@ -2223,6 +2812,131 @@ public func FfiConverterTypeClientEvent_lower(_ value: ClientEvent) -> RustBuffe
 
 
 /**
+ * What this device may do with a file version under the space's current policy.
+ */
+
+public enum FileAccess: Equatable, Hashable {
+    
+    /**
+     * It opens.
+     */
+    case `open`
+    /**
+     * Held for a four-eyes release (customers only).
+     */
+    case awaitingRelease
+    /**
+     * Customers may not download this label.
+     */
+    case downloadNotAllowed
+    /**
+     * The label is not allowed in the space.
+     */
+    case labelNotAllowed
+    /**
+     * The label requires a scan and no verdict arrived yet.
+     */
+    case awaitingScan
+    /**
+     * The scanner found malware (no staff override for this device).
+     */
+    case infected
+    /**
+     * The scan failed (no staff override for this device).
+     */
+    case scanFailed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FileAccess: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFileAccess: FfiConverterRustBuffer {
+    typealias SwiftType = FileAccess
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileAccess {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .`open`
+        
+        case 2: return .awaitingRelease
+        
+        case 3: return .downloadNotAllowed
+        
+        case 4: return .labelNotAllowed
+        
+        case 5: return .awaitingScan
+        
+        case 6: return .infected
+        
+        case 7: return .scanFailed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FileAccess, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .`open`:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .awaitingRelease:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .downloadNotAllowed:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .labelNotAllowed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .awaitingScan:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .infected:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .scanFailed:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileAccess_lift(_ buf: RustBuffer) throws -> FileAccess {
+    return try FfiConverterTypeFileAccess.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileAccess_lower(_ value: FileAccess) -> RustBuffer {
+    return FfiConverterTypeFileAccess.lower(value)
+}
+
+
+
+/**
  * The scan state of a file version, as listings carry it.
  */
 
@@ -2383,6 +3097,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeClassification: FfiConverterRustBuffer {
+    typealias SwiftType = Classification?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeClassification.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeClassification.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -2425,6 +3163,31 @@ fileprivate struct FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuff
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeAdmissionDevice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer {
+    typealias SwiftType = [FileVersion]
+
+    public static func write(_ value: [FileVersion], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFileVersion.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FileVersion] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FileVersion]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFileVersion.read(from: &buf))
         }
         return seq
     }

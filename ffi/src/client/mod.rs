@@ -13,7 +13,6 @@
 //! - Errors: one [`SealroomError`] variant per `ClientErrorKind`, each carrying the core's
 //!   stable code and message.
 
-mod files;
 mod labels;
 mod live;
 mod profiles;
@@ -29,7 +28,6 @@ use zeroize::Zeroizing;
 use sealroom_core::client::{self as core, ClientError, ClientErrorKind, HttpTransport};
 use sealroom_core::state::{FileKv, StorageKey};
 
-pub use files::*;
 pub use live::LiveOptions;
 pub use revoke::SecurityEvent;
 pub use types::*;
@@ -478,12 +476,12 @@ impl SealroomClient {
         space_id: String,
         policy: FilePolicy,
     ) -> Result<(), SealroomError> {
-        Ok(self.client.set_file_policy(&space_id, &policy.into())?)
+        Ok(self.client.set_file_policy(&space_id, &policy)?)
     }
 
     /// A space's file policy on this device.
     pub fn file_policy(&self, space_id: String) -> Result<FilePolicy, SealroomError> {
-        Ok(self.client.file_policy(&space_id)?.into())
+        Ok(self.client.file_policy(&space_id)?)
     }
 
     /// Seals and uploads `len` bytes pulled from `source`, in bounded pieces; resumable (see
@@ -496,20 +494,18 @@ impl SealroomClient {
         source: Arc<dyn ByteSource>,
         progress: Option<Arc<dyn ProgressListener>>,
     ) -> Result<FileVersion, SealroomError> {
-        let version = self.block(self.client.upload_file(
+        self.block(self.client.upload_file(
             &space_id,
-            &file.into(),
+            &file,
             len,
             reader(source),
             progress_fn(progress),
-        ))?;
-        Ok(version.into())
+        ))
     }
 
     /// Uploads that have not finished (after a crash or a lost connection).
     pub fn pending_uploads(&self) -> Result<Vec<PendingUpload>, SealroomError> {
-        let pending = self.client.pending_uploads()?;
-        Ok(pending.into_iter().map(Into::into).collect())
+        Ok(self.client.pending_uploads()?)
     }
 
     /// Resumes an upload from the same source (read again from its start; only what the relay
@@ -520,12 +516,10 @@ impl SealroomClient {
         source: Arc<dyn ByteSource>,
         progress: Option<Arc<dyn ProgressListener>>,
     ) -> Result<FileVersion, SealroomError> {
-        let version = self.block(self.client.resume_upload(
-            &upload_id,
-            reader(source),
-            progress_fn(progress),
-        ))?;
-        Ok(version.into())
+        self.block(
+            self.client
+                .resume_upload(&upload_id, reader(source), progress_fn(progress)),
+        )
     }
 
     /// Abandons an unfinished upload.
@@ -535,14 +529,12 @@ impl SealroomClient {
 
     /// The file versions of a space known locally.
     pub fn files(&self, space_id: String) -> Result<Vec<FileVersion>, SealroomError> {
-        let files = self.client.files(&space_id)?;
-        Ok(files.into_iter().map(Into::into).collect())
+        Ok(self.client.files(&space_id)?)
     }
 
     /// The documents of a space known locally, with all their versions.
     pub fn documents(&self, space_id: String) -> Result<Vec<Document>, SealroomError> {
-        let documents = self.client.documents(&space_id)?;
-        Ok(documents.into_iter().map(Into::into).collect())
+        Ok(self.client.documents(&space_id)?)
     }
 
     /// Reads the space's file manifests from the relay (earlier documents for a new member).
@@ -558,13 +550,12 @@ impl SealroomClient {
         sink: Arc<dyn ByteSink>,
         progress: Option<Arc<dyn ProgressListener>>,
     ) -> Result<FileVersion, SealroomError> {
-        let version = self.block(self.client.download_file(
+        self.block(self.client.download_file(
             &space_id,
             &file_id,
             SinkWriter(sink),
             progress_fn(progress),
-        ))?;
-        Ok(version.into())
+        ))
     }
 
     /// Downloads only the plaintext bytes `offset .. offset + len` of a file into `sink`.

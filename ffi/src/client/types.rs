@@ -13,8 +13,8 @@ use sealroom_core::client as core;
 use sealroom_wire::accounts as wire;
 
 pub use sealroom_core::client::{
-    Account, AuditFormat, ClientEvent, LabelRule, Message, NewMessage, ScanState, Space,
-    SpaceMember, SpacePolicy,
+    Account, AuditFormat, ClientEvent, Document, FileAccess, FilePolicy, FileVersion, LabelRule,
+    Message, NewFile, NewMessage, PendingUpload, ScanState, Space, SpaceMember, SpacePolicy,
 };
 pub use sealroom_wire::accounts::{
     DeviceInfo, DeviceRequestStatus, DeviceState, Invitation, OrgInfo, OrgKind, Role, SpaceRole,

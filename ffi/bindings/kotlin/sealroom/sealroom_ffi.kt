@@ -35,21 +35,29 @@ import sealroom.core.Account
 import sealroom.core.Admission
 import sealroom.core.AuditFormat
 import sealroom.core.ClientEvent
+import sealroom.core.Document
 import sealroom.core.FfiConverterTypeAccount
 import sealroom.core.FfiConverterTypeAdmission
 import sealroom.core.FfiConverterTypeAuditFormat
 import sealroom.core.FfiConverterTypeClientEvent
+import sealroom.core.FfiConverterTypeDocument
+import sealroom.core.FfiConverterTypeFilePolicy
+import sealroom.core.FfiConverterTypeFileVersion
 import sealroom.core.FfiConverterTypeMessage
+import sealroom.core.FfiConverterTypeNewFile
 import sealroom.core.FfiConverterTypeNewMessage
+import sealroom.core.FfiConverterTypePendingUpload
 import sealroom.core.FfiConverterTypeProfileInput
-import sealroom.core.FfiConverterTypeScanState
 import sealroom.core.FfiConverterTypeSpace
 import sealroom.core.FfiConverterTypeSpacePolicy
 import sealroom.core.FfiConverterTypeUserProfile
+import sealroom.core.FilePolicy
+import sealroom.core.FileVersion
 import sealroom.core.Message
+import sealroom.core.NewFile
 import sealroom.core.NewMessage
+import sealroom.core.PendingUpload
 import sealroom.core.ProfileInput
-import sealroom.core.ScanState
 import sealroom.core.Space
 import sealroom.core.SpacePolicy
 import sealroom.core.UserProfile
@@ -77,10 +85,14 @@ import sealroom.core.RustBuffer as RustBufferAccount
 import sealroom.core.RustBuffer as RustBufferAdmission
 import sealroom.core.RustBuffer as RustBufferAuditFormat
 import sealroom.core.RustBuffer as RustBufferClientEvent
+import sealroom.core.RustBuffer as RustBufferDocument
+import sealroom.core.RustBuffer as RustBufferFilePolicy
+import sealroom.core.RustBuffer as RustBufferFileVersion
 import sealroom.core.RustBuffer as RustBufferMessage
+import sealroom.core.RustBuffer as RustBufferNewFile
 import sealroom.core.RustBuffer as RustBufferNewMessage
+import sealroom.core.RustBuffer as RustBufferPendingUpload
 import sealroom.core.RustBuffer as RustBufferProfileInput
-import sealroom.core.RustBuffer as RustBufferScanState
 import sealroom.core.RustBuffer as RustBufferSpace
 import sealroom.core.RustBuffer as RustBufferSpacePolicy
 import sealroom.core.RustBuffer as RustBufferUserProfile
@@ -1084,7 +1096,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_documents(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_download_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,`sink`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferFileVersion.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_download_range(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,`offset`: Long,`len`: Long,`sink`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_enrol_totp(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1092,7 +1104,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_erase_user(`ptr`: Long,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_file_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferFilePolicy.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_files(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_finish_device_link(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1126,10 +1138,10 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_restore_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_resume_upload(`ptr`: Long,`uploadId`: RustBuffer.ByValue,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferFileVersion.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_retention(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_file_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_file_policy(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`policy`: RustBufferFilePolicy.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_set_notification_mode(`ptr`: Long,`mode`: RustBufferNotifyMode.ByValue,`email`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferNotifyPreference.ByValue
@@ -1143,8 +1155,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_threads(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_upload_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`file`: RustBuffer.ByValue,`len`: Long,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_sealroom_ffi_fn_method_sealroomclient_upload_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`file`: RustBufferNewFile.ByValue,`len`: Long,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferFileVersion.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_verify_audit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferAuditVerifyReport.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_approve_release(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1393,10 +1405,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_device_public_key() and 0xFFFF) != 23796) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() and 0xFFFF) != 38055) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_documents() and 0xFFFF) != 44929) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() and 0xFFFF) != 46281) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_file() and 0xFFFF) != 50809) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_download_range() and 0xFFFF) != 27337) {
@@ -1408,10 +1420,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_erase_user() and 0xFFFF) != 3656) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() and 0xFFFF) != 60901) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_file_policy() and 0xFFFF) != 59178) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_files() and 0xFFFF) != 21633) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_files() and 0xFFFF) != 61270) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_finish_device_link() and 0xFFFF) != 24017) {
@@ -1438,7 +1450,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_notification_preference() and 0xFFFF) != 49479) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() and 0xFFFF) != 27639) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_pending_uploads() and 0xFFFF) != 11361) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_post_message() and 0xFFFF) != 1393) {
@@ -1459,13 +1471,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() and 0xFFFF) != 36750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() and 0xFFFF) != 41708) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() and 0xFFFF) != 29082) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_retention() and 0xFFFF) != 25799) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() and 0xFFFF) != 60301) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_file_policy() and 0xFFFF) != 51712) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_set_notification_mode() and 0xFFFF) != 43235) {
@@ -1486,7 +1498,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() and 0xFFFF) != 45652) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() and 0xFFFF) != 62308) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() and 0xFFFF) != 330) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_verify_audit() and 0xFFFF) != 50665) {
@@ -5645,61 +5657,6 @@ public object FfiConverterTypeDeviceRequestInfo: FfiConverterRustBuffer<DeviceRe
 
 
 /**
- * A document: all its versions known here, oldest first.
- */
-data class Document (
-    /**
-     * Document id.
-     */
-    var `documentId`: kotlin.String
-    , 
-    /**
-     * The latest version.
-     */
-    var `latest`: FileVersion
-    , 
-    /**
-     * Every version, oldest first.
-     */
-    var `versions`: List<FileVersion>
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDocument: FfiConverterRustBuffer<Document> {
-    override fun read(buf: ByteBuffer): Document {
-        return Document(
-            FfiConverterString.read(buf),
-            FfiConverterTypeFileVersion.read(buf),
-            FfiConverterSequenceTypeFileVersion.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Document) = (
-            FfiConverterString.allocationSize(value.`documentId`) +
-            FfiConverterTypeFileVersion.allocationSize(value.`latest`) +
-            FfiConverterSequenceTypeFileVersion.allocationSize(value.`versions`)
-    )
-
-    override fun write(value: Document, buf: ByteBuffer) {
-            FfiConverterString.write(value.`documentId`, buf)
-            FfiConverterTypeFileVersion.write(value.`latest`, buf)
-            FfiConverterSequenceTypeFileVersion.write(value.`versions`, buf)
-    }
-}
-
-
-
-/**
  * The authenticated metadata of a sealed file.
  */
 data class FileMetadata (
@@ -5771,209 +5728,6 @@ public object FfiConverterTypeFileMetadata: FfiConverterRustBuffer<FileMetadata>
 
 
 /**
- * A space's file policy, kept on this device and checked before encryption.
- */
-data class FilePolicy (
-    /**
-     * Allowed media types (`application/pdf`, `image/png`, ...); empty allows every type.
-     */
-    var `allowedMediaTypes`: List<kotlin.String>
-    , 
-    /**
-     * Largest plaintext size in bytes; absent for no limit.
-     */
-    var `maxSize`: kotlin.ULong? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFilePolicy: FfiConverterRustBuffer<FilePolicy> {
-    override fun read(buf: ByteBuffer): FilePolicy {
-        return FilePolicy(
-            FfiConverterSequenceString.read(buf),
-            FfiConverterOptionalULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FilePolicy) = (
-            FfiConverterSequenceString.allocationSize(value.`allowedMediaTypes`) +
-            FfiConverterOptionalULong.allocationSize(value.`maxSize`)
-    )
-
-    override fun write(value: FilePolicy, buf: ByteBuffer) {
-            FfiConverterSequenceString.write(value.`allowedMediaTypes`, buf)
-            FfiConverterOptionalULong.write(value.`maxSize`, buf)
-    }
-}
-
-
-
-/**
- * One version of a document.
- */
-data class FileVersion (
-    /**
-     * Space.
-     */
-    var `spaceId`: kotlin.String
-    , 
-    /**
-     * Whether it is in the internal room.
-     */
-    var `internal`: kotlin.Boolean
-    , 
-    /**
-     * Document id.
-     */
-    var `documentId`: kotlin.String
-    , 
-    /**
-     * Version (1, 2, ...).
-     */
-    var `version`: kotlin.ULong
-    , 
-    /**
-     * The relay's blob id of the sealed file.
-     */
-    var `fileId`: kotlin.String
-    , 
-    /**
-     * File name (empty until the manifest was read, see `refresh_files`).
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Sniffed media type (empty until the manifest was read).
-     */
-    var `mediaType`: kotlin.String
-    , 
-    /**
-     * Plaintext size in bytes (0 until the manifest was read).
-     */
-    var `size`: kotlin.ULong
-    , 
-    /**
-     * The content digest of the plaintext (hex), as announced by the author: the piece digest
-     * of `docs/format.md` ("Content digest") for versions of this SDK, SHA-256 of the plaintext
-     * for versions of earlier SDKs.
-     */
-    var `digest`: kotlin.String
-    , 
-    /**
-     * The author's user id.
-     */
-    var `senderUserId`: kotlin.String
-    , 
-    /**
-     * Whether this is the document's latest version.
-     */
-    var `latest`: kotlin.Boolean
-    , 
-    /**
-     * The label the author signed (absent: a version of an earlier SDK).
-     */
-    var `classification`: kotlin.String?
-    , 
-    /**
-     * What this device may do with it under the space's policy: `open`, `awaiting_release`
-     * (four eyes), `download_not_allowed`, `label_not_allowed`, `awaiting_scan` (no verdict
-     * of the space's scanner yet), `infected` or `scan_failed` (opened only after a staff
-     * `override_scan`, and never by customers). Any other value is a refusal of a newer SDK.
-     */
-    var `access`: kotlin.String
-    , 
-    /**
-     * The space scanner's verdict on this version.
-     */
-    var `scan`: ScanState
-    , 
-    /**
-     * Staff users (not the uploader) who released this version.
-     */
-    var `releasedBy`: List<kotlin.String>
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
-    override fun read(buf: ByteBuffer): FileVersion {
-        return FileVersion(
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeScanState.read(buf),
-            FfiConverterSequenceString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FileVersion) = (
-            FfiConverterString.allocationSize(value.`spaceId`) +
-            FfiConverterBoolean.allocationSize(value.`internal`) +
-            FfiConverterString.allocationSize(value.`documentId`) +
-            FfiConverterULong.allocationSize(value.`version`) +
-            FfiConverterString.allocationSize(value.`fileId`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterString.allocationSize(value.`mediaType`) +
-            FfiConverterULong.allocationSize(value.`size`) +
-            FfiConverterString.allocationSize(value.`digest`) +
-            FfiConverterString.allocationSize(value.`senderUserId`) +
-            FfiConverterBoolean.allocationSize(value.`latest`) +
-            FfiConverterOptionalString.allocationSize(value.`classification`) +
-            FfiConverterString.allocationSize(value.`access`) +
-            FfiConverterTypeScanState.allocationSize(value.`scan`) +
-            FfiConverterSequenceString.allocationSize(value.`releasedBy`)
-    )
-
-    override fun write(value: FileVersion, buf: ByteBuffer) {
-            FfiConverterString.write(value.`spaceId`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-            FfiConverterString.write(value.`documentId`, buf)
-            FfiConverterULong.write(value.`version`, buf)
-            FfiConverterString.write(value.`fileId`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterString.write(value.`mediaType`, buf)
-            FfiConverterULong.write(value.`size`, buf)
-            FfiConverterString.write(value.`digest`, buf)
-            FfiConverterString.write(value.`senderUserId`, buf)
-            FfiConverterBoolean.write(value.`latest`, buf)
-            FfiConverterOptionalString.write(value.`classification`, buf)
-            FfiConverterString.write(value.`access`, buf)
-            FfiConverterTypeScanState.write(value.`scan`, buf)
-            FfiConverterSequenceString.write(value.`releasedBy`, buf)
-    }
-}
-
-
-
-/**
  * How the live loop waits and reconnects.
  */
 data class LiveOptions (
@@ -6031,165 +5785,6 @@ public object FfiConverterTypeLiveOptions: FfiConverterRustBuffer<LiveOptions> {
             FfiConverterULong.write(value.`fullSyncSecs`, buf)
             FfiConverterULong.write(value.`minBackoffMs`, buf)
             FfiConverterULong.write(value.`maxBackoffMs`, buf)
-    }
-}
-
-
-
-/**
- * A file to upload.
- */
-data class NewFile (
-    /**
-     * File name (sealed; never visible to the relay).
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * The document this is a new version of; absent starts a new document (version 1).
-     */
-    var `documentId`: kotlin.String? = null 
-    , 
-    /**
-     * Post into the internal (staff-only) room.
-     */
-    var `internal`: kotlin.Boolean = false 
-    , 
-    /**
-     * Thread the file belongs to.
-     */
-    var `threadId`: kotlin.String? = null 
-    , 
-    /**
-     * Classification label (`public`, `internal`, `confidential`, `restricted` or a newer
-     * peer's); absent takes the space policy's default.
-     */
-    var `classification`: kotlin.String? = null 
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNewFile: FfiConverterRustBuffer<NewFile> {
-    override fun read(buf: ByteBuffer): NewFile {
-        return NewFile(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NewFile) = (
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterOptionalString.allocationSize(value.`documentId`) +
-            FfiConverterBoolean.allocationSize(value.`internal`) +
-            FfiConverterOptionalString.allocationSize(value.`threadId`) +
-            FfiConverterOptionalString.allocationSize(value.`classification`)
-    )
-
-    override fun write(value: NewFile, buf: ByteBuffer) {
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterOptionalString.write(value.`documentId`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-            FfiConverterOptionalString.write(value.`threadId`, buf)
-            FfiConverterOptionalString.write(value.`classification`, buf)
-    }
-}
-
-
-
-/**
- * An upload that has not finished (resume it with `resume_upload`).
- */
-data class PendingUpload (
-    /**
-     * Upload id.
-     */
-    var `uploadId`: kotlin.String
-    , 
-    /**
-     * Space.
-     */
-    var `spaceId`: kotlin.String
-    , 
-    /**
-     * File name.
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Document id.
-     */
-    var `documentId`: kotlin.String
-    , 
-    /**
-     * Plaintext length the source must have.
-     */
-    var `sourceLen`: kotlin.ULong
-    , 
-    /**
-     * Sealed bytes the relay acknowledged at the last checkpoint.
-     */
-    var `uploaded`: kotlin.ULong
-    , 
-    /**
-     * Total sealed length.
-     */
-    var `sealedLen`: kotlin.ULong
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypePendingUpload: FfiConverterRustBuffer<PendingUpload> {
-    override fun read(buf: ByteBuffer): PendingUpload {
-        return PendingUpload(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: PendingUpload) = (
-            FfiConverterString.allocationSize(value.`uploadId`) +
-            FfiConverterString.allocationSize(value.`spaceId`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterString.allocationSize(value.`documentId`) +
-            FfiConverterULong.allocationSize(value.`sourceLen`) +
-            FfiConverterULong.allocationSize(value.`uploaded`) +
-            FfiConverterULong.allocationSize(value.`sealedLen`)
-    )
-
-    override fun write(value: PendingUpload, buf: ByteBuffer) {
-            FfiConverterString.write(value.`uploadId`, buf)
-            FfiConverterString.write(value.`spaceId`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterString.write(value.`documentId`, buf)
-            FfiConverterULong.write(value.`sourceLen`, buf)
-            FfiConverterULong.write(value.`uploaded`, buf)
-            FfiConverterULong.write(value.`sealedLen`, buf)
     }
 }
 
@@ -7350,118 +6945,6 @@ public object FfiConverterOptionalTypeFileMetadata: FfiConverterRustBuffer<FileM
 /**
  * @suppress
  */
-public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
-    override fun read(buf: ByteBuffer): List<kotlin.String> {
-        val len = buf.getInt()
-        return List<kotlin.String>(len) {
-            FfiConverterString.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<kotlin.String>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterString.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Message>> {
-    override fun read(buf: ByteBuffer): List<Message> {
-        val len = buf.getInt()
-        return List<Message>(len) {
-            FfiConverterTypeMessage.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Message>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeMessage.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Message>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeMessage.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeSpace: FfiConverterRustBuffer<List<Space>> {
-    override fun read(buf: ByteBuffer): List<Space> {
-        val len = buf.getInt()
-        return List<Space>(len) {
-            FfiConverterTypeSpace.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Space>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeSpace.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Space>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeSpace.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<UserProfile>> {
-    override fun read(buf: ByteBuffer): List<UserProfile> {
-        val len = buf.getInt()
-        return List<UserProfile>(len) {
-            FfiConverterTypeUserProfile.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<UserProfile>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeUserProfile.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<UserProfile>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeUserProfile.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeDocument: FfiConverterRustBuffer<List<Document>> {
     override fun read(buf: ByteBuffer): List<Document> {
         val len = buf.getInt()
@@ -7518,6 +7001,34 @@ public object FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer<List<F
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeMessage: FfiConverterRustBuffer<List<Message>> {
+    override fun read(buf: ByteBuffer): List<Message> {
+        val len = buf.getInt()
+        return List<Message>(len) {
+            FfiConverterTypeMessage.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Message>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMessage.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Message>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMessage.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer<List<PendingUpload>> {
     override fun read(buf: ByteBuffer): List<PendingUpload> {
         val len = buf.getInt()
@@ -7536,6 +7047,62 @@ public object FfiConverterSequenceTypePendingUpload: FfiConverterRustBuffer<List
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePendingUpload.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeSpace: FfiConverterRustBuffer<List<Space>> {
+    override fun read(buf: ByteBuffer): List<Space> {
+        val len = buf.getInt()
+        return List<Space>(len) {
+            FfiConverterTypeSpace.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Space>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeSpace.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Space>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeSpace.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<UserProfile>> {
+    override fun read(buf: ByteBuffer): List<UserProfile> {
+        val len = buf.getInt()
+        return List<UserProfile>(len) {
+            FfiConverterTypeUserProfile.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<UserProfile>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeUserProfile.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<UserProfile>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeUserProfile.write(it, buf)
         }
     }
 }
@@ -7651,6 +7218,14 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
+
+
+
+
+
+
 
 
 

@@ -1197,6 +1197,272 @@ public object FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer<AdmissionD
 
 
 /**
+ * A document: all its versions known here, oldest first.
+ */
+data class Document (
+    /**
+     * Document id.
+     */
+    var `documentId`: kotlin.String
+    , 
+    /**
+     * The latest version.
+     */
+    var `latest`: FileVersion
+    , 
+    /**
+     * Every version, oldest first.
+     */
+    var `versions`: List<FileVersion>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDocument: FfiConverterRustBuffer<Document> {
+    override fun read(buf: ByteBuffer): Document {
+        return Document(
+            FfiConverterString.read(buf),
+            FfiConverterTypeFileVersion.read(buf),
+            FfiConverterSequenceTypeFileVersion.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Document) = (
+            FfiConverterString.allocationSize(value.`documentId`) +
+            FfiConverterTypeFileVersion.allocationSize(value.`latest`) +
+            FfiConverterSequenceTypeFileVersion.allocationSize(value.`versions`)
+    )
+
+    override fun write(value: Document, buf: ByteBuffer) {
+            FfiConverterString.write(value.`documentId`, buf)
+            FfiConverterTypeFileVersion.write(value.`latest`, buf)
+            FfiConverterSequenceTypeFileVersion.write(value.`versions`, buf)
+    }
+}
+
+
+
+/**
+ * A space's file policy, kept on this device and checked before encryption.
+ */
+data class FilePolicy (
+    /**
+     * Allowed media types (as [`sniff`] names them); empty allows every type.
+     */
+    var `allowedMediaTypes`: List<kotlin.String>
+    , 
+    /**
+     * Largest plaintext size in bytes; `None` for no limit (the relay's quota still applies).
+     */
+    var `maxSize`: kotlin.ULong? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFilePolicy: FfiConverterRustBuffer<FilePolicy> {
+    override fun read(buf: ByteBuffer): FilePolicy {
+        return FilePolicy(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FilePolicy) = (
+            FfiConverterSequenceString.allocationSize(value.`allowedMediaTypes`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxSize`)
+    )
+
+    override fun write(value: FilePolicy, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`allowedMediaTypes`, buf)
+            FfiConverterOptionalULong.write(value.`maxSize`, buf)
+    }
+}
+
+
+
+/**
+ * One version of a document as this device knows it.
+ */
+data class FileVersion (
+    /**
+     * Space.
+     */
+    var `spaceId`: kotlin.String
+    , 
+    /**
+     * Whether it is in the internal room.
+     */
+    var `internal`: kotlin.Boolean
+    , 
+    /**
+     * Document id.
+     */
+    var `documentId`: kotlin.String
+    , 
+    /**
+     * Version (1, 2, ...).
+     */
+    var `version`: kotlin.ULong
+    , 
+    /**
+     * The relay's blob id of the sealed file.
+     */
+    var `fileId`: kotlin.String
+    , 
+    /**
+     * File name (empty until the manifest was read, see [`SealroomClient::refresh_files`]).
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Sniffed media type (empty until the manifest was read).
+     */
+    var `mediaType`: kotlin.String
+    , 
+    /**
+     * Plaintext size in bytes (0 until the manifest was read).
+     */
+    var `size`: kotlin.ULong
+    , 
+    /**
+     * The content digest of the plaintext (hex), as announced by the author: for versions
+     * uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
+     * [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
+     * check it.
+     */
+    var `digest`: kotlin.String
+    , 
+    /**
+     * The author's user id.
+     */
+    var `senderUserId`: kotlin.String
+    , 
+    /**
+     * Whether this is the document's latest version (set by listings).
+     */
+    var `latest`: kotlin.Boolean
+    , 
+    /**
+     * The classification label the author signed (`None`: a version of an earlier SDK).
+     */
+    var `classification`: Classification?
+    , 
+    /**
+     * What this device may do with it under the space's policy (set by listings).
+     */
+    var `access`: FileAccess
+    , 
+    /**
+     * Staff users (not the uploader) who approved this version (set by listings).
+     */
+    var `releasedBy`: List<kotlin.String>
+    , 
+    /**
+     * The space scanner's verdict on this version (set by listings).
+     */
+    var `scan`: ScanState
+    , 
+    /**
+     * Unix time (s) at which the relay accepted the version's announcement; for this device's
+     * own uploads, this device's clock when it announced the version. `None` for versions
+     * indexed by an earlier SDK.
+     */
+    var `receivedAt`: kotlin.ULong?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFileVersion: FfiConverterRustBuffer<FileVersion> {
+    override fun read(buf: ByteBuffer): FileVersion {
+        return FileVersion(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalTypeClassification.read(buf),
+            FfiConverterTypeFileAccess.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterTypeScanState.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FileVersion) = (
+            FfiConverterString.allocationSize(value.`spaceId`) +
+            FfiConverterBoolean.allocationSize(value.`internal`) +
+            FfiConverterString.allocationSize(value.`documentId`) +
+            FfiConverterULong.allocationSize(value.`version`) +
+            FfiConverterString.allocationSize(value.`fileId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`mediaType`) +
+            FfiConverterULong.allocationSize(value.`size`) +
+            FfiConverterString.allocationSize(value.`digest`) +
+            FfiConverterString.allocationSize(value.`senderUserId`) +
+            FfiConverterBoolean.allocationSize(value.`latest`) +
+            FfiConverterOptionalTypeClassification.allocationSize(value.`classification`) +
+            FfiConverterTypeFileAccess.allocationSize(value.`access`) +
+            FfiConverterSequenceString.allocationSize(value.`releasedBy`) +
+            FfiConverterTypeScanState.allocationSize(value.`scan`) +
+            FfiConverterOptionalULong.allocationSize(value.`receivedAt`)
+    )
+
+    override fun write(value: FileVersion, buf: ByteBuffer) {
+            FfiConverterString.write(value.`spaceId`, buf)
+            FfiConverterBoolean.write(value.`internal`, buf)
+            FfiConverterString.write(value.`documentId`, buf)
+            FfiConverterULong.write(value.`version`, buf)
+            FfiConverterString.write(value.`fileId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`mediaType`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+            FfiConverterString.write(value.`digest`, buf)
+            FfiConverterString.write(value.`senderUserId`, buf)
+            FfiConverterBoolean.write(value.`latest`, buf)
+            FfiConverterOptionalTypeClassification.write(value.`classification`, buf)
+            FfiConverterTypeFileAccess.write(value.`access`, buf)
+            FfiConverterSequenceString.write(value.`releasedBy`, buf)
+            FfiConverterTypeScanState.write(value.`scan`, buf)
+            FfiConverterOptionalULong.write(value.`receivedAt`, buf)
+    }
+}
+
+
+
+/**
  * What the policy says about one label.
  */
 data class LabelRule (
@@ -1400,6 +1666,79 @@ public object FfiConverterTypeMessage: FfiConverterRustBuffer<Message> {
 
 
 /**
+ * A file to upload. Deserialize: the WASM package reads it from JS (unknown keys refused).
+ */
+data class NewFile (
+    /**
+     * File name (sealed; never visible to the relay). The media type is sniffed from the
+     * content.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * The document this is a new version of; `None` starts a new document (version 1).
+     */
+    var `documentId`: kotlin.String? = null 
+    , 
+    /**
+     * Post into the internal (staff-only) room.
+     */
+    var `internal`: kotlin.Boolean = false 
+    , 
+    /**
+     * Thread the file belongs to.
+     */
+    var `threadId`: kotlin.String? = null 
+    , 
+    /**
+     * Classification label; `None` takes the space policy's default
+     * ([`SealroomClient::space_policy`]).
+     */
+    var `classification`: Classification? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNewFile: FfiConverterRustBuffer<NewFile> {
+    override fun read(buf: ByteBuffer): NewFile {
+        return NewFile(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeClassification.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NewFile) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`documentId`) +
+            FfiConverterBoolean.allocationSize(value.`internal`) +
+            FfiConverterOptionalString.allocationSize(value.`threadId`) +
+            FfiConverterOptionalTypeClassification.allocationSize(value.`classification`)
+    )
+
+    override fun write(value: NewFile, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`documentId`, buf)
+            FfiConverterBoolean.write(value.`internal`, buf)
+            FfiConverterOptionalString.write(value.`threadId`, buf)
+            FfiConverterOptionalTypeClassification.write(value.`classification`, buf)
+    }
+}
+
+
+
+/**
  * A message to post.
  */
 data class NewMessage (
@@ -1466,6 +1805,93 @@ public object FfiConverterTypeNewMessage: FfiConverterRustBuffer<NewMessage> {
             FfiConverterOptionalString.write(value.`replyTo`, buf)
             FfiConverterOptionalULong.write(value.`expiresInSecs`, buf)
             FfiConverterBoolean.write(value.`internal`, buf)
+    }
+}
+
+
+
+/**
+ * An upload that has not finished (see [`SealroomClient::resume_upload`]).
+ */
+data class PendingUpload (
+    /**
+     * Upload id (the relay's blob id).
+     */
+    var `uploadId`: kotlin.String
+    , 
+    /**
+     * Space.
+     */
+    var `spaceId`: kotlin.String
+    , 
+    /**
+     * File name.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Document id.
+     */
+    var `documentId`: kotlin.String
+    , 
+    /**
+     * Plaintext length the source must have.
+     */
+    var `sourceLen`: kotlin.ULong
+    , 
+    /**
+     * Sealed bytes the relay acknowledged at the last checkpoint.
+     */
+    var `uploaded`: kotlin.ULong
+    , 
+    /**
+     * Total sealed length.
+     */
+    var `sealedLen`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePendingUpload: FfiConverterRustBuffer<PendingUpload> {
+    override fun read(buf: ByteBuffer): PendingUpload {
+        return PendingUpload(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PendingUpload) = (
+            FfiConverterString.allocationSize(value.`uploadId`) +
+            FfiConverterString.allocationSize(value.`spaceId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`documentId`) +
+            FfiConverterULong.allocationSize(value.`sourceLen`) +
+            FfiConverterULong.allocationSize(value.`uploaded`) +
+            FfiConverterULong.allocationSize(value.`sealedLen`)
+    )
+
+    override fun write(value: PendingUpload, buf: ByteBuffer) {
+            FfiConverterString.write(value.`uploadId`, buf)
+            FfiConverterString.write(value.`spaceId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`documentId`, buf)
+            FfiConverterULong.write(value.`sourceLen`, buf)
+            FfiConverterULong.write(value.`uploaded`, buf)
+            FfiConverterULong.write(value.`sealedLen`, buf)
     }
 }
 
@@ -2529,6 +2955,69 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
 
 
 /**
+ * What this device may do with a file version under the space's current policy.
+ */
+
+enum class FileAccess {
+    
+    /**
+     * It opens.
+     */
+    OPEN,
+    /**
+     * Held for a four-eyes release (customers only).
+     */
+    AWAITING_RELEASE,
+    /**
+     * Customers may not download this label.
+     */
+    DOWNLOAD_NOT_ALLOWED,
+    /**
+     * The label is not allowed in the space.
+     */
+    LABEL_NOT_ALLOWED,
+    /**
+     * The label requires a scan and no verdict arrived yet.
+     */
+    AWAITING_SCAN,
+    /**
+     * The scanner found malware (no staff override for this device).
+     */
+    INFECTED,
+    /**
+     * The scan failed (no staff override for this device).
+     */
+    SCAN_FAILED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFileAccess: FfiConverterRustBuffer<FileAccess> {
+    override fun read(buf: ByteBuffer) = try {
+        FileAccess.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FileAccess) = 4UL
+
+    override fun write(value: FileAccess, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * The scan state of a file version, as listings carry it.
  */
 sealed class ScanState {
@@ -2732,6 +3221,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeClassification: FfiConverterRustBuffer<Classification?> {
+    override fun read(buf: ByteBuffer): Classification? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeClassification.read(buf)
+    }
+
+    override fun allocationSize(value: Classification?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeClassification.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Classification?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeClassification.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -2778,6 +3299,34 @@ public object FfiConverterSequenceTypeAdmissionDevice: FfiConverterRustBuffer<Li
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeAdmissionDevice.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFileVersion: FfiConverterRustBuffer<List<FileVersion>> {
+    override fun read(buf: ByteBuffer): List<FileVersion> {
+        val len = buf.getInt()
+        return List<FileVersion>(len) {
+            FfiConverterTypeFileVersion.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FileVersion>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFileVersion.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FileVersion>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFileVersion.write(it, buf)
         }
     }
 }
