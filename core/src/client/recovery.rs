@@ -46,15 +46,16 @@ const PENDING_PREFIX: &str = "recover/";
 /// What a backup holds or a restore brought back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RecoveryReport {
     /// Rooms with content keys.
-    pub rooms: usize,
+    pub rooms: u64,
     /// Room content keys.
-    pub keys: usize,
+    pub keys: u64,
     /// File index entries and file keys.
-    pub files: usize,
+    pub files: u64,
     /// Messages.
-    pub messages: usize,
+    pub messages: u64,
     /// Size of the sealed backup in bytes.
     pub sealed_bytes: u64,
 }
@@ -244,10 +245,10 @@ impl SealroomClient {
             .signed_json(Call::raw("PUT", "/v1/me/recovery", sealed))
             .await?;
         Ok(RecoveryReport {
-            rooms: bundle.rooms.len(),
-            keys: bundle.rooms.iter().map(|r| r.keys.len()).sum(),
-            files: bundle.files.len(),
-            messages: bundle.messages.len(),
+            rooms: bundle.rooms.len() as u64,
+            keys: bundle.rooms.iter().map(|r| r.keys.len() as u64).sum(),
+            files: bundle.files.len() as u64,
+            messages: bundle.messages.len() as u64,
             sealed_bytes: info.length,
         })
     }
@@ -285,8 +286,8 @@ impl SealroomClient {
             return Err(corrupt());
         }
         let mut report = RecoveryReport {
-            rooms: bundle.rooms.len(),
-            keys: bundle.rooms.iter().map(|r| r.keys.len()).sum(),
+            rooms: bundle.rooms.len() as u64,
+            keys: bundle.rooms.iter().map(|r| r.keys.len() as u64).sum(),
             sealed_bytes: response.body.len() as u64,
             ..RecoveryReport::default()
         };
@@ -327,7 +328,7 @@ impl SealroomClient {
                 restored.retain(|m| !known.contains(&m.message_id));
                 restored.sort_by_key(message_order_key);
                 local.sort_by_key(message_order_key);
-                report.messages += restored.len();
+                report.messages += restored.len() as u64;
                 let mut index = 0u64;
                 for mut m in restored.into_iter().chain(local) {
                     m.index = index;

@@ -157,13 +157,14 @@ pub struct Message {
 /// A thread summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Thread {
     /// Thread id.
     pub thread_id: String,
     /// Whether the thread is in the internal room.
     pub internal: bool,
     /// Number of messages.
-    pub messages: usize,
+    pub messages: u64,
     /// The last message's index.
     pub last_index: u64,
 }

@@ -3390,105 +3390,6 @@ public func FfiConverterTypeLiveOptions_lower(_ value: LiveOptions) -> RustBuffe
 
 
 /**
- * What a recovery backup holds or a restore brought back.
- */
-public struct RecoveryReport: Equatable, Hashable {
-    /**
-     * Rooms with content keys.
-     */
-    public var rooms: UInt64
-    /**
-     * Room content keys.
-     */
-    public var keys: UInt64
-    /**
-     * File index entries and file keys.
-     */
-    public var files: UInt64
-    /**
-     * Messages.
-     */
-    public var messages: UInt64
-    /**
-     * Size of the sealed backup in bytes.
-     */
-    public var sealedBytes: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Rooms with content keys.
-         */rooms: UInt64, 
-        /**
-         * Room content keys.
-         */keys: UInt64, 
-        /**
-         * File index entries and file keys.
-         */files: UInt64, 
-        /**
-         * Messages.
-         */messages: UInt64, 
-        /**
-         * Size of the sealed backup in bytes.
-         */sealedBytes: UInt64) {
-        self.rooms = rooms
-        self.keys = keys
-        self.files = files
-        self.messages = messages
-        self.sealedBytes = sealedBytes
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension RecoveryReport: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRecoveryReport: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryReport {
-        return
-            try RecoveryReport(
-                rooms: FfiConverterUInt64.read(from: &buf), 
-                keys: FfiConverterUInt64.read(from: &buf), 
-                files: FfiConverterUInt64.read(from: &buf), 
-                messages: FfiConverterUInt64.read(from: &buf), 
-                sealedBytes: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: RecoveryReport, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.rooms, into: &buf)
-        FfiConverterUInt64.write(value.keys, into: &buf)
-        FfiConverterUInt64.write(value.files, into: &buf)
-        FfiConverterUInt64.write(value.messages, into: &buf)
-        FfiConverterUInt64.write(value.sealedBytes, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> RecoveryReport {
-    return try FfiConverterTypeRecoveryReport.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
-    return FfiConverterTypeRecoveryReport.lower(value)
-}
-
-
-/**
  * One event of the user's account, for the user's devices to show.
  */
 public struct SecurityEvent: Equatable, Hashable {
@@ -3598,95 +3499,6 @@ public func FfiConverterTypeSecurityEvent_lift(_ buf: RustBuffer) throws -> Secu
 #endif
 public func FfiConverterTypeSecurityEvent_lower(_ value: SecurityEvent) -> RustBuffer {
     return FfiConverterTypeSecurityEvent.lower(value)
-}
-
-
-/**
- * A thread summary.
- */
-public struct Thread: Equatable, Hashable {
-    /**
-     * Thread id.
-     */
-    public var threadId: String
-    /**
-     * Whether the thread is in the internal room.
-     */
-    public var `internal`: Bool
-    /**
-     * Number of messages.
-     */
-    public var messages: UInt64
-    /**
-     * The last message's index.
-     */
-    public var lastIndex: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Thread id.
-         */threadId: String, 
-        /**
-         * Whether the thread is in the internal room.
-         */`internal`: Bool, 
-        /**
-         * Number of messages.
-         */messages: UInt64, 
-        /**
-         * The last message's index.
-         */lastIndex: UInt64) {
-        self.threadId = threadId
-        self.`internal` = `internal`
-        self.messages = messages
-        self.lastIndex = lastIndex
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Thread: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeThread: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Thread {
-        return
-            try Thread(
-                threadId: FfiConverterString.read(from: &buf), 
-                internal: FfiConverterBool.read(from: &buf), 
-                messages: FfiConverterUInt64.read(from: &buf), 
-                lastIndex: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Thread, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.threadId, into: &buf)
-        FfiConverterBool.write(value.`internal`, into: &buf)
-        FfiConverterUInt64.write(value.messages, into: &buf)
-        FfiConverterUInt64.write(value.lastIndex, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeThread_lift(_ buf: RustBuffer) throws -> Thread {
-    return try FfiConverterTypeThread.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeThread_lower(_ value: Thread) -> RustBuffer {
-    return FfiConverterTypeThread.lower(value)
 }
 
 
@@ -4524,6 +4336,31 @@ fileprivate struct FfiConverterSequenceTypeSpace: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeThread: FfiConverterRustBuffer {
+    typealias SwiftType = [Thread]
+
+    public static func write(_ value: [Thread], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeThread.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Thread] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Thread]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeThread.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
     typealias SwiftType = [UserProfile]
 
@@ -4566,31 +4403,6 @@ fileprivate struct FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeSecurityEvent.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeThread: FfiConverterRustBuffer {
-    typealias SwiftType = [Thread]
-
-    public static func write(_ value: [Thread], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeThread.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Thread] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Thread]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeThread.read(from: &buf))
         }
         return seq
     }
@@ -4744,7 +4556,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() != 26386) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() != 1156) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() != 5248) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() != 58340) {
@@ -4822,7 +4634,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link() != 8165) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() != 36750) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() != 56581) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() != 29082) {
@@ -4849,7 +4661,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_sync() != 39816) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() != 45652) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() != 4656) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() != 330) {

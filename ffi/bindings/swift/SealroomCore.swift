@@ -1857,6 +1857,105 @@ public func FfiConverterTypeProfileInput_lower(_ value: ProfileInput) -> RustBuf
 
 
 /**
+ * What a backup holds or a restore brought back.
+ */
+public struct RecoveryReport: Equatable, Hashable {
+    /**
+     * Rooms with content keys.
+     */
+    public var rooms: UInt64
+    /**
+     * Room content keys.
+     */
+    public var keys: UInt64
+    /**
+     * File index entries and file keys.
+     */
+    public var files: UInt64
+    /**
+     * Messages.
+     */
+    public var messages: UInt64
+    /**
+     * Size of the sealed backup in bytes.
+     */
+    public var sealedBytes: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Rooms with content keys.
+         */rooms: UInt64, 
+        /**
+         * Room content keys.
+         */keys: UInt64, 
+        /**
+         * File index entries and file keys.
+         */files: UInt64, 
+        /**
+         * Messages.
+         */messages: UInt64, 
+        /**
+         * Size of the sealed backup in bytes.
+         */sealedBytes: UInt64) {
+        self.rooms = rooms
+        self.keys = keys
+        self.files = files
+        self.messages = messages
+        self.sealedBytes = sealedBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RecoveryReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecoveryReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryReport {
+        return
+            try RecoveryReport(
+                rooms: FfiConverterUInt64.read(from: &buf), 
+                keys: FfiConverterUInt64.read(from: &buf), 
+                files: FfiConverterUInt64.read(from: &buf), 
+                messages: FfiConverterUInt64.read(from: &buf), 
+                sealedBytes: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RecoveryReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.rooms, into: &buf)
+        FfiConverterUInt64.write(value.keys, into: &buf)
+        FfiConverterUInt64.write(value.files, into: &buf)
+        FfiConverterUInt64.write(value.messages, into: &buf)
+        FfiConverterUInt64.write(value.sealedBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> RecoveryReport {
+    return try FfiConverterTypeRecoveryReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
+    return FfiConverterTypeRecoveryReport.lower(value)
+}
+
+
+/**
  * A space as this device sees it.
  */
 public struct Space: Equatable, Hashable {
@@ -2262,6 +2361,95 @@ public func FfiConverterTypeSpacePolicy_lift(_ buf: RustBuffer) throws -> SpaceP
 #endif
 public func FfiConverterTypeSpacePolicy_lower(_ value: SpacePolicy) -> RustBuffer {
     return FfiConverterTypeSpacePolicy.lower(value)
+}
+
+
+/**
+ * A thread summary.
+ */
+public struct Thread: Equatable, Hashable {
+    /**
+     * Thread id.
+     */
+    public var threadId: String
+    /**
+     * Whether the thread is in the internal room.
+     */
+    public var `internal`: Bool
+    /**
+     * Number of messages.
+     */
+    public var messages: UInt64
+    /**
+     * The last message's index.
+     */
+    public var lastIndex: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Thread id.
+         */threadId: String, 
+        /**
+         * Whether the thread is in the internal room.
+         */`internal`: Bool, 
+        /**
+         * Number of messages.
+         */messages: UInt64, 
+        /**
+         * The last message's index.
+         */lastIndex: UInt64) {
+        self.threadId = threadId
+        self.`internal` = `internal`
+        self.messages = messages
+        self.lastIndex = lastIndex
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Thread: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeThread: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Thread {
+        return
+            try Thread(
+                threadId: FfiConverterString.read(from: &buf), 
+                internal: FfiConverterBool.read(from: &buf), 
+                messages: FfiConverterUInt64.read(from: &buf), 
+                lastIndex: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Thread, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.threadId, into: &buf)
+        FfiConverterBool.write(value.`internal`, into: &buf)
+        FfiConverterUInt64.write(value.messages, into: &buf)
+        FfiConverterUInt64.write(value.lastIndex, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeThread_lift(_ buf: RustBuffer) throws -> Thread {
+    return try FfiConverterTypeThread.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeThread_lower(_ value: Thread) -> RustBuffer {
+    return FfiConverterTypeThread.lower(value)
 }
 
 

@@ -452,14 +452,12 @@ impl SealroomClient {
         space_id: String,
         thread_id: Option<String>,
     ) -> Result<Vec<Message>, SealroomError> {
-        let messages = self.client.messages(&space_id, thread_id.as_deref())?;
-        Ok(messages.into_iter().collect())
+        Ok(self.client.messages(&space_id, thread_id.as_deref())?)
     }
 
     /// The threads of a space known locally.
     pub fn threads(&self, space_id: String) -> Result<Vec<Thread>, SealroomError> {
-        let threads = self.client.threads(&space_id)?;
-        Ok(threads.into_iter().map(Into::into).collect())
+        Ok(self.client.threads(&space_id)?)
     }
 
     /// Fetches welcomes, handshakes and messages from the relay and applies them; returns what
@@ -633,9 +631,7 @@ impl SealroomClient {
         &self,
         passphrase: String,
     ) -> Result<RecoveryReport, SealroomError> {
-        Ok(self
-            .block(self.client.create_recovery_backup(&passphrase))?
-            .into())
+        self.block(self.client.create_recovery_backup(&passphrase))
     }
 
     /// On a new device of the same user: restores the recovery backup (wrong passphrase:
@@ -644,9 +640,7 @@ impl SealroomClient {
         &self,
         passphrase: String,
     ) -> Result<RecoveryReport, SealroomError> {
-        Ok(self
-            .block(self.client.restore_recovery_backup(&passphrase))?
-            .into())
+        self.block(self.client.restore_recovery_backup(&passphrase))
     }
 
     /// Whether the relay holds a recovery backup for this user.

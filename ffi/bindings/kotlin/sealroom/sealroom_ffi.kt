@@ -48,8 +48,10 @@ import sealroom.core.FfiConverterTypeNewFile
 import sealroom.core.FfiConverterTypeNewMessage
 import sealroom.core.FfiConverterTypePendingUpload
 import sealroom.core.FfiConverterTypeProfileInput
+import sealroom.core.FfiConverterTypeRecoveryReport
 import sealroom.core.FfiConverterTypeSpace
 import sealroom.core.FfiConverterTypeSpacePolicy
+import sealroom.core.FfiConverterTypeThread
 import sealroom.core.FfiConverterTypeUserProfile
 import sealroom.core.FilePolicy
 import sealroom.core.FileVersion
@@ -58,8 +60,10 @@ import sealroom.core.NewFile
 import sealroom.core.NewMessage
 import sealroom.core.PendingUpload
 import sealroom.core.ProfileInput
+import sealroom.core.RecoveryReport
 import sealroom.core.Space
 import sealroom.core.SpacePolicy
+import sealroom.core.Thread
 import sealroom.core.UserProfile
 import sealroom.wire.AuditQuery
 import sealroom.wire.AuditVerifyReport
@@ -93,8 +97,10 @@ import sealroom.core.RustBuffer as RustBufferNewFile
 import sealroom.core.RustBuffer as RustBufferNewMessage
 import sealroom.core.RustBuffer as RustBufferPendingUpload
 import sealroom.core.RustBuffer as RustBufferProfileInput
+import sealroom.core.RustBuffer as RustBufferRecoveryReport
 import sealroom.core.RustBuffer as RustBufferSpace
 import sealroom.core.RustBuffer as RustBufferSpacePolicy
+import sealroom.core.RustBuffer as RustBufferThread
 import sealroom.core.RustBuffer as RustBufferUserProfile
 import sealroom.wire.RustBuffer as RustBufferAuditQuery
 import sealroom.wire.RustBuffer as RustBufferAuditVerifyReport
@@ -1084,7 +1090,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_customer_org(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferOrgInfo.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferRecoveryReport.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_create_space(`ptr`: Long,`customerOrgId`: RustBuffer.ByValue,`withInternalRoom`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferSpace.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_delete_file(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1136,7 +1142,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_request_device_link(`ptr`: Long,`userId`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_restore_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferRecoveryReport.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_resume_upload(`ptr`: Long,`uploadId`: RustBuffer.ByValue,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferFileVersion.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_retention(`ptr`: Long,`spaceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1390,7 +1396,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_customer_org() and 0xFFFF) != 26386) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() and 0xFFFF) != 1156) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_recovery_backup() and 0xFFFF) != 5248) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_create_space() and 0xFFFF) != 58340) {
@@ -1468,7 +1474,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link() and 0xFFFF) != 8165) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() and 0xFFFF) != 36750) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() and 0xFFFF) != 56581) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_resume_upload() and 0xFFFF) != 29082) {
@@ -1495,7 +1501,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_sync() and 0xFFFF) != 39816) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() and 0xFFFF) != 45652) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_threads() and 0xFFFF) != 4656) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_upload_file() and 0xFFFF) != 330) {
@@ -5791,77 +5797,6 @@ public object FfiConverterTypeLiveOptions: FfiConverterRustBuffer<LiveOptions> {
 
 
 /**
- * What a recovery backup holds or a restore brought back.
- */
-data class RecoveryReport (
-    /**
-     * Rooms with content keys.
-     */
-    var `rooms`: kotlin.ULong
-    , 
-    /**
-     * Room content keys.
-     */
-    var `keys`: kotlin.ULong
-    , 
-    /**
-     * File index entries and file keys.
-     */
-    var `files`: kotlin.ULong
-    , 
-    /**
-     * Messages.
-     */
-    var `messages`: kotlin.ULong
-    , 
-    /**
-     * Size of the sealed backup in bytes.
-     */
-    var `sealedBytes`: kotlin.ULong
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryReport> {
-    override fun read(buf: ByteBuffer): RecoveryReport {
-        return RecoveryReport(
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: RecoveryReport) = (
-            FfiConverterULong.allocationSize(value.`rooms`) +
-            FfiConverterULong.allocationSize(value.`keys`) +
-            FfiConverterULong.allocationSize(value.`files`) +
-            FfiConverterULong.allocationSize(value.`messages`) +
-            FfiConverterULong.allocationSize(value.`sealedBytes`)
-    )
-
-    override fun write(value: RecoveryReport, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`rooms`, buf)
-            FfiConverterULong.write(value.`keys`, buf)
-            FfiConverterULong.write(value.`files`, buf)
-            FfiConverterULong.write(value.`messages`, buf)
-            FfiConverterULong.write(value.`sealedBytes`, buf)
-    }
-}
-
-
-
-/**
  * One event of the user's account, for the user's devices to show.
  */
 data class SecurityEvent (
@@ -5937,69 +5872,6 @@ public object FfiConverterTypeSecurityEvent: FfiConverterRustBuffer<SecurityEven
             FfiConverterOptionalString.write(value.`deviceId`, buf)
             FfiConverterOptionalString.write(value.`requestId`, buf)
             FfiConverterOptionalString.write(value.`ip`, buf)
-    }
-}
-
-
-
-/**
- * A thread summary.
- */
-data class Thread (
-    /**
-     * Thread id.
-     */
-    var `threadId`: kotlin.String
-    , 
-    /**
-     * Whether the thread is in the internal room.
-     */
-    var `internal`: kotlin.Boolean
-    , 
-    /**
-     * Number of messages.
-     */
-    var `messages`: kotlin.ULong
-    , 
-    /**
-     * The last message's index.
-     */
-    var `lastIndex`: kotlin.ULong
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeThread: FfiConverterRustBuffer<Thread> {
-    override fun read(buf: ByteBuffer): Thread {
-        return Thread(
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Thread) = (
-            FfiConverterString.allocationSize(value.`threadId`) +
-            FfiConverterBoolean.allocationSize(value.`internal`) +
-            FfiConverterULong.allocationSize(value.`messages`) +
-            FfiConverterULong.allocationSize(value.`lastIndex`)
-    )
-
-    override fun write(value: Thread, buf: ByteBuffer) {
-            FfiConverterString.write(value.`threadId`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-            FfiConverterULong.write(value.`messages`, buf)
-            FfiConverterULong.write(value.`lastIndex`, buf)
     }
 }
 
@@ -7085,6 +6957,34 @@ public object FfiConverterSequenceTypeSpace: FfiConverterRustBuffer<List<Space>>
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeThread: FfiConverterRustBuffer<List<Thread>> {
+    override fun read(buf: ByteBuffer): List<Thread> {
+        val len = buf.getInt()
+        return List<Thread>(len) {
+            FfiConverterTypeThread.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Thread>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeThread.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Thread>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeThread.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<UserProfile>> {
     override fun read(buf: ByteBuffer): List<UserProfile> {
         val len = buf.getInt()
@@ -7131,34 +7031,6 @@ public object FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer<List
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeSecurityEvent.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeThread: FfiConverterRustBuffer<List<Thread>> {
-    override fun read(buf: ByteBuffer): List<Thread> {
-        val len = buf.getInt()
-        return List<Thread>(len) {
-            FfiConverterTypeThread.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Thread>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeThread.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Thread>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeThread.write(it, buf)
         }
     }
 }
@@ -7218,6 +7090,10 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
+
+
 
 
 

@@ -1953,6 +1953,77 @@ public object FfiConverterTypeProfileInput: FfiConverterRustBuffer<ProfileInput>
 
 
 /**
+ * What a backup holds or a restore brought back.
+ */
+data class RecoveryReport (
+    /**
+     * Rooms with content keys.
+     */
+    var `rooms`: kotlin.ULong
+    , 
+    /**
+     * Room content keys.
+     */
+    var `keys`: kotlin.ULong
+    , 
+    /**
+     * File index entries and file keys.
+     */
+    var `files`: kotlin.ULong
+    , 
+    /**
+     * Messages.
+     */
+    var `messages`: kotlin.ULong
+    , 
+    /**
+     * Size of the sealed backup in bytes.
+     */
+    var `sealedBytes`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryReport> {
+    override fun read(buf: ByteBuffer): RecoveryReport {
+        return RecoveryReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RecoveryReport) = (
+            FfiConverterULong.allocationSize(value.`rooms`) +
+            FfiConverterULong.allocationSize(value.`keys`) +
+            FfiConverterULong.allocationSize(value.`files`) +
+            FfiConverterULong.allocationSize(value.`messages`) +
+            FfiConverterULong.allocationSize(value.`sealedBytes`)
+    )
+
+    override fun write(value: RecoveryReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`rooms`, buf)
+            FfiConverterULong.write(value.`keys`, buf)
+            FfiConverterULong.write(value.`files`, buf)
+            FfiConverterULong.write(value.`messages`, buf)
+            FfiConverterULong.write(value.`sealedBytes`, buf)
+    }
+}
+
+
+
+/**
  * A space as this device sees it.
  */
 data class Space (
@@ -2237,6 +2308,69 @@ public object FfiConverterTypeSpacePolicy: FfiConverterRustBuffer<SpacePolicy> {
             FfiConverterSequenceTypeLabelRule.write(value.`labels`, buf)
             FfiConverterTypeClassification.write(value.`default`, buf)
             FfiConverterOptionalString.write(value.`scanner`, buf)
+    }
+}
+
+
+
+/**
+ * A thread summary.
+ */
+data class Thread (
+    /**
+     * Thread id.
+     */
+    var `threadId`: kotlin.String
+    , 
+    /**
+     * Whether the thread is in the internal room.
+     */
+    var `internal`: kotlin.Boolean
+    , 
+    /**
+     * Number of messages.
+     */
+    var `messages`: kotlin.ULong
+    , 
+    /**
+     * The last message's index.
+     */
+    var `lastIndex`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeThread: FfiConverterRustBuffer<Thread> {
+    override fun read(buf: ByteBuffer): Thread {
+        return Thread(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Thread) = (
+            FfiConverterString.allocationSize(value.`threadId`) +
+            FfiConverterBoolean.allocationSize(value.`internal`) +
+            FfiConverterULong.allocationSize(value.`messages`) +
+            FfiConverterULong.allocationSize(value.`lastIndex`)
+    )
+
+    override fun write(value: Thread, buf: ByteBuffer) {
+            FfiConverterString.write(value.`threadId`, buf)
+            FfiConverterBoolean.write(value.`internal`, buf)
+            FfiConverterULong.write(value.`messages`, buf)
+            FfiConverterULong.write(value.`lastIndex`, buf)
     }
 }
 
