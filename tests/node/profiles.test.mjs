@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { SealroomClient, memoryStore } from "../../wasm/pkg/node.js";
 import { startRelay } from "./relay.mjs";
+import { assertDeclared } from "./dts.mjs";
 
 let relay;
 before(async () => {
@@ -21,7 +22,9 @@ const open = () => SealroomClient.open(relay.url, { store: memoryStore() });
 test("names travel signed: admission, members, messages, setProfile", async () => {
   const admin = await open();
   const adminAccount = await admin.bootstrap(relay.setupToken(), "Provider", "Ada Admin", null, "laptop");
-  assert.equal((await admin.ownProfile()).name, "Ada Admin");
+  const adminOwn = await admin.ownProfile();
+  assert.equal(adminOwn.name, "Ada Admin");
+  assertDeclared(adminOwn, "UserProfile");
   const org = await admin.createCustomerOrg("Heron GmbH");
   const space = await admin.createSpace(org.orgId, false);
   const invitation = await admin.invite("customer", space.spaceId);
@@ -31,6 +34,8 @@ test("names travel signed: admission, members, messages, setProfile", async () =
   // The admit step: the name her device signed, beside her safety number.
   const admission = await admin.admission(space.spaceId, hana.userId);
   assert.equal(admission.userId, hana.userId);
+  assertDeclared(admission, "Admission");
+  admission.devices.forEach((d) => assertDeclared(d, "AdmissionDevice"));
   assert.equal(admission.name, "Hana Berg");
   assert.equal(admission.devices.length, 1);
   assert.equal(admission.devices[0].deviceId, hana.deviceId);
@@ -61,6 +66,7 @@ test("names travel signed: admission, members, messages, setProfile", async () =
   // A later profile wins; text is cleaned of direction overrides.
   const updated = await customer.setProfile({ name: "Hana Berg\u202E", organisation: "Heron GmbH", title: "CFO" });
   assert.equal(updated.name, "Hana Berg");
+  assertDeclared(updated, "UserProfile");
   await admin.sync();
   const p = await admin.profile(hana.userId);
   assert.deepEqual([p.name, p.organisation, p.title, p.deviceId], ["Hana Berg", "Heron GmbH", "CFO", hana.deviceId]);
@@ -72,5 +78,6 @@ test("names travel signed: admission, members, messages, setProfile", async () =
     await assert.rejects(customer.setProfile(bad), (e) => e.code === "invalid_input");
   }
   await assert.rejects(customer.setProfile({}), (e) => e.code === "invalid_input");
+  await assert.rejects(customer.setProfile({ name: "Hana", nickname: "H" }), (e) => e.code === "invalid_input");
   assert.equal((await customer.ownProfile()).title, "CFO");
 });

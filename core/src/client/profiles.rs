@@ -21,23 +21,30 @@ const PROFILE_PREFIX: &str = "profile/";
 /// This device's own signed profile.
 const OWN_PROFILE_KEY: &str = "own-profile";
 
-/// What a user says about themselves ([`SealroomClient::set_profile`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a user says about themselves ([`SealroomClient::set_profile`]). Deserialize: the WASM
+/// package reads it from JS (unknown keys refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(deny_unknown_fields)]
 pub struct ProfileInput {
     /// Display name (1 to 100 characters).
     pub name: String,
     /// Organisation (up to 100 characters).
+    #[serde(default)]
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub organisation: Option<String>,
     /// Job title (up to 100 characters).
+    #[serde(default)]
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub title: Option<String>,
 }
 
 /// A user's profile as this device accepted it, ready to show: every text field went through
-/// [`display_text`] (no bidirectional controls or control characters).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`display_text`] (no bidirectional controls or control characters); still isolate it
+/// (`<bdi>`) in running text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UserProfile {
     /// User.
@@ -70,7 +77,8 @@ impl From<&Profile> for UserProfile {
 
 /// What staff see before admitting a user's devices into a space's room
 /// ([`SealroomClient::admission`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Admission {
     /// User.
@@ -85,7 +93,8 @@ pub struct Admission {
 }
 
 /// One device of an [`Admission`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AdmissionDevice {
     /// Device.

@@ -1778,7 +1778,8 @@ public func FfiConverterTypePendingUpload_lower(_ value: PendingUpload) -> RustB
 
 
 /**
- * What a user says about themselves ([`SealroomClient::set_profile`]).
+ * What a user says about themselves ([`SealroomClient::set_profile`]). Deserialize: the WASM
+ * package reads it from JS (unknown keys refused).
  */
 public struct ProfileInput: Equatable, Hashable {
     /**
@@ -2455,7 +2456,8 @@ public func FfiConverterTypeThread_lower(_ value: Thread) -> RustBuffer {
 
 /**
  * A user's profile as this device accepted it, ready to show: every text field went through
- * [`display_text`] (no bidirectional controls or control characters).
+ * [`display_text`] (no bidirectional controls or control characters); still isolate it
+ * (`<bdi>`) in running text.
  */
 public struct UserProfile: Equatable, Hashable {
     /**

@@ -1898,7 +1898,8 @@ public object FfiConverterTypePendingUpload: FfiConverterRustBuffer<PendingUploa
 
 
 /**
- * What a user says about themselves ([`SealroomClient::set_profile`]).
+ * What a user says about themselves ([`SealroomClient::set_profile`]). Deserialize: the WASM
+ * package reads it from JS (unknown keys refused).
  */
 data class ProfileInput (
     /**
@@ -2378,7 +2379,8 @@ public object FfiConverterTypeThread: FfiConverterRustBuffer<Thread> {
 
 /**
  * A user's profile as this device accepted it, ready to show: every text field went through
- * [`display_text`] (no bidirectional controls or control characters).
+ * [`display_text`] (no bidirectional controls or control characters); still isolate it
+ * (`<bdi>`) in running text.
  */
 data class UserProfile (
     /**
