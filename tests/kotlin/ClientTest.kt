@@ -595,7 +595,7 @@ fun main() {
         check(tablet.messages(spaceId, null).none { it.body == "after the tablet was revoked" }) { "the tablet read it" }
         check(bob!!.myDevices().any { it.deviceId == tabletId && it.status == DeviceState.REVOKED }) { "listed as revoked" }
         val security = bob!!.securityEvents(0UL)
-        check(security.any { it.kind == "device_revoked" && it.deviceId == tabletId }) { "security events $security" }
+        check(security.any { it.kind == SecurityEventKind.DEVICE_REVOKED && it.deviceId == tabletId }) { "security events $security" }
         tablet.close()
     }
 

@@ -480,6 +480,7 @@ pub struct TotpStatus {
 /// What happened in a [`SecurityEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SecurityEventKind {
@@ -528,6 +529,7 @@ impl SecurityEventKind {
 /// (`GET /v1/me/security-events`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SecurityEvent {
     /// Increasing per user; page with `?after=<seq>`.
     pub seq: u64,

@@ -3390,119 +3390,6 @@ public func FfiConverterTypeLiveOptions_lower(_ value: LiveOptions) -> RustBuffe
 
 
 /**
- * One event of the user's account, for the user's devices to show.
- */
-public struct SecurityEvent: Equatable, Hashable {
-    /**
-     * Increasing per user: pass the last one to `security_events(after)`.
-     */
-    public var seq: UInt64
-    /**
-     * Stable name: `device_requested`, `device_approved_by_device`,
-     * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-     * `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
-     */
-    public var kind: String
-    /**
-     * Unix seconds.
-     */
-    public var at: Int64
-    /**
-     * The device concerned, if any.
-     */
-    public var deviceId: String?
-    /**
-     * The device request concerned, if any.
-     */
-    public var requestId: String?
-    /**
-     * Source address of the request, if the relay knew it.
-     */
-    public var ip: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Increasing per user: pass the last one to `security_events(after)`.
-         */seq: UInt64, 
-        /**
-         * Stable name: `device_requested`, `device_approved_by_device`,
-         * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-         * `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
-         */kind: String, 
-        /**
-         * Unix seconds.
-         */at: Int64, 
-        /**
-         * The device concerned, if any.
-         */deviceId: String?, 
-        /**
-         * The device request concerned, if any.
-         */requestId: String?, 
-        /**
-         * Source address of the request, if the relay knew it.
-         */ip: String?) {
-        self.seq = seq
-        self.kind = kind
-        self.at = at
-        self.deviceId = deviceId
-        self.requestId = requestId
-        self.ip = ip
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension SecurityEvent: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSecurityEvent: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecurityEvent {
-        return
-            try SecurityEvent(
-                seq: FfiConverterUInt64.read(from: &buf), 
-                kind: FfiConverterString.read(from: &buf), 
-                at: FfiConverterInt64.read(from: &buf), 
-                deviceId: FfiConverterOptionString.read(from: &buf), 
-                requestId: FfiConverterOptionString.read(from: &buf), 
-                ip: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: SecurityEvent, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.seq, into: &buf)
-        FfiConverterString.write(value.kind, into: &buf)
-        FfiConverterInt64.write(value.at, into: &buf)
-        FfiConverterOptionString.write(value.deviceId, into: &buf)
-        FfiConverterOptionString.write(value.requestId, into: &buf)
-        FfiConverterOptionString.write(value.ip, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSecurityEvent_lift(_ buf: RustBuffer) throws -> SecurityEvent {
-    return try FfiConverterTypeSecurityEvent.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSecurityEvent_lower(_ value: SecurityEvent) -> RustBuffer {
-    return FfiConverterTypeSecurityEvent.lower(value)
-}
-
-
-/**
  * Errors of the sealed-file API, one case per kind a caller must handle.
  */
 public 
@@ -4386,31 +4273,6 @@ fileprivate struct FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer {
-    typealias SwiftType = [SecurityEvent]
-
-    public static func write(_ value: [SecurityEvent], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeSecurityEvent.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SecurityEvent] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [SecurityEvent]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeSecurityEvent.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer {
     typealias SwiftType = [DeviceInfo]
 
@@ -4428,6 +4290,31 @@ fileprivate struct FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeDeviceInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [SecurityEvent]
+
+    public static func write(_ value: [SecurityEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSecurityEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SecurityEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SecurityEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSecurityEvent.read(from: &buf))
         }
         return seq
     }
@@ -4712,7 +4599,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() != 29550) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() != 28630) {
+    if (uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() != 59612) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_identity_key() != 12774) {

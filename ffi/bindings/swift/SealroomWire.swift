@@ -1231,6 +1231,116 @@ public func FfiConverterTypeOrgInfo_lower(_ value: OrgInfo) -> RustBuffer {
 
 
 /**
+ * One enrolment event of the caller's account, for the user's existing devices
+ * (`GET /v1/me/security-events`).
+ */
+public struct SecurityEvent: Equatable, Hashable {
+    /**
+     * Increasing per user; page with `?after=<seq>`.
+     */
+    public var seq: UInt64
+    /**
+     * What happened.
+     */
+    public var kind: SecurityEventKind
+    /**
+     * When (Unix seconds).
+     */
+    public var at: Int64
+    /**
+     * The device concerned (the new or pending device), if any.
+     */
+    public var deviceId: String?
+    /**
+     * The device request concerned, if any.
+     */
+    public var requestId: String?
+    /**
+     * Source address of the request, if known.
+     */
+    public var ip: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Increasing per user; page with `?after=<seq>`.
+         */seq: UInt64, 
+        /**
+         * What happened.
+         */kind: SecurityEventKind, 
+        /**
+         * When (Unix seconds).
+         */at: Int64, 
+        /**
+         * The device concerned (the new or pending device), if any.
+         */deviceId: String?, 
+        /**
+         * The device request concerned, if any.
+         */requestId: String?, 
+        /**
+         * Source address of the request, if known.
+         */ip: String?) {
+        self.seq = seq
+        self.kind = kind
+        self.at = at
+        self.deviceId = deviceId
+        self.requestId = requestId
+        self.ip = ip
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SecurityEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecurityEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecurityEvent {
+        return
+            try SecurityEvent(
+                seq: FfiConverterUInt64.read(from: &buf), 
+                kind: FfiConverterTypeSecurityEventKind.read(from: &buf), 
+                at: FfiConverterInt64.read(from: &buf), 
+                deviceId: FfiConverterOptionString.read(from: &buf), 
+                requestId: FfiConverterOptionString.read(from: &buf), 
+                ip: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SecurityEvent, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.seq, into: &buf)
+        FfiConverterTypeSecurityEventKind.write(value.kind, into: &buf)
+        FfiConverterInt64.write(value.at, into: &buf)
+        FfiConverterOptionString.write(value.deviceId, into: &buf)
+        FfiConverterOptionString.write(value.requestId, into: &buf)
+        FfiConverterOptionString.write(value.ip, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecurityEvent_lift(_ buf: RustBuffer) throws -> SecurityEvent {
+    return try FfiConverterTypeSecurityEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecurityEvent_lower(_ value: SecurityEvent) -> RustBuffer {
+    return FfiConverterTypeSecurityEvent.lower(value)
+}
+
+
+/**
  * `POST /v1/me/totp`: a new TOTP secret to load into an authenticator app (shown once).
  */
 public struct TotpEnrolment: Equatable, Hashable {
@@ -1710,6 +1820,155 @@ public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
 #endif
 public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
     return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
+ * What happened in a [`SecurityEvent`].
+ */
+
+public enum SecurityEventKind: Equatable, Hashable {
+    
+    /**
+     * Someone asked to add a device to the account (`POST /v1/device-requests`).
+     */
+    case deviceRequested
+    /**
+     * A pending device was approved by one of the user's devices.
+     */
+    case deviceApprovedByDevice
+    /**
+     * A pending device was approved with a TOTP code alone; it waits before it may fetch the
+     * recovery backup unless an existing device approves it too.
+     */
+    case deviceApprovedByTotp
+    /**
+     * A TOTP code for a device request was wrong.
+     */
+    case totpFailed
+    /**
+     * TOTP approval was locked after too many wrong codes.
+     */
+    case totpLocked
+    /**
+     * One of the user's devices lifted a TOTP lockout.
+     */
+    case totpUnlocked
+    /**
+     * The user's TOTP enrolment was removed (by the user or an administrator).
+     */
+    case totpReset
+    /**
+     * One of the user's devices was revoked (by one of the user's devices or an
+     * administrator); the relay refuses it from then on.
+     */
+    case deviceRevoked
+    /**
+     * An administrator reset the user's identity key: every device of the user shows
+     * unverified until a device publishes a new key and vouches again, and the other members
+     * see a key change.
+     */
+    case identityReset
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SecurityEventKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecurityEventKind: FfiConverterRustBuffer {
+    typealias SwiftType = SecurityEventKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecurityEventKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .deviceRequested
+        
+        case 2: return .deviceApprovedByDevice
+        
+        case 3: return .deviceApprovedByTotp
+        
+        case 4: return .totpFailed
+        
+        case 5: return .totpLocked
+        
+        case 6: return .totpUnlocked
+        
+        case 7: return .totpReset
+        
+        case 8: return .deviceRevoked
+        
+        case 9: return .identityReset
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SecurityEventKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .deviceRequested:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .deviceApprovedByDevice:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .deviceApprovedByTotp:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .totpFailed:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .totpLocked:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .totpUnlocked:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .totpReset:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .deviceRevoked:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .identityReset:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecurityEventKind_lift(_ buf: RustBuffer) throws -> SecurityEventKind {
+    return try FfiConverterTypeSecurityEventKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecurityEventKind_lower(_ value: SecurityEventKind) -> RustBuffer {
+    return FfiConverterTypeSecurityEventKind.lower(value)
 }
 
 

@@ -29,7 +29,7 @@ use sealroom_core::client::{self as core, ClientError, ClientErrorKind, HttpTran
 use sealroom_core::state::{FileKv, StorageKey};
 
 pub use live::LiveOptions;
-pub use revoke::SecurityEvent;
+pub use revoke::{SecurityEvent, SecurityEventKind};
 pub use types::*;
 
 /// Largest piece requested from a [`ByteSource`] in one call.

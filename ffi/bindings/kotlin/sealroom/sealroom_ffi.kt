@@ -78,12 +78,14 @@ import sealroom.wire.FfiConverterTypeNotifyMode
 import sealroom.wire.FfiConverterTypeNotifyPreference
 import sealroom.wire.FfiConverterTypeOrgInfo
 import sealroom.wire.FfiConverterTypeRole
+import sealroom.wire.FfiConverterTypeSecurityEvent
 import sealroom.wire.FfiConverterTypeTotpEnrolment
 import sealroom.wire.Invitation
 import sealroom.wire.NotifyMode
 import sealroom.wire.NotifyPreference
 import sealroom.wire.OrgInfo
 import sealroom.wire.Role
+import sealroom.wire.SecurityEvent
 import sealroom.wire.TotpEnrolment
 import sealroom.core.RustBuffer as RustBufferAccount
 import sealroom.core.RustBuffer as RustBufferAdmission
@@ -111,6 +113,7 @@ import sealroom.wire.RustBuffer as RustBufferNotifyMode
 import sealroom.wire.RustBuffer as RustBufferNotifyPreference
 import sealroom.wire.RustBuffer as RustBufferOrgInfo
 import sealroom.wire.RustBuffer as RustBufferRole
+import sealroom.wire.RustBuffer as RustBufferSecurityEvent
 import sealroom.wire.RustBuffer as RustBufferTotpEnrolment
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
@@ -1552,7 +1555,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_revoke_device() and 0xFFFF) != 29550) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() and 0xFFFF) != 28630) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_security_events() and 0xFFFF) != 59612) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_accept_identity_key() and 0xFFFF) != 12774) {
@@ -5796,87 +5799,6 @@ public object FfiConverterTypeLiveOptions: FfiConverterRustBuffer<LiveOptions> {
 
 
 
-/**
- * One event of the user's account, for the user's devices to show.
- */
-data class SecurityEvent (
-    /**
-     * Increasing per user: pass the last one to `security_events(after)`.
-     */
-    var `seq`: kotlin.ULong
-    , 
-    /**
-     * Stable name: `device_requested`, `device_approved_by_device`,
-     * `device_approved_by_totp`, `totp_failed`, `totp_locked`, `totp_unlocked`,
-     * `totp_reset`, `device_revoked`, `identity_reset` (newer relays may add more).
-     */
-    var `kind`: kotlin.String
-    , 
-    /**
-     * Unix seconds.
-     */
-    var `at`: kotlin.Long
-    , 
-    /**
-     * The device concerned, if any.
-     */
-    var `deviceId`: kotlin.String?
-    , 
-    /**
-     * The device request concerned, if any.
-     */
-    var `requestId`: kotlin.String?
-    , 
-    /**
-     * Source address of the request, if the relay knew it.
-     */
-    var `ip`: kotlin.String?
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSecurityEvent: FfiConverterRustBuffer<SecurityEvent> {
-    override fun read(buf: ByteBuffer): SecurityEvent {
-        return SecurityEvent(
-            FfiConverterULong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: SecurityEvent) = (
-            FfiConverterULong.allocationSize(value.`seq`) +
-            FfiConverterString.allocationSize(value.`kind`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterOptionalString.allocationSize(value.`deviceId`) +
-            FfiConverterOptionalString.allocationSize(value.`requestId`) +
-            FfiConverterOptionalString.allocationSize(value.`ip`)
-    )
-
-    override fun write(value: SecurityEvent, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`seq`, buf)
-            FfiConverterString.write(value.`kind`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterOptionalString.write(value.`deviceId`, buf)
-            FfiConverterOptionalString.write(value.`requestId`, buf)
-            FfiConverterOptionalString.write(value.`ip`, buf)
-    }
-}
-
-
-
 
 
 /**
@@ -7013,34 +6935,6 @@ public object FfiConverterSequenceTypeUserProfile: FfiConverterRustBuffer<List<U
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer<List<SecurityEvent>> {
-    override fun read(buf: ByteBuffer): List<SecurityEvent> {
-        val len = buf.getInt()
-        return List<SecurityEvent>(len) {
-            FfiConverterTypeSecurityEvent.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<SecurityEvent>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeSecurityEvent.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<SecurityEvent>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeSecurityEvent.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer<List<DeviceInfo>> {
     override fun read(buf: ByteBuffer): List<DeviceInfo> {
         val len = buf.getInt()
@@ -7059,6 +6953,34 @@ public object FfiConverterSequenceTypeDeviceInfo: FfiConverterRustBuffer<List<De
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeDeviceInfo.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeSecurityEvent: FfiConverterRustBuffer<List<SecurityEvent>> {
+    override fun read(buf: ByteBuffer): List<SecurityEvent> {
+        val len = buf.getInt()
+        return List<SecurityEvent>(len) {
+            FfiConverterTypeSecurityEvent.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<SecurityEvent>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeSecurityEvent.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<SecurityEvent>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeSecurityEvent.write(it, buf)
         }
     }
 }
@@ -7090,6 +7012,8 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
 
 
 

@@ -1519,6 +1519,86 @@ public object FfiConverterTypeOrgInfo: FfiConverterRustBuffer<OrgInfo> {
 
 
 /**
+ * One enrolment event of the caller's account, for the user's existing devices
+ * (`GET /v1/me/security-events`).
+ */
+data class SecurityEvent (
+    /**
+     * Increasing per user; page with `?after=<seq>`.
+     */
+    var `seq`: kotlin.ULong
+    , 
+    /**
+     * What happened.
+     */
+    var `kind`: SecurityEventKind
+    , 
+    /**
+     * When (Unix seconds).
+     */
+    var `at`: kotlin.Long
+    , 
+    /**
+     * The device concerned (the new or pending device), if any.
+     */
+    var `deviceId`: kotlin.String?
+    , 
+    /**
+     * The device request concerned, if any.
+     */
+    var `requestId`: kotlin.String?
+    , 
+    /**
+     * Source address of the request, if known.
+     */
+    var `ip`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSecurityEvent: FfiConverterRustBuffer<SecurityEvent> {
+    override fun read(buf: ByteBuffer): SecurityEvent {
+        return SecurityEvent(
+            FfiConverterULong.read(buf),
+            FfiConverterTypeSecurityEventKind.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SecurityEvent) = (
+            FfiConverterULong.allocationSize(value.`seq`) +
+            FfiConverterTypeSecurityEventKind.allocationSize(value.`kind`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`deviceId`) +
+            FfiConverterOptionalString.allocationSize(value.`requestId`) +
+            FfiConverterOptionalString.allocationSize(value.`ip`)
+    )
+
+    override fun write(value: SecurityEvent, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`seq`, buf)
+            FfiConverterTypeSecurityEventKind.write(value.`kind`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`deviceId`, buf)
+            FfiConverterOptionalString.write(value.`requestId`, buf)
+            FfiConverterOptionalString.write(value.`ip`, buf)
+    }
+}
+
+
+
+/**
  * `POST /v1/me/totp`: a new TOTP secret to load into an authenticator app (shown once).
  */
 data class TotpEnrolment (
@@ -1788,6 +1868,81 @@ public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
     override fun allocationSize(value: Role) = 4UL
 
     override fun write(value: Role, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What happened in a [`SecurityEvent`].
+ */
+
+enum class SecurityEventKind {
+    
+    /**
+     * Someone asked to add a device to the account (`POST /v1/device-requests`).
+     */
+    DEVICE_REQUESTED,
+    /**
+     * A pending device was approved by one of the user's devices.
+     */
+    DEVICE_APPROVED_BY_DEVICE,
+    /**
+     * A pending device was approved with a TOTP code alone; it waits before it may fetch the
+     * recovery backup unless an existing device approves it too.
+     */
+    DEVICE_APPROVED_BY_TOTP,
+    /**
+     * A TOTP code for a device request was wrong.
+     */
+    TOTP_FAILED,
+    /**
+     * TOTP approval was locked after too many wrong codes.
+     */
+    TOTP_LOCKED,
+    /**
+     * One of the user's devices lifted a TOTP lockout.
+     */
+    TOTP_UNLOCKED,
+    /**
+     * The user's TOTP enrolment was removed (by the user or an administrator).
+     */
+    TOTP_RESET,
+    /**
+     * One of the user's devices was revoked (by one of the user's devices or an
+     * administrator); the relay refuses it from then on.
+     */
+    DEVICE_REVOKED,
+    /**
+     * An administrator reset the user's identity key: every device of the user shows
+     * unverified until a device publishes a new key and vouches again, and the other members
+     * see a key change.
+     */
+    IDENTITY_RESET;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSecurityEventKind: FfiConverterRustBuffer<SecurityEventKind> {
+    override fun read(buf: ByteBuffer) = try {
+        SecurityEventKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: SecurityEventKind) = 4UL
+
+    override fun write(value: SecurityEventKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
