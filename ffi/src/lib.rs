@@ -13,7 +13,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sealroom_core::format::{self, FileKey, FormatError, Metadata, Opener, Sealer};
+use sealroom_core::format::{self, FileKey, FormatError, Opener, Sealer};
+
+/// Core's file metadata as it is (its uniffi name is `FileMetadata`).
+pub use sealroom_core::format::Metadata as FileMetadata;
 
 mod client;
 
@@ -85,45 +88,6 @@ impl From<FormatError> for SealError {
     }
 }
 
-/// The authenticated metadata of a sealed file.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct FileMetadata {
-    /// File name.
-    pub name: String,
-    /// Media type.
-    pub media_type: String,
-    /// Classification label.
-    pub classification: String,
-    /// Creation time, seconds since the Unix epoch.
-    pub created: u64,
-    /// Declared plaintext length, if known up front.
-    pub length: Option<u64>,
-}
-
-impl From<FileMetadata> for Metadata {
-    fn from(m: FileMetadata) -> Self {
-        Metadata {
-            name: m.name,
-            media_type: m.media_type,
-            classification: m.classification,
-            created: m.created,
-            length: m.length,
-        }
-    }
-}
-
-impl From<&Metadata> for FileMetadata {
-    fn from(m: &Metadata) -> Self {
-        FileMetadata {
-            name: m.name.clone(),
-            media_type: m.media_type.clone(),
-            classification: m.classification.clone(),
-            created: m.created,
-            length: m.length,
-        }
-    }
-}
-
 fn file_key(bytes: &[u8]) -> Result<FileKey, SealError> {
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| SealError::InvalidKey)?;
     Ok(FileKey::from_bytes(bytes))
@@ -148,11 +112,7 @@ pub fn seal_bytes(
     metadata: FileMetadata,
     plaintext: Vec<u8>,
 ) -> Result<Vec<u8>, SealError> {
-    Ok(format::seal(
-        &file_key(&key)?,
-        &metadata.into(),
-        &plaintext,
-    )?)
+    Ok(format::seal(&file_key(&key)?, &metadata, &plaintext)?)
 }
 
 /// Push-style sealer: emit `header()`, then each `push()` result, then `finish()`.
@@ -167,7 +127,7 @@ impl FileSealer {
     /// Starts sealing under a 32-byte file key.
     #[uniffi::constructor]
     pub fn new(key: Vec<u8>, metadata: FileMetadata) -> Result<Arc<Self>, SealError> {
-        let (sealer, header) = Sealer::new(&file_key(&key)?, &metadata.into())?;
+        let (sealer, header) = Sealer::new(&file_key(&key)?, &metadata)?;
         Ok(Arc::new(Self {
             inner: Mutex::new(Some(sealer)),
             header: Mutex::new(Some(header)),
@@ -220,10 +180,7 @@ impl FileOpener {
     /// The metadata, once the header has been read and authenticated.
     pub fn metadata(&self) -> Result<Option<FileMetadata>, SealError> {
         let inner = lock(&self.inner)?;
-        Ok(inner
-            .as_ref()
-            .and_then(|o| o.metadata())
-            .map(FileMetadata::from))
+        Ok(inner.as_ref().and_then(|o| o.metadata()).cloned())
     }
 
     /// Ends the stream: the last plaintext, or an error if the file was cut short.

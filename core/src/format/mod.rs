@@ -225,8 +225,13 @@ impl FileKey {
     }
 }
 
-/// The encrypted, authenticated metadata of a sealed file.
+/// The encrypted, authenticated metadata of a sealed file (Kotlin/Swift: `FileMetadata`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "FileMetadata")
+)]
 pub struct Metadata {
     /// File name (UTF-8, at most [`MAX_NAME_LEN`] bytes).
     pub name: String,

@@ -3202,105 +3202,6 @@ public func FfiConverterTypeDeviceRequestInfo_lower(_ value: DeviceRequestInfo) 
 
 
 /**
- * The authenticated metadata of a sealed file.
- */
-public struct FileMetadata: Equatable, Hashable {
-    /**
-     * File name.
-     */
-    public var name: String
-    /**
-     * Media type.
-     */
-    public var mediaType: String
-    /**
-     * Classification label.
-     */
-    public var classification: String
-    /**
-     * Creation time, seconds since the Unix epoch.
-     */
-    public var created: UInt64
-    /**
-     * Declared plaintext length, if known up front.
-     */
-    public var length: UInt64?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * File name.
-         */name: String, 
-        /**
-         * Media type.
-         */mediaType: String, 
-        /**
-         * Classification label.
-         */classification: String, 
-        /**
-         * Creation time, seconds since the Unix epoch.
-         */created: UInt64, 
-        /**
-         * Declared plaintext length, if known up front.
-         */length: UInt64?) {
-        self.name = name
-        self.mediaType = mediaType
-        self.classification = classification
-        self.created = created
-        self.length = length
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension FileMetadata: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFileMetadata: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileMetadata {
-        return
-            try FileMetadata(
-                name: FfiConverterString.read(from: &buf), 
-                mediaType: FfiConverterString.read(from: &buf), 
-                classification: FfiConverterString.read(from: &buf), 
-                created: FfiConverterUInt64.read(from: &buf), 
-                length: FfiConverterOptionUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: FileMetadata, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.name, into: &buf)
-        FfiConverterString.write(value.mediaType, into: &buf)
-        FfiConverterString.write(value.classification, into: &buf)
-        FfiConverterUInt64.write(value.created, into: &buf)
-        FfiConverterOptionUInt64.write(value.length, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFileMetadata_lift(_ buf: RustBuffer) throws -> FileMetadata {
-    return try FfiConverterTypeFileMetadata.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFileMetadata_lower(_ value: FileMetadata) -> RustBuffer {
-    return FfiConverterTypeFileMetadata.lower(value)
-}
-
-
-/**
  * How the live loop waits and reconnects.
  */
 public struct LiveOptions: Equatable, Hashable {
@@ -3954,30 +3855,6 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
-    typealias SwiftType = UInt64?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterUInt64.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterUInt64.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -4050,30 +3927,6 @@ fileprivate struct FfiConverterOptionTypeAccount: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeUserProfile: FfiConverterRustBuffer {
-    typealias SwiftType = UserProfile?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeUserProfile.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeUserProfile.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypeFileMetadata: FfiConverterRustBuffer {
     typealias SwiftType = FileMetadata?
 
@@ -4090,6 +3943,30 @@ fileprivate struct FfiConverterOptionTypeFileMetadata: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeFileMetadata.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeUserProfile: FfiConverterRustBuffer {
+    typealias SwiftType = UserProfile?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeUserProfile.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeUserProfile.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4386,13 +4263,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_func_generate_file_key() != 24102) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_func_seal_bytes() != 9931) {
+    if (uniffi_sealroom_ffi_checksum_func_seal_bytes() != 55300) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_fileopener_finish() != 57678) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_method_fileopener_metadata() != 24695) {
+    if (uniffi_sealroom_ffi_checksum_method_fileopener_metadata() != 31917) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_method_fileopener_push() != 58681) {
@@ -4632,7 +4509,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_sealroom_ffi_checksum_constructor_fileopener_new() != 8899) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_sealroom_ffi_checksum_constructor_filesealer_new() != 16262) {
+    if (uniffi_sealroom_ffi_checksum_constructor_filesealer_new() != 6306) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_sealroom_ffi_checksum_constructor_sealroomclient_open() != 40908) {

@@ -889,6 +889,111 @@ public func FfiConverterTypeDocument_lower(_ value: Document) -> RustBuffer {
 
 
 /**
+ * The encrypted, authenticated metadata of a sealed file (Kotlin/Swift: `FileMetadata`).
+ */
+public struct FileMetadata: Equatable, Hashable {
+    /**
+     * File name (UTF-8, at most [`MAX_NAME_LEN`] bytes).
+     */
+    public var name: String
+    /**
+     * Media type, e.g. `application/pdf` (UTF-8, at most [`MAX_MEDIA_TYPE_LEN`] bytes).
+     */
+    public var mediaType: String
+    /**
+     * Classification label, e.g. `confidential` (UTF-8, at most [`MAX_CLASSIFICATION_LEN`]).
+     */
+    public var classification: String
+    /**
+     * Creation time in seconds since the Unix epoch (UTC).
+     */
+    public var created: UInt64
+    /**
+     * Plaintext length in bytes, if declared up front. A declared length is enforced: the
+     * sealer refuses to write more or to finish with fewer bytes, and the chunk layout (and
+     * so the final-chunk flag) follows from it, so an opener can never release a different
+     * length. `None` for streams whose length is unknown when sealing starts.
+     */
+    public var length: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * File name (UTF-8, at most [`MAX_NAME_LEN`] bytes).
+         */name: String, 
+        /**
+         * Media type, e.g. `application/pdf` (UTF-8, at most [`MAX_MEDIA_TYPE_LEN`] bytes).
+         */mediaType: String, 
+        /**
+         * Classification label, e.g. `confidential` (UTF-8, at most [`MAX_CLASSIFICATION_LEN`]).
+         */classification: String, 
+        /**
+         * Creation time in seconds since the Unix epoch (UTC).
+         */created: UInt64, 
+        /**
+         * Plaintext length in bytes, if declared up front. A declared length is enforced: the
+         * sealer refuses to write more or to finish with fewer bytes, and the chunk layout (and
+         * so the final-chunk flag) follows from it, so an opener can never release a different
+         * length. `None` for streams whose length is unknown when sealing starts.
+         */length: UInt64?) {
+        self.name = name
+        self.mediaType = mediaType
+        self.classification = classification
+        self.created = created
+        self.length = length
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FileMetadata: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFileMetadata: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileMetadata {
+        return
+            try FileMetadata(
+                name: FfiConverterString.read(from: &buf), 
+                mediaType: FfiConverterString.read(from: &buf), 
+                classification: FfiConverterString.read(from: &buf), 
+                created: FfiConverterUInt64.read(from: &buf), 
+                length: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FileMetadata, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.mediaType, into: &buf)
+        FfiConverterString.write(value.classification, into: &buf)
+        FfiConverterUInt64.write(value.created, into: &buf)
+        FfiConverterOptionUInt64.write(value.length, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileMetadata_lift(_ buf: RustBuffer) throws -> FileMetadata {
+    return try FfiConverterTypeFileMetadata.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileMetadata_lower(_ value: FileMetadata) -> RustBuffer {
+    return FfiConverterTypeFileMetadata.lower(value)
+}
+
+
+/**
  * A space's file policy, kept on this device and checked before encryption.
  */
 public struct FilePolicy: Equatable, Hashable {

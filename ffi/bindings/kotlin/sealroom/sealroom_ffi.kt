@@ -41,6 +41,7 @@ import sealroom.core.FfiConverterTypeAdmission
 import sealroom.core.FfiConverterTypeAuditFormat
 import sealroom.core.FfiConverterTypeClientEvent
 import sealroom.core.FfiConverterTypeDocument
+import sealroom.core.FfiConverterTypeFileMetadata
 import sealroom.core.FfiConverterTypeFilePolicy
 import sealroom.core.FfiConverterTypeFileVersion
 import sealroom.core.FfiConverterTypeMessage
@@ -53,6 +54,7 @@ import sealroom.core.FfiConverterTypeSpace
 import sealroom.core.FfiConverterTypeSpacePolicy
 import sealroom.core.FfiConverterTypeThread
 import sealroom.core.FfiConverterTypeUserProfile
+import sealroom.core.FileMetadata
 import sealroom.core.FilePolicy
 import sealroom.core.FileVersion
 import sealroom.core.Message
@@ -92,6 +94,7 @@ import sealroom.core.RustBuffer as RustBufferAdmission
 import sealroom.core.RustBuffer as RustBufferAuditFormat
 import sealroom.core.RustBuffer as RustBufferClientEvent
 import sealroom.core.RustBuffer as RustBufferDocument
+import sealroom.core.RustBuffer as RustBufferFileMetadata
 import sealroom.core.RustBuffer as RustBufferFilePolicy
 import sealroom.core.RustBuffer as RustBufferFileVersion
 import sealroom.core.RustBuffer as RustBufferMessage
@@ -1036,7 +1039,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_sealroom_ffi_fn_free_filesealer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_sealroom_ffi_fn_constructor_filesealer_new(`key`: RustBuffer.ByValue,`metadata`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_constructor_filesealer_new(`key`: RustBuffer.ByValue,`metadata`: RustBufferFileMetadata.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_sealroom_ffi_fn_method_filesealer_finish(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1218,7 +1221,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_sealroom_ffi_fn_func_generate_file_key(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_sealroom_ffi_fn_func_seal_bytes(`key`: RustBuffer.ByValue,`metadata`: RustBuffer.ByValue,`plaintext`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_sealroom_ffi_fn_func_seal_bytes(`key`: RustBuffer.ByValue,`metadata`: RustBufferFileMetadata.ByValue,`plaintext`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_sealroom_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1342,13 +1345,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_func_generate_file_key() and 0xFFFF) != 24102) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_func_seal_bytes() and 0xFFFF) != 9931) {
+    if ((lib.uniffi_sealroom_ffi_checksum_func_seal_bytes() and 0xFFFF) != 55300) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_fileopener_finish() and 0xFFFF) != 57678) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_fileopener_metadata() and 0xFFFF) != 24695) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_fileopener_metadata() and 0xFFFF) != 31917) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_fileopener_push() and 0xFFFF) != 58681) {
@@ -1588,7 +1591,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_constructor_fileopener_new() and 0xFFFF) != 8899) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_constructor_filesealer_new() and 0xFFFF) != 16262) {
+    if ((lib.uniffi_sealroom_ffi_checksum_constructor_filesealer_new() and 0xFFFF) != 6306) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_constructor_sealroomclient_open() and 0xFFFF) != 40908) {
@@ -5666,77 +5669,6 @@ public object FfiConverterTypeDeviceRequestInfo: FfiConverterRustBuffer<DeviceRe
 
 
 /**
- * The authenticated metadata of a sealed file.
- */
-data class FileMetadata (
-    /**
-     * File name.
-     */
-    var `name`: kotlin.String
-    , 
-    /**
-     * Media type.
-     */
-    var `mediaType`: kotlin.String
-    , 
-    /**
-     * Classification label.
-     */
-    var `classification`: kotlin.String
-    , 
-    /**
-     * Creation time, seconds since the Unix epoch.
-     */
-    var `created`: kotlin.ULong
-    , 
-    /**
-     * Declared plaintext length, if known up front.
-     */
-    var `length`: kotlin.ULong?
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFileMetadata: FfiConverterRustBuffer<FileMetadata> {
-    override fun read(buf: ByteBuffer): FileMetadata {
-        return FileMetadata(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterOptionalULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FileMetadata) = (
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterString.allocationSize(value.`mediaType`) +
-            FfiConverterString.allocationSize(value.`classification`) +
-            FfiConverterULong.allocationSize(value.`created`) +
-            FfiConverterOptionalULong.allocationSize(value.`length`)
-    )
-
-    override fun write(value: FileMetadata, buf: ByteBuffer) {
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterString.write(value.`mediaType`, buf)
-            FfiConverterString.write(value.`classification`, buf)
-            FfiConverterULong.write(value.`created`, buf)
-            FfiConverterOptionalULong.write(value.`length`, buf)
-    }
-}
-
-
-
-/**
  * How the live loop waits and reconnects.
  */
 data class LiveOptions (
@@ -6547,38 +6479,6 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
 /**
  * @suppress
  */
-public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
-    override fun read(buf: ByteBuffer): kotlin.ULong? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterULong.read(buf)
-    }
-
-    override fun allocationSize(value: kotlin.ULong?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterULong.allocationSize(value)
-        }
-    }
-
-    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterULong.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -6675,38 +6575,6 @@ public object FfiConverterOptionalTypeAccount: FfiConverterRustBuffer<Account?> 
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeUserProfile: FfiConverterRustBuffer<UserProfile?> {
-    override fun read(buf: ByteBuffer): UserProfile? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeUserProfile.read(buf)
-    }
-
-    override fun allocationSize(value: UserProfile?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeUserProfile.allocationSize(value)
-        }
-    }
-
-    override fun write(value: UserProfile?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeUserProfile.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalTypeFileMetadata: FfiConverterRustBuffer<FileMetadata?> {
     override fun read(buf: ByteBuffer): FileMetadata? {
         if (buf.get().toInt() == 0) {
@@ -6729,6 +6597,38 @@ public object FfiConverterOptionalTypeFileMetadata: FfiConverterRustBuffer<FileM
         } else {
             buf.put(1)
             FfiConverterTypeFileMetadata.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeUserProfile: FfiConverterRustBuffer<UserProfile?> {
+    override fun read(buf: ByteBuffer): UserProfile? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeUserProfile.read(buf)
+    }
+
+    override fun allocationSize(value: UserProfile?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeUserProfile.allocationSize(value)
+        }
+    }
+
+    override fun write(value: UserProfile?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeUserProfile.write(value, buf)
         }
     }
 }
@@ -7012,6 +6912,8 @@ public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<C
         }
     }
 }
+
+
 
 
 

@@ -1252,6 +1252,80 @@ public object FfiConverterTypeDocument: FfiConverterRustBuffer<Document> {
 
 
 /**
+ * The encrypted, authenticated metadata of a sealed file (Kotlin/Swift: `FileMetadata`).
+ */
+data class FileMetadata (
+    /**
+     * File name (UTF-8, at most [`MAX_NAME_LEN`] bytes).
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Media type, e.g. `application/pdf` (UTF-8, at most [`MAX_MEDIA_TYPE_LEN`] bytes).
+     */
+    var `mediaType`: kotlin.String
+    , 
+    /**
+     * Classification label, e.g. `confidential` (UTF-8, at most [`MAX_CLASSIFICATION_LEN`]).
+     */
+    var `classification`: kotlin.String
+    , 
+    /**
+     * Creation time in seconds since the Unix epoch (UTC).
+     */
+    var `created`: kotlin.ULong
+    , 
+    /**
+     * Plaintext length in bytes, if declared up front. A declared length is enforced: the
+     * sealer refuses to write more or to finish with fewer bytes, and the chunk layout (and
+     * so the final-chunk flag) follows from it, so an opener can never release a different
+     * length. `None` for streams whose length is unknown when sealing starts.
+     */
+    var `length`: kotlin.ULong?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFileMetadata: FfiConverterRustBuffer<FileMetadata> {
+    override fun read(buf: ByteBuffer): FileMetadata {
+        return FileMetadata(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FileMetadata) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`mediaType`) +
+            FfiConverterString.allocationSize(value.`classification`) +
+            FfiConverterULong.allocationSize(value.`created`) +
+            FfiConverterOptionalULong.allocationSize(value.`length`)
+    )
+
+    override fun write(value: FileMetadata, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`mediaType`, buf)
+            FfiConverterString.write(value.`classification`, buf)
+            FfiConverterULong.write(value.`created`, buf)
+            FfiConverterOptionalULong.write(value.`length`, buf)
+    }
+}
+
+
+
+/**
  * A space's file policy, kept on this device and checked before encryption.
  */
 data class FilePolicy (
