@@ -91,16 +91,9 @@ async fn commit_once(pool: &Pool, txn: &Txn) -> Result<Attempt, StoreError> {
             .await
     );
     // All checks in one pipeline (one round trip), compared in order.
-    let rows = step!(
-        in_order(
-            txn.checks()
-                .iter()
-                .map(|c| async { tx.query_opt(&check, &[&c.tree, &c.key]).await })
-        )
-        .await
-    );
-    for (c, row) in txn.checks().iter().zip(rows) {
-        let current: Option<Vec<u8>> = row.map(|r| r.get(0));
+    let values =
+        step!(values_of(&tx, &check, txn.checks().iter().map(|c| (&c.tree, &c.key))).await);
+    for (c, current) in txn.checks().iter().zip(values) {
         if current.as_deref() != c.expected.as_deref() {
             // Dropping `tx` rolls back.
             return Ok(Attempt::Conflict(c.tree.clone(), c.key.clone()));
@@ -142,6 +135,19 @@ where
         .collect()
 }
 
+/// The values of `keys` (tree, key) read with `select` (the locking `SELECT value ...`), in one
+/// pipeline, in order.
+async fn values_of<'k>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    select: &tokio_postgres::Statement,
+    keys: impl Iterator<Item = (&'k String, &'k Vec<u8>)>,
+) -> Result<Vec<Option<Vec<u8>>>, tokio_postgres::Error> {
+    let rows =
+        in_order(keys.map(|(tree, key)| async move { tx.query_opt(select, &[tree, key]).await }))
+            .await?;
+    Ok(rows.into_iter().map(|row| row.map(|r| r.get(0))).collect())
+}
+
 /// Marker of a value a derive asked for that was not fetched yet.
 const NOT_FETCHED: &str = "value not fetched yet";
 
@@ -173,16 +179,8 @@ async fn commit_derived_once(
     );
     // Every value read so far, locked.
     let mut fetched: HashMap<(String, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-    let rows = step!(
-        in_order(
-            txn.checks()
-                .iter()
-                .map(|c| async { tx.query_opt(&lock, &[&c.tree, &c.key]).await })
-        )
-        .await
-    );
-    for (c, row) in txn.checks().iter().zip(rows) {
-        let current: Option<Vec<u8>> = row.map(|r| r.get(0));
+    let values = step!(values_of(&tx, &lock, txn.checks().iter().map(|c| (&c.tree, &c.key))).await);
+    for (c, current) in txn.checks().iter().zip(values) {
         if current.as_deref() != c.expected.as_deref() {
             return Ok(Ok(Attempt::Conflict(c.tree.clone(), c.key.clone())));
         }
@@ -194,17 +192,8 @@ async fn commit_derived_once(
         .into_iter()
         .filter(|k| !fetched.contains_key(k))
         .collect();
-    let rows = step!(
-        in_order(
-            hinted
-                .iter()
-                .map(|(tree, key)| async { tx.query_opt(&lock, &[tree, key]).await })
-        )
-        .await
-    );
-    for (k, row) in hinted.into_iter().zip(rows) {
-        fetched.insert(k, row.map(|r| r.get(0)));
-    }
+    let values = step!(values_of(&tx, &lock, hinted.iter().map(|(tree, key)| (tree, key))).await);
+    fetched.extend(hinted.into_iter().zip(values));
     let ops = loop {
         let mut missing: Option<(String, Vec<u8>)> = None;
         let result = {
