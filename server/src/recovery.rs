@@ -34,8 +34,7 @@ pub(crate) fn put_backup(state: &AppState, authed: &AuthedDevice) -> Result<Repl
     let event = audit::event_by(AuditAction::RecoveryStore, authed)
         .object(authed.user_id.clone())
         .size(body.len() as u64);
-    audit::within(state, &mut txn, vec![event]);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     state.store.flush()?;
     Ok(ok_json(&RecoveryInfo {
         length: body.len() as u64,
@@ -89,8 +88,7 @@ pub(crate) fn delete_backup(state: &AppState, authed: &AuthedDevice) -> Result<R
     let mut txn = Txn::new();
     txn.check(RECOVERY, key, Some(&old)).delete(RECOVERY, key);
     let event = audit::event_by(AuditAction::RecoveryDelete, authed).object(authed.user_id.clone());
-    audit::within(state, &mut txn, vec![event]);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     state.store.flush()?;
     Ok(no_content())
 }

@@ -82,6 +82,17 @@ pub fn within(state: &AppState, txn: &mut crate::store::Txn, events: Vec<AuditEv
     txn.derive(AuditAppend::new(now_ms(state), events));
 }
 
+/// Commits `txn` with `events` added to it ([`within`]): the change and its entries land
+/// together or not at all; the error is the request's answer ([`txn_error`]).
+pub fn commit_with(
+    state: &AppState,
+    mut txn: crate::store::Txn,
+    events: Vec<AuditEvent>,
+) -> Result<(), ApiError> {
+    within(state, &mut txn, events);
+    state.store.commit(&txn).map_err(txn_error)
+}
+
 /// Appends `events` in one transaction (one commit for all of them).
 pub fn record_all(state: &AppState, events: Vec<AuditEvent>) -> Result<(), AuditError> {
     chain::append_all(state.store.as_ref(), now_ms(state), events).map(drop)
