@@ -1,7 +1,8 @@
 //! Erasing a user: their devices (so no request of theirs authenticates again), each device's
 //! key packages and welcome mailbox, their pending device requests, their TOTP enrolment, their
 //! space memberships and index entries, their notification preference and pending digest, and
-//! the user record (name, e-mail). Recorded in the audit trail, which keeps ids only.
+//! the user record (name, e-mail). All of it is one transaction with its audit entry (which
+//! keeps ids only): the user is erased and audited, or neither.
 //!
 //! Route: `POST /v1/users/{user_id}/erase` (organisation admins; an admin of the provider
 //! organisation may erase any user, another organisation's admin only their own users; nobody
@@ -24,7 +25,7 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
-use crate::store::{decode_json, Store, StoreError, StoreExt};
+use crate::store::{decode_json, Store, StoreError, StoreExt, Txn};
 
 /// What an erasure removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,66 +36,75 @@ pub struct ErasureReport {
     pub devices: Vec<String>,
 }
 
-/// Erases `user_id` from `store`. Returns `None` when there is no such user.
+/// Erases `user_id` from `store` (no audit entry). Returns `None` when there is no such user.
 pub fn erase_user(store: &dyn Store, user_id: &str) -> Result<Option<ErasureReport>, StoreError> {
-    if store.get(USERS, user_id.as_bytes())?.is_none() {
+    let Some((report, txn)) = erasure(store, user_id)? else {
         return Ok(None);
-    }
+    };
+    store.commit(&txn)?;
+    store.flush()?;
+    Ok(Some(report))
+}
+
+/// The erasure of `user_id` as one transaction (conditional on the user record being as read),
+/// to be committed by the caller with its audit entry. `None`: there is no such user.
+pub fn erasure(
+    store: &dyn Store,
+    user_id: &str,
+) -> Result<Option<(ErasureReport, Txn)>, StoreError> {
+    let Some(user_raw) = store.get(USERS, user_id.as_bytes())? else {
+        return Ok(None);
+    };
+    let user: UserRecord = decode_json(USERS, &user_raw)?;
+    let mut txn = Txn::new();
+    txn.check(USERS, user_id.as_bytes(), Some(&user_raw));
     let mut devices = Vec::new();
-    let all: Vec<(Vec<u8>, Vec<u8>)> =
-        store.scan_prefix(DEVICES, &[])?.collect::<Result<_, _>>()?;
-    for (key, value) in all {
+    for item in store.scan_prefix(DEVICES, &[])? {
+        let (key, value) = item?;
         let device: DeviceRecord = decode_json(DEVICES, &value)?;
         if device.user_id == user_id {
-            // The device record first: from here on it can no longer authenticate.
-            store.delete(DEVICES, &key)?;
-            crate::rooms::data::erase_device(store, &device.device_id)?;
+            txn.delete(DEVICES, &key);
+            crate::rooms::data::erase_device(store, &mut txn, &device.device_id)?;
             devices.push(device.device_id);
         }
     }
     // Pending device requests (they carry the user's id and a public key).
-    let requests: Vec<(Vec<u8>, Vec<u8>)> = store
-        .scan_prefix(DEVICE_REQUESTS, &[])?
-        .collect::<Result<_, _>>()?;
-    for (key, value) in requests {
+    for item in store.scan_prefix(DEVICE_REQUESTS, &[])? {
+        let (key, value) = item?;
         let request: DeviceRequest = decode_json(DEVICE_REQUESTS, &value)?;
         if request.user_id == user_id {
-            store.delete(DEVICE_REQUESTS, &key)?;
+            txn.delete(DEVICE_REQUESTS, &key);
         }
     }
-    store.delete(TOTP, user_id.as_bytes())?;
-    crate::accounts::erase_enrolment(store, user_id, &devices)?;
+    txn.delete(TOTP, user_id.as_bytes());
+    crate::accounts::erase_enrolment(store, &mut txn, user_id, &devices)?;
     // Index entries: devices of the user, spaces of the user and their membership records.
     let prefix = format!("{user_id}/");
     for tree in [USER_DEVICES, USER_SPACES] {
-        let keys: Vec<Vec<u8>> = store
-            .scan_prefix(tree, prefix.as_bytes())?
-            .map(|kv| kv.map(|(k, _)| k))
-            .collect::<Result<_, _>>()?;
-        for key in keys {
+        for item in store.scan_prefix(tree, prefix.as_bytes())? {
+            let (key, _) = item?;
             if tree == USER_SPACES {
                 if let Some(space_id) = key.get(prefix.len()..) {
                     let mut member_key = space_id.to_vec();
                     member_key.push(b'/');
                     member_key.extend_from_slice(user_id.as_bytes());
-                    store.delete(SPACE_MEMBERS, &member_key)?;
+                    txn.delete(SPACE_MEMBERS, &member_key);
                 }
             }
-            store.delete(tree, &key)?;
+            txn.delete(tree, &key);
         }
     }
-    if let Some(raw) = store.get(USERS, user_id.as_bytes())? {
-        let user: UserRecord = decode_json(USERS, &raw)?;
-        store.delete(ORG_USERS, format!("{}/{user_id}", user.org_id).as_bytes())?;
-    }
-    crate::notify::engine::forget_user(store, user_id)?;
-    crate::recovery::erase(store, user_id)?;
-    store.delete(USERS, user_id.as_bytes())?;
-    store.flush()?;
-    Ok(Some(ErasureReport {
-        user_id: user_id.to_owned(),
-        devices,
-    }))
+    txn.delete(ORG_USERS, format!("{}/{user_id}", user.org_id).as_bytes());
+    crate::notify::engine::forget_user(&mut txn, user_id);
+    crate::recovery::erase(&mut txn, user_id);
+    txn.delete(USERS, user_id.as_bytes());
+    Ok(Some((
+        ErasureReport {
+            user_id: user_id.to_owned(),
+            devices,
+        },
+        txn,
+    )))
 }
 
 pub(crate) fn erase(
@@ -118,18 +128,20 @@ pub(crate) fn erase(
     if !provider_admin && target.org_id != authed.org_id {
         return Err(ApiError::not_found("no such user"));
     }
-    let report = erase_user(store, user_id)?.ok_or_else(|| ApiError::not_found("no such user"))?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::UserErase, authed)
-            .object(user_id)
-            .size(report.devices.len() as u64)
-            .detail(format!(
-                "org={} devices={}",
-                target.org_id,
-                report.devices.len()
-            )),
-    )?;
+    // Everything of the user and the audit entry: one transaction. A user changed meanwhile
+    // (the record's check fails) answers 409; the admin retries.
+    let (report, txn) =
+        erasure(store, user_id)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+    let event = audit::event_by(AuditAction::UserErase, authed)
+        .object(user_id)
+        .size(report.devices.len() as u64)
+        .detail(format!(
+            "org={} devices={}",
+            target.org_id,
+            report.devices.len()
+        ));
+    audit::commit_with(state, txn, vec![event])?;
+    store.flush()?;
     Ok(ok_json(&report))
 }
 
@@ -210,5 +222,63 @@ mod tests {
             );
         }
         assert!(erase_user(&store, "u1").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_erasure_and_its_audit_entry_are_one_commit() {
+        use crate::audit::chain::{self, HEAD_KEY, META_TREE};
+        use crate::auth::ClientInfo;
+        use crate::config::Config;
+        use crate::state::SystemClock;
+        use crate::store::SharedStore;
+        use std::sync::Arc;
+
+        let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let state = AppState::new(
+            Config::default(),
+            Arc::clone(&store),
+            Arc::new(SystemClock),
+            rx,
+        );
+        let org = OrgRecord {
+            org_id: "o1".into(),
+            name: "o1".into(),
+            kind: OrgKind::Provider,
+            created_at: 0,
+        };
+        store.put_json(ORGS, b"o1", &org).unwrap();
+        store.put_json(USERS, b"u1", &user("u1", "o1")).unwrap();
+        store.put(ORG_USERS, b"o1/u1", b"").unwrap();
+        store.put(TOTP, b"u1", b"{}").unwrap();
+        let authed = AuthedDevice {
+            org_id: "o1".to_owned(),
+            user_id: "admin".to_owned(),
+            device_id: "admin-device".to_owned(),
+            role: Role::Admin,
+            client: ClientInfo::default(),
+            body_sha256: [0; 32],
+            body: bytes::Bytes::new(),
+        };
+
+        store.put(META_TREE, HEAD_KEY, b"damaged").unwrap();
+        let refused = erase(&state, &authed, "u1").unwrap_err();
+        assert_eq!(refused.status(), 500, "refused: {refused:?}");
+        for (tree, key) in [(USERS, "u1"), (ORG_USERS, "o1/u1"), (TOTP, "u1")] {
+            assert!(
+                store.get(tree, key.as_bytes()).unwrap().is_some(),
+                "{tree} kept"
+            );
+        }
+
+        store.delete(META_TREE, HEAD_KEY).unwrap();
+        erase(&state, &authed, "u1").unwrap();
+        for (tree, key) in [(USERS, "u1"), (ORG_USERS, "o1/u1"), (TOTP, "u1")] {
+            assert!(
+                store.get(tree, key.as_bytes()).unwrap().is_none(),
+                "{tree} erased"
+            );
+        }
+        assert_eq!(chain::head(store.as_ref()).unwrap().unwrap().seq, 1);
     }
 }

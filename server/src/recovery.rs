@@ -16,7 +16,7 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::reply::{no_content, ok_json, Reply};
 use crate::state::AppState;
-use crate::store::{Store, Txn};
+use crate::store::Txn;
 
 /// Store tree of recovery backups, keyed by user id.
 pub const RECOVERY: &str = "recovery";
@@ -93,8 +93,7 @@ pub(crate) fn delete_backup(state: &AppState, authed: &AuthedDevice) -> Result<R
     Ok(no_content())
 }
 
-/// Removes a user's recovery backup (erasure).
-pub fn erase(store: &dyn Store, user_id: &str) -> Result<(), crate::store::StoreError> {
-    store.delete(RECOVERY, user_id.as_bytes())?;
-    Ok(())
+/// Adds to `txn` the removal of a user's recovery backup (erasure).
+pub fn erase(txn: &mut Txn, user_id: &str) {
+    txn.delete(RECOVERY, user_id.as_bytes());
 }

@@ -27,7 +27,7 @@ use crate::audit::{self, AuditEvent};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::reply::{ok_json, Reply};
-use crate::rooms::data::{RoomRecord, ROOMS};
+use crate::rooms::data::{delete_expired_with, messages_before, RoomRecord, DELETE_BATCH, ROOMS};
 use crate::state::AppState;
 use crate::store::{decode_json, Store, StoreError, StoreExt, Txn};
 
@@ -124,22 +124,25 @@ pub fn rooms_of_space(store: &dyn Store, space_id: &str) -> Result<Vec<String>, 
 }
 
 /// One sweep at time `now` (Unix seconds): deletes expired messages, then, for every space
-/// with a policy, messages and blobs received at or before `now - days`. Audits each deletion
-/// batch.
+/// with a policy, messages and blobs received at or before `now - days`. Each deletion batch
+/// ([`DELETE_BATCH`] messages and blobs at most) is one transaction with its audit entry: a
+/// batch is deleted and audited, or neither.
 pub fn sweep(state: &AppState, now: i64) -> Result<SweepReport, ApiError> {
     let store = state.store.as_ref();
+    let expired = delete_expired_with(store, now, &|txn, n| {
+        audit::within(
+            state,
+            txn,
+            vec![AuditEvent::new(AuditAction::MessageExpire)
+                .size(n as u64)
+                .detail(format!("messages={n}"))],
+        );
+    })
+    .map_err(audit::txn_error)?;
     let mut report = SweepReport {
-        expired_messages: crate::rooms::data::delete_expired(store, now)?,
+        expired_messages: expired,
         ..SweepReport::default()
     };
-    if report.expired_messages > 0 {
-        audit::record(
-            state,
-            AuditEvent::new(AuditAction::MessageExpire)
-                .size(report.expired_messages as u64)
-                .detail(format!("messages={}", report.expired_messages)),
-        )?;
-    }
     let policies: Vec<(Vec<u8>, Vec<u8>)> = store
         .scan_prefix(POLICY_TREE, &[])?
         .collect::<Result<_, _>>()?;
@@ -150,26 +153,34 @@ pub fn sweep(state: &AppState, now: i64) -> Result<SweepReport, ApiError> {
         let policy: StoredPolicy = decode_json(POLICY_TREE, &value)?;
         let cutoff = now.saturating_sub(i64::from(policy.days).saturating_mul(DAY_SECS));
         for room_id in rooms_of_space(store, &space_id)? {
-            let messages = crate::rooms::data::delete_messages_before(store, &room_id, cutoff)?;
-            let blobs = crate::blobs::backend(state)
-                .and_then(|b| {
-                    crate::blobs::delete_room_blobs_before(store, b.as_ref(), &room_id, cutoff)
-                })
-                .map_err(|e| ApiError::internal("retention blobs", &e))?;
-            if messages > 0 || !blobs.is_empty() {
-                audit::record(
-                    state,
-                    AuditEvent::new(AuditAction::RetentionDelete)
+            let messages = messages_before(store, &room_id, cutoff)?;
+            let blob_ids = crate::blobs::room_blobs_before(store, &room_id, cutoff)?;
+            let batches = messages.len().max(blob_ids.len()).div_ceil(DELETE_BATCH);
+            for i in 0..batches {
+                let range =
+                    |len: usize| (i * DELETE_BATCH).min(len)..((i + 1) * DELETE_BATCH).min(len);
+                let batch = &messages[range(messages.len())];
+                let blobs = &blob_ids[range(blob_ids.len())];
+                let with = |txn: &mut Txn, deleted: &[String]| {
+                    for m in batch {
+                        m.delete_in(txn);
+                    }
+                    let event = AuditEvent::new(AuditAction::RetentionDelete)
                         .object(room_id.clone())
                         .detail(format!(
-                            "space={space_id} days={} messages={messages} blobs={}",
+                            "space={space_id} days={} messages={} blobs={}",
                             policy.days,
-                            blobs.len()
-                        )),
-                )?;
+                            batch.len(),
+                            deleted.len()
+                        ));
+                    audit::within(state, txn, vec![event]);
+                };
+                let deleted = crate::blobs::backend(state)
+                    .and_then(|b| crate::blobs::delete_blobs_with(store, b.as_ref(), blobs, &with))
+                    .map_err(|e| ApiError::internal("retention", &e))?;
+                report.retention_messages += batch.len();
+                report.retention_blobs += deleted.len();
             }
-            report.retention_messages += messages;
-            report.retention_blobs += blobs.len();
         }
     }
     Ok(report)
@@ -241,7 +252,10 @@ pub(crate) fn put_policy(
             Some(d) => format!("days={d}"),
             None => "days=none".to_owned(),
         });
-    audit::within(state, &mut txn, vec![event]);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     Ok(ok_json(&body))
 }
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod tests;

@@ -101,8 +101,7 @@ pub(crate) fn create_device_request(
             "pending user={} request={}",
             owner.user_id, request.request_id
         ));
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     security::record(
         state,
         &owner.user_id,
@@ -427,8 +426,7 @@ pub(crate) fn totp_enrol(state: &AppState, authed: &AuthedDevice) -> Result<Repl
     let event = audit::event_by(AuditAction::TotpChange, authed)
         .object(authed.user_id.clone())
         .detail("enrol");
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     let b32 = Zeroizing::new(totp::base32(&secret));
     Ok(json_reply(
@@ -473,8 +471,7 @@ pub(crate) fn totp_confirm(state: &AppState, authed: &AuthedDevice) -> Result<Re
     let event = audit::event_by(AuditAction::TotpChange, authed)
         .object(authed.user_id.clone())
         .detail("confirm");
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(no_content())
 }
@@ -498,15 +495,16 @@ pub(crate) fn totp_status(state: &AppState, authed: &AuthedDevice) -> Result<Rep
 
 /// `POST /v1/me/totp/unlock`: one of the user's own active devices lifts a lockout.
 pub(crate) fn totp_unlock(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
-    let store = state.store.as_ref();
-    throttle::reset(store, &throttle::totp_user_key(&authed.user_id))?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::TotpChange, authed)
-            .object(authed.user_id.clone())
-            .detail("unlock"),
-    )
-    .map_err(ApiError::from)?;
+    // The lifted lockout (the user's failure counter gone) and its audit entry: one transaction.
+    let mut txn = Txn::new();
+    txn.delete(
+        throttle::THROTTLE,
+        throttle::totp_user_key(&authed.user_id).as_bytes(),
+    );
+    let event = audit::event_by(AuditAction::TotpChange, authed)
+        .object(authed.user_id.clone())
+        .detail("unlock");
+    audit::commit_with(state, txn, vec![event])?;
     security::record(
         state,
         &authed.user_id,
@@ -534,8 +532,7 @@ fn remove_totp(
     let mut txn = Txn::new();
     txn.check(TOTP, user_id.as_bytes(), Some(&raw))
         .delete(TOTP, user_id.as_bytes());
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     throttle::reset(store, &throttle::totp_user_key(user_id))?;
     Ok(true)
 }

@@ -157,8 +157,7 @@ pub(crate) fn publish_identity(state: &AppState, authed: &AuthedDevice) -> Resul
     let event = audit::event_by(AuditAction::DeviceCertify, authed)
         .object(authed.device_id.clone())
         .detail(format!("identity key published user={}", authed.user_id));
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(ok_json(
         &serde_json::json!({ "identity_key": hex::encode(public_key) }),
@@ -188,8 +187,7 @@ pub(crate) fn put_certificate(
     let event = audit::event_by(AuditAction::DeviceCertify, authed)
         .object(device_id.to_owned())
         .detail("by=certificate".to_owned());
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(no_content())
 }
@@ -235,8 +233,7 @@ pub(crate) fn reset_identity(
     let event = audit::event_by(AuditAction::DeviceCertify, authed)
         .object(target.user_id.clone())
         .detail("identity key reset by=admin");
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     security::record(
         state,
         &target.user_id,
@@ -275,19 +272,20 @@ pub(crate) fn check_bundle(bundle: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Removes the identity key of `user_id` and the certificates of `device_ids` (erasure).
-pub fn erase(store: &dyn Store, user_id: &str, device_ids: &[String]) -> Result<(), StoreError> {
-    store.delete(IDENTITY_KEYS, user_id.as_bytes())?;
-    let retired: Vec<Vec<u8>> = store
-        .scan_prefix(RETIRED_IDENTITY_KEYS, &retired_prefix(user_id))?
-        .filter_map(Result::ok)
-        .map(|(k, _)| k)
-        .collect();
-    for key in retired {
-        store.delete(RETIRED_IDENTITY_KEYS, &key)?;
+/// Adds to `txn` the removal of the identity key of `user_id` and the certificates of
+/// `device_ids` (erasure).
+pub fn erase(
+    store: &dyn Store,
+    txn: &mut Txn,
+    user_id: &str,
+    device_ids: &[String],
+) -> Result<(), StoreError> {
+    txn.delete(IDENTITY_KEYS, user_id.as_bytes());
+    for kv in store.scan_prefix(RETIRED_IDENTITY_KEYS, &retired_prefix(user_id))? {
+        txn.delete(RETIRED_IDENTITY_KEYS, &kv?.0);
     }
     for device_id in device_ids {
-        store.delete(DEVICE_CERTS, device_id.as_bytes())?;
+        txn.delete(DEVICE_CERTS, device_id.as_bytes());
     }
     Ok(())
 }

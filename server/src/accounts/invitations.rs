@@ -110,8 +110,7 @@ pub(crate) fn create_invitation(
             }
             detail
         });
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(json_reply(
         crate::reply::CREATED,
@@ -266,8 +265,7 @@ pub(crate) fn revoke_invitation(
             Some(space_id) => format!("role={} space={space_id}", role_label(invite.role)),
             None => format!("role={}", role_label(invite.role)),
         });
-    audit::within(state, &mut txn, vec![event]);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(no_content())
 }

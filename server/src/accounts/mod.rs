@@ -300,27 +300,27 @@ impl TotpRecord {
     }
 }
 
-/// Removes a user's enrolment state on erasure: security events, throttle counters and the
-/// recovery waits of `device_ids`.
+/// Adds to `txn` the removal of a user's enrolment state on erasure: security events, throttle
+/// counters, the recovery waits of `device_ids`, the identity key and device certificates.
 pub fn erase_enrolment(
     store: &dyn Store,
+    txn: &mut Txn,
     user_id: &str,
     device_ids: &[String],
 ) -> Result<(), StoreError> {
-    security::erase(store, user_id)?;
-    store.delete(
+    security::erase(store, txn, user_id)?;
+    txn.delete(
         throttle::THROTTLE,
         throttle::totp_user_key(user_id).as_bytes(),
-    )?;
-    store.delete(
+    );
+    txn.delete(
         throttle::THROTTLE,
         throttle::request_user_key(user_id).as_bytes(),
-    )?;
+    );
     for device_id in device_ids {
-        store.delete(LINK_WAIT, device_id.as_bytes())?;
+        txn.delete(LINK_WAIT, device_id.as_bytes());
     }
-    identity::erase(store, user_id, device_ids)?;
-    Ok(())
+    identity::erase(store, txn, user_id, device_ids)
 }
 
 /// Seals TOTP secrets that an older relay stored in the clear; returns how many. Run at start.

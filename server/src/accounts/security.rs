@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
 use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
-use crate::store::{decode_json, encode_json, Store, StoreError};
+use crate::store::{decode_json, encode_json, Store, StoreError, Txn};
 
 /// Tree: `user_id/` ‖ 8-byte big-endian sequence -> [`SecurityEvent`] (JSON).
 pub const SECURITY_EVENTS: &str = "acct_security_events";
@@ -93,15 +93,11 @@ pub(crate) fn list(
     Ok(ok_json(&SecurityEventList { events }))
 }
 
-/// Removes a user's events (erasure).
-pub fn erase(store: &dyn Store, user_id: &str) -> Result<(), StoreError> {
+/// Adds to `txn` the removal of a user's events (erasure).
+pub fn erase(store: &dyn Store, txn: &mut Txn, user_id: &str) -> Result<(), StoreError> {
     let prefix = format!("{user_id}/").into_bytes();
-    let keys: Vec<Vec<u8>> = store
-        .scan_prefix(SECURITY_EVENTS, &prefix)?
-        .map(|kv| kv.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
-    for k in keys {
-        store.delete(SECURITY_EVENTS, &k)?;
+    for kv in store.scan_prefix(SECURITY_EVENTS, &prefix)? {
+        txn.delete(SECURITY_EVENTS, &kv?.0);
     }
     Ok(())
 }

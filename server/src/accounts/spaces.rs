@@ -33,8 +33,7 @@ pub(crate) fn create_org(state: &AppState, authed: &AuthedDevice) -> Result<Repl
     let event = audit::event_by(AuditAction::OrgCreate, authed)
         .object(org.org_id.clone())
         .detail("kind=customer");
-    audit::within(state, &mut txn, vec![event]);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(json_reply(crate::reply::CREATED, &org_info(&org)))
 }
@@ -133,8 +132,7 @@ pub(crate) fn create_space(state: &AppState, authed: &AuthedDevice) -> Result<Re
             .object(space.space_id.clone())
             .detail(format!("space user={} role=owner", authed.user_id)),
     ];
-    audit::within(state, &mut txn, events);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, events)?;
     durable(state)?;
     Ok(json_reply(
         crate::reply::CREATED,
@@ -194,8 +192,7 @@ pub(crate) fn add_space_member(
             target.user_id,
             space_role_label(role)
         ));
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(no_content())
 }
@@ -227,8 +224,7 @@ pub(crate) fn remove_space_member(
     let event = audit::event_by(AuditAction::MembershipRemove, authed)
         .object(space_id)
         .detail(format!("space user={user_id}"));
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(no_content())
 }

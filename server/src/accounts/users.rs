@@ -119,8 +119,7 @@ pub(crate) fn bootstrap(
             .object(user.user_id.clone())
             .detail("bootstrap role=admin"),
     ];
-    audit::within(state, &mut txn, events);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, events)?;
     durable(state)?;
     let _ = std::fs::remove_file(state.config.data_dir.join(SETUP_TOKEN_FILE));
     tracing::info!(org_id = %org.org_id, user_id = %user.user_id, "relay bootstrapped");
@@ -249,8 +248,7 @@ pub(crate) fn register(
                 .detail(format!("space user={} role=customer", user.user_id)),
         );
     }
-    audit::within(state, &mut txn, events);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, events)?;
     durable(state)?;
     tracing::info!(user_id = %user.user_id, device_id = %device.device_id, "user registered");
     Ok(json_reply(
@@ -332,8 +330,7 @@ pub(crate) fn accept_invitation(
             "space user={} role=customer invitation={}",
             authed.user_id, invite.invitation_id
         ));
-    audit::within(state, &mut txn, vec![event]);
-    state.store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     durable(state)?;
     Ok(ok_json(&super::spaces::space_info(store, &space)?))
 }
@@ -444,8 +441,7 @@ pub(crate) fn revoke_device(
     let event = audit::event_by(AuditAction::DeviceRemove, authed)
         .object(device_id)
         .detail(format!("revoked user={}", device.user_id));
-    audit::within(state, &mut txn, vec![event]);
-    store.commit(&txn).map_err(audit::txn_error)?;
+    audit::commit_with(state, txn, vec![event])?;
     // The user learns it by a content-free mail and in their devices' security events,
     // whoever revoked it (the user from another device or an administrator).
     security::record(

@@ -15,7 +15,7 @@
 //! length (an empty append for a zero-length upload), and an unfinished upload expires
 //! [`UploadLimits::ttl_secs`] after its creation or last append.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -543,17 +543,19 @@ pub fn delete_blob_with(
     ))
 }
 
-/// Deletes unfinished uploads whose expiry passed. Returns the deleted blob ids.
+/// Deletes unfinished uploads whose expiry passed, each in one transaction with the writes
+/// `with` adds for it (its audit entry). Returns the deleted blob ids.
 pub fn delete_expired_uploads(
     store: &dyn Store,
     blobs: &dyn BlobStore,
     now: i64,
+    with: &dyn Fn(&mut Txn, &BlobRecord),
 ) -> Result<Vec<String>, BlobError> {
     let all: Vec<BlobRecord> = store.scan_json(BLOBS, b"")?;
     let mut deleted = Vec::new();
     for record in all {
         if record.expires_at.is_some_and(|t| t <= now) {
-            match delete_blob(store, blobs, &record.blob_id) {
+            match delete_blob_with(store, blobs, &record.blob_id, &|txn| with(txn, &record)) {
                 Ok(()) | Err(BlobError::NotFound) => deleted.push(record.blob_id),
                 Err(e) => return Err(e),
             }
@@ -562,24 +564,84 @@ pub fn delete_expired_uploads(
     Ok(deleted)
 }
 
-/// Deletes every blob of a room created at or before `before` (per-space retention). Returns
-/// the deleted blob ids.
-pub fn delete_room_blobs_before(
+/// The ids of a room's blobs created at or before `before` (per-space retention).
+pub fn room_blobs_before(
     store: &dyn Store,
-    blobs: &dyn BlobStore,
     room_id: &str,
     before: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(list(store, room_id)?
+        .into_iter()
+        .filter(|r| r.created_at <= before)
+        .map(|r| r.blob_id)
+        .collect())
+}
+
+/// Deletes the blobs `blob_ids` (those still there) in one transaction with the writes `with`
+/// adds for the ids it deletes (a retention batch's message deletions and audit entry): their
+/// records, their reservations in their spaces and for their uploaders, then their bytes.
+/// Returns the deleted ids.
+pub fn delete_blobs_with(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    blob_ids: &[String],
+    with: &dyn Fn(&mut Txn, &[String]),
 ) -> Result<Vec<String>, BlobError> {
-    let mut deleted = Vec::new();
-    for record in list(store, room_id)? {
-        if record.created_at <= before {
-            match delete_blob(store, blobs, &record.blob_id) {
-                Ok(()) | Err(BlobError::NotFound) => deleted.push(record.blob_id),
-                Err(e) => return Err(e),
-            }
+    let mut names = Vec::new();
+    for blob_id in blob_ids {
+        if let Some(r) = store.get_json::<BlobRecord>(BLOBS, blob_id.as_bytes())? {
+            names.extend(usage_names(&r.space_id, &r.uploader_user));
         }
     }
-    Ok(deleted)
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _guards = USAGE_LOCKS.lock(&names);
+    for attempt in 0..RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(backoff(attempt));
+        }
+        let mut txn = Txn::new();
+        let mut deleted = Vec::new();
+        let mut freed: BTreeMap<(&str, String), u64> = BTreeMap::new();
+        for blob_id in blob_ids {
+            let Some(raw) = store.get(BLOBS, blob_id.as_bytes())? else {
+                continue;
+            };
+            let record: BlobRecord = decode_json(BLOBS, &raw)?;
+            txn.check(BLOBS, blob_id.as_bytes(), Some(&raw));
+            txn.delete(BLOBS, blob_id.as_bytes());
+            *freed
+                .entry((SPACE_USAGE, record.space_id.clone()))
+                .or_default() += record.length;
+            *freed
+                .entry((USER_USAGE, record.uploader_user.clone()))
+                .or_default() += record.length;
+            deleted.push(record);
+        }
+        for ((tree, key), bytes) in &freed {
+            let (raw, used) = usage(store, tree, key)?;
+            txn.check(tree, key.as_bytes(), raw.as_deref());
+            txn.put(
+                tree,
+                key.as_bytes(),
+                &used.saturating_sub(*bytes).to_be_bytes(),
+            );
+        }
+        let ids: Vec<String> = deleted.iter().map(|r| r.blob_id.clone()).collect();
+        with(&mut txn, &ids);
+        match store.commit(&txn) {
+            Ok(()) => {
+                for record in &deleted {
+                    blobs.remove(&record.upload())?;
+                }
+                return Ok(ids);
+            }
+            Err(TxnError::Conflict { .. }) => continue,
+            Err(e) => return Err(txn_store_error(e)),
+        }
+    }
+    Err(BlobError::Busy(
+        "blob usage counters stayed contended".into(),
+    ))
 }
 
 /// A byte range to send.

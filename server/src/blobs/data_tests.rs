@@ -84,7 +84,7 @@ fn delete_expired_uploads(
     dir: &Path,
     now: i64,
 ) -> Result<Vec<String>, BlobError> {
-    super::delete_expired_uploads(store, &LocalBlobs::new(dir), now)
+    super::delete_expired_uploads(store, &LocalBlobs::new(dir), now, &|_, _| {})
 }
 
 fn setup() -> (Arc<RedbStore>, tempfile::TempDir) {

@@ -36,7 +36,8 @@ use crate::state::AppState;
 pub use crate::store::blobs::BlobStore;
 pub(crate) use data::AppendLocks;
 pub use data::{
-    delete_blob, delete_blob_with, delete_expired_uploads, delete_room_blobs_before, BlobError,
+    delete_blob, delete_blob_with, delete_blobs_with, delete_expired_uploads, room_blobs_before,
+    BlobError,
 };
 use data::{BlobRecord, UploadLimits};
 
@@ -170,6 +171,16 @@ pub fn init(state: &AppState) {
     spawn_expiry_sweep(state);
 }
 
+/// Adds the audit entry of an expired unfinished upload's deletion to `txn` (`blob.delete`, no
+/// actor: the relay deleted it).
+fn expiry_audit(state: &AppState, txn: &mut crate::store::Txn, record: &BlobRecord) {
+    let event = crate::audit::AuditEvent::new(sealroom_wire::audit::AuditAction::BlobDelete)
+        .object(record.blob_id.clone())
+        .size(record.length)
+        .detail(format!("room={} expired unfinished upload", record.room_id));
+    crate::audit::within(state, txn, vec![event]);
+}
+
 /// Deletes expired unfinished uploads every `quotas.upload_sweep_secs` (when a Tokio runtime
 /// is running).
 fn spawn_expiry_sweep(state: &AppState) {
@@ -192,7 +203,13 @@ fn spawn_expiry_sweep(state: &AppState) {
                     return Ok(Vec::new());
                 }
                 let blobs = backend(&sweep)?;
-                delete_expired_uploads(sweep.store.as_ref(), blobs.as_ref(), sweep.now())
+                // Each expired upload and its audit entry: one transaction.
+                delete_expired_uploads(
+                    sweep.store.as_ref(),
+                    blobs.as_ref(),
+                    sweep.now(),
+                    &|txn, record| expiry_audit(&sweep, txn, record),
+                )
             })
             .await;
             match result {

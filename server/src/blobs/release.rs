@@ -304,7 +304,8 @@ pub fn check_serve(
 /// Checks and stores a release of `record` by `authed`; returns the holds and the kind of the
 /// hold released, and whether the release is new. A second release of a released hold
 /// changes nothing and succeeds, except that the scanner's release replaces a staff override.
-/// The scanner's four-eyes release or scan override is `403 scanner_not_staff`.
+/// The scanner's four-eyes release or scan override is `403 scanner_not_staff`. A new release
+/// is stored in one transaction with the writes `with` adds for the new holds (its audit entry).
 pub fn release(
     store: &dyn Store,
     room: &RoomRecord,
@@ -312,6 +313,7 @@ pub fn release(
     authed: &AuthedDevice,
     req: &ReleaseRequest,
     now: i64,
+    with: &dyn Fn(&mut Txn, &HoldRecord),
 ) -> Result<(HoldRecord, bool), ApiError> {
     let Some(target) = released_hold(&req.kind) else {
         return Err(ApiError::bad_request("unknown hold kind"));
@@ -385,7 +387,8 @@ pub fn release(
     let mut txn = Txn::new();
     txn.check(HOLDS, record.blob_id.as_bytes(), Some(&raw));
     txn.put_json(HOLDS, record.blob_id.as_bytes(), &h)?;
-    store.commit(&txn)?;
+    with(&mut txn, &h);
+    store.commit(&txn).map_err(crate::audit::txn_error)?;
     Ok((h, true))
 }
 
@@ -571,3 +574,7 @@ mod tests {
         assert!(!verify(&public, &msg, &"zz".repeat(64)));
     }
 }
+
+#[cfg(test)]
+#[path = "release_tests.rs"]
+mod audit_tests;

@@ -20,7 +20,7 @@ use crate::auth::AuthedDevice;
 use crate::error::ApiError;
 use crate::reply::{ok_json, Reply};
 use crate::state::AppState;
-use crate::store::{Store, StoreError, StoreExt};
+use crate::store::{Store, StoreError, StoreExt, Txn};
 
 /// Tree: space id -> [`StoredScanner`].
 pub const SCANNERS: &str = "space_scanners";
@@ -91,6 +91,8 @@ pub(crate) fn put_scanner(
     check_manager(state, authed, space_id)?;
     let body: ScannerDesignation = authed.json()?;
     let store = state.store.as_ref();
+    // The designation and its audit entry: one transaction.
+    let mut txn = Txn::new();
     match &body.user_id {
         Some(user_id) => {
             sealroom_wire::check_id(user_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -100,7 +102,7 @@ pub(crate) fn put_scanner(
                     "the scanner must be a provider staff member of the space (not its owner)",
                 ));
             }
-            store.put_json(
+            txn.put_json(
                 SCANNERS,
                 space_id.as_bytes(),
                 &StoredScanner {
@@ -111,18 +113,80 @@ pub(crate) fn put_scanner(
             )?;
         }
         None => {
-            store.delete(SCANNERS, space_id.as_bytes())?;
+            txn.delete(SCANNERS, space_id.as_bytes());
         }
     }
-    audit::record(
-        state,
-        audit::event_by(AuditAction::MembershipAdd, authed)
-            .object(space_id)
-            .detail(match &body.user_id {
-                Some(u) => format!("space user={u} role=scanner hold={HOLD_SCAN}"),
-                None => "space role=scanner removed".to_owned(),
-            }),
-    )?;
+    let event = audit::event_by(AuditAction::MembershipAdd, authed)
+        .object(space_id)
+        .detail(match &body.user_id {
+            Some(u) => format!("space user={u} role=scanner hold={HOLD_SCAN}"),
+            None => "space role=scanner removed".to_owned(),
+        });
+    audit::commit_with(state, txn, vec![event])?;
     state.store.flush()?;
     Ok(ok_json(&body))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::accounts::{SpaceRecord, SPACES};
+    use crate::audit::chain::{self, HEAD_KEY, META_TREE};
+    use crate::auth::ClientInfo;
+    use crate::config::Config;
+    use crate::state::SystemClock;
+    use crate::store::{RedbStore, SharedStore};
+
+    /// A designation change and its audit entry commit together: with a damaged chain head
+    /// nothing changes, with a sound one both land.
+    #[test]
+    fn a_scanner_designation_and_its_entry_are_one_commit() {
+        let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let state = AppState::new(
+            Config::default(),
+            Arc::clone(&store),
+            Arc::new(SystemClock),
+            rx,
+        );
+        let space = SpaceRecord {
+            space_id: "s1".into(),
+            provider_org_id: "p".into(),
+            customer_org_id: "c".into(),
+            owner_user_id: "owner".into(),
+            created_at: 0,
+        };
+        store.put_json(SPACES, b"s1", &space).unwrap();
+        let scanner = StoredScanner {
+            user_id: "scan".into(),
+            set_by: "owner".into(),
+            set_at: 0,
+        };
+        store.put_json(SCANNERS, b"s1", &scanner).unwrap();
+        let body = br#"{"user_id":null}"#;
+        let authed = AuthedDevice {
+            org_id: "p".to_owned(),
+            user_id: "admin".to_owned(),
+            device_id: "admin-device".to_owned(),
+            role: Role::Admin,
+            client: ClientInfo::default(),
+            body_sha256: [0; 32],
+            body: bytes::Bytes::from_static(body),
+        };
+
+        store.put(META_TREE, HEAD_KEY, b"damaged").unwrap();
+        let refused = put_scanner(&state, &authed, "s1").unwrap_err();
+        assert_eq!(refused.status(), 500, "refused: {refused:?}");
+        assert_eq!(
+            designated(store.as_ref(), "s1").unwrap().as_deref(),
+            Some("scan")
+        );
+
+        store.delete(META_TREE, HEAD_KEY).unwrap();
+        put_scanner(&state, &authed, "s1").unwrap();
+        assert_eq!(designated(store.as_ref(), "s1").unwrap(), None);
+        assert_eq!(chain::head(store.as_ref()).unwrap().unwrap().seq, 1);
+    }
 }

@@ -56,26 +56,27 @@ async fn release_blob(
     let result = tokio::task::spawn_blocking(move || {
         let room = member_room(&state, &room_id, &authed.device_id)?;
         let record = data::get(state.store.as_ref(), &room_id, &blob_id)?;
-        let (hold, new) = release::release(
+        // A new release and its audit entry: one transaction.
+        let (_, new) = release::release(
             state.store.as_ref(),
             &room,
             &record,
             &authed,
             &req,
             state.now(),
-        )?;
-        if new {
-            audit::record(
-                &state,
-                audit::event_by(AuditAction::BlobRelease, &authed)
+            &|txn, hold| {
+                let event = audit::event_by(AuditAction::BlobRelease, &authed)
                     .object(blob_id.clone())
                     .size(record.length)
                     .detail(format!(
                         "room={room_id} kind={} holds={}",
                         req.kind,
                         hold.kinds()
-                    )),
-            )?;
+                    ));
+                audit::within(&state, txn, vec![event]);
+            },
+        )?;
+        if new {
             state.store.flush()?;
         }
         Ok::<_, ApiError>(())

@@ -128,11 +128,10 @@ pub fn set_preference(
     Ok(())
 }
 
-/// Removes everything stored for `user_id` (erasure).
-pub fn forget_user(store: &dyn Store, user_id: &str) -> Result<(), StoreError> {
-    store.delete(PREFS_TREE, user_id.as_bytes())?;
-    store.delete(PENDING_TREE, user_id.as_bytes())?;
-    Ok(())
+/// Adds to `txn` the removal of everything stored for `user_id` (erasure).
+pub fn forget_user(txn: &mut Txn, user_id: &str) {
+    txn.delete(PREFS_TREE, user_id.as_bytes());
+    txn.delete(PENDING_TREE, user_id.as_bytes());
 }
 
 /// The end of the period containing `now_ms`.
@@ -327,7 +326,9 @@ mod tests {
         };
         set_preference(&s, "u", &pref, 0, P).unwrap();
         assert_eq!(preference(&s, "u").unwrap(), pref);
-        forget_user(&s, "u").unwrap();
+        let mut txn = Txn::new();
+        forget_user(&mut txn, "u");
+        s.commit(&txn).unwrap();
         assert_eq!(preference(&s, "u").unwrap(), StoredPreference::default());
     }
 

@@ -575,7 +575,9 @@ mod tests {
         assert_eq!(r.pref.mode, NotifyMode::Daily);
         assert_eq!(r.email.as_deref(), Some("u@example.com"));
         // Erased: back to the default.
-        engine::forget_user(state.store.as_ref(), "u").unwrap();
+        let mut txn = crate::store::Txn::new();
+        engine::forget_user(&mut txn, "u");
+        state.store.commit(&txn).unwrap();
         let r = recipient_unless_off(&state, "u").unwrap().unwrap();
         assert_eq!(r.pref.mode, NotifyMode::Immediate);
         assert_eq!(r.email, None);

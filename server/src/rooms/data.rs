@@ -9,7 +9,7 @@
 //! - [`ROOM_STATE`]: room id -> the MLS public group state ([`GroupState::to_bytes`]).
 //! - [`HANDSHAKES`], [`MESSAGES`]: room id `/` seq (u64 BE) -> entry (JSON).
 //! - [`MESSAGE_SEQ`]: room id -> last message seq (u64 BE).
-//! - [`MESSAGE_EXPIRY`]: expiry (u64 BE) room id `/` seq -> empty, for [`delete_expired`].
+//! - [`MESSAGE_EXPIRY`]: expiry (u64 BE) room id `/` seq -> empty, for [`delete_expired_with`].
 //! - [`WELCOMES`]: device id `/` id (u64 BE) -> [`WelcomeEntry`] (JSON).
 //! - [`KEY_PACKAGES`]: device id `/` id (u64 BE) -> key package bytes (one-time packages).
 //! - [`LAST_RESORT`]: device id -> key package bytes.
@@ -40,8 +40,8 @@ pub use keys::{
     ack_welcome, claim_key_packages, erase_device, key_package_count, upload_key_packages, welcomes,
 };
 pub use messages::{
-    check_message, delete_expired, delete_messages_before, last_seq, messages, post_message,
-    store_message, MessageAppend,
+    check_message, delete_expired_with, expired_messages, last_seq, messages, messages_before,
+    post_message, store_message, DueMessage, MessageAppend, DELETE_BATCH,
 };
 
 /// Tree: room id -> [`RoomRecord`].
@@ -300,7 +300,8 @@ fn check_members_in_space(
     Ok(())
 }
 
-/// Registers a room from its creator's group info and ratchet tree.
+/// Registers a room from its creator's group info and ratchet tree, in one transaction with
+/// the writes `with` adds for the new room (its members' audit entries).
 pub fn create_room(
     store: &dyn Store,
     space_id: &str,
@@ -308,6 +309,7 @@ pub fn create_room(
     ratchet_tree: &[u8],
     creator_device: &str,
     now: i64,
+    with: &dyn Fn(&mut Txn, &RoomRecord),
 ) -> Result<RoomRecord, RoomError> {
     let new = mls::create_room(
         group_info,
@@ -329,6 +331,7 @@ pub fn create_room(
     txn.check(ROOMS, room_id.as_bytes(), None);
     txn.put_json(ROOMS, room_id.as_bytes(), &record)?;
     txn.put(ROOM_STATE, room_id.as_bytes(), &new.state.to_bytes());
+    with(&mut txn, &record);
     match store.commit(&txn) {
         Ok(()) => Ok(record),
         Err(TxnError::Conflict { .. }) => Err(RoomError::Mls(MlsError::Invalid(

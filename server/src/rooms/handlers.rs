@@ -93,14 +93,17 @@ pub(crate) async fn create_room(authed: AuthedDevice, state: AppState) -> Result
             &tree,
             &authed.device_id,
             now,
-        )?;
-        crate::rooms::audit_membership(
-            &st,
-            &authed,
-            &record.room_id,
-            record.epoch,
-            &record.members,
-            &[],
+            // The room and its members' audit entries: one transaction.
+            &|txn, record| {
+                let events = crate::rooms::membership_events(
+                    &authed,
+                    &record.room_id,
+                    record.epoch,
+                    &record.members,
+                    &[],
+                );
+                audit::within(&st, txn, events);
+            },
         )?;
         st.store.flush()?;
         Ok(record)
@@ -463,14 +466,15 @@ pub(crate) async fn upload_key_packages(
         .collect::<Result<Vec<_>, _>>()?;
     let count = blocking(move || {
         let device = device_key(&state, &authed)?;
-        let count = data::upload_key_packages(state.store.as_ref(), &device, &packages)?;
-        audit::record(
-            &state,
-            audit::event_by(AuditAction::KeyPackageUpload, &authed)
-                .object(authed.device_id.clone())
-                .size(packages.len() as u64)
-                .detail(format!("available={}", count.available)),
-        )?;
+        // The packages and their audit entry: one transaction.
+        let count =
+            data::upload_key_packages(state.store.as_ref(), &device, &packages, &|txn, count| {
+                let event = audit::event_by(AuditAction::KeyPackageUpload, &authed)
+                    .object(authed.device_id.clone())
+                    .size(packages.len() as u64)
+                    .detail(format!("available={}", count.available));
+                audit::within(&state, txn, vec![event]);
+            })?;
         state.store.flush()?;
         Ok(count)
     })
@@ -518,14 +522,14 @@ pub(crate) async fn claim_key_packages(
             return Err(ApiError::not_found("no such user or no active device"));
         }
         device_ids.sort();
-        let claimed = data::claim_key_packages(store, &user_id, &device_ids)?;
-        audit::record(
-            &state,
-            audit::event_by(AuditAction::KeyPackageClaim, &authed)
+        // The consumed packages and the claim's audit entry: one transaction.
+        let claimed = data::claim_key_packages(store, &user_id, &device_ids, &|txn, claimed| {
+            let event = audit::event_by(AuditAction::KeyPackageClaim, &authed)
                 .object(user_id.clone())
                 .size(claimed.key_packages.len() as u64)
-                .detail(format!("missing={}", claimed.missing.len())),
-        )?;
+                .detail(format!("missing={}", claimed.missing.len()));
+            audit::within(&state, txn, vec![event]);
+        })?;
         // A consumed one-time package must stay consumed across a crash.
         store.flush()?;
         Ok(claimed)

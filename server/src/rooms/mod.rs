@@ -30,26 +30,9 @@ pub fn check_space_access(
     crate::accounts::require_space_member(state, space_id, authed).map(|_| ())
 }
 
-/// Records one audit entry per device that joined or left a room (one batch, one commit): the
-/// object is the room, the detail names the member (ids only) and the epoch, the actor is the
-/// device that sent the commit (or registered the room).
-pub fn audit_membership(
-    state: &AppState,
-    authed: &AuthedDevice,
-    room_id: &str,
-    epoch: u64,
-    added: &[RoomMember],
-    removed: &[RoomMember],
-) -> Result<(), ApiError> {
-    let events = membership_events(authed, room_id, epoch, added, removed);
-    if events.is_empty() {
-        return Ok(());
-    }
-    audit::record_all(state, events)?;
-    Ok(())
-}
-
-/// The audit entries of [`audit_membership`], for a caller that commits them with the change.
+/// One audit entry per device that joined or left a room, for the caller to commit with the
+/// change: the object is the room, the detail names the member (ids only) and the epoch, the
+/// actor is the device that sent the commit (or registered the room).
 pub fn membership_events(
     authed: &AuthedDevice,
     room_id: &str,

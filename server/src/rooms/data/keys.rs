@@ -13,22 +13,29 @@ pub fn ack_welcome(store: &dyn Store, device_id: &str, id: u64) -> Result<bool, 
     Ok(store.delete(WELCOMES, &seq_key(device_id, id))?.is_some())
 }
 
-/// Stores validated key packages of `device`. Returns the new count.
+/// Stores validated key packages of `device` in one transaction with the writes `with` adds
+/// for the count it makes (the upload's audit entry; the count assumes no concurrent change of
+/// the device's packages). Returns the new count.
 pub fn upload_key_packages(
     store: &dyn Store,
     device: &DeviceKey,
     packages: &[Vec<u8>],
+    with: &dyn Fn(&mut Txn, &KeyPackageCount),
 ) -> Result<KeyPackageCount, RoomError> {
+    let mut expected = key_package_count(store, &device.device_id)?;
     let mut txn = Txn::new();
     for bytes in packages {
         let valid = mls::validate_key_package(bytes, device)?;
         if valid.last_resort {
             txn.put(LAST_RESORT, device.device_id.as_bytes(), &valid.bytes);
+            expected.last_resort = true;
         } else {
             let id = store.next_id()?;
             txn.put(KEY_PACKAGES, &seq_key(&device.device_id, id), &valid.bytes);
+            expected.available += 1;
         }
     }
+    with(&mut txn, &expected);
     store.commit(&txn)?;
     Ok(key_package_count(store, &device.device_id)?)
 }
@@ -50,45 +57,49 @@ pub fn key_package_count(
 }
 
 /// Claims one key package for each active device of `user_id`: a one-time package is
-/// consumed; when none is left, the last-resort package is handed out and kept.
+/// consumed; when none is left, the last-resort package is handed out and kept. The claims of
+/// all devices are one transaction with the writes `with` adds for them (the claim's audit
+/// entry), retried when another claim took a package meanwhile.
 pub fn claim_key_packages(
     store: &dyn Store,
     user_id: &str,
     device_ids: &[String],
+    with: &dyn Fn(&mut Txn, &ClaimedKeyPackages),
 ) -> Result<ClaimedKeyPackages, RoomError> {
-    let mut claimed = Vec::new();
-    let mut missing = Vec::new();
-    for device_id in device_ids {
-        match claim_one(store, device_id)? {
-            Some(bytes) => claimed.push(ClaimedKeyPackage {
-                device_id: device_id.clone(),
-                key_package: B64.encode(bytes),
-            }),
-            None => missing.push(device_id.clone()),
-        }
-    }
-    Ok(ClaimedKeyPackages {
-        user_id: user_id.to_owned(),
-        key_packages: claimed,
-        missing,
-    })
-}
-
-fn claim_one(store: &dyn Store, device_id: &str) -> Result<Option<Vec<u8>>, RoomError> {
     for _ in 0..HANDSHAKE_RETRIES {
-        let first = store
-            .scan_prefix(KEY_PACKAGES, &prefix_of(device_id))?
-            .next()
-            .transpose()?;
-        let Some((key, value)) = first else {
-            return Ok(store.get(LAST_RESORT, device_id.as_bytes())?);
-        };
-        // Consume it only if nobody else did in between.
         let mut txn = Txn::new();
-        txn.check(KEY_PACKAGES, &key, Some(&value));
-        txn.delete(KEY_PACKAGES, &key);
+        let mut claimed = Vec::new();
+        let mut missing = Vec::new();
+        for device_id in device_ids {
+            let first = store
+                .scan_prefix(KEY_PACKAGES, &prefix_of(device_id))?
+                .next()
+                .transpose()?;
+            let package = match first {
+                // Consumed only if nobody else did in between.
+                Some((key, value)) => {
+                    txn.check(KEY_PACKAGES, &key, Some(&value));
+                    txn.delete(KEY_PACKAGES, &key);
+                    Some(value)
+                }
+                None => store.get(LAST_RESORT, device_id.as_bytes())?,
+            };
+            match package {
+                Some(bytes) => claimed.push(ClaimedKeyPackage {
+                    device_id: device_id.clone(),
+                    key_package: B64.encode(bytes),
+                }),
+                None => missing.push(device_id.clone()),
+            }
+        }
+        let result = ClaimedKeyPackages {
+            user_id: user_id.to_owned(),
+            key_packages: claimed,
+            missing,
+        };
+        with(&mut txn, &result);
         match store.commit(&txn) {
-            Ok(()) => return Ok(Some(value)),
+            Ok(()) => return Ok(result),
             Err(TxnError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -96,9 +107,9 @@ fn claim_one(store: &dyn Store, device_id: &str) -> Result<Option<Vec<u8>>, Room
     Err(RoomError::Busy)
 }
 
-/// Deletes everything stored for a device: key packages and welcome mailbox (user erasure).
-pub fn erase_device(store: &dyn Store, device_id: &str) -> Result<(), StoreError> {
-    let mut txn = Txn::new();
+/// Adds to `txn` the deletion of everything stored for a device: key packages and welcome
+/// mailbox (user erasure).
+pub fn erase_device(store: &dyn Store, txn: &mut Txn, device_id: &str) -> Result<(), StoreError> {
     for tree in [KEY_PACKAGES, WELCOMES] {
         for item in store.scan_prefix(tree, &prefix_of(device_id))? {
             let (key, _) = item?;
@@ -106,8 +117,5 @@ pub fn erase_device(store: &dyn Store, device_id: &str) -> Result<(), StoreError
         }
     }
     txn.delete(LAST_RESORT, device_id.as_bytes());
-    store.commit(&txn).map_err(|e| match e {
-        TxnError::Store(e) => e,
-        other => StoreError::Backend(other.to_string()),
-    })
+    Ok(())
 }

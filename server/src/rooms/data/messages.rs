@@ -172,53 +172,78 @@ pub fn messages(
     Ok((live, next))
 }
 
-/// Deletes every message whose expiry is at or before `now`. Returns how many were deleted.
-/// The retention task calls this periodically.
-pub fn delete_expired(store: &dyn Store, now: i64) -> Result<usize, StoreError> {
-    let end = (now_u64(now).saturating_add(1)).to_be_bytes();
-    let due: Vec<Vec<u8>> = store
-        .range(MESSAGE_EXPIRY, &[], Some(&end))?
-        .map(|item| item.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
-    for key in &due {
-        let message_key = &key[8..];
-        let mut txn = Txn::new();
-        txn.delete(MESSAGES, message_key);
-        txn.delete(MESSAGE_EXPIRY, key);
-        match store.commit(&txn) {
-            Ok(()) => {}
-            Err(TxnError::Store(e)) => return Err(e),
-            Err(other) => return Err(StoreError::Backend(other.to_string())),
+/// How many messages one deletion transaction removes at most (with its audit entry).
+pub const DELETE_BATCH: usize = 500;
+
+/// A stored message to delete: its key and, for a disappearing message, its expiry index key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMessage {
+    key: Vec<u8>,
+    expiry_key: Option<Vec<u8>>,
+}
+
+impl DueMessage {
+    /// Adds the deletion of this message (and its expiry index entry) to `txn`.
+    pub fn delete_in(&self, txn: &mut Txn) {
+        txn.delete(MESSAGES, &self.key);
+        if let Some(k) = &self.expiry_key {
+            txn.delete(MESSAGE_EXPIRY, k);
         }
+    }
+}
+
+/// Messages whose expiry is at or before `now`, in expiry order.
+pub fn expired_messages(store: &dyn Store, now: i64) -> Result<Vec<DueMessage>, StoreError> {
+    let end = (now_u64(now).saturating_add(1)).to_be_bytes();
+    store
+        .range(MESSAGE_EXPIRY, &[], Some(&end))?
+        .map(|item| {
+            item.map(|(k, _)| DueMessage {
+                key: k.get(8..).unwrap_or_default().to_vec(),
+                expiry_key: Some(k),
+            })
+        })
+        .collect()
+}
+
+/// Deletes every message whose expiry is at or before `now`, [`DELETE_BATCH`] messages per
+/// transaction, each with the writes `with` adds for its count (the sweep's audit entry).
+/// Returns how many were deleted. The retention task calls this periodically.
+pub fn delete_expired_with(
+    store: &dyn Store,
+    now: i64,
+    with: &dyn Fn(&mut Txn, usize),
+) -> Result<usize, TxnError> {
+    let due = expired_messages(store, now)?;
+    for batch in due.chunks(DELETE_BATCH) {
+        let mut txn = Txn::new();
+        for m in batch {
+            m.delete_in(&mut txn);
+        }
+        with(&mut txn, batch.len());
+        store.commit(&txn)?;
     }
     Ok(due.len())
 }
 
-/// Deletes the messages of a room received at or before `before` (per-space retention).
-/// Returns how many were deleted.
-pub fn delete_messages_before(
+/// The messages of a room received at or before `before` (per-space retention), oldest first.
+pub fn messages_before(
     store: &dyn Store,
     room_id: &str,
     before: i64,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<DueMessage>, StoreError> {
     let before = now_u64(before);
-    let mut deleted = 0;
+    let mut due = Vec::new();
     for item in store.scan_prefix(MESSAGES, &prefix_of(room_id))? {
         let (key, value) = item?;
         let entry: MessageEntry = crate::store::decode_json(MESSAGES, &value)?;
         if entry.received_at > before {
             break;
         }
-        let mut txn = Txn::new();
-        txn.delete(MESSAGES, &key);
-        if let Some(expiry) = entry.expires_at {
-            txn.delete(MESSAGE_EXPIRY, &expiry_key(expiry, room_id, entry.seq));
-        }
-        store.commit(&txn).map_err(|e| match e {
-            TxnError::Store(e) => e,
-            other => StoreError::Backend(other.to_string()),
-        })?;
-        deleted += 1;
+        let expiry_key = entry
+            .expires_at
+            .map(|expiry| expiry_key(expiry, room_id, entry.seq));
+        due.push(DueMessage { key, expiry_key });
     }
-    Ok(deleted)
+    Ok(due)
 }
