@@ -188,6 +188,7 @@ fn spawn_background(state: &AppState) {
     crate::retention::spawn(state.clone());
     crate::notify::spawn(state.clone());
     crate::live::spawn(state.clone());
+    crate::audit::spawn_linker(state.clone());
     // ---- end of background tasks ----
 }
 

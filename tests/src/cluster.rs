@@ -13,6 +13,8 @@ use crate::relay::{test_database_url, Client, Device, Relay};
 pub struct Cluster {
     /// The instances, in start order.
     pub relays: Vec<Relay>,
+    /// The provider's first admin (reads the audit trail).
+    pub admin: Device,
     /// The space owner.
     pub staff: Device,
     /// The owner's space.
@@ -45,12 +47,16 @@ impl Cluster {
         ];
         env.extend(extra.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
         let first = Relay::start_with(&env);
-        let (staff, space_id) = first.staffed_space(org, "Sam");
+        let admin = first.bootstrap_admin();
+        let customer_org = first.create_customer_org(&admin, org);
+        let staff = first.add_staff(&admin, "Sam");
+        let space_id = first.create_space(&staff, &customer_org);
         let mut relays = vec![first];
         relays.push(Relay::start_with(&env));
         relays.push(Relay::start_with(&env));
         Cluster {
             relays,
+            admin,
             staff,
             space_id,
             _key_dir: key_dir,

@@ -2,7 +2,8 @@
 //! under CI a missing PostgreSQL fails these tests), with clients spreading their requests over
 //! the instances: a signed request replayed on another instance is refused, concurrent commits
 //! for one epoch sent to different instances end as exactly one commit, and messages posted
-//! while one instance is killed with SIGKILL are all there when they were acknowledged.
+//! while one instance is killed with SIGKILL are all there when they were acknowledged, each
+//! with its one entry in an audit chain that verifies.
 //!
 //! The instances share the store (one PostgreSQL schema) and the relay key file (the key that
 //! seals relay secrets at rest); each has its own data directory. With the S3 bucket of the
@@ -198,10 +199,53 @@ fn messages_acknowledged_while_an_instance_is_killed_are_all_there() {
             );
         }
     }
+    // Every acknowledged message has its one audit entry, whichever instance took it (the
+    // killed one included: its entries were committed with the messages, unlinked, and the
+    // other instances link them), and the chain verifies.
+    let admin = c.admin.clone();
+    let audited = audited_seqs(&on(&c, 0, &admin), &room);
+    for seq in acked.keys() {
+        assert_eq!(
+            audited.get(seq),
+            Some(&1),
+            "audit entries of acknowledged message {seq}"
+        );
+    }
+    let verify = on(&c, 1, &admin).get("/v1/audit/verify");
+    assert_eq!(verify.status, 200, "{}", verify.text());
+    assert_eq!(verify.json()["ok"], true, "{}", verify.text());
     // The killed instance comes back on the same store and serves the same room.
     c.relays[2].launch();
     let r = on(&c, 2, &staff).get(&format!("/v1/rooms/{room}"));
     assert_eq!(r.status, 200, "{}", r.text());
+    let verify = on(&c, 2, &admin).get("/v1/audit/verify");
+    assert_eq!(verify.json()["ok"], true, "{}", verify.text());
+}
+
+/// How many `message.post` audit entries name each sequence number of `room`.
+fn audited_seqs(client: &Client, room: &str) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    let mut after = 0u64;
+    loop {
+        let r = client.get(&format!(
+            "/v1/audit?action=message.post&object={room}&after={after}&limit=1000"
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        for e in page["entries"].as_array().unwrap() {
+            let detail = e["detail"].as_str().unwrap_or_default();
+            let seq = detail
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("seq="))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no seq in {detail:?}"));
+            *counts.entry(seq).or_insert(0) += 1;
+        }
+        match page["next_after"].as_u64() {
+            Some(n) => after = n,
+            None => return counts,
+        }
+    }
 }
 
 #[test]

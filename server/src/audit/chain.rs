@@ -5,6 +5,13 @@
 //! [`Head`]. An append ([`AuditAppend`]) reads the head inside the transaction that writes the
 //! new entries and moves the head, so two writers can never both extend the same head; the
 //! entries of a change go into the change's own transaction.
+//!
+//! On a store with concurrent writers ([`Store::defers_derives`]: PostgreSQL shared by several
+//! instances) a change's transaction does not touch the head: it writes its entries as one
+//! unlinked batch into [`PENDING_TREE`] (committed with the change or not at all), and
+//! [`link_pending`] links batches into the chain afterwards, many per transaction, oldest
+//! key first (a background task of every instance, and every reader of the chain before it
+//! reads). Sequence numbers follow the order of linking; `time_ms` is when the change was made.
 
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +33,12 @@ pub const LOG_TREE: &str = "audit_log";
 pub const META_TREE: &str = "audit_meta";
 /// Key of the head pointer in [`META_TREE`].
 pub const HEAD_KEY: &[u8] = b"head";
+/// Tree: batches written but not linked yet, `time_ms` (u64 big-endian) followed by 16 random
+/// bytes -> [`PendingBatch`] JSON (stores with concurrent writers only).
+pub const PENDING_TREE: &str = "audit_pending";
+/// Tree: pending batches that did not decode, moved aside by [`link_pending`] so that they do
+/// not stop the chain; kept for the operator.
+pub const DAMAGED_TREE: &str = "audit_pending_damaged";
 
 /// Why the audit log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +65,7 @@ pub struct Head {
 }
 
 /// What to record; the chain adds `seq`, `time_ms` and `prev_hash`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// What happened.
     pub action: AuditAction,
@@ -162,16 +175,10 @@ pub fn head(store: &dyn Store) -> Result<Option<Head>, AuditError> {
     }
 }
 
-/// Appends `event` at time `time_ms`, atomically with the head pointer.
-pub fn append(
-    store: &dyn Store,
-    time_ms: u64,
-    event: AuditEvent,
-) -> Result<AuditRecord, AuditError> {
-    let mut records = append_all(store, time_ms, vec![event])?;
-    records
-        .pop()
-        .ok_or_else(|| AuditError::CorruptHead("no entry was linked".to_owned()))
+/// Appends `event` at time `time_ms`, atomically with the head pointer (or as a pending
+/// batch, see the module documentation).
+pub fn append(store: &dyn Store, time_ms: u64, event: AuditEvent) -> Result<(), AuditError> {
+    append_all(store, time_ms, vec![event])
 }
 
 /// Appends `events` in order at time `time_ms` in one transaction.
@@ -179,12 +186,10 @@ pub fn append_all(
     store: &dyn Store,
     time_ms: u64,
     events: Vec<AuditEvent>,
-) -> Result<Vec<AuditRecord>, AuditError> {
-    let append = AuditAppend::new(time_ms, events);
+) -> Result<(), AuditError> {
     let mut txn = Txn::new();
-    txn.derive(append.clone());
-    store.commit(&txn).map_err(AuditError::from_txn)?;
-    Ok(append.records())
+    txn.derive(AuditAppend::new(time_ms, events));
+    store.commit(&txn).map_err(AuditError::from_txn)
 }
 
 impl AuditError {
@@ -204,13 +209,33 @@ impl AuditError {
 type ComputeEvents =
     dyn Fn(&mut dyn TxnReader) -> Result<Vec<AuditEvent>, StoreError> + Send + Sync;
 
+/// Where an [`AuditAppend`]'s events come from.
+enum Source {
+    /// A change's events, computed inside its transaction, all at one time.
+    Change {
+        time_ms: u64,
+        events: Arc<ComputeEvents>,
+    },
+    /// Pending batches being linked ([`link_pending`]), each with its own time.
+    Pending(Vec<PendingBatch>),
+}
+
+/// One request's entries, written unlinked into [`PENDING_TREE`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingBatch {
+    /// When the change was made (Unix milliseconds).
+    pub time_ms: u64,
+    /// Its entries, in order.
+    pub events: Vec<AuditEvent>,
+}
+
 /// Audit entries appended inside the transaction of the change they record: a [`Derive`] that
 /// reads the head where the transaction runs, links each event to the one before and moves the
 /// head. Put it into the change's own [`Txn`], so that the change and its entries are
-/// committed together or not at all, and many requests' entries share one commit.
+/// committed together or not at all, and many requests' entries share one commit. On a store
+/// with concurrent writers it runs as a [`PendingAppend`] instead ([`Derive::deferred`]).
 pub struct AuditAppend {
-    time_ms: u64,
-    events: Box<ComputeEvents>,
+    source: Source,
     records: Mutex<Vec<AuditRecord>>,
 }
 
@@ -227,8 +252,10 @@ impl AuditAppend {
         f: impl Fn(&mut dyn TxnReader) -> Result<Vec<AuditEvent>, StoreError> + Send + Sync + 'static,
     ) -> Arc<Self> {
         Arc::new(Self {
-            time_ms,
-            events: Box::new(f),
+            source: Source::Change {
+                time_ms,
+                events: Arc::new(f),
+            },
             records: Mutex::new(Vec::new()),
         })
     }
@@ -251,6 +278,16 @@ impl Derive for AuditAppend {
         vec![(META_TREE.to_owned(), HEAD_KEY.to_vec())]
     }
 
+    fn deferred(&self) -> Option<crate::store::SharedDerive> {
+        match &self.source {
+            Source::Change { time_ms, events } => Some(Arc::new(PendingAppend {
+                time_ms: *time_ms,
+                events: events.clone(),
+            })),
+            Source::Pending(_) => None,
+        }
+    }
+
     fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
         let (mut seq, mut prev_hash) = match read.get(META_TREE, HEAD_KEY)? {
             Some(bytes) => {
@@ -260,10 +297,18 @@ impl Derive for AuditAppend {
             }
             None => (0, GENESIS_PREV_HASH.to_owned()),
         };
-        let events = (self.events)(read)?;
+        let events: Vec<(u64, AuditEvent)> = match &self.source {
+            Source::Change { time_ms, events } => {
+                events(read)?.into_iter().map(|e| (*time_ms, e)).collect()
+            }
+            Source::Pending(batches) => batches
+                .iter()
+                .flat_map(|b| b.events.iter().map(|e| (b.time_ms, e.clone())))
+                .collect(),
+        };
         let mut ops = Vec::with_capacity(events.len() + 1);
         let mut records = Vec::with_capacity(events.len());
-        for event in events {
+        for (time_ms, event) in events {
             seq = seq.saturating_add(1);
             let entry = AuditEntry {
                 action: event.action,
@@ -276,7 +321,7 @@ impl Derive for AuditAppend {
                 prev_hash,
                 seq,
                 size: event.size,
-                time_ms: self.time_ms,
+                time_ms,
                 user_agent: event.user_agent,
             };
             let hash = entry_hash(&entry).ok_or_else(|| {
@@ -312,6 +357,90 @@ impl Derive for AuditAppend {
         // One chain: appends of one process queue here instead of conflicting on the head.
         vec!["audit-chain".to_owned()]
     }
+}
+
+/// A change's entries written as one unlinked batch ([`PENDING_TREE`]), in the change's own
+/// transaction, without reading the head: what [`AuditAppend`] becomes on a store with
+/// concurrent writers. [`link_pending`] links the batch later.
+pub struct PendingAppend {
+    time_ms: u64,
+    events: Arc<ComputeEvents>,
+}
+
+impl Derive for PendingAppend {
+    fn derive(&self, read: &mut dyn TxnReader) -> Result<Vec<Op>, DeriveError> {
+        let events = (self.events)(read)?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = PendingBatch {
+            time_ms: self.time_ms,
+            events,
+        };
+        let mut key = self.time_ms.to_be_bytes().to_vec();
+        let mut unique = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut unique);
+        key.extend_from_slice(&unique);
+        Ok(vec![Op::Put {
+            tree: PENDING_TREE.to_owned(),
+            key,
+            value: encode_json(PENDING_TREE, &batch)?,
+        }])
+    }
+}
+
+/// Links up to `max` pending batches ([`PENDING_TREE`]) into the chain, oldest key first, in
+/// one transaction that deletes them. Returns how many batches it linked (0: none pending).
+/// [`AuditError::Contended`] when another instance linked some of them first (try again).
+pub fn link_pending(store: &dyn Store, max: usize) -> Result<usize, AuditError> {
+    let mut rows = Vec::new();
+    for kv in store.range(PENDING_TREE, &[], None)? {
+        rows.push(kv?);
+        if rows.len() >= max.max(1) {
+            break;
+        }
+    }
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut txn = Txn::new();
+    let mut batches = Vec::with_capacity(rows.len());
+    for (key, value) in &rows {
+        txn.check(PENDING_TREE, key, Some(value))
+            .delete(PENDING_TREE, key);
+        match decode_json::<PendingBatch>(PENDING_TREE, value) {
+            Ok(batch) => batches.push(batch),
+            Err(e) => {
+                // Damage of the store itself: kept aside for the operator, the chain goes on.
+                tracing::error!(error = %e, "a pending audit batch does not decode; moved to {DAMAGED_TREE}");
+                txn.put(DAMAGED_TREE, key, value);
+            }
+        }
+    }
+    let linked = rows.len();
+    txn.derive(Arc::new(AuditAppend {
+        source: Source::Pending(batches),
+        records: Mutex::new(Vec::new()),
+    }));
+    store.commit(&txn).map_err(AuditError::from_txn)?;
+    Ok(linked)
+}
+
+/// Largest number of pending batches one [`link_pending`] transaction links.
+pub const LINK_BATCH: usize = 256;
+
+/// Links everything pending now (readers call this before they read the chain, so that they
+/// see every change committed before). Gives up after a bounded number of rounds when other
+/// writers keep adding or linking batches; what is left is linked by the background task.
+pub fn link_all(store: &dyn Store) -> Result<(), AuditError> {
+    for _ in 0..64 {
+        match link_pending(store, LINK_BATCH) {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(AuditError::Contended) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Walks the whole chain and checks every link, every hash and the head pointer. Stops at the
@@ -857,7 +986,7 @@ mod tests {
     #[test]
     fn csv_quotes_properly() {
         let s = RedbStore::temporary().unwrap();
-        let r = append(
+        append(
             &s,
             0,
             AuditEvent::new(AuditAction::BlobDownload)
@@ -865,6 +994,11 @@ mod tests {
                 .detail(" padded "),
         )
         .unwrap();
+        let all = AuditQuery::default();
+        let r = query(&s, &Scope::All, &all, QUERY_MAX)
+            .unwrap()
+            .entries
+            .remove(0);
         let csv = to_csv(std::slice::from_ref(&r));
         let mut lines = csv.splitn(2, "\r\n");
         assert_eq!(lines.next().unwrap(), CSV_HEADER.join(","));

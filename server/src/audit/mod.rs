@@ -16,11 +16,13 @@
 //! relay (see [`cli`]). The hashing rule is in [`sealroom_wire::audit`].
 
 pub mod chain;
+#[cfg(test)]
+mod pending_tests;
 pub mod signing;
 
 use std::process::ExitCode;
 
-use sealroom_wire::audit::{AuditAction, AuditQuery, AuditRecord};
+use sealroom_wire::audit::{AuditAction, AuditQuery};
 
 pub use chain::{AuditAppend, AuditError, AuditEvent, Scope};
 
@@ -69,10 +71,10 @@ pub fn event_by(action: AuditAction, authed: &AuthedDevice) -> AuditEvent {
     e
 }
 
-/// Appends `event` to the audit trail with the relay's current time. Returns the stored
-/// record; an error means the entry was not written (callers decide whether that fails the
+/// Appends `event` to the audit trail with the relay's current time. An error means the
+/// entry was not written (callers decide whether that fails the
 /// request; a storage failure maps to 500 through `?`).
-pub fn record(state: &AppState, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+pub fn record(state: &AppState, event: AuditEvent) -> Result<(), AuditError> {
     chain::append(state.store.as_ref(), now_ms(state), event)
 }
 
@@ -123,7 +125,7 @@ pub fn record_by(
     action: AuditAction,
     object_id: &str,
     size: Option<u64>,
-) -> Result<AuditRecord, AuditError> {
+) -> Result<(), AuditError> {
     let mut e = event_by(action, authed).object(object_id);
     if let Some(n) = size {
         e = e.size(n);
@@ -134,6 +136,7 @@ pub fn record_by(
 /// `GET /v1/audit/head`: the chain head signed by the relay's audit key (organisation admins).
 pub(crate) fn signed_head(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     scope_of(state, authed)?;
+    chain::link_all(state.store.as_ref())?;
     let signer = state
         .extension::<signing::AuditSigner>()
         .ok_or_else(|| ApiError::internal("audit signer", &"not loaded"))?;
@@ -158,6 +161,7 @@ pub(crate) fn chain_links(
     raw: &str,
 ) -> Result<Reply, ApiError> {
     let scope = scope_of(state, authed)?;
+    chain::link_all(state.store.as_ref())?;
     let q: ChainQuery = serde_urlencoded::from_str(raw)
         .map_err(|e| ApiError::malformed(format!("invalid query: {e}")))?;
     let limit = q.limit.unwrap_or(sealroom_wire::audit::MAX_AUDIT_PAGE);
@@ -205,6 +209,7 @@ pub(crate) fn list(state: &AppState, authed: &AuthedDevice, raw: &str) -> Result
             "format is only accepted by /v1/audit/export",
         ));
     }
+    chain::link_all(state.store.as_ref())?;
     let page = chain::query(state.store.as_ref(), &scope, &q, chain::QUERY_MAX)?;
     Ok(ok_json(&page))
 }
@@ -222,6 +227,7 @@ pub(crate) fn export(
         Some(_) => return Err(ApiError::bad_request("format must be json or csv")),
     };
     q.limit = Some(q.limit.unwrap_or(EXPORT_MAX as u32));
+    chain::link_all(state.store.as_ref())?;
     let page = chain::query(state.store.as_ref(), &scope, &q, EXPORT_MAX)?;
     record(
         state,
@@ -255,8 +261,47 @@ pub(crate) fn export(
 
 pub(crate) fn verify(state: &AppState, authed: &AuthedDevice) -> Result<Reply, ApiError> {
     scope_of(state, authed)?;
+    chain::link_all(state.store.as_ref())?;
     let report = chain::verify(state.store.as_ref())?;
     Ok(ok_json(&report))
+}
+
+/// How long the linking task waits when nothing was pending.
+const LINK_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Starts the task that links pending batches into the chain ([`chain::link_pending`]) on a
+/// store with concurrent writers; every instance runs one (they take turns on the head row).
+/// Nothing to do on the embedded store, whose changes link their entries themselves.
+pub fn spawn_linker(state: AppState) {
+    if !state.store.defers_derives() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut shutdown = state.shutdown_signal();
+        loop {
+            let st = state.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                chain::link_pending(st.store.as_ref(), chain::LINK_BATCH)
+            })
+            .await;
+            let pause = match outcome {
+                Ok(Ok(0)) => LINK_IDLE,
+                Ok(Ok(_)) | Ok(Err(AuditError::Contended)) => std::time::Duration::ZERO,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "linking pending audit entries failed");
+                    std::time::Duration::from_secs(1)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit linking task failed");
+                    std::time::Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+    });
 }
 
 /// Verifies the chain of `store` and prints the report as JSON on stdout.

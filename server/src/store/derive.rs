@@ -57,6 +57,14 @@ pub trait Derive: Send + Sync + 'static {
     fn reads(&self) -> Vec<(String, Vec<u8>)> {
         Vec::new()
     }
+
+    /// The derive to run instead on a store whose writers run concurrently
+    /// ([`super::Store::defers_derives`]: PostgreSQL shared by several instances), where this
+    /// one would make every transaction that carries it wait for one row that all of them
+    /// lock (the audit chain's head). `None`: this derive runs as it is.
+    fn deferred(&self) -> Option<SharedDerive> {
+        None
+    }
 }
 
 /// The keys the derives of `txn` name in [`Derive::reads`], in order, each once.

@@ -173,6 +173,26 @@ impl Txn {
         self
     }
 
+    /// This transaction with every derive that has a [`Derive::deferred`] form replaced by it.
+    pub fn deferring(&self) -> std::borrow::Cow<'_, Txn> {
+        let deferred: Vec<Option<SharedDerive>> =
+            self.derived.iter().map(|d| d.deferred()).collect();
+        if deferred.iter().all(Option::is_none) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let derived = self
+            .derived
+            .iter()
+            .zip(deferred)
+            .map(|(d, later)| later.unwrap_or_else(|| d.clone()))
+            .collect();
+        std::borrow::Cow::Owned(Txn {
+            checks: self.checks.clone(),
+            ops: self.ops.clone(),
+            derived,
+        })
+    }
+
     /// Whether the transaction has derives.
     pub fn has_derived(&self) -> bool {
         !self.derived.is_empty()
@@ -245,6 +265,12 @@ pub trait Store: Send + Sync + 'static {
     /// queue ([`RedbStore`]'s group commit): then a write queued by
     /// [`Store::put_unacknowledged`] is durable once any write issued after it returns.
     fn writes_in_order(&self) -> bool {
+        false
+    }
+    /// Whether this store runs derives in their [`Derive::deferred`] form: writers of several
+    /// instances commit concurrently and should not all lock one row; the deferred work
+    /// (linking audit entries into the chain) is then done by a background task.
+    fn defers_derives(&self) -> bool {
         false
     }
     /// Whether [`Store::commit_queued`] hands a transaction to a background writer, so that an
@@ -392,6 +418,9 @@ pub use self::postgres::{PgConnectError, PgStore};
 
 #[cfg(test)]
 pub(crate) mod conformance;
+/// The PostgreSQL test database for tests of other modules (`test_url`, `fresh_store`).
+#[cfg(test)]
+pub(crate) use self::postgres::tests as pg_tests;
 
 /// Commits `txn` from async code: awaits the background writer where the backend has one (no
 /// thread is held while the group commit's fsync runs), else commits on a blocking thread.

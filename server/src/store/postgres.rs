@@ -264,6 +264,10 @@ const PUT: &str = "INSERT INTO sealroom_kv (tree, key, value) VALUES ($1, $2, $3
                    ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 
 impl Store for PgStore {
+    fn defers_derives(&self) -> bool {
+        true
+    }
+
     fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let pool = self.pool.clone();
         let (tree, key) = (tree.to_owned(), key.to_vec());
@@ -411,8 +415,8 @@ impl Store for PgStore {
             return Ok(());
         }
         // Derives run inside the PostgreSQL transaction, on rows locked with FOR UPDATE
-        // (postgres/txn.rs).
-        self.block_txn(txn)
+        // (postgres/txn.rs), in their deferred form: instances do not queue on one row.
+        self.block_txn(&txn.deferring())
     }
 
     fn next_id(&self) -> Result<u64, StoreError> {
@@ -522,7 +526,7 @@ impl Store for PgStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::conformance;
     use super::{prefix_end, valid_schema, PgStore};
 
