@@ -245,6 +245,8 @@ test("settings, audit, a linked second device and the recovery backup of an admi
     assert.equal(await admin.hasRecoveryBackup(), true);
     const tablet = await SealroomClient.open(own.url, { store: "memory" });
     const request = await tablet.requestDeviceLink(account.userId, "tablet");
+    // Core's view of the request: no key-transfer handshake (kxPublicKey, bundle) reaches JS.
+    assertDeclared(request, "DeviceRequestInfo");
     assert.equal(await tablet.finishDeviceLink(), null, "not approved yet");
     await admin.approveDevice(request.requestId, request.publicKey);
     const linked = await tablet.finishDeviceLink();

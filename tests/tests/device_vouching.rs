@@ -381,22 +381,27 @@ fn a_hostile_relay_cannot_vouch_for_a_device() {
         assert!(!own.joined && !own.internal_room, "{own:?}");
 
         // The relay swaps the approval bundle for one holding an identity key of its own
-        // (it knows the new device's one-time key): the new device does not take it.
+        // (it knows the new device's one-time key, which its own answer carries): the new
+        // device does not take it.
         w.proxy.clear_rules();
         let phone = client(&w.proxy);
         let request = phone
             .request_device_link(&w.sam_user, "phone")
             .await
             .unwrap();
-        let mut kx = [0u8; 32];
-        hex::decode_to_slice(request.kx_public_key.as_deref().unwrap(), &mut kx).unwrap();
         let relay_key = UserIdentityKey::from_secret_bytes(&[42u8; 32]);
-        let forged =
-            b64(&seal_handover(&relay_key, &kx, &request.request_id, &w.sam_user).unwrap());
+        let (request_id, user) = (request.request_id.clone(), w.sam_user.clone());
         w.proxy.rewrite(
             "GET",
             &format!("/v1/device-requests/{}", request.request_id),
-            move |_, reply| reply.edit_json(|v| v["bundle"] = json!(forged.clone())),
+            move |_, reply| {
+                reply.edit_json(|v| {
+                    let mut kx = [0u8; 32];
+                    hex::decode_to_slice(v["kx_public_key"].as_str().unwrap(), &mut kx).unwrap();
+                    let forged = seal_handover(&relay_key, &kx, &request_id, &user).unwrap();
+                    v["bundle"] = json!(b64(&forged));
+                })
+            },
         );
         w.sam
             .approve_device(&request.request_id, &request.public_key)

@@ -404,9 +404,9 @@ pub enum DeviceRequestStatus {
     Approved,
 }
 
-/// A device request.
+/// A device request. Apps see core's view of it (`sealroom_core::client::DeviceRequestInfo`),
+/// without the key-transfer handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
 pub struct DeviceRequestInfo {
     /// Id.
     pub request_id: String,

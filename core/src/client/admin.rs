@@ -5,8 +5,8 @@
 use zeroize::Zeroizing;
 
 use sealroom_wire::accounts::{
-    ApproveDevice, DeviceList, DeviceRequestCreate, DeviceRequestInfo, DeviceRequestStatus, Me,
-    Registered, TotpCode, TotpEnrolment,
+    ApproveDevice, DeviceList, DeviceRequestCreate, DeviceRequestInfo as DeviceRequestBody,
+    DeviceRequestStatus, Me, Registered, TotpCode, TotpEnrolment,
 };
 use sealroom_wire::audit::{
     decode_hash, head_signing_bytes, AuditChainPage, AuditEntry, AuditLink, AuditPage, AuditQuery,
@@ -15,7 +15,7 @@ use sealroom_wire::audit::{
 use sealroom_wire::notify::{NotifyMode, NotifyPreference, RetentionPolicy};
 
 use super::api::{seg, Call, Signer};
-use super::{fresh_device_key, Account, ClientError, Inner, SealroomClient};
+use super::{fresh_device_key, Account, ClientError, DeviceRequestInfo, Inner, SealroomClient};
 use super::{from_json, to_json};
 
 /// Key in the device's encrypted state of the last audit head this device verified.
@@ -155,7 +155,7 @@ pub(crate) struct PendingLink {
     secret: Zeroizing<[u8; 32]>,
     /// The one-time X25519 secret the approving device seals the identity key to.
     kx: crate::primitives::X25519Secret,
-    request: DeviceRequestInfo,
+    request: DeviceRequestBody,
 }
 
 /// Audit export format.
@@ -224,16 +224,17 @@ impl SealroomClient {
             public_key,
             kx_public_key: Some(hex::encode(kx.public_key())),
         };
-        let request: DeviceRequestInfo = self
+        let request: DeviceRequestBody = self
             .api
             .json(Call::json("POST", "/v1/device-requests", &body)?, None)
             .await?;
+        let view = DeviceRequestInfo::from(&request);
         *self.pending_link()? = Some(PendingLink {
             secret,
             kx,
-            request: request.clone(),
+            request,
         });
-        Ok(request)
+        Ok(view)
     }
 
     fn pending_link(&self) -> Result<std::sync::MutexGuard<'_, Option<PendingLink>>, ClientError> {
@@ -259,7 +260,7 @@ impl SealroomClient {
             bundle: None,
         };
         if let Some(key) = self.identity_key()? {
-            let request: DeviceRequestInfo = self
+            let request: DeviceRequestBody = self
                 .api
                 .json(
                     Call::get(format!("/v1/device-requests/{}", seg(request_id))),
@@ -341,7 +342,7 @@ impl SealroomClient {
                 crate::primitives::X25519Secret::from_bytes(pending.kx.expose_bytes()),
             )
         };
-        let status: DeviceRequestInfo = self
+        let status: DeviceRequestBody = self
             .api
             .json(
                 Call::get(format!("/v1/device-requests/{}", seg(&request_id))),

@@ -89,8 +89,8 @@ pub use transport::{
     TransportFuture,
 };
 pub use types::{
-    Account, ClientEvent, InvitationCheck, InvitationInfo, InvitationState, Message, NewMessage,
-    Role, Space, SpaceMember, SpaceRole, Thread,
+    Account, ClientEvent, DeviceRequestInfo, DeviceRequestStatus, InvitationCheck, InvitationInfo,
+    InvitationState, Message, NewMessage, Role, Space, SpaceMember, SpaceRole, Thread,
 };
 
 /// One-time key packages kept on the relay per device; `sync` tops the directory up when it

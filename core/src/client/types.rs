@@ -3,8 +3,56 @@
 use serde::{Deserialize, Serialize};
 
 pub use sealroom_wire::accounts::{
-    InvitationCheck, InvitationInfo, InvitationState, Role, SpaceRole,
+    DeviceRequestStatus, InvitationCheck, InvitationInfo, InvitationState, Role, SpaceRole,
 };
+
+/// A request to link a new device to an existing user, as the app sees it
+/// ([`super::SealroomClient::request_device_link`]). The relay's body also carries the
+/// key-transfer handshake (the new device's one-time key and the approval bundle), which the
+/// client runs itself and never hands to the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(tsify::Tsify))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DeviceRequestInfo {
+    /// Id.
+    pub request_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The pending device.
+    pub device_id: String,
+    /// Its public key, hex (compare it on both screens before approving).
+    pub public_key: String,
+    /// Status.
+    pub status: DeviceRequestStatus,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl From<&sealroom_wire::accounts::DeviceRequestInfo> for DeviceRequestInfo {
+    fn from(r: &sealroom_wire::accounts::DeviceRequestInfo) -> Self {
+        // No `..`: a field added to the relay's body does not compile here until this view
+        // carries it or says why not.
+        let sealroom_wire::accounts::DeviceRequestInfo {
+            request_id,
+            user_id,
+            device_id,
+            public_key,
+            status,
+            expires_at,
+            // The key-transfer handshake, run by the client itself.
+            kx_public_key: _,
+            bundle: _,
+        } = r;
+        Self {
+            request_id: request_id.clone(),
+            user_id: user_id.clone(),
+            device_id: device_id.clone(),
+            public_key: public_key.clone(),
+            status: *status,
+            expires_at: *expires_at,
+        }
+    }
+}
 
 /// This device's account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -481,6 +481,22 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
+    typealias FfiType = Int64
+    typealias SwiftType = Int64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -810,6 +826,118 @@ public func FfiConverterTypeAdmissionDevice_lower(_ value: AdmissionDevice) -> R
 
 
 /**
+ * A request to link a new device to an existing user, as the app sees it
+ * ([`super::SealroomClient::request_device_link`]). The relay's body also carries the
+ * key-transfer handshake (the new device's one-time key and the approval bundle), which the
+ * client runs itself and never hands to the app.
+ */
+public struct DeviceRequestInfo: Equatable, Hashable {
+    /**
+     * Id.
+     */
+    public var requestId: String
+    /**
+     * The user.
+     */
+    public var userId: String
+    /**
+     * The pending device.
+     */
+    public var deviceId: String
+    /**
+     * Its public key, hex (compare it on both screens before approving).
+     */
+    public var publicKey: String
+    /**
+     * Status.
+     */
+    public var status: DeviceRequestStatus
+    /**
+     * Expiry (Unix seconds).
+     */
+    public var expiresAt: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Id.
+         */requestId: String, 
+        /**
+         * The user.
+         */userId: String, 
+        /**
+         * The pending device.
+         */deviceId: String, 
+        /**
+         * Its public key, hex (compare it on both screens before approving).
+         */publicKey: String, 
+        /**
+         * Status.
+         */status: DeviceRequestStatus, 
+        /**
+         * Expiry (Unix seconds).
+         */expiresAt: Int64) {
+        self.requestId = requestId
+        self.userId = userId
+        self.deviceId = deviceId
+        self.publicKey = publicKey
+        self.status = status
+        self.expiresAt = expiresAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeviceRequestInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeviceRequestInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceRequestInfo {
+        return
+            try DeviceRequestInfo(
+                requestId: FfiConverterString.read(from: &buf), 
+                userId: FfiConverterString.read(from: &buf), 
+                deviceId: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterString.read(from: &buf), 
+                status: FfiConverterTypeDeviceRequestStatus.read(from: &buf), 
+                expiresAt: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeviceRequestInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.requestId, into: &buf)
+        FfiConverterString.write(value.userId, into: &buf)
+        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterString.write(value.publicKey, into: &buf)
+        FfiConverterTypeDeviceRequestStatus.write(value.status, into: &buf)
+        FfiConverterInt64.write(value.expiresAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceRequestInfo_lift(_ buf: RustBuffer) throws -> DeviceRequestInfo {
+    return try FfiConverterTypeDeviceRequestInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeviceRequestInfo_lower(_ value: DeviceRequestInfo) -> RustBuffer {
+    return FfiConverterTypeDeviceRequestInfo.lower(value)
+}
+
+
+/**
  * A document: all its versions known here, oldest first.
  */
 public struct Document: Equatable, Hashable {
@@ -889,7 +1017,9 @@ public func FfiConverterTypeDocument_lower(_ value: Document) -> RustBuffer {
 
 
 /**
- * The encrypted, authenticated metadata of a sealed file (Kotlin/Swift: `FileMetadata`).
+ * The encrypted, authenticated metadata of a sealed file (Kotlin/Swift/TypeScript:
+ * `FileMetadata`). Its serde form exists for the TypeScript binding only (feature `ts`); the
+ * sealed file encodes it with [`Metadata::encode`].
  */
 public struct FileMetadata: Equatable, Hashable {
     /**

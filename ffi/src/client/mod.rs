@@ -590,9 +590,7 @@ impl SealroomClient {
         user_id: String,
         device_name: String,
     ) -> Result<DeviceRequestInfo, SealroomError> {
-        Ok(self
-            .block(self.client.request_device_link(&user_id, &device_name))?
-            .into())
+        self.block(self.client.request_device_link(&user_id, &device_name))
     }
 
     /// On an existing device of the user: approves a link request after comparing keys.

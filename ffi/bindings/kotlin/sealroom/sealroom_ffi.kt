@@ -35,11 +35,13 @@ import sealroom.core.Account
 import sealroom.core.Admission
 import sealroom.core.AuditFormat
 import sealroom.core.ClientEvent
+import sealroom.core.DeviceRequestInfo
 import sealroom.core.Document
 import sealroom.core.FfiConverterTypeAccount
 import sealroom.core.FfiConverterTypeAdmission
 import sealroom.core.FfiConverterTypeAuditFormat
 import sealroom.core.FfiConverterTypeClientEvent
+import sealroom.core.FfiConverterTypeDeviceRequestInfo
 import sealroom.core.FfiConverterTypeDocument
 import sealroom.core.FfiConverterTypeFileMetadata
 import sealroom.core.FfiConverterTypeFilePolicy
@@ -70,11 +72,9 @@ import sealroom.core.UserProfile
 import sealroom.wire.AuditQuery
 import sealroom.wire.AuditVerifyReport
 import sealroom.wire.DeviceInfo
-import sealroom.wire.DeviceRequestStatus
 import sealroom.wire.FfiConverterTypeAuditQuery
 import sealroom.wire.FfiConverterTypeAuditVerifyReport
 import sealroom.wire.FfiConverterTypeDeviceInfo
-import sealroom.wire.FfiConverterTypeDeviceRequestStatus
 import sealroom.wire.FfiConverterTypeInvitation
 import sealroom.wire.FfiConverterTypeNotifyMode
 import sealroom.wire.FfiConverterTypeNotifyPreference
@@ -93,6 +93,7 @@ import sealroom.core.RustBuffer as RustBufferAccount
 import sealroom.core.RustBuffer as RustBufferAdmission
 import sealroom.core.RustBuffer as RustBufferAuditFormat
 import sealroom.core.RustBuffer as RustBufferClientEvent
+import sealroom.core.RustBuffer as RustBufferDeviceRequestInfo
 import sealroom.core.RustBuffer as RustBufferDocument
 import sealroom.core.RustBuffer as RustBufferFileMetadata
 import sealroom.core.RustBuffer as RustBufferFilePolicy
@@ -110,7 +111,6 @@ import sealroom.core.RustBuffer as RustBufferUserProfile
 import sealroom.wire.RustBuffer as RustBufferAuditQuery
 import sealroom.wire.RustBuffer as RustBufferAuditVerifyReport
 import sealroom.wire.RustBuffer as RustBufferDeviceInfo
-import sealroom.wire.RustBuffer as RustBufferDeviceRequestStatus
 import sealroom.wire.RustBuffer as RustBufferInvitation
 import sealroom.wire.RustBuffer as RustBufferNotifyMode
 import sealroom.wire.RustBuffer as RustBufferNotifyPreference
@@ -1146,7 +1146,7 @@ internal object UniffiLib {
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_remove_member(`ptr`: Long,`spaceId`: RustBuffer.ByValue,`userId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_request_device_link(`ptr`: Long,`userId`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferDeviceRequestInfo.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_restore_recovery_backup(`ptr`: Long,`passphrase`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferRecoveryReport.ByValue
     external fun uniffi_sealroom_ffi_fn_method_sealroomclient_resume_upload(`ptr`: Long,`uploadId`: RustBuffer.ByValue,`source`: Long,`progress`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1477,7 +1477,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_remove_member() and 0xFFFF) != 16791) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link() and 0xFFFF) != 8165) {
+    if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_request_device_link() and 0xFFFF) != 55053) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_sealroom_ffi_checksum_method_sealroomclient_restore_recovery_backup() and 0xFFFF) != 56581) {
@@ -1855,29 +1855,6 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 
     override fun write(value: ULong, buf: ByteBuffer) {
         buf.putLong(value.toLong())
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterLong: FfiConverter<Long, Long> {
-    override fun lift(value: Long): Long {
-        return value
-    }
-
-    override fun read(buf: ByteBuffer): Long {
-        return buf.getLong()
-    }
-
-    override fun lower(value: Long): Long {
-        return value
-    }
-
-    override fun allocationSize(value: Long) = 8UL
-
-    override fun write(value: Long, buf: ByteBuffer) {
-        buf.putLong(value)
     }
 }
 
@@ -5584,85 +5561,6 @@ public object FfiConverterTypeSealroomClient: FfiConverter<SealroomClient, Long>
 
     override fun write(value: SealroomClient, buf: ByteBuffer) {
         buf.putLong(lower(value))
-    }
-}
-
-
-
-/**
- * A request to link a new device to an existing user.
- */
-data class DeviceRequestInfo (
-    /**
-     * Id.
-     */
-    var `requestId`: kotlin.String
-    , 
-    /**
-     * The user.
-     */
-    var `userId`: kotlin.String
-    , 
-    /**
-     * The pending device.
-     */
-    var `deviceId`: kotlin.String
-    , 
-    /**
-     * Its public key, hex (compare it on both screens before approving).
-     */
-    var `publicKey`: kotlin.String
-    , 
-    /**
-     * Status.
-     */
-    var `status`: DeviceRequestStatus
-    , 
-    /**
-     * Expiry (Unix seconds).
-     */
-    var `expiresAt`: kotlin.Long
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDeviceRequestInfo: FfiConverterRustBuffer<DeviceRequestInfo> {
-    override fun read(buf: ByteBuffer): DeviceRequestInfo {
-        return DeviceRequestInfo(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeDeviceRequestStatus.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: DeviceRequestInfo) = (
-            FfiConverterString.allocationSize(value.`requestId`) +
-            FfiConverterString.allocationSize(value.`userId`) +
-            FfiConverterString.allocationSize(value.`deviceId`) +
-            FfiConverterString.allocationSize(value.`publicKey`) +
-            FfiConverterTypeDeviceRequestStatus.allocationSize(value.`status`) +
-            FfiConverterLong.allocationSize(value.`expiresAt`)
-    )
-
-    override fun write(value: DeviceRequestInfo, buf: ByteBuffer) {
-            FfiConverterString.write(value.`requestId`, buf)
-            FfiConverterString.write(value.`userId`, buf)
-            FfiConverterString.write(value.`deviceId`, buf)
-            FfiConverterString.write(value.`publicKey`, buf)
-            FfiConverterTypeDeviceRequestStatus.write(value.`status`, buf)
-            FfiConverterLong.write(value.`expiresAt`, buf)
     }
 }
 

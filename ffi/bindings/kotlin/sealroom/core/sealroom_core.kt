@@ -30,10 +30,13 @@ import java.nio.CharBuffer
 import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
+import sealroom.wire.DeviceRequestStatus
+import sealroom.wire.FfiConverterTypeDeviceRequestStatus
 import sealroom.wire.FfiConverterTypeRole
 import sealroom.wire.FfiConverterTypeSpaceRole
 import sealroom.wire.Role
 import sealroom.wire.SpaceRole
+import sealroom.wire.RustBuffer as RustBufferDeviceRequestStatus
 import sealroom.wire.RustBuffer as RustBufferRole
 import sealroom.wire.RustBuffer as RustBufferSpaceRole
 
@@ -934,6 +937,29 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 /**
  * @suppress
  */
+public object FfiConverterLong: FfiConverter<Long, Long> {
+    override fun lift(value: Long): Long {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Long {
+        return buf.getLong()
+    }
+
+    override fun lower(value: Long): Long {
+        return value
+    }
+
+    override fun allocationSize(value: Long) = 8UL
+
+    override fun write(value: Long, buf: ByteBuffer) {
+        buf.putLong(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
     override fun lift(value: Byte): Boolean {
         return value.toInt() != 0
@@ -1197,6 +1223,88 @@ public object FfiConverterTypeAdmissionDevice: FfiConverterRustBuffer<AdmissionD
 
 
 /**
+ * A request to link a new device to an existing user, as the app sees it
+ * ([`super::SealroomClient::request_device_link`]). The relay's body also carries the
+ * key-transfer handshake (the new device's one-time key and the approval bundle), which the
+ * client runs itself and never hands to the app.
+ */
+data class DeviceRequestInfo (
+    /**
+     * Id.
+     */
+    var `requestId`: kotlin.String
+    , 
+    /**
+     * The user.
+     */
+    var `userId`: kotlin.String
+    , 
+    /**
+     * The pending device.
+     */
+    var `deviceId`: kotlin.String
+    , 
+    /**
+     * Its public key, hex (compare it on both screens before approving).
+     */
+    var `publicKey`: kotlin.String
+    , 
+    /**
+     * Status.
+     */
+    var `status`: DeviceRequestStatus
+    , 
+    /**
+     * Expiry (Unix seconds).
+     */
+    var `expiresAt`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeviceRequestInfo: FfiConverterRustBuffer<DeviceRequestInfo> {
+    override fun read(buf: ByteBuffer): DeviceRequestInfo {
+        return DeviceRequestInfo(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeDeviceRequestStatus.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DeviceRequestInfo) = (
+            FfiConverterString.allocationSize(value.`requestId`) +
+            FfiConverterString.allocationSize(value.`userId`) +
+            FfiConverterString.allocationSize(value.`deviceId`) +
+            FfiConverterString.allocationSize(value.`publicKey`) +
+            FfiConverterTypeDeviceRequestStatus.allocationSize(value.`status`) +
+            FfiConverterLong.allocationSize(value.`expiresAt`)
+    )
+
+    override fun write(value: DeviceRequestInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`requestId`, buf)
+            FfiConverterString.write(value.`userId`, buf)
+            FfiConverterString.write(value.`deviceId`, buf)
+            FfiConverterString.write(value.`publicKey`, buf)
+            FfiConverterTypeDeviceRequestStatus.write(value.`status`, buf)
+            FfiConverterLong.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
  * A document: all its versions known here, oldest first.
  */
 data class Document (
@@ -1252,7 +1360,9 @@ public object FfiConverterTypeDocument: FfiConverterRustBuffer<Document> {
 
 
 /**
- * The encrypted, authenticated metadata of a sealed file (Kotlin/Swift: `FileMetadata`).
+ * The encrypted, authenticated metadata of a sealed file (Kotlin/Swift/TypeScript:
+ * `FileMetadata`). Its serde form exists for the TypeScript binding only (feature `ts`); the
+ * sealed file encodes it with [`Metadata::encode`].
  */
 data class FileMetadata (
     /**
@@ -3601,6 +3711,8 @@ public object FfiConverterSequenceTypeSpaceMember: FfiConverterRustBuffer<List<S
 
 public typealias Classification = kotlin.String
 public typealias FfiConverterTypeClassification = FfiConverterString
+
+
 
 
 
