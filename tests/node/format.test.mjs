@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes, createHash } from "node:crypto";
 import { loadSdk, nativeBin } from "./helpers.mjs";
+import { assertDeclared } from "./dts.mjs";
 
 const sdk = await loadSdk();
 const CHUNK = 64 * 1024;
@@ -78,6 +79,9 @@ test("metadata is authenticated and nothing of it is visible in the sealed bytes
   assert.equal(metadata.mediaType, "application/pdf");
   assert.equal(metadata.classification, "confidential");
   assert.equal(metadata.created, 1712345678);
+  assert.equal(metadata.length, 5);
+  // Core's `format::Metadata` as it is: every field declared in the .d.ts, and back.
+  assertDeclared(metadata, "FileMetadata");
 });
 
 test("bad input gives typed errors with stable codes", () => {

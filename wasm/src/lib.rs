@@ -124,39 +124,6 @@ pub fn generate_file_key() -> Result<Vec<u8>, JsValue> {
     Ok(key.expose_bytes().to_vec())
 }
 
-/// The authenticated metadata of a sealed file, as read by a [`FileOpener`].
-#[wasm_bindgen]
-pub struct FileMetadata(Metadata);
-
-#[wasm_bindgen]
-impl FileMetadata {
-    /// File name.
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        self.0.name.clone()
-    }
-    /// Media type.
-    #[wasm_bindgen(getter, js_name = mediaType)]
-    pub fn media_type(&self) -> String {
-        self.0.media_type.clone()
-    }
-    /// Classification label.
-    #[wasm_bindgen(getter)]
-    pub fn classification(&self) -> String {
-        self.0.classification.clone()
-    }
-    /// Creation time, seconds since the Unix epoch.
-    #[wasm_bindgen(getter)]
-    pub fn created(&self) -> f64 {
-        self.0.created as f64
-    }
-    /// Declared plaintext length, if the sealer declared one.
-    #[wasm_bindgen(getter)]
-    pub fn length(&self) -> Option<f64> {
-        self.0.length.map(|l| l as f64)
-    }
-}
-
 /// Push-style sealer. Emit `header()`, then each `push()` result, then `finish()`.
 #[wasm_bindgen]
 pub struct FileSealer {
@@ -247,12 +214,14 @@ impl FileOpener {
             .map_err(format_error)
     }
 
-    /// The metadata, once the header has been read and authenticated.
-    pub fn metadata(&self) -> Option<FileMetadata> {
-        self.inner
-            .as_ref()
-            .and_then(|o| o.metadata())
-            .map(|m| FileMetadata(m.clone()))
+    /// The metadata, once the header has been read and authenticated (core's record,
+    /// `FileMetadata`; `undefined` before).
+    #[wasm_bindgen(unchecked_return_type = "FileMetadata | undefined")]
+    pub fn metadata(&self) -> Result<JsValue, JsValue> {
+        match self.inner.as_ref().and_then(|o| o.metadata()) {
+            Some(m) => crate::convert::to_js(m),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     /// Plaintext bytes released so far.

@@ -225,12 +225,19 @@ impl FileKey {
     }
 }
 
-/// The encrypted, authenticated metadata of a sealed file (Kotlin/Swift: `FileMetadata`).
+/// The encrypted, authenticated metadata of a sealed file (Kotlin/Swift/TypeScript:
+/// `FileMetadata`). Its serde form exists for the TypeScript binding only (feature `ts`); the
+/// sealed file encodes it with [`Metadata::encode`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(
     feature = "uniffi",
     derive(uniffi::Record),
     uniffi(name = "FileMetadata")
+)]
+#[cfg_attr(
+    feature = "ts",
+    derive(serde::Serialize, tsify::Tsify),
+    tsify(type_prefix = "File")
 )]
 pub struct Metadata {
     /// File name (UTF-8, at most [`MAX_NAME_LEN`] bytes).
@@ -245,6 +252,7 @@ pub struct Metadata {
     /// sealer refuses to write more or to finish with fewer bytes, and the chunk layout (and
     /// so the final-chunk flag) follows from it, so an opener can never release a different
     /// length. `None` for streams whose length is unknown when sealing starts.
+    #[cfg_attr(feature = "ts", serde(skip_serializing_if = "Option::is_none"))]
     pub length: Option<u64>,
 }
 
