@@ -27,8 +27,9 @@ use sealroom_core::primitives::{hkdf_sha256_key, Aead};
 use sealroom_core::room::DocumentVersion;
 
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::SdkDevice as Device;
 use sealroom_tests::rooms::{b64, bytes, suite, unb64, MlsDevice};
+use sealroom_tests::runtime;
+use sealroom_tests::sdk::SdkDevice as Device;
 
 /// Label and info of the room content keys and file-key wrap (`docs/format.md`).
 const CONTENT_KEY_LABEL: &str = "sealroom room content key v1";
@@ -474,14 +475,6 @@ impl Scene {
             .map(|f| (f.version, f.file_id, f.sender_user_id))
             .collect()
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Attack c: poisoned history keys and a document pushed to `u64::MAX`, then removal.

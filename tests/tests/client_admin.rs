@@ -15,11 +15,7 @@ use sealroom_tests::sdk::{SdkDevice, StaffSpace};
 #[test]
 fn second_devices_preferences_and_administration() {
     let relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     let url = relay.base_url();
     rt.block_on(async {
         // Ada (admin), the customer organisation, Sam (staff) and Sam's space.
@@ -28,18 +24,12 @@ fn second_devices_preferences_and_administration() {
         let space_id = set_up.space_id.clone();
         let phone_device = SdkDevice::new(&url);
         let phone = &phone_device.client;
-        let invite = staff
-            .invite(Role::Customer, Some(&space_id))
-            .await
-            .unwrap();
+        let invite = staff.invite(Role::Customer, Some(&space_id)).await.unwrap();
         let account = phone
             .register(&invite.token, "Hana", None, "phone")
             .await
             .unwrap();
-        staff
-            .add_member(&space_id, &account.user_id)
-            .await
-            .unwrap();
+        staff.add_member(&space_id, &account.user_id).await.unwrap();
         phone.sync().await.unwrap();
 
         // A second device, approved by the first after comparing the key.
@@ -97,10 +87,7 @@ fn second_devices_preferences_and_administration() {
             .unwrap();
 
         // Staff adds the user's new devices to the space; they read what is posted next.
-        staff
-            .add_member(&space_id, &account.user_id)
-            .await
-            .unwrap();
+        staff.add_member(&space_id, &account.user_id).await.unwrap();
         for d in [&laptop, &tablet] {
             let events = d.sync().await.unwrap();
             assert!(
@@ -148,18 +135,9 @@ fn second_devices_preferences_and_administration() {
             laptop.notification_preference().await.unwrap().mode,
             NotifyMode::Daily
         );
-        staff
-            .set_retention(&space_id, Some(30))
-            .await
-            .unwrap();
-        assert_eq!(
-            staff.retention(&space_id).await.unwrap().days,
-            Some(30)
-        );
-        let err = phone
-            .set_retention(&space_id, Some(1))
-            .await
-            .unwrap_err();
+        staff.set_retention(&space_id, Some(30)).await.unwrap();
+        assert_eq!(staff.retention(&space_id).await.unwrap().days, Some(30));
+        let err = phone.set_retention(&space_id, Some(1)).await.unwrap_err();
         assert_eq!(err.kind(), ClientErrorKind::Forbidden, "{err}");
 
         // Administration: the audit log, its export and its chain.

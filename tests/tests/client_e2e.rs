@@ -6,10 +6,7 @@
 //! and log are scanned for every plaintext used: zero hits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
-use sealroom_core::client::{
-    ClientErrorKind, ClientEvent, NewMessage, Role,
-};
+use sealroom_core::client::{ClientErrorKind, ClientEvent, NewMessage, Role};
 
 use sealroom_tests::relay::Relay;
 use sealroom_tests::sdk::{open_at, SdkDevice as Device};
@@ -32,11 +29,7 @@ const AFTER_REMOVAL: &str = "Posted after the removal: payroll figures 88231";
 #[test]
 fn two_organisations_share_a_space_through_the_sdk() {
     let relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     rt.block_on(async {
         // Provider admin bootstraps; a customer org; two staff; two customer members.
         let admin = new_device(&relay);

@@ -210,11 +210,7 @@ fn sha(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn documents_versions_resumable_uploads_history_and_delete() {
     let relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     let url = relay.base_url();
     let proxy = Proxy::start(relay.addr());
     rt.block_on(async {
@@ -224,6 +220,7 @@ fn documents_versions_resumable_uploads_history_and_delete() {
             admin: _admin,
             sam: staff,
             space_id,
+            ..
         } = StaffSpace::new(&url, &relay.setup_token()).await;
         let cust = new_device(&proxy.url());
         let invite = staff

@@ -94,17 +94,14 @@ fn serve(proxy: &HostileRelay, file_id: &str, sealed: Vec<u8>) {
 fn a_key_holder_and_the_relay_cannot_swap_reorder_or_drop_pieces() {
     let relay = Relay::start();
     let proxy = HostileRelay::start(relay.addr());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     rt.block_on(async {
         let url = relay.base_url();
         let StaffSpace {
             admin: _admin,
             sam,
             space_id,
+            ..
         } = StaffSpace::new(&url, &relay.setup_token()).await;
         // Cara, the victim, reads through the hostile relay.
         let cara = Device::new(&proxy.base_url());

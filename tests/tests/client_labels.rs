@@ -19,8 +19,9 @@ use sealroom_core::client::{
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::raw_member::RawMember;
 use sealroom_tests::relay::Relay;
-use sealroom_tests::sdk::{SdkDevice as Device, StaffSpace};
 use sealroom_tests::rooms::{b64, upload_sdk_key_packages, MlsDevice};
+use sealroom_tests::runtime;
+use sealroom_tests::sdk::{SdkDevice as Device, StaffSpace};
 
 fn new_device(base_url: &str) -> Device {
     Device::new(base_url)
@@ -93,7 +94,6 @@ fn file<'a>(files: &'a [FileVersion], file_id: &str) -> &'a FileVersion {
     files.iter().find(|f| f.file_id == file_id).unwrap()
 }
 
-
 fn upload_key_packages(relay: &Relay, mls: &MlsDevice) {
     upload_sdk_key_packages(&relay.client(&mls.device), mls);
 }
@@ -119,6 +119,7 @@ async fn scene() -> Scene {
         admin,
         sam,
         space_id,
+        ..
     } = StaffSpace::new(&url, &relay.setup_token()).await;
     let sue = new_device(&url);
     let invite = admin.client.invite(Role::Staff, None).await.unwrap();
@@ -188,14 +189,6 @@ impl Scene {
         self.sync_all().await;
         raw
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Labels round-trip from staff to the customer; a label the customer may not download is

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sealroom_core::client::{
-    ClientEvent, HttpRequest, HttpTransport, LiveOptions, NewFile, NewMessage, Role,
-    SealroomClient, SleepFuture, Transport, TransportFuture,
+    ClientEvent, HttpRequest, HttpTransport, LiveOptions, NewFile, NewMessage, SealroomClient,
+    SleepFuture, Transport, TransportFuture,
 };
-use sealroom_core::state::{FileKv, StorageKey};
 
 use sealroom_tests::relay::Relay;
+use sealroom_tests::sdk::{SdkDevice, StaffSpace};
 
 /// The real transport, counting failed sends and back-off pauses.
 struct Counting {
@@ -48,15 +48,14 @@ impl Transport for Counting {
     }
 }
 
-struct Device {
-    client: Arc<SealroomClient>,
+/// A customer's device on the counting transport, with its counters.
+struct Counted {
+    device: SdkDevice,
     failures: Arc<AtomicUsize>,
     sleeps: Arc<AtomicUsize>,
-    _dir: tempfile::TempDir,
 }
 
-fn new_device(relay: &Relay) -> Device {
-    let dir = tempfile::tempdir().unwrap();
+fn counted(url: &str) -> Counted {
     let failures = Arc::new(AtomicUsize::new(0));
     let sleeps = Arc::new(AtomicUsize::new(0));
     let transport = Arc::new(Counting {
@@ -64,18 +63,10 @@ fn new_device(relay: &Relay) -> Device {
         failures: failures.clone(),
         sleeps: sleeps.clone(),
     });
-    let client = SealroomClient::open(
-        &relay.base_url(),
-        transport,
-        Box::new(FileKv::open(dir.path()).unwrap()),
-        StorageKey::generate(),
-    )
-    .unwrap();
-    Device {
-        client: Arc::new(client),
+    Counted {
+        device: SdkDevice::with_transport(url, transport),
         failures,
         sleeps,
-        _dir: dir,
     }
 }
 
@@ -121,46 +112,17 @@ const MARKER: &str = "second space, after the removal: marker 30917";
 #[test]
 fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
     let mut relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let admin = new_device(&relay);
-        admin
-            .client
-            .bootstrap(&relay.setup_token(), "Provider", "Ada", None, "laptop")
-            .await
-            .unwrap();
-        let org = admin.client.create_customer_org("Kestrel").await.unwrap();
-        let staff = new_device(&relay);
-        let invite = admin.client.invite(Role::Staff, None).await.unwrap();
-        staff
-            .client
-            .register(&invite.token, "Sam", None, "laptop")
-            .await
-            .unwrap();
+    let url = relay.base_url();
+    sealroom_tests::runtime().block_on(async {
+        let w = StaffSpace::new(&url, &relay.setup_token()).await;
+        let (staff, space) = (&w.sam, w.space_id.clone());
         staff.client.set_live_options(options(3600)).unwrap();
-        let space = staff
-            .client
-            .create_space(&org.org_id, false)
-            .await
-            .unwrap()
-            .space_id;
 
         // An invitee registers: the staff's loop says so (point 7), without any sync.
-        let cust = new_device(&relay);
-        let invite = staff
-            .client
-            .invite(Role::Customer, Some(&space))
-            .await
-            .unwrap();
-        cust.client
-            .register(&invite.token, "Cara", None, "phone")
-            .await
-            .unwrap();
-        let cust_user = cust.client.account().unwrap().user_id;
+        let cust = counted(&url);
+        let cust_user = w
+            .register_customer(&cust.device, &space, "Cara", "phone")
+            .await;
         let seen = until(&staff.client, |e| {
             matches!(e, ClientEvent::MemberWaiting { .. })
         })
@@ -175,8 +137,8 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
 
         // Added: the customer's first call catches up in full and joins.
         staff.client.add_member(&space, &cust_user).await.unwrap();
-        cust.client.set_live_options(options(3600)).unwrap();
-        let seen = until(&cust.client, |e| {
+        cust.device.client.set_live_options(options(3600)).unwrap();
+        let seen = until(&cust.device.client, |e| {
             matches!(e, ClientEvent::JoinedSpace { .. })
         })
         .await;
@@ -190,7 +152,7 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
             .post_message(&space, text(HELLO))
             .await
             .unwrap();
-        until(&cust.client, is_message(HELLO)).await;
+        until(&cust.device.client, is_message(HELLO)).await;
         let content = b"live file content 4410".to_vec();
         let uploaded = staff
             .client
@@ -206,16 +168,19 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
             )
             .await
             .unwrap();
-        let seen = until(&cust.client, |e| matches!(e, ClientEvent::NewFile { .. })).await;
+        let seen = until(&cust.device.client, |e| {
+            matches!(e, ClientEvent::NewFile { .. })
+        })
+        .await;
         assert!(seen
             .iter()
             .any(|e| matches!(e, ClientEvent::NewFile { file_id, .. }
             if *file_id == uploaded.file_id)));
-        let cursor = cust.client.live_cursor().unwrap().unwrap();
+        let cursor = cust.device.client.live_cursor().unwrap().unwrap();
 
         // The relay restarts while the customer waits: the loop backs off and reconnects.
         let waiting = {
-            let client = cust.client.clone();
+            let client = cust.device.client.clone();
             tokio::spawn(async move { until(&client, is_message(AFTER_RESTART)).await })
         };
         let failures_before = cust.failures.load(Ordering::SeqCst);
@@ -234,18 +199,18 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
             .await
             .unwrap();
         waiting.await.unwrap();
-        assert!(cust.client.live_cursor().unwrap().unwrap() > cursor);
+        assert!(cust.device.client.live_cursor().unwrap().unwrap() > cursor);
 
         // A second space for the customer, joined through the loop.
         let space2 = staff
             .client
-            .create_space(&org.org_id, false)
+            .create_space(&w.org_id, false)
             .await
             .unwrap()
             .space_id;
         staff.client.add_member(&space2, &cust_user).await.unwrap();
         until(
-            &cust.client,
+            &cust.device.client,
             |e| matches!(e, ClientEvent::JoinedSpace { space_id, .. } if *space_id == space2),
         )
         .await;
@@ -263,7 +228,7 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
         tokio::time::timeout(
             Duration::from_secs(120),
             until(
-                &cust.client,
+                &cust.device.client,
                 |e| matches!(e, ClientEvent::RemovedFromSpace { space_id } if *space_id == space),
             ),
         )
@@ -281,7 +246,7 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
             .post_message(&space2, text(MARKER))
             .await
             .unwrap();
-        let seen = until(&cust.client, is_message(MARKER)).await;
+        let seen = until(&cust.device.client, is_message(MARKER)).await;
         let leaked: Vec<&ClientEvent> = seen
             .iter()
             .filter(|e| match e {
@@ -294,6 +259,7 @@ fn events_arrive_without_sync_across_a_restart_and_stop_at_removal() {
             .collect();
         assert!(leaked.is_empty(), "after removal: {leaked:?}");
         assert!(cust
+            .device
             .client
             .messages(&space, None)
             .unwrap()

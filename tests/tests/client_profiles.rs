@@ -12,39 +12,25 @@
 //!   real names, and show Mallory's name without the override.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use ed25519_dalek::Signer as _;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use serde_json::{json, Value};
 
-use sealroom_core::client::{
-    ClientError, ClientEvent, HttpTransport, NewMessage, ProfileInput, Role, SealroomClient,
-};
-use sealroom_core::state::{MemoryKv, StorageKey};
+use sealroom_core::client::{ClientError, ClientEvent, NewMessage, ProfileInput, Role};
 
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::Relay;
 use sealroom_tests::rooms::{b64, bytes, unb64, upload_sdk_key_packages, MlsDevice};
+use sealroom_tests::runtime;
+use sealroom_tests::sdk::{Names, SdkDevice, StaffSpace};
 
-fn client(proxy: &HostileRelay) -> SealroomClient {
-    SealroomClient::open(
-        &proxy.base_url(),
-        Arc::new(HttpTransport::new().unwrap()),
-        Box::new(MemoryKv::new()),
-        StorageKey::generate(),
-    )
-    .unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+/// The provider, its staff and the customer organisation as the profiles name them.
+const NAMES: Names = Names {
+    admin: "Ada Admin",
+    staff: "Sam Staff",
+    org: "Nordic Dental AB",
+};
 
 /// A malicious member: raw openmls, posting application messages it writes by hand.
 struct Mallory {
@@ -149,32 +135,14 @@ fn names_travel_signed_and_forged_ones_are_refused() {
     let relay = Relay::start();
     let proxy = HostileRelay::start(relay.addr());
     runtime().block_on(async {
-        let admin = client(&proxy);
-        admin
-            .bootstrap(
-                &relay.setup_token(),
-                "Provider",
-                "Ada Admin",
-                None,
-                "laptop",
-            )
-            .await
-            .unwrap();
-        let org = admin.create_customer_org("Nordic Dental AB").await.unwrap();
-        let sam = client(&proxy);
-        let invite = admin.invite(Role::Staff, None).await.unwrap();
-        let sam_account = sam
-            .register(&invite.token, "Sam Staff", None, "laptop")
-            .await
-            .unwrap();
-        let space_id = sam.create_space(&org.org_id, false).await.unwrap().space_id;
-        let karin = client(&proxy);
-        let invite = sam.invite(Role::Customer, Some(&space_id)).await.unwrap();
-        let karin_user = karin
-            .register(&invite.token, "Karin Lund", None, "phone")
-            .await
-            .unwrap()
-            .user_id;
+        let w = StaffSpace::with(&proxy.base_url(), &relay.setup_token(), NAMES).await;
+        let (sam, space_id) = (&w.sam.client, w.space_id.clone());
+        let sam_user = w.sam.user_id();
+        let karin = SdkDevice::new(&proxy.base_url());
+        let karin_user = w
+            .register_customer(&karin, &space_id, "Karin Lund", "phone")
+            .await;
+        let karin = &karin.client;
 
         // --- the relay rewrites the card in the key packages it hands out ---------------
         proxy.rewrite("POST", "/v1/users/*/keypackages/claim", |_, reply| {
@@ -223,7 +191,7 @@ fn names_travel_signed_and_forged_ones_are_refused() {
         let staff = seen_by_karin
             .members
             .iter()
-            .find(|m| m.user_id == sam_account.user_id)
+            .find(|m| m.user_id == sam_user)
             .unwrap();
         assert_eq!(staff.name.as_deref(), Some("Sam Staff"));
 
@@ -273,7 +241,7 @@ fn names_travel_signed_and_forged_ones_are_refused() {
         let sams = mallory
             .read_profiles(&relay)
             .into_iter()
-            .find(|p| p["user_id"] == json!(sam_account.user_id))
+            .find(|p| p["user_id"] == json!(sam_user))
             .expect("staff shared their profile with the newcomer");
         let later = sams["updated_at"].as_u64().unwrap() + 1000;
         // 1. A verbatim copy of staff's profile, sent by Mallory.
@@ -301,7 +269,7 @@ fn names_travel_signed_and_forged_ones_are_refused() {
         let events = sam.sync().await.unwrap();
         assert_eq!(refused_profiles(&events), 3, "{events:?}");
         for viewer in [&karin, &sam] {
-            let staff = viewer.profile(&sam_account.user_id).unwrap().unwrap();
+            let staff = viewer.profile(&sam_user).unwrap().unwrap();
             assert_eq!(
                 staff.name, "Sam Staff",
                 "ATTACK SUCCEEDED: a member changed staff's name"
@@ -325,45 +293,25 @@ fn an_existing_customer_joins_further_spaces() {
     let relay = Relay::start();
     let proxy = HostileRelay::start(relay.addr());
     runtime().block_on(async {
-        let admin = client(&proxy);
-        admin
-            .bootstrap(
-                &relay.setup_token(),
-                "Provider",
-                "Ada Admin",
-                None,
-                "laptop",
-            )
-            .await
-            .unwrap();
-        let org = admin.create_customer_org("Nordic Dental AB").await.unwrap();
-        let other_org = admin.create_customer_org("Other AB").await.unwrap();
-        let first = admin
-            .create_space(&org.org_id, false)
-            .await
-            .unwrap()
-            .space_id;
-        let second = admin
-            .create_space(&org.org_id, false)
-            .await
-            .unwrap()
-            .space_id;
-        let third = admin
-            .create_space(&org.org_id, false)
-            .await
-            .unwrap()
-            .space_id;
+        let w = StaffSpace::with(&proxy.base_url(), &relay.setup_token(), NAMES).await;
+        let admin = &w.admin.client;
+        let other_org = w.customer_org("Other AB").await;
+        let first = admin.create_space(&w.org_id, false).await.unwrap().space_id;
+        let second = admin.create_space(&w.org_id, false).await.unwrap().space_id;
+        let third = admin.create_space(&w.org_id, false).await.unwrap().space_id;
         let foreign = admin
-            .create_space(&other_org.org_id, false)
+            .create_space(&other_org, false)
             .await
             .unwrap()
             .space_id;
-        let karin = client(&proxy);
+        let karin = SdkDevice::new(&proxy.base_url());
         let invite = admin.invite(Role::Customer, Some(&first)).await.unwrap();
         let account = karin
+            .client
             .register(&invite.token, "Karin Lund", None, "phone")
             .await
             .unwrap();
+        let karin = &karin.client;
         admin.add_member(&first, &account.user_id).await.unwrap();
         karin.sync().await.unwrap();
 

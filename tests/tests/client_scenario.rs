@@ -157,11 +157,7 @@ fn two_organisations_end_to_end_with_mail_audit_expiry_replay_and_recovery() {
         // tested in relay_enrolment.rs), which this scenario skips.
         ("SEALROOM_TOTP_LINK_WAIT_SECS", "0"),
     ]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     let (space_id, cleo, doc_id, v2) = rt.block_on(async {
         // ---- 1. two organisations, staff with two devices, an internal note -------------
         let admin = client(&relay);

@@ -12,11 +12,7 @@ use sealroom_tests::sdk::{SdkDevice, StaffSpace};
 #[test]
 fn synced_files_are_complete_and_removal_has_one_code() {
     let relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     let url = relay.base_url();
     rt.block_on(async {
         // Ada (admin), the customer organisation, Sam (staff) and Sam's space.
@@ -24,6 +20,7 @@ fn synced_files_are_complete_and_removal_has_one_code() {
             admin: _admin,
             sam,
             space_id,
+            ..
         } = StaffSpace::new(&url, &relay.setup_token()).await;
         let staff = &sam.client;
         let customer = SdkDevice::new(&url);

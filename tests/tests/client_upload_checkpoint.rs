@@ -107,17 +107,14 @@ fn rewrite_as_earlier_sdk(dir: &std::path::Path, key: [u8; 32], id: &str, source
 #[test]
 fn uploads_resume_from_checkpoints_of_this_and_earlier_sdks() {
     let relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     rt.block_on(async {
         let url = relay.base_url();
         let StaffSpace {
             admin: _admin,
             sam,
             space_id,
+            ..
         } = StaffSpace::new(&url, &relay.setup_token()).await;
         let source = content(1);
         let other = content(2);
@@ -152,7 +149,11 @@ fn uploads_resume_from_checkpoints_of_this_and_earlier_sdks() {
                 .await
                 .unwrap();
             assert!(got == source, "earlier_sdk = {earlier_sdk}");
-            sam = Device { client, dir, key };
+            sam = Device {
+                client: std::sync::Arc::new(client),
+                dir,
+                key,
+            };
         }
     });
 }

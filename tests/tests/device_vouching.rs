@@ -29,6 +29,7 @@ use sealroom_wire::accounts::{device_certificate_message, SecurityEventKind};
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{base32_decode, now, Relay};
 use sealroom_tests::rooms::b64;
+use sealroom_tests::runtime;
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -40,14 +41,6 @@ fn client(proxy: &HostileRelay) -> SealroomClient {
         StorageKey::generate(),
     )
     .unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn member<'a>(space: &'a Space, user_id: &str) -> &'a SpaceMember {

@@ -195,13 +195,7 @@ fn append_bytes(relay: &Relay, client: &Client, path: &str, offset: usize, body:
         ("content-type", "application/offset+octet-stream"),
         ("upload-offset", offset.as_str()),
     ];
-    let signed = client.signed_headers(
-        "PATCH",
-        path,
-        &headers,
-        body,
-        sealroom_tests::relay::now(),
-    );
+    let signed = client.signed_headers("PATCH", path, &headers, body, sealroom_tests::relay::now());
     headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     request_bytes(relay.addr(), "PATCH", path, &headers, body)
 }
@@ -283,7 +277,10 @@ fn an_append_ahead_waits_for_its_offset_and_replays_change_nothing() {
     // is lost): after its wait, 409 with the stored offset; nothing changed.
     let r = client.append_blob(&path, 3 * CHUNK + 1, &chunk(3)[1..]);
     assert_eq!(r.status, 409, "{}", r.text());
-    assert_eq!(r.header("upload-offset"), Some((3 * CHUNK).to_string().as_str()));
+    assert_eq!(
+        r.header("upload-offset"),
+        Some((3 * CHUNK).to_string().as_str())
+    );
     assert_eq!(client.append_blob(&path, 3 * CHUNK, chunk(3)).status, 204);
     let r = client.get(&path);
     assert_eq!(r.status, 200);
@@ -307,11 +304,7 @@ fn the_sdk_recovers_when_one_of_two_appends_in_flight_fails() {
 
     let relay = Relay::start();
     let proxy = HostileRelay::start(relay.addr());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     rt.block_on(async {
         let StaffSpace { sam, space_id, .. } =
             StaffSpace::new(&proxy.base_url(), &relay.setup_token()).await;
@@ -352,7 +345,10 @@ fn the_sdk_recovers_when_one_of_two_appends_in_flight_fails() {
                 "PATCH",
                 "/v1/rooms/*/blobs/*",
                 Action::Respond(std::sync::Arc::new(|_| {
-                    Reply::json(409, &json!({ "code": "conflict", "message": "lost on the way" }))
+                    Reply::json(
+                        409,
+                        &json!({ "code": "conflict", "message": "lost on the way" }),
+                    )
                 })),
             )
             .times(1),

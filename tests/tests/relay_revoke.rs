@@ -35,6 +35,7 @@ use sealroom_wire::accounts::SecurityEventKind;
 use sealroom_tests::hostile::HostileRelay;
 use sealroom_tests::relay::{Device, Relay};
 use sealroom_tests::rooms::{b64, bytes, unb64, upload_sdk_key_packages, MlsDevice};
+use sealroom_tests::runtime;
 use sealroom_tests::smtp::{Mail, SmtpSink};
 
 /// Label and info of the room content keys and file-key wrap (`docs/format.md`).
@@ -552,14 +553,6 @@ fn removed_b(events: &[ClientEvent], b: &str) -> bool {
         .any(|e| matches!(e, ClientEvent::MemberRemoved { device_id, .. } if device_id == b))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Cara revokes her lost phone from her laptop: refused at once, removed by the laptop's own
 /// commit, opens nothing posted afterwards, and Cara is told by a content-free mail.
 #[test]
@@ -725,9 +718,9 @@ fn a_customer_cannot_remove_another_users_device_by_claiming_revocation() {
         post(&s.staff, &s.space_id, "still here").await;
         let events = s.a.client.sync().await.unwrap();
         assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, ClientEvent::NewMessage { message: m } if m.body == "still here")),
+            events.iter().any(
+                |e| matches!(e, ClientEvent::NewMessage { message: m } if m.body == "still here")
+            ),
             "{events:?}"
         );
     });

@@ -225,11 +225,7 @@ fn client_detects_rolled_back_and_forked_audit_history() {
     use sealroom_core::state::{MemoryKv, StorageKey};
 
     let mut relay = Relay::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     let admin = SealroomClient::open(
         &relay.base_url(),
         Arc::new(HttpTransport::new().unwrap()),

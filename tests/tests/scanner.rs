@@ -29,6 +29,7 @@ use sealroom_core::room::{version_digest, DocumentVersion};
 use sealroom_tests::raw_member::RawMember;
 use sealroom_tests::relay::Relay;
 use sealroom_tests::rooms::{upload_sdk_key_packages, MlsDevice};
+pub(crate) use sealroom_tests::runtime;
 use sealroom_tests::sdk::SdkDevice as Device;
 
 /// The EICAR test file, built from two halves so that this source is not itself flagged.
@@ -472,14 +473,6 @@ impl Scene {
         self.sync_all().await;
         raw
     }
-}
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 pub(crate) fn verdict_line(file_id: &str) -> impl Fn(&str) -> bool + '_ {

@@ -2,6 +2,7 @@
 //! attacker devices, and helpers that forge key packages and read what the proxy saw.
 
 use super::*;
+pub(crate) use sealroom_tests::runtime;
 
 pub(crate) struct Sdk {
     pub(crate) client: SealroomClient,
@@ -26,14 +27,6 @@ pub(crate) struct World {
     pub(crate) staff: Sdk,
     pub(crate) space_id: String,
     pub(crate) cara: Option<Sdk>,
-}
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Runs `test` on a fresh relay with a hostile proxy in front of it.

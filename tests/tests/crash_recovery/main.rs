@@ -343,11 +343,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         mut uploaders,
     } = setup();
     let admin_client = relay.client(&admin);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sealroom_tests::runtime();
     let mut restart_ms_max = 0u128;
     let mut in_flight_total = 0u64;
 
