@@ -229,18 +229,10 @@ mod tests {
         use crate::audit::chain::{self, HEAD_KEY, META_TREE};
         use crate::auth::ClientInfo;
         use crate::config::Config;
-        use crate::state::SystemClock;
-        use crate::store::SharedStore;
         use std::sync::Arc;
 
-        let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let state = AppState::new(
-            Config::default(),
-            Arc::clone(&store),
-            Arc::new(SystemClock),
-            rx,
-        );
+        let (state, _tx) = AppState::for_tests(Config::default());
+        let store = Arc::clone(&state.store);
         let org = OrgRecord {
             org_id: "o1".into(),
             name: "o1".into(),

@@ -1,8 +1,6 @@
 //! A sweep's deletions and their audit entries commit together: when the audit append is
 //! refused (here a damaged chain head), nothing is deleted, and with a sound head both land.
 
-use std::sync::Arc;
-
 use tokio::sync::watch;
 
 use sealroom_wire::rooms::MessageEntry;
@@ -12,20 +10,16 @@ use crate::audit::chain::{self, HEAD_KEY, META_TREE};
 use crate::blobs::data::{self as blobs, UploadLimits, UPLOAD_TTL_SECS};
 use crate::config::Config;
 use crate::rooms::data::{MESSAGES, MESSAGE_EXPIRY};
-use crate::state::SystemClock;
 use crate::store::blobs::LocalBlobs;
-use crate::store::{RedbStore, SharedStore};
 
 const NOW: i64 = 1_800_000_000;
 
 fn state(dir: &std::path::Path) -> (AppState, watch::Sender<bool>) {
-    let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
     let config = Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()
     };
-    let (tx, rx) = watch::channel(false);
-    (AppState::new(config, store, Arc::new(SystemClock), rx), tx)
+    AppState::for_tests(config)
 }
 
 fn put_message(

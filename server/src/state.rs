@@ -75,6 +75,16 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// A state on a new temporary embedded store with `config` and the system clock, for unit
+    /// tests; keep the sender (the shutdown signal) alive while the state is used.
+    #[cfg(test)]
+    pub(crate) fn for_tests(config: Config) -> (AppState, watch::Sender<bool>) {
+        let store: SharedStore =
+            Arc::new(crate::store::RedbStore::temporary().expect("a temporary store for a test"));
+        let (tx, rx) = watch::channel(false);
+        (AppState::new(config, store, Arc::new(SystemClock), rx), tx)
+    }
+
     /// Builds the state. `shutdown` turns `true` when the relay begins shutting down.
     pub fn new(
         config: Config,

@@ -1,8 +1,6 @@
 //! A change and its audit entries commit together: when the audit append is refused (here a
 //! damaged chain head), the change is not stored either, and with a sound head both are.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use tokio::sync::watch;
 
@@ -11,13 +9,11 @@ use crate::audit::chain::{self, HEAD_KEY, META_TREE};
 use crate::auth::{AuthedDevice, ClientInfo};
 use crate::config::Config;
 use crate::directory::{OrgKind, OrgRecord, Role, ORGS};
-use crate::state::{AppState, SystemClock};
-use crate::store::{RedbStore, SharedStore, Store, StoreExt};
+use crate::state::AppState;
+use crate::store::{Store, StoreExt};
 
 fn state() -> (AppState, watch::Sender<bool>) {
-    let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
-    let (tx, rx) = watch::channel(false);
-    let state = AppState::new(Config::default(), store, Arc::new(SystemClock), rx);
+    let (state, tx) = AppState::for_tests(Config::default());
     for (id, kind) in [
         ("provider", OrgKind::Provider),
         ("customer", OrgKind::Customer),

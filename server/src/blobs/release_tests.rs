@@ -14,20 +14,18 @@ use crate::auth::ClientInfo;
 use crate::blobs::data::{self as blobs, UploadLimits, UPLOAD_TTL_SECS};
 use crate::config::Config;
 use crate::directory::{DeviceRecord, DeviceStatus, Role, UserRecord, DEVICES, USERS};
-use crate::state::{AppState, SystemClock};
+use crate::state::AppState;
 use crate::store::blobs::LocalBlobs;
-use crate::store::{RedbStore, SharedStore};
 
 #[test]
 fn a_scan_verdict_and_its_entry_are_one_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
-    let (_tx, rx) = tokio::sync::watch::channel(false);
     let config = Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    let state = AppState::new(config, Arc::clone(&store), Arc::new(SystemClock), rx);
+    let (state, _tx) = AppState::for_tests(config);
+    let store = Arc::clone(&state.store);
     let s = store.as_ref();
     let key = SigningKey::from_bytes(&[7; 32]);
     // The scanner: a staff member of the space, designated, with an active device.

@@ -136,21 +136,13 @@ mod tests {
     use crate::audit::chain::{self, HEAD_KEY, META_TREE};
     use crate::auth::ClientInfo;
     use crate::config::Config;
-    use crate::state::SystemClock;
-    use crate::store::{RedbStore, SharedStore};
 
     /// A designation change and its audit entry commit together: with a damaged chain head
     /// nothing changes, with a sound one both land.
     #[test]
     fn a_scanner_designation_and_its_entry_are_one_commit() {
-        let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let state = AppState::new(
-            Config::default(),
-            Arc::clone(&store),
-            Arc::new(SystemClock),
-            rx,
-        );
+        let (state, _tx) = AppState::for_tests(Config::default());
+        let store = Arc::clone(&state.store);
         let space = SpaceRecord {
             space_id: "s1".into(),
             provider_org_id: "p".into(),

@@ -534,20 +534,13 @@ pub(crate) fn put_preference(state: &AppState, authed: &AuthedDevice) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use tokio::sync::watch;
 
     use super::*;
     use crate::config::Config;
-    use crate::state::SystemClock;
-    use crate::store::{RedbStore, SharedStore};
 
     fn state() -> (AppState, watch::Sender<bool>) {
-        let store: SharedStore = Arc::new(RedbStore::temporary().unwrap());
-        let (tx, rx) = watch::channel(false);
-        let state = AppState::new(Config::default(), store, Arc::new(SystemClock), rx);
-        (state, tx)
+        AppState::for_tests(Config::default())
     }
 
     fn set(state: &AppState, user: &str, mode: NotifyMode, email: Option<&str>) {
