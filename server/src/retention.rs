@@ -257,5 +257,4 @@ pub(crate) fn put_policy(
 }
 
 #[cfg(test)]
-#[path = "retention_tests.rs"]
 mod tests;
