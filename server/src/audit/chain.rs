@@ -13,7 +13,7 @@
 //! key first (a background task of every instance, and every reader of the chain before it
 //! reads). Sequence numbers follow the order of linking; `time_ms` is when the change was made.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -236,7 +236,6 @@ pub struct PendingBatch {
 /// with concurrent writers it runs as a [`PendingAppend`] instead ([`Derive::deferred`]).
 pub struct AuditAppend {
     source: Source,
-    records: Mutex<Vec<AuditRecord>>,
 }
 
 impl AuditAppend {
@@ -256,16 +255,7 @@ impl AuditAppend {
                 time_ms,
                 events: Arc::new(f),
             },
-            records: Mutex::new(Vec::new()),
         })
-    }
-
-    /// The records written by the committed transaction, in order.
-    pub fn records(&self) -> Vec<AuditRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 }
 
@@ -307,7 +297,6 @@ impl Derive for AuditAppend {
                 .collect(),
         };
         let mut ops = Vec::with_capacity(events.len() + 1);
-        let mut records = Vec::with_capacity(events.len());
         for (time_ms, event) in events {
             seq = seq.saturating_add(1);
             let entry = AuditEntry {
@@ -336,9 +325,8 @@ impl Derive for AuditAppend {
                 key: seq.to_be_bytes().to_vec(),
                 value: encode_json(LOG_TREE, &record)?,
             });
-            records.push(record);
         }
-        if !records.is_empty() {
+        if !ops.is_empty() {
             let head = Head {
                 seq,
                 hash: prev_hash,
@@ -349,7 +337,6 @@ impl Derive for AuditAppend {
                 value: encode_json(META_TREE, &head)?,
             });
         }
-        *self.records.lock().unwrap_or_else(|p| p.into_inner()) = records;
         Ok(ops)
     }
 
@@ -420,7 +407,6 @@ pub fn link_pending(store: &dyn Store, max: usize) -> Result<usize, AuditError> 
     let linked = rows.len();
     txn.derive(Arc::new(AuditAppend {
         source: Source::Pending(batches),
-        records: Mutex::new(Vec::new()),
     }));
     store.commit(&txn).map_err(AuditError::from_txn)?;
     Ok(linked)

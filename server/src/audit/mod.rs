@@ -72,8 +72,8 @@ pub fn event_by(action: AuditAction, authed: &AuthedDevice) -> AuditEvent {
 }
 
 /// Appends `event` to the audit trail with the relay's current time. An error means the
-/// entry was not written (callers decide whether that fails the
-/// request; a storage failure maps to 500 through `?`).
+/// entry was not written (callers decide whether that fails the request; a storage failure
+/// maps to 500 through `?`).
 pub fn record(state: &AppState, event: AuditEvent) -> Result<(), AuditError> {
     chain::append(state.store.as_ref(), now_ms(state), event)
 }
@@ -97,7 +97,7 @@ pub fn commit_with(
 
 /// Appends `events` in one transaction (one commit for all of them).
 pub fn record_all(state: &AppState, events: Vec<AuditEvent>) -> Result<(), AuditError> {
-    chain::append_all(state.store.as_ref(), now_ms(state), events).map(drop)
+    chain::append_all(state.store.as_ref(), now_ms(state), events)
 }
 
 /// The relay's current time for audit entries (Unix milliseconds).
