@@ -234,6 +234,36 @@ pub fn create(
     uploader_device: &str,
     now: i64,
 ) -> Result<BlobRecord, BlobError> {
+    create_with(
+        store,
+        blobs,
+        room_id,
+        space_id,
+        length,
+        limits,
+        uploader_user,
+        uploader_device,
+        now,
+        &|_, _| Ok(()),
+    )
+}
+
+/// [`create`] with more writes in the same transaction as the record (`with` adds them: the
+/// blob's scan holds, the `blob.upload_create` entry), so that they land all or not at all.
+/// A refused transaction (a derive refused it) stores nothing and discards the blob's bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn create_with(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    room_id: &str,
+    space_id: &str,
+    length: u64,
+    limits: &UploadLimits,
+    uploader_user: &str,
+    uploader_device: &str,
+    now: i64,
+    with: &dyn Fn(&mut Txn, &BlobRecord) -> Result<(), StoreError>,
+) -> Result<BlobRecord, BlobError> {
     if length > limits.space_bytes {
         return Err(BlobError::TooLarge {
             limit: limits.space_bytes,
@@ -297,9 +327,15 @@ pub fn create(
         );
         txn.check(BLOBS, record.blob_id.as_bytes(), None);
         txn.put_json(BLOBS, record.blob_id.as_bytes(), &record)?;
+        if let Err(e) = with(&mut txn, &record) {
+            return refuse(e.into());
+        }
         match store.commit(&txn) {
             Ok(()) => return Ok(record),
             Err(TxnError::Conflict { .. }) => continue,
+            // Refused: nothing was written, the file goes too. Any other failure may have
+            // committed after all (a lost connection): the file stays for the record.
+            Err(e @ TxnError::Refused(_)) => return refuse(txn_store_error(e)),
             Err(e) => return Err(txn_store_error(e)),
         }
     }

@@ -24,7 +24,12 @@ pub mod release;
 pub mod scanner;
 pub mod waits;
 
+#[cfg(test)]
+mod audit_tests;
+
 use std::sync::Arc;
+
+use sealroom_wire::audit::AuditAction;
 
 use crate::accounts::{self, SpaceRole};
 use crate::auth::AuthedDevice;
@@ -169,6 +174,64 @@ pub fn init(state: &AppState) {
     state.insert_extension(AppendLocks::default());
     state.insert_extension(waits::OffsetWaits::default());
     spawn_expiry_sweep(state);
+}
+
+/// Announces an upload of `length` bytes in `room` for `authed` (`POST .../blobs`): the
+/// record, its holds of `hold_kinds` (a held blob never exists without them) and its
+/// `blob.upload_create` entry in one transaction, then flushed, as an acknowledged upload must
+/// survive a crash to be resumed.
+pub(crate) fn create_upload(
+    state: &AppState,
+    room: &RoomRecord,
+    length: u64,
+    hold_kinds: &[String],
+    authed: &AuthedDevice,
+) -> Result<BlobRecord, ApiError> {
+    let hold = if hold_kinds.is_empty() {
+        String::new()
+    } else {
+        format!(" hold={}", hold_kinds.join(","))
+    };
+    let record = data::create_with(
+        state.store.as_ref(),
+        backend(state)?.as_ref(),
+        &room.room_id,
+        &room.space_id,
+        length,
+        &upload_limits(state),
+        &authed.user_id,
+        &authed.device_id,
+        state.now(),
+        &|txn, record| {
+            if !hold_kinds.is_empty() {
+                release::hold_in(txn, record, hold_kinds)?;
+            }
+            let event = crate::audit::event_by(AuditAction::BlobUploadCreate, authed)
+                .object(record.blob_id.clone())
+                .size(record.length)
+                .detail(format!("room={}{hold}", record.room_id));
+            crate::audit::within(state, txn, vec![event]);
+            Ok(())
+        },
+    )?;
+    state.store.flush()?;
+    Ok(record)
+}
+
+/// The `blob.upload` entry of the append of `authed` that completed `done` (any length, zero
+/// too), committed with the record that says so ([`data::append_checked`]'s `on_complete`).
+pub(crate) fn upload_entry(
+    state: &AppState,
+    authed: &AuthedDevice,
+    done: &BlobRecord,
+) -> crate::store::SharedDerive {
+    crate::audit::AuditAppend::new(
+        crate::audit::now_ms(state),
+        vec![crate::audit::event_by(AuditAction::BlobUpload, authed)
+            .object(done.blob_id.clone())
+            .size(done.length)
+            .detail(format!("room={}", done.room_id))],
+    )
 }
 
 /// Adds the audit entry of an expired unfinished upload's deletion to `txn` (`blob.delete`, no

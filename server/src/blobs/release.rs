@@ -248,7 +248,14 @@ pub fn set_hold(
     record: &BlobRecord,
     kinds: &[String],
 ) -> Result<(), StoreError> {
-    store.put_json(
+    let mut txn = Txn::new();
+    hold_in(&mut txn, record, kinds)?;
+    Ok(store.commit(&txn)?)
+}
+
+/// Adds the holds on a blob being created to `txn`, the transaction of its record.
+pub fn hold_in(txn: &mut Txn, record: &BlobRecord, kinds: &[String]) -> Result<(), StoreError> {
+    txn.put_json(
         HOLDS,
         record.blob_id.as_bytes(),
         &HoldRecord {
@@ -263,7 +270,8 @@ pub fn set_hold(
                 })
                 .collect(),
         },
-    )
+    )?;
+    Ok(())
 }
 
 /// The holds of a blob, if any.

@@ -21,8 +21,8 @@ use crate::auth::AuthedDevice;
 use crate::blobs::data::{self, BlobRecord};
 use crate::blobs::waits::{OffsetWaits, OFFSET_WAIT};
 use crate::blobs::{
-    backend, check_ids, check_may_delete, check_uploader, delete_blob, delete_blob_with,
-    member_room, release, upload_limits, AppendLocks, BlobError,
+    backend, check_ids, check_may_delete, check_uploader, delete_blob_with, member_room, release,
+    upload_limits, AppendLocks, BlobError,
 };
 use crate::error::ApiError;
 use crate::events::{self, RelayEvent};
@@ -125,44 +125,7 @@ async fn create_blob(
     }
     let record = blocking(move || {
         let room = member_room(&state, &room_id, &authed.device_id)?;
-        let record = data::create(
-            state.store.as_ref(),
-            backend(&state)?.as_ref(),
-            &room_id,
-            &room.space_id,
-            req.length,
-            &upload_limits(&state),
-            &authed.user_id,
-            &authed.device_id,
-            state.now(),
-        )?;
-        // The hold is stored before the client hears of the blob; if storing it fails, the
-        // blob is deleted, so a held blob never exists without its hold.
-        if !hold_kinds.is_empty() {
-            if let Err(e) = release::set_hold(state.store.as_ref(), &record, &hold_kinds) {
-                let _ = delete_blob(
-                    state.store.as_ref(),
-                    backend(&state)?.as_ref(),
-                    &record.blob_id,
-                );
-                return Err(e.into());
-            }
-        }
-        let hold = if hold_kinds.is_empty() {
-            String::new()
-        } else {
-            format!(" hold={}", hold_kinds.join(","))
-        };
-        audit::record(
-            &state,
-            audit::event_by(AuditAction::BlobUploadCreate, &authed)
-                .object(record.blob_id.clone())
-                .size(record.length)
-                .detail(format!("room={}{hold}", record.room_id)),
-        )?;
-        // An acknowledged upload must survive a crash so that it can be resumed.
-        state.store.flush()?;
-        Ok(record)
+        crate::blobs::create_upload(&state, &room, req.length, &hold_kinds, &authed)
     })
     .await?;
     let mut response = json_reply(StatusCode::CREATED, &record.status());
@@ -240,23 +203,6 @@ async fn append_blob(
         }
         Err(e) => return Err(ApiError::from(e).into()),
     };
-    if record.complete() && record.length == 0 {
-        // A zero-length upload has no append to carry its entry.
-        let st = state.clone();
-        let who = authed.clone();
-        let done = record.clone();
-        blocking(move || {
-            audit::record(
-                &st,
-                audit::event_by(AuditAction::BlobUpload, &who)
-                    .object(done.blob_id.clone())
-                    .size(0)
-                    .detail(format!("room={}", done.room_id)),
-            )?;
-            Ok(())
-        })
-        .await?;
-    }
     if record.complete() {
         events::publish(
             &state,
@@ -376,15 +322,7 @@ async fn try_append(
             upload_limits(&st).ttl_secs,
             st.now(),
             // The upload's audit entry is committed with the record that completes it.
-            Some(&|done: &data::BlobRecord| -> crate::store::SharedDerive {
-                audit::AuditAppend::new(
-                    audit::now_ms(&st),
-                    vec![audit::event_by(AuditAction::BlobUpload, &who)
-                        .object(done.blob_id.clone())
-                        .size(done.length)
-                        .detail(format!("room={}", done.room_id))],
-                )
-            }),
+            Some(&|done: &data::BlobRecord| crate::blobs::upload_entry(&st, &who, done)),
         );
         Ok::<_, ApiError>((room, record))
     })

@@ -105,27 +105,59 @@ pub fn set_preference(
     pref: &StoredPreference,
     now_ms: u64,
     periods: Periods,
-) -> Result<(), StoreError> {
-    store.put(
-        PREFS_TREE,
-        user_id.as_bytes(),
-        &encode_json(PREFS_TREE, pref)?,
-    )?;
-    match periods.of(pref.mode) {
-        None => {
-            store.delete(PENDING_TREE, user_id.as_bytes())?;
+) -> Result<(), TxnError> {
+    set_preference_with(store, user_id, pref, now_ms, periods, &|_| {})
+}
+
+/// [`set_preference`] with more writes in the same transaction (`with` adds them: the
+/// `notify.preference_set` entry), so that the preference, its pending digest and those land
+/// together or not at all. A refusal (of a derive `with` added) is returned as it is.
+pub fn set_preference_with(
+    store: &dyn Store,
+    user_id: &str,
+    pref: &StoredPreference,
+    now_ms: u64,
+    periods: Periods,
+    with: &dyn Fn(&mut Txn),
+) -> Result<(), TxnError> {
+    let key = user_id.as_bytes();
+    let encoded = encode_json(PREFS_TREE, pref)?;
+    for _ in 0..CAS_ATTEMPTS {
+        let mut txn = Txn::new();
+        txn.put(PREFS_TREE, key, &encoded);
+        match periods.of(pref.mode) {
+            None => {
+                txn.delete(PENDING_TREE, key);
+            }
+            Some(period) => {
+                // The pending digest, if any, moves to the new mode (checked: a digest taken
+                // or grown meanwhile makes this attempt start over).
+                let old = store.get(PENDING_TREE, key)?;
+                txn.check(PENDING_TREE, key, old.as_deref());
+                let current = match &old {
+                    Some(bytes) => decode_json::<PendingDigest>(PENDING_TREE, bytes).ok(),
+                    None => None,
+                };
+                match current {
+                    Some(mut p) => {
+                        p.mode = pref.mode;
+                        p.due_ms = p.due_ms.min(next_boundary(now_ms, period));
+                        txn.put_json(PENDING_TREE, key, &p)?;
+                    }
+                    None => {
+                        txn.delete(PENDING_TREE, key);
+                    }
+                }
+            }
         }
-        Some(period) => {
-            update_pending(store, user_id, |current| {
-                current.map(|mut p| {
-                    p.mode = pref.mode;
-                    p.due_ms = p.due_ms.min(next_boundary(now_ms, period));
-                    p
-                })
-            })?;
+        with(&mut txn);
+        match store.commit(&txn) {
+            Ok(()) => return Ok(()),
+            Err(TxnError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Err(StoreError::Backend("pending digest contended, preference not set".to_owned()).into())
 }
 
 /// Adds to `txn` the removal of everything stored for `user_id` (erasure).

@@ -516,19 +516,20 @@ pub(crate) fn put_preference(state: &AppState, authed: &AuthedDevice) -> Result<
         mode: body.mode,
         email: body.email.or(current.email),
     };
-    engine::set_preference(
+    // The preference, its pending digest and the `notify.preference_set` entry: one
+    // transaction.
+    let event = audit::event_by(AuditAction::NotifyPreferenceSet, authed)
+        .object(authed.user_id.clone())
+        .detail(pref.mode.as_str());
+    engine::set_preference_with(
         state.store.as_ref(),
         &authed.user_id,
         &pref,
         now_ms(state),
         settings(state).periods,
-    )?;
-    audit::record(
-        state,
-        audit::event_by(AuditAction::NotifyPreferenceSet, authed)
-            .object(authed.user_id.clone())
-            .detail(pref.mode.as_str()),
-    )?;
+        &|txn| audit::within(state, txn, vec![event.clone()]),
+    )
+    .map_err(audit::txn_error)?;
     get_preference(state, authed)
 }
 
@@ -549,6 +550,49 @@ mod tests {
             email: email.map(str::to_owned),
         };
         engine::set_preference(state.store.as_ref(), user, &pref, 0, Periods::default()).unwrap();
+    }
+
+    /// A preference change, its pending digest's and its `notify.preference_set` entry commit
+    /// together: with a damaged audit chain head none is stored, with a sound one all are.
+    #[test]
+    fn a_preference_and_its_entry_are_one_commit() {
+        use crate::audit::chain::{self, HEAD_KEY, META_TREE};
+        let (state, _tx) = state();
+        let s = state.store.as_ref();
+        set(&state, "u", NotifyMode::Daily, None);
+        let periods = Periods::default();
+        engine::enqueue(s, "u", None, NotifyMode::Daily, "s1", 0, periods).unwrap();
+        let body = serde_json::to_vec(&NotifyPreference {
+            mode: NotifyMode::Immediate,
+            email: Some("u@example.com".into()),
+            mail_configured: None,
+        })
+        .unwrap();
+        let authed = AuthedDevice {
+            org_id: "o".to_owned(),
+            user_id: "u".to_owned(),
+            device_id: "u-d".to_owned(),
+            role: crate::directory::Role::Customer,
+            client: crate::auth::ClientInfo::default(),
+            body_sha256: [0; 32],
+            body: bytes::Bytes::from(body),
+        };
+
+        s.put(META_TREE, HEAD_KEY, b"damaged").unwrap();
+        let refused = put_preference(&state, &authed).unwrap_err();
+        assert_eq!(refused.status(), 500, "refused: {refused:?}");
+        let kept = engine::preference(s, "u").unwrap();
+        assert_eq!(kept.mode, NotifyMode::Daily, "no change without its entry");
+        assert_eq!(kept.email, None);
+        assert!(s.get(engine::PENDING_TREE, b"u").unwrap().is_some());
+
+        s.delete(META_TREE, HEAD_KEY).unwrap();
+        put_preference(&state, &authed).unwrap();
+        let now = engine::preference(s, "u").unwrap();
+        assert_eq!(now.mode, NotifyMode::Immediate);
+        assert_eq!(now.email.as_deref(), Some("u@example.com"));
+        assert!(s.get(engine::PENDING_TREE, b"u").unwrap().is_none());
+        assert_eq!(chain::head(s).unwrap().unwrap().seq, 1);
     }
 
     #[test]
