@@ -2,7 +2,10 @@
 //! key packages and welcome mailbox, their pending device requests, their TOTP enrolment, their
 //! space memberships and index entries, their notification preference and pending digest, and
 //! the user record (name, e-mail). All of it is one transaction with its audit entry (which
-//! keeps ids only): the user is erased and audited, or neither.
+//! keeps ids only): the user is erased and audited, or neither. It is conditional on the user
+//! record and the user's generation ([`crate::accounts::USER_GEN`]), which every change adding
+//! a record found here by a scan bumps: a device requested (or a membership added) between the
+//! scans and the commit makes the erasure answer 409 instead of leaving it behind.
 //!
 //! Route: `POST /v1/users/{user_id}/erase` (organisation admins; an admin of the provider
 //! organisation may erase any user, another organisation's admin only their own users; nobody
@@ -18,7 +21,7 @@ use sealroom_wire::audit::AuditAction;
 
 use crate::accounts::{
     DeviceRecord, DeviceRequest, OrgKind, OrgRecord, Role, UserRecord, DEVICES, DEVICE_REQUESTS,
-    ORGS, ORG_USERS, SPACE_MEMBERS, TOTP, USERS, USER_DEVICES, USER_SPACES,
+    ORGS, ORG_USERS, SPACE_MEMBERS, TOTP, USERS, USER_DEVICES, USER_GEN, USER_SPACES,
 };
 use crate::audit;
 use crate::auth::AuthedDevice;
@@ -58,6 +61,11 @@ pub fn erasure(
     let user: UserRecord = decode_json(USERS, &user_raw)?;
     let mut txn = Txn::new();
     txn.check(USERS, user_id.as_bytes(), Some(&user_raw));
+    // A change that added a device, a device request or a membership of the user after the
+    // scans below bumped the generation: this commit then fails (409) rather than leave it.
+    let generation = store.get(USER_GEN, user_id.as_bytes())?;
+    txn.check(USER_GEN, user_id.as_bytes(), generation.as_deref());
+    txn.delete(USER_GEN, user_id.as_bytes());
     let mut devices = Vec::new();
     for item in store.scan_prefix(DEVICES, &[])? {
         let (key, value) = item?;
@@ -129,7 +137,8 @@ pub(crate) fn erase(
         return Err(ApiError::not_found("no such user"));
     }
     // Everything of the user and the audit entry: one transaction. A user changed meanwhile
-    // (the record's check fails) answers 409; the admin retries.
+    // (the record's check fails, or the generation's: a device or a membership was added
+    // after the scans) answers 409; the admin retries.
     let (report, txn) =
         erasure(store, user_id)?.ok_or_else(|| ApiError::not_found("no such user"))?;
     let event = audit::event_by(AuditAction::UserErase, authed)
@@ -272,5 +281,72 @@ mod tests {
             );
         }
         assert_eq!(chain::head(store.as_ref()).unwrap().unwrap().seq, 1);
+    }
+
+    /// A device requested for the user between the erasure's scan and its commit: either the
+    /// erasure's commit is refused (409, and erasing again removes the device too) or the
+    /// request is; never does a device, a request or an index entry of the erased user
+    /// survive.
+    #[test]
+    fn a_device_requested_during_an_erasure_does_not_survive_it() {
+        use crate::auth::ClientInfo;
+        use crate::config::Config;
+        use ed25519_dalek::SigningKey;
+
+        let (state, _tx) = AppState::for_tests(Config::default());
+        let store = state.store.as_ref();
+        let org = OrgRecord {
+            org_id: "o1".into(),
+            name: "o1".into(),
+            kind: OrgKind::Provider,
+            created_at: 0,
+        };
+        store.put_json(ORGS, b"o1", &org).unwrap();
+        store.put_json(USERS, b"u1", &user("u1", "o1")).unwrap();
+        store.put(ORG_USERS, b"o1/u1", b"").unwrap();
+        let authed = AuthedDevice {
+            org_id: "o1".to_owned(),
+            user_id: "admin".to_owned(),
+            device_id: "admin-device".to_owned(),
+            role: Role::Admin,
+            client: ClientInfo::default(),
+            body_sha256: [0; 32],
+            body: bytes::Bytes::new(),
+        };
+        let left_of_u1 = || {
+            let devices: Vec<DeviceRecord> = store.scan_json(DEVICES, b"").unwrap();
+            let requests: Vec<DeviceRequest> = store.scan_json(DEVICE_REQUESTS, b"").unwrap();
+            let index = store.scan_prefix(USER_DEVICES, b"u1/").unwrap().count();
+            devices.iter().filter(|d| d.user_id == "u1").count()
+                + requests.iter().filter(|r| r.user_id == "u1").count()
+                + index
+        };
+
+        // The erasure's scan: no device yet.
+        let (_, txn) = erasure(store, "u1").unwrap().unwrap();
+        // A device request for the user commits meanwhile (nothing stops it: the user exists).
+        let request = sealroom_wire::accounts::DeviceRequestCreate {
+            user_id: "u1".into(),
+            device_name: "phone".into(),
+            public_key: hex::encode(SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes()),
+            kx_public_key: None,
+        };
+        let requested =
+            crate::accounts::enrol::create_device_request(&state, ClientInfo::default(), request);
+        // Then the erasure's commit.
+        let event = audit::AuditEvent::new(AuditAction::UserErase).object("u1");
+        match audit::commit_with(&state, txn, vec![event]) {
+            Ok(()) => assert!(
+                requested.is_err(),
+                "erased with a device requested during the erasure"
+            ),
+            Err(e) => {
+                assert_eq!(e.status(), 409, "{e:?}");
+                assert!(requested.is_ok());
+                erase(&state, &authed, "u1").unwrap();
+            }
+        }
+        assert!(store.get(USERS, b"u1").unwrap().is_none());
+        assert_eq!(left_of_u1(), 0, "something of the erased user survived");
     }
 }

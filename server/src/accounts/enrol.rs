@@ -101,7 +101,8 @@ pub(crate) fn create_device_request(
             "pending user={} request={}",
             owner.user_id, request.request_id
         ));
-    audit::commit_with(state, txn, vec![event])?;
+    // Conditional on the user and bumping their generation: never a device of an erased user.
+    super::users::commit_for_user(state, &owner.user_id, txn, vec![event])?;
     security::record(
         state,
         &owner.user_id,

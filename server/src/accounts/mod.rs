@@ -117,6 +117,10 @@ pub const SPACES: &str = "acct_spaces";
 pub const SPACE_MEMBERS: &str = "acct_space_members";
 /// Tree: `user_id/space_id` -> empty (spaces of a user).
 pub const USER_SPACES: &str = "acct_user_spaces";
+/// Tree: user id -> how many changes added records of the user found by a scan (devices,
+/// device requests, space memberships) since it was created (u64 BE). Every such change bumps
+/// it and the user's erasure checks it: see [`users::commit_for_user`].
+pub const USER_GEN: &str = "acct_user_gen";
 /// Tree: SHA-256 of an invitation token (hex) -> [`InviteRecord`].
 pub const INVITES: &str = "acct_invites";
 /// Tree: invitation id -> SHA-256 of its token (hex), the key in [`INVITES`]; lets staff

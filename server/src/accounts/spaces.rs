@@ -192,7 +192,8 @@ pub(crate) fn add_space_member(
             target.user_id,
             space_role_label(role)
         ));
-    audit::commit_with(state, txn, vec![event])?;
+    // Conditional on the user and bumping their generation: never a member erased meanwhile.
+    super::users::commit_for_user(state, &target.user_id, txn, vec![event])?;
     durable(state)?;
     Ok(no_content())
 }

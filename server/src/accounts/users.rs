@@ -13,6 +13,52 @@ use crate::store::{StoreExt, Txn};
 
 use super::*;
 
+/// Commits `txn`, a change that adds records of the existing user `user_id` which the user's
+/// erasure finds by a scan (a device and its request, a space membership), with its audit
+/// `events`, on two conditions: the user record is still as read, and the user's generation
+/// ([`USER_GEN`]) too, which this commit bumps. An erasure checks both and deletes them: one
+/// committed first makes this change fail (404: the user is gone), one that scanned before
+/// this commit fails at its own (409: the admin erases again, and the new records with it).
+/// A race with another change of the same user is retried here.
+pub(crate) fn commit_for_user(
+    state: &AppState,
+    user_id: &str,
+    txn: Txn,
+    events: Vec<AuditEvent>,
+) -> Result<(), ApiError> {
+    let store = state.store.as_ref();
+    let key = user_id.as_bytes();
+    for attempt in 0..crate::contention::RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(crate::contention::backoff(attempt));
+        }
+        let user_raw = store
+            .get(USERS, key)?
+            .ok_or_else(|| ApiError::not_found("no such user"))?;
+        let gen_raw = store.get(USER_GEN, key)?;
+        let generation = gen_raw
+            .as_deref()
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_be_bytes);
+        let mut attempt = txn.clone();
+        attempt
+            .check(USERS, key, Some(&user_raw))
+            .check(USER_GEN, key, gen_raw.as_deref())
+            .put(USER_GEN, key, &generation.wrapping_add(1).to_be_bytes());
+        audit::within(state, &mut attempt, events.clone());
+        match store.commit(&attempt) {
+            Ok(()) => return Ok(()),
+            Err(crate::store::TxnError::Conflict { tree, .. })
+                if tree == USERS || tree == USER_GEN =>
+            {
+                continue
+            }
+            Err(e) => return Err(audit::txn_error(e)),
+        }
+    }
+    Err(ApiError::conflict("the user kept changing, retry"))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_user_txn(
     txn: &mut Txn,
@@ -330,7 +376,7 @@ pub(crate) fn accept_invitation(
             "space user={} role=customer invitation={}",
             authed.user_id, invite.invitation_id
         ));
-    audit::commit_with(state, txn, vec![event])?;
+    commit_for_user(state, &authed.user_id, txn, vec![event])?;
     durable(state)?;
     Ok(ok_json(&super::spaces::space_info(store, &space)?))
 }
