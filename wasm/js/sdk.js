@@ -82,3 +82,39 @@ export function checkKeys(value, allowed, what) {
     }
   }
 }
+
+/** Bytes asked for per read of a byte stream (a `File`'s or `Blob`'s `stream()`). */
+const BYOB_READ = 1 << 20;
+
+/**
+ * A reader of an upload's source, `{ read(), cancel() }` as a stream's default reader has. For
+ * a byte stream (`Blob.stream()`, `File.stream()`) it reads into one reused buffer ("bring your
+ * own buffer"): Chromium's default reader allocates a fresh buffer per chunk, and reading a
+ * 128 MiB Blob took 224 ms that way against 70 ms with one 1 MiB buffer (measured in
+ * Chromium 156, `docs/benchmarks.md`). The SDK copies every chunk into the module before it
+ * reads again, so the reuse is safe. Any other stream gets its default reader.
+ */
+export function sourceReader(stream) {
+  if (!stream || typeof stream.getReader !== "function") {
+    throw sealroomError("invalid_input", "invalid_input",
+      "the source must be a ReadableStream<Uint8Array>", false);
+  }
+  let byob = null;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream (or no BYOB support): the default reader below.
+  }
+  if (!byob) return stream.getReader();
+  let buffer = new ArrayBuffer(BYOB_READ);
+  return {
+    async read() {
+      const { done, value } = await byob.read(new Uint8Array(buffer, 0, BYOB_READ));
+      if (value) buffer = value.buffer;
+      return done ? { done: true, value: undefined } : { done: false, value };
+    },
+    cancel(reason) {
+      return byob.cancel(reason);
+    },
+  };
+}

@@ -41,6 +41,8 @@ extern "C" {
     fn js_abort_promise(signal: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = cancelQuietly)]
     fn js_cancel_quietly(reader: &JsValue);
+    #[wasm_bindgen(js_name = sourceReader, catch)]
+    fn js_source_reader(stream: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = checkKeys, catch)]
     fn js_check_keys(value: &JsValue, allowed: &Array, what: &str) -> Result<(), JsValue>;
 }
@@ -300,7 +302,8 @@ pub(crate) fn parse_role(role: &str) -> Result<Role, JsValue> {
     })
 }
 
-/// Reads a `ReadableStream<Uint8Array>` chunk by chunk.
+/// Reads a `ReadableStream<Uint8Array>` chunk by chunk (a byte stream into one reused buffer:
+/// `sourceReader` in `js/sdk.js`).
 pub(crate) struct StreamReader {
     pub(crate) reader: JsValue,
     pub(crate) read: Function,
@@ -308,9 +311,7 @@ pub(crate) struct StreamReader {
 
 impl StreamReader {
     pub(crate) fn new(stream: &JsValue) -> Result<Self, JsValue> {
-        let get_reader = method(stream, "getReader")
-            .map_err(|_| invalid("the source must be a ReadableStream<Uint8Array>"))?;
-        let reader = get_reader.call0(stream)?;
+        let reader = js_source_reader(stream)?;
         let read = method(&reader, "read")?;
         Ok(Self { reader, read })
     }
