@@ -67,11 +67,12 @@ private fun hex(bytes: ByteArray): String = bytes.joinToString("") { "%02x".form
 
 // ----- streaming callbacks ---------------------------------------------------------------
 
-/** The content digest the SDK announces (docs/format.md, "Content digest", kind
- *  sha256-4mib-pieces): SHA-512/256 over the SHA-256 of each 4 MiB piece and the length. */
-private class PieceDigest {
+/** The plaintext piece digest of docs/format.md ("Content digest", kind sha256-4mib-pieces,
+ *  which earlier SDKs announced): SHA-512/256 over the SHA-256 of each 4 MiB piece and the
+ *  length. */
+private class PieceDigest(kind: String = "sha256-4mib-pieces") {
     private val root = MessageDigest.getInstance("SHA-512/256").apply {
-        update("sealroom/content-digest/v1/sha256-4mib-pieces".toByteArray())
+        update("sealroom/content-digest/v1/$kind".toByteArray())
     }
     private var piece = MessageDigest.getInstance("SHA-256")
     private var inPiece = 0
@@ -128,8 +129,8 @@ private class RandomSource(private val size: Long, seed: Long) : ByteSource {
 
     fun digest(): String = hex(sha.digest())
 
-    /** The content digest the SDK announces for these bytes. */
-    fun contentDigest(): String = pieces.hex()
+    /** The piece digest of these bytes (kind sha256-4mib-pieces), which earlier SDKs announced. */
+    fun plaintextPieceDigest(): String = pieces.hex()
 }
 
 /** A small in-memory source (for policy tests). */
@@ -408,7 +409,12 @@ fun main() {
         val version = alice!!.uploadFile(spaceId, NewFile(name = "scan.bin"), fileSize.toULong(), source, up)
         checkEq(fileSize, source.sent, "bytes read from the source")
         uploadedDigest = source.digest()
-        checkEq(source.contentDigest(), version.digest, "announced digest")
+        // The announced digest is the sealed piece digest (docs/format.md, "Content digest"),
+        // over the sealed bytes: not the plaintext's (its value against the bytes sent is
+        // checked in tests/node/client.test.mjs and tests/tests/client_files_tamper.rs; the
+        // download below checks it).
+        check(Regex("[0-9a-f]{64}").matches(version.digest)) { "digest ${version.digest}" }
+        check(source.plaintextPieceDigest() != version.digest) { "the plaintext's piece digest was announced" }
         checkEq(1UL, version.version, "version")
         checkEq(fileSize.toULong(), version.size, "size")
         check(up.calls.isNotEmpty()) { "no upload progress" }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { SealroomClient, memoryStore } from "../../wasm/pkg/node.js";
 import { startRelay } from "./relay.mjs";
-import { PieceDigest } from "./helpers.mjs";
+import { PieceDigest, recordAppends } from "./helpers.mjs";
 import { assertDeclared, assertVariantDeclared } from "./dts.mjs";
 
 const FILE_LEN = 12 * 1024 * 1024 + 12345;
@@ -127,11 +127,15 @@ test("staff and customer share a space: messages, files as streams, removal", as
   const bytes = new Uint8Array(randomBytes(FILE_LEN));
   const expected = createHash("sha256").update(bytes).digest("hex");
   const progress = [];
+  const sent = recordAppends();
   const version = await admin.uploadFile(space.spaceId, { name: "contract.bin" }, bytes.length, streamOf(bytes), (done, total) => progress.push([done, total]));
+  sent.stop();
   assert.equal(version.version, 1);
   assert.equal(version.size, FILE_LEN);
-  // The announced content digest is the piece digest (docs/format.md, "Content digest").
-  assert.equal(version.digest, new PieceDigest().update(bytes).hex());
+  // The announced content digest is the sealed piece digest of the bytes sent to the relay
+  // (docs/format.md, "Content digest"), not the plaintext's.
+  assert.equal(version.digest, new PieceDigest().update(await sent.sealed(version.fileId)).hex());
+  assert.notEqual(version.digest, new PieceDigest("sha256-4mib-pieces").update(bytes).hex());
   assert.ok(progress.length > 1);
   const [lastDone, total] = progress.at(-1);
   assert.equal(lastDone, total);

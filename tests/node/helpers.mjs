@@ -49,15 +49,21 @@ export async function readAll(stream) {
   return Buffer.concat(parts).toString();
 }
 
-/** The content digest the SDK announces for a version (`docs/format.md`, "Content digest",
- *  kind sha256-4mib-pieces): SHA-512/256 over the SHA-256 of each 4 MiB piece and the length,
- *  fed chunk by chunk (`update`), read once with `hex()`. */
+/** A piece digest of `docs/format.md` ("Content digest"): SHA-512/256 over the SHA-256 of
+ *  each 4 MiB piece and the length, fed chunk by chunk (`update`), read once with `hex()`.
+ *  Kind `sha256-4mib-sealed-pieces` (the default: what the SDK announces) over the sealed
+ *  bytes the relay stores, or `sha256-4mib-pieces` (earlier SDKs) over the plaintext. */
 export class PieceDigest {
   static PIECE = 4 * 1024 * 1024;
-  #root = createHash("sha512-256").update("sealroom/content-digest/v1/sha256-4mib-pieces");
+  #root;
   #piece = createHash("sha256");
   #inPiece = 0;
   #length = 0;
+
+  constructor(kind = "sha256-4mib-sealed-pieces") {
+    if (!["sha256-4mib-sealed-pieces", "sha256-4mib-pieces"].includes(kind)) throw new Error(`unknown kind ${kind}`);
+    this.#root = createHash("sha512-256").update(`sealroom/content-digest/v1/${kind}`);
+  }
 
   update(bytes) {
     let rest = bytes;
@@ -82,4 +88,41 @@ export class PieceDigest {
     length.writeBigUInt64BE(BigInt(this.#length));
     return this.#root.update(length).digest("hex");
   }
+}
+
+/** Records the bodies of the upload appends (`PATCH`) this process sends through the global
+ *  `fetch` the SDK calls (the requests still go to the real relay unchanged), so a test can
+ *  check the content digest against the sealed bytes that left. `sealed(fileId)`: the bytes
+ *  appended to that blob, by offset; `stop()` restores `fetch`. */
+export function recordAppends() {
+  const original = globalThis.fetch;
+  const appends = new Map();
+  globalThis.fetch = (url, init = {}) => {
+    if (init.method === "PATCH" && init.body) {
+      const offset = Number(init.headers?.["upload-offset"]);
+      const key = new URL(String(url)).pathname;
+      if (!appends.has(key)) appends.set(key, new Map());
+      appends.get(key).set(offset, new Response(init.body).arrayBuffer());
+    }
+    return original(url, init);
+  };
+  return {
+    async sealed(fileId) {
+      const key = [...appends.keys()].find((k) => k.endsWith(`/blobs/${fileId}`));
+      assert.ok(key, `no append of ${fileId} was sent`);
+      const parts = [...appends.get(key)].sort((a, b) => a[0] - b[0]);
+      const out = [];
+      let at = 0;
+      for (const [offset, body] of parts) {
+        const bytes = Buffer.from(await body);
+        assert.ok(offset <= at, `a gap before offset ${offset}`);
+        out.push(bytes.subarray(at - offset));
+        at = Math.max(at, offset + bytes.length);
+      }
+      return Buffer.concat(out);
+    },
+    stop() {
+      globalThis.fetch = original;
+    },
+  };
 }

@@ -1,7 +1,9 @@
-"""The content digest of docs/format.md ("Content digest"), written from the text alone, and
-the generator of its test vectors (core/tests/vectors/content_digest/pieces.json).
+"""The content digests of docs/format.md ("Content digest"), written from the text alone, and
+the generator of their test vectors (core/tests/vectors/content_digest/pieces.json for kind
+sha256-4mib-pieces, sealed_pieces.json for kind sha256-4mib-sealed-pieces).
 
     python3 tests/python/content_digest.py           # rewrites the vectors
+    python3 tests/python/content_digest.py check     # checks them
 """
 
 import hashlib
@@ -10,18 +12,33 @@ import pathlib
 import sys
 
 PIECE = 4 * 1024 * 1024
-LABEL = b"sealroom/content-digest/v1/sha256-4mib-pieces"
+LABELS = {
+    "sha256-4mib-pieces": b"sealroom/content-digest/v1/sha256-4mib-pieces",
+    "sha256-4mib-sealed-pieces": b"sealroom/content-digest/v1/sha256-4mib-sealed-pieces",
+}
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-VECTORS = ROOT / "core" / "tests" / "vectors" / "content_digest" / "pieces.json"
+DIR = ROOT / "core" / "tests" / "vectors" / "content_digest"
+VECTORS = {
+    "sha256-4mib-pieces": DIR / "pieces.json",
+    "sha256-4mib-sealed-pieces": DIR / "sealed_pieces.json",
+}
+OTHER = {"sha256-4mib-pieces": "sha256-4mib-sealed-pieces",
+         "sha256-4mib-sealed-pieces": "sha256-4mib-pieces"}
+
+
+def piece_digest(kind: str, data: bytes) -> bytes:
+    """The digest of `kind` over `data` (the plaintext, or for the sealed kind the sealed
+    bytes: the construction is the same, the label differs)."""
+    root = hashlib.new("sha512_256")
+    root.update(LABELS[kind])
+    for start in range(0, len(data), PIECE):
+        root.update(hashlib.sha256(data[start:start + PIECE]).digest())
+    root.update(len(data).to_bytes(8, "big"))
+    return root.digest()
 
 
 def pieces_digest(plaintext: bytes) -> bytes:
-    root = hashlib.new("sha512_256")
-    root.update(LABEL)
-    for start in range(0, len(plaintext), PIECE):
-        root.update(hashlib.sha256(plaintext[start:start + PIECE]).digest())
-    root.update(len(plaintext).to_bytes(8, "big"))
-    return root.digest()
+    return piece_digest("sha256-4mib-pieces", plaintext)
 
 
 def pattern(start: int, length: int) -> bytes:
@@ -40,7 +57,10 @@ def seg(start: int, length: int):
     return {"from": str(start), "length": str(length)}
 
 
-def cases():
+def cases(kind: str):
+    def pieces_digest(data: bytes) -> bytes:
+        return piece_digest(kind, data)
+
     out = []
     for name, length in [
         ("empty", 0),
@@ -67,36 +87,44 @@ def cases():
     ]:
         out.append({"name": name, "plaintext": segments, "announced": original,
                     "expected": "mismatch"})
-    # Kind confusion: the whole-file SHA-256 announced where a piece digest is checked.
+    # Kind confusion: the whole-file SHA-256, or the other piece kind over the same bytes,
+    # announced where this kind is checked.
     out.append({"name": "whole_file_sha256_is_not_a_piece_digest", "plaintext": [seg(0, n)],
                 "announced": hashlib.sha256(pattern(0, n)).hexdigest(), "expected": "mismatch"})
+    out.append({"name": "other_piece_kind_is_not_this_kind", "plaintext": [seg(0, n)],
+                "announced": piece_digest(OTHER[kind], pattern(0, n)).hex(),
+                "expected": "mismatch"})
     return out
 
 
-def suite():
+def suite(kind: str):
+    what = "plaintext" if kind == "sha256-4mib-pieces" else "sealed bytes (the stored blob)"
     return {
-        "description": "Content digest, kind sha256-4mib-pieces (docs/format.md, 'Content "
-                       "digest'). A case's plaintext is the concatenation of its segments; "
-                       "segment {from, length} is bytes from..from+length of the stream whose "
-                       "byte i is (i mod 251). 'ok': the piece digest of the plaintext is "
+        "description": f"Content digest, kind {kind} (docs/format.md, 'Content digest'), over "
+                       f"the {what}. A case's bytes ('plaintext') are the concatenation of its "
+                       "segments; segment {from, length} is bytes from..from+length of the "
+                       "stream whose byte i is (i mod 251). 'ok': the digest of the bytes is "
                        "'announced'; 'mismatch': it is not.",
+        "kind": kind,
         "piece_size": str(PIECE),
-        "cases": cases(),
+        "cases": cases(kind),
     }
 
 
-def check(data) -> int:
+def check(data, kind: str = "sha256-4mib-pieces") -> int:
     """Checks a suite against this implementation; returns the number of cases."""
+    assert data.get("kind", kind) == kind
     for case in data["cases"]:
-        got = pieces_digest(plaintext_of(case["plaintext"])).hex()
+        got = piece_digest(kind, plaintext_of(case["plaintext"])).hex()
         same = got == case["announced"]
         assert same == (case["expected"] == "ok"), case["name"]
     return len(data["cases"])
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "check":
-        print(check(json.loads(VECTORS.read_text())), "cases agree")
-    else:
-        VECTORS.write_text(json.dumps(suite(), indent=1) + "\n")
-        print("wrote", VECTORS.relative_to(ROOT))
+    for kind, path in VECTORS.items():
+        if len(sys.argv) > 1 and sys.argv[1] == "check":
+            print(kind, check(json.loads(path.read_text()), kind), "cases agree")
+        else:
+            path.write_text(json.dumps(suite(kind), indent=1) + "\n")
+            print("wrote", path.relative_to(ROOT))

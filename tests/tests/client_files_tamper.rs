@@ -1,19 +1,21 @@
-//! The content digest against a key holder (issue 18): a file announced with the piece digest
-//! (`docs/format.md`, "Content digest") cannot be swapped for other content by whoever holds
-//! its file key and the relay together. The attacker (a member who has the file key, working
-//! with the relay: [`HostileRelay`] in front of the real relay binary) re-seals the plaintext
-//! with its 4 MiB pieces swapped, one piece duplicated, the last piece dropped or one byte
-//! changed, under the file's own key, so every chunk authenticates, and serves it in place of
-//! the real blob (status and ranges). Each download fails with the error a digest mismatch has
-//! always given (`format_corrupt`, `FormatError::Decrypt`), after releasing only authenticated
-//! chunks; the same plaintext re-sealed (a fresh salt) still downloads, so it is the digest
-//! that refuses the others.
+//! The content digest against a key holder (issue 18): a file announced with the sealed
+//! piece digest (`docs/format.md`, "Content digest") cannot be swapped for other content by
+//! whoever holds its file key and the relay together. The attacker (a member who has the file
+//! key, working with the relay: [`HostileRelay`] in front of the real relay binary) re-seals
+//! the plaintext with its 4 MiB pieces swapped, one piece duplicated, the last piece dropped
+//! or one byte changed, or the original plaintext itself (a fresh salt), under the file's own
+//! key, so every chunk authenticates, and serves it in place of the real blob (status and
+//! ranges). Each download fails with the error a digest mismatch has always given
+//! (`format_corrupt`, `FormatError::Decrypt`), after releasing only authenticated chunks; the
+//! stored bytes served back through the same proxy still download, so it is the digest that
+//! refuses the others.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use sealroom_core::client::{
-    pieces_digest, ClientError, ClientErrorKind, NewFile, Role, DIGEST_PIECE,
+    pieces_digest, sealed_pieces_digest, ClientError, ClientErrorKind, NewFile, Role,
+    DIGEST_PIECE,
 };
 use sealroom_core::format::{self, FileKey, FormatError};
 use sealroom_core::room;
@@ -133,8 +135,9 @@ fn a_key_holder_and_the_relay_cannot_swap_reorder_or_drop_pieces() {
             )
             .await
             .unwrap();
-        // New uploads announce the piece digest.
-        assert_eq!(uploaded.digest, hex::encode(pieces_digest(&original)));
+        // New uploads announce the sealed piece digest (checked below against the stored
+        // bytes), not the plaintext's.
+        assert_ne!(uploaded.digest, hex::encode(pieces_digest(&original)));
         cara.client.sync().await.unwrap();
         let file_id = uploaded.file_id.clone();
         let seen = cara.client.files(&space_id).unwrap();
@@ -154,6 +157,7 @@ fn a_key_holder_and_the_relay_cannot_swap_reorder_or_drop_pieces() {
             .iter()
             .flat_map(|e| e.delivered.as_ref().unwrap().body.clone())
             .collect();
+        assert_eq!(uploaded.digest, hex::encode(sealed_pieces_digest(&sealed)));
         let (metadata, opened) = format::open(&key, &sealed).unwrap();
         assert!(opened == original);
         let reseal = |plain: &[u8]| {
@@ -162,14 +166,14 @@ fn a_key_holder_and_the_relay_cannot_swap_reorder_or_drop_pieces() {
             format::seal(&key, &m, plain).unwrap()
         };
 
-        // Control: the same plaintext, sealed again (another salt, other bytes), is accepted.
-        serve(&proxy, &file_id, reseal(&original));
+        // Control: the stored bytes, served by the proxy's rule, are accepted.
+        serve(&proxy, &file_id, sealed.clone());
         let mut got = Vec::new();
         cara.client
             .download_file(&space_id, &file_id, &mut got, |_, _| {})
             .await
             .unwrap();
-        assert!(got == original, "the re-sealed original");
+        assert!(got == original, "the stored bytes served by the proxy");
 
         let (p0, p1, rest) = (
             &original[..PIECE],
@@ -179,6 +183,9 @@ fn a_key_holder_and_the_relay_cannot_swap_reorder_or_drop_pieces() {
         let mut flipped = original.clone();
         flipped[PIECE + 12345] ^= 0x20;
         let forgeries: Vec<(&str, Vec<u8>)> = vec![
+            // The same plaintext sealed again (another salt, other bytes): the digest names
+            // the upload, so even this is refused.
+            ("the original re-sealed", original.clone()),
             ("pieces swapped", [p1, p0, rest].concat()),
             ("a piece duplicated", [p0, p0, rest].concat()),
             ("the last piece dropped", [p0, p1].concat()),

@@ -50,7 +50,7 @@ use super::scan::ScanState;
 use super::sniff::sniff;
 use super::{from_json, to_json, ClientError, ClientEvent, RoomRecord, SealroomClient};
 
-pub use digest::{pieces_digest, PIECE as DIGEST_PIECE};
+pub use digest::{pieces_digest, sealed_pieces_digest, PIECE as DIGEST_PIECE};
 pub use download::Download;
 pub use upload::FileUpload;
 
@@ -119,10 +119,11 @@ pub struct FileVersion {
     pub media_type: String,
     /// Plaintext size in bytes (0 until the manifest was read).
     pub size: u64,
-    /// The content digest of the plaintext (hex), as announced by the author: for versions
-    /// uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
-    /// [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
-    /// check it.
+    /// The content digest (hex), as announced by the author: for versions uploaded by this
+    /// SDK the sealed piece digest of `docs/format.md` ("Content digest",
+    /// [`sealed_pieces_digest`]: over the sealed bytes, so it names this upload, not the
+    /// plaintext across uploads); for versions of earlier SDKs the piece digest
+    /// ([`pieces_digest`]) or SHA-256 of the plaintext. Downloads check it.
     pub digest: String,
     /// The author's user id.
     pub sender_user_id: String,

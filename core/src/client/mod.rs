@@ -71,8 +71,8 @@ pub use admin::{AuditCheck, AuditCheckError, AuditFormat};
 use api::{relay_error, seg, Call, RelayApi, Signer};
 pub use error::{ClientError, ClientErrorKind};
 pub use files::{
-    pieces_digest, Document, Download, FilePolicy, FileUpload, FileVersion, NewFile, PendingUpload,
-    DIGEST_PIECE, UPLOAD_CHUNK,
+    pieces_digest, sealed_pieces_digest, Document, Download, FilePolicy, FileUpload, FileVersion,
+    NewFile, PendingUpload, DIGEST_PIECE, UPLOAD_CHUNK,
 };
 #[cfg(feature = "http")]
 pub use http::HttpTransport;

@@ -1229,10 +1229,11 @@ public struct FileVersion: Equatable, Hashable {
      */
     public var size: UInt64
     /**
-     * The content digest of the plaintext (hex), as announced by the author: for versions
-     * uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
-     * [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
-     * check it.
+     * The content digest (hex), as announced by the author: for versions uploaded by this
+     * SDK the sealed piece digest of `docs/format.md` ("Content digest",
+     * [`sealed_pieces_digest`]: over the sealed bytes, so it names this upload, not the
+     * plaintext across uploads); for versions of earlier SDKs the piece digest
+     * ([`pieces_digest`]) or SHA-256 of the plaintext. Downloads check it.
      */
     public var digest: String
     /**
@@ -1294,10 +1295,11 @@ public struct FileVersion: Equatable, Hashable {
          * Plaintext size in bytes (0 until the manifest was read).
          */size: UInt64, 
         /**
-         * The content digest of the plaintext (hex), as announced by the author: for versions
-         * uploaded by this SDK the piece digest of `docs/format.md` ("Content digest",
-         * [`pieces_digest`]), for versions of earlier SDKs SHA-256 of the plaintext. Downloads
-         * check it.
+         * The content digest (hex), as announced by the author: for versions uploaded by this
+         * SDK the sealed piece digest of `docs/format.md` ("Content digest",
+         * [`sealed_pieces_digest`]: over the sealed bytes, so it names this upload, not the
+         * plaintext across uploads); for versions of earlier SDKs the piece digest
+         * ([`pieces_digest`]) or SHA-256 of the plaintext. Downloads check it.
          */digest: String, 
         /**
          * The author's user id.

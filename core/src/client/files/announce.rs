@@ -53,7 +53,7 @@ impl SealroomClient {
             device_id: account.device_id.clone(),
             signature: String::new(),
             classification: state.classification.clone(),
-            digest_kind: DigestKind::Pieces.wire().to_owned(),
+            digest_kind: DigestKind::SealedPieces.wire().to_owned(),
         };
         let signed = manifest.signed_bytes(room_id.as_str(), &state.blob_id);
         manifest.signature = hex::encode(self.with(|r| Ok(r.rooms.device().sign(&signed)))?);
@@ -117,7 +117,7 @@ impl SealroomClient {
             relay_id: state.relay_id.clone(),
             space_id: state.space_id.clone(),
             manifest_id: manifest_id.clone(),
-            digest_kind: Some(DigestKind::Pieces.wire().to_owned()),
+            digest_kind: Some(DigestKind::SealedPieces.wire().to_owned()),
         };
         let writes = vec![
             (

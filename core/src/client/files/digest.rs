@@ -1,6 +1,6 @@
 //! The content digest a document version announces, and its computation piece by piece.
 //!
-//! Two kinds exist (`docs/format.md`, "Content digest"):
+//! Three kinds exist (`docs/format.md`, "Content digest"):
 //!
 //! * [`DigestKind::Sha256`]: SHA-256 of the whole plaintext, written by earlier SDKs. Hashing it
 //!   needs one incremental pass over every byte in this process, which in WASM is the
@@ -8,14 +8,20 @@
 //! * [`DigestKind::Pieces`]: SHA-256 of each [`PIECE`] of the plaintext, each computed by the
 //!   host in one call when it can ([`Transport::sha256`](crate::client::Transport::sha256):
 //!   WebCrypto in the browser), and SHA-512/256 over those digests and the length. Written by
-//!   this SDK.
+//!   earlier SDKs.
+//! * [`DigestKind::SealedPieces`]: the same construction over the *sealed* bytes (the blob the
+//!   relay stores), under its own label. Written by this SDK: its pieces are the upload's
+//!   windows, whose SHA-256 the appends' signatures already need, so an upload hashes every
+//!   byte once instead of twice (plaintext pieces, then sealed windows); a download hashes the
+//!   4 MiB ranges it fetches, without gathering plaintext into pieces. It binds the plaintext
+//!   too: the sealed header commits to the file key (format v2), and opening is deterministic.
 //!
 //! The kind travels in the signed manifest (version 4). A reader that does not know the kind
-//! (it saw the announcement, not the manifest) checks both: a plaintext is accepted when either
-//! matches. That is as strong as one kind, because the two functions end in different hash
-//! functions (SHA-256 and SHA-512/256): one announced value fitting a plaintext under one kind
-//! and another plaintext under the other is a collision across the two, as hard as a
-//! SHA-256 collision.
+//! (it saw the announcement, not the manifest) checks all three: a file is accepted when one
+//! matches. That is as strong as one kind, because no two kinds hash the same input with the
+//! same function: SHA-256 for one, SHA-512/256 with two different labels for the others, so
+//! one announced value fitting two kinds is a collision of SHA-256 with SHA-512/256, or of
+//! SHA-512/256 on two inputs that differ in their label.
 
 use sha2::{Digest, Sha256, Sha512_256};
 use subtle::ConstantTimeEq as _;
@@ -29,6 +35,10 @@ pub const PIECE: usize = 4 * 1024 * 1024;
 const PIECES_LABEL: &[u8] = b"sealroom/content-digest/v1/sha256-4mib-pieces";
 /// The wire name of [`DigestKind::Pieces`] in a manifest.
 pub(super) const PIECES_WIRE: &str = "sha256-4mib-pieces";
+/// Domain separation of the [`DigestKind::SealedPieces`] root.
+const SEALED_LABEL: &[u8] = b"sealroom/content-digest/v1/sha256-4mib-sealed-pieces";
+/// The wire name of [`DigestKind::SealedPieces`] in a manifest.
+pub(super) const SEALED_WIRE: &str = "sha256-4mib-sealed-pieces";
 
 /// How a version's 32-byte content digest is computed from its plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +47,8 @@ pub(super) enum DigestKind {
     Sha256,
     /// SHA-512/256 over the SHA-256 of every 4 MiB piece and the length.
     Pieces,
+    /// As [`DigestKind::Pieces`], over the sealed bytes, under its own label.
+    SealedPieces,
 }
 
 impl DigestKind {
@@ -45,6 +57,7 @@ impl DigestKind {
         match self {
             Self::Sha256 => "",
             Self::Pieces => PIECES_WIRE,
+            Self::SealedPieces => SEALED_WIRE,
         }
     }
 
@@ -53,6 +66,7 @@ impl DigestKind {
         match text {
             "" => Some(Self::Sha256),
             PIECES_WIRE => Some(Self::Pieces),
+            SEALED_WIRE => Some(Self::SealedPieces),
             _ => None,
         }
     }
@@ -61,46 +75,83 @@ impl DigestKind {
 /// The [`DigestKind::Pieces`] digest of `plaintext`, computed here (tests, vectors, and the
 /// reference for `docs/format.md`).
 pub fn pieces_digest(plaintext: &[u8]) -> [u8; 32] {
-    let mut root = Sha512_256::new();
-    root.update(PIECES_LABEL);
-    for piece in plaintext.chunks(PIECE) {
-        root.update(Sha256::digest(piece));
+    root_over(PIECES_LABEL, plaintext)
+}
+
+/// The [`DigestKind::SealedPieces`] digest of a sealed file (the bytes the relay stores),
+/// computed here (tests, vectors, and the reference for `docs/format.md`).
+pub fn sealed_pieces_digest(sealed: &[u8]) -> [u8; 32] {
+    root_over(SEALED_LABEL, sealed)
+}
+
+fn root_over(label: &[u8], bytes: &[u8]) -> [u8; 32] {
+    let mut root = PieceRoot::new(label);
+    for piece in bytes.chunks(PIECE) {
+        root.add(&Sha256::digest(piece).into(), piece.len());
     }
-    root.update((plaintext.len() as u64).to_be_bytes());
-    root.finalize().into()
+    root.finish()
 }
 
-/// Computes the content digest of a plaintext fed in order, of one kind or, when the kind is
-/// unknown, of both.
-pub(super) struct ContentHasher {
-    whole: Option<Sha256>,
-    pieces: Option<Pieces>,
-}
-
-/// The [`DigestKind::Pieces`] state: the unfinished piece, and the root over finished ones.
-struct Pieces {
-    piece: Zeroizing<Vec<u8>>,
+/// The running root of a piece digest, fed with the SHA-256 of each piece in order (only the
+/// last one may be shorter than [`PIECE`]).
+pub(super) struct PieceRoot {
     root: Sha512_256,
     len: u64,
 }
 
-impl Pieces {
-    fn new() -> Self {
+impl PieceRoot {
+    fn new(label: &[u8]) -> Self {
         let mut root = Sha512_256::new();
-        root.update(PIECES_LABEL);
+        root.update(label);
+        Self { root, len: 0 }
+    }
+
+    /// The root of a [`DigestKind::SealedPieces`] digest.
+    pub(super) fn sealed() -> Self {
+        Self::new(SEALED_LABEL)
+    }
+
+    /// Takes the next piece: its SHA-256 and its length.
+    pub(super) fn add(&mut self, digest: &[u8; 32], len: usize) {
+        self.root.update(digest);
+        self.len += len as u64;
+    }
+
+    /// The digest over every piece taken.
+    pub(super) fn finish(mut self) -> [u8; 32] {
+        self.root.update(self.len.to_be_bytes());
+        std::mem::take(&mut self.root).finalize().into()
+    }
+}
+
+/// Computes the content digest of a file fed in order (plaintext, and for
+/// [`DigestKind::SealedPieces`] the sealed bytes), of one kind or, when the kind is unknown, of
+/// all.
+pub(super) struct ContentHasher {
+    whole: Option<Sha256>,
+    pieces: Option<Pieces>,
+    sealed: Option<Pieces>,
+}
+
+/// A piece digest's state: the unfinished piece, and the root over finished ones.
+struct Pieces {
+    piece: Zeroizing<Vec<u8>>,
+    root: PieceRoot,
+}
+
+impl Pieces {
+    fn new(label: &[u8]) -> Self {
         Self {
             piece: Zeroizing::new(Vec::new()),
-            root,
-            len: 0,
+            root: PieceRoot::new(label),
         }
     }
 
     async fn update(&mut self, api: &RelayApi, mut bytes: &[u8]) {
-        self.len += bytes.len() as u64;
         while !bytes.is_empty() {
             // A whole piece in the caller's buffer is hashed there, without a copy.
             if self.piece.is_empty() && bytes.len() >= PIECE {
-                self.root.update(api.sha256(&bytes[..PIECE]).await);
+                self.root.add(&api.sha256(&bytes[..PIECE]).await, PIECE);
                 bytes = &bytes[PIECE..];
                 continue;
             }
@@ -111,7 +162,7 @@ impl Pieces {
             self.piece.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.piece.len() == PIECE {
-                self.root.update(api.sha256(&self.piece).await);
+                self.root.add(&api.sha256(&self.piece).await, PIECE);
                 // Overwritten by the next piece; wiped when the hasher is dropped.
                 self.piece.clear();
             }
@@ -120,10 +171,10 @@ impl Pieces {
 
     async fn finish(mut self, api: &RelayApi) -> [u8; 32] {
         if !self.piece.is_empty() {
-            self.root.update(api.sha256(&self.piece).await);
+            let len = self.piece.len();
+            self.root.add(&api.sha256(&self.piece).await, len);
         }
-        self.root.update(self.len.to_be_bytes());
-        std::mem::take(&mut self.root).finalize().into()
+        self.root.finish()
     }
 }
 
@@ -131,20 +182,13 @@ impl Pieces {
 pub(super) struct Digests {
     whole: Option<[u8; 32]>,
     pieces: Option<[u8; 32]>,
+    sealed: Option<[u8; 32]>,
 }
 
 impl Digests {
-    /// The digest of `kind`, if it was computed.
-    pub(super) fn of(&self, kind: DigestKind) -> Option<[u8; 32]> {
-        match kind {
-            DigestKind::Sha256 => self.whole,
-            DigestKind::Pieces => self.pieces,
-        }
-    }
-
     /// Whether one of the computed digests is `announced`.
     pub(super) fn matches(&self, announced: &[u8; 32]) -> bool {
-        [self.whole, self.pieces]
+        [self.whole, self.pieces, self.sealed]
             .iter()
             .flatten()
             .any(|d| bool::from(d.ct_eq(announced)))
@@ -152,11 +196,21 @@ impl Digests {
 }
 
 impl ContentHasher {
-    /// A hasher of `kind`, or of both kinds when it is `None` (unknown).
+    /// A hasher of `kind`, or of every kind when it is `None` (unknown).
     pub(super) fn new(kind: Option<DigestKind>) -> Self {
+        let of = |k| kind.is_none() || kind == Some(k);
         Self {
-            whole: (kind != Some(DigestKind::Pieces)).then(Sha256::new),
-            pieces: (kind != Some(DigestKind::Sha256)).then(Pieces::new),
+            whole: of(DigestKind::Sha256).then(Sha256::new),
+            pieces: of(DigestKind::Pieces).then(|| Pieces::new(PIECES_LABEL)),
+            sealed: of(DigestKind::SealedPieces).then(|| Pieces::new(SEALED_LABEL)),
+        }
+    }
+
+    /// Feeds the next sealed bytes (from the file's first byte on, in order; pieces arrive
+    /// whole without a copy when the caller hands over [`PIECE`]-aligned ranges).
+    pub(super) async fn update_sealed(&mut self, api: &RelayApi, bytes: &[u8]) {
+        if let Some(sealed) = &mut self.sealed {
+            sealed.update(api, bytes).await;
         }
     }
 
@@ -176,9 +230,14 @@ impl ContentHasher {
             Some(p) => Some(p.finish(api).await),
             None => None,
         };
+        let sealed = match self.sealed {
+            Some(p) => Some(p.finish(api).await),
+            None => None,
+        };
         Digests {
             whole: self.whole.map(|h| h.finalize().into()),
             pieces,
+            sealed,
         }
     }
 }
@@ -189,7 +248,11 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_on_the_wire() {
-        for kind in [DigestKind::Sha256, DigestKind::Pieces] {
+        for kind in [
+            DigestKind::Sha256,
+            DigestKind::Pieces,
+            DigestKind::SealedPieces,
+        ] {
             assert_eq!(DigestKind::from_wire(kind.wire()), Some(kind));
         }
         assert_eq!(DigestKind::from_wire("sha3"), None);
@@ -214,5 +277,82 @@ mod tests {
         // Not the whole-file SHA-256, and the empty plaintext has one too.
         assert_ne!(d, <[u8; 32]>::from(Sha256::digest(&data)));
         assert_ne!(pieces_digest(&[]), pieces_digest(&[0]));
+        // The two piece kinds hash the same bytes to different values.
+        assert_ne!(sealed_pieces_digest(&data), d);
+        assert_ne!(sealed_pieces_digest(&[]), pieces_digest(&[]));
+    }
+
+    #[test]
+    fn a_root_fed_piece_digests_equals_the_whole_computation() {
+        let data: Vec<u8> = (0..PIECE + 5).map(|i| (i % 13) as u8).collect();
+        let mut root = PieceRoot::sealed();
+        for piece in data.chunks(PIECE) {
+            root.add(&Sha256::digest(piece).into(), piece.len());
+        }
+        assert_eq!(root.finish(), sealed_pieces_digest(&data));
+    }
+
+    /// A transport that never answers: the hasher only needs core's own SHA-256.
+    struct Offline;
+
+    impl crate::client::Transport for Offline {
+        fn send(&self, _request: crate::client::HttpRequest) -> crate::client::TransportFuture<'_> {
+            Box::pin(std::future::ready(Err(
+                crate::client::TransportError::Connect("offline".into()),
+            )))
+        }
+
+        fn now_secs(&self) -> i64 {
+            0
+        }
+    }
+
+    /// Runs a future that never waits (core hashes in place here).
+    fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the hasher waited"),
+        }
+    }
+
+    /// Feeds `plain` and `sealed` in uneven pieces (as downloads do) to a hasher of `kind`.
+    fn digests(kind: Option<DigestKind>, plain: &[u8], sealed: &[u8]) -> Digests {
+        let api = RelayApi::new("http://127.0.0.1:9", std::sync::Arc::new(Offline)).unwrap();
+        let mut hasher = ContentHasher::new(kind);
+        for part in plain.chunks(PIECE / 3 + 11) {
+            ready(hasher.update(&api, part));
+        }
+        for part in sealed.chunks(PIECE) {
+            ready(hasher.update_sealed(&api, part));
+        }
+        ready(hasher.finish(&api))
+    }
+
+    #[test]
+    fn a_reader_checks_the_kind_it_knows_or_every_kind() {
+        let plain: Vec<u8> = (0..PIECE + 77).map(|i| (i % 7) as u8).collect();
+        let sealed: Vec<u8> = (0..PIECE + 99).map(|i| (i % 5) as u8).collect();
+        let whole: [u8; 32] = Sha256::digest(&plain).into();
+        let pieces = pieces_digest(&plain);
+        let sealed_d = sealed_pieces_digest(&sealed);
+        // The kind unknown (only the announcement read): any of the three is accepted.
+        let all = digests(None, &plain, &sealed);
+        for d in [whole, pieces, sealed_d] {
+            assert!(all.matches(&d));
+        }
+        assert!(!all.matches(&sealed_pieces_digest(&plain)));
+        assert!(!all.matches(&pieces_digest(&sealed)));
+        // A known kind: only its own digest.
+        let only = |kind| digests(Some(kind), &plain, &sealed);
+        let sealed_only = only(DigestKind::SealedPieces);
+        assert!(sealed_only.matches(&sealed_d));
+        assert!(!sealed_only.matches(&pieces) && !sealed_only.matches(&whole));
+        let pieces_only = only(DigestKind::Pieces);
+        assert!(pieces_only.matches(&pieces));
+        assert!(!pieces_only.matches(&sealed_d) && !pieces_only.matches(&whole));
+        let whole_only = only(DigestKind::Sha256);
+        assert!(whole_only.matches(&whole) && !whole_only.matches(&sealed_d));
     }
 }

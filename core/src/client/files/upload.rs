@@ -13,7 +13,7 @@ use sealroom_wire::blobs::{BlobStatus, CreateBlobRequest};
 use crate::format::{self, Metadata, Sealer, CHUNK_SIZE, SALT_LEN};
 
 use super::checkpoint::{chain_next, chain_start, CHECKPOINT_CHAIN, CHECKPOINT_SHA256, WINDOW};
-use super::digest::{ContentHasher, DigestKind};
+use super::digest::{PieceRoot, PIECE};
 use super::{
     blob_path, hex32, sealed_len, ClientError, FileVersion, NewFile, PendingUpload, SealroomClient,
     ATTEMPTS, READ_PIECE, UPLOAD_PREFIX,
@@ -31,8 +31,9 @@ pub struct FileUpload {
     state: UploadState,
     key: format::FileKey,
     sealer: Option<Sealer>,
-    /// The content digest of the plaintext pushed so far (piece digests by the host).
-    content: ContentHasher,
+    /// The content digest ([`DigestKind::SealedPieces`](super::digest::DigestKind)) over the
+    /// windows before `pending_start`: their SHA-256 are the ones the appends are signed with.
+    sealed_digest: PieceRoot,
     /// Only when resuming a checkpoint of encoding 0 ([`CHECKPOINT_SHA256`]): the SHA-256 of
     /// the re-sealed bytes below `acked`, until it was compared.
     sealed_hash: Option<Sha256>,
@@ -59,6 +60,10 @@ pub struct FileUpload {
 /// Appends of one upload in flight at once: while the relay stores one, the next one's body
 /// is on its way (the relay lets one append wait per blob, at most one chunk ahead).
 const IN_FLIGHT: usize = 2;
+
+// A window is a piece of the sealed content digest: the digest is built from the windows'
+// SHA-256, computed once for the appends' signatures.
+const _: () = assert!(WINDOW == PIECE);
 
 /// One started append: the sealed bytes `start..end` of one window (kept for retries), the
 /// checkpoint chain up to `end`, and the request.
@@ -636,7 +641,7 @@ impl SealroomClient {
             state,
             key,
             sealer: Some(sealer),
-            content: ContentHasher::new(Some(DigestKind::Pieces)),
+            sealed_digest: PieceRoot::sealed(),
             sealed_hash,
             chain: chain_start(),
             produced: 0,
@@ -685,7 +690,6 @@ impl SealroomClient {
                     "the source is longer than announced".into(),
                 ));
             }
-            upload.content.update(&self.api, piece).await;
             let mut emit = Vec::with_capacity(piece.len() + piece.len() / CHUNK_SIZE * 16 + 16);
             match upload.sealer.as_mut() {
                 Some(s) => s.push_into(piece, &mut emit)?,
@@ -729,12 +733,7 @@ impl SealroomClient {
                 "sealed length differs from the announced length".into(),
             ));
         }
-        let content = std::mem::replace(&mut upload.content, ContentHasher::new(None));
-        let digest = content
-            .finish(&self.api)
-            .await
-            .of(DigestKind::Pieces)
-            .ok_or(ClientError::Format(format::FormatError::Internal))?;
+        let digest = std::mem::replace(&mut upload.sealed_digest, PieceRoot::sealed()).finish();
         self.announce(&upload.state, &upload.key, digest).await
     }
 
@@ -778,6 +777,7 @@ impl SealroomClient {
                 // The relay holds this window: hashed, not sent.
                 let digest = self.api.sha256(&up.pending[..n]).await;
                 up.chain = chain_next(&up.chain, &digest);
+                up.sealed_digest.add(&digest, n);
                 if end == up.state.acked
                     && up.state.checkpoint == CHECKPOINT_CHAIN
                     && hex::encode(up.chain) != up.state.acked_digest
@@ -815,6 +815,7 @@ impl SealroomClient {
                 self.api.sha256(&bytes).await
             };
             up.chain = chain_next(&up.chain, &window);
+            up.sealed_digest.add(&window, n);
             // Recorded before it is sent (with the acknowledgement above, one write per
             // window): a resume re-seals and compares it even if the relay stored it unseen.
             Self::check_sent(&up.state, end, &up.chain)?;
