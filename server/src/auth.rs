@@ -352,12 +352,13 @@ impl PendingNonces {
 ///
 /// The nonce is held in memory (a concurrent replay finds it there), queued for the store's
 /// next group commit (later replays find it in the store) and dropped from memory once that
-/// commit is durable. Everything the request itself writes is queued after it, so when the
-/// request's own write is durable, its nonce is too: a write is never applied twice, even
-/// across a crash. A read answers without waiting for any flush; a crash before the next
-/// commit forgets the nonces of the reads since the last one, so such a read could be
-/// replayed within the timestamp window and would return the same data again (a read changes
-/// nothing).
+/// commit is done (synced, or durable with the next synced one). Everything the request itself
+/// writes is queued after it, so when the request's own write is durable, its nonce is too: a
+/// write is never applied twice, even across a crash. A read answers without waiting for any
+/// flush; a crash before the next synced commit forgets the nonces of the reads since the last
+/// one, so such a read could be replayed within the timestamp window and would return the same
+/// data again (a read changes nothing). So could an upload append whose offset commit was not
+/// synced: its replay finds the upload past its offset, recovered from the blob file (409).
 fn remember_nonce(state: &AppState, key: &[u8]) -> Result<bool, StoreError> {
     let pending = state.extension_or_default::<PendingNonces>();
     if !pending.lock().insert(key.to_vec()) {

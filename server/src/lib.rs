@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     state.insert_extension(relay_key);
     accounts::init(&state).map_err(|e| RunError::Startup(e.to_string()))?;
     blobs::init_backend(&state).map_err(|e| RunError::Startup(e.to_string()))?;
+    blobs::recover_uploads(&state).map_err(|e| RunError::Startup(e.to_string()))?;
     spawn_background(&state);
 
     let listener = tokio::net::TcpListener::bind(state.config.listen)

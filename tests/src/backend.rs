@@ -18,10 +18,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use sealroom_server::blobs::data::{BlobRecord, BLOBS};
+use sealroom_server::blobs::data::{blob_file, BlobRecord, BLOBS};
 use sealroom_server::store::{PgStore, RedbStore, Store, StoreExt as _};
 
-use crate::relay::{files_under, http, read_file, Relay};
+use crate::relay::{files_under, http, Relay};
 
 /// Where a relay keeps its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,15 @@ pub struct StoredUpload {
     pub from: u64,
     /// The stored bytes (possibly more than the recorded offset covers).
     pub bytes: Vec<u8>,
+}
+
+/// The bytes of blob `blob_id` in the local blob directory `dir`, from its file of either
+/// layout (the relay's header, when it has one, left out); `None` when there is no file.
+fn local_blob(dir: &std::path::Path, blob_id: &str) -> Option<Vec<u8>> {
+    let (path, skip) = blob_file(dir, blob_id);
+    let mut bytes = std::fs::read(path).ok()?;
+    bytes.drain(..usize::try_from(skip).unwrap_or(usize::MAX).min(bytes.len()));
+    Some(bytes)
 }
 
 impl Relay {
@@ -141,7 +150,7 @@ impl Relay {
         match self.blob_location() {
             BlobLocation::Local(dir) => StoredUpload {
                 from: 0,
-                bytes: read_file(&dir.join(format!("{}.blob", record.blob_id))),
+                bytes: local_blob(&dir, &record.blob_id).unwrap_or_default(),
             },
             BlobLocation::S3 { filer, bucket } => match &record.multipart {
                 None => StoredUpload {
@@ -172,7 +181,7 @@ impl Relay {
         match self.blob_location() {
             BlobLocation::Local(dir) => StoredUpload {
                 from: 0,
-                bytes: read_file(&dir.join(format!("{blob_id}.blob"))),
+                bytes: local_blob(&dir, blob_id).unwrap_or_default(),
             },
             BlobLocation::S3 { .. } => {
                 if let StoreLocation::Embedded(path) = self.store_location() {
@@ -195,7 +204,7 @@ impl Relay {
     /// The bytes the blob backend holds for the finished blob `blob_id` (`None`: nothing).
     pub fn finished_blob(&self, blob_id: &str) -> Option<Vec<u8>> {
         match self.blob_location() {
-            BlobLocation::Local(dir) => std::fs::read(dir.join(format!("{blob_id}.blob"))).ok(),
+            BlobLocation::Local(dir) => local_blob(&dir, blob_id),
             BlobLocation::S3 { filer, bucket } => {
                 s3_object(filer, &bucket, &format!("blobs/{blob_id}"))
             }
@@ -213,8 +222,10 @@ impl Relay {
                 .into_iter()
                 .filter(|p| p.extension().is_some_and(|e| e == "blob"))
                 .filter_map(|p| {
-                    let id = p.file_stem()?.to_str()?.to_owned();
-                    Some((id, read_file(&p)))
+                    let stem = p.file_stem()?.to_str()?;
+                    let id = stem.strip_suffix(".v1").unwrap_or(stem).to_owned();
+                    let bytes = local_blob(&dir, &id)?;
+                    Some((id, bytes))
                 })
                 .collect(),
             BlobLocation::S3 { filer, bucket } => {

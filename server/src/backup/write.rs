@@ -1,6 +1,9 @@
 //! Writing a backup file: the snapshot, staged blobs and the digest.
 
+use std::io::{Seek, SeekFrom};
+
 use super::*;
+use crate::blobs::data::blob_file;
 
 pub(super) struct HashingWriter<W: Write> {
     inner: W,
@@ -187,8 +190,9 @@ pub(super) fn stage_blob(
             record.blob_id
         ))));
     }
-    let src = blob_path(blob_dir, &record.blob_id);
-    let dst = blob_path(staged, &record.blob_id);
+    // Staged under the same name: the writer tells the layout (header or not) by it.
+    let (src, skip) = blob_file(blob_dir, &record.blob_id);
+    let dst = staged.join(src.file_name().unwrap_or_default());
     match std::fs::hard_link(&src, &dst) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && record.offset == 0 => {
@@ -207,7 +211,7 @@ pub(super) fn stage_blob(
             // No hard links on this file system: copy the recorded bytes now.
             let file = File::open(&src).map_err(io(format!("opening {}", src.display())))?;
             let mut out = File::create(&dst).map_err(io(format!("staging {}", dst.display())))?;
-            std::io::copy(&mut file.take(record.offset), &mut out)
+            std::io::copy(&mut file.take(skip + record.offset), &mut out)
                 .map_err(io(format!("copying {}", src.display())))?;
             Ok(())
         }
@@ -240,8 +244,10 @@ impl PreparedBackup {
             File::open(self.staging.join("records")).map_err(io("reading the snapshot spool"))?;
         std::io::copy(&mut spool, &mut w).map_err(io(ctx))?;
         for (blob_id, length) in &self.blobs {
-            let path = blob_path(&self.staging.join("blobs"), blob_id);
-            let file = File::open(&path).map_err(io(format!("opening {}", path.display())))?;
+            let (path, skip) = blob_file(&self.staging.join("blobs"), blob_id);
+            let mut file = File::open(&path).map_err(io(format!("opening {}", path.display())))?;
+            file.seek(SeekFrom::Start(skip))
+                .map_err(io(format!("reading {}", path.display())))?;
             let id_len = len_u32(blob_id.len(), "blob id", MAX_TREE_NAME)?;
             w.write_all(&[TAG_BLOB]).map_err(io(ctx))?;
             w.write_all(&id_len.to_be_bytes()).map_err(io(ctx))?;

@@ -100,7 +100,7 @@ fn a_zero_length_upload_completes_with_its_entry() {
             "r1",
             &record.blob_id,
             0,
-            b"",
+            (b"", &[0; 32]),
             None,
             data::UPLOAD_TTL_SECS,
             state.now(),

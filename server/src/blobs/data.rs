@@ -4,8 +4,10 @@
 //! An append verifies the checksum, has the backend store its bytes at the stored offset
 //! durably (the local backend first cuts the file back to that offset, so bytes of an append
 //! that never completed are discarded), then advances the stored offset (with the backend's
-//! multipart state) with a compare-and-swap and flushes the store. Only then is it acknowledged, so an acknowledged offset survives a crash and a
-//! resumed upload continues from it.
+//! multipart state) with a compare-and-swap, durably, or, when the backend recorded the new
+//! offset durably itself (a blob file with a header), without waiting for a sync: start-up
+//! then recovers it from the file ([`super::recovery`]). Only then is it acknowledged, so an
+//! acknowledged offset survives a crash and a resumed upload continues from it.
 //!
 //! Layout: [`BLOBS`]: blob id -> [`BlobRecord`] (JSON); [`SPACE_USAGE`]: space id -> bytes
 //! reserved by the announced lengths of its live blobs (u64 BE); [`USER_USAGE`]: user id ->
@@ -24,7 +26,7 @@ use sha2::{Digest, Sha256};
 use sealroom_wire::blobs::BlobStatus;
 
 use crate::contention::{backoff, Stripes, RETRIES};
-pub use crate::store::blobs::{blob_path, MultipartState};
+pub use crate::store::blobs::{blob_file, blob_path, MultipartState};
 use crate::store::blobs::{BackendError, BlobStore, Upload};
 use crate::store::{decode_json, Store, StoreError, StoreExt, Txn, TxnError};
 
@@ -419,12 +421,23 @@ pub fn append(
     ttl_secs: i64,
     now: i64,
 ) -> Result<BlobRecord, BlobError> {
+    let digest: [u8; 32] = Sha256::digest(body).into();
     let checked = checksum.map(|expected| Checksum {
         expected,
-        body: Sha256::digest(body).into(),
+        body: digest,
     });
     append_checked(
-        store, blobs, locks, room_id, blob_id, offset, body, checked, ttl_secs, now, None,
+        store,
+        blobs,
+        locks,
+        room_id,
+        blob_id,
+        offset,
+        (body, &digest),
+        checked,
+        ttl_secs,
+        now,
+        None,
     )
 }
 
@@ -438,8 +451,15 @@ pub struct Checksum {
     pub body: [u8; 32],
 }
 
-/// [`append`] with the body's digest already computed. `on_complete` is committed in the same
-/// transaction as the record when this append completes the upload (its audit entry).
+/// [`append`] with the body's SHA-256 already computed (`body` is the body and that digest,
+/// which the local backend records with the new offset). `on_complete` is committed in the
+/// same transaction as the record when this append completes the upload (its audit entry).
+///
+/// When the backend recorded the new offset durably itself (`Appended::offset_durable`) and
+/// the upload is not complete, the record is committed without waiting for a sync of the
+/// store (`Store::commit_lazy`): a crash may lose that commit, and start-up recovers the
+/// offset from the backend ([`super::recovery::recover_offsets`]). The append completing an
+/// upload is always committed durably, with its audit entry.
 #[allow(clippy::too_many_arguments)]
 pub fn append_checked(
     store: &dyn Store,
@@ -448,7 +468,7 @@ pub fn append_checked(
     room_id: &str,
     blob_id: &str,
     offset: u64,
-    body: &[u8],
+    (body, body_sha256): (&[u8], &[u8; 32]),
     checksum: Option<Checksum>,
     ttl_secs: i64,
     now: i64,
@@ -482,7 +502,7 @@ pub fn append_checked(
     if checksum.is_some_and(|c| c.body != c.expected) {
         return Err(BlobError::ChecksumMismatch);
     }
-    let appended = blobs.append(&record.upload(), body)?;
+    let appended = blobs.append(&record.upload(), body, body_sha256)?;
     let updated = BlobRecord {
         multipart: appended.multipart,
         offset: end,
@@ -499,12 +519,20 @@ pub fn append_checked(
     if let Some(derive) = on_complete.filter(|_| updated.complete()) {
         txn.derive(derive(&updated));
     }
-    match store.commit(&txn) {
+    let lazy = appended.offset_durable && !updated.complete();
+    let committed = if lazy {
+        store.commit_lazy(&txn)
+    } else {
+        store.commit(&txn)
+    };
+    match committed {
         Ok(()) => {}
         Err(TxnError::Conflict { .. }) => return Err(BlobError::Locked),
         Err(e) => return Err(txn_store_error(e)),
     }
-    store.flush()?;
+    if !lazy {
+        store.flush()?;
+    }
     blobs.forget(&appended.obsolete);
     Ok(updated)
 }

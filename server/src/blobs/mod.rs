@@ -20,12 +20,15 @@
 //! the storage layer (`crate::store::blobs`); this domain module names only the trait.
 
 pub mod data;
+pub mod recovery;
 pub mod release;
 pub mod scanner;
 pub mod waits;
 
 #[cfg(test)]
 mod audit_tests;
+#[cfg(test)]
+mod recovery_tests;
 
 use std::sync::Arc;
 
@@ -72,6 +75,29 @@ pub fn init_backend(state: &AppState) -> Result<Arc<dyn BlobStore>, BlobError> {
 /// the records only).
 pub fn local_blob_dir(config: &Config) -> Option<std::path::PathBuf> {
     config.s3.bucket.is_none().then(|| config.blob_dir())
+}
+
+/// Brings unfinished uploads of the local backend up to the offsets their files hold durably
+/// (appends whose record commits a crash lost: [`recovery::recover_offsets`]); start-up runs it
+/// before serving. Nothing to do when blobs live in S3, whose offsets are in the records only.
+pub fn recover_uploads(state: &AppState) -> Result<(), BlobError> {
+    if local_blob_dir(&state.config).is_none() {
+        return Ok(());
+    }
+    let blobs = init_backend(state)?;
+    let moved = recovery::recover_offsets(
+        state.store.as_ref(),
+        blobs.as_ref(),
+        upload_limits(state).ttl_secs,
+        state.now(),
+    )?;
+    if moved > 0 {
+        tracing::info!(
+            uploads = moved,
+            "upload offsets recovered from their blob files"
+        );
+    }
+    Ok(())
 }
 
 /// The relay's blob backend (opened on first use when start-up did not).

@@ -317,7 +317,7 @@ async fn try_append(
             &room_id,
             &blob_id,
             offset,
-            &body,
+            (&body, &who.body_sha256),
             checksum,
             upload_limits(&st).ttl_secs,
             st.now(),

@@ -256,6 +256,13 @@ pub trait Store: Send + Sync + 'static {
     fn last_with_prefix(&self, tree: &str, prefix: &[u8]) -> Result<Option<Kv>, StoreError>;
     /// Applies a conditional transaction atomically.
     fn commit(&self, txn: &Txn) -> Result<(), TxnError>;
+    /// [`Store::commit`] for a change whose loss in a crash its caller repairs (an upload's
+    /// offset that its blob file records durably): it may return before the change is durable
+    /// ([`RedbStore`] commits it without a sync; it becomes durable with the next synced
+    /// commit). The default commits durably.
+    fn commit_lazy(&self, txn: &Txn) -> Result<(), TxnError> {
+        self.commit(txn)
+    }
     /// A store-wide unique, increasing id.
     fn next_id(&self) -> Result<u64, StoreError>;
     /// Makes every write so far durable (a no-op for backends whose writes are durable when
@@ -263,7 +270,8 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// Whether this process's writes are committed in the order they were issued, through one
     /// queue ([`RedbStore`]'s group commit): then a write queued by
-    /// [`Store::put_unacknowledged`] is durable once any write issued after it returns.
+    /// [`Store::put_unacknowledged`] is durable once any write issued after it returns (any
+    /// but a [`Store::commit_lazy`], itself durable only with the next such write).
     fn writes_in_order(&self) -> bool {
         false
     }
@@ -285,9 +293,11 @@ pub trait Store: Send + Sync + 'static {
         done(self.commit(&txn));
     }
     /// Sets `key` in `tree` to `value` without waiting for it to be durable: `done` is called
-    /// with the outcome once it is (immediately, here; [`RedbStore`] queues it for its next
-    /// group commit and returns at once). A crash before then may lose the write: only for
-    /// writes whose loss is harmless (see `auth.rs`, read requests' nonces).
+    /// with the outcome once it is committed (immediately and durably, here; [`RedbStore`]
+    /// queues it for its next group commit and returns at once, and commits it without a sync
+    /// unless that batch also holds a write waited for durably: it is durable once any such
+    /// write issued after it returns). A crash before then may lose the write: only for writes
+    /// whose loss is harmless (see `auth.rs`, read requests' nonces).
     fn put_unacknowledged(
         &self,
         tree: &str,

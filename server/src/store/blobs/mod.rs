@@ -8,6 +8,7 @@
 //! offset and, for S3, the multipart state) and gets back the state to store beside the new
 //! offset, so any relay instance sharing the store and the bucket can continue an upload.
 
+pub mod header;
 pub mod local;
 pub mod s3;
 
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::S3Config;
 
-pub use local::{blob_path, LocalBlobs};
+pub use local::{blob_file, blob_path, LocalBlobs};
 
 /// Size of the pieces a download is streamed in.
 pub const DOWNLOAD_PIECE: usize = 256 * 1024;
@@ -66,6 +67,10 @@ pub struct Appended {
     /// Objects the previous state referred to and the new one no longer does; remove them with
     /// [`BlobStore::forget`] once the new state is committed.
     pub obsolete: Vec<String>,
+    /// Whether the backend recorded the new offset durably itself (the local backend's
+    /// layout 1): the record's new offset may then be committed without waiting for a sync of
+    /// the store, as start-up recovers it ([`BlobStore::recover_offset`]).
+    pub offset_durable: bool,
 }
 
 /// Why a backend failed.
@@ -97,10 +102,22 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Undoes [`BlobStore::create`] when the record was not stored.
     fn discard(&self, blob_id: &str);
 
-    /// Stores `body` at `upload.offset` durably. `upload` is the upload as stored (its
-    /// multipart state included); it is complete after this append when
-    /// `upload.offset + body.len() == upload.length`.
-    fn append(&self, upload: &Upload, body: &[u8]) -> Result<Appended, BackendError>;
+    /// Stores `body` (whose SHA-256 is `body_sha256`) at `upload.offset` durably. `upload` is
+    /// the upload as stored (its multipart state included); it is complete after this append
+    /// when `upload.offset + body.len() == upload.length`.
+    fn append(
+        &self,
+        upload: &Upload,
+        body: &[u8],
+        body_sha256: &[u8; 32],
+    ) -> Result<Appended, BackendError>;
+
+    /// The offset the backend holds durably for the unfinished `upload` when it is past the
+    /// recorded one and short of its length (appends whose record commits a crash lost; see
+    /// [`Appended::offset_durable`]); `None` otherwise and for backends that keep no offset.
+    fn recover_offset(&self, _upload: &Upload) -> Result<Option<u64>, BackendError> {
+        Ok(None)
+    }
 
     /// Removes objects an append made obsolete (best effort: a failure is logged).
     fn forget(&self, keys: &[String]);

@@ -251,6 +251,7 @@ async fn append_async(
         return Ok(Appended {
             multipart: None,
             obsolete,
+            offset_durable: false,
         });
     }
     let part = usize::try_from(PART_SIZE).map_err(backend)?;
@@ -303,6 +304,7 @@ async fn append_async(
         return Ok(Appended {
             multipart: None,
             obsolete,
+            offset_durable: false,
         });
     }
     let rest = data.slice(at..);
@@ -321,6 +323,7 @@ async fn append_async(
     Ok(Appended {
         multipart: Some(state),
         obsolete,
+        offset_durable: false,
     })
 }
 
@@ -332,7 +335,12 @@ impl BlobStore for S3Blobs {
 
     fn discard(&self, _blob_id: &str) {}
 
-    fn append(&self, record: &Upload, body: &[u8]) -> Result<Appended, BackendError> {
+    fn append(
+        &self,
+        record: &Upload,
+        body: &[u8],
+        _body_sha256: &[u8; 32],
+    ) -> Result<Appended, BackendError> {
         if record.length > MAX_BLOB {
             return Err(BackendError::TooLarge { limit: MAX_BLOB });
         }

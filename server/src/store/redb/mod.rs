@@ -422,6 +422,17 @@ impl Store for RedbStore {
         self.write(move |wtx| run_txn(wtx, &txn))?
     }
 
+    fn commit_lazy(&self, txn: &Txn) -> Result<(), TxnError> {
+        for name in txn.tree_names() {
+            reserved(&name)?;
+        }
+        if txn.is_empty() {
+            return Ok(());
+        }
+        let txn = txn.clone();
+        self.writer.run_lazy(move |wtx| run_txn(wtx, &txn))?
+    }
+
     fn next_id(&self) -> Result<u64, StoreError> {
         loop {
             let id = self.next.fetch_add(1, Ordering::SeqCst);

@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, WriteTransaction};
+use redb::{Database, Durability, WriteTransaction};
 
 use crate::store::StoreError;
 
@@ -34,6 +34,9 @@ struct Job {
     run: Run,
     /// Called with the outcome once the batch is committed (or failed).
     done: Done,
+    /// Whether the job's caller keeps what it writes durable elsewhere ([`Writer::run_lazy`]):
+    /// a batch of such jobs only is committed without a sync.
+    lazy: bool,
 }
 
 /// The writer thread and its queue.
@@ -67,10 +70,33 @@ impl Writer {
         &self,
         f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.run_with(f, false)
+    }
+
+    /// [`Writer::run`] for a write whose loss in a crash its caller repairs (an upload's offset,
+    /// recorded durably in its blob file): answered once committed, durable only with the next
+    /// batch that has a job of [`Writer::run`] (redb's [`redb::Durability::None`]; a durable
+    /// commit makes every earlier commit durable). A batch mixing both kinds is synced.
+    pub(super) fn run_lazy<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.run_with(f, true)
+    }
+
+    fn run_with<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        lazy: bool,
+    ) -> Result<T, StoreError> {
         let (tx, answer) = mpsc::sync_channel(1);
-        self.submit_with(f, move |r| {
-            let _ = tx.send(r);
-        })?;
+        self.submit_job(
+            f,
+            move |r| {
+                let _ = tx.send(r);
+            },
+            lazy,
+        )?;
         answer.recv().map_err(|_| stopped())?
     }
 
@@ -80,8 +106,17 @@ impl Writer {
     /// meanwhile.
     pub(super) fn submit_with<T: Send + 'static>(
         &self,
+        f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.submit_job(f, done, false)
+    }
+
+    fn submit_job<T: Send + 'static>(
+        &self,
         mut f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
         done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+        lazy: bool,
     ) -> Result<(), StoreError> {
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let out = Arc::clone(&slot);
@@ -99,11 +134,13 @@ impl Writer {
             });
             done(value);
         });
-        self.enqueue(Job { run, done })
+        self.enqueue(Job { run, done, lazy })
     }
 
     /// Queues `run` for the next group commit without waiting for it; `done` gets the outcome
-    /// once it is committed (on the writer thread: keep it short).
+    /// once it is committed (on the writer thread: keep it short). Such a write is lazy (see
+    /// [`Writer::run_lazy`]): durable with the next synced batch, which every write issued
+    /// after it and waited for is in or after.
     pub(super) fn submit(
         &self,
         run: impl FnMut(&WriteTransaction) -> Result<(), StoreError> + Send + 'static,
@@ -112,6 +149,7 @@ impl Writer {
         self.enqueue(Job {
             run: Box::new(run),
             done: Box::new(done),
+            lazy: true,
         })
     }
 
@@ -171,9 +209,13 @@ fn serve(db: &Database, rx: &mpsc::Receiver<Job>) {
 }
 
 fn run_batch(db: &Database, jobs: &mut [Job]) -> Result<(), StoreError> {
-    let wtx = db
+    let mut wtx = db
         .begin_write()
         .map_err(|e| StoreError::Backend(e.to_string()))?;
+    if jobs.iter().all(|j| j.lazy) {
+        wtx.set_durability(Durability::None)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+    }
     for job in jobs.iter_mut() {
         let result = catch_unwind(AssertUnwindSafe(|| (job.run)(&wtx))).unwrap_or_else(|_| {
             Err(StoreError::Backend(
