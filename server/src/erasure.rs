@@ -183,6 +183,29 @@ mod tests {
         }
     }
 
+    /// Stores the provider org `o1` with the user `u1`; returns its administrator, who erases.
+    fn org_with_user_u1(store: &dyn Store) -> AuthedDevice {
+        use crate::auth::ClientInfo;
+        let org = OrgRecord {
+            org_id: "o1".into(),
+            name: "o1".into(),
+            kind: OrgKind::Provider,
+            created_at: 0,
+        };
+        store.put_json(ORGS, b"o1", &org).unwrap();
+        store.put_json(USERS, b"u1", &user("u1", "o1")).unwrap();
+        store.put(ORG_USERS, b"o1/u1", b"").unwrap();
+        AuthedDevice {
+            org_id: "o1".to_owned(),
+            user_id: "admin".to_owned(),
+            device_id: "admin-device".to_owned(),
+            role: Role::Admin,
+            client: ClientInfo::default(),
+            body_sha256: [0; 32],
+            body: bytes::Bytes::new(),
+        }
+    }
+
     #[test]
     fn erasure_removes_every_record_of_the_user_and_nothing_else() {
         let store = RedbStore::temporary().unwrap();
@@ -236,31 +259,13 @@ mod tests {
     #[test]
     fn an_erasure_and_its_audit_entry_are_one_commit() {
         use crate::audit::chain::{self, HEAD_KEY, META_TREE};
-        use crate::auth::ClientInfo;
         use crate::config::Config;
         use std::sync::Arc;
 
         let (state, _tx) = AppState::for_tests(Config::default());
         let store = Arc::clone(&state.store);
-        let org = OrgRecord {
-            org_id: "o1".into(),
-            name: "o1".into(),
-            kind: OrgKind::Provider,
-            created_at: 0,
-        };
-        store.put_json(ORGS, b"o1", &org).unwrap();
-        store.put_json(USERS, b"u1", &user("u1", "o1")).unwrap();
-        store.put(ORG_USERS, b"o1/u1", b"").unwrap();
+        let authed = org_with_user_u1(store.as_ref());
         store.put(TOTP, b"u1", b"{}").unwrap();
-        let authed = AuthedDevice {
-            org_id: "o1".to_owned(),
-            user_id: "admin".to_owned(),
-            device_id: "admin-device".to_owned(),
-            role: Role::Admin,
-            client: ClientInfo::default(),
-            body_sha256: [0; 32],
-            body: bytes::Bytes::new(),
-        };
 
         store.put(META_TREE, HEAD_KEY, b"damaged").unwrap();
         let refused = erase(&state, &authed, "u1").unwrap_err();
@@ -295,24 +300,7 @@ mod tests {
 
         let (state, _tx) = AppState::for_tests(Config::default());
         let store = state.store.as_ref();
-        let org = OrgRecord {
-            org_id: "o1".into(),
-            name: "o1".into(),
-            kind: OrgKind::Provider,
-            created_at: 0,
-        };
-        store.put_json(ORGS, b"o1", &org).unwrap();
-        store.put_json(USERS, b"u1", &user("u1", "o1")).unwrap();
-        store.put(ORG_USERS, b"o1/u1", b"").unwrap();
-        let authed = AuthedDevice {
-            org_id: "o1".to_owned(),
-            user_id: "admin".to_owned(),
-            device_id: "admin-device".to_owned(),
-            role: Role::Admin,
-            client: ClientInfo::default(),
-            body_sha256: [0; 32],
-            body: bytes::Bytes::new(),
-        };
+        let authed = org_with_user_u1(store);
         let left_of_u1 = || {
             let devices: Vec<DeviceRecord> = store.scan_json(DEVICES, b"").unwrap();
             let requests: Vec<DeviceRequest> = store.scan_json(DEVICE_REQUESTS, b"").unwrap();
