@@ -764,7 +764,13 @@ fn stored_manifest(data_dir: &Path, file_id: &str) -> Result<(Vec<u8>, Vec<u8>),
         if path.extension().and_then(|e| e.to_str()) != Some("blob") {
             continue;
         }
-        let bytes = read_file(&path);
+        let mut bytes = read_file(&path);
+        // A blob file of the relay's layout 1 (`{id}.v1.blob`) starts with its header.
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if let (Some(id), Some(dir)) = (stem.strip_suffix(".v1"), path.parent()) {
+            let (_, skip) = sealroom_server::blobs::data::blob_file(dir, id);
+            bytes.drain(..usize::try_from(skip).unwrap_or(usize::MAX).min(bytes.len()));
+        }
         if bytes.len() > 38 && &bytes[..4] == b"SRMF" && &bytes[4..36] == file_id.as_bytes() {
             let wlen = u16::from_be_bytes([bytes[36], bytes[37]]) as usize;
             if bytes.len() < 38 + wlen {
