@@ -161,8 +161,24 @@ pub(crate) fn activate(
     state: &AppState,
     raw: &[u8],
     request: &DeviceRequest,
-    mut txn: Txn,
+    txn: Txn,
 ) -> Result<(), ApiError> {
+    let (txn, device) = activation(state, raw, request, txn)?;
+    state.store.commit(&txn)?;
+    tracing::info!(user_id = %device.user_id, device_id = %device.device_id, "device approved");
+    Ok(())
+}
+
+/// The transaction that activates the request's pending device (`txn` plus the approval), and
+/// the device as it will be. It commits only if the request and the device record are still
+/// the ones read here: a revocation (or erasure) committed meanwhile makes it a conflict
+/// (409), never an active device again.
+pub(crate) fn activation(
+    state: &AppState,
+    raw: &[u8],
+    request: &DeviceRequest,
+    mut txn: Txn,
+) -> Result<(Txn, DeviceRecord), ApiError> {
     if request.status != RequestStatus::Pending {
         return Err(ApiError::conflict("device request already approved"));
     }
@@ -170,9 +186,10 @@ pub(crate) fn activate(
         return Err(ApiError::Gone("device request expired".to_owned()));
     }
     let store = state.store.as_ref();
-    let mut device: DeviceRecord = store
-        .get_json(DEVICES, request.device_id.as_bytes())?
+    let device_raw = store
+        .get(DEVICES, request.device_id.as_bytes())?
         .ok_or_else(|| ApiError::not_found("no such device"))?;
+    let mut device: DeviceRecord = crate::store::decode_json(DEVICES, &device_raw)?;
     if device.status != DeviceStatus::Pending {
         return Err(ApiError::conflict("device is not pending"));
     }
@@ -180,11 +197,10 @@ pub(crate) fn activate(
     let mut approved = request.clone();
     approved.status = RequestStatus::Approved;
     txn.check(DEVICE_REQUESTS, request.request_id.as_bytes(), Some(raw))
+        .check(DEVICES, device.device_id.as_bytes(), Some(&device_raw))
         .put_json(DEVICE_REQUESTS, request.request_id.as_bytes(), &approved)?
         .put_json(DEVICES, device.device_id.as_bytes(), &device)?;
-    store.commit(&txn)?;
-    tracing::info!(user_id = %device.user_id, device_id = %device.device_id, "device approved");
-    Ok(())
+    Ok((txn, device))
 }
 
 pub(crate) fn approve_device_request(

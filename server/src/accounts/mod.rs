@@ -39,6 +39,8 @@ mod audit_tests;
 pub(crate) mod enrol;
 pub mod identity;
 pub(crate) mod invitations;
+#[cfg(test)]
+mod race_tests;
 pub mod security;
 pub(crate) mod spaces;
 pub mod throttle;
