@@ -1,6 +1,7 @@
-//! Approval against a concurrent revocation: the approval's transaction is built from the
-//! device record it read; a revocation committed before it must win, never be overwritten by
-//! an active device.
+//! Approval and revocation against concurrent changes of the device record. Each builds its
+//! transaction from the device record it read and commits only if that record is unchanged: a
+//! revocation committed meanwhile is never overwritten by an active device, and an erased
+//! device is never written back by a revocation.
 
 use super::*;
 use crate::config::Config;
@@ -53,4 +54,51 @@ fn a_revocation_committed_during_an_approval_is_not_undone() {
     enrol::activate(&state, &raw, &request, Txn::new()).unwrap();
     let now: DeviceRecord = store.get_json(DEVICES, b"d1").unwrap().unwrap();
     assert_eq!(now.status, DeviceStatus::Active);
+}
+
+/// A revocation against an erasure committed during it: the revocation's transaction checks
+/// the device record it read, so it cannot write back a (revoked) record of an erased user.
+#[test]
+fn a_revocation_does_not_recreate_a_device_erased_during_it() {
+    use crate::auth::{AuthedDevice, ClientInfo};
+    use crate::directory::Role;
+
+    let (state, _shutdown) = AppState::for_tests(Config::default());
+    let store = state.store.as_ref();
+    let device = DeviceRecord {
+        device_id: "d1".into(),
+        user_id: "u1".into(),
+        org_id: "o1".into(),
+        name: "phone".into(),
+        public_key: [7; 32],
+        status: DeviceStatus::Active,
+        created_at: 0,
+    };
+    store.put_json(DEVICES, b"d1", &device).unwrap();
+    let admin = AuthedDevice {
+        org_id: "o1".to_owned(),
+        user_id: "admin".to_owned(),
+        device_id: "admin-device".to_owned(),
+        role: Role::Admin,
+        client: ClientInfo::default(),
+        body_sha256: [0; 32],
+        body: bytes::Bytes::new(),
+    };
+
+    // The revocation reads the device and builds its transaction ...
+    let (txn, _) = users::revocation(&state, &admin, "d1").unwrap().unwrap();
+    // ... the user's erasure deletes the device meanwhile ...
+    store.delete(DEVICES, b"d1").unwrap();
+    // ... and the revocation's commit is refused: nothing of the device comes back.
+    let refused = store.commit(&txn).map_err(ApiError::from).unwrap_err();
+    assert_eq!(refused.status(), 409, "{refused:?}");
+    assert!(store.get(DEVICES, b"d1").unwrap().is_none());
+
+    // Without a concurrent change the revocation commits.
+    store.put_json(DEVICES, b"d1", &device).unwrap();
+    let (txn, _) = users::revocation(&state, &admin, "d1").unwrap().unwrap();
+    store.commit(&txn).unwrap();
+    let now: DeviceRecord = store.get_json(DEVICES, b"d1").unwrap().unwrap();
+    assert_eq!(now.status, DeviceStatus::Revoked);
+    assert!(users::revocation(&state, &admin, "d1").unwrap().is_none());
 }

@@ -457,33 +457,10 @@ pub(crate) fn revoke_device(
     authed: &AuthedDevice,
     device_id: &str,
 ) -> Result<Reply, ApiError> {
-    let store = state.store.as_ref();
-    let mut device: DeviceRecord = store
-        .get_json(DEVICES, device_id.as_bytes())
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::not_found("no such device"))?;
-    let own = device.user_id == authed.user_id;
-    // An admin of the device's organisation, or of the provider organisation (which runs the
-    // portal for its customers, as for erasure): a customer who lost a phone calls support.
-    let org_admin = authed.role == Role::Admin
-        && (device.org_id == authed.org_id
-            || is_provider(store, authed).map_err(ApiError::from)?);
-    if !own && !org_admin {
-        return Err(if device.org_id == authed.org_id {
-            ApiError::forbidden("only the owner or an admin may revoke a device")
-        } else {
-            ApiError::not_found("no such device")
-        });
-    }
-    if device.status == DeviceStatus::Revoked {
+    let Some((txn, device)) = revocation(state, authed, device_id)? else {
         // Already revoked: nothing changes, no second mail.
         return Ok(no_content());
-    }
-    device.status = DeviceStatus::Revoked;
-    // The revocation and its audit entry: one transaction.
-    let mut txn = Txn::new();
-    txn.put_json(DEVICES, device_id.as_bytes(), &device)
-        .map_err(ApiError::from)?;
+    };
     let event = audit::event_by(AuditAction::DeviceRemove, authed)
         .object(device_id)
         .detail(format!("revoked user={}", device.user_id));
@@ -501,4 +478,44 @@ pub(crate) fn revoke_device(
     durable(state)?;
     tracing::info!(device_id, by = %authed.device_id, "device revoked");
     Ok(no_content())
+}
+
+/// The transaction that revokes `device_id` for `authed` (after its permission checks) and the
+/// device as it will be; `None` when it is revoked already. It commits only if the device record
+/// is still the one read here: an approval or an erasure committed meanwhile makes it a
+/// conflict (409), so a revocation never recreates the record of an erased user.
+pub(crate) fn revocation(
+    state: &AppState,
+    authed: &AuthedDevice,
+    device_id: &str,
+) -> Result<Option<(Txn, DeviceRecord)>, ApiError> {
+    let store = state.store.as_ref();
+    let raw = store
+        .get(DEVICES, device_id.as_bytes())
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("no such device"))?;
+    let mut device: DeviceRecord =
+        crate::store::decode_json(DEVICES, &raw).map_err(ApiError::from)?;
+    let own = device.user_id == authed.user_id;
+    // An admin of the device's organisation, or of the provider organisation (which runs the
+    // portal for its customers, as for erasure): a customer who lost a phone calls support.
+    let org_admin = authed.role == Role::Admin
+        && (device.org_id == authed.org_id
+            || is_provider(store, authed).map_err(ApiError::from)?);
+    if !own && !org_admin {
+        return Err(if device.org_id == authed.org_id {
+            ApiError::forbidden("only the owner or an admin may revoke a device")
+        } else {
+            ApiError::not_found("no such device")
+        });
+    }
+    if device.status == DeviceStatus::Revoked {
+        return Ok(None);
+    }
+    device.status = DeviceStatus::Revoked;
+    let mut txn = Txn::new();
+    txn.check(DEVICES, device_id.as_bytes(), Some(&raw))
+        .put_json(DEVICES, device_id.as_bytes(), &device)
+        .map_err(ApiError::from)?;
+    Ok(Some((txn, device)))
 }
