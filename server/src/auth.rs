@@ -54,6 +54,27 @@ pub struct AuthedDevice {
 }
 
 impl AuthedDevice {
+    /// Device `device_id` of user `user_id` in `org_id` with `role`, signed in with `body`
+    /// (default client info, a zero body digest), for unit tests that call handlers directly.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        org_id: &str,
+        user_id: &str,
+        device_id: &str,
+        role: Role,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            org_id: org_id.to_owned(),
+            user_id: user_id.to_owned(),
+            device_id: device_id.to_owned(),
+            role,
+            client: ClientInfo::default(),
+            body: body.into(),
+            body_sha256: [0; 32],
+        }
+    }
+
     /// Decodes the body as JSON; a body that does not parse is a 400 `malformed`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_json(&self.body)

@@ -185,7 +185,6 @@ mod tests {
 
     /// Stores the provider org `o1` with the user `u1`; returns its administrator, who erases.
     fn org_with_user_u1(store: &dyn Store) -> AuthedDevice {
-        use crate::auth::ClientInfo;
         let org = OrgRecord {
             org_id: "o1".into(),
             name: "o1".into(),
@@ -195,15 +194,13 @@ mod tests {
         store.put_json(ORGS, b"o1", &org).unwrap();
         store.put_json(USERS, b"u1", &user("u1", "o1")).unwrap();
         store.put(ORG_USERS, b"o1/u1", b"").unwrap();
-        AuthedDevice {
-            org_id: "o1".to_owned(),
-            user_id: "admin".to_owned(),
-            device_id: "admin-device".to_owned(),
-            role: Role::Admin,
-            client: ClientInfo::default(),
-            body_sha256: [0; 32],
-            body: bytes::Bytes::new(),
-        }
+        AuthedDevice::for_tests(
+            "o1",
+            "admin",
+            "admin-device",
+            Role::Admin,
+            bytes::Bytes::new(),
+        )
     }
 
     #[test]

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::audit::chain::{self, HEAD_KEY, META_TREE};
-use crate::auth::{AuthedDevice, ClientInfo};
+use crate::auth::AuthedDevice;
 use crate::config::Config;
 use crate::directory::{OrgKind, OrgRecord, Role, ORGS};
 use crate::state::AppState;
@@ -35,15 +35,7 @@ fn state() -> (AppState, watch::Sender<bool>) {
 
 fn staff(body: &str) -> AuthedDevice {
     let body = Bytes::copy_from_slice(body.as_bytes());
-    AuthedDevice {
-        org_id: "provider".to_owned(),
-        user_id: "staff-user".to_owned(),
-        device_id: "staff-device".to_owned(),
-        role: Role::Admin,
-        client: ClientInfo::default(),
-        body_sha256: [0; 32],
-        body,
-    }
+    AuthedDevice::for_tests("provider", "staff-user", "staff-device", Role::Admin, body)
 }
 
 fn count(store: &dyn Store, tree: &str) -> usize {

@@ -8,19 +8,24 @@ use crate::config::Config;
 use crate::directory::{DeviceRecord, DeviceStatus, DEVICES};
 use crate::store::{StoreExt, Txn};
 
-#[test]
-fn a_revocation_committed_during_an_approval_is_not_undone() {
-    let (state, _shutdown) = AppState::for_tests(Config::default());
-    let store = state.store.as_ref();
-    let mut device = DeviceRecord {
+/// Device `d1` of user `u1` in org `o1`, with `status`.
+fn device_d1(status: DeviceStatus) -> DeviceRecord {
+    DeviceRecord {
         device_id: "d1".into(),
         user_id: "u1".into(),
         org_id: "o1".into(),
         name: "phone".into(),
         public_key: [7; 32],
-        status: DeviceStatus::Pending,
+        status,
         created_at: 0,
-    };
+    }
+}
+
+#[test]
+fn a_revocation_committed_during_an_approval_is_not_undone() {
+    let (state, _shutdown) = AppState::for_tests(Config::default());
+    let store = state.store.as_ref();
+    let mut device = device_d1(DeviceStatus::Pending);
     store.put_json(DEVICES, b"d1", &device).unwrap();
     let request = DeviceRequest {
         request_id: "r1".into(),
@@ -60,30 +65,20 @@ fn a_revocation_committed_during_an_approval_is_not_undone() {
 /// the device record it read, so it cannot write back a (revoked) record of an erased user.
 #[test]
 fn a_revocation_does_not_recreate_a_device_erased_during_it() {
-    use crate::auth::{AuthedDevice, ClientInfo};
+    use crate::auth::AuthedDevice;
     use crate::directory::Role;
 
     let (state, _shutdown) = AppState::for_tests(Config::default());
     let store = state.store.as_ref();
-    let device = DeviceRecord {
-        device_id: "d1".into(),
-        user_id: "u1".into(),
-        org_id: "o1".into(),
-        name: "phone".into(),
-        public_key: [7; 32],
-        status: DeviceStatus::Active,
-        created_at: 0,
-    };
+    let device = device_d1(DeviceStatus::Active);
     store.put_json(DEVICES, b"d1", &device).unwrap();
-    let admin = AuthedDevice {
-        org_id: "o1".to_owned(),
-        user_id: "admin".to_owned(),
-        device_id: "admin-device".to_owned(),
-        role: Role::Admin,
-        client: ClientInfo::default(),
-        body_sha256: [0; 32],
-        body: bytes::Bytes::new(),
-    };
+    let admin = AuthedDevice::for_tests(
+        "o1",
+        "admin",
+        "admin-device",
+        Role::Admin,
+        bytes::Bytes::new(),
+    );
 
     // The revocation reads the device and builds its transaction ...
     let (txn, _) = users::revocation(&state, &admin, "d1").unwrap().unwrap();

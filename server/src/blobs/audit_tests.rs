@@ -6,21 +6,12 @@ use sealroom_wire::audit::AuditAction;
 
 use super::*;
 use crate::audit::chain::{self, HEAD_KEY, META_TREE};
-use crate::auth::ClientInfo;
 use crate::config::Config;
 use crate::directory::Role;
 use crate::store::StoreExt;
 
 fn authed() -> AuthedDevice {
-    AuthedDevice {
-        org_id: "p".to_owned(),
-        user_id: "cust".to_owned(),
-        device_id: "cust-d".to_owned(),
-        role: Role::Customer,
-        client: ClientInfo::default(),
-        body_sha256: [0; 32],
-        body: bytes::Bytes::new(),
-    }
+    AuthedDevice::for_tests("p", "cust", "cust-d", Role::Customer, bytes::Bytes::new())
 }
 
 fn room() -> RoomRecord {

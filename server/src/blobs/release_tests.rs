@@ -10,7 +10,6 @@ use sealroom_wire::audit::AuditAction;
 use super::*;
 use crate::accounts::{SpaceMember, SPACE_MEMBERS};
 use crate::audit::chain::{self, HEAD_KEY, META_TREE};
-use crate::auth::ClientInfo;
 use crate::blobs::data::{self as blobs, UploadLimits, UPLOAD_TTL_SECS};
 use crate::config::Config;
 use crate::directory::{DeviceRecord, DeviceStatus, Role, UserRecord, DEVICES, USERS};
@@ -84,15 +83,8 @@ fn a_scan_verdict_and_its_entry_are_one_commit() {
         kind: HOLD_SCAN.to_owned(),
         signature: hex::encode(key.sign(&statement).to_bytes()),
     };
-    let authed = AuthedDevice {
-        org_id: "p".to_owned(),
-        user_id: "scan".to_owned(),
-        device_id: "scan-device".to_owned(),
-        role: Role::Staff,
-        client: ClientInfo::default(),
-        body_sha256: [0; 32],
-        body: bytes::Bytes::new(),
-    };
+    let authed =
+        AuthedDevice::for_tests("p", "scan", "scan-device", Role::Staff, bytes::Bytes::new());
     let with = |txn: &mut Txn, _: &HoldRecord| {
         let event = crate::audit::event_by(AuditAction::BlobRelease, &authed)
             .object(record.blob_id.clone());

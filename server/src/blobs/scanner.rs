@@ -134,7 +134,6 @@ mod tests {
     use super::*;
     use crate::accounts::{SpaceRecord, SPACES};
     use crate::audit::chain::{self, HEAD_KEY, META_TREE};
-    use crate::auth::ClientInfo;
     use crate::config::Config;
 
     /// A designation change and its audit entry commit together: with a damaged chain head
@@ -158,15 +157,13 @@ mod tests {
         };
         store.put_json(SCANNERS, b"s1", &scanner).unwrap();
         let body = br#"{"user_id":null}"#;
-        let authed = AuthedDevice {
-            org_id: "p".to_owned(),
-            user_id: "admin".to_owned(),
-            device_id: "admin-device".to_owned(),
-            role: Role::Admin,
-            client: ClientInfo::default(),
-            body_sha256: [0; 32],
-            body: bytes::Bytes::from_static(body),
-        };
+        let authed = AuthedDevice::for_tests(
+            "p",
+            "admin",
+            "admin-device",
+            Role::Admin,
+            bytes::Bytes::from_static(body),
+        );
 
         store.put(META_TREE, HEAD_KEY, b"damaged").unwrap();
         let refused = put_scanner(&state, &authed, "s1").unwrap_err();

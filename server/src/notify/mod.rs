@@ -568,15 +568,8 @@ mod tests {
             mail_configured: None,
         })
         .unwrap();
-        let authed = AuthedDevice {
-            org_id: "o".to_owned(),
-            user_id: "u".to_owned(),
-            device_id: "u-d".to_owned(),
-            role: crate::directory::Role::Customer,
-            client: crate::auth::ClientInfo::default(),
-            body_sha256: [0; 32],
-            body: bytes::Bytes::from(body),
-        };
+        let authed =
+            AuthedDevice::for_tests("o", "u", "u-d", crate::directory::Role::Customer, body);
 
         s.put(META_TREE, HEAD_KEY, b"damaged").unwrap();
         let refused = put_preference(&state, &authed).unwrap_err();
