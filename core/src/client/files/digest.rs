@@ -118,9 +118,10 @@ impl PieceRoot {
     }
 
     /// The digest over every piece taken.
-    pub(super) fn finish(mut self) -> [u8; 32] {
-        self.root.update(self.len.to_be_bytes());
-        std::mem::take(&mut self.root).finalize().into()
+    pub(super) fn finish(&self) -> [u8; 32] {
+        let mut root = self.root.clone();
+        root.update(self.len.to_be_bytes());
+        root.finalize().into()
     }
 }
 
@@ -166,6 +167,14 @@ impl Pieces {
                 // Overwritten by the next piece; wiped when the hasher is dropped.
                 self.piece.clear();
             }
+        }
+    }
+
+    /// [`Pieces::finish`] of a state that may not exist (a kind not computed).
+    async fn finish_some(pieces: Option<Self>, api: &RelayApi) -> Option<[u8; 32]> {
+        match pieces {
+            Some(p) => Some(p.finish(api).await),
+            None => None,
         }
     }
 
@@ -226,18 +235,10 @@ impl ContentHasher {
 
     /// The digests of everything fed.
     pub(super) async fn finish(self, api: &RelayApi) -> Digests {
-        let pieces = match self.pieces {
-            Some(p) => Some(p.finish(api).await),
-            None => None,
-        };
-        let sealed = match self.sealed {
-            Some(p) => Some(p.finish(api).await),
-            None => None,
-        };
         Digests {
             whole: self.whole.map(|h| h.finalize().into()),
-            pieces,
-            sealed,
+            pieces: Pieces::finish_some(self.pieces, api).await,
+            sealed: Pieces::finish_some(self.sealed, api).await,
         }
     }
 }

@@ -98,6 +98,15 @@ impl FileUpload {
     }
 }
 
+impl FileUpload {
+    /// Takes the next window of `len` sealed bytes, whose SHA-256 is `digest`, into both the
+    /// checkpoint chain and the content digest (the same digest feeds both).
+    fn window_done(&mut self, digest: &[u8; 32], len: usize) {
+        self.chain = chain_next(&self.chain, digest);
+        self.sealed_digest.add(digest, len);
+    }
+}
+
 impl Drop for FileUpload {
     fn drop(&mut self) {
         self.pending.zeroize();
@@ -733,7 +742,7 @@ impl SealroomClient {
                 "sealed length differs from the announced length".into(),
             ));
         }
-        let digest = std::mem::replace(&mut upload.sealed_digest, PieceRoot::sealed()).finish();
+        let digest = upload.sealed_digest.finish();
         self.announce(&upload.state, &upload.key, digest).await
     }
 
@@ -776,8 +785,7 @@ impl SealroomClient {
             if end <= up.state.acked || end <= up.relay_offset {
                 // The relay holds this window: hashed, not sent.
                 let digest = self.api.sha256(&up.pending[..n]).await;
-                up.chain = chain_next(&up.chain, &digest);
-                up.sealed_digest.add(&digest, n);
+                up.window_done(&digest, n);
                 if end == up.state.acked
                     && up.state.checkpoint == CHECKPOINT_CHAIN
                     && hex::encode(up.chain) != up.state.acked_digest
@@ -814,8 +822,7 @@ impl SealroomClient {
             } else {
                 self.api.sha256(&bytes).await
             };
-            up.chain = chain_next(&up.chain, &window);
-            up.sealed_digest.add(&window, n);
+            up.window_done(&window, n);
             // Recorded before it is sent (with the acknowledgement above, one write per
             // window): a resume re-seals and compares it even if the relay stored it unseen.
             Self::check_sent(&up.state, end, &up.chain)?;
