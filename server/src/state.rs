@@ -85,6 +85,19 @@ impl AppState {
         (AppState::new(config, store, Arc::new(SystemClock), rx), tx)
     }
 
+    /// [`AppState::for_tests`] with the default config on a new temporary data directory (so
+    /// its blobs land there too); keep the directory and the sender alive while it is used.
+    #[cfg(test)]
+    pub(crate) fn for_tests_in_temp_dir() -> (tempfile::TempDir, AppState, watch::Sender<bool>) {
+        let dir = tempfile::tempdir().expect("a temporary data directory for a test");
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let (state, tx) = AppState::for_tests(config);
+        (dir, state, tx)
+    }
+
     /// Builds the state. `shutdown` turns `true` when the relay begins shutting down.
     pub fn new(
         config: Config,

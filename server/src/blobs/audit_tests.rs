@@ -6,7 +6,6 @@ use sealroom_wire::audit::AuditAction;
 
 use super::*;
 use crate::audit::chain::{self, HEAD_KEY, META_TREE};
-use crate::config::Config;
 use crate::directory::Role;
 use crate::store::StoreExt;
 
@@ -25,22 +24,6 @@ fn room() -> RoomRecord {
     }
 }
 
-/// A state whose data directory (and so its blob directory) is a new temporary one; keep the
-/// directory and the sender alive while the state is used.
-fn state_with_blob_dir() -> (
-    tempfile::TempDir,
-    AppState,
-    tokio::sync::watch::Sender<bool>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    let (state, tx) = AppState::for_tests(config);
-    (dir, state, tx)
-}
-
 /// The action of the newest entry of the chain.
 fn last_action(state: &AppState) -> AuditAction {
     let q = sealroom_wire::audit::AuditQuery::default();
@@ -56,7 +39,7 @@ fn last_action(state: &AppState) -> AuditAction {
 
 #[test]
 fn an_upload_and_its_holds_are_created_with_their_entry() {
-    let (_dir, state, _tx) = state_with_blob_dir();
+    let (_dir, state, _tx) = AppState::for_tests_in_temp_dir();
     let s = state.store.as_ref();
     let kinds = vec![sealroom_wire::blobs::HOLD_SCAN.to_owned()];
 
@@ -83,7 +66,7 @@ fn an_upload_and_its_holds_are_created_with_their_entry() {
 
 #[test]
 fn a_zero_length_upload_completes_with_its_entry() {
-    let (_dir, state, _tx) = state_with_blob_dir();
+    let (_dir, state, _tx) = AppState::for_tests_in_temp_dir();
     let s = state.store.as_ref();
     let who = authed();
     let record = create_upload(&state, &room(), 0, &[], &who).unwrap();

@@ -11,19 +11,13 @@ use super::*;
 use crate::accounts::{SpaceMember, SPACE_MEMBERS};
 use crate::audit::chain::{self, HEAD_KEY, META_TREE};
 use crate::blobs::data::{self as blobs, UploadLimits, UPLOAD_TTL_SECS};
-use crate::config::Config;
 use crate::directory::{DeviceRecord, DeviceStatus, Role, UserRecord, DEVICES, USERS};
 use crate::state::AppState;
 use crate::store::blobs::LocalBlobs;
 
 #[test]
 fn a_scan_verdict_and_its_entry_are_one_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    let (state, _tx) = AppState::for_tests(config);
+    let (_dir, state, _tx) = AppState::for_tests_in_temp_dir();
     let store = Arc::clone(&state.store);
     let s = store.as_ref();
     let key = SigningKey::from_bytes(&[7; 32]);
